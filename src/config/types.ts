@@ -1,0 +1,121 @@
+/**
+ * The normalized entity model: what every store holds, what the Admin API returns and what a
+ * Snapshot is built from. Field names are Kong's wire names (snake_case). Foreign keys have
+ * Kong's shape `{ id }`. Timestamps are Unix seconds, as Kong's Admin API returns them.
+ *
+ * The declarative (decK) loader turns a file into a `ConfigData`; the stores persist it; the
+ * kernel compiles it into a frozen Snapshot.
+ */
+export type Protocol = 'http' | 'https' | 'grpc' | 'grpcs' | 'ws' | 'wss' | 'tcp' | 'tls' | 'udp' | 'tls_passthrough';
+export type HttpMethod = string;
+
+export interface ForeignKey {
+  id: string;
+}
+
+export interface Service {
+  id: string;
+  name: string | null;
+  protocol: Protocol;
+  host: string;
+  port: number;
+  path: string | null;
+  retries: number;
+  connect_timeout: number;
+  write_timeout: number;
+  read_timeout: number;
+  tls_verify: boolean | null;
+  tls_verify_depth: number | null;
+  /** PEM bundles (our simplification of Kong's ca_certificates ids: PEM text or CA certificate ids). */
+  ca_certificates: string[] | null;
+  client_certificate: ForeignKey | null;
+  enabled: boolean;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Route {
+  id: string;
+  name: string | null;
+  protocols: Protocol[];
+  methods: string[] | null;
+  hosts: string[] | null;
+  paths: string[] | null;
+  /** Header name (lower-case) → accepted values; a value `~*regex` is a regex (Kong). */
+  headers: Record<string, string[]> | null;
+  snis: string[] | null;
+  sources: unknown[] | null;
+  destinations: unknown[] | null;
+  strip_path: boolean;
+  preserve_host: boolean;
+  regex_priority: number;
+  path_handling: 'v0' | 'v1';
+  https_redirect_status_code: 426 | 301 | 302 | 307 | 308;
+  request_buffering: boolean;
+  response_buffering: boolean;
+  service: ForeignKey | null;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Consumer {
+  id: string;
+  username: string | null;
+  custom_id: string | null;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Plugin {
+  id: string;
+  name: string;
+  instance_name: string | null;
+  /** Already validated and defaulted by the plugin's own schema. */
+  config: Record<string, unknown>;
+  protocols: Protocol[];
+  enabled: boolean;
+  route: ForeignKey | null;
+  service: ForeignKey | null;
+  consumer: ForeignKey | null;
+  ordering: { before?: { access?: string[] }; after?: { access?: string[] } } | null;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Acl {
+  id: string;
+  consumer: ForeignKey;
+  group: string;
+  tags: string[] | null;
+  created_at: number;
+}
+
+/** Everything a gateway node needs to serve. Arrays in insertion order. */
+export interface ConfigData {
+  services: Service[];
+  routes: Route[];
+  consumers: Consumer[];
+  plugins: Plugin[];
+  acls: Acl[];
+}
+
+export const entityNames = ['services', 'routes', 'consumers', 'plugins', 'acls'] as const;
+export type EntityName = (typeof entityNames)[number];
+
+export type EntityOf<E extends EntityName> = E extends 'services'
+  ? Service
+  : E extends 'routes'
+    ? Route
+    : E extends 'consumers'
+      ? Consumer
+      : E extends 'plugins'
+        ? Plugin
+        : Acl;
+
+export function emptyConfig(): ConfigData {
+  return { services: [], routes: [], consumers: [], plugins: [], acls: [] };
+}

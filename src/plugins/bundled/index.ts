@@ -1,0 +1,4 @@
+/** Every plugin bundled with Portcullis. Add new plugins here. */
+import type { PluginDefinition } from '../sdk.ts';
+
+export const bundledPlugins: readonly PluginDefinition[] = [];

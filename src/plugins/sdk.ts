@@ -1,0 +1,207 @@
+/**
+ * The contract between the kernel and every plugin. A bundled plugin imports only this module,
+ * `storage/ports.ts`, `errors.ts` and small utilities — never the kernel or another plugin.
+ *
+ * Life cycle: `create(config, deps)` runs once per (plugin entity, config) when a Snapshot is
+ * built; the handlers it returns serve every request of that Snapshot; `close()` runs when the
+ * instance is retired (a later Snapshot no longer uses it, or shutdown). Instances whose plugin
+ * entity is unchanged are carried over to the next Snapshot, so caches stay warm across reloads.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
+import type { KeyValueStore } from '../storage/ports.ts';
+
+export type { Logger };
+
+/** A local reply that ends the request before it is proxied. Build with `ctx.reply()`. */
+export interface Reply {
+  readonly kind: 'reply';
+  status: number;
+  /** A string or Buffer is sent as is; anything else is sent as JSON. */
+  body?: unknown;
+  headers?: Record<string, string | string[]>;
+}
+
+export type MaybeReply = void | Reply | Promise<void | Reply>;
+
+/** Read-only view of the client request. Parsing is lazy: nothing is parsed unless asked for. */
+export interface IncomingView {
+  readonly method: string;
+  /** 'https' when the listener is TLS (or X-Forwarded-Proto from a trusted IP says so). */
+  readonly scheme: 'http' | 'https';
+  /** Host without port, lower-case. */
+  readonly host: string;
+  readonly port: number;
+  /** Raw (not decoded) path, without the query string. */
+  readonly path: string;
+  /** Raw query string without the leading `?` ('' when none). */
+  readonly rawQuery: string;
+  /** Parsed query (lazy, cached). */
+  readonly query: URLSearchParams;
+  /** Lower-case header names, as node:http gives them. */
+  readonly headers: IncomingHttpHeaders;
+  /** First value of a header (name is case-insensitive). */
+  header(name: string): string | undefined;
+  /** Cookies sent by the client (lazy, cached). */
+  readonly cookies: ReadonlyMap<string, string>;
+  /** Client address after `trusted_ips` processing of X-Forwarded-For / X-Real-IP. */
+  readonly clientIp: string;
+  /** The TLS peer certificate in PEM/DER form when the client presented one (mTLS), else null. */
+  readonly peerCertificate: Buffer | null;
+  /**
+   * The whole request body, buffered (bounded by the body size limit; larger → 413).
+   * Once a plugin has read it, the buffered bytes (or `upstream.setBody`) are what is proxied.
+   */
+  body(): Promise<Buffer>;
+  /** The body parsed as `application/x-www-form-urlencoded` (null for another content type). */
+  form(): Promise<URLSearchParams | null>;
+  /** The body parsed as JSON (undefined for another content type; a parse error → undefined). */
+  json(): Promise<unknown>;
+}
+
+/** What will be sent upstream. Changes made in rewrite/access phases apply to the proxied request. */
+export interface UpstreamRequest {
+  getHeader(name: string): string | string[] | undefined;
+  setHeader(name: string, value: string | string[]): void;
+  /** Adds a value, keeping existing ones. */
+  addHeader(name: string, value: string): void;
+  removeHeader(name: string): void;
+  /** Upstream path (service path already joined, strip_path applied). */
+  path: string;
+  /** Mutable query. Untouched, the client's raw query is forwarded byte for byte. */
+  readonly query: URLSearchParams;
+  /** Replace the request body sent upstream (Content-Length is recomputed). */
+  setBody(body: Buffer | string, contentType?: string): void;
+}
+
+/** Headers of the response on its way to the client (response phase). */
+export interface DownstreamResponse {
+  readonly status: number;
+  /** True when the response is a local reply (plugin, router 404, proxy error), not from upstream. */
+  readonly local: boolean;
+  getHeader(name: string): string | string[] | undefined;
+  setHeader(name: string, value: string | string[]): void;
+  addHeader(name: string, value: string): void;
+  removeHeader(name: string): void;
+}
+
+/** Credential that authenticated the request (Kong's `kong.client.authenticate`). */
+export interface Credential {
+  id: string;
+  /** Value for X-Credential-Identifier. */
+  identifier?: string | null;
+  consumer?: { id: string } | null;
+}
+
+/** Read access to the entities of the Snapshot serving this request (pre-indexed). */
+export interface EntityLookup {
+  consumerById(id: string): Consumer | null;
+  consumerByUsername(username: string, ignoreCase?: boolean): Consumer | null;
+  consumerByCustomId(customId: string): Consumer | null;
+  /** ACL groups of a consumer (from its `acls` entities), sorted, deduplicated. */
+  aclGroups(consumerId: string): readonly string[];
+}
+
+export interface RequestContext {
+  /** The request id (X-Request-Id): propagated from the client or generated. */
+  readonly id: string;
+  /** Milliseconds since epoch when the request arrived. */
+  readonly startedAt: number;
+  readonly request: IncomingView;
+  readonly upstream: UpstreamRequest;
+  /** Null only in the rewrite phase. */
+  readonly route: Route | null;
+  readonly service: Service | null;
+  /** The authenticated consumer, if any. */
+  readonly consumer: Consumer | null;
+  readonly credential: Credential | null;
+  /** Groups set by an authentication plugin (e.g. openid-connect `authenticated_groups_claim`). */
+  readonly authenticatedGroups: readonly string[] | null;
+  /**
+   * Record who the caller is. Consumer-scoped plugin configs are resolved against the consumer
+   * for every plugin that runs after this call.
+   */
+  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null }): void;
+  readonly entities: EntityLookup;
+  /** Per-request state shared between phases and plugins; key by your plugin name. */
+  readonly state: Map<string, unknown>;
+  /** Aborted when the client goes away or the request times out. Pass it to every outbound call. */
+  readonly signal: AbortSignal;
+  /** Child logger with the request id bound. Never log tokens, secrets or cookies. */
+  readonly log: Logger;
+  /** Injectable clock (ms since epoch). */
+  now(): number;
+  /** Build a local reply; return it from `access`/`rewrite` to end the request. */
+  reply(status: number, body?: unknown, headers?: Record<string, string | string[]>): Reply;
+  /**
+   * Headers to put on the client response whatever it turns out to be (upstream or local reply),
+   * e.g. Set-Cookie. Applied just before the response phase runs.
+   */
+  readonly downstreamHeaders: {
+    set(name: string, value: string | string[]): void;
+    add(name: string, value: string): void;
+  };
+}
+
+export interface ResponseContext extends RequestContext {
+  readonly response: DownstreamResponse;
+}
+
+export interface LogContext extends RequestContext {
+  readonly response: { readonly status: number; readonly local: boolean };
+  /** Milliseconds: total, and time spent waiting for the upstream (null when not proxied). */
+  readonly latencies: { readonly total: number; readonly upstream: number | null };
+}
+
+export interface PluginHandlers {
+  /** Runs before routing; only for global plugin instances. */
+  rewrite?(ctx: RequestContext): MaybeReply;
+  access?(ctx: RequestContext): MaybeReply;
+  /** Runs once response headers are known, for upstream responses and local replies alike. */
+  response?(ctx: ResponseContext): void | Promise<void>;
+  /** Runs after the response is finished; must not affect the client. */
+  log?(ctx: LogContext): void;
+  close?(): void | Promise<void>;
+}
+
+export interface PluginDeps {
+  /** The plugin entity this instance serves (id, scope, name). */
+  readonly entity: Readonly<Plugin>;
+  readonly log: Logger;
+  /** Key-value store shared by all workers of the node (and nodes, on PostgreSQL); TTL-capable. */
+  readonly sharedKv: KeyValueStore;
+  /** Number of worker processes on this node (>1 means per-process secrets will not work). */
+  readonly workers: number;
+  now(): number;
+}
+
+/** An Admin API route a plugin adds (e.g. GET /openid-connect/jwks). */
+export interface PluginAdminRoute {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Fastify-style path, e.g. `/openid-connect/jwks`. */
+  path: string;
+  handler(req: { params: Record<string, string>; query: Record<string, string>; body: unknown }, deps: {
+    sharedKv: KeyValueStore;
+    log: Logger;
+  }): Promise<{ status: number; body?: unknown; headers?: Record<string, string> }>;
+}
+
+export interface PluginDefinition<C = any> {
+  readonly name: string;
+  readonly version: string;
+  /** Higher runs first (Kong's static priorities: openid-connect 1050, acl 950, cors 2000, ...). */
+  readonly priority: number;
+  /** Zod schema of the `config` object; parsing fills defaults. Unknown fields must be rejected (strict object). */
+  readonly schema: z.ZodType<C>;
+  /** Where the plugin may be attached. Omitted = everywhere. */
+  readonly scopes?: { readonly consumer?: boolean; readonly route?: boolean; readonly service?: boolean; readonly global?: boolean };
+  create(config: C, deps: PluginDeps): PluginHandlers | Promise<PluginHandlers>;
+  readonly adminRoutes?: readonly PluginAdminRoute[];
+}
+
+/** Identity helper that keeps the config type. */
+export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
+  return def;
+}

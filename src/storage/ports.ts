@@ -1,0 +1,61 @@
+/**
+ * Storage ports. Adapters: memory, sqlite (node:sqlite), postgres (pg), redis (ioredis).
+ * One conformance suite runs against every adapter of a port.
+ */
+import type { ConfigData, EntityName, EntityOf } from '../config/types.ts';
+
+/** A small key-value store with TTL and atomic operations (sessions, single-use state, locks, caches). */
+export interface KeyValueStore {
+  get(key: string): Promise<string | null>;
+  /** ttlMs omitted = no expiry. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Sets only when the key is absent; true when this call set it (locks, single-use markers). */
+  add(key: string, value: string, ttlMs?: number): Promise<boolean>;
+  /** Atomic get-and-delete: at most one caller ever receives a given value. */
+  take(key: string): Promise<string | null>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ListOptions {
+  /** Opaque paging cursor from a previous page. */
+  offset?: string | null;
+  /** Page size (Kong: default 100, max 1000). */
+  size?: number;
+  tags?: readonly string[];
+  /** 'and' (tags=a,b) or 'or' (tags=a/b), as Kong. */
+  tagsMode?: 'and' | 'or';
+}
+
+export interface ListPage<T> {
+  data: T[];
+  /** Cursor for the next page, null on the last one. */
+  offset: string | null;
+}
+
+/** Reads and writes inside one transaction. */
+export interface ConfigTx {
+  get<E extends EntityName>(entity: E, id: string): Promise<EntityOf<E> | null>;
+  list<E extends EntityName>(entity: E, opts?: ListOptions): Promise<ListPage<EntityOf<E>>>;
+  insert<E extends EntityName>(entity: E, row: EntityOf<E>): Promise<void>;
+  update<E extends EntityName>(entity: E, row: EntityOf<E>): Promise<void>;
+  delete(entity: EntityName, id: string): Promise<void>;
+}
+
+/** Where the node's configuration lives: a declarative file (`off`), SQLite, or PostgreSQL. */
+export interface ConfigStore extends ConfigTx {
+  readonly kind: 'off' | 'sqlite' | 'postgres';
+  /** True in DB-less mode: only a whole replacement (`POST /config`) may change it. */
+  readonly readOnly: boolean;
+  /** Everything, for building a Snapshot. */
+  load(): Promise<ConfigData>;
+  /** Changes on every committed write; cheap to call (periodic version checks). */
+  version(): Promise<string>;
+  /** Called after a change committed by anyone (this process, another node). Returns unsubscribe. */
+  onChange(listener: () => void): () => void;
+  /** Runs `fn` atomically: all of its writes commit, or none. */
+  transaction<T>(fn: (tx: ConfigTx) => Promise<T>): Promise<T>;
+  /** Replace everything atomically (POST /config, config sync). */
+  replaceAll(data: ConfigData): Promise<void>;
+  close(): Promise<void>;
+}
