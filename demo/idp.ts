@@ -1,0 +1,418 @@
+/**
+ * The demo / test OpenID Provider: a real OP built on oidc-provider 9, with fixed demo users and
+ * clients, JWT (RS256) or opaque access tokens, the password grant, introspection, revocation,
+ * userinfo, RP-initiated and back-channel logout, and a minimal sign-in page.
+ *
+ * DEV/TEST ONLY: plain http, permissive redirect URIs on loopback, published secrets.
+ *
+ * Run directly: `npm run idp` (listens on IDP_PORT, default 9080).
+ */
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import Provider from 'oidc-provider';
+import type { ClientMetadata, KoaContextWithOIDC } from 'oidc-provider';
+import { exportJWK, generateKeyPair, jwtVerify, createLocalJWKSet } from 'jose';
+import type { JSONWebKeySet } from 'jose';
+import { accessTokenUserClaims, findUser, scopeClaims, toAccount } from './idp-accounts.ts';
+import { adapterFor, DemoStore } from './idp-adapter.ts';
+import { passwordGrantHandler } from './idp-grants.ts';
+import { handleInteraction } from './idp-interactions.ts';
+import { errorPage, loggedOutPage, logoutPage } from './idp-pages.ts';
+
+export { demoUsers } from './idp-accounts.ts';
+export type { ClientMetadata } from 'oidc-provider';
+
+/** Audience of JWT access tokens when the request names none (an RFC 8707 resource indicator). */
+export const demoAudience = 'https://api.portcullis.test';
+
+/** Fixed ids and secrets of the demo clients. */
+export const demoClients = {
+  /** confidential, client_secret_post (basic also accepted), JWT access tokens */
+  kong: { client_id: 'kong', client_secret: 'kong-secret' },
+  /** confidential, client_secret_basic (post also accepted), opaque access tokens */
+  kongBasic: { client_id: 'kong-basic', client_secret: 'kong-basic-secret' },
+  /** client_credentials only, JWT access tokens */
+  service: { client_id: 'service-client', client_secret: 'service-secret' },
+  /** may introspect and revoke tokens issued to any client */
+  introspector: { client_id: 'introspector', client_secret: 'introspector-secret' },
+  /** client_secret_jwt (HS256 client assertion), JWT access tokens */
+  secretJwt: { client_id: 'kong-secret-jwt', client_secret: 'kong-secret-jwt-secret-0123456789abcdef' },
+  /** private_key_jwt; only registered when startIdp gets privateKeyJwtJwksUri or privateKeyJwtJwks */
+  privateKeyJwt: { client_id: 'kong-private-key-jwt' },
+} as const;
+
+export interface StartIdpOptions {
+  port?: number;
+  /** default 127.0.0.1 */
+  host?: string;
+  /** seconds, default 300 */
+  accessTokenTtl?: number;
+  /** seconds, default 300 */
+  idTokenTtl?: number;
+  /** seconds, default 86400 */
+  refreshTokenTtl?: number;
+  extraClients?: ClientMetadata[];
+  /** client_id → back-channel logout URI (OIDC Back-Channel Logout 1.0 §2.2) */
+  backchannelLogoutUris?: Record<string, string>;
+  /** JWKS location for the private_key_jwt demo client */
+  privateKeyJwtJwksUri?: string;
+  /** inline JWKS (public keys) for the private_key_jwt demo client */
+  privateKeyJwtJwks?: JSONWebKeySet;
+}
+
+export interface DemoIdp {
+  /** e.g. http://127.0.0.1:PORT, no trailing slash */
+  issuer: string;
+  port: number;
+  /** Requests per endpoint (see {@link endpointName}) plus `token:<grant_type>`. */
+  counts(): Record<string, number>;
+  resetCounts(): void;
+  clients: typeof demoClients;
+  /** The public JWKS the IdP signs with (RS256 key first, then ES256). */
+  jwks: JSONWebKeySet;
+  /**
+   * Ends every IdP session of a user and sends back-channel logout tokens to the clients of
+   * those sessions that registered a backchannel_logout_uri. Resolves to the number of sessions.
+   */
+  logoutUser(sub: string): Promise<number>;
+  close(): Promise<void>;
+  /** the oidc-provider instance, for advanced tests */
+  provider: Provider;
+}
+
+const supportedScopes = ['openid', 'offline_access', ...Object.keys(scopeClaims).filter((s) => s !== 'openid')];
+const jwtClientIds = new Set(['kong', 'service-client', 'kong-secret-jwt', 'kong-private-key-jwt']);
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+const urnPrefix = 'urn:portcullis-demo:audience:';
+
+/** Stable counter names, by request path. */
+export function endpointName(pathname: string): string {
+  if (pathname === '/.well-known/openid-configuration') return 'discovery';
+  if (pathname === '/jwks') return 'jwks';
+  if (pathname === '/token') return 'token';
+  if (pathname === '/token/introspection') return 'introspection';
+  if (pathname === '/token/revocation') return 'revocation';
+  if (pathname === '/me') return 'userinfo';
+  if (pathname === '/auth' || pathname.startsWith('/auth/')) return 'authorization';
+  if (pathname === '/session/end') return 'end_session';
+  if (pathname.startsWith('/session/end/')) return `end_session_${pathname.slice('/session/end/'.length)}`;
+  if (pathname.startsWith('/interaction/')) return 'interaction';
+  if (pathname === '/reg' || pathname.startsWith('/reg/')) return 'registration';
+  return 'other';
+}
+
+/**
+ * `audience` (Kong / Auth0 style) is not an RFC 8707 resource indicator, which must be an
+ * absolute URI. Non-URI audiences are carried through oidc-provider inside a URN and restored
+ * when the token is minted, so `aud` is exactly what the client asked for.
+ */
+function audienceToResource(audience: string): string {
+  const url = URL.parse(audience);
+  return url && !url.href.includes('#') ? audience : urnPrefix + encodeURIComponent(audience);
+}
+function resourceToAudience(resource: string): string {
+  return resource.startsWith(urnPrefix) ? decodeURIComponent(resource.slice(urnPrefix.length)) : resource;
+}
+
+/** Dev-only: any http(s) URI on a loopback host is an allowed redirect / post-logout URI. */
+function isLoopbackUri(value: string): boolean {
+  const url = URL.parse(value);
+  return !!url && (url.protocol === 'http:' || url.protocol === 'https:') && loopbackHosts.has(url.hostname);
+}
+
+function buildClients(opts: StartIdpOptions): ClientMetadata[] {
+  const web = {
+    redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
+    post_logout_redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
+    response_types: ['code'],
+    grant_types: ['authorization_code', 'refresh_token', 'password', 'client_credentials'],
+  };
+  const bcl = (id: string) => (opts.backchannelLogoutUris?.[id]
+    ? { backchannel_logout_uri: opts.backchannelLogoutUris[id], backchannel_logout_session_required: true }
+    : {});
+  const clients: ClientMetadata[] = [
+    { ...demoClients.kong, ...web, token_endpoint_auth_method: 'client_secret_post', ...bcl('kong') },
+    { ...demoClients.kongBasic, ...web, token_endpoint_auth_method: 'client_secret_basic', ...bcl('kong-basic') },
+    {
+      ...demoClients.service, redirect_uris: [], response_types: [], grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      ...demoClients.introspector, redirect_uris: [], response_types: [], grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      ...demoClients.secretJwt, ...web, token_endpoint_auth_method: 'client_secret_jwt',
+      token_endpoint_auth_signing_alg: 'HS256', ...bcl('kong-secret-jwt'),
+    },
+  ];
+  if (opts.privateKeyJwtJwksUri || opts.privateKeyJwtJwks) {
+    clients.push({
+      ...demoClients.privateKeyJwt, ...web, token_endpoint_auth_method: 'private_key_jwt',
+      ...(opts.privateKeyJwtJwksUri ? { jwks_uri: opts.privateKeyJwtJwksUri } : { jwks: opts.privateKeyJwtJwks }),
+      ...bcl('kong-private-key-jwt'),
+    });
+  }
+  return [...clients, ...(opts.extraClients ?? [])];
+}
+
+async function generateSigningKeys() {
+  const rsa = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
+  const ec = await generateKeyPair('ES256', { extractable: true });
+  const stamp = Date.now().toString(36);
+  const rsaJwk = { ...await exportJWK(rsa.privateKey), kid: `rsa-${stamp}`, alg: 'RS256', use: 'sig' };
+  const ecJwk = { ...await exportJWK(ec.privateKey), kid: `ec-${stamp}`, alg: 'ES256', use: 'sig' };
+  const publicJwks: JSONWebKeySet = {
+    keys: [
+      { ...await exportJWK(rsa.publicKey), kid: rsaJwk.kid, alg: 'RS256', use: 'sig' },
+      { ...await exportJWK(ec.publicKey), kid: ecJwk.kid, alg: 'ES256', use: 'sig' },
+    ],
+  };
+  return { privateJwks: { keys: [rsaJwk, ecJwk] }, publicJwks };
+}
+
+/**
+ * Starts the demo OP on a real socket (port 0 by default) and resolves once it is listening.
+ * Discovery is at `issuer + '/.well-known/openid-configuration'` (OIDC Discovery 1.0 §4).
+ */
+export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
+  const host = opts.host ?? '127.0.0.1';
+  const accessTokenTtl = opts.accessTokenTtl ?? 300;
+  const counters = new Map<string, number>();
+  const bump = (name: string) => counters.set(name, (counters.get(name) ?? 0) + 1);
+
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+  });
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  const { privateJwks, publicJwks } = await generateSigningKeys();
+  const localJwks = createLocalJWKSet(publicJwks);
+  const store = new DemoStore();
+  const allScopes = supportedScopes.join(' ');
+
+  const resourceServerInfo = (resource: string) => ({
+    scope: allScopes,
+    audience: resourceToAudience(resource),
+    accessTokenTTL: accessTokenTtl,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  });
+
+  /** Resource for a request: explicit `audience`, else the client's default (JWT clients only). */
+  const resourceFor = async (ctx: KoaContextWithOIDC, clientId: string): Promise<string | undefined> => {
+    const audience = ctx.oidc?.params?.audience ?? ctx.oidc?.body?.audience;
+    if (typeof audience === 'string' && audience) return audienceToResource(audience);
+    return jwtClientIds.has(clientId) ? demoAudience : undefined;
+  };
+
+  const provider = new Provider(issuer, {
+    adapter: adapterFor(store),
+    clients: buildClients(opts),
+    jwks: privateJwks,
+    cookies: { keys: [randomBytes(32).toString('base64url'), randomBytes(32).toString('base64url')] },
+    findAccount: async (_ctx: unknown, sub: string) => {
+      const user = findUser(sub);
+      return user ? toAccount(user) : undefined;
+    },
+    claims: scopeClaims,
+    scopes: supportedScopes,
+    extraParams: ['audience'],
+    conformIdTokenClaims: false, // release scope claims in the ID token too, as Kong-era IdPs do
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx: unknown, client: any) => client.grantTypeAllowed('refresh_token'),
+    pkce: { required: () => false },
+    clientBasedCORS: () => true,
+    ttl: {
+      AccessToken: accessTokenTtl,
+      ClientCredentials: accessTokenTtl,
+      IdToken: opts.idTokenTtl ?? 300,
+      RefreshToken: opts.refreshTokenTtl ?? 86400,
+      AuthorizationCode: 60,
+      Interaction: 600,
+      Session: 86400,
+      Grant: 86400,
+    },
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    extraTokenClaims: async (_ctx: unknown, token: { accountId?: string }) => {
+      const user = token.accountId ? findUser(token.accountId) : undefined;
+      if (!user) return undefined;
+      const extra: Record<string, unknown> = {};
+      for (const claim of accessTokenUserClaims) {
+        if (user.claims[claim] !== undefined) extra[claim] = structuredClone(user.claims[claim]);
+      }
+      return extra;
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      userinfo: { enabled: true },
+      introspection: {
+        enabled: true,
+        // RFC 7662 §4: only the token's own client, or the dedicated introspector, learns about it.
+        allowedPolicy: async (_ctx: unknown, client: any, token: any) =>
+          client.clientId === demoClients.introspector.client_id || token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx: unknown, client: any, token: any) =>
+          client.clientId === demoClients.introspector.client_id || token.clientId === client.clientId,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx: KoaContextWithOIDC, form: string) => { ctx.body = logoutPage(form); },
+        postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
+          ctx.body = loggedOutPage(ctx.oidc.client?.clientId);
+        },
+      },
+      backchannelLogout: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (ctx: KoaContextWithOIDC, client: any, oneOf?: string[]) => {
+          if (oneOf?.length) return oneOf[0];
+          return resourceFor(ctx, client.clientId);
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx: unknown, resource: string) => resourceServerInfo(resource),
+      },
+    },
+    renderError: async (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) => {
+      ctx.type = 'html';
+      ctx.body = errorPage(out.error, out.error_description);
+    },
+  });
+  provider.proxy = false;
+
+  // Dev-only: tests run RPs on random loopback ports, so any loopback URI is accepted as a
+  // redirect or post-logout redirect URI. A real OP must compare against registered URIs exactly.
+  const clientProto = provider.Client.prototype;
+  const exactRedirect = clientProto.redirectUriAllowed;
+  const exactPostLogout = clientProto.postLogoutRedirectUriAllowed;
+  clientProto.redirectUriAllowed = function (this: unknown, value: string) {
+    return isLoopbackUri(value) || exactRedirect.call(this, value);
+  };
+  clientProto.postLogoutRedirectUriAllowed = function (this: unknown, value: string) {
+    return isLoopbackUri(value) || exactPostLogout.call(this, value);
+  };
+
+  provider.registerGrantType('password', passwordGrantHandler(provider, {
+    scopes: new Set(supportedScopes),
+    resourceFor: (ctx) => resourceFor(ctx, ctx.oidc.client.clientId),
+    resourceServerInfo,
+  }), ['username', 'password', 'scope', 'audience']);
+
+  provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+    if (ctx.path === '/me' && (await jwtUserinfo(ctx))) return;
+    try {
+      await next();
+    } finally {
+      if (ctx.path === '/token') {
+        const grantType = ctx.oidc?.params?.grant_type ?? ctx.oidc?.body?.grant_type;
+        if (typeof grantType === 'string') bump(`token:${grantType}`);
+      }
+    }
+  });
+
+  /**
+   * oidc-provider refuses audience-restricted (JWT) access tokens at userinfo. Kong's plugin may
+   * still call userinfo with them, so the demo answers for JWTs it signed itself (OIDC Core
+   * §5.3), releasing the claims of the token's scopes. Returns false to let the provider handle it.
+   */
+  async function jwtUserinfo(ctx: KoaContextWithOIDC): Promise<boolean> {
+    const header = ctx.get('authorization');
+    const match = /^Bearer ([\w-]+\.[\w-]+\.[\w-]+)$/i.exec(header ?? '');
+    if (!match || (ctx.method !== 'GET' && ctx.method !== 'POST')) return false;
+    ctx.set('cache-control', 'no-store');
+    try {
+      const { payload } = await jwtVerify(match[1], localJwks, { issuer, typ: 'at+jwt' });
+      const user = typeof payload.sub === 'string' ? findUser(payload.sub) : undefined;
+      if (!user) throw new Error('no such user');
+      const scopes = new Set(String(payload.scope ?? '').split(' '));
+      const body: Record<string, unknown> = { sub: user.sub };
+      for (const [scope, claims] of Object.entries(scopeClaims)) {
+        if (!scopes.has(scope)) continue;
+        for (const claim of claims) {
+          if (user.claims[claim] !== undefined) body[claim] = user.claims[claim];
+        }
+      }
+      ctx.status = 200;
+      ctx.body = body;
+    } catch {
+      ctx.status = 401;
+      ctx.set('www-authenticate', 'Bearer realm="demo", error="invalid_token"');
+      ctx.body = { error: 'invalid_token', error_description: 'invalid access token' };
+    }
+    return true;
+  }
+
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    const pathname = URL.parse(req.url ?? '/', issuer)?.pathname ?? '/';
+    bump(endpointName(pathname));
+    if (pathname.startsWith('/interaction/')) {
+      handleInteraction(provider, req, res, pathname).catch((err: unknown) => {
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/html; charset=utf-8' });
+          res.end(errorPage('server_error', err instanceof Error ? err.message : undefined));
+        } else {
+          res.destroy();
+        }
+      });
+      return;
+    }
+    callback(req, res);
+  });
+
+  async function logoutUser(sub: string): Promise<number> {
+    let ended = 0;
+    for (const [id, session] of [...store.values('Session')]) {
+      if (session.accountId !== sub) continue;
+      ended += 1;
+      const authorizations = (session.authorizations ?? {}) as Record<string, { sid?: string; grantId?: string }>;
+      for (const [clientId, auth] of Object.entries(authorizations)) {
+        const client = await provider.Client.find(clientId);
+        if (auth.grantId) await new (adapterFor(store))('Grant').revokeByGrantId(auth.grantId);
+        if (client?.backchannelLogoutUri) {
+          await client.backchannelLogout(sub, auth.sid).catch(() => undefined);
+        }
+      }
+      store.delete(`Session:${id}`);
+    }
+    return ended;
+  }
+
+  return {
+    issuer,
+    port,
+    counts: () => Object.fromEntries(counters),
+    resetCounts: () => counters.clear(),
+    clients: demoClients,
+    jwks: publicJwks,
+    logoutUser,
+    provider,
+    close: () => new Promise<void>((resolve) => {
+      store.clear();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const idp = await startIdp({ port: Number(process.env.IDP_PORT ?? 9080), host: process.env.IDP_HOST });
+  console.log(`Demo OpenID Provider: ${idp.issuer}`);
+  console.log(`Discovery: ${idp.issuer}/.well-known/openid-configuration`);
+  console.log('Clients (id / secret):');
+  for (const c of Object.values(idp.clients)) {
+    console.log(`  ${c.client_id} / ${'client_secret' in c ? c.client_secret : '(private_key_jwt)'}`);
+  }
+  console.log('Users: alex / doe, jane / doe2, nogroups / nogroups-pass');
+  const stop = () => { idp.close().then(() => process.exit(0), () => process.exit(1)); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
