@@ -1,0 +1,196 @@
+/**
+ * `KeyValueStore` adapters: memory (one process), sqlite (every process on one file), postgres
+ * (every node), redis. Expiry is absolute wall-clock milliseconds; expired entries read as absent
+ * and are swept lazily.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { Redis, type RedisOptions } from 'ioredis';
+import type pg from 'pg';
+import type { KeyValueStore } from './ports.ts';
+import { kvMigrations } from './sql-common.ts';
+import { migrateSqlite, openSqliteDatabase } from './sqlite.ts';
+import { createPgPool, mapPgError, migratePg, type PgSettings } from './postgres.ts';
+
+export interface MemoryKvOptions {
+  /** Oldest entries are evicted beyond this many (default 10000). */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/** Bounded in-process store. Map iteration order is insertion order, which gives FIFO eviction. */
+export function createMemoryKv(opts: MemoryKvOptions = {}): KeyValueStore {
+  const max = opts.maxEntries ?? 10000;
+  const now = opts.now ?? Date.now;
+  const map = new Map<string, { value: string; expiresAt: number | null }>();
+  const live = (key: string) => {
+    const e = map.get(key);
+    if (!e) return null;
+    if (e.expiresAt !== null && e.expiresAt <= now()) {
+      map.delete(key);
+      return null;
+    }
+    return e;
+  };
+  const put = (key: string, value: string, ttlMs?: number) => {
+    map.delete(key); // re-insert at the end (most recent)
+    map.set(key, { value, expiresAt: ttlMs === undefined ? null : now() + ttlMs });
+    while (map.size > max) {
+      const oldest = map.keys().next().value as string;
+      map.delete(oldest);
+    }
+  };
+  return {
+    async get(key) {
+      return live(key)?.value ?? null;
+    },
+    async set(key, value, ttlMs) {
+      put(key, value, ttlMs);
+    },
+    async add(key, value, ttlMs) {
+      if (live(key)) return false;
+      put(key, value, ttlMs);
+      return true;
+    },
+    async take(key) {
+      const e = live(key);
+      map.delete(key);
+      return e?.value ?? null;
+    },
+    async delete(key) {
+      map.delete(key);
+    },
+    async close() {
+      map.clear();
+    },
+  };
+}
+
+/** SQL shared by the SQLite and PostgreSQL adapters (`$1` placeholders; SQLite gets `?1`). */
+const kvSql = {
+  get: `SELECT value FROM portcullis_kv WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+  set: `INSERT INTO portcullis_kv (key, value, expires_at) VALUES ($1, $2, $3)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+  // Inserts, or overwrites only an expired entry; a returned row means this call won.
+  add: `INSERT INTO portcullis_kv (key, value, expires_at) VALUES ($1, $2, $3)
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+        WHERE portcullis_kv.expires_at IS NOT NULL AND portcullis_kv.expires_at <= $4 RETURNING key`,
+  take: `DELETE FROM portcullis_kv WHERE key = $1 RETURNING value, expires_at`,
+  delete: `DELETE FROM portcullis_kv WHERE key = $1`,
+  sweep: `DELETE FROM portcullis_kv WHERE expires_at IS NOT NULL AND expires_at <= $1`,
+};
+
+type Exec = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+
+function sqlKv(exec: Exec, now: () => number, close: () => Promise<void>, sweepEveryMs = 60000): KeyValueStore {
+  const exp = (ttlMs?: number) => (ttlMs === undefined ? null : now() + ttlMs);
+  const sweep = setInterval(() => void exec(kvSql.sweep, [now()]).catch(() => {}), sweepEveryMs);
+  sweep.unref();
+  return {
+    async get(key) {
+      const rows = await exec(kvSql.get, [key, now()]);
+      return rows.length ? String(rows[0].value) : null;
+    },
+    async set(key, value, ttlMs) {
+      await exec(kvSql.set, [key, value, exp(ttlMs)]);
+    },
+    async add(key, value, ttlMs) {
+      return (await exec(kvSql.add, [key, value, exp(ttlMs), now()])).length > 0;
+    },
+    async take(key) {
+      // DELETE ... RETURNING is atomic: of two concurrent takers only one gets the row.
+      const rows = await exec(kvSql.take, [key]);
+      if (!rows.length) return null;
+      const e = rows[0].expires_at;
+      if (e !== null && e !== undefined && Number(e) <= now()) return null;
+      return String(rows[0].value);
+    },
+    async delete(key) {
+      await exec(kvSql.delete, [key]);
+    },
+    async close() {
+      clearInterval(sweep);
+      await close();
+    },
+  };
+}
+
+export interface SqliteKvOptions {
+  path: string;
+  now?: () => number;
+}
+
+/** KV on a SQLite file; several processes may open the same file. */
+export function createSqliteKv(opts: SqliteKvOptions): KeyValueStore {
+  const db: DatabaseSync = openSqliteDatabase(opts.path);
+  migrateSqlite(db, kvMigrations, 'portcullis_kv_migrations');
+  const exec: Exec = async (sql, params) => {
+    const stmt = db.prepare(sql.replace(/\$(\d+)/g, '?$1'));
+    const args = params.map((p) => (p === undefined ? null : (p as string | number | null)));
+    if (/RETURNING|^\s*SELECT/i.test(sql)) return stmt.all(...args) as Record<string, unknown>[];
+    stmt.run(...args);
+    return [];
+  };
+  return sqlKv(exec, opts.now ?? Date.now, async () => db.close());
+}
+
+export interface PgKvOptions {
+  pg: PgSettings;
+  now?: () => number;
+}
+
+export async function createPgKv(opts: PgKvOptions): Promise<KeyValueStore> {
+  const pool: pg.Pool = createPgPool({ ...opts.pg, max: opts.pg.max ?? 5 });
+  try {
+    await migratePg(pool, opts.pg, kvMigrations);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw mapPgError(err);
+  }
+  const exec: Exec = async (sql, params) => {
+    try {
+      return (await pool.query(sql, params)).rows;
+    } catch (err) {
+      throw mapPgError(err);
+    }
+  };
+  return sqlKv(exec, opts.now ?? Date.now, () => pool.end());
+}
+
+export interface RedisKvOptions {
+  url?: string;
+  options?: RedisOptions;
+  /** Prepended to every key (default `portcullis:`). */
+  prefix?: string;
+}
+
+/** Redis adapter: SET NX PX for `add`, GETDEL (Redis ≥ 6.2) for an atomic `take`. */
+export function createRedisKv(opts: RedisKvOptions): KeyValueStore {
+  const common: RedisOptions = { connectTimeout: 5000, commandTimeout: 5000, maxRetriesPerRequest: 2, lazyConnect: false, ...opts.options };
+  const redis = opts.url ? new Redis(opts.url, common) : new Redis(common);
+  redis.on('error', () => {}); // ioredis reconnects by itself; command errors reach the caller
+  const p = opts.prefix ?? 'portcullis:';
+  return {
+    async get(key) {
+      return redis.get(p + key);
+    },
+    async set(key, value, ttlMs) {
+      if (ttlMs === undefined) await redis.set(p + key, value);
+      else await redis.set(p + key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+    },
+    async add(key, value, ttlMs) {
+      const r = ttlMs === undefined
+        ? await redis.set(p + key, value, 'NX')
+        : await redis.set(p + key, value, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+      return r === 'OK';
+    },
+    async take(key) {
+      return redis.getdel(p + key);
+    },
+    async delete(key) {
+      await redis.del(p + key);
+    },
+    async close() {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
