@@ -1,4 +1,15 @@
 /** Every plugin bundled with Portcullis. Add new plugins here. */
 import type { PluginDefinition } from '../sdk.ts';
+import acl from './acl/index.ts';
+import correlationId from './correlation-id/index.ts';
+import cors from './cors/index.ts';
+import rateLimiting from './rate-limiting/index.ts';
+import requestTermination from './request-termination/index.ts';
 
-export const bundledPlugins: readonly PluginDefinition[] = [];
+export const bundledPlugins: readonly PluginDefinition[] = [
+  acl,
+  correlationId,
+  cors,
+  rateLimiting,
+  requestTermination,
+];

@@ -1,0 +1,109 @@
+/**
+ * acl — allow or deny by group, with Kong's semantics (see docs/plugins.md#acl):
+ *
+ * - groups are the consumer's ACL groups (`acls` entities), or the request's authenticated
+ *   groups (set by an auth plugin, e.g. openid-connect `authenticated_groups_claim`) when there is
+ *   no consumer, when no credential was set, or when `always_use_authenticated_groups` is on;
+ * - `deny`: blocked when any group is listed; `allow`: blocked unless one is;
+ * - blocked → 403 `{"message":"You cannot consume this service"}`; nobody identified → 401;
+ * - allowed → upstream `X-Consumer-Groups` or `X-Authenticated-Groups` (", "-joined) unless
+ *   `hide_groups_header`.
+ *
+ * Client-sent copies of both group headers are always removed: the upstream must be able to trust
+ * that these headers come from the gateway.
+ */
+import { z } from 'zod';
+import { definePlugin } from '../../sdk.ts';
+import type { RequestContext, Reply } from '../../sdk.ts';
+
+export const aclSchema = z
+  .strictObject({
+    allow: z.array(z.string()).nullable().default(null),
+    deny: z.array(z.string()).nullable().default(null),
+    hide_groups_header: z.boolean().default(false),
+    always_use_authenticated_groups: z.boolean().default(false),
+    /**
+     * Kong: also match the consumer's consumer-group names. Portcullis has no consumer-group
+     * entity yet, so this is accepted (decK dumps carry it) and has no effect.
+     */
+    include_consumer_groups: z.boolean().default(false),
+  })
+  .superRefine((conf, issues) => {
+    const allowSet = (conf.allow?.length ?? 0) > 0;
+    const denySet = (conf.deny?.length ?? 0) > 0;
+    if (allowSet === denySet) {
+      issues.addIssue({
+        code: 'custom',
+        path: [],
+        message: allowSet
+          ? "only one of these fields can be non-empty: 'allow', 'deny'"
+          : "at least one of these fields must be non-empty: 'allow', 'deny'",
+      });
+    }
+  });
+
+export type AclConfig = z.infer<typeof aclSchema>;
+
+export const CONSUMER_GROUPS_HEADER = 'X-Consumer-Groups';
+export const AUTHENTICATED_GROUPS_HEADER = 'X-Authenticated-Groups';
+const BLOCKED_MESSAGE = 'You cannot consume this service';
+
+export default definePlugin<AclConfig>({
+  name: 'acl',
+  version: '0.1.0',
+  priority: 950,
+  schema: aclSchema,
+  // Kong: `no_consumer` — the consumer is what the ACL checks, it cannot also scope it.
+  scopes: { consumer: false },
+  create(config) {
+    const mode = (config.deny?.length ?? 0) > 0 ? ('deny' as const) : ('allow' as const);
+    const listed = new Set(mode === 'deny' ? config.deny : config.allow);
+
+    const blocked = (groups: readonly string[]): boolean => {
+      const inGroup = groups.some((g) => listed.has(g));
+      return mode === 'deny' ? inGroup : !inGroup;
+    };
+    const forbidden = (ctx: RequestContext): Reply => ctx.reply(403, { message: BLOCKED_MESSAGE });
+    const unauthorized = (ctx: RequestContext): Reply => ctx.reply(401, { message: 'Unauthorized' });
+    const authGroups = (ctx: RequestContext): readonly string[] | null => {
+      const g = ctx.authenticatedGroups;
+      return g && g.length > 0 ? g : null;
+    };
+
+    return {
+      access(ctx) {
+        ctx.upstream.removeHeader(CONSUMER_GROUPS_HEADER);
+        ctx.upstream.removeHeader(AUTHENTICATED_GROUPS_HEADER);
+
+        const consumerId = ctx.consumer?.id ?? ctx.credential?.consumer?.id ?? null;
+        let groups: readonly string[];
+        let header: string;
+
+        if (consumerId === null) {
+          const authenticated = authGroups(ctx);
+          // Someone authenticated (e.g. a virtual credential) but without groups: forbidden;
+          // nobody authenticated at all: unauthorized.
+          if (authenticated === null) return ctx.credential ? forbidden(ctx) : unauthorized(ctx);
+          groups = authenticated;
+          header = AUTHENTICATED_GROUPS_HEADER;
+        } else {
+          // Authenticated groups win over the consumer's own when no credential was set (an
+          // anonymous consumer) or when configured to always prefer them.
+          const authenticated = !ctx.credential || config.always_use_authenticated_groups ? authGroups(ctx) : null;
+          if (authenticated !== null) {
+            groups = authenticated;
+            header = AUTHENTICATED_GROUPS_HEADER;
+          } else {
+            groups = ctx.entities.aclGroups(consumerId);
+            header = CONSUMER_GROUPS_HEADER;
+            // A consumer without any group passes a deny list but cannot be in an allow list.
+            if (groups.length === 0 && mode === 'allow') return ctx.credential ? forbidden(ctx) : unauthorized(ctx);
+          }
+        }
+
+        if (blocked(groups)) return forbidden(ctx);
+        if (!config.hide_groups_header && groups.length > 0) ctx.upstream.setHeader(header, groups.join(', '));
+      },
+    };
+  },
+});
