@@ -1,0 +1,276 @@
+/**
+ * The authorization code flow for people in browsers (OpenID Connect Core 1.0 §3.1, RFC 6749
+ * §4.1, PKCE RFC 7636, Form Post Response Mode). Protocol work is openid-client's: URL building,
+ * state/nonce/PKCE checks, code exchange and ID token validation (§3.1.3.7: signature, iss,
+ * aud/azp, exp, iat, nonce, at_hash/c_hash).
+ *
+ * Flow state lives in one sealed cookie per pending sign-in, named `<authorization_cookie_name>.<tag>`
+ * where the tag is derived from the `state`: several tabs can sign in at once without overwriting
+ * each other's cookie; at most `maxPendingFlows` are kept (the oldest are dropped).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as oidc from 'openid-client';
+import type { Reply, RequestContext } from '../../../sdk.ts';
+import type { KeyValueStore } from '../../../../storage/ports.ts';
+import { perClient, type ResolvedConfig } from './config.ts';
+import { clearCookie, cookieAttributes } from './cookies.ts';
+import { failureReply, isNavigation } from './replies.ts';
+import { digest, type Sealer } from './seal.ts';
+import { isSecureRequest, type SessionData, type SessionTokens } from './session.ts';
+
+export const maxPendingFlows = 5;
+
+/** What the authorization cookie remembers between the redirect and the callback. */
+interface Flow {
+  /** state, nonce (or null), PKCE verifier (or null) */
+  s: string;
+  n: string | null;
+  v: string | null;
+  /** redirect_uri sent (the code exchange must repeat it, RFC 6749 §4.1.3) */
+  r: string;
+  /** original path and raw query */
+  p: string;
+  q: string;
+  c: number;
+  /** created, ms */
+  t: number;
+}
+
+export interface AuthCodeDeps {
+  cfg: ResolvedConfig;
+  sealer: Sealer;
+  kv: KeyValueStore;
+  now(): number;
+  getClient(index: number): Promise<oidc.Configuration>;
+  selectClient(ctx: RequestContext): number;
+  /** Save the new session (honours disable_session) and return it. */
+  saveNew(ctx: RequestContext, init: { clientIndex: number; tokens: SessionTokens; claims: SessionData['claims'] }): Promise<SessionData>;
+}
+
+export type AuthCodeResult = { kind: 'reply'; reply: Reply } | { kind: 'authenticated'; session: SessionData };
+
+const callbackParams = ['code', 'state', 'session_state', 'iss', 'error', 'error_description', 'error_uri'];
+
+/** Map a token endpoint response to what the session keeps; `expires_in <= 0` means already expired. */
+export function tokensFrom(res: oidc.TokenEndpointResponse, nowMs: number): SessionTokens {
+  const t: SessionTokens = { access_token: res.access_token, token_type: res.token_type };
+  if (res.id_token) t.id_token = res.id_token;
+  if (res.refresh_token) t.refresh_token = res.refresh_token;
+  if (typeof res.scope === 'string') t.scope = res.scope;
+  if (typeof res.expires_in === 'number') t.expires_at = Math.floor(nowMs / 1000) + Math.max(0, res.expires_in);
+  return t;
+}
+
+export class AuthorizationCodeFlow {
+  readonly #d: AuthCodeDeps;
+
+  constructor(deps: AuthCodeDeps) {
+    this.#d = deps;
+  }
+
+  /** Callback parameters of this request (query, or the form_post body), or null when it is not a callback. */
+  async callbackParams(ctx: RequestContext): Promise<URLSearchParams | null> {
+    let params = ctx.request.query;
+    if (ctx.request.method === 'POST' && this.#d.cfg.responseMode.startsWith('form_post')) {
+      const form = await ctx.request.form();
+      if (form && form.has('state')) params = form;
+    }
+    if (!params.has('state') || (!params.has('code') && !params.has('error'))) return null;
+    return params;
+  }
+
+  async run(ctx: RequestContext): Promise<AuthCodeResult> {
+    const params = await this.callbackParams(ctx);
+    return params ? this.#finish(ctx, params) : this.#start(ctx);
+  }
+
+  #cookieName(state: string): string {
+    return `${this.#d.cfg.authCookie.name}.${digest(state).slice(0, 12)}`;
+  }
+
+  /** Names of pending authorization cookies in this request. */
+  pendingCookieNames(ctx: RequestContext): string[] {
+    const prefix = `${this.#d.cfg.authCookie.name}.`;
+    return [...ctx.request.cookies.keys()].filter((n) => n.startsWith(prefix));
+  }
+
+  async #start(ctx: RequestContext): Promise<AuthCodeResult> {
+    const { cfg } = this.#d;
+    const clientIndex = this.#d.selectClient(ctx);
+    if (!isNavigation(ctx)) {
+      return { kind: 'reply', reply: failureReply(ctx, cfg, 'unauthorized', { reason: 'no session and not a navigation', clientIndex }) };
+    }
+    const client = await this.#d.getClient(clientIndex);
+    const meta = client.serverMetadata();
+    const state = oidc.randomState();
+    const nonce = cfg.verifyNonce ? oidc.randomNonce() : null;
+    const usePkce = cfg.pkce ?? Array.isArray(meta.code_challenge_methods_supported);
+    const verifier = usePkce ? oidc.randomPKCECodeVerifier() : null;
+    const redirectUri = perClient(cfg.redirectUri, clientIndex) ?? defaultRedirectUri(ctx);
+
+    const params = new URLSearchParams({ response_type: cfg.responseType, scope: cfg.scopes.join(' '), redirect_uri: redirectUri, state });
+    if (nonce) params.set('nonce', nonce);
+    if (verifier) {
+      params.set('code_challenge', await oidc.calculatePKCECodeChallenge(verifier));
+      params.set('code_challenge_method', 'S256');
+    }
+    if (cfg.responseMode !== 'query') params.set('response_mode', cfg.responseMode);
+    if (cfg.audience.length > 0) params.set('audience', cfg.audience.join(' '));
+    if (cfg.maxAge !== null) params.set('max_age', String(cfg.maxAge));
+    for (const [n, v] of cfg.authorizationArgs) params.set(n, v);
+    for (const n of cfg.authorizationArgsClient) {
+      const v = ctx.request.query.get(n);
+      if (v !== null) params.set(n, v);
+    }
+    const location = oidc.buildAuthorizationUrl(client, params).href;
+
+    const now = this.#d.now();
+    const flow: Flow = { s: state, n: nonce, v: verifier, r: redirectUri, p: ctx.request.path, q: ctx.request.rawQuery, c: clientIndex, t: now };
+    await this.#dropOldFlows(ctx);
+    const secure = isSecureRequest(ctx);
+    const maxAge = cfg.authorizationRollingTimeout > 0 ? cfg.authorizationRollingTimeout : undefined;
+    ctx.downstreamHeaders.add(
+      'set-cookie',
+      `${this.#cookieName(state)}=${await this.#d.sealer.seal('authorization', flow)}${cookieAttributes(cfg.authCookie, secure, maxAge, now)}`,
+    );
+    return { kind: 'reply', reply: ctx.reply(302, undefined, { location, 'cache-control': 'no-store' }) };
+  }
+
+  /** Keep at most maxPendingFlows - 1 old flows so the new one fits; unreadable ones go first. */
+  async #dropOldFlows(ctx: RequestContext): Promise<void> {
+    const names = this.pendingCookieNames(ctx);
+    if (names.length < maxPendingFlows) return;
+    const aged: { name: string; t: number }[] = [];
+    for (const name of names) {
+      const flow = (await this.#d.sealer.open('authorization', ctx.request.cookies.get(name) ?? '')) as Flow | null;
+      aged.push({ name, t: flow && typeof flow.t === 'number' ? flow.t : -1 });
+    }
+    aged.sort((a, b) => a.t - b.t);
+    for (const { name } of aged.slice(0, names.length - maxPendingFlows + 1)) {
+      ctx.downstreamHeaders.add('set-cookie', clearCookie(name, this.#d.cfg.authCookie, isSecureRequest(ctx)));
+    }
+  }
+
+  async #finish(ctx: RequestContext, params: URLSearchParams): Promise<AuthCodeResult> {
+    const { cfg } = this.#d;
+    const state = params.get('state') ?? '';
+    const fallbackClient = this.#d.selectClient(ctx);
+    const fail = (reason: string, kind: 'unauthorized' | 'unexpected' = 'unauthorized', clientIndex = fallbackClient): AuthCodeResult => ({
+      kind: 'reply',
+      reply: failureReply(ctx, cfg, kind, { reason, clientIndex, error: kind === 'unauthorized' ? 'invalid_request' : null }),
+    });
+    const name = this.#cookieName(state);
+    const sealed = ctx.request.cookies.get(name);
+    // A failed callback never starts a new sign-in by itself: that is how redirect loops begin.
+    if (!sealed) return fail('authorization cookie missing or expired for this state');
+    // The flow is single-use whatever happens next.
+    ctx.downstreamHeaders.add('set-cookie', clearCookie(name, cfg.authCookie, isSecureRequest(ctx)));
+    const flow = (await this.#d.sealer.open('authorization', sealed)) as Flow | null;
+    if (!flow || typeof flow.s !== 'string' || !sameString(flow.s, state)) return fail('authorization cookie invalid or not bound to this state');
+    if (cfg.authorizationRollingTimeout > 0 && this.#d.now() - flow.t > cfg.authorizationRollingTimeout * 1000) {
+      return fail('authorization cookie expired', 'unauthorized', flow.c);
+    }
+    // Replay guard across workers and nodes: a state is accepted once (the cookie alone could be replayed).
+    if (!(await this.#d.kv.add(`oidc:state:${digest(state)}`, '1', Math.max(cfg.authorizationRollingTimeout, 60) * 1000))) {
+      return fail('state already used', 'unauthorized', flow.c);
+    }
+    if (params.has('error')) {
+      return fail(`the IdP returned an error: ${params.get('error')}`, 'unauthorized', flow.c);
+    }
+    const client = await this.#d.getClient(flow.c);
+    const currentUrl = new URL(flow.r);
+    currentUrl.search = '';
+    for (const k of callbackParams) {
+      const v = params.get(k);
+      if (v !== null) currentUrl.searchParams.set(k, v);
+    }
+    let res: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+    try {
+      res = await oidc.authorizationCodeGrant(client, currentUrl, {
+        expectedState: flow.s,
+        expectedNonce: flow.n ?? undefined,
+        pkceCodeVerifier: flow.v ?? undefined,
+        idTokenExpected: cfg.scopes.includes('openid'),
+        maxAge: cfg.maxAge ?? undefined,
+      });
+    } catch (err) {
+      return classifyFailure(err, (reason, kind) => fail(reason, kind, flow.c));
+    }
+    const now = this.#d.now();
+    const claims: SessionData['claims'] = {};
+    const idClaims = res.claims();
+    if (idClaims) claims.id_token = { ...idClaims };
+    if (cfg.searchUserInfo && res.access_token) {
+      try {
+        const sub = typeof idClaims?.sub === 'string' ? idClaims.sub : oidc.skipSubjectCheck;
+        claims.userinfo = { ...(await oidc.fetchUserInfo(client, res.access_token, sub)) };
+      } catch (err) {
+        return classifyFailure(err, (reason, kind) => fail(`userinfo: ${reason}`, kind, flow.c));
+      }
+    }
+    const session = await this.#d.saveNew(ctx, { clientIndex: flow.c, tokens: tokensFrom(res, now), claims });
+    return this.#loginAction(ctx, flow, session, res);
+  }
+
+  #loginAction(ctx: RequestContext, flow: Flow, session: SessionData, res: oidc.TokenEndpointResponse): AuthCodeResult {
+    const { cfg } = this.#d;
+    const action = cfg.loginMethods.includes('authorization_code') ? cfg.loginAction : 'upstream';
+    if (action === 'upstream') {
+      // The callback request is proxied: without the protocol parameters, with the original query when asked.
+      for (const k of callbackParams) ctx.upstream.query.delete(k);
+      if (cfg.preserveQueryArgs) for (const [k, v] of new URLSearchParams(flow.q)) ctx.upstream.query.append(k, v);
+      return { kind: 'authenticated', session };
+    }
+    const tokens = loginTokens(cfg.loginTokens, res);
+    if (action === 'response') {
+      return { kind: 'reply', reply: ctx.reply(200, Object.fromEntries(tokens), { 'cache-control': 'no-store', pragma: 'no-cache' }) };
+    }
+    // Only the configured target or the same-origin path the person first asked for.
+    const configured = perClient(cfg.loginRedirectUri, flow.c);
+    let target = configured ?? (cfg.preserveQueryArgs && flow.q ? `${flow.p}?${flow.q}` : flow.p);
+    if (tokens.length > 0) {
+      const encoded = new URLSearchParams(tokens).toString();
+      if (cfg.loginRedirectMode === 'query') target += (target.includes('?') ? '&' : '?') + encoded;
+      else target += `#${encoded}`;
+    }
+    return { kind: 'reply', reply: ctx.reply(302, undefined, { location: target, 'cache-control': 'no-store' }) };
+  }
+}
+
+function loginTokens(names: readonly string[], res: oidc.TokenEndpointResponse): [string, string][] {
+  const out: [string, string][] = [];
+  for (const n of names) {
+    if (n === 'tokens') out.push(['tokens', Buffer.from(JSON.stringify(res)).toString('base64url')]);
+    else if (n === 'id_token' || n === 'access_token' || n === 'refresh_token') {
+      const v = res[n];
+      if (typeof v === 'string') out.push([n, v]);
+    }
+  }
+  return out;
+}
+
+/** The redirect URI Kong derives when none is configured: this request's URL without its query. */
+export function defaultRedirectUri(ctx: RequestContext): string {
+  const host = ctx.request.header('host') ?? `${ctx.request.host}:${ctx.request.port}`;
+  return `${ctx.request.scheme}://${host}${ctx.request.path}`;
+}
+
+function sameString(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Protocol rejections (IdP error responses, failed ID token checks) are the person's problem: 401.
+ * Anything else (IdP unreachable, timeouts) is unexpected.
+ */
+export function classifyFailure<T>(err: unknown, fail: (reason: string, kind: 'unauthorized' | 'unexpected') => T): T {
+  if (err instanceof oidc.ResponseBodyError) return fail(`token endpoint error: ${err.error}`, 'unauthorized');
+  if (err instanceof oidc.AuthorizationResponseError) return fail(`authorization error: ${err.error}`, 'unauthorized');
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof oidc.ClientError && typeof code === 'string' && code.startsWith('OAUTH_') && !/TIMEOUT|NETWORK/.test(code)) {
+    return fail(`${code}: ${err.message}`, 'unauthorized');
+  }
+  return fail(`IdP call failed: ${err instanceof Error ? err.message : String(err)}`, 'unexpected');
+}

@@ -1,0 +1,284 @@
+/**
+ * The part of the `openid-connect` plugin config the browser flows read, with Kong's wire names.
+ * Declared structurally here so this folder does not depend on the full zod schema in ../schema.ts;
+ * any object carrying these fields (the parsed plugin config) fits.
+ */
+
+export const sameSiteValues = ['Default', 'Lax', 'None', 'Strict'] as const;
+export type SameSite = (typeof sameSiteValues)[number];
+
+export interface RedisNode {
+  host?: string | null;
+  ip?: string | null;
+  port?: number | null;
+}
+
+/** Kong's `redis` record (§2.21). Unknown fields are ignored here. */
+export interface RedisRecord {
+  host?: string | null;
+  port?: number | null;
+  username?: string | null;
+  password?: string | null;
+  database?: number | null;
+  ssl?: boolean | null;
+  ssl_verify?: boolean | null;
+  server_name?: string | null;
+  socket?: string | null;
+  sentinel_master?: string | null;
+  sentinel_role?: 'any' | 'master' | 'slave' | null;
+  sentinel_nodes?: readonly RedisNode[] | null;
+  sentinel_username?: string | null;
+  sentinel_password?: string | null;
+  cluster_nodes?: readonly RedisNode[] | null;
+  cluster_max_redirections?: number | null;
+  connect_timeout?: number | null;
+  read_timeout?: number | null;
+  send_timeout?: number | null;
+  prefix?: string | null;
+}
+
+export interface BrowserConfig {
+  client_id?: readonly string[] | null;
+  // authorization code request
+  response_mode?: string | null;
+  response_type?: readonly string[] | null;
+  scopes?: readonly string[] | null;
+  audience?: readonly string[] | null;
+  redirect_uri?: readonly string[] | null;
+  authorization_query_args_names?: readonly string[] | null;
+  authorization_query_args_values?: readonly string[] | null;
+  authorization_query_args_client?: readonly string[] | null;
+  preserve_query_args?: boolean | null;
+  verify_nonce?: boolean | null;
+  require_proof_key_for_code_exchange?: boolean | null;
+  max_age?: number | null;
+  authorization_cookie_name?: string | null;
+  authorization_rolling_timeout?: number | null;
+  authorization_cookie_path?: string | null;
+  authorization_cookie_domain?: string | null;
+  authorization_cookie_same_site?: SameSite | null;
+  authorization_cookie_http_only?: boolean | null;
+  authorization_cookie_secure?: boolean | null;
+  // login
+  login_action?: 'upstream' | 'response' | 'redirect' | null;
+  login_methods?: readonly string[] | null;
+  login_tokens?: readonly string[] | null;
+  login_redirect_mode?: 'fragment' | 'query' | null;
+  login_redirect_uri?: readonly string[] | null;
+  // userinfo after code exchange (Kong: `search_user_info` fetches it on the code flow)
+  search_user_info?: boolean | null;
+  // logout
+  logout_methods?: readonly string[] | null;
+  logout_query_arg?: string | null;
+  logout_post_arg?: string | null;
+  logout_uri_suffix?: string | null;
+  logout_redirect_uri?: readonly string[] | null;
+  logout_revoke?: boolean | null;
+  logout_revoke_access_token?: boolean | null;
+  logout_revoke_refresh_token?: boolean | null;
+  end_session_endpoint?: string | null;
+  /** Beyond Kong: path suffix of the OpenID Connect Back-Channel Logout 1.0 endpoint. */
+  backchannel_logout_uri_suffix?: string | null;
+  // failure handling
+  unauthorized_error_message?: string | null;
+  forbidden_error_message?: string | null;
+  unauthorized_redirect_uri?: readonly string[] | null;
+  forbidden_redirect_uri?: readonly string[] | null;
+  unexpected_redirect_uri?: readonly string[] | null;
+  display_errors?: boolean | null;
+  // session
+  session_secret?: string | readonly string[] | null;
+  session_storage?: 'cookie' | 'redis' | 'memcache' | 'memcached' | null;
+  session_cookie_name?: string | null;
+  session_cookie_path?: string | null;
+  session_cookie_domain?: string | null;
+  session_cookie_same_site?: SameSite | null;
+  session_cookie_http_only?: boolean | null;
+  session_cookie_secure?: boolean | null;
+  session_rolling_timeout?: number | null;
+  session_idling_timeout?: number | null;
+  session_absolute_timeout?: number | null;
+  session_remember?: boolean | null;
+  session_remember_cookie_name?: string | null;
+  session_remember_rolling_timeout?: number | null;
+  session_remember_absolute_timeout?: number | null;
+  session_audience?: string | null;
+  disable_session?: readonly string[] | null;
+  refresh_tokens?: boolean | null;
+  redis?: RedisRecord | null;
+}
+
+export interface CookieSettings {
+  name: string;
+  path: string;
+  domain: string | null;
+  sameSite: SameSite;
+  httpOnly: boolean;
+  /** null = follow the request scheme. */
+  secure: boolean | null;
+}
+
+/** Config with Kong's defaults applied; read by every module of this folder. */
+export interface ResolvedConfig {
+  clientIds: readonly string[];
+  responseMode: string;
+  responseType: string;
+  scopes: readonly string[];
+  audience: readonly string[];
+  redirectUri: readonly string[];
+  authorizationArgs: readonly (readonly [string, string])[];
+  authorizationArgsClient: readonly string[];
+  preserveQueryArgs: boolean;
+  verifyNonce: boolean;
+  pkce: boolean | null;
+  maxAge: number | null;
+  authCookie: CookieSettings;
+  /** seconds */
+  authorizationRollingTimeout: number;
+  loginAction: 'upstream' | 'response' | 'redirect';
+  loginMethods: readonly string[];
+  loginTokens: readonly string[];
+  loginRedirectMode: 'fragment' | 'query';
+  loginRedirectUri: readonly string[];
+  searchUserInfo: boolean;
+  logoutMethods: readonly string[];
+  logoutQueryArg: string | null;
+  logoutPostArg: string | null;
+  logoutUriSuffix: string | null;
+  logoutRedirectUri: readonly string[];
+  logoutRevoke: boolean;
+  logoutRevokeAccessToken: boolean;
+  logoutRevokeRefreshToken: boolean;
+  endSessionEndpoint: string | null;
+  backchannelLogoutUriSuffix: string | null;
+  unauthorizedMessage: string;
+  forbiddenMessage: string;
+  unauthorizedRedirectUri: readonly string[];
+  forbiddenRedirectUri: readonly string[];
+  unexpectedRedirectUri: readonly string[];
+  displayErrors: boolean;
+  /** index 0 seals; every entry unseals (rotation). Empty = generate one per instance. */
+  secrets: readonly string[];
+  storage: 'cookie' | 'redis';
+  sessionCookie: CookieSettings;
+  rememberCookie: CookieSettings;
+  /** seconds; 0 disables the check */
+  rollingTimeout: number;
+  idlingTimeout: number;
+  absoluteTimeout: number;
+  remember: boolean;
+  rememberRollingTimeout: number;
+  rememberAbsoluteTimeout: number;
+  sessionAudience: string;
+  disableSession: readonly string[];
+  refreshTokens: boolean;
+  redis: RedisRecord | null;
+}
+
+function list(v: readonly string[] | null | undefined): readonly string[] {
+  return v ? [...v] : [];
+}
+
+function num(v: number | null | undefined, d: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : d;
+}
+
+/** Pick the per-client entry (§3.2): index i, else the first entry, else null. */
+export function perClient(values: readonly string[], index: number): string | null {
+  return values[index] ?? values[0] ?? null;
+}
+
+/**
+ * Apply Kong's defaults (reference §2.4–2.8) and check the session settings.
+ * Throws an Error whose message names the field for settings that cannot work.
+ */
+export function resolveConfig(c: BrowserConfig, workers: number): ResolvedConfig {
+  const problems: string[] = [];
+  const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
+  if (secrets.some((s) => s.length === 0)) problems.push('session_secret: must not be empty');
+  if (secrets.length === 0 && workers > 1) {
+    problems.push(
+      `session_secret: required when the gateway runs more than one worker (workers=${workers}) or node; ` +
+        'a generated secret would be different in each process and sessions would fail at random',
+    );
+  }
+  const storageIn = c.session_storage ?? 'cookie';
+  if (storageIn === 'memcache' || storageIn === 'memcached') problems.push('session_storage: memcached is not supported; use cookie or redis');
+  const storage: 'cookie' | 'redis' = storageIn === 'redis' ? 'redis' : 'cookie';
+  if (storage === 'redis' && !c.redis) problems.push('redis: session_storage=redis needs a redis record (host, socket, sentinel_nodes or cluster_nodes)');
+  const names = c.authorization_query_args_names ?? [];
+  const values = c.authorization_query_args_values ?? [];
+  if (names.length !== values.length) problems.push('authorization_query_args_values: must have as many entries as authorization_query_args_names');
+  const sessionCookieName = c.session_cookie_name ?? 'session';
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(sessionCookieName)) problems.push('session_cookie_name: not a valid cookie name');
+  if (problems.length > 0) throw new Error(`openid-connect: invalid session settings:\n${problems.join('\n')}`);
+
+  const sessionCookie: CookieSettings = {
+    name: sessionCookieName,
+    path: c.session_cookie_path ?? '/',
+    domain: c.session_cookie_domain ?? null,
+    sameSite: c.session_cookie_same_site ?? 'Lax',
+    httpOnly: c.session_cookie_http_only ?? true,
+    secure: c.session_cookie_secure ?? null,
+  };
+  return {
+    clientIds: list(c.client_id),
+    responseMode: c.response_mode ?? 'query',
+    responseType: (c.response_type ?? ['code']).join(' '),
+    scopes: c.scopes ?? ['openid'],
+    audience: list(c.audience),
+    redirectUri: list(c.redirect_uri),
+    authorizationArgs: names.map((n, i) => [n, values[i]] as const),
+    authorizationArgsClient: list(c.authorization_query_args_client),
+    preserveQueryArgs: c.preserve_query_args ?? false,
+    verifyNonce: c.verify_nonce ?? true,
+    pkce: c.require_proof_key_for_code_exchange ?? null,
+    maxAge: c.max_age ?? null,
+    authCookie: {
+      name: c.authorization_cookie_name ?? 'authorization',
+      path: c.authorization_cookie_path ?? '/',
+      domain: c.authorization_cookie_domain ?? null,
+      sameSite: c.authorization_cookie_same_site ?? 'Default',
+      httpOnly: c.authorization_cookie_http_only ?? true,
+      secure: c.authorization_cookie_secure ?? null,
+    },
+    authorizationRollingTimeout: num(c.authorization_rolling_timeout, 600),
+    loginAction: c.login_action ?? 'upstream',
+    loginMethods: c.login_methods ?? ['authorization_code'],
+    // null means "no tokens" (the how-to sets it to keep tokens out of the address bar)
+    loginTokens: c.login_tokens === undefined ? ['id_token'] : list(c.login_tokens),
+    loginRedirectMode: c.login_redirect_mode ?? 'fragment',
+    loginRedirectUri: list(c.login_redirect_uri),
+    searchUserInfo: c.search_user_info ?? false,
+    logoutMethods: (c.logout_methods ?? ['POST', 'DELETE']).map((m) => m.toUpperCase()),
+    logoutQueryArg: c.logout_query_arg ?? null,
+    logoutPostArg: c.logout_post_arg ?? null,
+    logoutUriSuffix: c.logout_uri_suffix ?? null,
+    logoutRedirectUri: list(c.logout_redirect_uri),
+    logoutRevoke: c.logout_revoke ?? false,
+    logoutRevokeAccessToken: c.logout_revoke_access_token ?? true,
+    logoutRevokeRefreshToken: c.logout_revoke_refresh_token ?? true,
+    endSessionEndpoint: c.end_session_endpoint ?? null,
+    backchannelLogoutUriSuffix: c.backchannel_logout_uri_suffix ?? null,
+    unauthorizedMessage: c.unauthorized_error_message ?? 'Unauthorized',
+    forbiddenMessage: c.forbidden_error_message ?? 'Forbidden',
+    unauthorizedRedirectUri: list(c.unauthorized_redirect_uri),
+    forbiddenRedirectUri: list(c.forbidden_redirect_uri),
+    unexpectedRedirectUri: list(c.unexpected_redirect_uri),
+    displayErrors: c.display_errors ?? false,
+    secrets,
+    storage,
+    sessionCookie,
+    rememberCookie: { ...sessionCookie, name: c.session_remember_cookie_name ?? 'remember' },
+    rollingTimeout: num(c.session_rolling_timeout, 3600),
+    idlingTimeout: num(c.session_idling_timeout, 900),
+    absoluteTimeout: num(c.session_absolute_timeout, 86400),
+    remember: c.session_remember ?? false,
+    rememberRollingTimeout: num(c.session_remember_rolling_timeout, 604800),
+    rememberAbsoluteTimeout: num(c.session_remember_absolute_timeout, 2592000),
+    sessionAudience: c.session_audience ?? 'default',
+    disableSession: list(c.disable_session),
+    refreshTokens: c.refresh_tokens ?? true,
+    redis: c.redis ?? null,
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * Browser flows of the `openid-connect` plugin: sessions, the authorization code flow, refresh in
+ * a session, logout and back-channel logout. The plugin's pipeline calls these; this folder does
+ * not decide which method runs when (that is the step table in ../pipeline.ts).
+ */
+import * as oidc from 'openid-client';
+import type { Logger, Reply, RequestContext } from '../../../sdk.ts';
+import type { KeyValueStore } from '../../../../storage/ports.ts';
+import { GatewayError } from '../../../../errors.ts';
+import { AuthorizationCodeFlow, tokensFrom, type AuthCodeResult } from './authcode.ts';
+import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
+import { stripFromCookieHeader } from './cookies.ts';
+import { Logout } from './logout.ts';
+import { createRedisClient, RedisKv } from './redis.ts';
+import { RefreshCoordinator, type RefreshOutcome } from './refresh.ts';
+import { failureReply, isNavigation, type FailureKind } from './replies.ts';
+import { Sealer } from './seal.ts';
+import { SessionStore, stateKey, type NewSession, type SessionData } from './session.ts';
+
+export type { BrowserConfig, RedisRecord, SameSite } from './config.ts';
+export type { SessionData, SessionTokens, NewSession } from './session.ts';
+export { isNavigation } from './replies.ts';
+export type { FailureKind } from './replies.ts';
+
+export interface BrowserDeps {
+  /** openid-client Configuration for client index i (0-based). */
+  getClient(index: number): Promise<oidc.Configuration>;
+  /** Selected client index for this request (`client_arg`). */
+  selectClient(ctx: RequestContext): number;
+  sharedKv: KeyValueStore;
+  workers: number;
+  log: Logger;
+  now(): number;
+}
+
+export interface BrowserFlows {
+  /** `session` method: the session of this request, or null (none, invalid, expired, refresh rejected). */
+  loadSession(ctx: RequestContext): Promise<SessionData | null>;
+  /** Create/renew the session after a successful auth method (unless the method is in disable_session). */
+  saveSession(ctx: RequestContext, data: SessionData): Promise<void>;
+  destroySession(ctx: RequestContext): Promise<void>;
+  /** Fill in ids and times of a session made by another method (password grant, ...). */
+  newSession(init: NewSession): SessionData;
+  /** `authorization_code` method: finish a callback, or start a sign-in (302, or 401 for script requests). */
+  authorizationCode(ctx: RequestContext): Promise<AuthCodeResult>;
+  /** True when this request is an authorization code callback (state + code/error). */
+  isCallback(ctx: RequestContext): Promise<boolean>;
+  /** Logout when the request matches logout_uri_suffix/methods/args; null otherwise. */
+  logout(ctx: RequestContext, session: SessionData | null): Promise<Reply | null>;
+  /** Back-channel logout endpoint handler (POST logout_token); null when the path does not match. */
+  backchannelLogout(ctx: RequestContext): Promise<Reply | null>;
+  /** Removes session/authorization cookies from the upstream request. */
+  stripCookies(ctx: RequestContext): void;
+  /** Kong-shaped failure reply honouring `*_redirect_uri` and `*_destroy_session` is the caller's; this builds the reply. */
+  failure(ctx: RequestContext, kind: FailureKind, reason: string, error?: string | null): Reply;
+  close(): Promise<void>;
+}
+
+/** Refresh a little before expiry so the token does not expire on its way upstream. */
+const refreshSkewSeconds = 10;
+
+/**
+ * Build the browser flows for one plugin instance. Throws an Error naming the field for session
+ * settings that cannot work (e.g. no `session_secret` with several workers).
+ */
+export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): BrowserFlows {
+  const cfg: ResolvedConfig = resolveConfig(config, deps.workers);
+  let secrets = cfg.secrets;
+  if (secrets.length === 0) {
+    deps.log.warn('openid-connect: session_secret is not set; using a per-process secret (sessions end on restart)');
+    secrets = [Sealer.randomSecret()];
+  }
+  const sealer = new Sealer(secrets);
+  const redisKv = cfg.storage === 'redis' && cfg.redis ? new RedisKv(createRedisClient(cfg.redis), cfg.redis.prefix) : null;
+  // Session records, locks and logout markers go where every node can see them.
+  const kv: KeyValueStore = redisKv ?? deps.sharedKv;
+  const store = new SessionStore(cfg, sealer, kv, deps.now);
+  const refresher = new RefreshCoordinator(kv, sealer);
+
+  const save = async (ctx: RequestContext, data: SessionData, renew: boolean): Promise<SessionData> => {
+    const saved = await store.write(ctx, data, { renew });
+    ctx.state.set(stateKey, saved);
+    return saved;
+  };
+
+  const authCode = new AuthorizationCodeFlow({
+    cfg,
+    sealer,
+    kv,
+    now: deps.now,
+    getClient: deps.getClient,
+    selectClient: deps.selectClient,
+    async saveNew(ctx, init) {
+      const session = store.newSession({ method: 'authorization_code', ...init });
+      if (cfg.disableSession.includes('authorization_code')) return session;
+      return save(ctx, session, true);
+    },
+  });
+  const logout = new Logout({ cfg, store, kv, getClient: deps.getClient, selectClient: deps.selectClient });
+
+  const grant = async (session: SessionData): Promise<RefreshOutcome> => {
+    const client = await deps.getClient(session.clientIndex);
+    try {
+      const res = await oidc.refreshTokenGrant(client, session.tokens.refresh_token!);
+      const tokens = tokensFrom(res, deps.now());
+      // RFC 6749 §6: the IdP may keep the old refresh token (and need not send a new ID token).
+      if (!tokens.refresh_token) tokens.refresh_token = session.tokens.refresh_token;
+      if (!tokens.id_token && session.tokens.id_token) tokens.id_token = session.tokens.id_token;
+      const claims = res.claims();
+      return { kind: 'refreshed', tokens, idTokenClaims: claims ? { ...claims } : null };
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError && (err.error === 'invalid_grant' || err.status === 400 || err.status === 401)) {
+        return { kind: 'rejected' };
+      }
+      throw new GatewayError('GW_AUTH_IDP_UNAVAILABLE', 'An unexpected error occurred', {
+        status: 502,
+        detail: 'refresh token grant failed',
+        cause: err,
+      });
+    }
+  };
+
+  const flows: BrowserFlows = {
+    async loadSession(ctx) {
+      const found = await store.read(ctx);
+      if (!found) return null;
+      let { session } = found;
+      let dirty = found.dirty;
+      const expiresAt = session.tokens.expires_at;
+      const nowS = deps.now() / 1000;
+      if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= nowS) {
+        if (!cfg.refreshTokens || !session.tokens.refresh_token) {
+          // The access token is useless and cannot be renewed: the session is over.
+          await store.destroy(ctx, session);
+          return null;
+        }
+        const outcome = await refresher.refresh(session.tokens.refresh_token, () => grant(session));
+        if (outcome.kind === 'rejected') {
+          ctx.log.info('openid-connect: refresh token rejected; session ended');
+          await store.destroy(ctx, session);
+          return null;
+        }
+        session = {
+          ...session,
+          tokens: outcome.tokens,
+          claims: outcome.idTokenClaims ? { ...session.claims, id_token: outcome.idTokenClaims } : session.claims,
+        };
+        // New tokens must reach the cookie, or the next request refreshes again with a spent token.
+        return save(ctx, session, true);
+      }
+      if (dirty && !cfg.disableSession.includes('session')) session = await save(ctx, session, store.renewalDue(session));
+      else ctx.state.set(stateKey, session);
+      dirty = false;
+      return session;
+    },
+
+    async saveSession(ctx, data) {
+      if (cfg.disableSession.includes(data.method)) return;
+      await save(ctx, data, true);
+    },
+
+    async destroySession(ctx) {
+      const current = (ctx.state.get(stateKey) as SessionData | undefined) ?? null;
+      await store.destroy(ctx, current);
+      ctx.state.delete(stateKey);
+    },
+
+    newSession: (init) => store.newSession(init),
+
+    authorizationCode: (ctx) => authCode.run(ctx),
+
+    async isCallback(ctx) {
+      return (await authCode.callbackParams(ctx)) !== null;
+    },
+
+    logout: (ctx, session) => logout.logout(ctx, session),
+
+    backchannelLogout: (ctx) => logout.backchannel(ctx),
+
+    stripCookies(ctx) {
+      const header = ctx.upstream.getHeader('cookie');
+      if (header === undefined) return;
+      const names = new Set<string>();
+      const bases = [cfg.sessionCookie.name, ...(cfg.remember ? [cfg.rememberCookie.name] : [])];
+      for (const b of bases) for (let i = 1; i <= 9; i++) names.add(i === 1 ? b : `${b}${i}`);
+      const authPrefix = `${cfg.authCookie.name}.`;
+      const value = stripFromCookieHeader(Array.isArray(header) ? header.join('; ') : header, (n) => names.has(n) || n.startsWith(authPrefix));
+      if (value === '') ctx.upstream.removeHeader('cookie');
+      else ctx.upstream.setHeader('cookie', value);
+    },
+
+    failure(ctx, kind, reason, error) {
+      const session = ctx.state.get(stateKey) as SessionData | undefined;
+      return failureReply(ctx, cfg, kind, { reason, error, clientIndex: session?.clientIndex ?? deps.selectClient(ctx) });
+    },
+
+    async close() {
+      await redisKv?.close();
+    },
+  };
+  return flows;
+}
+
+export { isNavigation as isTopLevelNavigation };

@@ -1,0 +1,80 @@
+/**
+ * Sealing of session, authorization-flow and refresh-result values: JWE compact serialization
+ * with `dir` + `A256GCM` (RFC 7516, RFC 7518 §4.5 and §5.3) — authenticated encryption, so a
+ * tampered or truncated value simply fails to open.
+ *
+ * Keys come from HKDF-SHA256 (RFC 5869) of each secret with a per-purpose `info`, so a value sealed
+ * for one purpose (e.g. an authorization cookie) never opens as another (a session cookie).
+ * Secret rotation: the first secret seals, every secret opens; the `kid` header says which one.
+ */
+import { createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
+
+export const sealPurposes = ['session', 'authorization', 'refresh', 'storage'] as const;
+export type SealPurpose = (typeof sealPurposes)[number];
+
+interface Key {
+  kid: string;
+  key: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class Sealer {
+  readonly #keys = new Map<SealPurpose, Key[]>();
+
+  /** @param secrets index 0 seals, all open. Must not be empty. */
+  constructor(secrets: readonly string[]) {
+    if (secrets.length === 0) throw new Error('Sealer needs at least one secret');
+    for (const purpose of sealPurposes) {
+      this.#keys.set(
+        purpose,
+        secrets.map((secret) => {
+          const key = new Uint8Array(hkdfSync('sha256', secret, 'portcullis-oidc-browser-v1', `seal:${purpose}`, 32));
+          // The kid reveals nothing about the key: it is a hash of the derived key, truncated.
+          const kid = createHash('sha256').update(key).digest('base64url').slice(0, 10);
+          return { kid, key };
+        }),
+      );
+    }
+  }
+
+  /** Generate a fresh random secret (single-worker fallback when `session_secret` is unset). */
+  static randomSecret(): string {
+    return randomBytes(32).toString('base64url');
+  }
+
+  async seal(purpose: SealPurpose, value: unknown): Promise<string> {
+    const [current] = this.#keys.get(purpose)!;
+    return new CompactEncrypt(encoder.encode(JSON.stringify(value)))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: current.kid })
+      .encrypt(current.key);
+  }
+
+  /** Returns the opened value, or null when the input is not a valid value sealed by one of our secrets. */
+  async open(purpose: SealPurpose, sealed: string): Promise<unknown> {
+    let kid: unknown;
+    try {
+      kid = decodeProtectedHeader(sealed).kid;
+    } catch {
+      return null;
+    }
+    const key = this.#keys.get(purpose)!.find((k) => k.kid === kid);
+    if (!key) return null;
+    try {
+      const { plaintext } = await compactDecrypt(sealed, key.key, {
+        keyManagementAlgorithms: ['dir'],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      });
+      return JSON.parse(decoder.decode(plaintext)) as unknown;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Short, non-reversible tag of a value (for store keys that must not contain the value itself). */
+export function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}

@@ -1,0 +1,284 @@
+/**
+ * Sessions: sealed into cookies (default, stateless) or kept in Redis with only a sealed reference
+ * in the cookie. Timeouts follow lua-resty-session's model (reference §2.8, §10): idling, rolling
+ * and absolute; renewal after 3/4 of the rolling timeout; an idle "touch" at most once a minute;
+ * an optional long-lived `remember` cookie that restores an expired browser session.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RequestContext } from '../../../sdk.ts';
+import type { KeyValueStore } from '../../../../storage/ports.ts';
+import type { CookieSettings, ResolvedConfig } from './config.ts';
+import { clearCookie, existingChunkNames, readChunked, writeChunked } from './cookies.ts';
+import { digest, type Sealer } from './seal.ts';
+
+export interface SessionTokens {
+  access_token?: string;
+  id_token?: string;
+  refresh_token?: string;
+  token_type?: string;
+  /** Access token expiry, seconds since epoch (from `expires_in`, RFC 6749 §5.1). */
+  expires_at?: number;
+  scope?: string;
+}
+
+export interface SessionData {
+  /** Our session id (random, 256 bits). Changes on every renewal with Redis storage. */
+  id: string;
+  /** The auth method that created the session (`authorization_code`, `password`, ...). */
+  method: string;
+  clientIndex: number;
+  subject: string | null;
+  /** Issuer of the ID token, and its `sid` claim: the keys of back-channel logout. */
+  issuer: string | null;
+  idpSessionId: string | null;
+  tokens: SessionTokens;
+  claims: { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> };
+  /** ms since epoch */
+  createdAt: number;
+  renewedAt: number;
+  lastSeenAt: number;
+  audience: string;
+}
+
+/** What a new session needs; ids and times are filled in by `newSession`. */
+export interface NewSession {
+  method: string;
+  clientIndex: number;
+  tokens: SessionTokens;
+  claims?: SessionData['claims'];
+  subject?: string | null;
+  issuer?: string | null;
+}
+
+/** Per-request notes kept in ctx.state under this key. */
+export const stateKey = 'openid-connect:browser';
+
+interface CookiePayload {
+  v: 1;
+  aud: string;
+  /** cookie storage: the session itself */
+  d?: SessionData;
+  /** redis storage: the session id */
+  ref?: string;
+}
+
+const touchIntervalMs = 60_000;
+
+export function newSessionId(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function isSecureRequest(ctx: RequestContext): boolean {
+  return ctx.request.scheme === 'https';
+}
+
+export class SessionStore {
+  readonly #cfg: ResolvedConfig;
+  readonly #sealer: Sealer;
+  /** Where server-side records and back-channel markers live (Redis, or the shared KV). */
+  readonly #kv: KeyValueStore;
+  readonly #now: () => number;
+
+  constructor(cfg: ResolvedConfig, sealer: Sealer, kv: KeyValueStore, now: () => number) {
+    this.#cfg = cfg;
+    this.#sealer = sealer;
+    this.#kv = kv;
+    this.#now = now;
+  }
+
+  newSession(init: NewSession): SessionData {
+    const now = this.#now();
+    const idClaims = init.claims?.id_token;
+    return {
+      id: newSessionId(),
+      method: init.method,
+      clientIndex: init.clientIndex,
+      subject: init.subject ?? (typeof idClaims?.sub === 'string' ? idClaims.sub : null),
+      issuer: init.issuer ?? (typeof idClaims?.iss === 'string' ? idClaims.iss : null),
+      idpSessionId: typeof idClaims?.sid === 'string' ? idClaims.sid : null,
+      tokens: init.tokens,
+      claims: init.claims ?? {},
+      createdAt: now,
+      renewedAt: now,
+      lastSeenAt: now,
+      audience: this.#cfg.sessionAudience,
+    };
+  }
+
+  /**
+   * Read the session from the request: the session cookie first, then the remember cookie.
+   * Unreadable or expired cookies are removed (Set-Cookie) and count as no session.
+   * Returns the session and whether it must be written back (renewal, idle touch, restored).
+   */
+  async read(ctx: RequestContext): Promise<{ session: SessionData; dirty: boolean } | null> {
+    const now = this.#now();
+    const main = await this.#readCookie(ctx, this.#cfg.sessionCookie);
+    if (main) {
+      const problem = this.#timeoutProblem(main, now, false);
+      if (problem === null && !(await this.#loggedOutByIdp(main))) {
+        return { session: main, dirty: this.#needsWrite(main, now) };
+      }
+      await this.#deleteRecord(main);
+      this.#clear(ctx, this.#cfg.sessionCookie);
+      ctx.log.debug({ reason: problem ?? 'backchannel logout' }, 'openid-connect: session ended');
+    }
+    if (!this.#cfg.remember) return null;
+    const remembered = await this.#readCookie(ctx, this.#cfg.rememberCookie);
+    if (!remembered) return null;
+    if (this.#timeoutProblem(remembered, now, true) !== null || (await this.#loggedOutByIdp(remembered))) {
+      await this.#deleteRecord(remembered);
+      this.#clear(ctx, this.#cfg.rememberCookie);
+      return null;
+    }
+    // A remembered session comes back as a fresh browser session (new idle and rolling period).
+    return { session: { ...remembered, renewedAt: now, lastSeenAt: now }, dirty: true };
+  }
+
+  /** Write the session (cookies, and the Redis record); renews times when `renew` is set. */
+  async write(ctx: RequestContext, session: SessionData, opts: { renew: boolean }): Promise<SessionData> {
+    const now = this.#now();
+    const previousId = session.id;
+    const next: SessionData = { ...session, lastSeenAt: now };
+    if (opts.renew) {
+      next.renewedAt = now;
+      if (this.#cfg.storage === 'redis') next.id = newSessionId();
+    }
+    let payload: CookiePayload;
+    if (this.#cfg.storage === 'redis') {
+      await this.#kv.set(recordKey(next.id), await this.#sealer.seal('storage', next), this.#recordTtlMs(next, now));
+      if (previousId !== next.id) {
+        // Requests already in flight with the old cookie keep working for a moment (stale_ttl, §10).
+        const old = await this.#kv.get(recordKey(previousId));
+        if (old !== null) await this.#kv.set(recordKey(previousId), old, 10_000);
+      }
+      payload = { v: 1, aud: next.audience, ref: next.id };
+    } else {
+      payload = { v: 1, aud: next.audience, d: next };
+    }
+    const sealed = await this.#sealer.seal('session', payload);
+    this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
+    if (this.#cfg.remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
+    return next;
+  }
+
+  async destroy(ctx: RequestContext, session: SessionData | null): Promise<void> {
+    if (session) await this.#deleteRecord(session);
+    this.#clear(ctx, this.#cfg.sessionCookie, true);
+    if (this.#cfg.remember) this.#clear(ctx, this.#cfg.rememberCookie, true);
+  }
+
+  /** Back-channel logout (§2.7 of the spec): every session of this sid / sub ends, on every node. */
+  async markLoggedOut(issuer: string, sid: string | null, sub: string | null): Promise<void> {
+    const ttl = this.#markerTtlMs();
+    const at = String(this.#now());
+    if (sid) await this.#kv.set(markerKey('sid', issuer, sid), at, ttl);
+    if (sub) await this.#kv.set(markerKey('sub', issuer, sub), at, ttl);
+  }
+
+  #markerTtlMs(): number {
+    const day = 86_400;
+    let s = this.#cfg.absoluteTimeout > 0 ? this.#cfg.absoluteTimeout : 30 * day;
+    if (this.#cfg.remember) s = Math.max(s, this.#cfg.rememberAbsoluteTimeout > 0 ? this.#cfg.rememberAbsoluteTimeout : 30 * day);
+    return s * 1000;
+  }
+
+  async #loggedOutByIdp(s: SessionData): Promise<boolean> {
+    if (!this.#cfg.backchannelLogoutUriSuffix || !s.issuer) return false;
+    const keys: string[] = [];
+    if (s.idpSessionId) keys.push(markerKey('sid', s.issuer, s.idpSessionId));
+    if (s.subject) keys.push(markerKey('sub', s.issuer, s.subject));
+    for (const k of keys) {
+      const at = await this.#kv.get(k);
+      if (at !== null && Number(at) >= s.createdAt) return true;
+    }
+    return false;
+  }
+
+  /** null when valid; else which timeout ended it. */
+  #timeoutProblem(s: SessionData, now: number, remember: boolean): string | null {
+    const c = this.#cfg;
+    const absolute = remember ? c.rememberAbsoluteTimeout : c.absoluteTimeout;
+    const rolling = remember ? c.rememberRollingTimeout : c.rollingTimeout;
+    if (absolute > 0 && now >= s.createdAt + absolute * 1000) return 'absolute timeout';
+    if (rolling > 0 && now >= s.renewedAt + rolling * 1000) return 'rolling timeout';
+    if (!remember && c.idlingTimeout > 0 && now >= s.lastSeenAt + c.idlingTimeout * 1000) return 'idling timeout';
+    if (s.createdAt > now + 60_000) return 'created in the future';
+    return null;
+  }
+
+  #needsWrite(s: SessionData, now: number): boolean {
+    const c = this.#cfg;
+    if (c.rollingTimeout > 0 && now - s.renewedAt >= c.rollingTimeout * 750) return true;
+    return c.idlingTimeout > 0 && now - s.lastSeenAt >= touchIntervalMs;
+  }
+
+  /** Whether renewal is due (vs. a mere idle touch). */
+  renewalDue(s: SessionData): boolean {
+    return this.#cfg.rollingTimeout > 0 && this.#now() - s.renewedAt >= this.#cfg.rollingTimeout * 750;
+  }
+
+  #recordTtlMs(s: SessionData, now: number): number | undefined {
+    const c = this.#cfg;
+    const limits: number[] = [];
+    const absolute = c.remember ? Math.max(c.absoluteTimeout, c.rememberAbsoluteTimeout) : c.absoluteTimeout;
+    const rolling = c.remember ? Math.max(c.rollingTimeout, c.rememberRollingTimeout) : c.rollingTimeout;
+    if (absolute > 0) limits.push(s.createdAt + absolute * 1000 - now);
+    if (rolling > 0) limits.push(rolling * 1000);
+    if (!c.remember && c.idlingTimeout > 0) limits.push(c.idlingTimeout * 1000);
+    return limits.length > 0 ? Math.max(1000, Math.min(...limits)) : undefined;
+  }
+
+  async #readCookie(ctx: RequestContext, settings: CookieSettings): Promise<SessionData | null> {
+    const { value, present } = readChunked(ctx.request.cookies, settings.name);
+    if (!present) return null;
+    const payload = value === null ? null : ((await this.#sealer.open('session', value)) as CookiePayload | null);
+    if (!payload || payload.v !== 1) {
+      ctx.log.debug({ cookie: settings.name }, 'openid-connect: unreadable session cookie removed');
+      this.#clear(ctx, settings);
+      return null;
+    }
+    if (payload.aud !== this.#cfg.sessionAudience) return null;
+    if (this.#cfg.storage === 'redis') {
+      if (typeof payload.ref !== 'string') {
+        this.#clear(ctx, settings);
+        return null;
+      }
+      const record = await this.#kv.get(recordKey(payload.ref));
+      const data = record === null ? null : ((await this.#sealer.open('storage', record)) as SessionData | null);
+      if (!data || data.id !== payload.ref) {
+        this.#clear(ctx, settings);
+        return null;
+      }
+      return data;
+    }
+    return payload.d && typeof payload.d.id === 'string' ? payload.d : null;
+  }
+
+  #writeCookie(ctx: RequestContext, settings: CookieSettings, value: string, maxAge: number | undefined): void {
+    const { headers, count } = writeChunked(value, settings, isSecureRequest(ctx), maxAge, this.#now());
+    for (const h of headers) ctx.downstreamHeaders.add('set-cookie', h);
+    // Chunks left over from a larger earlier value would corrupt the next read: expire them.
+    for (const name of existingChunkNames(ctx.request.cookies, settings.name)) {
+      const n = name === settings.name ? 1 : Number(name.slice(settings.name.length));
+      if (n > count) ctx.downstreamHeaders.add('set-cookie', clearCookie(name, settings, isSecureRequest(ctx)));
+    }
+  }
+
+  #clear(ctx: RequestContext, settings: CookieSettings, always = false): void {
+    const names = existingChunkNames(ctx.request.cookies, settings.name);
+    if (always && !names.includes(settings.name)) names.unshift(settings.name);
+    for (const name of names) ctx.downstreamHeaders.add('set-cookie', clearCookie(name, settings, isSecureRequest(ctx)));
+  }
+
+  async #deleteRecord(s: SessionData): Promise<void> {
+    if (this.#cfg.storage === 'redis') await this.#kv.delete(recordKey(s.id));
+  }
+}
+
+function recordKey(id: string): string {
+  return `oidc:session:${id}`;
+}
+
+function markerKey(kind: 'sid' | 'sub', issuer: string, value: string): string {
+  return `oidc:bcl:${kind}:${digest(`${issuer}\n${value}`)}`;
+}
