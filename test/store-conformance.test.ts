@@ -150,6 +150,10 @@ function writableSuite(make: () => Harness): void {
       for (let i = 0; i < 5; i++) data.services.push(service(`page-${i}`, { tags: ['paged'] }));
       await store.replaceAll(data);
       assert.deepEqual(await store.load(), data);
+      assert.equal((await store.findBy('services', 'name', 'svc-a'))?.id, data.services[0].id);
+      assert.equal(await store.findBy('services', 'name', 'nope'), null);
+      assert.deepEqual((await store.list('routes', { foreign: { field: 'service', id: data.services[0].id } })).data, data.routes);
+      assert.deepEqual((await store.list('routes', { foreign: { field: 'service', id: data.services[1].id } })).data, []);
       const p1 = await store.list('services', { size: 3 });
       assert.equal(p1.data.length, 3);
       assert.ok(p1.offset);
@@ -199,6 +203,8 @@ describe('ConfigStore conformance: off (declarative)', () => {
     assert.deepEqual(await store.load(), data);
     assert.deepEqual(await store.get('routes', data.routes[0].id), data.routes[0]);
     assert.deepEqual((await store.list('services', { tags: ['t2'] })).data.length, 2);
+    assert.equal((await store.findBy('services', 'name', 'svc-b'))?.id, data.services[1].id);
+    assert.deepEqual((await store.list('routes', { foreign: { field: 'service', id: data.services[0].id } })).data, data.routes);
     await assert.rejects(store.insert('services', service('nope')), (e: unknown) => isGatewayError(e) && e.status === 405);
     let changes = 0;
     store.onChange(() => changes++);

@@ -10,7 +10,7 @@ import type { ConfigData, EntityName, EntityOf } from '../config/types.ts';
 import { emptyConfig, entityNames } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { ConfigStore, ConfigTx, ListOptions, ListPage } from './ports.ts';
-import { decodeOffset, encodeOffset, indexValues, matchesTags, pageSize } from './sql-common.ts';
+import { assertFindKey, assertForeignField, decodeOffset, encodeOffset, indexValues, matchesTags, pageSize } from './sql-common.ts';
 import { Listeners, Mutex } from './util.ts';
 
 export interface MemoryStoreOptions {
@@ -58,10 +58,21 @@ function memoryTx(data: ConfigData, onWrite: () => void): ConfigTx {
     async get(entity, id) {
       return structuredClone(rows(entity).find((r) => r.id === id) ?? null);
     },
+    async findBy(entity, key, value) {
+      assertFindKey(entity, key);
+      const hit = rows(entity).find((r) => (r as unknown as Record<string, unknown>)[key] === value);
+      return structuredClone(hit ?? null);
+    },
     async list<E extends EntityName>(entity: E, opts?: ListOptions): Promise<ListPage<EntityOf<E>>> {
       const size = pageSize(opts);
       const start = decodeOffset(opts?.offset);
-      const all = rows(entity);
+      let all = rows(entity);
+      const fk = opts?.foreign;
+      if (fk) {
+        assertForeignField(entity, fk.field);
+        // Filtering changes indexes: the cursor counts positions in the filtered sequence.
+        all = all.filter((r) => ((r as unknown as Record<string, { id?: string } | null>)[fk.field])?.id === fk.id);
+      }
       const out: EntityOf<E>[] = [];
       let i = start;
       for (; i < all.length && out.length < size; i++) {
@@ -127,6 +138,7 @@ export function openMemoryConfigStore(opts: MemoryStoreOptions = {}): ConfigStor
     kind: 'off',
     readOnly,
     get: (entity, id) => read((tx) => tx.get(entity, id)),
+    findBy: (entity, key, value) => read((tx) => tx.findBy(entity, key, value)),
     list: (entity, o) => read((tx) => tx.list(entity, o)),
     insert: (entity, row) => transaction((tx) => tx.insert(entity, row)),
     update: (entity, row) => transaction((tx) => tx.update(entity, row)),

@@ -25,7 +25,15 @@ export interface ListOptions {
   tags?: readonly string[];
   /** 'and' (tags=a,b) or 'or' (tags=a/b), as Kong. */
   tagsMode?: 'and' | 'or';
+  /** Only rows whose foreign key `field` points at `id` (nested collections: /services/{s}/routes). */
+  foreign?: { field: ForeignField; id: string };
 }
+
+/** Foreign-key fields a list can be filtered by. */
+export type ForeignField = 'service' | 'route' | 'consumer';
+
+/** Unique keys an entity can be looked up by (besides its id). */
+export type UniqueKey = 'name' | 'username' | 'custom_id' | 'instance_name';
 
 export interface ListPage<T> {
   data: T[];
@@ -36,6 +44,11 @@ export interface ListPage<T> {
 /** Reads and writes inside one transaction. */
 export interface ConfigTx {
   get<E extends EntityName>(entity: E, id: string): Promise<EntityOf<E> | null>;
+  /**
+   * Looks an entity up by a unique key: services/routes `name`, consumers `username` or
+   * `custom_id`, plugins `instance_name`. Null when absent.
+   */
+  findBy<E extends EntityName>(entity: E, key: UniqueKey, value: string): Promise<EntityOf<E> | null>;
   list<E extends EntityName>(entity: E, opts?: ListOptions): Promise<ListPage<EntityOf<E>>>;
   insert<E extends EntityName>(entity: E, row: EntityOf<E>): Promise<void>;
   update<E extends EntityName>(entity: E, row: EntityOf<E>): Promise<void>;

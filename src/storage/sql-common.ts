@@ -10,7 +10,7 @@
 import type { ConfigData, EntityName, EntityOf } from '../config/types.ts';
 import { entityNames } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
-import type { ConfigTx, ListOptions, ListPage } from './ports.ts';
+import type { ConfigTx, ForeignField, ListOptions, ListPage, UniqueKey } from './ports.ts';
 
 /** Runs one statement; returns its rows (empty for statements without a result). */
 export type SqlRunner = (sql: string, params?: readonly unknown[]) => Promise<Record<string, unknown>[]>;
@@ -86,6 +86,32 @@ export function indexValues(entity: EntityName, row: Record<string, unknown>): u
   }
 }
 
+const findColumns: Record<EntityName, readonly UniqueKey[]> = {
+  services: ['name'],
+  routes: ['name'],
+  consumers: ['username', 'custom_id'],
+  plugins: ['instance_name'],
+  acls: [],
+};
+
+/** Which foreign keys each entity has (and so can be filtered by). */
+export const foreignFields: Record<EntityName, readonly ForeignField[]> = {
+  services: [],
+  routes: ['service'],
+  consumers: [],
+  plugins: ['route', 'service', 'consumer'],
+  acls: ['consumer'],
+};
+
+/** Throws on a lookup key the entity does not have (keys are interpolated into SQL). */
+export function assertFindKey(entity: EntityName, key: string): void {
+  if (!(findColumns[entity] as readonly string[]).includes(key)) throw new Error(`${entity} cannot be looked up by ${key}`);
+}
+
+export function assertForeignField(entity: EntityName, field: string): void {
+  if (!(foreignFields[entity] as readonly string[]).includes(field)) throw new Error(`${entity} has no foreign key ${field}`);
+}
+
 function assertEntity(entity: string): asserts entity is EntityName {
   // Table names are interpolated into SQL: only the closed set of entity names may pass.
   if (!(entityNames as readonly string[]).includes(entity)) throw new Error(`unknown entity ${entity}`);
@@ -156,9 +182,22 @@ export function createSqlTx(hooks: SqlTxHooks): SqlConfigTx {
       const rows = await guard(() => run(`SELECT data FROM ${entity} WHERE id = $1`, [id]));
       return rows.length ? (JSON.parse(String(rows[0].data)) as EntityOf<E>) : null;
     },
+    async findBy<E extends EntityName>(entity: E, key: UniqueKey, value: string): Promise<EntityOf<E> | null> {
+      assertEntity(entity);
+      assertFindKey(entity, key);
+      const rows = await guard(() => run(`SELECT data FROM ${entity} WHERE ${key} = $1`, [value]));
+      return rows.length ? (JSON.parse(String(rows[0].data)) as EntityOf<E>) : null;
+    },
     async list<E extends EntityName>(entity: E, opts?: ListOptions): Promise<ListPage<EntityOf<E>>> {
       assertEntity(entity);
       const size = pageSize(opts);
+      let where = '';
+      const extra: unknown[] = [];
+      if (opts?.foreign) {
+        assertForeignField(entity, opts.foreign.field);
+        where = ` AND ${opts.foreign.field}_id = $2`;
+        extra.push(opts.foreign.id);
+      }
       let after = decodeOffset(opts?.offset);
       const out: { seq: number; row: EntityOf<E> }[] = [];
       // Fetch in batches and filter tags in JS: tags are a JSON array inside `data`, and config
@@ -166,7 +205,7 @@ export function createSqlTx(hooks: SqlTxHooks): SqlConfigTx {
       const batch = Math.max(size + 1, 200);
       for (;;) {
         const rows = await guard(() =>
-          run(`SELECT seq, data FROM ${entity} WHERE seq > $1 ORDER BY seq LIMIT ${batch}`, [after]),
+          run(`SELECT seq, data FROM ${entity} WHERE seq > $1${where} ORDER BY seq LIMIT ${batch}`, [after, ...extra]),
         );
         for (const r of rows) {
           const row = JSON.parse(String(r.data)) as EntityOf<E>;

@@ -146,6 +146,7 @@ export function openSqliteConfigStore(opts: SqliteStoreOptions): ConfigStore {
     kind: 'sqlite',
     readOnly: false,
     get: (entity, id) => read((tx) => tx.get(entity, id)),
+    findBy: (entity, key, value) => read((tx) => tx.findBy(entity, key, value)),
     list: (entity, o) => read((tx) => tx.list(entity, o)),
     insert: (entity, row) => transaction((tx) => tx.insert(entity, row)),
     update: (entity, row) => transaction((tx) => tx.update(entity, row)),
