@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import plugin, { createRateLimitingPlugin, rateLimitingSchema } from './index.ts';
+import { CounterStore, windowBounds } from './counters.ts';
+import { makeConsumer, makeCtx, makeDeps, type FakeRequest } from '../../../../test/helpers/plugin-ctx.ts';
+import type { PluginHandlers, Reply } from '../../sdk.ts';
+
+const T0 = Date.UTC(2026, 10, 23, 5, 10, 30, 250); // 05:10:30.250 UTC
+const make = (config: unknown) => plugin.create(rateLimitingSchema.parse(config), makeDeps('rate-limiting')) as Promise<PluginHandlers> | PluginHandlers;
+
+async function hit(h: PluginHandlers, req: FakeRequest = {}) {
+  const ctx = makeCtx({ now: () => T0, ...req });
+  const reply = (await h.access!(ctx)) as Reply | undefined;
+  return { ctx, reply, headers: Object.fromEntries(ctx.downstream.map) };
+}
+
+test('schema: defaults, required limits, ordering, policies, strictness', () => {
+  const c = rateLimitingSchema.parse({ minute: 5 });
+  assert.equal(c.limit_by, 'consumer');
+  assert.equal(c.policy, 'local');
+  assert.equal(c.fault_tolerant, true);
+  assert.equal(c.hide_client_headers, false);
+  assert.equal(c.error_code, 429);
+  assert.equal(c.error_message, 'API rate limit exceeded');
+  assert.equal(c.redis.port, 6379);
+  assert.equal(plugin.priority, 910);
+  assert.equal(rateLimitingSchema.safeParse({}).success, false);
+  const order = rateLimitingSchema.safeParse({ second: 10, minute: 5 });
+  assert.equal(order.success, false);
+  assert.match(order.error!.issues[0].message, /minute\(5\.0\) cannot be lower than the limit for second\(10\.0\)/);
+  const redis = rateLimitingSchema.safeParse({ minute: 5, policy: 'redis' });
+  assert.equal(redis.success, false);
+  assert.match(redis.error!.issues[0].message, /not supported yet/);
+  assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'header' }).success, false);
+  assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'path', path: 'nope' }).success, false);
+  assert.equal(rateLimitingSchema.safeParse({ minute: 5, unknown: 1 }).success, false);
+});
+
+test('windows are calendar-aligned in UTC', () => {
+  assert.deepEqual(windowBounds('minute', T0), { start: Date.UTC(2026, 10, 23, 5, 10), end: Date.UTC(2026, 10, 23, 5, 11) });
+  assert.deepEqual(windowBounds('month', T0), { start: Date.UTC(2026, 10, 1), end: Date.UTC(2026, 11, 1) });
+  assert.equal(windowBounds('second', T0).start, T0 - 250);
+});
+
+test('limit reached → 429 with Kong headers; counts are per identifier', async () => {
+  const h = await make({ minute: 2, hour: 10 });
+  const first = await hit(h, { clientIp: '10.0.0.1' });
+  assert.equal(first.reply, undefined);
+  assert.equal(first.headers['x-ratelimit-limit-minute'], '2');
+  assert.equal(first.headers['x-ratelimit-remaining-minute'], '1');
+  assert.equal(first.headers['x-ratelimit-limit-hour'], '10');
+  assert.equal(first.headers['x-ratelimit-remaining-hour'], '9');
+  assert.equal(first.headers['ratelimit-limit'], '2');
+  assert.equal(first.headers['ratelimit-remaining'], '1');
+  assert.equal(first.headers['ratelimit-reset'], '30'); // 29.75 s left in the minute → 30
+  const second = await hit(h, { clientIp: '10.0.0.1' });
+  assert.equal(second.headers['x-ratelimit-remaining-minute'], '0');
+  const third = await hit(h, { clientIp: '10.0.0.1' });
+  assert.equal(third.reply?.status, 429);
+  assert.deepEqual(third.reply?.body, { message: 'API rate limit exceeded' });
+  assert.equal(third.reply?.headers?.['Retry-After'], '30');
+  assert.equal(third.reply?.headers?.['X-RateLimit-Remaining-Minute'], '0');
+  assert.equal(third.reply?.headers?.['X-RateLimit-Remaining-Hour'], '8'); // blocked requests are not counted
+  // another client is not affected
+  assert.equal((await hit(h, { clientIp: '10.0.0.2' })).reply, undefined);
+  // next minute: allowed again
+  const later = makeCtx({ now: () => T0 + 60_000, clientIp: '10.0.0.1' });
+  assert.equal(await h.access!(later), undefined);
+});
+
+test('limit_by consumer, header, path; custom error; hidden headers', async () => {
+  const h = await make({ second: 1, error_code: 403, error_message: 'slow down', hide_client_headers: true });
+  const alice = makeConsumer('c-a', 'alice');
+  assert.equal((await hit(h, { consumer: alice, clientIp: '1.1.1.1' })).reply, undefined);
+  const blocked = await hit(h, { consumer: alice, clientIp: '2.2.2.2' });
+  assert.equal(blocked.reply?.status, 403);
+  assert.deepEqual(blocked.reply?.body, { message: 'slow down' });
+  assert.equal(blocked.reply?.headers?.['Retry-After'], undefined);
+  assert.equal(Object.keys(blocked.headers).length, 0);
+
+  const byHeader = await make({ second: 1, limit_by: 'header', header_name: 'X-Tenant' });
+  assert.equal((await hit(byHeader, { headers: { 'x-tenant': 'a' } })).reply, undefined);
+  assert.equal((await hit(byHeader, { headers: { 'x-tenant': 'b' } })).reply, undefined);
+  assert.equal((await hit(byHeader, { headers: { 'x-tenant': 'a' } })).reply?.status, 429);
+
+  const byPath = await make({ second: 1, limit_by: 'path', path: '/hot' });
+  assert.equal((await hit(byPath, { path: '/hot', clientIp: '1.1.1.1' })).reply, undefined);
+  assert.equal((await hit(byPath, { path: '/hot', clientIp: '2.2.2.2' })).reply?.status, 429);
+});
+
+test('counter store is bounded', () => {
+  const s = new CounterStore(10);
+  for (let i = 0; i < 50; i++) s.increment(`k${i}`, 1, T0 + 1000, T0);
+  assert.ok(s.size <= 10);
+  assert.equal(s.get('k49', T0), 1);
+  assert.equal(s.get('k49', T0 + 1000), 0); // expired
+  const p = createRateLimitingPlugin({ maxCounters: 4 });
+  assert.equal(p.name, 'rate-limiting');
+});
