@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Launcher: Portcullis runs on Node 24 (TypeScript type stripping). When started by an older
+// `node`, re-run with the Node 24 the project installs (the `node` npm package).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  const local = join(root, 'node_modules', 'node', 'bin', 'node');
+  if (!existsSync(local)) {
+    console.error('portcullis needs Node.js 24 or newer; run `npm install` in the project first.');
+    process.exit(1);
+  }
+  const r = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+} else {
+  await import(join(root, 'src', 'cli', 'main.ts'));
+}

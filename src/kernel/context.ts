@@ -1,0 +1,261 @@
+/**
+ * Per-request context handed to plugins. Everything is lazy: a request that no plugin inspects
+ * pays only for the object itself.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Consumer, Route, Service } from '../config/types.ts';
+import { GatewayError } from '../errors.ts';
+import type { HeaderMap } from '../proxy/headers.ts';
+import type {
+  Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest,
+} from '../plugins/sdk.ts';
+
+/** Parses a Cookie header (RFC 6265 §5.4); later duplicates do not override the first. */
+export function parseCookies(header: string | string[] | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (header === undefined) return out;
+  const text = Array.isArray(header) ? header.join('; ') : header;
+  for (const pair of text.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    const name = pair.slice(0, eq).trim();
+    if (name === '' || out.has(name)) continue;
+    let value = pair.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    out.set(name, value);
+  }
+  return out;
+}
+
+export interface BodyLimits {
+  /** Max bytes a plugin may buffer (and the proxy accepts) for one body; 0 = the buffer cap only. */
+  maxBodySize: number;
+  /** Hard cap for buffering a body in memory for plugins. */
+  bufferCap: number;
+}
+
+export class Incoming implements IncomingView {
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly clientIp: string;
+  readonly raw: IncomingMessage;
+  #query: URLSearchParams | undefined;
+  #cookies: Map<string, string> | undefined;
+  #body: Promise<Buffer> | undefined;
+  /** The buffered body once read (the proxy sends it instead of streaming). */
+  bufferedBody: Buffer | undefined;
+  readonly #limits: BodyLimits;
+
+  constructor(req: IncomingMessage, fields: { scheme: 'http' | 'https'; host: string; port: number; path: string; rawQuery: string; clientIp: string }, limits: BodyLimits) {
+    this.raw = req;
+    this.method = req.method ?? 'GET';
+    this.headers = req.headers;
+    this.scheme = fields.scheme;
+    this.host = fields.host;
+    this.port = fields.port;
+    this.path = fields.path;
+    this.rawQuery = fields.rawQuery;
+    this.clientIp = fields.clientIp;
+    this.#limits = limits;
+  }
+
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.rawQuery));
+  }
+
+  header(name: string): string | undefined {
+    const v = this.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  get cookies(): ReadonlyMap<string, string> {
+    return (this.#cookies ??= parseCookies(this.headers.cookie));
+  }
+
+  get peerCertificate(): Buffer | null {
+    const socket = this.raw.socket as TLSSocket;
+    if (typeof socket.getPeerCertificate !== 'function') return null;
+    const cert = socket.getPeerCertificate(false);
+    return cert && cert.raw ? cert.raw : null;
+  }
+
+  body(): Promise<Buffer> {
+    return (this.#body ??= this.#readBody());
+  }
+
+  async #readBody(): Promise<Buffer> {
+    const limit = this.#limits.maxBodySize > 0 ? Math.min(this.#limits.maxBodySize, this.#limits.bufferCap) : this.#limits.bufferCap;
+    const declared = Number(this.headers['content-length'] ?? 0);
+    if (declared > limit) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of this.raw as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+    this.bufferedBody = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    return this.bufferedBody;
+  }
+
+  async form(): Promise<URLSearchParams | null> {
+    const type = this.headers['content-type'];
+    if (type === undefined || !type.toLowerCase().startsWith('application/x-www-form-urlencoded')) return null;
+    return new URLSearchParams((await this.body()).toString('utf8'));
+  }
+
+  async json(): Promise<unknown> {
+    const type = this.headers['content-type'];
+    if (type === undefined || !/^application\/([a-z0-9.+-]*\+)?json/i.test(type)) return undefined;
+    try {
+      return JSON.parse((await this.body()).toString('utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function tooLarge(): GatewayError {
+  return new GatewayError('GW_REQUEST_TOO_LARGE', 'Request size limit exceeded', { status: 413 });
+}
+
+export class Upstream implements UpstreamRequest {
+  readonly headers: HeaderMap;
+  path: string;
+  #rawQuery: string;
+  #query: URLSearchParams | undefined;
+  body: Buffer | undefined;
+
+  constructor(headers: HeaderMap, path: string, rawQuery: string) {
+    this.headers = headers;
+    this.path = path;
+    this.#rawQuery = rawQuery;
+  }
+
+  getHeader(name: string): string | string[] | undefined {
+    return this.headers[name.toLowerCase()];
+  }
+  setHeader(name: string, value: string | string[]): void {
+    this.headers[name.toLowerCase()] = value;
+  }
+  addHeader(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const prev = this.headers[key];
+    this.headers[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  removeHeader(name: string): void {
+    delete this.headers[name.toLowerCase()];
+  }
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.#rawQuery));
+  }
+  setBody(body: Buffer | string, contentType?: string): void {
+    this.body = typeof body === 'string' ? Buffer.from(body) : body;
+    if (contentType !== undefined) this.headers['content-type'] = contentType;
+    delete this.headers['transfer-encoding'];
+    this.headers['content-length'] = String(this.body.length);
+  }
+  /** Path plus query as sent upstream: the raw query unless a plugin touched `query`. */
+  target(): string {
+    if (this.#query === undefined) return this.#rawQuery === '' ? this.path : `${this.path}?${this.#rawQuery}`;
+    const q = this.#query.toString();
+    return q === '' ? this.path : `${this.path}?${q}`;
+  }
+}
+
+export class ResponseHeaders implements DownstreamResponse {
+  status: number;
+  readonly local: boolean;
+  readonly headers: Record<string, string | string[] | number>;
+  constructor(status: number, headers: Record<string, string | string[] | number>, local: boolean) {
+    this.status = status;
+    this.headers = headers;
+    this.local = local;
+  }
+  getHeader(name: string): string | string[] | undefined {
+    const v = this.headers[name.toLowerCase()];
+    return typeof v === 'number' ? String(v) : v;
+  }
+  setHeader(name: string, value: string | string[]): void {
+    this.headers[name.toLowerCase()] = value;
+  }
+  addHeader(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const prev = this.headers[key];
+    this.headers[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+  }
+  removeHeader(name: string): void {
+    delete this.headers[name.toLowerCase()];
+  }
+}
+
+/** The context object; the kernel fills `route`, `service`, `response` as the request advances. */
+export class Context implements RequestContext {
+  readonly id: string;
+  readonly startedAt: number;
+  readonly request: Incoming;
+  readonly upstream: Upstream;
+  route: Route | null = null;
+  service: Service | null = null;
+  consumer: Consumer | null = null;
+  credential: Credential | null = null;
+  authenticatedGroups: readonly string[] | null = null;
+  readonly entities: EntityLookup;
+  readonly state = new Map<string, unknown>();
+  readonly #abort: AbortController;
+  readonly log: Logger;
+  readonly #now: () => number;
+  /** Headers queued for the client response. */
+  extraHeaders: Array<[string, string | string[], boolean]> | null = null;
+  response: ResponseHeaders | null = null;
+  upstreamLatency: number | null = null;
+  /** Filled before the log phase. */
+  latencies: { total: number; upstream: number | null } | null = null;
+  readonly downstreamHeaders = {
+    set: (name: string, value: string | string[]): void => {
+      (this.extraHeaders ??= []).push([name.toLowerCase(), value, false]);
+    },
+    add: (name: string, value: string): void => {
+      (this.extraHeaders ??= []).push([name.toLowerCase(), value, true]);
+    },
+  };
+
+  constructor(fields: { id: string; startedAt: number; request: Incoming; upstream: Upstream; entities: EntityLookup; abort: AbortController; log: Logger; now: () => number }) {
+    this.id = fields.id;
+    this.startedAt = fields.startedAt;
+    this.request = fields.request;
+    this.upstream = fields.upstream;
+    this.entities = fields.entities;
+    this.#abort = fields.abort;
+    this.log = fields.log;
+    this.#now = fields.now;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null }): void {
+    this.consumer = who.consumer;
+    this.credential = who.credential;
+    if (who.groups !== undefined) this.authenticatedGroups = who.groups;
+  }
+
+  now(): number {
+    return this.#now();
+  }
+
+  reply(status: number, body?: unknown, headers?: Record<string, string | string[]>): Reply {
+    return { kind: 'reply', status, body, headers };
+  }
+}
+
+export function isReply(value: unknown): value is Reply {
+  return typeof value === 'object' && value !== null && (value as Reply).kind === 'reply';
+}

@@ -1,0 +1,151 @@
+/**
+ * The control side of a node: where config comes from (declarative file in DB-less mode, or the
+ * SQLite/PostgreSQL store), reloads (SIGHUP, --watch, store notifications), the shared key-value
+ * store, and the Admin API. Runs in the single process, or in the primary with several workers.
+ */
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { createAdminServer } from '../admin/index.ts';
+import { loadDeclarativeFile } from '../config/declarative.ts';
+import type { ConfigData } from '../config/types.ts';
+import { ConfigError } from '../errors.ts';
+import type { PluginRegistry } from '../plugins/registry.ts';
+import type { Logger } from '../plugins/sdk.ts';
+import { openConfigStore, openKvStore, readStoreSettings, type KvSettings } from '../storage/index.ts';
+import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
+import type { Settings } from './settings.ts';
+
+export const version = '0.1.0';
+
+export interface ControlPlaneOptions {
+  settings: Settings;
+  registry: PluginRegistry;
+  log: Logger;
+  /** Called with the whole config after every committed change (and once at start). */
+  onConfig(data: ConfigData): Promise<void>;
+  status(): Record<string, unknown>;
+}
+
+function kvSettingsFor(settings: Settings): KvSettings {
+  const store = readStoreSettings({ ...settings.env, PORTCULLIS_DATABASE: settings.database });
+  if (settings.database === 'sqlite') return { kind: 'sqlite', path: store.sqlitePath ?? 'portcullis.db' };
+  if (settings.database === 'postgres') return { kind: 'postgres', pg: store.pg ?? {} };
+  return { kind: 'memory' };
+}
+
+/** Opens the node-wide key-value store plugins share (what `PluginDeps.sharedKv` is). */
+export function openSharedKv(settings: Settings): Promise<KeyValueStore> {
+  return openKvStore(kvSettingsFor(settings));
+}
+
+export class ControlPlane {
+  readonly #o: ControlPlaneOptions;
+  store!: ConfigStore;
+  sharedKv!: KeyValueStore;
+  #admin: Awaited<ReturnType<typeof createAdminServer>> | null = null;
+  #adminPorts: number[] = [];
+  #unsubscribe: (() => void) | null = null;
+  #watcher: FSWatcher | null = null;
+  #pushing: Promise<void> = Promise.resolve();
+  #dirty = false;
+  readonly startedAt = Date.now();
+
+  constructor(o: ControlPlaneOptions) {
+    this.#o = o;
+  }
+
+  /** Loads the declarative file (throws ConfigError listing every problem). */
+  async #readFile(): Promise<ConfigData> {
+    return loadDeclarativeFile(this.#o.settings.declarativeConfig!, { registry: this.#o.registry, env: this.#o.settings.env });
+  }
+
+  async start(): Promise<void> {
+    const s = this.#o.settings;
+    const storeSettings = readStoreSettings({ ...s.env, PORTCULLIS_DATABASE: s.database });
+    const declarative = s.database === 'off' && s.declarativeConfig ? await this.#readFile() : undefined;
+    this.store = await openConfigStore({ ...storeSettings, declarative });
+    this.sharedKv = await openSharedKv(s);
+    await this.#push();
+    this.#unsubscribe = this.store.onChange(() => this.#schedulePush());
+    if (s.watch && s.database === 'off' && s.declarativeConfig) {
+      let timer: NodeJS.Timeout | null = null;
+      this.#watcher = watch(s.declarativeConfig, () => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => void this.reload(), 100);
+      });
+    }
+    if (s.adminListen.length > 0) {
+      const tls = s.adminSslCert && s.adminSslCertKey
+        ? { cert: readFileSync(s.adminSslCert, 'utf8'), key: readFileSync(s.adminSslCertKey, 'utf8') }
+        : undefined;
+      this.#admin = await createAdminServer({
+        store: this.store,
+        registry: this.#o.registry,
+        log: this.#o.log,
+        token: s.adminToken ?? undefined,
+        tls,
+        nodeInfo: () => ({ version, tagline: 'Welcome to portcullis', hostname: process.env.HOSTNAME ?? '', pid: process.pid }),
+        status: () => this.#o.status(),
+      });
+      for (const spec of s.adminListen) {
+        if (spec.ssl && !tls) throw new Error('admin_listen has "ssl" but PORTCULLIS_ADMIN_SSL_CERT/_KEY are not set');
+        const { port } = await this.#admin.listen(spec.host, spec.port);
+        this.#adminPorts.push(port);
+      }
+    }
+  }
+
+  adminPorts(): number[] {
+    return [...this.#adminPorts];
+  }
+
+  #schedulePush(): void {
+    this.#dirty = true;
+    this.#pushing = this.#pushing.then(async () => {
+      if (!this.#dirty) return;
+      this.#dirty = false;
+      await this.#push();
+    }).catch((err: unknown) => this.#o.log.error({ err: { message: (err as Error).message } }, 'applying the new config failed; the previous config keeps serving'));
+  }
+
+  async #push(): Promise<void> {
+    const data = await this.store.load();
+    await this.#o.onConfig(data);
+  }
+
+  /**
+   * SIGHUP / --watch: DB-less reads the file again (an invalid file changes nothing and every
+   * problem is logged); with a database, reloads from the store.
+   */
+  async reload(): Promise<boolean> {
+    const s = this.#o.settings;
+    try {
+      if (s.database === 'off' && s.declarativeConfig) {
+        const data = await this.#readFile();
+        await this.store.replaceAll(data);
+        // replaceAll notifies onChange; wait for that push so callers see the new config live.
+        this.#schedulePush();
+      } else {
+        this.#schedulePush();
+      }
+      await this.#pushing;
+      this.#o.log.info({ database: s.database }, 'configuration reloaded');
+      return true;
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        this.#o.log.error({ problems: err.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)) }, 'new configuration is invalid; the running configuration is kept');
+      } else {
+        this.#o.log.error({ err: { message: (err as Error).message } }, 'reload failed; the running configuration is kept');
+      }
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#watcher?.close();
+    this.#unsubscribe?.();
+    await this.#admin?.close();
+    await this.#pushing;
+    await this.store?.close();
+    await this.sharedKv?.close();
+  }
+}

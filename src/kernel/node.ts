@@ -1,0 +1,170 @@
+/**
+ * A gateway node: one process (workers = 1) or a primary with N worker processes (node:cluster).
+ * The primary owns the config source, the Admin API and reloads; workers own the proxy listeners
+ * (SO_REUSEPORT, so the kernel spreads connections) and receive every config over IPC.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { ConfigData } from '../config/types.ts';
+import type { PluginRegistry } from '../plugins/registry.ts';
+import type { Logger } from '../plugins/sdk.ts';
+import { ControlPlane, openSharedKv } from './control.ts';
+import { ProxyRuntime } from './runtime.ts';
+import type { Settings } from './settings.ts';
+
+export interface RunningNode {
+  /** Bound proxy ports (single-process mode; empty in a cluster primary). */
+  proxyPorts(): number[];
+  adminPorts(): number[];
+  /** SIGHUP equivalent: reload the config; false when the new config was rejected. */
+  reload(): Promise<boolean>;
+  /** SIGTERM equivalent: drain and close everything. */
+  close(): Promise<void>;
+  readonly control: ControlPlane | null;
+  readonly runtime: ProxyRuntime | null;
+}
+
+type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' };
+type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?: string };
+
+/** Everything in one process: the usual mode for tests and small installs. */
+export async function startSingle(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
+  let runtime = null as ProxyRuntime | null;
+  const control: ControlPlane = new ControlPlane({
+    settings,
+    registry,
+    log,
+    onConfig: async (data) => {
+      if (runtime === null) runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv: control.sharedKv, workers: 1, reusePort: false }, data);
+      else await runtime.apply(data);
+    },
+    status: (): Record<string, unknown> => ({
+      database: { reachable: true, kind: settings.database },
+      server: { workers: 1, uptime_s: Math.round((Date.now() - control.startedAt) / 1000) },
+      configuration_version: runtime?.snapshot.version ?? 0,
+    }),
+  });
+  try {
+    await control.start();
+    await runtime!.listen();
+  } catch (err) {
+    await runtime?.close().catch(() => {});
+    await control.close().catch(() => {});
+    throw err;
+  }
+  const rt = runtime!;
+  return {
+    proxyPorts: () => rt.ports(),
+    adminPorts: () => control.adminPorts(),
+    reload: () => control.reload(),
+    async close() {
+      await rt.close();
+      await control.close();
+    },
+    control,
+    runtime: rt,
+  };
+}
+
+/** The primary of a multi-worker node. */
+export async function startPrimary(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
+  let last: ConfigData | null = null;
+  let stopping = false;
+  const workers = new Set<Worker>();
+  const send = (w: Worker, m: PrimaryMessage): void => {
+    if (w.isConnected()) w.send(m);
+  };
+  const control: ControlPlane = new ControlPlane({
+    settings,
+    registry,
+    log,
+    onConfig: async (data) => {
+      last = data;
+      for (const w of workers) send(w, { type: 'config', data });
+    },
+    status: (): Record<string, unknown> => ({
+      database: { reachable: true, kind: settings.database },
+      server: { workers: workers.size, uptime_s: Math.round((Date.now() - control.startedAt) / 1000) },
+    }),
+  });
+  await control.start();
+
+  const fork = (): Promise<void> => new Promise((resolve, reject) => {
+    const w = cluster.fork({ PORTCULLIS_ROLE: 'worker' });
+    workers.add(w);
+    w.on('message', (m: WorkerMessage) => {
+      if (m.type === 'ready') resolve();
+      else if (m.type === 'applied' && !m.ok) log.error({ worker: w.id, error: m.error }, 'worker rejected the new configuration; it keeps the previous one');
+    });
+    w.once('exit', (code, signal) => {
+      workers.delete(w);
+      if (stopping) return;
+      reject(new Error(`worker exited during start (code ${code}, signal ${signal})`));
+      log.error({ worker: w.id, code, signal }, 'worker died; starting a new one');
+      setTimeout(() => void fork().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'worker restart failed')), 500);
+    });
+    w.once('online', () => {
+      if (last !== null) send(w, { type: 'config', data: last });
+    });
+  });
+  await Promise.all(Array.from({ length: settings.workers }, () => fork()));
+  log.info({ workers: settings.workers, proxy_listen: settings.proxyListen, admin_listen: settings.adminListen }, 'portcullis started');
+
+  return {
+    proxyPorts: () => [],
+    adminPorts: () => control.adminPorts(),
+    reload: () => control.reload(),
+    async close() {
+      stopping = true;
+      const exits = [...workers].map((w) => new Promise<void>((r) => {
+        if (!w.isConnected() && w.isDead()) return r();
+        w.once('exit', () => r());
+        send(w, { type: 'shutdown' });
+      }));
+      await Promise.all(exits);
+      await control.close();
+    },
+    control,
+    runtime: null,
+  };
+}
+
+/** A worker process: waits for its first config, listens, applies later ones, drains on shutdown. */
+export async function runWorker(settings: Settings, registry: PluginRegistry, log: Logger): Promise<void> {
+  const sharedKv = await openSharedKv(settings);
+  let runtime: ProxyRuntime | null = null;
+  let closing = false;
+  const shutdown = async (): Promise<void> => {
+    if (closing) return;
+    closing = true;
+    await runtime?.close();
+    await sharedKv.close();
+    process.exit(0);
+  };
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.type === 'shutdown') {
+      void shutdown();
+      return;
+    }
+    if (m.type !== 'config') return;
+    void (async () => {
+      try {
+        if (runtime === null) {
+          runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv, workers: settings.workers, reusePort: true }, m.data);
+          await runtime.listen();
+          process.send?.({ type: 'ready' } satisfies WorkerMessage);
+        } else {
+          await runtime.apply(m.data);
+          process.send?.({ type: 'applied', ok: true } satisfies WorkerMessage);
+        }
+      } catch (err) {
+        log.error({ err: { message: (err as Error).message } }, 'applying configuration failed');
+        if (runtime === null) process.exit(1);
+        process.send?.({ type: 'applied', ok: false, error: (err as Error).message } satisfies WorkerMessage);
+      }
+    })();
+  });
+  // The terminal's Ctrl-C reaches the whole process group; the primary coordinates the drain.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => void shutdown());
+  process.on('disconnect', () => void shutdown());
+}

@@ -1,0 +1,130 @@
+/**
+ * The proxy side of a node (one per worker process): Snapshot swaps, listeners, drain.
+ * Config arrives as ConfigData (from the store in a single process, over IPC from the primary
+ * with several workers); applying it builds a whole new Snapshot and swaps one reference.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConfigData } from '../config/types.ts';
+import { emptyConfig } from '../config/types.ts';
+import type { PluginRegistry } from '../plugins/registry.ts';
+import type { Logger } from '../plugins/sdk.ts';
+import { ProxyPools } from '../proxy/pools.ts';
+import type { KeyValueStore } from '../storage/ports.ts';
+import { RequestHandler } from './handler.ts';
+import { drain, listen, type Listener } from './server.ts';
+import type { Settings } from './settings.ts';
+import { buildSnapshot, retiredInstances, type Snapshot } from './snapshot.ts';
+import { parseTrustedIps } from './trusted.ts';
+
+export interface ProxyRuntimeOptions {
+  settings: Settings;
+  registry: PluginRegistry;
+  log: Logger;
+  sharedKv: KeyValueStore;
+  /** Worker processes on this node (plugins use it to refuse per-process secrets). */
+  workers: number;
+  reusePort: boolean;
+  now?: () => number;
+}
+
+export class ProxyRuntime {
+  readonly #o: ProxyRuntimeOptions;
+  readonly #pools: ProxyPools;
+  readonly #handler: RequestHandler;
+  #listeners: Listener[] = [];
+  #version = 0;
+  #applying: Promise<void> = Promise.resolve();
+  #pending: ConfigData | null = null;
+  #closed = false;
+  readonly #retiring = new Set<Promise<void>>();
+
+  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools) {
+    this.#o = o;
+    this.#pools = pools;
+    this.#handler = new RequestHandler(first, {
+      log: o.log,
+      trusted: parseTrustedIps(o.settings.trustedIps),
+      maxBodySize: o.settings.maxBodySize,
+      bufferCap: o.settings.bodyBufferCap,
+      accessLog: o.settings.accessLog,
+      now: o.now ?? Date.now,
+    });
+  }
+
+  static async create(o: ProxyRuntimeOptions, initial: ConfigData = emptyConfig()): Promise<ProxyRuntime> {
+    const pools = new ProxyPools({
+      tlsVerifyDefault: o.settings.upstreamTlsVerify,
+      ca: o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : undefined,
+    });
+    const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools), null);
+    const rt = new ProxyRuntime(o, first, pools);
+    rt.#version = 1;
+    return rt;
+  }
+
+  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools) {
+    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, now: o.now ?? Date.now };
+  }
+
+  get snapshot(): Snapshot {
+    return this.#handler.snapshot;
+  }
+
+  /**
+   * Builds and swaps in a new Snapshot. Calls are serialized; when several arrive while one is
+   * being built, only the newest is applied. Rejects (leaving the running config) on failure.
+   */
+  apply(data: ConfigData): Promise<void> {
+    this.#pending = data;
+    const run = this.#applying.then(async () => {
+      const next = this.#pending;
+      if (next === null || this.#closed) return;
+      this.#pending = null;
+      const old = this.#handler.snapshot;
+      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools), old);
+      this.#handler.snapshot = snap;
+      this.#pools.retain(new Set([...snap.targets.values()].map((t) => t.key)));
+      this.#retire(old, snap);
+    });
+    this.#applying = run.catch(() => {});
+    return run;
+  }
+
+  /** Closes the plugin instances the new Snapshot dropped, once the old one has no requests. */
+  #retire(old: Snapshot, next: Snapshot): void {
+    const dropped = retiredInstances(old, next);
+    if (dropped.length === 0) return;
+    const deadline = Date.now() + this.#o.settings.drainTimeout;
+    const p = (async () => {
+      while (old.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await Promise.allSettled(dropped.map(async (i) => i.handlers.close?.()));
+    })();
+    this.#retiring.add(p);
+    void p.finally(() => this.#retiring.delete(p));
+  }
+
+  async listen(): Promise<void> {
+    const s = this.#o.settings;
+    const tls = s.sslCert && s.sslCertKey ? { cert: readFileSync(s.sslCert, 'utf8'), key: readFileSync(s.sslCertKey, 'utf8') } : undefined;
+    for (const spec of s.proxyListen) {
+      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, tls, reusePort: this.#o.reusePort }));
+    }
+  }
+
+  /** Bound ports, in proxy_listen order. */
+  ports(): number[] {
+    return this.#listeners.map((l) => l.port());
+  }
+
+  /** Stop accepting, let in-flight requests finish (bounded by drain_timeout), close everything. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await drain(this.#listeners, this.#o.settings.drainTimeout);
+    await this.#applying;
+    await Promise.allSettled([...this.#retiring]);
+    const snap = this.#handler.snapshot;
+    await Promise.allSettled([...new Set(snap.instances.values())].map(async (i) => i.handlers.close?.()));
+    await this.#pools.close();
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Process configuration: command-line flags and PORTCULLIS_* environment variables, named after
+ * Kong's KONG_* settings (proxy_listen, admin_listen, database, declarative_config, ...).
+ * Flags win over the environment.
+ */
+import os from 'node:os';
+
+export interface ListenSpec {
+  host: string;
+  port: number;
+  ssl: boolean;
+}
+
+export interface Settings {
+  proxyListen: ListenSpec[];
+  /** Empty when the admin listener is off. */
+  adminListen: ListenSpec[];
+  database: 'off' | 'sqlite' | 'postgres';
+  declarativeConfig: string | null;
+  workers: number;
+  logLevel: string;
+  trustedIps: string;
+  /** Max request body bytes; 0 = unlimited (Kong's client_max_body_size default). */
+  maxBodySize: number;
+  /** Max bytes buffered when a plugin reads a body. */
+  bodyBufferCap: number;
+  /** How long SIGTERM waits for in-flight requests (ms). */
+  drainTimeout: number;
+  watch: boolean;
+  accessLog: boolean;
+  sslCert: string | null;
+  sslCertKey: string | null;
+  adminToken: string | null;
+  adminSslCert: string | null;
+  adminSslCertKey: string | null;
+  upstreamTlsVerify: boolean;
+  upstreamCaFile: string | null;
+  /** Max request header bytes (larger → 431). */
+  maxHeaderSize: number;
+  /** All variables, for the store/kv settings readers. */
+  env: Record<string, string | undefined>;
+}
+
+export interface SettingDoc {
+  env: string;
+  flag?: string;
+  default: string;
+  help: string;
+}
+
+/** Every setting, for `portcullis --help` and docs/configuration.md. */
+export const settingDocs: readonly SettingDoc[] = [
+  { env: 'PORTCULLIS_PROXY_LISTEN', flag: '--proxy-listen', default: '0.0.0.0:8000', help: 'Proxy listeners: comma-separated host:port, append " ssl" for TLS (needs PORTCULLIS_SSL_CERT/_KEY).' },
+  { env: 'PORTCULLIS_ADMIN_LISTEN', flag: '--admin-listen', default: '127.0.0.1:8001', help: 'Admin API listeners, same syntax; "off" disables the Admin API.' },
+  { env: 'PORTCULLIS_DATABASE', flag: '--database', default: 'sqlite (off when a declarative config is given)', help: 'off (declarative file), sqlite (embedded) or postgres.' },
+  { env: 'PORTCULLIS_DECLARATIVE_CONFIG', flag: '-c, --config', default: '(none)', help: 'decK-format YAML/JSON file served in DB-less mode.' },
+  { env: 'PORTCULLIS_WORKERS', flag: '--workers', default: 'number of CPUs', help: 'Worker processes serving the proxy.' },
+  { env: 'PORTCULLIS_LOG_LEVEL', flag: '--log-level', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent.' },
+  { env: 'PORTCULLIS_PROXY_ACCESS_LOG', default: 'on', help: '"off" disables the one-line-per-request access log.' },
+  { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
+  { env: 'PORTCULLIS_CLIENT_MAX_BODY_SIZE', default: '0', help: 'Max request body (bytes, or with k/m/g suffix); 0 = unlimited. Larger bodies get 413.' },
+  { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory.' },
+  { env: 'PORTCULLIS_MAX_HEADER_SIZE', default: '32k', help: 'Max request header size; larger requests get 431.' },
+  { env: 'PORTCULLIS_DRAIN_TIMEOUT', default: '30', help: 'Seconds SIGTERM waits for in-flight requests before exiting.' },
+  { env: 'PORTCULLIS_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" proxy listeners.' },
+  { env: 'PORTCULLIS_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" proxy listeners.' },
+  { env: 'PORTCULLIS_ADMIN_TOKEN', default: '(none)', help: 'When set, the Admin API requires this value in the Kong-Admin-Token header.' },
+  { env: 'PORTCULLIS_ADMIN_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" admin listeners.' },
+  { env: 'PORTCULLIS_ADMIN_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" admin listeners.' },
+  { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
+  { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
+  { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
+  { env: 'PORTCULLIS_PG_HOST / _PORT / _USER / _PASSWORD / _DATABASE / _SCHEMA', default: '127.0.0.1 / 5432 / postgres / - / portcullis / public', help: 'PostgreSQL connection (or PORTCULLIS_PG_URL).' },
+];
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+export function parseListen(spec: string, what: string): ListenSpec[] {
+  if (spec.trim().toLowerCase() === 'off') return [];
+  return spec.split(',').map((item) => {
+    const words = item.trim().split(/\s+/);
+    const addr = words[0];
+    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
+    if (!m) throw new SettingsError(`${what}: '${item.trim()}' is not host:port`);
+    const port = Number(m[2]);
+    if (port > 65535) throw new SettingsError(`${what}: port ${port} out of range`);
+    const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
+    return { host, port, ssl: words.slice(1).includes('ssl') };
+  });
+}
+
+export function parseSize(value: string, what: string): number {
+  const m = /^(\d+)\s*([kmg]?)b?$/i.exec(value.trim());
+  if (!m) throw new SettingsError(`${what}: '${value}' is not a size (e.g. 0, 512k, 10m)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}
+
+function onOff(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  return ['on', 'true', '1', 'yes'].includes(value.toLowerCase());
+}
+
+export interface Flags {
+  config?: string;
+  workers?: string;
+  watch?: boolean;
+  proxyListen?: string;
+  adminListen?: string;
+  database?: string;
+  logLevel?: string;
+}
+
+export function readSettings(flags: Flags, env: Record<string, string | undefined> = process.env): Settings {
+  const declarativeConfig = flags.config ?? env.PORTCULLIS_DECLARATIVE_CONFIG ?? null;
+  const dbRaw = (flags.database ?? env.PORTCULLIS_DATABASE ?? (declarativeConfig ? 'off' : 'sqlite')).toLowerCase();
+  if (dbRaw !== 'off' && dbRaw !== 'sqlite' && dbRaw !== 'postgres') throw new SettingsError(`database: '${dbRaw}' must be off, sqlite or postgres`);
+  const workersRaw = flags.workers ?? env.PORTCULLIS_WORKERS;
+  const workers = workersRaw === undefined || workersRaw === '' || workersRaw === 'auto' ? os.availableParallelism() : Number(workersRaw);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new SettingsError(`workers: '${workersRaw}' must be a whole number from 1 to 256`);
+  const drain = Number(env.PORTCULLIS_DRAIN_TIMEOUT ?? 30);
+  if (!(drain >= 0)) throw new SettingsError('PORTCULLIS_DRAIN_TIMEOUT must be a number of seconds');
+  const logLevel = flags.logLevel ?? env.PORTCULLIS_LOG_LEVEL ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new SettingsError(`log level: '${logLevel}' is not one of trace, debug, info, warn, error, fatal, silent`);
+  return {
+    proxyListen: parseListen(flags.proxyListen ?? env.PORTCULLIS_PROXY_LISTEN ?? '0.0.0.0:8000', 'proxy_listen'),
+    adminListen: parseListen(flags.adminListen ?? env.PORTCULLIS_ADMIN_LISTEN ?? '127.0.0.1:8001', 'admin_listen'),
+    database: dbRaw,
+    declarativeConfig,
+    workers,
+    logLevel,
+    trustedIps: env.PORTCULLIS_TRUSTED_IPS ?? '',
+    maxBodySize: parseSize(env.PORTCULLIS_CLIENT_MAX_BODY_SIZE ?? '0', 'PORTCULLIS_CLIENT_MAX_BODY_SIZE'),
+    bodyBufferCap: parseSize(env.PORTCULLIS_CLIENT_BODY_BUFFER_SIZE ?? '8m', 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE'),
+    maxHeaderSize: parseSize(env.PORTCULLIS_MAX_HEADER_SIZE ?? '32k', 'PORTCULLIS_MAX_HEADER_SIZE'),
+    drainTimeout: drain * 1000,
+    watch: flags.watch ?? false,
+    accessLog: onOff(env.PORTCULLIS_PROXY_ACCESS_LOG, true),
+    sslCert: env.PORTCULLIS_SSL_CERT || null,
+    sslCertKey: env.PORTCULLIS_SSL_CERT_KEY || null,
+    adminToken: env.PORTCULLIS_ADMIN_TOKEN || null,
+    adminSslCert: env.PORTCULLIS_ADMIN_SSL_CERT || null,
+    adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
+    upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),
+    upstreamCaFile: env.PORTCULLIS_UPSTREAM_CA_FILE || null,
+    env,
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * A Snapshot: everything the hot path reads, built ahead of time from one ConfigData and then
+ * frozen. A config change builds a new Snapshot and swaps one reference; requests in flight
+ * finish on the Snapshot they started with. Plugin instances and upstream pools whose
+ * definitions did not change are carried over so caches and connections stay warm.
+ */
+import type { Consumer, ConfigData, Route, Service } from '../config/types.ts';
+import { compileRouter, type Router } from '../router/index.ts';
+import type { PluginRegistry } from '../plugins/registry.ts';
+import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
+import type { KeyValueStore } from '../storage/ports.ts';
+import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
+import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
+
+export interface Snapshot {
+  readonly version: number;
+  readonly router: Router;
+  readonly chains: PluginChains;
+  readonly entities: EntityLookup;
+  readonly targets: ReadonlyMap<string, UpstreamTarget>;
+  readonly instances: ReadonlyMap<string, Instance>;
+  readonly data: ConfigData;
+  /** Requests currently being served by this Snapshot. */
+  inflight: number;
+}
+
+export interface BuildDeps {
+  registry: PluginRegistry;
+  pools: ProxyPools;
+  log: Logger;
+  sharedKv: KeyValueStore;
+  workers: number;
+  now(): number;
+}
+
+function buildLookup(consumers: readonly Consumer[], acls: ConfigData['acls']): EntityLookup {
+  const byId = new Map<string, Consumer>();
+  const byUsername = new Map<string, Consumer>();
+  const byUsernameLower = new Map<string, Consumer | null>();
+  const byCustomId = new Map<string, Consumer>();
+  for (const c of consumers) {
+    byId.set(c.id, c);
+    if (c.username !== null) {
+      byUsername.set(c.username, c);
+      const lower = c.username.toLowerCase();
+      // Two consumers differing only by case make a case-insensitive lookup ambiguous: refuse it.
+      byUsernameLower.set(lower, byUsernameLower.has(lower) ? null : c);
+    }
+    if (c.custom_id !== null) byCustomId.set(c.custom_id, c);
+  }
+  const groups = new Map<string, string[]>();
+  for (const a of acls) {
+    let list = groups.get(a.consumer.id);
+    if (list === undefined) groups.set(a.consumer.id, (list = []));
+    if (!list.includes(a.group)) list.push(a.group);
+  }
+  for (const list of groups.values()) list.sort();
+  const none: readonly string[] = Object.freeze([]);
+  return {
+    consumerById: (id) => byId.get(id) ?? null,
+    consumerByUsername: (username, ignoreCase) =>
+      byUsername.get(username) ?? (ignoreCase ? byUsernameLower.get(username.toLowerCase()) ?? null : null),
+    consumerByCustomId: (id) => byCustomId.get(id) ?? null,
+    aclGroups: (id) => groups.get(id) ?? none,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * Builds a Snapshot. Plugin instances found in `previous` with the same content are reused; the
+ * caller closes the ones left unused once the previous Snapshot has drained.
+ */
+export async function buildSnapshot(data: ConfigData, version: number, deps: BuildDeps, previous: Snapshot | null): Promise<Snapshot> {
+  deepFreeze(data);
+  const servicesById = new Map<string, Service>();
+  for (const s of data.services) servicesById.set(s.id, s);
+  const enabledRoutes: Route[] = [];
+  for (const r of data.routes) {
+    if (r.service !== null) {
+      const s = servicesById.get(r.service.id);
+      if (s !== undefined && !s.enabled) continue;
+    }
+    enabledRoutes.push(r);
+  }
+  const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true });
+
+  const reusable = new Map<string, Instance>();
+  if (previous !== null) for (const inst of previous.instances.values()) reusable.set(inst.key, inst);
+
+  const instances = new Map<string, Instance>();
+  const created: Instance[] = [];
+  try {
+    for (const p of data.plugins) {
+      if (!p.enabled) continue;
+      const def = deps.registry.get(p.name);
+      if (def === undefined) throw new Error(`plugin '${p.name}' is not available in this build`);
+      const key = instanceKey(p);
+      let inst = reusable.get(key);
+      if (inst === undefined) {
+        const pluginDeps: PluginDeps = {
+          entity: p,
+          log: deps.log.child({ plugin: p.name, plugin_id: p.id }),
+          sharedKv: deps.sharedKv,
+          workers: deps.workers,
+          now: deps.now,
+        };
+        const handlers = await def.create(p.config, pluginDeps);
+        inst = { entity: p, def, handlers, key, http: p.protocols.includes('http'), https: p.protocols.includes('https') };
+        created.push(inst);
+      }
+      instances.set(p.id, inst);
+    }
+  } catch (err) {
+    // A failed build must not leak the instances it already created.
+    await Promise.allSettled(created.map((i) => i.handlers.close?.()));
+    throw err;
+  }
+
+  const targets = new Map<string, UpstreamTarget>();
+  for (const s of data.services) targets.set(s.id, deps.pools.target(s));
+
+  return {
+    version,
+    router,
+    chains: buildChains([...instances.values()], enabledRoutes),
+    entities: buildLookup(data.consumers, data.acls),
+    targets,
+    instances,
+    data,
+    inflight: 0,
+  };
+}
+
+/** Instances of `old` that `next` no longer uses. */
+export function retiredInstances(old: Snapshot, next: Snapshot): Instance[] {
+  const kept = new Set<Instance>(next.instances.values());
+  const out: Instance[] = [];
+  for (const inst of new Set(old.instances.values())) if (!kept.has(inst)) out.push(inst);
+  return out;
+}

@@ -1,0 +1,79 @@
+/**
+ * One undici Pool per upstream origin and TLS setting, shared across Snapshots: a reload that
+ * keeps a service keeps its warm keep-alive connections.
+ */
+import { Pool } from 'undici';
+import type { Service } from '../config/types.ts';
+
+export interface UpstreamTarget {
+  readonly key: string;
+  readonly origin: string;
+  readonly pool: Pool;
+  /** Host header value when preserve_host is off (port omitted when default for the scheme). */
+  readonly hostHeader: string;
+  readonly secure: boolean;
+}
+
+export interface PoolSettings {
+  /** Verify upstream TLS certificates when a service leaves tls_verify unset (Kong: off). */
+  tlsVerifyDefault: boolean;
+  /** Extra trusted CAs (PEM) for upstream TLS. */
+  ca?: string;
+  /** Keep-alive connections per pool. */
+  connections?: number;
+  keepAliveTimeout?: number;
+}
+
+function keyFor(s: Service, settings: PoolSettings): string {
+  const verify = s.tls_verify ?? settings.tlsVerifyDefault;
+  return `${s.protocol}|${s.host}|${s.port}|${s.connect_timeout}|${verify}|${(s.ca_certificates ?? []).join('\n')}`;
+}
+
+export class ProxyPools {
+  readonly #pools = new Map<string, UpstreamTarget>();
+  readonly #settings: PoolSettings;
+
+  constructor(settings: PoolSettings) {
+    this.#settings = settings;
+  }
+
+  target(s: Service): UpstreamTarget {
+    const key = keyFor(s, this.#settings);
+    let t = this.#pools.get(key);
+    if (t !== undefined) return t;
+    const secure = s.protocol === 'https' || s.protocol === 'wss' || s.protocol === 'grpcs';
+    const scheme = secure ? 'https' : 'http';
+    const host = s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host;
+    const origin = `${scheme}://${host}:${s.port}`;
+    const defaultPort = secure ? 443 : 80;
+    const verify = s.tls_verify ?? this.#settings.tlsVerifyDefault;
+    const ca = [...(s.ca_certificates ?? []), ...(this.#settings.ca ? [this.#settings.ca] : [])];
+    const pool = new Pool(origin, {
+      connections: this.#settings.connections ?? 128,
+      keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000,
+      pipelining: 1,
+      connect: {
+        timeout: s.connect_timeout,
+        ...(secure ? { rejectUnauthorized: verify, servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host, ...(ca.length > 0 ? { ca } : {}) } : {}),
+      },
+    });
+    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure };
+    this.#pools.set(key, t);
+    return t;
+  }
+
+  /** Closes (gracefully: in-flight requests finish) every pool not in `keep`. */
+  retain(keep: ReadonlySet<string>): void {
+    for (const [key, t] of this.#pools) {
+      if (keep.has(key)) continue;
+      this.#pools.delete(key);
+      t.pool.close().catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.allSettled(all.map((t) => t.pool.close()));
+  }
+}
