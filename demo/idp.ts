@@ -227,6 +227,11 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx: unknown, client: any) => client.grantTypeAllowed('refresh_token'),
     pkce: { required: () => false },
+    // Dev-only: oidc-provider's outbound fetch (back-channel logout, client jwks_uri) refuses
+    // loopback addresses as an SSRF guard, but every demo RP lives on 127.0.0.1. Dropping its
+    // guarded dispatcher keeps the provider's own 2.5 s timeout signal.
+    fetch: (url: string, { dispatcher: _guarded, ...init }: RequestInit & { dispatcher?: unknown }) =>
+      globalThis.fetch(url, init),
     clientBasedCORS: () => true,
     ttl: {
       AccessToken: accessTokenTtl,
@@ -378,7 +383,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
         const client = await provider.Client.find(clientId);
         if (auth.grantId) await new (adapterFor(store))('Grant').revokeByGrantId(auth.grantId);
         if (client?.backchannelLogoutUri) {
-          await client.backchannelLogout(sub, auth.sid).catch(() => undefined);
+          await client.backchannelLogout(sub, auth.sid).catch(() => undefined); // best effort, as at the IdP's own logout
         }
       }
       store.delete(`Session:${id}`);
