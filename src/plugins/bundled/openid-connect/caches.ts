@@ -1,0 +1,93 @@
+/**
+ * A bounded, TTL-aware LRU cache for remote data (introspection results, user info, token-endpoint
+ * responses, verified tokens). Bounded so that a flood of distinct inputs cannot grow memory
+ * without limit; per-entry expiry so nothing outlives the data it caches.
+ */
+
+export interface TtlCacheOptions {
+  /** Maximum number of entries; the least recently used entry is evicted first. */
+  maxEntries: number;
+  /** Clock in ms (injectable for tests). */
+  now?: () => number;
+}
+
+interface Entry<V> {
+  value: V;
+  expiresAt: number;
+}
+
+export class TtlCache<V> {
+  readonly #entries = new Map<string, Entry<V>>();
+  readonly #max: number;
+  readonly #now: () => number;
+
+  constructor(options: TtlCacheOptions) {
+    if (!(options.maxEntries > 0)) throw new RangeError('maxEntries must be positive');
+    this.#max = options.maxEntries;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The live value for `key`, refreshing its LRU position; undefined when absent or expired. */
+  get(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    // Map iteration order is insertion order: re-inserting marks the entry most recently used.
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  /** Store `value` for `ttlMs` milliseconds; a TTL of zero or less stores nothing. */
+  set(key: string, value: V, ttlMs: number): void {
+    if (!(ttlMs > 0)) {
+      this.#entries.delete(key);
+      return;
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expiresAt: this.#now() + ttlMs });
+    while (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** TTL settings of the plugin (`cache_ttl*`, seconds). */
+export interface CacheTtlConfig {
+  cache_ttl: number;
+  cache_ttl_min: number | null;
+  cache_ttl_max: number | null;
+}
+
+/**
+ * Lifetime in ms for a cached object that expires at `expiresAtSec` (Unix seconds, or null when
+ * unknown): the remaining lifetime, else `cache_ttl`, clamped to `cache_ttl_min`/`cache_ttl_max`,
+ * and never past the object's own expiry. `earlyMs` shortens it so a cached token is not handed
+ * out in its last moments. A remaining lifetime of zero or less gives 0 (do not cache), so an
+ * `expires_in <= 0` never yields an immortal entry.
+ */
+export function cacheTtlMs(cfg: CacheTtlConfig, nowMs: number, expiresAtSec: number | null, earlyMs = 0): number {
+  let ttl = expiresAtSec === null ? cfg.cache_ttl * 1000 : expiresAtSec * 1000 - nowMs - earlyMs;
+  if (expiresAtSec !== null && ttl <= 0) return 0;
+  if (cfg.cache_ttl_max !== null) ttl = Math.min(ttl, cfg.cache_ttl_max * 1000);
+  if (cfg.cache_ttl_min !== null) ttl = Math.max(ttl, cfg.cache_ttl_min * 1000);
+  // The minimum may not stretch an entry past the data's own expiry.
+  if (expiresAtSec !== null) ttl = Math.min(ttl, expiresAtSec * 1000 - nowMs);
+  return Math.max(0, Math.floor(ttl));
+}

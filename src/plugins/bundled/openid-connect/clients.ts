@@ -1,0 +1,180 @@
+/**
+ * The plugin's own OAuth clients at the IdP (`client_id[]` with the per-client arrays) and the
+ * openid-client `Configuration` used for one call: selected client, client authentication method
+ * for the endpoint (RFC 6749 §2.3, OpenID Connect Core §9, RFC 7523), timeout and signal.
+ */
+import { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Configuration, None, PrivateKeyJwt, allowInsecureRequests, customFetch } from 'openid-client';
+import type { ClientAuth, ServerMetadata } from 'openid-client';
+import { exportJWK, generateKeyPair, importJWK } from 'jose';
+import type { CryptoKey as JoseCryptoKey, JWK } from 'jose';
+import type { KeyValueStore } from '../../../storage/ports.ts';
+import type { IncomingView } from '../../sdk.ts';
+import type { OidcConfig } from './schema.ts';
+import type { CallExtras, IdpHttp } from './http.ts';
+
+/** Where a call goes; picks the `*_endpoint_auth_method` override. */
+export type Purpose = 'token' | 'introspection' | 'revocation' | 'par' | 'userinfo';
+
+/** Key in the shared key-value store of the plugin-generated `private_key_jwt` keys. */
+export const GENERATED_JWKS_KEY = 'openid-connect:jwks';
+
+const supportedMethods = new Set(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']);
+
+/** One configured client (index into the per-client arrays). */
+export interface OidcClient {
+  index: number;
+  id: string;
+  secret: string | null;
+}
+
+/** A per-client array entry, falling back to the first entry when the array is shorter. */
+export function perClient<T>(values: readonly T[] | null, index: number): T | null {
+  if (!values || values.length === 0) return null;
+  return values[index] ?? values[0] ?? null;
+}
+
+/**
+ * Pick the client for a request: the `client_arg` parameter (header, then query, then body) names
+ * a client by id or by 1-based index; no match → the first client.
+ */
+export async function selectClient(cfg: OidcConfig, request: IncomingView): Promise<OidcClient | null> {
+  const ids = cfg.client_id ?? [];
+  if (ids.length === 0) return null;
+  const pick = (index: number): OidcClient => ({ index, id: ids[index], secret: perClient(cfg.client_secret, index) });
+  if (ids.length === 1) return pick(0);
+  let wanted = request.header(cfg.client_arg) ?? request.query.get(cfg.client_arg) ?? null;
+  if (wanted === null && request.method !== 'GET' && request.method !== 'HEAD') {
+    const form = await request.form();
+    wanted = form?.get(cfg.client_arg) ?? null;
+    if (wanted === null) {
+      const json = await request.json();
+      const v = json && typeof json === 'object' ? (json as Record<string, unknown>)[cfg.client_arg] : undefined;
+      if (typeof v === 'string' || typeof v === 'number') wanted = String(v);
+    }
+  }
+  if (wanted !== null) {
+    const byId = ids.indexOf(wanted);
+    if (byId >= 0) return pick(byId);
+    const n = Number(wanted);
+    if (Number.isInteger(n) && n >= 1 && n <= ids.length) return pick(n - 1);
+  }
+  return pick(0);
+}
+
+export interface ClientsOptions {
+  cfg: OidcConfig;
+  http: IdpHttp;
+  sharedKv: KeyValueStore;
+  insecure: boolean;
+}
+
+/** Builds `Configuration`s and caches the (possibly expensive) client-auth objects. */
+export class Clients {
+  readonly #o: ClientsOptions;
+  readonly #auth = new Map<string, Promise<ClientAuth>>();
+
+  constructor(options: ClientsOptions) {
+    this.#o = options;
+  }
+
+  /** The client authentication method for `purpose`: endpoint override, `client_auth`, discovery, basic. */
+  authMethod(client: OidcClient, purpose: Purpose, meta: ServerMetadata): string {
+    const cfg = this.#o.cfg;
+    const override =
+      purpose === 'token' ? cfg.token_endpoint_auth_method
+      : purpose === 'introspection' ? cfg.introspection_endpoint_auth_method
+      : purpose === 'revocation' ? cfg.revocation_endpoint_auth_method
+      : purpose === 'par' ? cfg.pushed_authorization_request_endpoint_auth_method
+      : null;
+    const configured = override ?? perClient(cfg.client_auth, client.index);
+    if (configured) return configured;
+    const advertised =
+      purpose === 'introspection' ? meta.introspection_endpoint_auth_methods_supported
+      : purpose === 'revocation' ? meta.revocation_endpoint_auth_methods_supported
+      : meta.token_endpoint_auth_methods_supported;
+    const usable = (advertised ?? []).find((m) => supportedMethods.has(m) && (m === 'none' || m === 'private_key_jwt' || client.secret));
+    return usable ?? 'client_secret_basic';
+  }
+
+  /**
+   * An openid-client Configuration for one call by `client` to the `purpose` endpoint, with the
+   * request's signal and any extra headers bound to its fetch.
+   */
+  async configuration(meta: ServerMetadata, client: OidcClient, purpose: Purpose, extras: CallExtras = {}): Promise<Configuration> {
+    const method = this.authMethod(client, purpose, meta);
+    const auth = await this.#clientAuth(client, method);
+    return this.build(meta, client.id, client.secret, auth, extras);
+  }
+
+  /** A Configuration for arbitrary client credentials (the client credentials grant's caller). */
+  build(meta: ServerMetadata, clientId: string, secret: string | null, auth: ClientAuth, extras: CallExtras = {}): Configuration {
+    const config = new Configuration(meta, clientId, secret ? { client_secret: secret } : undefined, auth);
+    config[customFetch] = this.#o.http.fetchFor(extras);
+    if (this.#o.insecure) allowInsecureRequests(config);
+    return config;
+  }
+
+  #clientAuth(client: OidcClient, method: string): Promise<ClientAuth> {
+    const key = `${client.index}:${method}`;
+    let auth = this.#auth.get(key);
+    if (!auth) {
+      auth = this.#makeAuth(client, method);
+      auth.catch(() => this.#auth.delete(key));
+      this.#auth.set(key, auth);
+    }
+    return auth;
+  }
+
+  async #makeAuth(client: OidcClient, method: string): Promise<ClientAuth> {
+    const cfg = this.#o.cfg;
+    const secret = client.secret ?? undefined;
+    switch (method) {
+      case 'client_secret_post':
+        return ClientSecretPost(secret);
+      case 'client_secret_jwt':
+        return ClientSecretJwt(secret);
+      case 'none':
+        return None();
+      case 'private_key_jwt': {
+        const jwk = perClient(cfg.client_jwk, client.index);
+        const alg = perClient(cfg.client_alg, client.index) ?? (jwk?.alg as string | null) ?? 'RS256';
+        if (jwk) {
+          const clean = Object.fromEntries(Object.entries(jwk).filter(([, v]) => v !== null)) as JWK;
+          const key = await importJWK(clean, alg);
+          return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: clean.kid });
+        }
+        const generated = await loadOrCreateGeneratedKey(this.#o.sharedKv);
+        const key = await importJWK(generated, generated.alg ?? 'RS256');
+        return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: generated.kid });
+      }
+      default:
+        return ClientSecretBasic(secret);
+    }
+  }
+}
+
+/**
+ * The plugin-managed `private_key_jwt` key (RS256), stored in the shared key-value store so that
+ * every worker signs with the same key and the Admin API can publish its public part.
+ */
+export async function loadOrCreateGeneratedKey(kv: KeyValueStore): Promise<JWK> {
+  const existing = await kv.get(GENERATED_JWKS_KEY);
+  if (existing) return (JSON.parse(existing) as { keys: JWK[] }).keys[0];
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  jwk.alg = 'RS256';
+  jwk.use = 'sig';
+  jwk.kid = crypto.randomUUID();
+  // add() is atomic: when two workers race, both end up using the winner's key.
+  await kv.add(GENERATED_JWKS_KEY, JSON.stringify({ keys: [jwk] }));
+  return loadOrCreateGeneratedKey(kv);
+}
+
+/** The public JWK set of the generated keys (private members removed), or null when none exists. */
+export async function publicGeneratedJwks(kv: KeyValueStore): Promise<{ keys: JWK[] } | null> {
+  const raw = await kv.get(GENERATED_JWKS_KEY);
+  if (!raw) return null;
+  const { keys } = JSON.parse(raw) as { keys: JWK[] };
+  const privateMembers = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'r', 't']);
+  return { keys: keys.map((k) => Object.fromEntries(Object.entries(k).filter(([name]) => !privateMembers.has(name))) as JWK) };
+}

@@ -1,0 +1,110 @@
+/**
+ * The one place where failures of the plugin (jose, openid-client, network) become gateway
+ * errors, and where gateway errors become replies in Kong's shape:
+ *
+ * - 401 `{"message": unauthorized_error_message}` + `WWW-Authenticate: Bearer realm="..."`, with
+ *   `error="invalid_token"` when a credential was presented (RFC 6750 §3, §3.1) and
+ *   `expose_error_code` is on; no error code when no credential was sent at all.
+ * - 403 `{"message": forbidden_error_message}` + `error="insufficient_scope"` (RFC 6750 §3.1).
+ * - IdP unreachable → 502 with a clear message; any other unexpected failure → 500.
+ *
+ * `display_errors` adds a short, token-free reason to the body as `error_description`.
+ */
+import { GatewayError, isGatewayError } from '../../../errors.ts';
+
+/** Why authentication failed, for the challenge header and `display_errors`. */
+export type AuthFailure = 'no_credentials' | 'invalid_token' | 'invalid_request' | 'insufficient_scope';
+
+/** A verification/authorization failure: 401 (or 403 for `insufficient_scope`). */
+export function authError(failure: AuthFailure, reason: string, cause?: unknown): GatewayError {
+  // RFC 6750 §3.1: a malformed request (e.g. a token sent in two places) is a 400.
+  const status = failure === 'insufficient_scope' ? 403 : failure === 'invalid_request' ? 400 : 401;
+  return new GatewayError(status === 403 ? 'GW_AUTH_FORBIDDEN' : failure === 'no_credentials' ? 'GW_AUTH_UNAUTHORIZED' : 'GW_AUTH_BAD_TOKEN', reason, {
+    status,
+    expose: true,
+    detail: `${failure}: ${reason}`,
+    cause,
+  });
+}
+
+/** The IdP could not be reached or answered with garbage: 502, the gateway keeps serving. */
+export function idpUnavailable(what: string, cause?: unknown): GatewayError {
+  return new GatewayError('GW_AUTH_IDP_UNAVAILABLE', 'The identity provider is unavailable', {
+    status: 502,
+    expose: true,
+    detail: `${what}: ${describe(cause)}`,
+    cause,
+  });
+}
+
+/** Short, secret-free description of a foreign error for the log. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${err.name} ${code}: ${err.message}` : `${err.name}: ${err.message}`;
+  }
+  return String(err);
+}
+
+/**
+ * Is this openid-client/oauth4webapi failure a network problem (IdP down, timeout, 5xx) rather
+ * than the IdP rejecting the request (RFC 6749 §5.2 error response, 4xx)?
+ */
+export function isIdpOutage(err: unknown): boolean {
+  if (isGatewayError(err)) return err.code === 'GW_AUTH_IDP_UNAVAILABLE';
+  if (!(err instanceof Error)) return true;
+  const e = err as Error & { code?: string; status?: number; error?: string; cause?: unknown };
+  if (e.name === 'ResponseBodyError' || typeof e.error === 'string') return typeof e.status === 'number' && e.status >= 500;
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return true;
+  if (e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || e.code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
+    const status = (e.cause as { status?: number } | undefined)?.status;
+    return status === undefined || status >= 500;
+  }
+  if (e.message === 'fetch failed' || e.name === 'TypeError') return true;
+  if (e.cause) return isIdpOutage(e.cause);
+  return false;
+}
+
+export interface ReplyOptions {
+  unauthorizedMessage: string;
+  forbiddenMessage: string;
+  exposeErrorCode: boolean;
+  displayErrors: boolean;
+  realm: string;
+}
+
+export interface ErrorReply {
+  status: number;
+  body: { message: string; error_description?: string };
+  headers: Record<string, string>;
+}
+
+/** Turn an error into the reply the client gets (no tokens, no secrets). */
+export function toReply(err: unknown, opts: ReplyOptions): ErrorReply {
+  const ge = isGatewayError(err) ? err : null;
+  const status = ge?.status ?? 500;
+  const headers: Record<string, string> = {};
+  let message: string;
+  if (status === 401 || status === 403 || (status === 400 && ge?.code === 'GW_AUTH_BAD_TOKEN')) {
+    message = status === 403 ? opts.forbiddenMessage : status === 400 ? 'Bad Request' : opts.unauthorizedMessage;
+    const failure = (ge?.detail ?? '').split(':')[0] as AuthFailure;
+    let challenge = `Bearer realm="${opts.realm}"`;
+    if (opts.exposeErrorCode && failure !== 'no_credentials') {
+      const code = status === 403 ? 'insufficient_scope' : failure === 'invalid_request' ? 'invalid_request' : 'invalid_token';
+      challenge += `, error="${code}"`;
+      if (opts.displayErrors && ge) challenge += `, error_description="${quoteSafe(ge.message)}"`;
+    }
+    headers['www-authenticate'] = challenge;
+  } else if (ge && ge.expose) {
+    message = ge.message;
+  } else {
+    message = 'An unexpected error occurred';
+  }
+  const body: ErrorReply['body'] = { message };
+  if (opts.displayErrors && ge && ge.message !== message) body.error_description = ge.message;
+  return { status, body, headers };
+}
+
+function quoteSafe(s: string): string {
+  return s.replace(/["\\\r\n]/g, ' ');
+}

@@ -1,0 +1,260 @@
+/**
+ * Issuer metadata and signing keys of the configured identity provider, shared by every request
+ * of one plugin instance (and by the browser flows):
+ *
+ * - Discovery (OpenID Connect Discovery 1.0 §4 / RFC 8414 §3) through openid-client, on first need
+ *   rather than at start-up, so an IdP that is down does not stop the gateway from starting.
+ *   Cached for `cache_ttl`; one fetch in flight; after a failure, no new attempt for 5 s and the
+ *   last good document stays in use.
+ * - JWKS (RFC 7517 §5) from `jwks_endpoint` or the discovered `jwks_uri`, then every
+ *   `extra_jwks_uris` (primary keys first). One fetch in flight; a token with an unknown `kid`
+ *   triggers at most one refetch per `rediscovery_lifetime`; while the IdP is down the last good
+ *   keys are kept.
+ * - Local JWT verification with jose (RFC 7519 §7.2): allowed algorithms only, `iss`, `exp`/`nbf`/
+ *   `iat` with `leeway`, optional audience.
+ */
+import { createLocalJWKSet, compactVerify, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import type { JSONWebKeySet, JWK, JWTPayload, JWTHeaderParameters, FlattenedJWSInput, JWSHeaderParameters, CryptoKey as JoseKey } from 'jose';
+import { None, allowInsecureRequests, customFetch, discovery } from 'openid-client';
+import type { ServerMetadata } from 'openid-client';
+import type { Logger } from '../../sdk.ts';
+import type { IdpHttp } from './http.ts';
+import { authError, describe, idpUnavailable } from './errors.ts';
+
+/** Asymmetric JWS algorithms accepted for tokens (RFC 7518 §3.1, RFC 8037); HS* only on request. */
+export const asymmetricAlgs = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const hmacAlgs = ['HS256', 'HS384', 'HS512'] as const;
+
+/** How long to wait after a failed discovery or JWKS fetch before trying again (Kong: 5 s). */
+const FAILURE_BACKOFF_MS = 5_000;
+
+/** Endpoint overrides from the config (`*_endpoint`), applied over the discovered metadata. */
+export type EndpointOverrides = Partial<Record<'authorization_endpoint' | 'token_endpoint' | 'introspection_endpoint' | 'revocation_endpoint' | 'userinfo_endpoint' | 'end_session_endpoint' | 'pushed_authorization_request_endpoint', string>>;
+
+export interface IssuerOptions {
+  /** `config.issuer`: issuer identifier or a full `.well-known` URL. */
+  issuer: string;
+  /** `using_pseudo_issuer`: no discovery; the overrides are the metadata. */
+  usingPseudoIssuer: boolean;
+  overrides: EndpointOverrides;
+  jwksEndpoint: string | null;
+  extraJwksUris: readonly string[];
+  discoveryHeaders: Readonly<Record<string, string>>;
+  /** `cache_ttl` in seconds: lifetime of the discovery document and of the JWKS. */
+  cacheTtlSec: number;
+  /** `rediscovery_lifetime` in seconds: minimum gap between refetches on an unknown key. */
+  rediscoveryLifetimeSec: number;
+  http: IdpHttp;
+  log: Logger;
+  now(): number;
+}
+
+export interface VerifyJwtOptions {
+  /** Issuers accepted in `iss` (`issuers_allowed`, else the discovered issuer). */
+  issuers?: readonly string[] | null;
+  /** Seconds of clock tolerance for `exp`, `nbf`, `iat` (`leeway`). */
+  leewaySec: number;
+  audience?: string | readonly string[] | null;
+  /** Secret for HS256/384/512 (`enable_hs_signatures`); HS algorithms are refused without it. */
+  hmacSecret?: string | null;
+  /** `verify_claims`: false = signature only, plus the issuer check when `issuers` is given. */
+  verifyClaims?: boolean;
+}
+
+export interface VerifiedJwt {
+  payload: JWTPayload;
+  header: JWTHeaderParameters;
+}
+
+interface Slot<T> {
+  value: T | null;
+  fetchedAt: number;
+  failedAt: number;
+  inFlight: Promise<T> | null;
+}
+
+const emptySlot = <T>(): Slot<T> => ({ value: null, fetchedAt: 0, failedAt: 0, inFlight: null });
+
+/** Discovery document and keys of one issuer, with the caching rules above. */
+export class IssuerCache {
+  readonly #o: IssuerOptions;
+  readonly #meta: Slot<ServerMetadata> = emptySlot();
+  readonly #jwks: Slot<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> = emptySlot();
+  /** When the last unknown-`kid` refetch was started (throttle). */
+  #lastKidRefetch = -Infinity;
+  /** True for an `http:` issuer: openid-client must be told to allow it (dev and tests). */
+  readonly insecure: boolean;
+
+  constructor(options: IssuerOptions) {
+    this.#o = options;
+    this.insecure = new URL(options.issuer).protocol === 'http:';
+  }
+
+  /** The discovery URL that `issuer` resolves to (OpenID Connect Discovery 1.0 §4). */
+  get discoveryUrl(): string {
+    const url = this.#o.issuer;
+    if (url.includes('/.well-known/')) return url;
+    return `${url.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  }
+
+  /** Issuer metadata with the configured endpoint overrides applied. */
+  async metadata(): Promise<ServerMetadata> {
+    if (this.#o.usingPseudoIssuer) return { issuer: this.#o.issuer, ...this.#o.overrides } as ServerMetadata;
+    return this.#load(this.#meta, this.#o.cacheTtlSec * 1000, () => this.#discover(), 'discovery');
+  }
+
+  /** The cached discovery document, if any (for the Admin API and diagnostics). */
+  peekMetadata(): ServerMetadata | null {
+    return this.#meta.value;
+  }
+
+  /** The JWKS currently trusted (primary first, then `extra_jwks_uris`). */
+  async keys(): Promise<JWK[]> {
+    return (await this.#loadJwks()).keys;
+  }
+
+  /** Drop the cached discovery document and keys (the Admin API's DELETE /openid-connect/issuers). */
+  purge(): void {
+    Object.assign(this.#meta, emptySlot());
+    Object.assign(this.#jwks, emptySlot());
+    this.#lastKidRefetch = -Infinity;
+  }
+
+  /**
+   * Verify a compact JWS JWT against the issuer's keys (RFC 7519 §7.2, RFC 7515 §5.2). Signature
+   * with the allowed algorithms only (never `none`), then `iss`, `exp`/`nbf`/`iat` with leeway and
+   * the audience if asked. Failures throw a 401 GatewayError (`invalid_token`); an IdP that cannot
+   * be reached for keys throws 502.
+   */
+  async verifyJwt(token: string, options: VerifyJwtOptions): Promise<VerifiedJwt> {
+    const algorithms: string[] = [...asymmetricAlgs];
+    if (options.hmacSecret) algorithms.push(...hmacAlgs);
+    const hmacKey = options.hmacSecret ? new TextEncoder().encode(options.hmacSecret) : null;
+    const getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<JoseKey | Uint8Array> => {
+      if (header.alg?.startsWith('HS')) {
+        if (!hmacKey) throw authError('invalid_token', 'HMAC-signed tokens are not accepted');
+        return hmacKey;
+      }
+      const jwks = await this.#loadJwks();
+      try {
+        return await jwks.resolve(header, input);
+      } catch (err) {
+        if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+        // An unknown key may mean the IdP rotated its keys: refetch, but at most once per
+        // rediscovery_lifetime so that forged `kid`s cannot turn into a flood of IdP calls.
+        const refreshed = await this.#refetchForUnknownKey();
+        if (!refreshed) throw err;
+        return refreshed.resolve(header, input);
+      }
+    };
+    const issuers = options.issuers && options.issuers.length > 0 ? [...options.issuers] : [(await this.metadata()).issuer];
+    try {
+      if (options.verifyClaims === false) {
+        const { protectedHeader } = await compactVerify(token, getKey, { algorithms });
+        const payload = decodeJwt(token);
+        if (options.issuers && options.issuers.length > 0 && !issuers.includes(String(payload.iss))) throw authError('invalid_token', 'issuer not allowed');
+        return { payload, header: protectedHeader as JWTHeaderParameters };
+      }
+      const { payload, protectedHeader } = await jwtVerify(token, getKey, {
+        algorithms,
+        issuer: issuers,
+        clockTolerance: options.leewaySec,
+        ...(options.audience ? { audience: options.audience as string | string[] } : {}),
+      });
+      return { payload, header: protectedHeader };
+    } catch (err) {
+      if (err instanceof Error && 'code' in err && (err as { code: string }).code.startsWith('GW_')) throw err;
+      throw authError('invalid_token', tokenFailure(err), err);
+    }
+  }
+
+  async #discover(): Promise<ServerMetadata> {
+    const fetchFn = this.#o.http.fetchFor({ headers: this.#o.discoveryHeaders });
+    const config = await discovery(new URL(this.#o.issuer), 'portcullis-discovery', undefined, None(), {
+      [customFetch]: fetchFn,
+      execute: this.insecure ? [allowInsecureRequests] : [],
+    });
+    const meta = { ...config.serverMetadata() } as ServerMetadata;
+    for (const [k, v] of Object.entries(this.#o.overrides)) if (v) (meta as Record<string, unknown>)[k] = v;
+    return meta;
+  }
+
+  async #loadJwks(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> {
+    return this.#load(this.#jwks, this.#o.cacheTtlSec * 1000, () => this.#fetchJwks(), 'jwks');
+  }
+
+  async #fetchJwks(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> {
+    let primary = this.#o.jwksEndpoint;
+    if (!primary) primary = (await this.metadata()).jwks_uri ?? null;
+    const uris = [...(primary ? [primary] : []), ...this.#o.extraJwksUris];
+    if (uris.length === 0) throw new Error('the issuer publishes no jwks_uri');
+    const keys: JWK[] = [];
+    for (const uri of uris) {
+      const doc = (await this.#o.http.getJson(uri)) as JSONWebKeySet;
+      if (!doc || !Array.isArray(doc.keys)) throw new Error(`${uri} is not a JWK set`);
+      keys.push(...doc.keys);
+    }
+    return { keys, resolve: createLocalJWKSet({ keys }) };
+  }
+
+  async #refetchForUnknownKey(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> } | null> {
+    const now = this.#o.now();
+    if (this.#jwks.inFlight) return this.#jwks.inFlight.catch(() => null);
+    if (now - this.#lastKidRefetch < this.#o.rediscoveryLifetimeSec * 1000) return null;
+    this.#lastKidRefetch = now;
+    // Keys may have moved with the metadata: let discovery refresh too (it has its own throttle).
+    this.#meta.fetchedAt = 0;
+    this.#jwks.fetchedAt = 0;
+    this.#jwks.failedAt = 0;
+    try {
+      return await this.#loadJwks();
+    } catch {
+      return null;
+    }
+  }
+
+  /** Single-flight, TTL-bound, stale-on-error load of one slot. */
+  async #load<T>(slot: Slot<T>, ttlMs: number, fetcher: () => Promise<T>, what: string): Promise<T> {
+    const now = this.#o.now();
+    if (slot.value !== null && now - slot.fetchedAt < ttlMs) return slot.value;
+    if (slot.inFlight) return slot.inFlight;
+    if (now - slot.failedAt < FAILURE_BACKOFF_MS) {
+      if (slot.value !== null) return slot.value;
+      throw idpUnavailable(what, new Error('recent failure, backing off'));
+    }
+    const attempt = fetcher().then(
+      (value) => {
+        slot.value = value;
+        slot.fetchedAt = this.#o.now();
+        slot.failedAt = 0;
+        return value;
+      },
+      (err: unknown) => {
+        slot.failedAt = this.#o.now();
+        if (slot.value !== null) {
+          this.#o.log.warn({ what, err: describe(err) }, 'openid-connect: IdP fetch failed, keeping the last good copy');
+          return slot.value;
+        }
+        this.#o.log.warn({ what, err: describe(err) }, 'openid-connect: IdP fetch failed');
+        throw idpUnavailable(what, err);
+      },
+    );
+    slot.inFlight = attempt;
+    try {
+      return await attempt;
+    } finally {
+      slot.inFlight = null;
+    }
+  }
+}
+
+/** A short reason for a failed token verification (for logs and `display_errors`). */
+function tokenFailure(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'token expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `invalid ${err.claim} claim`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'invalid signature';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'signing algorithm not allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed token';
+  return 'token verification failed';
+}

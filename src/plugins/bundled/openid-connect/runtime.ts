@@ -1,0 +1,74 @@
+/**
+ * Shared types of the plugin's steps: the per-instance runtime (config, issuer, clients, caches)
+ * and the per-request state that flows through the pipeline.
+ */
+import type { JWTPayload } from 'jose';
+import type { Logger, RequestContext } from '../../sdk.ts';
+import type { KeyValueStore } from '../../../storage/ports.ts';
+import type { OidcConfig, AuthMethod } from './schema.ts';
+import type { IssuerCache, VerifiedJwt } from './issuer.ts';
+import type { Clients, OidcClient } from './clients.ts';
+import type { IdpHttp } from './http.ts';
+import type { TtlCache } from './caches.ts';
+import type { BodyFields, FoundToken, Source } from './steps/find-credential.ts';
+
+/** JSON object claims (token payload, introspection or user info response). */
+export type Claims = Record<string, unknown>;
+
+/** Tokens the request ended up with (from the client or from a token endpoint). */
+export interface TokenSet {
+  access_token?: string;
+  id_token?: string;
+  refresh_token?: string;
+  token_type?: string;
+  expires_in?: number;
+}
+
+export interface TokenEndpointResult {
+  tokens: TokenSet;
+  /** Unix seconds when the access token expires, when known. */
+  expiresAt: number | null;
+}
+
+/** Per-instance state built once by `create()`. */
+export interface Runtime {
+  readonly cfg: OidcConfig;
+  readonly issuer: IssuerCache;
+  readonly clients: Clients;
+  readonly http: IdpHttp;
+  readonly log: Logger;
+  readonly sharedKv: KeyValueStore;
+  readonly salt: string;
+  readonly enabled: ReadonlySet<AuthMethod>;
+  readonly caches: {
+    readonly verified: TtlCache<VerifiedJwt>;
+    readonly introspection: TtlCache<Claims>;
+    readonly userinfo: TtlCache<Claims>;
+    readonly tokens: TtlCache<TokenEndpointResult>;
+  };
+  now(): number;
+}
+
+/** What a successful authentication step produces. */
+export interface Outcome {
+  method: AuthMethod;
+  tokens: TokenSet;
+  /** Verified (or, for opaque tokens, IdP-vouched) access token claims, when a JWT. */
+  accessClaims: Claims | null;
+  idClaims: Claims | null;
+  introspection: Claims | null;
+  userinfo: Claims | null;
+  /** Where the client's credential was, for `hide_credentials`. */
+  used: Source[];
+}
+
+/** Per-request state; credential lookups are memoized so each location is read once. */
+export interface RequestState {
+  readonly ctx: RequestContext;
+  readonly body: BodyFields;
+  /** The plugin's own client selected by `client_arg` (null when none is configured). */
+  client: OidcClient | null;
+  bearer(): Promise<FoundToken | null>;
+  /** Set when `bearer` or `introspection` has decided about the bearer token (success or not). */
+  bearerHandled: boolean;
+}

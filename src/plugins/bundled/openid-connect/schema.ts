@@ -1,0 +1,373 @@
+/**
+ * Config schema of the `openid-connect` plugin: every `config` field of Kong Gateway 3.15, with
+ * Kong's wire names and defaults (array defaults in the order of Kong's hand-written docs).
+ *
+ * Fields whose feature is not built yet are accepted only at their default value; any other value
+ * is a config error naming the field ("not supported yet"), so a config never silently loses
+ * meaning. The browser-flow fields (authorization code, session, login, logout) are accepted as
+ * they are: the browser part of the plugin owns them.
+ */
+import { z } from 'zod';
+import {
+  arr,
+  clientJwk,
+  clusterRedisRecord,
+  def,
+  headerMapping,
+  mtlsFromHeaderRecord,
+  opt,
+  optArr,
+  principalsRecord,
+  redisRecord,
+  tokenExchangeRecord,
+} from './schema-parts.ts';
+
+export const authMethods = ['session', 'bearer', 'kong_oauth2', 'introspection', 'userinfo', 'refresh_token', 'password', 'client_credentials', 'authorization_code'] as const;
+/** A credential kind (`auth_methods` value). The tuple above is Kong's hard-coded search order. */
+export type AuthMethod = (typeof authMethods)[number];
+
+export const clientAuthMethods = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'] as const;
+export type ClientAuthMethod = (typeof clientAuthMethods)[number];
+
+const fields = {
+  issuer: z.string().min(1),
+  using_pseudo_issuer: def(z.boolean(), false),
+  rediscovery_lifetime: def(z.number(), 30),
+  discovery_headers_names: optArr(z.string()),
+  discovery_headers_values: optArr(z.string()),
+  extra_jwks_uris: optArr(z.string()),
+  jwks_endpoint: opt(z.string()),
+  verify_parameters: def(z.boolean(), false),
+  authorization_endpoint: opt(z.string()),
+  token_endpoint: opt(z.string()),
+  introspection_endpoint: opt(z.string()),
+  revocation_endpoint: opt(z.string()),
+  userinfo_endpoint: opt(z.string()),
+  end_session_endpoint: opt(z.string()),
+  pushed_authorization_request_endpoint: opt(z.string()),
+  mtls_token_endpoint: opt(z.string()),
+  mtls_introspection_endpoint: opt(z.string()),
+  mtls_revocation_endpoint: opt(z.string()),
+  token_exchange_endpoint: opt(z.string()),
+  client_id: optArr(z.string()),
+  client_secret: optArr(z.string()),
+  client_auth: optArr(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
+  client_alg: optArr(z.enum(['ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'])),
+  client_jwk: z.array(clientJwk).nullable().default(null),
+  client_arg: def(z.string(), 'client_id'),
+  redirect_uri: optArr(z.string()),
+  token_endpoint_auth_method: opt(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
+  introspection_endpoint_auth_method: opt(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
+  revocation_endpoint_auth_method: opt(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
+  pushed_authorization_request_endpoint_auth_method: opt(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
+  tls_client_auth_cert_id: opt(z.string()),
+  tls_client_auth_ssl_verify: def(z.boolean(), true),
+  auth_methods: arr(z.enum(['authorization_code', 'bearer', 'client_credentials', 'introspection', 'kong_oauth2', 'password', 'refresh_token', 'session', 'userinfo']), ['password', 'client_credentials', 'authorization_code', 'bearer', 'introspection', 'userinfo', 'kong_oauth2', 'refresh_token', 'session']),
+  bearer_token_param_type: arr(z.enum(['body', 'cookie', 'header', 'query']), ['header', 'query', 'body']),
+  bearer_token_cookie_name: opt(z.string()),
+  bearer_token_header_name: opt(z.string().min(1)),
+  client_credentials_param_type: arr(z.enum(['body', 'header', 'query']), ['header', 'query', 'body']),
+  password_param_type: arr(z.enum(['body', 'header', 'query']), ['header', 'query', 'body']),
+  refresh_token_param_name: opt(z.string()),
+  refresh_token_param_type: arr(z.enum(['body', 'header', 'query']), ['header', 'query', 'body']),
+  id_token_param_name: opt(z.string()),
+  id_token_param_type: arr(z.enum(['body', 'header', 'query']), ['header', 'query', 'body']),
+  hide_credentials: def(z.boolean(), true),
+  run_on_preflight: def(z.boolean(), true),
+  anonymous: opt(z.string()),
+  response_type: arr(z.string(), ['code']),
+  response_mode: def(z.string(), 'query'),
+  scopes: arr(z.string(), ['openid']),
+  audience: optArr(z.string()),
+  authorization_query_args_names: optArr(z.string()),
+  authorization_query_args_values: optArr(z.string()),
+  authorization_query_args_client: optArr(z.string()),
+  preserve_query_args: def(z.boolean(), false),
+  verify_nonce: def(z.boolean(), true),
+  require_proof_key_for_code_exchange: opt(z.boolean()),
+  require_pushed_authorization_requests: opt(z.boolean()),
+  require_signed_request_object: opt(z.boolean()),
+  authorization_cookie_name: def(z.string(), 'authorization'),
+  authorization_rolling_timeout: def(z.number(), 600),
+  authorization_cookie_path: def(z.string(), '/'),
+  authorization_cookie_domain: opt(z.string()),
+  authorization_cookie_same_site: def(z.enum(['Default', 'Lax', 'None', 'Strict']), 'Default'),
+  authorization_cookie_http_only: def(z.boolean(), true),
+  authorization_cookie_secure: opt(z.boolean()),
+  login_action: def(z.enum(['redirect', 'response', 'upstream']), 'upstream'),
+  login_methods: arr(z.enum(['authorization_code', 'bearer', 'client_credentials', 'introspection', 'kong_oauth2', 'password', 'refresh_token', 'session', 'userinfo']), ['authorization_code']),
+  // `null` is meaningful here ('no tokens in the login response'), so it is kept, not defaulted.
+  login_tokens: z.array(z.enum(['access_token', 'id_token', 'introspection', 'refresh_token', 'tokens'])).nullable().default(['id_token']),
+  login_redirect_mode: def(z.enum(['fragment', 'query']), 'fragment'),
+  login_redirect_uri: optArr(z.string()),
+  logout_methods: arr(z.enum(['DELETE', 'GET', 'POST']), ['DELETE', 'POST']),
+  logout_query_arg: opt(z.string()),
+  logout_post_arg: opt(z.string()),
+  logout_uri_suffix: opt(z.string()),
+  logout_redirect_uri: optArr(z.string()),
+  logout_revoke: def(z.boolean(), false),
+  logout_revoke_access_token: def(z.boolean(), true),
+  logout_revoke_refresh_token: def(z.boolean(), true),
+  revocation_token_param_name: def(z.string(), 'token'),
+  display_errors: def(z.boolean(), false),
+  expose_error_code: def(z.boolean(), true),
+  unauthorized_error_message: def(z.string(), 'Unauthorized'),
+  forbidden_error_message: def(z.string(), 'Forbidden'),
+  unauthorized_redirect_uri: optArr(z.string()),
+  forbidden_redirect_uri: optArr(z.string()),
+  unexpected_redirect_uri: optArr(z.string()),
+  unauthorized_destroy_session: def(z.boolean(), true),
+  forbidden_destroy_session: def(z.boolean(), true),
+  session_secret: opt(z.string()),
+  session_storage: def(z.enum(['cookie', 'memcache', 'memcached', 'redis']), 'cookie'),
+  session_cookie_name: def(z.string(), 'session'),
+  session_cookie_path: def(z.string(), '/'),
+  session_cookie_domain: opt(z.string()),
+  session_cookie_same_site: def(z.enum(['Default', 'Lax', 'None', 'Strict']), 'Lax'),
+  session_cookie_http_only: def(z.boolean(), true),
+  session_cookie_secure: opt(z.boolean()),
+  session_rolling_timeout: def(z.number(), 3600),
+  session_idling_timeout: def(z.number(), 900),
+  session_absolute_timeout: def(z.number(), 86400),
+  session_remember: def(z.boolean(), false),
+  session_remember_cookie_name: def(z.string(), 'remember'),
+  session_remember_rolling_timeout: def(z.number(), 604800),
+  session_remember_absolute_timeout: def(z.number(), 2592000),
+  session_audience: def(z.string(), 'default'),
+  session_store_metadata: def(z.boolean(), false),
+  session_enforce_same_subject: def(z.boolean(), false),
+  session_hash_subject: def(z.boolean(), false),
+  session_hash_storage_key: def(z.boolean(), false),
+  session_request_headers: optArr(z.enum(['absolute-timeout', 'audience', 'id', 'idling-timeout', 'rolling-timeout', 'subject', 'timeout'])),
+  session_response_headers: optArr(z.enum(['absolute-timeout', 'audience', 'id', 'idling-timeout', 'rolling-timeout', 'subject', 'timeout'])),
+  session_bind: optArr(z.enum(['ip', 'scheme', 'user-agent'])),
+  session_memcached_prefix: opt(z.string()),
+  session_memcached_socket: opt(z.string()),
+  session_memcached_host: def(z.string(), '127.0.0.1'),
+  session_memcached_port: def(z.number().int().min(0).max(65535), 11211),
+  session_memcached_ssl: opt(z.boolean()),
+  session_memcached_ssl_verify: def(z.boolean(), true),
+  redis: redisRecord.nullable().default(null),
+  disable_session: optArr(z.enum(['authorization_code', 'bearer', 'client_credentials', 'introspection', 'kong_oauth2', 'password', 'refresh_token', 'session', 'userinfo'])),
+  reverify: def(z.boolean(), false),
+  jwt_session_cookie: opt(z.string()),
+  jwt_session_claim: def(z.string(), 'sid'),
+  verify_signature: def(z.boolean(), true),
+  verify_claims: def(z.boolean(), true),
+  enable_hs_signatures: def(z.boolean(), false),
+  ignore_signature: arr(z.enum(['authorization_code', 'client_credentials', 'introspection', 'password', 'refresh_token', 'session', 'userinfo']), []),
+  leeway: def(z.number(), 0),
+  issuers_allowed: optArr(z.string()),
+  max_age: opt(z.number()),
+  domains: optArr(z.string()),
+  resolve_distributed_claims: def(z.boolean(), false),
+  token_post_args_names: optArr(z.string()),
+  token_post_args_values: optArr(z.string()),
+  token_post_args_client: optArr(z.string()),
+  token_headers_names: optArr(z.string()),
+  token_headers_values: optArr(z.string()),
+  token_headers_client: optArr(z.string()),
+  token_headers_replay: optArr(z.string()),
+  token_headers_prefix: opt(z.string()),
+  token_headers_grants: optArr(z.enum(['authorization_code', 'client_credentials', 'password', 'refresh_token'])),
+  refresh_tokens: def(z.boolean(), true),
+  token_cache_key_include_scope: def(z.boolean(), false),
+  introspect_jwt_tokens: def(z.boolean(), false),
+  introspection_check_active: def(z.boolean(), true),
+  introspection_hint: def(z.string(), 'access_token'),
+  introspection_accept: def(z.enum(['application/json', 'application/jwt', 'application/token-introspection+jwt']), 'application/json'),
+  introspection_token_param_name: def(z.string(), 'token'),
+  introspection_headers_names: optArr(z.string()),
+  introspection_headers_values: optArr(z.string()),
+  introspection_headers_client: optArr(z.string()),
+  introspection_post_args_names: optArr(z.string()),
+  introspection_post_args_values: optArr(z.string()),
+  introspection_post_args_client: optArr(z.string()),
+  introspection_post_args_client_headers: optArr(z.string()),
+  userinfo_accept: def(z.enum(['application/json', 'application/jwt']), 'application/json'),
+  userinfo_headers_names: optArr(z.string()),
+  userinfo_headers_values: optArr(z.string()),
+  userinfo_headers_client: optArr(z.string()),
+  userinfo_query_args_names: optArr(z.string()),
+  userinfo_query_args_values: optArr(z.string()),
+  userinfo_query_args_client: optArr(z.string()),
+  search_user_info: def(z.boolean(), false),
+  cache_ttl: def(z.number(), 3600),
+  cache_ttl_max: opt(z.number()),
+  cache_ttl_min: opt(z.number()),
+  cache_ttl_neg: opt(z.number()),
+  cache_ttl_resurrect: opt(z.number()),
+  cache_tokens: def(z.boolean(), true),
+  cache_tokens_salt: opt(z.string()),
+  cache_introspection: def(z.boolean(), true),
+  cache_user_info: def(z.boolean(), true),
+  cache_token_exchange: def(z.boolean(), true),
+  cluster_cache_strategy: def(z.enum(['off', 'redis']), 'off'),
+  cluster_cache_redis: clusterRedisRecord.nullable().default(null),
+  cluster_cache_items: arr(z.enum(['introspection', 'tokens']), ['introspection']),
+  scopes_required: optArr(z.string()),
+  scopes_claim: arr(z.string(), ['scope']),
+  audience_required: optArr(z.string()),
+  audience_claim: arr(z.string(), ['aud']),
+  groups_required: optArr(z.string()),
+  groups_claim: arr(z.string(), ['groups']),
+  roles_required: optArr(z.string()),
+  roles_claim: arr(z.string(), ['roles']),
+  claims_forbidden: optArr(z.string()),
+  /** Pre-3.14 shorthand for one `consumer_claims` path; still accepted (changelog 3.14.0.0). */
+  consumer_claim: optArr(z.string()),
+  consumer_claims: z.array(z.array(z.string()).min(1)).nullable().default(null),
+  consumer_by: arr(z.enum(['custom_id', 'id', 'username']), ['username', 'custom_id']),
+  by_username_ignore_case: def(z.boolean(), false),
+  consumer_optional: def(z.boolean(), false),
+  credential_claim: arr(z.string(), ['sub']),
+  authenticated_groups_claim: optArr(z.string()),
+  consumer_groups_claim: optArr(z.string()),
+  consumer_groups_optional: def(z.boolean(), false),
+  principals: principalsRecord.nullable().default(null),
+  upstream_access_token_header: def(z.string(), 'authorization:bearer'),
+  upstream_access_token_jwk_header: opt(z.string()),
+  upstream_id_token_header: opt(z.string()),
+  upstream_id_token_jwk_header: opt(z.string()),
+  upstream_refresh_token_header: opt(z.string()),
+  upstream_introspection_header: opt(z.string()),
+  upstream_introspection_jwt_header: opt(z.string()),
+  upstream_user_info_header: opt(z.string()),
+  upstream_user_info_jwt_header: opt(z.string()),
+  upstream_session_id_header: opt(z.string()),
+  upstream_headers_claims: optArr(z.string()),
+  upstream_headers_names: optArr(z.string()),
+  upstream_headers: z.array(headerMapping).nullable().default(null),
+  downstream_access_token_header: opt(z.string()),
+  downstream_access_token_jwk_header: opt(z.string()),
+  downstream_id_token_header: opt(z.string()),
+  downstream_id_token_jwk_header: opt(z.string()),
+  downstream_refresh_token_header: opt(z.string()),
+  downstream_introspection_header: opt(z.string()),
+  downstream_introspection_jwt_header: opt(z.string()),
+  downstream_user_info_header: opt(z.string()),
+  downstream_user_info_jwt_header: opt(z.string()),
+  downstream_session_id_header: opt(z.string()),
+  downstream_headers_claims: optArr(z.string()),
+  downstream_headers_names: optArr(z.string()),
+  downstream_headers: z.array(headerMapping).nullable().default(null),
+  proof_of_possession_mtls: def(z.enum(['off', 'optional', 'strict']), 'off'),
+  proof_of_possession_auth_methods_validation: def(z.boolean(), true),
+  proof_of_possession_dpop: def(z.enum(['off', 'optional', 'strict']), 'off'),
+  dpop_use_nonce: def(z.boolean(), false),
+  dpop_proof_lifetime: def(z.number(), 300),
+  proof_of_possession_mtls_from_header: mtlsFromHeaderRecord.nullable().default(null),
+  token_exchange: tokenExchangeRecord.nullable().default(null),
+  ssl_verify: def(z.boolean(), true),
+  timeout: def(z.number(), 10000),
+  keepalive: def(z.boolean(), true),
+  http_version: def(z.number(), 1.1),
+  http_proxy: opt(z.string()),
+  http_proxy_authorization: opt(z.string()),
+  https_proxy: opt(z.string()),
+  https_proxy_authorization: opt(z.string()),
+  no_proxy: opt(z.string()),
+};
+
+/**
+ * Fields accepted only at their default until their feature exists (value = the default).
+ * Kept as data so the docs and the error messages come from one place.
+ */
+export const notSupportedYet: Readonly<Record<string, unknown>> = {
+  verify_parameters: false,
+  verify_signature: true,
+  token_exchange_endpoint: null,
+  mtls_token_endpoint: null,
+  mtls_introspection_endpoint: null,
+  mtls_revocation_endpoint: null,
+  tls_client_auth_cert_id: null,
+  id_token_param_name: null,
+  max_age: null,
+  resolve_distributed_claims: false,
+  token_headers_replay: null,
+  token_headers_prefix: null,
+  token_headers_grants: null,
+  introspection_accept: 'application/json',
+  introspection_token_param_name: 'token',
+  userinfo_accept: 'application/json',
+  userinfo_query_args_names: null,
+  userinfo_query_args_values: null,
+  userinfo_query_args_client: null,
+  search_user_info: false,
+  cache_ttl_resurrect: null,
+  cluster_cache_strategy: 'off',
+  cluster_cache_redis: null,
+  consumer_groups_claim: null,
+  proof_of_possession_mtls: 'off',
+  proof_of_possession_dpop: 'off',
+  proof_of_possession_mtls_from_header: null,
+  token_exchange: null,
+  upstream_access_token_jwk_header: null,
+  upstream_id_token_jwk_header: null,
+  upstream_introspection_jwt_header: null,
+  upstream_user_info_jwt_header: null,
+  downstream_access_token_jwk_header: null,
+  downstream_id_token_jwk_header: null,
+  downstream_introspection_jwt_header: null,
+  downstream_user_info_jwt_header: null,
+  http_version: 1.1,
+  keepalive: true,
+  http_proxy: null,
+  http_proxy_authorization: null,
+  https_proxy: null,
+  https_proxy_authorization: null,
+  no_proxy: null,
+};
+
+/** `*_names` / `*_values` style pairs that are matched by index and must have equal lengths. */
+const pairedArrays: ReadonlyArray<readonly [string, string]> = [
+  ['discovery_headers_names', 'discovery_headers_values'],
+  ['authorization_query_args_names', 'authorization_query_args_values'],
+  ['token_post_args_names', 'token_post_args_values'],
+  ['token_headers_names', 'token_headers_values'],
+  ['introspection_headers_names', 'introspection_headers_values'],
+  ['introspection_post_args_names', 'introspection_post_args_values'],
+  ['userinfo_headers_names', 'userinfo_headers_values'],
+  ['userinfo_query_args_names', 'userinfo_query_args_values'],
+  ['upstream_headers_claims', 'upstream_headers_names'],
+  ['downstream_headers_claims', 'downstream_headers_names'],
+];
+
+const tlsClientAuth = new Set(['tls_client_auth', 'self_signed_tls_client_auth']);
+const endpointAuthFields = ['token_endpoint_auth_method', 'introspection_endpoint_auth_method', 'revocation_endpoint_auth_method', 'pushed_authorization_request_endpoint_auth_method'] as const;
+
+const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+export const oidcConfigSchema = z
+  .object(fields)
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const record = cfg as unknown as Record<string, unknown>;
+    for (const [field, dflt] of Object.entries(notSupportedYet)) {
+      const value = record[field];
+      if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+    }
+    if (cfg.principals && cfg.principals.enabled) ctx.addIssue({ code: 'custom', path: ['principals', 'enabled'], message: 'not supported yet (only false is accepted)' });
+    for (const [a, b] of pairedArrays) {
+      const left = record[a] as unknown[] | null;
+      const right = record[b] as unknown[] | null;
+      if ((left?.length ?? 0) !== (right?.length ?? 0)) ctx.addIssue({ code: 'custom', path: [b], message: `must have as many entries as ${a}` });
+    }
+    // Mutual-TLS client authentication needs a client certificate we cannot load yet.
+    (cfg.client_auth ?? []).forEach((m, i) => {
+      if (tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: ['client_auth', i], message: `${m}: not supported yet` });
+    });
+    for (const f of endpointAuthFields) {
+      const m = cfg[f];
+      if (m && tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: [f], message: `${m}: not supported yet` });
+    }
+    if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
+    try {
+      new URL(cfg.issuer);
+    } catch {
+      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an absolute URL' });
+    }
+  });
+
+/** The validated, defaulted config of one openid-connect plugin instance. */
+export type OidcConfig = z.output<typeof oidcConfigSchema>;

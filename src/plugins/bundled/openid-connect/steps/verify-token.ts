@@ -1,0 +1,156 @@
+/**
+ * Steps for a token the client presents: `bearer` (local JWT verification, RFC 7519 §7.2),
+ * `introspection` (RFC 7662) and `userinfo` (OpenID Connect Core §5.3). Results are cached
+ * (bounded, never past the token's expiry) so a repeated token costs no signature check and no
+ * IdP call.
+ */
+import { createHash } from 'node:crypto';
+import { fetchUserInfo, skipSubjectCheck, tokenIntrospection } from 'openid-client';
+import { cacheTtlMs } from '../caches.ts';
+import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
+import type { Claims, Outcome, RequestState, Runtime } from '../runtime.ts';
+import type { FoundToken } from './find-credential.ts';
+
+/** A compact JWS has exactly three base64url parts (RFC 7515 §7.1). */
+export function looksLikeJwt(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** Headers/args from `*_names`/`*_values` plus client request headers named in `*_client`. */
+export function extraPairs(names: readonly string[] | null, values: readonly string[] | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  (names ?? []).forEach((n, i) => (out[n] = values?.[i] ?? ''));
+  return out;
+}
+
+function copyClientHeaders(rs: RequestState, names: readonly string[] | null, into: Record<string, string>): void {
+  for (const n of names ?? []) {
+    const v = rs.ctx.request.header(n);
+    if (v !== undefined) into[n] = v;
+  }
+}
+
+/** Verify a JWT access token locally; memoized per token until it expires. */
+export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
+  const cfg = rt.cfg;
+  const key = tokenHash(token);
+  const cached = rt.caches.verified.get(key);
+  if (cached) {
+    // The cache skips the signature, never the clock: re-check expiry with leeway.
+    const exp = cached.payload.exp;
+    if (typeof exp !== 'number' || exp + cfg.leeway > rt.now() / 1000) return cached.payload as Claims;
+    rt.caches.verified.delete(key);
+  }
+  const verified = await rt.issuer.verifyJwt(token, {
+    issuers: cfg.issuers_allowed,
+    leewaySec: cfg.leeway,
+    hmacSecret: cfg.enable_hs_signatures ? (rs.client?.secret ?? null) : null,
+    verifyClaims: cfg.verify_claims,
+  });
+  if (cfg.domains && cfg.domains.length > 0 && !cfg.domains.includes(String(verified.payload.hd))) throw authError('invalid_token', 'hd claim not allowed');
+  const exp = typeof verified.payload.exp === 'number' ? verified.payload.exp + cfg.leeway : null;
+  rt.caches.verified.set(key, verified, cacheTtlMs(cfg, rt.now(), exp));
+  return verified.payload as Claims;
+}
+
+/** `bearer`: a JWT-shaped bearer token is decided here; opaque tokens go on to introspection. */
+export async function bearerStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
+  const found = await rs.bearer();
+  if (!found || !looksLikeJwt(found.token)) return null;
+  rs.bearerHandled = true;
+  const claims = await verifyAccessJwt(rt, rs, found.token);
+  let introspection: Claims | null = null;
+  // introspect_jwt_tokens: a valid signature does not prove the token was not revoked.
+  if (rt.cfg.introspect_jwt_tokens) introspection = await introspect(rt, rs, found);
+  return outcome('bearer', found, claims, introspection, null);
+}
+
+/** `introspection`: ask the IdP about the bearer token (RFC 7662 §2.1). */
+export async function introspectionStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
+  const found = await rs.bearer();
+  if (!found || rs.bearerHandled) return null;
+  rs.bearerHandled = true;
+  const result = await introspect(rt, rs, found);
+  return outcome('introspection', found, null, result, null);
+}
+
+/** `userinfo`: a 200 from the user info endpoint for the token authenticates (OIDC Core §5.3.2). */
+export async function userinfoStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
+  const found = await rs.bearer();
+  if (!found || rs.bearerHandled) return null;
+  rs.bearerHandled = true;
+  const key = tokenHash(found.token);
+  let info = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
+  if (!info) {
+    const meta = await rt.issuer.metadata();
+    if (!meta.userinfo_endpoint) throw idpUnavailable('userinfo', new Error('no userinfo_endpoint'));
+    const headers = extraPairs(rt.cfg.userinfo_headers_names, rt.cfg.userinfo_headers_values);
+    copyClientHeaders(rs, rt.cfg.userinfo_headers_client, headers);
+    const client = rs.client ?? { index: 0, id: 'portcullis', secret: null };
+    const config = await rt.clients.configuration(meta, client, 'userinfo', { signal: rs.ctx.signal, headers });
+    try {
+      info = (await fetchUserInfo(config, found.token, skipSubjectCheck)) as Claims;
+    } catch (err) {
+      if (isIdpOutage(err)) throw idpUnavailable('userinfo', err);
+      throw authError('invalid_token', 'user info request rejected', err);
+    }
+    if (rt.cfg.cache_user_info) rt.caches.userinfo.set(key, info, cacheTtlMs(rt.cfg, rt.now(), null));
+  }
+  return outcome('userinfo', found, null, null, info);
+}
+
+/** Call the introspection endpoint (cached by token hash until the result's `exp`). */
+export async function introspect(rt: Runtime, rs: RequestState, found: FoundToken): Promise<Claims> {
+  const cfg = rt.cfg;
+  const key = tokenHash(found.token);
+  let result = cfg.cache_introspection ? rt.caches.introspection.get(key) : undefined;
+  if (!result) {
+    const meta = await rt.issuer.metadata();
+    if (!meta.introspection_endpoint) throw idpUnavailable('introspection', new Error('no introspection_endpoint'));
+    if (!rs.client) throw idpUnavailable('introspection', new Error('no client_id configured'));
+    const headers = extraPairs(cfg.introspection_headers_names, cfg.introspection_headers_values);
+    copyClientHeaders(rs, cfg.introspection_headers_client, headers);
+    const params: Record<string, string> = { token_type_hint: cfg.introspection_hint, ...extraPairs(cfg.introspection_post_args_names, cfg.introspection_post_args_values) };
+    for (const n of cfg.introspection_post_args_client ?? []) {
+      const v = rs.ctx.request.query.get(n) ?? (await rs.body.get(n));
+      if (v !== null && v !== undefined) params[n] = v;
+    }
+    for (const n of cfg.introspection_post_args_client_headers ?? []) {
+      const v = rs.ctx.request.header(n);
+      if (v !== undefined) params[n] = v;
+    }
+    const config = await rt.clients.configuration(meta, rs.client, 'introspection', { signal: rs.ctx.signal, headers });
+    try {
+      result = (await tokenIntrospection(config, found.token, params)) as Claims;
+    } catch (err) {
+      if (isIdpOutage(err)) throw idpUnavailable('introspection', err);
+      rt.log.warn({ err: describe(err) }, 'openid-connect: introspection request rejected');
+      throw idpUnavailable('introspection', err);
+    }
+    if (cfg.cache_introspection) {
+      const exp = typeof result.exp === 'number' ? result.exp : null;
+      // Inactive answers are remembered too (cache_ttl_neg, else 30 s) so a flood of bad
+      // tokens does not turn into a flood of introspection calls.
+      const ttl = result.active === true ? cacheTtlMs(cfg, rt.now(), exp) : (cfg.cache_ttl_neg ?? 30) * 1000;
+      rt.caches.introspection.set(key, result, ttl);
+    }
+  }
+  if (cfg.introspection_check_active && result.active !== true) throw authError('invalid_token', 'token is not active');
+  return result;
+}
+
+function outcome(method: Outcome['method'], found: FoundToken, accessClaims: Claims | null, introspection: Claims | null, userinfo: Claims | null): Outcome {
+  return {
+    method,
+    tokens: { access_token: found.token, token_type: 'Bearer' },
+    accessClaims,
+    idClaims: null,
+    introspection,
+    userinfo,
+    used: [{ location: found.location, name: found.name }],
+  };
+}
