@@ -1,0 +1,78 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startGateway } from './helpers/gateway.ts';
+import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
+
+let echo: EchoServer;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+const agent = new Agent();
+
+async function call(path: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.proxyUrl}${path}`, { headers, dispatcher: agent });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, body: JSON.parse(text) as Record<string, any> };
+}
+
+before(async () => {
+  echo = await startEcho();
+  gw = await startGateway({
+    plugins: [testAuthPlugin],
+    config: {
+      _format_version: '3.0',
+      services: [{
+        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
+        plugins: [{ name: 'test-header-auth' }],
+        routes: [
+          { name: 'admins', paths: ['/admins'], plugins: [{ name: 'acl', config: { allow: ['admin'] } }] },
+          { name: 'no-dev', paths: ['/no-dev'], plugins: [{ name: 'acl', config: { deny: ['dev'] } }] },
+          { name: 'prefer-auth', paths: ['/prefer-auth'], plugins: [{ name: 'acl', config: { allow: ['admin'], always_use_authenticated_groups: true } }] },
+        ],
+      }],
+      consumers: [
+        { username: 'alice', acls: [{ group: 'admin' }, { group: 'dev' }] },
+        { username: 'bob', acls: [{ group: 'ops' }] },
+      ],
+    },
+  });
+});
+
+after(async () => {
+  await agent.close();
+  await gw?.close();
+  await echo?.close();
+});
+
+test('acl allow: member passes with X-Consumer-Groups, forged headers dropped', async () => {
+  const r = await call('/admins', { 'x-test-consumer': 'alice', 'x-consumer-groups': 'forged', 'x-authenticated-groups': 'forged' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.headers['x-consumer-groups'], 'admin, dev');
+  assert.equal(r.body.headers['x-authenticated-groups'], undefined);
+});
+
+test('acl allow: non-member → 403; nobody → 401', async () => {
+  const r = await call('/admins', { 'x-test-consumer': 'bob' });
+  assert.equal(r.status, 403);
+  assert.deepEqual(r.body, { message: 'You cannot consume this service' });
+  const anon = await call('/admins');
+  assert.equal(anon.status, 401);
+  assert.deepEqual(anon.body, { message: 'Unauthorized' });
+});
+
+test('acl deny: listed group → 403, others pass', async () => {
+  assert.equal((await call('/no-dev', { 'x-test-consumer': 'alice' })).status, 403);
+  const bob = await call('/no-dev', { 'x-test-consumer': 'bob' });
+  assert.equal(bob.status, 200);
+  assert.equal(bob.body.headers['x-consumer-groups'], 'ops');
+});
+
+test('acl with authenticated groups (no consumer, and always_use_authenticated_groups)', async () => {
+  const g = await call('/admins', { 'x-test-groups': 'admin, email' });
+  assert.equal(g.status, 200);
+  assert.equal(g.body.headers['x-authenticated-groups'], 'admin, email');
+  assert.equal((await call('/admins', { 'x-test-groups': 'email' })).status, 403);
+  const pref = await call('/prefer-auth', { 'x-test-consumer': 'bob', 'x-test-groups': 'admin' });
+  assert.equal(pref.status, 200);
+  assert.equal(pref.body.headers['x-authenticated-groups'], 'admin');
+});

@@ -1,0 +1,73 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startGateway } from './helpers/gateway.ts';
+
+let echo: EchoServer;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+const agent = new Agent();
+
+async function call(path: string, method: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.proxyUrl}${path}`, { method: method as 'GET', headers, dispatcher: agent });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text };
+}
+
+before(async () => {
+  echo = await startEcho();
+  gw = await startGateway({
+    config: {
+      _format_version: '3.0',
+      services: [{
+        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
+        routes: [
+          {
+            name: 'cors', paths: ['/cors'],
+            plugins: [{ name: 'cors', config: { origins: ['http://a.example', '.*\\.b\\.example'], headers: ['X-Api-Key'], exposed_headers: ['X-Total'], credentials: true, max_age: 600 } }],
+          },
+          { name: 'cors-continue', paths: ['/continue'], plugins: [{ name: 'cors', config: { preflight_continue: true } }] },
+        ],
+      }],
+    },
+  });
+});
+
+after(async () => {
+  await agent.close();
+  await gw?.close();
+  await echo?.close();
+});
+
+test('cors preflight is answered by the gateway', async () => {
+  const before = echo.received.length;
+  const r = await call('/cors/x', 'OPTIONS', { origin: 'https://api.b.example', 'access-control-request-method': 'PUT' });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['access-control-allow-origin'], 'https://api.b.example');
+  assert.equal(r.headers['access-control-allow-credentials'], 'true');
+  assert.equal(r.headers['access-control-allow-headers'], 'X-Api-Key');
+  assert.equal(r.headers['access-control-allow-methods'], 'GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT');
+  assert.equal(r.headers['access-control-max-age'], '600');
+  assert.equal(r.headers['vary'], 'Origin');
+  assert.equal(echo.received.length, before, 'the upstream never saw the preflight');
+});
+
+test('cors actual request carries the headers; unknown origin gets none', async () => {
+  const ok = await call('/cors/x', 'GET', { origin: 'http://a.example' });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers['access-control-allow-origin'], 'http://a.example');
+  assert.equal(ok.headers['access-control-expose-headers'], 'X-Total');
+  assert.match(String(ok.headers['vary']), /Origin/);
+  const bad = await call('/cors/x', 'GET', { origin: 'http://evil.example' });
+  assert.equal(bad.status, 200);
+  assert.equal(bad.headers['access-control-allow-origin'], undefined);
+});
+
+test('cors preflight_continue proxies the OPTIONS request', async () => {
+  const before = echo.received.length;
+  const r = await call('/continue', 'OPTIONS', { origin: 'http://a.example', 'access-control-request-method': 'GET' });
+  assert.equal(r.status, 200);
+  assert.equal(echo.received.length, before + 1);
+  assert.equal(echo.received.at(-1)?.method, 'OPTIONS');
+  assert.equal(r.headers['access-control-allow-methods'], undefined);
+});

@@ -1,0 +1,74 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startGateway } from './helpers/gateway.ts';
+import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
+
+let echo: EchoServer;
+let gw: Awaited<ReturnType<typeof startGateway>>;
+const agent = new Agent();
+
+async function call(path: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.proxyUrl}${path}`, { headers, dispatcher: agent });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text };
+}
+
+before(async () => {
+  echo = await startEcho();
+  gw = await startGateway({
+    plugins: [testAuthPlugin],
+    config: {
+      _format_version: '3.0',
+      services: [{
+        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
+        plugins: [{ name: 'test-header-auth' }],
+        routes: [
+          // A day window keeps the test independent of minute boundaries.
+          { name: 'limited', paths: ['/limited'], plugins: [{ name: 'rate-limiting', config: { day: 3, limit_by: 'consumer' } }] },
+          { name: 'hidden', paths: ['/hidden'], plugins: [{ name: 'rate-limiting', config: { day: 1, hide_client_headers: true, error_code: 503, error_message: 'busy' } }] },
+        ],
+      }],
+      consumers: [{ username: 'alice' }, { username: 'bob' }],
+    },
+  });
+});
+
+after(async () => {
+  await agent.close();
+  await gw?.close();
+  await echo?.close();
+});
+
+test('rate-limiting: headers count down, then 429 with Retry-After', async () => {
+  for (let i = 1; i <= 3; i++) {
+    const r = await call('/limited', { 'x-test-consumer': 'alice' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-ratelimit-limit-day'], '3');
+    assert.equal(r.headers['x-ratelimit-remaining-day'], String(3 - i));
+    assert.equal(r.headers['ratelimit-limit'], '3');
+    assert.equal(r.headers['ratelimit-remaining'], String(3 - i));
+    assert.ok(Number(r.headers['ratelimit-reset']) >= 1);
+  }
+  const blocked = await call('/limited', { 'x-test-consumer': 'alice' });
+  assert.equal(blocked.status, 429);
+  assert.deepEqual(JSON.parse(blocked.text), { message: 'API rate limit exceeded' });
+  assert.equal(blocked.headers['x-ratelimit-remaining-day'], '0');
+  assert.equal(blocked.headers['ratelimit-remaining'], '0');
+  const retry = Number(blocked.headers['retry-after']);
+  assert.ok(retry >= 1 && retry <= 86400);
+  // another consumer has its own budget
+  assert.equal((await call('/limited', { 'x-test-consumer': 'bob' })).status, 200);
+});
+
+test('rate-limiting: hide_client_headers and custom error', async () => {
+  const ok = await call('/hidden');
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers['x-ratelimit-limit-day'], undefined);
+  assert.equal(ok.headers['ratelimit-limit'], undefined);
+  const blocked = await call('/hidden');
+  assert.equal(blocked.status, 503);
+  assert.deepEqual(JSON.parse(blocked.text), { message: 'busy' });
+  assert.equal(blocked.headers['retry-after'], undefined);
+});
