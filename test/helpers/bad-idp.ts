@@ -32,7 +32,10 @@ export interface SignOptions {
   kid?: string | null;
   /** default RS256; ES256 uses the EC key; RS384/RS512/PS256… use the RSA key */
   alg?: string;
-  /** current (published), old (published before the last rotation), other (never published) */
+  /**
+   * current (published), old (published before the last rotation), other (never published;
+   * its header still names the current kid unless `kid` says otherwise)
+   */
   key?: 'current' | 'old' | 'other';
   /** extra protected-header fields (e.g. { typ: 'at+jwt' }, { jku: ... }) */
   header?: Record<string, unknown>;
@@ -274,7 +277,9 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
         default: pair = useEc ? ec : rsa;
       }
       const header: Record<string, unknown> = { typ: 'JWT', ...signOpts.header, alg };
-      const kid = signOpts.kid === undefined ? pair.kid : signOpts.kid;
+      // The unpublished key still claims the current kid, so the failure is the signature itself.
+      const defaultKid = signOpts.key === 'other' ? (useEc ? ec : rsa).kid : pair.kid;
+      const kid = signOpts.kid === undefined ? defaultKid : signOpts.kid;
       if (kid !== null) header.kid = kid;
       return new SignJWT(withDefaults(issuer, claims))
         .setProtectedHeader(header as { alg: string })
