@@ -1,0 +1,97 @@
+/**
+ * Field-level validators shared by the entity schemas: names, tags, hosts, paths, methods,
+ * headers. Rules follow Kong's typedefs (kong/db/schema/typedefs.lua); messages are our own.
+ */
+import { isIP } from 'node:net';
+
+/** RFC 4122 textual UUID (any version; Kong accepts any). */
+export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Kong's `utf8_name`: letters, digits and `. - _ ~`. */
+const namePattern = /^[\p{L}\p{N}._~-]+$/u;
+
+export function checkName(value: string): string | null {
+  return namePattern.test(value) ? null : `invalid value '${value}': the only accepted characters are letters, digits, '.', '-', '_' and '~'`;
+}
+
+export function checkTag(value: string): string | null {
+  if (value.includes(',') || value.includes('/')) return `invalid tag '${value}': must not contain ',' or '/'`;
+  // Kong allows printable characters only; control characters would break tag filtering.
+  for (const ch of value) {
+    const c = ch.codePointAt(0) ?? 0;
+    if (c < 0x20 || c === 0x7f) return `invalid tag: must contain printable characters only`;
+  }
+  return null;
+}
+
+const labelPattern = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+
+/** A DNS name or IP literal, as a service host. Underscores are tolerated (container names). */
+export function checkHostname(value: string): string | null {
+  if (isIP(value) !== 0) return null;
+  if (value.startsWith('[') && value.endsWith(']') && isIP(value.slice(1, -1)) === 6) return null;
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length === 0 || name.length > 253) return `invalid hostname: '${value}'`;
+  for (const label of name.split('.')) if (!labelPattern.test(label)) return `invalid hostname: '${value}'`;
+  return null;
+}
+
+/**
+ * A route host: a hostname with an optional `:port`, and at most one `*` wildcard that is either
+ * the whole leftmost label (`*.example.com`) or the whole rightmost label (`example.*`).
+ */
+export function checkRouteHost(value: string): string | null {
+  let host = value;
+  const portMatch = /^(.*[^:\]]|\[[^\]]+\]):(\d{1,5})$/.exec(value);
+  if (portMatch && isIP(value) !== 6) {
+    host = portMatch[1] ?? '';
+    const port = Number(portMatch[2]);
+    if (port > 65535) return `invalid port in host '${value}'`;
+  }
+  const stars = host.split('*').length - 1;
+  if (stars === 0) return checkHostname(host);
+  if (stars > 1) return `invalid wildcard in '${value}': only one wildcard is allowed`;
+  const labels = host.split('.');
+  const first = labels[0];
+  const last = labels[labels.length - 1];
+  if (labels.length < 2 || (first !== '*' && last !== '*')) {
+    return `invalid wildcard in '${value}': the wildcard must be the whole leftmost or rightmost label`;
+  }
+  const rest = first === '*' ? labels.slice(1) : labels.slice(0, -1);
+  return checkHostname(rest.join('.')) === null ? null : `invalid hostname: '${value}'`;
+}
+
+/** Route paths: `/prefix` or `~regex` (the regex must compile). */
+export function checkRoutePath(value: string): string | null {
+  if (value.startsWith('~')) {
+    try {
+      // Kong compiles with PCRE; JavaScript's engine is the one our router runs, so it decides.
+      new RegExp(value.slice(1));
+    } catch (err) {
+      return `invalid regex '${value.slice(1)}': ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
+    }
+    return null;
+  }
+  if (!value.startsWith('/')) return 'must start with "/" (prefix path) or "~" (regex path)';
+  if (/[\s]/.test(value)) return 'must not contain whitespace';
+  return null;
+}
+
+/** Service path: absolute, no query or fragment. */
+export function checkServicePath(value: string): string | null {
+  if (!value.startsWith('/')) return 'must start with "/"';
+  if (/[?#\s]/.test(value)) return 'must not contain a query, fragment or whitespace';
+  return null;
+}
+
+/** HTTP methods are upper-case tokens (RFC 9110 §9.1 token, upper-case by Kong's rule). */
+export function checkMethod(value: string): string | null {
+  return /^[A-Z]+$/.test(value) ? null : `invalid method '${value}': must be an upper-case token such as GET`;
+}
+
+/** Header field name (RFC 9110 §5.1 token). */
+export function checkHeaderName(value: string): string | null {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) return `invalid header name '${value}'`;
+  if (value.toLowerCase() === 'host') return "cannot contain 'host' header, which must be specified in the 'hosts' attribute";
+  return null;
+}

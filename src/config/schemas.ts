@@ -1,0 +1,139 @@
+/**
+ * Zod schemas of the entities as they are *accepted* (Admin API bodies and declarative entries):
+ * ids optional, foreign keys as `{ id }`, `{ name }` or a bare name/id string, Kong's defaults.
+ * Entity-level rules that span several fields (service `url` vs `host`, a route's matching
+ * fields, a consumer's identity) live in normalize.ts, next to the code that builds the entity.
+ *
+ * Field names and defaults: Kong's kong/db/schema/entities/{services,routes,consumers,plugins}.lua
+ * and the acl plugin's daos.
+ */
+import { z } from 'zod';
+import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, uuidPattern } from './fields.ts';
+
+export const protocols = ['http', 'https', 'grpc', 'grpcs', 'ws', 'wss', 'tcp', 'tls', 'udp', 'tls_passthrough'] as const;
+
+/** A string schema with one of our `(value) => message | null` checks attached. */
+function checked(check: (v: string) => string | null) {
+  return z.string().superRefine((v, ctx) => {
+    const message = check(v);
+    if (message !== null) ctx.addIssue({ code: 'custom', message });
+  });
+}
+
+export const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a UUID' });
+const nameSchema = checked((v) => (v === '' ? 'must not be empty' : checkName(v)));
+const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
+const protocolSchema = z.enum(protocols);
+const timestampSchema = z.int().min(0).optional();
+/** Kong: timeouts are 1 .. 2^31 - 2 milliseconds. */
+const timeoutSchema = z.int().min(1).max(2 ** 31 - 2).default(60000);
+const portSchema = z.int().min(0).max(65535);
+
+/**
+ * A reference to another entity. Canonical form `{ id }`; we also accept `{ name }` (or
+ * `{ username }` for consumers) and a bare string (an id or an endpoint key), as decK does.
+ */
+export const foreignRefSchema = z.union(
+  [
+    z.string().min(1),
+    z.strictObject({ id: z.string().min(1) }),
+    z.strictObject({ name: z.string().min(1) }),
+    z.strictObject({ username: z.string().min(1) }),
+  ],
+  { error: 'expected a name, an id, or an object { id } / { name }' },
+);
+export type ForeignRefInput = z.infer<typeof foreignRefSchema>;
+
+export const serviceInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  name: nameSchema.nullable().default(null),
+  /** Write-only shorthand for protocol, host, port and path. */
+  url: z.string().min(1).optional(),
+  protocol: protocolSchema.optional(),
+  host: checked(checkHostname).optional(),
+  port: portSchema.optional(),
+  path: checked(checkServicePath).nullable().optional(),
+  retries: z.int().min(0).max(32767).default(5),
+  connect_timeout: timeoutSchema,
+  write_timeout: timeoutSchema,
+  read_timeout: timeoutSchema,
+  tls_verify: z.boolean().nullable().default(null),
+  tls_verify_depth: z.int().min(0).max(64).nullable().default(null),
+  ca_certificates: z.array(z.string().min(1)).nullable().default(null),
+  client_certificate: foreignRefSchema.nullable().default(null),
+  enabled: z.boolean().default(true),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+
+const headerValuesSchema = z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected a string or an array of strings' });
+
+export const routeInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  name: nameSchema.nullable().default(null),
+  protocols: z.array(protocolSchema).min(1).default(['http', 'https']),
+  methods: z.array(checked(checkMethod)).nullable().default(null),
+  hosts: z.array(checked(checkRouteHost)).nullable().default(null),
+  paths: z.array(checked(checkRoutePath)).nullable().default(null),
+  headers: z.record(checked(checkHeaderName), headerValuesSchema).nullable().default(null),
+  snis: z.array(z.string().min(1)).nullable().default(null),
+  sources: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
+  destinations: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
+  strip_path: z.boolean().default(true),
+  preserve_host: z.boolean().default(false),
+  regex_priority: z.int().default(0),
+  path_handling: z.enum(['v0', 'v1']).default('v0'),
+  https_redirect_status_code: z.literal([426, 301, 302, 307, 308]).default(426),
+  request_buffering: z.boolean().default(true),
+  response_buffering: z.boolean().default(true),
+  service: foreignRefSchema.nullable().default(null),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+
+export const consumerInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  username: z.string().min(1).nullable().default(null),
+  custom_id: z.string().min(1).nullable().default(null),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+
+const orderingListSchema = z.strictObject({ access: z.array(z.string().min(1)).optional() });
+
+export const pluginInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  name: z.string().min(1),
+  instance_name: nameSchema.nullable().default(null),
+  /** Checked by the plugin's own schema (see normalize.ts). */
+  config: z.record(z.string(), z.unknown()).nullable().default(null),
+  protocols: z.array(protocolSchema).min(1).default(['grpc', 'grpcs', 'http', 'https']),
+  enabled: z.boolean().default(true),
+  route: foreignRefSchema.nullable().default(null),
+  service: foreignRefSchema.nullable().default(null),
+  consumer: foreignRefSchema.nullable().default(null),
+  ordering: z.strictObject({ before: orderingListSchema.optional(), after: orderingListSchema.optional() }).nullable().default(null),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+
+export const aclInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  consumer: foreignRefSchema,
+  group: z.string().min(1),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+});
+
+/** Input shapes per entity kind, as the Admin API and the declarative loader accept them. */
+export const entityInputSchemas = {
+  services: serviceInputSchema,
+  routes: routeInputSchema,
+  consumers: consumerInputSchema,
+  plugins: pluginInputSchema,
+  acls: aclInputSchema,
+} as const;
