@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { ConfigError } from '../src/errors.ts';
+
+/** assert.rejects validator: a ConfigError one of whose issues matches. */
+const issue = (re: RegExp) => (err: unknown): boolean => err instanceof ConfigError && re.test(err.format());
 import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
 
 let echo: EchoServer;
@@ -75,4 +79,19 @@ test('acl with authenticated groups (no consumer, and always_use_authenticated_g
   const pref = await call('/prefer-auth', { 'x-test-consumer': 'bob', 'x-test-groups': 'admin' });
   assert.equal(pref.status, 200);
   assert.equal(pref.body.headers['x-authenticated-groups'], 'admin');
+});
+
+test('acl config errors are rejected when the file is loaded', async () => {
+  await assert.rejects(
+    startGateway({ config: { plugins: [{ name: 'acl', config: { allow: ['a'], deny: ['b'] } }] } }),
+    issue(/only one of these fields can be non-empty/),
+  );
+  await assert.rejects(
+    startGateway({ config: { plugins: [{ name: 'acl', config: {} }] } }),
+    issue(/at least one of these fields must be non-empty/),
+  );
+  await assert.rejects(
+    startGateway({ config: { consumers: [{ username: 'c', plugins: [{ name: 'acl', config: { allow: ['a'] } }] }] } }),
+    issue(/cannot be applied to a consumer/),
+  );
 });

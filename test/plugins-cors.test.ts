@@ -26,6 +26,10 @@ before(async () => {
             name: 'cors', paths: ['/cors'],
             plugins: [{ name: 'cors', config: { origins: ['http://a.example', '.*\\.b\\.example'], headers: ['X-Api-Key'], exposed_headers: ['X-Total'], credentials: true, max_age: 600 } }],
           },
+          {
+            name: 'cors-auth', paths: ['/cors-auth'],
+            plugins: [{ name: 'cors', config: { origins: ['http://a.example'] } }, { name: 'request-termination', config: { status_code: 401 } }],
+          },
           { name: 'cors-continue', paths: ['/continue'], plugins: [{ name: 'cors', config: { preflight_continue: true } }] },
         ],
       }],
@@ -70,4 +74,14 @@ test('cors preflight_continue proxies the OPTIONS request', async () => {
   assert.equal(echo.received.length, before + 1);
   assert.equal(echo.received.at(-1)?.method, 'OPTIONS');
   assert.equal(r.headers['access-control-allow-methods'], undefined);
+});
+
+test('cors headers are added to local replies too (a 401 from a later plugin)', async () => {
+  const r = await call('/cors-auth', 'GET', { origin: 'http://a.example' });
+  assert.equal(r.status, 401);
+  assert.equal(r.headers['access-control-allow-origin'], 'http://a.example');
+  assert.equal(r.headers['vary'], 'Origin');
+  // and a preflight is still answered before the later plugin can refuse it
+  const p = await call('/cors-auth', 'OPTIONS', { origin: 'http://a.example', 'access-control-request-method': 'GET' });
+  assert.equal(p.status, 200);
 });

@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { ConfigError } from '../src/errors.ts';
+
+/** assert.rejects validator: a ConfigError one of whose issues matches. */
+const issue = (re: RegExp) => (err: unknown): boolean => err instanceof ConfigError && re.test(err.format());
 import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
 
 let echo: EchoServer;
@@ -71,4 +75,15 @@ test('rate-limiting: hide_client_headers and custom error', async () => {
   assert.equal(blocked.status, 503);
   assert.deepEqual(JSON.parse(blocked.text), { message: 'busy' });
   assert.equal(blocked.headers['retry-after'], undefined);
+});
+
+test('rate-limiting: redis/cluster policies are refused at load time', async () => {
+  await assert.rejects(
+    startGateway({ config: { plugins: [{ name: 'rate-limiting', config: { minute: 5, policy: 'redis', redis: { host: '127.0.0.1' } } }] } }),
+    issue(/not supported yet/),
+  );
+  await assert.rejects(
+    startGateway({ config: { plugins: [{ name: 'rate-limiting', config: { minute: 5, policy: 'cluster' } }] } }),
+    issue(/not supported yet/),
+  );
 });
