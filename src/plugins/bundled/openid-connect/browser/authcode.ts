@@ -270,7 +270,8 @@ export function classifyFailure<T>(err: unknown, fail: (reason: string, kind: 'u
   if (err instanceof oidc.AuthorizationResponseError) return fail(`authorization error: ${err.error}`, 'unauthorized');
   const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof oidc.ClientError && typeof code === 'string' && code.startsWith('OAUTH_') && !/TIMEOUT|NETWORK/.test(code)) {
-    return fail(`${code}: ${err.message}`, 'unauthorized');
+    const claim = (err.cause as { claim?: unknown } | undefined)?.claim;
+    return fail(`${code}: ${err.message}${typeof claim === 'string' ? ` (${claim})` : ''}`, 'unauthorized');
   }
   return fail(`IdP call failed: ${err instanceof Error ? err.message : String(err)}`, 'unexpected');
 }
