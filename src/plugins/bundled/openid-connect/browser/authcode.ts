@@ -270,8 +270,17 @@ export function classifyFailure<T>(err: unknown, fail: (reason: string, kind: 'u
   if (err instanceof oidc.AuthorizationResponseError) return fail(`authorization error: ${err.error}`, 'unauthorized');
   const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof oidc.ClientError && typeof code === 'string' && code.startsWith('OAUTH_') && !/TIMEOUT|NETWORK/.test(code)) {
-    const claim = (err.cause as { claim?: unknown } | undefined)?.claim;
-    return fail(`${code}: ${err.message}${typeof claim === 'string' ? ` (${claim})` : ''}`, 'unauthorized');
+    const claim = findClaim(err);
+    return fail(`${code}: ${err.message}${claim ? ` (${claim})` : ''}`, 'unauthorized');
   }
   return fail(`IdP call failed: ${err instanceof Error ? err.message : String(err)}`, 'unexpected');
+}
+
+/** The claim name a validation error is about (oauth4webapi nests it in the cause chain). */
+function findClaim(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const claim = (e as { claim?: unknown }).claim;
+    if (typeof claim === 'string') return claim;
+  }
+  return null;
 }
