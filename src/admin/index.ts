@@ -1,25 +1,241 @@
 /**
- * PLACEHOLDER from the lead (to be replaced by the Admin API): only GET /status and GET /.
+ * The Admin API: Kong's paths, statuses and error shapes on its own Fastify listener.
+ *
+ * Protection: the kernel binds it to 127.0.0.1 unless told otherwise; with a token configured
+ * every request must carry it in `Kong-Admin-Token` (compared in constant time) or get 401; TLS
+ * when a certificate is given.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { entityInputSchemas } from '../config/schemas.ts';
+import { parseDeclarative } from '../config/declarative.ts';
+import { toDeclarative } from '../config/dump.ts';
+import { entityNames, type EntityName } from '../config/types.ts';
+import { isGatewayError, ConfigError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
-import type { ConfigStore } from '../storage/ports.ts';
+import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
+import { createMemoryKv } from '../storage/kv.ts';
+import { isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
+import { AdminError, adminErrorCodes, badRequest, issuesToFields, isAdminError, notFound } from './errors.ts';
+import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
+import { createEntityService } from './service.ts';
 
 export interface AdminOptions {
   store: ConfigStore;
   registry: PluginRegistry;
   log: Logger;
+  /** When set, every request needs `Kong-Admin-Token: <token>`. */
   token?: string;
   tls?: { cert: string; key: string };
   nodeInfo(): Record<string, unknown>;
   status(): Record<string, unknown>;
+  /** Handed to plugins' admin routes (e.g. to purge caches). Default: a private in-memory store. */
+  sharedKv?: KeyValueStore;
+  /** Environment for `POST /config` substitutions (`${{ env "DECK_X" }}`, vault refs). Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Clock (ms since epoch) for timestamps. */
+  now?: () => number;
 }
 
-export async function createAdminServer(opts: AdminOptions): Promise<{ listen(host: string, port: number): Promise<{ port: number }>; close(): Promise<void>; app: FastifyInstance }> {
-  const app = Fastify({ logger: false });
-  app.get('/status', async () => opts.status());
-  app.get('/', async () => opts.nodeInfo());
+export interface AdminServer {
+  listen(host: string, port: number): Promise<{ port: number }>;
+  close(): Promise<void>;
+  app: FastifyInstance;
+}
+
+/** Header Kong's RBAC uses for the admin token; we accept the same name. */
+export const adminTokenHeader = 'kong-admin-token';
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time token check: comparing fixed-length digests hides the token's length too. */
+export function tokenMatches(expected: string, given: string | undefined): boolean {
+  if (given === undefined) return false;
+  return timingSafeEqual(digest(expected), digest(given));
+}
+
+const formTypes = ['application/x-www-form-urlencoded', 'multipart/form-data'];
+
+export async function createAdminServer(opts: AdminOptions): Promise<AdminServer> {
+  // One type for both branches: the HTTPS instance differs only in its server type.
+  const app = (opts.tls
+    ? Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024, https: { cert: opts.tls.cert, key: opts.tls.key } })
+    : Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 })) as unknown as FastifyInstance;
+  const { store, registry, log } = opts;
+  const sharedKv = opts.sharedKv ?? createMemoryKv({ maxEntries: 1000 });
+  const ownsKv = !opts.sharedKv;
+  const service = createEntityService({ store, registry, now: opts.now });
+  const deps: RouteDeps = { store, registry, service, schemaCache: new Map() };
+
+  // --- body parsers: JSON (empty allowed), form-urlencoded, multipart, YAML/text for POST /config
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(badRequest('Cannot parse JSON body'), undefined);
+    }
+  });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, { kind: 'form', entries: [...new URLSearchParams(String(body)).entries()] } satisfies FormBody);
+  });
+  app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (req, body, done) => {
+    parseMultipart(body as Buffer, String(req.headers['content-type'])).then(
+      (entries) => done(null, { kind: 'form', entries } satisfies FormBody),
+      () => done(badRequest('Cannot parse multipart body'), undefined),
+    );
+  });
+  app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
+    done(null, { kind: 'text', text: String(body) });
+  });
+
+  // --- authentication
+  if (opts.token) {
+    const token = opts.token;
+    app.addHook('onRequest', async (req) => {
+      const given = req.headers[adminTokenHeader];
+      if (!tokenMatches(token, Array.isArray(given) ? given[0] : given)) {
+        throw new AdminError(401, { message: 'Invalid credentials. Token or User credentials required' });
+      }
+    });
+  }
+
+  // --- errors: Kong's shapes; internals are logged, never sent
+  app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ message: 'Not found' }));
+  app.setErrorHandler(async (err: FastifyError | Error, req, reply) => {
+    if (isAdminError(err)) return reply.code(err.status).headers(err.headers ?? {}).send(err.body);
+    if (isGatewayError(err) && err.expose && err.status < 500) return reply.code(err.status).send({ message: err.message });
+    if (isGatewayError(err) && err.code === 'GW_STORE_UNAVAILABLE') {
+      log.warn({ method: req.method, url: req.url.split('?')[0] }, 'admin request failed: database unavailable');
+      return reply.code(503).send({ message: 'database unavailable' });
+    }
+    const fe = err as FastifyError;
+    if (fe.statusCode === 415) return reply.code(415).send({ message: `Unsupported Content-Type: ${String(req.headers['content-type'] ?? '')}`.trim() });
+    if (fe.statusCode === 413) return reply.code(413).send({ message: 'Request body too large' });
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return reply.code(fe.statusCode).send({ message: fe.message });
+    log.error({ err: { message: err.message, stack: err.stack }, method: req.method, url: req.url.split('?')[0] }, 'admin request failed');
+    return reply.code(500).send({ message: 'An unexpected error occurred' });
+  });
+
+  // --- node information
+  const enabledInCluster = async () => [...new Set((await store.load()).plugins.map((p) => p.name))].sort();
+  endpoint(app, '/', {
+    GET: async () => {
+      const available: Record<string, { version: string; priority: number }> = {};
+      for (const name of registry.names()) {
+        const def = registry.get(name)!;
+        available[name] = { version: def.version, priority: def.priority };
+      }
+      return {
+        ...opts.nodeInfo(),
+        plugins: { available_on_server: available, enabled_in_cluster: await enabledInCluster() },
+        configuration: { database: store.kind === 'off' ? 'off' : store.kind, admin_token_required: Boolean(opts.token) },
+      };
+    },
+  });
+  endpoint(app, '/status', {
+    GET: async () => {
+      let reachable = true;
+      try {
+        await store.version();
+      } catch {
+        reachable = false;
+      }
+      return { ...opts.status(), database: { reachable } };
+    },
+  });
+  endpoint(app, '/plugins/enabled', { GET: async () => ({ enabled_plugins: registry.names() }) });
+
+  // --- schemas (JSON Schema of what the endpoints accept)
+  const entitySchema = (name: string) => {
+    if (!(entityNames as readonly string[]).includes(name)) throw new AdminError(404, { message: `No entity named '${name}'` });
+    return jsonSchemaOf(entityInputSchemas[name as EntityName]) ?? {};
+  };
+  const pluginDef = (name: string) => {
+    const def = registry.get(name);
+    if (!def) throw new AdminError(404, { message: `No plugin named '${name}'` });
+    return def;
+  };
+  endpoint(app, '/schemas/:entity', { GET: async (req) => entitySchema((req.params as { entity: string }).entity) });
+  endpoint(app, '/schemas/plugins/:name', {
+    GET: async (req) => {
+      const def = pluginDef((req.params as { name: string }).name);
+      return { name: def.name, version: def.version, priority: def.priority, config: jsonSchemaOf(def.schema) ?? {} };
+    },
+  });
+  const validated = { message: 'schema validation successful' };
+  endpoint(app, '/schemas/plugins/validate', {
+    POST: async (req) => {
+      await service.validate('plugins', await entityBody(deps, 'plugins', req.body));
+      return validated;
+    },
+  });
+  endpoint(app, '/schemas/:entity/validate', {
+    POST: async (req) => {
+      const entity = (req.params as { entity: string }).entity;
+      entitySchema(entity);
+      await service.validate(entity as EntityName, await entityBody(deps, entity as EntityName, req.body));
+      return validated;
+    },
+  });
+
+  // --- whole configuration
+  endpoint(app, '/config', {
+    GET: async () => toDeclarative(await store.load()),
+    POST: async (req, reply) => {
+      const text = declarativeText(req.body);
+      let data;
+      try {
+        data = parseDeclarative(text, { registry, env: opts.env ?? process.env, now: (opts.now ?? Date.now)() });
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          throw new AdminError(400, {
+            code: adminErrorCodes.declarativeConfig,
+            name: 'invalid declarative configuration',
+            message: `declarative config is invalid: ${err.format().split('\n').join('; ')}`,
+            fields: issuesToFields(err.issues),
+          });
+        }
+        throw err;
+      }
+      await store.replaceAll(data);
+      return reply.code(201).send(toDeclarative(data));
+    },
+  });
+
+  registerEntityRoutes(app, deps);
+
+  // --- plugins' own endpoints (e.g. GET /openid-connect/jwks)
+  for (const name of registry.names()) {
+    for (const r of registry.get(name)!.adminRoutes ?? []) {
+      try {
+        app.route({
+          method: r.method,
+          url: r.path,
+          handler: async (req, reply) => {
+            const res = await r.handler(
+              {
+                params: req.params as Record<string, string>,
+                query: req.query as Record<string, string>,
+                body: isFormBody(req.body) ? nestForm(req.body.entries) : req.body,
+              },
+              { sharedKv, log: log.child({ plugin: name }) },
+            );
+            reply.code(res.status).headers(res.headers ?? {});
+            return res.body === undefined ? reply.send() : reply.send(res.body);
+          },
+        });
+      } catch (err) {
+        log.error({ plugin: name, path: r.path, err: { message: (err as Error).message } }, 'plugin admin route not registered');
+      }
+    }
+  }
+
   return {
     app,
     async listen(host, port) {
@@ -27,6 +243,29 @@ export async function createAdminServer(opts: AdminOptions): Promise<{ listen(ho
       const addr = app.server.address();
       return { port: typeof addr === 'object' && addr !== null ? addr.port : port };
     },
-    close: () => app.close(),
+    async close() {
+      await app.close();
+      if (ownsKv) await sharedKv.close();
+    },
   };
 }
+
+/** POST /config accepts the document as JSON, as YAML/JSON text, or in a `config` field (JSON or form). */
+function declarativeText(body: unknown): string {
+  if (body === undefined || body === null) throw badRequest("expected a declarative configuration (JSON, YAML, or a 'config' field)");
+  if (typeof body === 'object' && (body as { kind?: string }).kind === 'text') return (body as { text: string }).text;
+  if (isFormBody(body)) {
+    const field = body.entries.find(([k]) => k === 'config');
+    if (!field) throw badRequest("expected a 'config' field holding the declarative configuration");
+    return field[1];
+  }
+  if (typeof body === 'object' && !Array.isArray(body)) {
+    const b = body as Record<string, unknown>;
+    if (typeof b.config === 'string' && b._format_version === undefined) return b.config;
+    if (typeof b.config === 'object' && b.config !== null && b._format_version === undefined) return JSON.stringify(b.config);
+    return JSON.stringify(b);
+  }
+  throw badRequest('expected a declarative configuration object');
+}
+
+export { notFound };

@@ -1,0 +1,190 @@
+/**
+ * Entity endpoints, Kong style: collections, entities by id or endpoint key, and the nested
+ * collections (`/services/{s}/routes`, `/services/{s}/plugins`, `/routes/{r}/plugins`,
+ * `/consumers/{c}/plugins`, `/consumers/{c}/acls`).
+ *
+ * Statuses: POST 201, GET/PUT/PATCH 200, DELETE 204 (top-level even when absent, nested 404),
+ * unknown entity 404 `{"message":"Not found"}`, a method the path does not have 405.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EntityName } from '../config/types.ts';
+import { entityInputSchemas } from '../config/schemas.ts';
+import type { PluginRegistry } from '../plugins/registry.ts';
+import type { ConfigStore, ForeignField, ListOptions } from '../storage/ports.ts';
+import { coerceForm, isFormBody, jsonSchemaOf, nestForm } from './body.ts';
+import { AdminError, badRequest, methodNotAllowed, notFound } from './errors.ts';
+import type { EntityService } from './service.ts';
+
+export const allMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+type Method = (typeof allMethods)[number];
+type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** Registers `handlers` on `path` and a 405 for every other method. */
+export function endpoint(app: FastifyInstance, path: string, handlers: Partial<Record<Method, Handler>>): void {
+  for (const m of allMethods) {
+    const h = handlers[m];
+    app.route({
+      method: m,
+      url: path,
+      exposeHeadRoute: m === 'GET',
+      handler: h ?? (async () => {
+        throw methodNotAllowed();
+      }),
+    });
+  }
+}
+
+export interface RouteDeps {
+  store: ConfigStore;
+  registry: PluginRegistry;
+  service: EntityService;
+  /** Per-server cache of JSON Schemas used to coerce form bodies. */
+  schemaCache: Map<string, ReturnType<typeof jsonSchemaOf>>;
+}
+
+function cached(deps: RouteDeps, key: string, make: () => ReturnType<typeof jsonSchemaOf>) {
+  if (!deps.schemaCache.has(key)) deps.schemaCache.set(key, make());
+  return deps.schemaCache.get(key) ?? null;
+}
+
+/**
+ * The request body as an entity input: JSON as is; form bodies nested and coerced with the
+ * entity's schema (and, for plugins, the plugin's config schema).
+ */
+export async function entityBody(deps: RouteDeps, entity: EntityName, body: unknown, pluginName?: () => Promise<string | undefined>): Promise<unknown> {
+  if (body === undefined || body === null) return {};
+  if (!isFormBody(body)) return body;
+  const nested = nestForm(body.entries);
+  const schema = cached(deps, `entity:${entity}`, () => jsonSchemaOf(entityInputSchemas[entity]));
+  const overrides: Record<string, ReturnType<typeof jsonSchemaOf>> = {};
+  if (entity === 'plugins') {
+    const name = typeof nested.name === 'string' ? nested.name : await pluginName?.();
+    const def = name ? deps.registry.get(name) : undefined;
+    overrides.config = def ? cached(deps, `plugin:${def.name}`, () => jsonSchemaOf(def.schema)) : null;
+  }
+  return coerceForm(nested, schema, overrides);
+}
+
+/** Kong's query: `size`, `offset`, `tags=a,b` (all) or `tags=a/b` (any). */
+export function listOptions(query: Record<string, unknown>): ListOptions {
+  const o: ListOptions = {};
+  if (query.size !== undefined) {
+    const n = Number(query.size);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new AdminError(400, { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' });
+    o.size = n;
+  }
+  if (typeof query.offset === 'string' && query.offset !== '') o.offset = query.offset;
+  if (typeof query.tags === 'string' && query.tags !== '') {
+    const or = query.tags.includes('/');
+    if (or && query.tags.includes(',')) throw badRequest('invalid option (tags: invalid filter syntax)');
+    o.tags = query.tags.split(or ? '/' : ',').map((t) => t.trim()).filter(Boolean);
+    o.tagsMode = or ? 'or' : 'and';
+  }
+  return o;
+}
+
+function nextLink(path: string, query: Record<string, unknown>, offset: string | null): string | null {
+  if (!offset) return null;
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (k !== 'offset' && typeof v === 'string') q.set(k, v);
+  q.set('offset', offset);
+  return `${path}?${q.toString()}`;
+}
+
+function dbLess(entity: EntityName, verb: string): AdminError {
+  return methodNotAllowed(`cannot ${verb} '${entity}' entities when not using a database (declarative mode); replace the whole configuration with POST /config`);
+}
+
+interface MountSpec {
+  entity: EntityName;
+  /** Collection path, e.g. `/services` or `/services/:parent/routes`. */
+  path: string;
+  parent?: ForeignField;
+}
+
+/** Collection + entity endpoints for one (possibly nested) collection. */
+function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
+  const { entity, path, parent } = spec;
+  const { service, store } = deps;
+  const scope = (req: FastifyRequest) => {
+    const p = req.params as Record<string, string>;
+    return parent ? { field: parent, idOrKey: p.parent } : undefined;
+  };
+  const guardWrite = (verb: string) => {
+    if (store.readOnly) throw dbLess(entity, verb);
+  };
+  const existingPluginName = (req: FastifyRequest) => async () => {
+    const row = await service.find('plugins', (req.params as Record<string, string>).key, scope(req));
+    return row && 'name' in row ? (row.name as string) : undefined;
+  };
+
+  endpoint(app, path, {
+    GET: async (req) => {
+      const query = req.query as Record<string, unknown>;
+      const page = await service.list(entity, listOptions(query), scope(req));
+      const out: Record<string, unknown> = { data: page.data, next: nextLink(req.url.split('?')[0], query, page.offset) };
+      if (page.offset) out.offset = page.offset;
+      return out;
+    },
+    POST: async (req, reply) => {
+      guardWrite('create');
+      const body = await entityBody(deps, entity, req.body);
+      const row = await service.create(entity, body, scope(req));
+      return reply.code(201).send(row);
+    },
+  });
+
+  endpoint(app, `${path}/:key`, {
+    GET: async (req) => {
+      const row = await service.find(entity, (req.params as Record<string, string>).key, scope(req));
+      if (!row) throw notFound();
+      return row;
+    },
+    PUT: async (req) => {
+      guardWrite('update');
+      const body = await entityBody(deps, entity, req.body, entity === 'plugins' ? existingPluginName(req) : undefined);
+      return service.upsert(entity, (req.params as Record<string, string>).key, body, scope(req));
+    },
+    PATCH: async (req) => {
+      guardWrite('update');
+      const body = await entityBody(deps, entity, req.body, entity === 'plugins' ? existingPluginName(req) : undefined);
+      return service.patch(entity, (req.params as Record<string, string>).key, body, scope(req));
+    },
+    DELETE: async (req, reply) => {
+      guardWrite('delete');
+      const removed = await service.remove(entity, (req.params as Record<string, string>).key, scope(req));
+      if (!removed && parent) throw notFound();
+      return reply.code(204).send();
+    },
+  });
+}
+
+/** Registers every entity endpoint. */
+export function registerEntityRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  for (const entity of ['services', 'routes', 'consumers', 'plugins', 'acls'] as const) mount(app, deps, { entity, path: `/${entity}` });
+  mount(app, deps, { entity: 'routes', path: '/services/:parent/routes', parent: 'service' });
+  mount(app, deps, { entity: 'plugins', path: '/services/:parent/plugins', parent: 'service' });
+  mount(app, deps, { entity: 'plugins', path: '/routes/:parent/plugins', parent: 'route' });
+  mount(app, deps, { entity: 'plugins', path: '/consumers/:parent/plugins', parent: 'consumer' });
+  mount(app, deps, { entity: 'acls', path: '/consumers/:parent/acls', parent: 'consumer' });
+
+  // The service a route points at (Kong: /routes/{route}/service).
+  const routeService = async (req: FastifyRequest) => {
+    const route = await deps.service.find('routes', (req.params as Record<string, string>).parent);
+    const sid = route && 'service' in route ? (route.service as { id: string } | null)?.id : undefined;
+    if (!sid) throw notFound();
+    return sid;
+  };
+  endpoint(app, '/routes/:parent/service', {
+    GET: async (req) => {
+      const row = await deps.service.find('services', await routeService(req));
+      if (!row) throw notFound();
+      return row;
+    },
+    PATCH: async (req) => {
+      if (deps.store.readOnly) throw dbLess('services', 'update');
+      const body = await entityBody(deps, 'services', req.body);
+      return deps.service.patch('services', await routeService(req), body);
+    },
+  });
+}
