@@ -3,6 +3,7 @@ import type { PluginDefinition } from '../sdk.ts';
 import acl from './acl/index.ts';
 import correlationId from './correlation-id/index.ts';
 import cors from './cors/index.ts';
+import openidConnect from './openid-connect/index.ts';
 import rateLimiting from './rate-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
 
@@ -10,6 +11,7 @@ export const bundledPlugins: readonly PluginDefinition[] = [
   acl,
   correlationId,
   cors,
+  openidConnect,
   rateLimiting,
   requestTermination,
 ];

@@ -1,0 +1,167 @@
+/**
+ * `create(config, deps)`: builds one plugin instance (issuer cache, clients, caches) and returns
+ * its access handler. Nothing here calls the IdP: discovery happens on the first request, so an
+ * IdP that is down does not stop the gateway from starting or reloading.
+ *
+ * Order of work in `access` (docs leave it open; recorded here): pre-flight and anonymous
+ * short-cuts → credential search (pipeline.ts) → claims authorization → consumer mapping →
+ * headers → hide_credentials.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MaybeReply, PluginDeps, PluginHandlers, RequestContext, ResponseContext } from '../../sdk.ts';
+import { isGatewayError } from '../../../errors.ts';
+import type { OidcConfig, AuthMethod } from './schema.ts';
+import { TtlCache } from './caches.ts';
+import { IdpHttp } from './http.ts';
+import { IssuerCache } from './issuer.ts';
+import { Clients, perClient, selectClient } from './clients.ts';
+import { authError, describe, toReply } from './errors.ts';
+import type { Outcome, RequestState, Runtime } from './runtime.ts';
+import { authenticate } from './pipeline.ts';
+import { BodyFields, findBearerToken } from './steps/find-credential.ts';
+import type { FoundToken } from './steps/find-credential.ts';
+import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
+import { configuredNames, headersFor, hideCredentials } from './steps/headers.ts';
+import type { HeaderWrite } from './steps/headers.ts';
+
+const STATE_KEY = 'openid-connect';
+const CACHE_ENTRIES = 10_000;
+
+/** What the plugin leaves in `ctx.state` for later phases and plugins (Kong 3.14: the token). */
+export interface OidcRequestState {
+  method: AuthMethod;
+  accessToken: string | null;
+  downstream: HeaderWrite[];
+}
+
+export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
+  const http = new IdpHttp({ timeoutMs: cfg.timeout, sslVerify: cfg.ssl_verify });
+  const issuer = new IssuerCache({
+    issuer: cfg.issuer,
+    usingPseudoIssuer: cfg.using_pseudo_issuer,
+    overrides: {
+      authorization_endpoint: cfg.authorization_endpoint ?? undefined,
+      token_endpoint: cfg.token_endpoint ?? undefined,
+      introspection_endpoint: cfg.introspection_endpoint ?? undefined,
+      revocation_endpoint: cfg.revocation_endpoint ?? undefined,
+      userinfo_endpoint: cfg.userinfo_endpoint ?? undefined,
+      end_session_endpoint: cfg.end_session_endpoint ?? undefined,
+      pushed_authorization_request_endpoint: cfg.pushed_authorization_request_endpoint ?? undefined,
+    },
+    jwksEndpoint: cfg.jwks_endpoint,
+    extraJwksUris: cfg.extra_jwks_uris ?? [],
+    discoveryHeaders: Object.fromEntries((cfg.discovery_headers_names ?? []).map((n, i) => [n, cfg.discovery_headers_values?.[i] ?? ''])),
+    cacheTtlSec: cfg.cache_ttl,
+    rediscoveryLifetimeSec: cfg.rediscovery_lifetime,
+    http,
+    log: deps.log,
+    now: deps.now,
+  });
+  const clients = new Clients({ cfg, http, sharedKv: deps.sharedKv, insecure: issuer.insecure });
+  const now = deps.now;
+  const rt: Runtime = {
+    cfg,
+    issuer,
+    clients,
+    http,
+    log: deps.log,
+    sharedKv: deps.sharedKv,
+    // Auto-generated when absent (Kong); per instance, so such caches are not shared.
+    salt: cfg.cache_tokens_salt ?? randomBytes(16).toString('base64url'),
+    enabled: new Set(cfg.auth_methods),
+    caches: {
+      verified: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
+      introspection: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
+      userinfo: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
+      tokens: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
+    },
+    now,
+  };
+  const upstreamNames = configuredNames(cfg, 'upstream');
+
+  const replyFor = (ctx: RequestContext, err: unknown, clientIndex: number) => {
+    const r = toReply(err, {
+      unauthorizedMessage: cfg.unauthorized_error_message,
+      forbiddenMessage: cfg.forbidden_error_message,
+      exposeErrorCode: cfg.expose_error_code,
+      displayErrors: cfg.display_errors,
+      realm: ctx.request.host || 'portcullis',
+    });
+    if (r.status >= 500) ctx.log.error({ code: isGatewayError(err) ? err.code : 'GW_INTERNAL', err: isGatewayError(err) ? err.detail : describe(err) }, 'openid-connect: request failed');
+    else ctx.log.info({ status: r.status, reason: isGatewayError(err) ? err.detail : describe(err) }, 'openid-connect: request refused');
+    const redirect = r.status === 401 ? cfg.unauthorized_redirect_uri : r.status === 403 ? cfg.forbidden_redirect_uri : r.status >= 500 ? cfg.unexpected_redirect_uri : null;
+    const target = perClient(redirect, clientIndex);
+    if (target) return ctx.reply(302, undefined, { location: target });
+    return ctx.reply(r.status, r.body, r.headers);
+  };
+
+  const anonymousFallback = (ctx: RequestContext): MaybeReply => {
+    const anon = ctx.entities.consumerById(cfg.anonymous!) ?? ctx.entities.consumerByUsername(cfg.anonymous!);
+    if (!anon) {
+      ctx.log.error('openid-connect: the anonymous consumer does not exist');
+      return ctx.reply(500, { message: 'An unexpected error occurred' });
+    }
+    ctx.authenticate({ consumer: anon, credential: null });
+    for (const n of upstreamNames) ctx.upstream.removeHeader(n);
+    setConsumerHeaders(ctx, anon, null);
+    ctx.upstream.setHeader('x-anonymous-consumer', 'true');
+  };
+
+  return {
+    async access(ctx) {
+      if (!cfg.run_on_preflight && ctx.request.method === 'OPTIONS') return;
+      // Logical OR with other auth plugins: with `anonymous`, an authenticated request passes.
+      if (cfg.anonymous && ctx.consumer && ctx.credential) return;
+      const body = new BodyFields(ctx.request);
+      let bearer: Promise<FoundToken | null> | null = null;
+      const rs: RequestState = {
+        ctx,
+        body,
+        client: null,
+        bearer: () => (bearer ??= findBearerToken(cfg, ctx.request, body)),
+        bearerHandled: false,
+      };
+      let outcome: Outcome | null;
+      try {
+        rs.client = await selectClient(cfg, ctx.request);
+        outcome = await authenticate(rt, rs, {});
+        if (!outcome) throw authError('no_credentials', 'no credentials found');
+        authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
+        const mapped = mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
+        ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups });
+        // Client-sent copies of the headers we write are removed first (anti-spoofing).
+        for (const n of upstreamNames) ctx.upstream.removeHeader(n);
+        if (cfg.hide_credentials) await hideCredentials(ctx, outcome.used);
+        for (const h of headersFor(cfg, 'upstream', outcome)) ctx.upstream.setHeader(h.name, h.value);
+        setConsumerHeaders(ctx, mapped.consumer, mapped.groups);
+        const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream: headersFor(cfg, 'downstream', outcome) };
+        ctx.state.set(STATE_KEY, state);
+      } catch (err) {
+        const status = isGatewayError(err) ? err.status : 500;
+        if (cfg.anonymous && (status === 401 || status === 400)) return anonymousFallback(ctx);
+        return replyFor(ctx, err, rs.client?.index ?? 0);
+      }
+    },
+
+    response(ctx: ResponseContext) {
+      const state = ctx.state.get(STATE_KEY) as OidcRequestState | undefined;
+      if (!state) return;
+      for (const h of state.downstream) ctx.response.setHeader(h.name, h.value);
+    },
+
+    async close() {
+      await http.close();
+    },
+  };
+}
+
+/** Kong's consumer headers for the upstream (X-Consumer-*, X-Authenticated-Groups). */
+function setConsumerHeaders(ctx: RequestContext, consumer: { id: string; username: string | null; custom_id: string | null } | null, groups: readonly string[] | null): void {
+  for (const n of ['x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-anonymous-consumer', 'x-authenticated-groups']) ctx.upstream.removeHeader(n);
+  if (consumer) {
+    ctx.upstream.setHeader('x-consumer-id', consumer.id);
+    if (consumer.username) ctx.upstream.setHeader('x-consumer-username', consumer.username);
+    if (consumer.custom_id) ctx.upstream.setHeader('x-consumer-custom-id', consumer.custom_id);
+  }
+  if (groups && groups.length > 0) ctx.upstream.setHeader('x-authenticated-groups', groups.join(', '));
+}

@@ -1,0 +1,48 @@
+/**
+ * The `openid-connect` plugin (Kong priority 1050): API-client authentication against an OpenID
+ * Provider — JWT bearer, introspection, user info, refresh token, password and client credentials
+ * grants — with claims-based authorization, consumer mapping and upstream/downstream headers.
+ * May be attached globally, to a service or to a route (never to a consumer).
+ */
+import { definePlugin } from '../../sdk.ts';
+import type { PluginAdminRoute } from '../../sdk.ts';
+import { oidcConfigSchema } from './schema.ts';
+import type { OidcConfig } from './schema.ts';
+import { createOidc } from './create.ts';
+import { GENERATED_JWKS_KEY, publicGeneratedJwks } from './clients.ts';
+
+export type { OidcConfig } from './schema.ts';
+
+/** GET/DELETE /openid-connect/jwks: the public part of the plugin-generated private_key_jwt keys. */
+const adminRoutes: PluginAdminRoute[] = [
+  {
+    method: 'GET',
+    path: '/openid-connect/jwks',
+    async handler(_req, deps) {
+      const jwks = await publicGeneratedJwks(deps.sharedKv);
+      if (!jwks) return { status: 404, body: { message: 'Not found' } };
+      return { status: 200, body: jwks, headers: { 'content-type': 'application/jwk-set+json' } };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/openid-connect/jwks',
+    async handler(_req, deps) {
+      // The next private_key_jwt call generates a fresh key: a key rotation.
+      await deps.sharedKv.delete(GENERATED_JWKS_KEY);
+      return { status: 204 };
+    },
+  },
+];
+
+export const openidConnectPlugin = definePlugin<OidcConfig>({
+  name: 'openid-connect',
+  version: '0.1.0',
+  priority: 1050,
+  schema: oidcConfigSchema,
+  scopes: { global: true, service: true, route: true, consumer: false },
+  create: (config, deps) => createOidc(config, deps),
+  adminRoutes,
+});
+
+export default openidConnectPlugin;

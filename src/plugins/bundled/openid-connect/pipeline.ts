@@ -1,0 +1,46 @@
+/**
+ * The step table: which step runs for which credential kind, in Kong's hard-coded search order
+ * (session → bearer → kong_oauth2 → introspection → userinfo → refresh_token → password →
+ * client_credentials → authorization_code). Only methods in `auth_methods` take part; the first
+ * step that finds a credential decides: it returns an Outcome or throws (401/403/502).
+ *
+ * `session` and `authorization_code` are slots filled by the browser flows when they are wired
+ * (see create.ts); `kong_oauth2` needs Kong's oauth2 plugin, which Portcullis does not ship, so
+ * its slot is always empty.
+ */
+import type { AuthMethod } from './schema.ts';
+import type { Outcome, RequestState, Runtime } from './runtime.ts';
+import { bearerStep, introspectionStep, userinfoStep } from './steps/verify-token.ts';
+import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
+
+export type Step = (rt: Runtime, rs: RequestState) => Promise<Outcome | null>;
+
+/** Steps provided from outside the core table (the browser flows). */
+export interface BrowserSlots {
+  session?: Step;
+  authorization_code?: Step;
+}
+
+export const stepTable: ReadonlyArray<{ method: AuthMethod; step: Step | 'browser' | null }> = [
+  { method: 'session', step: 'browser' },
+  { method: 'bearer', step: bearerStep },
+  { method: 'kong_oauth2', step: null },
+  { method: 'introspection', step: introspectionStep },
+  { method: 'userinfo', step: userinfoStep },
+  { method: 'refresh_token', step: refreshTokenStep },
+  { method: 'password', step: passwordStep },
+  { method: 'client_credentials', step: clientCredentialsStep },
+  { method: 'authorization_code', step: 'browser' },
+];
+
+/** Run the enabled steps in order; null when no credential was found at all. */
+export async function authenticate(rt: Runtime, rs: RequestState, browser: BrowserSlots): Promise<Outcome | null> {
+  for (const { method, step } of stepTable) {
+    if (!rt.enabled.has(method)) continue;
+    const run = step === 'browser' ? browser[method as keyof BrowserSlots] : step;
+    if (!run) continue;
+    const outcome = await run(rt, rs);
+    if (outcome) return outcome;
+  }
+  return null;
+}

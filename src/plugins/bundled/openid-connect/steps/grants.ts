@@ -1,0 +1,160 @@
+/**
+ * Steps that obtain tokens from the IdP's token endpoint for the client: `refresh_token`
+ * (RFC 6749 §6), `password` (§4.3) and `client_credentials` (§4.4). Responses are cached
+ * (`cache_tokens`) under a salted hash of the credentials, expiring before the token does.
+ */
+import { createHash } from 'node:crypto';
+import { ClientSecretBasic, ClientSecretPost, genericGrantRequest } from 'openid-client';
+import type { TokenEndpointResponse } from 'openid-client';
+import { decodeJwt } from 'jose';
+import { cacheTtlMs } from '../caches.ts';
+import { authError, idpUnavailable, isIdpOutage } from '../errors.ts';
+import type { Claims, Outcome, RequestState, Runtime, TokenEndpointResult } from '../runtime.ts';
+import { findPair, findRefreshToken } from './find-credential.ts';
+import type { Source } from './find-credential.ts';
+import { extraPairs, looksLikeJwt, verifyAccessJwt } from './verify-token.ts';
+
+/** Cached tokens are dropped this long before they expire, so none is forwarded nearly dead. */
+const EARLY_EXPIRY_MS = 10_000;
+
+type Grant = 'password' | 'client_credentials' | 'refresh_token';
+
+/** Scope and extra form arguments for a token request (`scopes`, `token_post_args_*`). */
+async function grantParams(rt: Runtime, rs: RequestState): Promise<Record<string, string>> {
+  const cfg = rt.cfg;
+  const params: Record<string, string> = {};
+  if (cfg.scopes.length > 0) params.scope = cfg.scopes.join(' ');
+  Object.assign(params, extraPairs(cfg.token_post_args_names, cfg.token_post_args_values));
+  for (const n of cfg.token_post_args_client ?? []) {
+    const v = rs.ctx.request.query.get(n) ?? (await rs.body.get(n)) ?? rs.ctx.request.header(n);
+    if (v !== null && v !== undefined) params[n] = v;
+  }
+  return params;
+}
+
+function tokenHeaders(rt: Runtime, rs: RequestState): Record<string, string> {
+  const headers = extraPairs(rt.cfg.token_headers_names, rt.cfg.token_headers_values);
+  for (const n of rt.cfg.token_headers_client ?? []) {
+    const v = rs.ctx.request.header(n);
+    if (v !== undefined) headers[n] = v;
+  }
+  return headers;
+}
+
+function cacheKey(rt: Runtime, grant: Grant, parts: readonly string[], params: Record<string, string>): string {
+  const h = createHash('sha256').update(rt.salt).update('\0').update(grant);
+  for (const p of parts) h.update('\0').update(p);
+  const scoped = rt.cfg.token_cache_key_include_scope ? params.scope ?? '' : '';
+  h.update('\0').update(scoped).update('\0').update(params.audience ?? '');
+  return h.digest('base64url');
+}
+
+function expiresAt(rt: Runtime, res: TokenEndpointResponse): number | null {
+  if (typeof res.expires_in === 'number') return Math.floor(rt.now() / 1000) + res.expires_in;
+  if (res.access_token && looksLikeJwt(res.access_token)) {
+    try {
+      const exp = decodeJwt(res.access_token).exp;
+      if (typeof exp === 'number') return exp;
+    } catch {
+      // not a JWT after all: expiry unknown
+    }
+  }
+  return null;
+}
+
+/**
+ * Run one grant (or serve it from the token cache). `run` performs the token request with the
+ * right Configuration. IdP rejections (RFC 6749 §5.2) become 401; outages 502.
+ */
+async function viaCache(rt: Runtime, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
+  if (key) {
+    const hit = rt.caches.tokens.get(key);
+    if (hit) return hit;
+  }
+  let res: TokenEndpointResponse;
+  try {
+    res = await run();
+  } catch (err) {
+    if (isIdpOutage(err)) throw idpUnavailable(`token (${grant})`, err);
+    throw authError('invalid_token', `${grant} grant rejected by the identity provider`, err);
+  }
+  const result: TokenEndpointResult = {
+    tokens: { access_token: res.access_token, id_token: res.id_token, refresh_token: res.refresh_token, token_type: res.token_type, expires_in: res.expires_in },
+    expiresAt: expiresAt(rt, res),
+  };
+  if (key) rt.caches.tokens.set(key, result, cacheTtlMs(rt.cfg, rt.now(), result.expiresAt, EARLY_EXPIRY_MS));
+  return result;
+}
+
+/** Verify a token-endpoint access token when it is a JWT, unless `ignore_signature` lists the grant. */
+async function toOutcome(rt: Runtime, rs: RequestState, grant: Grant, result: TokenEndpointResult, used: Source[]): Promise<Outcome> {
+  const at = result.tokens.access_token;
+  let accessClaims: Claims | null = null;
+  if (at && looksLikeJwt(at)) {
+    accessClaims = rt.cfg.ignore_signature.includes(grant) ? (decodeJwt(at) as Claims) : await verifyAccessJwt(rt, rs, at);
+  }
+  let idClaims: Claims | null = null;
+  if (result.tokens.id_token) {
+    // openid-client validated the ID token's claims when it received it (OIDC Core §3.1.3.7).
+    idClaims = decodeJwt(result.tokens.id_token) as Claims;
+  }
+  return { method: grant, tokens: result.tokens, accessClaims, idClaims, introspection: null, userinfo: null, used };
+}
+
+/** `refresh_token`: the client sends a refresh token; the gateway runs the refresh grant. */
+export async function refreshTokenStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
+  const found = await findRefreshToken(rt.cfg, rs.ctx.request, rs.body);
+  if (!found || !rs.client) return null;
+  const params = await grantParams(rt, rs);
+  const meta = await rt.issuer.metadata();
+  const config = await rt.clients.configuration(meta, rs.client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
+  // Refresh responses are not cached: each refresh token is typically single-use (RFC 6749 §10.4).
+  const result = await viaCache(rt, 'refresh_token', null, () => genericGrantRequest(config, 'refresh_token', { ...params, refresh_token: found.token }));
+  return toOutcome(rt, rs, 'refresh_token', result, [{ location: found.location, name: found.name }]);
+}
+
+/**
+ * `password`: username/password from the Basic header or parameters. When the IdP rejects them
+ * and `client_credentials` is enabled too, the same credentials are tried as a client id and
+ * secret next (Kong gives the password grant priority for a shared Basic header).
+ */
+export async function passwordStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
+  const pair = await findPair(rt.cfg.password_param_type, rs.ctx.request, rs.body, 'username', 'password');
+  if (!pair || !rs.client) return null;
+  const params = await grantParams(rt, rs);
+  const client = rs.client;
+  const key = rt.cfg.cache_tokens ? cacheKey(rt, 'password', [client.id, pair.id, pair.secret], params) : null;
+  try {
+    const result = await viaCache(rt, 'password', key, async () => {
+      const meta = await rt.issuer.metadata();
+      const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
+      return genericGrantRequest(config, 'password', { ...params, username: pair.id, password: pair.secret });
+    });
+    return await toOutcome(rt, rs, 'password', result, pair.sources);
+  } catch (err) {
+    if (rt.enabled.has('client_credentials') && (err as { status?: number }).status === 401) return null;
+    throw err;
+  }
+}
+
+/**
+ * `client_credentials`: the caller's own client id and secret (Basic header or parameters) are
+ * sent to the token endpoint; `audience` is passed along. Client selection does not apply.
+ */
+export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
+  const pair = await findPair(rt.cfg.client_credentials_param_type, rs.ctx.request, rs.body, 'client_id', 'client_secret');
+  if (!pair) return null;
+  const params = await grantParams(rt, rs);
+  if (rt.cfg.audience && rt.cfg.audience.length > 0) params.audience = rt.cfg.audience.join(' ');
+  const key = rt.cfg.cache_tokens ? cacheKey(rt, 'client_credentials', [pair.id, pair.secret], params) : null;
+  const result = await viaCache(rt, 'client_credentials', key, async () => {
+    const meta = await rt.issuer.metadata();
+    // The caller authenticates as itself, with the method configured for the plugin's client
+    // when it is a shared-secret one, else client_secret_basic (RFC 6749 §2.3.1).
+    const method = rs.client ? rt.clients.authMethod(rs.client, 'token', meta) : 'client_secret_basic';
+    const auth = method === 'client_secret_post' ? ClientSecretPost(pair.secret) : ClientSecretBasic(pair.secret);
+    const config = rt.clients.build(meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
+    return genericGrantRequest(config, 'client_credentials', params);
+  });
+  return toOutcome(rt, rs, 'client_credentials', result, pair.sources);
+}

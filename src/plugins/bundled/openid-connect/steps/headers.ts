@@ -1,0 +1,114 @@
+/**
+ * Upstream and downstream headers from a token set (Kong's `upstream_*_header`,
+ * `downstream_*_header`, `*_headers_claims`/`*_headers_names`, `*_headers`), consumer headers,
+ * and `hide_credentials`. JSON values (introspection, user info) are sent as base64 of the JSON.
+ */
+import type { RequestContext } from '../../../sdk.ts';
+import type { OidcConfig } from '../schema.ts';
+import type { Claims, Outcome } from '../runtime.ts';
+import type { Source } from './find-credential.ts';
+import { claimAt } from './authorize.ts';
+
+export interface HeaderWrite {
+  name: string;
+  value: string;
+}
+
+/** Parse `name[:scheme]` (e.g. the default `authorization:bearer` → `Authorization: Bearer <t>`). */
+export function tokenHeader(spec: string, token: string): HeaderWrite {
+  const i = spec.indexOf(':');
+  if (i < 0) return { name: spec, value: token };
+  const scheme = spec.slice(i + 1).trim();
+  const pretty = scheme.length > 0 ? scheme[0].toUpperCase() + scheme.slice(1) : '';
+  return { name: spec.slice(0, i).trim(), value: pretty ? `${pretty} ${token}` : token };
+}
+
+function encodeJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64');
+}
+
+function claimValue(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) return v.join(', ');
+  if (typeof v === 'object') return encodeJson(v);
+  return String(v);
+}
+
+type Side = 'upstream' | 'downstream';
+
+/** Every header name this side may write (so client-sent copies can be removed first). */
+export function configuredNames(cfg: OidcConfig, side: Side): string[] {
+  const c = cfg as unknown as Record<string, unknown>;
+  const names: string[] = [];
+  for (const what of ['access_token', 'id_token', 'refresh_token', 'introspection', 'user_info']) {
+    const spec = c[`${side}_${what}_header`];
+    if (typeof spec === 'string' && spec) names.push(tokenHeader(spec, '').name);
+  }
+  names.push(...((c[`${side}_headers_names`] as string[] | null) ?? []));
+  names.push(...(((c[`${side}_headers`] as { header: string }[] | null) ?? []).map((h) => h.header)));
+  return names;
+}
+
+/** The headers for one side, computed from the outcome (access token claims before ID token). */
+export function headersFor(cfg: OidcConfig, side: Side, o: Outcome): HeaderWrite[] {
+  const c = cfg as unknown as Record<string, unknown>;
+  const out: HeaderWrite[] = [];
+  const spec = (what: string) => c[`${side}_${what}_header`] as string | null;
+  const t = o.tokens;
+  if (spec('access_token') && t.access_token) out.push(tokenHeader(spec('access_token')!, t.access_token));
+  if (spec('id_token') && t.id_token) out.push(tokenHeader(spec('id_token')!, t.id_token));
+  if (spec('refresh_token') && t.refresh_token) out.push(tokenHeader(spec('refresh_token')!, t.refresh_token));
+  if (spec('introspection') && o.introspection) out.push({ name: spec('introspection')!, value: encodeJson(o.introspection) });
+  if (spec('user_info') && o.userinfo) out.push({ name: spec('user_info')!, value: encodeJson(o.userinfo) });
+  const sources: (Claims | null)[] = [o.accessClaims, o.idClaims, o.introspection, o.userinfo];
+  const lookup = (path: readonly string[]): string | null => {
+    for (const s of sources) {
+      const v = claimValue(claimAt(s, path));
+      if (v !== null) return v;
+    }
+    return null;
+  };
+  const claims = (c[`${side}_headers_claims`] as string[] | null) ?? [];
+  const names = (c[`${side}_headers_names`] as string[] | null) ?? [];
+  claims.forEach((claim, i) => {
+    const v = lookup([claim]);
+    if (v !== null && names[i]) out.push({ name: names[i], value: v });
+  });
+  for (const m of (c[`${side}_headers`] as { header: string; path: string[] }[] | null) ?? []) {
+    const v = lookup(m.path);
+    if (v !== null) out.push({ name: m.header, value: v });
+  }
+  return out;
+}
+
+/** Remove the credential the client sent (header, query parameter, body field or cookie). */
+export async function hideCredentials(ctx: RequestContext, used: readonly Source[]): Promise<void> {
+  const bodyFields = new Set<string>();
+  for (const s of used) {
+    if (s.location === 'header') ctx.upstream.removeHeader(s.name);
+    else if (s.location === 'query') ctx.upstream.query.delete(s.name);
+    else if (s.location === 'body') bodyFields.add(s.name);
+    else if (s.location === 'cookie') {
+      const cookie = ctx.upstream.getHeader('cookie');
+      if (typeof cookie === 'string') {
+        const kept = cookie.split(';').map((p) => p.trim()).filter((p) => p && p.split('=')[0] !== s.name);
+        if (kept.length > 0) ctx.upstream.setHeader('cookie', kept.join('; '));
+        else ctx.upstream.removeHeader('cookie');
+      }
+    }
+  }
+  if (bodyFields.size === 0) return;
+  const form = await ctx.request.form();
+  if (form) {
+    for (const f of bodyFields) form.delete(f);
+    ctx.upstream.setBody(form.toString(), 'application/x-www-form-urlencoded');
+    return;
+  }
+  const json = await ctx.request.json();
+  if (json && typeof json === 'object' && !Array.isArray(json)) {
+    const copy = { ...(json as Record<string, unknown>) };
+    for (const f of bodyFields) delete copy[f];
+    ctx.upstream.setBody(JSON.stringify(copy), 'application/json');
+  }
+}
