@@ -32,7 +32,25 @@ const redisSchema = z.strictObject({
   ssl: z.boolean().nullable().default(false),
   ssl_verify: z.boolean().nullable().default(false),
   server_name: z.string().nullable().default(null),
+  keepalive_pool_size: z.int().nullable().default(256),
+  keepalive_backlog: z.int().nullable().default(null),
 });
+
+/**
+ * Kong < 3.6 spelled the Redis settings as flat `redis_*` fields (still accepted by Kong as
+ * deprecated aliases, and present in older decK dumps). Accepted and ignored here.
+ */
+const legacyRedisFields = {
+  redis_host: z.string().nullable().optional(),
+  redis_port: z.int().nullable().optional(),
+  redis_password: z.string().nullable().optional(),
+  redis_username: z.string().nullable().optional(),
+  redis_ssl: z.boolean().nullable().optional(),
+  redis_ssl_verify: z.boolean().nullable().optional(),
+  redis_server_name: z.string().nullable().optional(),
+  redis_timeout: z.number().nullable().optional(),
+  redis_database: z.int().nullable().optional(),
+};
 
 export const limitByValues = ['consumer', 'credential', 'ip', 'service', 'header', 'path'] as const;
 
@@ -51,9 +69,11 @@ export const rateLimitingSchema = z
     fault_tolerant: z.boolean().default(true),
     redis: redisSchema.default(() => redisSchema.parse({})),
     hide_client_headers: z.boolean().default(false),
-    error_code: z.number().positive().default(429),
+    // Kong only asks for a number > 0; a status Node cannot send would turn into a 500.
+    error_code: z.int().min(100).max(599).default(429),
     error_message: z.string().default('API rate limit exceeded'),
     sync_rate: z.number().default(-1),
+    ...legacyRedisFields,
   })
   .superRefine((conf, issues) => {
     const set = periods.filter((p) => conf[p] !== null);

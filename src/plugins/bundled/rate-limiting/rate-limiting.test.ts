@@ -97,3 +97,13 @@ test('counter store is bounded', () => {
   const p = createRateLimitingPlugin({ maxCounters: 4 });
   assert.equal(p.name, 'rate-limiting');
 });
+
+test('one global instance counts each route separately; Kong < 3.6 redis_* fields are accepted', async () => {
+  const h = await make({ minute: 1, limit_by: 'ip' });
+  assert.equal((await hit(h, { route: { id: 'r1' } })).reply, undefined);
+  assert.equal((await hit(h, { route: { id: 'r2' } })).reply, undefined);
+  assert.equal((await hit(h, { route: { id: 'r1' } })).reply?.status, 429);
+  const legacy = rateLimitingSchema.safeParse({ minute: 1, redis_host: null, redis_port: 6379, redis_timeout: 2000, redis_database: 0, redis_ssl: false });
+  assert.equal(legacy.success, true);
+  assert.equal(rateLimitingSchema.safeParse({ minute: 1, error_code: 1000 }).success, false);
+});

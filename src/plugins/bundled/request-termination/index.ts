@@ -16,7 +16,8 @@ export const requestTerminationSchema = z
     content_type: z.string().nullable().default(null),
     body: z.string().nullable().default(null),
     echo: z.boolean().default(false),
-    trigger: z.string().min(1).nullable().default(null),
+    // A header name (RFC 9110 §5.1 token) that may also be looked up as a query parameter.
+    trigger: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'bad header name' }).nullable().default(null),
   })
   .superRefine((conf, issues) => {
     const has = (v: string | null): boolean => v !== null && v !== '';

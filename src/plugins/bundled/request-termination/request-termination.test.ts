@@ -62,3 +62,8 @@ test('echo describes the request', async () => {
   assert.equal(body.request.raw_body, '{"k":"v"}');
   assert.equal((body.request.headers as Record<string, string>)['x-h'], 'v');
 });
+
+test('trigger must be a header name', () => {
+  assert.equal(requestTerminationSchema.safeParse({ trigger: 'bad header' }).success, false);
+  assert.equal(requestTerminationSchema.safeParse({ trigger: 'X-Ok' }).success, true);
+});
