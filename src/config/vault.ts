@@ -66,7 +66,8 @@ export function resolveVaultRefs(value: unknown, env: NodeJS.ProcessEnv, path = 
   return { value: walk(value, path), issues };
 }
 
-const deckPlaceholder = /\$\{\{\s*env\s+"([^"]*)"\s*\}\}/g;
+// Inside a JSON string the quotes around the name are escaped (`\"`); accept both forms.
+const deckPlaceholder = /\$\{\{\s*env\s+\\?"([^"\\]*)\\?"\s*\}\}/g;
 
 /**
  * Substitute decK's `${{ env "DECK_NAME" }}` placeholders in the document text. Issue paths name

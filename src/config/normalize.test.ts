@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { entityInputSchemas, normalizeEntity, scopeAllowed } from './index.ts';
+import type { EntityRef, RefKind } from './index.ts';
+import { testRegistry } from './testkit.ts';
+
+const registry = testRegistry();
+const now = 1_700_000_000_000;
+const sid = '0b6b6d55-57a4-4f4e-8c7e-8e0a4f0b1f2c';
+
+test('a service from Admin API input gets a random v4 id, timestamps and defaults', () => {
+  const res = normalizeEntity('services', { name: 'svc', url: 'https://up.example/api' }, { registry, now });
+  assert.ok(res.ok);
+  assert.match(res.value.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(res.value.created_at, 1_700_000_000);
+  assert.equal(res.value.updated_at, 1_700_000_000);
+  assert.deepEqual([res.value.protocol, res.value.host, res.value.port, res.value.path], ['https', 'up.example', 443, '/api']);
+  const other = normalizeEntity('services', { host: 'h' }, { registry, now });
+  assert.ok(other.ok);
+  assert.notEqual(other.value.id, res.value.id);
+  assert.equal(other.value.name, null);
+  assert.equal(other.value.path, null);
+  // `http://a` has no path, `http://a/` has "/", as in Kong.
+  const slash = normalizeEntity('services', { url: 'http://a/' }, { registry, now });
+  assert.ok(slash.ok);
+  assert.equal(slash.value.path, '/');
+});
+
+test('issues are relative to the entity and all reported at once', () => {
+  const res = normalizeEntity('routes', { paths: ['x'], methods: ['get'], extra: 1, service: 'by-name' }, { registry, now });
+  assert.equal(res.ok, false);
+  if (res.ok) return;
+  const lines = res.issues.map((i) => `${i.path}: ${i.message}`);
+  assert.ok(lines.includes('extra: unknown field'), lines.join('\n'));
+  assert.ok(lines.some((l) => l.startsWith('paths[0]: must start with "/"')));
+  assert.ok(lines.some((l) => l.startsWith("methods[0]: invalid method 'get'")));
+  assert.ok(lines.some((l) => l.startsWith("service: a reference by name ('by-name') cannot be resolved here")));
+  assert.equal(normalizeEntity('routes', 'nope', { registry, now }).ok, false);
+});
+
+test('foreign keys: {id} is taken as is without a resolver; names go through the resolver', () => {
+  const direct = normalizeEntity('routes', { paths: ['/'], service: { id: sid } }, { registry, now });
+  assert.ok(direct.ok);
+  assert.deepEqual(direct.value.service, { id: sid });
+  const asked: Array<[RefKind, EntityRef]> = [];
+  const resolve = (kind: RefKind, ref: EntityRef) => {
+    asked.push([kind, ref]);
+    return ref.name === 'svc' ? sid : null;
+  };
+  const byName = normalizeEntity('plugins', { name: 'tiny', service: { name: 'svc' } }, { registry, now, resolve });
+  assert.ok(byName.ok);
+  assert.deepEqual(byName.value.service, { id: sid });
+  assert.deepEqual(asked, [['services', { name: 'svc' }]]);
+  const missing = normalizeEntity('plugins', { name: 'tiny', consumer: 'ghost' }, { registry, now, resolve });
+  assert.equal(missing.ok, false);
+  if (!missing.ok) assert.deepEqual(missing.issues, [{ path: 'consumer', message: "no consumer named 'ghost'" }]);
+  const badId = normalizeEntity('routes', { paths: ['/'], service: { id: 'not-a-uuid' } }, { registry, now });
+  assert.equal(badId.ok, false);
+  if (!badId.ok) assert.deepEqual(badId.issues, [{ path: 'service', message: 'expected a UUID' }]);
+});
+
+test('PATCH: partial input merged onto the existing entity; id and created_at kept', () => {
+  const created = normalizeEntity('services', { name: 's', url: 'http://a:8080/x', retries: 2 }, { registry, now });
+  assert.ok(created.ok);
+  const later = now + 60_000;
+  const patched = normalizeEntity('services', { read_timeout: 5000 }, { registry, now: later, existing: created.value, partial: true });
+  assert.ok(patched.ok);
+  assert.equal(patched.value.id, created.value.id);
+  assert.equal(patched.value.created_at, created.value.created_at);
+  assert.equal(patched.value.updated_at, Math.floor(later / 1000));
+  assert.deepEqual([patched.value.host, patched.value.port, patched.value.retries, patched.value.read_timeout], ['a', 8080, 2, 5000]);
+  // `url` in a PATCH replaces protocol/host/port/path instead of conflicting with them.
+  const moved = normalizeEntity('services', { url: 'https://b' }, { registry, now: later, existing: created.value, partial: true });
+  assert.ok(moved.ok);
+  assert.deepEqual([moved.value.protocol, moved.value.host, moved.value.port, moved.value.path], ['https', 'b', 443, null]);
+  const bad = normalizeEntity('services', { port: -1 }, { registry, now: later, existing: created.value, partial: true });
+  assert.equal(bad.ok, false);
+});
+
+test('PATCH of a plugin merges config fields; PUT-style (no partial) re-defaults them', () => {
+  const p = normalizeEntity('plugins', { name: 'tiny', config: { a: 'q', n: 7 } }, { registry, now });
+  assert.ok(p.ok);
+  const patched = normalizeEntity('plugins', { config: { n: 9 } }, { registry, now, existing: p.value, partial: true });
+  assert.ok(patched.ok);
+  assert.deepEqual(patched.value.config, { a: 'q', n: 9 });
+  const put = normalizeEntity('plugins', { name: 'tiny', config: { n: 9 } }, { registry, now, existing: p.value });
+  assert.ok(put.ok);
+  assert.deepEqual(put.value.config, { a: 'x', n: 9 });
+  assert.equal(put.value.id, p.value.id);
+});
+
+test('consumers and acls', () => {
+  const c = normalizeEntity('consumers', { custom_id: 'c-1', tags: ['t'] }, { registry, now });
+  assert.ok(c.ok);
+  assert.equal(c.value.username, null);
+  const none = normalizeEntity('consumers', { tags: ['t,u'] }, { registry, now });
+  assert.equal(none.ok, false);
+  if (!none.ok) {
+    assert.deepEqual(none.issues.map((i) => i.path).sort(), ['', 'tags[0]']);
+  }
+  const acl = normalizeEntity('acls', { consumer: { id: c.value.id }, group: 'admins' }, { registry, now });
+  assert.ok(acl.ok);
+  assert.equal(acl.value.group, 'admins');
+  const noGroup = normalizeEntity('acls', { consumer: { id: c.value.id } }, { registry, now });
+  assert.equal(noGroup.ok, false);
+  if (!noGroup.ok) assert.deepEqual(noGroup.issues, [{ path: 'group', message: 'required field missing' }]);
+});
+
+test('scope rules of plugin definitions', () => {
+  assert.equal(scopeAllowed(undefined, 'consumer'), true);
+  assert.equal(scopeAllowed({ consumer: false }, 'consumer'), false);
+  assert.equal(scopeAllowed({ consumer: false }, 'global'), true);
+  assert.equal(scopeAllowed({ route: true }, 'route'), true);
+  assert.equal(scopeAllowed({ route: true }, 'service'), false);
+});
+
+test('entity input schemas are usable on their own (e.g. for JSON Schema in the Admin API)', () => {
+  assert.equal(entityInputSchemas.routes.safeParse({ paths: ['/'] }).success, true);
+  assert.equal(entityInputSchemas.routes.safeParse({ paths: ['/'], nope: 1 }).success, false);
+  const parsed = entityInputSchemas.services.parse({ host: 'h' });
+  assert.equal(parsed.retries, 5);
+});
