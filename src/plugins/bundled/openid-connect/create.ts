@@ -125,7 +125,11 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       try {
         rs.client = await selectClient(cfg, ctx.request);
         outcome = await authenticate(rt, rs, {});
-        if (!outcome) throw authError('no_credentials', 'no credentials found');
+        if (!outcome) {
+          // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
+          if (await rs.bearer()) throw authError('invalid_token', 'token not accepted by any enabled method');
+          throw authError('no_credentials', 'no credentials found');
+        }
         authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
         const mapped = mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
         ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups });
