@@ -19,6 +19,9 @@ interface Entry {
   expiresAt: number;
 }
 
+const grantableModels = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
+  'BackchannelAuthenticationRequest', 'PreAuthorizedCode'] as const;
+
 /** All models of one IdP instance share this store; keys are `${model}:${id}`. */
 export class DemoStore {
   readonly #entries = new Map<string, Entry>();
@@ -49,6 +52,15 @@ export class DemoStore {
       if (!key.startsWith(prefix)) continue;
       const payload = this.get(key);
       if (payload) yield [key.slice(prefix.length), payload];
+    }
+  }
+
+  /** Deletes every token issued under a grant. */
+  revokeGrant(grantId: string): void {
+    for (const model of grantableModels) {
+      for (const [id, payload] of this.values(model)) {
+        if (payload.grantId === grantId) this.delete(`${model}:${id}`);
+      }
     }
   }
 
@@ -106,12 +118,7 @@ export function adapterFor(store: DemoStore) {
 
     /** Revokes every token of a grant, whatever model it is (RFC 7009 §2.1 cascade). */
     async revokeByGrantId(grantId: string): Promise<void> {
-      for (const model of ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
-        'BackchannelAuthenticationRequest', 'PreAuthorizedCode']) {
-        for (const [id, payload] of store.values(model)) {
-          if (payload.grantId === grantId) store.delete(`${model}:${id}`);
-        }
-      }
+      store.revokeGrant(grantId);
     }
   };
 }

@@ -5,7 +5,11 @@
  *
  * DEV/TEST ONLY: plain http, permissive redirect URIs on loopback, published secrets.
  *
- * Run directly: `npm run idp` (listens on IDP_PORT, default 9080).
+ * Run directly: `npm run idp` (IDP_PORT, default 9080; IDP_HOST, default 127.0.0.1;
+ * IDP_PRIVATE_KEY_JWT_JWKS_URI registers the private_key_jwt client).
+ *
+ * Endpoints: /auth, /token, /token/introspection, /token/revocation, /me (userinfo), /jwks,
+ * /session/end (RP-initiated logout), /interaction/:uid (sign-in page).
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -381,7 +385,10 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
       const authorizations = (session.authorizations ?? {}) as Record<string, { sid?: string; grantId?: string }>;
       for (const [clientId, auth] of Object.entries(authorizations)) {
         const client = await provider.Client.find(clientId);
-        if (auth.grantId) await new (adapterFor(store))('Grant').revokeByGrantId(auth.grantId);
+        if (auth.grantId) {
+          store.revokeGrant(auth.grantId);
+          store.delete(`Grant:${auth.grantId}`);
+        }
         if (client?.backchannelLogoutUri) {
           await client.backchannelLogout(sub, auth.sid).catch(() => undefined); // best effort, as at the IdP's own logout
         }
@@ -409,14 +416,20 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const idp = await startIdp({ port: Number(process.env.IDP_PORT ?? 9080), host: process.env.IDP_HOST });
+  const idp = await startIdp({
+    port: Number(process.env.IDP_PORT ?? 9080),
+    host: process.env.IDP_HOST,
+    privateKeyJwtJwksUri: process.env.IDP_PRIVATE_KEY_JWT_JWKS_URI,
+  });
   console.log(`Demo OpenID Provider: ${idp.issuer}`);
   console.log(`Discovery: ${idp.issuer}/.well-known/openid-configuration`);
   console.log('Clients (id / secret):');
   for (const c of Object.values(idp.clients)) {
-    console.log(`  ${c.client_id} / ${'client_secret' in c ? c.client_secret : '(private_key_jwt)'}`);
+    const secret = 'client_secret' in c ? c.client_secret
+      : process.env.IDP_PRIVATE_KEY_JWT_JWKS_URI ? '(private_key_jwt)' : '(not registered: set IDP_PRIVATE_KEY_JWT_JWKS_URI)';
+    console.log(`  ${c.client_id} / ${secret}`);
   }
-  console.log('Users: alex / doe, jane / doe2, nogroups / nogroups-pass');
+  console.log('Users (username / password): alex / doe, jane / doe2, nogroups / nogroups-pass');
   const stop = () => { idp.close().then(() => process.exit(0), () => process.exit(1)); };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

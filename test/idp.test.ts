@@ -329,6 +329,10 @@ describe('demo IdP browser flow (authorization code + PKCE, logout)', () => {
     assert.equal(logout.payload.sub, 'alex');
     assert.equal(logout.payload.sid, id.payload.sid);
     assert.ok((logout.payload.events as Record<string, unknown>)['http://schemas.openid.net/event/backchannel-logout']);
+    const afterLogout = await postForm(`${idp.issuer}/token`, {
+      grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, ...demoClients.kong,
+    });
+    assert.equal(afterLogout.body.error, 'invalid_grant', 'the session\'s grant was revoked');
 
     // RP-initiated logout with a post_logout_redirect_uri on a random loopback port.
     const end = new URL(`${idp.issuer}/session/end`);
@@ -345,5 +349,49 @@ describe('demo IdP browser flow (authorization code + PKCE, logout)', () => {
     const bye = new URL(res.headers.get('location') ?? '');
     assert.equal(bye.origin + bye.pathname, `${rpBase}/bye`);
     assert.equal(bye.searchParams.get('state'), 'bye-1');
+  });
+});
+
+describe('demo IdP JWT client authentication (RFC 7523 §2.2)', () => {
+  it('accepts client_secret_jwt and private_key_jwt (keys fetched from a loopback jwks_uri)', async () => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const oidc = await import('openid-client');
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const publicJwks = { keys: [{ ...await exportJWK(publicKey), kid: 'rp-1', alg: 'ES256', use: 'sig' }] };
+    let jwksHits = 0;
+    const keys = http.createServer((_req, res) => {
+      jwksHits += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(publicJwks));
+    });
+    await new Promise<void>((resolve) => keys.listen(0, '127.0.0.1', resolve));
+    const jwksUri = `http://127.0.0.1:${(keys.address() as AddressInfo).port}/jwks`;
+    const idp = await startIdp({ privateKeyJwtJwksUri: jwksUri });
+    try {
+      const options = { execute: [oidc.allowInsecureRequests], timeout: 5 };
+      const secretJwt = await oidc.discovery(new URL(idp.issuer), demoClients.secretJwt.client_id, undefined,
+        oidc.ClientSecretJwt(demoClients.secretJwt.client_secret), options);
+      const a = await oidc.clientCredentialsGrant(secretJwt);
+      assert.equal(decodeProtectedHeader(a.access_token).typ, 'at+jwt');
+
+      const pkJwt = await oidc.discovery(new URL(idp.issuer), demoClients.privateKeyJwt.client_id, undefined,
+        oidc.PrivateKeyJwt({ key: privateKey, kid: 'rp-1' }), options);
+      const b = await oidc.genericGrantRequest(pkJwt, 'password', {
+        username: 'alex', password: 'doe', scope: 'openid groups',
+      });
+      const jwks = createRemoteJWKSet(new URL(`${idp.issuer}/jwks`));
+      const { payload } = await jwtVerify(b.access_token, jwks, { issuer: idp.issuer, audience: demoAudience });
+      assert.equal(payload.client_id, demoClients.privateKeyJwt.client_id);
+      assert.deepEqual(payload.groups, ['admins', 'users']);
+      assert.ok(jwksHits >= 1, 'the IdP fetched the client keys');
+
+      const wrongKey = (await generateKeyPair('ES256')).privateKey;
+      const forged = await oidc.discovery(new URL(idp.issuer), demoClients.privateKeyJwt.client_id, undefined,
+        oidc.PrivateKeyJwt({ key: wrongKey, kid: 'rp-1' }), options);
+      await assert.rejects(oidc.clientCredentialsGrant(forged), (err: unknown) =>
+        err instanceof oidc.ResponseBodyError && err.error === 'invalid_client');
+    } finally {
+      await idp.close();
+      await new Promise<void>((resolve) => { keys.close(() => resolve()); keys.closeAllConnections(); });
+    }
   });
 });
