@@ -54,6 +54,8 @@ export function isIdpOutage(err: unknown): boolean {
   if (isGatewayError(err)) return err.code === 'GW_AUTH_IDP_UNAVAILABLE';
   if (!(err instanceof Error)) return true;
   const e = err as Error & { code?: string; status?: number; error?: string; cause?: unknown };
+  // An HTTP answer from the IdP: only 5xx means it is unwell; 4xx is a verdict on the request.
+  if (typeof e.status === 'number') return e.status >= 500;
   if (e.name === 'ResponseBodyError' || typeof e.error === 'string') return typeof e.status === 'number' && e.status >= 500;
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return true;
   if (e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || e.code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
