@@ -19,6 +19,56 @@ export interface Setup {
   clock: { offsetMs: number };
   /** openid-client configuration of the demo `kong` client */
   client(): Promise<oidc.Configuration>;
+  /** Another gateway node: own flows instance and harness, same config, IdP and shared store. */
+  addNode(): Promise<Node>;
+  close(): Promise<void>;
+}
+
+type Flows = BrowserFlows;
+
+/** The stand-in pipeline: back-channel logout → password grant (part 1's job) → callback → session → logout → code flow. */
+function pipeline(getFlows: () => Flows, client: () => Promise<oidc.Configuration>, now: () => number) {
+  return async (ctx: RequestContext) => {
+    const f = getFlows();
+    const bcl = await f.backchannelLogout(ctx);
+    if (bcl) return bcl;
+    // Password grant stand-in: Basic credentials → token → session (seed 000).
+    const auth = ctx.request.header('authorization');
+    if (auth?.startsWith('Basic ')) {
+      const [username, password] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
+      const res = await oidc.genericGrantRequest(await client(), 'password', { username, password, scope: 'openid' });
+      const claims = res.claims();
+      const session = f.newSession({
+        method: 'password',
+        clientIndex: 0,
+        tokens: { access_token: res.access_token, id_token: res.id_token, refresh_token: res.refresh_token, expires_at: Math.floor(now() / 1000) + (res.expires_in ?? 300) },
+        claims: claims ? { id_token: { ...claims } } : {},
+      });
+      await f.saveSession(ctx, session);
+      f.stripCookies(ctx);
+      return { upstream: true as const, extra: { method: 'password', sub: session.subject } };
+    }
+    const callback = await f.isCallback(ctx);
+    const session = callback ? null : await f.loadSession(ctx);
+    const out = await f.logout(ctx, session);
+    if (out) return out;
+    if (session) {
+      f.stripCookies(ctx);
+      return {
+        upstream: true as const,
+        extra: { method: 'session', sub: session.subject, access_token: session.tokens.access_token, refresh_token: session.tokens.refresh_token, sid: session.id },
+      };
+    }
+    const r = await f.authorizationCode(ctx);
+    if (r.kind === 'reply') return r.reply;
+    f.stripCookies(ctx);
+    return { upstream: true as const, extra: { method: 'authorization_code', sub: r.session.subject } };
+  };
+}
+
+export interface Node {
+  harness: Harness;
+  flows: BrowserFlows;
   close(): Promise<void>;
 }
 
@@ -26,62 +76,32 @@ export async function setup(config: BrowserConfig, opts: { idp?: StartIdpOptions
   const clock = { offsetMs: 0 };
   const now = () => Date.now() + clock.offsetMs;
   let flows: BrowserFlows | null = null;
-  const harness = await startHarness(
-    async (ctx: RequestContext) => {
-      const f = flows!;
-      const bcl = await f.backchannelLogout(ctx);
-      if (bcl) return bcl;
-      // Password grant stand-in (part 1's job): Basic credentials → token → session (seed 000).
-      const auth = ctx.request.header('authorization');
-      if (auth?.startsWith('Basic ')) {
-        const [username, password] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
-        const res = await oidc.genericGrantRequest(await client(), 'password', { username, password, scope: 'openid' });
-        const session = f.newSession({
-          method: 'password',
-          clientIndex: 0,
-          tokens: { access_token: res.access_token, id_token: res.id_token, refresh_token: res.refresh_token, expires_at: Math.floor(now() / 1000) + (res.expires_in ?? 300) },
-          claims: { id_token: res.claims() ? { ...res.claims() } : undefined },
-        });
-        await f.saveSession(ctx, session);
-        f.stripCookies(ctx);
-        return { upstream: true, extra: { method: 'password', sub: session.subject } };
-      }
-      const callback = await f.isCallback(ctx);
-      const session = callback ? null : await f.loadSession(ctx);
-      const out = await f.logout(ctx, session);
-      if (out) return out;
-      if (session) {
-        f.stripCookies(ctx);
-        return { upstream: true, extra: { method: 'session', sub: session.subject, access_token: session.tokens.access_token, sid: session.id } };
-      }
-      const r = await f.authorizationCode(ctx);
-      if (r.kind === 'reply') return r.reply;
-      f.stripCookies(ctx);
-      return { upstream: true, extra: { method: 'authorization_code', sub: r.session.subject } };
-    },
-    { now },
-  );
-  const idp = await startIdp({
-    ...opts.idp,
-    ...(opts.backchannelPath ? { backchannelLogoutUris: { kong: `${harness.url}${opts.backchannelPath}` } } : {}),
-  });
   let cached: Promise<oidc.Configuration> | null = null;
+  let issuer = '';
   const client = (): Promise<oidc.Configuration> => {
-    cached ??= oidc.discovery(new URL(idp.issuer), 'kong', { client_secret: 'kong-secret' }, oidc.ClientSecretPost('kong-secret'), {
+    cached ??= oidc.discovery(new URL(issuer), 'kong', { client_secret: 'kong-secret' }, oidc.ClientSecretPost('kong-secret'), {
       execute: [oidc.allowInsecureRequests],
       timeout: 5,
     });
     return cached;
   };
+  const harness = await startHarness(pipeline(() => flows!, client, now), { now });
+  const idp = await startIdp({
+    ...opts.idp,
+    ...(opts.backchannelPath ? { backchannelLogoutUris: { kong: `${harness.url}${opts.backchannelPath}` } } : {}),
+  });
+  issuer = idp.issuer;
   const kv = opts.kv ?? new MemoryKv(now);
-  flows = createBrowserFlows(config, {
+  const deps = {
     getClient: () => client(),
     selectClient: () => 0,
     sharedKv: kv,
     workers: 1,
     log: pino({ level: 'silent' }),
     now,
-  });
+  };
+  flows = createBrowserFlows(config, deps);
+  const nodes: Node[] = [];
   return {
     idp,
     harness,
@@ -89,7 +109,15 @@ export async function setup(config: BrowserConfig, opts: { idp?: StartIdpOptions
     kv,
     clock,
     client,
+    async addNode() {
+      const f = createBrowserFlows(config, deps);
+      const h = await startHarness(pipeline(() => f, client, now), { now });
+      const node = { harness: h, flows: f, close: async () => { await f.close(); await h.close(); } };
+      nodes.push(node);
+      return node;
+    },
     async close() {
+      for (const n of nodes) await n.close();
       await flows!.close();
       await harness.close();
       await idp.close();
