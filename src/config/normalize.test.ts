@@ -120,3 +120,15 @@ test('entity input schemas are usable on their own (e.g. for JSON Schema in the 
   const parsed = entityInputSchemas.services.parse({ host: 'h' });
   assert.equal(parsed.retries, 5);
 });
+
+test('route protocols from different families cannot be mixed; header regexes must compile', () => {
+  const res = normalizeEntity('routes', { protocols: ['http', 'grpc'], paths: ['/'], headers: { 'x-v': ['~*(a'] } }, { registry, now });
+  assert.equal(res.ok, false);
+  if (res.ok) return;
+  const lines = res.issues.map((i) => `${i.path}: ${i.message}`);
+  assert.ok(lines.includes("protocols: these sets are mutually exclusive: ('http', 'https'), ('grpc', 'grpcs')"), lines.join('\n'));
+  assert.ok(lines.some((l) => l.startsWith("headers.x-v[0]: invalid regex '(a'")), lines.join('\n'));
+  const ok = normalizeEntity('routes', { protocols: ['https'], headers: { 'X-V': '~*^v[12]$' } }, { registry, now });
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.value.headers, { 'x-v': ['~*^v[12]$'] });
+});

@@ -175,6 +175,12 @@ function normalizeRoute(input: unknown, ctx: NormalizeContext<'routes'>): Normal
       issues.push({ path: '', message: `must set one of ${fields.map((f) => `'${f}'`).join(', ')} when 'protocols' is '${https ? 'https' : 'http'}'` });
     }
   }
+  const protocolSets = [['http', 'https'], ['tcp', 'tls', 'udp'], ['tls_passthrough'], ['grpc', 'grpcs'], ['ws', 'wss']];
+  const usedSets = protocolSets.filter((set) => set.some((p) => protocolsGiven.includes(p)));
+  if (usedSets.length > 1) {
+    // Kong: a route serves one family of protocols (HTTP, stream, gRPC, WebSocket).
+    issues.push({ path: 'protocols', message: `these sets are mutually exclusive: ${usedSets.map((set) => `(${set.map((p) => `'${p}'`).join(', ')})`).join(', ')}` });
+  }
   const service = refField('services', r, 'service', ctx as NormalizeContext<EntityName>, issues);
   if (!parsed.success || issues.length > 0) return { ok: false, issues };
   const v = parsed.data;

@@ -67,7 +67,17 @@ export const serviceInputSchema = z.strictObject({
   updated_at: timestampSchema,
 });
 
-const headerValuesSchema = z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected a string or an array of strings' });
+/** Kong: a header value `~*regex` is a case-insensitive regex; it must compile. */
+const headerValueSchema = checked((v) => {
+  if (!v.startsWith('~*')) return null;
+  try {
+    new RegExp(v.slice(2), 'i');
+    return null;
+  } catch (err) {
+    return `invalid regex '${v.slice(2)}': ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
+  }
+});
+const headerValuesSchema = z.union([headerValueSchema, z.array(headerValueSchema).min(1)]);
 
 export const routeInputSchema = z.strictObject({
   id: uuidSchema.optional(),
