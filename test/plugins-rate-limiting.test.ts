@@ -87,3 +87,26 @@ test('rate-limiting: redis/cluster policies are refused at load time', async () 
     issue(/not supported yet/),
   );
 });
+
+test('rate-limiting: counts survive a reload that leaves the plugin unchanged', async () => {
+  const cfg = {
+    services: [{
+      name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
+      routes: [{ name: 'r', paths: ['/r'], plugins: [{ name: 'rate-limiting', config: { day: 2, limit_by: 'ip' } }] }],
+    }],
+  };
+  const own = await startGateway({ config: cfg });
+  const get = async (): Promise<number> => {
+    const r = await request(`${own.proxyUrl}/r`, { dispatcher: agent });
+    await r.body.text();
+    return r.statusCode;
+  };
+  try {
+    assert.equal(await get(), 200);
+    assert.equal(await own.reload({ ...cfg, consumers: [{ username: 'someone-new' }] }), true);
+    assert.equal(await get(), 200);
+    assert.equal(await get(), 429);
+  } finally {
+    await own.close();
+  }
+});
