@@ -392,9 +392,14 @@ plugins:
     config: { a: "{vault://env/missing-var}" }
   - name: tiny
     service: "{vault://aws/x}"
+services:
+  - name: s
+    host: "{vault://env/NO_SUCH_HOST}"
 `,
     {},
   );
+  assert.equal(lines.length, 3, lines.join('\n'));
+  hasIssue(lines, "services[0].host: environment variable 'NO_SUCH_HOST'");
   hasIssue(lines, "plugins[0].config.a: environment variable 'MISSING_VAR' referenced by the vault reference is not set");
   hasIssue(lines, "plugins[1].service: vault 'aws' is not supported yet");
 });

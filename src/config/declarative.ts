@@ -274,7 +274,12 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
 
   issues.push(...duplicateKeys(walker.entries));
   issues.push(...checkIntegrity(data, { pathOf: (kind, i) => paths[kind][i] ?? `${kind}[${i}]`, foreignKeys: false, endpointKeys: false }));
-  if (issues.length > 0) throw fail(issues);
+  if (issues.length > 0) {
+    // An unresolved vault reference stays in place as text; the schema's complaint about that
+    // text at the same path adds nothing to "variable not set".
+    const vaultPaths = new Set(vault.issues.map((i) => i.path));
+    throw fail(issues.filter((i) => vault.issues.includes(i) || !vaultPaths.has(i.path)));
+  }
   return data;
 }
 
