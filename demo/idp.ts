@@ -17,12 +17,13 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import Provider from 'oidc-provider';
 import type { ClientMetadata, KoaContextWithOIDC } from 'oidc-provider';
-import { exportJWK, generateKeyPair, jwtVerify, createLocalJWKSet } from 'jose';
+import { exportJWK, generateKeyPair, createLocalJWKSet } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import { accessTokenUserClaims, findUser, scopeClaims, toAccount } from './idp-accounts.ts';
 import { adapterFor, DemoStore } from './idp-adapter.ts';
 import { passwordGrantHandler } from './idp-grants.ts';
 import { handleInteraction } from './idp-interactions.ts';
+import { jwtIntrospection, jwtUserinfo } from './idp-jwt-endpoints.ts';
 import { errorPage, loggedOutPage, logoutPage } from './idp-pages.ts';
 
 export { demoUsers } from './idp-accounts.ts';
@@ -215,6 +216,11 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     return jwtClientIds.has(clientId) ? demoAudience : undefined;
   };
 
+  // RFC 7662 §4 / RFC 7009 §2.1: a client may introspect or revoke only its own tokens; the
+  // dedicated introspector client may handle anyone's.
+  const mayUse = (clientId: string, tokenClientId: unknown) =>
+    clientId === demoClients.introspector.client_id || tokenClientId === clientId;
+
   const provider = new Provider(issuer, {
     adapter: adapterFor(store),
     clients: buildClients(opts),
@@ -264,13 +270,11 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
       introspection: {
         enabled: true,
         // RFC 7662 §4: only the token's own client, or the dedicated introspector, learns about it.
-        allowedPolicy: async (_ctx: unknown, client: any, token: any) =>
-          client.clientId === demoClients.introspector.client_id || token.clientId === client.clientId,
+        allowedPolicy: async (_ctx: unknown, client: any, token: any) => mayUse(client.clientId, token.clientId),
       },
       revocation: {
         enabled: true,
-        allowedPolicy: async (_ctx: unknown, client: any, token: any) =>
-          client.clientId === demoClients.introspector.client_id || token.clientId === client.clientId,
+        allowedPolicy: async (_ctx: unknown, client: any, token: any) => mayUse(client.clientId, token.clientId),
       },
       rpInitiatedLogout: {
         enabled: true,
@@ -315,10 +319,13 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     resourceServerInfo,
   }), ['username', 'password', 'scope', 'audience']);
 
+  const jwtDeps = { issuer, jwks: localJwks, mayIntrospect: mayUse };
+
   provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
-    if (ctx.path === '/me' && (await jwtUserinfo(ctx))) return;
+    if (ctx.path === '/me' && (await jwtUserinfo(jwtDeps, ctx))) return;
     try {
       await next();
+      if (ctx.path === '/token/introspection') await jwtIntrospection(jwtDeps, ctx);
     } finally {
       if (ctx.path === '/token') {
         const grantType = ctx.oidc?.params?.grant_type ?? ctx.oidc?.body?.grant_type;
@@ -326,38 +333,6 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
       }
     }
   });
-
-  /**
-   * oidc-provider refuses audience-restricted (JWT) access tokens at userinfo. Kong's plugin may
-   * still call userinfo with them, so the demo answers for JWTs it signed itself (OIDC Core
-   * §5.3), releasing the claims of the token's scopes. Returns false to let the provider handle it.
-   */
-  async function jwtUserinfo(ctx: KoaContextWithOIDC): Promise<boolean> {
-    const header = ctx.get('authorization');
-    const match = /^Bearer ([\w-]+\.[\w-]+\.[\w-]+)$/i.exec(header ?? '');
-    if (!match || (ctx.method !== 'GET' && ctx.method !== 'POST')) return false;
-    ctx.set('cache-control', 'no-store');
-    try {
-      const { payload } = await jwtVerify(match[1], localJwks, { issuer, typ: 'at+jwt' });
-      const user = typeof payload.sub === 'string' ? findUser(payload.sub) : undefined;
-      if (!user) throw new Error('no such user');
-      const scopes = new Set(String(payload.scope ?? '').split(' '));
-      const body: Record<string, unknown> = { sub: user.sub };
-      for (const [scope, claims] of Object.entries(scopeClaims)) {
-        if (!scopes.has(scope)) continue;
-        for (const claim of claims) {
-          if (user.claims[claim] !== undefined) body[claim] = user.claims[claim];
-        }
-      }
-      ctx.status = 200;
-      ctx.body = body;
-    } catch {
-      ctx.status = 401;
-      ctx.set('www-authenticate', 'Bearer realm="demo", error="invalid_token"');
-      ctx.body = { error: 'invalid_token', error_description: 'invalid access token' };
-    }
-    return true;
-  }
 
   const callback = provider.callback();
   server.on('request', (req, res) => {

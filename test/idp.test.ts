@@ -188,6 +188,31 @@ describe('demo IdP', () => {
     assert.deepEqual(after.body, { active: false });
   });
 
+  it('introspects JWT access tokens too (own client and introspector)', async () => {
+    const { body } = await password(kong);
+    const own = await postForm(meta.introspection_endpoint, { token: body.access_token, ...kong });
+    assert.equal(own.body.active, true);
+    assert.equal(own.body.aud, demoAudience);
+    assert.deepEqual(own.body.realm_access, { roles: ['admin', 'reader'] });
+    const intro = demoClients.introspector;
+    const rt = await postForm(meta.introspection_endpoint, { token: body.refresh_token, token_type_hint: 'refresh_token' },
+      basic(intro.client_id, intro.client_secret));
+    assert.equal(rt.body.active, true);
+    assert.equal(rt.body.client_id, 'kong');
+    const viaIntrospector = await postForm(meta.introspection_endpoint, { token: body.access_token },
+      basic(intro.client_id, intro.client_secret));
+    assert.equal(viaIntrospector.body.active, true);
+    assert.equal(viaIntrospector.body.sub, 'alex');
+    const kb = demoClients.kongBasic;
+    const stranger = await postForm(meta.introspection_endpoint, { token: body.access_token }, basic(kb.client_id, kb.client_secret));
+    assert.deepEqual(stranger.body, { active: false });
+    const [h, p] = (body.access_token as string).split('.');
+    const forged = await postForm(meta.introspection_endpoint, { token: `${h}.${p}.AAAA`, ...kong });
+    assert.deepEqual(forged.body, { active: false });
+    const noAuth = await postForm(meta.introspection_endpoint, { token: body.access_token, client_id: 'kong', client_secret: 'wrong' });
+    assert.equal(noAuth.status, 401);
+  });
+
   it('userinfo accepts its own JWT access tokens and rejects forged ones', async () => {
     const { body } = await password(kong);
     const ok = await fetch(meta.userinfo_endpoint, { headers: { authorization: `Bearer ${body.access_token}` }, signal: signal() });
