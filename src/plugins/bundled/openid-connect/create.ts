@@ -22,6 +22,9 @@ import { BodyFields, findBearerToken } from './steps/find-credential.ts';
 import type { FoundToken } from './steps/find-credential.ts';
 import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
 import { configuredNames, headersFor, hideCredentials } from './steps/headers.ts';
+import { searchUserInfo } from './steps/verify-token.ts';
+import type { SessionData } from './browser/index.ts';
+import { browserSlots, buildBrowser, saveSessionAfter, selectClientIndex, sessionKey } from './browser-slots.ts';
 import type { HeaderWrite } from './steps/headers.ts';
 
 const STATE_KEY = 'openid-connect';
@@ -78,6 +81,9 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     now,
   };
   const upstreamNames = configuredNames(cfg, 'upstream');
+  // The browser flows exist only when a browser method is enabled; they own sessions and logout.
+  const browser = rt.enabled.has('session') || rt.enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
+  const slots = browser ? browserSlots(browser) : {};
 
   const replyFor = (ctx: RequestContext, err: unknown, clientIndex: number) => {
     const r = toReply(err, {
@@ -121,27 +127,48 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
         bearer: () => (bearer ??= findBearerToken(cfg, ctx.request, body)),
         bearerHandled: false,
       };
-      let outcome: Outcome | null;
+      let session: SessionData | null = null;
       try {
+        if (browser) {
+          const bcl = await browser.backchannelLogout(ctx);
+          if (bcl) return bcl;
+          if (rt.enabled.has('session')) {
+            session = await browser.loadSession(ctx);
+            ctx.state.set(sessionKey, session);
+          }
+          const out = await browser.logout(ctx, session);
+          if (out) return out;
+        }
         rs.client = await selectClient(cfg, ctx.request);
-        outcome = await authenticate(rt, rs, {});
+        const result = await authenticate(rt, rs, slots);
+        if (result && 'reply' in result) return result.reply;
+        let outcome = result;
         if (!outcome) {
           // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
           if (await rs.bearer()) throw authError('invalid_token', 'token not accepted by any enabled method');
           throw authError('no_credentials', 'no credentials found');
         }
+        checkMaxAge(cfg, outcome, ctx.now());
+        if (cfg.search_user_info && !outcome.userinfo) outcome = { ...outcome, userinfo: await searchUserInfo(rt, rs, outcome) };
         authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
         const mapped = mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
         ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups });
         // Client-sent copies of the headers we write are removed first (anti-spoofing).
         for (const n of upstreamNames) ctx.upstream.removeHeader(n);
-        if (cfg.hide_credentials) await hideCredentials(ctx, outcome.used);
+        if (cfg.hide_credentials) {
+          await hideCredentials(ctx, outcome.used);
+          browser?.stripCookies(ctx);
+        }
         for (const h of headersFor(cfg, 'upstream', outcome)) ctx.upstream.setHeader(h.name, h.value);
         setConsumerHeaders(ctx, mapped.consumer, mapped.groups);
+        if (browser) await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
         const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream: headersFor(cfg, 'downstream', outcome) };
         ctx.state.set(STATE_KEY, state);
       } catch (err) {
         const status = isGatewayError(err) ? err.status : 500;
+        if (browser && session && ((status === 401 && cfg.unauthorized_destroy_session) || (status === 403 && cfg.forbidden_destroy_session))) {
+          await browser.destroySession(ctx).catch((e: unknown) => ctx.log.warn({ err: describe(e) }, 'openid-connect: could not destroy the session'));
+        }
         if (cfg.anonymous && (status === 401 || status === 400)) return anonymousFallback(ctx);
         return replyFor(ctx, err, rs.client?.index ?? 0);
       }
@@ -154,9 +181,21 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     },
 
     async close() {
+      await browser?.close();
       await http.close();
     },
   };
+}
+
+/**
+ * `max_age` (OpenID Connect Core §3.1.2.1 / §3.1.3.7 item 11): the end user must have
+ * authenticated no longer than `max_age` seconds ago, per the `auth_time` claim.
+ */
+function checkMaxAge(cfg: OidcConfig, o: Outcome, nowMs: number): void {
+  if (cfg.max_age === null) return;
+  const authTime = o.idClaims?.auth_time ?? o.accessClaims?.auth_time ?? o.introspection?.auth_time;
+  if (typeof authTime !== 'number') throw authError('invalid_token', 'auth_time claim missing while max_age is set');
+  if (authTime + cfg.max_age + cfg.leeway < nowMs / 1000) throw authError('invalid_token', 'authentication too old (max_age)');
 }
 
 /** Kong's consumer headers for the upstream (X-Consumer-*, X-Authenticated-Groups). */

@@ -13,7 +13,14 @@ import type { Outcome, RequestState, Runtime } from './runtime.ts';
 import { bearerStep, introspectionStep, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 
-export type Step = (rt: Runtime, rs: RequestState) => Promise<Outcome | null>;
+import type { Reply } from '../../sdk.ts';
+
+/**
+ * A step's answer: an Outcome (authenticated), a reply that ends the request (the browser flows'
+ * redirect to the IdP), or null (no credential of this kind: try the next method).
+ */
+export type StepResult = Outcome | { reply: Reply } | null;
+export type Step = (rt: Runtime, rs: RequestState) => Promise<StepResult>;
 
 /** Steps provided from outside the core table (the browser flows). */
 export interface BrowserSlots {
@@ -34,7 +41,7 @@ export const stepTable: ReadonlyArray<{ method: AuthMethod; step: Step | 'browse
 ];
 
 /** Run the enabled steps in order; null when no credential was found at all. */
-export async function authenticate(rt: Runtime, rs: RequestState, browser: BrowserSlots): Promise<Outcome | null> {
+export async function authenticate(rt: Runtime, rs: RequestState, browser: BrowserSlots): Promise<StepResult> {
   for (const { method, step } of stepTable) {
     if (!rt.enabled.has(method)) continue;
     const run = step === 'browser' ? browser[method as keyof BrowserSlots] : step;

@@ -282,7 +282,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   mtls_revocation_endpoint: null,
   tls_client_auth_cert_id: null,
   id_token_param_name: null,
-  max_age: null,
   resolve_distributed_claims: false,
   token_headers_replay: null,
   token_headers_prefix: null,
@@ -293,7 +292,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   userinfo_query_args_names: null,
   userinfo_query_args_values: null,
   userinfo_query_args_client: null,
-  search_user_info: false,
   cache_ttl_resurrect: null,
   cluster_cache_strategy: 'off',
   cluster_cache_redis: null,
@@ -361,6 +359,10 @@ export const oidcConfigSchema = z
       const m = cfg[f];
       if (m && tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: [f], message: `${m}: not supported yet` });
     }
+    // The login action applies to the code flow only so far (the browser flows implement it).
+    (cfg.login_methods ?? []).forEach((m, i) => {
+      if (m !== 'authorization_code') ctx.addIssue({ code: 'custom', path: ['login_methods', i], message: `${m}: not supported yet` });
+    });
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);

@@ -100,7 +100,14 @@ export class AuthorizationCodeFlow {
     if (!isNavigation(ctx)) {
       return { kind: 'reply', reply: failureReply(ctx, cfg, 'unauthorized', { reason: 'no session and not a navigation', clientIndex }) };
     }
-    const client = await this.#d.getClient(clientIndex);
+    let client: oidc.Configuration;
+    try {
+      client = await this.#d.getClient(clientIndex);
+    } catch (err) {
+      // Discovery failed (IdP down, bad issuer): unexpected_redirect_uri or 500, never a loop.
+      const reason = `IdP configuration unavailable: ${err instanceof Error ? err.message : String(err)}`;
+      return { kind: 'reply', reply: failureReply(ctx, cfg, 'unexpected', { reason, clientIndex }) };
+    }
     const meta = client.serverMetadata();
     const state = oidc.randomState();
     const nonce = cfg.verifyNonce ? oidc.randomNonce() : null;
@@ -177,7 +184,12 @@ export class AuthorizationCodeFlow {
     if (params.has('error')) {
       return fail(`the IdP returned an error: ${params.get('error')}`, 'unauthorized', flow.c);
     }
-    const client = await this.#d.getClient(flow.c);
+    let client: oidc.Configuration;
+    try {
+      client = await this.#d.getClient(flow.c);
+    } catch (err) {
+      return fail(`IdP configuration unavailable: ${err instanceof Error ? err.message : String(err)}`, 'unexpected', flow.c);
+    }
     const currentUrl = new URL(flow.r);
     currentUrl.search = '';
     for (const k of callbackParams) {

@@ -13,7 +13,7 @@ import { stripFromCookieHeader } from './cookies.ts';
 import { Logout } from './logout.ts';
 import { createRedisClient, RedisKv } from './redis.ts';
 import { RefreshCoordinator, type RefreshOutcome } from './refresh.ts';
-import { failureReply, isNavigation, type FailureKind } from './replies.ts';
+import { failureReply, type FailureKind } from './replies.ts';
 import { Sealer } from './seal.ts';
 import { SessionStore, stateKey, type NewSession, type SessionData } from './session.ts';
 
@@ -51,7 +51,10 @@ export interface BrowserFlows {
   backchannelLogout(ctx: RequestContext): Promise<Reply | null>;
   /** Removes session/authorization cookies from the upstream request. */
   stripCookies(ctx: RequestContext): void;
-  /** Kong-shaped failure reply honouring `*_redirect_uri` and `*_destroy_session` is the caller's; this builds the reply. */
+  /**
+   * Kong-shaped failure reply (401/403/500 `{"message"}`, or a redirect to the configured
+   * `*_redirect_uri`). Destroying the session on failure (`*_destroy_session`) is the caller's call.
+   */
   failure(ctx: RequestContext, kind: FailureKind, reason: string, error?: string | null): Reply;
   close(): Promise<void>;
 }
@@ -125,7 +128,6 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       const found = await store.read(ctx);
       if (!found) return null;
       let { session } = found;
-      let dirty = found.dirty;
       const expiresAt = session.tokens.expires_at;
       const nowS = deps.now() / 1000;
       if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= nowS) {
@@ -148,9 +150,9 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
         // New tokens must reach the cookie, or the next request refreshes again with a spent token.
         return save(ctx, session, true);
       }
-      if (dirty && !cfg.disableSession.includes('session')) session = await save(ctx, session, store.renewalDue(session));
-      else ctx.state.set(stateKey, session);
-      dirty = false;
+      // Renewal or idle touch; `session` in disable_session means "do not renew on session auth".
+      if (found.dirty && !cfg.disableSession.includes('session')) return save(ctx, session, store.renewalDue(session));
+      ctx.state.set(stateKey, session);
       return session;
     },
 
@@ -200,5 +202,3 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   };
   return flows;
 }
-
-export { isNavigation as isTopLevelNavigation };

@@ -78,12 +78,27 @@ export async function introspectionStep(rt: Runtime, rs: RequestState): Promise<
   return outcome('introspection', found, null, result, null);
 }
 
+/**
+ * `search_user_info`: fetch the user info for the access token of an outcome (cached), as an
+ * extra claim source for consumer mapping and headers. A refusal is a 401 like `userinfo`.
+ */
+export async function searchUserInfo(rt: Runtime, rs: RequestState, o: Outcome): Promise<Claims | null> {
+  const token = o.tokens.access_token;
+  if (!token) return null;
+  return fetchUserInfoCached(rt, rs, token);
+}
+
 /** `userinfo`: a 200 from the user info endpoint for the token authenticates (OIDC Core §5.3.2). */
 export async function userinfoStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
   const found = await rs.bearer();
   if (!found || rs.bearerHandled) return null;
   rs.bearerHandled = true;
-  const key = tokenHash(found.token);
+  const info = await fetchUserInfoCached(rt, rs, found.token);
+  return outcome('userinfo', found, null, null, info);
+}
+
+async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
+  const key = tokenHash(token);
   let info = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
   if (!info) {
     const meta = await rt.issuer.metadata();
@@ -93,14 +108,14 @@ export async function userinfoStep(rt: Runtime, rs: RequestState): Promise<Outco
     const client = rs.client ?? { index: 0, id: 'portcullis', secret: null };
     const config = await rt.clients.configuration(meta, client, 'userinfo', { signal: rs.ctx.signal, headers });
     try {
-      info = (await fetchUserInfo(config, found.token, skipSubjectCheck)) as Claims;
+      info = (await fetchUserInfo(config, token, skipSubjectCheck)) as Claims;
     } catch (err) {
       if (isIdpOutage(err)) throw idpUnavailable('userinfo', err);
       throw authError('invalid_token', 'user info request rejected', err);
     }
     if (rt.cfg.cache_user_info) rt.caches.userinfo.set(key, info, cacheTtlMs(rt.cfg, rt.now(), null));
   }
-  return outcome('userinfo', found, null, null, info);
+  return info;
 }
 
 /** Call the introspection endpoint (cached by token hash until the result's `exp`). */
