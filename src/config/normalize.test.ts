@@ -132,3 +132,12 @@ test('route protocols from different families cannot be mixed; header regexes mu
   assert.ok(ok.ok);
   assert.deepEqual(ok.value.headers, { 'x-v': ['~*^v[12]$'] });
 });
+
+test('null plugin config fields mean "unset", as in Kong dumps', () => {
+  const res = normalizeEntity('plugins', { name: 'tiny', config: { a: null, n: 4 } }, { registry, now });
+  assert.ok(res.ok);
+  assert.deepEqual(res.value.config, { a: 'x', n: 4 });
+  const bad = normalizeEntity('plugins', { name: 'tiny', config: { a: null, n: 0 } }, { registry, now });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.deepEqual(bad.issues, [{ path: 'config.n', message: 'value should be at least 1' }]);
+});

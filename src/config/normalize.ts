@@ -54,6 +54,21 @@ function deepMerge(base: unknown, patch: unknown): unknown {
   return out;
 }
 
+/** Copy of a config with every object property whose value is null removed (recursively). */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (!isRecord(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = withoutNulls(x);
+  return out;
+}
+
+function containsNull(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(containsNull);
+  if (!isRecord(v)) return false;
+  return Object.values(v).some((x) => x === null || containsNull(x));
+}
+
 /** Read a reference in any accepted shape into `{ id }` or `{ name }`. */
 export function toEntityRef(ref: ForeignRefInput): EntityRef {
   if (typeof ref === 'string') return uuidPattern.test(ref) ? { id: ref } : { name: ref };
@@ -253,7 +268,14 @@ function normalizePlugin(input: unknown, ctx: NormalizeContext<'plugins'>): Norm
   }
   let config: Record<string, unknown> = {};
   if (def && (r.config === undefined || r.config === null || isRecord(r.config))) {
-    const c = def.schema.safeParse(r.config ?? {}, { error: readableErrorMap });
+    const given = r.config ?? {};
+    let c = def.schema.safeParse(given, { error: readableErrorMap });
+    if (!c.success) {
+      // Kong (and `deck dump`) write `null` for unset config fields. Our plugin schemas model
+      // "unset" as absent, so retry with nulls removed before reporting.
+      const retry = def.schema.safeParse(withoutNulls(given), { error: readableErrorMap });
+      if (retry.success || containsNull(given)) c = retry;
+    }
     if (c.success) config = c.data as Record<string, unknown>;
     else issues.push(...zodIssues(c.error, 'config'));
   }
