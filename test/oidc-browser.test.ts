@@ -166,6 +166,9 @@ describe('authorization code flow: form_post, login_action=upstream and response
     assert.equal(body.extra.method, 'authorization_code');
     assert.equal(body.extra.sub, 'alex');
     assert.ok(last.setCookies.some((c) => c.startsWith('session=')));
+    // the authorization cookie (and the protocol parameters) never reach the upstream
+    assert.doesNotMatch(String(body.headers.cookie ?? ''), /authorization\./);
+    assert.equal(new URLSearchParams(body.query).has('code'), false);
   });
 });
 
@@ -228,5 +231,45 @@ describe('disable_session', () => {
     const r = await send(new CookieJar(), `${s.harness.url}/anything`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` } });
     assert.equal(r.status, 200);
     assert.deepEqual(r.setCookies, []);
+  });
+});
+
+describe('login_action=response and redirect with default login_tokens', () => {
+  it('answers the callback with the ID token as JSON (no-store)', async () => {
+    const s = await setup({ ...baseConfig, login_action: 'response', authorization_query_args_names: ['prompt'], authorization_query_args_values: ['login'] });
+    try {
+      const jar = new CookieJar();
+      const first = await send(jar, `${s.harness.url}/r`, { headers: nav });
+      assert.equal(new URL(first.location!).searchParams.get('prompt'), 'login');
+      const steps = await navigate(jar, first.location!, { credentials: alex });
+      const last = steps.at(-1)!;
+      assert.equal(last.status, 200);
+      assert.equal(last.headers.get('cache-control'), 'no-store');
+      const body = JSON.parse(last.body) as Record<string, string>;
+      assert.deepEqual(Object.keys(body), ['id_token']);
+      assert.equal(body.id_token.split('.').length, 3);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('puts the ID token in the fragment of the original URL; the configured redirect_uri is used for the exchange', async () => {
+    const s = await setup({ ...baseConfig, login_action: 'redirect' });
+    try {
+      const jar = new CookieJar();
+      const first = await send(jar, `${s.harness.url}/deep/page?q=1`, { headers: nav });
+      const steps = await navigate(jar, first.location!, { credentials: alex });
+      const cb = steps.find((x) => x.url.includes('code='))!;
+      assert.match(cb.location!, new RegExp(`^${s.harness.url}/deep/page#id_token=[\\w-]+\\.[\\w-]+\\.[\\w-]+$`));
+    } finally {
+      await s.close();
+    }
+    const s2 = await setup({ ...baseConfig, login_action: 'redirect', login_tokens: null, redirect_uri: ['http://127.0.0.1:1/never-used-as-is'] });
+    try {
+      const first = await send(new CookieJar(), `${s2.harness.url}/x`, { headers: nav });
+      assert.equal(new URL(first.location!).searchParams.get('redirect_uri'), 'http://127.0.0.1:1/never-used-as-is');
+    } finally {
+      await s2.close();
+    }
   });
 });
