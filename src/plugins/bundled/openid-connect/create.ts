@@ -132,7 +132,9 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
         if (browser) {
           const bcl = await browser.backchannelLogout(ctx);
           if (bcl) return bcl;
-          if (rt.enabled.has('session')) {
+          // An authorization code callback starts a new session; an old one is not consulted.
+          const callback = rt.enabled.has('authorization_code') && (await browser.isCallback(ctx));
+          if (rt.enabled.has('session') && !callback) {
             session = await browser.loadSession(ctx);
             ctx.state.set(sessionKey, session);
           }
