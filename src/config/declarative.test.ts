@@ -413,3 +413,20 @@ test('decK ${{ env "DECK_X" }} placeholders are substituted; missing ones report
   assert.deepEqual(lines, ["line 5: environment variable 'DECK_PATH' is not set"]);
   hasIssue(issuesOf('_format_version: "3.0"\nx: ${{ env "HOME" }}\n', { HOME: '/root' }), "line 2: environment variable 'HOME' must be prefixed with 'DECK_'");
 });
+
+test('issues come in document order', () => {
+  const lines = issuesOf(`
+_format_version: "3.0"
+plugins:
+  - { name: nope }
+services:
+  - { name: a, host: h, foo: 1 }
+  - { name: a, port: 1 }
+`);
+  assert.deepEqual(lines, [
+    "plugins[0].name: plugin 'nope' not enabled; add it to the 'plugins' configuration property",
+    'services[0].foo: unknown field',
+    'services[1].host: required field missing',
+    "services[1].name: duplicate name 'a' (first defined at services[0])",
+  ]);
+});

@@ -278,9 +278,27 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
     // An unresolved vault reference stays in place as text; the schema's complaint about that
     // text at the same path adds nothing to "variable not set".
     const vaultPaths = new Set(vault.issues.map((i) => i.path));
-    throw fail(issues.filter((i) => vault.issues.includes(i) || !vaultPaths.has(i.path)));
+    const kept = issues.filter((i) => vault.issues.includes(i) || !vaultPaths.has(i.path));
+    throw fail(inDocumentOrder(kept, Object.keys(parsed)));
   }
   return data;
+}
+
+/**
+ * Sort issues by where they are in the document: top-level key order, then the entry's index
+ * (`services[3]...` after `services[1]...`). The sort is stable, so issues of one entry keep
+ * the order in which they were found.
+ */
+function inDocumentOrder(issues: ValidationIssue[], topKeys: string[]): ValidationIssue[] {
+  const rank = (path: string): [number, number] => {
+    const m = /^([^.[]+)(?:\[(\d+)\])?/.exec(path);
+    if (!m) return [-1, 0];
+    return [topKeys.indexOf(m[1] ?? ''), m[2] === undefined ? -1 : Number(m[2])];
+  };
+  return issues
+    .map((issue, i) => ({ issue, i, r: rank(issue.path) }))
+    .sort((a, b) => a.r[0] - b.r[0] || a.r[1] - b.r[1] || a.i - b.i)
+    .map((x) => x.issue);
 }
 
 /** The deterministic id of a plugin or ACL, from what it is attached to. */
