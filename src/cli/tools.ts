@@ -21,8 +21,25 @@ export async function runTool(cmd: 'config' | 'migrations', argv: string[]): Pro
       const { runConfigValidate } = await import('./config-validate.ts');
       return runConfigValidate(file, registry);
     }
+    if (sub === 'dump') {
+      const { runConfigDump } = await import('./config-sync.ts');
+      return runConfigDump(adminUrl, values.output);
+    }
+    if (sub === 'diff' && file) {
+      const { runConfigDiff } = await import('./config-sync.ts');
+      return runConfigDiff(adminUrl, file, registry);
+    }
+    if (sub === 'sync' && file) {
+      const { runConfigSync } = await import('./config-sync.ts');
+      return runConfigSync(adminUrl, file, { dryRun: values['dry-run'] ?? false }, registry);
+    }
     console.error('usage: portcullis config validate FILE | dump [-o FILE] | diff FILE | sync FILE [--dry-run]');
     return 2;
+  }
+  if (sub === 'bootstrap' || sub === 'up' || sub === 'status') {
+    const { runMigrations } = await import('./config-sync.ts');
+    const { readStoreSettings } = await import('../storage/index.ts');
+    return runMigrations(sub, readStoreSettings(process.env));
   }
   console.error('usage: portcullis migrations bootstrap|up|status');
   return 2;

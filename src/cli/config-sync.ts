@@ -1,0 +1,329 @@
+/**
+ * decK-style tools against a running Admin API:
+ *
+ *   portcullis config dump [-o FILE]        GET the running config as a decK file (YAML)
+ *   portcullis config diff FILE             what `sync` would change
+ *   portcullis config sync FILE [--dry-run] create, update and delete until the node matches FILE
+ *
+ * Entities are matched by id first, then by natural key (service/route name, consumer username
+ * or custom_id, plugin name + scope + instance name, ACL consumer + group), so a hand-written file
+ * without ids still lines up with entities that were created through the Admin API.
+ *
+ * Also `runMigrations` for `portcullis migrations bootstrap|up|status`.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { parseDeclarative } from '../config/declarative.ts';
+import type { ConfigData, EntityName } from '../config/types.ts';
+import { ConfigError } from '../errors.ts';
+import type { PluginRegistry } from '../plugins/registry.ts';
+import { createPgPool, migratePg, pgMigrationStatus, configMigrations, type StoreSettings } from '../storage/index.ts';
+import { migrateSqlite, openSqliteDatabase } from '../storage/sqlite.ts';
+
+export interface ToolIo {
+  stdout?: (line: string) => void;
+  stderr?: (line: string) => void;
+  /** Sent as `Kong-Admin-Token` (default: PORTCULLIS_ADMIN_TOKEN). */
+  token?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Per-request timeout (ms, default 10000). */
+  timeoutMs?: number;
+}
+
+function outputs(io: ToolIo) {
+  return {
+    out: io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`)),
+    err: io.stderr ?? ((l: string) => process.stderr.write(`${l}\n`)),
+  };
+}
+
+class AdminClient {
+  readonly #base: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+  constructor(base: string, io: ToolIo) {
+    this.#base = base.replace(/\/+$/, '');
+    this.#token = io.token ?? (io.env ?? process.env).PORTCULLIS_ADMIN_TOKEN ?? undefined;
+    this.#timeoutMs = io.timeoutMs ?? 10000;
+  }
+
+  async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const headers: Record<string, string> = {};
+    if (this.#token) headers['kong-admin-token'] = this.#token;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(this.#base + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+    const text = await res.text();
+    let parsed: unknown = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      parsed = text;
+    }
+    return { status: res.status, body: parsed };
+  }
+
+  async ok(method: string, path: string, body?: unknown): Promise<any> {
+    const r = await this.call(method, path, body);
+    if (r.status >= 400) {
+      const msg = typeof r.body === 'object' && r.body && 'message' in r.body ? String((r.body as { message: unknown }).message) : String(r.body);
+      throw new Error(`${method} ${path} → ${r.status}: ${msg}`);
+    }
+    return r.body;
+  }
+
+  /** Every entity of a collection, following `next` links. */
+  async all(entity: EntityName): Promise<any[]> {
+    const out: any[] = [];
+    let path: string | null = `/${entity}?size=1000`;
+    while (path) {
+      const page: { data: any[]; next: string | null } = await this.ok('GET', path);
+      out.push(...page.data);
+      path = page.next;
+    }
+    return out;
+  }
+}
+
+/** The running configuration, entity by entity. */
+async function fetchCurrent(client: AdminClient): Promise<ConfigData> {
+  return {
+    services: await client.all('services'),
+    routes: await client.all('routes'),
+    consumers: await client.all('consumers'),
+    plugins: await client.all('plugins'),
+    acls: await client.all('acls'),
+  };
+}
+
+/** `portcullis config dump [-o FILE]`: the running config in decK format (YAML). */
+export async function runConfigDump(adminUrl: string, outFile?: string, io: ToolIo = {}): Promise<number> {
+  const { out, err } = outputs(io);
+  try {
+    const doc = await new AdminClient(adminUrl, io).ok('GET', '/config');
+    const text = stringify(doc);
+    if (outFile) await writeFile(outFile, text);
+    else out(text.trimEnd());
+    return 0;
+  } catch (e) {
+    err(`config dump failed: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+export type Operation =
+  | { op: 'create'; entity: EntityName; label: string; body: Record<string, unknown> }
+  | { op: 'update'; entity: EntityName; label: string; id: string; body: Record<string, unknown>; changed: string[] }
+  | { op: 'delete'; entity: EntityName; label: string; id: string };
+
+const singular: Record<EntityName, string> = { services: 'service', routes: 'route', consumers: 'consumer', plugins: 'plugin', acls: 'acl' };
+const volatile = new Set(['created_at', 'updated_at']);
+
+function strip(row: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) if (!volatile.has(k)) out[k] = v;
+  return out;
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
+const fk = (v: unknown): string => (v && typeof v === 'object' && 'id' in v ? String((v as { id: unknown }).id) : '');
+
+function label(entity: EntityName, row: any): string {
+  switch (entity) {
+    case 'services':
+    case 'routes':
+      return row.name ?? row.id;
+    case 'consumers':
+      return row.username ?? row.custom_id ?? row.id;
+    case 'plugins':
+      return `${row.name}${row.instance_name ? ` (${row.instance_name})` : ''}${row.route ? ` route ${fk(row.route)}` : ''}${row.service ? ` service ${fk(row.service)}` : ''}${row.consumer ? ` consumer ${fk(row.consumer)}` : ''}${!row.route && !row.service && !row.consumer ? ' (global)' : ''}`;
+    case 'acls':
+      return `${row.group} for consumer ${fk(row.consumer)}`;
+  }
+}
+
+/**
+ * Plans the operations that turn `current` into `target`. Target ids are rewritten to the ids of
+ * the entities they match, so references stay consistent.
+ */
+export function planSync(current: ConfigData, target: ConfigData): Operation[] {
+  const idMap = new Map<string, string>();
+  const remap = (ref: unknown) => (ref && typeof ref === 'object' && 'id' in ref ? { id: idMap.get(fk(ref)) ?? fk(ref) } : ref);
+  const keysOf: Record<EntityName, (r: any) => string[]> = {
+    services: (r) => (r.name ? [`name:${r.name}`] : []),
+    routes: (r) => (r.name ? [`name:${r.name}`] : []),
+    consumers: (r) => [r.username ? `u:${r.username}` : '', r.custom_id ? `c:${r.custom_id}` : ''].filter(Boolean),
+    plugins: (r) => [`${r.name}|${fk(r.route)}|${fk(r.service)}|${fk(r.consumer)}|${r.instance_name ?? ''}`],
+    acls: (r) => [`${fk(r.consumer)}|${r.group}`],
+  };
+  const ops: Record<EntityName, { create: Operation[]; update: Operation[]; delete: Operation[] }> = {
+    services: { create: [], update: [], delete: [] },
+    routes: { create: [], update: [], delete: [] },
+    consumers: { create: [], update: [], delete: [] },
+    plugins: { create: [], update: [], delete: [] },
+    acls: { create: [], update: [], delete: [] },
+  };
+  for (const entity of ['services', 'consumers', 'routes', 'plugins', 'acls'] as const) {
+    const cur = current[entity] as any[];
+    const matched = new Set<string>();
+    const byId = new Map(cur.map((r) => [r.id as string, r]));
+    const byKey = new Map<string, any>();
+    for (const r of cur) for (const k of keysOf[entity](r)) byKey.set(k, r);
+    for (const raw of target[entity] as any[]) {
+      const t = { ...raw };
+      for (const f of ['service', 'route', 'consumer']) if (f in t) t[f] = remap(t[f]);
+      let hit = byId.get(t.id);
+      if (!hit) for (const k of keysOf[entity](t)) if (!hit && byKey.has(k) && !matched.has(byKey.get(k).id)) hit = byKey.get(k);
+      if (hit && !matched.has(hit.id)) {
+        matched.add(hit.id);
+        idMap.set(t.id, hit.id);
+        t.id = hit.id;
+        const want = strip(t);
+        const have = strip(hit);
+        const changed = [...new Set([...Object.keys(want), ...Object.keys(have)])].filter((k) => canonical(want[k]) !== canonical(have[k])).sort();
+        if (changed.length > 0) ops[entity].update.push({ op: 'update', entity, label: label(entity, t), id: hit.id, body: want, changed });
+      } else {
+        idMap.set(t.id, t.id);
+        ops[entity].create.push({ op: 'create', entity, label: label(entity, t), body: strip(t) });
+      }
+    }
+    for (const r of cur) if (!matched.has(r.id)) ops[entity].delete.push({ op: 'delete', entity, label: label(entity, r), id: r.id });
+  }
+  // Order that keeps references valid at every step (a service is deleted only once no route uses it).
+  return [
+    ...ops.plugins.delete, ...ops.acls.delete,
+    ...ops.services.create, ...ops.services.update, ...ops.consumers.create, ...ops.consumers.update,
+    ...ops.routes.delete, ...ops.routes.create, ...ops.routes.update,
+    ...ops.services.delete, ...ops.consumers.delete,
+    ...ops.plugins.create, ...ops.plugins.update, ...ops.acls.create, ...ops.acls.update,
+  ];
+}
+
+async function loadTarget(file: string, registry: PluginRegistry, io: ToolIo): Promise<ConfigData> {
+  const text = await readFile(file, 'utf8');
+  return parseDeclarative(text, { registry, env: io.env ?? process.env, filename: file });
+}
+
+function describe(op: Operation): string {
+  const what = `${singular[op.entity]} ${op.label}`;
+  if (op.op === 'update') return `updating ${what} (${op.changed.join(', ')})`;
+  return `${op.op === 'create' ? 'creating' : 'deleting'} ${what}`;
+}
+
+function summary(ops: readonly Operation[]): string {
+  const n = (k: Operation['op']) => ops.filter((o) => o.op === k).length;
+  return `Summary:\n  Created: ${n('create')}\n  Updated: ${n('update')}\n  Deleted: ${n('delete')}`;
+}
+
+function reportLoadError(e: unknown, file: string, err: (l: string) => void): void {
+  if (e instanceof ConfigError) for (const line of e.format().split('\n')) err(line);
+  else if ((e as NodeJS.ErrnoException).code === 'ENOENT') err(`${file}: no such file`);
+  else err((e as Error).message);
+}
+
+/** `portcullis config diff FILE`: prints the plan; exit 0 (nothing is changed). */
+export async function runConfigDiff(adminUrl: string, file: string, registry: PluginRegistry, io: ToolIo = {}): Promise<number> {
+  return runConfigSync(adminUrl, file, { dryRun: true }, registry, io);
+}
+
+/** `portcullis config sync FILE [--dry-run]`: applies the plan through the Admin API. */
+export async function runConfigSync(adminUrl: string, file: string, opts: { dryRun?: boolean }, registry: PluginRegistry, io: ToolIo = {}): Promise<number> {
+  const { out, err } = outputs(io);
+  let target: ConfigData;
+  try {
+    target = await loadTarget(file, registry, io);
+  } catch (e) {
+    reportLoadError(e, file, err);
+    return 1;
+  }
+  const client = new AdminClient(adminUrl, io);
+  let ops: Operation[];
+  try {
+    ops = planSync(await fetchCurrent(client), target);
+  } catch (e) {
+    err(`could not read the running configuration: ${(e as Error).message}`);
+    return 1;
+  }
+  for (const op of ops) {
+    out(describe(op));
+    if (opts.dryRun) continue;
+    try {
+      if (op.op === 'create') await client.ok('POST', `/${op.entity}`, op.body);
+      else if (op.op === 'update') await client.ok('PUT', `/${op.entity}/${op.id}`, op.body);
+      else await client.ok('DELETE', `/${op.entity}/${op.id}`);
+    } catch (e) {
+      err(`sync stopped: ${(e as Error).message}`);
+      out(summary(ops.slice(0, ops.indexOf(op))));
+      return 1;
+    }
+  }
+  out(summary(ops));
+  return 0;
+}
+
+/**
+ * `portcullis migrations bootstrap|up|status`. PostgreSQL: creates the schema and tables (under an
+ * advisory lock) or lists executed/pending migrations. SQLite: migrates the file. `off`: nothing.
+ */
+export async function runMigrations(cmd: string, settings: StoreSettings, io: ToolIo = {}): Promise<number> {
+  const { out, err } = outputs(io);
+  if (!['bootstrap', 'up', 'status'].includes(cmd)) {
+    err('usage: portcullis migrations bootstrap|up|status');
+    return 2;
+  }
+  try {
+    if (settings.database === 'off') {
+      out('database is off (declarative mode): nothing to migrate');
+      return 0;
+    }
+    if (settings.database === 'sqlite') {
+      const path = settings.sqlitePath ?? 'portcullis.db';
+      const db = openSqliteDatabase(path);
+      try {
+        if (cmd === 'status') {
+          db.exec('CREATE TABLE IF NOT EXISTS portcullis_migrations (name TEXT PRIMARY KEY, executed_at BIGINT NOT NULL)');
+          const done = (db.prepare('SELECT name FROM portcullis_migrations ORDER BY name').all() as { name: string }[]).map((r) => r.name);
+          printStatus(out, done, configMigrations.map((m) => m.name).filter((n) => !done.includes(n)));
+        } else {
+          const applied = migrateSqlite(db, configMigrations);
+          out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+        }
+      } finally {
+        db.close();
+      }
+      return 0;
+    }
+    const pool = createPgPool(settings.pg ?? {});
+    try {
+      if (cmd === 'status') {
+        const s = await pgMigrationStatus(pool);
+        printStatus(out, s.executed, s.pending);
+      } else {
+        const applied = await migratePg(pool, settings.pg ?? {});
+        out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      }
+    } finally {
+      await pool.end();
+    }
+    return 0;
+  } catch (e) {
+    err(`migrations ${cmd} failed: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function printStatus(out: (l: string) => void, executed: string[], pending: string[]): void {
+  out(`executed: ${executed.length ? executed.join(', ') : '(none)'}`);
+  out(`pending: ${pending.length ? pending.join(', ') : '(none)'}`);
+}
