@@ -17,5 +17,11 @@ if (major < 24) {
   const r = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 } else {
+  // Loading the code takes a moment: remember signals that arrive meanwhile instead of dying
+  // (SIGHUP's default action) — the CLI replays them once its own handlers are in place.
+  const early = [];
+  const remember = (signal) => early.push(signal);
+  for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT']) process.on(signal, remember);
+  globalThis.portcullisEarlySignals = { signals: early, release: () => { for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT']) process.off(s, remember); } };
   await import(join(root, 'src', 'cli', 'main.ts'));
 }

@@ -58,21 +58,15 @@ async function start(argv: string[]): Promise<void> {
     await runWorker(settings, registry, log.child({ worker: cluster.worker?.id }));
     return;
   }
-  let node: RunningNode;
-  try {
-    node = settings.workers > 1 ? await startPrimary(settings, registry, log) : await startSingle(settings, registry, log);
-  } catch (err) {
-    const e = err as Error & { format?: () => string };
-    log.fatal({ problems: typeof e.format === 'function' ? e.format().split('\n') : undefined }, `portcullis could not start: ${e.message}`);
-    log.flush?.();
-    process.stderr.write(`portcullis could not start: ${typeof e.format === 'function' ? `\n${e.format()}` : e.message}\n`);
-    process.exit(1);
-  }
-  if (settings.workers === 1) log.info({ proxy_ports: node.proxyPorts(), admin_ports: node.adminPorts(), database: settings.database }, 'portcullis started');
+  // Signal handlers go in before anything starts: a signal during start-up is acted on once the
+  // node is up, instead of killing a half-started process.
+  let node: RunningNode | null = null;
   let stopping = false;
+  let reloadWanted = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
+    if (node === null) return;
     log.info({ signal }, 'draining and stopping');
     node.close().then(() => {
       log.flush?.();
@@ -84,7 +78,34 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void node.reload());
+  process.on('SIGHUP', () => {
+    if (node === null) reloadWanted = true;
+    else void node.reload();
+  });
+  const early = (globalThis as { portcullisEarlySignals?: { signals: string[]; release(): void } }).portcullisEarlySignals;
+  if (early) {
+    early.release();
+    for (const signal of early.signals) {
+      if (signal === 'SIGHUP') reloadWanted = true;
+      else stopping = true;
+    }
+  }
+  try {
+    node = settings.workers > 1 ? await startPrimary(settings, registry, log) : await startSingle(settings, registry, log);
+  } catch (err) {
+    const e = err as Error & { format?: () => string };
+    log.fatal({ problems: typeof e.format === 'function' ? e.format().split('\n') : undefined }, `portcullis could not start: ${e.message}`);
+    log.flush?.();
+    process.stderr.write(`portcullis could not start: ${typeof e.format === 'function' ? `\n${e.format()}` : e.message}\n`);
+    process.exit(1);
+  }
+  if (settings.workers === 1) log.info({ proxy_ports: node.proxyPorts(), admin_ports: node.adminPorts(), database: settings.database }, 'portcullis started');
+  if (stopping) {
+    stopping = false;
+    stop('SIGTERM');
+  } else if (reloadWanted) {
+    void node.reload();
+  }
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { createAdminServer } from '../admin/index.ts';
-import { loadDeclarativeFile } from '../config/declarative.ts';
+import { loadDeclarativeFile } from '../config/index.ts';
 import type { ConfigData } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';

@@ -1,0 +1,183 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startGatewayProcess, waitFor } from './helpers/process.ts';
+import { startGateway } from './helpers/gateway.ts';
+
+const bin = new URL('../bin/portcullis.js', import.meta.url).pathname;
+
+function deck(echoUrl: string, routes: string[]): string {
+  return `_format_version: "3.0"
+services:
+  - name: echo
+    url: ${echoUrl}
+    routes:
+${routes.map((p, i) => `      - { name: r${i}, paths: [${p}] }`).join('\n')}
+`;
+}
+
+/** Fires requests back to back from `concurrency` loops until stopped; counts failures. */
+function load(url: () => string, concurrency: number): { stop(): Promise<{ ok: number; failed: string[] }> } {
+  let running = true;
+  let ok = 0;
+  const failed: string[] = [];
+  const loops = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      try {
+        const r = await fetch(url());
+        await r.arrayBuffer();
+        if (r.status === 200) ok++;
+        else failed.push(`status ${r.status}`);
+      } catch (err) {
+        failed.push((err as Error).message);
+      }
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return { ok, failed };
+    },
+  };
+}
+
+describe('command line', () => {
+  test('--help documents the settings', () => {
+    const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    for (const name of ['PORTCULLIS_PROXY_LISTEN', 'PORTCULLIS_ADMIN_LISTEN', 'PORTCULLIS_DATABASE', 'PORTCULLIS_DECLARATIVE_CONFIG', 'PORTCULLIS_WORKERS', 'PORTCULLIS_LOG_LEVEL', '--workers', '--watch']) {
+      assert.ok(r.stdout.includes(name), `--help mentions ${name}`);
+    }
+  });
+
+  test('config validate: exit 0 for a good file, 1 with every problem and its path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-validate-'));
+    const good = join(dir, 'good.yaml');
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(good, deck('http://127.0.0.1:9', ['/a']));
+    await writeFile(bad, `_format_version: "3.0"
+services:
+  - name: s
+    url: http://127.0.0.1:9
+    routes:
+      - name: r1
+        paths: [/ok]
+      - name: r2
+        paths: [no-slash]
+    bogus: 1
+`);
+    const ok = spawnSync(process.execPath, [bin, 'config', 'validate', good], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    const ko = spawnSync(process.execPath, [bin, 'config', 'validate', bad], { encoding: 'utf8' });
+    assert.equal(ko.status, 1);
+    const out = ko.stdout + ko.stderr;
+    assert.match(out, /services\[0\]\.routes\[1\]\.paths\[0\]/);
+    assert.match(out, /services\[0\]\.bogus/);
+  });
+
+  test('an invalid file at start: exit 1 listing the problems', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-badstart-'));
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, `_format_version: "3.0"\nservices:\n  - name: s\n    port: 99999\n    host: x\n`);
+    const r = spawnSync(process.execPath, [bin, 'start', '-c', bad, '--workers', '1', '--proxy-listen', '127.0.0.1:0', '--admin-listen', 'off'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stdout + r.stderr, /services\[0\]\.port/);
+  });
+});
+
+describe('reloads', () => {
+  let echo: EchoServer;
+  before(async () => {
+    echo = await startEcho();
+  });
+  after(async () => {
+    await echo.close();
+  });
+
+  test('20 reloads under load: zero failed requests, new routes served', async () => {
+    const gw = await startGateway({ config: deck(echo.url, ['/stable']) });
+    try {
+      const traffic = load(() => `${gw.proxyUrl}/stable`, 8);
+      for (let i = 1; i <= 20; i++) {
+        assert.equal(await gw.reload(deck(echo.url, ['/stable', `/added-${i}`])), true);
+        const r = await fetch(`${gw.proxyUrl}/added-${i}`);
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      const { ok, failed } = await traffic.stop();
+      assert.deepEqual(failed, []);
+      assert.ok(ok > 100, `requests served during reloads: ${ok}`);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('an invalid new file leaves the running config serving and logs every problem', async () => {
+    const gw = await startGateway({ config: deck(echo.url, ['/kept']) });
+    try {
+      const bad = `_format_version: "3.0"\nservices:\n  - name: echo\n    url: ${echo.url}\n    routes:\n      - { name: r0, paths: [nope] }\n      - { name: r1, methods: [get] }\n`;
+      assert.equal(await gw.reload(bad), false);
+      assert.equal((await fetch(`${gw.proxyUrl}/kept`)).status, 200);
+      const logged = gw.logs.find((l) => Array.isArray(l.problems));
+      assert.ok(logged, 'problems logged');
+      const problems = (logged.problems as string[]).join('\n');
+      assert.match(problems, /services\[0\]\.routes\[0\]\.paths\[0\]/);
+      assert.match(problems, /services\[0\]\.routes\[1\]/);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('SIGHUP and --watch reload a gateway process; 2 workers serve', async () => {
+    const gw = await startGatewayProcess({ config: deck(echo.url, ['/one']), workers: 2, args: ['--watch'] });
+    try {
+      assert.equal((await fetch(`${gw.proxyUrl}/one`)).status, 200);
+      assert.equal((await fetch(`${gw.proxyUrl}/two`)).status, 404);
+      // --watch: editing the file is enough.
+      await gw.writeConfig(deck(echo.url, ['/one', '/two']));
+      await waitFor(async () => (await fetch(`${gw.proxyUrl}/two`)).status === 200, 10_000, 'watch reload');
+      // SIGHUP after a change (--watch would catch it too; SIGHUP must not break anything).
+      await gw.writeConfig(deck(echo.url, ['/three']));
+      gw.proc.kill('SIGHUP');
+      // Every worker applies it (each fresh connection may land on either worker).
+      const fresh = async (): Promise<number> => {
+        const r = await fetch(`${gw.proxyUrl}/three`, { headers: { connection: 'close' } });
+        await r.arrayBuffer();
+        return r.status;
+      };
+      await waitFor(async () => (await Promise.all(Array.from({ length: 10 }, fresh))).every((s) => s === 200), 10_000, 'SIGHUP reload');
+      // Both workers got the config: many requests, all 200 (connections spread over workers).
+      const results = await Promise.all(Array.from({ length: 40 }, fresh));
+      assert.deepEqual(new Set(results), new Set([200]));
+    } finally {
+      const code = await gw.stop('SIGTERM');
+      assert.equal(code, 0, gw.output().slice(-3000));
+    }
+  });
+});
+
+describe('SIGTERM', () => {
+  test('drains in-flight requests, refuses new connections, exits 0', async () => {
+    const echo = await startEcho();
+    const gw = await startGatewayProcess({ config: deck(echo.url, ['/']) });
+    try {
+      const slow = fetch(`${gw.proxyUrl}/delay/1500`).then(async (r) => ({ status: r.status, body: await r.text() }));
+      await new Promise((r) => setTimeout(r, 300));
+      gw.proc.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      const refused = await fetch(`${gw.proxyUrl}/anything`).then(() => 'served', () => 'refused');
+      assert.equal(refused, 'refused');
+      const done = await slow;
+      assert.equal(done.status, 200);
+      assert.equal(await gw.exited, 0);
+    } finally {
+      await gw.stop();
+      await echo.close();
+    }
+  });
+});
