@@ -1,0 +1,136 @@
+/**
+ * openid-connect → IdP client authentication (client_secret_basic/post/jwt, private_key_jwt with
+ * a configured `client_jwk` or the plugin-generated key published at the Admin API), and client
+ * selection with `client_arg`.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { exportJWK, generateKeyPair } from 'jose';
+import { startGateway } from './helpers/gateway.ts';
+import type { TestGateway } from './helpers/gateway.ts';
+import { startIdp } from '../demo/idp.ts';
+import type { DemoIdp } from '../demo/idp.ts';
+import { startEcho } from '../demo/echo.ts';
+import type { EchoServer } from '../demo/echo.ts';
+
+let echo: EchoServer;
+before(async () => {
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+});
+
+function deck(issuer: string, pluginConfig: string): string {
+  return `_format_version: "3.0"
+services:
+  - name: s
+    url: ${echo.url}/anything
+    routes:
+      - name: r
+        paths: [/api]
+plugins:
+  - name: openid-connect
+    config:
+      issuer: ${issuer}
+      auth_methods: [password]
+${pluginConfig}`;
+}
+
+const alex = { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` };
+const isJwt = (t: string) => t.split('.').length === 3;
+
+async function upstreamToken(gw: TestGateway, path = '/api', headers: Record<string, string> = alex): Promise<string> {
+  const r = await fetch(`${gw.proxyUrl}${path}`, { headers });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  const auth = (JSON.parse(text) as { headers: Record<string, string> }).headers.authorization;
+  assert.match(auth, /^Bearer /);
+  return auth.slice(7);
+}
+
+test('client_secret_basic, client_secret_post and client_secret_jwt', async () => {
+  const idp = await startIdp();
+  try {
+    for (const [id, secret, method] of [
+      ['kong-basic', 'kong-basic-secret', 'client_secret_basic'],
+      ['kong', 'kong-secret', 'client_secret_post'],
+      ['kong-secret-jwt', 'kong-secret-jwt-secret-0123456789abcdef', 'client_secret_jwt'],
+    ]) {
+      const gw = await startGateway({ config: deck(idp.issuer, `      client_id: [${id}]\n      client_secret: [${secret}]\n      client_auth: [${method}]\n`) });
+      try {
+        assert.ok(await upstreamToken(gw), method);
+        const wrong = await startGateway({ config: deck(idp.issuer, `      client_id: [${id}]\n      client_secret: [wrong-secret-0123456789abcdef-xx]\n      client_auth: [${method}]\n`) });
+        try {
+          const r = await fetch(`${wrong.proxyUrl}/api`, { headers: alex });
+          assert.equal(r.status, 401, `${method} with a wrong secret`);
+          await r.body?.cancel();
+        } finally {
+          await wrong.close();
+        }
+      } finally {
+        await gw.close();
+      }
+    }
+  } finally {
+    await idp.close();
+  }
+});
+
+test('private_key_jwt with a configured client_jwk', async () => {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const pub = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const priv = { ...(await exportJWK(privateKey)), kid: 'k1', alg: 'RS256' };
+  const idp = await startIdp({ privateKeyJwtJwks: { keys: [pub] } });
+  const gw = await startGateway({
+    config: deck(idp.issuer, `      client_id: [kong-private-key-jwt]\n      client_auth: [private_key_jwt]\n      client_jwk:\n        - ${JSON.stringify(priv)}\n`),
+  });
+  try {
+    assert.ok(await upstreamToken(gw));
+  } finally {
+    await gw.close();
+    await idp.close();
+  }
+});
+
+// todo: src/kernel/control.ts does not pass the node's sharedKv to createAdminServer, so the Admin
+// API reads another store than the plugin writes (reported to the lead). Remove `todo` once fixed.
+test('private_key_jwt with the plugin-generated key, published at GET /openid-connect/jwks', { todo: 'kernel: admin server needs the shared key-value store' }, async () => {
+  // The IdP must know where the gateway publishes its keys, so the gateway starts first.
+  const gw = await startGateway({ config: { _format_version: '3.0' } });
+  let idp: DemoIdp | null = null;
+  try {
+    const before = await fetch(`${gw.adminUrl}/openid-connect/jwks`);
+    assert.equal(before.status, 404);
+    await before.body?.cancel();
+    idp = await startIdp({ privateKeyJwtJwksUri: `${gw.adminUrl}/openid-connect/jwks` });
+    assert.ok(await gw.reload(deck(idp.issuer, '      client_id: [kong-private-key-jwt]\n      client_auth: [private_key_jwt]\n')));
+    assert.ok(await upstreamToken(gw));
+    const r = await fetch(`${gw.adminUrl}/openid-connect/jwks`);
+    assert.equal(r.status, 200);
+    const jwks = (await r.json()) as { keys: Record<string, unknown>[] };
+    assert.equal(jwks.keys.length, 1);
+    assert.equal(jwks.keys[0].kty, 'RSA');
+    assert.equal(jwks.keys[0].d, undefined, 'private parts are never published');
+  } finally {
+    await gw.close();
+    await idp?.close();
+  }
+});
+
+test('client_arg selects the client by id or 1-based index; default is the first', async () => {
+  const idp = await startIdp();
+  // kong issues JWT access tokens, kong-basic opaque ones: the token shape shows which client ran.
+  const gw = await startGateway({
+    config: deck(idp.issuer, `      client_id: [kong, kong-basic]\n      client_secret: [kong-secret, kong-basic-secret]\n      client_auth: [client_secret_post, client_secret_basic]\n`),
+  });
+  try {
+    assert.ok(isJwt(await upstreamToken(gw)));
+    assert.ok(!isJwt(await upstreamToken(gw, '/api?client_id=2')));
+    assert.ok(!isJwt(await upstreamToken(gw, '/api', { ...alex, client_id: 'kong-basic' })));
+    assert.ok(isJwt(await upstreamToken(gw, '/api?client_id=unknown')));
+  } finally {
+    await gw.close();
+    await idp.close();
+  }
+});
