@@ -33,7 +33,7 @@ export interface PgSettings {
   connectTimeoutMs?: number;
   /** Per-statement timeout (ms, default 15000). */
   queryTimeoutMs?: number;
-  /** Reported as application_name (lets operators, and tests, find this store's connections). */
+  /** Reported as application_name (default `portcullis_<schema>`, or `portcullis` for `public`). */
   applicationName?: string;
 }
 
@@ -58,14 +58,15 @@ export function pgClientConfig(settings: PgSettings): pg.ClientConfig {
   const schema = pgSchema(settings);
   const base: pg.ClientConfig = settings.url
     ? { connectionString: settings.url }
-    : { host: settings.host ?? '127.0.0.1', port: settings.port ?? 5432, user: settings.user, password: settings.password, database: settings.database };
+    : { host: settings.host ?? '127.0.0.1', port: settings.port ?? 5432, user: settings.user ?? 'postgres', password: settings.password, database: settings.database ?? 'portcullis' };
   return {
     ...base,
     options: `-c search_path=${schema}`,
     connectionTimeoutMillis: settings.connectTimeoutMs ?? 5000,
     query_timeout: settings.queryTimeoutMs ?? 15000,
     statement_timeout: settings.queryTimeoutMs ?? 15000,
-    application_name: settings.applicationName ?? 'portcullis',
+    // Naming the schema lets operators (and tests) tell the connections of clusters apart.
+    application_name: (settings.applicationName ?? (schema === 'public' ? 'portcullis' : `portcullis_${schema}`)).slice(0, 63),
     keepAlive: true,
   };
 }
@@ -189,7 +190,7 @@ export async function openPgConfigStore(opts: PgStoreOptions): Promise<ConfigSto
   async function connectListener(): Promise<void> {
     let delay = 250;
     while (!closed) {
-      const client = new pg.Client(pgClientConfig({ ...settings, applicationName: settings.applicationName ?? 'portcullis' }));
+      const client = new pg.Client(pgClientConfig(settings));
       try {
         client.on('error', () => {}); // handled through 'end'
         await client.connect();
