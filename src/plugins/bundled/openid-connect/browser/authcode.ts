@@ -239,7 +239,8 @@ export class AuthorizationCodeFlow {
     }
     // Only the configured target or the same-origin path the person first asked for.
     const configured = perClient(cfg.loginRedirectUri, flow.c);
-    let target = configured ?? (cfg.preserveQueryArgs && flow.q ? `${flow.p}?${flow.q}` : flow.p);
+    const path = localPath(flow.p);
+    let target = configured ?? (cfg.preserveQueryArgs && flow.q ? `${path}?${flow.q}` : path);
     if (tokens.length > 0) {
       const encoded = new URLSearchParams(tokens).toString();
       if (cfg.loginRedirectMode === 'query') target += (target.includes('?') ? '&' : '?') + encoded;
@@ -259,6 +260,14 @@ function loginTokens(names: readonly string[], res: oidc.TokenEndpointResponse):
     }
   }
   return out;
+}
+
+/**
+ * A path that stays on this origin: `//evil.example/x` (or `/\\evil...`) would be read by browsers
+ * as another host, so leading slashes and backslashes collapse to one slash.
+ */
+export function localPath(path: string): string {
+  return `/${path.replace(/^[/\\]+/, '')}`;
 }
 
 /** The redirect URI Kong derives when none is configured: this request's URL without its query. */

@@ -9,7 +9,7 @@ import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { GatewayError } from '../../../../errors.ts';
 import { AuthorizationCodeFlow, tokensFrom, type AuthCodeResult } from './authcode.ts';
 import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
-import { stripFromCookieHeader } from './cookies.ts';
+import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
 import { Logout } from './logout.ts';
 import { createRedisClient, RedisKv } from './redis.ts';
 import { RefreshCoordinator, type RefreshOutcome } from './refresh.ts';
@@ -81,7 +81,15 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   const refresher = new RefreshCoordinator(kv, sealer);
 
   const save = async (ctx: RequestContext, data: SessionData, renew: boolean): Promise<SessionData> => {
-    const saved = await store.write(ctx, data, { renew });
+    let saved: SessionData;
+    try {
+      saved = await store.write(ctx, data, { renew });
+    } catch (err) {
+      if (err instanceof CookieTooLargeError) {
+        throw new GatewayError('GW_AUTH_BAD_SESSION', 'An unexpected error occurred', { status: 500, detail: err.message, cause: err });
+      }
+      throw err;
+    }
     ctx.state.set(stateKey, saved);
     return saved;
   };
@@ -148,7 +156,8 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
           claims: outcome.idTokenClaims ? { ...session.claims, id_token: outcome.idTokenClaims } : session.claims,
         };
         // New tokens must reach the cookie, or the next request refreshes again with a spent token.
-        return save(ctx, session, true);
+        // No renewal (same id): concurrent requests of this session all write the same record.
+        return save(ctx, session, false);
       }
       // Renewal or idle touch; `session` in disable_session means "do not renew on session auth".
       if (found.dirty && !cfg.disableSession.includes('session')) return save(ctx, session, store.renewalDue(session));

@@ -1,0 +1,39 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster, Redis } from 'ioredis';
+import { createRedisClient } from './redis.ts';
+
+// Clients connect lazily: these tests only look at how Kong's record maps to ioredis options.
+describe('createRedisClient', () => {
+  it('maps a single node with ACL user, database, TLS and timeouts', () => {
+    const c = createRedisClient({ host: 'r.example', port: 6380, username: 'u', password: 'p', database: 3, ssl: true, ssl_verify: false, server_name: 'sni.example', connect_timeout: 1234, read_timeout: 500, send_timeout: 700 });
+    assert.ok(c instanceof Redis);
+    const o = (c as Redis).options;
+    assert.equal(o.host, 'r.example');
+    assert.equal(o.port, 6380);
+    assert.equal(o.username, 'u');
+    assert.equal(o.db, 3);
+    assert.equal(o.connectTimeout, 1234);
+    assert.equal(o.commandTimeout, 700);
+    assert.deepEqual(o.tls, { rejectUnauthorized: false, servername: 'sni.example' });
+    c.disconnect();
+  });
+
+  it('maps Sentinel settings with separate Sentinel credentials', () => {
+    const c = createRedisClient({ sentinel_master: 'mymaster', sentinel_role: 'slave', sentinel_nodes: [{ host: 's1', port: 26379 }], sentinel_password: 'sp', password: 'dp' });
+    const o = (c as Redis).options;
+    assert.equal(o.name, 'mymaster');
+    assert.equal(o.role, 'slave');
+    assert.deepEqual(o.sentinels, [{ host: 's1', port: 26379 }]);
+    assert.equal(o.sentinelPassword, 'sp');
+    assert.equal(o.password, 'dp');
+    c.disconnect();
+  });
+
+  it('maps cluster_nodes to a Cluster', () => {
+    const c = createRedisClient({ cluster_nodes: [{ ip: '10.0.0.1', port: 7000 }], cluster_max_redirections: 7 });
+    assert.ok(c instanceof Cluster);
+    assert.equal((c as Cluster).options.maxRedirections, 7);
+    c.disconnect();
+  });
+});
