@@ -225,7 +225,8 @@ const fields = {
   consumer_groups_claim: optArr(z.string()),
   consumer_groups_optional: def(z.boolean(), false),
   principals: principalsRecord.nullable().default(null),
-  upstream_access_token_header: def(z.string(), 'authorization:bearer'),
+  // `null` unsets it: no token is sent upstream (Kong's Curity example), so null is kept.
+  upstream_access_token_header: z.string().nullable().default('authorization:bearer'),
   upstream_access_token_jwk_header: opt(z.string()),
   upstream_id_token_header: opt(z.string()),
   upstream_id_token_jwk_header: opt(z.string()),

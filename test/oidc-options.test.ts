@@ -1,0 +1,202 @@
+/**
+ * openid-connect options against the controllable in-test IdP: credential locations and
+ * hide_credentials, error display options, redirects, issuer forms, multi-IdP keys,
+ * introspect_jwt_tokens, HS256 with enable_hs_signatures, leeway, pre-flight, and config errors.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { startGateway } from './helpers/gateway.ts';
+import type { TestGateway } from './helpers/gateway.ts';
+import { startBadIdp } from './helpers/bad-idp.ts';
+import type { BadIdp } from './helpers/bad-idp.ts';
+import { startEcho } from '../demo/echo.ts';
+import type { EchoServer } from '../demo/echo.ts';
+
+let idp: BadIdp;
+let other: BadIdp;
+let echo: EchoServer;
+
+before(async () => {
+  idp = await startBadIdp();
+  other = await startBadIdp();
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+  await other.close();
+  await idp.close();
+});
+
+function deck(pluginConfig: string, issuer = idp.issuer): string {
+  return `_format_version: "3.0"
+services:
+  - name: s
+    url: ${echo.url}/anything
+    routes:
+      - name: r
+        paths: [/api]
+plugins:
+  - name: openid-connect
+    config:
+      issuer: ${issuer}
+${pluginConfig}`;
+}
+
+type Echo = { headers: Record<string, string>; args: Record<string, string>; data: string };
+
+async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
+  const gw = await startGateway({ config });
+  try {
+    await fn(gw);
+  } finally {
+    await gw.close();
+  }
+}
+
+test('bearer locations: access-token / x-access-token headers, form body, cookie; hide_credentials removes each', async () => {
+  const token = await idp.sign({ sub: 'alex' });
+  await withGateway(
+    deck(`      auth_methods: [bearer]
+      bearer_token_param_type: [header, body, cookie]
+      bearer_token_cookie_name: at
+      upstream_access_token_header: x-upstream-token
+`),
+    async (gw) => {
+      for (const name of ['access-token', 'x-access-token']) {
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { [name]: token } });
+        assert.equal(r.status, 200, name);
+        const e = (await r.json()) as Echo;
+        assert.equal(e.headers[name], undefined, `${name} removed`);
+        assert.equal(e.headers['x-upstream-token'], token);
+      }
+      const body = await fetch(`${gw.proxyUrl}/api`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `access_token=${token}&keep=1` });
+      assert.equal(body.status, 200);
+      const eb = (await body.json()) as Echo;
+      assert.equal(eb.data, 'keep=1');
+      const cookie = await fetch(`${gw.proxyUrl}/api`, { headers: { cookie: `at=${token}; other=1` } });
+      assert.equal(cookie.status, 200);
+      assert.equal(((await cookie.json()) as Echo).headers.cookie, 'other=1');
+    },
+  );
+});
+
+test('hide_credentials: false keeps the credential; bearer_token_header_name restricts to one header', async () => {
+  const token = await idp.sign({ sub: 'alex' });
+  await withGateway(
+    deck(`      auth_methods: [bearer]
+      hide_credentials: false
+      bearer_token_header_name: x-my-token
+      upstream_access_token_header: null
+`),
+    async (gw) => {
+      const r = await fetch(`${gw.proxyUrl}/api`, { headers: { 'x-my-token': token } });
+      assert.equal(r.status, 200);
+      const e = (await r.json()) as Echo;
+      assert.equal(e.headers['x-my-token'], token);
+      assert.equal(e.headers.authorization, undefined, 'upstream_access_token_header unset → no token header');
+      const viaAuth = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(viaAuth.status, 401);
+      await viaAuth.body?.cancel();
+    },
+  );
+});
+
+test('error options: expose_error_code false, display_errors, custom message, unauthorized_redirect_uri', async () => {
+  const expired = await idp.sign({ sub: 'alex', exp: Math.floor(Date.now() / 1000) - 100 });
+  await withGateway(deck(`      auth_methods: [bearer]\n      expose_error_code: false\n      unauthorized_error_message: Go away\n`), async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${expired}` } });
+    assert.equal(r.status, 401);
+    assert.doesNotMatch(r.headers.get('www-authenticate') ?? '', /error=/);
+    assert.deepEqual(await r.json(), { message: 'Go away' });
+  });
+  await withGateway(deck(`      auth_methods: [bearer]\n      display_errors: true\n`), async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${expired}` } });
+    assert.equal(r.status, 401);
+    const body = (await r.json()) as { message: string; error_description?: string };
+    assert.equal(body.message, 'Unauthorized');
+    assert.equal(body.error_description, 'token expired');
+    assert.match(r.headers.get('www-authenticate') ?? '', /error_description="token expired"/);
+  });
+  await withGateway(deck(`      auth_methods: [bearer]\n      unauthorized_redirect_uri: [https://login.example/]\n`), async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { redirect: 'manual' });
+    assert.equal(r.status, 302);
+    assert.equal(r.headers.get('location'), 'https://login.example/');
+    await r.body?.cancel();
+  });
+});
+
+test('issuer as a full .well-known URL; multi-IdP with extra_jwks_uris + issuers_allowed', async () => {
+  await withGateway(
+    deck(`      auth_methods: [bearer]
+      extra_jwks_uris: [${other.issuer}/jwks]
+      issuers_allowed: [${idp.issuer}, ${other.issuer}]
+`, `${idp.issuer}/.well-known/openid-configuration`),
+    async (gw) => {
+      for (const op of [idp, other]) {
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${await op.sign({ sub: 'x' })}` } });
+        assert.equal(r.status, 200, op.issuer);
+        await r.body?.cancel();
+      }
+      const third = await startBadIdp();
+      try {
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${await third.sign({ sub: 'x' })}` } });
+        assert.equal(r.status, 401);
+        await r.body?.cancel();
+      } finally {
+        await third.close();
+      }
+    },
+  );
+});
+
+test('introspect_jwt_tokens: a valid JWT reported inactive is refused', async () => {
+  const token = await idp.sign({ sub: 'alex' });
+  await withGateway(deck(`      auth_methods: [bearer]\n      introspect_jwt_tokens: true\n      client_id: [c]\n      client_secret: [s]\n`), async (gw) => {
+    const r1 = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r1.status, 401, 'unknown to introspection → inactive');
+    await r1.body?.cancel();
+    const token2 = await idp.sign({ sub: 'alex', n: 2 });
+    idp.setIntrospection(token2, { active: true, sub: 'alex' });
+    const r2 = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token2}` } });
+    assert.equal(r2.status, 200);
+    await r2.body?.cancel();
+  });
+});
+
+test('HS256 tokens only with enable_hs_signatures (client secret as key); leeway', async () => {
+  const secret = 'a-client-secret-that-is-long-enough-0123456789';
+  const now = Math.floor(Date.now() / 1000);
+  const hs = await new SignJWT({ sub: 'alex' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(idp.issuer).setIssuedAt().setExpirationTime(now + 60).sign(new TextEncoder().encode(secret));
+  const slightlyExpired = await idp.sign({ sub: 'alex', exp: now - 5 });
+  await withGateway(deck(`      auth_methods: [bearer]\n      client_id: [c]\n      client_secret: [${secret}]\n`), async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${hs}` } });
+    assert.equal(r.status, 401);
+    await r.body?.cancel();
+  });
+  await withGateway(deck(`      auth_methods: [bearer]\n      client_id: [c]\n      client_secret: [${secret}]\n      enable_hs_signatures: true\n      leeway: 30\n`), async (gw) => {
+    for (const t of [hs, slightlyExpired]) {
+      const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${t}` } });
+      assert.equal(r.status, 200);
+      await r.body?.cancel();
+    }
+  });
+});
+
+test('run_on_preflight: false lets OPTIONS through unauthenticated', async () => {
+  await withGateway(deck(`      auth_methods: [bearer]\n      run_on_preflight: false\n`), async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { method: 'OPTIONS' });
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+    const g = await fetch(`${gw.proxyUrl}/api`);
+    assert.equal(g.status, 401);
+    await g.body?.cancel();
+  });
+});
+
+test('a config using a feature that is not built yet is refused, naming the field', async () => {
+  await withGateway(deck(`      auth_methods: [bearer]\n`), async (gw) => {
+    assert.equal(await gw.reload(deck(`      auth_methods: [bearer]\n      proof_of_possession_dpop: strict\n`)), false);
+    assert.match(gw.logText(), /proof_of_possession_dpop/);
+  });
+});
