@@ -134,6 +134,8 @@ export function coerceForm(value: unknown, schema: JsonSchema | null, overrides:
     const vs = variants(s, d);
     if (vs.length === 0 || v === null) return v;
     const t = types(vs);
+    // A field that takes a string as well as an array keeps a single string as it is.
+    if (typeof v === 'string' && t.has('string')) return v;
     if (t.has('array') && !Array.isArray(v) && !(typeof v === 'object')) {
       const item = vs.find((x) => x.type === 'array' || (Array.isArray(x.type) && x.type.includes('array')))?.items;
       return [walk(v, item, d)];

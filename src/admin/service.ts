@@ -187,18 +187,17 @@ export function createEntityService(opts: EntityServiceOptions) {
   }
 
   return {
-    find: (entity: EntityName, idOrKey: string, parent?: { field: ForeignField; idOrKey: string }) =>
-      store.transaction(async (tx) => {
-        const scope = parent ? await parentScope(tx, parent.field, parent.idOrKey) : undefined;
-        return find(tx, entity, idOrKey, scope);
-      }),
+    // Reads go straight to the store (it is a ConfigTx too): no write lock for a GET.
+    find: async (entity: EntityName, idOrKey: string, parent?: { field: ForeignField; idOrKey: string }) => {
+      const scope = parent ? await parentScope(store, parent.field, parent.idOrKey) : undefined;
+      return find(store, entity, idOrKey, scope);
+    },
 
     /** GET on a collection, optionally nested. */
-    list: <E extends EntityName>(entity: E, o: ListOptions, parent?: { field: ForeignField; idOrKey: string }) =>
-      store.transaction(async (tx) => {
-        const scope = parent ? await parentScope(tx, parent.field, parent.idOrKey) : undefined;
-        return tx.list(entity, { ...o, foreign: scope });
-      }),
+    list: async <E extends EntityName>(entity: E, o: ListOptions, parent?: { field: ForeignField; idOrKey: string }) => {
+      const scope = parent ? await parentScope(store, parent.field, parent.idOrKey) : undefined;
+      return store.list(entity, { ...o, foreign: scope });
+    },
 
     /** POST → the created entity. */
     create: <E extends EntityName>(entity: E, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
@@ -272,11 +271,10 @@ export function createEntityService(opts: EntityServiceOptions) {
       }),
 
     /** Validation only (POST /schemas/plugins/validate): nothing is written. */
-    validate: (entity: EntityName, input: unknown) =>
-      store.transaction(async (tx) => {
-        await normalize(tx, entity, input, {});
-        return true;
-      }),
+    validate: async (entity: EntityName, input: unknown) => {
+      await normalize(store, entity, input, {});
+      return true;
+    },
   };
 }
 
