@@ -273,3 +273,23 @@ describe('login_action=response and redirect with default login_tokens', () => {
     }
   });
 });
+
+describe('pushed authorization requests (require_pushed_authorization_requests)', () => {
+  it('sends only client_id and request_uri through the browser and still signs in', async () => {
+    const s = await setup({ ...baseConfig, require_pushed_authorization_requests: true, login_action: 'redirect', login_tokens: null });
+    try {
+      const jar = new CookieJar();
+      const first = await send(jar, `${s.harness.url}/par`, { headers: nav });
+      assert.equal(first.status, 302);
+      const loc = new URL(first.location!);
+      assert.deepEqual([...loc.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+      const steps = await navigate(jar, first.location!, { credentials: alex });
+      const last = steps.at(-1)!;
+      assert.equal(last.url, `${s.harness.url}/par`);
+      assert.equal(last.status, 200);
+      assert.equal(echo(last.body).extra.sub, 'alex');
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -10,6 +10,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
 import type { Reply, RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { perClient, type ResolvedConfig } from './config.ts';
@@ -49,7 +50,7 @@ export interface AuthCodeDeps {
 
 export type AuthCodeResult = { kind: 'reply'; reply: Reply } | { kind: 'authenticated'; session: SessionData };
 
-const callbackParams = ['code', 'state', 'session_state', 'iss', 'error', 'error_description', 'error_uri'];
+const callbackParams = ['code', 'state', 'session_state', 'iss', 'error', 'error_description', 'error_uri', 'response'];
 
 /** Map a token endpoint response to what the session keeps; `expires_in <= 0` means already expired. */
 export function tokensFrom(res: oidc.TokenEndpointResponse, nowMs: number): SessionTokens {
@@ -63,6 +64,8 @@ export function tokensFrom(res: oidc.TokenEndpointResponse, nowMs: number): Sess
 
 export class AuthorizationCodeFlow {
   readonly #d: AuthCodeDeps;
+  /** Configurations already switched to JWT response mode (openid-client's useJwtResponseMode). */
+  readonly #jarmClients = new WeakSet<oidc.Configuration>();
 
   constructor(deps: AuthCodeDeps) {
     this.#d = deps;
@@ -75,8 +78,27 @@ export class AuthorizationCodeFlow {
       const form = await ctx.request.form();
       if (form && form.has('state')) params = form;
     }
+    // JARM: the whole response is one signed JWT in `response` (its state is read to find the flow;
+    // openid-client verifies the JWT before anything in it is trusted).
+    if (this.#jarm() && params.has('response') && !params.has('state')) return params;
     if (!params.has('state') || (!params.has('code') && !params.has('error'))) return null;
     return params;
+  }
+
+  #jarm(): boolean {
+    return this.#d.cfg.responseMode.endsWith('jwt');
+  }
+
+  /** The state of a callback: the parameter, or (JARM) the claim inside the unverified response JWT. */
+  #stateOf(params: URLSearchParams): string {
+    const direct = params.get('state');
+    if (direct !== null) return direct;
+    try {
+      const claim = decodeJwt(params.get('response') ?? '').state;
+      return typeof claim === 'string' ? claim : '';
+    } catch {
+      return '';
+    }
   }
 
   async run(ctx: RequestContext): Promise<AuthCodeResult> {
@@ -129,7 +151,14 @@ export class AuthorizationCodeFlow {
       const v = ctx.request.query.get(n);
       if (v !== null) params.set(n, v);
     }
-    const location = oidc.buildAuthorizationUrl(client, params).href;
+    const usePar = cfg.par ?? meta.require_pushed_authorization_requests === true;
+    let location: string;
+    try {
+      // PAR (RFC 9126): the parameters go to the IdP directly; the browser carries only a request_uri.
+      location = usePar ? (await oidc.buildAuthorizationUrlWithPAR(client, params)).href : oidc.buildAuthorizationUrl(client, params).href;
+    } catch (err) {
+      return classifyFailure(err, (reason, kind) => ({ kind: 'reply' as const, reply: failureReply(ctx, cfg, kind, { reason: `PAR: ${reason}`, clientIndex }) }));
+    }
 
     const now = this.#d.now();
     const flow: Flow = { s: state, n: nonce, v: verifier, r: redirectUri, p: ctx.request.path, q: ctx.request.rawQuery, c: clientIndex, t: now };
@@ -160,7 +189,7 @@ export class AuthorizationCodeFlow {
 
   async #finish(ctx: RequestContext, params: URLSearchParams): Promise<AuthCodeResult> {
     const { cfg } = this.#d;
-    const state = params.get('state') ?? '';
+    const state = this.#stateOf(params);
     const fallbackClient = this.#d.selectClient(ctx);
     const fail = (reason: string, kind: 'unauthorized' | 'unexpected' = 'unauthorized', clientIndex = fallbackClient): AuthCodeResult => ({
       kind: 'reply',
@@ -189,6 +218,10 @@ export class AuthorizationCodeFlow {
       client = await this.#d.getClient(flow.c);
     } catch (err) {
       return fail(`IdP configuration unavailable: ${err instanceof Error ? err.message : String(err)}`, 'unexpected', flow.c);
+    }
+    if (this.#jarm() && !this.#jarmClients.has(client)) {
+      oidc.useJwtResponseMode(client);
+      this.#jarmClients.add(client);
     }
     const currentUrl = new URL(flow.r);
     currentUrl.search = '';

@@ -51,6 +51,7 @@ export interface BrowserConfig {
   preserve_query_args?: boolean | null;
   verify_nonce?: boolean | null;
   require_proof_key_for_code_exchange?: boolean | null;
+  require_pushed_authorization_requests?: boolean | null;
   max_age?: number | null;
   authorization_cookie_name?: string | null;
   authorization_rolling_timeout?: number | null;
@@ -131,6 +132,8 @@ export interface ResolvedConfig {
   preserveQueryArgs: boolean;
   verifyNonce: boolean;
   pkce: boolean | null;
+  /** null = follow discovery's require_pushed_authorization_requests */
+  par: boolean | null;
   maxAge: number | null;
   authCookie: CookieSettings;
   /** seconds */
@@ -233,6 +236,7 @@ export function resolveConfig(c: BrowserConfig, workers: number): ResolvedConfig
     preserveQueryArgs: c.preserve_query_args ?? false,
     verifyNonce: c.verify_nonce ?? true,
     pkce: c.require_proof_key_for_code_exchange ?? null,
+    par: c.require_pushed_authorization_requests ?? null,
     maxAge: c.max_age ?? null,
     authCookie: {
       name: c.authorization_cookie_name ?? 'authorization',
