@@ -5,7 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -382,6 +384,36 @@ describe('Admin API: DB-less (off)', () => {
       assert.equal((await api.call('GET', '/consumers/bob')).status, 200);
     } finally {
       await api.close();
+    }
+  });
+});
+
+describe('Admin API: TLS listener', () => {
+  test('serves HTTPS with the given certificate (and the token check still applies)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-admin-tls-'));
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+    const store = await openConfigStore({ database: 'sqlite', sqlitePath: join(dir, 't.db') });
+    const server = await createAdminServer({ store, registry, log: silentLogger(), tls: { cert, key }, token: 't', nodeInfo: () => ({}), status: () => ({}) });
+    const agent = new Agent({ connect: { ca: cert } });
+    try {
+      const { port } = await server.listen('127.0.0.1', 0);
+      const ok = await undiciFetch(`https://127.0.0.1:${port}/services`, { dispatcher: agent, headers: { 'kong-admin-token': 't' } });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { data: [], next: null });
+      const denied = await undiciFetch(`https://127.0.0.1:${port}/services`, { dispatcher: agent });
+      assert.equal(denied.status, 401);
+      await denied.arrayBuffer();
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/services`), 'plain HTTP is not served on the TLS listener');
+    } finally {
+      await agent.close();
+      await server.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import type { ConfigData, Route, Service } from '../src/config/types.ts';
 import { emptyConfig } from '../src/config/types.ts';
@@ -326,4 +328,29 @@ test('memory kv is bounded', async () => {
   assert.equal(await kv.get('a'), null);
   assert.equal(await kv.get('d'), 'd');
   await kv.close();
+});
+
+test('sqlite: a write by another process is seen within 1 s (workers sharing one file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-mp-'));
+  const file = join(dir, 'shared.db');
+  const store = await openConfigStore({ database: 'sqlite', sqlitePath: file });
+  try {
+    let seen = 0;
+    store.onChange(() => seen++);
+    const storeModule = new URL('../src/storage/index.ts', import.meta.url).href;
+    const script = `
+      const { openConfigStore } = await import(${JSON.stringify(storeModule)});
+      const s = await openConfigStore({ database: 'sqlite', sqlitePath: ${JSON.stringify(file)} });
+      await s.insert('services', ${JSON.stringify(service('from-child'))});
+      await s.close();
+    `;
+    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    const started = Date.now();
+    while (seen === 0 && Date.now() - started < 1000) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(seen > 0, 'the change made by the other process was noticed');
+    assert.ok((await store.load()).services.some((s) => s.name === 'from-child'));
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
