@@ -117,6 +117,35 @@ test('caching: 100 bearer requests → 1 JWKS fetch; 100 password requests → 1
   }
 });
 
+test('concurrent identical password requests share one token call', async () => {
+  const gw = await startGateway({
+    config: deck(`plugins:
+  - name: openid-connect
+    config:
+      issuer: ${idp.issuer}
+      client_id: [kong]
+      client_secret: [kong-secret]
+      client_auth: [client_secret_post]
+      auth_methods: [password]
+`),
+  });
+  try {
+    // Warm discovery first so only the token call is concurrent.
+    const warm = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic('jane', 'doe2') } });
+    assert.equal(warm.status, 200);
+    await warm.body?.cancel();
+    idp.resetCounts();
+    const all = await Promise.all(Array.from({ length: 20 }, () => fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic('alex', 'doe') } })));
+    for (const r of all) {
+      assert.equal(r.status, 200);
+      await r.body?.cancel();
+    }
+    assert.equal(idp.counts()['token:password'] ?? idp.counts().token, 1);
+  } finally {
+    await gw.close();
+  }
+});
+
 test('how-to: client credentials in the Basic header, audience sent to the IdP', async () => {
   const gw = await startGateway({
     config: deck(`plugins:

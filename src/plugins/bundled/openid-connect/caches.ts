@@ -91,3 +91,35 @@ export function cacheTtlMs(cfg: CacheTtlConfig, nowMs: number, expiresAtSec: num
   if (expiresAtSec !== null) ttl = Math.min(ttl, expiresAtSec * 1000 - nowMs);
   return Math.max(0, Math.floor(ttl));
 }
+
+/**
+ * Coalesces concurrent identical IdP calls (same token, same credentials) into one, so that a
+ * burst of requests cannot multiply into a burst of IdP calls before the first result is cached.
+ * A follower whose leader was aborted (the leader's client went away) runs the call itself.
+ */
+export class SingleFlight<V> {
+  readonly #inFlight = new Map<string, Promise<V>>();
+
+  async run(key: string, signal: AbortSignal | null, fn: () => Promise<V>): Promise<V> {
+    const existing = this.#inFlight.get(key);
+    if (existing) {
+      return existing.catch((err: unknown) => {
+        if (isAbort(err) && !signal?.aborted) return fn();
+        throw err;
+      });
+    }
+    const p = fn();
+    this.#inFlight.set(key, p);
+    try {
+      return await p;
+    } finally {
+      this.#inFlight.delete(key);
+    }
+  }
+}
+
+/** Was this failure (or one of its causes) an abort? */
+function isAbort(err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 4) return false;
+  return err.name === 'AbortError' || isAbort(err.cause, depth + 1);
+}

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { MaybeReply, PluginDeps, PluginHandlers, RequestContext, ResponseContext } from '../../sdk.ts';
 import { isGatewayError } from '../../../errors.ts';
 import type { OidcConfig, AuthMethod } from './schema.ts';
-import { TtlCache } from './caches.ts';
+import { SingleFlight, TtlCache } from './caches.ts';
 import { IdpHttp } from './http.ts';
 import { IssuerCache } from './issuer.ts';
 import { Clients, perClient, selectClient } from './clients.ts';
@@ -78,6 +78,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       userinfo: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
       tokens: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
     },
+    flights: { introspection: new SingleFlight(), userinfo: new SingleFlight(), tokens: new SingleFlight() },
     now,
   };
   const upstreamNames = configuredNames(cfg, 'upstream');

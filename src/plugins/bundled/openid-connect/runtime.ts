@@ -9,7 +9,7 @@ import type { OidcConfig, AuthMethod } from './schema.ts';
 import type { IssuerCache, VerifiedJwt } from './issuer.ts';
 import type { Clients, OidcClient } from './clients.ts';
 import type { IdpHttp } from './http.ts';
-import type { TtlCache } from './caches.ts';
+import type { SingleFlight, TtlCache } from './caches.ts';
 import type { BodyFields, FoundToken, Source } from './steps/find-credential.ts';
 
 /** JSON object claims (token payload, introspection or user info response). */
@@ -45,6 +45,12 @@ export interface Runtime {
     readonly introspection: TtlCache<Claims>;
     readonly userinfo: TtlCache<Claims>;
     readonly tokens: TtlCache<TokenEndpointResult>;
+  };
+  /** Concurrent identical IdP calls share one request. */
+  readonly flights: {
+    readonly introspection: SingleFlight<Claims>;
+    readonly userinfo: SingleFlight<Claims>;
+    readonly tokens: SingleFlight<TokenEndpointResult>;
   };
   now(): number;
 }

@@ -66,11 +66,14 @@ function expiresAt(rt: Runtime, res: TokenEndpointResponse): number | null {
  * Run one grant (or serve it from the token cache). `run` performs the token request with the
  * right Configuration. IdP rejections (RFC 6749 §5.2) become 401; outages 502.
  */
-async function viaCache(rt: Runtime, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
-  if (key) {
-    const hit = rt.caches.tokens.get(key);
-    if (hit) return hit;
-  }
+async function viaCache(rt: Runtime, rs: RequestState, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
+  if (!key) return callTokenEndpoint(rt, grant, null, run);
+  const hit = rt.caches.tokens.get(key);
+  if (hit) return hit;
+  return rt.flights.tokens.run(key, rs.ctx.signal, () => callTokenEndpoint(rt, grant, key, run));
+}
+
+async function callTokenEndpoint(rt: Runtime, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
   let res: TokenEndpointResponse;
   try {
     res = await run();
@@ -109,7 +112,7 @@ export async function refreshTokenStep(rt: Runtime, rs: RequestState): Promise<O
   const meta = await rt.issuer.metadata();
   const config = await rt.clients.configuration(meta, rs.client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
   // Refresh responses are not cached: each refresh token is typically single-use (RFC 6749 §10.4).
-  const result = await viaCache(rt, 'refresh_token', null, () => genericGrantRequest(config, 'refresh_token', { ...params, refresh_token: found.token }));
+  const result = await viaCache(rt, rs, 'refresh_token', null, () => genericGrantRequest(config, 'refresh_token', { ...params, refresh_token: found.token }));
   return toOutcome(rt, rs, 'refresh_token', result, [{ location: found.location, name: found.name }]);
 }
 
@@ -125,7 +128,7 @@ export async function passwordStep(rt: Runtime, rs: RequestState): Promise<Outco
   const client = rs.client;
   const key = rt.cfg.cache_tokens ? cacheKey(rt, 'password', [client.id, pair.id, pair.secret], params) : null;
   try {
-    const result = await viaCache(rt, 'password', key, async () => {
+    const result = await viaCache(rt, rs, 'password', key, async () => {
       const meta = await rt.issuer.metadata();
       const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
       return genericGrantRequest(config, 'password', { ...params, username: pair.id, password: pair.secret });
@@ -147,7 +150,7 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
   const params = await grantParams(rt, rs);
   if (rt.cfg.audience && rt.cfg.audience.length > 0) params.audience = rt.cfg.audience.join(' ');
   const key = rt.cfg.cache_tokens ? cacheKey(rt, 'client_credentials', [pair.id, pair.secret], params) : null;
-  const result = await viaCache(rt, 'client_credentials', key, async () => {
+  const result = await viaCache(rt, rs, 'client_credentials', key, async () => {
     const meta = await rt.issuer.metadata();
     // The caller authenticates as itself, with the method configured for the plugin's client
     // when it is a shared-secret one, else client_secret_basic (RFC 6749 §2.3.1).

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fetchUserInfo, skipSubjectCheck, tokenIntrospection } from 'openid-client';
+import { decodeJwt } from 'jose';
 import { cacheTtlMs } from '../caches.ts';
 import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
 import type { Claims, Outcome, RequestState, Runtime } from '../runtime.ts';
@@ -99,8 +100,10 @@ export async function userinfoStep(rt: Runtime, rs: RequestState): Promise<Outco
 
 async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
   const key = tokenHash(token);
-  let info = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
-  if (!info) {
+  const cached = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
+  if (cached) return cached;
+  return rt.flights.userinfo.run(key, rs.ctx.signal, async () => {
+    let info: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.userinfo_endpoint) throw idpUnavailable('userinfo', new Error('no userinfo_endpoint'));
     const headers = extraPairs(rt.cfg.userinfo_headers_names, rt.cfg.userinfo_headers_values);
@@ -113,9 +116,19 @@ async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string)
       if (isIdpOutage(err)) throw idpUnavailable('userinfo', err);
       throw authError('invalid_token', 'user info request rejected', err);
     }
-    if (rt.cfg.cache_user_info) rt.caches.userinfo.set(key, info, cacheTtlMs(rt.cfg, rt.now(), null));
-  }
-  return info;
+    // Never cache past a JWT access token's own expiry; opaque tokens fall back to cache_ttl.
+    let exp: number | null = null;
+    if (looksLikeJwt(token)) {
+      try {
+        const e = decodeJwt(token).exp;
+        if (typeof e === 'number') exp = e;
+      } catch {
+        exp = null;
+      }
+    }
+    if (rt.cfg.cache_user_info) rt.caches.userinfo.set(key, info, cacheTtlMs(rt.cfg, rt.now(), exp));
+    return info;
+  });
 }
 
 /** Call the introspection endpoint (cached by token hash until the result's `exp`). */
@@ -123,7 +136,8 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
   const cfg = rt.cfg;
   const key = tokenHash(found.token);
   let result = cfg.cache_introspection ? rt.caches.introspection.get(key) : undefined;
-  if (!result) {
+  result ??= await rt.flights.introspection.run(key, rs.ctx.signal, async () => {
+    let fresh: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.introspection_endpoint) throw idpUnavailable('introspection', new Error('no introspection_endpoint'));
     if (!rs.client) throw idpUnavailable('introspection', new Error('no client_id configured'));
@@ -140,20 +154,21 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
     }
     const config = await rt.clients.configuration(meta, rs.client, 'introspection', { signal: rs.ctx.signal, headers });
     try {
-      result = (await tokenIntrospection(config, found.token, params)) as Claims;
+      fresh = (await tokenIntrospection(config, found.token, params)) as Claims;
     } catch (err) {
       if (isIdpOutage(err)) throw idpUnavailable('introspection', err);
       rt.log.warn({ err: describe(err) }, 'openid-connect: introspection request rejected');
       throw idpUnavailable('introspection', err);
     }
     if (cfg.cache_introspection) {
-      const exp = typeof result.exp === 'number' ? result.exp : null;
+      const exp = typeof fresh.exp === 'number' ? fresh.exp : null;
       // Inactive answers are remembered too (cache_ttl_neg, else 30 s) so a flood of bad
       // tokens does not turn into a flood of introspection calls.
-      const ttl = result.active === true ? cacheTtlMs(cfg, rt.now(), exp) : (cfg.cache_ttl_neg ?? 30) * 1000;
-      rt.caches.introspection.set(key, result, ttl);
+      const ttl = fresh.active === true ? cacheTtlMs(cfg, rt.now(), exp) : (cfg.cache_ttl_neg ?? 30) * 1000;
+      rt.caches.introspection.set(key, fresh, ttl);
     }
-  }
+    return fresh;
+  });
   if (cfg.introspection_check_active && result.active !== true) throw authError('invalid_token', 'token is not active');
   return result;
 }
