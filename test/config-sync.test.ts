@@ -138,13 +138,13 @@ describe('migrations', () => {
     try {
       const settings = { database: 'sqlite' as const, sqlitePath: join(dir, 'm.db') };
       assert.equal(await runMigrations('status', settings, io), 0);
-      assert.ok(lines.includes('pending: 000_base'), lines.join('\n'));
+      assert.ok(lines.includes('pending: 000_base, 001_seq_indexes'), lines.join('\n'));
       assert.equal(await runMigrations('bootstrap', settings, io), 0);
       assert.equal(await runMigrations('up', settings, io), 0);
       assert.ok(lines.includes('database is up to date'));
       lines.length = 0;
       assert.equal(await runMigrations('status', settings, io), 0);
-      assert.deepEqual(lines, ['executed: 000_base', 'pending: (none)']);
+      assert.deepEqual(lines, ['executed: 000_base, 001_seq_indexes', 'pending: (none)']);
       assert.equal(await runMigrations('nope', settings, io), 2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -161,10 +161,10 @@ describe('migrations', () => {
       assert.equal(await runMigrations('status', settings, io), 0);
       assert.ok(lines.includes('executed: (none)'), lines.join('\n'));
       assert.equal(await runMigrations('bootstrap', settings, io), 0);
-      assert.ok(lines.includes('applied: 000_base'), lines.join('\n'));
+      assert.ok(lines.includes('applied: 000_base, 001_seq_indexes'), lines.join('\n'));
       lines.length = 0;
       assert.equal(await runMigrations('status', settings, io), 0);
-      assert.deepEqual(lines, ['executed: 000_base', 'pending: (none)']);
+      assert.deepEqual(lines, ['executed: 000_base, 001_seq_indexes', 'pending: (none)']);
       const store = await openConfigStore(settings);
       assert.deepEqual((await store.load()).services, []);
       await store.close();

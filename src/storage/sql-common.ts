@@ -51,6 +51,18 @@ export const configMigrations: readonly Migration[] = [
          UNIQUE (consumer_id, grp))`,
     ],
   },
+  {
+    // Paging (`seq > $1 ORDER BY seq`) and insert's MAX(seq) stay index lookups on large sets.
+    name: '001_seq_indexes',
+    up: [
+      `CREATE INDEX services_seq ON services (seq)`,
+      `CREATE INDEX routes_seq ON routes (seq)`,
+      `CREATE INDEX consumers_seq ON consumers (seq)`,
+      `CREATE INDEX plugins_seq ON plugins (seq)`,
+      `CREATE INDEX acls_seq ON acls (seq)`,
+      `CREATE INDEX acls_consumer_id ON acls (consumer_id)`,
+    ],
+  },
 ];
 
 /** DDL of the key-value table (shared by the SQLite and PostgreSQL KV adapters). */
