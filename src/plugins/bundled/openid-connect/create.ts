@@ -163,7 +163,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
           browser?.stripCookies(ctx);
         }
         for (const h of headersFor(cfg, 'upstream', outcome)) ctx.upstream.setHeader(h.name, h.value);
-        setConsumerHeaders(ctx, mapped.consumer, mapped.groups);
+        setConsumerHeaders(ctx, mapped.consumer, mapped.groups, mapped.credential);
         if (browser) await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
         const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream: headersFor(cfg, 'downstream', outcome) };
         ctx.state.set(STATE_KEY, state);
@@ -202,8 +202,14 @@ function checkMaxAge(cfg: OidcConfig, o: Outcome, nowMs: number): void {
 }
 
 /** Kong's consumer headers for the upstream (X-Consumer-*, X-Authenticated-Groups). */
-function setConsumerHeaders(ctx: RequestContext, consumer: { id: string; username: string | null; custom_id: string | null } | null, groups: readonly string[] | null): void {
-  for (const n of ['x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-anonymous-consumer', 'x-authenticated-groups']) ctx.upstream.removeHeader(n);
+function setConsumerHeaders(
+  ctx: RequestContext,
+  consumer: { id: string; username: string | null; custom_id: string | null } | null,
+  groups: readonly string[] | null,
+  credential: { identifier?: string | null } | null = null,
+): void {
+  for (const n of ['x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-anonymous-consumer', 'x-authenticated-groups', 'x-credential-identifier']) ctx.upstream.removeHeader(n);
+  if (credential?.identifier) ctx.upstream.setHeader('x-credential-identifier', credential.identifier);
   if (consumer) {
     ctx.upstream.setHeader('x-consumer-id', consumer.id);
     if (consumer.username) ctx.upstream.setHeader('x-consumer-username', consumer.username);
