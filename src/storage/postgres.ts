@@ -76,6 +76,10 @@ export function createPgPool(settings: PgSettings): pg.Pool {
   // An idle client dying (server restart, pg_terminate_backend) is reported here; without a
   // listener it would crash the process. The pool discards that client by itself.
   pool.on('error', () => {});
+  // A checked-out client whose connection dies emits 'error' with no pool listener attached:
+  // unhandled, that would crash the process. The failing query rejects anyway, so the error is
+  // seen (and mapped to GW_STORE_UNAVAILABLE) by whoever issued it.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
@@ -84,7 +88,7 @@ function isConnectionError(err: unknown): boolean {
   if (!e) return false;
   if (e.code && /^(08|57P)/.test(e.code)) return true;
   if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(e.code)) return true;
-  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(e.message ?? '');
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Query read timeout/i.test(e.message ?? '');
 }
 
 export function mapPgError(err: unknown): unknown {
