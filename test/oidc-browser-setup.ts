@@ -56,7 +56,7 @@ function pipeline(getFlows: () => Flows, client: () => Promise<oidc.Configuratio
       f.stripCookies(ctx);
       return {
         upstream: true as const,
-        extra: { method: 'session', sub: session.subject, access_token: session.tokens.access_token, refresh_token: session.tokens.refresh_token, sid: session.id },
+        extra: { method: 'session', sub: session.subject, access_token: session.tokens.access_token, refresh_token: session.tokens.refresh_token, sid: session.id, userinfo: session.claims.userinfo ?? null },
       };
     }
     const r = await f.authorizationCode(ctx);

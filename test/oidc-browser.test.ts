@@ -293,3 +293,21 @@ describe('pushed authorization requests (require_pushed_authorization_requests)'
     }
   });
 });
+
+describe('search_user_info', () => {
+  it('fetches user info once at sign-in and keeps it in the session', async () => {
+    const s = await setup({ ...baseConfig, search_user_info: true, scopes: ['openid', 'email'] });
+    try {
+      const jar = new CookieJar();
+      await navigate(jar, `${s.harness.url}/u`, { credentials: alex });
+      assert.equal(s.idp.counts().userinfo, 1);
+      const later = await send(jar, `${s.harness.url}/u`, { headers: nav });
+      const info = echo(later.body).extra.userinfo as Record<string, unknown>;
+      assert.equal(info.sub, 'alex');
+      assert.equal(typeof info.email, 'string');
+      assert.equal(s.idp.counts().userinfo, 1);
+    } finally {
+      await s.close();
+    }
+  });
+});
