@@ -151,6 +151,24 @@ describe('refresh in a session', () => {
   });
 });
 
+describe('refresh_tokens: false', () => {
+  it('ends the session when the access token expires', async () => {
+    const s = await setup({ ...baseConfig, refresh_tokens: false }, { idp: { accessTokenTtl: 300 } });
+    try {
+      const jar = new CookieJar();
+      await passwordSession(s, jar);
+      s.idp.resetCounts();
+      s.clock.offsetMs = 400_000;
+      const r = await send(jar, `${s.harness.url}/x`, { headers: api });
+      assert.equal(r.status, 401);
+      assert.equal(s.idp.counts()['token:refresh_token'] ?? 0, 0);
+      assert.ok(r.setCookies.some((c) => c.startsWith('session=;') && c.includes('Max-Age=0')));
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('logout', () => {
   let s: Setup;
   before(async () => {
