@@ -46,14 +46,14 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
   }
 }
 
-export async function startGatewayProcess(opts: { config?: string; args?: string[]; env?: Record<string, string>; workers?: number }): Promise<GatewayProcess> {
+export async function startGatewayProcess(opts: { config?: string; args?: string[]; env?: Record<string, string>; workers?: number; extraProxyListen?: string }): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-proc-'));
   const configFile = join(dir, 'portcullis.yaml');
   if (opts.config !== undefined) await writeFile(configFile, opts.config);
   const proxyPort = await freePort();
   const adminPort = await freePort();
   const args = [join(root, 'bin/portcullis.js'), 'start', '--workers', String(opts.workers ?? 1),
-    '--proxy-listen', `127.0.0.1:${proxyPort}`, '--admin-listen', `127.0.0.1:${adminPort}`,
+    '--proxy-listen', `127.0.0.1:${proxyPort}${opts.extraProxyListen ? `, ${opts.extraProxyListen}` : ''}`, '--admin-listen', `127.0.0.1:${adminPort}`,
     ...(opts.config !== undefined ? ['-c', configFile] : []), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd: dir,
