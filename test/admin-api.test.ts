@@ -417,3 +417,36 @@ describe('Admin API: TLS listener', () => {
     }
   });
 });
+
+describe('Admin API: the seed curl against the bundled openid-connect plugin', () => {
+  // Runs once the real plugin is registered in src/plugins/bundled/index.ts.
+  test('form-encoded POST /routes/{id}/plugins', async (t) => {
+    const { bundledPlugins } = await import('../src/plugins/bundled/index.ts');
+    if (!bundledPlugins.some((p) => p.name === 'openid-connect')) {
+      t.skip('openid-connect is not registered yet');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-admin-oidc-'));
+    const store = await openConfigStore({ database: 'sqlite', sqlitePath: join(dir, 'o.db') });
+    const server = await createAdminServer({ store, registry: createRegistry(bundledPlugins), log: silentLogger(), nodeInfo: () => ({}), status: () => ({}) });
+    try {
+      const url = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
+      const json = { 'content-type': 'application/json' };
+      await fetch(`${url}/services`, { method: 'POST', headers: json, body: JSON.stringify({ name: 's', host: 's.test' }) });
+      const route: any = await (await fetch(`${url}/services/s/routes`, { method: 'POST', headers: json, body: JSON.stringify({ paths: ['/o'] }) })).json();
+      const body = 'name=openid-connect&config.issuer=https://YOUR_OKTA_DOMAIN/oauth2/YOUR_AUTH_SERVER/.well-known/openid-configuration'
+        + '&config.client_id=YOUR_CLIENT_ID&config.client_secret=YOUR_CLIENT_SECRET&config.redirect_uri=https://kong.com/api'
+        + '&config.scopes=openid&config.scopes=email&config.scopes=profile';
+      const res = await fetch(`${url}/routes/${route.id}/plugins`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      const plugin: any = await res.json();
+      assert.equal(res.status, 201, JSON.stringify(plugin));
+      assert.deepEqual(plugin.config.client_id, ['YOUR_CLIENT_ID']);
+      assert.deepEqual(plugin.config.scopes, ['openid', 'email', 'profile']);
+      assert.deepEqual(plugin.route, { id: route.id });
+    } finally {
+      await server.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
