@@ -1,0 +1,150 @@
+/**
+ * What openid-connect sends to the IdP, recorded by the in-test IdP: token requests (grant,
+ * scope, token_post_args_*, token_headers_*, client auth, no redirect_uri), introspection
+ * requests (token_type_hint, introspection_headers_*, post args), expires_in <= 0 not cached,
+ * and IdP failures at the token endpoint.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway } from './helpers/gateway.ts';
+import type { TestGateway } from './helpers/gateway.ts';
+import { startBadIdp } from './helpers/bad-idp.ts';
+import type { BadIdp } from './helpers/bad-idp.ts';
+import { startEcho } from '../demo/echo.ts';
+import type { EchoServer } from '../demo/echo.ts';
+
+let idp: BadIdp;
+let echo: EchoServer;
+
+before(async () => {
+  idp = await startBadIdp();
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+  await idp.close();
+});
+
+function deck(pluginConfig: string): string {
+  return `_format_version: "3.0"
+services:
+  - name: s
+    url: ${echo.url}/anything
+    routes:
+      - name: r
+        paths: [/api]
+plugins:
+  - name: openid-connect
+    config:
+      issuer: ${idp.issuer}
+      client_id: [gw-client]
+      client_secret: [gw-secret]
+${pluginConfig}`;
+}
+
+async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
+  const gw = await startGateway({ config });
+  try {
+    await fn(gw);
+  } finally {
+    await gw.close();
+  }
+}
+
+const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+const last = (endpoint: string) => [...idp.requests()].reverse().find((r) => r.endpoint === endpoint)!;
+
+test('password grant request: form, client_secret_basic, scopes, extra args and headers, no redirect_uri', async () => {
+  const at = await idp.sign({ sub: 'alex' });
+  idp.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 300 });
+  await withGateway(
+    deck(`      auth_methods: [password]
+      scopes: [openid, email]
+      token_post_args_names: [resource]
+      token_post_args_values: [https://api.example]
+      token_headers_names: [x-tenant]
+      token_headers_values: [acme]
+      token_headers_client: [x-trace]
+`),
+    async (gw) => {
+      const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe'), 'x-trace': 't-1' } });
+      assert.equal(r.status, 200);
+      assert.equal(((await r.json()) as { headers: Record<string, string> }).headers.authorization, `Bearer ${at}`);
+      const req = last('token');
+      const form = new URLSearchParams(req.body);
+      assert.equal(form.get('grant_type'), 'password');
+      assert.equal(form.get('username'), 'alex');
+      assert.equal(form.get('password'), 'doe');
+      assert.equal(form.get('scope'), 'openid email');
+      assert.equal(form.get('resource'), 'https://api.example');
+      assert.equal(form.get('redirect_uri'), null);
+      // RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding.
+      const [id, secret] = Buffer.from(String(req.headers.authorization).slice(6), 'base64').toString().split(':').map(decodeURIComponent);
+      assert.deepEqual([id, secret], ['gw-client', 'gw-secret']);
+      assert.equal(req.headers['x-tenant'], 'acme');
+      assert.equal(req.headers['x-trace'], 't-1');
+    },
+  );
+});
+
+test('a token response with expires_in <= 0 is not cached', async () => {
+  const at = await idp.sign({ sub: 'alex' });
+  idp.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 0 });
+  await withGateway(deck(`      auth_methods: [password]\n      ignore_signature: [password]\n`), async (gw) => {
+    idp.resetCounts();
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe') } });
+      assert.equal(r.status, 200);
+      await r.body?.cancel();
+    }
+    assert.equal(idp.counts().token, 3);
+  });
+});
+
+test('token endpoint failures: rejection → 401, outage → 502', async () => {
+  idp.setTokenResponse(() => ({ status: 400, body: { error: 'invalid_grant' } }));
+  await withGateway(deck(`      auth_methods: [password]\n`), async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'bad') } });
+    assert.equal(r.status, 401);
+    await r.body?.cancel();
+    idp.setTokenResponse(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
+    const r2 = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe') } });
+    assert.equal(r2.status, 502);
+    await r2.body?.cancel();
+  });
+});
+
+test('introspection request: hint, extra headers and args, client auth; inactive results are cached briefly', async () => {
+  idp.setIntrospection('opaque-1', { active: true, sub: 'alex', scope: 'read write' });
+  await withGateway(
+    deck(`      auth_methods: [introspection]
+      client_auth: [client_secret_post]
+      introspection_hint: my_hint
+      introspection_headers_names: [x-api-key]
+      introspection_headers_values: [k-123]
+      introspection_post_args_names: [extra]
+      introspection_post_args_values: ['1']
+      scopes_required: ["read write"]
+`),
+    async (gw) => {
+      const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: 'Bearer opaque-1' } });
+      assert.equal(r.status, 200);
+      await r.body?.cancel();
+      const req = last('introspection');
+      const form = new URLSearchParams(req.body);
+      assert.equal(form.get('token'), 'opaque-1');
+      assert.equal(form.get('token_type_hint'), 'my_hint');
+      assert.equal(form.get('extra'), '1');
+      assert.equal(form.get('client_id'), 'gw-client');
+      assert.equal(form.get('client_secret'), 'gw-secret');
+      assert.equal(req.headers['x-api-key'], 'k-123');
+      idp.resetCounts();
+      for (let i = 0; i < 5; i++) {
+        const bad = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: 'Bearer unknown-opaque' } });
+        assert.equal(bad.status, 401);
+        await bad.body?.cancel();
+      }
+      assert.equal(idp.counts().introspection, 1, 'inactive answer cached');
+    },
+  );
+});
