@@ -19,6 +19,14 @@ describe('Sealer', () => {
     assert.equal(await s.open('session', ''), null);
   });
 
+  it('deflates large payloads and opens them again', async () => {
+    const s = new Sealer(['secret-one']);
+    const big = { claims: 'abc'.repeat(2000) };
+    const sealed = await s.seal('session', big);
+    assert.ok(sealed.length < 2000, `compressed (${sealed.length})`);
+    assert.deepEqual(await s.open('session', sealed), big);
+  });
+
   it('opens values sealed with an older secret during a rotation, and seals with the first', async () => {
     const old = new Sealer(['old-secret']);
     const sealedOld = await old.seal('session', { v: 'old' });

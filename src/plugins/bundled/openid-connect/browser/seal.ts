@@ -8,6 +8,7 @@
  * Secret rotation: the first secret seals, every secret opens; the `kid` header says which one.
  */
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 
 export const sealPurposes = ['session', 'authorization', 'refresh', 'storage'] as const;
@@ -20,6 +21,10 @@ interface Key {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Like lua-resty-session: deflate payloads above 1 KB when that makes them smaller (tokens repeat claims). */
+const compressAbove = 1024;
+/** Bound on an inflated payload (only values we sealed ourselves are ever inflated). */
+const maxInflated = 1 << 20;
 
 export class Sealer {
   readonly #keys = new Map<SealPurpose, Key[]>();
@@ -47,8 +52,18 @@ export class Sealer {
 
   async seal(purpose: SealPurpose, value: unknown): Promise<string> {
     const [current] = this.#keys.get(purpose)!;
-    return new CompactEncrypt(encoder.encode(JSON.stringify(value)))
-      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: current.kid })
+    let plaintext: Uint8Array = encoder.encode(JSON.stringify(value));
+    let zipped = false;
+    if (plaintext.length > compressAbove) {
+      const deflated = deflateRawSync(plaintext);
+      if (deflated.length < plaintext.length) {
+        plaintext = deflated;
+        zipped = true;
+      }
+    }
+    // `pz` (ours) marks a deflated payload; the protected header is authenticated with the payload.
+    return new CompactEncrypt(plaintext)
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: current.kid, ...(zipped ? { pz: 1 } : {}) })
       .encrypt(current.key);
   }
 
@@ -63,11 +78,12 @@ export class Sealer {
     const key = this.#keys.get(purpose)!.find((k) => k.kid === kid);
     if (!key) return null;
     try {
-      const { plaintext } = await compactDecrypt(sealed, key.key, {
+      const { plaintext, protectedHeader } = await compactDecrypt(sealed, key.key, {
         keyManagementAlgorithms: ['dir'],
         contentEncryptionAlgorithms: ['A256GCM'],
       });
-      return JSON.parse(decoder.decode(plaintext)) as unknown;
+      const bytes = protectedHeader.pz === 1 ? inflateRawSync(plaintext, { maxOutputLength: maxInflated }) : plaintext;
+      return JSON.parse(decoder.decode(bytes)) as unknown;
     } catch {
       return null;
     }

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { makeCtx } from '../../../../../test/helpers/plugin-ctx.ts';
 import { MemoryKv } from '../../../../../test/helpers/fake-ctx.ts';
 import { resolveConfig, type BrowserConfig } from './config.ts';
@@ -35,6 +36,11 @@ function setCookies(ctx: ReturnType<typeof makeCtx>): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
 
+/** Random text: deflate cannot shrink it, so it really needs several cookies. */
+function incompressible(n: number): string {
+  return randomBytes(n).toString('base64url').slice(0, n);
+}
+
 function session(st: SessionStore, bigClaim = ''): SessionData {
   return st.newSession({ method: 'password', clientIndex: 0, tokens: { access_token: 'at' }, claims: { id_token: { sub: 'alex', iss: 'https://idp', big: bigClaim } } });
 }
@@ -43,7 +49,7 @@ describe('SessionStore (cookie storage)', () => {
   it('writes a large session in chunks and reads it back', async () => {
     const st = store({}, () => 1_000_000);
     const ctx = makeCtx();
-    await st.write(ctx, session(st, 'z'.repeat(9000)), { renew: true });
+    await st.write(ctx, session(st, incompressible(9000)), { renew: true });
     const sc = setCookies(ctx);
     const names = sc.map((c) => c.split('=')[0]);
     assert.ok(names.length >= 3);
@@ -56,7 +62,7 @@ describe('SessionStore (cookie storage)', () => {
   it('expires leftover chunks when a session shrinks', async () => {
     const st = store({}, () => 1_000_000);
     const first = makeCtx();
-    await st.write(first, session(st, 'z'.repeat(9000)), { renew: true });
+    await st.write(first, session(st, incompressible(9000)), { renew: true });
     const second = ctxWith(cookiesFrom(setCookies(first)));
     await st.write(second, session(st), { renew: true });
     const sc = setCookies(second);
@@ -67,7 +73,7 @@ describe('SessionStore (cookie storage)', () => {
   it('treats a forged chunk count as no session and removes every chunk', async () => {
     const st = store({}, () => 1_000_000);
     const ctx = makeCtx();
-    await st.write(ctx, session(st, 'z'.repeat(9000)), { renew: true });
+    await st.write(ctx, session(st, incompressible(9000)), { renew: true });
     const cookies = cookiesFrom(setCookies(ctx));
     const n = cookies.size;
     cookies.set('session', cookies.get('session')!.replace(/^~\d~/, `~${n - 1}~`));
