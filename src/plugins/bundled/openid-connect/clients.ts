@@ -18,6 +18,9 @@ export type Purpose = 'token' | 'introspection' | 'revocation' | 'par' | 'userin
 /** Key in the shared key-value store of the plugin-generated `private_key_jwt` keys. */
 export const GENERATED_JWKS_KEY = 'openid-connect:jwks';
 
+/** How often the plugin-generated private_key_jwt key is re-read from the shared store. */
+const GENERATED_KEY_RECHECK_MS = 60_000;
+
 const supportedMethods = new Set(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']);
 
 /** One configured client (index into the per-client arrays). */
@@ -72,6 +75,7 @@ export interface ClientsOptions {
 export class Clients {
   readonly #o: ClientsOptions;
   readonly #auth = new Map<string, Promise<ClientAuth>>();
+  readonly #loadedAt = new Map<string, number>();
 
   constructor(options: ClientsOptions) {
     this.#o = options;
@@ -117,7 +121,12 @@ export class Clients {
   #clientAuth(client: OidcClient, method: string): Promise<ClientAuth> {
     const key = `${client.index}:${method}`;
     let auth = this.#auth.get(key);
+    // The generated key can be rotated through the Admin API (DELETE /openid-connect/jwks):
+    // re-read it now and then instead of signing with a deleted key until the next reload.
+    const generated = method === 'private_key_jwt' && !perClient(this.#o.cfg.client_jwk, client.index);
+    if (auth && generated && Date.now() - (this.#loadedAt.get(key) ?? 0) > GENERATED_KEY_RECHECK_MS) auth = undefined;
     if (!auth) {
+      this.#loadedAt.set(key, Date.now());
       auth = this.#makeAuth(client, method);
       auth.catch(() => this.#auth.delete(key));
       this.#auth.set(key, auth);
