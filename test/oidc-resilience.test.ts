@@ -1,0 +1,96 @@
+/**
+ * openid-connect when the IdP misbehaves at the network level: a hanging IdP is cut off by
+ * `timeout`, an IdP that was down at start-up is used once it comes up, endpoint overrides.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway } from './helpers/gateway.ts';
+import { startBadIdp } from './helpers/bad-idp.ts';
+import type { BadIdp } from './helpers/bad-idp.ts';
+import { startEcho } from '../demo/echo.ts';
+import type { EchoServer } from '../demo/echo.ts';
+
+let echo: EchoServer;
+before(async () => {
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+});
+
+function deck(issuer: string, extra = ''): string {
+  return `_format_version: "3.0"
+services:
+  - name: s
+    url: ${echo.url}/anything
+    routes:
+      - name: r
+        paths: [/api]
+plugins:
+  - name: openid-connect
+    config:
+      issuer: ${issuer}
+      auth_methods: [bearer, password]
+      client_id: [c]
+      client_secret: [s]
+${extra}`;
+}
+
+test('a hanging IdP is cut off by `timeout`: 502 quickly, the gateway stays up', async () => {
+  const idp = await startBadIdp();
+  idp.setDiscoveryFailure('hang');
+  const gw = await startGateway({ config: deck(idp.issuer, '      timeout: 300\n') });
+  try {
+    const t0 = Date.now();
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${await idp.sign({ sub: 'a' })}` } });
+    assert.equal(r.status, 502);
+    await r.body?.cancel();
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  } finally {
+    await gw.close();
+    idp.setDiscoveryFailure(null);
+    await idp.close();
+  }
+});
+
+test('an IdP that is down at start-up is used once it is up (after the 5 s back-off)', async () => {
+  // Reserve a port, free it, and start the IdP there later.
+  const probe = await startBadIdp();
+  const port = probe.port;
+  await probe.close();
+  const issuer = `http://127.0.0.1:${port}`;
+  const gw = await startGateway({ config: deck(issuer) });
+  let idp: BadIdp | null = null;
+  try {
+    const r1 = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: 'Bearer a.b.c' } });
+    assert.equal(r1.status, 502);
+    await r1.body?.cancel();
+    idp = await startBadIdp({ port });
+    await new Promise((r) => setTimeout(r, 5200));
+    const r2 = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${await idp.sign({ sub: 'a' })}` } });
+    assert.equal(r2.status, 200);
+    await r2.body?.cancel();
+  } finally {
+    await gw.close();
+    await idp?.close();
+  }
+});
+
+test('endpoint overrides: token_endpoint from the config wins over discovery', async () => {
+  const idp = await startBadIdp();
+  const other = await startBadIdp();
+  const at = await idp.sign({ sub: 'alex' });
+  other.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 60 });
+  const gw = await startGateway({ config: deck(idp.issuer, `      token_endpoint: ${other.issuer}/token\n`) });
+  try {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` } });
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+    assert.equal(other.counts().token, 1);
+    assert.equal(idp.counts().token ?? 0, 0);
+  } finally {
+    await gw.close();
+    await other.close();
+    await idp.close();
+  }
+});
