@@ -94,3 +94,39 @@ test('endpoint overrides: token_endpoint from the config wins over discovery', a
     await idp.close();
   }
 });
+
+test('ssl_verify: an IdP with an untrusted certificate is refused by default and accepted with ssl_verify: false', async () => {
+  const { selfSigned } = await import('./helpers/certs.ts');
+  const https = await import('node:https');
+  const keys = await startBadIdp();
+  const tls = selfSigned();
+  const server = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    const issuer = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    res.setHeader('content-type', 'application/json');
+    if (req.url === '/.well-known/openid-configuration') res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks` }));
+    else if (req.url === '/jwks') res.end(JSON.stringify(keys.jwks()));
+    else {
+      res.statusCode = 404;
+      res.end('{}');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const token = await keys.sign({ sub: 'alex', iss: issuer });
+  try {
+    for (const [sslVerify, status] of [['true', 502], ['false', 200]] as const) {
+      const gw = await startGateway({ config: deck(issuer, `      ssl_verify: ${sslVerify}\n`) });
+      try {
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(r.status, status, `ssl_verify: ${sslVerify}`);
+        await r.body?.cancel();
+      } finally {
+        await gw.close();
+      }
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await keys.close();
+  }
+});
