@@ -200,3 +200,46 @@ test('a config using a feature that is not built yet is refused, naming the fiel
     assert.match(gw.logText(), /proof_of_possession_dpop/);
   });
 });
+
+test('downstream headers reach the client; upstream_headers maps nested claims; spoofed copies are removed', async () => {
+  const token = await idp.sign({ sub: 'alex', user: { org: { id: 'org-7' } } });
+  await withGateway(
+    deck(`      auth_methods: [bearer]
+      downstream_access_token_header: x-access-token-out
+      downstream_headers_claims: [sub]
+      downstream_headers_names: [x-user-out]
+      upstream_headers:
+        - header: x-org
+          path: [user, org, id]
+        - header: x-missing
+          path: [nope]
+`),
+    async (gw) => {
+      const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}`, 'x-org': 'spoofed', 'x-missing': 'spoofed' } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('x-access-token-out'), token);
+      assert.equal(r.headers.get('x-user-out'), 'alex');
+      const e = (await r.json()) as Echo;
+      assert.equal(e.headers['x-org'], 'org-7');
+      assert.equal(e.headers['x-missing'], undefined, 'a missing claim means no header, even if the client sent one');
+    },
+  );
+});
+
+test('password credentials from the query or a JSON body (password_param_type); hidden from the upstream', async () => {
+  const at = await idp.sign({ sub: 'alex' });
+  idp.setTokenResponse((form) => (form.get('username') === 'alex' && form.get('password') === 'doe' ? { status: 200, body: { access_token: at, token_type: 'Bearer', expires_in: 60 } } : { status: 400, body: { error: 'invalid_grant' } }));
+  await withGateway(deck(`      auth_methods: [password]\n      password_param_type: [query, body]\n      client_id: [c]\n      client_secret: [s]\n`), async (gw) => {
+    const q = await fetch(`${gw.proxyUrl}/api?username=alex&password=doe&x=1`);
+    assert.equal(q.status, 200);
+    const eq = (await q.json()) as Echo;
+    assert.deepEqual(eq.args, { x: '1' });
+    const b = await fetch(`${gw.proxyUrl}/api`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alex', password: 'doe', keep: true }) });
+    assert.equal(b.status, 200);
+    const eb = (await b.json()) as Echo;
+    assert.deepEqual(JSON.parse(eb.data), { keep: true });
+    const basic = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` } });
+    assert.equal(basic.status, 401, 'header is not among password_param_type');
+    await basic.body?.cancel();
+  });
+});
