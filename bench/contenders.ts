@@ -1,0 +1,189 @@
+/**
+ * The programs bench/run.ts measures, each started on a free 127.0.0.1 port from a config
+ * generated into a temp dir: the bench upstream, the bare Node proxy, the gateway (real CLI),
+ * nginx as a plain reverse proxy and Apache httpd + mod_auth_openidc as an OAuth 2.0 resource
+ * server. Each `start*` resolves once the program answers, and returns a handle to stop it.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Child, Children } from './lib.ts';
+import { freePort, statusOf, waitUntil } from './lib.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const node = process.execPath;
+const isRoot = process.getuid?.() === 0;
+
+export interface Running {
+  readonly child: Child;
+  readonly port: number;
+}
+
+export interface Probe {
+  path: string;
+  headers?: Record<string, string>;
+  /** Ready on any HTTP answer (not only 200), e.g. before logging in. */
+  anyStatus?: boolean;
+}
+
+async function ready(what: string, child: Child, port: number, probe: Probe): Promise<Running> {
+  await waitUntil(what, async () => {
+    const status = await statusOf(`http://127.0.0.1:${port}${probe.path}`, probe.headers);
+    return probe.anyStatus === true ? status < 500 : status === 200;
+  }, child);
+  return { child, port };
+}
+
+export async function startUpstream(children: Children, cpus: string | null, processes: number): Promise<Running> {
+  const port = await freePort();
+  const child = children.start('upstream', node, [join(root, 'bench/upstream.ts'), String(port), String(processes)], { cpus });
+  return ready('upstream', child, port, { path: '/' });
+}
+
+export async function startBareProxy(children: Children, cpus: string | null, upstreamPort: number, workers: number): Promise<Running> {
+  const port = await freePort();
+  const child = children.start(`bare-proxy x${workers}`, node, [join(root, 'bench/bare-proxy.ts'), String(port), `http://127.0.0.1:${upstreamPort}`, String(workers)], { cpus });
+  return ready('bare proxy', child, port, { path: '/' });
+}
+
+/** Declarative config: one service, `routes` prefix routes /svc0 … /svc{n-1}, optional plugins. */
+export function gatewayConfig(upstreamPort: number, routes: number, plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = []): string {
+  const list = [];
+  for (let i = 0; i < routes; i++) list.push({ name: `r${i}`, paths: [`/svc${i}`] });
+  const doc = {
+    _format_version: '3.0',
+    services: [{ name: 'bench', url: `http://127.0.0.1:${upstreamPort}`, routes: list }],
+    plugins,
+  };
+  // YAML is a superset of JSON: the CLI reads this as it would any portcullis.yaml.
+  return JSON.stringify(doc, null, 1);
+}
+
+export interface GatewayStart {
+  dir: string;
+  config: string;
+  workers: number;
+  cpus: string | null;
+  probe: Probe;
+  /** Write a V8 CPU profile into this directory when the process exits. */
+  cpuProfDir?: string;
+}
+
+export async function startGateway(children: Children, o: GatewayStart): Promise<Running> {
+  await mkdir(o.dir, { recursive: true });
+  const file = join(o.dir, 'portcullis.yaml');
+  await writeFile(file, o.config);
+  const port = await freePort();
+  const admin = await freePort();
+  const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
+  const child = children.start(`gateway x${o.workers}`, node, [...prof, join(root, 'bin/portcullis.js'), 'start', '-c', file,
+    '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`], {
+    cpus: o.cpus,
+    cwd: o.dir,
+    env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off', PORTCULLIS_LOG_LEVEL: 'warn', PORTCULLIS_DRAIN_TIMEOUT: '2' },
+  });
+  await waitUntil('gateway admin', async () => (await statusOf(`http://127.0.0.1:${admin}/status`)) === 200, child);
+  return ready('gateway', child, port, o.probe);
+}
+
+/** nginx as a plain reverse proxy with upstream keep-alive (its idiomatic setup), access log off. */
+export async function startNginx(children: Children, dir: string, cpus: string | null, upstreamPort: number, workers: number): Promise<Running> {
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const conf = `
+worker_processes ${workers};
+${isRoot ? 'user www-data;' : ''}
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream bench { server 127.0.0.1:${upstreamPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    location / {
+      proxy_pass http://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), conf);
+  const child = children.start(`nginx x${workers}`, 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { cpus });
+  return ready('nginx', child, port, { path: '/svc0/' });
+}
+
+/**
+ * Apache httpd (event MPM, `processes` child processes) with mod_auth_openidc validating the
+ * bearer JWT with the IdP's public key (`AuthType oauth20`, OAuth 2.0 resource server mode), then
+ * mod_proxy to the same upstream. Logging: error log only, no access log.
+ */
+export async function startApache(children: Children, dir: string, cpus: string | null, upstreamPort: number, key: { kid: string; file: string }, processes: number, probe: Probe): Promise<Running> {
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const mod = (name: string, file: string): string => `LoadModule ${name} /usr/lib/apache2/modules/${file}`;
+  const conf = `
+ServerRoot ${dir}
+ServerName 127.0.0.1
+Listen 127.0.0.1:${port}
+PidFile ${dir}/httpd.pid
+DefaultRuntimeDir ${dir}
+Mutex file:${dir} default
+ErrorLog ${dir}/error.log
+LogLevel warn
+${isRoot ? 'User www-data\nGroup www-data' : ''}
+${mod('mpm_event_module', 'mod_mpm_event.so')}
+${mod('authn_core_module', 'mod_authn_core.so')}
+${mod('authz_core_module', 'mod_authz_core.so')}
+${mod('authz_user_module', 'mod_authz_user.so')}
+${mod('proxy_module', 'mod_proxy.so')}
+${mod('proxy_http_module', 'mod_proxy_http.so')}
+${mod('auth_openidc_module', 'mod_auth_openidc.so')}
+StartServers ${processes}
+ServerLimit ${processes}
+ThreadLimit 64
+ThreadsPerChild 64
+MinSpareThreads 1
+MaxSpareThreads ${processes * 64}
+MaxRequestWorkers ${processes * 64}
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 60
+OIDCCryptoPassphrase portcullis-bench-not-a-secret
+OIDCOAuthVerifyCertFiles ${key.kid}#${key.file}
+OIDCOAuthRemoteUserClaim sub
+OIDCOAuthAcceptTokenAs header
+<Location />
+  AuthType oauth20
+  Require valid-user
+</Location>
+ProxyPass / http://127.0.0.1:${upstreamPort}/
+`;
+  await writeFile(join(dir, 'httpd.conf'), conf);
+  const child = children.start(`apache x${processes}`, 'apache2', ['-f', join(dir, 'httpd.conf'), '-DFOREGROUND'], { cpus, cwd: dir });
+  return ready('apache', child, port, probe);
+}
+
+/** A throwaway redis-server (no persistence) for `session_storage: redis`. */
+export async function startRedis(children: Children, dir: string, cpus: string | null): Promise<Running> {
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const child = children.start('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { cpus });
+  await waitUntil('redis', async () => {
+    const net = await import('node:net');
+    return new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.write('PING\r\n'); });
+      s.once('data', (d: Buffer) => { s.destroy(); resolve(d.toString().startsWith('+PONG')); });
+      s.once('error', () => resolve(false));
+    });
+  }, child);
+  return { child, port };
+}

@@ -1,0 +1,213 @@
+/**
+ * Plumbing for bench/run.ts: child processes in their own process groups (so a cluster primary
+ * and its workers stop together), CPU pinning with taskset, readiness polling, wrk runs and the
+ * parsing of wrk's report, and a description of the machine.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+export function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Which CPUs each role runs on (taskset -c lists), or null when pinning is off. */
+export interface Pinning {
+  load: string | null;
+  single: string | null;
+  multi: string | null;
+}
+
+export interface Child {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Every child started here, so an interrupted run (Ctrl-C, crash) still stops them all. Owned by
+ * the run, not the module: bench/run.ts creates one and closes it in `finally`.
+ */
+export class Children {
+  readonly #live = new Set<Child>();
+
+  /** Starts `cmd args` in its own process group, optionally pinned with `taskset -c cpus`. */
+  start(name: string, cmd: string, args: readonly string[], opts: { cpus?: string | null; env?: Record<string, string>; cwd?: string } = {}): Child {
+    const [file, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, cmd, ...args]] : [cmd, [...args]];
+    const proc = spawn(file, argv, {
+      detached: true,
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const keep = (c: Buffer): void => {
+      out += c.toString();
+      if (out.length > 64_000) out = out.slice(-32_000);
+    };
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    const exited = new Promise<void>((r) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) r();
+      else proc.once('exit', () => r());
+    });
+    const group = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(-proc.pid!, signal);
+      } catch {
+        // already gone
+      }
+    };
+    const child: Child = {
+      name,
+      proc,
+      output: () => out,
+      stop: async () => {
+        this.#live.delete(child);
+        group('SIGTERM');
+        const done = await Promise.race([exited.then(() => true), sleep(8_000).then(() => false)]);
+        // Workers of a cluster may outlive the primary by a moment: make sure the group is gone.
+        group('SIGKILL');
+        if (!done) await exited;
+      },
+    };
+    this.#live.add(child);
+    return child;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#live].map((c) => c.stop()));
+  }
+}
+
+/** Polls `check` every 50 ms until it returns true; throws with `child`'s output on timeout or exit. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, child?: Child, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (child && (child.proc.exitCode !== null || child.proc.signalCode !== null)) {
+      throw new Error(`${what}: process exited (${child.proc.exitCode ?? child.proc.signalCode})\n${child.output()}`);
+    }
+    try {
+      if (await check()) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > end) throw new Error(`${what}: not ready after ${timeoutMs} ms\n${child?.output() ?? ''}`);
+    await sleep(50);
+  }
+}
+
+/** GET `url` with `headers`; resolves to the status (2 s timeout). */
+export async function statusOf(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const r = await fetch(url, { headers, signal: AbortSignal.timeout(2_000) });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+export interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  non2xx: number;
+  socketErrors: number;
+}
+
+function toMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+/** Parses wrk 4's text report (run with --latency). */
+export function parseWrk(text: string): WrkResult {
+  const num = (re: RegExp): number => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const pct = (p: string): number => {
+    const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(text);
+    return m ? toMs(m[1]) : Number.NaN;
+  };
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    p50Ms: pct('50'),
+    p99Ms: pct('99'),
+    requests: num(/(\d+) requests in/),
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    socketErrors: errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  };
+}
+
+export interface WrkOptions {
+  threads: number;
+  connections: number;
+  durationSec: number;
+  cpus: string | null;
+}
+
+/** Runs wrk against `url` and returns its parsed report. */
+export async function wrk(url: string, headers: Record<string, string>, o: WrkOptions): Promise<WrkResult> {
+  const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationSec}s`, '--latency', '--timeout', '5s'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  args.push(url);
+  const [file, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'wrk', ...args]] : ['wrk', args];
+  const text = await new Promise<string>((resolve, reject) => {
+    const p = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), (o.durationSec + 30) * 1000);
+    p.once('error', reject);
+    p.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`wrk exited with ${code}: ${out}`));
+    });
+  });
+  const r = parseWrk(text);
+  if (!(r.rps > 0)) throw new Error(`could not read wrk's report:\n${text}`);
+  return r;
+}
+
+export interface Machine {
+  cpus: number;
+  model: string;
+  memoryGiB: number;
+  kernel: string;
+  node: string;
+  wrk: string;
+}
+
+export function describeMachine(): Machine {
+  let model = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) model = m[1].trim();
+  } catch {
+    // not Linux
+  }
+  const wrkVersion = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  return {
+    cpus: os.availableParallelism(),
+    model,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    wrk: (wrkVersion.stdout || wrkVersion.stderr || '').split('\n')[0].trim(),
+  };
+}

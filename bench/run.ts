@@ -1,0 +1,342 @@
+/**
+ * `npm run bench`: load scenarios measured with wrk in one run — the upstream direct, a bare Node
+ * proxy, the gateway (no plugins: 1 and 1,000 routes; openid-connect bearer with a warm and with
+ * no verified-token cache; session cookie in cookie and in Redis storage) at 1 and 2 workers,
+ * nginx as a plain reverse proxy and Apache httpd + mod_auth_openidc as an OAuth 2.0 resource
+ * server — and the ratios against the targets, written to bench/RESULTS.md.
+ *
+ * Environment: BENCH_QUICK=1 (short runs), BENCH_ONLY=<regex on scenario ids> (subset, prints
+ * only), BENCH_PIN=0 (no taskset), BENCH_CPU_PROF=<dir> (V8 CPU profiles of gateway processes),
+ * BENCH_DURATION / BENCH_CONNECTIONS / BENCH_THREADS (wrk settings).
+ */
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startIdp } from '../demo/idp.ts';
+import { Children, describeMachine, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
+import {
+  gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startRedis, startUpstream, type Probe, type Running,
+} from './contenders.ts';
+
+const here = new URL('.', import.meta.url).pathname;
+const quick = process.env.BENCH_QUICK === '1';
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
+const cpuProfDir = process.env.BENCH_CPU_PROF || undefined;
+const wrkOpts: Omit<WrkOptions, 'cpus'> = {
+  threads: Number(process.env.BENCH_THREADS ?? 2),
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 64),
+  durationSec: Number(process.env.BENCH_DURATION ?? (quick ? 3 : 6)),
+};
+const warmupSec = quick ? 1 : 2;
+const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+
+function median(values: readonly number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+function currentLoad(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}
+
+function pinning(): Pinning {
+  const n = describeMachine().cpus;
+  if (process.env.BENCH_PIN === '0' || n < 2 || !hasCommand('taskset')) return { load: null, single: null, multi: null };
+  if (n < 4) return { load: '0', single: '1', multi: '0-1' };
+  const half = Math.floor(n / 2);
+  return { load: `0-${half - 1}`, single: String(half), multi: `${half}-${half + 1}` };
+}
+
+interface Scenario {
+  id: string;
+  label: string;
+  group: 'core' | 'oidc' | 'reference';
+  workers: number;
+  /** Starts the contender; resolves with where to send load. */
+  start(): Promise<{ running: Running; probe: Probe }>;
+  /** Extra work once ready (e.g. log in) that may change the headers wrk sends. */
+  prepare?(running: Running, probe: Probe): Promise<Probe>;
+}
+
+type Outcome = { result: WrkResult; note?: string } | { error: string };
+
+const sessionSecret = 'portcullis-bench-session-secret-not-for-production';
+
+async function main(): Promise<void> {
+  const machine = describeMachine();
+  const pin = pinning();
+  const children = new Children();
+  const work = await mkdtemp(join(tmpdir(), 'portcullis-bench-'));
+  const stopAll = (): void => {
+    void children.closeAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stopAll);
+  process.once('SIGTERM', stopAll);
+  const idp = await startIdp({ accessTokenTtl: 3600 });
+  const outcomes = new Map<string, Outcome>();
+  const samples = new Map<string, Array<WrkResult | undefined>>();
+  const loadAvg: string[] = [];
+  const scenarios: Scenario[] = [];
+  let dirs = 0;
+  const nextDir = (name: string): string => join(work, `${++dirs}-${name}`);
+  try {
+    if (!hasCommand('wrk')) throw new Error('wrk is not installed (Debian package "wrk")');
+    const upstream = await startUpstream(children, pin.load, 1);
+    const up = upstream.port;
+
+    const tokenRes = await fetch(`${idp.issuer}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', username: 'alex', password: 'doe', client_id: 'kong', client_secret: 'kong-secret', scope: 'openid' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!tokenRes.ok) throw new Error(`password grant failed: ${tokenRes.status} ${await tokenRes.text()}`);
+    const accessToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const bearer = { authorization: `Bearer ${accessToken}` };
+    // mod_auth_openidc 2.4 fetches a JWKS only over https: it gets the IdP's RS256 public key as
+    // a PEM file instead (OIDCOAuthVerifyCertFiles kid#file), the same key the JWKS publishes.
+    const rsaJwk = idp.jwks.keys.find((k) => k.kty === 'RSA')!;
+    const rsaKey = { kid: rsaJwk.kid!, file: join(work, 'idp-rsa.pem') };
+    await writeFile(rsaKey.file, createPublicKey({ key: rsaJwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }));
+
+    const oidcBase = {
+      issuer: `${idp.issuer}/.well-known/openid-configuration`,
+      client_id: ['kong'],
+      client_secret: ['kong-secret'],
+      client_auth: ['client_secret_post'],
+    };
+    const cpusFor = (w: number): string | null => (w === 1 ? pin.single : pin.multi);
+    const gateway = (id: string, label: string, group: Scenario['group'], workers: number, routes: number, probe: Probe,
+      plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare']): Scenario => ({
+      id, label, group, workers, prepare,
+      start: async () => ({
+        running: await startGateway(children, {
+          dir: nextDir(id), config: gatewayConfig(up, routes, plugins), workers, cpus: cpusFor(workers), cpuProfDir,
+          // A session scenario answers 401 until logged in: ready on any answer.
+          probe: prepare ? { path: probe.path, anyStatus: true } : probe,
+        }),
+        probe,
+      }),
+    });
+
+    // The request path: the last of the routes, so a linear matcher would pay full price.
+    const p1 = { path: '/svc0/items' };
+    const p1000 = { path: '/svc999/items' };
+
+    scenarios.push({
+      id: 'upstream', label: 'upstream direct', group: 'reference', workers: 1,
+      start: async () => ({ running: upstream, probe: p1 }),
+    });
+    for (const w of [1, 2]) {
+      scenarios.push({
+        id: `bare-w${w}`, label: 'bare Node proxy (node:http + undici)', group: 'core', workers: w,
+        start: async () => ({ running: await startBareProxy(children, cpusFor(w), up, w), probe: p1 }),
+      });
+      scenarios.push(gateway(`gw-1r-w${w}`, 'gateway, no plugins, 1 route', 'core', w, 1, p1));
+      scenarios.push(gateway(`gw-1000r-w${w}`, 'gateway, no plugins, 1,000 routes', 'core', w, 1000, p1000));
+    }
+    for (const w of [1, 2]) {
+      scenarios.push({
+        id: `nginx-w${w}`, label: 'nginx reverse proxy (reference)', group: 'reference', workers: w,
+        start: async () => ({ running: await startNginx(children, nextDir('nginx'), cpusFor(w), up, w), probe: p1 }),
+      });
+    }
+    const bearerProbe = { path: '/svc0/items', headers: bearer };
+    const oidcBearer = { name: 'openid-connect', config: { ...oidcBase, auth_methods: ['bearer'] } };
+    // cache_ttl_max: 0 caps every cached item's lifetime at zero, so the verified-token cache
+    // stores nothing and each request checks the RS256 signature (JWKS stays cached).
+    const oidcUncached = { name: 'openid-connect', config: { ...oidcBase, auth_methods: ['bearer'], cache_ttl_max: 0 } };
+    for (const w of [1, 2]) {
+      scenarios.push(gateway(`oidc-bearer-w${w}`, 'gateway + openid-connect bearer JWT (warm cache)', 'oidc', w, 1, bearerProbe, [oidcBearer]));
+    }
+    scenarios.push(gateway('oidc-bearer-nocache-w1', 'gateway + openid-connect bearer JWT (no verified-token cache)', 'oidc', 1, 1, bearerProbe, [oidcUncached]));
+
+    const login = async (running: Running, probe: Probe): Promise<Probe> => {
+      const r = await fetch(`http://127.0.0.1:${running.port}${probe.path}`, {
+        headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`password login answered ${r.status}`);
+      const cookie = r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      if (cookie === '') throw new Error('password login set no session cookie');
+      const check = await fetch(`http://127.0.0.1:${running.port}${probe.path}`, { headers: { cookie }, signal: AbortSignal.timeout(10_000) });
+      await check.arrayBuffer();
+      if (check.status !== 200) throw new Error(`request with the session cookie answered ${check.status}`);
+      return { path: probe.path, headers: { cookie } };
+    };
+    const sessionConfig = { ...oidcBase, auth_methods: ['password', 'session'], session_secret: sessionSecret };
+    scenarios.push(gateway('oidc-session-cookie-w1', 'gateway + openid-connect session (cookie storage)', 'oidc', 1, 1,
+      { path: '/svc0/items' }, [{ name: 'openid-connect', config: sessionConfig }], login));
+    let redis: Running | null = null;
+    scenarios.push({
+      ...gateway('oidc-session-redis-w1', 'gateway + openid-connect session (redis storage)', 'oidc', 1, 1, { path: '/svc0/items' }, [], login),
+      start: async () => {
+        redis ??= await startRedis(children, nextDir('redis'), pin.load);
+        const config = gatewayConfig(up, 1, [{ name: 'openid-connect', config: { ...sessionConfig, session_storage: 'redis', redis: { host: '127.0.0.1', port: redis.port } } }]);
+        const running = await startGateway(children, { dir: nextDir('session-redis'), config, workers: 1, cpus: pin.single, cpuProfDir, probe: { path: '/svc0/items', anyStatus: true } });
+        return { running, probe: { path: '/svc0/items' } };
+      },
+    });
+    for (const w of [1, 2]) {
+      scenarios.push({
+        id: `apache-oidc-w${w}`, label: 'Apache httpd + mod_auth_openidc (OAuth 2.0 RS, JWKS)', group: 'oidc', workers: w,
+        start: async () => ({ running: await startApache(children, nextDir('apache'), cpusFor(w), up, rsaKey, w, bearerProbe), probe: bearerProbe }),
+      });
+    }
+
+    // Start every contender first and keep them all up: the measurements are then interleaved
+    // (round after round over all scenarios) so that a change in background load on a shared
+    // machine hits every scenario alike instead of whichever ran at that moment.
+    const live: Array<{ s: Scenario; url: string; headers: Record<string, string> }> = [];
+    for (const s of scenarios) {
+      if (only && !only.test(s.id)) continue;
+      try {
+        const started = await s.start();
+        const probe = s.prepare ? await s.prepare(started.running, started.probe) : started.probe;
+        const url = `http://127.0.0.1:${started.running.port}${probe.path}`;
+        // A contender that authenticates must refuse the same request without the credential.
+        if (s.group === 'oidc') {
+          const anonymous = await statusOf(url);
+          if (anonymous !== 401) throw new Error(`answered ${anonymous} without a credential (expected 401)`);
+        }
+        live.push({ s, url, headers: probe.headers ?? {} });
+      } catch (err) {
+        const msg = (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 6).join(' | ');
+        outcomes.set(s.id, { error: msg });
+        console.log(`${s.id.padEnd(26)} FAILED to start: ${msg}`);
+      }
+    }
+    loadAvg.push(currentLoad());
+    for (const l of live) await wrk(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load }).catch(() => null);
+    for (let round = 0; round < rounds; round++) {
+      // Alternate the order so no scenario always follows the same neighbour.
+      const order = round % 2 === 0 ? live : [...live].reverse();
+      for (const l of order) {
+        process.stdout.write(`round ${round + 1}/${rounds} ${l.s.id.padEnd(26)} `);
+        try {
+          const result = await wrk(l.url, l.headers, { ...wrkOpts, cpus: pin.load });
+          const list = samples.get(l.s.id) ?? [];
+          list[round] = result;
+          samples.set(l.s.id, list);
+          const bad = result.non2xx + result.socketErrors;
+          console.log(`${fmt(result.rps).padStart(8)} req/s  p99 ${result.p99Ms.toFixed(2)} ms${bad > 0 ? `  (${bad} errors!)` : ''}`);
+        } catch (err) {
+          console.log(`FAILED: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+        }
+      }
+    }
+    loadAvg.push(currentLoad());
+    for (const [id, list] of samples) {
+      const ok = list.filter((r): r is WrkResult => r !== undefined);
+      if (ok.length === 0) continue;
+      const bad = ok.reduce((a, r) => a + r.non2xx + r.socketErrors, 0);
+      const rpsAll = ok.map((r) => r.rps);
+      const note = [ok.length > 1 ? `runs: ${rpsAll.map(fmt).join(' / ')}` : '', bad > 0 ? `${bad} non-2xx or socket errors` : ''].filter(Boolean).join('; ');
+      outcomes.set(id, { result: { ...ok[0], rps: median(rpsAll), p50Ms: median(ok.map((r) => r.p50Ms)), p99Ms: median(ok.map((r) => r.p99Ms)) }, note });
+    }
+  } finally {
+    await children.closeAll();
+    await idp.close();
+    await rm(work, { recursive: true, force: true });
+  }
+  const report = await render(scenarios.filter((s) => !only || only.test(s.id)), outcomes, samples, machine, pin, loadAvg);
+  console.log(`\n${report}`);
+  if (only === null) {
+    await writeFile(join(here, 'RESULTS.md'), report);
+    console.log('written to bench/RESULTS.md');
+  }
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+interface Target {
+  what: string;
+  num: string;
+  den: string;
+  min: number | null;
+}
+
+const targets: Target[] = [
+  { what: 'gateway (1 route) / bare proxy, 1 worker', num: 'gw-1r-w1', den: 'bare-w1', min: 0.95 },
+  { what: 'gateway (1 route) / bare proxy, 2 workers', num: 'gw-1r-w2', den: 'bare-w2', min: 0.95 },
+  { what: '1,000 routes / 1 route, 1 worker', num: 'gw-1000r-w1', den: 'gw-1r-w1', min: 0.95 },
+  { what: '1,000 routes / 1 route, 2 workers', num: 'gw-1000r-w2', den: 'gw-1r-w2', min: 0.95 },
+  { what: 'bearer JWT, warm cache / no-plugin gateway, 1 worker', num: 'oidc-bearer-w1', den: 'gw-1r-w1', min: 0.9 },
+  { what: 'bearer JWT, warm cache / no-plugin gateway, 2 workers', num: 'oidc-bearer-w2', den: 'gw-1r-w2', min: 0.9 },
+  { what: 'bearer JWT, no verified-token cache / no-plugin gateway, 1 worker', num: 'oidc-bearer-nocache-w1', den: 'gw-1r-w1', min: null },
+  { what: 'session cookie (cookie storage) / no-plugin gateway, 1 worker', num: 'oidc-session-cookie-w1', den: 'gw-1r-w1', min: 0.85 },
+  { what: 'session cookie (redis storage) / no-plugin gateway, 1 worker', num: 'oidc-session-redis-w1', den: 'gw-1r-w1', min: null },
+  { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 1 worker each', num: 'oidc-bearer-w1', den: 'apache-oidc-w1', min: 2.0 },
+  { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 2 workers each', num: 'oidc-bearer-w2', den: 'apache-oidc-w2', min: 2.0 },
+  { what: 'gateway (1 route) / nginx, 1 worker (reference)', num: 'gw-1r-w1', den: 'nginx-w1', min: null },
+  { what: 'gateway (1 route) / nginx, 2 workers (reference)', num: 'gw-1r-w2', den: 'nginx-w2', min: null },
+];
+
+/**
+ * Ratio of two scenarios: the median of the per-round ratios (each pair measured in the same
+ * round, close in time), which cancels slow drifts in background load better than a ratio of
+ * medians; falls back to the ratio of the medians when the rounds do not pair up.
+ */
+function ratioOf(a: WrkResult, b: WrkResult, sa: Array<WrkResult | undefined> | undefined, sb: Array<WrkResult | undefined> | undefined): number {
+  const paired: number[] = [];
+  for (let i = 0; i < Math.min(sa?.length ?? 0, sb?.length ?? 0); i++) {
+    const x = sa![i];
+    const y = sb![i];
+    if (x && y && y.rps > 0) paired.push(x.rps / y.rps);
+  }
+  return paired.length > 0 ? median(paired) : a.rps / b.rps;
+}
+
+async function render(scenarios: Scenario[], outcomes: Map<string, Outcome>, samples: Map<string, Array<WrkResult | undefined>>,
+  machine: ReturnType<typeof describeMachine>, pin: Pinning, loadAvg: string[]): Promise<string> {
+  const lines: string[] = [];
+  lines.push('# Benchmark results', '');
+  lines.push('Generated by `npm run bench` (bench/run.ts); overwritten on every run.', '');
+  lines.push(`- Date: ${new Date().toISOString()}`);
+  lines.push(`- Machine: ${machine.cpus} CPUs (${machine.model}), ${machine.memoryGiB} GiB RAM, ${machine.kernel}`);
+  lines.push(`- Node ${machine.node}; ${machine.wrk}`);
+  lines.push(`- Load: \`wrk -t${wrkOpts.threads} -c${wrkOpts.connections} -d${wrkOpts.durationSec}s --latency\` after a ${warmupSec} s warm-up run, same for every scenario; everything on 127.0.0.1${quick ? ' (BENCH_QUICK: short runs, noisy)' : ''}.`);
+  lines.push(`- Method: all contenders are started first and stay up; then ${rounds} round(s), each running wrk once against every scenario (order reversed on every other round). Requests/s, p50 and p99 are medians over the rounds; a ratio is the median of the per-round ratios. Load average (1/5/15 min) before/after the measurements: ${loadAvg.join(' → ')} — the machine is shared with other work, so absolute numbers move between runs.`);
+  lines.push(pin.load === null
+    ? '- CPU pinning: off (all processes share all CPUs).'
+    : `- CPU pinning (taskset): wrk, the upstream and Redis on CPU ${pin.load}; 1-worker contenders on CPU ${pin.single}; 2-worker contenders on CPUs ${pin.multi} (so they share a CPU with the load generator and the upstream).`);
+  lines.push('- Access logs off for every contender: `PORTCULLIS_PROXY_ACCESS_LOG=off` (gateway log level warn), `access_log off` (nginx), no CustomLog (Apache).');
+  lines.push('- Upstream: bench/upstream.ts, one node:http process answering a fixed 52-byte JSON body.');
+  lines.push('- The bearer token is an RS256 JWT from the demo IdP (password grant, alex/doe, client `kong`). "No verified-token cache" = plugin config `cache_ttl_max: 0`, which stops the verified-token cache from storing anything; the JWKS stays cached, so every request verifies the signature locally.');
+  lines.push('- Apache: event MPM, N processes × 64 threads, mod_auth_openidc `AuthType oauth20` verifying the JWT with the IdP\'s RS256 public key (`OIDCOAuthVerifyCertFiles`; 2.4.12 accepts a JWKS URI only over https), mod_proxy to the same upstream (connection reuse on).');
+  lines.push('');
+  lines.push('| Scenario | Workers | Requests/s | p50 ms | p99 ms | Notes |', '|---|---:|---:|---:|---:|---|');
+  for (const s of scenarios) {
+    const o = outcomes.get(s.id);
+    if (!o) continue;
+    if ('error' in o) lines.push(`| ${s.label} (\`${s.id}\`) | ${s.workers} | — | — | — | failed: ${o.error.replace(/\|/g, '/')} |`);
+    else lines.push(`| ${s.label} (\`${s.id}\`) | ${s.workers} | ${fmt(o.result.rps)} | ${o.result.p50Ms.toFixed(2)} | ${o.result.p99Ms.toFixed(2)} | ${o.note ?? ''} |`);
+  }
+  lines.push('', '## Ratios', '', '| Comparison | Ratio | Target | Result |', '|---|---:|---:|---|');
+  for (const t of targets) {
+    const a = outcomes.get(t.num);
+    const b = outcomes.get(t.den);
+    if (!a || !b) continue;
+    if ('error' in a || 'error' in b) {
+      lines.push(`| ${t.what} | — | ${t.min === null ? 'report' : `≥ ${t.min.toFixed(2)}`} | not measured |`);
+      continue;
+    }
+    const ratio = ratioOf(a.result, b.result, samples.get(t.num), samples.get(t.den));
+    const verdict = t.min === null ? 'reported' : ratio >= t.min ? 'PASS' : 'FAIL';
+    lines.push(`| ${t.what} | ${ratio.toFixed(3)} | ${t.min === null ? 'report' : `≥ ${t.min.toFixed(2)}`} | ${verdict} |`);
+  }
+  const notes = join(here, 'NOTES.md');
+  if (existsSync(notes)) lines.push('', (await readFile(notes, 'utf8')).trim());
+  return `${lines.join('\n')}\n`;
+}
+
+await main();
