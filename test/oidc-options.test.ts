@@ -243,3 +243,14 @@ test('password credentials from the query or a JSON body (password_param_type); 
     await basic.body?.cancel();
   });
 });
+
+test('a minimal config (issuer only, every method enabled) loads and serves', async () => {
+  await withGateway(deck(''), async (gw) => {
+    const none = await fetch(`${gw.proxyUrl}/api`, { headers: { accept: 'application/json' } });
+    assert.equal(none.status, 401);
+    await none.body?.cancel();
+    const ok = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${await idp.sign({ sub: 'a' })}` } });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  });
+});
