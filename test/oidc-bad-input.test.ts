@@ -149,3 +149,22 @@ test('an IdP that is down at start-up does not stop the gateway; requests get a 
     await gw2.close();
   }
 });
+
+test('JWKS failing before any key was fetched: 502, and the back-off keeps the IdP from being flooded', async () => {
+  const fresh = await startBadIdp();
+  fresh.setJwksFailure('garbage');
+  const gw2 = await startGateway({ config: config(fresh.issuer) });
+  try {
+    for (let i = 0; i < 10; i++) {
+      const before = echo.received.length;
+      const r = await fetch(`${gw2.proxyUrl}/api`, { headers: { authorization: `Bearer ${await fresh.sign({ sub: 'a', i })}` } });
+      assert.equal(r.status, 502);
+      await r.body?.cancel();
+      assert.equal(echo.received.length, before);
+    }
+    assert.equal(fresh.counts().jwks, 1);
+  } finally {
+    await gw2.close();
+    await fresh.close();
+  }
+});
