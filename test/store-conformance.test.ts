@@ -284,9 +284,9 @@ function kvSuite(name: string, open: () => Promise<KeyValueStore>, cleanup: () =
       assert.equal(await kv.get('a'), null);
     });
     test('ttl expiry', async () => {
-      await kv.set('t', 'x', 50);
+      await kv.set('t', 'x', 300);
       assert.equal(await kv.get('t'), 'x');
-      await new Promise((r) => setTimeout(r, 120));
+      await new Promise((r) => setTimeout(r, 450));
       assert.equal(await kv.get('t'), null);
       assert.equal(await kv.take('t'), null);
       assert.equal(await kv.add('t', 'y', 1000), true, 'an expired key can be added again');

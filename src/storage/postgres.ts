@@ -199,7 +199,14 @@ export async function openPgConfigStore(opts: PgStoreOptions): Promise<ConfigSto
         client.on('error', () => {}); // handled through 'end'
         await client.connect();
         client.on('notification', (msg) => {
-          if (msg.channel === channel) void check();
+          if (msg.channel !== channel) return;
+          // The payload is the committed version: no round trip needed to learn it.
+          const v = msg.payload && /^\d+$/.test(msg.payload) ? msg.payload : null;
+          if (v === null) void check();
+          else if (lastSeen === '' || BigInt(v) > BigInt(lastSeen)) {
+            lastSeen = v;
+            listeners.emit();
+          }
         });
         client.on('end', () => {
           if (listenClient === client) listenClient = null;
