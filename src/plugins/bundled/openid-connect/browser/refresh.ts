@@ -54,6 +54,10 @@ export class RefreshCoordinator {
       if (done) return done;
       if (await this.#kv.add(lockKey, '1', lockTtlMs)) {
         try {
+          // The holder before us may have finished between our read and our lock: check again, or
+          // we would spend the (rotated) refresh token a second time and get invalid_grant.
+          const late = await this.#readResult(resultKey);
+          if (late) return late;
           const outcome = await grant();
           await this.#kv.set(resultKey, await this.#sealer.seal('refresh', outcome), resultTtlMs);
           return outcome;
