@@ -229,7 +229,9 @@ export async function openPgConfigStore(opts: PgStoreOptions): Promise<ConfigSto
   }
 
   lastSeen = await readVersion().catch(() => '');
-  await connectListener();
+  // Wait briefly for LISTEN so a fresh node hears the very next change; if the database is slow
+  // to accept it, the loop keeps trying in the background and the version poll covers the gap.
+  await Promise.race([connectListener(), sleep(3000)]);
   const poll = setInterval(() => void check(), opts.pollIntervalMs ?? 1000);
   poll.unref();
 
