@@ -324,6 +324,10 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   upstream_session_id_header: null,
   downstream_session_id_header: null,
   revocation_token_param_name: 'token',
+  // The browser flows get one Configuration per client (token endpoint method) for PAR and
+  // revocation too, so per-endpoint overrides there would be ignored.
+  revocation_endpoint_auth_method: null,
+  pushed_authorization_request_endpoint_auth_method: null,
   http_version: 1.1,
   keepalive: true,
   http_proxy: null,
