@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,9 +56,12 @@ interface Api {
   close(): Promise<void>;
 }
 
-async function startApi(opts: { database?: 'sqlite' | 'off'; token?: string } = {}): Promise<Api> {
+const pgBase = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
+
+async function startApi(opts: { database?: 'sqlite' | 'off' | 'postgres'; token?: string } = {}): Promise<Api> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-admin-'));
-  const store = await openConfigStore({ database: opts.database ?? 'sqlite', sqlitePath: join(dir, 'a.db') });
+  const schema = `adm_${randomUUID().replaceAll('-', '')}`;
+  const store = await openConfigStore({ database: opts.database ?? 'sqlite', sqlitePath: join(dir, 'a.db'), pg: { ...pgBase, schema } });
   const server = await createAdminServer({
     store, registry, log: silentLogger(), token: opts.token,
     nodeInfo: () => ({ version: '9.9.9', hostname: 'h', node_id: 'n1' }),
@@ -84,14 +89,21 @@ async function startApi(opts: { database?: 'sqlite' | 'off'; token?: string } = 
       await server.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
+      if (opts.database === 'postgres') {
+        const c = new pg.Client(pgBase);
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await c.end();
+      }
     },
   };
 }
 
-describe('Admin API (sqlite)', () => {
+function adminSuite(database: 'sqlite' | 'postgres'): void {
+describe(`Admin API (${database})`, () => {
   let api: Api;
   before(async () => {
-    api = await startApi();
+    api = await startApi({ database });
   });
   after(() => api.close());
 
@@ -349,6 +361,11 @@ describe('Admin API (sqlite)', () => {
     assert.equal((await api.call('GET', '/routes/only-route')).status, 200);
   });
 });
+
+}
+
+adminSuite('sqlite');
+adminSuite('postgres');
 
 describe('Admin API: token auth', () => {
   test('401 without or with a wrong token; 200 with it', async () => {
