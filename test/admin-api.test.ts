@@ -164,7 +164,10 @@ describe(`Admin API (${database})`, () => {
     assert.equal((await api.call('GET', '/consumers?tags=odd/even')).body.data.length, 5);
     const bad = await api.call('GET', '/consumers?size=0');
     assert.equal(bad.status, 400);
-    assert.equal((await api.call('GET', '/consumers?offset=garbage')).status, 400);
+    const badOffset = await api.call('GET', '/consumers?offset=garbage');
+    assert.equal(badOffset.status, 400);
+    assert.equal(badOffset.body.code, 7);
+    assert.equal(badOffset.body.name, 'invalid offset');
   });
 
   test('nested collections and cascades', async () => {

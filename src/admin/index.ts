@@ -94,6 +94,11 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     done(null, { kind: 'text', text: String(body) });
   });
 
+  // --- access log (path only: query strings may carry values that belong in no log)
+  app.addHook('onResponse', async (req, reply) => {
+    log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
+  });
+
   // --- authentication
   if (opts.token) {
     const token = opts.token;

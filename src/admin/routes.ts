@@ -11,6 +11,7 @@ import type { EntityName } from '../config/types.ts';
 import { entityInputSchemas } from '../config/schemas.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, ForeignField, ListOptions } from '../storage/ports.ts';
+import { decodeOffset } from '../storage/sql-common.ts';
 import { coerceForm, isFormBody, jsonSchemaOf, nestForm } from './body.ts';
 import { AdminError, badRequest, methodNotAllowed, notFound } from './errors.ts';
 import type { EntityService } from './service.ts';
@@ -73,7 +74,14 @@ export function listOptions(query: Record<string, unknown>): ListOptions {
     if (!Number.isInteger(n) || n < 1 || n > 1000) throw new AdminError(400, { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' });
     o.size = n;
   }
-  if (typeof query.offset === 'string' && query.offset !== '') o.offset = query.offset;
+  if (typeof query.offset === 'string' && query.offset !== '') {
+    try {
+      decodeOffset(query.offset);
+    } catch {
+      throw new AdminError(400, { code: 7, name: 'invalid offset', message: `'${query.offset.slice(0, 100)}' is not a valid offset` });
+    }
+    o.offset = query.offset;
+  }
   if (typeof query.tags === 'string' && query.tags !== '') {
     const or = query.tags.includes('/');
     if (or && query.tags.includes(',')) throw badRequest('invalid option (tags: invalid filter syntax)');
