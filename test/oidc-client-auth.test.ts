@@ -93,9 +93,7 @@ test('private_key_jwt with a configured client_jwk', async () => {
   }
 });
 
-// todo: src/kernel/control.ts does not pass the node's sharedKv to createAdminServer, so the Admin
-// API reads another store than the plugin writes (reported to the lead). Remove `todo` once fixed.
-test('private_key_jwt with the plugin-generated key, published at GET /openid-connect/jwks', { todo: 'kernel: admin server needs the shared key-value store' }, async () => {
+test('private_key_jwt with the plugin-generated key, published at GET /openid-connect/jwks', async () => {
   // The IdP must know where the gateway publishes its keys, so the gateway starts first.
   const gw = await startGateway({ config: { _format_version: '3.0' } });
   let idp: DemoIdp | null = null;

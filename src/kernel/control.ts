@@ -26,6 +26,8 @@ export interface ControlPlaneOptions {
 }
 
 function kvSettingsFor(settings: Settings): KvSettings {
+  // DB-less with several processes: a node-local SQLite file the primary names for its workers.
+  if (settings.env.PORTCULLIS_KV_PATH) return { kind: 'sqlite', path: settings.env.PORTCULLIS_KV_PATH };
   const store = readStoreSettings({ ...settings.env, PORTCULLIS_DATABASE: settings.database });
   if (settings.database === 'sqlite') return { kind: 'sqlite', path: store.sqlitePath ?? 'portcullis.db' };
   if (settings.database === 'postgres') return { kind: 'postgres', pg: store.pg ?? {} };
@@ -83,6 +85,8 @@ export class ControlPlane {
         log: this.#o.log,
         token: s.adminToken ?? undefined,
         tls,
+        sharedKv: this.sharedKv,
+        env: s.env as NodeJS.ProcessEnv,
         nodeInfo: () => ({ version, tagline: 'Welcome to portcullis', hostname: process.env.HOSTNAME ?? '', pid: process.pid }),
         status: () => this.#o.status(),
       });

@@ -4,6 +4,9 @@
  * (SO_REUSEPORT, so the kernel spreads connections) and receive every config over IPC.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ConfigData } from '../config/types.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { Logger } from '../plugins/sdk.ts';
@@ -67,6 +70,13 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
 
 /** The primary of a multi-worker node. */
 export async function startPrimary(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
+  // Without a database the processes of this node share plugin state (generated keys, refresh
+  // locks) through a SQLite file of their own.
+  let kvFile: string | null = null;
+  if (settings.database === 'off' && !settings.env.PORTCULLIS_KV_PATH) {
+    kvFile = join(tmpdir(), `portcullis-${process.pid}-kv.db`);
+    settings.env.PORTCULLIS_KV_PATH = kvFile;
+  }
   let last: ConfigData | null = null;
   let stopping = false;
   const workers = new Set<Worker>();
@@ -89,7 +99,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
   await control.start();
 
   const fork = (): Promise<void> => new Promise((resolve, reject) => {
-    const w = cluster.fork({ PORTCULLIS_ROLE: 'worker' });
+    const w = cluster.fork({ PORTCULLIS_ROLE: 'worker', ...(settings.env.PORTCULLIS_KV_PATH ? { PORTCULLIS_KV_PATH: settings.env.PORTCULLIS_KV_PATH } : {}) });
     workers.add(w);
     w.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') resolve();
@@ -122,6 +132,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
       }));
       await Promise.all(exits);
       await control.close();
+      if (kvFile !== null) await Promise.allSettled(['', '-wal', '-shm'].map((suffix) => rm(kvFile + suffix, { force: true })));
     },
     control,
     runtime: null,
