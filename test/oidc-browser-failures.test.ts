@@ -5,6 +5,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { pino } from 'pino';
 import { createBrowserFlows, type BrowserConfig, type BrowserFlows } from '../src/plugins/bundled/openid-connect/browser/index.ts';
@@ -165,5 +167,48 @@ describe('logout triggers', () => {
     // not a logout: no trigger present → the code flow starts
     const none = await send(new CookieJar(), `${e.harness.url}/any`, { headers: nav });
     assert.ok(none.location!.startsWith('http://127.0.0.1:9/auth?'));
+  });
+});
+
+describe('token endpoint answers at the callback (misbehaving in-test IdP)', () => {
+  let idp: Server;
+  let mode: 'html-503' | 'invalid-grant' = 'html-503';
+  let e: Env;
+  before(async () => {
+    idp = createServer((req, res) => {
+      req.resume();
+      if (mode === 'html-503') res.writeHead(503, { 'content-type': 'text/html' }).end('<h1>Service Unavailable</h1>');
+      else res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_grant' }));
+    });
+    await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+    const client = new oidc.Configuration({ issuer: base, authorization_endpoint: `${base}/auth`, token_endpoint: `${base}/token` }, 'kong', 'kong-secret');
+    oidc.allowInsecureRequests(client);
+    client.timeout = 2;
+    e = await env({}, async () => client);
+  });
+  after(async () => {
+    await e.flows.close();
+    await e.harness.close();
+    await new Promise<void>((r) => idp.close(() => r()));
+  });
+
+  async function callback(): Promise<number> {
+    const jar = new CookieJar();
+    const start = await send(jar, `${e.harness.url}/p`, { headers: { accept: 'application/json, text/html', 'sec-fetch-mode': 'navigate' } });
+    const state = new URL(start.location!).searchParams.get('state')!;
+    const r = await send(jar, `${e.harness.url}/p?code=abc&state=${encodeURIComponent(state)}`, { headers: { accept: 'application/json' } });
+    assert.ok(!r.setCookies.some((c) => c.startsWith('session=')));
+    return r.status;
+  }
+
+  it('an IdP outage (503 HTML) is unexpected: 500', async () => {
+    mode = 'html-503';
+    assert.equal(await callback(), 500);
+  });
+
+  it('an OAuth error (400 invalid_grant) is the person’s: 401', async () => {
+    mode = 'invalid-grant';
+    assert.equal(await callback(), 401);
   });
 });

@@ -315,17 +315,31 @@ function sameString(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** openid-client codes that say the IdP could not be reached or answered garbage: try later. */
+const transientCodes = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON', 'OAUTH_PARSE_ERROR']);
+
+/**
+ * True for protocol rejections: an OAuth error response from the IdP (RFC 6749 §5.2, 4xx), or an
+ * answer that failed validation (ID token claims, signature, key selection). False for outages.
+ */
+export function isRejection(err: unknown): boolean {
+  if (err instanceof oidc.ResponseBodyError) return err.status >= 400 && err.status < 500;
+  if (err instanceof oidc.AuthorizationResponseError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof oidc.ClientError && typeof code === 'string' && code.startsWith('OAUTH_') && !transientCodes.has(code);
+}
+
 /**
  * Protocol rejections (IdP error responses, failed ID token checks) are the person's problem: 401.
- * Anything else (IdP unreachable, timeouts) is unexpected.
+ * Anything else (IdP unreachable, timeouts, 5xx) is unexpected.
  */
 export function classifyFailure<T>(err: unknown, fail: (reason: string, kind: 'unauthorized' | 'unexpected') => T): T {
-  if (err instanceof oidc.ResponseBodyError) return fail(`token endpoint error: ${err.error}`, 'unauthorized');
+  if (err instanceof oidc.ResponseBodyError && isRejection(err)) return fail(`token endpoint error: ${err.error}`, 'unauthorized');
   if (err instanceof oidc.AuthorizationResponseError) return fail(`authorization error: ${err.error}`, 'unauthorized');
-  const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof oidc.ClientError && typeof code === 'string' && code.startsWith('OAUTH_') && !/TIMEOUT|NETWORK/.test(code)) {
+  if (isRejection(err)) {
     const claim = findClaim(err);
-    return fail(`${code}: ${err.message}${claim ? ` (${claim})` : ''}`, 'unauthorized');
+    const e = err as Error & { code: string };
+    return fail(`${e.code}: ${e.message}${claim ? ` (${claim})` : ''}`, 'unauthorized');
   }
   return fail(`IdP call failed: ${err instanceof Error ? err.message : String(err)}`, 'unexpected');
 }

@@ -7,7 +7,7 @@ import * as oidc from 'openid-client';
 import type { Logger, Reply, RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { GatewayError } from '../../../../errors.ts';
-import { AuthorizationCodeFlow, tokensFrom, type AuthCodeResult } from './authcode.ts';
+import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult } from './authcode.ts';
 import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
 import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
 import { Logout } from './logout.ts';
@@ -110,8 +110,8 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   const logout = new Logout({ cfg, store, kv, getClient: deps.getClient, selectClient: deps.selectClient });
 
   const grant = async (session: SessionData): Promise<RefreshOutcome> => {
-    const client = await deps.getClient(session.clientIndex);
     try {
+      const client = await deps.getClient(session.clientIndex);
       const res = await oidc.refreshTokenGrant(client, session.tokens.refresh_token!);
       const tokens = tokensFrom(res, deps.now());
       // RFC 6749 §6: the IdP may keep the old refresh token (and need not send a new ID token).
@@ -120,9 +120,9 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       const claims = res.claims();
       return { kind: 'refreshed', tokens, idTokenClaims: claims ? { ...claims } : null };
     } catch (err) {
-      if (err instanceof oidc.ResponseBodyError && (err.error === 'invalid_grant' || err.status === 400 || err.status === 401)) {
-        return { kind: 'rejected' };
-      }
+      // The IdP refused the refresh token, or answered with tokens that do not validate: the
+      // session cannot go on. Anything else (IdP unreachable, timeout) may pass: keep the session.
+      if (isRejection(err)) return { kind: 'rejected' };
       throw new GatewayError('GW_AUTH_IDP_UNAVAILABLE', 'An unexpected error occurred', {
         status: 502,
         detail: 'refresh token grant failed',
