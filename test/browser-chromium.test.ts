@@ -150,4 +150,30 @@ describe('sign-in in a real browser', { skip: existsSync(chromiumPath) ? false :
       await gp.stop();
     }
   });
+
+  test('back-channel logout from the IdP ends the live session (beyond Kong)', async () => {
+    // The IdP must know the gateway's URL and the gateway the IdP's issuer: start the gateway
+    // first with the issuer of the shared IdP, then a second IdP that registers the gateway's
+    // back-channel endpoint, and point the gateway at it.
+    const gw = await startGateway({ config: deck(idp.issuer, echo.url, '') });
+    const bclIdp = await startIdp({ backchannelLogoutUris: { kong: `${gw.proxyUrl}/anything/backchannel-logout` } });
+    try {
+      assert.equal(await gw.reload(deck(bclIdp.issuer, echo.url, '      backchannel_logout_uri_suffix: /backchannel-logout\n')), true);
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${gw.proxyUrl}/anything/app`);
+      await page.fill('input[name="login"]', 'alex');
+      await page.fill('input[name="password"]', 'doe');
+      await Promise.all([page.waitForURL(`${gw.proxyUrl}/**`), page.click('[type="submit"]')]);
+      await page.reload();
+      assert.equal(new URL(page.url()).pathname, '/anything/app', 'signed in');
+      await bclIdp.logoutUser('alex');
+      await page.goto(`${gw.proxyUrl}/anything/app`);
+      assert.ok(page.url().startsWith(bclIdp.issuer), `session ended by the logout token: ${page.url()}`);
+      await context.close();
+    } finally {
+      await gw.close();
+      await bclIdp.close();
+    }
+  });
 });

@@ -104,6 +104,11 @@ const fields = {
   logout_query_arg: opt(z.string()),
   logout_post_arg: opt(z.string()),
   logout_uri_suffix: opt(z.string()),
+  /**
+   * Beyond Kong: request path suffix where the IdP posts OpenID Connect Back-Channel Logout 1.0
+   * logout tokens (register `<route URL><suffix>` as the client's backchannel_logout_uri).
+   */
+  backchannel_logout_uri_suffix: opt(z.string().min(1)),
   logout_redirect_uri: optArr(z.string()),
   logout_revoke: def(z.boolean(), false),
   logout_revoke_access_token: def(z.boolean(), true),
@@ -118,7 +123,8 @@ const fields = {
   unexpected_redirect_uri: optArr(z.string()),
   unauthorized_destroy_session: def(z.boolean(), true),
   forbidden_destroy_session: def(z.boolean(), true),
-  session_secret: opt(z.string()),
+  /** A string as in Kong; a list (beyond Kong) rotates secrets: the first seals, all open. */
+  session_secret: opt(z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])),
   session_storage: def(z.enum(['cookie', 'memcache', 'memcached', 'redis']), 'cookie'),
   session_cookie_name: def(z.string(), 'session'),
   session_cookie_path: def(z.string(), '/'),
