@@ -4,7 +4,7 @@
  * parsing of wrk's report, and a description of the machine.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 
@@ -123,6 +123,8 @@ export interface WrkResult {
   requests: number;
   non2xx: number;
   socketErrors: number;
+  /** CPU time the contender spent per request, µs (filled in by the caller when known). */
+  cpuUsPerReq?: number;
 }
 
 function toMs(value: string): number {
@@ -210,4 +212,42 @@ export function describeMachine(): Machine {
     node: process.version,
     wrk: (wrkVersion.stdout || wrkVersion.stderr || '').split('\n')[0].trim(),
   };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (sysconf CLK_TCK; 100 on Linux in practice). */
+export function clockTicks(): number {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return n > 0 ? n : 100;
+}
+
+/**
+ * CPU seconds (user + system) used so far by every live process in process group `pgid` — a
+ * contender's primary and its workers. On a machine shared with other work, CPU time per request
+ * is a steadier measure of a proxy's cost than requests per second, which depends on how much CPU
+ * the process happened to get. Linux only (0 elsewhere).
+ */
+export function groupCpuSeconds(pgid: number, ticksPerSec: number): number {
+  let ticks = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // Fields after the command name (which may contain spaces) — see proc(5): pgrp is field 5,
+    // utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(rest[2]) !== pgid) continue;
+    ticks += Number(rest[11]) + Number(rest[12]);
+  }
+  return ticks / ticksPerSec;
 }

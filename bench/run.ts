@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdp } from '../demo/idp.ts';
-import { Children, describeMachine, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
+import { Children, clockTicks, describeMachine, groupCpuSeconds, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
 import {
   gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startRedis, startUpstream, type Probe, type Running,
 } from './contenders.ts';
@@ -83,6 +83,7 @@ async function main(): Promise<void> {
   const outcomes = new Map<string, Outcome>();
   const samples = new Map<string, Array<WrkResult | undefined>>();
   const loadAvg: string[] = [];
+  const ticks = clockTicks();
   const scenarios: Scenario[] = [];
   let dirs = 0;
   const nextDir = (name: string): string => join(work, `${++dirs}-${name}`);
@@ -194,7 +195,7 @@ async function main(): Promise<void> {
     // Start every contender first and keep them all up: the measurements are then interleaved
     // (round after round over all scenarios) so that a change in background load on a shared
     // machine hits every scenario alike instead of whichever ran at that moment.
-    const live: Array<{ s: Scenario; url: string; headers: Record<string, string> }> = [];
+    const live: Array<{ s: Scenario; url: string; headers: Record<string, string>; pgid: number }> = [];
     for (const s of scenarios) {
       if (only && !only.test(s.id)) continue;
       try {
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
           const anonymous = await statusOf(url);
           if (anonymous !== 401) throw new Error(`answered ${anonymous} without a credential (expected 401)`);
         }
-        live.push({ s, url, headers: probe.headers ?? {} });
+        live.push({ s, url, headers: probe.headers ?? {}, pgid: started.running.child.proc.pid! });
       } catch (err) {
         const msg = (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 6).join(' | ');
         outcomes.set(s.id, { error: msg });
@@ -221,12 +222,16 @@ async function main(): Promise<void> {
       for (const l of order) {
         process.stdout.write(`round ${round + 1}/${rounds} ${l.s.id.padEnd(26)} `);
         try {
+          const cpuBefore = groupCpuSeconds(l.pgid, ticks);
           const result = await wrk(l.url, l.headers, { ...wrkOpts, cpus: pin.load });
+          const cpu = groupCpuSeconds(l.pgid, ticks) - cpuBefore;
+          // wrk counts the requests it completed; a handful more may be in flight at the end.
+          if (cpu > 0 && result.requests > 0) result.cpuUsPerReq = (cpu / result.requests) * 1e6;
           const list = samples.get(l.s.id) ?? [];
           list[round] = result;
           samples.set(l.s.id, list);
           const bad = result.non2xx + result.socketErrors;
-          console.log(`${fmt(result.rps).padStart(8)} req/s  p99 ${result.p99Ms.toFixed(2)} ms${bad > 0 ? `  (${bad} errors!)` : ''}`);
+          console.log(`${fmt(result.rps).padStart(8)} req/s  p99 ${result.p99Ms.toFixed(2).padStart(7)} ms  cpu ${result.cpuUsPerReq?.toFixed(0) ?? '?'} µs/req${bad > 0 ? `  (${bad} errors!)` : ''}`);
         } catch (err) {
           console.log(`FAILED: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
         }
@@ -239,7 +244,14 @@ async function main(): Promise<void> {
       const bad = ok.reduce((a, r) => a + r.non2xx + r.socketErrors, 0);
       const rpsAll = ok.map((r) => r.rps);
       const note = [ok.length > 1 ? `runs: ${rpsAll.map(fmt).join(' / ')}` : '', bad > 0 ? `${bad} non-2xx or socket errors` : ''].filter(Boolean).join('; ');
-      outcomes.set(id, { result: { ...ok[0], rps: median(rpsAll), p50Ms: median(ok.map((r) => r.p50Ms)), p99Ms: median(ok.map((r) => r.p99Ms)) }, note });
+      const cpus = ok.map((r) => r.cpuUsPerReq).filter((c): c is number => c !== undefined);
+      outcomes.set(id, {
+        result: {
+          ...ok[0], rps: median(rpsAll), p50Ms: median(ok.map((r) => r.p50Ms)), p99Ms: median(ok.map((r) => r.p99Ms)),
+          cpuUsPerReq: cpus.length > 0 ? median(cpus) : undefined,
+        },
+        note,
+      });
     }
   } finally {
     await children.closeAll();
@@ -286,15 +298,23 @@ const targets: Target[] = [
  * round, close in time), which cancels slow drifts in background load better than a ratio of
  * medians; falls back to the ratio of the medians when the rounds do not pair up.
  */
-function ratioOf(a: WrkResult, b: WrkResult, sa: Array<WrkResult | undefined> | undefined, sb: Array<WrkResult | undefined> | undefined): number {
+function ratioOf(a: WrkResult, b: WrkResult, sa: Array<WrkResult | undefined> | undefined, sb: Array<WrkResult | undefined> | undefined,
+  pick: (x: WrkResult, y: WrkResult) => number | undefined): number | undefined {
   const paired: number[] = [];
   for (let i = 0; i < Math.min(sa?.length ?? 0, sb?.length ?? 0); i++) {
     const x = sa![i];
     const y = sb![i];
-    if (x && y && y.rps > 0) paired.push(x.rps / y.rps);
+    const r = x && y ? pick(x, y) : undefined;
+    if (r !== undefined && Number.isFinite(r)) paired.push(r);
   }
-  return paired.length > 0 ? median(paired) : a.rps / b.rps;
+  return paired.length > 0 ? median(paired) : pick(a, b);
 }
+
+/** Throughput ratio a/b. */
+const byRps = (x: WrkResult, y: WrkResult): number | undefined => (y.rps > 0 ? x.rps / y.rps : undefined);
+/** The same ratio estimated from CPU cost: b's CPU per request / a's (what a/b would be if both were CPU-bound on equal CPU). */
+const byCpu = (x: WrkResult, y: WrkResult): number | undefined =>
+  x.cpuUsPerReq !== undefined && y.cpuUsPerReq !== undefined && x.cpuUsPerReq > 0 ? y.cpuUsPerReq / x.cpuUsPerReq : undefined;
 
 async function render(scenarios: Scenario[], outcomes: Map<string, Outcome>, samples: Map<string, Array<WrkResult | undefined>>,
   machine: ReturnType<typeof describeMachine>, pin: Pinning, loadAvg: string[]): Promise<string> {
@@ -314,25 +334,29 @@ async function render(scenarios: Scenario[], outcomes: Map<string, Outcome>, sam
   lines.push('- The bearer token is an RS256 JWT from the demo IdP (password grant, alex/doe, client `kong`). "No verified-token cache" = plugin config `cache_ttl_max: 0`, which stops the verified-token cache from storing anything; the JWKS stays cached, so every request verifies the signature locally.');
   lines.push('- Apache: event MPM, N processes × 64 threads, mod_auth_openidc `AuthType oauth20` verifying the JWT with the IdP\'s RS256 public key (`OIDCOAuthVerifyCertFiles`; 2.4.12 accepts a JWKS URI only over https), mod_proxy to the same upstream (connection reuse on).');
   lines.push('');
-  lines.push('| Scenario | Workers | Requests/s | p50 ms | p99 ms | Notes |', '|---|---:|---:|---:|---:|---|');
+  lines.push('| Scenario | Workers | Requests/s | p50 ms | p99 ms | CPU µs/req | Notes |', '|---|---:|---:|---:|---:|---:|---|');
   for (const s of scenarios) {
     const o = outcomes.get(s.id);
     if (!o) continue;
-    if ('error' in o) lines.push(`| ${s.label} (\`${s.id}\`) | ${s.workers} | — | — | — | failed: ${o.error.replace(/\|/g, '/')} |`);
-    else lines.push(`| ${s.label} (\`${s.id}\`) | ${s.workers} | ${fmt(o.result.rps)} | ${o.result.p50Ms.toFixed(2)} | ${o.result.p99Ms.toFixed(2)} | ${o.note ?? ''} |`);
+    if ('error' in o) lines.push(`| ${s.label} (\`${s.id}\`) | ${s.workers} | — | — | — | — | failed: ${o.error.replace(/\|/g, '/')} |`);
+    else lines.push(`| ${s.label} (\`${s.id}\`) | ${s.workers} | ${fmt(o.result.rps)} | ${o.result.p50Ms.toFixed(2)} | ${o.result.p99Ms.toFixed(2)} | ${o.result.cpuUsPerReq?.toFixed(0) ?? '—'} | ${o.note ?? ''} |`);
   }
-  lines.push('', '## Ratios', '', '| Comparison | Ratio | Target | Result |', '|---|---:|---:|---|');
+  lines.push('', '## Ratios', '');
+  lines.push('"Throughput" is the ratio of requests/s as the targets define it. "CPU cost" is the same ratio estimated from the CPU time each contender spent per request (inverse ratio of CPU µs/request), which does not depend on how much CPU the contender got from a busy machine; when both agree the verdict is firm.', '');
+  lines.push('| Comparison | Throughput ratio | CPU-cost ratio | Target | Result (throughput / CPU cost) |', '|---|---:|---:|---:|---|');
   for (const t of targets) {
     const a = outcomes.get(t.num);
     const b = outcomes.get(t.den);
     if (!a || !b) continue;
+    const target = t.min === null ? 'report' : `≥ ${t.min.toFixed(2)}`;
     if ('error' in a || 'error' in b) {
-      lines.push(`| ${t.what} | — | ${t.min === null ? 'report' : `≥ ${t.min.toFixed(2)}`} | not measured |`);
+      lines.push(`| ${t.what} | — | — | ${target} | not measured |`);
       continue;
     }
-    const ratio = ratioOf(a.result, b.result, samples.get(t.num), samples.get(t.den));
-    const verdict = t.min === null ? 'reported' : ratio >= t.min ? 'PASS' : 'FAIL';
-    lines.push(`| ${t.what} | ${ratio.toFixed(3)} | ${t.min === null ? 'report' : `≥ ${t.min.toFixed(2)}`} | ${verdict} |`);
+    const r = ratioOf(a.result, b.result, samples.get(t.num), samples.get(t.den), byRps);
+    const c = ratioOf(a.result, b.result, samples.get(t.num), samples.get(t.den), byCpu);
+    const verdict = (x: number | undefined): string => (x === undefined ? 'n/a' : t.min === null ? 'reported' : x >= t.min ? 'PASS' : 'FAIL');
+    lines.push(`| ${t.what} | ${r?.toFixed(3) ?? '—'} | ${c?.toFixed(3) ?? '—'} | ${target} | ${t.min === null ? 'reported' : `${verdict(r)} / ${verdict(c)}`} |`);
   }
   const notes = join(here, 'NOTES.md');
   if (existsSync(notes)) lines.push('', (await readFile(notes, 'utf8')).trim());
