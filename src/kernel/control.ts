@@ -3,7 +3,9 @@
  * SQLite/PostgreSQL store), reloads (SIGHUP, --watch, store notifications), the shared key-value
  * store, and the Admin API. Runs in the single process, or in the primary with several workers.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { hostname } from 'node:os';
 import { createAdminServer } from '../admin/index.ts';
 import { loadDeclarativeFile } from '../config/index.ts';
 import type { ConfigData } from '../config/types.ts';
@@ -50,6 +52,8 @@ export class ControlPlane {
   #pushing: Promise<void> = Promise.resolve();
   #dirty = false;
   readonly startedAt = Date.now();
+  /** Identifies this node in `GET /` (new on every start, as each node process is a new member). */
+  readonly nodeId = randomUUID();
 
   constructor(o: ControlPlaneOptions) {
     this.#o = o;
@@ -87,7 +91,7 @@ export class ControlPlane {
         tls,
         sharedKv: this.sharedKv,
         env: s.env as NodeJS.ProcessEnv,
-        nodeInfo: () => ({ version, tagline: 'Welcome to portcullis', hostname: process.env.HOSTNAME ?? '', pid: process.pid }),
+        nodeInfo: () => ({ version, tagline: 'Welcome to portcullis', node_id: this.nodeId, hostname: hostname(), pid: process.pid }),
         status: () => this.#o.status(),
       });
       for (const spec of s.adminListen) {

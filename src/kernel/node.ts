@@ -141,41 +141,50 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
 
 /** A worker process: waits for its first config, listens, applies later ones, drains on shutdown. */
 export async function runWorker(settings: Settings, registry: PluginRegistry, log: Logger): Promise<void> {
-  const sharedKv = await openSharedKv(settings);
+  // Listen for the primary before anything is awaited: the IPC channel keeps a worker alive only
+  // while it has 'message' listeners (a connection pool that lets idle sockets go would not).
+  const kvReady = openSharedKv(settings);
   let runtime: ProxyRuntime | null = null;
   let closing = false;
+  let queue: Promise<void> = Promise.resolve();
   const shutdown = async (): Promise<void> => {
     if (closing) return;
     closing = true;
+    await queue.catch(() => {});
     await runtime?.close();
-    await sharedKv.close();
+    await (await kvReady.catch(() => null))?.close();
     process.exit(0);
+  };
+  const apply = async (data: ConfigData): Promise<void> => {
+    try {
+      const sharedKv = await kvReady;
+      if (runtime === null) {
+        runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv, workers: settings.workers, reusePort: true }, data);
+        await runtime.listen();
+        process.send?.({ type: 'ready' } satisfies WorkerMessage);
+      } else {
+        await runtime.apply(data);
+        process.send?.({ type: 'applied', ok: true } satisfies WorkerMessage);
+      }
+    } catch (err) {
+      log.error({ err: { message: (err as Error).message } }, 'applying configuration failed');
+      if (runtime === null) process.exit(1);
+      process.send?.({ type: 'applied', ok: false, error: (err as Error).message } satisfies WorkerMessage);
+    }
   };
   process.on('message', (m: PrimaryMessage) => {
     if (m.type === 'shutdown') {
       void shutdown();
       return;
     }
-    if (m.type !== 'config') return;
-    void (async () => {
-      try {
-        if (runtime === null) {
-          runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv, workers: settings.workers, reusePort: true }, m.data);
-          await runtime.listen();
-          process.send?.({ type: 'ready' } satisfies WorkerMessage);
-        } else {
-          await runtime.apply(m.data);
-          process.send?.({ type: 'applied', ok: true } satisfies WorkerMessage);
-        }
-      } catch (err) {
-        log.error({ err: { message: (err as Error).message } }, 'applying configuration failed');
-        if (runtime === null) process.exit(1);
-        process.send?.({ type: 'applied', ok: false, error: (err as Error).message } satisfies WorkerMessage);
-      }
-    })();
+    if (m.type === 'config') queue = queue.then(() => apply(m.data));
   });
   // The terminal's Ctrl-C reaches the whole process group; the primary coordinates the drain.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => void shutdown());
   process.on('disconnect', () => void shutdown());
+  await kvReady.catch((err: unknown) => {
+    log.fatal({ err: { message: (err as Error).message } }, 'worker could not open the shared key-value store');
+    process.exit(1);
+  });
 }
