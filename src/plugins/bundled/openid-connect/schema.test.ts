@@ -22,9 +22,11 @@ test('defaults follow Kong 3.15 (array defaults in the documented order)', () =>
   assert.equal(c.client_id, null);
 });
 
-test('every 3.15 field is known: 234 fields plus the consumer_claim shorthand', () => {
+test('every 3.15 field is known: 234 fields plus the consumer_claim shorthand and our extensions', () => {
   const keys = Object.keys(oidcConfigSchema.parse({ issuer: 'https://idp.example/' }));
-  assert.equal(keys.length, 235);
+  const extensions = ['consumer_claim', 'backchannel_logout_uri_suffix'];
+  for (const name of extensions) assert.ok(keys.includes(name), name);
+  assert.equal(keys.length, 234 + extensions.length);
 });
 
 test('decK exports with explicit nulls load; null means the default', () => {
