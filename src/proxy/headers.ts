@@ -14,7 +14,8 @@ export type HeaderMap = Record<string, string | string[]>;
 
 /** Field names listed in the Connection header(s), lower-cased. */
 function connectionListed(value: string | string[] | undefined): Set<string> | null {
-  if (value === undefined) return null;
+  // The usual values name no header: skip the split on every request and response.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return null;
   const text = Array.isArray(value) ? value.join(',') : value;
   let out: Set<string> | null = null;
   for (const part of text.split(',')) {

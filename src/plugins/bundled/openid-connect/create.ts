@@ -21,7 +21,7 @@ import { authenticate } from './pipeline.ts';
 import { BodyFields, findBearerToken } from './steps/find-credential.ts';
 import type { FoundToken } from './steps/find-credential.ts';
 import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
-import { configuredNames, headersFor, hideCredentials } from './steps/headers.ts';
+import { configuredNames, headerPlan, headersFromPlan, hideCredentials } from './steps/headers.ts';
 import { searchUserInfo } from './steps/verify-token.ts';
 import type { SessionData } from './browser/index.ts';
 import { browserSlots, buildBrowser, saveSessionAfter, selectClientIndex, sessionKey } from './browser-slots.ts';
@@ -82,6 +82,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     now,
   };
   const upstreamNames = configuredNames(cfg, 'upstream');
+  const upstreamHeaders = headerPlan(cfg, 'upstream');
+  const downstreamHeaders = headerPlan(cfg, 'downstream');
   // The browser flows exist only when a browser method is enabled; they own sessions and logout.
   const browser = rt.enabled.has('session') || rt.enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
   const slots = browser ? browserSlots(browser) : {};
@@ -162,10 +164,10 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
           await hideCredentials(ctx, outcome.used);
           browser?.stripCookies(ctx);
         }
-        for (const h of headersFor(cfg, 'upstream', outcome)) ctx.upstream.setHeader(h.name, h.value);
+        for (const h of headersFromPlan(upstreamHeaders, outcome)) ctx.upstream.setHeader(h.name, h.value);
         setConsumerHeaders(ctx, mapped.consumer, mapped.groups, mapped.credential);
         if (browser) await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
-        const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream: headersFor(cfg, 'downstream', outcome) };
+        const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream: headersFromPlan(downstreamHeaders, outcome) };
         ctx.state.set(STATE_KEY, state);
       } catch (err) {
         const status = isGatewayError(err) ? err.status : 500;

@@ -10,6 +10,7 @@
 import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
+import type { CryptoKey } from 'jose';
 
 export const sealPurposes = ['session', 'authorization', 'refresh', 'storage'] as const;
 export type SealPurpose = (typeof sealPurposes)[number];
@@ -17,6 +18,11 @@ export type SealPurpose = (typeof sealPurposes)[number];
 interface Key {
   kid: string;
   key: Uint8Array;
+  /**
+   * The same key imported once into WebCrypto: handing jose the raw bytes made it import the key
+   * again on every seal and open, a large share of a session request's cost (bench/RESULTS.md).
+   */
+  cryptoKey: Promise<CryptoKey> | null;
 }
 
 const encoder = new TextEncoder();
@@ -39,7 +45,7 @@ export class Sealer {
           const key = new Uint8Array(hkdfSync('sha256', secret, 'portcullis-oidc-browser-v1', `seal:${purpose}`, 32));
           // The kid reveals nothing about the key: it is a hash of the derived key, truncated.
           const kid = createHash('sha256').update(key).digest('base64url').slice(0, 10);
-          return { kid, key };
+          return { kid, key, cryptoKey: null };
         }),
       );
     }
@@ -64,7 +70,7 @@ export class Sealer {
     // `pz` (ours) marks a deflated payload; the protected header is authenticated with the payload.
     return new CompactEncrypt(plaintext)
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: current.kid, ...(zipped ? { pz: 1 } : {}) })
-      .encrypt(current.key);
+      .encrypt(await cryptoKeyOf(current));
   }
 
   /** Returns the opened value, or null when the input is not a valid value sealed by one of our secrets. */
@@ -78,7 +84,7 @@ export class Sealer {
     const key = this.#keys.get(purpose)!.find((k) => k.kid === kid);
     if (!key) return null;
     try {
-      const { plaintext, protectedHeader } = await compactDecrypt(sealed, key.key, {
+      const { plaintext, protectedHeader } = await compactDecrypt(sealed, await cryptoKeyOf(key), {
         keyManagementAlgorithms: ['dir'],
         contentEncryptionAlgorithms: ['A256GCM'],
       });
@@ -88,6 +94,10 @@ export class Sealer {
       return null;
     }
   }
+}
+
+function cryptoKeyOf(k: Key): Promise<CryptoKey> {
+  return (k.cryptoKey ??= globalThis.crypto.subtle.importKey('raw', k.key, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']));
 }
 
 /** Short, non-reversible tag of a value (for store keys that must not contain the value itself). */

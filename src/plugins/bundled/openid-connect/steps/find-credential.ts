@@ -84,7 +84,8 @@ export async function findBearerToken(cfg: OidcConfig, request: IncomingView, bo
         else if (name !== 'authorization' && !/\s/.test(raw.trim())) found.push({ location: 'header', name, token: raw.trim() });
       }
     } else if (type === 'query') {
-      const v = request.query.get('access_token');
+      // No query string, no parameter: skip building URLSearchParams on the hot path.
+      const v = request.rawQuery === '' ? null : request.query.get('access_token');
       if (v) found.push({ location: 'query', name: 'access_token', token: v });
     } else if (type === 'body') {
       const v = await body.get('access_token');

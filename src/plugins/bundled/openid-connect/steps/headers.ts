@@ -50,17 +50,65 @@ export function configuredNames(cfg: OidcConfig, side: Side): string[] {
   return names;
 }
 
+/** A token header spec parsed once: header name and the value prefix (`Bearer ` or none). */
+interface TokenSpec {
+  name: string;
+  prefix: string;
+}
+
+function tokenSpec(spec: string | null): TokenSpec | null {
+  if (!spec) return null;
+  // With an empty token, the value is exactly the prefix ("Bearer " or "").
+  const { name, value } = tokenHeader(spec, '');
+  return { name, prefix: value };
+}
+
+/**
+ * The header settings of one side, read from the config once per plugin instance: building the
+ * `${side}_*_header` keys and looking them up on every request was a measurable share of the
+ * bearer path's cost (bench/RESULTS.md).
+ */
+export interface HeaderPlan {
+  readonly accessToken: TokenSpec | null;
+  readonly idToken: TokenSpec | null;
+  readonly refreshToken: TokenSpec | null;
+  readonly introspection: string | null;
+  readonly userInfo: string | null;
+  readonly claims: readonly string[];
+  readonly names: readonly string[];
+  readonly mapped: readonly { header: string; path: string[] }[];
+}
+
+export function headerPlan(cfg: OidcConfig, side: Side): HeaderPlan {
+  const c = cfg as unknown as Record<string, unknown>;
+  const spec = (what: string) => (c[`${side}_${what}_header`] as string | null) || null;
+  return {
+    accessToken: tokenSpec(spec('access_token')),
+    idToken: tokenSpec(spec('id_token')),
+    refreshToken: tokenSpec(spec('refresh_token')),
+    introspection: spec('introspection'),
+    userInfo: spec('user_info'),
+    claims: (c[`${side}_headers_claims`] as string[] | null) ?? [],
+    names: (c[`${side}_headers_names`] as string[] | null) ?? [],
+    mapped: (c[`${side}_headers`] as { header: string; path: string[] }[] | null) ?? [],
+  };
+}
+
 /** The headers for one side, computed from the outcome (access token claims before ID token). */
 export function headersFor(cfg: OidcConfig, side: Side, o: Outcome): HeaderWrite[] {
-  const c = cfg as unknown as Record<string, unknown>;
+  return headersFromPlan(headerPlan(cfg, side), o);
+}
+
+/** As `headersFor`, with the side's settings already read (`headerPlan`). */
+export function headersFromPlan(p: HeaderPlan, o: Outcome): HeaderWrite[] {
   const out: HeaderWrite[] = [];
-  const spec = (what: string) => c[`${side}_${what}_header`] as string | null;
   const t = o.tokens;
-  if (spec('access_token') && t.access_token) out.push(tokenHeader(spec('access_token')!, t.access_token));
-  if (spec('id_token') && t.id_token) out.push(tokenHeader(spec('id_token')!, t.id_token));
-  if (spec('refresh_token') && t.refresh_token) out.push(tokenHeader(spec('refresh_token')!, t.refresh_token));
-  if (spec('introspection') && o.introspection) out.push({ name: spec('introspection')!, value: encodeJson(o.introspection) });
-  if (spec('user_info') && o.userinfo) out.push({ name: spec('user_info')!, value: encodeJson(o.userinfo) });
+  if (p.accessToken && t.access_token) out.push({ name: p.accessToken.name, value: p.accessToken.prefix + t.access_token });
+  if (p.idToken && t.id_token) out.push({ name: p.idToken.name, value: p.idToken.prefix + t.id_token });
+  if (p.refreshToken && t.refresh_token) out.push({ name: p.refreshToken.name, value: p.refreshToken.prefix + t.refresh_token });
+  if (p.introspection && o.introspection) out.push({ name: p.introspection, value: encodeJson(o.introspection) });
+  if (p.userInfo && o.userinfo) out.push({ name: p.userInfo, value: encodeJson(o.userinfo) });
+  if (p.claims.length === 0 && p.mapped.length === 0) return out;
   const sources: (Claims | null)[] = [o.accessClaims, o.idClaims, o.introspection, o.userinfo];
   const lookup = (path: readonly string[]): string | null => {
     for (const s of sources) {
@@ -69,13 +117,11 @@ export function headersFor(cfg: OidcConfig, side: Side, o: Outcome): HeaderWrite
     }
     return null;
   };
-  const claims = (c[`${side}_headers_claims`] as string[] | null) ?? [];
-  const names = (c[`${side}_headers_names`] as string[] | null) ?? [];
-  claims.forEach((claim, i) => {
+  p.claims.forEach((claim, i) => {
     const v = lookup([claim]);
-    if (v !== null && names[i]) out.push({ name: names[i], value: v });
+    if (v !== null && p.names[i]) out.push({ name: p.names[i], value: v });
   });
-  for (const m of (c[`${side}_headers`] as { header: string; path: string[] }[] | null) ?? []) {
+  for (const m of p.mapped) {
     const v = lookup(m.path);
     if (v !== null) out.push({ name: m.header, value: v });
   }
