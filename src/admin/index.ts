@@ -19,6 +19,7 @@ import { createMemoryKv } from '../storage/kv.ts';
 import { isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
 import { AdminError, adminErrorCodes, badRequest, issuesToFields, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
+import { registerExtraRoutes } from './extras.ts';
 import { createEntityService } from './service.ts';
 
 export interface AdminOptions {
@@ -136,10 +137,13 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
         const def = registry.get(name)!;
         available[name] = { version: def.version, priority: def.priority };
       }
+      const info = opts.nodeInfo();
+      const extra = typeof info.configuration === 'object' && info.configuration !== null ? info.configuration : {};
       return {
-        ...opts.nodeInfo(),
+        ...info,
         plugins: { available_on_server: available, enabled_in_cluster: await enabledInCluster() },
-        configuration: { database: store.kind === 'off' ? 'off' : store.kind, admin_token_required: Boolean(opts.token) },
+        // Kong lists its whole configuration here; we list the settings a client may act on.
+        configuration: { ...extra, database: store.kind === 'off' ? 'off' : store.kind, admin_token_required: Boolean(opts.token) },
       };
     },
   });
@@ -214,6 +218,7 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   });
 
   registerEntityRoutes(app, deps);
+  registerExtraRoutes(app, deps);
 
   // --- plugins' own endpoints (e.g. GET /openid-connect/jwks)
   for (const name of registry.names()) {

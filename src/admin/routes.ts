@@ -54,6 +54,8 @@ function cached(deps: RouteDeps, key: string, make: () => ReturnType<typeof json
  */
 export async function entityBody(deps: RouteDeps, entity: EntityName, body: unknown, pluginName?: () => Promise<string | undefined>): Promise<unknown> {
   if (body === undefined || body === null) return {};
+  // text/plain and YAML bodies are parsed only for POST /config; Kong answers entity endpoints 415.
+  if (typeof body === 'object' && (body as { kind?: unknown }).kind === 'text') throw new AdminError(415, { message: 'Unsupported Content-Type' });
   if (!isFormBody(body)) return body;
   const nested = nestForm(body.entries);
   const schema = cached(deps, `entity:${entity}`, () => jsonSchemaOf(entityInputSchemas[entity]));

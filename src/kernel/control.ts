@@ -14,7 +14,12 @@ import type { PluginRegistry } from '../plugins/registry.ts';
 import type { Logger } from '../plugins/sdk.ts';
 import { openConfigStore, openKvStore, readStoreSettings, type KvSettings } from '../storage/index.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
-import type { Settings } from './settings.ts';
+import type { ListenSpec, Settings } from './settings.ts';
+
+/** A listener as Kong prints it in GET / (`127.0.0.1:8001`, `0.0.0.0:8443 ssl`). */
+function listenText(l: ListenSpec): string {
+  return `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}${l.ssl ? ' ssl' : ''}`;
+}
 
 export const version = '0.1.0';
 
@@ -91,7 +96,25 @@ export class ControlPlane {
         tls,
         sharedKv: this.sharedKv,
         env: s.env as NodeJS.ProcessEnv,
-        nodeInfo: () => ({ version, tagline: 'Welcome to portcullis', node_id: this.nodeId, hostname: hostname(), pid: process.pid }),
+        nodeInfo: () => ({
+          version,
+          edition: 'community',
+          tagline: 'Welcome to portcullis',
+          node_id: this.nodeId,
+          hostname: hostname(),
+          pid: process.pid,
+          // Kong's names for the settings (GET / "configuration"); never secrets.
+          configuration: {
+            proxy_listen: s.proxyListen.map(listenText),
+            admin_listen: s.adminListen.map(listenText),
+            declarative_config: s.declarativeConfig,
+            nginx_worker_processes: s.workers,
+            log_level: s.logLevel,
+            trusted_ips: s.trustedIps === '' ? [] : s.trustedIps.split(',').map((x) => x.trim()),
+            client_max_body_size: s.maxBodySize,
+            plugins: ['bundled'],
+          },
+        }),
         status: () => this.#o.status(),
       });
       for (const spec of s.adminListen) {

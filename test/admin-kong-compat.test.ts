@@ -1,0 +1,129 @@
+/**
+ * Admin API behaviours a Kong user relies on beyond the entity CRUD (checked against Kong's Admin
+ * API reference): /tags, foreign-entity endpoints (/acls/{id}/consumer, /plugins/{id}/route ...),
+ * 415 for text bodies on entity endpoints, GET / configuration, PUT/DELETE statuses.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { createAdminServer, type AdminServer } from '../src/admin/index.ts';
+import { openConfigStore } from '../src/storage/index.ts';
+import type { ConfigStore } from '../src/storage/ports.ts';
+import { createRegistry } from '../src/plugins/registry.ts';
+import { definePlugin } from '../src/plugins/sdk.ts';
+import { silentLogger } from '../src/observability/logger.ts';
+
+const plug = definePlugin({ name: 'p1', version: '1.0.0', priority: 10, schema: z.strictObject({ n: z.int().default(1) }), create: () => ({}) });
+const registry = createRegistry([plug]);
+
+describe('Admin API: Kong compatibility', () => {
+  let dir: string;
+  let store: ConfigStore;
+  let server: AdminServer;
+  let url: string;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const h = { ...headers };
+    let payload: string | undefined;
+    if (typeof body === 'string') {
+      payload = body;
+      h['content-type'] ??= 'application/x-www-form-urlencoded';
+    } else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(url + path, { method, body: payload, headers: h });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-kong-compat-'));
+    store = await openConfigStore({ database: 'sqlite', sqlitePath: join(dir, 'a.db') });
+    server = await createAdminServer({
+      store, registry, log: silentLogger(),
+      nodeInfo: () => ({ version: '1.2.3', configuration: { proxy_listen: ['0.0.0.0:8000'], database: 'wrong' } }),
+      status: () => ({}),
+    });
+    url = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
+  });
+  after(async () => {
+    await server.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('GET / merges the node configuration; the store decides `database`', async () => {
+    const root = await call('GET', '/');
+    assert.deepEqual(root.body.configuration.proxy_listen, ['0.0.0.0:8000']);
+    assert.equal(root.body.configuration.database, 'sqlite');
+    assert.equal(root.body.configuration.admin_token_required, false);
+  });
+
+  test('GET /tags and /tags/{tag}: entity_name, entity_id, tag; paged', async () => {
+    const svc = await call('POST', '/services', { name: 's1', url: 'http://a.test', tags: ['red', 'blue'] });
+    assert.equal(svc.status, 201);
+    const route = await call('POST', '/services/s1/routes', 'name=r1&paths[]=/a&tags[]=red');
+    assert.equal(route.status, 201);
+    const all = await call('GET', '/tags');
+    assert.equal(all.status, 200);
+    assert.deepEqual(all.body.data, [
+      { entity_name: 'services', entity_id: svc.body.id, tag: 'red' },
+      { entity_name: 'services', entity_id: svc.body.id, tag: 'blue' },
+      { entity_name: 'routes', entity_id: route.body.id, tag: 'red' },
+    ]);
+    assert.equal(all.body.next, null);
+    const red = await call('GET', '/tags/red?size=1');
+    assert.deepEqual(red.body.data, [{ entity_name: 'services', entity_id: svc.body.id, tag: 'red' }]);
+    assert.equal(typeof red.body.offset, 'string');
+    assert.match(red.body.next, /^\/tags\/red\?size=1&offset=/);
+    const second = await call('GET', red.body.next);
+    assert.deepEqual(second.body.data, [{ entity_name: 'routes', entity_id: route.body.id, tag: 'red' }]);
+    assert.equal(second.body.next, null);
+    assert.equal(second.body.offset, undefined);
+    assert.deepEqual((await call('GET', '/tags/none')).body, { data: [], next: null });
+    assert.equal((await call('GET', '/tags?offset=garbage')).body.code, 7);
+    assert.equal((await call('GET', '/tags?size=0')).body.code, 9);
+    assert.equal((await call('POST', '/tags', {})).status, 405);
+  });
+
+  test('foreign-entity endpoints: /acls/{id}/consumer, /plugins/{id}/route|service|consumer', async () => {
+    const c = await call('POST', '/consumers', { username: 'alex' });
+    const acl = await call('POST', '/consumers/alex/acls', 'group=g1');
+    assert.equal(acl.status, 201);
+    const owner = await call('GET', `/acls/${acl.body.id}/consumer`);
+    assert.equal(owner.status, 200);
+    assert.equal(owner.body.username, 'alex');
+    assert.equal(owner.body.id, c.body.id);
+
+    const r = await call('POST', '/routes', { name: 'r2', paths: ['/b'] });
+    const p = await call('POST', '/routes/r2/plugins', { name: 'p1' });
+    assert.equal(p.status, 201);
+    const pr = await call('GET', `/plugins/${p.body.id}/route`);
+    assert.equal(pr.status, 200);
+    assert.equal(pr.body.id, r.body.id);
+    // A null reference and an unknown plugin are both 404 Not found.
+    assert.deepEqual(await call('GET', `/plugins/${p.body.id}/service`), { status: 404, body: { message: 'Not found' } });
+    assert.equal((await call('GET', `/plugins/${p.body.id}/consumer`)).status, 404);
+    assert.equal((await call('GET', '/plugins/00000000-0000-4000-8000-000000000000/route')).status, 404);
+    assert.equal((await call('GET', '/acls/00000000-0000-4000-8000-000000000000/consumer')).status, 404);
+  });
+
+  test('a text/plain body on an entity endpoint is 415, not a schema violation', async () => {
+    const res = await call('POST', '/services', 'name=x', { 'content-type': 'text/plain' });
+    assert.equal(res.status, 415);
+    assert.equal(typeof res.body.message, 'string');
+  });
+
+  test('PUT creates (200) then replaces (200, same id); DELETE of a missing service is 204', async () => {
+    const a = await call('PUT', '/services/put-me', { url: 'http://a.test' });
+    assert.equal(a.status, 200);
+    const b = await call('PUT', '/services/put-me', { url: 'http://b.test' });
+    assert.equal(b.status, 200);
+    assert.equal(b.body.id, a.body.id);
+    assert.equal(b.body.host, 'b.test');
+    assert.equal((await call('DELETE', '/services/never-was')).status, 204);
+  });
+});
