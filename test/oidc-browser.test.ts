@@ -36,8 +36,9 @@ describe('authorization code flow (login_action=redirect, preserve_query_args)',
     assert.ok((loc.searchParams.get('state') ?? '').length >= 32);
     assert.ok((loc.searchParams.get('nonce') ?? '').length >= 32);
     assert.equal(loc.searchParams.get('response_mode'), null);
-    const authCookie = r.setCookies.find((c) => c.startsWith('authorization.'));
-    assert.ok(authCookie, 'authorization cookie set');
+    // The first pending sign-in uses exactly authorization_cookie_name (reference §13 #12).
+    const authCookie = r.setCookies.find((c) => c.startsWith('authorization='));
+    assert.ok(authCookie, `authorization cookie set: ${JSON.stringify(r.setCookies)}`);
     assert.match(authCookie, /; Max-Age=600; HttpOnly$/);
     assert.doesNotMatch(authCookie, /SameSite/);
   });
@@ -55,8 +56,8 @@ describe('authorization code flow (login_action=redirect, preserve_query_args)',
     const cb = steps.find((x) => x.url.includes('code='))!;
     assert.equal(cb.status, 302);
     assert.ok(cb.setCookies.some((c) => /^session=[^;]+; Path=\/; SameSite=Lax; HttpOnly$/.test(c)));
-    assert.ok(cb.setCookies.some((c) => c.startsWith('authorization.') && c.includes('Max-Age=0')), 'authorization cookie removed');
-    assert.equal(jar.names(s.harness.url).filter((n) => n.startsWith('authorization.')).length, 0);
+    assert.ok(cb.setCookies.some((c) => isAuthCookie(c) && c.includes('Max-Age=0')), 'authorization cookie removed');
+    assert.equal(jar.names(s.harness.url).filter((n) => isAuthName(n)).length, 0);
     const upstreamCookie = String(body.headers.cookie ?? '');
     assert.doesNotMatch(upstreamCookie, /(^|; )session=/);
     // later requests: only the cookie, no IdP call
@@ -85,7 +86,7 @@ describe('authorization code flow (login_action=redirect, preserve_query_args)',
     const cb = steps.find((x) => x.url.includes('code='))!;
     // an attacker (or the back button) replays the callback with the same authorization cookie
     const replayJar = new CookieJar();
-    const authCookie = steps.flatMap((x) => x.setCookies).find((c) => c.startsWith('authorization.') && !c.includes('Max-Age=0'))!;
+    const authCookie = steps.flatMap((x) => x.setCookies).find((c) => isAuthCookie(c) && !c.includes('Max-Age=0'))!;
     replayJar.store(s.harness.url, [authCookie.split(';')[0]]);
     const r = await send(replayJar, cb.url, { headers: nav });
     assert.equal(r.status, 401);
@@ -118,7 +119,8 @@ describe('authorization code flow (login_action=redirect, preserve_query_args)',
     const jar = new CookieJar();
     const a = await send(jar, `${s.harness.url}/tab/a`, { headers: nav });
     const b = await send(jar, `${s.harness.url}/tab/b`, { headers: nav });
-    assert.equal(jar.names(s.harness.url).filter((n) => n.startsWith('authorization.')).length, 2);
+    assert.equal(jar.names(s.harness.url).filter((n) => isAuthName(n)).length, 2);
+    assert.ok(jar.names(s.harness.url).includes('authorization'), 'the first tab has the plain cookie name');
     // finish tab b first, then tab a
     const stepsB = await navigate(jar, b.location!, { credentials: alex });
     assert.equal(stepsB.at(-1)!.url, `${s.harness.url}/tab/b`);
@@ -130,7 +132,7 @@ describe('authorization code flow (login_action=redirect, preserve_query_args)',
   it('bounds the number of pending sign-ins', async () => {
     const jar = new CookieJar();
     for (let i = 0; i < 8; i++) await send(jar, `${s.harness.url}/many/${i}`, { headers: nav });
-    assert.equal(jar.names(s.harness.url).filter((n) => n.startsWith('authorization.')).length, 5);
+    assert.equal(jar.names(s.harness.url).filter((n) => isAuthName(n)).length, 5);
   });
 
   it('rejects a tampered or truncated session cookie and starts a new sign-in', async () => {
@@ -311,3 +313,12 @@ describe('search_user_info', () => {
     }
   });
 });
+
+/** A pending sign-in's cookie: `authorization` for the first, `authorization.<tag>` while it is pending. */
+function isAuthName(n: string): boolean {
+  return n === 'authorization' || n.startsWith('authorization.');
+}
+
+function isAuthCookie(setCookie: string): boolean {
+  return isAuthName(setCookie.slice(0, setCookie.indexOf('=')));
+}

@@ -26,6 +26,7 @@ import { searchUserInfo } from './steps/verify-token.ts';
 import type { SessionData } from './browser/index.ts';
 import { browserSlots, buildBrowser, saveSessionAfter, selectClientIndex, sessionKey } from './browser-slots.ts';
 import type { HeaderWrite } from './steps/headers.ts';
+import { sessionHeaderName } from './browser/session-headers.ts';
 
 const STATE_KEY = 'openid-connect';
 const CACHE_ENTRIES = 10_000;
@@ -81,7 +82,12 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     flights: { introspection: new SingleFlight(), userinfo: new SingleFlight(), tokens: new SingleFlight() },
     now,
   };
-  const upstreamNames = configuredNames(cfg, 'upstream');
+  // Session facts (Session-Id, ...) are plugin-written headers too: client-sent copies go.
+  const upstreamNames = [
+    ...configuredNames(cfg, 'upstream'),
+    ...(cfg.session_request_headers ?? []).map(sessionHeaderName),
+    ...(cfg.upstream_session_id_header ? [cfg.upstream_session_id_header] : []),
+  ];
   const upstreamHeaders = headerPlan(cfg, 'upstream');
   const downstreamHeaders = headerPlan(cfg, 'downstream');
   // The browser flows exist only when a browser method is enabled; they own sessions and logout.
@@ -166,8 +172,17 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
         }
         for (const h of headersFromPlan(upstreamHeaders, outcome)) ctx.upstream.setHeader(h.name, h.value);
         setConsumerHeaders(ctx, mapped.consumer, mapped.groups, mapped.credential);
-        if (browser) await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
-        const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream: headersFromPlan(downstreamHeaders, outcome) };
+        const downstream = headersFromPlan(downstreamHeaders, outcome);
+        if (browser) {
+          await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
+          // After the save: a renewal (Redis) gives the session a new id, and that is the one to tell.
+          for (const h of browser.sessionHeaders(ctx, cfg.session_request_headers ?? [])) ctx.upstream.setHeader(h.name, h.value);
+          downstream.push(...browser.sessionHeaders(ctx, cfg.session_response_headers ?? []));
+          const sid = browser.sessionId(ctx);
+          if (sid && cfg.upstream_session_id_header) ctx.upstream.setHeader(cfg.upstream_session_id_header, sid);
+          if (sid && cfg.downstream_session_id_header) downstream.push({ name: cfg.downstream_session_id_header, value: sid });
+        }
+        const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream };
         ctx.state.set(STATE_KEY, state);
       } catch (err) {
         const status = isGatewayError(err) ? err.status : 500;

@@ -321,14 +321,10 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   session_enforce_same_subject: false,
   session_hash_subject: false,
   session_hash_storage_key: false,
-  session_request_headers: null,
-  session_response_headers: null,
   session_bind: null,
   reverify: false,
   jwt_session_cookie: null,
   require_signed_request_object: null,
-  upstream_session_id_header: null,
-  downstream_session_id_header: null,
   revocation_token_param_name: 'token',
   // The browser flows get one Configuration per client (token endpoint method) for PAR and
   // revocation too, so per-endpoint overrides there would be ignored.

@@ -4,9 +4,11 @@
  * state/nonce/PKCE checks, code exchange and ID token validation (§3.1.3.7: signature, iss,
  * aud/azp, exp, iat, nonce, at_hash/c_hash).
  *
- * Flow state lives in one sealed cookie per pending sign-in, named `<authorization_cookie_name>.<tag>`
- * where the tag is derived from the `state`: several tabs can sign in at once without overwriting
- * each other's cookie; at most `maxPendingFlows` are kept (the oldest are dropped).
+ * Flow state lives in one sealed cookie per pending sign-in. The first pending sign-in uses exactly
+ * `authorization_cookie_name` (what Kong users look for); while it is pending, further ones use
+ * `<authorization_cookie_name>.<tag>` with a tag derived from their `state`, so several tabs can
+ * sign in at once without overwriting each other's cookie; at most `maxPendingFlows` are kept
+ * (the oldest are dropped).
  */
 import { timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
@@ -106,14 +108,36 @@ export class AuthorizationCodeFlow {
     return params ? this.#finish(ctx, params) : this.#start(ctx);
   }
 
-  #cookieName(state: string): string {
+  #taggedName(state: string): string {
     return `${this.#d.cfg.authCookie.name}.${digest(state).slice(0, 12)}`;
   }
 
-  /** Names of pending authorization cookies in this request. */
+  /** The cookie name for a new flow: the plain name unless another flow already holds it. */
+  #newCookieName(ctx: RequestContext, state: string): string {
+    const base = this.#d.cfg.authCookie.name;
+    return ctx.request.cookies.has(base) ? this.#taggedName(state) : base;
+  }
+
+  /** The cookie carrying the flow of `state`: its tagged cookie, else the plain one if it is bound to it. */
+  async #flowCookie(ctx: RequestContext, state: string): Promise<{ name: string; flow: Flow | null } | null> {
+    const tagged = this.#taggedName(state);
+    const candidates = [tagged, this.#d.cfg.authCookie.name];
+    for (const name of candidates) {
+      const sealed = ctx.request.cookies.get(name);
+      if (!sealed) continue;
+      const flow = (await this.#d.sealer.open('authorization', sealed)) as Flow | null;
+      // The plain cookie may belong to another tab's flow: only take it when it is bound to this state.
+      if (name !== tagged && !(flow && typeof flow.s === 'string' && sameString(flow.s, state))) continue;
+      return { name, flow };
+    }
+    return null;
+  }
+
+  /** Names of pending authorization cookies in this request (plain and tagged). */
   pendingCookieNames(ctx: RequestContext): string[] {
-    const prefix = `${this.#d.cfg.authCookie.name}.`;
-    return [...ctx.request.cookies.keys()].filter((n) => n.startsWith(prefix));
+    const base = this.#d.cfg.authCookie.name;
+    const prefix = `${base}.`;
+    return [...ctx.request.cookies.keys()].filter((n) => n === base || n.startsWith(prefix));
   }
 
   async #start(ctx: RequestContext): Promise<AuthCodeResult> {
@@ -162,29 +186,31 @@ export class AuthorizationCodeFlow {
 
     const now = this.#d.now();
     const flow: Flow = { s: state, n: nonce, v: verifier, r: redirectUri, p: ctx.request.path, q: ctx.request.rawQuery, c: clientIndex, t: now };
-    await this.#dropOldFlows(ctx);
+    const dropped = await this.#dropOldFlows(ctx);
+    // A plain cookie expired just now frees the plain name for this flow.
+    const cookieName = dropped.includes(cfg.authCookie.name) ? cfg.authCookie.name : this.#newCookieName(ctx, state);
     const secure = isSecureRequest(ctx);
     const maxAge = cfg.authorizationRollingTimeout > 0 ? cfg.authorizationRollingTimeout : undefined;
     ctx.downstreamHeaders.add(
       'set-cookie',
-      `${this.#cookieName(state)}=${await this.#d.sealer.seal('authorization', flow)}${cookieAttributes(cfg.authCookie, secure, maxAge, now)}`,
+      `${cookieName}=${await this.#d.sealer.seal('authorization', flow)}${cookieAttributes(cfg.authCookie, secure, maxAge, now)}`,
     );
     return { kind: 'reply', reply: ctx.reply(302, undefined, { location, 'cache-control': 'no-store' }) };
   }
 
   /** Keep at most maxPendingFlows - 1 old flows so the new one fits; unreadable ones go first. */
-  async #dropOldFlows(ctx: RequestContext): Promise<void> {
+  async #dropOldFlows(ctx: RequestContext): Promise<string[]> {
     const names = this.pendingCookieNames(ctx);
-    if (names.length < maxPendingFlows) return;
+    if (names.length < maxPendingFlows) return [];
     const aged: { name: string; t: number }[] = [];
     for (const name of names) {
       const flow = (await this.#d.sealer.open('authorization', ctx.request.cookies.get(name) ?? '')) as Flow | null;
       aged.push({ name, t: flow && typeof flow.t === 'number' ? flow.t : -1 });
     }
     aged.sort((a, b) => a.t - b.t);
-    for (const { name } of aged.slice(0, names.length - maxPendingFlows + 1)) {
-      ctx.downstreamHeaders.add('set-cookie', clearCookie(name, this.#d.cfg.authCookie, isSecureRequest(ctx)));
-    }
+    const dropped = aged.slice(0, names.length - maxPendingFlows + 1).map((a) => a.name);
+    for (const name of dropped) ctx.downstreamHeaders.add('set-cookie', clearCookie(name, this.#d.cfg.authCookie, isSecureRequest(ctx)));
+    return dropped;
   }
 
   async #finish(ctx: RequestContext, params: URLSearchParams): Promise<AuthCodeResult> {
@@ -195,13 +221,12 @@ export class AuthorizationCodeFlow {
       kind: 'reply',
       reply: failureReply(ctx, cfg, kind, { reason, clientIndex, error: kind === 'unauthorized' ? 'invalid_request' : null }),
     });
-    const name = this.#cookieName(state);
-    const sealed = ctx.request.cookies.get(name);
+    const found = await this.#flowCookie(ctx, state);
     // A failed callback never starts a new sign-in by itself: that is how redirect loops begin.
-    if (!sealed) return fail('authorization cookie missing or expired for this state');
+    if (!found) return fail('authorization cookie missing or expired for this state');
     // The flow is single-use whatever happens next.
-    ctx.downstreamHeaders.add('set-cookie', clearCookie(name, cfg.authCookie, isSecureRequest(ctx)));
-    const flow = (await this.#d.sealer.open('authorization', sealed)) as Flow | null;
+    ctx.downstreamHeaders.add('set-cookie', clearCookie(found.name, cfg.authCookie, isSecureRequest(ctx)));
+    const flow = found.flow;
     if (!flow || typeof flow.s !== 'string' || !sameString(flow.s, state)) return fail('authorization cookie invalid or not bound to this state');
     if (cfg.authorizationRollingTimeout > 0 && this.#d.now() - flow.t > cfg.authorizationRollingTimeout * 1000) {
       return fail('authorization cookie expired', 'unauthorized', flow.c);

@@ -16,6 +16,7 @@ import { RefreshCoordinator, type RefreshOutcome } from './refresh.ts';
 import { failureReply, type FailureKind } from './replies.ts';
 import { Sealer } from './seal.ts';
 import { SessionStore, stateKey, type NewSession, type SessionData } from './session.ts';
+import { sessionHeaders } from './session-headers.ts';
 
 export type { BrowserConfig, RedisRecord, SameSite } from './config.ts';
 export type { SessionData, SessionTokens, NewSession } from './session.ts';
@@ -49,6 +50,13 @@ export interface BrowserFlows {
   logout(ctx: RequestContext, session: SessionData | null): Promise<Reply | null>;
   /** Back-channel logout endpoint handler (POST logout_token); null when the path does not match. */
   backchannelLogout(ctx: RequestContext): Promise<Reply | null>;
+  /**
+   * `session_request_headers` / `session_response_headers`: headers describing the session of
+   * this request (loaded or just saved); empty when there is none.
+   */
+  sessionHeaders(ctx: RequestContext, fields: readonly string[]): Array<{ name: string; value: string }>;
+  /** The id of the session of this request (loaded or just saved), or null. */
+  sessionId(ctx: RequestContext): string | null;
   /** Removes session/authorization cookies from the upstream request. */
   stripCookies(ctx: RequestContext): void;
   /**
@@ -188,6 +196,16 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
 
     backchannelLogout: (ctx) => logout.backchannel(ctx),
 
+    sessionHeaders(ctx, fields) {
+      const session = ctx.state.get(stateKey) as SessionData | undefined;
+      if (!session || fields.length === 0) return [];
+      return sessionHeaders(fields, session, cfg, deps.now());
+    },
+
+    sessionId(ctx) {
+      return (ctx.state.get(stateKey) as SessionData | undefined)?.id ?? null;
+    },
+
     stripCookies(ctx) {
       const header = ctx.upstream.getHeader('cookie');
       if (header === undefined) return;
@@ -195,6 +213,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       const bases = [cfg.sessionCookie.name, ...(cfg.remember ? [cfg.rememberCookie.name] : [])];
       for (const b of bases) for (let i = 1; i <= 9; i++) names.add(i === 1 ? b : `${b}${i}`);
       const authPrefix = `${cfg.authCookie.name}.`;
+      names.add(cfg.authCookie.name);
       const value = stripFromCookieHeader(Array.isArray(header) ? header.join('; ') : header, (n) => names.has(n) || n.startsWith(authPrefix));
       if (value === '') ctx.upstream.removeHeader('cookie');
       else ctx.upstream.setHeader('cookie', value);

@@ -163,6 +163,9 @@ export class SessionStore {
 
   async destroy(ctx: RequestContext, session: SessionData | null): Promise<void> {
     if (session) await this.#deleteRecord(session);
+    // A cookie-stored session lives in the browser: a copy kept by anyone would still open. A
+    // marker in the shared store (until the session could have ended anyway) refuses such copies.
+    if (session && this.#cfg.storage !== 'redis') await this.#kv.set(endedKey(session.id), '1', this.#markerTtlMs());
     this.#clear(ctx, this.#cfg.sessionCookie, true);
     if (this.#cfg.remember) this.#clear(ctx, this.#cfg.rememberCookie, true);
   }
@@ -251,7 +254,12 @@ export class SessionStore {
       }
       return data;
     }
-    return payload.d && typeof payload.d.id === 'string' ? payload.d : null;
+    if (!payload.d || typeof payload.d.id !== 'string') return null;
+    if ((await this.#kv.get(endedKey(payload.d.id))) !== null) {
+      this.#clear(ctx, settings);
+      return null;
+    }
+    return payload.d;
   }
 
   #writeCookie(ctx: RequestContext, settings: CookieSettings, value: string, maxAge: number | undefined): void {
@@ -277,6 +285,11 @@ export class SessionStore {
 
 function recordKey(id: string): string {
   return `oidc:session:${id}`;
+}
+
+/** Marks a cookie-stored session as ended (logout, expiry) so copies of its cookie stop working. */
+function endedKey(id: string): string {
+  return `oidc:ended:${digest(id)}`;
 }
 
 function markerKey(kind: 'sid' | 'sub', issuer: string, value: string): string {
