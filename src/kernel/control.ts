@@ -21,7 +21,9 @@ function listenText(l: ListenSpec): string {
   return `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}${l.ssl ? ' ssl' : ''}`;
 }
 
-export const version = '0.1.0';
+import { version } from './version.ts';
+
+export { version };
 
 export interface ControlPlaneOptions {
   settings: Settings;

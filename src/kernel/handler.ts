@@ -25,6 +25,10 @@ export interface HandlerSettings {
   /** Max bytes a plugin may buffer from a body. */
   bufferCap: number;
   accessLog: boolean;
+  /** `Server` value on the gateway's own replies (Kong: server_tokens); null = none. */
+  serverHeader?: string | null;
+  /** `Via` entry appended to proxied responses (RFC 9110 §7.6.3); null = none. */
+  viaHeader?: string | null;
   now(): number;
 }
 
@@ -127,14 +131,13 @@ export class RequestHandler {
     const incoming = new Incoming(req, {
       scheme, host: hostOf(req.headers.host), port: req.socket.localPort ?? 0, path, rawQuery, clientIp,
     }, { maxBodySize: this.#s.maxBodySize, bufferCap: this.#s.bufferCap });
-    const abort = new AbortController();
     const ctx = new Context({
       id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
-      entities: snap.entities, abort, log: this.#s.log, now: this.#s.now,
+      entities: snap.entities, log: this.#s.log, now: this.#s.now,
     });
     const phase: Instance[] = [];
     res.once('close', () => {
-      if (!res.writableFinished) abort.abort(new Error('client closed the connection'));
+      if (!res.writableFinished) ctx.abortRequest(new Error('client closed the connection'));
       snap.inflight--;
       this.#logPhase(ctx, phase, res, performance.now() - t0);
     });
@@ -247,7 +250,7 @@ export class RequestHandler {
         await pool.stream(
           {
             path, method, headers: ctx.upstream.headers, body: body as Dispatcher.DispatchOptions['body'],
-            headersTimeout: readTimeout, bodyTimeout: readTimeout, signal: ctx.signal,
+            headersTimeout: readTimeout, bodyTimeout: readTimeout, signal: ctx.upstreamSignal(),
           },
           ({ statusCode, headers }) => {
             ctx.upstreamLatency = performance.now() - t0;
@@ -261,7 +264,7 @@ export class RequestHandler {
           res.destroy();
           return;
         }
-        if (ctx.signal.aborted) return;
+        if (ctx.aborted) return;
         if (isGatewayError(err) && err.status === 413) {
           res.shouldKeepAlive = false;
           return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Request size limit exceeded' }));
@@ -316,6 +319,13 @@ export class RequestHandler {
   #startResponse(ctx: Context, phase: Instance[], res: ServerResponse, status: number, headers: OutgoingHttpHeaders, local: boolean): Writable {
     const rh = new ResponseHeaders(status, headers as Record<string, string | string[] | number>, local);
     rh.headers['x-request-id'] ??= ctx.id;
+    // Set before the response phase so a plugin may still remove them.
+    if (local) {
+      if (this.#s.serverHeader) rh.headers.server ??= this.#s.serverHeader;
+    } else if (this.#s.viaHeader) {
+      const prev = rh.headers.via;
+      rh.headers.via = prev === undefined ? this.#s.viaHeader : `${Array.isArray(prev) ? prev.join(', ') : String(prev)}, ${this.#s.viaHeader}`;
+    }
     if (ctx.extraHeaders !== null) {
       for (const [name, value, add] of ctx.extraHeaders) {
         if (add && typeof value === 'string') rh.addHeader(name, value);

@@ -3,6 +3,7 @@
  * Config arrives as ConfigData (from the store in a single process, over IPC from the primary
  * with several workers); applying it builds a whole new Snapshot and swaps one reference.
  */
+import { productToken } from './version.ts';
 import { readFileSync } from 'node:fs';
 import type { ConfigData } from '../config/types.ts';
 import { emptyConfig } from '../config/types.ts';
@@ -47,6 +48,8 @@ export class ProxyRuntime {
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
       accessLog: o.settings.accessLog,
+      serverHeader: o.settings.headers.server ? productToken : null,
+      viaHeader: o.settings.headers.via ? `1.1 ${productToken}` : null,
       now: o.now ?? Date.now,
     });
   }

@@ -37,6 +37,8 @@ export interface Settings {
   upstreamCaFile: string | null;
   /** Max request header bytes (larger → 431). */
   maxHeaderSize: number;
+  /** Kong's `headers`: `Server` on the gateway's own replies, `Via` on proxied ones. */
+  headers: { server: boolean; via: boolean };
   /** All variables, for the store/kv settings readers. */
   env: Record<string, string | undefined>;
 }
@@ -69,6 +71,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_ADMIN_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
+  { env: 'PORTCULLIS_HEADERS', default: 'server_tokens', help: 'As Kong\'s headers: server_tokens (Server on the gateway\'s own replies, Via on proxied ones), or server, via, or off.' },
   { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
   { env: 'PORTCULLIS_PG_HOST / _PORT / _USER / _PASSWORD / _DATABASE / _SCHEMA', default: '127.0.0.1 / 5432 / postgres / - / portcullis / public', help: 'PostgreSQL connection (or PORTCULLIS_PG_URL).' },
 ];
@@ -101,6 +104,17 @@ export function parseSize(value: string, what: string): number {
 function onOff(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === '') return fallback;
   return ['on', 'true', '1', 'yes'].includes(value.toLowerCase());
+}
+
+/**
+ * Kong's `headers` setting: a comma-separated list; `server_tokens` means both `Server` and `Via`,
+ * `off` none. Kong's other values (latency_tokens, X-Kong-*) are accepted and have no effect.
+ */
+export function parseHeadersSetting(value: string): { server: boolean; via: boolean } {
+  const words = new Set(value.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean));
+  if (words.has('off')) return { server: false, via: false };
+  const all = words.has('server_tokens');
+  return { server: all || words.has('server'), via: all || words.has('via') };
 }
 
 export interface Flags {
@@ -145,6 +159,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),
     upstreamCaFile: env.PORTCULLIS_UPSTREAM_CA_FILE || null,
+    headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens'),
     env,
   };
 }
