@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { EventEmitter } from 'node:events';
 import type { Consumer, Route, Service } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
@@ -198,6 +199,12 @@ export class ResponseHeaders implements DownstreamResponse {
   }
 }
 
+/** The abort signal shape undici accepts besides AbortSignal: an EventEmitter emitting 'abort', with `aborted` and `reason`. */
+export class UpstreamAbort extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+}
+
 /** The context object; the kernel fills `route`, `service`, `response` as the request advances. */
 export class Context implements RequestContext {
   readonly id: string;
@@ -211,7 +218,10 @@ export class Context implements RequestContext {
   authenticatedGroups: readonly string[] | null = null;
   readonly entities: EntityLookup;
   readonly state = new Map<string, unknown>();
-  readonly #abort: AbortController;
+  /** Created on first use of `signal`: most proxied requests never need an AbortSignal. */
+  #abort: AbortController | null = null;
+  #abortReason: Error | null = null;
+  #upstreamAbort: UpstreamAbort | null = null;
   readonly log: Logger;
   readonly #now: () => number;
   /** Headers queued for the client response. */
@@ -229,19 +239,56 @@ export class Context implements RequestContext {
     },
   };
 
-  constructor(fields: { id: string; startedAt: number; request: Incoming; upstream: Upstream; entities: EntityLookup; abort: AbortController; log: Logger; now: () => number }) {
+  constructor(fields: { id: string; startedAt: number; request: Incoming; upstream: Upstream; entities: EntityLookup; log: Logger; now: () => number }) {
     this.id = fields.id;
     this.startedAt = fields.startedAt;
     this.request = fields.request;
     this.upstream = fields.upstream;
     this.entities = fields.entities;
-    this.#abort = fields.abort;
     this.log = fields.log;
     this.#now = fields.now;
   }
 
   get signal(): AbortSignal {
+    if (this.#abort === null) {
+      this.#abort = new AbortController();
+      if (this.#abortReason !== null) this.#abort.abort(this.#abortReason);
+    }
     return this.#abort.signal;
+  }
+
+  /** True once the client has gone away (kernel: `abortRequest`). */
+  get aborted(): boolean {
+    return this.#abortReason !== null;
+  }
+
+  /** Kernel only: the client closed the connection before the response finished. */
+  abortRequest(reason: Error): void {
+    if (this.#abortReason !== null) return;
+    this.#abortReason = reason;
+    this.#abort?.abort(reason);
+    const up = this.#upstreamAbort;
+    if (up !== null) {
+      up.aborted = true;
+      up.reason = reason;
+      up.emit('abort');
+    }
+  }
+
+  /**
+   * Kernel only: the abort signal for the upstream request. undici takes an EventEmitter as well
+   * as an AbortSignal; an AbortSignal (an EventTarget) plus its listener bookkeeping was a
+   * measurable share of a proxied request's cost (bench/RESULTS.md).
+   */
+  upstreamSignal(): UpstreamAbort {
+    if (this.#upstreamAbort === null) {
+      this.#upstreamAbort = new UpstreamAbort();
+      if (this.#abortReason !== null) {
+        this.#upstreamAbort.aborted = true;
+        this.#upstreamAbort.reason = this.#abortReason;
+      }
+    }
+    return this.#upstreamAbort;
   }
 
   authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null }): void {

@@ -47,17 +47,26 @@ export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCa
   });
 }
 
-/** An Outcome from a session: the tokens were verified when the session was made. */
-export function sessionOutcome(method: Outcome['method'], session: SessionData): Outcome {
-  const at = session.tokens.access_token;
-  let accessClaims: Claims | null = null;
-  if (at && looksLikeJwt(at)) {
-    try {
-      accessClaims = decodeJwt(at) as Claims;
-    } catch {
-      accessClaims = null;
-    }
+/** The claims of a JWT access token, decoded without verification (null when not a JWT). */
+function decodeAccessClaims(token: string): Claims | null {
+  if (!looksLikeJwt(token)) return null;
+  try {
+    return decodeJwt(token) as Claims;
+  } catch {
+    return null;
   }
+}
+
+/** Decoded access-token claims remembered per plugin instance, bounded (LRU). */
+const decodedEntries = 1000;
+
+/**
+ * An Outcome from a session: the tokens were verified when the session was made. `decode` turns
+ * the access token into its claims (a memoized decoder on the hot path).
+ */
+export function sessionOutcome(method: Outcome['method'], session: SessionData, decode: (token: string) => Claims | null = decodeAccessClaims): Outcome {
+  const at = session.tokens.access_token;
+  const accessClaims = at ? decode(at) : null;
   return {
     method,
     tokens: { ...session.tokens },
@@ -73,15 +82,30 @@ export function sessionOutcome(method: Outcome['method'], session: SessionData):
 export const sessionKey = 'openid-connect:loaded-session';
 
 export function browserSlots(browser: BrowserFlows): BrowserSlots {
+  // A session brings the same access token on every request: decoding it each time (base64 and
+  // JSON of a JWT) was a large share of a session request's cost (bench/RESULTS.md). The claims
+  // object is shared between requests, as the bearer path's verified-token cache already does.
+  const decoded = new Map<string, Claims | null>();
+  const decode = (token: string): Claims | null => {
+    let claims = decoded.get(token);
+    if (claims !== undefined) {
+      decoded.delete(token);
+    } else {
+      claims = decodeAccessClaims(token);
+      if (decoded.size >= decodedEntries) decoded.delete(decoded.keys().next().value as string);
+    }
+    decoded.set(token, claims);
+    return claims;
+  };
   return {
     async session(_rt: Runtime, rs: RequestState): Promise<StepResult> {
       const session = rs.ctx.state.get(sessionKey) as SessionData | null | undefined;
-      return session ? sessionOutcome('session', session) : null;
+      return session ? sessionOutcome('session', session, decode) : null;
     },
     async authorization_code(_rt: Runtime, rs: RequestState): Promise<StepResult> {
       const result = await browser.authorizationCode(rs.ctx);
       if (result.kind === 'reply') return { reply: result.reply };
-      return sessionOutcome('authorization_code', result.session);
+      return sessionOutcome('authorization_code', result.session, decode);
     },
   };
 }

@@ -32,12 +32,26 @@ const compressAbove = 1024;
 /** Bound on an inflated payload (only values we sealed ourselves are ever inflated). */
 const maxInflated = 1 << 20;
 
+/** Purposes whose opened values are remembered: the same session cookie or record comes back on every request. */
+const memoPurposes: ReadonlySet<SealPurpose> = new Set(['session', 'storage']);
+/** Bound on remembered opened values per purpose (LRU). */
+const memoEntries = 1000;
+
 export class Sealer {
   readonly #keys = new Map<SealPurpose, Key[]>();
+  /**
+   * Plaintext JSON of recently opened values, by their exact sealed text. Only a value that was
+   * authenticated (AES-GCM) under one of this instance's keys gets here, and the keys never change,
+   * so a byte-identical input would open to the same plaintext again: skipping the decrypt and
+   * inflate is safe. Timeouts are judged on the opened data by the caller, as before. Each hit is
+   * parsed afresh, so callers may mutate what they get.
+   */
+  readonly #opened = new Map<SealPurpose, Map<string, string>>();
 
   /** @param secrets index 0 seals, all open. Must not be empty. */
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) throw new Error('Sealer needs at least one secret');
+    for (const purpose of memoPurposes) this.#opened.set(purpose, new Map());
     for (const purpose of sealPurposes) {
       this.#keys.set(
         purpose,
@@ -75,6 +89,13 @@ export class Sealer {
 
   /** Returns the opened value, or null when the input is not a valid value sealed by one of our secrets. */
   async open(purpose: SealPurpose, sealed: string): Promise<unknown> {
+    const memo = this.#opened.get(purpose);
+    const hit = memo?.get(sealed);
+    if (hit !== undefined) {
+      memo!.delete(sealed);
+      memo!.set(sealed, hit);
+      return JSON.parse(hit) as unknown;
+    }
     let kid: unknown;
     try {
       kid = decodeProtectedHeader(sealed).kid;
@@ -89,7 +110,13 @@ export class Sealer {
         contentEncryptionAlgorithms: ['A256GCM'],
       });
       const bytes = protectedHeader.pz === 1 ? inflateRawSync(plaintext, { maxOutputLength: maxInflated }) : plaintext;
-      return JSON.parse(decoder.decode(bytes)) as unknown;
+      const text = decoder.decode(bytes);
+      const value = JSON.parse(text) as unknown;
+      if (memo) {
+        memo.set(sealed, text);
+        if (memo.size > memoEntries) memo.delete(memo.keys().next().value as string);
+      }
+      return value;
     } catch {
       return null;
     }
