@@ -85,6 +85,7 @@ ${plugin(`          auth_methods: [session, password, authorization_code]
         paths: [/nosess]
 ${plugin(`          auth_methods: [session, password]
           disable_session: [password]
+          cache_tokens: false
 `)}
   - name: anon
     url: ${echo.url}/anything
@@ -219,6 +220,51 @@ test('#20 multiple clients: the callback completes with the client that started 
   // kong-basic gets opaque access tokens from the demo IdP; kong would have got a JWT
   assert.notEqual(token.split('.').length, 3, 'token issued to kong-basic');
   for (const v of jar.cookies.get(new URL(gw.proxyUrl).hostname)?.values() ?? []) secrets.add(v);
+});
+
+test('#24 Admin API: GET/DELETE /openid-connect/issuers[/{id or issuer}]; a purge makes the plugin rediscover', async () => {
+  const admin = async (method: string, path: string) => {
+    const r = await fetch(`${gw.adminUrl}${path}`, { method });
+    const text = await r.text();
+    return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+  };
+  const list = await admin('GET', '/openid-connect/issuers');
+  assert.equal(list.status, 200);
+  assert.equal(list.body!.next, null);
+  const data = list.body!.data as Array<{ id: string; issuer: string; created_at: number; configuration: Record<string, unknown>; keys: Array<Record<string, unknown>> }>;
+  assert.equal(data.length, 1, 'one record per issuer, however many plugin instances use it');
+  const rec = data[0];
+  assert.equal(rec.issuer, idp.issuer);
+  assert.equal(rec.configuration.issuer, idp.issuer);
+  assert.equal(rec.configuration.token_endpoint, `${idp.issuer}/token`);
+  assert.deepEqual(rec.keys.map((k) => k.kid), idp.jwks.keys.map((k) => k.kid));
+  assert.ok(rec.keys.every((k) => k.d === undefined), 'public keys only');
+  assert.equal(typeof rec.created_at, 'number');
+  assert.match(rec.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+
+  assert.deepEqual((await admin('GET', `/openid-connect/issuers/${rec.id}`)).body, rec);
+  assert.deepEqual((await admin('GET', `/openid-connect/issuers/${encodeURIComponent(idp.issuer)}`)).body, rec);
+  assert.equal((await admin('GET', '/openid-connect/issuers/no-such-issuer')).status, 404);
+
+  assert.equal((await admin('DELETE', `/openid-connect/issuers/${rec.id}`)).status, 204);
+  assert.equal((await admin('GET', `/openid-connect/issuers/${rec.id}`)).status, 404);
+  assert.equal((await admin('DELETE', `/openid-connect/issuers/${rec.id}`)).status, 404);
+
+  // The plugin notices the purge (checked every 2 s) and rediscovers on a later request.
+  await new Promise((r) => setTimeout(r, 2100));
+  idp.resetCounts();
+  const grant = () => send(new CookieJar(), `${gw.proxyUrl}/nosess/x`, { headers: { ...api, authorization: basicAlex } });
+  assert.equal((await grant()).status, 200);
+  await new Promise((r) => setTimeout(r, 100));
+  const again = await grant();
+  assert.equal(again.status, 200);
+  secrets.add(String((JSON.parse(again.body) as Echo).headers.authorization).replace(/^Bearer /, ''));
+  assert.ok((idp.counts().discovery ?? 0) >= 1, `rediscovered: ${JSON.stringify(idp.counts())}`);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await admin('GET', `/openid-connect/issuers/${rec.id}`)).status, 200, 'recorded again');
+
+  assert.equal((await admin('DELETE', '/openid-connect/issuers')).status, 204);
+  assert.deepEqual((await admin('GET', '/openid-connect/issuers')).body, { data: [], next: null });
 });
 
 test('logs never contain tokens, secrets, cookies or codes (after a sign-in and password grants)', () => {

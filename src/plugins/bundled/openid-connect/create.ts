@@ -14,6 +14,7 @@ import type { OidcConfig, AuthMethod } from './schema.ts';
 import { SingleFlight, TtlCache } from './caches.ts';
 import { IdpHttp } from './http.ts';
 import { IssuerCache } from './issuer.ts';
+import { issuerPurgedAt, publishIssuer } from './admin-issuers.ts';
 import { Clients, perClient, selectClient } from './clients.ts';
 import { authError, describe, toReply } from './errors.ts';
 import type { Outcome, RequestState, Runtime } from './runtime.ts';
@@ -60,6 +61,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     http,
     log: deps.log,
     now: deps.now,
+    onDiscovered: (update) => publishIssuer(deps.sharedKv, cfg.issuer, update, deps.now()),
+    purgedAt: () => issuerPurgedAt(deps.sharedKv, cfg.issuer),
   });
   const clients = new Clients({ cfg, http, sharedKv: deps.sharedKv, insecure: issuer.insecure });
   const now = deps.now;

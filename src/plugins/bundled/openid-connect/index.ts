@@ -10,17 +10,53 @@ import { oidcConfigSchema } from './schema.ts';
 import type { OidcConfig } from './schema.ts';
 import { createOidc } from './create.ts';
 import { GENERATED_JWKS_KEY, publicGeneratedJwks } from './clients.ts';
+import { deleteAllIssuers, deleteIssuer, findIssuer, listIssuers } from './admin-issuers.ts';
 
 export type { OidcConfig } from './schema.ts';
 
-/** GET/DELETE /openid-connect/jwks: the public part of the plugin-generated private_key_jwt keys. */
+const notFound = { status: 404, body: { message: 'Not found' } };
+
+/**
+ * GET/DELETE /openid-connect/issuers[/{id or issuer}] (the discovery cache, reference §7.3) and
+ * GET/DELETE /openid-connect/jwks (the public part of the plugin-generated private_key_jwt keys).
+ */
 const adminRoutes: PluginAdminRoute[] = [
+  {
+    method: 'GET',
+    path: '/openid-connect/issuers',
+    async handler(_req, deps) {
+      return { status: 200, body: { data: await listIssuers(deps.sharedKv), next: null } };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/openid-connect/issuers',
+    async handler(_req, deps) {
+      await deleteAllIssuers(deps.sharedKv);
+      return { status: 204 };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/openid-connect/issuers/*',
+    async handler(req, deps) {
+      const found = await findIssuer(deps.sharedKv, issuerParam(req.params));
+      return found ? { status: 200, body: found } : notFound;
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/openid-connect/issuers/*',
+    async handler(req, deps) {
+      return (await deleteIssuer(deps.sharedKv, issuerParam(req.params))) ? { status: 204 } : notFound;
+    },
+  },
   {
     method: 'GET',
     path: '/openid-connect/jwks',
     async handler(_req, deps) {
       const jwks = await publicGeneratedJwks(deps.sharedKv);
-      if (!jwks) return { status: 404, body: { message: 'Not found' } };
+      if (!jwks) return notFound;
       return { status: 200, body: jwks, headers: { 'content-type': 'application/jwk-set+json' } };
     },
   },
@@ -34,6 +70,16 @@ const adminRoutes: PluginAdminRoute[] = [
     },
   },
 ];
+
+/** The `{id or issuer}` path part: a wildcard, since an issuer URL contains slashes. */
+function issuerParam(params: Record<string, string>): string {
+  const raw = params['*'] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
 
 export const openidConnectPlugin = definePlugin<OidcConfig>({
   name: 'openid-connect',

@@ -47,7 +47,14 @@ export interface IssuerOptions {
   http: IdpHttp;
   log: Logger;
   now(): number;
+  /** Told about every successful discovery / JWKS fetch (the Admin API's view of the cache). */
+  onDiscovered?(update: { configuration?: Record<string, unknown>; keys?: JWK[] }): Promise<void>;
+  /** When the Admin API last cleared this issuer's discovery cache (ms since epoch), if ever. */
+  purgedAt?(): Promise<number | null>;
 }
+
+/** How often an instance looks for an Admin API purge (`DELETE /openid-connect/issuers`). */
+export const PURGE_CHECK_MS = 2_000;
 
 export interface VerifyJwtOptions {
   /** Issuers accepted in `iss` (`issuers_allowed`, else the discovered issuer). */
@@ -82,6 +89,8 @@ export class IssuerCache {
   readonly #jwks: Slot<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> = emptySlot();
   /** When the last unknown-`kid` refetch was started (throttle). */
   #lastKidRefetch = -Infinity;
+  /** When this instance last looked for an Admin API purge. */
+  #lastPurgeCheck = -Infinity;
   /** True for an `http:` issuer: openid-client must be told to allow it (dev and tests). */
   readonly insecure: boolean;
 
@@ -100,6 +109,7 @@ export class IssuerCache {
   /** Issuer metadata with the configured endpoint overrides applied. */
   async metadata(): Promise<ServerMetadata> {
     if (this.#o.usingPseudoIssuer) return { issuer: this.#o.issuer, ...this.#o.overrides } as ServerMetadata;
+    this.#checkPurge();
     return this.#load(this.#meta, this.#o.cacheTtlSec * 1000, () => this.#discover(), 'discovery');
   }
 
@@ -176,10 +186,12 @@ export class IssuerCache {
     });
     const meta = { ...config.serverMetadata() } as ServerMetadata;
     for (const [k, v] of Object.entries(this.#o.overrides)) if (v) (meta as Record<string, unknown>)[k] = v;
+    this.#publish({ configuration: { ...meta } });
     return meta;
   }
 
   async #loadJwks(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> {
+    this.#checkPurge();
     return this.#load(this.#jwks, this.#o.cacheTtlSec * 1000, () => this.#fetchJwks(), 'jwks');
   }
 
@@ -194,7 +206,33 @@ export class IssuerCache {
       if (!doc || !Array.isArray(doc.keys)) throw new Error(`${uri} is not a JWK set`);
       keys.push(...doc.keys);
     }
+    this.#publish({ keys });
     return { keys, resolve: createLocalJWKSet({ keys }) };
+  }
+
+  /**
+   * Look (in the background, at most every PURGE_CHECK_MS) whether the Admin API cleared the
+   * discovery cache since we fetched; if so, mark both entries stale so the next request
+   * rediscovers. The last good copies stay usable while the IdP cannot be reached.
+   */
+  #checkPurge(): void {
+    if (!this.#o.purgedAt) return;
+    const now = this.#o.now();
+    if (now - this.#lastPurgeCheck < PURGE_CHECK_MS) return;
+    this.#lastPurgeCheck = now;
+    this.#o.purgedAt().then(
+      (at) => {
+        if (at === null) return;
+        if (this.#meta.value !== null && at > this.#meta.fetchedAt) this.#meta.fetchedAt = 0;
+        if (this.#jwks.value !== null && at > this.#jwks.fetchedAt) this.#jwks.fetchedAt = 0;
+      },
+      (err: unknown) => this.#o.log.warn({ err: describe(err) }, 'openid-connect: could not check the discovery cache purge marker'),
+    );
+  }
+
+  /** Best effort: a failure to publish never fails the request that discovered. */
+  #publish(update: { configuration?: Record<string, unknown>; keys?: JWK[] }): void {
+    this.#o.onDiscovered?.(update).catch((err: unknown) => this.#o.log.warn({ err: describe(err) }, 'openid-connect: could not record the discovery cache'));
   }
 
   async #refetchForUnknownKey(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> } | null> {
