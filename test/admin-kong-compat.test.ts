@@ -127,3 +127,70 @@ describe('Admin API: Kong compatibility', () => {
     assert.equal((await call('DELETE', '/services/never-was')).status, 204);
   });
 });
+
+describe('Admin API: /config as Kong\'s DB-less mode', () => {
+  let store: ConfigStore;
+  let server: AdminServer;
+  let url: string;
+  before(async () => {
+    store = await openConfigStore({ database: 'off' });
+    server = await createAdminServer({ store, registry, log: silentLogger(), nodeInfo: () => ({}), status: () => ({}) });
+    url = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
+  });
+  after(async () => {
+    await server.close();
+    await store.close();
+  });
+  const post = (query: string, body: string, type = 'application/yaml') =>
+    fetch(`${url}/config${query}`, { method: 'POST', body, headers: { 'content-type': type } });
+  const doc = '_format_version: "3.0"\nservices:\n  - name: s\n    url: http://s.test\n    routes:\n      - name: r\n        paths: [/r]\n';
+
+  test('GET /config is {"config": "<YAML>"}; /status carries configuration_hash', async () => {
+    assert.equal((await post('', doc)).status, 201);
+    const res = await fetch(`${url}/config`);
+    assert.equal(res.status, 200);
+    const body = await res.json() as { config: string };
+    assert.equal(typeof body.config, 'string');
+    assert.match(body.config, /_format_version: "3.0"/);
+    assert.match(body.config, /name: s\n/);
+    const status = await (await fetch(`${url}/status`)).json() as { configuration_hash: string };
+    assert.match(status.configuration_hash, /^[0-9a-f]{32}$/);
+  });
+
+  test('check_hash=1: the same configuration again is 304 and changes nothing; a different one 201', async () => {
+    assert.equal((await post('', doc)).status, 201);
+    const hash = (await (await fetch(`${url}/status`)).json() as { configuration_hash: string }).configuration_hash;
+    const same = await post('?check_hash=1', doc);
+    assert.equal(same.status, 304);
+    const changed = doc.replace('/r]', '/r2]');
+    assert.equal((await post('?check_hash=1', changed)).status, 201);
+    const after = (await (await fetch(`${url}/status`)).json() as { configuration_hash: string }).configuration_hash;
+    assert.notEqual(after, hash);
+    // Without check_hash the same document is simply applied again.
+    assert.equal((await post('', changed)).status, 201);
+  });
+
+  test('flatten_errors=1: one item per entity with field errors, beside Kong\'s code 14 body', async () => {
+    const bad = '_format_version: "3.0"\nservices:\n  - name: bad-svc\n    host: h.test\n    port: nope\n    tags: [t1]\n    routes:\n      - name: bad-route\n        paths: [nope]\n';
+    const res = await post('?flatten_errors=1', bad);
+    assert.equal(res.status, 400);
+    const body = await res.json() as { code: number; name: string; fields: object; flattened_errors: Array<Record<string, any>> };
+    assert.equal(body.code, 14);
+    assert.equal(body.name, 'invalid declarative configuration');
+    assert.ok(body.fields);
+    const svc = body.flattened_errors.find((e) => e.entity_type === 'service');
+    assert.ok(svc, JSON.stringify(body.flattened_errors));
+    assert.equal(svc.entity_name, 'bad-svc');
+    assert.deepEqual(svc.entity_tags, ['t1']);
+    assert.equal(svc.errors[0].field, 'port');
+    assert.equal(svc.errors[0].type, 'field');
+    const route = body.flattened_errors.find((e) => e.entity_type === 'route');
+    assert.ok(route);
+    assert.equal(route.entity_name, 'bad-route');
+    assert.equal(route.errors[0].field, 'paths[0]');
+    // Without the flag, Kong's plain body.
+    const plain = await (await post('', bad)).json() as Record<string, unknown>;
+    assert.equal(plain.flattened_errors, undefined);
+    assert.equal(plain.code, 14);
+  });
+});

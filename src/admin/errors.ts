@@ -25,6 +25,8 @@ export interface AdminErrorBody {
   name?: string;
   message: string;
   fields?: Record<string, unknown>;
+  /** `POST /config?flatten_errors=1`: one item per entity with its errors (Kong 3.x). */
+  flattened_errors?: unknown[];
 }
 
 /** Thrown by the entity service and the routes; the error handler sends `status` + `body`. */

@@ -9,17 +9,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { entityInputSchemas } from '../config/schemas.ts';
-import { parseDeclarative } from '../config/declarative.ts';
-import { toDeclarative } from '../config/dump.ts';
 import { entityNames, type EntityName } from '../config/types.ts';
-import { isGatewayError, ConfigError } from '../errors.ts';
+import { isGatewayError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
 import { createMemoryKv } from '../storage/kv.ts';
 import { isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
-import { AdminError, adminErrorCodes, badRequest, issuesToFields, isAdminError, notFound } from './errors.ts';
+import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
+import { configHash, registerConfigRoutes } from './config-endpoint.ts';
 import { createEntityService } from './service.ts';
 
 export interface AdminOptions {
@@ -155,7 +154,10 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
       } catch {
         reachable = false;
       }
-      return { ...opts.status(), database: { reachable } };
+      const out: Record<string, unknown> = { ...opts.status(), database: { reachable } };
+      // Kong reports the hash of the running declarative configuration in DB-less mode.
+      if (store.kind === 'off') out.configuration_hash = configHash(await store.load());
+      return out;
     },
   });
   endpoint(app, '/plugins/enabled', { GET: async () => ({ enabled_plugins: registry.names() }) });
@@ -193,29 +195,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     },
   });
 
-  // --- whole configuration
-  endpoint(app, '/config', {
-    GET: async () => toDeclarative(await store.load()),
-    POST: async (req, reply) => {
-      const text = declarativeText(req.body);
-      let data;
-      try {
-        data = parseDeclarative(text, { registry, env: opts.env ?? process.env, now: (opts.now ?? Date.now)() });
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          throw new AdminError(400, {
-            code: adminErrorCodes.declarativeConfig,
-            name: 'invalid declarative configuration',
-            message: `declarative config is invalid: ${err.format().split('\n').join('; ')}`,
-            fields: issuesToFields(err.issues),
-          });
-        }
-        throw err;
-      }
-      await store.replaceAll(data);
-      return reply.code(201).send(toDeclarative(data));
-    },
-  });
+  // --- whole configuration (config-endpoint.ts)
+  registerConfigRoutes(app, { store, registry, env: opts.env ?? process.env, now: opts.now ?? Date.now });
 
   registerEntityRoutes(app, deps);
   registerExtraRoutes(app, deps);
@@ -258,24 +239,6 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
       if (ownsKv) await sharedKv.close();
     },
   };
-}
-
-/** POST /config accepts the document as JSON, as YAML/JSON text, or in a `config` field (JSON or form). */
-function declarativeText(body: unknown): string {
-  if (body === undefined || body === null) throw badRequest("expected a declarative configuration (JSON, YAML, or a 'config' field)");
-  if (typeof body === 'object' && (body as { kind?: string }).kind === 'text') return (body as { text: string }).text;
-  if (isFormBody(body)) {
-    const field = body.entries.find(([k]) => k === 'config');
-    if (!field) throw badRequest("expected a 'config' field holding the declarative configuration");
-    return field[1];
-  }
-  if (typeof body === 'object' && !Array.isArray(body)) {
-    const b = body as Record<string, unknown>;
-    if (typeof b.config === 'string' && b._format_version === undefined) return b.config;
-    if (typeof b.config === 'object' && b.config !== null && b._format_version === undefined) return JSON.stringify(b.config);
-    return JSON.stringify(b);
-  }
-  throw badRequest('expected a declarative configuration object');
 }
 
 export { notFound };

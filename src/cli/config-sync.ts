@@ -105,7 +105,9 @@ export async function runConfigDump(adminUrl: string, outFile?: string, io: Tool
   const { out, err } = outputs(io);
   try {
     const doc = await new AdminClient(adminUrl, io).ok('GET', '/config');
-    const text = stringify(doc);
+    // DB-less nodes answer as Kong does, {"config": "<YAML>"}; nodes with a database send the document.
+    const wrapped = typeof doc === 'object' && doc !== null && typeof (doc as { config?: unknown }).config === 'string';
+    const text = wrapped ? (doc as { config: string }).config : stringify(doc);
     if (outFile) await writeFile(outFile, text);
     else out(text.trimEnd());
     return 0;
