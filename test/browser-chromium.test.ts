@@ -7,6 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { chromium, type Browser } from 'playwright-core';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startIdp, type DemoIdp } from '../demo/idp.ts';
@@ -134,11 +136,19 @@ describe('sign-in in a real browser', { skip: existsSync(chromiumPath) ? false :
   });
 
   test('Redis session storage', async () => {
-    const gw = await inProcess(`      session_storage: redis\n      redis:\n        host: 127.0.0.1\n        port: 6379\n`);
+    // Keys unique to this test: other test files share the Redis server and run at the same time.
+    const prefix = `portcullis-test-${randomBytes(6).toString('hex')}`;
+    const gw = await inProcess(`      session_storage: redis\n      redis:\n        host: 127.0.0.1\n        port: 6379\n        prefix: ${prefix}\n`);
+    const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
     try {
       await signInScenario(browser, idp, gw.proxyUrl, echo.url);
+      await redis.connect();
+      assert.ok((await redis.keys(`${prefix}:oidc:*`)).length > 0, 'the gateway keeps its keys under the configured prefix');
     } finally {
       await gw.close();
+      const keys = redis.status === 'ready' ? await redis.keys(`${prefix}:*`) : [];
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
     }
   });
 
