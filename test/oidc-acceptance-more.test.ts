@@ -16,11 +16,16 @@ import { definePlugin } from '../src/plugins/sdk.ts';
 import { startIdp } from '../demo/idp.ts';
 import type { DemoIdp } from '../demo/idp.ts';
 import { startEcho } from '../demo/echo.ts';
+import { startBadIdp } from './helpers/bad-idp.ts';
+import type { BadIdp } from './helpers/bad-idp.ts';
+import { CookieJar, send } from './helpers/fake-ctx.ts';
 import type { EchoServer } from '../demo/echo.ts';
 
 let idp: DemoIdp;
 let echo: EchoServer;
 let gw: TestGateway;
+/** An IdP whose discovery document does not advertise PKCE. */
+let noPkceIdp: BadIdp;
 /** The header auth plugin at key-auth's priority (1250), so that it runs before openid-connect (1050). */
 const earlyAuthPlugin = definePlugin({ ...testAuthPlugin, name: 'test-header-auth-early', priority: 1250 });
 
@@ -28,7 +33,7 @@ const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secr
 type Echo = { headers: Record<string, string | undefined> };
 
 /** One service + route per case, each with its own openid-connect config. */
-function route(name: string, config: string, extraPlugins = ''): string {
+function route(name: string, config: string, extraPlugins = '', issuer = idp.issuer): string {
   return `  - name: ${name}
     url: ${echo.url}/anything
     routes:
@@ -37,7 +42,7 @@ function route(name: string, config: string, extraPlugins = ''): string {
     plugins:${extraPlugins}
       - name: openid-connect
         config:
-          issuer: ${idp.issuer}
+          issuer: ${issuer}
           client_id: [kong]
           client_secret: [kong-secret]
           client_auth: [client_secret_post]
@@ -47,6 +52,7 @@ ${config}`;
 before(async () => {
   idp = await startIdp();
   echo = await startEcho();
+  noPkceIdp = await startBadIdp({ discovery: { code_challenge_methods_supported: undefined } });
   gw = await startGateway({
     plugins: [earlyAuthPlugin],
     config: `_format_version: "3.0"
@@ -74,6 +80,10 @@ ${route('other', `          auth_methods: [bearer]
           anonymous: anonymous-user
 `, `
       - name: test-header-auth-early`)}
+${route('pkce', `          auth_methods: [authorization_code]
+`)}
+${route('nopkce', `          auth_methods: [authorization_code]
+`, '', noPkceIdp.issuer)}
 ${route('redirects', `          auth_methods: [password, bearer]
           groups_required: [nobody-has-this-group]
           unauthorized_redirect_uri: [https://example.test/unauthorized]
@@ -86,6 +96,7 @@ after(async () => {
   await gw.close();
   await echo.close();
   await idp.close();
+  await noPkceIdp.close();
 });
 
 async function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: string }> {
@@ -175,4 +186,23 @@ test('#24 GET /openid-connect/jwks â†’ 404 while no key was generated; DELETE â†
   const d = await fetch(`${gw.adminUrl}/openid-connect/jwks`, { method: 'DELETE' });
   assert.equal(d.status, 204);
   await d.body?.cancel();
+});
+
+test('#12 PKCE S256 when discovery advertises it, and neither parameter when it does not', async () => {
+  const nav = { accept: 'text/html', 'sec-fetch-mode': 'navigate' };
+  const withPkce = await send(new CookieJar(), `${gw.proxyUrl}/pkce/page`, { headers: nav });
+  assert.equal(withPkce.status, 302);
+  const a = new URL(withPkce.location!);
+  assert.equal(a.searchParams.get('code_challenge_method'), 'S256');
+  assert.ok(a.searchParams.get('code_challenge'));
+  assert.equal(a.searchParams.get('scope'), 'openid');
+  assert.ok(a.searchParams.get('nonce') && a.searchParams.get('state') && a.searchParams.get('redirect_uri'));
+  assert.ok(withPkce.setCookies.some((c) => c.startsWith('authorization=')));
+  const without = await send(new CookieJar(), `${gw.proxyUrl}/nopkce/page`, { headers: nav });
+  assert.equal(without.status, 302, without.body);
+  const b = new URL(without.location!);
+  assert.equal(b.origin + b.pathname, `${noPkceIdp.issuer}/authorize`);
+  assert.equal(b.searchParams.get('code_challenge'), null);
+  assert.equal(b.searchParams.get('code_challenge_method'), null);
+  assert.equal(b.searchParams.get('response_type'), 'code');
 });

@@ -56,6 +56,7 @@ ${plugin(`          auth_methods: [session, password]
           logout_methods: [POST]
           upstream_headers_claims: [no_such_claim, preferred_username]
           upstream_headers_names: [x-missing-claim, x-user]
+          hide_credentials: false
 `)}
   - name: code
     url: ${echo.url}/anything
@@ -142,8 +143,10 @@ test('#19 session_request_headers / session_response_headers; client-sent copies
   const cookie = sessionCookie(r.setCookies).split(';')[0];
   secrets.add(cookie.slice('session='.length));
   idp.resetCounts();
-  const again = await send(new CookieJar(), `${gw.proxyUrl}/sess/y`, { headers: { ...api, cookie, 'session-id': 'spoofed' } });
+  const again = await send(new CookieJar(), `${gw.proxyUrl}/sess/y`, { headers: { ...api, cookie: `theme=dark; ${cookie}; authorization=x`, 'session-id': 'spoofed' } });
   assert.equal(again.status, 200, again.body);
+  // Session and authorization cookies never go upstream, even with hide_credentials: false.
+  assert.equal((JSON.parse(again.body) as Echo).headers.cookie, 'theme=dark');
   assert.equal((JSON.parse(again.body) as Echo).headers['session-id'], first.headers['session-id']);
   assert.deepEqual(again.setCookies, [], 'no new Set-Cookie for a fresh session');
   assert.deepEqual(idp.counts(), {});

@@ -120,6 +120,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       return ctx.reply(500, { message: 'An unexpected error occurred' });
     }
     ctx.authenticate({ consumer: anon, credential: null });
+    browser?.stripCookies(ctx);
     for (const n of upstreamNames) ctx.upstream.removeHeader(n);
     setConsumerHeaders(ctx, anon, null);
     ctx.upstream.setHeader('x-anonymous-consumer', 'true');
@@ -169,10 +170,9 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
         ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups });
         // Client-sent copies of the headers we write are removed first (anti-spoofing).
         for (const n of upstreamNames) ctx.upstream.removeHeader(n);
-        if (cfg.hide_credentials) {
-          await hideCredentials(ctx, outcome.used);
-          browser?.stripCookies(ctx);
-        }
+        if (cfg.hide_credentials) await hideCredentials(ctx, outcome.used);
+        // Session and authorization cookies are the gateway's own business: never sent upstream.
+        browser?.stripCookies(ctx);
         for (const h of headersFromPlan(upstreamHeaders, outcome)) ctx.upstream.setHeader(h.name, h.value);
         setConsumerHeaders(ctx, mapped.consumer, mapped.groups, mapped.credential);
         const downstream = headersFromPlan(downstreamHeaders, outcome);
