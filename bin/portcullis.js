@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Launcher: Portcullis runs on Node 24 (TypeScript type stripping). When started by an older
 // `node`, re-run with the Node 24 the project installs (the `node` npm package).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +15,11 @@ if (major < 24) {
     console.error('portcullis needs Node.js 24 or newer; run `npm install` in the project first.');
     process.exit(1);
   }
-  const r = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  // Not spawnSync: `kill <this pid>` must reach the gateway too, so signals are passed on to the
+  // child (which drains and exits), and this process exits with the child's status.
+  const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
 } else {
   // Loading the code takes a moment: remember signals that arrive meanwhile instead of dying
   // (SIGHUP's default action) — the CLI replays them once its own handlers are in place.

@@ -111,6 +111,14 @@ describe('Admin API: Kong compatibility', () => {
     assert.equal((await call('GET', '/acls/00000000-0000-4000-8000-000000000000/consumer')).status, 404);
   });
 
+  test('GET /consumers?custom_id=X answers only that consumer', async () => {
+    const a = await call('POST', '/consumers', { username: 'with-cid', custom_id: 'cid-1' });
+    assert.equal(a.status, 201);
+    await call('POST', '/consumers', { username: 'other-cid', custom_id: 'cid-2' });
+    assert.deepEqual(await call('GET', '/consumers?custom_id=cid-1'), { status: 200, body: { data: [a.body], next: null } });
+    assert.deepEqual((await call('GET', '/consumers?custom_id=none')).body, { data: [], next: null });
+  });
+
   test('a text/plain body on an entity endpoint is 415, not a schema violation', async () => {
     const res = await call('POST', '/services', 'name=x', { 'content-type': 'text/plain' });
     assert.equal(res.status, 415);

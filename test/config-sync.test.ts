@@ -85,6 +85,9 @@ describe('config dump / diff / sync', () => {
     assert.ok(lines.includes('creating route r2'), lines.join('\n'));
     assert.ok(lines.some((l) => l.startsWith('updating service s1 (port)')), lines.join('\n'));
     assert.ok(lines.includes('deleting consumer bob'), lines.join('\n'));
+    // References are labelled by name, as decK prints them (not by id).
+    assert.ok(lines.includes('creating acl readers for consumer carol'), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith('deleting plugin ') && l.endsWith(' consumer bob')), lines.join('\n'));
     assert.deepEqual(await store.load(), before, 'diff changes nothing');
     lines.length = 0;
     assert.equal(await runConfigSync(url, edited, { dryRun: true }, registry, io), 0);

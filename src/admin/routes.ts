@@ -131,6 +131,11 @@ function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
   endpoint(app, path, {
     GET: async (req) => {
       const query = req.query as Record<string, unknown>;
+      // Kong: GET /consumers?custom_id=X answers the one consumer with that custom_id (or none).
+      if (entity === 'consumers' && !parent && typeof query.custom_id === 'string') {
+        const row = await store.findBy('consumers', 'custom_id', query.custom_id);
+        return { data: row ? [row] : [], next: null };
+      }
       const page = await service.list(entity, listOptions(query), scope(req));
       const out: Record<string, unknown> = { data: page.data, next: nextLink(req.url.split('?')[0], query, page.offset) };
       if (page.offset) out.offset = page.offset;

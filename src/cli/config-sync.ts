@@ -141,7 +141,20 @@ function canonical(v: unknown): string {
 
 const fk = (v: unknown): string => (v && typeof v === 'object' && 'id' in v ? String((v as { id: unknown }).id) : '');
 
-function label(entity: EntityName, row: any): string {
+/** Names of services, routes and consumers by id, so labels read like decK's (`route echo-route`). */
+type Names = ReadonlyMap<string, string>;
+
+function namesOf(...configs: ConfigData[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const c of configs) {
+    for (const r of [...c.services, ...c.routes]) if (r.name) out.set(r.id, r.name);
+    for (const r of c.consumers) out.set(r.id, r.username ?? r.custom_id ?? r.id);
+  }
+  return out;
+}
+
+function label(entity: EntityName, row: any, names: Names = new Map()): string {
+  const ref = (v: unknown) => names.get(fk(v)) ?? fk(v);
   switch (entity) {
     case 'services':
     case 'routes':
@@ -149,9 +162,9 @@ function label(entity: EntityName, row: any): string {
     case 'consumers':
       return row.username ?? row.custom_id ?? row.id;
     case 'plugins':
-      return `${row.name}${row.instance_name ? ` (${row.instance_name})` : ''}${row.route ? ` route ${fk(row.route)}` : ''}${row.service ? ` service ${fk(row.service)}` : ''}${row.consumer ? ` consumer ${fk(row.consumer)}` : ''}${!row.route && !row.service && !row.consumer ? ' (global)' : ''}`;
+      return `${row.name}${row.instance_name ? ` (${row.instance_name})` : ''}${row.route ? ` route ${ref(row.route)}` : ''}${row.service ? ` service ${ref(row.service)}` : ''}${row.consumer ? ` consumer ${ref(row.consumer)}` : ''}${!row.route && !row.service && !row.consumer ? ' (global)' : ''}`;
     case 'acls':
-      return `${row.group} for consumer ${fk(row.consumer)}`;
+      return `${row.group} for consumer ${ref(row.consumer)}`;
   }
 }
 
@@ -160,6 +173,7 @@ function label(entity: EntityName, row: any): string {
  * the entities they match, so references stay consistent.
  */
 export function planSync(current: ConfigData, target: ConfigData): Operation[] {
+  const names = namesOf(target, current);
   const idMap = new Map<string, string>();
   const remap = (ref: unknown) => (ref && typeof ref === 'object' && 'id' in ref ? { id: idMap.get(fk(ref)) ?? fk(ref) } : ref);
   const keysOf: Record<EntityName, (r: any) => string[]> = {
@@ -194,13 +208,13 @@ export function planSync(current: ConfigData, target: ConfigData): Operation[] {
         const want = strip(t);
         const have = strip(hit);
         const changed = [...new Set([...Object.keys(want), ...Object.keys(have)])].filter((k) => canonical(want[k]) !== canonical(have[k])).sort();
-        if (changed.length > 0) ops[entity].update.push({ op: 'update', entity, label: label(entity, t), id: hit.id, body: want, changed });
+        if (changed.length > 0) ops[entity].update.push({ op: 'update', entity, label: label(entity, t, names), id: hit.id, body: want, changed });
       } else {
         idMap.set(t.id, t.id);
-        ops[entity].create.push({ op: 'create', entity, label: label(entity, t), body: strip(t) });
+        ops[entity].create.push({ op: 'create', entity, label: label(entity, t, names), body: strip(t) });
       }
     }
-    for (const r of cur) if (!matched.has(r.id)) ops[entity].delete.push({ op: 'delete', entity, label: label(entity, r), id: r.id });
+    for (const r of cur) if (!matched.has(r.id)) ops[entity].delete.push({ op: 'delete', entity, label: label(entity, r, names), id: r.id });
   }
   // Order that keeps references valid at every step (a service is deleted only once no route uses it).
   return [
