@@ -206,3 +206,18 @@ test('#12 PKCE S256 when discovery advertises it, and neither parameter when it 
   assert.equal(b.searchParams.get('code_challenge_method'), null);
   assert.equal(b.searchParams.get('response_type'), 'code');
 });
+
+test('logs never contain the credentials these requests carried', () => {
+  const text = gw.logText();
+  assert.ok(text.length > 0);
+  const sent = [
+    'some-opaque-token-the-idp-never-issued',
+    'not-a-refresh-token-the-idp-issued',
+    'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln',
+    idp.clients.service.client_secret,
+    'kong-secret',
+    Buffer.from('alex:doe').toString('base64'),
+    Buffer.from(`${idp.clients.service.client_id}:${idp.clients.service.client_secret}`).toString('base64'),
+  ];
+  for (const s of sent) assert.equal(text.includes(s), false, `log contains ${s.slice(0, 6)}…`);
+});
