@@ -250,6 +250,7 @@ test('#24 Admin API: GET/DELETE /openid-connect/issuers[/{id or issuer}]; a purg
 
   assert.deepEqual((await admin('GET', `/openid-connect/issuers/${rec.id}`)).body, rec);
   assert.deepEqual((await admin('GET', `/openid-connect/issuers/${encodeURIComponent(idp.issuer)}`)).body, rec);
+  assert.deepEqual((await admin('GET', `/openid-connect/issuers/${idp.issuer}`)).body, rec, 'the issuer URL as is, slashes and all');
   assert.equal((await admin('GET', '/openid-connect/issuers/no-such-issuer')).status, 404);
 
   assert.equal((await admin('DELETE', `/openid-connect/issuers/${rec.id}`)).status, 204);
