@@ -195,7 +195,7 @@ async function main(): Promise<void> {
     // Start every contender first and keep them all up: the measurements are then interleaved
     // (round after round over all scenarios) so that a change in background load on a shared
     // machine hits every scenario alike instead of whichever ran at that moment.
-    const live: Array<{ s: Scenario; url: string; headers: Record<string, string>; pgid: number }> = [];
+    const live: Array<{ s: Scenario; url: string; headers: Record<string, string>; pgid: number; running: Running; probe: Probe }> = [];
     for (const s of scenarios) {
       if (only && !only.test(s.id)) continue;
       try {
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
           const anonymous = await statusOf(url);
           if (anonymous !== 401) throw new Error(`answered ${anonymous} without a credential (expected 401)`);
         }
-        live.push({ s, url, headers: probe.headers ?? {}, pgid: started.running.child.proc.pid! });
+        live.push({ s, url, headers: probe.headers ?? {}, pgid: started.running.child.proc.pid!, running: started.running, probe: started.probe });
       } catch (err) {
         const msg = (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 6).join(' | ');
         outcomes.set(s.id, { error: msg });
@@ -222,6 +222,10 @@ async function main(): Promise<void> {
       for (const l of order) {
         process.stdout.write(`round ${round + 1}/${rounds} ${l.s.id.padEnd(26)} `);
         try {
+          // A fresh login per round: wrk keeps sending one cookie, and a session cookie older than
+          // a minute makes every response an idle "touch" (a new sealed Set-Cookie), which a real
+          // browser would have stored. Each round must run with a cookie younger than that.
+          if (l.s.prepare) l.headers = (await l.s.prepare(l.running, l.probe)).headers ?? {};
           const cpuBefore = groupCpuSeconds(l.pgid, ticks);
           const result = await wrk(l.url, l.headers, { ...wrkOpts, cpus: pin.load });
           const cpu = groupCpuSeconds(l.pgid, ticks) - cpuBefore;
