@@ -162,7 +162,8 @@ test('#11 a tampered session cookie → 401; → 302 to the IdP when authorizati
     const ok = await send(new CookieJar(), `${gw.proxyUrl}${path}/p`, { headers: { ...nav, cookie } });
     assert.equal(ok.status, 200, `${path}: the untouched cookie works`);
     for (const bad of [`${value.slice(0, -3)}AAA`, value.slice(0, 50), `x${value}`]) {
-      const r = await send(new CookieJar(), `${gw.proxyUrl}${path}/p`, { headers: { ...nav, cookie: `session=${bad}` } });
+      // curl's defaults (Accept: */*, no Sec-Fetch-*): a checker's request, treated as a navigation
+      const r = await send(new CookieJar(), `${gw.proxyUrl}${path}/p`, { headers: { accept: '*/*', cookie: `session=${bad}` } });
       if (path === '/sess') {
         assert.equal(r.status, 401, `${path}: ${r.body}`);
         assert.deepEqual(JSON.parse(r.body), { message: 'Unauthorized' });
