@@ -119,6 +119,32 @@ describe('Admin API: Kong compatibility', () => {
     assert.deepEqual((await call('GET', '/consumers?custom_id=none')).body, { data: [], next: null });
   });
 
+  test('a trailing slash is ignored, as in Kong\'s docs (`POST /services/`)', async () => {
+    const created = await call('POST', '/services/', 'name=slashed&url=http://slashed.test');
+    assert.equal(created.status, 201);
+    assert.equal((await call('GET', '/services/slashed/')).body.id, created.body.id);
+    assert.equal((await call('GET', '/services/slashed/routes/')).status, 200);
+    assert.equal((await call('GET', '/status/')).status, 200);
+  });
+
+  test('/schemas answers JSON Schema with Kong\'s `fields` array beside it', async () => {
+    const svc = await call('GET', '/schemas/services');
+    assert.ok(svc.body.properties.host, 'JSON Schema kept');
+    const field = (fields: Array<Record<string, any>>, name: string) => fields.find((f) => name in f)?.[name];
+    assert.deepEqual(field(svc.body.fields, 'retries'), { type: 'integer', between: [0, 32767], default: 5, required: true });
+    assert.equal(field(svc.body.fields, 'protocol').type, 'string');
+    assert.ok(field(svc.body.fields, 'protocol').one_of.includes('https'));
+    const routes = await call('GET', '/schemas/routes');
+    assert.deepEqual(field(routes.body.fields, 'service'), { type: 'foreign', reference: 'services', default: null });
+    assert.equal(field(routes.body.fields, 'headers').type, 'map');
+    assert.equal(field(routes.body.fields, 'paths').elements.type, 'string');
+    const plugin = await call('GET', '/schemas/plugins/p1');
+    assert.ok(plugin.body.config.properties.n, 'JSON Schema of config kept');
+    const config = field(plugin.body.fields, 'config');
+    assert.equal(config.type, 'record');
+    assert.deepEqual(field(config.fields, 'n'), { type: 'integer', default: 1, required: true });
+  });
+
   test('a text/plain body on an entity endpoint is 415, not a schema violation', async () => {
     const res = await call('POST', '/services', 'name=x', { 'content-type': 'text/plain' });
     assert.equal(res.status, 415);

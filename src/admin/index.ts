@@ -18,6 +18,7 @@ import { isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } fro
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
+import { kongFields, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
 import { createEntityService } from './service.ts';
 
@@ -29,7 +30,7 @@ export interface AdminOptions {
   token?: string;
   tls?: { cert: string; key: string };
   nodeInfo(): Record<string, unknown>;
-  status(): Record<string, unknown>;
+  status(): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Handed to plugins' admin routes (e.g. to purge caches). Default: a private in-memory store. */
   sharedKv?: KeyValueStore;
   /** Environment for `POST /config` substitutions (`${{ env "DECK_X" }}`, vault refs). Default process.env. */
@@ -61,9 +62,11 @@ const formTypes = ['application/x-www-form-urlencoded', 'multipart/form-data'];
 
 export async function createAdminServer(opts: AdminOptions): Promise<AdminServer> {
   // One type for both branches: the HTTPS instance differs only in its server type.
+  // Kong's Admin API answers `/services/` as `/services` (api_helpers default_route); so do we.
+  const common = { logger: false, bodyLimit: 16 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true } } as const;
   const app = (opts.tls
-    ? Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024, https: { cert: opts.tls.cert, key: opts.tls.key } })
-    : Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 })) as unknown as FastifyInstance;
+    ? Fastify({ ...common, https: { cert: opts.tls.cert, key: opts.tls.key } })
+    : Fastify(common)) as unknown as FastifyInstance;
   const { store, registry, log } = opts;
   const sharedKv = opts.sharedKv ?? createMemoryKv({ maxEntries: 1000 });
   const ownsKv = !opts.sharedKv;
@@ -154,7 +157,7 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
       } catch {
         reachable = false;
       }
-      const out: Record<string, unknown> = { ...opts.status(), database: { reachable } };
+      const out: Record<string, unknown> = { ...(await opts.status()), database: { reachable } };
       // Kong reports the hash of the running declarative configuration in DB-less mode.
       if (store.kind === 'off') out.configuration_hash = configHash(await store.load());
       return out;
@@ -172,11 +175,20 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     if (!def) throw new AdminError(404, { message: `No plugin named '${name}'` });
     return def;
   };
-  endpoint(app, '/schemas/:entity', { GET: async (req) => entitySchema((req.params as { entity: string }).entity) });
+  // JSON Schema, plus Kong's own `fields` array beside it (JSON Schema ignores unknown keywords),
+  // so both JSON Schema tools and scripts written for Kong's format can read the answer.
+  endpoint(app, '/schemas/:entity', {
+    GET: async (req) => {
+      const schema = entitySchema((req.params as { entity: string }).entity);
+      return { ...schema, fields: kongFields(schema as KongJsonSchema) };
+    },
+  });
   endpoint(app, '/schemas/plugins/:name', {
     GET: async (req) => {
       const def = pluginDef((req.params as { name: string }).name);
-      return { name: def.name, version: def.version, priority: def.priority, config: jsonSchemaOf(def.schema) ?? {} };
+      const config = jsonSchemaOf(def.schema) ?? {};
+      const fields = [{ config: { type: 'record', required: true, fields: kongFields(config as KongJsonSchema) } }];
+      return { name: def.name, version: def.version, priority: def.priority, config, fields };
     },
   });
   const validated = { message: 'schema validation successful' };
