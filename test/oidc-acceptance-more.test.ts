@@ -64,6 +64,8 @@ ${route('errors', `          auth_methods: [bearer]
 `)}
 ${route('pwcc', `          auth_methods: [password, client_credentials]
 `)}
+${route('cc', `          auth_methods: [client_credentials]
+`)}
 ${route('inactive', `          auth_methods: [introspection]
           introspection_check_active: false
 `)}
@@ -124,6 +126,16 @@ test('#4 one Basic header with password and client_credentials enabled: tried as
   assert.equal(counts['token:client_credentials'], 1, JSON.stringify(counts));
   const token = String((JSON.parse(r.body) as Echo).headers.authorization).replace(/^Bearer /, '');
   assert.equal(decodeJwt(token).client_id ?? decodeJwt(token).azp, idp.clients.service.client_id);
+});
+
+test('#4 client credentials from the Basic header: one token call per id/secret, then the cache', async () => {
+  idp.resetCounts();
+  const good = basic(idp.clients.service.client_id, idp.clients.service.client_secret);
+  for (let i = 0; i < 3; i++) assert.equal((await get('/cc', { authorization: good })).status, 200);
+  assert.equal(idp.counts()['token:client_credentials'], 1);
+  const wrong = await get('/cc', { authorization: basic(idp.clients.service.client_id, 'not-the-secret') });
+  assert.equal(wrong.status, 401, 'another secret is another cache key: the IdP is asked and refuses');
+  assert.equal(idp.counts()['token:client_credentials'], 2);
 });
 
 test('#7 introspection_check_active: false lets an inactive token through', async () => {
