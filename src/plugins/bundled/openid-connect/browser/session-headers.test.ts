@@ -23,14 +23,17 @@ test('timeout is the time left before the first timeout ends the session', () =>
   assert.equal(remainingSeconds(session, timeouts, t0 + 10_000_000), 0);
 });
 
-test('sessionHeaders lists the asked facts, skipping those without a value', () => {
-  const h = sessionHeaders(['id', 'timeout', 'audience', 'subject', 'idling-timeout', 'rolling-timeout', 'absolute-timeout'], { ...session, subject: null }, timeouts, t0);
+test('sessionHeaders: each *-timeout is the time left of it; facts without a value are skipped', () => {
+  const at = t0 + 100_000;
+  const h = sessionHeaders(['id', 'timeout', 'audience', 'subject', 'idling-timeout', 'rolling-timeout', 'absolute-timeout'], { ...session, subject: null }, timeouts, at);
   assert.deepEqual(h, [
     { name: 'Session-Id', value: 'sid-1' },
-    { name: 'Session-Timeout', value: '900' },
+    { name: 'Session-Timeout', value: '800' },
     { name: 'Session-Audience', value: 'default' },
-    { name: 'Session-Idling-Timeout', value: '900' },
-    { name: 'Session-Rolling-Timeout', value: '3600' },
-    { name: 'Session-Absolute-Timeout', value: '86400' },
+    { name: 'Session-Idling-Timeout', value: '800' },
+    { name: 'Session-Rolling-Timeout', value: '3500' },
+    { name: 'Session-Absolute-Timeout', value: '86300' },
   ]);
+  const noIdle = sessionHeaders(['idling-timeout', 'timeout'], session, { ...timeouts, idlingTimeout: 0 }, at);
+  assert.deepEqual(noIdle, [{ name: 'Session-Timeout', value: '3500' }]);
 });

@@ -16,36 +16,42 @@ export function sessionHeaderName(field: string): string {
 
 type Timeouts = Pick<ResolvedConfig, 'idlingTimeout' | 'rollingTimeout' | 'absoluteTimeout'>;
 
-/**
- * Seconds left before the session ends by whichever of its enabled timeouts comes first
- * (idling from the last use, rolling from the last renewal, absolute from creation); null when
- * every timeout is disabled (0).
- */
-export function remainingSeconds(s: SessionData, t: Timeouts, nowMs: number): number | null {
-  const ends: number[] = [];
-  if (t.idlingTimeout > 0) ends.push(s.lastSeenAt + t.idlingTimeout * 1000);
-  if (t.rollingTimeout > 0) ends.push(s.renewedAt + t.rollingTimeout * 1000);
-  if (t.absoluteTimeout > 0) ends.push(s.createdAt + t.absoluteTimeout * 1000);
-  if (ends.length === 0) return null;
-  return Math.max(0, Math.floor((Math.min(...ends) - nowMs) / 1000));
+/** Seconds left of each enabled timeout (idling from the last use, rolling from the last renewal, absolute from creation). */
+function remaining(s: SessionData, t: Timeouts, nowMs: number): { idling: number | null; rolling: number | null; absolute: number | null } {
+  const left = (timeoutS: number, fromMs: number): number | null => (timeoutS > 0 ? Math.max(0, Math.floor((fromMs + timeoutS * 1000 - nowMs) / 1000)) : null);
+  return {
+    idling: left(t.idlingTimeout, s.lastSeenAt),
+    rolling: left(t.rollingTimeout, s.renewedAt),
+    absolute: left(t.absoluteTimeout, s.createdAt),
+  };
 }
 
 /**
- * The headers for `fields` describing session `s`. The `*-timeout` fields are the configured
- * values in seconds; `timeout` is what is left of the session ({@link remainingSeconds}). A fact
- * with no value (no subject, no timeout enabled) gives no header.
+ * Seconds left before the session ends by whichever of its enabled timeouts comes first; null
+ * when every timeout is disabled (0).
+ */
+export function remainingSeconds(s: SessionData, t: Timeouts, nowMs: number): number | null {
+  const left = Object.values(remaining(s, t, nowMs)).filter((v): v is number => v !== null);
+  return left.length > 0 ? Math.min(...left) : null;
+}
+
+/**
+ * The headers for `fields` describing session `s`, as lua-resty-session computes them: the
+ * `*-timeout` facts are the seconds left of that timeout, `timeout` the least of them. A fact
+ * with no value (no subject, a disabled timeout) gives no header.
  */
 export function sessionHeaders(fields: readonly string[], s: SessionData, t: Timeouts, nowMs: number): Array<{ name: string; value: string }> {
   const out: Array<{ name: string; value: string }> = [];
+  const left = remaining(s, t, nowMs);
   for (const field of fields) {
     let value: string | number | null = null;
     if (field === 'id') value = s.id;
     else if (field === 'audience') value = s.audience;
     else if (field === 'subject') value = s.subject;
     else if (field === 'timeout') value = remainingSeconds(s, t, nowMs);
-    else if (field === 'idling-timeout') value = t.idlingTimeout;
-    else if (field === 'rolling-timeout') value = t.rollingTimeout;
-    else if (field === 'absolute-timeout') value = t.absoluteTimeout;
+    else if (field === 'idling-timeout') value = left.idling;
+    else if (field === 'rolling-timeout') value = left.rolling;
+    else if (field === 'absolute-timeout') value = left.absolute;
     if (value !== null) out.push({ name: sessionHeaderName(field), value: String(value) });
   }
   return out;
