@@ -108,9 +108,13 @@ describe('proxy: Kong behaviours', () => {
     const moved = await get(`${gw.proxyUrl}/secure/p?x=1`, { host: 'api.test' });
     assert.equal(moved.status, 301);
     assert.equal(moved.headers.location, 'https://api.test/secure/p?x=1');
+    // The client's port is the plain-http one: the redirect drops it, as Kong's does.
+    const noPort = await get(`${gw.proxyUrl}/secure`, { host: 'api.test:8000' });
+    assert.equal(noPort.headers.location, 'https://api.test/secure');
     const upgrade = await get(`${gw.proxyUrl}/upgrade`);
     assert.equal(upgrade.status, 426);
     assert.deepEqual(JSON.parse(upgrade.body), { message: 'Please use HTTPS protocol' });
+    assert.equal(upgrade.headers.upgrade, 'TLS/1.2, HTTP/1.1');
   });
 });
 

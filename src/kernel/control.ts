@@ -31,7 +31,8 @@ export interface ControlPlaneOptions {
   log: Logger;
   /** Called with the whole config after every committed change (and once at start). */
   onConfig(data: ConfigData): Promise<void>;
-  status(): Record<string, unknown>;
+  /** GET /status body (server counters, memory); may ask the workers. */
+  status(): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 function kvSettingsFor(settings: Settings): KvSettings {

@@ -173,7 +173,11 @@ export class RequestHandler {
       const code = match.route.https_redirect_status_code;
       ctx.route = match.route;
       if (code === 426) return this.#local(ctx, phase, res, ctx.reply(426, { message: 'Please use HTTPS protocol' }, { connection: 'Upgrade', upgrade: 'TLS/1.2, HTTP/1.1' }));
-      const location = `https://${req.headers.host ?? req.host}${req.path}${req.rawQuery === '' ? '' : `?${req.rawQuery}`}`;
+      // As Kong: the host without its port (the client's port is the plain-http one), or a trusted
+      // X-Forwarded-Host; the browser then uses https' default port.
+      const xfh = this.#s.trusted.has(req.raw.socket.remoteAddress ?? '') ? req.headers['x-forwarded-host'] : undefined;
+      const host = typeof xfh === 'string' && xfh !== '' ? xfh : req.host;
+      const location = `https://${host}${req.path}${req.rawQuery === '' ? '' : `?${req.rawQuery}`}`;
       return this.#local(ctx, phase, res, ctx.reply(code, { message: 'Moved' }, { location }));
     }
     ctx.route = match.route;

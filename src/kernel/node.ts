@@ -3,6 +3,7 @@
  * The primary owns the config source, the Admin API and reloads; workers own the proxy listeners
  * (SO_REUSEPORT, so the kernel spreads connections) and receive every config over IPC.
  */
+import { processMemory, sumStats, type ServerStats } from './stats.ts';
 import cluster, { type Worker } from 'node:cluster';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,8 +27,12 @@ export interface RunningNode {
   readonly runtime: ProxyRuntime | null;
 }
 
-type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' };
-type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?: string };
+type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' } | { type: 'stats'; id: number };
+type WorkerStats = { server: ServerStats; memory: ReturnType<typeof processMemory> };
+type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?: string } | ({ type: 'stats'; id: number } & WorkerStats);
+
+/** How long GET /status waits for the workers' counters. */
+const statsTimeoutMs = 500;
 
 /** Everything in one process: the usual mode for tests and small installs. */
 export async function startSingle(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
@@ -42,7 +47,8 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
     },
     status: (): Record<string, unknown> => ({
       database: { reachable: true, kind: settings.database },
-      server: { workers: 1, uptime_s: Math.round((Date.now() - control.startedAt) / 1000) },
+      server: { workers: 1, uptime_s: Math.round((Date.now() - control.startedAt) / 1000), ...(runtime?.stats.snapshot() ?? sumStats([])) },
+      memory: { workers_lua_vms: [processMemory()], lua_shared_dicts: {} },
       configuration_version: runtime?.snapshot.version ?? 0,
     }),
   });
@@ -83,6 +89,22 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
   const send = (w: Worker, m: PrimaryMessage): void => {
     if (w.isConnected()) w.send(m);
   };
+  // GET /status asks every worker for its counters; a worker that does not answer in time is left out.
+  let statsSeq = 0;
+  const statsWaiters = new Map<number, (s: WorkerStats) => void>();
+  const collectStats = (): Promise<WorkerStats[]> => Promise.all([...workers].map((w) => new Promise<WorkerStats | null>((resolve) => {
+    const id = ++statsSeq;
+    const timer = setTimeout(() => {
+      statsWaiters.delete(id);
+      resolve(null);
+    }, statsTimeoutMs);
+    statsWaiters.set(id, (s) => {
+      clearTimeout(timer);
+      statsWaiters.delete(id);
+      resolve(s);
+    });
+    send(w, { type: 'stats', id });
+  }))).then((all) => all.filter((s): s is WorkerStats => s !== null));
   const control: ControlPlane = new ControlPlane({
     settings,
     registry,
@@ -91,10 +113,14 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
       last = data;
       for (const w of workers) send(w, { type: 'config', data });
     },
-    status: (): Record<string, unknown> => ({
-      database: { reachable: true, kind: settings.database },
-      server: { workers: workers.size, uptime_s: Math.round((Date.now() - control.startedAt) / 1000) },
-    }),
+    status: async (): Promise<Record<string, unknown>> => {
+      const replies = await collectStats();
+      return {
+        database: { reachable: true, kind: settings.database },
+        server: { workers: workers.size, uptime_s: Math.round((Date.now() - control.startedAt) / 1000), ...sumStats(replies.map((r) => r.server)) },
+        memory: { workers_lua_vms: replies.map((r) => r.memory), lua_shared_dicts: {} },
+      };
+    },
   });
   await control.start();
 
@@ -103,6 +129,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     workers.add(w);
     w.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') resolve();
+      else if (m.type === 'stats') statsWaiters.get(m.id)?.({ server: m.server, memory: m.memory });
       else if (m.type === 'applied' && !m.ok) log.error({ worker: w.id, error: m.error }, 'worker rejected the new configuration; it keeps the previous one');
     });
     w.once('exit', (code, signal) => {
@@ -178,6 +205,9 @@ export async function runWorker(settings: Settings, registry: PluginRegistry, lo
       return;
     }
     if (m.type === 'config') queue = queue.then(() => apply(m.data));
+    else if (m.type === 'stats') {
+      process.send?.({ type: 'stats', id: m.id, server: runtime?.stats.snapshot() ?? sumStats([]), memory: processMemory() } satisfies WorkerMessage);
+    }
   });
   // The terminal's Ctrl-C reaches the whole process group; the primary coordinates the drain.
   process.on('SIGINT', () => {});

@@ -3,6 +3,7 @@
  * Config arrives as ConfigData (from the store in a single process, over IPC from the primary
  * with several workers); applying it builds a whole new Snapshot and swaps one reference.
  */
+import { ConnectionStats } from './stats.ts';
 import { productToken } from './version.ts';
 import { readFileSync } from 'node:fs';
 import type { ConfigData } from '../config/types.ts';
@@ -33,6 +34,8 @@ export class ProxyRuntime {
   readonly #pools: ProxyPools;
   readonly #handler: RequestHandler;
   #listeners: Listener[] = [];
+  /** Connection/request counters of this process's listeners (GET /status). */
+  readonly stats = new ConnectionStats();
   #version = 0;
   #applying: Promise<void> = Promise.resolve();
   #pending: ConfigData | null = null;
@@ -110,7 +113,7 @@ export class ProxyRuntime {
     const s = this.#o.settings;
     const tls = s.sslCert && s.sslCertKey ? { cert: readFileSync(s.sslCert, 'utf8'), key: readFileSync(s.sslCertKey, 'utf8') } : undefined;
     for (const spec of s.proxyListen) {
-      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, tls, reusePort: this.#o.reusePort }));
+      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, tls, reusePort: this.#o.reusePort, stats: this.stats }));
     }
   }
 

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { ListenSpec } from './settings.ts';
 import type { RequestHandler } from './handler.ts';
+import type { ConnectionStats } from './stats.ts';
 
 export interface Listener {
   readonly server: http.Server;
@@ -28,6 +29,8 @@ export interface ServerOptions {
   tls?: { cert: string; key: string };
   /** Bind with SO_REUSEPORT so several worker processes can listen on one port (Linux). */
   reusePort?: boolean;
+  /** Counts connections and requests for GET /status. */
+  stats?: ConnectionStats;
 }
 
 export async function listen(spec: ListenSpec, handler: RequestHandler, options: ServerOptions): Promise<Listener> {
@@ -55,6 +58,7 @@ export async function listen(spec: ListenSpec, handler: RequestHandler, options:
     // invalid Content-Length (request smuggling shapes): refuse and close, forward nothing.
     rawReply(socket, 400, 'Bad Request', 'Bad request');
   });
+  options.stats?.track(server);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => handler.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
