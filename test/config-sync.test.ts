@@ -133,6 +133,37 @@ describe('config dump / diff / sync', () => {
   });
 });
 
+describe('config dump / sync against a DB-less node', () => {
+  test('sync replaces the whole configuration through POST /config; dump reads Kong\'s {"config": yaml}', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-sync-off-'));
+    const store = await openConfigStore({ database: 'off' });
+    const server = await createAdminServer({ store, registry, log: silentLogger(), nodeInfo: () => ({ version: '0' }), status: () => ({}) });
+    const url = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
+    const lines: string[] = [];
+    const io = { stdout: (l: string) => lines.push(l), stderr: (l: string) => lines.push(`ERR ${l}`) };
+    try {
+      const file = join(dir, 'kong.yaml');
+      writeFileSync(file, '_format_version: "3.0"\nservices:\n  - name: s\n    url: http://s.test\n    routes:\n      - name: r\n        paths: [/r]\n');
+      assert.equal(await runConfigSync(url, file, {}, registry, io), 0, lines.join('\n'));
+      assert.ok(lines.includes('creating service s'), lines.join('\n'));
+      assert.ok(lines.includes('creating route r'), lines.join('\n'));
+      assert.deepEqual((await store.load()).routes.map((r) => r.paths), [['/r']]);
+      lines.length = 0;
+      assert.equal(await runConfigDiff(url, file, registry, io), 0);
+      assert.ok(lines.some((l) => l.includes('Created: 0')) && lines.some((l) => l.includes('Updated: 0')), lines.join('\n'));
+      const out = join(dir, 'dump.yaml');
+      assert.equal(await runConfigDump(url, out, io), 0);
+      const dumped = parse(readFileSync(out, 'utf8'));
+      assert.equal(dumped.services[0].name, 's');
+      assert.deepEqual(dumped.services[0].routes[0].paths, ['/r']);
+    } finally {
+      await server.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('migrations', () => {
   test('sqlite: bootstrap then status', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-mig-'));

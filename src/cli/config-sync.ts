@@ -14,6 +14,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { parseDeclarative } from '../config/declarative.ts';
+import { toDeclarative } from '../config/dump.ts';
 import type { ConfigData, EntityName } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
@@ -270,6 +271,30 @@ export async function runConfigSync(adminUrl: string, file: string, opts: { dryR
   } catch (e) {
     err(`could not read the running configuration: ${(e as Error).message}`);
     return 1;
+  }
+  // A DB-less node takes no single-entity writes (405): replace its whole configuration in one
+  // POST /config instead, after listing what changes (decK cannot sync DB-less Kong at all).
+  if (!opts.dryRun) {
+    let dbLess = false;
+    try {
+      dbLess = (await client.ok('GET', '/'))?.configuration?.database === 'off';
+    } catch {
+      // an older node without GET / configuration: fall back to entity writes
+    }
+    if (dbLess) {
+      for (const op of ops) out(describe(op));
+      if (ops.length > 0) {
+        try {
+          await client.ok('POST', '/config', toDeclarative(target));
+        } catch (e) {
+          err(`sync failed (DB-less node, POST /config): ${(e as Error).message}`);
+          out(summary([]));
+          return 1;
+        }
+      }
+      out(summary(ops));
+      return 0;
+    }
   }
   for (const op of ops) {
     out(describe(op));
