@@ -74,6 +74,9 @@ describe('proxy: Kong behaviours', () => {
     assert.deepEqual(JSON.parse(r.body), { message: 'no Route matched with those values' });
     assert.equal(r.headers.server, productToken);
     assert.equal(r.headers.via, undefined);
+    // The Admin API answers carry it too, as Kong's do.
+    const admin = await get(`${gw.adminUrl}/status`);
+    assert.equal(admin.headers.server, productToken);
   });
 
   test('proxied responses carry Via (appended to the upstream\'s own), no Server of ours', async () => {
@@ -125,6 +128,7 @@ describe('proxy: PORTCULLIS_HEADERS=off', () => {
     try {
       assert.equal((await get(`${gw.proxyUrl}/nothing`)).headers.server, undefined);
       assert.equal((await get(`${gw.proxyUrl}/slash/x`)).headers.via, undefined);
+      assert.equal((await get(`${gw.adminUrl}/status`)).headers.server, undefined);
     } finally {
       await gw.close();
       await echo.close();

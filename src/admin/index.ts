@@ -37,6 +37,8 @@ export interface AdminOptions {
   env?: NodeJS.ProcessEnv;
   /** Clock (ms since epoch) for timestamps. */
   now?: () => number;
+  /** `Server` header on every answer (Kong: `server_tokens`); none when unset. */
+  serverHeader?: string | null;
 }
 
 export interface AdminServer {
@@ -96,6 +98,13 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
     done(null, { kind: 'text', text: String(body) });
   });
+
+  if (opts.serverHeader) {
+    const value = opts.serverHeader;
+    app.addHook('onSend', async (_req, reply) => {
+      reply.header('server', value);
+    });
+  }
 
   // --- access log (path only: query strings may carry values that belong in no log)
   app.addHook('onResponse', async (req, reply) => {

@@ -21,7 +21,7 @@ function listenText(l: ListenSpec): string {
   return `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}${l.ssl ? ' ssl' : ''}`;
 }
 
-import { version } from './version.ts';
+import { productToken, version } from './version.ts';
 
 export { version };
 
@@ -119,6 +119,7 @@ export class ControlPlane {
           },
         }),
         status: () => this.#o.status(),
+        serverHeader: s.headers.server ? productToken : null,
       });
       for (const spec of s.adminListen) {
         if (spec.ssl && !tls) throw new Error('admin_listen has "ssl" but PORTCULLIS_ADMIN_SSL_CERT/_KEY are not set');
