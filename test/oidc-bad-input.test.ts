@@ -11,26 +11,14 @@ import { startBadIdp } from './helpers/bad-idp.ts';
 import type { BadIdp } from './helpers/bad-idp.ts';
 import { startEcho } from '../demo/echo.ts';
 import type { EchoServer } from '../demo/echo.ts';
+import { oidcDeck } from './helpers/oidc-deck.ts';
 
 let idp: BadIdp;
 let echo: EchoServer;
 let gw: TestGateway;
 
 function config(issuer: string, extra = ''): string {
-  return `_format_version: "3.0"
-services:
-  - name: s
-    url: ${echo.url}/anything
-    routes:
-      - name: r
-        paths: [/api]
-plugins:
-  - name: openid-connect
-    config:
-      issuer: ${issuer}
-      auth_methods: [bearer]
-      rediscovery_lifetime: 1
-${extra}`;
+  return oidcDeck(echo.url, issuer, `      auth_methods: [bearer]\n      rediscovery_lifetime: 1\n${extra}`);
 }
 
 before(async () => {

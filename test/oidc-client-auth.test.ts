@@ -12,6 +12,7 @@ import { startIdp } from '../demo/idp.ts';
 import type { DemoIdp } from '../demo/idp.ts';
 import { startEcho } from '../demo/echo.ts';
 import type { EchoServer } from '../demo/echo.ts';
+import { oidcDeck } from './helpers/oidc-deck.ts';
 
 let echo: EchoServer;
 before(async () => {
@@ -22,19 +23,7 @@ after(async () => {
 });
 
 function deck(issuer: string, pluginConfig: string): string {
-  return `_format_version: "3.0"
-services:
-  - name: s
-    url: ${echo.url}/anything
-    routes:
-      - name: r
-        paths: [/api]
-plugins:
-  - name: openid-connect
-    config:
-      issuer: ${issuer}
-      auth_methods: [password]
-${pluginConfig}`;
+  return oidcDeck(echo.url, issuer, `      auth_methods: [password]\n${pluginConfig}`);
 }
 
 const alex = { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` };

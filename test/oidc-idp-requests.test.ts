@@ -12,6 +12,7 @@ import { startBadIdp } from './helpers/bad-idp.ts';
 import type { BadIdp } from './helpers/bad-idp.ts';
 import { startEcho } from '../demo/echo.ts';
 import type { EchoServer } from '../demo/echo.ts';
+import { oidcDeck } from './helpers/oidc-deck.ts';
 
 let idp: BadIdp;
 let echo: EchoServer;
@@ -26,20 +27,7 @@ after(async () => {
 });
 
 function deck(pluginConfig: string): string {
-  return `_format_version: "3.0"
-services:
-  - name: s
-    url: ${echo.url}/anything
-    routes:
-      - name: r
-        paths: [/api]
-plugins:
-  - name: openid-connect
-    config:
-      issuer: ${idp.issuer}
-      client_id: [gw-client]
-      client_secret: [gw-secret]
-${pluginConfig}`;
+  return oidcDeck(echo.url, idp.issuer, `      client_id: [gw-client]\n      client_secret: [gw-secret]\n${pluginConfig}`);
 }
 
 async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {

@@ -9,6 +9,7 @@ import { startIdp } from '../demo/idp.ts';
 import type { DemoIdp } from '../demo/idp.ts';
 import { startEcho } from '../demo/echo.ts';
 import type { EchoServer } from '../demo/echo.ts';
+import { oidcDeck } from './helpers/oidc-deck.ts';
 
 let idp: DemoIdp;
 let echo: EchoServer;
@@ -23,19 +24,7 @@ after(async () => {
 });
 
 function deck(pluginConfig: string, extra = ''): string {
-  return `_format_version: "3.0"
-services:
-  - name: s
-    url: ${echo.url}/anything
-    routes:
-      - name: r
-        paths: [/api]
-plugins:
-  - name: openid-connect
-    config:
-      issuer: ${idp.issuer}
-${pluginConfig}
-${extra}`;
+  return oidcDeck(echo.url, idp.issuer, `${pluginConfig}\n${extra}`);
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;

@@ -12,6 +12,7 @@ import { startBadIdp } from './helpers/bad-idp.ts';
 import type { BadIdp } from './helpers/bad-idp.ts';
 import { startEcho } from '../demo/echo.ts';
 import type { EchoServer } from '../demo/echo.ts';
+import { oidcDeck } from './helpers/oidc-deck.ts';
 
 let idp: BadIdp;
 let other: BadIdp;
@@ -29,18 +30,7 @@ after(async () => {
 });
 
 function deck(pluginConfig: string, issuer = idp.issuer): string {
-  return `_format_version: "3.0"
-services:
-  - name: s
-    url: ${echo.url}/anything
-    routes:
-      - name: r
-        paths: [/api]
-plugins:
-  - name: openid-connect
-    config:
-      issuer: ${issuer}
-${pluginConfig}`;
+  return oidcDeck(echo.url, issuer, pluginConfig);
 }
 
 type Echo = { headers: Record<string, string>; args: Record<string, string>; data: string };

@@ -9,6 +9,7 @@ import { startBadIdp } from './helpers/bad-idp.ts';
 import type { BadIdp } from './helpers/bad-idp.ts';
 import { startEcho } from '../demo/echo.ts';
 import type { EchoServer } from '../demo/echo.ts';
+import { oidcDeck } from './helpers/oidc-deck.ts';
 
 let echo: EchoServer;
 before(async () => {
@@ -19,21 +20,7 @@ after(async () => {
 });
 
 function deck(issuer: string, extra = ''): string {
-  return `_format_version: "3.0"
-services:
-  - name: s
-    url: ${echo.url}/anything
-    routes:
-      - name: r
-        paths: [/api]
-plugins:
-  - name: openid-connect
-    config:
-      issuer: ${issuer}
-      auth_methods: [bearer, password]
-      client_id: [c]
-      client_secret: [s]
-${extra}`;
+  return oidcDeck(echo.url, issuer, `      auth_methods: [bearer, password]\n      client_id: [c]\n      client_secret: [s]\n${extra}`);
 }
 
 test('a hanging IdP is cut off by `timeout`: 502 quickly, the gateway stays up', async () => {
