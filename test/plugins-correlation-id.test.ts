@@ -1,18 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request } from 'undici';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { testClient } from './helpers/http.ts';
 
 let echo: EchoServer;
 let gw: Awaited<ReturnType<typeof startGateway>>;
-const agent = new Agent();
+const client = testClient(() => gw.proxyUrl);
 
-async function call(path: string, headers: Record<string, string> = {}) {
-  const res = await request(`${gw.proxyUrl}${path}`, { headers, dispatcher: agent });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as { headers: Record<string, string> } };
-}
+
+const call = (path: string, headers: Record<string, string> = {}) => client.call(path, { headers });
 
 before(async () => {
   echo = await startEcho();
@@ -31,7 +28,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent.close();
+  await client.close();
   await gw?.close();
   await echo?.close();
 });
@@ -39,8 +36,8 @@ after(async () => {
 test('correlation-id generated (uuid#counter) and sent upstream only', async () => {
   const a = await call('/default');
   const b = await call('/default');
-  const ida = a.json.headers['kong-request-id'];
-  const idb = b.json.headers['kong-request-id'];
+  const ida = a.body.headers['kong-request-id'];
+  const idb = b.body.headers['kong-request-id'];
   assert.match(ida, /^[0-9a-f-]{36}#\d+$/);
   assert.equal(ida.split('#')[0], idb.split('#')[0]);
   assert.equal(Number(idb.split('#')[1]), Number(ida.split('#')[1]) + 1);
@@ -49,9 +46,9 @@ test('correlation-id generated (uuid#counter) and sent upstream only', async () 
 
 test('correlation-id propagated from the client and echoed downstream', async () => {
   const r = await call('/echoed', { 'x-correlation-id': 'client-given-42' });
-  assert.equal(r.json.headers['x-correlation-id'], 'client-given-42');
+  assert.equal(r.body.headers['x-correlation-id'], 'client-given-42');
   assert.equal(r.headers['x-correlation-id'], 'client-given-42');
   const g = await call('/echoed');
   assert.match(String(g.headers['x-correlation-id']), /^[0-9a-f]{8}-[0-9a-f]{4}-4/);
-  assert.equal(g.json.headers['x-correlation-id'], g.headers['x-correlation-id']);
+  assert.equal(g.body.headers['x-correlation-id'], g.headers['x-correlation-id']);
 });

@@ -1,18 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request } from 'undici';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { testClient } from './helpers/http.ts';
 
 let echo: EchoServer;
 let gw: Awaited<ReturnType<typeof startGateway>>;
-const agent = new Agent();
+const client = testClient(() => gw.proxyUrl);
 
-async function call(path: string, method: string, headers: Record<string, string> = {}) {
-  const res = await request(`${gw.proxyUrl}${path}`, { method: method as 'GET', headers, dispatcher: agent });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text };
-}
+
+const call = (path: string, method: string, headers: Record<string, string> = {}) => client.call(path, { method, headers });
 
 before(async () => {
   echo = await startEcho();
@@ -38,7 +35,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent.close();
+  await client.close();
   await gw?.close();
   await echo?.close();
 });

@@ -1,23 +1,17 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request } from 'undici';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
-import { ConfigError } from '../src/errors.ts';
+import { configIssue as issue, testClient } from './helpers/http.ts';
 
-/** assert.rejects validator: a ConfigError one of whose issues matches. */
-const issue = (re: RegExp) => (err: unknown): boolean => err instanceof ConfigError && re.test(err.format());
 import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
 
 let echo: EchoServer;
 let gw: Awaited<ReturnType<typeof startGateway>>;
-const agent = new Agent();
+const client = testClient(() => gw.proxyUrl);
 
-async function call(path: string, headers: Record<string, string> = {}) {
-  const res = await request(`${gw.proxyUrl}${path}`, { headers, dispatcher: agent });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text };
-}
+
+const call = (path: string, headers: Record<string, string> = {}) => client.call(path, { headers });
 
 before(async () => {
   echo = await startEcho();
@@ -40,7 +34,7 @@ before(async () => {
 });
 
 after(async () => {
-  await agent.close();
+  await client.close();
   await gw?.close();
   await echo?.close();
 });
@@ -96,17 +90,15 @@ test('rate-limiting: counts survive a reload that leaves the plugin unchanged', 
     }],
   };
   const own = await startGateway({ config: cfg });
-  const get = async (): Promise<number> => {
-    const r = await request(`${own.proxyUrl}/r`, { dispatcher: agent });
-    await r.body.text();
-    return r.statusCode;
-  };
+  const ownClient = testClient(() => own.proxyUrl);
+  const get = async (): Promise<number> => (await ownClient.call('/r')).status;
   try {
     assert.equal(await get(), 200);
     assert.equal(await own.reload({ ...cfg, consumers: [{ username: 'someone-new' }] }), true);
     assert.equal(await get(), 200);
     assert.equal(await get(), 429);
   } finally {
+    await ownClient.close();
     await own.close();
   }
 });
