@@ -292,3 +292,32 @@ describe('retries', () => {
     }
   });
 });
+
+describe('client aborts', () => {
+  test('a client that goes away before the response aborts the upstream request', async () => {
+    let upstreamClosedEarly = false;
+    const upstream = http.createServer((req, res) => {
+      // Never answers on its own: only the gateway hanging up ends this request.
+      res.on('close', () => {
+        if (!res.writableEnded) upstreamClosedEarly = true;
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const port = (upstream.address() as net.AddressInfo).port;
+    const gw = await startGateway({ config: { services: [{ name: 'slow', url: `http://127.0.0.1:${port}`, routes: [{ name: 'r', paths: ['/'] }] }] } });
+    try {
+      const controller = new AbortController();
+      const pending = fetch(`${gw.proxyUrl}/wait`, { signal: controller.signal }).catch(() => 'aborted');
+      await new Promise((r) => setTimeout(r, 200));
+      controller.abort();
+      assert.equal(await pending, 'aborted');
+      const deadline = Date.now() + 3000;
+      while (!upstreamClosedEarly && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(upstreamClosedEarly, 'the upstream request was cancelled');
+    } finally {
+      await gw.close();
+      upstream.closeAllConnections();
+      upstream.close();
+    }
+  });
+});
