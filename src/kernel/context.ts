@@ -45,6 +45,8 @@ export class Incoming implements IncomingView {
   readonly rawQuery: string;
   readonly headers: IncomingHttpHeaders;
   readonly clientIp: string;
+  /** The peer is in trusted_ips: its X-Forwarded-* / X-Real-IP values are kept. */
+  readonly trusted: boolean;
   readonly raw: IncomingMessage;
   #query: URLSearchParams | undefined;
   #cookies: Map<string, string> | undefined;
@@ -53,7 +55,7 @@ export class Incoming implements IncomingView {
   bufferedBody: Buffer | undefined;
   readonly #limits: BodyLimits;
 
-  constructor(req: IncomingMessage, fields: { scheme: 'http' | 'https'; host: string; port: number; path: string; rawQuery: string; clientIp: string }, limits: BodyLimits) {
+  constructor(req: IncomingMessage, fields: { scheme: 'http' | 'https'; host: string; port: number; path: string; rawQuery: string; clientIp: string; trusted: boolean }, limits: BodyLimits) {
     this.raw = req;
     this.method = req.method ?? 'GET';
     this.headers = req.headers;
@@ -63,6 +65,7 @@ export class Incoming implements IncomingView {
     this.path = fields.path;
     this.rawQuery = fields.rawQuery;
     this.clientIp = fields.clientIp;
+    this.trusted = fields.trusted;
     this.#limits = limits;
   }
 

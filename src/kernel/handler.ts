@@ -129,7 +129,7 @@ export class RequestHandler {
     const incomingId = req.headers['x-request-id'];
     const id = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
     const incoming = new Incoming(req, {
-      scheme, host: hostOf(req.headers.host), port: req.socket.localPort ?? 0, path, rawQuery, clientIp,
+      scheme, host: hostOf(req.headers.host), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
     }, { maxBodySize: this.#s.maxBodySize, bufferCap: this.#s.bufferCap });
     const ctx = new Context({
       id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
@@ -175,7 +175,7 @@ export class RequestHandler {
       if (code === 426) return this.#local(ctx, phase, res, ctx.reply(426, { message: 'Please use HTTPS protocol' }, { connection: 'Upgrade', upgrade: 'TLS/1.2, HTTP/1.1' }));
       // As Kong: the host without its port (the client's port is the plain-http one), or a trusted
       // X-Forwarded-Host; the browser then uses https' default port.
-      const xfh = this.#s.trusted.has(req.raw.socket.remoteAddress ?? '') ? req.headers['x-forwarded-host'] : undefined;
+      const xfh = req.trusted ? req.headers['x-forwarded-host'] : undefined;
       const host = typeof xfh === 'string' && xfh !== '' ? xfh : req.host;
       const location = `https://${host}${req.path}${req.rawQuery === '' ? '' : `?${req.rawQuery}`}`;
       return this.#local(ctx, phase, res, ctx.reply(code, { message: 'Moved' }, { location }));
@@ -216,7 +216,7 @@ export class RequestHandler {
     const req = ctx.request;
     const h = ctx.upstream.headers;
     const raw = req.headers;
-    const trusted = this.#s.trusted.has(req.raw.socket.remoteAddress ?? '');
+    const trusted = req.trusted;
     const remote = req.raw.socket.remoteAddress ?? '';
     h.host = ctx.route!.preserve_host && raw.host !== undefined ? raw.host : hostHeader;
     const xff = raw['x-forwarded-for'];
