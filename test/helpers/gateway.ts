@@ -68,7 +68,13 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
   }, env);
   const log = pino({ level: settings.logLevel }, sink);
   const registry = createRegistry([...bundledPlugins, ...(options.plugins ?? [])]);
-  const node = await startSingle(settings, registry, log);
+  let node: RunningNode;
+  try {
+    node = await startSingle(settings, registry, log);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const proxyPort = node.proxyPorts()[0];
   const adminPort = node.adminPorts()[0];
   return {
