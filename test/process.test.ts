@@ -181,3 +181,29 @@ describe('SIGTERM', () => {
     }
   });
 });
+
+describe('embedded store with several workers', () => {
+  test('a route created through the Admin API serves on every worker within 1 s', async () => {
+    const echo = await startEcho();
+    const gw = await startGatewayProcess({ workers: 2, env: { PORTCULLIS_DATABASE: 'sqlite', PORTCULLIS_PROXY_ACCESS_LOG: 'off' } });
+    try {
+      const svc = await fetch(`${gw.adminUrl}/services`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'echo', url: echo.url }) });
+      assert.equal(svc.status, 201);
+      const created = Date.now();
+      const route = await fetch(`${gw.adminUrl}/services/echo/routes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'new', paths: ['/new'] }) });
+      assert.equal(route.status, 201);
+      const fresh = async (): Promise<number> => {
+        const r = await fetch(`${gw.proxyUrl}/new`, { headers: { connection: 'close' } });
+        await r.arrayBuffer();
+        return r.status;
+      };
+      await waitFor(async () => (await Promise.all(Array.from({ length: 10 }, fresh))).every((s) => s === 200), 5000, 'every worker serves the new route');
+      assert.ok(Date.now() - created <= 1500, `took ${Date.now() - created} ms`);
+      // Shutdown drains and exits cleanly with the SQLite store open in every process.
+      assert.equal(await gw.stop('SIGTERM'), 0);
+    } finally {
+      await gw.stop();
+      await echo.close();
+    }
+  });
+});
