@@ -64,6 +64,11 @@ describe('authorization against the demo IdP', () => {
       ['forbidden-claim', { claims_forbidden: ['realm_access'] }],
       ['consumers', { consumer_claim: ['preferred_username'], consumer_by: ['username'] }],
       ['consumers-ci', { consumer_claim: ['preferred_username'], consumer_by: ['username'], by_username_ignore_case: true }],
+      ['consumer-optional', { consumer_claim: ['preferred_username'], consumer_by: ['username'], consumer_optional: true }],
+      ['credential', { consumer_claim: ['preferred_username'], consumer_by: ['username'], credential_claim: ['preferred_username'] }],
+      ['session-ok', { auth_methods: ['password', 'session'], session_secret: 'authz-test-session-secret-0123456789' }],
+      ['session-forbidden', { auth_methods: ['session'], session_secret: 'authz-test-session-secret-0123456789', groups_claim: ['groups'], groups_required: ['nobody'] }],
+      ['session-forbidden-keep', { auth_methods: ['session'], session_secret: 'authz-test-session-secret-0123456789', groups_claim: ['groups'], groups_required: ['nobody'], forbidden_destroy_session: false }],
       ['acl-allow', { authenticated_groups_claim: ['groups'] }],
       ['acl-deny', { authenticated_groups_claim: ['groups'] }],
     ];
@@ -102,7 +107,7 @@ describe('authorization against the demo IdP', () => {
   test('groups_required: alex (admins) allowed, jane (users) denied with 403 insufficient_scope', async () => {
     assert.equal((await call('/groups', alexToken)).status, 200);
     const denied = await call('/groups', janeToken);
-    assert.equal(denied.status, 403);
+    assert.equal(denied.status, 403, await denied.clone().text() + ' ' + denied.headers.get('www-authenticate'));
     assert.deepEqual(await denied.json(), { message: 'Forbidden' });
     assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer .*error="insufficient_scope"/);
   });
@@ -177,9 +182,46 @@ describe('authorization against the demo IdP', () => {
     const body = (await allowed.json()) as Echoed;
     assert.equal(body.headers['x-authenticated-groups'], 'admins, users');
     const denied = await call('/acl-allow', janeToken, { 'x-authenticated-groups': 'admins' });
-    assert.equal(denied.status, 403);
+    assert.equal(denied.status, 403, await denied.clone().text() + ' ' + denied.headers.get('www-authenticate'));
     assert.deepEqual(await denied.json(), { message: 'You cannot consume this service' });
     assert.equal((await call('/acl-deny', alexToken)).status, 403);
     assert.equal((await call('/acl-deny', janeToken)).status, 200);
+  });
+
+  test('consumer_optional: no matching consumer still passes, without consumer headers', async () => {
+    const r = await call('/consumer-optional', nogroupsToken, { 'x-consumer-id': 'spoofed' });
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as Echoed;
+    assert.equal(body.headers['x-consumer-id'], undefined);
+    assert.equal(body.headers['x-consumer-username'], undefined);
+  });
+
+  test('credential_claim: X-Credential-Identifier upstream (default claim sub, or the configured one)', async () => {
+    await waitUntil(async () => (await call('/credential', alexToken)).status === 200);
+    const viaConfigured = (await (await call('/credential', alexToken, { 'x-credential-identifier': 'spoofed' })).json()) as Echoed;
+    assert.equal(viaConfigured.headers['x-credential-identifier'], 'alex');
+    const viaDefault = (await (await call('/consumers', alexToken)).json()) as Echoed;
+    const sub = JSON.parse(Buffer.from(alexToken.split('.')[1], 'base64url').toString()).sub as string;
+    assert.equal(viaDefault.headers['x-credential-identifier'], sub);
+  });
+
+  test('forbidden_destroy_session: a session refused with 403 is kept when off, ended by default', async () => {
+    const login = await fetch(`${gw.proxyUrl}/session-ok`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` } });
+    assert.equal(login.status, 200);
+    const cookie = (login.headers.getSetCookie().find((c) => c.startsWith('session=')) ?? '').split(';')[0];
+    assert.ok(cookie.length > 'session='.length, 'a session cookie was issued');
+    assert.equal((await fetch(`${gw.proxyUrl}/session-ok`, { headers: { cookie } })).status, 200);
+
+    const kept = await fetch(`${gw.proxyUrl}/session-forbidden-keep`, { headers: { cookie } });
+    assert.equal(kept.status, 403);
+    assert.equal(kept.headers.getSetCookie().find((c) => c.startsWith('session=')), undefined, 'session kept');
+
+    const denied = await fetch(`${gw.proxyUrl}/session-forbidden`, { headers: { cookie } });
+    assert.equal(denied.status, 403);
+    const cleared = denied.headers.getSetCookie().find((c) => c.startsWith('session='));
+    assert.ok(cleared, 'session cookie removed');
+    assert.match(cleared, /Max-Age=0|Expires=Thu, 01 Jan 1970/i);
+    // Ended for good: the same cookie no longer authenticates anywhere.
+    assert.equal((await fetch(`${gw.proxyUrl}/session-ok`, { headers: { cookie } })).status, 401);
   });
 });
