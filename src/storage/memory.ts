@@ -11,7 +11,7 @@ import { emptyConfig, entityNames } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { ConfigStore, ConfigTx, ListOptions, ListPage } from './ports.ts';
 import { assertFindKey, assertForeignField, decodeOffset, encodeOffset, indexValues, matchesTags, pageSize } from './sql-common.ts';
-import { Listeners, Mutex } from './util.ts';
+import { Listeners, Mutex, txOperations } from './util.ts';
 
 export interface MemoryStoreOptions {
   data?: ConfigData;
@@ -137,12 +137,7 @@ export function openMemoryConfigStore(opts: MemoryStoreOptions = {}): ConfigStor
   return {
     kind: 'off',
     readOnly,
-    get: (entity, id) => read((tx) => tx.get(entity, id)),
-    findBy: (entity, key, value) => read((tx) => tx.findBy(entity, key, value)),
-    list: (entity, o) => read((tx) => tx.list(entity, o)),
-    insert: (entity, row) => transaction((tx) => tx.insert(entity, row)),
-    update: (entity, row) => transaction((tx) => tx.update(entity, row)),
-    delete: (entity, id) => transaction((tx) => tx.delete(entity, id)),
+    ...txOperations(read, transaction),
     load: () => mutex.run(async () => clone(data)),
     version: async () => String(version),
     onChange: (l) => listeners.add(l),

@@ -15,7 +15,7 @@ import type { ConfigData } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { ConfigStore, ConfigTx } from './ports.ts';
 import { configMigrations, createSqlTx, loadAll, writeAll, type Migration, type SqlConfigTx, type SqlRunner } from './sql-common.ts';
-import { Listeners, sleep } from './util.ts';
+import { Listeners, sleep, txOperations } from './util.ts';
 
 export interface PgSettings {
   /** A `postgres://` URL; wins over the individual fields. */
@@ -290,12 +290,7 @@ export async function openPgConfigStore(opts: PgStoreOptions): Promise<ConfigSto
   return {
     kind: 'postgres',
     readOnly: false,
-    get: (entity, id) => read((tx) => tx.get(entity, id)),
-    findBy: (entity, key, value) => read((tx) => tx.findBy(entity, key, value)),
-    list: (entity, o) => read((tx) => tx.list(entity, o)),
-    insert: (entity, row) => transaction((tx) => tx.insert(entity, row)),
-    update: (entity, row) => transaction((tx) => tx.update(entity, row)),
-    delete: (entity, id) => transaction((tx) => tx.delete(entity, id)),
+    ...txOperations(read, transaction),
     async load(): Promise<ConfigData> {
       // REPEATABLE READ: the five tables are read from one snapshot.
       for (let attempt = 0; ; attempt++) {

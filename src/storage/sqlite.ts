@@ -11,7 +11,7 @@ import type { ConfigData } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { ConfigStore, ConfigTx } from './ports.ts';
 import { configMigrations, createSqlTx, loadAll, writeAll, type Migration, type SqlConfigTx, type SqlRunner } from './sql-common.ts';
-import { Listeners, Mutex } from './util.ts';
+import { Listeners, Mutex, txOperations } from './util.ts';
 
 export interface SqliteStoreOptions {
   /** File path; ':memory:' for a private in-memory database. */
@@ -145,12 +145,7 @@ export function openSqliteConfigStore(opts: SqliteStoreOptions): ConfigStore {
   return {
     kind: 'sqlite',
     readOnly: false,
-    get: (entity, id) => read((tx) => tx.get(entity, id)),
-    findBy: (entity, key, value) => read((tx) => tx.findBy(entity, key, value)),
-    list: (entity, o) => read((tx) => tx.list(entity, o)),
-    insert: (entity, row) => transaction((tx) => tx.insert(entity, row)),
-    update: (entity, row) => transaction((tx) => tx.update(entity, row)),
-    delete: (entity, id) => transaction((tx) => tx.delete(entity, id)),
+    ...txOperations(read, transaction),
     load: () =>
       mutex.run(async () => {
         // One read transaction gives a consistent view across the five tables.

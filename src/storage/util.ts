@@ -1,4 +1,5 @@
 /** Small helpers shared by the store adapters. Instances only: no module-level state. */
+import type { ConfigTx } from './ports.ts';
 
 /** Serializes async sections (one SQLite connection, one in-memory dataset). */
 export class Mutex {
@@ -42,4 +43,22 @@ export class Listeners {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * A store's single-entity operations, each run as its own read or write transaction: what every
+ * adapter exposes on top of its `ConfigTx`.
+ */
+export function txOperations(
+  read: <T>(fn: (tx: ConfigTx) => Promise<T>) => Promise<T>,
+  write: <T>(fn: (tx: ConfigTx) => Promise<T>) => Promise<T>,
+): ConfigTx {
+  return {
+    get: (entity, id) => read((tx) => tx.get(entity, id)),
+    findBy: (entity, key, value) => read((tx) => tx.findBy(entity, key, value)),
+    list: (entity, o) => read((tx) => tx.list(entity, o)),
+    insert: (entity, row) => write((tx) => tx.insert(entity, row)),
+    update: (entity, row) => write((tx) => tx.update(entity, row)),
+    delete: (entity, id) => write((tx) => tx.delete(entity, id)),
+  };
 }
