@@ -19,6 +19,8 @@ import type { TrustedIps } from './trusted.ts';
 
 export interface HandlerSettings {
   log: Logger;
+  /** Request counters for GET /status (optional). */
+  stats?: { requestStarted(): void; requestEnded(): void };
   trusted: TrustedIps;
   /** Max request body in bytes (0 = unlimited, as Kong's default). */
   maxBodySize: number;
@@ -136,7 +138,10 @@ export class RequestHandler {
       entities: snap.entities, log: this.#s.log, now: this.#s.now,
     });
     const phase: Instance[] = [];
+    const stats = this.#s.stats;
+    stats?.requestStarted();
     res.once('close', () => {
+      stats?.requestEnded();
       if (!res.writableFinished) ctx.abortRequest(new Error('client closed the connection'));
       snap.inflight--;
       this.#logPhase(ctx, phase, res, performance.now() - t0);

@@ -22,18 +22,23 @@ export class ConnectionStats {
   #requests = 0;
   #inFlight = 0;
 
-  /** Counts `server`'s connections and requests from now on. */
+  /** Counts `server`'s connections from now on (requests are counted by the request handler). */
   track(server: http.Server): void {
     server.on('connection', (socket: { once(event: 'close', fn: () => void): unknown }) => {
       this.#accepted++;
       this.#active++;
       socket.once('close', () => this.#active--);
     });
-    server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.#requests++;
-      this.#inFlight++;
-      res.once('close', () => this.#inFlight--);
-    });
+  }
+
+  /** A request arrived (called by the request handler, which already watches its end). */
+  requestStarted(): void {
+    this.#requests++;
+    this.#inFlight++;
+  }
+
+  requestEnded(): void {
+    this.#inFlight--;
   }
 
   /**
