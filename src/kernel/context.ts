@@ -4,7 +4,6 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { EventEmitter } from 'node:events';
 import type { Consumer, Route, Service } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
@@ -202,12 +201,6 @@ export class ResponseHeaders implements DownstreamResponse {
   }
 }
 
-/** The abort signal shape undici accepts besides AbortSignal: an EventEmitter emitting 'abort', with `aborted` and `reason`. */
-export class UpstreamAbort extends EventEmitter {
-  aborted = false;
-  reason: unknown = undefined;
-}
-
 /** The context object; the kernel fills `route`, `service`, `response` as the request advances. */
 export class Context implements RequestContext {
   readonly id: string;
@@ -220,11 +213,12 @@ export class Context implements RequestContext {
   credential: Credential | null = null;
   authenticatedGroups: readonly string[] | null = null;
   readonly entities: EntityLookup;
-  readonly state = new Map<string, unknown>();
+  #state: Map<string, unknown> | null = null;
   /** Created on first use of `signal`: most proxied requests never need an AbortSignal. */
   #abort: AbortController | null = null;
   #abortReason: Error | null = null;
-  #upstreamAbort: UpstreamAbort | null = null;
+  /** Kernel only: cancels the upstream request in flight (set by the proxy while it runs). */
+  cancelUpstream: ((reason: Error) => void) | null = null;
   readonly log: Logger;
   readonly #now: () => number;
   /** Headers queued for the client response. */
@@ -233,14 +227,7 @@ export class Context implements RequestContext {
   upstreamLatency: number | null = null;
   /** Filled before the log phase. */
   latencies: { total: number; upstream: number | null } | null = null;
-  readonly downstreamHeaders = {
-    set: (name: string, value: string | string[]): void => {
-      (this.extraHeaders ??= []).push([name.toLowerCase(), value, false]);
-    },
-    add: (name: string, value: string): void => {
-      (this.extraHeaders ??= []).push([name.toLowerCase(), value, true]);
-    },
-  };
+  #downstream: { set(name: string, value: string | string[]): void; add(name: string, value: string): void } | null = null;
 
   constructor(fields: { id: string; startedAt: number; request: Incoming; upstream: Upstream; entities: EntityLookup; log: Logger; now: () => number }) {
     this.id = fields.id;
@@ -250,6 +237,23 @@ export class Context implements RequestContext {
     this.entities = fields.entities;
     this.log = fields.log;
     this.#now = fields.now;
+  }
+
+  /** Per-request plugin state, created on first use. */
+  get state(): Map<string, unknown> {
+    return (this.#state ??= new Map());
+  }
+
+  /** Headers for whatever response goes to the client (created on first use). */
+  get downstreamHeaders(): { set(name: string, value: string | string[]): void; add(name: string, value: string): void } {
+    return (this.#downstream ??= {
+      set: (name: string, value: string | string[]): void => {
+        (this.extraHeaders ??= []).push([name.toLowerCase(), value, false]);
+      },
+      add: (name: string, value: string): void => {
+        (this.extraHeaders ??= []).push([name.toLowerCase(), value, true]);
+      },
+    });
   }
 
   get signal(): AbortSignal {
@@ -270,28 +274,11 @@ export class Context implements RequestContext {
     if (this.#abortReason !== null) return;
     this.#abortReason = reason;
     this.#abort?.abort(reason);
-    const up = this.#upstreamAbort;
-    if (up !== null) {
-      up.aborted = true;
-      up.reason = reason;
-      up.emit('abort');
+    const cancel = this.cancelUpstream;
+    if (cancel !== null) {
+      this.cancelUpstream = null;
+      cancel(reason);
     }
-  }
-
-  /**
-   * Kernel only: the abort signal for the upstream request. undici takes an EventEmitter as well
-   * as an AbortSignal; an AbortSignal (an EventTarget) plus its listener bookkeeping was a
-   * measurable share of a proxied request's cost (bench/RESULTS.md).
-   */
-  upstreamSignal(): UpstreamAbort {
-    if (this.#upstreamAbort === null) {
-      this.#upstreamAbort = new UpstreamAbort();
-      if (this.#abortReason !== null) {
-        this.#upstreamAbort.aborted = true;
-        this.#upstreamAbort.reason = this.#abortReason;
-      }
-    }
-    return this.#upstreamAbort;
   }
 
   authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null }): void {

@@ -55,6 +55,32 @@ export function downstreamHeadersFrom(headers: IncomingHttpHeaders | Record<stri
   return out;
 }
 
+/**
+ * Response headers straight from undici's raw list ([name, value, name, value, ...] as Buffers):
+ * one pass that lower-cases names, joins repeated fields into arrays and drops hop-by-hop fields
+ * and the ones named in Connection (a second pass only when Connection names something).
+ */
+export function downstreamHeadersFromRaw(raw: ReadonlyArray<Buffer | string>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1').toLowerCase();
+    const value = raw[i + 1].toString('latin1');
+    if (hopByHop.has(name)) {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+      continue;
+    }
+    if (name === '__proto__') continue;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [String(prev), value];
+  }
+  const listed = connectionListed(connection);
+  if (listed !== null) for (const name of listed) delete out[name];
+  return out;
+}
+
 export function isHopByHop(name: string): boolean {
   return hopByHop.has(name);
 }
