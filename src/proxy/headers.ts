@@ -4,6 +4,14 @@
  * header names).
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
+
+// undici's own lower-cased lookup of well-known header names (a ternary search tree over the raw
+// bytes: no string is built for names it knows). Not a documented export, hence the fallback.
+const undiciUtil = createRequire(import.meta.url)('undici/lib/core/util.js') as { headerNameToString?: (name: Buffer | string) => string };
+const headerName: (name: Buffer | string) => string = typeof undiciUtil.headerNameToString === 'function'
+  ? undiciUtil.headerNameToString
+  : (name) => name.toString('latin1').toLowerCase();
 
 const hopByHop = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
@@ -64,7 +72,7 @@ export function downstreamHeadersFromRaw(raw: ReadonlyArray<Buffer | string>): O
   const out: OutgoingHttpHeaders = {};
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1').toLowerCase();
+    const name = headerName(raw[i]);
     const value = raw[i + 1].toString('latin1');
     if (hopByHop.has(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
