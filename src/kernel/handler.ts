@@ -16,6 +16,7 @@ import { Context, Incoming, ResponseHeaders, Upstream, isReply } from './context
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
+import type { RouteMatch } from '../router/index.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -33,6 +34,8 @@ export interface HandlerSettings {
   viaHeader?: string | null;
   now(): number;
 }
+
+type Upgrade = { socket: Duplex; head: Buffer };
 
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
@@ -107,7 +110,7 @@ export class RequestHandler {
     this.#begin(req, res, { socket, head });
   };
 
-  #begin(req: IncomingMessage, res: ServerResponse, upgrade: { socket: Duplex; head: Buffer } | null): void {
+  #begin(req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | null): void {
     const snap = this.snapshot;
     snap.inflight++;
     const startedAt = this.#s.now();
@@ -146,26 +149,51 @@ export class RequestHandler {
       snap.inflight--;
       this.#logPhase(ctx, phase, res, performance.now() - t0);
     });
-    this.#run(ctx, phase, snap, res, upgrade).catch((err: unknown) => this.#fail(ctx, phase, res, err));
+    let pending: void | Promise<void>;
+    try {
+      pending = this.#run(ctx, phase, snap, res, upgrade);
+    } catch (err) {
+      this.#fail(ctx, phase, res, err);
+      return;
+    }
+    if (pending !== undefined) pending.catch((err: unknown) => this.#fail(ctx, phase, res, err));
   }
 
-  async #run(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: { socket: Duplex; head: Buffer } | null): Promise<void> {
-    const req = ctx.request;
-    const https = req.scheme === 'https';
+  /**
+   * The phases up to the proxy. Synchronous as long as every plugin answers synchronously; the
+   * first plugin that returns a Promise moves the rest of the request onto that Promise.
+   */
+  #run(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: Upgrade | null): void | Promise<void> {
     const max = this.#s.maxBodySize;
-    if (max > 0 && Number(req.headers['content-length'] ?? 0) > max) {
+    if (max > 0 && Number(ctx.request.headers['content-length'] ?? 0) > max) {
       res.shouldKeepAlive = false;
       return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Request size limit exceeded' }));
     }
-    for (const inst of snap.chains.rewrite) {
+    return this.#rewrite(ctx, phase, snap, res, upgrade, 0);
+  }
+
+  #rewrite(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: Upgrade | null, from: number): void | Promise<void> {
+    const list = snap.chains.rewrite;
+    const https = ctx.request.scheme === 'https';
+    for (let k = from; k < list.length; k++) {
+      const inst = list[k];
       if (!(https ? inst.https : inst.http)) continue;
-      let r = inst.handlers.rewrite!(ctx);
-      if (r instanceof Promise) r = await r;
-      if (isReply(r)) {
-        for (const e of snap.chains.global) this.#addResolved(phase, e, ctx);
-        return this.#local(ctx, phase, res, r);
+      const r = inst.handlers.rewrite!(ctx);
+      if (r instanceof Promise) {
+        return r.then((v) => (isReply(v) ? this.#rewriteReply(ctx, phase, snap, res, v) : this.#rewrite(ctx, phase, snap, res, upgrade, k + 1)));
       }
+      if (isReply(r)) return this.#rewriteReply(ctx, phase, snap, res, r);
     }
+    return this.#route(ctx, phase, snap, res, upgrade);
+  }
+
+  #rewriteReply(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, r: Reply): void {
+    for (const e of snap.chains.global) this.#addResolved(phase, e, ctx);
+    this.#local(ctx, phase, res, r);
+  }
+
+  #route(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: Upgrade | null): void | Promise<void> {
+    const req = ctx.request;
     const match = snap.router.match({
       method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
       sni: (req.raw.socket as { servername?: string }).servername || undefined,
@@ -188,19 +216,24 @@ export class RequestHandler {
     ctx.route = match.route;
     ctx.service = match.service;
     ctx.upstream.path = match.upstreamPath;
-    const chain = snap.chains.forRoute(match.route);
-    for (let i = 0; i < chain.length; i++) {
+    return this.#access(ctx, phase, snap, res, upgrade, match, snap.chains.forRoute(match.route), 0);
+  }
+
+  #access(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: Upgrade | null, match: RouteMatch, chain: readonly ChainEntry[], from: number): void | Promise<void> {
+    const https = ctx.request.scheme === 'https';
+    for (let i = from; i < chain.length; i++) {
       const inst = resolveEntry(chain[i], ctx.consumer);
       if (inst === null || !(https ? inst.https : inst.http)) continue;
       phase.push(inst);
       const access = inst.handlers.access;
       if (access === undefined) continue;
-      let r = access.call(inst.handlers, ctx);
-      if (r instanceof Promise) r = await r;
-      if (isReply(r)) {
-        for (let j = i + 1; j < chain.length; j++) this.#addResolved(phase, chain[j], ctx);
-        return this.#local(ctx, phase, res, r);
+      const r = access.call(inst.handlers, ctx);
+      if (r instanceof Promise) {
+        return r.then((v) => (isReply(v)
+          ? this.#accessReply(ctx, phase, res, chain, i, v)
+          : this.#access(ctx, phase, snap, res, upgrade, match, chain, i + 1)));
       }
+      if (isReply(r)) return this.#accessReply(ctx, phase, res, chain, i, r);
     }
     const service = match.service;
     if (service === null) {
@@ -210,6 +243,11 @@ export class RequestHandler {
     this.#prepareUpstream(ctx, match.matchedPath, target.hostHeader);
     if (upgrade !== null) return this.#tunnel(ctx, phase, res, target.pool, upgrade);
     this.#proxy(ctx, phase, res, target.pool, service.retries, service.read_timeout);
+  }
+
+  #accessReply(ctx: Context, phase: Instance[], res: ServerResponse, chain: readonly ChainEntry[], i: number, r: Reply): void {
+    for (let j = i + 1; j < chain.length; j++) this.#addResolved(phase, chain[j], ctx);
+    this.#local(ctx, phase, res, r);
   }
 
   #addResolved(phase: Instance[], entry: ChainEntry, ctx: Context): void {
