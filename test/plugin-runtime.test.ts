@@ -44,14 +44,19 @@ const terminator = definePlugin({
   name: 'terminator',
   version: '1.0.0',
   priority: 900,
-  schema: z.strictObject({ mode: z.enum(['reply', 'throw', 'async-reply']).default('reply') }),
+  schema: z.strictObject({ mode: z.enum(['reply', 'throw', 'sync-throw', 'async-reply', 'sync-reply']).default('reply') }),
   create(config) {
     return {
-      async access(ctx) {
+      access(ctx) {
         events.push('terminator:access');
-        if (config.mode === 'throw') throw new Error('plugin exploded');
-        if (config.mode === 'async-reply') await new Promise((r) => setTimeout(r, 5));
-        return ctx.reply(418, { message: 'short-circuited' });
+        // Plain (non-async) handlers: the kernel must take both a sync answer and a sync throw.
+        if (config.mode === 'sync-throw') throw new Error('plugin exploded');
+        if (config.mode === 'sync-reply') return ctx.reply(418, { message: 'short-circuited' });
+        return (async () => {
+          if (config.mode === 'throw') throw new Error('plugin exploded');
+          if (config.mode === 'async-reply') await new Promise((r) => setTimeout(r, 5));
+          return ctx.reply(418, { message: 'short-circuited' });
+        })();
       },
       response(ctx) {
         events.push(`terminator:response:${ctx.response.status}`);
@@ -184,11 +189,15 @@ services:
       - { name: stop, paths: [/stop] }
       - { name: stop-async, paths: [/stop-async] }
       - { name: boom, paths: [/boom] }
+      - { name: boom-sync, paths: [/boom-sync] }
+      - { name: stop-sync, paths: [/stop-sync] }
       - { name: pass, paths: [/pass] }
 plugins:
   - { name: terminator, route: stop }
   - { name: terminator, route: stop-async, config: { mode: async-reply } }
   - { name: terminator, route: boom, config: { mode: throw } }
+  - { name: terminator, route: boom-sync, config: { mode: sync-throw } }
+  - { name: terminator, route: stop-sync, config: { mode: sync-reply } }
   - { name: observer }
 `,
     });
@@ -199,7 +208,7 @@ plugins:
   });
 
   test('a plugin reply ends the request; response and log phases still run for every plugin', async () => {
-    for (const path of ['/stop', '/stop-async']) {
+    for (const path of ['/stop', '/stop-async', '/stop-sync']) {
       events.length = 0;
       const before = echo.received.length;
       const r = await fetch(`${gw.proxyUrl}${path}`);
@@ -225,16 +234,18 @@ plugins:
   });
 
   test('a throwing plugin gives 500 with the request id, a logged error, and the gateway keeps serving', async () => {
-    const r = await fetch(`${gw.proxyUrl}/boom`);
-    assert.equal(r.status, 500);
-    const body = (await r.json()) as { message: string; request_id: string };
-    assert.equal(body.message, 'An unexpected error occurred');
-    assert.equal(body.request_id, r.headers.get('x-request-id'));
-    await new Promise((res) => setTimeout(res, 20));
-    const logged = gw.logs.find((l) => l.request_id === body.request_id && l.level === 50);
-    assert.ok(logged, 'error logged with the request id');
-    assert.match(JSON.stringify(logged), /plugin exploded/);
-    const again = await fetch(`${gw.proxyUrl}/pass`);
-    assert.equal(again.status, 200);
+    for (const path of ['/boom', '/boom-sync']) {
+      const r = await fetch(`${gw.proxyUrl}${path}`);
+      assert.equal(r.status, 500);
+      const body = (await r.json()) as { message: string; request_id: string };
+      assert.equal(body.message, 'An unexpected error occurred');
+      assert.equal(body.request_id, r.headers.get('x-request-id'));
+      await new Promise((res) => setTimeout(res, 20));
+      const logged = gw.logs.find((l) => l.request_id === body.request_id && l.level === 50);
+      assert.ok(logged, 'error logged with the request id');
+      assert.match(JSON.stringify(logged), /plugin exploded/);
+      const again = await fetch(`${gw.proxyUrl}/pass`);
+      assert.equal(again.status, 200);
+    }
   });
 });
