@@ -20,6 +20,35 @@ export function hasCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+/**
+ * The Debian packages the contenders need (wrk, nginx, Apache + mod_auth_openidc, Redis). Missing
+ * ones are installed with apt-get when running as root (BENCH_NO_INSTALL=1 skips that); otherwise
+ * the command to run is printed and the scenarios that need them are reported as failed.
+ */
+export function ensureDebianPackages(): void {
+  const wanted: Array<[string, string]> = [
+    ['wrk', 'command -v wrk'],
+    ['nginx', 'command -v nginx'],
+    ['apache2', 'command -v apache2'],
+    ['libapache2-mod-auth-openidc', 'test -f /usr/lib/apache2/modules/mod_auth_openidc.so'],
+    ['redis-server', 'command -v redis-server'],
+  ];
+  const missing = wanted.filter(([, check]) => spawnSync('sh', ['-c', check], { stdio: 'ignore' }).status !== 0).map(([pkg]) => pkg);
+  if (missing.length === 0) return;
+  const root = process.getuid?.() === 0;
+  if (!root || process.env.BENCH_NO_INSTALL === '1' || !hasCommand('apt-get')) {
+    console.log(`bench: missing Debian packages; install them with: apt-get install -y ${missing.join(' ')}`);
+    return;
+  }
+  console.log(`bench: installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (r.status !== 0) console.log(`bench: apt-get install failed (exit ${r.status}); scenarios needing ${missing.join(', ')} will fail`);
+  // The packages start their system services on install; the bench runs its own instances.
+  for (const svc of ['nginx', 'apache2']) if (missing.includes(svc)) spawnSync('sh', ['-c', `service ${svc} stop`], { stdio: 'ignore' });
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Which CPUs each role runs on (taskset -c lists), or null when pinning is off. */

@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdp } from '../demo/idp.ts';
-import { Children, clockTicks, describeMachine, groupCpuSeconds, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
+import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
 import {
   gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startRedis, startUpstream, type Probe, type Running,
 } from './contenders.ts';
@@ -70,6 +70,7 @@ type Outcome = { result: WrkResult; note?: string } | { error: string };
 const sessionSecret = 'portcullis-bench-session-secret-not-for-production';
 
 async function main(): Promise<void> {
+  ensureDebianPackages();
   const machine = describeMachine();
   const pin = pinning();
   const children = new Children();
