@@ -304,6 +304,18 @@ function kvSuite(name: string, open: () => Promise<KeyValueStore>, cleanup: () =
       assert.equal(await kv.add('t', 'y', 1000), true, 'an expired key can be added again');
       assert.equal(await kv.get('t'), 'y');
     });
+    test('peek, where offered, answers like get', async () => {
+      if (kv.peek === undefined) return;
+      assert.equal(kv.peek('p'), null);
+      await kv.set('p', '1');
+      assert.equal(kv.peek('p'), '1');
+      await kv.set('pt', 'x', 200);
+      assert.equal(kv.peek('pt'), 'x');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(kv.peek('pt'), null);
+      await kv.delete('p');
+      assert.equal(kv.peek('p'), null);
+    });
     test('add only when absent', async () => {
       assert.equal(await kv.add('lock', 'me', 5000), true);
       assert.equal(await kv.add('lock', 'you', 5000), false);

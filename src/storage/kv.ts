@@ -43,6 +43,9 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): KeyValueStore {
     async get(key) {
       return live(key)?.value ?? null;
     },
+    peek(key) {
+      return live(key)?.value ?? null;
+    },
     async set(key, value, ttlMs) {
       put(key, value, ttlMs);
     },

@@ -7,6 +7,11 @@ import type { ConfigData, EntityName, EntityOf } from '../config/types.ts';
 /** A small key-value store with TTL and atomic operations (sessions, single-use state, locks, caches). */
 export interface KeyValueStore {
   get(key: string): Promise<string | null>;
+  /**
+   * `get` answered synchronously, offered only by stores that need no I/O for it (the in-process
+   * memory store): hot paths use it to skip a Promise and fall back to `get` when absent.
+   */
+  peek?(key: string): string | null;
   /** ttlMs omitted = no expiry. */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Sets only when the key is absent; true when this call set it (locks, single-use markers). */

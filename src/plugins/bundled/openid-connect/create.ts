@@ -6,18 +6,22 @@
  * Order of work in `access` (docs leave it open; recorded here): pre-flight and anonymous
  * short-cuts → credential search (pipeline.ts) → claims authorization → consumer mapping →
  * headers → hide_credentials.
+ *
+ * The steady states (a bearer JWT whose verification is cached, a session cookie opened before)
+ * take a synchronous fast path (fast-path.ts) that makes the same changes without a Promise; the
+ * full, async path below handles everything else.
  */
 import { randomBytes } from 'node:crypto';
-import type { MaybeReply, PluginDeps, PluginHandlers, RequestContext, ResponseContext } from '../../sdk.ts';
+import type { PluginDeps, PluginHandlers, Reply, RequestContext, ResponseContext } from '../../sdk.ts';
 import { isGatewayError } from '../../../errors.ts';
-import type { OidcConfig, AuthMethod } from './schema.ts';
+import type { OidcConfig } from './schema.ts';
 import { SingleFlight, TtlCache } from './caches.ts';
 import { IdpHttp } from './http.ts';
 import { IssuerCache } from './issuer.ts';
 import { issuerPurgedAt, publishIssuer } from './admin-issuers.ts';
 import { Clients, perClient, selectClient } from './clients.ts';
 import { authError, describe, toReply } from './errors.ts';
-import type { Outcome, RequestState, Runtime } from './runtime.ts';
+import type { RequestState, Runtime } from './runtime.ts';
 import { authenticate } from './pipeline.ts';
 import { BodyFields, findBearerToken } from './steps/find-credential.ts';
 import type { FoundToken } from './steps/find-credential.ts';
@@ -26,18 +30,12 @@ import { configuredNames, headerPlan, headersFromPlan, hideCredentials } from '.
 import { searchUserInfo } from './steps/verify-token.ts';
 import type { SessionData } from './browser/index.ts';
 import { browserSlots, buildBrowser, saveSessionAfter, selectClientIndex, sessionKey } from './browser-slots.ts';
-import type { HeaderWrite } from './steps/headers.ts';
 import { sessionHeaderName } from './browser/session-headers.ts';
+import { buildFastPath, consumerHeaderNames, consumerHeaders, maxAgeProblem, STATE_KEY, type OidcRequestState } from './fast-path.ts';
 
-const STATE_KEY = 'openid-connect';
 const CACHE_ENTRIES = 10_000;
 
-/** What the plugin leaves in `ctx.state` for later phases and plugins (Kong 3.14: the token). */
-export interface OidcRequestState {
-  method: AuthMethod;
-  accessToken: string | null;
-  downstream: HeaderWrite[];
-}
+export type { OidcRequestState };
 
 export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   const http = new IdpHttp({ timeoutMs: cfg.timeout, sslVerify: cfg.ssl_verify });
@@ -96,6 +94,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   // The browser flows exist only when a browser method is enabled; they own sessions and logout.
   const browser = rt.enabled.has('session') || rt.enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
   const slots = browser ? browserSlots(browser) : {};
+  const fastPath = buildFastPath({ cfg, rt, browser, upstreamPlan: upstreamHeaders, downstreamPlan: downstreamHeaders, upstreamNames });
 
   const replyFor = (ctx: RequestContext, err: unknown, clientIndex: number) => {
     const r = toReply(err, {
@@ -113,7 +112,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     return ctx.reply(r.status, r.body, r.headers);
   };
 
-  const anonymousFallback = (ctx: RequestContext): MaybeReply => {
+  const anonymousFallback = (ctx: RequestContext): Reply | undefined => {
     const anon = ctx.entities.consumerById(cfg.anonymous!) ?? ctx.entities.consumerByUsername(cfg.anonymous!);
     if (!anon) {
       ctx.log.error('openid-connect: the anonymous consumer does not exist');
@@ -126,75 +125,83 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     ctx.upstream.setHeader('x-anonymous-consumer', 'true');
   };
 
+  /** The full path: every method, IdP calls, session writes, logout, errors. */
+  const fullAccess = async (ctx: RequestContext): Promise<Reply | undefined> => {
+    const body = new BodyFields(ctx.request);
+    let bearer: Promise<FoundToken | null> | null = null;
+    const rs: RequestState = {
+      ctx,
+      body,
+      client: null,
+      bearer: () => (bearer ??= findBearerToken(cfg, ctx.request, body)),
+      bearerHandled: false,
+    };
+    let session: SessionData | null = null;
+    try {
+      if (browser) {
+        const bcl = await browser.backchannelLogout(ctx);
+        if (bcl) return bcl;
+        // An authorization code callback starts a new session; an old one is not consulted.
+        const callback = rt.enabled.has('authorization_code') && (await browser.isCallback(ctx));
+        if (rt.enabled.has('session') && !callback) {
+          session = await browser.loadSession(ctx);
+          ctx.state.set(sessionKey, session);
+        }
+        const out = await browser.logout(ctx, session);
+        if (out) return out;
+      }
+      rs.client = await selectClient(cfg, ctx.request);
+      const result = await authenticate(rt, rs, slots);
+      if (result && 'reply' in result) return result.reply;
+      let outcome = result;
+      if (!outcome) {
+        // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
+        if (await rs.bearer()) throw authError('invalid_token', 'token not accepted by any enabled method');
+        throw authError('no_credentials', 'no credentials found');
+      }
+      const tooOld = maxAgeProblem(cfg, outcome, ctx.now());
+      if (tooOld !== null) throw authError('invalid_token', tooOld);
+      if (cfg.search_user_info && !outcome.userinfo) outcome = { ...outcome, userinfo: await searchUserInfo(rt, rs, outcome) };
+      authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
+      const mapped = mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
+      ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups });
+      // Client-sent copies of the headers we write are removed first (anti-spoofing).
+      for (const n of upstreamNames) ctx.upstream.removeHeader(n);
+      if (cfg.hide_credentials) await hideCredentials(ctx, outcome.used);
+      // Session and authorization cookies are the gateway's own business: never sent upstream.
+      browser?.stripCookies(ctx);
+      for (const h of headersFromPlan(upstreamHeaders, outcome)) ctx.upstream.setHeader(h.name, h.value);
+      setConsumerHeaders(ctx, mapped.consumer, mapped.groups, mapped.credential);
+      const downstream = headersFromPlan(downstreamHeaders, outcome);
+      if (browser) {
+        await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
+        // After the save: a renewal (Redis) gives the session a new id, and that is the one to tell.
+        for (const h of browser.sessionHeaders(ctx, cfg.session_request_headers ?? [])) ctx.upstream.setHeader(h.name, h.value);
+        downstream.push(...browser.sessionHeaders(ctx, cfg.session_response_headers ?? []));
+        const sid = browser.sessionId(ctx);
+        if (sid && cfg.upstream_session_id_header) ctx.upstream.setHeader(cfg.upstream_session_id_header, sid);
+        if (sid && cfg.downstream_session_id_header) downstream.push({ name: cfg.downstream_session_id_header, value: sid });
+      }
+      const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream };
+      ctx.state.set(STATE_KEY, state);
+    } catch (err) {
+      const status = isGatewayError(err) ? err.status : 500;
+      if (browser && session && ((status === 401 && cfg.unauthorized_destroy_session) || (status === 403 && cfg.forbidden_destroy_session))) {
+        await browser.destroySession(ctx).catch((e: unknown) => ctx.log.warn({ err: describe(e) }, 'openid-connect: could not destroy the session'));
+      }
+      if (cfg.anonymous && (status === 401 || status === 400)) return anonymousFallback(ctx);
+      return replyFor(ctx, err, rs.client?.index ?? 0);
+    }
+  };
+
   return {
-    async access(ctx) {
+    access(ctx) {
       if (!cfg.run_on_preflight && ctx.request.method === 'OPTIONS') return;
       // Logical OR with other auth plugins: with `anonymous`, an authenticated request passes.
       if (cfg.anonymous && ctx.consumer && ctx.credential) return;
-      const body = new BodyFields(ctx.request);
-      let bearer: Promise<FoundToken | null> | null = null;
-      const rs: RequestState = {
-        ctx,
-        body,
-        client: null,
-        bearer: () => (bearer ??= findBearerToken(cfg, ctx.request, body)),
-        bearerHandled: false,
-      };
-      let session: SessionData | null = null;
-      try {
-        if (browser) {
-          const bcl = await browser.backchannelLogout(ctx);
-          if (bcl) return bcl;
-          // An authorization code callback starts a new session; an old one is not consulted.
-          const callback = rt.enabled.has('authorization_code') && (await browser.isCallback(ctx));
-          if (rt.enabled.has('session') && !callback) {
-            session = await browser.loadSession(ctx);
-            ctx.state.set(sessionKey, session);
-          }
-          const out = await browser.logout(ctx, session);
-          if (out) return out;
-        }
-        rs.client = await selectClient(cfg, ctx.request);
-        const result = await authenticate(rt, rs, slots);
-        if (result && 'reply' in result) return result.reply;
-        let outcome = result;
-        if (!outcome) {
-          // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
-          if (await rs.bearer()) throw authError('invalid_token', 'token not accepted by any enabled method');
-          throw authError('no_credentials', 'no credentials found');
-        }
-        checkMaxAge(cfg, outcome, ctx.now());
-        if (cfg.search_user_info && !outcome.userinfo) outcome = { ...outcome, userinfo: await searchUserInfo(rt, rs, outcome) };
-        authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
-        const mapped = mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
-        ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups });
-        // Client-sent copies of the headers we write are removed first (anti-spoofing).
-        for (const n of upstreamNames) ctx.upstream.removeHeader(n);
-        if (cfg.hide_credentials) await hideCredentials(ctx, outcome.used);
-        // Session and authorization cookies are the gateway's own business: never sent upstream.
-        browser?.stripCookies(ctx);
-        for (const h of headersFromPlan(upstreamHeaders, outcome)) ctx.upstream.setHeader(h.name, h.value);
-        setConsumerHeaders(ctx, mapped.consumer, mapped.groups, mapped.credential);
-        const downstream = headersFromPlan(downstreamHeaders, outcome);
-        if (browser) {
-          await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
-          // After the save: a renewal (Redis) gives the session a new id, and that is the one to tell.
-          for (const h of browser.sessionHeaders(ctx, cfg.session_request_headers ?? [])) ctx.upstream.setHeader(h.name, h.value);
-          downstream.push(...browser.sessionHeaders(ctx, cfg.session_response_headers ?? []));
-          const sid = browser.sessionId(ctx);
-          if (sid && cfg.upstream_session_id_header) ctx.upstream.setHeader(cfg.upstream_session_id_header, sid);
-          if (sid && cfg.downstream_session_id_header) downstream.push({ name: cfg.downstream_session_id_header, value: sid });
-        }
-        const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream };
-        ctx.state.set(STATE_KEY, state);
-      } catch (err) {
-        const status = isGatewayError(err) ? err.status : 500;
-        if (browser && session && ((status === 401 && cfg.unauthorized_destroy_session) || (status === 403 && cfg.forbidden_destroy_session))) {
-          await browser.destroySession(ctx).catch((e: unknown) => ctx.log.warn({ err: describe(e) }, 'openid-connect: could not destroy the session'));
-        }
-        if (cfg.anonymous && (status === 401 || status === 400)) return anonymousFallback(ctx);
-        return replyFor(ctx, err, rs.client?.index ?? 0);
-      }
+      // Steady states (cached bearer JWT, remembered session) are answered without a Promise.
+      if (fastPath !== null && fastPath(ctx)) return;
+      return fullAccess(ctx);
     },
 
     response(ctx: ResponseContext) {
@@ -210,17 +217,6 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   };
 }
 
-/**
- * `max_age` (OpenID Connect Core §3.1.2.1 / §3.1.3.7 item 11): the end user must have
- * authenticated no longer than `max_age` seconds ago, per the `auth_time` claim.
- */
-function checkMaxAge(cfg: OidcConfig, o: Outcome, nowMs: number): void {
-  if (cfg.max_age === null) return;
-  const authTime = o.idClaims?.auth_time ?? o.accessClaims?.auth_time ?? o.introspection?.auth_time;
-  if (typeof authTime !== 'number') throw authError('invalid_token', 'auth_time claim missing while max_age is set');
-  if (authTime + cfg.max_age + cfg.leeway < nowMs / 1000) throw authError('invalid_token', 'authentication too old (max_age)');
-}
-
 /** Kong's consumer headers for the upstream (X-Consumer-*, X-Authenticated-Groups). */
 function setConsumerHeaders(
   ctx: RequestContext,
@@ -228,12 +224,6 @@ function setConsumerHeaders(
   groups: readonly string[] | null,
   credential: { identifier?: string | null } | null = null,
 ): void {
-  for (const n of ['x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-anonymous-consumer', 'x-authenticated-groups', 'x-credential-identifier']) ctx.upstream.removeHeader(n);
-  if (credential?.identifier) ctx.upstream.setHeader('x-credential-identifier', credential.identifier);
-  if (consumer) {
-    ctx.upstream.setHeader('x-consumer-id', consumer.id);
-    if (consumer.username) ctx.upstream.setHeader('x-consumer-username', consumer.username);
-    if (consumer.custom_id) ctx.upstream.setHeader('x-consumer-custom-id', consumer.custom_id);
-  }
-  if (groups && groups.length > 0) ctx.upstream.setHeader('x-authenticated-groups', groups.join(', '));
+  for (const n of consumerHeaderNames) ctx.upstream.removeHeader(n);
+  for (const h of consumerHeaders(consumer, groups, credential)) ctx.upstream.setHeader(h.name, h.value);
 }

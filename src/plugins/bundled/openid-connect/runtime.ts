@@ -6,11 +6,12 @@ import type { JWTPayload } from 'jose';
 import type { Logger, RequestContext } from '../../sdk.ts';
 import type { KeyValueStore } from '../../../storage/ports.ts';
 import type { OidcConfig, AuthMethod } from './schema.ts';
-import type { IssuerCache, VerifiedJwt } from './issuer.ts';
+import type { IssuerCache } from './issuer.ts';
 import type { Clients, OidcClient } from './clients.ts';
 import type { IdpHttp } from './http.ts';
 import type { SingleFlight, TtlCache } from './caches.ts';
 import type { BodyFields, FoundToken, Source } from './steps/find-credential.ts';
+import type { Prepared } from './fast-path.ts';
 
 /** JSON object claims (token payload, introspection or user info response). */
 export type Claims = Record<string, unknown>;
@@ -30,6 +31,14 @@ export interface TokenEndpointResult {
   expiresAt: number | null;
 }
 
+/** A verified JWT access token, as the verified-token cache keeps it. */
+export interface VerifiedToken {
+  readonly token: string;
+  readonly claims: Claims;
+  /** What the request fast path (fast-path.ts) derived from this token, once. */
+  fast: Prepared | null;
+}
+
 /** Per-instance state built once by `create()`. */
 export interface Runtime {
   readonly cfg: OidcConfig;
@@ -41,7 +50,8 @@ export interface Runtime {
   readonly salt: string;
   readonly enabled: ReadonlySet<AuthMethod>;
   readonly caches: {
-    readonly verified: TtlCache<VerifiedJwt>;
+    /** By `memoKey` of the token. */
+    readonly verified: TtlCache<VerifiedToken>;
     readonly introspection: TtlCache<Claims>;
     readonly userinfo: TtlCache<Claims>;
     readonly tokens: TtlCache<TokenEndpointResult>;

@@ -75,11 +75,24 @@ export class AuthorizationCodeFlow {
 
   /** Callback parameters of this request (query, or the form_post body), or null when it is not a callback. */
   async callbackParams(ctx: RequestContext): Promise<URLSearchParams | null> {
-    let params = ctx.request.query;
-    if (ctx.request.method === 'POST' && this.#d.cfg.responseMode.startsWith('form_post')) {
-      const form = await ctx.request.form();
-      if (form && form.has('state')) params = form;
-    }
+    if (!this.#formPost(ctx)) return this.callbackParamsWithoutBody(ctx)!;
+    const form = await ctx.request.form();
+    return this.#callback(form && form.has('state') ? form : ctx.request.query);
+  }
+
+  /** `callbackParams` when the request body need not be read; undefined when it must be (form_post). */
+  callbackParamsWithoutBody(ctx: RequestContext): URLSearchParams | null | undefined {
+    if (this.#formPost(ctx)) return undefined;
+    // No query string, no callback parameters (skips building URLSearchParams on the hot path).
+    if (ctx.request.rawQuery === '') return null;
+    return this.#callback(ctx.request.query);
+  }
+
+  #formPost(ctx: RequestContext): boolean {
+    return ctx.request.method === 'POST' && this.#d.cfg.responseMode.startsWith('form_post');
+  }
+
+  #callback(params: URLSearchParams): URLSearchParams | null {
     // JARM: the whole response is one signed JWT in `response` (its state is read to find the flow;
     // openid-client verifies the JWT before anything in it is trusted).
     if (this.#jarm() && params.has('response') && !params.has('state')) return params;

@@ -37,6 +37,12 @@ export interface BrowserDeps {
 export interface BrowserFlows {
   /** `session` method: the session of this request, or null (none, invalid, expired, refresh rejected). */
   loadSession(ctx: RequestContext): Promise<SessionData | null>;
+  /**
+   * The steady state of `loadSession`, synchronously and without side effects (not even
+   * `ctx.state`): the session when its cookie was opened before, it is valid, needs no write and
+   * its access token no refresh. Undefined whenever `loadSession` must run instead.
+   */
+  peekSession(ctx: RequestContext): SessionData | undefined;
   /** Create/renew the session after a successful auth method (unless the method is in disable_session). */
   saveSession(ctx: RequestContext, data: SessionData): Promise<void>;
   destroySession(ctx: RequestContext): Promise<void>;
@@ -46,15 +52,23 @@ export interface BrowserFlows {
   authorizationCode(ctx: RequestContext): Promise<AuthCodeResult>;
   /** True when this request is an authorization code callback (state + code/error). */
   isCallback(ctx: RequestContext): Promise<boolean>;
+  /** `isCallback` when the body need not be read (no form_post callback possible); undefined otherwise. */
+  isCallbackWithoutBody(ctx: RequestContext): boolean | undefined;
   /** Logout when the request matches logout_uri_suffix/methods/args; null otherwise. */
   logout(ctx: RequestContext, session: SessionData | null): Promise<Reply | null>;
+  /** Whether `logout` would log out, when the body need not be read (logout_post_arg); undefined otherwise. */
+  isLogoutWithoutBody(ctx: RequestContext): boolean | undefined;
   /** Back-channel logout endpoint handler (POST logout_token); null when the path does not match. */
   backchannelLogout(ctx: RequestContext): Promise<Reply | null>;
+  /** Whether `backchannelLogout` answers this request (its path). */
+  isBackchannelLogout(ctx: RequestContext): boolean;
   /**
    * `session_request_headers` / `session_response_headers`: headers describing the session of
    * this request (loaded or just saved); empty when there is none.
    */
   sessionHeaders(ctx: RequestContext, fields: readonly string[]): Array<{ name: string; value: string }>;
+  /** As `sessionHeaders`, for a given session. */
+  sessionHeadersOf(session: SessionData, fields: readonly string[]): Array<{ name: string; value: string }>;
   /** The id of the session of this request (loaded or just saved), or null. */
   sessionId(ctx: RequestContext): string | null;
   /** Removes session/authorization cookies from the upstream request. */
@@ -139,7 +153,25 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
     }
   };
 
+  // Session and authorization cookies are never sent upstream (`stripCookies`).
+  const gatewayCookies = new Set<string>();
+  for (const b of [cfg.sessionCookie.name, ...(cfg.remember ? [cfg.rememberCookie.name] : [])]) {
+    for (let i = 1; i <= 9; i++) gatewayCookies.add(i === 1 ? b : `${b}${i}`);
+  }
+  gatewayCookies.add(cfg.authCookie.name);
+  const authPrefix = `${cfg.authCookie.name}.`;
+  const isGatewayCookie = (n: string): boolean => gatewayCookies.has(n) || n.startsWith(authPrefix);
+
   const flows: BrowserFlows = {
+    peekSession(ctx) {
+      const session = store.peek(ctx);
+      if (session === undefined) return undefined;
+      const expiresAt = session.tokens.expires_at;
+      // Due for a refresh (or over): `loadSession` decides.
+      if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= deps.now() / 1000) return undefined;
+      return session;
+    },
+
     async loadSession(ctx) {
       const found = await store.read(ctx);
       if (!found) return null;
@@ -192,14 +224,27 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       return (await authCode.callbackParams(ctx)) !== null;
     },
 
+    isCallbackWithoutBody(ctx) {
+      const params = authCode.callbackParamsWithoutBody(ctx);
+      return params === undefined ? undefined : params !== null;
+    },
+
     logout: (ctx, session) => logout.logout(ctx, session),
 
+    isLogoutWithoutBody: (ctx) => logout.matchesWithoutBody(ctx),
+
     backchannelLogout: (ctx) => logout.backchannel(ctx),
+
+    isBackchannelLogout: (ctx) => logout.isBackchannel(ctx),
 
     sessionHeaders(ctx, fields) {
       const session = ctx.state.get(stateKey) as SessionData | undefined;
       if (!session || fields.length === 0) return [];
       return sessionHeaders(fields, session, cfg, deps.now());
+    },
+
+    sessionHeadersOf(session, fields) {
+      return fields.length === 0 ? [] : sessionHeaders(fields, session, cfg, deps.now());
     },
 
     sessionId(ctx) {
@@ -209,12 +254,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
     stripCookies(ctx) {
       const header = ctx.upstream.getHeader('cookie');
       if (header === undefined) return;
-      const names = new Set<string>();
-      const bases = [cfg.sessionCookie.name, ...(cfg.remember ? [cfg.rememberCookie.name] : [])];
-      for (const b of bases) for (let i = 1; i <= 9; i++) names.add(i === 1 ? b : `${b}${i}`);
-      const authPrefix = `${cfg.authCookie.name}.`;
-      names.add(cfg.authCookie.name);
-      const value = stripFromCookieHeader(Array.isArray(header) ? header.join('; ') : header, (n) => names.has(n) || n.startsWith(authPrefix));
+      const value = stripFromCookieHeader(Array.isArray(header) ? header.join('; ') : header, isGatewayCookie);
       if (value === '') ctx.upstream.removeHeader('cookie');
       else ctx.upstream.setHeader('cookie', value);
     },

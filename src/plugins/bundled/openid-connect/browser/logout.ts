@@ -32,15 +32,26 @@ export class Logout {
 
   /** Whether this request asks for a logout (method in logout_methods and any configured trigger). */
   async matches(ctx: RequestContext): Promise<boolean> {
+    const known = this.matchesWithoutBody(ctx);
+    if (known !== undefined) return known;
+    const form = await ctx.request.form();
+    return form?.has(this.#d.cfg.logoutPostArg!) ?? false;
+  }
+
+  /** `matches` when the request body need not be read; undefined when only `logout_post_arg` in the body can tell. */
+  matchesWithoutBody(ctx: RequestContext): boolean | undefined {
     const { cfg } = this.#d;
     if (!cfg.logoutMethods.includes(ctx.request.method.toUpperCase())) return false;
     if (cfg.logoutUriSuffix && normalizePath(ctx.request.path).endsWith(cfg.logoutUriSuffix)) return true;
     if (cfg.logoutQueryArg && ctx.request.query.has(cfg.logoutQueryArg)) return true;
-    if (cfg.logoutPostArg && ctx.request.method !== 'GET') {
-      const form = await ctx.request.form();
-      if (form?.has(cfg.logoutPostArg)) return true;
-    }
+    if (cfg.logoutPostArg && ctx.request.method !== 'GET') return undefined;
     return false;
+  }
+
+  /** Whether the request is for the back-channel logout endpoint (`backchannel` answers it). */
+  isBackchannel(ctx: RequestContext): boolean {
+    const suffix = this.#d.cfg.backchannelLogoutUriSuffix;
+    return !!suffix && normalizePath(ctx.request.path).endsWith(suffix);
   }
 
   async logout(ctx: RequestContext, session: SessionData | null): Promise<Reply | null> {
@@ -90,7 +101,7 @@ export class Logout {
    */
   async backchannel(ctx: RequestContext): Promise<Reply | null> {
     const { cfg } = this.#d;
-    if (!cfg.backchannelLogoutUriSuffix || !normalizePath(ctx.request.path).endsWith(cfg.backchannelLogoutUriSuffix)) return null;
+    if (!this.isBackchannel(ctx)) return null;
     const headers = { 'cache-control': 'no-store' };
     const bad = (reason: string): Reply => {
       ctx.log.info({ reason }, 'openid-connect: back-channel logout rejected');

@@ -27,6 +27,28 @@ describe('Sealer', () => {
     assert.deepEqual(await s.open('session', sealed), big);
   });
 
+  it('remembers opened session values: peek answers without crypto, only for the exact sealed text; values are frozen', async () => {
+    const s = new Sealer(['secret-one']);
+    const sealed = await s.seal('session', { a: 1, nested: { b: [2] } });
+    assert.equal(s.peek('session', sealed), undefined, 'not opened yet');
+    const opened = (await s.open('session', sealed)) as { a: number; nested: { b: number[] } };
+    assert.equal(s.peek('session', sealed), opened);
+    assert.equal(await s.open('session', sealed), opened, 'the same object for every request');
+    assert.throws(() => {
+      opened.nested.b.push(3);
+    }, TypeError);
+    // Same tail (the authentication tag), another ciphertext: not the remembered value.
+    const parts = sealed.split('.');
+    const flipped = (parts[3].startsWith('A') ? 'B' : 'A') + parts[3].slice(1);
+    const forged = [...parts.slice(0, 3), flipped, parts[4]].join('.');
+    assert.equal(s.peek('session', forged), undefined);
+    assert.equal(await s.open('session', forged), null);
+    assert.equal(s.peek('session', sealed), opened, 'a failed forgery does not evict the real value');
+    const flow = await s.seal('authorization', { s: 'state' });
+    await s.open('authorization', flow);
+    assert.equal(s.peek('authorization', flow), undefined, 'authorization flows are single-use: not remembered');
+  });
+
   it('opens values sealed with an older secret during a rotation, and seals with the first', async () => {
     const old = new Sealer(['old-secret']);
     const sealedOld = await old.seal('session', { v: 'old' });
@@ -93,6 +115,18 @@ describe('cookie chunking', () => {
   it('strips named cookies from a Cookie header', () => {
     assert.equal(stripFromCookieHeader('a=1; session=x; session2=y; b=2', (n) => n.startsWith('session')), 'a=1; b=2');
     assert.equal(stripFromCookieHeader('session=x', (n) => n === 'session'), '');
+    // What the earlier split/trim/filter/join implementation gave, for odd headers too.
+    const reference = (header: string, drop: (name: string) => boolean): string =>
+      header
+        .split(';')
+        .map((p) => p.trim())
+        .filter((p) => p !== '' && !drop(p.slice(0, p.indexOf('=') === -1 ? p.length : p.indexOf('=')).trim()))
+        .join('; ');
+    const drop = (n: string) => n === 'session' || n === '' || n.startsWith('authorization.');
+    for (const header of ['', ';', ' ; ;', 'a', 'session', '=x', ' = ', 'a=1;session=2', ' session =x ; a = b=c ;; authorization.x=1; b', 'a=1; =2; b=3', 'x=;y', 'session=a=b; keep=1 ']) {
+      assert.equal(stripFromCookieHeader(header, drop), reference(header, drop), JSON.stringify(header));
+      assert.equal(stripFromCookieHeader(header, () => false), reference(header, () => false), JSON.stringify(header));
+    }
   });
 });
 

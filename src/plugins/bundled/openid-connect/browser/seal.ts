@@ -11,6 +11,7 @@ import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import type { CryptoKey } from 'jose';
+import { memoKey } from '../caches.ts';
 
 export const sealPurposes = ['session', 'authorization', 'refresh', 'storage'] as const;
 export type SealPurpose = (typeof sealPurposes)[number];
@@ -40,13 +41,14 @@ const memoEntries = 1000;
 export class Sealer {
   readonly #keys = new Map<SealPurpose, Key[]>();
   /**
-   * Plaintext JSON of recently opened values, by their exact sealed text. Only a value that was
-   * authenticated (AES-GCM) under one of this instance's keys gets here, and the keys never change,
-   * so a byte-identical input would open to the same plaintext again: skipping the decrypt and
-   * inflate is safe. Timeouts are judged on the opened data by the caller, as before. Each hit is
-   * parsed afresh, so callers may mutate what they get.
+   * Recently opened values, by their exact sealed text (looked up by its tail, the AES-GCM tag,
+   * and compared in full). Only a value that was authenticated (AES-GCM) under one of this
+   * instance's keys gets here, and the keys never change, so a byte-identical input would open to
+   * the same plaintext again: skipping the decrypt, inflate and JSON parse is safe. Timeouts are
+   * judged on the opened data by the caller, as before. The values are deep-frozen and shared
+   * between requests: callers copy what they change.
    */
-  readonly #opened = new Map<SealPurpose, Map<string, string>>();
+  readonly #opened = new Map<SealPurpose, Map<string, { sealed: string; value: unknown }>>();
 
   /** @param secrets index 0 seals, all open. Must not be empty. */
   constructor(secrets: readonly string[]) {
@@ -87,15 +89,28 @@ export class Sealer {
       .encrypt(await cryptoKeyOf(current));
   }
 
-  /** Returns the opened value, or null when the input is not a valid value sealed by one of our secrets. */
-  async open(purpose: SealPurpose, sealed: string): Promise<unknown> {
+  /**
+   * The opened value of `sealed` when it was opened before (remembered purposes only), without
+   * any crypto; undefined otherwise. Synchronous, for the hot path. Deep-frozen (see `#opened`).
+   */
+  peek(purpose: SealPurpose, sealed: string): unknown {
     const memo = this.#opened.get(purpose);
-    const hit = memo?.get(sealed);
-    if (hit !== undefined) {
-      memo!.delete(sealed);
-      memo!.set(sealed, hit);
-      return JSON.parse(hit) as unknown;
-    }
+    if (memo === undefined) return undefined;
+    const key = memoKey(sealed);
+    const hit = memo.get(key);
+    if (hit === undefined || hit.sealed !== sealed) return undefined;
+    memo.delete(key);
+    memo.set(key, hit);
+    return hit.value;
+  }
+
+  /**
+   * Returns the opened value, or null when the input is not a valid value sealed by one of our
+   * secrets. Values of remembered purposes are deep-frozen and shared (see `#opened`).
+   */
+  async open(purpose: SealPurpose, sealed: string): Promise<unknown> {
+    const hit = this.peek(purpose, sealed);
+    if (hit !== undefined) return hit;
     let kid: unknown;
     try {
       kid = decodeProtectedHeader(sealed).kid;
@@ -110,10 +125,11 @@ export class Sealer {
         contentEncryptionAlgorithms: ['A256GCM'],
       });
       const bytes = protectedHeader.pz === 1 ? inflateRawSync(plaintext, { maxOutputLength: maxInflated }) : plaintext;
-      const text = decoder.decode(bytes);
-      const value = JSON.parse(text) as unknown;
+      const value = JSON.parse(decoder.decode(bytes)) as unknown;
+      const memo = this.#opened.get(purpose);
       if (memo) {
-        memo.set(sealed, text);
+        deepFreeze(value);
+        memo.set(memoKey(sealed), { sealed, value });
         if (memo.size > memoEntries) memo.delete(memo.keys().next().value as string);
       }
       return value;
@@ -121,6 +137,12 @@ export class Sealer {
       return null;
     }
   }
+}
+
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
 }
 
 function cryptoKeyOf(k: Key): Promise<CryptoKey> {

@@ -64,6 +64,13 @@ interface CookiePayload {
 
 const touchIntervalMs = 60_000;
 
+interface SessionKeys {
+  /** Marker of a cookie-stored session that ended (`endedKey`). */
+  ended: string;
+  /** Back-channel logout markers (`markerKey`) of its IdP session id and subject. */
+  markers: string[];
+}
+
 export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
 }
@@ -78,6 +85,8 @@ export class SessionStore {
   /** Where server-side records and back-channel markers live (Redis, or the shared KV). */
   readonly #kv: KeyValueStore;
   readonly #now: () => number;
+  /** Store keys of an opened (frozen, shared) session, computed once: each is a SHA-256. */
+  readonly #keysOf = new WeakMap<SessionData, SessionKeys>();
 
   constructor(cfg: ResolvedConfig, sealer: Sealer, kv: KeyValueStore, now: () => number) {
     this.#cfg = cfg;
@@ -134,6 +143,54 @@ export class SessionStore {
     return { session: { ...remembered, renewedAt: now, lastSeenAt: now }, dirty: true };
   }
 
+  /**
+   * The steady state of `read`, synchronously and without side effects: the session of the
+   * session cookie when that cookie was opened before (the Sealer remembers it), is valid
+   * (timeouts; ended and back-channel markers read with the store's synchronous `peek`) and needs
+   * no write (renewal, idle touch). Undefined whenever `read` must run instead: anything else,
+   * including no session cookie at all.
+   */
+  peek(ctx: RequestContext): SessionData | undefined {
+    const kv = this.#kv;
+    if (this.#cfg.storage === 'redis' || kv.peek === undefined) return undefined;
+    const name = this.#cfg.sessionCookie.name;
+    const cookies = ctx.request.cookies;
+    let value: string | null | undefined = cookies.get(name);
+    if (value === undefined || value === '') return undefined;
+    if (value.startsWith('~')) value = readChunked(cookies, name).value;
+    if (value === null) return undefined;
+    const payload = this.#sealer.peek('session', value) as CookiePayload | null | undefined;
+    if (!payload || payload.v !== 1 || payload.aud !== this.#cfg.sessionAudience) return undefined;
+    const s = payload.d;
+    if (!s || typeof s.id !== 'string') return undefined;
+    const keys = this.#keys(s);
+    if (kv.peek(keys.ended) !== null) return undefined;
+    const now = this.#now();
+    if (this.#timeoutProblem(s, now, false) !== null || this.#needsWrite(s, now)) return undefined;
+    if (this.#cfg.backchannelLogoutUriSuffix && s.issuer) {
+      for (const k of keys.markers) {
+        const at = kv.peek(k);
+        if (at !== null && Number(at) >= s.createdAt) return undefined;
+      }
+    }
+    return s;
+  }
+
+  #keys(s: SessionData): SessionKeys {
+    let keys = this.#keysOf.get(s);
+    if (keys === undefined) {
+      const markers: string[] = [];
+      if (s.issuer) {
+        if (s.idpSessionId) markers.push(markerKey('sid', s.issuer, s.idpSessionId));
+        if (s.subject) markers.push(markerKey('sub', s.issuer, s.subject));
+      }
+      keys = { ended: endedKey(s.id), markers };
+      // Only an opened session is shared and immutable; others may still change (ids, subject).
+      if (Object.isFrozen(s)) this.#keysOf.set(s, keys);
+    }
+    return keys;
+  }
+
   /** Write the session (cookies, and the Redis record); renews times when `renew` is set. */
   async write(ctx: RequestContext, session: SessionData, opts: { renew: boolean }): Promise<SessionData> {
     const now = this.#now();
@@ -187,10 +244,7 @@ export class SessionStore {
 
   async #loggedOutByIdp(s: SessionData): Promise<boolean> {
     if (!this.#cfg.backchannelLogoutUriSuffix || !s.issuer) return false;
-    const keys: string[] = [];
-    if (s.idpSessionId) keys.push(markerKey('sid', s.issuer, s.idpSessionId));
-    if (s.subject) keys.push(markerKey('sub', s.issuer, s.subject));
-    for (const k of keys) {
+    for (const k of this.#keys(s).markers) {
       const at = await this.#kv.get(k);
       if (at !== null && Number(at) >= s.createdAt) return true;
     }
@@ -255,7 +309,7 @@ export class SessionStore {
       return data;
     }
     if (!payload.d || typeof payload.d.id !== 'string') return null;
-    if ((await this.#kv.get(endedKey(payload.d.id))) !== null) {
+    if ((await this.#kv.get(this.#keys(payload.d).ended)) !== null) {
       this.#clear(ctx, settings);
       return null;
     }

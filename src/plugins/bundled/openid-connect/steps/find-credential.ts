@@ -74,27 +74,45 @@ function checkLength(token: string): string {
 export async function findBearerToken(cfg: OidcConfig, request: IncomingView, body: BodyFields): Promise<FoundToken | null> {
   const found: FoundToken[] = [];
   for (const type of cfg.bearer_token_param_type) {
-    if (type === 'header') {
-      const names = cfg.bearer_token_header_name ? [cfg.bearer_token_header_name.toLowerCase()] : bearerHeaders;
-      for (const name of names) {
-        const raw = request.header(name);
-        if (!raw) continue;
-        const m = /^bearer[ \t]+(\S+)\s*$/i.exec(raw);
-        if (m) found.push({ location: 'header', name, token: m[1] });
-        else if (name !== 'authorization' && !/\s/.test(raw.trim())) found.push({ location: 'header', name, token: raw.trim() });
-      }
-    } else if (type === 'query') {
-      // No query string, no parameter: skip building URLSearchParams on the hot path.
-      const v = request.rawQuery === '' ? null : request.query.get('access_token');
-      if (v) found.push({ location: 'query', name: 'access_token', token: v });
-    } else if (type === 'body') {
+    if (type === 'body') {
       const v = await body.get('access_token');
       if (v) found.push({ location: 'body', name: 'access_token', token: v });
-    } else if (type === 'cookie' && cfg.bearer_token_cookie_name) {
-      const v = request.cookies.get(cfg.bearer_token_cookie_name);
-      if (v) found.push({ location: 'cookie', name: cfg.bearer_token_cookie_name, token: v });
-    }
+    } else tokensAt(cfg, request, type, found);
   }
+  return onlyToken(found);
+}
+
+/**
+ * `findBearerToken` for a request whose body has no fields (GET, HEAD and OPTIONS bodies are never
+ * parsed) or when `body` is not a configured location: synchronous.
+ */
+export function findBearerTokenWithoutBody(cfg: OidcConfig, request: IncomingView): FoundToken | null {
+  const found: FoundToken[] = [];
+  for (const type of cfg.bearer_token_param_type) if (type !== 'body') tokensAt(cfg, request, type, found);
+  return onlyToken(found);
+}
+
+function tokensAt(cfg: OidcConfig, request: IncomingView, type: 'header' | 'query' | 'cookie', found: FoundToken[]): void {
+  if (type === 'header') {
+    const names = cfg.bearer_token_header_name ? [cfg.bearer_token_header_name.toLowerCase()] : bearerHeaders;
+    for (const name of names) {
+      const raw = request.header(name);
+      if (!raw) continue;
+      const m = /^bearer[ \t]+(\S+)\s*$/i.exec(raw);
+      if (m) found.push({ location: 'header', name, token: m[1] });
+      else if (name !== 'authorization' && !/\s/.test(raw.trim())) found.push({ location: 'header', name, token: raw.trim() });
+    }
+  } else if (type === 'query') {
+    // No query string, no parameter: skip building URLSearchParams on the hot path.
+    const v = request.rawQuery === '' ? null : request.query.get('access_token');
+    if (v) found.push({ location: 'query', name: 'access_token', token: v });
+  } else if (type === 'cookie' && cfg.bearer_token_cookie_name) {
+    const v = request.cookies.get(cfg.bearer_token_cookie_name);
+    if (v) found.push({ location: 'cookie', name: cfg.bearer_token_cookie_name, token: v });
+  }
+}
+
+function onlyToken(found: FoundToken[]): FoundToken | null {
   if (found.length === 0) return null;
   if (found.length > 1) throw authError('invalid_request', 'token sent in more than one place');
   checkLength(found[0].token);

@@ -128,13 +128,16 @@ export function headersFromPlan(p: HeaderPlan, o: Outcome): HeaderWrite[] {
   return out;
 }
 
-/** Remove the credential the client sent (header, query parameter, body field or cookie). */
-export async function hideCredentials(ctx: RequestContext, used: readonly Source[]): Promise<void> {
-  const bodyFields = new Set<string>();
+/**
+ * Remove the credential the client sent (header, query parameter, body field or cookie).
+ * Synchronous unless a body field is to go (a Promise then).
+ */
+export function hideCredentials(ctx: RequestContext, used: readonly Source[]): void | Promise<void> {
+  let bodyFields: Set<string> | null = null;
   for (const s of used) {
     if (s.location === 'header') ctx.upstream.removeHeader(s.name);
     else if (s.location === 'query') ctx.upstream.query.delete(s.name);
-    else if (s.location === 'body') bodyFields.add(s.name);
+    else if (s.location === 'body') (bodyFields ??= new Set()).add(s.name);
     else if (s.location === 'cookie') {
       const cookie = ctx.upstream.getHeader('cookie');
       if (typeof cookie === 'string') {
@@ -144,7 +147,10 @@ export async function hideCredentials(ctx: RequestContext, used: readonly Source
       }
     }
   }
-  if (bodyFields.size === 0) return;
+  if (bodyFields !== null) return hideBodyFields(ctx, bodyFields);
+}
+
+async function hideBodyFields(ctx: RequestContext, bodyFields: ReadonlySet<string>): Promise<void> {
   const form = await ctx.request.form();
   if (form) {
     for (const f of bodyFields) form.delete(f);

@@ -7,9 +7,9 @@
 import { hash } from 'node:crypto';
 import { fetchUserInfo, skipSubjectCheck, tokenIntrospection } from 'openid-client';
 import { decodeJwt } from 'jose';
-import { cacheTtlMs } from '../caches.ts';
+import { cacheTtlMs, memoKey } from '../caches.ts';
 import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
-import type { Claims, Outcome, RequestState, Runtime } from '../runtime.ts';
+import type { Claims, Outcome, RequestState, Runtime, VerifiedToken } from '../runtime.ts';
 import type { FoundToken } from './find-credential.ts';
 
 /** A compact JWS has exactly three base64url parts (RFC 7515 §7.1). */
@@ -37,17 +37,26 @@ function copyClientHeaders(rs: RequestState, names: readonly string[] | null, in
   }
 }
 
+/**
+ * The cached verification of a JWT access token, while the cache entry lives and the token has
+ * not expired (`exp` plus leeway against the clock at `nowMs`): the cache skips the signature,
+ * never the clock. Only tokens that look like JWTs are ever cached (`verifyAccessJwt`).
+ */
+export function cachedVerification(rt: Runtime, token: string, nowMs: number): VerifiedToken | undefined {
+  const key = memoKey(token);
+  const cached = rt.caches.verified.get(key);
+  if (cached === undefined || cached.token !== token) return undefined;
+  const exp = cached.claims.exp;
+  if (typeof exp !== 'number' || exp + rt.cfg.leeway > nowMs / 1000) return cached;
+  rt.caches.verified.delete(key);
+  return undefined;
+}
+
 /** Verify a JWT access token locally; memoized per token until it expires. */
 export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
   const cfg = rt.cfg;
-  const key = tokenHash(token);
-  const cached = rt.caches.verified.get(key);
-  if (cached) {
-    // The cache skips the signature, never the clock: re-check expiry with leeway.
-    const exp = cached.payload.exp;
-    if (typeof exp !== 'number' || exp + cfg.leeway > rt.now() / 1000) return cached.payload as Claims;
-    rt.caches.verified.delete(key);
-  }
+  const cached = cachedVerification(rt, token, rt.now());
+  if (cached) return cached.claims;
   const verified = await rt.issuer.verifyJwt(token, {
     issuers: cfg.issuers_allowed,
     leewaySec: cfg.leeway,
@@ -56,7 +65,8 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
   });
   if (cfg.domains && cfg.domains.length > 0 && !cfg.domains.includes(String(verified.payload.hd))) throw authError('invalid_token', 'hd claim not allowed');
   const exp = typeof verified.payload.exp === 'number' ? verified.payload.exp + cfg.leeway : null;
-  rt.caches.verified.set(key, verified, cacheTtlMs(cfg, rt.now(), exp));
+  // Keyed by the token itself (its tail, compared in full): no hashing on the hot path.
+  if (looksLikeJwt(token)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, fast: null }, cacheTtlMs(cfg, rt.now(), exp));
   return verified.payload as Claims;
 }
 

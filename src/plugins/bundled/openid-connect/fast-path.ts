@@ -1,0 +1,239 @@
+/**
+ * The synchronous fast path of `access` for the two steady states of the plugin: a bearer JWT
+ * whose verification is cached, and a session whose cookie was opened before (cookie storage).
+ *
+ * It first decides without any side effect, and gives up (returns false: the caller runs the full
+ * `access`, which repeats the work and gets the same answer) whenever something needs I/O or is
+ * not plain success: a cache miss, an IdP call, a request body to read, a session to write (new,
+ * renewed, touched, refreshed, ended), a logout or callback request, any error. Only then does it
+ * make the same changes to the request as the full path, in the same order, with everything that
+ * depends only on the token or session (outcome, header values, claims authorization, consumer
+ * mapping for one Snapshot) computed once and remembered with it.
+ */
+import type { Consumer } from '../../../config/types.ts';
+import type { Credential, EntityLookup, RequestContext } from '../../sdk.ts';
+import type { OidcConfig, AuthMethod } from './schema.ts';
+import type { Outcome, Runtime } from './runtime.ts';
+import type { BrowserFlows, SessionData } from './browser/index.ts';
+import { sessionOutcome } from './browser-slots.ts';
+import { findBearerTokenWithoutBody, type FoundToken } from './steps/find-credential.ts';
+import { cachedVerification } from './steps/verify-token.ts';
+import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
+import { configuredNames, headersFromPlan, hideCredentials, type HeaderPlan, type HeaderWrite } from './steps/headers.ts';
+
+/** What the plugin leaves in `ctx.state` for later phases and plugins (Kong 3.14: the token). */
+export interface OidcRequestState {
+  method: AuthMethod;
+  accessToken: string | null;
+  downstream: HeaderWrite[];
+}
+
+/** `ctx.state` key of {@link OidcRequestState}. */
+export const STATE_KEY = 'openid-connect';
+
+/** Kong's consumer headers, removed from the client request before the plugin writes its own. */
+export const consumerHeaderNames = ['x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-anonymous-consumer', 'x-authenticated-groups', 'x-credential-identifier'];
+
+type ConsumerRef = { id: string; username: string | null; custom_id: string | null } | null;
+
+/** The consumer headers to set (after removing {@link consumerHeaderNames}), in Kong's order. */
+export function consumerHeaders(consumer: ConsumerRef, groups: readonly string[] | null, credential: { identifier?: string | null } | null): HeaderWrite[] {
+  const out: HeaderWrite[] = [];
+  if (credential?.identifier) out.push({ name: 'x-credential-identifier', value: credential.identifier });
+  if (consumer) {
+    out.push({ name: 'x-consumer-id', value: consumer.id });
+    if (consumer.username) out.push({ name: 'x-consumer-username', value: consumer.username });
+    if (consumer.custom_id) out.push({ name: 'x-consumer-custom-id', value: consumer.custom_id });
+  }
+  if (groups && groups.length > 0) out.push({ name: 'x-authenticated-groups', value: groups.join(', ') });
+  return out;
+}
+
+/**
+ * `max_age` (OpenID Connect Core §3.1.2.1 / §3.1.3.7 item 11): the end user must have
+ * authenticated no longer than `max_age` seconds ago, per the `auth_time` claim. The problem
+ * (a 401 `invalid_token`), or null.
+ */
+export function maxAgeProblem(cfg: OidcConfig, o: Outcome, nowMs: number): string | null {
+  if (cfg.max_age === null) return null;
+  const authTime = o.idClaims?.auth_time ?? o.accessClaims?.auth_time ?? o.introspection?.auth_time;
+  if (typeof authTime !== 'number') return 'auth_time claim missing while max_age is set';
+  if (authTime + cfg.max_age + cfg.leeway < nowMs / 1000) return 'authentication too old (max_age)';
+  return null;
+}
+
+/** Consumer mapping of an outcome against one Snapshot's entities. */
+interface Identity {
+  readonly entities: EntityLookup;
+  /** Null when mapping fails (no consumer and `consumer_optional` off): the full path answers. */
+  readonly who: { consumer: Consumer | null; credential: Credential | null; groups: readonly string[] | null } | null;
+  readonly headers: readonly HeaderWrite[];
+}
+
+/** What the fast path derives once from a token or session. */
+export interface Prepared {
+  readonly outcome: Outcome;
+  readonly upstream: readonly HeaderWrite[];
+  /** `*_required` / `claims_forbidden` are met (they depend only on the config and the claims). */
+  readonly authorized: boolean;
+  /** The request state, shared by the requests of this token when nothing per request is added. */
+  readonly state: OidcRequestState;
+  identity: Identity | null;
+}
+
+export interface FastPathDeps {
+  cfg: OidcConfig;
+  rt: Runtime;
+  browser: BrowserFlows | null;
+  upstreamPlan: HeaderPlan;
+  downstreamPlan: HeaderPlan;
+  /** Headers the plugin may write upstream (session facts included): client-sent copies go. */
+  upstreamNames: readonly string[];
+}
+
+/**
+ * The fast path for this configuration, or null when no request could take it. It returns true
+ * when it handled the request completely (authenticated, request changed), false when the full
+ * `access` must run (nothing was changed then).
+ */
+export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolean) | null {
+  const { cfg, rt, browser } = d;
+  // Extra user info needs an IdP call or its cache: the full path.
+  if (cfg.search_user_info) return null;
+  const sessionMode = browser !== null && rt.enabled.has('session');
+  // With the browser flows, a bearer token that authenticates starts a session: never steady.
+  const bearerMode = browser === null && rt.enabled.has('bearer') && !cfg.introspect_jwt_tokens;
+  if (!sessionMode && !bearerMode) return null;
+  const codeFlow = rt.enabled.has('authorization_code');
+  const clientIds = cfg.client_id ?? [];
+  const bodyBearer = cfg.bearer_token_param_type.includes('body');
+
+  // All removals first (anti-spoofing): they commute with one another. Consumer headers the
+  // token headers may set (a config naming one) are removed again after those are set.
+  const lower = (names: readonly string[]) => names.map((n) => n.toLowerCase());
+  const removeFirst = [...new Set([...lower(d.upstreamNames), ...consumerHeaderNames])];
+  const written = new Set(lower(configuredNames(cfg, 'upstream')));
+  const removeAgain = consumerHeaderNames.filter((n) => written.has(n));
+  const requestFields = cfg.session_request_headers ?? [];
+  const responseFields = cfg.session_response_headers ?? [];
+  const perRequestDownstream = sessionMode && (responseFields.length > 0 || cfg.downstream_session_id_header !== null);
+  const sessions = new WeakMap<SessionData, Prepared>();
+
+  const prepare = (outcome: Outcome): Prepared => {
+    let authorized = true;
+    try {
+      authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
+    } catch {
+      authorized = false;
+    }
+    const downstream = headersFromPlan(d.downstreamPlan, outcome);
+    const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream };
+    return { outcome, upstream: headersFromPlan(d.upstreamPlan, outcome), authorized, state, identity: null };
+  };
+
+  const identityOf = (p: Prepared, entities: EntityLookup): Identity => {
+    if (p.identity !== null && p.identity.entities === entities) return p.identity;
+    const o = p.outcome;
+    let identity: Identity;
+    try {
+      const mapped = mapConsumer(cfg, [o.accessClaims, o.idClaims, o.introspection, o.userinfo], entities);
+      identity = { entities, who: { consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups }, headers: consumerHeaders(mapped.consumer, mapped.groups, mapped.credential) };
+    } catch {
+      identity = { entities, who: null, headers: [] };
+    }
+    p.identity = identity;
+    return identity;
+  };
+
+  /** Would `selectClient` read the body (several clients, no `client_arg` in a header or the query)? */
+  const clientInBody = (ctx: RequestContext): boolean => {
+    const req = ctx.request;
+    if (clientIds.length <= 1 || req.method === 'GET' || req.method === 'HEAD') return false;
+    return (req.header(cfg.client_arg) ?? (req.rawQuery === '' ? null : req.query.get(cfg.client_arg))) == null;
+  };
+
+  const bearerPrepared = (ctx: RequestContext, nowMs: number): Prepared | null => {
+    const method = ctx.request.method;
+    if (bodyBearer && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return null;
+    let found: FoundToken | null;
+    try {
+      found = findBearerTokenWithoutBody(cfg, ctx.request);
+    } catch {
+      return null;
+    }
+    if (found === null) return null;
+    // A cached verification exists only for a JWT-shaped token (what `bearer` decides on).
+    const entry = cachedVerification(rt, found.token, nowMs);
+    if (entry === undefined) return null;
+    const used = entry.fast?.outcome.used[0];
+    if (used?.location === found.location && used.name === found.name) return entry.fast;
+    const outcome: Outcome = {
+      method: 'bearer',
+      tokens: { access_token: found.token, token_type: 'Bearer' },
+      accessClaims: entry.claims,
+      idClaims: null,
+      introspection: null,
+      userinfo: null,
+      used: [{ location: found.location, name: found.name }],
+    };
+    return (entry.fast = prepare(outcome));
+  };
+
+  const sessionPrepared = (ctx: RequestContext): { p: Prepared; session: SessionData } | null => {
+    const b = browser!;
+    if (b.isBackchannelLogout(ctx)) return null;
+    // A callback starts a new session (or, with form_post, only the body can tell).
+    if (codeFlow && b.isCallbackWithoutBody(ctx) !== false) return null;
+    const session = b.peekSession(ctx);
+    if (session === undefined) return null;
+    if (b.isLogoutWithoutBody(ctx) !== false) return null;
+    let p = sessions.get(session);
+    if (p === undefined) {
+      p = prepare(sessionOutcome('session', session));
+      sessions.set(session, p);
+    }
+    return { p, session };
+  };
+
+  return (ctx) => {
+    const nowMs = rt.now();
+    let p: Prepared | null;
+    let session: SessionData | null = null;
+    if (clientInBody(ctx)) return false;
+    if (sessionMode) {
+      const found = sessionPrepared(ctx);
+      if (found === null) return false;
+      p = found.p;
+      session = found.session;
+    } else {
+      p = bearerPrepared(ctx, nowMs);
+      if (p === null) return false;
+    }
+    if (!p.authorized || maxAgeProblem(cfg, p.outcome, nowMs) !== null) return false;
+    const identity = identityOf(p, ctx.entities);
+    if (identity.who === null) return false;
+
+    // Decided: the same changes as the full path, in its order.
+    ctx.authenticate(identity.who);
+    const up = ctx.upstream;
+    for (const n of removeFirst) up.removeHeader(n);
+    // Synchronous here: the credential is never in the body on this path.
+    if (cfg.hide_credentials) void hideCredentials(ctx, p.outcome.used);
+    browser?.stripCookies(ctx);
+    for (const h of p.upstream) up.setHeader(h.name, h.value);
+    for (const n of removeAgain) up.removeHeader(n);
+    for (const h of identity.headers) up.setHeader(h.name, h.value);
+    let state = p.state;
+    if (session !== null) {
+      for (const h of browser!.sessionHeadersOf(session, requestFields)) up.setHeader(h.name, h.value);
+      if (perRequestDownstream) {
+        const downstream = [...state.downstream, ...browser!.sessionHeadersOf(session, responseFields)];
+        if (cfg.downstream_session_id_header) downstream.push({ name: cfg.downstream_session_id_header, value: session.id });
+        state = { ...state, downstream };
+      }
+      if (cfg.upstream_session_id_header) up.setHeader(cfg.upstream_session_id_header, session.id);
+    }
+    ctx.state.set(STATE_KEY, state);
+    return true;
+  };
+}
