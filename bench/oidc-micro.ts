@@ -37,8 +37,9 @@ async function run(h: PluginHandlers, ctx: Context): Promise<Reply | void> {
   let r = h.access!(ctx);
   if (r instanceof Promise) r = await r;
   if (r) return r;
+  if (h.response === undefined) return;
   ctx.response = new ResponseHeaders(200, {}, false);
-  const rr = h.response!(ctx as Context & { response: ResponseHeaders });
+  const rr = h.response(ctx as Context & { response: ResponseHeaders });
   if (rr instanceof Promise) await rr;
 }
 

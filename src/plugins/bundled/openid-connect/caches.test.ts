@@ -18,6 +18,31 @@ test('TtlCache expires entries and evicts the least recently used', () => {
   assert.equal(c.get('z'), undefined);
 });
 
+test('TtlCache: a hit entry survives at least half the capacity of later insertions; a recent hit does not reorder', () => {
+  const c = new TtlCache<number>({ maxEntries: 8, now: () => 0 });
+  for (let i = 0; i < 8; i++) c.set(`k${i}`, i, 100);
+  // k0 is the oldest: a hit moves it to the recent end, so k1 goes first.
+  assert.equal(c.get('k0'), 0);
+  c.set('n0', 0, 100);
+  assert.equal(c.get('k1'), undefined);
+  assert.equal(c.get('k0'), 0, 'moved; a hit right after does not move it again');
+  for (let i = 1; i <= 3; i++) c.set(`n${i}`, i, 100);
+  assert.equal(c.get('k0'), 0, 'still there after 4 (= capacity / 2) insertions');
+  for (let i = 4; i <= 7; i++) c.set(`n${i}`, i, 100);
+  assert.equal(c.get('k0'), 0, 'the hit after 4 insertions moved it again');
+  for (let i = 8; i <= 11; i++) c.set(`n${i}`, i, 100);
+  assert.equal(c.get('k0'), 0);
+  assert.equal(c.size, 8);
+
+  // A hit in the recent half is read-only (exact LRU would move k5 and evict k6 instead).
+  const d = new TtlCache<number>({ maxEntries: 8, now: () => 0 });
+  for (let i = 0; i < 8; i++) d.set(`k${i}`, i, 100);
+  assert.equal(d.get('k5'), 5);
+  for (let i = 0; i < 6; i++) d.set(`n${i}`, i, 100);
+  assert.equal(d.get('k5'), undefined);
+  assert.equal(d.get('k6'), 6);
+});
+
 test('cacheTtlMs bounds by the object expiry and the cache_ttl settings', () => {
   const base = { cache_ttl: 3600, cache_ttl_min: null, cache_ttl_max: null };
   assert.equal(cacheTtlMs(base, 0, null), 3_600_000);

@@ -26,12 +26,22 @@ export interface TtlCacheOptions {
 interface Entry<V> {
   value: V;
   expiresAt: number;
+  /** `#tick` when the entry last moved to the recent end. */
+  tick: number;
 }
 
+/**
+ * A bounded, TTL-aware cache with least-recently-used eviction, approximated so that a hit is
+ * usually read-only: a hit moves the entry to the recent end only when at least half the capacity
+ * of (re)insertions happened since it last moved. A hit entry thus survives at least `maxEntries / 2`
+ * later insertions (exact LRU: `maxEntries`), and a hot entry costs one Map lookup per hit instead
+ * of a delete and an insert.
+ */
 export class TtlCache<V> {
   readonly #entries = new Map<string, Entry<V>>();
   readonly #max: number;
   readonly #now: () => number;
+  #tick = 0;
 
   constructor(options: TtlCacheOptions) {
     if (!(options.maxEntries > 0)) throw new RangeError('maxEntries must be positive');
@@ -42,25 +52,25 @@ export class TtlCache<V> {
   /** The live value for `key`, refreshing its LRU position; undefined when absent or expired. */
   get(key: string): V | undefined {
     const entry = this.#entries.get(key);
-    if (!entry) return undefined;
+    if (entry === undefined) return undefined;
     if (entry.expiresAt <= this.#now()) {
       this.#entries.delete(key);
       return undefined;
     }
-    // Map iteration order is insertion order: re-inserting marks the entry most recently used.
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    if (this.#tick - entry.tick >= this.#max >> 1) {
+      // Map iteration order is insertion order: re-inserting marks the entry most recently used.
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+      entry.tick = ++this.#tick;
+    }
     return entry.value;
   }
 
   /** Store `value` for `ttlMs` milliseconds; a TTL of zero or less stores nothing. */
   set(key: string, value: V, ttlMs: number): void {
-    if (!(ttlMs > 0)) {
-      this.#entries.delete(key);
-      return;
-    }
     this.#entries.delete(key);
-    this.#entries.set(key, { value, expiresAt: this.#now() + ttlMs });
+    if (!(ttlMs > 0)) return;
+    this.#entries.set(key, { value, expiresAt: this.#now() + ttlMs, tick: ++this.#tick });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value as string;
       this.#entries.delete(oldest);

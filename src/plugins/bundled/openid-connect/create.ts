@@ -26,7 +26,7 @@ import { authenticate } from './pipeline.ts';
 import { BodyFields, findBearerToken } from './steps/find-credential.ts';
 import type { FoundToken } from './steps/find-credential.ts';
 import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
-import { configuredNames, headerPlan, headersFromPlan, hideCredentials } from './steps/headers.ts';
+import { configuredNames, headerPlan, headersFromPlan, hideCredentials, writesAny } from './steps/headers.ts';
 import { searchUserInfo } from './steps/verify-token.ts';
 import type { SessionData } from './browser/index.ts';
 import { browserSlots, buildBrowser, saveSessionAfter, selectClientIndex, sessionKey } from './browser-slots.ts';
@@ -194,7 +194,17 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     }
   };
 
+  // Without any downstream header to write, no response handler at all (nothing to do per request).
+  const downstreamPossible = writesAny(downstreamHeaders) || (browser !== null && ((cfg.session_response_headers ?? []).length > 0 || !!cfg.downstream_session_id_header));
+  const response = (ctx: ResponseContext): void => {
+    const state = ctx.state.get(STATE_KEY) as OidcRequestState | undefined;
+    if (!state) return;
+    for (const h of state.downstream) ctx.response.setHeader(h.name, h.value);
+  };
+
   return {
+    ...(downstreamPossible ? { response } : {}),
+
     access(ctx) {
       if (!cfg.run_on_preflight && ctx.request.method === 'OPTIONS') return;
       // Logical OR with other auth plugins: with `anonymous`, an authenticated request passes.
@@ -202,12 +212,6 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       // Steady states (cached bearer JWT, remembered session) are answered without a Promise.
       if (fastPath !== null && fastPath(ctx)) return;
       return fullAccess(ctx);
-    },
-
-    response(ctx: ResponseContext) {
-      const state = ctx.state.get(STATE_KEY) as OidcRequestState | undefined;
-      if (!state) return;
-      for (const h of state.downstream) ctx.response.setHeader(h.name, h.value);
     },
 
     async close() {

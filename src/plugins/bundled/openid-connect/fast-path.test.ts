@@ -59,7 +59,7 @@ async function run(h: PluginHandlers, ctx: FakeContext): Promise<{ sync: boolean
   const reply = (sync ? r : await r) ?? undefined;
   if (!reply) {
     ctx.setResponse(200, false);
-    await h.response!(ctx);
+    await h.response?.(ctx);
   }
   return { sync, reply };
 }

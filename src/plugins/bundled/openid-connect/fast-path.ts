@@ -13,13 +13,38 @@
 import type { Consumer } from '../../../config/types.ts';
 import type { Credential, EntityLookup, RequestContext } from '../../sdk.ts';
 import type { OidcConfig, AuthMethod } from './schema.ts';
-import type { Outcome, Runtime } from './runtime.ts';
+import type { Outcome, Runtime, VerifiedToken } from './runtime.ts';
 import type { BrowserFlows, SessionData } from './browser/index.ts';
 import { sessionOutcome } from './browser-slots.ts';
-import { findBearerTokenWithoutBody, type FoundToken } from './steps/find-credential.ts';
-import { cachedVerification } from './steps/verify-token.ts';
+import type { Location } from './steps/find-credential.ts';
+import { cachedVerification, cachedVerificationAt } from './steps/verify-token.ts';
 import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
 import { configuredNames, headersFromPlan, hideCredentials, type HeaderPlan, type HeaderWrite } from './steps/headers.ts';
+
+/** Request bodies are parsed for fields only for these methods' complements (`BodyFields`). */
+function noBody(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+}
+
+/** A visible ASCII character (not whitespace) at `i`. */
+function printableAt(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return c > 0x20 && c < 0x7f;
+}
+
+/**
+ * Where the token starts after `Bearer` and its spaces or tabs (case-insensitive, as
+ * `findBearerToken`'s `^bearer[ \t]+`), or -1 when the value does not start so.
+ */
+function bearerSchemeEnd(raw: string): number {
+  if (raw.length < 8) return -1;
+  // `| 0x20` lower-cases ASCII letters; only B/b, E/e, A/a, R/r map to these codes.
+  if ((raw.charCodeAt(0) | 0x20) !== 0x62 || (raw.charCodeAt(1) | 0x20) !== 0x65 || (raw.charCodeAt(2) | 0x20) !== 0x61) return -1;
+  if ((raw.charCodeAt(3) | 0x20) !== 0x72 || (raw.charCodeAt(4) | 0x20) !== 0x65 || (raw.charCodeAt(5) | 0x20) !== 0x72) return -1;
+  let i = 6;
+  for (let c = raw.charCodeAt(i); c === 0x20 || c === 0x09; c = raw.charCodeAt(++i));
+  return i === 6 ? -1 : i;
+}
 
 /** What the plugin leaves in `ctx.state` for later phases and plugins (Kong 3.14: the token). */
 export interface OidcRequestState {
@@ -76,6 +101,8 @@ export interface Prepared {
   readonly upstream: readonly HeaderWrite[];
   /** `*_required` / `claims_forbidden` are met (they depend only on the config and the claims). */
   readonly authorized: boolean;
+  /** `hide_credentials` has something left to remove (a header among the first removals has not). */
+  readonly hide: boolean;
   /** The request state, shared by the requests of this token when nothing per request is added. */
   readonly state: OidcRequestState;
   identity: Identity | null;
@@ -111,7 +138,8 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
   // All removals first (anti-spoofing): they commute with one another. Consumer headers the
   // token headers may set (a config naming one) are removed again after those are set.
   const lower = (names: readonly string[]) => names.map((n) => n.toLowerCase());
-  const removeFirst = [...new Set([...lower(d.upstreamNames), ...consumerHeaderNames])];
+  const removed = new Set([...lower(d.upstreamNames), ...consumerHeaderNames]);
+  const removeFirst = [...removed];
   const written = new Set(lower(configuredNames(cfg, 'upstream')));
   const removeAgain = consumerHeaderNames.filter((n) => written.has(n));
   const requestFields = cfg.session_request_headers ?? [];
@@ -128,7 +156,8 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     }
     const downstream = headersFromPlan(d.downstreamPlan, outcome);
     const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream };
-    return { outcome, upstream: headersFromPlan(d.upstreamPlan, outcome), authorized, state, identity: null };
+    const hide = cfg.hide_credentials && outcome.used.some((u) => u.location !== 'header' || !removed.has(u.name));
+    return { outcome, upstream: headersFromPlan(d.upstreamPlan, outcome), authorized, hide, state, identity: null };
   };
 
   const identityOf = (p: Prepared, entities: EntityLookup): Identity => {
@@ -152,24 +181,61 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     return (req.header(cfg.client_arg) ?? (req.rawQuery === '' ? null : req.query.get(cfg.client_arg))) == null;
   };
 
-  const bearerPrepared = (ctx: RequestContext, nowMs: number): Prepared | null => {
-    const method = ctx.request.method;
-    if (bodyBearer && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return null;
-    let found: FoundToken | null;
-    try {
-      found = findBearerTokenWithoutBody(cfg, ctx.request);
-    } catch {
-      return null;
+  const types = cfg.bearer_token_param_type;
+  const bearerHeaderNames = !types.includes('header') ? [] : cfg.bearer_token_header_name ? [cfg.bearer_token_header_name.toLowerCase()] : ['authorization', 'access-token', 'x-access-token'];
+  const bearerInQuery = types.includes('query');
+  const bearerCookie = types.includes('cookie') ? cfg.bearer_token_cookie_name : null;
+
+  /**
+   * The one bearer credential of the request with its live cached verification, or null when the
+   * full path must decide (`findBearerToken`): nothing, anything it would not take as the token,
+   * a value in a second location, a token without a cached verification. On a hit the token is
+   * JWT-shaped (only such tokens are cached), so `findBearerToken` finds exactly it: this needs no
+   * regular expression over the token and builds no string for it.
+   */
+  const cachedBearer = (ctx: RequestContext, nowMs: number): { entry: VerifiedToken; location: Location; name: string } | null => {
+    const req = ctx.request;
+    let hit: { entry: VerifiedToken; location: Location; name: string } | null = null;
+    for (const name of bearerHeaderNames) {
+      const raw = req.header(name);
+      if (!raw) continue;
+      if (hit !== null || !printableAt(raw, raw.length - 1)) return null;
+      const start = bearerSchemeEnd(raw);
+      // Without the Bearer scheme, only the token itself is taken, and not from Authorization.
+      if (start < 0 && (name === 'authorization' || !printableAt(raw, 0))) return null;
+      const entry = cachedVerificationAt(rt, raw, start < 0 ? 0 : start, nowMs);
+      if (entry === undefined) return null;
+      hit = { entry, location: 'header', name };
     }
+    if (bearerInQuery && req.rawQuery !== '') {
+      const v = req.query.get('access_token');
+      if (v) {
+        const entry = hit === null ? cachedVerification(rt, v, nowMs) : undefined;
+        if (entry === undefined) return null;
+        hit = { entry, location: 'query', name: 'access_token' };
+      }
+    }
+    if (bodyBearer && !noBody(req.method)) return null;
+    if (bearerCookie) {
+      const v = req.cookies.get(bearerCookie);
+      if (v) {
+        const entry = hit === null ? cachedVerification(rt, v, nowMs) : undefined;
+        if (entry === undefined) return null;
+        hit = { entry, location: 'cookie', name: bearerCookie };
+      }
+    }
+    return hit;
+  };
+
+  const bearerPrepared = (ctx: RequestContext, nowMs: number): Prepared | null => {
+    const found = cachedBearer(ctx, nowMs);
     if (found === null) return null;
-    // A cached verification exists only for a JWT-shaped token (what `bearer` decides on).
-    const entry = cachedVerification(rt, found.token, nowMs);
-    if (entry === undefined) return null;
+    const entry = found.entry;
     const used = entry.fast?.outcome.used[0];
     if (used?.location === found.location && used.name === found.name) return entry.fast;
     const outcome: Outcome = {
       method: 'bearer',
-      tokens: { access_token: found.token, token_type: 'Bearer' },
+      tokens: { access_token: entry.token, token_type: 'Bearer' },
       accessClaims: entry.claims,
       idClaims: null,
       introspection: null,
@@ -218,7 +284,7 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     const up = ctx.upstream;
     for (const n of removeFirst) up.removeHeader(n);
     // Synchronous here: the credential is never in the body on this path.
-    if (cfg.hide_credentials) void hideCredentials(ctx, p.outcome.used);
+    if (p.hide) void hideCredentials(ctx, p.outcome.used);
     browser?.stripCookies(ctx);
     for (const h of p.upstream) up.setHeader(h.name, h.value);
     for (const n of removeAgain) up.removeHeader(n);

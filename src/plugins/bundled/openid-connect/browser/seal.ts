@@ -26,6 +26,12 @@ interface Key {
   cryptoKey: Promise<CryptoKey> | null;
 }
 
+interface Opened {
+  sealed: string;
+  value: unknown;
+  tick: number;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** Like lua-resty-session: deflate payloads above 1 KB when that makes them smaller (tokens repeat claims). */
@@ -48,7 +54,9 @@ export class Sealer {
    * judged on the opened data by the caller, as before. The values are deep-frozen and shared
    * between requests: callers copy what they change.
    */
-  readonly #opened = new Map<SealPurpose, Map<string, { sealed: string; value: unknown }>>();
+  readonly #opened = new Map<SealPurpose, Map<string, Opened>>();
+  /** (Re)insertions into the memos, for their approximate LRU (as TtlCache's). */
+  #tick = 0;
 
   /** @param secrets index 0 seals, all open. Must not be empty. */
   constructor(secrets: readonly string[]) {
@@ -99,8 +107,12 @@ export class Sealer {
     const key = memoKey(sealed);
     const hit = memo.get(key);
     if (hit === undefined || hit.sealed !== sealed) return undefined;
-    memo.delete(key);
-    memo.set(key, hit);
+    // A hit moves to the recent end only when it is in the older half (see TtlCache).
+    if (this.#tick - hit.tick >= memoEntries >> 1) {
+      memo.delete(key);
+      memo.set(key, hit);
+      hit.tick = ++this.#tick;
+    }
     return hit.value;
   }
 
@@ -129,7 +141,9 @@ export class Sealer {
       const memo = this.#opened.get(purpose);
       if (memo) {
         deepFreeze(value);
-        memo.set(memoKey(sealed), { sealed, value });
+        const key = memoKey(sealed);
+        memo.delete(key);
+        memo.set(key, { sealed, value, tick: ++this.#tick });
         if (memo.size > memoEntries) memo.delete(memo.keys().next().value as string);
       }
       return value;

@@ -82,16 +82,6 @@ export async function findBearerToken(cfg: OidcConfig, request: IncomingView, bo
   return onlyToken(found);
 }
 
-/**
- * `findBearerToken` for a request whose body has no fields (GET, HEAD and OPTIONS bodies are never
- * parsed) or when `body` is not a configured location: synchronous.
- */
-export function findBearerTokenWithoutBody(cfg: OidcConfig, request: IncomingView): FoundToken | null {
-  const found: FoundToken[] = [];
-  for (const type of cfg.bearer_token_param_type) if (type !== 'body') tokensAt(cfg, request, type, found);
-  return onlyToken(found);
-}
-
 function tokensAt(cfg: OidcConfig, request: IncomingView, type: 'header' | 'query' | 'cookie', found: FoundToken[]): void {
   if (type === 'header') {
     const names = cfg.bearer_token_header_name ? [cfg.bearer_token_header_name.toLowerCase()] : bearerHeaders;

@@ -79,6 +79,11 @@ export interface HeaderPlan {
   readonly mapped: readonly { header: string; path: string[] }[];
 }
 
+/** Whether a plan can write any header at all (`*_headers_names` need their `*_headers_claims`). */
+export function writesAny(p: HeaderPlan): boolean {
+  return !!(p.accessToken || p.idToken || p.refreshToken || p.introspection || p.userInfo) || p.claims.length > 0 || p.mapped.length > 0;
+}
+
 export function headerPlan(cfg: OidcConfig, side: Side): HeaderPlan {
   const c = cfg as unknown as Record<string, unknown>;
   const spec = (what: string) => (c[`${side}_${what}_header`] as string | null) || null;
