@@ -154,8 +154,9 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     } catch {
       authorized = false;
     }
-    const downstream = headersFromPlan(d.downstreamPlan, outcome);
-    const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream };
+    // Shared by every request of this token or session: frozen, so no one can change it for the others.
+    const downstream = Object.freeze(headersFromPlan(d.downstreamPlan, outcome)) as HeaderWrite[];
+    const state: OidcRequestState = Object.freeze({ method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream });
     const hide = cfg.hide_credentials && outcome.used.some((u) => u.location !== 'header' || !removed.has(u.name));
     return { outcome, upstream: headersFromPlan(d.upstreamPlan, outcome), authorized, hide, state, identity: null };
   };
@@ -166,7 +167,10 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     let identity: Identity;
     try {
       const mapped = mapConsumer(cfg, [o.accessClaims, o.idClaims, o.introspection, o.userinfo], entities);
-      identity = { entities, who: { consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups }, headers: consumerHeaders(mapped.consumer, mapped.groups, mapped.credential) };
+      if (mapped.credential?.consumer) Object.freeze(mapped.credential.consumer);
+      const credential = mapped.credential && Object.freeze(mapped.credential);
+      const groups = mapped.groups && Object.freeze(mapped.groups);
+      identity = { entities, who: { consumer: mapped.consumer, credential, groups }, headers: consumerHeaders(mapped.consumer, groups, credential) };
     } catch {
       identity = { entities, who: null, headers: [] };
     }
