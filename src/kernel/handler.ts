@@ -271,7 +271,7 @@ export class RequestHandler {
     const prefix = trusted && typeof raw['x-forwarded-prefix'] === 'string' ? raw['x-forwarded-prefix']
       : ctx.route!.strip_path && matchedPath !== null && matchedPath !== '' && matchedPath !== '/' ? matchedPath : undefined;
     if (prefix !== undefined) h['x-forwarded-prefix'] = prefix;
-    else delete h['x-forwarded-prefix'];
+    else if ('x-forwarded-prefix' in h) h['x-forwarded-prefix'] = undefined;
     h['x-real-ip'] = req.clientIp;
     h['x-request-id'] = ctx.id;
   }
