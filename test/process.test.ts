@@ -206,4 +206,42 @@ describe('embedded store with several workers', () => {
       await echo.close();
     }
   });
+
+  test('an openid-connect session config the workers could not build is refused by the Admin API (400), not accepted and left unapplied', async () => {
+    // Kong's session how-to, pushed through the Admin API unchanged (no session_secret), on a node
+    // with two workers. It used to answer 201 while every worker refused the new configuration:
+    // the route stayed unprotected and every later Admin API change was ignored too.
+    const echo = await startEcho();
+    const gw = await startGatewayProcess({ workers: 2, env: { PORTCULLIS_DATABASE: 'sqlite', PORTCULLIS_PROXY_ACCESS_LOG: 'off' } });
+    const post = (path: string, body: unknown): Promise<Response> =>
+      fetch(`${gw.adminUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    try {
+      assert.equal((await post('/services', { name: 'example-service', url: `${echo.url}/anything` })).status, 201);
+      assert.equal((await post('/services/example-service/routes', { name: 'example-route', paths: ['/anything'] })).status, 201);
+      const config = {
+        issuer: 'http://127.0.0.1:9/', client_id: ['kong'], client_secret: ['kong-secret'],
+        client_auth: ['client_secret_post'], auth_methods: ['session', 'password'],
+      };
+      const refused = await post('/services/example-service/plugins', { name: 'openid-connect', config });
+      assert.equal(refused.status, 400);
+      const body = (await refused.json()) as { code: number; name: string; fields: { config: Record<string, string> } };
+      assert.equal(body.code, 2);
+      assert.equal(body.name, 'schema violation');
+      assert.match(body.fields.config.session_secret, /required when the gateway runs more than one worker \(workers=2\)/);
+      assert.deepEqual(((await (await fetch(`${gw.adminUrl}/plugins`)).json()) as { data: unknown[] }).data, []);
+      // The same plugin with a secret is accepted and protects the route on every worker.
+      const accepted = await post('/services/example-service/plugins', { name: 'openid-connect', config: { ...config, session_secret: 'a-shared-secret-for-every-worker' } });
+      assert.equal(accepted.status, 201);
+      const status = async (): Promise<number> => {
+        const r = await fetch(`${gw.proxyUrl}/anything`, { headers: { connection: 'close' } });
+        await r.arrayBuffer();
+        return r.status;
+      };
+      await waitFor(async () => (await Promise.all(Array.from({ length: 10 }, status))).every((s) => s === 401), 5000, 'every worker applies the plugin');
+      assert.doesNotMatch(gw.output(), /applying the new config failed/);
+    } finally {
+      await gw.stop();
+      await echo.close();
+    }
+  });
 });

@@ -276,8 +276,12 @@ function normalizePlugin(input: unknown, ctx: NormalizeContext<'plugins'>): Norm
       const retry = def.schema.safeParse(withoutNulls(given), { error: readableErrorMap });
       if (retry.success || containsNull(given)) c = retry;
     }
-    if (c.success) config = c.data as Record<string, unknown>;
-    else issues.push(...zodIssues(c.error, 'config'));
+    if (c.success) {
+      config = c.data as Record<string, unknown>;
+      // Checks that depend on the node (e.g. several workers): refuse here what the workers
+      // could not build, instead of storing a config no worker will apply.
+      for (const i of def.check?.(config, ctx.registry.node) ?? []) issues.push({ path: i.path ? `config.${i.path}` : 'config', message: i.message });
+    } else issues.push(...zodIssues(c.error, 'config'));
   }
   if (def) {
     const present = (k: string) => r[k] !== undefined && r[k] !== null;

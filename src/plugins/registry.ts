@@ -3,7 +3,7 @@
  * against its plugin's schema (defaults filled in, unknown fields rejected).
  */
 import type { ValidationIssue } from '../errors.ts';
-import type { PluginDefinition } from './sdk.ts';
+import type { NodeFacts, PluginDefinition } from './sdk.ts';
 
 export interface PluginRegistry {
   get(name: string): PluginDefinition | undefined;
@@ -14,6 +14,8 @@ export interface PluginRegistry {
    * to the config object (e.g. `issuer`, `client_id[0]`, `redis.host`); callers prefix them.
    */
   validateConfig(name: string, config: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; issues: ValidationIssue[] };
+  /** The node the configs will run on, for the plugins' `check` hooks. */
+  readonly node: NodeFacts;
 }
 
 /** Render a zod issue path the way our error messages show paths: `a.b[0].c`. */
@@ -26,7 +28,11 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
   return out;
 }
 
-export function createRegistry(definitions: readonly PluginDefinition[]): PluginRegistry {
+/**
+ * `node` describes where the configs will run (default: one worker); plugins' `check` hooks see it,
+ * so the Admin API and declarative loads refuse what the workers could not build.
+ */
+export function createRegistry(definitions: readonly PluginDefinition[], node: NodeFacts = { workers: 1 }): PluginRegistry {
   const byName = new Map<string, PluginDefinition>();
   for (const def of definitions) {
     if (byName.has(def.name)) throw new Error(`plugin ${def.name} registered twice`);
@@ -34,13 +40,18 @@ export function createRegistry(definitions: readonly PluginDefinition[]): Plugin
   }
   const sortedNames = [...byName.keys()].sort();
   return {
+    node,
     get: (name) => byName.get(name),
     names: () => [...sortedNames],
     validateConfig(name, config) {
       const def = byName.get(name);
       if (!def) return { ok: false, issues: [{ path: 'name', message: `plugin '${name}' not enabled; add it to the 'plugins' configuration property` }] };
       const parsed = def.schema.safeParse(config ?? {});
-      if (parsed.success) return { ok: true, value: parsed.data as Record<string, unknown> };
+      if (parsed.success) {
+        const issues = def.check?.(parsed.data, node) ?? [];
+        if (issues.length === 0) return { ok: true, value: parsed.data as Record<string, unknown> };
+        return { ok: false, issues: issues.map((i) => ({ path: i.path, message: i.message })) };
+      }
       return {
         ok: false,
         issues: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),

@@ -12,6 +12,7 @@ import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
+import type { ValidationIssue } from '../errors.ts';
 
 export type { Logger };
 
@@ -197,8 +198,21 @@ export interface PluginDefinition<C = any> {
   readonly schema: z.ZodType<C>;
   /** Where the plugin may be attached. Omitted = everywhere. */
   readonly scopes?: { readonly consumer?: boolean; readonly route?: boolean; readonly service?: boolean; readonly global?: boolean };
+  /**
+   * Checks that depend on the node as well as the config (e.g. a setting required with several
+   * workers). Run after the schema, wherever a config is validated (Admin API writes, declarative
+   * files, `config validate`), so that what is accepted there is what `create` can build.
+   * Paths are relative to the config object.
+   */
+  check?(config: C, node: NodeFacts): ValidationIssue[];
   create(config: C, deps: PluginDeps): PluginHandlers | Promise<PluginHandlers>;
   readonly adminRoutes?: readonly PluginAdminRoute[];
+}
+
+/** What a plugin's `check` may know about the node its config will run on. */
+export interface NodeFacts {
+  /** Worker processes serving the proxy (PluginDeps.workers). */
+  readonly workers: number;
 }
 
 /** Identity helper that keeps the config type. */

@@ -69,3 +69,33 @@ test('nested records: redis, upstream_headers, consumer_claims, client_jwk', () 
   assert.equal(c.upstream_headers?.[0].path[1], 'name');
   assert.match(issues({ issuer: 'https://i/', upstream_headers: [{ header: 'x', path: [] }] })[0], /^upstream_headers\.0\.path/);
 });
+
+test('session settings the browser flows cannot build are validation errors, with their paths (declarative files, Admin API)', async () => {
+  const { createRegistry } = await import('../../registry.ts');
+  const { bundledPlugins } = await import('../index.ts');
+  const { parseDeclarative } = await import('../../../config/declarative.ts');
+  const { ConfigError } = await import('../../../errors.ts');
+  const problems = (workers: number, config: Record<string, unknown>): string[] => {
+    const text = JSON.stringify({ _format_version: '3.0', plugins: [{ name: 'openid-connect', config: { issuer: 'https://idp.example/', ...config } }] });
+    try {
+      parseDeclarative(text, { registry: createRegistry(bundledPlugins, { workers }) });
+      return [];
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return err.issues.map((i) => `${i.path}: ${i.message}`);
+    }
+  };
+  // Kong's session how-to without a session_secret: fine with one worker, refused with two.
+  const howTo = { client_id: ['kong'], client_secret: ['kong-secret'], client_auth: ['client_secret_post'], auth_methods: ['session', 'password'] };
+  assert.deepEqual(problems(1, howTo), []);
+  const two = problems(2, howTo);
+  assert.equal(two.length, 1);
+  assert.match(two[0]!, /^plugins\[0\]\.config\.session_secret: required when the gateway runs more than one worker \(workers=2\)/);
+  // Without a browser method nothing of the session is built, so nothing is required.
+  assert.deepEqual(problems(2, { auth_methods: ['bearer', 'password'] }), []);
+  // Static problems are reported whatever the number of workers, all at once.
+  assert.deepEqual(problems(1, { auth_methods: ['session'], session_storage: 'memcached', session_cookie_name: 'bad name' }), [
+    'plugins[0].config.session_storage: memcached is not supported; use cookie or redis',
+    'plugins[0].config.session_cookie_name: not a valid cookie name',
+  ]);
+});

@@ -3,6 +3,7 @@
  * Declared structurally here so this folder does not depend on the full zod schema in ../schema.ts;
  * any object carrying these fields (the parsed plugin config) fits.
  */
+import type { ValidationIssue } from '../../../../errors.ts';
 
 export const sameSiteValues = ['Default', 'Lax', 'None', 'Strict'] as const;
 export type SameSite = (typeof sameSiteValues)[number];
@@ -192,29 +193,46 @@ export function perClient(values: readonly string[], index: number): string | nu
 }
 
 /**
+ * The session settings that cannot work, as `{path, message}` pairs (paths relative to `config`).
+ * The same checks run when a config is validated (Admin API, `config validate`, a declarative
+ * file: see the plugin's `check`) and when the browser flows are built, so a config the Admin API
+ * accepted is never refused by the workers afterwards.
+ */
+export function sessionSettingsIssues(c: BrowserConfig, workers: number): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
+  if (secrets.some((s) => s.length === 0)) issues.push({ path: 'session_secret', message: 'must not be empty' });
+  if (secrets.length === 0 && workers > 1) {
+    issues.push({
+      path: 'session_secret',
+      message:
+        `required when the gateway runs more than one worker (workers=${workers}) or node; ` +
+        'a generated secret would be different in each process and sessions would fail at random',
+    });
+  }
+  const storageIn = c.session_storage ?? 'cookie';
+  if (storageIn === 'memcache' || storageIn === 'memcached') issues.push({ path: 'session_storage', message: 'memcached is not supported; use cookie or redis' });
+  if (storageIn === 'redis' && !c.redis) issues.push({ path: 'redis', message: 'session_storage=redis needs a redis record (host, socket, sentinel_nodes or cluster_nodes)' });
+  const names = c.authorization_query_args_names ?? [];
+  const values = c.authorization_query_args_values ?? [];
+  if (names.length !== values.length) issues.push({ path: 'authorization_query_args_values', message: 'must have as many entries as authorization_query_args_names' });
+  const sessionCookieName = c.session_cookie_name ?? 'session';
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(sessionCookieName)) issues.push({ path: 'session_cookie_name', message: 'not a valid cookie name' });
+  return issues;
+}
+
+/**
  * Apply Kong's defaults (reference §2.4–2.8) and check the session settings.
  * Throws an Error whose message names the field for settings that cannot work.
  */
 export function resolveConfig(c: BrowserConfig, workers: number): ResolvedConfig {
-  const problems: string[] = [];
+  const problems = sessionSettingsIssues(c, workers).map((i) => `${i.path}: ${i.message}`);
+  if (problems.length > 0) throw new Error(`openid-connect: invalid session settings:\n${problems.join('\n')}`);
   const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
-  if (secrets.some((s) => s.length === 0)) problems.push('session_secret: must not be empty');
-  if (secrets.length === 0 && workers > 1) {
-    problems.push(
-      `session_secret: required when the gateway runs more than one worker (workers=${workers}) or node; ` +
-        'a generated secret would be different in each process and sessions would fail at random',
-    );
-  }
-  const storageIn = c.session_storage ?? 'cookie';
-  if (storageIn === 'memcache' || storageIn === 'memcached') problems.push('session_storage: memcached is not supported; use cookie or redis');
-  const storage: 'cookie' | 'redis' = storageIn === 'redis' ? 'redis' : 'cookie';
-  if (storage === 'redis' && !c.redis) problems.push('redis: session_storage=redis needs a redis record (host, socket, sentinel_nodes or cluster_nodes)');
+  const storage: 'cookie' | 'redis' = c.session_storage === 'redis' ? 'redis' : 'cookie';
+  const sessionCookieName = c.session_cookie_name ?? 'session';
   const names = c.authorization_query_args_names ?? [];
   const values = c.authorization_query_args_values ?? [];
-  if (names.length !== values.length) problems.push('authorization_query_args_values: must have as many entries as authorization_query_args_names');
-  const sessionCookieName = c.session_cookie_name ?? 'session';
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(sessionCookieName)) problems.push('session_cookie_name: not a valid cookie name');
-  if (problems.length > 0) throw new Error(`openid-connect: invalid session settings:\n${problems.join('\n')}`);
 
   const sessionCookie: CookieSettings = {
     name: sessionCookieName,
