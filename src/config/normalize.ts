@@ -268,7 +268,7 @@ function normalizePlugin(input: unknown, ctx: NormalizeContext<'plugins'>): Norm
   }
   let config: Record<string, unknown> = {};
   if (def && (r.config === undefined || r.config === null || isRecord(r.config))) {
-    const given = r.config ?? {};
+    const given = def.shorthands && isRecord(r.config) ? def.shorthands(r.config) : r.config ?? {};
     let c = def.schema.safeParse(given, { error: readableErrorMap });
     if (!c.success) {
       // Kong (and `deck dump`) write `null` for unset config fields. Our plugin schemas model

@@ -46,7 +46,8 @@ export function createRegistry(definitions: readonly PluginDefinition[], node: N
     validateConfig(name, config) {
       const def = byName.get(name);
       if (!def) return { ok: false, issues: [{ path: 'name', message: `plugin '${name}' not enabled; add it to the 'plugins' configuration property` }] };
-      const parsed = def.schema.safeParse(config ?? {});
+      const given = config ?? {};
+      const parsed = def.schema.safeParse(def.shorthands && isPlainObject(given) ? def.shorthands(given) : given);
       if (parsed.success) {
         const issues = def.check?.(parsed.data, node) ?? [];
         if (issues.length === 0) return { ok: true, value: parsed.data as Record<string, unknown> };
@@ -58,4 +59,8 @@ export function createRegistry(definitions: readonly PluginDefinition[], node: N
       };
     },
   };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -205,6 +205,11 @@ export interface PluginDefinition<C = any> {
    * Paths are relative to the config object.
    */
   check?(config: C, node: NodeFacts): ValidationIssue[];
+  /**
+   * Kong's `shorthand_fields`: old field names still accepted in a config, rewritten to the current
+   * ones before the schema runs (the stored config has only the current names).
+   */
+  shorthands?(config: Record<string, unknown>): Record<string, unknown>;
   create(config: C, deps: PluginDeps): PluginHandlers | Promise<PluginHandlers>;
   readonly adminRoutes?: readonly PluginAdminRoute[];
 }

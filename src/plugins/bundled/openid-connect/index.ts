@@ -6,7 +6,7 @@
  */
 import { definePlugin } from '../../sdk.ts';
 import type { PluginAdminRoute } from '../../sdk.ts';
-import { oidcConfigSchema } from './schema.ts';
+import { oidcConfigSchema, oidcShorthands } from './schema.ts';
 import { sessionSettingsIssues } from './browser/config.ts';
 import type { OidcConfig } from './schema.ts';
 import { createOidc } from './create.ts';
@@ -88,6 +88,7 @@ export const openidConnectPlugin = definePlugin<OidcConfig>({
   priority: 1050,
   schema: oidcConfigSchema,
   scopes: { global: true, service: true, route: true, consumer: false },
+  shorthands: oidcShorthands,
   // The session settings the browser flows would refuse at build time (browser/config.ts).
   check: (config, node) =>
     config.auth_methods?.includes('session') || config.auth_methods?.includes('authorization_code') ? sessionSettingsIssues(config, node.workers) : [],

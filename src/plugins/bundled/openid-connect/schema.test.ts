@@ -99,3 +99,42 @@ test('session settings the browser flows cannot build are validation errors, wit
     'plugins[0].config.session_cookie_name: not a valid cookie name',
   ]);
 });
+
+test("Kong's shorthand fields: pre-3.2 cookie names and the flat session_redis_* fields load as the current fields", async () => {
+  const { createRegistry } = await import('../../registry.ts');
+  const { bundledPlugins } = await import('../index.ts');
+  const { parseDeclarative } = await import('../../../config/declarative.ts');
+  const text = JSON.stringify({
+    _format_version: '3.0',
+    plugins: [{
+      name: 'openid-connect',
+      config: {
+        issuer: 'https://idp.example/', auth_methods: ['session', 'password'], session_secret: 'a-secret',
+        session_cookie_lifetime: 1800, session_cookie_idletime: 300, session_cookie_samesite: 'off', session_cookie_httponly: false,
+        authorization_cookie_lifetime: 120, authorization_cookie_samesite: 'Strict', authorization_cookie_httponly: false,
+        session_storage: 'redis', session_redis_host: 'redis.internal', session_redis_port: 6380, session_redis_auth: 'pw',
+        session_cookie_renew: 600, session_strategy: 'default', session_compressor: 'none', session_cookie_maxsize: 4000,
+      },
+    }],
+  });
+  const data = parseDeclarative(text, { registry: createRegistry(bundledPlugins) });
+  const c = data.plugins[0]!.config as Record<string, any>;
+  assert.equal(c.session_rolling_timeout, 1800);
+  assert.equal(c.session_idling_timeout, 300);
+  assert.equal(c.session_cookie_same_site, 'Default');
+  assert.equal(c.session_cookie_http_only, false);
+  assert.equal(c.authorization_rolling_timeout, 120);
+  assert.equal(c.authorization_cookie_same_site, 'Strict');
+  assert.equal(c.authorization_cookie_http_only, false);
+  assert.equal(c.redis.host, 'redis.internal');
+  assert.equal(c.redis.port, 6380);
+  assert.equal(c.redis.password, 'pw');
+  for (const old of ['session_cookie_lifetime', 'session_redis_host', 'session_cookie_renew', 'session_strategy']) assert.ok(!(old in c), old);
+  // The old name overrides a stored value (an Admin API PATCH on a defaulted config); unknown fields are still errors.
+  const both = oidcConfigSchema.parse((await import('./schema.ts')).oidcShorthands({ issuer: 'https://idp.example/', session_cookie_lifetime: 1, session_rolling_timeout: 3600 }));
+  assert.equal(both.session_rolling_timeout, 1);
+  assert.throws(
+    () => parseDeclarative(JSON.stringify({ _format_version: '3.0', plugins: [{ name: 'openid-connect', config: { issuer: 'https://idp.example/', session_cookie_lifetimes: 1 } }] }), { registry: createRegistry(bundledPlugins) }),
+    (err: { issues: Array<{ path: string; message: string }> }) => err.issues.some((i) => i.path === 'plugins[0].config.session_cookie_lifetimes' && i.message === 'unknown field'),
+  );
+});

@@ -395,3 +395,58 @@ export const oidcConfigSchema = z
 
 /** The validated, defaulted config of one openid-connect plugin instance. */
 export type OidcConfig = z.output<typeof oidcConfigSchema>;
+
+/** Renamed in Kong 3.2 (lua-resty-session 4): old name → current name (reference §2.20). */
+const renamedFields: Readonly<Record<string, string>> = {
+  authorization_cookie_lifetime: 'authorization_rolling_timeout',
+  authorization_cookie_samesite: 'authorization_cookie_same_site',
+  authorization_cookie_httponly: 'authorization_cookie_http_only',
+  session_cookie_lifetime: 'session_rolling_timeout',
+  session_cookie_idletime: 'session_idling_timeout',
+  session_cookie_samesite: 'session_cookie_same_site',
+  session_cookie_httponly: 'session_cookie_http_only',
+  session_memcache_prefix: 'session_memcached_prefix',
+  session_memcache_socket: 'session_memcached_socket',
+  session_memcache_host: 'session_memcached_host',
+  session_memcache_port: 'session_memcached_port',
+};
+/** The flat `session_redis_*` fields (3.4–3.7) → fields of the `redis` record (3.8). */
+const redisShorthands: Readonly<Record<string, string>> = {
+  session_redis_prefix: 'prefix', session_redis_socket: 'socket', session_redis_host: 'host', session_redis_port: 'port',
+  session_redis_username: 'username', session_redis_password: 'password', session_redis_auth: 'password',
+  session_redis_connect_timeout: 'connect_timeout', session_redis_read_timeout: 'read_timeout', session_redis_send_timeout: 'send_timeout',
+  session_redis_ssl: 'ssl', session_redis_ssl_verify: 'ssl_verify', session_redis_server_name: 'server_name',
+  session_redis_cluster_nodes: 'cluster_nodes', session_redis_cluster_max_redirections: 'cluster_max_redirections',
+  session_redis_cluster_maxredirections: 'cluster_max_redirections',
+};
+/** Removed in 3.2: lua-resty-session 4 renews, chunks and compresses by itself. Dropped. */
+const removedFields = ['session_cookie_renew', 'session_cookie_maxsize', 'session_strategy', 'session_compressor'];
+
+/**
+ * Kong's shorthand fields: an old configuration (pre-3.2 cookie names, the flat pre-3.8
+ * `session_redis_*` fields) loads with its values moved to the current fields. As Kong's
+ * shorthands, the old name overrides the current field (so an Admin API PATCH with an old name
+ * changes a stored config). SameSite `off` (old: "do not set the flag") becomes `Default`.
+ */
+export function oidcShorthands(config: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  for (const [old, current] of Object.entries(renamedFields)) {
+    if (!(old in out)) continue;
+    let value = out[old];
+    delete out[old];
+    if (value === null || value === undefined) continue;
+    if (old.endsWith('_samesite') && value === 'off') value = 'Default';
+    out[current] = value;
+  }
+  for (const [old, field] of Object.entries(redisShorthands)) {
+    if (!(old in out)) continue;
+    const value = out[old];
+    delete out[old];
+    if (value === null || value === undefined) continue;
+    const redis = typeof out.redis === 'object' && out.redis !== null && !Array.isArray(out.redis) ? { ...(out.redis as Record<string, unknown>) } : {};
+    redis[field] = value;
+    out.redis = redis;
+  }
+  for (const f of removedFields) delete out[f];
+  return out;
+}
