@@ -32,7 +32,7 @@ const env = {
 };
 const settings = readSettings({ database: 'sqlite', workers: process.env.PORTCULLIS_WORKERS ?? '1' }, env);
 const log = createLogger({ level: settings.logLevel });
-const registry = createRegistry(bundledPlugins, { workers: settings.workers });
+const registry = createRegistry(bundledPlugins, { workers: settings.workers, database: settings.database });
 
 // Seed the embedded store once; later changes made through the Admin API are kept.
 const store = await openConfigStore({ database: 'sqlite', sqlitePath: env.PORTCULLIS_SQLITE_PATH });

@@ -53,7 +53,7 @@ async function start(argv: string[]): Promise<void> {
     adminListen: values['admin-listen'], database: values.database, logLevel: values['log-level'],
   });
   const log = createLogger({ level: settings.logLevel });
-  const registry = createRegistry(bundledPlugins, { workers: settings.workers });
+  const registry = createRegistry(bundledPlugins, { workers: settings.workers, database: settings.database });
   if (cluster.isWorker) {
     await runWorker(settings, registry, log.child({ worker: cluster.worker?.id }));
     return;

@@ -30,6 +30,7 @@ export interface BuildDeps {
   log: Logger;
   sharedKv: KeyValueStore;
   workers: number;
+  database?: 'off' | 'sqlite' | 'postgres';
   now(): number;
 }
 
@@ -109,6 +110,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           log: deps.log.child({ plugin: p.name, plugin_id: p.id }),
           sharedKv: deps.sharedKv,
           workers: deps.workers,
+          database: deps.database,
           now: deps.now,
         };
         const handlers = await def.create(p.config, pluginDeps);

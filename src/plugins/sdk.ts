@@ -175,6 +175,12 @@ export interface PluginDeps {
   readonly sharedKv: KeyValueStore;
   /** Number of worker processes on this node (>1 means per-process secrets will not work). */
   readonly workers: number;
+  /**
+   * Where the node keeps its configuration (Kong's `database`). With a database, `sharedKv` is
+   * stored there and shared by every worker and node, so a generated secret can be shared too.
+   * Omitted = `off`.
+   */
+  readonly database?: 'off' | 'sqlite' | 'postgres';
   now(): number;
 }
 
@@ -218,6 +224,8 @@ export interface PluginDefinition<C = any> {
 export interface NodeFacts {
   /** Worker processes serving the proxy (PluginDeps.workers). */
   readonly workers: number;
+  /** PluginDeps.database (omitted = `off`). */
+  readonly database?: 'off' | 'sqlite' | 'postgres';
 }
 
 /** Identity helper that keeps the config type. */

@@ -43,6 +43,8 @@ export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCa
     selectClient: (ctx) => selectClientIndex(cfg, ctx),
     sharedKv: deps.sharedKv,
     workers: deps.workers,
+    database: deps.database,
+    instanceId: deps.entity.id,
     log: deps.log,
     now: deps.now,
   });

@@ -91,7 +91,7 @@ export const openidConnectPlugin = definePlugin<OidcConfig>({
   shorthands: oidcShorthands,
   // The session settings the browser flows would refuse at build time (browser/config.ts).
   check: (config, node) =>
-    config.auth_methods?.includes('session') || config.auth_methods?.includes('authorization_code') ? sessionSettingsIssues(config, node.workers) : [],
+    config.auth_methods?.includes('session') || config.auth_methods?.includes('authorization_code') ? sessionSettingsIssues(config, node.workers, node.database) : [],
   create: (config, deps) => createOidc(config, deps),
   adminRoutes,
 });

@@ -75,10 +75,10 @@ test('session settings the browser flows cannot build are validation errors, wit
   const { bundledPlugins } = await import('../index.ts');
   const { parseDeclarative } = await import('../../../config/declarative.ts');
   const { ConfigError } = await import('../../../errors.ts');
-  const problems = (workers: number, config: Record<string, unknown>): string[] => {
+  const problems = (workers: number, config: Record<string, unknown>, database: 'off' | 'sqlite' | 'postgres' = 'off'): string[] => {
     const text = JSON.stringify({ _format_version: '3.0', plugins: [{ name: 'openid-connect', config: { issuer: 'https://idp.example/', ...config } }] });
     try {
-      parseDeclarative(text, { registry: createRegistry(bundledPlugins, { workers }) });
+      parseDeclarative(text, { registry: createRegistry(bundledPlugins, { workers, database }) });
       return [];
     } catch (err) {
       assert.ok(err instanceof ConfigError, String(err));
@@ -90,7 +90,10 @@ test('session settings the browser flows cannot build are validation errors, wit
   assert.deepEqual(problems(1, howTo), []);
   const two = problems(2, howTo);
   assert.equal(two.length, 1);
-  assert.match(two[0]!, /^plugins\[0\]\.config\.session_secret: required when the gateway runs more than one worker \(workers=2\)/);
+  assert.match(two[0]!, /^plugins\[0\]\.config\.session_secret: required when a DB-less gateway runs more than one worker \(workers=2\)/);
+  // With a database the secret is generated and stored there (Kong): nothing is required.
+  assert.deepEqual(problems(2, howTo, 'sqlite'), []);
+  assert.deepEqual(problems(2, howTo, 'postgres'), []);
   // Without a browser method nothing of the session is built, so nothing is required.
   assert.deepEqual(problems(2, { auth_methods: ['bearer', 'password'] }), []);
   // Static problems are reported whatever the number of workers, all at once.

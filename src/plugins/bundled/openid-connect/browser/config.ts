@@ -198,15 +198,17 @@ export function perClient(values: readonly string[], index: number): string | nu
  * file: see the plugin's `check`) and when the browser flows are built, so a config the Admin API
  * accepted is never refused by the workers afterwards.
  */
-export function sessionSettingsIssues(c: BrowserConfig, workers: number): ValidationIssue[] {
+export function sessionSettingsIssues(c: BrowserConfig, workers: number, database: 'off' | 'sqlite' | 'postgres' = 'off'): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
   if (secrets.some((s) => s.length === 0)) issues.push({ path: 'session_secret', message: 'must not be empty' });
-  if (secrets.length === 0 && workers > 1) {
+  // With a database the secret is generated once and stored there (Kong); without one, each
+  // process would generate its own.
+  if (secrets.length === 0 && workers > 1 && database === 'off') {
     issues.push({
       path: 'session_secret',
       message:
-        `required when the gateway runs more than one worker (workers=${workers}) or node; ` +
+        `required when a DB-less gateway runs more than one worker (workers=${workers}) or node; ` +
         'a generated secret would be different in each process and sessions would fail at random',
     });
   }
@@ -225,8 +227,8 @@ export function sessionSettingsIssues(c: BrowserConfig, workers: number): Valida
  * Apply Kong's defaults (reference §2.4–2.8) and check the session settings.
  * Throws an Error whose message names the field for settings that cannot work.
  */
-export function resolveConfig(c: BrowserConfig, workers: number): ResolvedConfig {
-  const problems = sessionSettingsIssues(c, workers).map((i) => `${i.path}: ${i.message}`);
+export function resolveConfig(c: BrowserConfig, workers: number, database: 'off' | 'sqlite' | 'postgres' = 'off'): ResolvedConfig {
+  const problems = sessionSettingsIssues(c, workers, database).map((i) => `${i.path}: ${i.message}`);
   if (problems.length > 0) throw new Error(`openid-connect: invalid session settings:\n${problems.join('\n')}`);
   const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
   const storage: 'cookie' | 'redis' = c.session_storage === 'redis' ? 'redis' : 'cookie';

@@ -30,6 +30,10 @@ export interface BrowserDeps {
   selectClient(ctx: RequestContext): number;
   sharedKv: KeyValueStore;
   workers: number;
+  /** PluginDeps.database: with a database, a generated session secret is kept in `sharedKv`. */
+  database?: 'off' | 'sqlite' | 'postgres';
+  /** Names the generated secret in `sharedKv` (the plugin entity's id). */
+  instanceId?: string;
   log: Logger;
   now(): number;
 }
@@ -89,9 +93,20 @@ const refreshSkewSeconds = 10;
  * settings that cannot work (e.g. no `session_secret` with several workers).
  */
 export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): BrowserFlows {
-  const cfg: ResolvedConfig = resolveConfig(config, deps.workers);
-  let secrets = cfg.secrets;
-  if (secrets.length === 0) {
+  const database = deps.database ?? 'off';
+  const cfg: ResolvedConfig = resolveConfig(config, deps.workers, database);
+  let secrets: readonly string[] | (() => Promise<readonly string[]>) = cfg.secrets;
+  if (secrets.length === 0 && database !== 'off') {
+    // As Kong: generated once and stored in the database, so every worker and node shares it.
+    const key = `openid-connect:session-secret:${deps.instanceId ?? 'default'}`;
+    const shared = deps.sharedKv;
+    secrets = async () => {
+      await shared.add(key, Sealer.randomSecret());
+      const stored = await shared.get(key);
+      if (stored === null) throw new Error('openid-connect: the generated session secret could not be stored');
+      return [stored];
+    };
+  } else if (secrets.length === 0) {
     deps.log.warn('openid-connect: session_secret is not set; using a per-process secret (sessions end on restart)');
     secrets = [Sealer.randomSecret()];
   }

@@ -19,6 +19,23 @@ describe('Sealer', () => {
     assert.equal(await s.open('session', ''), null);
   });
 
+  it('takes its secret from a loader on first use (a generated secret in a shared store); a failed load is retried', async () => {
+    let calls = 0;
+    const deferred = new Sealer(async () => {
+      calls++;
+      if (calls === 1) throw new Error('store down');
+      return ['stored-secret'];
+    });
+    await assert.rejects(deferred.seal('session', { a: 1 }), /store down/);
+    const sealed = await deferred.seal('session', { a: 1 });
+    assert.equal(calls, 2);
+    // Another process loading the same stored secret opens it; one with another secret does not.
+    assert.deepEqual(await new Sealer(async () => ['stored-secret']).open('session', sealed), { a: 1 });
+    assert.equal(await new Sealer(['other-secret']).open('session', sealed), null);
+    await deferred.seal('session', { b: 2 });
+    assert.equal(calls, 2, 'loaded once');
+  });
+
   it('deflates large payloads and opens them again', async () => {
     const s = new Sealer(['secret-one']);
     const big = { claims: 'abc'.repeat(2000) };
@@ -147,7 +164,7 @@ describe('resolveConfig', () => {
   });
 
   it('requires session_secret with several workers and says why', () => {
-    assert.throws(() => resolveConfig({}, 4), /session_secret: required when the gateway runs more than one worker \(workers=4\)/);
+    assert.throws(() => resolveConfig({}, 4), /session_secret: required when a DB-less gateway runs more than one worker \(workers=4\)/);
     assert.doesNotThrow(() => resolveConfig({ session_secret: 's' }, 4));
     assert.deepEqual(resolveConfig({ session_secret: ['a', 'b'] }, 4).secrets, ['a', 'b']);
   });

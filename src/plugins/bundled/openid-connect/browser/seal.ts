@@ -58,10 +58,22 @@ export class Sealer {
   /** (Re)insertions into the memos, for their approximate LRU (as TtlCache's). */
   #tick = 0;
 
-  /** @param secrets index 0 seals, all open. Must not be empty. */
-  constructor(secrets: readonly string[]) {
-    if (secrets.length === 0) throw new Error('Sealer needs at least one secret');
+  /** Loads the secrets on first use (a generated secret kept in a shared store); null once loaded. */
+  #load: (() => Promise<readonly string[]>) | null = null;
+  #loading: Promise<void> | null = null;
+
+  /**
+   * @param secrets index 0 seals, all open. Must not be empty. Or a function that provides them
+   *   on first use (seal/open wait for it; `peek` finds nothing before).
+   */
+  constructor(secrets: readonly string[] | (() => Promise<readonly string[]>)) {
     for (const purpose of memoPurposes) this.#opened.set(purpose, new Map());
+    if (typeof secrets === 'function') this.#load = secrets;
+    else this.#derive(secrets);
+  }
+
+  #derive(secrets: readonly string[]): void {
+    if (secrets.length === 0) throw new Error('Sealer needs at least one secret');
     for (const purpose of sealPurposes) {
       this.#keys.set(
         purpose,
@@ -80,7 +92,24 @@ export class Sealer {
     return randomBytes(32).toString('base64url');
   }
 
+  /** Resolves once the keys exist (at once for given secrets); a failed load is retried next time. */
+  #ready(): Promise<void> | null {
+    const load = this.#load;
+    if (load === null) return null;
+    return (this.#loading ??= load().then(
+      (secrets) => {
+        this.#derive(secrets);
+        this.#load = null;
+      },
+      (err: unknown) => {
+        this.#loading = null;
+        throw err;
+      },
+    ));
+  }
+
   async seal(purpose: SealPurpose, value: unknown): Promise<string> {
+    await this.#ready();
     const [current] = this.#keys.get(purpose)!;
     let plaintext: Uint8Array = encoder.encode(JSON.stringify(value));
     let zipped = false;
@@ -129,6 +158,7 @@ export class Sealer {
     } catch {
       return null;
     }
+    await this.#ready();
     const key = this.#keys.get(purpose)!.find((k) => k.kid === kid);
     if (!key) return null;
     try {
