@@ -50,19 +50,6 @@ export function upstreamHeadersFrom(headers: IncomingHttpHeaders): HeaderMap {
   return out;
 }
 
-/** Response headers from the upstream that may go to the client. */
-export function downstreamHeadersFrom(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const listed = connectionListed(headers.connection as string | string[] | undefined);
-  const out: OutgoingHttpHeaders = {};
-  for (const name in headers) {
-    if (hopByHop.has(name)) continue;
-    if (listed !== null && listed.has(name)) continue;
-    const v = headers[name];
-    if (v !== undefined) out[name] = v;
-  }
-  return out;
-}
-
 /**
  * Response headers straight from undici's raw list ([name, value, name, value, ...] as Buffers):
  * one pass that lower-cases names, joins repeated fields into arrays and drops hop-by-hop fields
