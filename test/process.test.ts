@@ -79,6 +79,19 @@ services:
     const out = ko.stdout + ko.stderr;
     assert.match(out, /services\[0\]\.routes\[1\]\.paths\[0\]/);
     assert.match(out, /services\[0\]\.bogus/);
+    // Judged for the worker count `start` would use: a DB-less session without a secret is fine
+    // on one worker and refused on two, naming the field.
+    const session = join(dir, 'session.yaml');
+    await writeFile(session, `_format_version: "3.0"
+plugins:
+  - name: openid-connect
+    config: { issuer: "http://127.0.0.1:9/", auth_methods: [session, password] }
+`);
+    const one = spawnSync(process.execPath, [bin, 'config', 'validate', session, '--workers', '1'], { encoding: 'utf8' });
+    assert.equal(one.status, 0, one.stdout + one.stderr);
+    const two = spawnSync(process.execPath, [bin, 'config', 'validate', session, '--workers', '2'], { encoding: 'utf8' });
+    assert.equal(two.status, 1);
+    assert.match(two.stdout + two.stderr, /plugins\[0\]\.config\.session_secret: required when a DB-less gateway runs more than one worker/);
   });
 
   test('an invalid file at start: exit 1 listing the problems', async () => {

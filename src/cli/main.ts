@@ -14,7 +14,7 @@ function usage(): string {
     '',
     'Usage:',
     '  portcullis start [-c FILE] [--workers N] [--watch] [--proxy-listen L] [--admin-listen L] [--database off|sqlite|postgres] [--log-level LEVEL]',
-    '  portcullis config validate FILE          check a decK-format file; exit 1 listing every problem',
+    '  portcullis config validate FILE [--workers N]  check a decK-format file as `start -c FILE` would run it; exit 1 listing every problem',
     '  portcullis config dump [-o FILE]         write the running config (decK format) from the Admin API',
     '  portcullis config diff FILE              show what `sync` would change',
     '  portcullis config sync FILE [--dry-run]  make the running config match FILE through the Admin API',

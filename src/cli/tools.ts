@@ -1,4 +1,5 @@
 /** `portcullis config …` and `portcullis migrations …` dispatch. */
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { createRegistry } from '../plugins/registry.ts';
 import { bundledPlugins } from '../plugins/bundled/index.ts';
@@ -11,9 +12,18 @@ export async function runTool(cmd: 'config' | 'migrations', argv: string[]): Pro
       output: { type: 'string', short: 'o' },
       'dry-run': { type: 'boolean' },
       'admin-url': { type: 'string' },
+      workers: { type: 'string' },
     },
   });
-  const registry = createRegistry(bundledPlugins);
+  // `validate` judges a file as `start -c FILE` would run it: DB-less, with the same worker count
+  // (checks such as openid-connect's session_secret depend on it).
+  const workersRaw = values.workers ?? process.env.PORTCULLIS_WORKERS;
+  const workers = workersRaw === undefined || workersRaw === '' || workersRaw === 'auto' ? os.availableParallelism() : Number(workersRaw);
+  if (!Number.isInteger(workers) || workers < 1) {
+    console.error(`workers: '${workersRaw}' must be a whole number from 1 to 256`);
+    return 2;
+  }
+  const registry = createRegistry(bundledPlugins, { workers, database: 'off' });
   const [sub, file] = positionals;
   const adminUrl = values['admin-url'] ?? process.env.PORTCULLIS_ADMIN_URL ?? 'http://127.0.0.1:8001';
   if (cmd === 'config') {
