@@ -15,7 +15,7 @@ import { perClient } from './clients.ts';
 import type { Claims, Outcome, RequestState, Runtime } from './runtime.ts';
 import type { BrowserSlots, StepResult } from './pipeline.ts';
 import { looksLikeJwt } from './steps/verify-token.ts';
-import { memoKey } from './caches.ts';
+import { TailMemo } from './caches.ts';
 
 /**
  * The client index named by `client_arg` in a header or the query (by id or 1-based index);
@@ -89,19 +89,14 @@ export function browserSlots(browser: BrowserFlows): BrowserSlots {
   // JSON of a JWT) was a large share of a session request's cost (bench/RESULTS.md). The claims
   // object is shared between requests, as the bearer path's verified-token cache already does.
   // Keyed by the token's tail and compared in full: a Map key of the whole token is hashed in full.
-  const decoded = new Map<string, { token: string; claims: Claims | null }>();
+  const decoded = new TailMemo<Claims | null>(decodedEntries);
   const decode = (token: string): Claims | null => {
-    const key = memoKey(token);
-    let entry = decoded.get(key);
-    if (entry !== undefined && entry.token === token) {
-      decoded.delete(key);
-    } else {
-      entry = { token, claims: decodeAccessClaims(token) };
-      decoded.delete(key);
-      if (decoded.size >= decodedEntries) decoded.delete(decoded.keys().next().value as string);
+    let claims = decoded.get(token);
+    if (claims === undefined) {
+      claims = decodeAccessClaims(token);
+      decoded.set(token, claims);
     }
-    decoded.set(key, entry);
-    return entry.claims;
+    return claims;
   };
   return {
     async session(_rt: Runtime, rs: RequestState): Promise<StepResult> {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TtlCache, cacheTtlMs } from './caches.ts';
+import { TailMemo, TtlCache, cacheTtlMs, memoKey } from './caches.ts';
 
 test('TtlCache expires entries and evicts the least recently used', () => {
   let now = 1000;
@@ -51,4 +51,25 @@ test('cacheTtlMs bounds by the object expiry and the cache_ttl settings', () => 
   assert.equal(cacheTtlMs({ ...base, cache_ttl_max: 165 }, 0, 300), 165_000);
   assert.equal(cacheTtlMs({ ...base, cache_ttl_min: 600 }, 0, 300), 300_000, 'min never outlives expiry');
   assert.equal(cacheTtlMs({ ...base, cache_ttl_min: 60 }, 0, null), 3_600_000);
+});
+
+test('TailMemo: found only for the exact value (a value with the same tail is a miss), bounded, hot entries kept', () => {
+  const memo = new TailMemo<number>(4);
+  const tail = 'x'.repeat(32);
+  const a = `aaaa${tail}`;
+  const forged = `bbbb${tail}`;
+  assert.equal(memoKey(a), memoKey(forged));
+  memo.set(a, 1);
+  assert.equal(memo.get(a), 1);
+  assert.equal(memo.get(forged), undefined, 'same tail, different value: a miss');
+  memo.set(forged, 2);
+  assert.equal(memo.get(a), undefined, 'the forged value replaced the entry; the original is a miss, never the wrong value');
+  assert.equal(memo.get(forged), 2);
+  for (let i = 0; i < 10; i++) {
+    memo.set(`value-${i}-${tail}-${i}`, i);
+    memo.get(forged);
+  }
+  assert.equal(memo.size, 4);
+  assert.equal(memo.get(forged), 2, 'an entry hit all along stays');
+  assert.equal(memo.get('value-0-' + tail + '-0'), undefined, 'old entries are evicted');
 });

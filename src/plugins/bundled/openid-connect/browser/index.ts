@@ -254,8 +254,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
 
     sessionHeaders(ctx, fields) {
       const session = ctx.state.get(stateKey) as SessionData | undefined;
-      if (!session || fields.length === 0) return [];
-      return sessionHeaders(fields, session, cfg, deps.now());
+      return session ? flows.sessionHeadersOf(session, fields) : [];
     },
 
     sessionHeadersOf(session, fields) {

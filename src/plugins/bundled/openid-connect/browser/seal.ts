@@ -11,7 +11,7 @@ import { createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import type { CryptoKey } from 'jose';
-import { memoKey } from '../caches.ts';
+import { TailMemo } from '../caches.ts';
 
 export const sealPurposes = ['session', 'authorization', 'refresh', 'storage'] as const;
 export type SealPurpose = (typeof sealPurposes)[number];
@@ -24,12 +24,6 @@ interface Key {
    * again on every seal and open, a large share of a session request's cost (bench/RESULTS.md).
    */
   cryptoKey: Promise<CryptoKey> | null;
-}
-
-interface Opened {
-  sealed: string;
-  value: unknown;
-  tick: number;
 }
 
 const encoder = new TextEncoder();
@@ -54,9 +48,7 @@ export class Sealer {
    * judged on the opened data by the caller, as before. The values are deep-frozen and shared
    * between requests: callers copy what they change.
    */
-  readonly #opened = new Map<SealPurpose, Map<string, Opened>>();
-  /** (Re)insertions into the memos, for their approximate LRU (as TtlCache's). */
-  #tick = 0;
+  readonly #opened = new Map<SealPurpose, TailMemo<unknown>>();
 
   /** Loads the secrets on first use (a generated secret kept in a shared store); null once loaded. */
   #load: (() => Promise<readonly string[]>) | null = null;
@@ -67,7 +59,7 @@ export class Sealer {
    *   on first use (seal/open wait for it; `peek` finds nothing before).
    */
   constructor(secrets: readonly string[] | (() => Promise<readonly string[]>)) {
-    for (const purpose of memoPurposes) this.#opened.set(purpose, new Map());
+    for (const purpose of memoPurposes) this.#opened.set(purpose, new TailMemo(memoEntries));
     if (typeof secrets === 'function') this.#load = secrets;
     else this.#derive(secrets);
   }
@@ -131,18 +123,7 @@ export class Sealer {
    * any crypto; undefined otherwise. Synchronous, for the hot path. Deep-frozen (see `#opened`).
    */
   peek(purpose: SealPurpose, sealed: string): unknown {
-    const memo = this.#opened.get(purpose);
-    if (memo === undefined) return undefined;
-    const key = memoKey(sealed);
-    const hit = memo.get(key);
-    if (hit === undefined || hit.sealed !== sealed) return undefined;
-    // A hit moves to the recent end only when it is in the older half (see TtlCache).
-    if (this.#tick - hit.tick >= memoEntries >> 1) {
-      memo.delete(key);
-      memo.set(key, hit);
-      hit.tick = ++this.#tick;
-    }
-    return hit.value;
+    return this.#opened.get(purpose)?.get(sealed);
   }
 
   /**
@@ -171,10 +152,7 @@ export class Sealer {
       const memo = this.#opened.get(purpose);
       if (memo) {
         deepFreeze(value);
-        const key = memoKey(sealed);
-        memo.delete(key);
-        memo.set(key, { sealed, value, tick: ++this.#tick });
-        if (memo.size > memoEntries) memo.delete(memo.keys().next().value as string);
+        memo.set(sealed, value);
       }
       return value;
     } catch {
