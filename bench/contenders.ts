@@ -12,6 +12,8 @@ import { freePort, statusOf, waitUntil } from './lib.ts';
 const root = new URL('..', import.meta.url).pathname;
 const node = process.execPath;
 const isRoot = process.getuid?.() === 0;
+/** The upstream's answer body, the same from bench/upstream.ts and from the nginx upstream. */
+export const UPSTREAM_BODY = '{"ok":true,"message":"hello from the bench upstream"}';
 
 export interface Running {
   readonly child: Child;
@@ -37,6 +39,43 @@ export async function startUpstream(children: Children, cpus: string | null, pro
   const port = await freePort();
   const child = children.start('upstream', node, [join(root, 'bench/upstream.ts'), String(port), String(processes)], { cpus });
   return ready('upstream', child, port, { path: '/' });
+}
+
+/**
+ * The same upstream answer (200, the same 52-byte JSON body) served by nginx with `return`: it
+ * costs a fraction of a node:http process per request, so on this 2-CPU machine less of the CPU
+ * the contenders share goes to the upstream and more of what is measured is the proxy itself.
+ */
+export async function startNginxUpstream(children: Children, dir: string, cpus: string | null): Promise<Running> {
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const conf = `
+worker_processes 1;
+${isRoot ? 'user www-data;' : ''}
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      default_type application/json;
+      return 200 '${UPSTREAM_BODY}';
+    }
+  }
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), conf);
+  const child = children.start('upstream (nginx)', 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { cpus });
+  return ready('upstream (nginx)', child, port, { path: '/' });
 }
 
 export async function startBareProxy(children: Children, cpus: string | null, upstreamPort: number, workers: number): Promise<Running> {
@@ -102,7 +141,8 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream bench { server 127.0.0.1:${upstreamPort}; keepalive 128; }
+  keepalive_requests 100000000;
+  upstream bench { server 127.0.0.1:${upstreamPort}; keepalive 128; keepalive_requests 100000000; }
   server {
     listen 127.0.0.1:${port} reuseport;
     location / {

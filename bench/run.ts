@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { startIdp } from '../demo/idp.ts';
 import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
 import {
-  gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startRedis, startUpstream, type Probe, type Running,
+  gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startRedis, startUpstream, startNginxUpstream, type Probe, type Running,
 } from './contenders.ts';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -30,6 +30,8 @@ const wrkOpts: Omit<WrkOptions, 'cpus'> = {
   durationSec: Number(process.env.BENCH_DURATION ?? (quick ? 3 : 6)),
 };
 const warmupSec = quick ? 1 : 2;
+/** The upstream behind every contender: nginx `return 200` when nginx is installed (cheapest), else bench/upstream.ts. */
+let upstreamKind: 'nginx' | 'node' = 'node';
 const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
 
 function median(values: readonly number[]): number {
@@ -71,6 +73,9 @@ const sessionSecret = 'portcullis-bench-session-secret-not-for-production';
 
 async function main(): Promise<void> {
   ensureDebianPackages();
+  const wanted = process.env.BENCH_UPSTREAM ?? (hasCommand('nginx') ? 'nginx' : 'node');
+  if (wanted !== 'nginx' && wanted !== 'node') throw new Error(`BENCH_UPSTREAM must be nginx or node, not ${wanted}`);
+  upstreamKind = wanted;
   const machine = describeMachine();
   const pin = pinning();
   const children = new Children();
@@ -90,7 +95,7 @@ async function main(): Promise<void> {
   const nextDir = (name: string): string => join(work, `${++dirs}-${name}`);
   try {
     if (!hasCommand('wrk')) throw new Error('wrk is not installed (Debian package "wrk")');
-    const upstream = await startUpstream(children, pin.load, 1);
+    const upstream = upstreamKind === 'nginx' ? await startNginxUpstream(children, nextDir('upstream'), pin.load) : await startUpstream(children, pin.load, 1);
     const up = upstream.port;
 
     const tokenRes = await fetch(`${idp.issuer}/token`, {
@@ -354,7 +359,9 @@ async function render(scenarios: Scenario[], outcomes: Map<string, Outcome>, sam
     ? '- CPU pinning: off (all processes share all CPUs).'
     : `- CPU pinning (taskset): wrk, the upstream and Redis on CPU ${pin.load}; 1-worker contenders on CPU ${pin.single}; 2-worker contenders on CPUs ${pin.multi} (so they share a CPU with the load generator and the upstream).`);
   lines.push('- Access logs off for every contender: `PORTCULLIS_PROXY_ACCESS_LOG=off` (gateway log level warn), `access_log off` (nginx), no CustomLog (Apache).');
-  lines.push('- Upstream: bench/upstream.ts, one node:http process answering a fixed 52-byte JSON body.');
+  lines.push(upstreamKind === 'nginx'
+    ? '- Upstream: one nginx worker answering every request with `return 200` and a fixed 52-byte JSON body (BENCH_UPSTREAM=node uses bench/upstream.ts, a node:http process, instead). The upstream shares CPU with the load generator, and with 2-worker contenders; the cheaper it is, the more of each measurement is the contender.'
+    : '- Upstream: bench/upstream.ts, one node:http process answering a fixed 52-byte JSON body (BENCH_UPSTREAM=node, or nginx is not installed).');
   lines.push('- The bearer token is an RS256 JWT from the demo IdP (password grant, alex/doe, client `kong`). "No verified-token cache" = plugin config `cache_ttl_max: 0`, which stops the verified-token cache from storing anything; the JWKS stays cached, so every request verifies the signature locally.');
   lines.push('- Apache: event MPM, N processes × 64 threads, mod_auth_openidc `AuthType oauth20` verifying the JWT with the IdP\'s RS256 public key (`OIDCOAuthVerifyCertFiles`; 2.4.12 accepts a JWKS URI only over https), mod_proxy to the same upstream (connection reuse on).');
   lines.push('');
