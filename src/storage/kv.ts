@@ -3,7 +3,7 @@
  * (every node), redis. Expiry is absolute wall-clock milliseconds; expired entries read as absent
  * and are swept lazily.
  */
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Redis, type RedisOptions } from 'ioredis';
 import type pg from 'pg';
 import type { KeyValueStore } from './ports.ts';
@@ -122,18 +122,41 @@ export interface SqliteKvOptions {
   now?: () => number;
 }
 
-/** KV on a SQLite file; several processes may open the same file. */
+/**
+ * KV on a SQLite file; several processes may open the same file. node:sqlite answers
+ * synchronously, so this store also offers `peek` (hot paths skip a Promise); each statement is
+ * prepared once.
+ */
 export function createSqliteKv(opts: SqliteKvOptions): KeyValueStore {
   const db: DatabaseSync = openSqliteDatabase(opts.path);
   migrateSqlite(db, kvMigrations, 'portcullis_kv_migrations');
-  const exec: Exec = async (sql, params) => {
-    const stmt = db.prepare(sql.replace(/\$(\d+)/g, '?$1'));
+  const now = opts.now ?? Date.now;
+  const prepared = new Map<string, { stmt: StatementSync; rows: boolean }>();
+  const statement = (sql: string): { stmt: StatementSync; rows: boolean } => {
+    let p = prepared.get(sql);
+    if (p === undefined) {
+      p = { stmt: db.prepare(sql.replace(/\$(\d+)/g, '?$1')), rows: /RETURNING|^\s*SELECT/i.test(sql) };
+      prepared.set(sql, p);
+    }
+    return p;
+  };
+  const run = (sql: string, params: unknown[]): Record<string, unknown>[] => {
+    const { stmt, rows } = statement(sql);
     const args = params.map((p) => (p === undefined ? null : (p as string | number | null)));
-    if (/RETURNING|^\s*SELECT/i.test(sql)) return stmt.all(...args) as Record<string, unknown>[];
+    if (rows) return stmt.all(...args) as Record<string, unknown>[];
     stmt.run(...args);
     return [];
   };
-  return sqlKv(exec, opts.now ?? Date.now, async () => db.close());
+  const exec: Exec = async (sql, params) => run(sql, params);
+  const kv = sqlKv(exec, now, async () => {
+    prepared.clear();
+    db.close();
+  });
+  kv.peek = (key) => {
+    const row = statement(kvSql.get).stmt.get(key, now()) as { value: unknown } | undefined;
+    return row === undefined ? null : String(row.value);
+  };
+  return kv;
 }
 
 export interface PgKvOptions {

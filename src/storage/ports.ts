@@ -8,8 +8,9 @@ import type { ConfigData, EntityName, EntityOf } from '../config/types.ts';
 export interface KeyValueStore {
   get(key: string): Promise<string | null>;
   /**
-   * `get` answered synchronously, offered only by stores that need no I/O for it (the in-process
-   * memory store): hot paths use it to skip a Promise and fall back to `get` when absent.
+   * `get` answered synchronously, offered only by stores that can answer without waiting (the
+   * in-process memory store; SQLite, whose node:sqlite calls are synchronous anyway): hot paths
+   * use it to skip a Promise and fall back to `get` when absent.
    */
   peek?(key: string): string | null;
   /** ttlMs omitted = no expiry. */

@@ -7,7 +7,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startIdp, type DemoIdp } from '../../../../test/helpers/idp.ts';
 import { makeConsumer, makeCtx, silentLogger, type FakeContext, type FakeRequest } from '../../../../test/helpers/plugin-ctx.ts';
-import { createMemoryKv } from '../../../storage/kv.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createMemoryKv, createSqliteKv } from '../../../storage/kv.ts';
+import type { KeyValueStore } from '../../../storage/ports.ts';
 import type { PluginHandlers, Reply } from '../../sdk.ts';
 import { oidcConfigSchema } from './schema.ts';
 import { createOidc } from './create.ts';
@@ -35,7 +39,7 @@ async function accessToken(issuer = idp.issuer): Promise<string> {
   return ((await r.json()) as { access_token: string }).access_token;
 }
 
-function plugin(config: Record<string, unknown>, now: () => number = Date.now, issuer = idp.issuer): PluginHandlers {
+function plugin(config: Record<string, unknown>, now: () => number = Date.now, issuer = idp.issuer, sharedKv: KeyValueStore = createMemoryKv({ now })): PluginHandlers {
   const cfg = oidcConfigSchema.parse({
     issuer: `${issuer}/.well-known/openid-configuration`,
     client_id: ['kong'],
@@ -43,7 +47,7 @@ function plugin(config: Record<string, unknown>, now: () => number = Date.now, i
     client_auth: ['client_secret_post'],
     ...config,
   });
-  return createOidc(cfg, { entity: {} as never, log: silentLogger(), sharedKv: createMemoryKv({ now }), workers: 1, now });
+  return createOidc(cfg, { entity: {} as never, log: silentLogger(), sharedKv, workers: 1, now });
 }
 
 function request(req: FakeRequest, cookies: Record<string, string> = {}): FakeContext {
@@ -270,6 +274,30 @@ describe('openid-connect fast path: session (cookie storage)', () => {
     assert.equal(late.sync, false);
     assert.equal(late.reply?.status, 401);
     await h.close?.();
+  });
+
+  it('with the SQLite store shared by two workers: the fast path answers, and a logout on one worker ends the session on the other', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-fastpath-'));
+    const kvA = createSqliteKv({ path: join(dir, 'kv.db') });
+    const kvB = createSqliteKv({ path: join(dir, 'kv.db') });
+    try {
+      const options = { ...sessionOptions, logout_uri_suffix: '/logout' };
+      const a = plugin(options, Date.now, idp.issuer, kvA);
+      const b = plugin(options, Date.now, idp.issuer, kvB);
+      const cookies = await login(a);
+      assert.equal((await run(a, withCookies(cookies))).sync, false);
+      assert.deepEqual(await run(a, withCookies(cookies)), { sync: true, reply: undefined }, 'worker A answers the remembered cookie synchronously');
+      const out = await run(b, withCookies(cookies, { method: 'DELETE', path: '/app/logout' }));
+      assert.ok(out.reply && [204, 302].includes(out.reply.status));
+      const replay = await run(a, withCookies(cookies));
+      assert.equal(replay.reply?.status, 401, 'worker A sees the logout written by worker B');
+      await a.close?.();
+      await b.close?.();
+    } finally {
+      await kvA.close();
+      await kvB.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a session ended by logout is refused while its opened cookie is remembered', async () => {
