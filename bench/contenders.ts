@@ -42,15 +42,14 @@ export async function startUpstream(children: Children, cpus: string | null, pro
 }
 
 /**
- * The same upstream answer (200, the same 52-byte JSON body) served by nginx with `return`: it
- * costs a fraction of a node:http process per request, so on this 2-CPU machine less of the CPU
- * the contenders share goes to the upstream and more of what is measured is the proxy itself.
+ * Starts nginx in the foreground with `http { ... }` holding `httpBody`: one place for the
+ * process-wide settings (workers, pid and temp files in `dir`, access log off, client connections
+ * kept open however many requests they carry).
  */
-export async function startNginxUpstream(children: Children, dir: string, cpus: string | null): Promise<Running> {
+async function runNginx(children: Children, name: string, dir: string, cpus: string | null, workers: number, httpBody: string): Promise<Child> {
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
   const conf = `
-worker_processes 1;
+worker_processes ${workers};
 ${isRoot ? 'user www-data;' : ''}
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -58,23 +57,33 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 100000000;
-  keepalive_timeout 120s;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
+${httpBody}
+}
+`;
+  await writeFile(join(dir, 'nginx.conf'), conf);
+  return children.start(name, 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { cpus });
+}
+
+/**
+ * The same upstream answer (200, the same 52-byte JSON body) served by nginx with `return`: it
+ * costs a fraction of a node:http process per request, so on this 2-CPU machine less of the CPU
+ * the contenders share goes to the upstream and more of what is measured is the proxy itself.
+ */
+export async function startNginxUpstream(children: Children, dir: string, cpus: string | null): Promise<Running> {
+  const port = await freePort();
+  const child = await runNginx(children, 'upstream (nginx)', dir, cpus, 1, `
   server {
     listen 127.0.0.1:${port};
     location / {
       default_type application/json;
       return 200 '${UPSTREAM_BODY}';
     }
-  }
-}
-`;
-  await writeFile(join(dir, 'nginx.conf'), conf);
-  const child = children.start('upstream (nginx)', 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { cpus });
+  }`);
   return ready('upstream (nginx)', child, port, { path: '/' });
 }
 
@@ -126,22 +135,8 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
 
 /** nginx as a plain reverse proxy with upstream keep-alive (its idiomatic setup), access log off. */
 export async function startNginx(children: Children, dir: string, cpus: string | null, upstreamPort: number, workers: number): Promise<Running> {
-  await mkdir(dir, { recursive: true });
   const port = await freePort();
-  const conf = `
-worker_processes ${workers};
-${isRoot ? 'user www-data;' : ''}
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_requests 100000000;
+  const child = await runNginx(children, `nginx x${workers}`, dir, cpus, workers, `
   upstream bench { server 127.0.0.1:${upstreamPort}; keepalive 128; keepalive_requests 100000000; }
   server {
     listen 127.0.0.1:${port} reuseport;
@@ -151,11 +146,7 @@ http {
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $remote_addr;
     }
-  }
-}
-`;
-  await writeFile(join(dir, 'nginx.conf'), conf);
-  const child = children.start(`nginx x${workers}`, 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { cpus });
+  }`);
   return ready('nginx', child, port, { path: '/svc0/' });
 }
 
