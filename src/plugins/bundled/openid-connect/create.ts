@@ -38,6 +38,8 @@ const CACHE_ENTRIES = 10_000;
 export type { OidcRequestState };
 
 export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
+  // Which discovery cache record (Admin API) this instance writes: instances that trust other keys keep their own.
+  const cacheSource = { issuer: cfg.issuer, jwksEndpoint: cfg.jwks_endpoint, extraJwksUris: cfg.extra_jwks_uris ?? [] };
   const http = new IdpHttp({ timeoutMs: cfg.timeout, sslVerify: cfg.ssl_verify });
   const issuer = new IssuerCache({
     issuer: cfg.issuer,
@@ -59,8 +61,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     http,
     log: deps.log,
     now: deps.now,
-    onDiscovered: (update) => publishIssuer(deps.sharedKv, cfg.issuer, update, deps.now()),
-    purgedAt: () => issuerPurgedAt(deps.sharedKv, cfg.issuer),
+    onDiscovered: (update) => publishIssuer(deps.sharedKv, cacheSource, update, deps.now()),
+    purgedAt: () => issuerPurgedAt(deps.sharedKv, cacheSource),
   });
   const clients = new Clients({ cfg, http, sharedKv: deps.sharedKv, insecure: issuer.insecure });
   const now = deps.now;

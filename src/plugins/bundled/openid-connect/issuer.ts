@@ -184,9 +184,12 @@ export class IssuerCache {
       [customFetch]: fetchFn,
       execute: this.insecure ? [allowInsecureRequests] : [],
     });
-    const meta = { ...config.serverMetadata() } as ServerMetadata;
+    const discovered = { ...config.serverMetadata() } as ServerMetadata;
+    // The Admin API shows the document as discovered: overrides belong to one instance, and
+    // instances with different overrides share the record.
+    this.#publish({ configuration: { ...discovered } });
+    const meta = { ...discovered };
     for (const [k, v] of Object.entries(this.#o.overrides)) if (v) (meta as Record<string, unknown>)[k] = v;
-    this.#publish({ configuration: { ...meta } });
     return meta;
   }
 
