@@ -1,46 +1,25 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { echoGatewaySuite } from './helpers/echo-gateway.ts';
 import { configIssue as issue, testClient } from './helpers/http.ts';
 
 import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
 
-let echo: EchoServer;
-let gw: Awaited<ReturnType<typeof startGateway>>;
-const client = testClient(() => gw.proxyUrl);
-
-
-const call = (path: string, headers: Record<string, string> = {}) => client.call(path, { headers });
-
-before(async () => {
-  echo = await startEcho();
-  gw = await startGateway({
-    plugins: [testAuthPlugin],
-    config: {
-      _format_version: '3.0',
-      services: [{
-        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
-        plugins: [{ name: 'test-header-auth' }],
-        routes: [
-          { name: 'admins', paths: ['/admins'], plugins: [{ name: 'acl', config: { allow: ['admin'] } }] },
-          { name: 'no-dev', paths: ['/no-dev'], plugins: [{ name: 'acl', config: { deny: ['dev'] } }] },
-          { name: 'prefer-auth', paths: ['/prefer-auth'], plugins: [{ name: 'acl', config: { allow: ['admin'], always_use_authenticated_groups: true } }] },
-        ],
-      }],
-      consumers: [
-        { username: 'alice', acls: [{ group: 'admin' }, { group: 'dev' }] },
-        { username: 'bob', acls: [{ group: 'ops' }] },
-      ],
-    },
-  });
+const t = echoGatewaySuite({
+  plugins: [testAuthPlugin],
+  servicePlugins: [{ name: 'test-header-auth' }],
+  routes: [
+    { name: 'admins', paths: ['/admins'], plugins: [{ name: 'acl', config: { allow: ['admin'] } }] },
+    { name: 'no-dev', paths: ['/no-dev'], plugins: [{ name: 'acl', config: { deny: ['dev'] } }] },
+    { name: 'prefer-auth', paths: ['/prefer-auth'], plugins: [{ name: 'acl', config: { allow: ['admin'], always_use_authenticated_groups: true } }] },
+  ],
+  consumers: [
+    { username: 'alice', acls: [{ group: 'admin' }, { group: 'dev' }] },
+    { username: 'bob', acls: [{ group: 'ops' }] },
+  ],
 });
-
-after(async () => {
-  await client.close();
-  await gw?.close();
-  await echo?.close();
-});
+const call = (path: string, headers: Record<string, string> = {}) => t.call(path, headers);
 
 test('acl allow: member passes with X-Consumer-Groups, forged headers dropped', async () => {
   const r = await call('/admins', { 'x-test-consumer': 'alice', 'x-consumer-groups': 'forged', 'x-authenticated-groups': 'forged' });

@@ -1,37 +1,16 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { echoGatewaySuite } from './helpers/echo-gateway.ts';
 import { testClient } from './helpers/http.ts';
 
-let echo: EchoServer;
-let gw: Awaited<ReturnType<typeof startGateway>>;
-const client = testClient(() => gw.proxyUrl);
-
-
-const call = (path: string, headers: Record<string, string> = {}) => client.call(path, { headers });
-
-before(async () => {
-  echo = await startEcho();
-  gw = await startGateway({
-    config: {
-      _format_version: '3.0',
-      services: [{
-        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
-        routes: [
-          { name: 'default', paths: ['/default'], plugins: [{ name: 'correlation-id' }] },
-          { name: 'echoed', paths: ['/echoed'], plugins: [{ name: 'correlation-id', config: { header_name: 'X-Correlation-ID', generator: 'uuid', echo_downstream: true } }] },
-        ],
-      }],
-    },
-  });
+const t = echoGatewaySuite({
+  routes: [
+    { name: 'default', paths: ['/default'], plugins: [{ name: 'correlation-id' }] },
+    { name: 'echoed', paths: ['/echoed'], plugins: [{ name: 'correlation-id', config: { header_name: 'X-Correlation-ID', generator: 'uuid', echo_downstream: true } }] },
+  ],
 });
-
-after(async () => {
-  await client.close();
-  await gw?.close();
-  await echo?.close();
-});
+const call = (path: string, headers: Record<string, string> = {}) => t.call(path, headers);
 
 test('correlation-id generated (uuid#counter) and sent upstream only', async () => {
   const a = await call('/default');

@@ -1,47 +1,26 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { echoGatewaySuite } from './helpers/echo-gateway.ts';
 import { testClient } from './helpers/http.ts';
 
-let echo: EchoServer;
-let gw: Awaited<ReturnType<typeof startGateway>>;
-const client = testClient(() => gw.proxyUrl);
-
-
-const call = (path: string, method: string, headers: Record<string, string> = {}) => client.call(path, { method, headers });
-
-before(async () => {
-  echo = await startEcho();
-  gw = await startGateway({
-    config: {
-      _format_version: '3.0',
-      services: [{
-        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
-        routes: [
-          {
-            name: 'cors', paths: ['/cors'],
-            plugins: [{ name: 'cors', config: { origins: ['http://a.example', '.*\\.b\\.example'], headers: ['X-Api-Key'], exposed_headers: ['X-Total'], credentials: true, max_age: 600 } }],
-          },
-          {
-            name: 'cors-auth', paths: ['/cors-auth'],
-            plugins: [{ name: 'cors', config: { origins: ['http://a.example'] } }, { name: 'request-termination', config: { status_code: 401 } }],
-          },
-          { name: 'cors-continue', paths: ['/continue'], plugins: [{ name: 'cors', config: { preflight_continue: true } }] },
-        ],
-      }],
+const t = echoGatewaySuite({
+  routes: [
+    {
+      name: 'cors', paths: ['/cors'],
+      plugins: [{ name: 'cors', config: { origins: ['http://a.example', '.*\\.b\\.example'], headers: ['X-Api-Key'], exposed_headers: ['X-Total'], credentials: true, max_age: 600 } }],
     },
-  });
+    {
+      name: 'cors-auth', paths: ['/cors-auth'],
+      plugins: [{ name: 'cors', config: { origins: ['http://a.example'] } }, { name: 'request-termination', config: { status_code: 401 } }],
+    },
+    { name: 'cors-continue', paths: ['/continue'], plugins: [{ name: 'cors', config: { preflight_continue: true } }] },
+  ],
 });
-
-after(async () => {
-  await client.close();
-  await gw?.close();
-  await echo?.close();
-});
+const call = (path: string, method: string, headers: Record<string, string> = {}) => t.call(path, headers, method);
 
 test('cors preflight is answered by the gateway', async () => {
-  const before = echo.received.length;
+  const before = t.echo.received.length;
   const r = await call('/cors/x', 'OPTIONS', { origin: 'https://api.b.example', 'access-control-request-method': 'PUT' });
   assert.equal(r.status, 200);
   assert.equal(r.headers['access-control-allow-origin'], 'https://api.b.example');
@@ -50,7 +29,7 @@ test('cors preflight is answered by the gateway', async () => {
   assert.equal(r.headers['access-control-allow-methods'], 'GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT');
   assert.equal(r.headers['access-control-max-age'], '600');
   assert.equal(r.headers['vary'], 'Origin');
-  assert.equal(echo.received.length, before, 'the upstream never saw the preflight');
+  assert.equal(t.echo.received.length, before, 'the upstream never saw the preflight');
 });
 
 test('cors actual request carries the headers; unknown origin gets none', async () => {
@@ -65,11 +44,11 @@ test('cors actual request carries the headers; unknown origin gets none', async 
 });
 
 test('cors preflight_continue proxies the OPTIONS request', async () => {
-  const before = echo.received.length;
+  const before = t.echo.received.length;
   const r = await call('/continue', 'OPTIONS', { origin: 'http://a.example', 'access-control-request-method': 'GET' });
   assert.equal(r.status, 200);
-  assert.equal(echo.received.length, before + 1);
-  assert.equal(echo.received.at(-1)?.method, 'OPTIONS');
+  assert.equal(t.echo.received.length, before + 1);
+  assert.equal(t.echo.received.at(-1)?.method, 'OPTIONS');
   assert.equal(r.headers['access-control-allow-methods'], undefined);
 });
 

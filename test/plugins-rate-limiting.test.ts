@@ -1,43 +1,22 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { echoGatewaySuite } from './helpers/echo-gateway.ts';
 import { configIssue as issue, testClient } from './helpers/http.ts';
 
 import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
 
-let echo: EchoServer;
-let gw: Awaited<ReturnType<typeof startGateway>>;
-const client = testClient(() => gw.proxyUrl);
-
-
-const call = (path: string, headers: Record<string, string> = {}) => client.call(path, { headers });
-
-before(async () => {
-  echo = await startEcho();
-  gw = await startGateway({
-    plugins: [testAuthPlugin],
-    config: {
-      _format_version: '3.0',
-      services: [{
-        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
-        plugins: [{ name: 'test-header-auth' }],
-        routes: [
-          // A day window keeps the test independent of minute boundaries.
-          { name: 'limited', paths: ['/limited'], plugins: [{ name: 'rate-limiting', config: { day: 3, limit_by: 'consumer' } }] },
-          { name: 'hidden', paths: ['/hidden'], plugins: [{ name: 'rate-limiting', config: { day: 1, hide_client_headers: true, error_code: 503, error_message: 'busy' } }] },
-        ],
-      }],
-      consumers: [{ username: 'alice' }, { username: 'bob' }],
-    },
-  });
+const t = echoGatewaySuite({
+  plugins: [testAuthPlugin],
+  servicePlugins: [{ name: 'test-header-auth' }],
+  routes: [
+    // A day window keeps the test independent of minute boundaries.
+    { name: 'limited', paths: ['/limited'], plugins: [{ name: 'rate-limiting', config: { day: 3, limit_by: 'consumer' } }] },
+    { name: 'hidden', paths: ['/hidden'], plugins: [{ name: 'rate-limiting', config: { day: 1, hide_client_headers: true, error_code: 503, error_message: 'busy' } }] },
+  ],
+  consumers: [{ username: 'alice' }, { username: 'bob' }],
 });
-
-after(async () => {
-  await client.close();
-  await gw?.close();
-  await echo?.close();
-});
+const call = (path: string, headers: Record<string, string> = {}) => t.call(path, headers);
 
 test('rate-limiting: headers count down, then 429 with Retry-After', async () => {
   for (let i = 1; i <= 3; i++) {
@@ -85,7 +64,7 @@ test('rate-limiting: redis/cluster policies are refused at load time', async () 
 test('rate-limiting: counts survive a reload that leaves the plugin unchanged', async () => {
   const cfg = {
     services: [{
-      name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
+      name: 'echo', protocol: 'http', host: '127.0.0.1', port: t.echo.port,
       routes: [{ name: 'r', paths: ['/r'], plugins: [{ name: 'rate-limiting', config: { day: 2, limit_by: 'ip' } }] }],
     }],
   };

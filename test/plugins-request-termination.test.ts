@@ -1,47 +1,26 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway } from './helpers/gateway.ts';
+import { echoGatewaySuite } from './helpers/echo-gateway.ts';
 import { testClient } from './helpers/http.ts';
 
-let echo: EchoServer;
-let gw: Awaited<ReturnType<typeof startGateway>>;
-const client = testClient(() => gw.proxyUrl);
-
-
-const call = (path: string, headers: Record<string, string> = {}) => client.call(path, { headers });
-
-before(async () => {
-  echo = await startEcho();
-  gw = await startGateway({
-    config: {
-      _format_version: '3.0',
-      services: [{
-        name: 'echo', protocol: 'http', host: '127.0.0.1', port: echo.port,
-        routes: [
-          { name: 'down', paths: ['/down'], plugins: [{ name: 'request-termination' }] },
-          { name: 'gone', paths: ['/gone'], plugins: [{ name: 'request-termination', config: { status_code: 410, body: '<h1>gone</h1>', content_type: 'text/html' } }] },
-          { name: 'maybe', paths: ['/maybe'], plugins: [{ name: 'request-termination', config: { status_code: 403, message: 'nope', trigger: 'X-Block' } }] },
-          { name: 'debug', paths: ['/debug'], plugins: [{ name: 'request-termination', config: { echo: true, status_code: 200 } }] },
-        ],
-      }],
-    },
-  });
+const t = echoGatewaySuite({
+  routes: [
+    { name: 'down', paths: ['/down'], plugins: [{ name: 'request-termination' }] },
+    { name: 'gone', paths: ['/gone'], plugins: [{ name: 'request-termination', config: { status_code: 410, body: '<h1>gone</h1>', content_type: 'text/html' } }] },
+    { name: 'maybe', paths: ['/maybe'], plugins: [{ name: 'request-termination', config: { status_code: 403, message: 'nope', trigger: 'X-Block' } }] },
+    { name: 'debug', paths: ['/debug'], plugins: [{ name: 'request-termination', config: { echo: true, status_code: 200 } }] },
+  ],
 });
-
-after(async () => {
-  await client.close();
-  await gw?.close();
-  await echo?.close();
-});
+const call = (path: string, headers: Record<string, string> = {}) => t.call(path, headers);
 
 test('request-termination default 503 with Kong message, upstream untouched', async () => {
-  const before = echo.received.length;
+  const before = t.echo.received.length;
   const r = await call('/down');
   assert.equal(r.status, 503);
   assert.deepEqual(JSON.parse(r.text), { message: 'Service unavailable' });
   assert.match(String(r.headers['content-type']), /application\/json/);
-  assert.equal(echo.received.length, before);
+  assert.equal(t.echo.received.length, before);
 });
 
 test('request-termination raw body with content type', async () => {
