@@ -121,3 +121,45 @@ test('client_arg selects the client by id or 1-based index; default is the first
     await idp.close();
   }
 });
+
+test('client_alg picks the assertion algorithm: client_secret_jwt with HS512, private_key_jwt with a generated ES256 or EdDSA key', async () => {
+  const { startBadIdp } = await import('./helpers/bad-idp.ts');
+  const { createLocalJWKSet, decodeProtectedHeader, jwtVerify } = await import('jose');
+  const idp = await startBadIdp();
+  idp.setTokenResponse({ access_token: 'opaque-access-token', token_type: 'Bearer', expires_in: 300 });
+  const secret = 'a-long-client-secret-0123456789abcdef-0123456789abcdef-0123456789';
+  const lastAssertion = (): string => {
+    const req = idp.requests().filter((q) => q.endpoint === 'token').at(-1);
+    const assertion = new URLSearchParams(req?.body ?? '').get('client_assertion');
+    assert.ok(assertion, `a client assertion was sent: ${req?.body}`);
+    return assertion;
+  };
+  try {
+    const gw = await startGateway({ config: deck(idp.issuer, `      client_id: [c1]\n      client_secret: [${secret}]\n      client_auth: [client_secret_jwt]\n      client_alg: [HS512]\n`) });
+    try {
+      assert.ok(await upstreamToken(gw));
+      const assertion = lastAssertion();
+      assert.equal(decodeProtectedHeader(assertion).alg, 'HS512');
+      const { payload } = await jwtVerify(assertion, new TextEncoder().encode(secret), { algorithms: ['HS512'], issuer: 'c1', subject: 'c1' });
+      assert.ok(payload.jti && payload.exp && payload.aud, 'jti, exp and aud (RFC 7523 §3)');
+    } finally {
+      await gw.close();
+    }
+    for (const alg of ['ES256', 'EdDSA']) {
+      const pk = await startGateway({ config: deck(idp.issuer, `      client_id: [c2]\n      client_auth: [private_key_jwt]\n      client_alg: [${alg}]\n`) });
+      try {
+        assert.ok(await upstreamToken(pk));
+        const assertion = lastAssertion();
+        assert.equal(decodeProtectedHeader(assertion).alg, alg);
+        const jwks = (await (await fetch(`${pk.adminUrl}/openid-connect/jwks`)).json()) as { keys: Array<Record<string, unknown>> };
+        assert.ok(jwks.keys.some((k) => k.alg === alg), `the ${alg} key is published: ${JSON.stringify(jwks.keys.map((k) => k.alg))}`);
+        assert.ok(jwks.keys.every((k) => k.d === undefined));
+        await jwtVerify(assertion, createLocalJWKSet(jwks as never), { algorithms: [alg], issuer: 'c2', subject: 'c2' });
+      } finally {
+        await pk.close();
+      }
+    }
+  } finally {
+    await idp.close();
+  }
+});

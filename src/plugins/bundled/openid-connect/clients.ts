@@ -3,9 +3,10 @@
  * openid-client `Configuration` used for one call: selected client, client authentication method
  * for the endpoint (RFC 6749 §2.3, OpenID Connect Core §9, RFC 7523), timeout and signal.
  */
-import { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Configuration, None, PrivateKeyJwt, allowInsecureRequests, customFetch } from 'openid-client';
+import { randomUUID } from 'node:crypto';
+import { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Configuration, None, PrivateKeyJwt, allowInsecureRequests, customFetch, modifyAssertion } from 'openid-client';
 import type { ClientAuth, ServerMetadata } from 'openid-client';
-import { exportJWK, generateKeyPair, importJWK } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { CryptoKey as JoseCryptoKey, JWK } from 'jose';
 import type { KeyValueStore } from '../../../storage/ports.ts';
 import type { IncomingView } from '../../sdk.ts';
@@ -17,6 +18,21 @@ export type Purpose = 'token' | 'introspection' | 'revocation' | 'par' | 'userin
 
 /** Key in the shared key-value store of the plugin-generated `private_key_jwt` keys. */
 export const GENERATED_JWKS_KEY = 'openid-connect:jwks';
+
+/**
+ * Algorithms the plugin can generate a `private_key_jwt` key for (`client_alg`, default RS256).
+ * One key per algorithm, each under its own store key (RS256 under {@link GENERATED_JWKS_KEY},
+ * as before), so that adding one is an atomic `add` and never rewrites another.
+ */
+export const generatedKeyAlgs = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+type GeneratedAlg = (typeof generatedKeyAlgs)[number];
+
+/** Store key of the generated key for `alg`. */
+export function generatedKeyName(alg: GeneratedAlg): string {
+  return alg === 'RS256' ? GENERATED_JWKS_KEY : `${GENERATED_JWKS_KEY}:${alg}`;
+}
+
+const hmacAlgs = new Set(['HS256', 'HS384', 'HS512']);
 
 /** How often the plugin-generated private_key_jwt key is re-read from the shared store. */
 const GENERATED_KEY_RECHECK_MS = 60_000;
@@ -140,21 +156,29 @@ export class Clients {
     switch (method) {
       case 'client_secret_post':
         return ClientSecretPost(secret);
-      case 'client_secret_jwt':
-        return ClientSecretJwt(secret);
+      case 'client_secret_jwt': {
+        // `client_alg` (HS* only for this method; default HS256). An entry that is not HS* is
+        // meant for another client's private_key_jwt (per-client arrays fall back to the first).
+        const configured = perClient(cfg.client_alg, client.index);
+        const alg = configured && hmacAlgs.has(configured) ? configured : 'HS256';
+        return alg === 'HS256' ? ClientSecretJwt(secret) : clientSecretJwt(secret ?? '', alg);
+      }
       case 'none':
         return None();
       case 'private_key_jwt': {
         const jwk = perClient(cfg.client_jwk, client.index);
-        const alg = perClient(cfg.client_alg, client.index) ?? (jwk?.alg as string | null) ?? 'RS256';
+        const configured = perClient(cfg.client_alg, client.index);
+        const wanted = configured && !hmacAlgs.has(configured) ? configured : null;
         if (jwk) {
+          const alg = wanted ?? (jwk.alg as string | null) ?? 'RS256';
           const clean = Object.fromEntries(Object.entries(jwk).filter(([, v]) => v !== null)) as JWK;
           const key = await importJWK(clean, alg);
-          return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: clean.kid });
+          return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: clean.kid }, headerAlg(alg));
         }
-        const generated = await loadOrCreateGeneratedKey(this.#o.sharedKv);
-        const key = await importJWK(generated, generated.alg ?? 'RS256');
-        return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: generated.kid });
+        const alg = (generatedKeyAlgs as readonly string[]).includes(wanted ?? '') ? (wanted as GeneratedAlg) : 'RS256';
+        const generated = await loadOrCreateGeneratedKey(this.#o.sharedKv, alg);
+        const key = await importJWK(generated, alg);
+        return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: generated.kid }, headerAlg(alg));
       }
       default:
         return ClientSecretBasic(secret);
@@ -163,27 +187,70 @@ export class Clients {
 }
 
 /**
- * The plugin-managed `private_key_jwt` key (RS256), stored in the shared key-value store so that
- * every worker signs with the same key and the Admin API can publish its public part.
+ * openid-client derives an assertion's `alg` from the key; for Ed25519 keys that is the fully
+ * specified `Ed25519` (RFC 9864), which IdPs that only know `EdDSA` (RFC 8037) refuse: keep the
+ * configured name.
  */
-export async function loadOrCreateGeneratedKey(kv: KeyValueStore): Promise<JWK> {
-  const existing = await kv.get(GENERATED_JWKS_KEY);
+function headerAlg(alg: string): { [modifyAssertion]?: (header: Record<string, unknown>) => void } {
+  return alg === 'EdDSA' ? { [modifyAssertion]: (header) => void (header.alg = 'EdDSA') } : {};
+}
+
+/**
+ * `client_secret_jwt` with HS384/HS512 (openid-client's ClientSecretJwt signs HS256 only): the
+ * same assertion (OpenID Connect Core §9, RFC 7523 §3: iss = sub = client_id, aud = the issuer,
+ * jti, iat/nbf, exp one minute later), signed by jose with the configured algorithm.
+ */
+function clientSecretJwt(secret: string, alg: string): ClientAuth {
+  const key = new TextEncoder().encode(secret);
+  return async (as, client, body) => {
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg })
+      .setIssuer(client.client_id)
+      .setSubject(client.client_id)
+      .setAudience(as.issuer)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + 60)
+      .sign(key);
+    body.set('client_id', client.client_id);
+    body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    body.set('client_assertion', assertion);
+  };
+}
+
+/**
+ * The plugin-managed `private_key_jwt` key for `alg` (default RS256), stored in the shared
+ * key-value store so that every worker signs with the same key and the Admin API can publish its
+ * public part.
+ */
+export async function loadOrCreateGeneratedKey(kv: KeyValueStore, alg: GeneratedAlg = 'RS256'): Promise<JWK> {
+  const name = generatedKeyName(alg);
+  const existing = await kv.get(name);
   if (existing) return (JSON.parse(existing) as { keys: JWK[] }).keys[0];
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
   const jwk = await exportJWK(privateKey);
-  jwk.alg = 'RS256';
+  jwk.alg = alg;
   jwk.use = 'sig';
-  jwk.kid = crypto.randomUUID();
+  jwk.kid = randomUUID();
   // add() is atomic: when two workers race, both end up using the winner's key.
-  await kv.add(GENERATED_JWKS_KEY, JSON.stringify({ keys: [jwk] }));
-  return loadOrCreateGeneratedKey(kv);
+  await kv.add(name, JSON.stringify({ keys: [jwk] }));
+  return loadOrCreateGeneratedKey(kv, alg);
 }
 
 /** The public JWK set of the generated keys (private members removed), or null when none exists. */
 export async function publicGeneratedJwks(kv: KeyValueStore): Promise<{ keys: JWK[] } | null> {
-  const raw = await kv.get(GENERATED_JWKS_KEY);
-  if (!raw) return null;
-  const { keys } = JSON.parse(raw) as { keys: JWK[] };
+  const keys: JWK[] = [];
+  for (const alg of generatedKeyAlgs) {
+    const raw = await kv.get(generatedKeyName(alg));
+    if (raw) keys.push(...(JSON.parse(raw) as { keys: JWK[] }).keys);
+  }
+  if (keys.length === 0) return null;
   const privateMembers = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'r', 't']);
   return { keys: keys.map((k) => Object.fromEntries(Object.entries(k).filter(([name]) => !privateMembers.has(name))) as JWK) };
+}
+
+/** Delete every generated key (the Admin API's DELETE /openid-connect/jwks: a rotation). */
+export async function deleteGeneratedKeys(kv: KeyValueStore): Promise<void> {
+  for (const alg of generatedKeyAlgs) await kv.delete(generatedKeyName(alg));
 }

@@ -10,7 +10,7 @@ import { oidcConfigSchema, oidcShorthands } from './schema.ts';
 import { sessionSettingsIssues } from './browser/config.ts';
 import type { OidcConfig } from './schema.ts';
 import { createOidc } from './create.ts';
-import { GENERATED_JWKS_KEY, publicGeneratedJwks } from './clients.ts';
+import { deleteGeneratedKeys, publicGeneratedJwks } from './clients.ts';
 import { deleteAllIssuers, deleteIssuer, findIssuer, listIssuers } from './admin-issuers.ts';
 
 export type { OidcConfig } from './schema.ts';
@@ -66,7 +66,7 @@ const adminRoutes: PluginAdminRoute[] = [
     path: '/openid-connect/jwks',
     async handler(_req, deps) {
       // The next private_key_jwt call generates a fresh key: a key rotation.
-      await deps.sharedKv.delete(GENERATED_JWKS_KEY);
+      await deleteGeneratedKeys(deps.sharedKv);
       return { status: 204 };
     },
   },
