@@ -244,3 +244,19 @@ test('a minimal config (issuer only, every method enabled) loads and serves', as
     await ok.body?.cancel();
   });
 });
+
+test('the realm in WWW-Authenticate comes from the Host header but cannot add challenge parameters', async () => {
+  const { request } = await import('node:http');
+  await withGateway(deck(`      auth_methods: [bearer]\n`), async (gw) => {
+    const challenge = await new Promise<string>((resolve, reject) => {
+      const req = request(`${gw.proxyUrl}/api`, { headers: { host: 'evil", error="spoofed', authorization: 'Bearer abc.def.ghi' } }, (res) => {
+        res.resume();
+        resolve(String(res.headers['www-authenticate']));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // One realm, one error: the client's quote is escaped inside the quoted-string (RFC 9110 §5.6.4).
+    assert.equal(challenge, 'Bearer realm="evil\\", error=\\"spoofed", error="invalid_token"');
+  });
+});

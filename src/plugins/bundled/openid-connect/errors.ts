@@ -90,7 +90,8 @@ export function toReply(err: unknown, opts: ReplyOptions): ErrorReply {
   if (status === 401 || status === 403 || (status === 400 && ge?.code === 'GW_AUTH_BAD_TOKEN')) {
     message = status === 403 ? opts.forbiddenMessage : status === 400 ? 'Bad Request' : opts.unauthorizedMessage;
     const failure = (ge?.detail ?? '').split(':')[0] as AuthFailure;
-    let challenge = `Bearer realm="${opts.realm}"`;
+    // The realm is the request's Host: a client-chosen value, so quote it properly.
+    let challenge = `Bearer realm="${quotedStringContent(opts.realm)}"`;
     if (opts.exposeErrorCode && failure !== 'no_credentials') {
       const code = status === 403 ? 'insufficient_scope' : failure === 'invalid_request' ? 'invalid_request' : 'invalid_token';
       challenge += `, error="${code}"`;
@@ -107,6 +108,15 @@ export function toReply(err: unknown, opts: ReplyOptions): ErrorReply {
   return { status, body, headers };
 }
 
+/**
+ * The content of an RFC 9110 §5.6.4 quoted-string: `"` and `\` escaped, control characters
+ * (which no header may carry) dropped.
+ */
+function quotedStringContent(s: string): string {
+  return s.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '').replace(/["\\]/g, '\\$&');
+}
+
+/** RFC 6750 §3: error_description allows no `"` or `\` at all (not even escaped). */
 function quoteSafe(s: string): string {
   return s.replace(/["\\\r\n]/g, ' ');
 }
