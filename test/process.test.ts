@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
@@ -171,6 +171,28 @@ describe('reloads', () => {
     } finally {
       const code = await gw.stop('SIGTERM');
       assert.equal(code, 0, gw.output().slice(-3000));
+    }
+  });
+
+  test('--watch keeps reloading when editors replace the file (write to a temp file, then rename)', async () => {
+    const gw = await startGatewayProcess({ config: deck(echo.url, ['/one']), args: ['--watch'] });
+    const replace = async (text: string): Promise<void> => {
+      // What `sed -i`, vim, VS Code's atomic save and ConfigMap updates do: a new inode each time.
+      const tmp = `${gw.configFile}.tmp`;
+      await writeFile(tmp, text);
+      await rename(tmp, gw.configFile);
+    };
+    try {
+      await replace(deck(echo.url, ['/two']));
+      await waitFor(async () => (await fetch(`${gw.proxyUrl}/two`)).status === 200, 10_000, 'first replace');
+      await replace(deck(echo.url, ['/three']));
+      await waitFor(async () => (await fetch(`${gw.proxyUrl}/three`)).status === 200, 10_000, 'second replace');
+      // An in-place write after the replacements is noticed too.
+      await gw.writeConfig(deck(echo.url, ['/four']));
+      await waitFor(async () => (await fetch(`${gw.proxyUrl}/four`)).status === 200, 10_000, 'in-place write');
+      assert.equal((await fetch(`${gw.proxyUrl}/three`)).status, 404);
+    } finally {
+      assert.equal(await gw.stop('SIGTERM'), 0);
     }
   });
 });

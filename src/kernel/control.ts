@@ -4,7 +4,8 @@
  * store, and the Admin API. Runs in the single process, or in the primary with several workers.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { createAdminServer } from '../admin/index.ts';
 import { loadDeclarativeFile } from '../config/index.ts';
@@ -57,6 +58,7 @@ export class ControlPlane {
   #adminPorts: number[] = [];
   #unsubscribe: (() => void) | null = null;
   #watcher: FSWatcher | null = null;
+  #watchTimer: NodeJS.Timeout | null = null;
   #pushing: Promise<void> = Promise.resolve();
   #dirty = false;
   readonly startedAt = Date.now();
@@ -80,13 +82,7 @@ export class ControlPlane {
     this.sharedKv = await openSharedKv(s);
     await this.#push();
     this.#unsubscribe = this.store.onChange(() => this.#schedulePush());
-    if (s.watch && s.database === 'off' && s.declarativeConfig) {
-      let timer: NodeJS.Timeout | null = null;
-      this.#watcher = watch(s.declarativeConfig, () => {
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(() => void this.reload(), 100);
-      });
-    }
+    if (s.watch && s.database === 'off' && s.declarativeConfig) this.#watch(s.declarativeConfig);
     if (s.adminListen.length > 0) {
       const tls = s.adminSslCert && s.adminSslCertKey
         ? { cert: readFileSync(s.adminSslCert, 'utf8'), key: readFileSync(s.adminSslCertKey, 'utf8') }
@@ -127,6 +123,36 @@ export class ControlPlane {
         this.#adminPorts.push(port);
       }
     }
+  }
+
+  /**
+   * --watch. The directory is watched, not the file: editors and tools that save atomically
+   * (write a temp file, rename it over the old one: `sed -i`, vim, VS Code, Kubernetes ConfigMap
+   * symlink swaps) give the path a new inode, and a watch on the file itself goes silent after
+   * the first such save. Any event in the directory re-reads the file's identity (inode, size,
+   * mtime, following symlinks) and reloads only when it changed.
+   */
+  #watch(file: string): void {
+    const identity = (): string => {
+      try {
+        const st = statSync(file);
+        return `${st.ino}:${st.size}:${st.mtimeMs}`;
+      } catch {
+        return 'missing';
+      }
+    };
+    let seen = identity();
+    this.#watcher = watch(dirname(resolve(file)), () => {
+      if (this.#watchTimer) clearTimeout(this.#watchTimer);
+      this.#watchTimer = setTimeout(() => {
+        this.#watchTimer = null;
+        const now = identity();
+        // A file caught between unlink and rename is left for the next event.
+        if (now === seen || now === 'missing') return;
+        seen = now;
+        void this.reload();
+      }, 100);
+    });
   }
 
   adminPorts(): number[] {
@@ -177,6 +203,7 @@ export class ControlPlane {
 
   async close(): Promise<void> {
     this.#watcher?.close();
+    if (this.#watchTimer) clearTimeout(this.#watchTimer);
     this.#unsubscribe?.();
     await this.#admin?.close();
     await this.#pushing;
