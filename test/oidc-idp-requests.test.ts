@@ -136,3 +136,22 @@ test('introspection request: hint, extra headers and args, client auth; inactive
     },
   );
 });
+
+test('cache_tokens: arguments the client passes (token_post_args_client) are part of the cache key', async () => {
+  // The IdP answers with a token whose audience is the requested resource (RFC 8707).
+  const tokens = new Map<string, string>();
+  for (const resource of ['https://a.example', 'https://b.example']) tokens.set(resource, await idp.sign({ sub: 'alex', aud: resource }));
+  idp.setTokenResponse((params) => ({ status: 200, body: { access_token: tokens.get(params.get('resource') ?? '') ?? 'none', token_type: 'Bearer', expires_in: 300 } }));
+  await withGateway(deck(`      auth_methods: [password]\n      token_post_args_client: [resource]\n`), async (gw) => {
+    idp.resetCounts();
+    const upstreamToken = async (resource: string) => {
+      const r = await fetch(`${gw.proxyUrl}/api?resource=${encodeURIComponent(resource)}`, { headers: { authorization: basic('alex', 'doe') } });
+      assert.equal(r.status, 200);
+      return ((await r.json()) as { headers: Record<string, string> }).headers.authorization;
+    };
+    assert.equal(await upstreamToken('https://a.example'), `Bearer ${tokens.get('https://a.example')}`);
+    assert.equal(await upstreamToken('https://b.example'), `Bearer ${tokens.get('https://b.example')}`, 'not the token cached for another resource');
+    assert.equal(await upstreamToken('https://a.example'), `Bearer ${tokens.get('https://a.example')}`);
+    assert.equal(idp.counts().token, 2, 'one token call per resource, then the cache');
+  });
+});

@@ -41,11 +41,19 @@ function tokenHeaders(rt: Runtime, rs: RequestState): Record<string, string> {
   return headers;
 }
 
+/**
+ * The token cache key: salt, grant, credentials and every argument of the token request (those
+ * from `token_post_args_client` come from the client and may ask for another token, e.g. another
+ * `resource`), except the scope unless `token_cache_key_include_scope`.
+ */
 function cacheKey(rt: Runtime, grant: Grant, parts: readonly string[], params: Record<string, string>): string {
   const h = createHash('sha256').update(rt.salt).update('\0').update(grant);
   for (const p of parts) h.update('\0').update(p);
   const scoped = rt.cfg.token_cache_key_include_scope ? params.scope ?? '' : '';
-  h.update('\0').update(scoped).update('\0').update(params.audience ?? '');
+  h.update('\0').update(scoped);
+  const args = Object.keys(params).filter((k) => k !== 'scope').sort();
+  // JSON: names and values cannot run into one another.
+  h.update('\0').update(JSON.stringify(args.map((k) => [k, params[k]])));
   return h.digest('base64url');
 }
 
