@@ -74,7 +74,8 @@ describe('edge checks: smuggling, oversized headers, body limit', () => {
     const before = echo.received.length;
     const r = await fetch(`${gw.proxyUrl}/a`, { method: 'POST', body: 'x'.repeat(2048) });
     assert.equal(r.status, 413);
-    assert.deepEqual(await r.json(), { message: 'Request size limit exceeded' });
+    // Kong's error handler body for 413 (kong/error_handlers.lua), as nginx's client_max_body_size gives.
+    assert.deepEqual(await r.json(), { message: 'Payload too large' });
     assert.equal(echo.received.length, before);
     const chunked = await new Promise<number>((resolve, reject) => {
       const req = http.request(`${gw.proxyUrl}/upload-count`, { method: 'POST' }, (res) => {

@@ -125,7 +125,7 @@ export class Incoming implements IncomingView {
 }
 
 function tooLarge(): GatewayError {
-  return new GatewayError('GW_REQUEST_TOO_LARGE', 'Request size limit exceeded', { status: 413 });
+  return new GatewayError('GW_REQUEST_TOO_LARGE', 'Payload too large', { status: 413 });
 }
 
 export class Upstream implements UpstreamRequest {

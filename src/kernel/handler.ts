@@ -78,7 +78,7 @@ function limitStream(limit: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
-      if (seen > limit) cb(new GatewayError('GW_REQUEST_TOO_LARGE', 'Request size limit exceeded', { status: 413 }));
+      if (seen > limit) cb(new GatewayError('GW_REQUEST_TOO_LARGE', 'Payload too large', { status: 413 }));
       else cb(null, chunk);
     },
   });
@@ -167,7 +167,7 @@ export class RequestHandler {
     const max = this.#s.maxBodySize;
     if (max > 0 && Number(ctx.request.headers['content-length'] ?? 0) > max) {
       res.shouldKeepAlive = false;
-      return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Request size limit exceeded' }));
+      return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Payload too large' }));
     }
     return this.#rewrite(ctx, phase, snap, res, upgrade, 0);
   }
@@ -325,7 +325,7 @@ export class RequestHandler {
     if (ctx.aborted) return;
     if (isGatewayError(err) && err.status === 413) {
       res.shouldKeepAlive = false;
-      return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Request size limit exceeded' }));
+      return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Payload too large' }));
     }
     const gw = upstreamError(err);
     ctx.log.error({ request_id: ctx.id, code: gw.code, detail: gw.detail, service: ctx.service?.name ?? ctx.service?.id }, 'upstream request failed');
