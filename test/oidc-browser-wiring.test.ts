@@ -11,6 +11,7 @@ import type { TestGateway } from './helpers/gateway.ts';
 import { startIdp } from '../demo/idp.ts';
 import type { DemoIdp } from '../demo/idp.ts';
 import { startEcho } from '../demo/echo.ts';
+import { CookieJar, navigate as signIn, send } from './helpers/fake-ctx.ts';
 import type { EchoServer } from '../demo/echo.ts';
 
 let idp: DemoIdp;
@@ -91,4 +92,22 @@ test('a script request without credentials gets 401, not a redirect', async () =
   const r = await fetch(`${gw.proxyUrl}/app`, { headers: { accept: 'application/json' }, redirect: 'manual' });
   assert.equal(r.status, 401);
   await r.body?.cancel();
+});
+
+test('a reload of the page a sign-in landed on (code and state still in the URL) is served by the session', async () => {
+  // Default login_action (upstream): the browser stays on the callback URL. Reloading it or
+  // opening it again must not fail the spent code and state: the session answers, no IdP call.
+  const jar = new CookieJar();
+  const steps = await signIn(jar, `${gw.proxyUrl}/app/page?x=1`, { credentials: { login: 'alex', password: 'doe' } });
+  const landed = steps.at(-1)!;
+  assert.equal(landed.status, 200, landed.body);
+  assert.ok(new URL(landed.url).searchParams.has('code'), `landed on the callback URL: ${landed.url}`);
+  idp.resetCounts();
+  const reload = await send(jar, landed.url, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+  assert.equal(reload.status, 200, reload.body);
+  assert.match((JSON.parse(reload.body) as Echo).headers.authorization ?? '', /^Bearer /);
+  assert.deepEqual(idp.counts(), {});
+  // Without a session the same stale callback is refused (401), never a new sign-in loop.
+  const fresh = await send(new CookieJar(), landed.url, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+  assert.equal(fresh.status, 401);
 });

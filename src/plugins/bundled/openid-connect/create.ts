@@ -143,7 +143,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       if (browser) {
         const bcl = await browser.backchannelLogout(ctx);
         if (bcl) return bcl;
-        // An authorization code callback starts a new session; an old one is not consulted.
+        // The callback of a sign-in pending in this browser starts a new session; an old one is
+        // not consulted. A stale callback URL (reloaded, bookmarked) is served by a valid session.
         const callback = rt.enabled.has('authorization_code') && (await browser.isCallback(ctx));
         if (rt.enabled.has('session') && !callback) {
           session = await browser.loadSession(ctx);

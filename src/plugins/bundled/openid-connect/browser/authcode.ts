@@ -116,6 +116,16 @@ export class AuthorizationCodeFlow {
     }
   }
 
+  /**
+   * Whether this request is the callback of a sign-in pending in this browser: callback
+   * parameters, and an authorization cookie bound to their state. A callback URL without one (a
+   * reload or a bookmark of the page a sign-in landed on, its code and state spent) is not.
+   */
+  async isPendingCallback(ctx: RequestContext): Promise<boolean> {
+    const params = await this.callbackParams(ctx);
+    return params !== null && (await this.#flowCookie(ctx, this.#stateOf(params))) !== null;
+  }
+
   async run(ctx: RequestContext): Promise<AuthCodeResult> {
     const params = await this.callbackParams(ctx);
     return params ? this.#finish(ctx, params) : this.#start(ctx);

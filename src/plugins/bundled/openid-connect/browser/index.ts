@@ -54,9 +54,17 @@ export interface BrowserFlows {
   newSession(init: NewSession): SessionData;
   /** `authorization_code` method: finish a callback, or start a sign-in (302, or 401 for script requests). */
   authorizationCode(ctx: RequestContext): Promise<AuthCodeResult>;
-  /** True when this request is an authorization code callback (state + code/error). */
+  /**
+   * True when this request is the callback (state + code/error) of a sign-in pending in this
+   * browser (its authorization cookie is there). Such a callback starts a new session; any other
+   * request, a reload of the callback URL included, may be served by the current session.
+   */
   isCallback(ctx: RequestContext): Promise<boolean>;
-  /** `isCallback` when the body need not be read (no form_post callback possible); undefined otherwise. */
+  /**
+   * Whether the request has the shape of a callback (state + code/error), when the body need not
+   * be read (no form_post callback possible); undefined otherwise. A cheap pre-test: `isCallback`
+   * can only be true when this is not false.
+   */
   isCallbackWithoutBody(ctx: RequestContext): boolean | undefined;
   /** Logout when the request matches logout_uri_suffix/methods/args; null otherwise. */
   logout(ctx: RequestContext, session: SessionData | null): Promise<Reply | null>;
@@ -235,9 +243,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
 
     authorizationCode: (ctx) => authCode.run(ctx),
 
-    async isCallback(ctx) {
-      return (await authCode.callbackParams(ctx)) !== null;
-    },
+    isCallback: (ctx) => authCode.isPendingCallback(ctx),
 
     isCallbackWithoutBody(ctx) {
       const params = authCode.callbackParamsWithoutBody(ctx);
