@@ -29,6 +29,20 @@ services:
     routes:
       - name: r
         paths: [/app]
+      - name: forbidden
+        paths: [/forbidden]
+        plugins:
+          - name: openid-connect
+            config:
+              issuer: ${idp.issuer}
+              client_id: [kong]
+              client_secret: [kong-secret]
+              client_auth: [client_secret_post]
+              auth_methods: [session, authorization_code]
+              session_secret: a-long-enough-session-secret-for-tests-0123456789
+              scopes: [openid, groups]
+              groups_claim: [groups]
+              groups_required: [nobody]
 plugins:
   - name: openid-connect
     config:
@@ -110,4 +124,21 @@ test('a reload of the page a sign-in landed on (code and state still in the URL)
   // Without a session the same stale callback is refused (401), never a new sign-in loop.
   const fresh = await send(new CookieJar(), landed.url, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
   assert.equal(fresh.status, 401);
+});
+
+test('a sign-in refused with 403 at the callback leaves no session behind (forbidden_destroy_session)', async () => {
+  const jar = new CookieJar();
+  const steps = await signIn(jar, `${gw.proxyUrl}/forbidden/page`, { credentials: { login: 'alex', password: 'doe' } });
+  const landed = steps.at(-1)!;
+  assert.equal(landed.status, 403, landed.body);
+  // The session made at the callback is destroyed: the last Set-Cookie for it expires it ...
+  const sessionCookies = landed.setCookies.filter((c) => c.startsWith('session='));
+  assert.ok(sessionCookies.length > 0 && /Max-Age=0/i.test(sessionCookies.at(-1)!), JSON.stringify(sessionCookies));
+  assert.equal(jar.get(gw.proxyUrl, 'session'), undefined);
+  // ... and a copy of the cookie issued before it no longer opens a session (401, not 403).
+  const issued = sessionCookies.find((c) => !/Max-Age=0/i.test(c));
+  if (issued) {
+    const r = await fetch(`${gw.proxyUrl}/forbidden/page`, { headers: { cookie: issued.split(';')[0], accept: 'application/json' } });
+    assert.equal(r.status, 401, await r.text());
+  }
 });

@@ -189,8 +189,10 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       ctx.state.set(STATE_KEY, state);
     } catch (err) {
       const status = isGatewayError(err) ? err.status : 500;
-      if (browser && session && ((status === 401 && cfg.unauthorized_destroy_session) || (status === 403 && cfg.forbidden_destroy_session))) {
-        await browser.destroySession(ctx).catch((e: unknown) => ctx.log.warn({ err: describe(e) }, 'openid-connect: could not destroy the session'));
+      // The session loaded for this request, or the one the callback just made.
+      const active = browser !== null && (session !== null || browser.sessionId(ctx) !== null);
+      if (active && ((status === 401 && cfg.unauthorized_destroy_session) || (status === 403 && cfg.forbidden_destroy_session))) {
+        await browser!.destroySession(ctx).catch((e: unknown) => ctx.log.warn({ err: describe(e) }, 'openid-connect: could not destroy the session'));
       }
       if (cfg.anonymous && (status === 401 || status === 400)) return anonymousFallback(ctx);
       return replyFor(ctx, err, rs.client?.index ?? 0);
