@@ -173,6 +173,32 @@ services:
     assert.equal(body.data, '{"a":1}');
   });
 
+  test('Expect: 100-continue (what curl sends for larger uploads): the gateway answers 100, the body reaches the upstream', async () => {
+    const payload = 'z'.repeat(4096);
+    const result = await new Promise<{ status: number; body: string; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = http.request(`${gw.proxyUrl}/anything/upload`, {
+        method: 'POST',
+        headers: { expect: '100-continue', 'content-type': 'text/plain', 'content-length': String(payload.length) },
+      }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, continued }));
+      });
+      req.on('continue', () => {
+        continued = true;
+        req.end(payload);
+      });
+      req.on('error', reject);
+    });
+    assert.equal(result.status, 200, result.body);
+    assert.ok(result.continued, '100 Continue sent to the client');
+    const body = JSON.parse(result.body) as Echoed;
+    assert.equal(body.data, payload);
+    // The expectation was met by the gateway: it is a hop-by-hop matter, not forwarded.
+    assert.equal(body.headers.expect, undefined);
+  });
+
   test('access log: one line per request, path without query string, no credentials', async () => {
     await fetch(`${gw.proxyUrl}/anything/logged?access_token=SECRET-TOKEN-VALUE`, {
       headers: { authorization: 'Bearer SECRET-BEARER', cookie: 'session=SECRET-COOKIE' },

@@ -36,13 +36,16 @@ function connectionListed(value: string | string[] | undefined): Set<string> | n
 
 /**
  * Copy of the client's headers that may go upstream: hop-by-hop fields and the ones named in
- * Connection removed; `host` removed too (the proxy sets it per `preserve_host`).
+ * Connection removed; `host` removed too (the proxy sets it per `preserve_host`); `expect` too:
+ * node:http has already answered `100 Continue` to the client (RFC 9110 §10.1.1 lets a proxy meet
+ * the expectation itself), and undici refuses any request carrying it (UND_ERR_NOT_SUPPORTED),
+ * which turned every `curl --data @file` over 1 KB into a 502.
  */
 export function upstreamHeadersFrom(headers: IncomingHttpHeaders): HeaderMap {
   const listed = connectionListed(headers.connection);
   const out: HeaderMap = {};
   for (const name in headers) {
-    if (hopByHop.has(name) || name === 'host') continue;
+    if (hopByHop.has(name) || name === 'host' || name === 'expect') continue;
     if (listed !== null && listed.has(name)) continue;
     const v = headers[name];
     if (v !== undefined) out[name] = v;
