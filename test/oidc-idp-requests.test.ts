@@ -155,3 +155,40 @@ test('cache_tokens: arguments the client passes (token_post_args_client) are par
     assert.equal(idp.counts().token, 2, 'one token call per resource, then the cache');
   });
 });
+
+test('cache_introspection / cache_user_info: what the client passes through to the IdP is part of the cache key', async () => {
+  idp.setIntrospection('opaque-ck', { active: true, sub: 'alex' });
+  idp.setUserinfo('opaque-ui', { sub: 'alex' });
+  const call = async (gw: TestGateway, token: string, query: string, headers: Record<string, string> = {}) => {
+    const r = await fetch(`${gw.proxyUrl}/api${query}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+  };
+  await withGateway(deck(`      auth_methods: [introspection]
+      client_auth: [client_secret_post]
+      introspection_post_args_client: [resource]
+      introspection_headers_client: [x-tenant]
+`), async (gw) => {
+    idp.resetCounts();
+    await call(gw, 'opaque-ck', '?resource=a');
+    await call(gw, 'opaque-ck', '?resource=b');
+    assert.equal(new URLSearchParams(last('introspection').body).get('resource'), 'b', 'the second resource reached the IdP');
+    await call(gw, 'opaque-ck', '?resource=a');
+    assert.equal(idp.counts().introspection, 2, 'one call per resource, then the cache');
+    await call(gw, 'opaque-ck', '?resource=a', { 'x-tenant': 't1' });
+    assert.equal(last('introspection').headers['x-tenant'], 't1');
+    await call(gw, 'opaque-ck', '?resource=a', { 'x-tenant': 't1' });
+    assert.equal(idp.counts().introspection, 3, 'a passed-through header is part of the key too');
+  });
+  await withGateway(deck(`      auth_methods: [userinfo]
+      userinfo_headers_client: [x-tenant]
+`), async (gw) => {
+    idp.resetCounts();
+    await call(gw, 'opaque-ui', '', { 'x-tenant': 't1' });
+    await call(gw, 'opaque-ui', '', { 'x-tenant': 't2' });
+    assert.equal(last('userinfo').headers['x-tenant'], 't2', 'the second tenant reached the IdP');
+    await call(gw, 'opaque-ui', '', { 'x-tenant': 't1' });
+    await call(gw, 'opaque-ui', '');
+    assert.equal(idp.counts().userinfo, 3, 'one call per tenant header (and one without), then the cache');
+  });
+});

@@ -120,16 +120,29 @@ export async function userinfoStep(rt: Runtime, rs: RequestState): Promise<Outco
   return outcome('userinfo', found, null, null, info);
 }
 
+/**
+ * The cache key of a call made for `token`: the token alone, or, when the client passes headers or
+ * arguments through to the IdP (`*_client` options) or one of several clients is selected, those
+ * too: they may change the IdP's answer, so they must not share an entry.
+ */
+function callKey(token: string, client: number, extra: Record<string, string>[]): string {
+  if (client === 0 && extra.every((e) => Object.keys(e).length === 0)) return tokenHash(token);
+  const sorted = extra.map((e) => Object.keys(e).sort().map((k) => [k, e[k]]));
+  // JSON: names and values cannot run into one another.
+  return tokenHash(`${token}\0${client}\0${JSON.stringify(sorted)}`);
+}
+
 async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
-  const key = tokenHash(token);
+  const fromClient: Record<string, string> = {};
+  copyClientHeaders(rs, rt.cfg.userinfo_headers_client, fromClient);
+  const key = callKey(token, rs.client?.index ?? 0, [fromClient]);
   const cached = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
   if (cached) return cached;
   return rt.flights.userinfo.run(key, rs.ctx.signal, async () => {
     let info: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.userinfo_endpoint) throw idpUnavailable('userinfo', new Error('no userinfo_endpoint'));
-    const headers = extraPairs(rt.cfg.userinfo_headers_names, rt.cfg.userinfo_headers_values);
-    copyClientHeaders(rs, rt.cfg.userinfo_headers_client, headers);
+    const headers = { ...extraPairs(rt.cfg.userinfo_headers_names, rt.cfg.userinfo_headers_values), ...fromClient };
     const client = rs.client ?? { index: 0, id: 'portcullis', secret: null };
     const config = await rt.clients.configuration(meta, client, 'userinfo', { signal: rs.ctx.signal, headers });
     try {
@@ -156,24 +169,27 @@ async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string)
 /** Call the introspection endpoint (cached by token hash until the result's `exp`). */
 export async function introspect(rt: Runtime, rs: RequestState, found: FoundToken): Promise<Claims> {
   const cfg = rt.cfg;
-  const key = tokenHash(found.token);
+  // What the client passes through (arguments, headers) is gathered first: it is part of the key.
+  const clientHeaders: Record<string, string> = {};
+  copyClientHeaders(rs, cfg.introspection_headers_client, clientHeaders);
+  const clientArgs: Record<string, string> = {};
+  for (const n of cfg.introspection_post_args_client ?? []) {
+    const v = rs.ctx.request.query.get(n) ?? (await rs.body.get(n));
+    if (v !== null && v !== undefined) clientArgs[n] = v;
+  }
+  for (const n of cfg.introspection_post_args_client_headers ?? []) {
+    const v = rs.ctx.request.header(n);
+    if (v !== undefined) clientArgs[n] = v;
+  }
+  const key = callKey(found.token, rs.client?.index ?? 0, [clientHeaders, clientArgs]);
   let result = cfg.cache_introspection ? rt.caches.introspection.get(key) : undefined;
   result ??= await rt.flights.introspection.run(key, rs.ctx.signal, async () => {
     let fresh: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.introspection_endpoint) throw idpUnavailable('introspection', new Error('no introspection_endpoint'));
     if (!rs.client) throw idpUnavailable('introspection', new Error('no client_id configured'));
-    const headers = extraPairs(cfg.introspection_headers_names, cfg.introspection_headers_values);
-    copyClientHeaders(rs, cfg.introspection_headers_client, headers);
-    const params: Record<string, string> = { token_type_hint: cfg.introspection_hint, ...extraPairs(cfg.introspection_post_args_names, cfg.introspection_post_args_values) };
-    for (const n of cfg.introspection_post_args_client ?? []) {
-      const v = rs.ctx.request.query.get(n) ?? (await rs.body.get(n));
-      if (v !== null && v !== undefined) params[n] = v;
-    }
-    for (const n of cfg.introspection_post_args_client_headers ?? []) {
-      const v = rs.ctx.request.header(n);
-      if (v !== undefined) params[n] = v;
-    }
+    const headers = { ...extraPairs(cfg.introspection_headers_names, cfg.introspection_headers_values), ...clientHeaders };
+    const params: Record<string, string> = { token_type_hint: cfg.introspection_hint, ...extraPairs(cfg.introspection_post_args_names, cfg.introspection_post_args_values), ...clientArgs };
     const config = await rt.clients.configuration(meta, rs.client, 'introspection', { signal: rs.ctx.signal, headers });
     try {
       fresh = (await tokenIntrospection(config, found.token, params)) as Claims;
