@@ -160,6 +160,19 @@ describe('Admin API: Kong compatibility', () => {
     assert.equal(b.body.host, 'b.test');
     assert.equal((await call('DELETE', '/services/never-was')).status, 204);
   });
+
+  test('PUT by name: the name in the URL wins over one in the body, as Kong\'s upsert_by_<key>', async () => {
+    const a = await call('PUT', '/consumers/carol', { username: 'someone-else', custom_id: 'c-1' });
+    assert.equal(a.status, 200);
+    assert.equal(a.body.username, 'carol');
+    const b = await call('PUT', '/consumers/carol', { username: 'someone-else', custom_id: 'c-2' });
+    assert.equal(b.status, 200);
+    assert.equal(b.body.id, a.body.id);
+    assert.equal(b.body.username, 'carol');
+    assert.equal((await call('GET', '/consumers/someone-else')).status, 404);
+    const s = await call('PUT', '/services/url-name', 'name=body-name&url=http://a.test');
+    assert.equal(s.body.name, 'url-name');
+  });
 });
 
 describe('Admin API: /config as Kong\'s DB-less mode', () => {

@@ -220,7 +220,7 @@ export function createEntityService(opts: EntityServiceOptions) {
         const key = endpointKey[entity];
         if (isRecord(body)) {
           if (isId) body = { ...body, id: idOrKey };
-          else if (key) body = { [key]: idOrKey, ...body };
+          else if (key) body = { ...body, [key]: idOrKey };
           if (existing && !isId) body = { ...(body as Record<string, unknown>), id: existing.id };
         }
         if (!isId && !key) throw notFound();
