@@ -173,6 +173,23 @@ test('HS256 tokens only with enable_hs_signatures (client secret as key); leeway
   });
 });
 
+test('enable_hs_signatures with several clients: a token signed with one client\'s secret is not accepted for another (not even once cached)', async () => {
+  const secrets = ['first-client-secret-long-enough-0123456789', 'second-client-secret-long-enough-0123456789'];
+  const now = Math.floor(Date.now() / 1000);
+  const forSecond = await new SignJWT({ sub: 'alex' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(idp.issuer).setIssuedAt().setExpirationTime(now + 60).sign(new TextEncoder().encode(secrets[1]));
+  await withGateway(deck(`      auth_methods: [bearer]\n      client_id: [one, two]\n      client_secret: [${secrets[0]}, ${secrets[1]}]\n      enable_hs_signatures: true\n`), async (gw) => {
+    const status = async (query: string) => {
+      const r = await fetch(`${gw.proxyUrl}/api${query}`, { headers: { authorization: `Bearer ${forSecond}` } });
+      await r.body?.cancel();
+      return r.status;
+    };
+    assert.equal(await status('?client_id=two'), 200, 'verified with the selected client\'s secret');
+    assert.equal(await status('?client_id=two'), 200);
+    assert.equal(await status(''), 401, 'the first client (default) does not share that secret');
+    assert.equal(await status('?client_id=one'), 401);
+  });
+});
+
 test('run_on_preflight: false lets OPTIONS through unauthenticated', async () => {
   await withGateway(deck(`      auth_methods: [bearer]\n      run_on_preflight: false\n`), async (gw) => {
     const r = await fetch(`${gw.proxyUrl}/api`, { method: 'OPTIONS' });

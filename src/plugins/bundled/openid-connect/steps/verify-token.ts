@@ -75,8 +75,11 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
   });
   if (cfg.domains && cfg.domains.length > 0 && !cfg.domains.includes(String(verified.payload.hd))) throw authError('invalid_token', 'hd claim not allowed');
   const exp = typeof verified.payload.exp === 'number' ? verified.payload.exp + cfg.leeway : null;
-  // Keyed by the token itself (its tail, compared in full): no hashing on the hot path.
-  if (looksLikeJwt(token)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, fast: null }, cacheTtlMs(cfg, rt.now(), exp));
+  // Keyed by the token itself (its tail, compared in full): no hashing on the hot path. A token
+  // verified with an HS* secret is proof only for the clients that share that secret: with
+  // several secrets it is verified again on every request, against the selected client's.
+  const hmac = verified.header.alg.startsWith('HS');
+  if (looksLikeJwt(token) && (!hmac || new Set(cfg.client_secret ?? []).size <= 1)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, fast: null }, cacheTtlMs(cfg, rt.now(), exp));
   return verified.payload as Claims;
 }
 
