@@ -205,6 +205,17 @@ describe('authorization against the demo IdP', () => {
     assert.equal(viaDefault.headers['x-credential-identifier'], sub);
   });
 
+  test('consumer names and custom ids beyond Latin-1 reach the upstream as UTF-8 (no 502)', async () => {
+    const c = await admin(gw, 'POST', '/consumers', { username: 'nogroups', custom_id: 'Łukasz 张伟 é' });
+    assert.equal(c.status, 201, JSON.stringify(c.json));
+    await waitUntil(async () => (await call('/consumers', nogroupsToken)).status !== 403);
+    const r = await call('/consumers', nogroupsToken);
+    assert.equal(r.status, 200, await r.clone().text());
+    const body = (await r.json()) as Echoed;
+    assert.equal(Buffer.from(body.headers['x-consumer-custom-id'], 'latin1').toString('utf8'), 'Łukasz 张伟 é');
+    assert.equal((await admin(gw, 'DELETE', '/consumers/nogroups')).status, 204);
+  });
+
   test('forbidden_destroy_session: a session refused with 403 is kept when off, ended by default', async () => {
     const login = await fetch(`${gw.proxyUrl}/session-ok`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` } });
     assert.equal(login.status, 200);

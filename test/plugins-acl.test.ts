@@ -17,6 +17,7 @@ const t = echoGatewaySuite({
   consumers: [
     { username: 'alice', acls: [{ group: 'admin' }, { group: 'dev' }] },
     { username: 'bob', acls: [{ group: 'ops' }] },
+    { username: 'zofia', acls: [{ group: 'admin' }, { group: 'Łódź équipe' }] },
   ],
 });
 const call = (path: string, headers: Record<string, string> = {}) => t.call(path, headers);
@@ -52,6 +53,13 @@ test('acl with authenticated groups (no consumer, and always_use_authenticated_g
   const pref = await call('/prefer-auth', { 'x-test-consumer': 'bob', 'x-test-groups': 'admin' });
   assert.equal(pref.status, 200);
   assert.equal(pref.body.headers['x-authenticated-groups'], 'admin');
+});
+
+test('acl: group names beyond Latin-1 reach the upstream as UTF-8 (no 502)', async () => {
+  const r = await call('/admins', { 'x-test-consumer': 'zofia' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  // node:http hands header bytes over as latin1 characters: decode them as UTF-8.
+  assert.equal(Buffer.from(r.body.headers['x-consumer-groups'], 'latin1').toString('utf8'), 'admin, Łódź équipe');
 });
 
 test('acl config errors are rejected when the file is loaded', async () => {

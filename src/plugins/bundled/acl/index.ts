@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { definePlugin } from '../../sdk.ts';
 import type { RequestContext, Reply } from '../../sdk.ts';
+import { utf8HeaderValue } from '../../header-value.ts';
 
 export const aclSchema = z
   .strictObject({
@@ -102,7 +103,7 @@ export default definePlugin<AclConfig>({
         }
 
         if (blocked(groups)) return forbidden(ctx);
-        if (!config.hide_groups_header && groups.length > 0) ctx.upstream.setHeader(header, groups.join(', '));
+        if (!config.hide_groups_header && groups.length > 0) ctx.upstream.setHeader(header, utf8HeaderValue(groups.join(', ')));
       },
     };
   },

@@ -20,6 +20,7 @@ import type { Location } from './steps/find-credential.ts';
 import { cachedVerification, cachedVerificationAt } from './steps/verify-token.ts';
 import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
 import { configuredNames, headersFromPlan, hideCredentials, type HeaderPlan, type HeaderWrite } from './steps/headers.ts';
+import { utf8HeaderValue } from '../../header-value.ts';
 
 /** Request bodies are parsed for fields only for these methods' complements (`BodyFields`). */
 function noBody(method: string): boolean {
@@ -64,13 +65,14 @@ type ConsumerRef = { id: string; username: string | null; custom_id: string | nu
 /** The consumer headers to set (after removing {@link consumerHeaderNames}), in Kong's order. */
 export function consumerHeaders(consumer: ConsumerRef, groups: readonly string[] | null, credential: { identifier?: string | null } | null): HeaderWrite[] {
   const out: HeaderWrite[] = [];
-  if (credential?.identifier) out.push({ name: 'x-credential-identifier', value: credential.identifier });
+  // Names, ids and groups are Unicode text: UTF-8 on the wire (utf8HeaderValue).
+  if (credential?.identifier) out.push({ name: 'x-credential-identifier', value: utf8HeaderValue(credential.identifier) });
   if (consumer) {
-    out.push({ name: 'x-consumer-id', value: consumer.id });
-    if (consumer.username) out.push({ name: 'x-consumer-username', value: consumer.username });
-    if (consumer.custom_id) out.push({ name: 'x-consumer-custom-id', value: consumer.custom_id });
+    out.push({ name: 'x-consumer-id', value: utf8HeaderValue(consumer.id) });
+    if (consumer.username) out.push({ name: 'x-consumer-username', value: utf8HeaderValue(consumer.username) });
+    if (consumer.custom_id) out.push({ name: 'x-consumer-custom-id', value: utf8HeaderValue(consumer.custom_id) });
   }
-  if (groups && groups.length > 0) out.push({ name: 'x-authenticated-groups', value: groups.join(', ') });
+  if (groups && groups.length > 0) out.push({ name: 'x-authenticated-groups', value: utf8HeaderValue(groups.join(', ')) });
   return out;
 }
 
