@@ -178,7 +178,8 @@ routes:
   hasIssue(lines, 'services[0].routes[1].regex_priority: expected an integer');
   hasIssue(lines, 'services[0].routes[1].strip_path: expected a boolean');
   hasIssue(lines, "services[0].routes[1].headers.host: cannot contain 'host' header");
-  hasIssue(lines, "services[0].routes[2]: must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'");
+  // Kong (routes.lua): protocols containing https (the default [http, https] does) → the https rule, snis included.
+  hasIssue(lines, "services[0].routes[2]: must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'");
   hasIssue(lines, "routes[0].service: no service named 'ghost'");
 });
 

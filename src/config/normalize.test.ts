@@ -141,3 +141,14 @@ test('null plugin config fields mean "unset", as in Kong dumps', () => {
   assert.equal(bad.ok, false);
   if (!bad.ok) assert.deepEqual(bad.issues, [{ path: 'config.n', message: 'value should be at least 1' }]);
 });
+
+test("routes need a matching attribute; with https among the protocols (the default) 'snis' counts, as Kong's http subschema", () => {
+  const msg = (input: Record<string, unknown>): string[] => {
+    const res = normalizeEntity('routes', input, { registry, now });
+    return res.ok ? [] : res.issues.map((i) => `${i.path}: ${i.message}`);
+  };
+  assert.deepEqual(msg({}), [": must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'"]);
+  assert.deepEqual(msg({ protocols: ['http'] }), [": must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'"]);
+  assert.deepEqual(msg({ snis: ['api.example.com'] }), []);
+  assert.ok(msg({ protocols: ['http'], snis: ['api.example.com'] }).length > 0);
+});

@@ -184,7 +184,9 @@ function normalizeRoute(input: unknown, ctx: NormalizeContext<'routes'>): Normal
   const protocolsGiven = Array.isArray(r.protocols) ? (r.protocols as unknown[]) : ['http', 'https'];
   const matchFields = ['methods', 'hosts', 'headers', 'paths'];
   if (protocolsGiven.includes('http') || protocolsGiven.includes('https')) {
-    const https = !protocolsGiven.includes('http');
+    // Kong's http subschema: any route whose protocols contain https (the default [http, https]
+    // does) gets the https rule, where 'snis' counts too.
+    const https = protocolsGiven.includes('https');
     const fields = https ? [...matchFields, 'snis'] : matchFields;
     if (!fields.some((f) => nonEmpty(r[f]))) {
       issues.push({ path: '', message: `must set one of ${fields.map((f) => `'${f}'`).join(', ')} when 'protocols' is '${https ? 'https' : 'http'}'` });
