@@ -64,6 +64,7 @@ describe('authorization against the demo IdP', () => {
       ['forbidden-claim', { claims_forbidden: ['realm_access'] }],
       ['consumers', { consumer_claim: ['preferred_username'], consumer_by: ['username'] }],
       ['consumers-ci', { consumer_claim: ['preferred_username'], consumer_by: ['username'], by_username_ignore_case: true }],
+      ['consumers-ci-client', { consumer_claim: ['client_id'], consumer_by: ['username'], by_username_ignore_case: true }],
       ['consumer-optional', { consumer_claim: ['preferred_username'], consumer_by: ['username'], consumer_optional: true }],
       ['credential', { consumer_claim: ['preferred_username'], consumer_by: ['username'], credential_claim: ['preferred_username'] }],
       ['session-ok', { auth_methods: ['password', 'session'], session_secret: 'authz-test-session-secret-0123456789' }],
@@ -214,6 +215,20 @@ describe('authorization against the demo IdP', () => {
     const body = (await r.json()) as Echoed;
     assert.equal(Buffer.from(body.headers['x-consumer-custom-id'], 'latin1').toString('utf8'), 'Łukasz 张伟 é');
     assert.equal((await admin(gw, 'DELETE', '/consumers/nogroups')).status, 204);
+  });
+
+  test('by_username_ignore_case folds case only: the Kelvin sign (K, lower-cases to "k") is no "k"', async () => {
+    // The access token's client_id is "kong"; a consumer named "\u212Aong" must not match it.
+    const kelvin = await admin(gw, 'POST', '/consumers', { username: '\u212Aong' });
+    assert.equal(kelvin.status, 201, JSON.stringify(kelvin.json));
+    // Created after it, so once this one maps the proxy also knows the look-alike.
+    const nogroups = await admin(gw, 'POST', '/consumers', { username: 'nogroups' });
+    assert.equal(nogroups.status, 201);
+    await waitUntil(async () => (await call('/consumers', nogroupsToken)).status === 200);
+    const r = await call('/consumers-ci-client', alexToken);
+    assert.equal(r.status, 403, await r.text());
+    assert.equal((await admin(gw, 'DELETE', '/consumers/nogroups')).status, 204);
+    assert.equal((await admin(gw, 'DELETE', `/consumers/${kelvin.json.id}`)).status, 204);
   });
 
   test('forbidden_destroy_session: a session refused with 403 is kept when off, ended by default', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { oidcConfigSchema } from '../schema.ts';
-import { authorizeClaims, claimAt, claimValues, mapConsumer, satisfies } from './authorize.ts';
+import { authorizeClaims, claimAt, claimValues, equalsIgnoringCase, mapConsumer, satisfies } from './authorize.ts';
 import type { EntityLookup } from '../../../sdk.ts';
 import type { Consumer } from '../../../../config/types.ts';
 
@@ -57,4 +57,14 @@ test('mapConsumer: paths in order, consumer_by in order, optional, virtual crede
   const optional = mapConsumer(cfg({ consumer_claim: ['preferred_username'], consumer_optional: true }), [claims], entities);
   assert.equal(optional.consumer, null);
   assert.equal(optional.credential?.id, 'A-1', 'credential_claim (sub) gives a virtual credential');
+});
+
+test('equalsIgnoringCase: case only, no look-alikes', () => {
+  assert.ok(equalsIgnoringCase('Alex', 'aLEX'));
+  assert.ok(equalsIgnoringCase('ÉLODIE', 'élodie'));
+  assert.ok(!equalsIgnoringCase('\u212Aate', 'kate'), 'Kelvin sign');
+  assert.ok(!equalsIgnoringCase('\u0130ris', 'iris'), 'dotted capital I');
+  assert.ok(!equalsIgnoringCase('\u017Fam', 'sam'), 'long s');
+  assert.ok(!equalsIgnoringCase('j\u0430ne', 'jane'), 'Cyrillic a');
+  assert.ok(!equalsIgnoringCase('alex', 'alexa'));
 });

@@ -56,6 +56,24 @@ export function authorizeClaims(cfg: OidcConfig, claims: Claims | null): void {
   }
 }
 
+/**
+ * Equal but for letter case (`by_username_ignore_case`). Each pair of differing characters must be
+ * each other's lower and upper case: `toLowerCase` alone would let look-alikes such as the Kelvin
+ * sign (U+212A, lower-cases to "k") or the dotted capital I stand for ASCII letters.
+ */
+export function equalsIgnoringCase(a: string, b: string): boolean {
+  const x = [...a];
+  const y = [...b];
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) {
+    const c = x[i]!;
+    const d = y[i]!;
+    if (c === d) continue;
+    if (c.toLowerCase() !== d.toLowerCase() || c.toUpperCase() !== d.toUpperCase()) return false;
+  }
+  return true;
+}
+
 export interface MappingResult {
   consumer: Consumer | null;
   credential: Credential | null;
@@ -85,6 +103,8 @@ export function mapConsumer(cfg: OidcConfig, sources: readonly (Claims | null)[]
       const s = String(value);
       for (const by of cfg.consumer_by) {
         consumer = by === 'id' ? entities.consumerById(s) : by === 'custom_id' ? entities.consumerByCustomId(s) : entities.consumerByUsername(s, cfg.by_username_ignore_case);
+        // A case-insensitive match must differ by case only, never by a look-alike letter.
+        if (consumer && by === 'username' && consumer.username !== s && !equalsIgnoringCase(consumer.username ?? '', s)) consumer = null;
         if (consumer) break;
       }
       if (consumer) break;
