@@ -124,21 +124,30 @@ test('JWKS endpoint failing: cached keys keep working, new keys cannot be fetche
   }
 });
 
-test('an IdP that is down at start-up does not stop the gateway; requests get a clear 502', async () => {
+test('an IdP that is down at start-up does not stop the gateway; requests get Kong\'s 500 (the reason with display_errors)', async () => {
   const down = await startBadIdp();
   const issuer = down.issuer;
   await down.close();
   const gw2 = await startGateway({ config: config(issuer) });
   try {
     const r = await fetch(`${gw2.proxyUrl}/api`, { headers: { authorization: 'Bearer a.b.c' } });
-    assert.equal(r.status, 502);
-    assert.deepEqual(await r.json(), { message: 'The identity provider is unavailable' });
+    assert.equal(r.status, 500);
+    assert.deepEqual(await r.json(), { message: 'An unexpected error occurred' });
+    assert.ok(gw2.logText().includes('The identity provider is unavailable') || gw2.logText().includes('GW_AUTH_IDP_UNAVAILABLE'), 'the log says why');
   } finally {
     await gw2.close();
   }
+  const gw3 = await startGateway({ config: config(issuer, '      display_errors: true\n') });
+  try {
+    const r = await fetch(`${gw3.proxyUrl}/api`, { headers: { authorization: 'Bearer a.b.c' } });
+    assert.equal(r.status, 500);
+    assert.deepEqual(await r.json(), { message: 'An unexpected error occurred', error_description: 'The identity provider is unavailable' });
+  } finally {
+    await gw3.close();
+  }
 });
 
-test('JWKS failing before any key was fetched: 502, and the back-off keeps the IdP from being flooded', async () => {
+test('JWKS failing before any key was fetched: 500, and the back-off keeps the IdP from being flooded', async () => {
   const fresh = await startBadIdp();
   fresh.setJwksFailure('garbage');
   const gw2 = await startGateway({ config: config(fresh.issuer) });
@@ -146,7 +155,7 @@ test('JWKS failing before any key was fetched: 502, and the back-off keeps the I
     for (let i = 0; i < 10; i++) {
       const before = echo.received.length;
       const r = await fetch(`${gw2.proxyUrl}/api`, { headers: { authorization: `Bearer ${await fresh.sign({ sub: 'a', i })}` } });
-      assert.equal(r.status, 502);
+      assert.equal(r.status, 500);
       await r.body?.cancel();
       assert.equal(echo.received.length, before);
     }

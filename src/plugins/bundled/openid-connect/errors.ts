@@ -6,7 +6,9 @@
  *   `error="invalid_token"` when a credential was presented (RFC 6750 §3, §3.1) and
  *   `expose_error_code` is on; no error code when no credential was sent at all.
  * - 403 `{"message": forbidden_error_message}` + `error="insufficient_scope"` (RFC 6750 §3.1).
- * - IdP unreachable → 502 with a clear message; any other unexpected failure → 500.
+ * - IdP unreachable, or any other unexpected failure → 500 `{"message":"An unexpected error
+ *   occurred"}` as Kong answers (`display_errors` adds the reason, e.g. that the identity provider
+ *   is unavailable; the log has the details).
  *
  * `display_errors` adds a short, token-free reason to the body as `error_description`.
  */
@@ -27,11 +29,14 @@ export function authError(failure: AuthFailure, reason: string, cause?: unknown)
   });
 }
 
-/** The IdP could not be reached or answered with garbage: 502, the gateway keeps serving. */
+/**
+ * The IdP could not be reached or answered with garbage: Kong's 500 "An unexpected error
+ * occurred" (the reason only with `display_errors`); the gateway keeps serving.
+ */
 export function idpUnavailable(what: string, cause?: unknown): GatewayError {
   return new GatewayError('GW_AUTH_IDP_UNAVAILABLE', 'The identity provider is unavailable', {
-    status: 502,
-    expose: true,
+    status: 500,
+    expose: false,
     detail: `${what}: ${describe(cause)}`,
     cause,
   });

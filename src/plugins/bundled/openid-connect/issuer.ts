@@ -134,7 +134,7 @@ export class IssuerCache {
    * Verify a compact JWS JWT against the issuer's keys (RFC 7519 §7.2, RFC 7515 §5.2). Signature
    * with the allowed algorithms only (never `none`), then `iss`, `exp`/`nbf`/`iat` with leeway and
    * the audience if asked. Failures throw a 401 GatewayError (`invalid_token`); an IdP that cannot
-   * be reached for keys throws 502.
+   * be reached for keys throws a 500 (Kong: "An unexpected error occurred").
    */
   async verifyJwt(token: string, options: VerifyJwtOptions): Promise<VerifiedJwt> {
     const algorithms: string[] = [...asymmetricAlgs];

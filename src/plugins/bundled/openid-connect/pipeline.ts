@@ -2,7 +2,7 @@
  * The step table: which step runs for which credential kind, in Kong's hard-coded search order
  * (session → bearer → kong_oauth2 → introspection → userinfo → refresh_token → password →
  * client_credentials → authorization_code). Only methods in `auth_methods` take part; the first
- * step that finds a credential decides: it returns an Outcome or throws (401/403/502).
+ * step that finds a credential decides: it returns an Outcome or throws (401/403/500).
  *
  * `session` and `authorization_code` are slots filled by the browser flows when they are wired
  * (see create.ts); `kong_oauth2` needs Kong's oauth2 plugin, which Portcullis does not ship, so

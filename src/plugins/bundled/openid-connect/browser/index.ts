@@ -169,7 +169,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       // session cannot go on. Anything else (IdP unreachable, timeout) may pass: keep the session.
       if (isRejection(err)) return { kind: 'rejected' };
       throw new GatewayError('GW_AUTH_IDP_UNAVAILABLE', 'An unexpected error occurred', {
-        status: 502,
+        status: 500,
         detail: 'refresh token grant failed',
         cause: err,
       });

@@ -72,7 +72,7 @@ function expiresAt(rt: Runtime, res: TokenEndpointResponse): number | null {
 
 /**
  * Run one grant (or serve it from the token cache). `run` performs the token request with the
- * right Configuration. IdP rejections (RFC 6749 §5.2) become 401; outages 502.
+ * right Configuration. IdP rejections (RFC 6749 §5.2) become 401; outages 500.
  */
 async function viaCache(rt: Runtime, rs: RequestState, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
   if (!key) return callTokenEndpoint(rt, grant, null, run);
