@@ -145,6 +145,17 @@ describe('Admin API: Kong compatibility', () => {
     assert.deepEqual(field(config.fields, 'n'), { type: 'integer', default: 1, required: true });
   });
 
+  test('GET /plugins/schema/{name} (deprecated in Kong 3.x, still served until 4.0): the config record', async () => {
+    const r = await call('GET', '/plugins/schema/p1');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.type, 'record');
+    const n = (r.body.fields as Array<Record<string, unknown>>).find((f) => 'n' in f)?.n;
+    assert.deepEqual(n, { type: 'integer', default: 1, required: true });
+    const missing = await call('GET', '/plugins/schema/nope');
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.body, { message: "No plugin named 'nope'" });
+  });
+
   test('a text/plain body on an entity endpoint is 415, not a schema violation', async () => {
     const res = await call('POST', '/services', 'name=x', { 'content-type': 'text/plain' });
     assert.equal(res.status, 415);

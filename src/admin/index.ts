@@ -200,6 +200,14 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
       return { name: def.name, version: def.version, priority: def.priority, config, fields };
     },
   });
+  // Kong's older path, deprecated since 1.2 but still served by Kong 3.x (removal planned for 4.0):
+  // the plugin's `config` record alone.
+  endpoint(app, '/plugins/schema/:name', {
+    GET: async (req) => {
+      const def = pluginDef((req.params as { name: string }).name);
+      return { type: 'record', required: true, fields: kongFields((jsonSchemaOf(def.schema) ?? {}) as KongJsonSchema) };
+    },
+  });
   const validated = { message: 'schema validation successful' };
   endpoint(app, '/schemas/plugins/validate', {
     POST: async (req) => {
