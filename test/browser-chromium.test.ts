@@ -161,6 +161,47 @@ describe('sign-in in a real browser', { skip: existsSync(chromiumPath) ? false :
     }
   });
 
+  test('Kong defaults (login_action upstream): the landing page keeps code and state, and a reload uses the session', async () => {
+    const gw = await startGateway({
+      config: `_format_version: "3.0"
+services:
+  - name: example-service
+    url: ${echo.url}/anything
+    routes:
+      - name: example-route
+        paths: [/anything]
+plugins:
+  - name: openid-connect
+    service: example-service
+    config:
+      issuer: ${idp.issuer}
+      client_id: [kong]
+      client_secret: [kong-secret]
+      client_auth: [client_secret_post]
+      session_secret: chromium-test-session-secret-0123456789
+`,
+    });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${gw.proxyUrl}/anything/home`);
+      await page.fill('input[name="login"]', 'alex');
+      await page.fill('input[name="password"]', 'doe');
+      await Promise.all([page.waitForURL(`${gw.proxyUrl}/**`), page.click('[type="submit"]')]);
+      assert.ok(new URL(page.url()).searchParams.has('code'), `the callback URL stays in the address bar: ${page.url()}`);
+      idp.resetCounts();
+      const reload = await page.reload();
+      assert.equal(reload?.status(), 200, (await page.textContent('body')) ?? '');
+      const echoed = JSON.parse((await page.textContent('body')) ?? '{}') as { path: string; headers: Record<string, string> };
+      assert.equal(echoed.path, '/anything/home');
+      assert.match(echoed.headers.authorization ?? '', /^Bearer /);
+      assert.deepEqual(idp.counts(), {}, 'no IdP call on reload');
+    } finally {
+      await context.close();
+      await gw.close();
+    }
+  });
+
   test('back-channel logout from the IdP ends the live session (beyond Kong)', async () => {
     // The IdP must know the gateway's URL and the gateway the IdP's issuer: start the gateway
     // first with the issuer of the shared IdP, then a second IdP that registers the gateway's
