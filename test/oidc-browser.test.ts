@@ -255,6 +255,21 @@ describe('login_action=response and redirect with default login_tokens', () => {
     }
   });
 
+  it('login_tokens: tokens is the token endpoint response as a JSON object in a response body', async () => {
+    const s = await setup({ ...baseConfig, login_action: 'response', login_tokens: ['access_token', 'tokens'] });
+    try {
+      const steps = await navigate(new CookieJar(), `${s.harness.url}/r`, { credentials: alex });
+      const last = steps.at(-1)!;
+      assert.equal(last.status, 200, last.body);
+      const body = JSON.parse(last.body) as { access_token: string; tokens: Record<string, unknown> };
+      assert.equal(typeof body.tokens, 'object', `tokens is an object: ${last.body.slice(0, 200)}`);
+      assert.equal(body.tokens.access_token, body.access_token);
+      assert.equal(typeof body.tokens.id_token, 'string');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('puts the ID token in the fragment of the original URL; the configured redirect_uri is used for the exchange', async () => {
     const s = await setup({ ...baseConfig, login_action: 'redirect' });
     try {

@@ -314,10 +314,16 @@ export class AuthorizationCodeFlow {
       if (cfg.preserveQueryArgs) for (const [k, v] of new URLSearchParams(flow.q)) ctx.upstream.query.append(k, v);
       return { kind: 'authenticated', session };
     }
-    const tokens = loginTokens(cfg.loginTokens, res);
     if (action === 'response') {
-      return { kind: 'reply', reply: ctx.reply(200, Object.fromEntries(tokens), { 'cache-control': 'no-store', pragma: 'no-cache' }) };
+      // A JSON body (RFC 6749 §5.1): `tokens` is the token endpoint response itself.
+      const body: Record<string, unknown> = {};
+      for (const n of cfg.loginTokens) {
+        if (n === 'tokens') body.tokens = { ...res };
+        else if ((n === 'id_token' || n === 'access_token' || n === 'refresh_token') && typeof res[n] === 'string') body[n] = res[n];
+      }
+      return { kind: 'reply', reply: ctx.reply(200, body, { 'cache-control': 'no-store', pragma: 'no-cache' }) };
     }
+    const tokens = loginTokens(cfg.loginTokens, res);
     // Only the configured target or the same-origin path the person first asked for.
     const configured = perClient(cfg.loginRedirectUri, flow.c);
     const path = localPath(flow.p);
