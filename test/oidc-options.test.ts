@@ -277,3 +277,23 @@ test('the realm in WWW-Authenticate comes from the Host header but cannot add ch
     assert.equal(challenge, 'Bearer realm="evil\\", error=\\"spoofed", error="invalid_token"');
   });
 });
+
+test('claim values beyond ASCII go to the upstream and the client as UTF-8 bytes (no 502)', async () => {
+  const name = 'Łukasz 张伟';
+  const token = await idp.sign({ sub: 'alex', name, groups: ['Łódź', 'b'] });
+  await withGateway(deck(`      auth_methods: [bearer]
+      upstream_headers_claims: [name, groups]
+      upstream_headers_names: [x-name, x-groups]
+      downstream_headers_claims: [name]
+      downstream_headers_names: [x-name]
+`), async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 200);
+    const seen = ((await r.json()) as { headers: Record<string, string> }).headers;
+    // node:http hands header bytes over as latin1 text: decode them as UTF-8.
+    const utf8 = (v: string | null | undefined) => Buffer.from(v ?? '', 'latin1').toString('utf8');
+    assert.equal(utf8(seen['x-name']), name);
+    assert.equal(utf8(seen['x-groups']), 'Łódź, b');
+    assert.equal(utf8(r.headers.get('x-name')), name);
+  });
+});

@@ -3,6 +3,7 @@
  * `downstream_*_header`, `*_headers_claims`/`*_headers_names`, `*_headers`), consumer headers,
  * and `hide_credentials`. JSON values (introspection, user info) are sent as base64 of the JSON.
  */
+import { utf8HeaderValue } from '../../../header-value.ts';
 import type { RequestContext } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
 import type { Claims, Outcome } from '../runtime.ts';
@@ -29,8 +30,9 @@ function encodeJson(value: unknown): string {
 
 function claimValue(v: unknown): string | null {
   if (v === undefined || v === null) return null;
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) return v.join(', ');
+  // Claims are Unicode text (a name such as "Łukasz"): sent as UTF-8 bytes, as Kong does.
+  if (typeof v === 'string') return utf8HeaderValue(v);
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) return utf8HeaderValue(v.join(', '));
   if (typeof v === 'object') return encodeJson(v);
   return String(v);
 }
