@@ -17,6 +17,7 @@ import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
 import type { RouteMatch } from '../router/index.ts';
+import type { UpstreamTarget } from '../proxy/pools.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -38,6 +39,8 @@ export interface HandlerSettings {
 type Upgrade = { socket: Duplex; head: Buffer };
 
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Methods the lean upstream client takes when the request has no body (proxy/h1.ts). */
+const leanMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
 
 function jsonBody(body: unknown): { buf: Buffer; type: string | null } {
@@ -242,7 +245,7 @@ export class RequestHandler {
     const target = snap.targets.get(service.id)!;
     this.#prepareUpstream(ctx, match.matchedPath, target.hostHeader);
     if (upgrade !== null) return this.#tunnel(ctx, phase, res, target.pool, upgrade);
-    this.#proxy(ctx, phase, res, target.pool, service.retries, service.read_timeout);
+    this.#proxy(ctx, phase, res, target, service.retries, service.read_timeout);
   }
 
   #accessReply(ctx: Context, phase: Instance[], res: ServerResponse, chain: readonly ChainEntry[], i: number, r: Reply): void {
@@ -281,7 +284,7 @@ export class RequestHandler {
    * the response streams straight into the client response, without the promise, async resource
    * and end-of-stream listeners of `pool.stream()` (measured in bench/: several µs per request).
    */
-  #proxy(ctx: Context, phase: Instance[], res: ServerResponse, pool: Dispatcher, retries: number, readTimeout: number): void {
+  #proxy(ctx: Context, phase: Instance[], res: ServerResponse, target: UpstreamTarget, retries: number, readTimeout: number): void {
     const req = ctx.request;
     const method = req.method;
     let body: Buffer | NodeJS.ReadableStream | null = ctx.upstream.body ?? req.bufferedBody ?? null;
@@ -299,14 +302,19 @@ export class RequestHandler {
       path: ctx.upstream.target(), method, headers: ctx.upstream.headers, body: body as Dispatcher.DispatchOptions['body'],
       headersTimeout: readTimeout, bodyTimeout: readTimeout,
     };
+    // Body-less requests to a plain-HTTP upstream take the lean client (proxy/h1.ts).
+    const h1 = body === null && target.h1 !== null && leanMethods.has(method) ? target.h1 : null;
+    const h1Opts = h1 === null ? null : { path: opts.path as string, method, headers: ctx.upstream.headers, clientHeaders: req.headers, readTimeout };
     const dispatch = (attempt: number): void => {
-      pool.dispatch(opts, new Forward(this, ctx, phase, res, performance.now(), (err) => {
+      const forward = new Forward(this, ctx, phase, res, performance.now(), (err) => {
         if (canRetry && attempt < retries && isConnectFailure(err)) {
           dispatch(attempt + 1);
           return true;
         }
         return false;
-      }));
+      });
+      if (h1Opts !== null) h1!.dispatch(h1Opts, forward);
+      else target.pool.dispatch(opts, forward);
     };
     dispatch(0);
   }

@@ -62,6 +62,7 @@ export class ProxyRuntime {
     const pools = new ProxyPools({
       tlsVerifyDefault: o.settings.upstreamTlsVerify,
       ca: o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : undefined,
+      leanClient: o.settings.upstreamClient !== 'undici',
     });
     const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools), null);
     const rt = new ProxyRuntime(o, first, pools);

@@ -35,6 +35,8 @@ export interface Settings {
   adminSslCertKey: string | null;
   upstreamTlsVerify: boolean;
   upstreamCaFile: string | null;
+  /** 'lean' (default): body-less requests to plain-HTTP upstreams use proxy/h1.ts; 'undici': everything through undici. */
+  upstreamClient: 'lean' | 'undici';
   /** Max request header bytes (larger → 431). */
   maxHeaderSize: number;
   /** Kong's `headers`: `Server` on the gateway's own replies, `Via` on proxied ones. */
@@ -71,6 +73,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_ADMIN_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
+  { env: 'PORTCULLIS_UPSTREAM_CLIENT', default: 'lean', help: 'lean: body-less requests to plain-HTTP upstreams use the gateway\'s lean HTTP/1.1 client (the rest undici); undici: every upstream request through undici.' },
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens', help: 'As Kong\'s headers: server_tokens (Server on the gateway\'s own replies, Via on proxied ones), or server, via, or off.' },
   { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
   { env: 'PORTCULLIS_PG_HOST / _PORT / _USER / _PASSWORD / _DATABASE / _SCHEMA', default: '127.0.0.1 / 5432 / postgres / - / portcullis / public', help: 'PostgreSQL connection (or PORTCULLIS_PG_URL).' },
@@ -127,6 +130,12 @@ export interface Flags {
   logLevel?: string;
 }
 
+function upstreamClientOf(v: string | undefined): 'lean' | 'undici' {
+  if (v === undefined || v === '' || v === 'lean') return 'lean';
+  if (v === 'undici') return 'undici';
+  throw new SettingsError(`PORTCULLIS_UPSTREAM_CLIENT must be lean or undici, not ${JSON.stringify(v)}`);
+}
+
 export function readSettings(flags: Flags, env: Record<string, string | undefined> = process.env): Settings {
   const declarativeConfig = flags.config ?? env.PORTCULLIS_DECLARATIVE_CONFIG ?? null;
   const dbRaw = (flags.database ?? env.PORTCULLIS_DATABASE ?? (declarativeConfig ? 'off' : 'sqlite')).toLowerCase();
@@ -159,6 +168,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),
     upstreamCaFile: env.PORTCULLIS_UPSTREAM_CA_FILE || null,
+    upstreamClient: upstreamClientOf(env.PORTCULLIS_UPSTREAM_CLIENT),
     headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens'),
     env,
   };

@@ -4,6 +4,7 @@
  */
 import { Pool } from 'undici';
 import type { Service } from '../config/types.ts';
+import { H1Pool, h1Available } from './h1.ts';
 
 export interface UpstreamTarget {
   readonly key: string;
@@ -12,6 +13,8 @@ export interface UpstreamTarget {
   /** Host header value when preserve_host is off (port omitted when default for the scheme). */
   readonly hostHeader: string;
   readonly secure: boolean;
+  /** The lean HTTP/1.1 client for body-less requests to a plain-HTTP upstream (null: undici only). */
+  readonly h1: H1Pool | null;
 }
 
 export interface PoolSettings {
@@ -22,6 +25,8 @@ export interface PoolSettings {
   /** Keep-alive connections per pool. */
   connections?: number;
   keepAliveTimeout?: number;
+  /** Use the lean client (src/proxy/h1.ts) where it applies (default true). */
+  leanClient?: boolean;
 }
 
 function keyFor(s: Service, settings: PoolSettings): string {
@@ -57,7 +62,9 @@ export class ProxyPools {
         ...(secure ? { rejectUnauthorized: verify, servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host, ...(ca.length > 0 ? { ca } : {}) } : {}),
       },
     });
-    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure };
+    const lean = !secure && h1Available && this.#settings.leanClient !== false;
+    const h1 = lean ? new H1Pool(host, s.port, { connectTimeout: s.connect_timeout, connections: this.#settings.connections ?? 128, keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000 }) : null;
+    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure, h1 };
     this.#pools.set(key, t);
     return t;
   }
@@ -68,12 +75,13 @@ export class ProxyPools {
       if (keep.has(key)) continue;
       this.#pools.delete(key);
       t.pool.close().catch(() => {});
+      t.h1?.close().catch(() => {});
     }
   }
 
   async close(): Promise<void> {
     const all = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.allSettled(all.map((t) => t.pool.close()));
+    await Promise.allSettled(all.flatMap((t) => [t.pool.close(), ...(t.h1 ? [t.h1.close()] : [])]));
   }
 }
