@@ -149,6 +149,11 @@ test('header values and paths that could smuggle a request are refused before an
     assert.equal(bad.error?.code, 'UND_ERR_INVALID_ARG');
     const badName = await request(p, { headers: { host: 'up', 'x bad': '1' } });
     assert.equal(badName.error?.code, 'UND_ERR_INVALID_ARG');
+    // Long values (checked once, then remembered): a clean one passes, a dirty one never does.
+    const long = 'Bearer ' + 'x'.repeat(800);
+    assert.equal(u.heads.length, 0);
+    const dirtyLong = await request(p, { headers: { host: 'up', authorization: `${long}\r\nx-injected: 1` } });
+    assert.equal(dirtyLong.error?.code, 'UND_ERR_INVALID_ARG');
     const badPath = await request(p, { path: '/a b HTTP/1.1\r\nx: 1' });
     assert.equal(badPath.error?.code, 'UND_ERR_INVALID_ARG');
     assert.equal(u.heads.length, 0, 'nothing reached the upstream');
@@ -156,6 +161,9 @@ test('header values and paths that could smuggle a request are refused before an
     const ok = await request(p, { headers: { host: 'up', cookie: ['a=1', 'b=2'], 'x-c': 'é' }, clientHeaders: { 'x-c': 'é' } });
     assert.equal(ok.status, 200);
     assert.match(u.heads[0], /\r\ncookie: a=1\r\ncookie: b=2\r\nx-c: \xe9\r\n/);
+    for (let i = 0; i < 2; i++) assert.equal((await request(p, { headers: { host: 'up', authorization: long } })).status, 200);
+    assert.equal((await request(p, { headers: { host: 'up', authorization: `${long}\n` } })).error?.code, 'UND_ERR_INVALID_ARG', 'not taken for the clean one');
+    assert.equal(u.heads.length, 3);
   } finally {
     await p.close();
     await u.close();

@@ -43,6 +43,21 @@ function failure(code: string, message: string): Error {
 const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const badValueRe = /[^\t\x20-\x7e\x80-\xff]/;
 const badPathRe = /[^\u0021-\u00ff]/;
+/**
+ * Long header values already found clean. Plugins hand the same string out request after
+ * request (a session's access token as `Authorization: Bearer …`): V8 keeps a string's hash on
+ * the string, so finding it again costs far less than scanning it again.
+ */
+const cleanValues = new Map<string, true>();
+function isCleanValue(v: string): boolean {
+  if (v.length < 64) return !badValueRe.test(v);
+  if (cleanValues.has(v)) return true;
+  if (badValueRe.test(v)) return false;
+  if (cleanValues.size >= 4096) cleanValues.clear();
+  cleanValues.set(v, true);
+  return true;
+}
+
 /** Header names already found to be tokens (the gateway's and plugins' own: a handful). */
 const goodNames = new Set<string>();
 function isToken(name: string): boolean {
@@ -82,12 +97,12 @@ function requestHead(o: H1DispatchOptions): string | Error {
     const fromClient = client[name];
     if (fromClient === undefined && !isToken(name)) return failure('UND_ERR_INVALID_ARG', `invalid header name ${JSON.stringify(name)}`);
     if (typeof v === 'string') {
-      if (v !== fromClient && badValueRe.test(v)) return failure('UND_ERR_INVALID_ARG', `invalid value of header ${name}`);
+      if (v !== fromClient && !isCleanValue(v)) return failure('UND_ERR_INVALID_ARG', `invalid value of header ${name}`);
       head += `${name}: ${v}\r\n`;
     } else {
       for (let i = 0; i < v.length; i++) {
         const one = v[i];
-        if (typeof one !== 'string' || ((!Array.isArray(fromClient) || fromClient[i] !== one) && badValueRe.test(one))) {
+        if (typeof one !== 'string' || ((!Array.isArray(fromClient) || fromClient[i] !== one) && !isCleanValue(one))) {
           return failure('UND_ERR_INVALID_ARG', `invalid value of header ${name}`);
         }
         head += `${name}: ${one}\r\n`;
