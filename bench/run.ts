@@ -32,7 +32,7 @@ const wrkOpts: Omit<WrkOptions, 'cpus'> = {
 const warmupSec = quick ? 1 : 2;
 /** The upstream behind every contender: nginx `return 200` when nginx is installed (cheapest), else bench/upstream.ts. */
 let upstreamKind: 'nginx' | 'node' = 'node';
-const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 5));
 
 function median(values: readonly number[]): number {
   const v = [...values].sort((a, b) => a - b);
@@ -93,6 +93,8 @@ async function main(): Promise<void> {
   const scenarios: Scenario[] = [];
   let dirs = 0;
   const nextDir = (name: string): string => join(work, `${++dirs}-${name}`);
+  /** Lets every stopped contender run again (set once they are known). */
+  let continueAll = (): void => {};
   try {
     if (!hasCommand('wrk')) throw new Error('wrk is not installed (Debian package "wrk")');
     const upstream = upstreamKind === 'nginx' ? await startNginxUpstream(children, nextDir('upstream'), pin.load) : await startUpstream(children, pin.load, 1);
@@ -236,13 +238,36 @@ async function main(): Promise<void> {
       }
     }
     loadAvg.push(currentLoad());
-    for (const l of live) await wrk(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load }).catch(() => null);
+    // Only the contender being measured runs: every other one is stopped (SIGSTOP to its process
+    // group), so its timers, GC and idle threads take nothing from the CPU the measured one is
+    // pinned to. The upstream, the IdP and Redis are shared and always run.
+    const contenders = live.filter((l) => l.running !== upstream);
+    const signal = (pgid: number, sig: NodeJS.Signals): void => {
+      try {
+        process.kill(-pgid, sig);
+      } catch {
+        // already gone
+      }
+    };
+    const runOnly = async (l: (typeof live)[number]): Promise<void> => {
+      for (const o of contenders) if (o !== l) signal(o.pgid, 'SIGSTOP');
+      signal(l.pgid, 'SIGCONT');
+      await new Promise((r) => setTimeout(r, 200));
+    };
+    continueAll = () => {
+      for (const o of contenders) signal(o.pgid, 'SIGCONT');
+    };
+    for (const l of live) {
+      await runOnly(l);
+      await wrk(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load }).catch(() => null);
+    }
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so no scenario always follows the same neighbour.
       const order = round % 2 === 0 ? live : [...live].reverse();
       for (const l of order) {
         process.stdout.write(`round ${round + 1}/${rounds} ${l.s.id.padEnd(26)} `);
         try {
+          await runOnly(l);
           // A fresh login per round: wrk keeps sending one cookie, and a session cookie older than
           // a minute makes every response an idle "touch" (a new sealed Set-Cookie), which a real
           // browser would have stored. Each round must run with a cookie younger than that.
@@ -279,6 +304,7 @@ async function main(): Promise<void> {
       });
     }
   } finally {
+    continueAll();
     await children.closeAll();
     await idp.close();
     await rm(work, { recursive: true, force: true });
@@ -354,7 +380,7 @@ async function render(scenarios: Scenario[], outcomes: Map<string, Outcome>, sam
   lines.push(`- Machine: ${machine.cpus} CPUs (${machine.model}), ${machine.memoryGiB} GiB RAM, ${machine.kernel}`);
   lines.push(`- Node ${machine.node}; ${machine.wrk}`);
   lines.push(`- Load: \`wrk -t${wrkOpts.threads} -c${wrkOpts.connections} -d${wrkOpts.durationSec}s --latency\` after a ${warmupSec} s warm-up run, same for every scenario; everything on 127.0.0.1${quick ? ' (BENCH_QUICK: short runs, noisy)' : ''}.`);
-  lines.push(`- Method: all contenders are started first and stay up; then ${rounds} round(s), each running wrk once against every scenario (order reversed on every other round). Requests/s, p50 and p99 are medians over the rounds; a ratio is the median of the per-round ratios. Load average (1/5/15 min) before/after the measurements: ${loadAvg.join(' → ')} — the machine is shared with other work, so absolute numbers move between runs.`);
+  lines.push(`- Method: all contenders are started first and stay up; then ${rounds} round(s), each running wrk once against every scenario (order reversed on every other round). While one contender is measured, every other one is stopped (SIGSTOP to its process group; the upstream, the IdP and Redis keep running), so idle contenders' timers and threads take no CPU from it. Requests/s, p50 and p99 are medians over the rounds; a ratio is the median of the per-round ratios. Load average (1/5/15 min) before/after the measurements: ${loadAvg.join(' → ')} — the machine is shared with other work, so absolute numbers move between runs.`);
   lines.push(pin.load === null
     ? '- CPU pinning: off (all processes share all CPUs).'
     : `- CPU pinning (taskset): wrk, the upstream and Redis on CPU ${pin.load}; 1-worker contenders on CPU ${pin.single}; 2-worker contenders on CPUs ${pin.multi} (so they share a CPU with the load generator and the upstream).`);
