@@ -57,6 +57,13 @@ export interface OidcRequestState {
 /** `ctx.state` key of {@link OidcRequestState}. */
 export const STATE_KEY = 'openid-connect';
 
+/** A copy of `s` held as one contiguous string (V8 keeps concatenations and slices as trees). */
+function flat(s: string): string {
+  if (s.length < 64) return s;
+  const copy = Buffer.from(s, 'latin1').toString('latin1');
+  return copy === s ? copy : s; // (a character beyond Latin-1 would not survive the copy)
+}
+
 /** Kong's consumer headers, removed from the client request before the plugin writes its own. */
 export const consumerHeaderNames = ['x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-anonymous-consumer', 'x-authenticated-groups', 'x-credential-identifier'];
 
@@ -160,7 +167,10 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     const downstream = Object.freeze(headersFromPlan(d.downstreamPlan, outcome)) as HeaderWrite[];
     const state: OidcRequestState = Object.freeze({ method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream });
     const hide = cfg.hide_credentials && outcome.used.some((u) => u.location !== 'header' || !removed.has(u.name));
-    return { outcome, upstream: headersFromPlan(d.upstreamPlan, outcome), authorized, hide, state, identity: null };
+    // Each value goes out on every request of this token: stored as one flat string, not as the
+    // concatenation (of a slice of the first request's header) it was built from.
+    const upstream = headersFromPlan(d.upstreamPlan, outcome).map((h) => ({ ...h, value: flat(h.value) }));
+    return { outcome, upstream, authorized, hide, state, identity: null };
   };
 
   const identityOf = (p: Prepared, entities: EntityLookup): Identity => {
