@@ -64,6 +64,15 @@ for (const client of ['lean', 'undici']) {
       await missing.body?.cancel();
     });
 
+    test('which client carried the request: body-less ones the configured client, bodies always undici', async () => {
+      // undici announces `connection: keep-alive`; the lean client sends no Connection header
+      // (HTTP/1.1 connections persist by default).
+      const get = await fetch(`${gw.proxyUrl}/anything/which`);
+      assert.equal(((await get.json()) as { headers: Record<string, string> }).headers.connection, client === 'lean' ? undefined : 'keep-alive');
+      const post = await fetch(`${gw.proxyUrl}/anything/which`, { method: 'POST', body: 'x' });
+      assert.equal(((await post.json()) as { headers: Record<string, string> }).headers.connection, 'keep-alive');
+    });
+
     test('a plugin-set header with CR/LF fails the request (502) and never reaches the upstream', async () => {
       const before = echo.received.length;
       const r = await fetch(`${gw.proxyUrl}/anything/x?set=${encodeURIComponent('a\r\nx-smuggled: 1')}`);

@@ -137,6 +137,7 @@ class Connection {
   #reused = false;
   #timeout = 0;
   #closed = false;
+  #connectTimer: NodeJS.Timeout | null = null;
 
   constructor(pool: H1Pool, host: string, port: number, connectTimeout: number) {
     this.#pool = pool;
@@ -152,12 +153,9 @@ class Connection {
     p[HTTPParser.kOnBody] = (chunk: Buffer) => this.#onBody(chunk);
     p[HTTPParser.kOnMessageComplete] = () => this.#onComplete();
 
-    let connectTimer: NodeJS.Timeout | null = connectTimeout > 0
-      ? setTimeout(() => this.#fail(failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')), connectTimeout)
-      : null;
+    if (connectTimeout > 0) this.#connectTimer = setTimeout(() => this.#fail(failure('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')), connectTimeout);
     socket.once('connect', () => {
-      if (connectTimer !== null) clearTimeout(connectTimer);
-      connectTimer = null;
+      this.#stopConnectTimer();
       this.#connected = true;
       const ex = this.#ex;
       if (ex !== null) this.#write(ex);
@@ -179,15 +177,8 @@ class Connection {
       if (r instanceof Error) this.#fail(failure('UND_ERR_SOCKET', 'upstream closed the connection mid-response'));
       else this.#fail(failure(this.#ex !== null && !this.#ex.started ? 'ECONNRESET' : 'UND_ERR_SOCKET', 'upstream closed the connection'));
     });
-    socket.on('error', (err: Error & { code?: string }) => {
-      if (connectTimer !== null) clearTimeout(connectTimer);
-      connectTimer = null;
-      this.#fail(err.code ? err : failure('UND_ERR_SOCKET', err.message));
-    });
-    socket.on('close', () => {
-      if (connectTimer !== null) clearTimeout(connectTimer);
-      this.#fail(failure('UND_ERR_SOCKET', 'upstream connection closed'));
-    });
+    socket.on('error', (err: Error & { code?: string }) => this.#fail(err.code ? err : failure('UND_ERR_SOCKET', err.message)));
+    socket.on('close', () => this.#fail(failure('UND_ERR_SOCKET', 'upstream connection closed')));
     socket.on('timeout', () => {
       const ex = this.#ex;
       if (ex === null) this.#fail(null); // idle too long: close quietly
@@ -195,8 +186,9 @@ class Connection {
     });
   }
 
-  get busy(): boolean {
-    return this.#ex !== null;
+  #stopConnectTimer(): void {
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
   }
 
   start(ex: Exchange): void {
@@ -291,6 +283,7 @@ class Connection {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopConnectTimer();
     this.#pool.forget(this);
     // (The parser is left to the garbage collector: this may run inside one of its callbacks.)
     this.socket.destroy();
