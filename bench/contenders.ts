@@ -122,8 +122,10 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
   await writeFile(file, o.config);
   const port = await freePort();
   const admin = await freePort();
+  // BENCH_NODE_ARGS: extra Node flags for gateway processes (e.g. --perf-basic-prof for `perf`).
+  const extra = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
   const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '250', '--cpu-prof-dir', o.cpuProfDir] : [];
-  const child = children.start(`gateway x${o.workers}`, node, [...prof, join(root, 'bin/portcullis.js'), 'start', '-c', file,
+  const child = children.start(`gateway x${o.workers}`, node, [...extra, ...prof, join(root, 'bin/portcullis.js'), 'start', '-c', file,
     '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`], {
     cpus: o.cpus,
     cwd: o.dir,

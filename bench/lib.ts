@@ -8,12 +8,28 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 
+let nextPort = 20000 + Math.floor(Math.random() * 8000);
+
+/**
+ * A free 127.0.0.1 port below Linux's ephemeral range (32768–60999): a port the kernel hands
+ * out for `listen(0)` may be taken as the local port of one of the bench's many client
+ * connections before the contender binds it (EADDRINUSE at start-up).
+ */
 export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  for (let tries = 0; tries < 200; tries++) {
+    const port = nextPort++;
+    if (nextPort >= 32000) nextPort = 20000;
+    const srv = net.createServer();
+    const ok = await new Promise<boolean>((r) => {
+      srv.once('error', () => r(false));
+      srv.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise<void>((r) => srv.close(() => r()));
+      return port;
+    }
+  }
+  throw new Error('no free port found between 20000 and 32000');
 }
 
 export function hasCommand(cmd: string): boolean {

@@ -7,7 +7,8 @@
  *
  * Environment: BENCH_QUICK=1 (short runs), BENCH_ONLY=<regex on scenario ids> (subset, prints
  * only), BENCH_PIN=0 (no taskset), BENCH_CPU_PROF=<dir> (V8 CPU profiles of gateway processes),
- * BENCH_DURATION / BENCH_CONNECTIONS / BENCH_THREADS (wrk settings).
+ * BENCH_DURATION / BENCH_CONNECTIONS / BENCH_THREADS (wrk settings), BENCH_NODE_ARGS (extra Node flags
+ * for gateway processes, e.g. --perf-basic-prof).
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -161,12 +162,12 @@ async function main(): Promise<void> {
     // cache_ttl_max: 0 caps every cached item's lifetime at zero, so the verified-token cache
     // stores nothing and each request checks the RS256 signature (JWKS stays cached).
     const oidcUncached = { name: 'openid-connect', config: { ...oidcBase, auth_methods: ['bearer'], cache_ttl_max: 0 } };
-    for (const w of [1, 2]) {
-      scenarios.push(gateway(`oidc-bearer-w${w}`, 'gateway + openid-connect bearer JWT (warm cache)', 'oidc', w, 1, bearerProbe, [oidcBearer]));
-    }
     // The plugin's own cost: the no-plugin gateway forwarding the very same request (the 800-byte
     // Authorization header costs parsing, validation and bytes in any gateway, plugin or not).
+    // Each pair is measured back to back (rounds run the list in order, then reversed), so the
+    // two sides of the ratio see the same background load.
     for (const w of [1, 2]) {
+      scenarios.push(gateway(`oidc-bearer-w${w}`, 'gateway + openid-connect bearer JWT (warm cache)', 'oidc', w, 1, bearerProbe, [oidcBearer]));
       scenarios.push(gateway(`gw-1r-bearerhdr-w${w}`, 'gateway, no plugins, 1 route, same Authorization header as bearer', 'core', w, 1, bearerProbe));
     }
     scenarios.push(gateway('oidc-bearer-nocache-w1', 'gateway + openid-connect bearer JWT (no verified-token cache)', 'oidc', 1, 1, bearerProbe, [oidcUncached]));

@@ -152,6 +152,13 @@ test('#19 session_request_headers / session_response_headers; client-sent copies
   assert.equal((JSON.parse(again.body) as Echo).headers.cookie, 'theme=dark');
   assert.equal((JSON.parse(again.body) as Echo).headers['session-id'], first.headers['session-id']);
   assert.deepEqual(again.setCookies, [], 'no new Set-Cookie for a fresh session');
+  // Cookie headers are parsed and stripped once and remembered: headers that differ only before
+  // the same long tail must each get their own result.
+  for (const theme of ['light', 'dark', 'light']) {
+    const r2 = await send(new CookieJar(), `${gw.proxyUrl}/sess/y`, { headers: { ...api, cookie: `theme=${theme}; ${cookie}; authorization=x` } });
+    assert.equal(r2.status, 200, r2.body);
+    assert.equal((JSON.parse(r2.body) as Echo).headers.cookie, `theme=${theme}`);
+  }
   assert.deepEqual(idp.counts(), {});
 });
 

@@ -28,6 +28,25 @@ export function parseCookies(header: string | string[] | undefined): Map<string,
   return out;
 }
 
+/**
+ * Parsed long Cookie headers, by the header's last 32 characters and compared in full: a browser
+ * sends the same (session) cookie request after request, and splitting kilobytes of it again
+ * costs more than the rest of a remembered session's handling. Callers get the map read-only.
+ */
+const parsedCookies = new Map<string, { header: string; cookies: ReadonlyMap<string, string> }>();
+const PARSED_COOKIES_MAX = 1024;
+
+function cookiesOf(header: string | string[] | undefined): ReadonlyMap<string, string> {
+  if (typeof header !== 'string' || header.length < 128) return parseCookies(header);
+  const key = header.slice(-32);
+  const hit = parsedCookies.get(key);
+  if (hit !== undefined && hit.header === header) return hit.cookies;
+  const cookies = parseCookies(header);
+  if (parsedCookies.size >= PARSED_COOKIES_MAX) parsedCookies.clear();
+  parsedCookies.set(key, { header, cookies });
+  return cookies;
+}
+
 export interface BodyLimits {
   /** Max bytes a plugin may buffer (and the proxy accepts) for one body; 0 = the buffer cap only. */
   maxBodySize: number;
@@ -48,7 +67,7 @@ export class Incoming implements IncomingView {
   readonly trusted: boolean;
   readonly raw: IncomingMessage;
   #query: URLSearchParams | undefined;
-  #cookies: Map<string, string> | undefined;
+  #cookies: ReadonlyMap<string, string> | undefined;
   #body: Promise<Buffer> | undefined;
   /** The buffered body once read (the proxy sends it instead of streaming). */
   bufferedBody: Buffer | undefined;
@@ -78,7 +97,7 @@ export class Incoming implements IncomingView {
   }
 
   get cookies(): ReadonlyMap<string, string> {
-    return (this.#cookies ??= parseCookies(this.headers.cookie));
+    return (this.#cookies ??= cookiesOf(this.headers.cookie));
   }
 
   get peerCertificate(): Buffer | null {
@@ -159,6 +178,14 @@ export class Upstream implements UpstreamRequest {
     // `delete` would also turn the object into a slow dictionary for every later access;
     // undici skips undefined values, so a removed header is just set to undefined.
     if (key in this.headers) this.headers[key] = undefined;
+  }
+  removeLowerHeaders(names: readonly string[]): void {
+    const h = this.headers;
+    for (let i = 0; i < names.length; i++) if (h[names[i]] !== undefined) h[names[i]] = undefined;
+  }
+  setLowerHeaders(list: readonly { readonly name: string; readonly value: string }[]): void {
+    const h = this.headers;
+    for (let i = 0; i < list.length; i++) h[list[i].name] = list[i].value;
   }
   get query(): URLSearchParams {
     return (this.#query ??= new URLSearchParams(this.#rawQuery));

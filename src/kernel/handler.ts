@@ -463,7 +463,9 @@ export class RequestHandler {
 
   #logPhase(ctx: Context, phase: Instance[], res: ServerResponse, totalMs: number): void {
     const status = res.statusCode;
-    if (phase.length > 0) {
+    let logging = false;
+    for (let i = 0; i < phase.length && !logging; i++) logging = phase[i].handlers.log !== undefined;
+    if (logging) {
       ctx.response ??= new ResponseHeaders(status, {}, true);
       ctx.latencies = { total: totalMs, upstream: ctx.upstreamLatency };
       const lctx = ctx;

@@ -69,6 +69,13 @@ export interface UpstreamRequest {
   /** Adds a value, keeping existing ones. */
   addHeader(name: string, value: string): void;
   removeHeader(name: string): void;
+  /**
+   * `removeHeader` for a list of names that are already lower-case (a list a plugin builds once
+   * from its config): no case folding per request.
+   */
+  removeLowerHeaders(names: readonly string[]): void;
+  /** `setHeader` for each entry; names already lower-case (see `removeLowerHeaders`). */
+  setLowerHeaders(list: readonly { readonly name: string; readonly value: string }[]): void;
   /** Upstream path (service path already joined, strip_path applied). */
   path: string;
   /** Mutable query. Untouched, the client's raw query is forwarded byte for byte. */

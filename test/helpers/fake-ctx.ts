@@ -93,6 +93,12 @@ export function buildContext(req: IncomingMessage, body: Buffer, now: () => numb
         upstreamHeaders.set(n.toLowerCase(), prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v]);
       },
       removeHeader: (n) => void upstreamHeaders.delete(n.toLowerCase()),
+      removeLowerHeaders: (names) => {
+        for (const n of names) upstreamHeaders.delete(n);
+      },
+      setLowerHeaders: (list) => {
+        for (const h of list) upstreamHeaders.set(h.name, h.value);
+      },
       path: url.pathname,
       query: upstreamQuery,
       setBody: () => {},

@@ -110,6 +110,12 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       setHeader: (n, v) => upstreamHeaders.set(n, v),
       addHeader: (n, v) => upstreamHeaders.add(n, v),
       removeHeader: (n) => upstreamHeaders.remove(n),
+      removeLowerHeaders: (names) => {
+        for (const n of names) upstreamHeaders.remove(n);
+      },
+      setLowerHeaders: (list) => {
+        for (const h of list) upstreamHeaders.set(h.name, h.value);
+      },
       path: req.path ?? '/',
       query: new URLSearchParams(rawQuery),
       setBody: () => {},

@@ -169,7 +169,8 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     const hide = cfg.hide_credentials && outcome.used.some((u) => u.location !== 'header' || !removed.has(u.name));
     // Each value goes out on every request of this token: stored as one flat string, not as the
     // concatenation (of a slice of the first request's header) it was built from.
-    const upstream = headersFromPlan(d.upstreamPlan, outcome).map((h) => ({ ...h, value: flat(h.value) }));
+    // Names lower-cased once (`setLowerHeaders`).
+    const upstream = headersFromPlan(d.upstreamPlan, outcome).map((h) => ({ ...h, name: h.name.toLowerCase(), value: flat(h.value) }));
     return { outcome, upstream, authorized, hide, state, identity: null };
   };
 
@@ -212,8 +213,10 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
   const cachedBearer = (ctx: RequestContext, nowMs: number): { entry: VerifiedToken; location: Location; name: string } | null => {
     const req = ctx.request;
     let hit: { entry: VerifiedToken; location: Location; name: string } | null = null;
+    const headers = req.headers;
     for (const name of bearerHeaderNames) {
-      const raw = req.header(name);
+      const value = headers[name];
+      const raw = typeof value === 'string' ? value : value?.[0];
       if (!raw) continue;
       if (hit !== null || !printableAt(raw, raw.length - 1)) return null;
       const start = bearerSchemeEnd(raw);
@@ -298,13 +301,13 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
     // Decided: the same changes as the full path, in its order.
     ctx.authenticate(identity.who);
     const up = ctx.upstream;
-    for (const n of removeFirst) up.removeHeader(n);
+    up.removeLowerHeaders(removeFirst);
     // Synchronous here: the credential is never in the body on this path.
     if (p.hide) void hideCredentials(ctx, p.outcome.used);
     browser?.stripCookies(ctx);
-    for (const h of p.upstream) up.setHeader(h.name, h.value);
-    for (const n of removeAgain) up.removeHeader(n);
-    for (const h of identity.headers) up.setHeader(h.name, h.value);
+    up.setLowerHeaders(p.upstream);
+    if (removeAgain.length > 0) up.removeLowerHeaders(removeAgain);
+    up.setLowerHeaders(identity.headers);
     let state = p.state;
     if (session !== null) {
       for (const h of browser!.sessionHeadersOf(session, requestFields)) up.setHeader(h.name, h.value);

@@ -7,6 +7,7 @@ import * as oidc from 'openid-client';
 import type { Logger, Reply, RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { GatewayError } from '../../../../errors.ts';
+import { TailMemo } from '../caches.ts';
 import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult } from './authcode.ts';
 import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
 import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
@@ -184,6 +185,8 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   gatewayCookies.add(cfg.authCookie.name);
   const authPrefix = `${cfg.authCookie.name}.`;
   const isGatewayCookie = (n: string): boolean => gatewayCookies.has(n) || n.startsWith(authPrefix);
+  /** Cookie headers already stripped (the same session cookie comes back on every request). */
+  const stripped = new TailMemo<string>(1024);
 
   const flows: BrowserFlows = {
     peekSession(ctx) {
@@ -274,7 +277,13 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
     stripCookies(ctx) {
       const header = ctx.upstream.getHeader('cookie');
       if (header === undefined) return;
-      const value = stripFromCookieHeader(Array.isArray(header) ? header.join('; ') : header, isGatewayCookie);
+      const joined = Array.isArray(header) ? header.join('; ') : header;
+      let value = stripped.get(joined);
+      if (value === undefined) {
+        value = stripFromCookieHeader(joined, isGatewayCookie);
+        // Short headers are cheap to strip again; a session cookie is kilobytes.
+        if (joined.length >= 128) stripped.set(joined, value);
+      }
       if (value === '') ctx.upstream.removeHeader('cookie');
       else ctx.upstream.setHeader('cookie', value);
     },
