@@ -42,11 +42,11 @@ function tokenHeaders(rt: Runtime, rs: RequestState): Record<string, string> {
 }
 
 /**
- * The token cache key: salt, grant, credentials and every argument of the token request (those
- * from `token_post_args_client` come from the client and may ask for another token, e.g. another
- * `resource`), except the scope unless `token_cache_key_include_scope`.
+ * The token cache key: salt, grant, credentials and every argument and header of the token request
+ * (those from `token_post_args_client` / `token_headers_client` come from the client and may ask
+ * for another token, e.g. another `resource`), except the scope unless `token_cache_key_include_scope`.
  */
-function cacheKey(rt: Runtime, grant: Grant, parts: readonly string[], params: Record<string, string>): string {
+function cacheKey(rt: Runtime, grant: Grant, parts: readonly string[], params: Record<string, string>, headers: Record<string, string>): string {
   const h = createHash('sha256').update(rt.salt).update('\0').update(grant);
   for (const p of parts) h.update('\0').update(p);
   const scoped = rt.cfg.token_cache_key_include_scope ? params.scope ?? '' : '';
@@ -54,6 +54,8 @@ function cacheKey(rt: Runtime, grant: Grant, parts: readonly string[], params: R
   const args = Object.keys(params).filter((k) => k !== 'scope').sort();
   // JSON: names and values cannot run into one another.
   h.update('\0').update(JSON.stringify(args.map((k) => [k, params[k]])));
+  const names = Object.keys(headers).sort();
+  h.update('\0').update(JSON.stringify(names.map((k) => [k, headers[k]])));
   return h.digest('base64url');
 }
 
@@ -125,25 +127,28 @@ export async function refreshTokenStep(rt: Runtime, rs: RequestState): Promise<O
 }
 
 /**
- * `password`: username/password from the Basic header or parameters. When the IdP rejects them
- * and `client_credentials` is enabled too, the same credentials are tried as a client id and
- * secret next (Kong gives the password grant priority for a shared Basic header).
+ * `password`: username/password from the Basic header or parameters. When the IdP rejects a Basic
+ * header and `client_credentials` reads that header too, the same credentials are tried as a
+ * client id and secret next (Kong gives the password grant priority for a shared Basic header).
+ * Rejected `username`/`password` parameters are nobody else's credential: 401 `invalid_token`.
  */
 export async function passwordStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
   const pair = await findPair(rt.cfg.password_param_type, rs.ctx.request, rs.body, 'username', 'password');
   if (!pair || !rs.client) return null;
   const params = await grantParams(rt, rs);
   const client = rs.client;
-  const key = rt.cfg.cache_tokens ? cacheKey(rt, 'password', [client.id, pair.id, pair.secret], params) : null;
+  const headers = tokenHeaders(rt, rs);
+  const key = rt.cfg.cache_tokens ? cacheKey(rt, 'password', [client.id, pair.id, pair.secret], params, headers) : null;
   try {
     const result = await viaCache(rt, rs, 'password', key, async () => {
       const meta = await rt.issuer.metadata();
-      const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
+      const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers });
       return genericGrantRequest(config, 'password', { ...params, username: pair.id, password: pair.secret });
     });
     return await toOutcome(rt, rs, 'password', result, pair.sources);
   } catch (err) {
-    if (rt.enabled.has('client_credentials') && (err as { status?: number }).status === 401) return null;
+    const shared = pair.sources[0].location === 'header' && rt.cfg.client_credentials_param_type.includes('header');
+    if (shared && rt.enabled.has('client_credentials') && (err as { status?: number }).status === 401) return null;
     throw err;
   }
 }
@@ -157,14 +162,15 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
   if (!pair) return null;
   const params = await grantParams(rt, rs);
   if (rt.cfg.audience && rt.cfg.audience.length > 0) params.audience = rt.cfg.audience.join(' ');
-  const key = rt.cfg.cache_tokens ? cacheKey(rt, 'client_credentials', [pair.id, pair.secret], params) : null;
+  const headers = tokenHeaders(rt, rs);
+  const key = rt.cfg.cache_tokens ? cacheKey(rt, 'client_credentials', [pair.id, pair.secret], params, headers) : null;
   const result = await viaCache(rt, rs, 'client_credentials', key, async () => {
     const meta = await rt.issuer.metadata();
     // The caller authenticates as itself, with the method configured for the plugin's client
     // when it is a shared-secret one, else client_secret_basic (RFC 6749 §2.3.1).
     const method = rs.client ? rt.clients.authMethod(rs.client, 'token', meta) : 'client_secret_basic';
     const auth = method === 'client_secret_post' ? ClientSecretPost(pair.secret) : ClientSecretBasic(pair.secret);
-    const config = rt.clients.build(meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
+    const config = rt.clients.build(meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers });
     return genericGrantRequest(config, 'client_credentials', params);
   });
   return toOutcome(rt, rs, 'client_credentials', result, pair.sources);

@@ -1,0 +1,73 @@
+/**
+ * QA findings on the grant methods (password, client_credentials): which rejected credentials
+ * may fall through to the client credentials grant, and what the token cache is keyed by.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway } from './helpers/gateway.ts';
+import type { TestGateway } from './helpers/gateway.ts';
+import { startIdp } from '../demo/idp.ts';
+import type { DemoIdp } from '../demo/idp.ts';
+import { startEcho } from '../demo/echo.ts';
+import type { EchoServer } from '../demo/echo.ts';
+import { oidcDeck } from './helpers/oidc-deck.ts';
+
+let idp: DemoIdp;
+let echo: EchoServer;
+
+before(async () => {
+  idp = await startIdp();
+  echo = await startEcho();
+});
+after(async () => {
+  await echo.close();
+  await idp.close();
+});
+
+const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+
+async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
+  const gw = await startGateway({ config: oidcDeck(echo.url, idp.issuer, config) });
+  try {
+    await fn(gw);
+  } finally {
+    await gw.close();
+  }
+}
+
+test('a wrong password in the query or body is an invalid credential (401 invalid_token), even with client_credentials enabled', async () => {
+  await withGateway(`      client_id: [kong]
+      client_secret: [kong-secret]
+      auth_methods: [password, client_credentials]`, async (gw) => {
+    const viaQuery = await fetch(`${gw.proxyUrl}/api?username=alex&password=wrong`);
+    assert.equal(viaQuery.status, 401);
+    assert.match(viaQuery.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    const viaBody = await fetch(`${gw.proxyUrl}/api`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'username=alex&password=wrong',
+    });
+    assert.equal(viaBody.status, 401);
+    assert.match(viaBody.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    // The shared Basic header still goes on to the client credentials grant.
+    idp.resetCounts();
+    const shared = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('service-client', 'service-secret') } });
+    assert.equal(shared.status, 200);
+    assert.equal(idp.counts()['token:client_credentials'], 1);
+  });
+});
+
+test('cache_tokens: client headers passed to the token endpoint (token_headers_client) are part of the cache key', async () => {
+  await withGateway(`      client_id: [kong]
+      client_secret: [kong-secret]
+      auth_methods: [password]
+      token_headers_client: [x-tenant]`, async (gw) => {
+    idp.resetCounts();
+    const call = (tenant: string) => fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe'), 'x-tenant': tenant } });
+    assert.equal((await call('a')).status, 200);
+    assert.equal((await call('a')).status, 200);
+    assert.equal(idp.counts()['token:password'], 1, 'same credentials, same headers: served from the cache');
+    assert.equal((await call('b')).status, 200);
+    assert.equal(idp.counts()['token:password'], 2, 'another header value may get another token: not the cached one');
+  });
+});
