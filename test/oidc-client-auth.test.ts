@@ -82,6 +82,30 @@ test('private_key_jwt with a configured client_jwk', async () => {
   }
 });
 
+test('private_key_jwt: a client_jwk without alg signs with its key type; a key that cannot sign is a 500, not a 401', async () => {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const pub = { ...(await exportJWK(publicKey)), kid: 'ec1', alg: 'ES256', use: 'sig' };
+  // decK exports write null for the members a JWK does not have.
+  const priv = { ...(await exportJWK(privateKey)), kid: 'ec1', alg: null, use: null };
+  const idp = await startIdp({ privateKeyJwtJwks: { keys: [pub] } });
+  const base = `      client_id: [kong-private-key-jwt]\n      client_auth: [private_key_jwt]\n      client_jwk:\n        - ${JSON.stringify(priv)}\n`;
+  const gw = await startGateway({ config: deck(idp.issuer, base) });
+  // An EC key asked to sign RS256: the gateway's configuration is wrong, the caller's password is not.
+  const broken = await startGateway({ config: deck(idp.issuer, `${base}      client_alg: [RS256]\n`) });
+  try {
+    assert.ok(await upstreamToken(gw));
+    const r = await fetch(`${broken.proxyUrl}/api`, { headers: alex });
+    assert.equal(r.status, 500);
+    assert.deepEqual(await r.json(), { message: 'An unexpected error occurred' });
+    assert.match(broken.logText(), /private_key_jwt for client 1: .*alg/);
+    assert.ok(!broken.logText().includes(String(priv.d)), 'no private key in the log');
+  } finally {
+    await gw.close();
+    await broken.close();
+    await idp.close();
+  }
+});
+
 test('private_key_jwt with the plugin-generated key, published at GET /openid-connect/jwks', async () => {
   // The IdP must know where the gateway publishes its keys, so the gateway starts first.
   const gw = await startGateway({ config: { _format_version: '3.0' } });

@@ -8,10 +8,12 @@ import { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Configuration, No
 import type { ClientAuth, ServerMetadata } from 'openid-client';
 import { SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { CryptoKey as JoseCryptoKey, JWK } from 'jose';
+import { GatewayError } from '../../../errors.ts';
 import type { KeyValueStore } from '../../../storage/ports.ts';
 import type { IncomingView } from '../../sdk.ts';
 import type { OidcConfig } from './schema.ts';
 import type { CallExtras, IdpHttp } from './http.ts';
+import { describe } from './errors.ts';
 
 /** Where a call goes; picks the `*_endpoint_auth_method` override. */
 export type Purpose = 'token' | 'introspection' | 'revocation' | 'par' | 'userinfo';
@@ -122,7 +124,18 @@ export class Clients {
    */
   async configuration(meta: ServerMetadata, client: OidcClient, purpose: Purpose, extras: CallExtras = {}): Promise<Configuration> {
     const method = this.authMethod(client, purpose, meta);
-    const auth = await this.#clientAuth(client, method);
+    let auth: ClientAuth;
+    try {
+      auth = await this.#clientAuth(client, method);
+    } catch (err) {
+      // A key that cannot sign (client_jwk, client_alg) is the gateway's misconfiguration, not
+      // the IdP's verdict on the caller's credentials: 500, with the reason in the log.
+      throw new GatewayError('GW_PLUGIN_FAILED', 'The client authentication to the identity provider is misconfigured', {
+        status: 500,
+        detail: `${method} for client ${client.index + 1}: ${describe(err)}`,
+        cause: err,
+      });
+    }
     return this.build(meta, client.id, client.secret, auth, extras);
   }
 
@@ -170,8 +183,8 @@ export class Clients {
         const configured = perClient(cfg.client_alg, client.index);
         const wanted = configured && !hmacAlgs.has(configured) ? configured : null;
         if (jwk) {
-          const alg = wanted ?? (jwk.alg as string | null) ?? 'RS256';
           const clean = Object.fromEntries(Object.entries(jwk).filter(([, v]) => v !== null)) as JWK;
+          const alg = wanted ?? clean.alg ?? keyAlg(clean);
           const key = await importJWK(clean, alg);
           return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: clean.kid }, headerAlg(alg));
         }
@@ -184,6 +197,17 @@ export class Clients {
         return ClientSecretBasic(secret);
     }
   }
+}
+
+/**
+ * The algorithm of a `client_jwk` that names none (RFC 7517 §4.4 makes `alg` optional): RS256 for
+ * RSA keys (Kong's default), and the one algorithm an EC curve (RFC 7518 §3.4) or an Ed25519 key
+ * (RFC 8037) can sign with.
+ */
+function keyAlg(jwk: JWK): string {
+  if (jwk.kty === 'EC') return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256';
+  if (jwk.kty === 'OKP') return 'EdDSA';
+  return 'RS256';
 }
 
 /**

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ClientSecretBasic, ClientSecretPost, genericGrantRequest } from 'openid-client';
 import type { TokenEndpointResponse } from 'openid-client';
 import { decodeJwt } from 'jose';
+import { isGatewayError } from '../../../../errors.ts';
 import { cacheTtlMs } from '../caches.ts';
 import { authError, idpUnavailable, isIdpOutage } from '../errors.ts';
 import type { Claims, Outcome, RequestState, Runtime, TokenEndpointResult } from '../runtime.ts';
@@ -89,6 +90,8 @@ async function callTokenEndpoint(rt: Runtime, grant: Grant, key: string | null, 
     res = await run();
   } catch (err) {
     if (isIdpOutage(err)) throw idpUnavailable(`token (${grant})`, err);
+    // Our own failures (e.g. a client key that cannot sign) are not the IdP's verdict.
+    if (isGatewayError(err)) throw err;
     throw authError('invalid_token', `${grant} grant rejected by the identity provider`, err);
   }
   const result: TokenEndpointResult = {
