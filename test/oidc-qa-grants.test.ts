@@ -4,6 +4,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startGateway } from './helpers/gateway.ts';
 import type { TestGateway } from './helpers/gateway.ts';
 import { startIdp } from '../demo/idp.ts';
@@ -70,4 +72,36 @@ test('cache_tokens: client headers passed to the token endpoint (token_headers_c
     assert.equal((await call('b')).status, 200);
     assert.equal(idp.counts()['token:password'], 2, 'another header value may get another token: not the cached one');
   });
+});
+
+test('a token or user info endpoint that answers 200 with a body that is not JSON is an IdP failure (500), not a rejection (401)', async () => {
+  // Discovery is fine; every other endpoint answers 200 with broken JSON.
+  const idpSrv = createServer((req, res) => {
+    const base = `http://127.0.0.1:${(idpSrv.address() as AddressInfo).port}`;
+    res.setHeader('content-type', 'application/json');
+    if (req.url === '/.well-known/openid-configuration') {
+      res.end(JSON.stringify({ issuer: base, token_endpoint: `${base}/token`, userinfo_endpoint: `${base}/userinfo`, jwks_uri: `${base}/jwks` }));
+      return;
+    }
+    req.resume();
+    req.on('end', () => res.end('{"access_token": not json'));
+  });
+  await new Promise<void>((resolve) => idpSrv.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(idpSrv.address() as AddressInfo).port}`;
+  const gw = await startGateway({
+    config: oidcDeck(echo.url, issuer, `      client_id: [c]
+      client_secret: [s]
+      auth_methods: [userinfo, password]`),
+  });
+  try {
+    const password = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe') } });
+    assert.equal(password.status, 500);
+    assert.deepEqual(await password.json(), { message: 'An unexpected error occurred' });
+    const userinfo = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: 'Bearer some-opaque-token' } });
+    assert.equal(userinfo.status, 500);
+  } finally {
+    await gw.close();
+    idpSrv.closeAllConnections();
+    await new Promise((resolve) => idpSrv.close(resolve));
+  }
 });

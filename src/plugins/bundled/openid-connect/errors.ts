@@ -63,6 +63,8 @@ export function isIdpOutage(err: unknown): boolean {
   if (typeof e.status === 'number') return e.status >= 500;
   if (e.name === 'ResponseBodyError' || typeof e.error === 'string') return typeof e.status === 'number' && e.status >= 500;
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return true;
+  // A success answer that is not JSON or lacks required members: the IdP is unwell, not refusing.
+  if (e.code === 'OAUTH_PARSE_ERROR' || e.code === 'OAUTH_INVALID_RESPONSE') return true;
   if (e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || e.code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
     const status = (e.cause as { status?: number } | undefined)?.status;
     return status === undefined || status >= 500;
