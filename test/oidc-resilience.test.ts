@@ -117,3 +117,31 @@ test('ssl_verify: an IdP with an untrusted certificate is refused by default and
     await keys.close();
   }
 });
+
+test('a plugin config change while the IdP is down keeps the discovered document and keys (the recorded discovery cache)', async () => {
+  const idp = await startBadIdp();
+  const gw = await startGateway({ config: deck(idp.issuer) });
+  const call = async (sub: string): Promise<number> => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${await idp.sign({ sub })}` } });
+    await r.body?.cancel();
+    return r.status;
+  };
+  try {
+    assert.equal(await call('a'), 200);
+    idp.setDiscoveryFailure('http500');
+    idp.setJwksFailure('http500');
+    // A changed setting makes a new plugin instance, with empty caches of its own.
+    assert.ok(await gw.reload(deck(idp.issuer, '      leeway: 5\n')));
+    assert.equal(await call('b'), 200, 'the new instance verifies with the keys recorded before the outage');
+    // A purge through the Admin API removes the record: nothing left to fall back on.
+    const del = await fetch(`${gw.adminUrl}/openid-connect/issuers`, { method: 'DELETE' });
+    assert.equal(del.status, 204);
+    assert.ok(await gw.reload(deck(idp.issuer, '      leeway: 6\n')));
+    assert.equal(await call('c'), 500);
+  } finally {
+    await gw.close();
+    idp.setDiscoveryFailure(null);
+    idp.setJwksFailure(null);
+    await idp.close();
+  }
+});

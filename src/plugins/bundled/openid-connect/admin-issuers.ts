@@ -83,6 +83,12 @@ export async function publishIssuer(kv: KeyValueStore, source: DiscoveryCacheSou
   await kv.set(ISSUERS_KEY, JSON.stringify(all));
 }
 
+/** The record of one discovery cache, if any (an instance's fallback while the IdP is down). */
+export async function recordedIssuer(kv: KeyValueStore, source: DiscoveryCacheSource): Promise<IssuerRecord | null> {
+  const id = discoveryCacheId(source);
+  return (await readAll(kv)).find((r) => r.id === id) ?? null;
+}
+
 export async function listIssuers(kv: KeyValueStore): Promise<IssuerRecord[]> {
   return readAll(kv);
 }

@@ -12,13 +12,14 @@
  * full, async path below handles everything else.
  */
 import { randomBytes } from 'node:crypto';
+import type { JWK } from 'jose';
 import type { PluginDeps, PluginHandlers, Reply, RequestContext, ResponseContext } from '../../sdk.ts';
 import { isGatewayError } from '../../../errors.ts';
 import type { OidcConfig } from './schema.ts';
 import { SingleFlight, TtlCache } from './caches.ts';
 import { IdpHttp } from './http.ts';
 import { IssuerCache } from './issuer.ts';
-import { issuerPurgedAt, publishIssuer } from './admin-issuers.ts';
+import { issuerPurgedAt, publishIssuer, recordedIssuer } from './admin-issuers.ts';
 import { Clients, perClient, selectClient } from './clients.ts';
 import { authError, describe, toReply } from './errors.ts';
 import type { RequestState, Runtime } from './runtime.ts';
@@ -63,6 +64,10 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     now: deps.now,
     onDiscovered: (update) => publishIssuer(deps.sharedKv, cacheSource, update, deps.now()),
     purgedAt: () => issuerPurgedAt(deps.sharedKv, cacheSource),
+    recorded: async () => {
+      const rec = await recordedIssuer(deps.sharedKv, cacheSource);
+      return rec ? { configuration: rec.configuration, keys: rec.keys as JWK[] } : null;
+    },
   });
   const clients = new Clients({ cfg, http, sharedKv: deps.sharedKv, insecure: issuer.insecure });
   const now = deps.now;

@@ -51,6 +51,12 @@ export interface IssuerOptions {
   onDiscovered?(update: { configuration?: Record<string, unknown>; keys?: JWK[] }): Promise<void>;
   /** When the Admin API last cleared this issuer's discovery cache (ms since epoch), if ever. */
   purgedAt?(): Promise<number | null>;
+  /**
+   * What was last recorded for this discovery cache (by this instance or an earlier one with the
+   * same issuer and key sources, e.g. before a plugin config change): used when the IdP cannot be
+   * reached and this instance has no copy of its own yet.
+   */
+  recorded?(): Promise<{ configuration: Record<string, unknown> | null; keys: JWK[] } | null>;
 }
 
 /** How often an instance looks for an Admin API purge (`DELETE /openid-connect/issuers`). */
@@ -110,7 +116,10 @@ export class IssuerCache {
   async metadata(): Promise<ServerMetadata> {
     if (this.#o.usingPseudoIssuer) return { issuer: this.#o.issuer, ...this.#o.overrides } as ServerMetadata;
     this.#checkPurge();
-    return this.#load(this.#meta, this.#o.cacheTtlSec * 1000, () => this.#discover(), 'discovery');
+    return this.#load(this.#meta, this.#o.cacheTtlSec * 1000, () => this.#discover(), 'discovery', async () => {
+      const configuration = (await this.#o.recorded?.())?.configuration;
+      return configuration ? this.#withOverrides(configuration as ServerMetadata) : null;
+    });
   }
 
   /** The cached discovery document, if any (for the Admin API and diagnostics). */
@@ -188,6 +197,10 @@ export class IssuerCache {
     // The Admin API shows the document as discovered: overrides belong to one instance, and
     // instances with different overrides share the record.
     this.#publish({ configuration: { ...discovered } });
+    return this.#withOverrides(discovered);
+  }
+
+  #withOverrides(discovered: ServerMetadata): ServerMetadata {
     const meta = { ...discovered };
     for (const [k, v] of Object.entries(this.#o.overrides)) if (v) (meta as Record<string, unknown>)[k] = v;
     return meta;
@@ -195,7 +208,10 @@ export class IssuerCache {
 
   async #loadJwks(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> {
     this.#checkPurge();
-    return this.#load(this.#jwks, this.#o.cacheTtlSec * 1000, () => this.#fetchJwks(), 'jwks');
+    return this.#load(this.#jwks, this.#o.cacheTtlSec * 1000, () => this.#fetchJwks(), 'jwks', async () => {
+      const keys = (await this.#o.recorded?.())?.keys;
+      return keys && keys.length > 0 ? { keys, resolve: createLocalJWKSet({ keys }) } : null;
+    });
   }
 
   async #fetchJwks(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> {
@@ -254,8 +270,11 @@ export class IssuerCache {
     }
   }
 
-  /** Single-flight, TTL-bound, stale-on-error load of one slot. */
-  async #load<T>(slot: Slot<T>, ttlMs: number, fetcher: () => Promise<T>, what: string): Promise<T> {
+  /**
+   * Single-flight, TTL-bound, stale-on-error load of one slot. With no copy of its own, a failed
+   * fetch falls back to the recorded copy (kept stale, so it is refetched after the back-off).
+   */
+  async #load<T>(slot: Slot<T>, ttlMs: number, fetcher: () => Promise<T>, what: string, recorded?: () => Promise<T | null>): Promise<T> {
     const now = this.#o.now();
     if (slot.value !== null && now - slot.fetchedAt < ttlMs) return slot.value;
     if (slot.inFlight) return slot.inFlight;
@@ -270,12 +289,20 @@ export class IssuerCache {
         slot.failedAt = 0;
         return value;
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         slot.failedAt = this.#o.now();
         if (slot.value !== null) {
           this.#o.log.warn({ what, err: describe(err) }, 'openid-connect: IdP fetch failed, keeping the last good copy');
           return slot.value;
         }
+        const saved = recorded ? await recorded().catch(() => null) : null;
+        if (saved !== null && slot.value === null) {
+          slot.value = saved;
+          slot.fetchedAt = 0;
+          this.#o.log.warn({ what, err: describe(err) }, 'openid-connect: IdP fetch failed, using the recorded discovery cache');
+          return saved;
+        }
+        if (slot.value !== null) return slot.value;
         this.#o.log.warn({ what, err: describe(err) }, 'openid-connect: IdP fetch failed');
         throw idpUnavailable(what, err);
       },
