@@ -87,6 +87,30 @@ describe('failure redirects', () => {
     assert.ok(!r.setCookies.some((c) => c.startsWith('session=')));
   });
 
+  it('browser-flow 401/403 challenges follow the API methods: realm = host, expose_error_code, display_errors', async () => {
+    const { makeCtx } = await import('./helpers/plugin-ctx.ts');
+    const json = { headers: { accept: 'application/json' }, host: 'api.example' };
+    const plain = await env({});
+    const hidden = await env({ expose_error_code: false });
+    const shown = await env({ display_errors: true });
+    try {
+      const r = plain.flows.failure(makeCtx(json), 'unauthorized', 'state mismatch', 'invalid_token');
+      assert.equal(r.headers?.['www-authenticate'], 'Bearer realm="api.example", error="invalid_token"');
+      assert.deepEqual(r.body, { message: 'Unauthorized' }, 'the reason stays private');
+      assert.equal(plain.flows.failure(makeCtx(json), 'forbidden', 'claims').headers?.['www-authenticate'], 'Bearer realm="api.example", error="insufficient_scope"');
+      const h = hidden.flows.failure(makeCtx(json), 'unauthorized', 'state mismatch', 'invalid_token');
+      assert.equal(h.headers?.['www-authenticate'], 'Bearer realm="api.example"');
+      const d = shown.flows.failure(makeCtx(json), 'unauthorized', 'state "x" mismatch', 'invalid_token');
+      assert.equal(d.headers?.['www-authenticate'], 'Bearer realm="api.example", error="invalid_token", error_description="state  x  mismatch"');
+      assert.deepEqual(d.body, { message: 'Unauthorized', error_description: 'state "x" mismatch' });
+    } finally {
+      for (const e2 of [plain, hidden, shown]) {
+        await e2.flows.close();
+        await e2.harness.close();
+      }
+    }
+  });
+
   it('builds forbidden replies through flows.failure', async () => {
     const plain = await env({ forbidden_error_message: 'Nope' });
     try {

@@ -119,11 +119,11 @@ export function toReply(err: unknown, opts: ReplyOptions): ErrorReply {
  * The content of an RFC 9110 §5.6.4 quoted-string: `"` and `\` escaped, control characters
  * (which no header may carry) dropped.
  */
-function quotedStringContent(s: string): string {
+export function quotedStringContent(s: string): string {
   return s.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '').replace(/["\\]/g, '\\$&');
 }
 
 /** RFC 6750 §3: error_description allows no `"` or `\` at all (not even escaped). */
-function quoteSafe(s: string): string {
+export function quoteSafe(s: string): string {
   return s.replace(/["\\\r\n]/g, ' ');
 }

@@ -88,6 +88,7 @@ export interface BrowserConfig {
   forbidden_redirect_uri?: readonly string[] | null;
   unexpected_redirect_uri?: readonly string[] | null;
   display_errors?: boolean | null;
+  expose_error_code?: boolean | null;
   // session
   session_secret?: string | readonly string[] | null;
   session_storage?: 'cookie' | 'redis' | 'memcache' | 'memcached' | null;
@@ -161,6 +162,7 @@ export interface ResolvedConfig {
   forbiddenRedirectUri: readonly string[];
   unexpectedRedirectUri: readonly string[];
   displayErrors: boolean;
+  exposeErrorCode: boolean;
   /** index 0 seals; every entry unseals (rotation). Empty = generate one per instance. */
   secrets: readonly string[];
   storage: 'cookie' | 'redis';
@@ -290,6 +292,7 @@ export function resolveConfig(c: BrowserConfig, workers: number, database: 'off'
     forbiddenRedirectUri: list(c.forbidden_redirect_uri),
     unexpectedRedirectUri: list(c.unexpected_redirect_uri),
     displayErrors: c.display_errors ?? false,
+    exposeErrorCode: c.expose_error_code ?? true,
     secrets,
     storage,
     sessionCookie,

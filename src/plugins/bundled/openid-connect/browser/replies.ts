@@ -5,6 +5,7 @@
  */
 import type { Reply, RequestContext } from '../../../sdk.ts';
 import { perClient, type ResolvedConfig } from './config.ts';
+import { quoteSafe, quotedStringContent } from '../errors.ts';
 
 export const failureKinds = ['unauthorized', 'forbidden', 'unexpected'] as const;
 export type FailureKind = (typeof failureKinds)[number];
@@ -31,9 +32,18 @@ function wantsHtml(ctx: RequestContext): boolean {
   return (ctx.request.header('accept') ?? '').toLowerCase().includes('text/html');
 }
 
-/** RFC 6750 §3 challenge; no error code when the client sent no credentials (§3.1). */
-function challenge(error: string | null): string {
-  return error ? `Bearer realm="portcullis", error="${error}"` : 'Bearer realm="portcullis"';
+/**
+ * RFC 6750 §3 challenge, as the API methods' (errors.ts): the realm is the request's host; the
+ * error code only with `expose_error_code` and never when no credential was sent (§3.1);
+ * `display_errors` adds the reason as `error_description`.
+ */
+function challenge(ctx: RequestContext, cfg: ResolvedConfig, error: string | null, reason: string): string {
+  let value = `Bearer realm="${quotedStringContent(ctx.request.host || 'portcullis')}"`;
+  if (error && cfg.exposeErrorCode) {
+    value += `, error="${error}"`;
+    if (cfg.displayErrors) value += `, error_description="${quoteSafe(reason)}"`;
+  }
+  return value;
 }
 
 export interface FailureOptions {
@@ -57,18 +67,19 @@ export function failureReply(ctx: RequestContext, cfg: ResolvedConfig, kind: Fai
   ctx.log.info({ kind, reason: opts.reason }, 'openid-connect: browser flow failed');
   if (target) return ctx.reply(302, undefined, { location: target, 'cache-control': 'no-store' });
   const status = kind === 'unauthorized' ? 401 : kind === 'forbidden' ? 403 : 500;
-  let message = kind === 'unauthorized' ? cfg.unauthorizedMessage : kind === 'forbidden' ? cfg.forbiddenMessage : 'An unexpected error occurred';
-  if (cfg.displayErrors) message += ` (${opts.reason})`;
+  const message = kind === 'unauthorized' ? cfg.unauthorizedMessage : kind === 'forbidden' ? cfg.forbiddenMessage : 'An unexpected error occurred';
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
-  if (status === 401) headers['www-authenticate'] = challenge(opts.error ?? null);
-  if (status === 403) headers['www-authenticate'] = challenge('insufficient_scope');
+  if (status === 401) headers['www-authenticate'] = challenge(ctx, cfg, opts.error ?? null, opts.reason);
+  if (status === 403) headers['www-authenticate'] = challenge(ctx, cfg, 'insufficient_scope', opts.reason);
   if (wantsHtml(ctx)) {
     headers['content-type'] = 'text/html; charset=utf-8';
+    const detail = cfg.displayErrors ? `<p>${escapeHtml(opts.reason)}</p>` : '';
     const body =
       `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(message)}</title></head>` +
-      `<body><h1>${status} ${escapeHtml(message)}</h1><p>Sign-in could not be completed. ` +
+      `<body><h1>${status} ${escapeHtml(message)}</h1>${detail}<p>Sign-in could not be completed. ` +
       `Close this page and try again from the start.</p></body></html>`;
     return ctx.reply(status, body, headers);
   }
-  return ctx.reply(status, { message }, headers);
+  // As the API methods' replies (errors.ts): the reason as `error_description` with display_errors.
+  return ctx.reply(status, cfg.displayErrors ? { message, error_description: opts.reason } : { message }, headers);
 }
