@@ -91,6 +91,25 @@ test('wrong audience → 403 with audience_required', async () => {
   }
 });
 
+test('a JWT that does not verify locally is offered to introspection when it is enabled (the IdP decides)', async () => {
+  const deck = oidcDeck(echo.url, idp.issuer, '      auth_methods: [bearer, introspection]\n      client_id: [c]\n      client_secret: [s]\n');
+  assert.ok(await gw.reload(deck));
+  try {
+    // Signed with a key the JWKS does not publish: bearer cannot verify it, the IdP vouches for it.
+    const vouched = await idp.sign({ sub: 'alex', n: 1 }, { key: 'other' });
+    idp.setIntrospection(vouched, { active: true, sub: 'alex', iss: idp.issuer });
+    idp.resetCounts();
+    const r = await call(vouched);
+    assert.equal(r.status, 200, await r.text());
+    assert.equal(idp.counts().introspection, 1);
+    // The same kind of token the IdP does not know: 401 invalid_token, nothing upstream.
+    await refused(await idp.sign({ sub: 'alex', n: 2 }, { key: 'other' }));
+    await refused(await idp.sign({ sub: 'alex', exp: now() - 3600 }));
+  } finally {
+    assert.ok(await gw.reload(config(idp.issuer)));
+  }
+});
+
 test('unknown kid → one JWKS refetch per cooldown; a rotated key is then accepted', async () => {
   const warm = await call(await idp.sign({ sub: 'alex' }));
   assert.equal(warm.status, 200);

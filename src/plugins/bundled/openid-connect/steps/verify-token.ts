@@ -9,6 +9,7 @@ import { fetchUserInfo, skipSubjectCheck, tokenIntrospection } from 'openid-clie
 import { decodeJwt } from 'jose';
 import { cacheTtlMs, memoKey } from '../caches.ts';
 import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
+import { isGatewayError } from '../../../../errors.ts';
 import type { Claims, Outcome, RequestState, Runtime, VerifiedToken } from '../runtime.ts';
 import type { FoundToken } from './find-credential.ts';
 
@@ -83,12 +84,26 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
   return verified.payload as Claims;
 }
 
-/** `bearer`: a JWT-shaped bearer token is decided here; opaque tokens go on to introspection. */
+/**
+ * `bearer`: a JWT-shaped bearer token is verified here; opaque tokens go on to introspection. A
+ * JWT that does not verify (signature, claims) is offered to `introspection` / `userinfo` when
+ * one of them is enabled (the IdP may know tokens the gateway cannot check locally), else 401.
+ */
 export async function bearerStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
   const found = await rs.bearer();
   if (!found || !looksLikeJwt(found.token)) return null;
   rs.bearerHandled = true;
-  const claims = await verifyAccessJwt(rt, rs, found.token);
+  let claims: Claims;
+  try {
+    claims = await verifyAccessJwt(rt, rs, found.token);
+  } catch (err) {
+    const rejected = isGatewayError(err) && err.status === 401;
+    if (rejected && (rt.enabled.has('introspection') || rt.enabled.has('userinfo'))) {
+      rs.bearerHandled = false;
+      return null;
+    }
+    throw err;
+  }
   let introspection: Claims | null = null;
   // introspect_jwt_tokens: a valid signature does not prove the token was not revoked.
   if (rt.cfg.introspect_jwt_tokens) introspection = await introspect(rt, rs, found);
