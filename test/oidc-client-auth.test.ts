@@ -187,3 +187,33 @@ test('client_alg picks the assertion algorithm: client_secret_jwt with HS512, pr
     await idp.close();
   }
 });
+
+test('client_auth unset: the first advertised method the configured credentials allow (a secret is never passed over for none or a generated key)', async () => {
+  const { startBadIdp } = await import('./helpers/bad-idp.ts');
+  const idp = await startBadIdp({ discovery: { token_endpoint_auth_methods_supported: ['none', 'private_key_jwt', 'client_secret_post', 'client_secret_basic'] } });
+  idp.setTokenResponse({ access_token: 'opaque-access-token', token_type: 'Bearer', expires_in: 300 });
+  const lastToken = () => idp.requests().filter((q) => q.endpoint === 'token').at(-1)!;
+  try {
+    const withSecret = await startGateway({ config: deck(idp.issuer, '      client_id: [c1]\n      client_secret: [s3cret]\n') });
+    try {
+      assert.ok(await upstreamToken(withSecret));
+      const form = new URLSearchParams(lastToken().body);
+      assert.equal(form.get('client_secret'), 's3cret', 'client_secret_post, the first method a secret allows');
+      assert.equal(form.get('client_assertion'), null);
+    } finally {
+      await withSecret.close();
+    }
+    const bare = await startGateway({ config: deck(idp.issuer, '      client_id: [c2]\n') });
+    try {
+      assert.ok(await upstreamToken(bare));
+      const req = lastToken();
+      assert.equal(new URLSearchParams(req.body).get('client_id'), 'c2', 'none: the client id alone');
+      assert.equal(new URLSearchParams(req.body).get('client_assertion'), null);
+      assert.equal(req.headers.authorization, undefined);
+    } finally {
+      await bare.close();
+    }
+  } finally {
+    await idp.close();
+  }
+});

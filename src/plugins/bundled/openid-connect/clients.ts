@@ -114,7 +114,14 @@ export class Clients {
       purpose === 'introspection' ? meta.introspection_endpoint_auth_methods_supported
       : purpose === 'revocation' ? meta.revocation_endpoint_auth_methods_supported
       : meta.token_endpoint_auth_methods_supported;
-    const usable = (advertised ?? []).find((m) => supportedMethods.has(m) && (m === 'none' || m === 'private_key_jwt' || client.secret));
+    // The first advertised method the configured credentials allow (reference §4.13): a secret
+    // for client_secret_*, a client_jwk for private_key_jwt; without either, a generated key or
+    // none. A configured credential is never passed over for one the IdP cannot know.
+    const hasJwk = !!perClient(cfg.client_jwk, client.index);
+    const bare = !client.secret && !hasJwk;
+    const allowed = (m: string): boolean =>
+      m === 'private_key_jwt' ? hasJwk || bare : m === 'none' ? bare : client.secret !== null && client.secret !== '';
+    const usable = (advertised ?? []).find((m) => supportedMethods.has(m) && allowed(m));
     return usable ?? 'client_secret_basic';
   }
 
