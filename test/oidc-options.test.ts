@@ -140,6 +140,22 @@ test('issuer as a full .well-known URL; multi-IdP with extra_jwks_uris + issuers
   );
 });
 
+test('an extra_jwks_uris set that cannot be loaded does not block the issuer\'s own tokens', async () => {
+  await withGateway(
+    deck(`      auth_methods: [bearer]
+      extra_jwks_uris: [http://127.0.0.1:9/jwks, ${other.issuer}/jwks]
+      issuers_allowed: [${idp.issuer}, ${other.issuer}]
+`),
+    async (gw) => {
+      for (const op of [idp, other]) {
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${await op.sign({ sub: 'x', n: 3 })}` } });
+        assert.equal(r.status, 200, op.issuer);
+        await r.body?.cancel();
+      }
+    },
+  );
+});
+
 test('introspect_jwt_tokens: a valid JWT reported inactive is refused', async () => {
   const token = await idp.sign({ sub: 'alex' });
   await withGateway(deck(`      auth_methods: [bearer]\n      introspect_jwt_tokens: true\n      client_id: [c]\n      client_secret: [s]\n`), async (gw) => {

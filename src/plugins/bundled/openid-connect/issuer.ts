@@ -95,6 +95,8 @@ export class IssuerCache {
   readonly #jwks: Slot<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> = emptySlot();
   /** When the last unknown-`kid` refetch was started (throttle). */
   #lastKidRefetch = -Infinity;
+  /** Last good keys of each JWKS URI (an extra_jwks_uris set that fails keeps them). */
+  readonly #keysByUri = new Map<string, JWK[]>();
   /** When this instance last looked for an Admin API purge. */
   #lastPurgeCheck = -Infinity;
   /** True for an `http:` issuer: openid-client must be told to allow it (dev and tests). */
@@ -219,12 +221,29 @@ export class IssuerCache {
     if (!primary) primary = (await this.metadata()).jwks_uri ?? null;
     const uris = [...(primary ? [primary] : []), ...this.#o.extraJwksUris];
     if (uris.length === 0) throw new Error('the issuer publishes no jwks_uri');
-    const keys: JWK[] = [];
-    for (const uri of uris) {
+    const fetchSet = async (uri: string): Promise<JWK[]> => {
       const doc = (await this.#o.http.getJson(uri)) as JSONWebKeySet;
       if (!doc || !Array.isArray(doc.keys)) throw new Error(`${uri} is not a JWK set`);
-      keys.push(...doc.keys);
+      return doc.keys;
+    };
+    const results = await Promise.allSettled(uris.map(fetchSet));
+    const keys: JWK[] = [];
+    for (let i = 0; i < uris.length; i++) {
+      const r = results[i];
+      if (r.status === 'fulfilled') {
+        this.#keysByUri.set(uris[i], r.value);
+        keys.push(...r.value);
+        continue;
+      }
+      // The issuer's own keys are required; an extra set that fails (another IdP, a key server)
+      // keeps its last good keys, or is left out, rather than blocking the issuer's tokens.
+      if (i === 0 && primary) throw r.reason;
+      const last = this.#keysByUri.get(uris[i]);
+      this.#o.log.warn({ uri: uris[i], err: describe(r.reason), kept: last?.length ?? 0 }, 'openid-connect: could not load extra JWKS; using its last good keys, if any');
+      if (last) keys.push(...last);
     }
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (keys.length === 0 && failed) throw failed.reason;
     this.#publish({ keys });
     return { keys, resolve: createLocalJWKSet({ keys }) };
   }
