@@ -141,3 +141,19 @@ test("Kong's shorthand fields: pre-3.2 cookie names and the flat session_redis_*
     (err: { issues: Array<{ path: string; message: string }> }) => err.issues.some((i) => i.path === 'plugins[0].config.session_cookie_lifetimes' && i.message === 'unknown field'),
   );
 });
+
+test('endpoint and redirect URL fields must be absolute URLs (Kong typedefs.url), named in the error', () => {
+  const base = { issuer: 'https://idp.example/' };
+  assert.deepEqual(issues({ ...base, token_endpoint: 'idp.example/token' }), ['token_endpoint: must be an absolute http(s) URL']);
+  assert.deepEqual(issues({ ...base, jwks_endpoint: 'ftp://idp.example/keys' }), ['jwks_endpoint: must be an absolute http(s) URL']);
+  assert.deepEqual(issues({ ...base, extra_jwks_uris: ['https://a.example/jwks', 'nope'] }), ['extra_jwks_uris.1: must be an absolute http(s) URL']);
+  assert.deepEqual(issues({ ...base, logout_redirect_uri: ['/signed-out'] }), ['logout_redirect_uri.0: must be an absolute URL']);
+  assert.deepEqual(issues({
+    ...base,
+    token_endpoint: 'http://127.0.0.1:9080/token',
+    extra_jwks_uris: ['https://a.example/jwks'],
+    redirect_uri: ['https://app.example/cb'],
+    logout_redirect_uri: ['com.example.app:/signed-out'],
+    end_session_endpoint: null,
+  }), []);
+});

@@ -29,33 +29,45 @@ export type AuthMethod = (typeof authMethods)[number];
 export const clientAuthMethods = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'] as const;
 export type ClientAuthMethod = (typeof clientAuthMethods)[number];
 
+/** Kong's `typedefs.url`: IdP endpoints the gateway calls are absolute http(s) URLs. */
+const httpUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be an absolute http(s) URL');
+/** Where a browser is sent: any absolute URL. */
+const absoluteUrl = z.string().refine((v) => URL.canParse(v), 'must be an absolute URL');
+
 const fields = {
   issuer: z.string().min(1),
   using_pseudo_issuer: def(z.boolean(), false),
   rediscovery_lifetime: def(z.number(), 30),
   discovery_headers_names: optArr(z.string()),
   discovery_headers_values: optArr(z.string()),
-  extra_jwks_uris: optArr(z.string()),
-  jwks_endpoint: opt(z.string()),
+  extra_jwks_uris: optArr(httpUrl),
+  jwks_endpoint: opt(httpUrl),
   verify_parameters: def(z.boolean(), false),
-  authorization_endpoint: opt(z.string()),
-  token_endpoint: opt(z.string()),
-  introspection_endpoint: opt(z.string()),
-  revocation_endpoint: opt(z.string()),
-  userinfo_endpoint: opt(z.string()),
-  end_session_endpoint: opt(z.string()),
-  pushed_authorization_request_endpoint: opt(z.string()),
-  mtls_token_endpoint: opt(z.string()),
-  mtls_introspection_endpoint: opt(z.string()),
-  mtls_revocation_endpoint: opt(z.string()),
-  token_exchange_endpoint: opt(z.string()),
+  authorization_endpoint: opt(httpUrl),
+  token_endpoint: opt(httpUrl),
+  introspection_endpoint: opt(httpUrl),
+  revocation_endpoint: opt(httpUrl),
+  userinfo_endpoint: opt(httpUrl),
+  end_session_endpoint: opt(httpUrl),
+  pushed_authorization_request_endpoint: opt(httpUrl),
+  mtls_token_endpoint: opt(httpUrl),
+  mtls_introspection_endpoint: opt(httpUrl),
+  mtls_revocation_endpoint: opt(httpUrl),
+  token_exchange_endpoint: opt(httpUrl),
   client_id: optArr(z.string()),
   client_secret: optArr(z.string()),
   client_auth: optArr(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
   client_alg: optArr(z.enum(['ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'])),
   client_jwk: z.array(clientJwk).nullable().default(null),
   client_arg: def(z.string(), 'client_id'),
-  redirect_uri: optArr(z.string()),
+  redirect_uri: optArr(absoluteUrl),
   token_endpoint_auth_method: opt(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
   introspection_endpoint_auth_method: opt(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
   revocation_endpoint_auth_method: opt(z.enum(['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'])),
@@ -99,7 +111,7 @@ const fields = {
   // `null` is meaningful here ('no tokens in the login response'), so it is kept, not defaulted.
   login_tokens: z.array(z.enum(['access_token', 'id_token', 'introspection', 'refresh_token', 'tokens'])).nullable().default(['id_token']),
   login_redirect_mode: def(z.enum(['fragment', 'query']), 'fragment'),
-  login_redirect_uri: optArr(z.string()),
+  login_redirect_uri: optArr(absoluteUrl),
   logout_methods: arr(z.enum(['DELETE', 'GET', 'POST']), ['DELETE', 'POST']),
   logout_query_arg: opt(z.string()),
   logout_post_arg: opt(z.string()),
@@ -109,7 +121,7 @@ const fields = {
    * logout tokens (register `<route URL><suffix>` as the client's backchannel_logout_uri).
    */
   backchannel_logout_uri_suffix: opt(z.string().min(1)),
-  logout_redirect_uri: optArr(z.string()),
+  logout_redirect_uri: optArr(absoluteUrl),
   logout_revoke: def(z.boolean(), false),
   logout_revoke_access_token: def(z.boolean(), true),
   logout_revoke_refresh_token: def(z.boolean(), true),
@@ -118,9 +130,9 @@ const fields = {
   expose_error_code: def(z.boolean(), true),
   unauthorized_error_message: def(z.string(), 'Unauthorized'),
   forbidden_error_message: def(z.string(), 'Forbidden'),
-  unauthorized_redirect_uri: optArr(z.string()),
-  forbidden_redirect_uri: optArr(z.string()),
-  unexpected_redirect_uri: optArr(z.string()),
+  unauthorized_redirect_uri: optArr(absoluteUrl),
+  forbidden_redirect_uri: optArr(absoluteUrl),
+  unexpected_redirect_uri: optArr(absoluteUrl),
   unauthorized_destroy_session: def(z.boolean(), true),
   forbidden_destroy_session: def(z.boolean(), true),
   /** A string as in Kong; a list (beyond Kong) rotates secrets: the first seals, all open. */
