@@ -313,3 +313,40 @@ test('claim values beyond ASCII go to the upstream and the client as UTF-8 bytes
     assert.equal(utf8(r.headers.get('x-name')), name);
   });
 });
+
+test('issuer configured with a trailing slash the IdP does not write (or the other way round): the same issuer', async () => {
+  const { createServer } = await import('node:http');
+  const { exportJWK, generateKeyPair } = await import('jose');
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  let base = '';
+  // A Keycloak-like provider: the issuer has a path, written without a trailing slash.
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    const realm = `${base}/realms/demo`;
+    const body = path === '/realms/demo/.well-known/openid-configuration'
+      ? { issuer: realm, jwks_uri: `${realm}/certs`, token_endpoint: `${realm}/token`, authorization_endpoint: `${realm}/auth`, response_types_supported: ['code'] }
+      : path === '/realms/demo/certs' ? { keys: [jwk] } : null;
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    const token = await new SignJWT({ sub: 'alex' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(`${base}/realms/demo`).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    for (const issuer of [`${base}/realms/demo/`, `${base}/realms/demo`]) {
+      await withGateway(oidcDeck(echo.url, issuer, '      auth_methods: [bearer]\n'), async (gw) => {
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(r.status, 200, `${issuer}: ${await r.text()}`);
+      });
+    }
+    // Any other difference is still a mismatch (500 "An unexpected error occurred").
+    await withGateway(oidcDeck(echo.url, `${base}/realms/demo/x/../`, '      auth_methods: [bearer]\n'), async (gw) => {
+      const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 500);
+      await r.body?.cancel();
+    });
+  } finally {
+    server.close();
+  }
+});

@@ -191,10 +191,22 @@ export class IssuerCache {
 
   async #discover(): Promise<ServerMetadata> {
     const fetchFn = this.#o.http.fetchFor({ headers: this.#o.discoveryHeaders });
-    const config = await discovery(new URL(this.#o.issuer), 'portcullis-discovery', undefined, None(), {
+    const run = (issuer: string) => discovery(new URL(issuer), 'portcullis-discovery', undefined, None(), {
       [customFetch]: fetchFn,
       execute: this.insecure ? [allowInsecureRequests] : [],
     });
+    let config: Awaited<ReturnType<typeof run>>;
+    try {
+      config = await run(this.#o.issuer);
+    } catch (err) {
+      // openid-client wants the document's `issuer` identical to the configured one (OpenID
+      // Connect Discovery §4.3). An issuer configured with or without a trailing slash that the
+      // IdP writes the other way is the same issuer to a user (Kong accepts it): discover again
+      // with the IdP's spelling, which then passes the same check.
+      const declared = declaredIssuer(err);
+      if (declared === null || declared.replace(/\/+$/, '') !== this.#o.issuer.replace(/\/+$/, '')) throw err;
+      config = await run(declared);
+    }
     const discovered = { ...config.serverMetadata() } as ServerMetadata;
     // The Admin API shows the document as discovered: overrides belong to one instance, and
     // instances with different overrides share the record.
@@ -344,4 +356,12 @@ function tokenFailure(err: unknown): string {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed token';
   return 'token verification failed';
+}
+
+/** The `issuer` of a discovery document openid-client refused as not the expected issuer, or null. */
+function declaredIssuer(err: unknown): string | null {
+  const e = err as { code?: unknown; cause?: { attribute?: unknown; body?: { issuer?: unknown } } } | null;
+  if (e?.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' || e.cause?.attribute !== 'issuer') return null;
+  const issuer = e.cause.body?.issuer;
+  return typeof issuer === 'string' ? issuer : null;
 }
