@@ -78,6 +78,19 @@ test('consumer with credential: consumer groups win unless always_use_authentica
   assert.equal(pref.ctx.upstreamHeaders.get('x-consumer-groups'), undefined);
 });
 
+test('decided on consumer groups: the authenticated groups still reach the upstream (client copies never)', async () => {
+  const req: FakeRequest = {
+    consumer: alice, credential: cred, acls: { 'c-alice': ['dev'] }, authenticatedGroups: ['openid', 'email'],
+    headers: { 'x-authenticated-groups': 'forged' },
+  };
+  const r = await run({ allow: ['dev'] }, req);
+  assert.equal(r.reply, undefined);
+  assert.equal(r.ctx.upstreamHeaders.get('x-consumer-groups'), 'dev');
+  assert.equal(r.ctx.upstreamHeaders.get('x-authenticated-groups'), 'openid, email');
+  const forged = await run({ allow: ['dev'] }, { consumer: alice, credential: cred, acls: { 'c-alice': ['dev'] }, headers: { 'x-authenticated-groups': 'forged' } });
+  assert.equal(forged.ctx.upstreamHeaders.get('x-authenticated-groups'), undefined);
+});
+
 test('consumer without credential (anonymous): authenticated groups override', async () => {
   const r = await run({ allow: ['admin'] }, { consumer: alice, acls: { 'c-alice': ['dev'] }, authenticatedGroups: ['admin'] });
   assert.equal(r.reply, undefined);

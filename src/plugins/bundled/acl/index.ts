@@ -7,7 +7,8 @@
  * - `deny`: blocked when any group is listed; `allow`: blocked unless one is;
  * - blocked → 403 `{"message":"You cannot consume this service"}`; nobody identified → 401;
  * - allowed → upstream `X-Consumer-Groups` or `X-Authenticated-Groups` (", "-joined) unless
- *   `hide_groups_header`.
+ *   `hide_groups_header`; with `X-Consumer-Groups`, the request's authenticated groups (if any)
+ *   still go as `X-Authenticated-Groups`, as the authenticating plugin wrote them.
  *
  * Client-sent copies of both group headers are always removed: the upstream must be able to trust
  * that these headers come from the gateway.
@@ -103,7 +104,13 @@ export default definePlugin<AclConfig>({
         }
 
         if (blocked(groups)) return forbidden(ctx);
-        if (!config.hide_groups_header && groups.length > 0) ctx.upstream.setHeader(header, utf8HeaderValue(groups.join(', ')));
+        if (config.hide_groups_header) return;
+        if (groups.length > 0) ctx.upstream.setHeader(header, utf8HeaderValue(groups.join(', ')));
+        // Decided on the consumer's groups: the authenticated groups still reach the upstream as
+        // the authenticating plugin sent them (Kong's acl leaves that header alone), rebuilt from
+        // the request's groups so a client-sent copy never passes.
+        const authenticated = header === CONSUMER_GROUPS_HEADER ? authGroups(ctx) : null;
+        if (authenticated !== null) ctx.upstream.setHeader(AUTHENTICATED_GROUPS_HEADER, utf8HeaderValue(authenticated.join(', ')));
       },
     };
   },
