@@ -67,6 +67,11 @@ services:
     routes:
       - name: dead-route
         paths: [/dead]
+  - name: unresolvable
+    url: http://no-such-host.invalid
+    routes:
+      - name: unresolvable-route
+        paths: [/nxdomain]
 `,
     });
   });
@@ -158,6 +163,14 @@ services:
     const text = await r.text();
     assert.deepEqual(JSON.parse(text), { message: 'An invalid response was received from the upstream server' });
     assert.doesNotMatch(text, /ECONNREFUSED|127\.0\.0\.1:1/);
+  });
+
+  test('upstream host that does not resolve → 503 "name resolution failed", as Kong (both upstream clients)', async () => {
+    for (const method of ['GET', 'POST']) {
+      const r = await fetch(`${gw.proxyUrl}/nxdomain`, { method, body: method === 'POST' ? 'x' : undefined });
+      assert.equal(r.status, 503, method);
+      assert.deepEqual(await r.json(), { message: 'name resolution failed' });
+    }
   });
 
   test('read timeout → 504', async () => {
