@@ -162,6 +162,10 @@ describe(`Admin API (${database})`, () => {
     assert.deepEqual([...p1.body.data, ...p2.body.data, ...p3.body.data].map((c: any) => c.username), ['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
     assert.deepEqual((await api.call('GET', '/consumers?tags=odd,all')).body.data.map((c: any) => c.username), ['page-1', 'page-3']);
     assert.equal((await api.call('GET', '/consumers?tags=odd/even')).body.data.length, 5);
+    // A repeated `tags` parameter filters by the first one (Kong's endpoints), on every page.
+    const rep = await api.call('GET', '/consumers?tags=odd&tags=even&size=1');
+    assert.deepEqual(rep.body.data.map((c: any) => c.username), ['page-1']);
+    assert.deepEqual((await api.call('GET', rep.body.next)).body.data.map((c: any) => c.username), ['page-3']);
     const bad = await api.call('GET', '/consumers?size=0');
     assert.equal(bad.status, 400);
     const badOffset = await api.call('GET', '/consumers?offset=garbage');

@@ -84,10 +84,12 @@ export function listOptions(query: Record<string, unknown>): ListOptions {
     }
     o.offset = query.offset;
   }
-  if (typeof query.tags === 'string' && query.tags !== '') {
-    const or = query.tags.includes('/');
-    if (or && query.tags.includes(',')) throw badRequest('invalid option (tags: invalid filter syntax)');
-    o.tags = query.tags.split(or ? '/' : ',').map((t) => t.trim()).filter(Boolean);
+  // A repeated `tags` parameter: the first one, as Kong's endpoints (`if type(tags) == "table" then tags = tags[1]`).
+  const tags = Array.isArray(query.tags) ? query.tags[0] : query.tags;
+  if (typeof tags === 'string' && tags !== '') {
+    const or = tags.includes('/');
+    if (or && tags.includes(',')) throw badRequest('invalid option (tags: invalid filter syntax)');
+    o.tags = tags.split(or ? '/' : ',').map((t) => t.trim()).filter(Boolean);
     o.tagsMode = or ? 'or' : 'and';
   }
   return o;
@@ -96,7 +98,10 @@ export function listOptions(query: Record<string, unknown>): ListOptions {
 function nextLink(path: string, query: Record<string, unknown>, offset: string | null): string | null {
   if (!offset) return null;
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) if (k !== 'offset' && typeof v === 'string') q.set(k, v);
+  for (const [k, v] of Object.entries(query)) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (k !== 'offset' && typeof first === 'string') q.set(k, first);
+  }
   q.set('offset', offset);
   return `${path}?${q.toString()}`;
 }
