@@ -21,8 +21,9 @@ export function upstreamError(err: unknown): GatewayError {
   if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
     return new GatewayError('GW_UPSTREAM_TLS', 'An invalid response was received from the upstream server', { status: 502, expose: true, detail: code, cause: err });
   }
-  if (code === 'ENOTFOUND') {
-    // Kong's balancer: a host name that does not resolve (NXDOMAIN / no records) is 503 "name resolution failed".
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    // Kong's balancer: a host name that does not resolve (NXDOMAIN / no records, or the resolver
+    // failing for now) is 503 "name resolution failed".
     return new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'name resolution failed', { status: 503, expose: true, detail: code, cause: err });
   }
   return new GatewayError('GW_UPSTREAM_UNAVAILABLE', 'An invalid response was received from the upstream server', { status: 502, expose: true, detail: code || String((err as Error)?.message ?? err), cause: err });
