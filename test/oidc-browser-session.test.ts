@@ -314,3 +314,40 @@ async function statusSoon(request: () => Promise<Step>, want: number): Promise<n
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('session_remember with session_storage: redis', () => {
+  let s: Setup;
+  let redis: Redis;
+  const prefix = `portcullis-test-${randomBytes(6).toString('hex')}`;
+  before(async () => {
+    redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+    await redis.connect();
+    s = await setup({
+      ...baseConfig,
+      session_storage: 'redis',
+      redis: { host: '127.0.0.1', port: 6379, prefix },
+      session_remember: true,
+      session_idling_timeout: 60,
+    }, { idp: { accessTokenTtl: 3600 } });
+  });
+  after(async () => {
+    await s.close();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('restores an idle-expired session from the remember cookie (the record outlives the browser session)', async () => {
+    s.clock.offsetMs = 0;
+    const jar = new CookieJar();
+    await passwordSession(s, jar);
+    assert.ok(jar.get(s.harness.url, 'remember'));
+    s.clock.offsetMs = 120_000;
+    const back = await send(jar, `${s.harness.url}/x`, { headers: api });
+    assert.equal(back.status, 200, back.body);
+    assert.equal(extra(back).sub, 'alex');
+    assert.ok(back.setCookies.some((c) => c.startsWith('session=') && !c.includes('Max-Age=0')));
+    assert.equal((await send(jar, `${s.harness.url}/x`, { headers: api })).status, 200);
+    s.clock.offsetMs = 0;
+  });
+});

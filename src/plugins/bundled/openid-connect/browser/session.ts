@@ -127,7 +127,8 @@ export class SessionStore {
       if (problem === null && !(await this.#loggedOutByIdp(main))) {
         return { session: main, dirty: this.#needsWrite(main, now) };
       }
-      await this.#deleteRecord(main);
+      // With Redis the remember cookie points at the same record: it may still bring it back.
+      if (!this.#cfg.remember) await this.#deleteRecord(main);
       this.#clear(ctx, this.#cfg.sessionCookie);
       ctx.log.debug({ reason: problem ?? 'backchannel logout' }, 'openid-connect: session ended');
     }
