@@ -204,6 +204,23 @@ describe('logout', () => {
     assert.equal(s.idp.counts().revocation, 2);
     assert.equal(jar.get(s.harness.url, 'session'), undefined);
   });
+
+  it('logs out a session whose access token expired as it is: no refresh first, id_token_hint kept, one Set-Cookie', async () => {
+    s.clock.offsetMs = 0;
+    const jar = new CookieJar();
+    await navigate(jar, `${s.harness.url}/app`, { credentials: alex });
+    s.idp.resetCounts();
+    s.clock.offsetMs = 400_000;
+    try {
+      const r = await send(jar, `${s.harness.url}/app/logout`, { method: 'POST', headers: nav });
+      assert.equal(r.status, 302);
+      assert.equal(s.idp.counts()['token:refresh_token'] ?? 0, 0, 'no refresh at the IdP for a logout');
+      assert.ok(new URL(r.location!).searchParams.get('id_token_hint'));
+      assert.deepEqual(r.setCookies.filter((c) => c.startsWith('session=')).map((c) => c.includes('Max-Age=0')), [true]);
+    } finally {
+      s.clock.offsetMs = 0;
+    }
+  });
 });
 
 describe('back-channel logout', () => {

@@ -204,7 +204,14 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       let { session } = found;
       const expiresAt = session.tokens.expires_at;
       const nowS = deps.now() / 1000;
-      if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= nowS) {
+      const refreshDue = expiresAt !== undefined && expiresAt - refreshSkewSeconds <= nowS;
+      // A logout ends the session as it is (as Kong, before any expiry check): no refresh at the
+      // IdP, no write, and its ID token still goes to the end-session endpoint as id_token_hint.
+      if ((refreshDue || found.dirty) && (await logout.matches(ctx))) {
+        ctx.state.set(stateKey, session);
+        return session;
+      }
+      if (refreshDue) {
         if (!cfg.refreshTokens || !session.tokens.refresh_token) {
           // The access token is useless and cannot be renewed: the session is over.
           await store.destroy(ctx, session);
