@@ -118,4 +118,31 @@ describe('two nodes on one PostgreSQL', () => {
       await admin.end();
     }
   });
+
+  test('PUT by name on both nodes at once: every call succeeds (create or replace), never a 409', async () => {
+    // Both nodes look the name up, find nothing and insert; the loser hits the database's unique
+    // index. PUT is create-or-replace (Kong's upsert), so the loser must replace the winner's row.
+    const results: Array<{ status: number; body: string }> = [];
+    for (let round = 0; round < 5; round++) {
+      const calls = [];
+      for (let i = 0; i < 8; i++) {
+        const node = i % 2 === 0 ? a : b;
+        calls.push(
+          fetch(`${node.admin}/services/put-race-${round}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ host: `h${i}.example` }) })
+            .then(async (res) => ({ status: res.status, body: await res.text() })),
+        );
+      }
+      results.push(...(await Promise.all(calls)));
+    }
+    const failed = results.filter((r) => r.status !== 200);
+    assert.deepEqual(failed, [], 'no concurrent PUT failed');
+    // A POST that loses the same race still names the field that collided.
+    const posts = await Promise.all([a, b, a, b].map((n) => fetch(`${n.admin}/consumers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'post-race' }) })
+      .then(async (res) => ({ status: res.status, body: (await res.json()) as { fields?: unknown } }))));
+    assert.equal(posts.filter((p) => p.status === 201).length, 1);
+    for (const p of posts.filter((p) => p.status !== 201)) {
+      assert.equal(p.status, 409);
+      assert.deepEqual(p.body.fields, { username: 'post-race' }, JSON.stringify(p.body));
+    }
+  });
 });

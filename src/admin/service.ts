@@ -171,13 +171,22 @@ export function createEntityService(opts: EntityServiceOptions) {
     }
   }
 
-  /** A store-level unique violation that slipped past our checks (a concurrent writer) is still a 409. */
-  async function inTx<T>(fn: (tx: ConfigTx) => Promise<T>): Promise<T> {
-    try {
-      return await store.transaction(fn);
-    } catch (err) {
-      if (isGatewayError(err) && err.code === 'GW_STORE_CONFLICT') throw uniqueViolation({});
-      throw err;
+  /**
+   * A store-level unique violation that slipped past our checks means a concurrent writer (another
+   * worker or node) committed first: the write runs once more and then sees that row, so a POST
+   * answers the 409 naming the field and a PUT replaces it. `upsert` also reruns on its own 409
+   * (the key was absent when looked up, present when checked). Still conflicting → a 409.
+   */
+  async function inTx<T>(fn: (tx: ConfigTx) => Promise<T>, rerunOn409 = false): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await store.transaction(fn);
+      } catch (err) {
+        const storeConflict = isGatewayError(err) && err.code === 'GW_STORE_CONFLICT';
+        if (attempt === 0 && (storeConflict || (rerunOn409 && err instanceof AdminError && err.status === 409))) continue;
+        if (storeConflict) throw uniqueViolation({});
+        throw err;
+      }
     }
   }
 
@@ -229,7 +238,7 @@ export function createEntityService(opts: EntityServiceOptions) {
         if (existing) await tx.update(entity, row);
         else await tx.insert(entity, row);
         return row;
-      }),
+      }, true),
 
     /** PATCH: merge onto the existing entity (404 when absent). */
     patch: <E extends EntityName>(entity: E, idOrKey: string, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
