@@ -61,6 +61,7 @@ export class ControlPlane {
   #watchTimer: NodeJS.Timeout | null = null;
   #pushing: Promise<void> = Promise.resolve();
   #dirty = false;
+  #pushFailed = false;
   readonly startedAt = Date.now();
   /** Identifies this node in `GET /` (new on every start, as each node process is a new member). */
   readonly nodeId = randomUUID();
@@ -164,8 +165,12 @@ export class ControlPlane {
     this.#pushing = this.#pushing.then(async () => {
       if (!this.#dirty) return;
       this.#dirty = false;
+      this.#pushFailed = false;
       await this.#push();
-    }).catch((err: unknown) => this.#o.log.error({ err: { message: (err as Error).message } }, 'applying the new config failed; the previous config keeps serving'));
+    }).catch((err: unknown) => {
+      this.#pushFailed = true;
+      this.#o.log.error({ err: { message: (err as Error).message } }, 'applying the new config failed; the previous config keeps serving');
+    });
   }
 
   async #push(): Promise<void> {
@@ -189,6 +194,8 @@ export class ControlPlane {
         this.#schedulePush();
       }
       await this.#pushing;
+      // The push logged why it failed (e.g. the database is down): no "reloaded" after that.
+      if (this.#pushFailed) return false;
       this.#o.log.info({ database: s.database }, 'configuration reloaded');
       return true;
     } catch (err) {
