@@ -112,6 +112,7 @@ test('error options: expose_error_code false, display_errors, custom message, un
     const r = await fetch(`${gw.proxyUrl}/api`, { redirect: 'manual' });
     assert.equal(r.status, 302);
     assert.equal(r.headers.get('location'), 'https://login.example/');
+    assert.equal(r.headers.get('cache-control'), 'no-store', 'a failure redirect is not cached, as in the browser flows');
     await r.body?.cancel();
   });
 });

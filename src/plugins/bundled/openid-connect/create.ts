@@ -115,7 +115,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     else ctx.log.info({ status: r.status, reason: isGatewayError(err) ? err.detail : describe(err) }, 'openid-connect: request refused');
     const redirect = r.status === 401 ? cfg.unauthorized_redirect_uri : r.status === 403 ? cfg.forbidden_redirect_uri : r.status >= 500 ? cfg.unexpected_redirect_uri : null;
     const target = perClient(redirect, clientIndex);
-    if (target) return ctx.reply(302, undefined, { location: target });
+    if (target) return ctx.reply(302, undefined, { location: target, 'cache-control': 'no-store' });
     return ctx.reply(r.status, r.body, r.headers);
   };
 
