@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Consumer, Route, Service } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
+import { TailMemo } from '../tail-memo.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
 import type {
   Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest,
@@ -29,21 +30,16 @@ export function parseCookies(header: string | string[] | undefined): Map<string,
 }
 
 /**
- * Parsed long Cookie headers, by the header's last 32 characters and compared in full: a browser
- * sends the same (session) cookie request after request, and splitting kilobytes of it again
- * costs more than the rest of a remembered session's handling. Callers get the map read-only.
+ * Parsed long Cookie headers: a browser sends the same (session) cookie request after request,
+ * and splitting kilobytes of it again costs more than the rest of a remembered session's
+ * handling. Callers get the map read-only.
  */
-const parsedCookies = new Map<string, { header: string; cookies: ReadonlyMap<string, string> }>();
-const PARSED_COOKIES_MAX = 1024;
+const parsedCookies = new TailMemo<ReadonlyMap<string, string>>(1024);
 
 function cookiesOf(header: string | string[] | undefined): ReadonlyMap<string, string> {
   if (typeof header !== 'string' || header.length < 128) return parseCookies(header);
-  const key = header.slice(-32);
-  const hit = parsedCookies.get(key);
-  if (hit !== undefined && hit.header === header) return hit.cookies;
-  const cookies = parseCookies(header);
-  if (parsedCookies.size >= PARSED_COOKIES_MAX) parsedCookies.clear();
-  parsedCookies.set(key, { header, cookies });
+  let cookies = parsedCookies.get(header);
+  if (cookies === undefined) parsedCookies.set(header, (cookies = parseCookies(header)));
   return cookies;
 }
 
