@@ -3,31 +3,20 @@
  * Includes Kong's two how-tos (password grant then `?access_token=`; client credentials with
  * `audience`) with their decK snippets, and caching proven by counting the IdP's requests.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './helpers/gateway.ts';
 import { startIdp } from '../demo/idp.ts';
-import type { DemoIdp } from '../demo/idp.ts';
-import { startEcho } from '../demo/echo.ts';
-import type { EchoServer } from '../demo/echo.ts';
 
-let idp: DemoIdp;
-let echo: EchoServer;
+import { idpEchoSuite } from './helpers/idp.ts';
 
-before(async () => {
-  idp = await startIdp();
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  await idp.close();
-});
+const env = idpEchoSuite(startIdp);
 
 function deck(plugin: string): string {
   return `_format_version: "3.0"
 services:
   - name: example-service
-    url: ${echo.url}/anything
+    url: ${env.echo.url}/anything
     routes:
       - name: example-route
         paths: [/anything]
@@ -43,7 +32,7 @@ test('how-to: password grant, then the token in ?access_token= (bearer_token_par
   - name: openid-connect
     service: example-service
     config:
-      issuer: ${idp.issuer}
+      issuer: ${env.idp.issuer}
       client_id:
       - kong
       client_secret:
@@ -87,7 +76,7 @@ test('caching: 100 bearer requests → 1 JWKS fetch; 100 password requests → 1
     config: deck(`plugins:
   - name: openid-connect
     config:
-      issuer: ${idp.issuer}
+      issuer: ${env.idp.issuer}
       client_id: [kong]
       client_secret: [kong-secret]
       client_auth: [client_secret_post]
@@ -95,7 +84,7 @@ test('caching: 100 bearer requests → 1 JWKS fetch; 100 password requests → 1
 `),
   });
   try {
-    idp.resetCounts();
+    env.idp.resetCounts();
     let token = '';
     for (let i = 0; i < 100; i++) {
       const r = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic('alex', 'doe') } });
@@ -108,7 +97,7 @@ test('caching: 100 bearer requests → 1 JWKS fetch; 100 password requests → 1
       assert.equal(r.status, 200);
       await r.body?.cancel();
     }
-    const c = idp.counts();
+    const c = env.idp.counts();
     assert.equal(c['token:password'] ?? c.token, 1);
     assert.equal(c.jwks, 1);
     assert.equal(c.discovery, 1);
@@ -122,7 +111,7 @@ test('concurrent identical password requests share one token call', async () => 
     config: deck(`plugins:
   - name: openid-connect
     config:
-      issuer: ${idp.issuer}
+      issuer: ${env.idp.issuer}
       client_id: [kong]
       client_secret: [kong-secret]
       client_auth: [client_secret_post]
@@ -134,13 +123,13 @@ test('concurrent identical password requests share one token call', async () => 
     const warm = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic('jane', 'doe2') } });
     assert.equal(warm.status, 200);
     await warm.body?.cancel();
-    idp.resetCounts();
+    env.idp.resetCounts();
     const all = await Promise.all(Array.from({ length: 20 }, () => fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: basic('alex', 'doe') } })));
     for (const r of all) {
       assert.equal(r.status, 200);
       await r.body?.cancel();
     }
-    assert.equal(idp.counts()['token:password'] ?? idp.counts().token, 1);
+    assert.equal(env.idp.counts()['token:password'] ?? env.idp.counts().token, 1);
   } finally {
     await gw.close();
   }
@@ -151,7 +140,7 @@ test('how-to: client credentials in the Basic header, audience sent to the IdP',
     config: deck(`plugins:
   - name: openid-connect
     config:
-      issuer: ${idp.issuer}
+      issuer: ${env.idp.issuer}
       client_id: [kong]
       client_secret: [kong-secret]
       client_auth: [client_secret_post]

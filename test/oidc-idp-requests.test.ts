@@ -4,30 +4,19 @@
  * requests (token_type_hint, introspection_headers_*, post args), expires_in <= 0 not cached,
  * and IdP failures at the token endpoint.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './helpers/gateway.ts';
 import type { TestGateway } from './helpers/gateway.ts';
 import { startBadIdp } from './helpers/bad-idp.ts';
-import type { BadIdp } from './helpers/bad-idp.ts';
-import { startEcho } from '../demo/echo.ts';
-import type { EchoServer } from '../demo/echo.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
 
-let idp: BadIdp;
-let echo: EchoServer;
+import { idpEchoSuite } from './helpers/idp.ts';
 
-before(async () => {
-  idp = await startBadIdp();
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  await idp.close();
-});
+const env = idpEchoSuite(startBadIdp);
 
 function deck(pluginConfig: string): string {
-  return oidcDeck(echo.url, idp.issuer, `      client_id: [gw-client]\n      client_secret: [gw-secret]\n${pluginConfig}`);
+  return oidcDeck(env.echo.url, env.idp.issuer, `      client_id: [gw-client]\n      client_secret: [gw-secret]\n${pluginConfig}`);
 }
 
 async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
@@ -40,11 +29,11 @@ async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
-const last = (endpoint: string) => [...idp.requests()].reverse().find((r) => r.endpoint === endpoint)!;
+const last = (endpoint: string) => [...env.idp.requests()].reverse().find((r) => r.endpoint === endpoint)!;
 
 test('password grant request: form, client_secret_basic, scopes, extra args and headers, no redirect_uri', async () => {
-  const at = await idp.sign({ sub: 'alex' });
-  idp.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 300 });
+  const at = await env.idp.sign({ sub: 'alex' });
+  env.idp.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 300 });
   await withGateway(
     deck(`      auth_methods: [password]
       scopes: [openid, email]
@@ -76,26 +65,26 @@ test('password grant request: form, client_secret_basic, scopes, extra args and 
 });
 
 test('a token response with expires_in <= 0 is not cached', async () => {
-  const at = await idp.sign({ sub: 'alex' });
-  idp.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 0 });
+  const at = await env.idp.sign({ sub: 'alex' });
+  env.idp.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 0 });
   await withGateway(deck(`      auth_methods: [password]\n      ignore_signature: [password]\n`), async (gw) => {
-    idp.resetCounts();
+    env.idp.resetCounts();
     for (let i = 0; i < 3; i++) {
       const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe') } });
       assert.equal(r.status, 200);
       await r.body?.cancel();
     }
-    assert.equal(idp.counts().token, 3);
+    assert.equal(env.idp.counts().token, 3);
   });
 });
 
 test('token endpoint failures: rejection → 401, outage → 500', async () => {
-  idp.setTokenResponse(() => ({ status: 400, body: { error: 'invalid_grant' } }));
+  env.idp.setTokenResponse(() => ({ status: 400, body: { error: 'invalid_grant' } }));
   await withGateway(deck(`      auth_methods: [password]\n`), async (gw) => {
     const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'bad') } });
     assert.equal(r.status, 401);
     await r.body?.cancel();
-    idp.setTokenResponse(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
+    env.idp.setTokenResponse(() => ({ status: 503, body: { error: 'temporarily_unavailable' } }));
     const r2 = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe') } });
     assert.equal(r2.status, 500);
     await r2.body?.cancel();
@@ -103,7 +92,7 @@ test('token endpoint failures: rejection → 401, outage → 500', async () => {
 });
 
 test('introspection request: hint, extra headers and args, client auth; inactive results are cached briefly', async () => {
-  idp.setIntrospection('opaque-1', { active: true, sub: 'alex', scope: 'read write' });
+  env.idp.setIntrospection('opaque-1', { active: true, sub: 'alex', scope: 'read write' });
   await withGateway(
     deck(`      auth_methods: [introspection]
       client_auth: [client_secret_post]
@@ -126,13 +115,13 @@ test('introspection request: hint, extra headers and args, client auth; inactive
       assert.equal(form.get('client_id'), 'gw-client');
       assert.equal(form.get('client_secret'), 'gw-secret');
       assert.equal(req.headers['x-api-key'], 'k-123');
-      idp.resetCounts();
+      env.idp.resetCounts();
       for (let i = 0; i < 5; i++) {
         const bad = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: 'Bearer unknown-opaque' } });
         assert.equal(bad.status, 401);
         await bad.body?.cancel();
       }
-      assert.equal(idp.counts().introspection, 1, 'inactive answer cached');
+      assert.equal(env.idp.counts().introspection, 1, 'inactive answer cached');
     },
   );
 });
@@ -140,10 +129,10 @@ test('introspection request: hint, extra headers and args, client auth; inactive
 test('cache_tokens: arguments the client passes (token_post_args_client) are part of the cache key', async () => {
   // The IdP answers with a token whose audience is the requested resource (RFC 8707).
   const tokens = new Map<string, string>();
-  for (const resource of ['https://a.example', 'https://b.example']) tokens.set(resource, await idp.sign({ sub: 'alex', aud: resource }));
-  idp.setTokenResponse((params) => ({ status: 200, body: { access_token: tokens.get(params.get('resource') ?? '') ?? 'none', token_type: 'Bearer', expires_in: 300 } }));
+  for (const resource of ['https://a.example', 'https://b.example']) tokens.set(resource, await env.idp.sign({ sub: 'alex', aud: resource }));
+  env.idp.setTokenResponse((params) => ({ status: 200, body: { access_token: tokens.get(params.get('resource') ?? '') ?? 'none', token_type: 'Bearer', expires_in: 300 } }));
   await withGateway(deck(`      auth_methods: [password]\n      token_post_args_client: [resource]\n`), async (gw) => {
-    idp.resetCounts();
+    env.idp.resetCounts();
     const upstreamToken = async (resource: string) => {
       const r = await fetch(`${gw.proxyUrl}/api?resource=${encodeURIComponent(resource)}`, { headers: { authorization: basic('alex', 'doe') } });
       assert.equal(r.status, 200);
@@ -152,13 +141,13 @@ test('cache_tokens: arguments the client passes (token_post_args_client) are par
     assert.equal(await upstreamToken('https://a.example'), `Bearer ${tokens.get('https://a.example')}`);
     assert.equal(await upstreamToken('https://b.example'), `Bearer ${tokens.get('https://b.example')}`, 'not the token cached for another resource');
     assert.equal(await upstreamToken('https://a.example'), `Bearer ${tokens.get('https://a.example')}`);
-    assert.equal(idp.counts().token, 2, 'one token call per resource, then the cache');
+    assert.equal(env.idp.counts().token, 2, 'one token call per resource, then the cache');
   });
 });
 
 test('cache_introspection / cache_user_info: what the client passes through to the IdP is part of the cache key', async () => {
-  idp.setIntrospection('opaque-ck', { active: true, sub: 'alex' });
-  idp.setUserinfo('opaque-ui', { sub: 'alex' });
+  env.idp.setIntrospection('opaque-ck', { active: true, sub: 'alex' });
+  env.idp.setUserinfo('opaque-ui', { sub: 'alex' });
   const call = async (gw: TestGateway, token: string, query: string, headers: Record<string, string> = {}) => {
     const r = await fetch(`${gw.proxyUrl}/api${query}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
     assert.equal(r.status, 200);
@@ -169,26 +158,26 @@ test('cache_introspection / cache_user_info: what the client passes through to t
       introspection_post_args_client: [resource]
       introspection_headers_client: [x-tenant]
 `), async (gw) => {
-    idp.resetCounts();
+    env.idp.resetCounts();
     await call(gw, 'opaque-ck', '?resource=a');
     await call(gw, 'opaque-ck', '?resource=b');
     assert.equal(new URLSearchParams(last('introspection').body).get('resource'), 'b', 'the second resource reached the IdP');
     await call(gw, 'opaque-ck', '?resource=a');
-    assert.equal(idp.counts().introspection, 2, 'one call per resource, then the cache');
+    assert.equal(env.idp.counts().introspection, 2, 'one call per resource, then the cache');
     await call(gw, 'opaque-ck', '?resource=a', { 'x-tenant': 't1' });
     assert.equal(last('introspection').headers['x-tenant'], 't1');
     await call(gw, 'opaque-ck', '?resource=a', { 'x-tenant': 't1' });
-    assert.equal(idp.counts().introspection, 3, 'a passed-through header is part of the key too');
+    assert.equal(env.idp.counts().introspection, 3, 'a passed-through header is part of the key too');
   });
   await withGateway(deck(`      auth_methods: [userinfo]
       userinfo_headers_client: [x-tenant]
 `), async (gw) => {
-    idp.resetCounts();
+    env.idp.resetCounts();
     await call(gw, 'opaque-ui', '', { 'x-tenant': 't1' });
     await call(gw, 'opaque-ui', '', { 'x-tenant': 't2' });
     assert.equal(last('userinfo').headers['x-tenant'], 't2', 'the second tenant reached the IdP');
     await call(gw, 'opaque-ui', '', { 'x-tenant': 't1' });
     await call(gw, 'opaque-ui', '');
-    assert.equal(idp.counts().userinfo, 3, 'one call per tenant header (and one without), then the cache');
+    assert.equal(env.idp.counts().userinfo, 3, 'one call per tenant header (and one without), then the cache');
   });
 });

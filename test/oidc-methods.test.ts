@@ -2,29 +2,18 @@
  * openid-connect against the demo IdP: introspection (opaque tokens, cached), user info,
  * refresh token grant, claim headers and consumer mapping, anonymous fallback.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './helpers/gateway.ts';
 import { startIdp } from '../demo/idp.ts';
-import type { DemoIdp } from '../demo/idp.ts';
-import { startEcho } from '../demo/echo.ts';
-import type { EchoServer } from '../demo/echo.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
 
-let idp: DemoIdp;
-let echo: EchoServer;
+import { idpEchoSuite } from './helpers/idp.ts';
 
-before(async () => {
-  idp = await startIdp();
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  await idp.close();
-});
+const env = idpEchoSuite(startIdp);
 
 function deck(pluginConfig: string, extra = ''): string {
-  return oidcDeck(echo.url, idp.issuer, `${pluginConfig}\n${extra}`);
+  return oidcDeck(env.echo.url, env.idp.issuer, `${pluginConfig}\n${extra}`);
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
@@ -33,7 +22,7 @@ const h = (e: Echo, name: string) => e.headers[name] ?? e.headers[name.toLowerCa
 
 /** Password grant straight at the IdP, as a client of the demo IdP would do. */
 async function passwordGrant(clientId: string, secret: string, scope = 'openid'): Promise<Record<string, string>> {
-  const r = await fetch(`${idp.issuer}/token`, {
+  const r = await fetch(`${env.idp.issuer}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
     body: new URLSearchParams({ grant_type: 'password', username: 'alex', password: 'doe', scope }),
@@ -53,7 +42,7 @@ test('introspection: opaque token → 200, cached; inactive → 401; upstream ge
   });
   try {
     const { access_token } = await passwordGrant('kong-basic', 'kong-basic-secret');
-    idp.resetCounts();
+    env.idp.resetCounts();
     for (let i = 0; i < 5; i++) {
       const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${access_token}`, 'x-user': 'spoofed' } });
       assert.equal(r.status, 200);
@@ -63,7 +52,7 @@ test('introspection: opaque token → 200, cached; inactive → 401; upstream ge
       assert.equal(h(e, 'x-user'), intro.sub);
       assert.notEqual(h(e, 'x-user'), 'spoofed');
     }
-    assert.equal(idp.counts().introspection, 1);
+    assert.equal(env.idp.counts().introspection, 1);
     const bad = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: 'Bearer not-a-real-token' } });
     assert.equal(bad.status, 401);
   } finally {

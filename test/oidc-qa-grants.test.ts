@@ -2,34 +2,23 @@
  * QA findings on the grant methods (password, client_credentials): which rejected credentials
  * may fall through to the client credentials grant, and what the token cache is keyed by.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startGateway } from './helpers/gateway.ts';
 import type { TestGateway } from './helpers/gateway.ts';
 import { startIdp } from '../demo/idp.ts';
-import type { DemoIdp } from '../demo/idp.ts';
-import { startEcho } from '../demo/echo.ts';
-import type { EchoServer } from '../demo/echo.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
 
-let idp: DemoIdp;
-let echo: EchoServer;
+import { idpEchoSuite } from './helpers/idp.ts';
 
-before(async () => {
-  idp = await startIdp();
-  echo = await startEcho();
-});
-after(async () => {
-  await echo.close();
-  await idp.close();
-});
+const env = idpEchoSuite(startIdp);
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
-  const gw = await startGateway({ config: oidcDeck(echo.url, idp.issuer, config) });
+  const gw = await startGateway({ config: oidcDeck(env.echo.url, env.idp.issuer, config) });
   try {
     await fn(gw);
   } finally {
@@ -52,10 +41,10 @@ test('a wrong password in the query or body is an invalid credential (401 invali
     assert.equal(viaBody.status, 401);
     assert.match(viaBody.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
     // The shared Basic header still goes on to the client credentials grant.
-    idp.resetCounts();
+    env.idp.resetCounts();
     const shared = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('service-client', 'service-secret') } });
     assert.equal(shared.status, 200);
-    assert.equal(idp.counts()['token:client_credentials'], 1);
+    assert.equal(env.idp.counts()['token:client_credentials'], 1);
   });
 });
 
@@ -64,13 +53,13 @@ test('cache_tokens: client headers passed to the token endpoint (token_headers_c
       client_secret: [kong-secret]
       auth_methods: [password]
       token_headers_client: [x-tenant]`, async (gw) => {
-    idp.resetCounts();
+    env.idp.resetCounts();
     const call = (tenant: string) => fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe'), 'x-tenant': tenant } });
     assert.equal((await call('a')).status, 200);
     assert.equal((await call('a')).status, 200);
-    assert.equal(idp.counts()['token:password'], 1, 'same credentials, same headers: served from the cache');
+    assert.equal(env.idp.counts()['token:password'], 1, 'same credentials, same headers: served from the cache');
     assert.equal((await call('b')).status, 200);
-    assert.equal(idp.counts()['token:password'], 2, 'another header value may get another token: not the cached one');
+    assert.equal(env.idp.counts()['token:password'], 2, 'another header value may get another token: not the cached one');
   });
 });
 
@@ -89,7 +78,7 @@ test('a token or user info endpoint that answers 200 with a body that is not JSO
   await new Promise<void>((resolve) => idpSrv.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(idpSrv.address() as AddressInfo).port}`;
   const gw = await startGateway({
-    config: oidcDeck(echo.url, issuer, `      client_id: [c]
+    config: oidcDeck(env.echo.url, issuer, `      client_id: [c]
       client_secret: [s]
       auth_methods: [userinfo, password]`),
   });
