@@ -258,62 +258,68 @@ describe('back-channel logout', () => {
   });
 });
 
-describe('session_storage: redis', () => {
-  let s: Setup;
-  let redis: Redis;
+/**
+ * A setup with `session_storage: redis` under a fresh key prefix, plus a Redis client to look at
+ * the store; started before the suite's tests, the keys removed after.
+ */
+function redisSessionSuite(config: Parameters<typeof setup>[0], opts: Parameters<typeof setup>[1] = {}): { readonly s: Setup; readonly redis: Redis; readonly prefix: string } {
+  let s: Setup | undefined;
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
   const prefix = `portcullis-test-${randomBytes(6).toString('hex')}`;
   before(async () => {
-    redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
     await redis.connect();
-    s = await setup({
-      ...baseConfig,
-      session_storage: 'redis',
-      redis: { host: '127.0.0.1', port: 6379, prefix },
-      logout_uri_suffix: '/logout',
-      backchannel_logout_uri_suffix: '/backchannel',
-    }, { backchannelPath: '/backchannel' });
+    s = await setup({ ...config, session_storage: 'redis', redis: { host: '127.0.0.1', port: 6379, prefix } }, opts);
   });
   after(async () => {
-    await s.close();
+    await s?.close();
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
   });
+  return { get s() { return s!; }, redis, prefix };
+}
+
+describe('session_storage: redis', () => {
+  const redisEnv = redisSessionSuite({
+    ...baseConfig,
+    logout_uri_suffix: '/logout',
+    backchannel_logout_uri_suffix: '/backchannel',
+  }, { backchannelPath: '/backchannel' });
 
   it('keeps the session in Redis; the cookie holds only a sealed reference', async () => {
     const jar = new CookieJar();
-    await passwordSession(s, jar);
-    assert.ok(jar.get(s.harness.url, 'session')!.length < 400);
-    assert.equal((await redis.keys(`${prefix}:oidc:session:*`)).length, 1);
-    assert.equal(extra(await send(jar, `${s.harness.url}/x`, { headers: api })).sub, 'alex');
+    await passwordSession(redisEnv.s, jar);
+    assert.ok(jar.get(redisEnv.s.harness.url, 'session')!.length < 400);
+    assert.equal((await redisEnv.redis.keys(`${redisEnv.prefix}:oidc:session:*`)).length, 1);
+    assert.equal(extra(await send(jar, `${redisEnv.s.harness.url}/x`, { headers: api })).sub, 'alex');
   });
 
   it('logout deletes the record, so a copied cookie stops working', async () => {
     const jar = new CookieJar();
-    await passwordSession(s, jar);
-    const copy = jar.get(s.harness.url, 'session')!;
-    const r = await send(jar, `${s.harness.url}/logout`, { method: 'DELETE', headers: api });
+    await passwordSession(redisEnv.s, jar);
+    const copy = jar.get(redisEnv.s.harness.url, 'session')!;
+    const r = await send(jar, `${redisEnv.s.harness.url}/logout`, { method: 'DELETE', headers: api });
     assert.equal(r.status, 302);
     const thief = new CookieJar();
-    thief.store(s.harness.url, [`session=${copy}`]);
-    assert.equal((await send(thief, `${s.harness.url}/x`, { headers: api })).status, 401);
+    thief.store(redisEnv.s.harness.url, [`session=${copy}`]);
+    assert.equal((await send(thief, `${redisEnv.s.harness.url}/x`, { headers: api })).status, 401);
   });
 
   it('refreshes once across two nodes (Redis lock) and honours back-channel logout', async () => {
-    const node2 = await s.addNode();
+    const node2 = await redisEnv.s.addNode();
     const jar = new CookieJar();
-    await navigate(jar, `${s.harness.url}/app`, { credentials: alex });
-    s.idp.resetCounts();
-    s.clock.offsetMs = 400_000;
+    await navigate(jar, `${redisEnv.s.harness.url}/app`, { credentials: alex });
+    redisEnv.s.idp.resetCounts();
+    redisEnv.s.clock.offsetMs = 400_000;
     const results = await Promise.all([
-      ...Array.from({ length: 3 }, () => send(jar, `${s.harness.url}/x`, { headers: api })),
+      ...Array.from({ length: 3 }, () => send(jar, `${redisEnv.s.harness.url}/x`, { headers: api })),
       ...Array.from({ length: 3 }, () => send(jar, `${node2.harness.url}/x`, { headers: api })),
     ]);
     for (const r of results) assert.equal(r.status, 200, r.body);
-    assert.equal(s.idp.counts()['token:refresh_token'], 1);
-    await s.idp.logoutUser('alex');
+    assert.equal(redisEnv.s.idp.counts()['token:refresh_token'], 1);
+    await redisEnv.s.idp.logoutUser('alex');
     assert.equal(await statusSoon(() => send(jar, `${node2.harness.url}/x`, { headers: api }), 401), 401);
-    s.clock.offsetMs = 0;
+    redisEnv.s.clock.offsetMs = 0;
   });
 });
 
@@ -333,38 +339,23 @@ async function statusSoon(request: () => Promise<Step>, want: number): Promise<n
 }
 
 describe('session_remember with session_storage: redis', () => {
-  let s: Setup;
-  let redis: Redis;
-  const prefix = `portcullis-test-${randomBytes(6).toString('hex')}`;
-  before(async () => {
-    redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
-    await redis.connect();
-    s = await setup({
-      ...baseConfig,
-      session_storage: 'redis',
-      redis: { host: '127.0.0.1', port: 6379, prefix },
-      session_remember: true,
-      session_idling_timeout: 60,
-    }, { idp: { accessTokenTtl: 3600 } });
-  });
-  after(async () => {
-    await s.close();
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
-  });
+  const redisEnv = redisSessionSuite({
+    ...baseConfig,
+    session_remember: true,
+    session_idling_timeout: 60,
+  }, { idp: { accessTokenTtl: 3600 } });
 
   it('restores an idle-expired session from the remember cookie (the record outlives the browser session)', async () => {
-    s.clock.offsetMs = 0;
+    redisEnv.s.clock.offsetMs = 0;
     const jar = new CookieJar();
-    await passwordSession(s, jar);
-    assert.ok(jar.get(s.harness.url, 'remember'));
-    s.clock.offsetMs = 120_000;
-    const back = await send(jar, `${s.harness.url}/x`, { headers: api });
+    await passwordSession(redisEnv.s, jar);
+    assert.ok(jar.get(redisEnv.s.harness.url, 'remember'));
+    redisEnv.s.clock.offsetMs = 120_000;
+    const back = await send(jar, `${redisEnv.s.harness.url}/x`, { headers: api });
     assert.equal(back.status, 200, back.body);
     assert.equal(extra(back).sub, 'alex');
     assert.ok(back.setCookies.some((c) => c.startsWith('session=') && !c.includes('Max-Age=0')));
-    assert.equal((await send(jar, `${s.harness.url}/x`, { headers: api })).status, 200);
-    s.clock.offsetMs = 0;
+    assert.equal((await send(jar, `${redisEnv.s.harness.url}/x`, { headers: api })).status, 200);
+    redisEnv.s.clock.offsetMs = 0;
   });
 });
