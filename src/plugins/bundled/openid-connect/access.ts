@@ -88,6 +88,8 @@ export class Flow implements RequestState {
   outcome: Outcome | null = null;
   /** The consumer mapping of `outcome` (consumer, credential, groups and their headers). */
   identity: Identity | null = null;
+  /** The header values of `outcome` (`valuesOf`). */
+  values: HeaderValues | null = null;
   bearerHandled = false;
   #bearer: Sync<FoundToken | null> | undefined = undefined;
   #body: BodyFields | null = null;
@@ -252,7 +254,8 @@ interface HeaderValues {
 }
 const headerValues = new WeakMap<Outcome, HeaderValues>();
 
-function valuesOf(inst: Instance, o: Outcome): HeaderValues {
+function valuesOf(inst: Instance, f: Flow): HeaderValues {
+  const o = f.outcome!;
   let v = headerValues.get(o);
   if (v === undefined) {
     const downstream = Object.freeze(headersFromPlan(inst.downstreamPlan, o)) as HeaderWrite[];
@@ -263,7 +266,7 @@ function valuesOf(inst: Instance, o: Outcome): HeaderValues {
     v = { upstream, hide, state };
     headerValues.set(o, v);
   }
-  return v;
+  return (f.values = v);
 }
 
 // Client-sent copies of the headers we write are removed first (anti-spoofing); then the
@@ -271,14 +274,14 @@ function valuesOf(inst: Instance, o: Outcome): HeaderValues {
 const hide: AccessStep = (inst, f) => {
   f.ctx.upstream.removeLowerHeaders(inst.removeFirst);
   const o = f.outcome!;
-  if (!valuesOf(inst, o).hide) return undefined;
+  if (!valuesOf(inst, f).hide) return undefined;
   const r = hideCredentials(f.ctx, o.used);
   return r instanceof Promise ? r.then(() => undefined) : undefined;
 };
 
 const headers: AccessStep = (inst, f) => {
   const up = f.ctx.upstream;
-  const v = valuesOf(inst, f.outcome!);
+  const v = f.values ?? valuesOf(inst, f);
   // Session and authorization cookies are the gateway's own business: never sent upstream.
   inst.browser?.stripCookies(f.ctx);
   up.setLowerHeaders(v.upstream);
@@ -304,7 +307,7 @@ function sessionHeaders(inst: Instance, f: Flow): undefined {
   const { cfg, browser } = inst;
   const up = f.ctx.upstream;
   const s = f.session;
-  let state = valuesOf(inst, f.outcome!).state;
+  let state = (f.values ?? valuesOf(inst, f)).state;
   if (s !== null) {
     // After the save: a renewal (Redis) gives the session a new id, and that is the one to tell.
     for (const h of browser!.sessionHeadersOf(s, cfg.session_request_headers ?? [])) up.setHeader(h.name, h.value);

@@ -43,19 +43,10 @@ function copyClientHeaders(rs: RequestState, names: readonly string[] | null, in
  * never the clock. Only tokens that look like JWTs are ever cached (`verifyAccessJwt`).
  */
 export function cachedVerification(rt: Runtime, token: string, nowMs: number): VerifiedToken | undefined {
-  return cachedVerificationAt(rt, token, 0, nowMs);
-}
-
-/**
- * As `cachedVerification` for the token `text.slice(start)` (e.g. after `Bearer `): the cache key
- * is the token's tail, which is the tail of `text`; the token itself is only sliced to compare.
- */
-export function cachedVerificationAt(rt: Runtime, text: string, start: number, nowMs: number): VerifiedToken | undefined {
-  const length = text.length - start;
-  const key = length > 32 ? memoKey(text) : text.slice(start);
+  // Keyed by the token's tail, compared in full (a slice of a header compares as fast as a string).
+  const key = memoKey(token);
   const cached = rt.caches.verified.get(key);
-  // (`endsWith` compares character by character: far slower than `===` on a slice.)
-  if (cached === undefined || cached.token.length !== length || cached.token !== (start === 0 ? text : text.slice(start))) return undefined;
+  if (cached === undefined || cached.token !== token) return undefined;
   const exp = cached.claims.exp;
   if (typeof exp !== 'number' || exp + rt.cfg.leeway > nowMs / 1000) return cached;
   rt.caches.verified.delete(key);
