@@ -75,6 +75,8 @@ export interface Instance {
   readonly removeAgain: readonly string[];
   /** Session facts (`session_response_headers`, the session id) make the downstream headers per request. */
   readonly perRequestDownstream: boolean;
+  /** Failures the requests went on after (logged with the running count). */
+  readonly counters: { sessionSaveFailures: number };
 }
 
 /** The per-request record that flows through the steps. */
@@ -291,14 +293,25 @@ const headers: AccessStep = (inst, f) => {
   return undefined;
 };
 
-/** After another method succeeded a session starts (browser flows); then the session's headers. */
+/**
+ * After another method succeeded a session starts (browser flows); then the session's headers.
+ * The request authenticated without it: when the new session cannot be stored (its store is
+ * down), that is logged and counted and the request goes on without one (no Set-Cookie).
+ */
 const sessionSave: AccessStep = (inst, f) => {
   const saved = saveSessionAfter(inst.cfg, inst.browser!, f.ctx, f.outcome!, f.client?.index ?? 0);
   if (saved instanceof Promise) {
-    return saved.then((s) => {
-      if (s !== null) f.session = s;
-      return sessionHeaders(inst, f);
-    });
+    return saved.then(
+      (s) => {
+        if (s !== null) f.session = s;
+        return sessionHeaders(inst, f);
+      },
+      (err: unknown) => {
+        inst.counters.sessionSaveFailures++;
+        f.ctx.log.warn({ err: describe(err), failures: inst.counters.sessionSaveFailures }, 'openid-connect: the new session could not be stored; the request goes on without one');
+        return sessionHeaders(inst, f);
+      },
+    );
   }
   return sessionHeaders(inst, f);
 };

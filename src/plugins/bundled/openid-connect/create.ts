@@ -104,6 +104,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     removeFirst: [...new Set([...lower(upstreamNames), ...consumerHeaderNames])],
     removeAgain: consumerHeaderNames.filter((n) => written.has(n)),
     perRequestDownstream: browser !== null && ((cfg.session_response_headers ?? []).length > 0 || !!cfg.downstream_session_id_header),
+    counters: { sessionSaveFailures: 0 },
   };
   const steps = accessSteps(cfg, browser !== null);
 
