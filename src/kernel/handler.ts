@@ -16,7 +16,7 @@ import { Context, Incoming, ResponseHeaders, Upstream, isReply } from './context
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
-import type { RouteMatch } from '../router/index.ts';
+import { pathNeedsCheck, type RouteMatch, type RouterInput } from '../router/index.ts';
 import type { UpstreamTarget } from '../proxy/pools.ts';
 
 export interface HandlerSettings {
@@ -73,6 +73,14 @@ function portOf(header: string | undefined): number | undefined {
     if (c < 48 || c > 57) return undefined;
   }
   return Number(header.slice(colon + 1));
+}
+
+/** What the router reads of a request. */
+function routerInput(req: Incoming): RouterInput {
+  return {
+    method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
+    sni: (req.raw.socket as { servername?: string }).servername || undefined,
+  };
 }
 
 /** Counts streamed request bytes and fails once the limit is passed (chunked uploads). */
@@ -172,6 +180,11 @@ export class RequestHandler {
       res.shouldKeepAlive = false;
       return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Payload too large' }));
     }
+    // A path with more than one reading is refused before any plugin runs (router/path-safety.ts).
+    if (pathNeedsCheck(ctx.request.path)) {
+      const refusal = snap.router.pathRefusal(routerInput(ctx.request));
+      if (refusal !== null) return this.#local(ctx, phase, res, ctx.reply(400, { message: refusal }));
+    }
     return this.#rewrite(ctx, phase, snap, res, upgrade, 0);
   }
 
@@ -197,10 +210,7 @@ export class RequestHandler {
 
   #route(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: Upgrade | null): void | Promise<void> {
     const req = ctx.request;
-    const match = snap.router.match({
-      method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
-      sni: (req.raw.socket as { servername?: string }).servername || undefined,
-    });
+    const match = snap.router.match(routerInput(req));
     if (match === null) {
       for (const e of snap.chains.global) this.#addResolved(phase, e, ctx);
       return this.#local(ctx, phase, res, ctx.reply(404, { message: 'no Route matched with those values' }));
