@@ -80,6 +80,13 @@ test('path safety: a decoding that reaches the same route through another path i
   assert.equal(decide(router, '/public/..%2Falso/x'), 'public /public/..%2Falso/x');
 });
 
+test('path safety: escapes that only rename a segment give no second reading', () => {
+  // A route whose own path holds an escape still matches; decoding %C3%A9 or %20 is not a second reading.
+  const router = compileRouter([route('cafe', ['/caf%C3%A9'])], new Map([[svc.id, svc]]));
+  assert.equal(decide(router, '/caf%c3%a9/a%20b'), 'cafe /caf%C3%A9/a%20b');
+  assert.deepEqual([...(alternativeReadings('/caf%C3%A9/a%20b%2e') as Set<string>)], []);
+});
+
 test('path safety: invalid percent-encoding is refused', () => {
   const router = routerFor(layouts.prefix);
   for (const path of ['/public/%zz', '/public/%', '/public/a%2', '/public/%c0%af', '/public/%e0%80%af', '/public/%ff', '/public/%ed%a0%80']) {

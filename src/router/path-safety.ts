@@ -77,7 +77,7 @@ export function percentDecode(path: string, strict = true): string | null {
   let last = 0;
   while (i !== -1) {
     out += path.slice(last, i);
-    const bytes: number[] = [];
+    let bytes: number[] | null = null;
     let literal = false;
     while (i < path.length && path.charCodeAt(i) === 0x25) {
       const hi = hexValue(path.charCodeAt(i + 1));
@@ -87,13 +87,18 @@ export function percentDecode(path: string, strict = true): string | null {
         literal = true;
         break;
       }
-      bytes.push(hi * 16 + lo);
+      const byte = hi * 16 + lo;
       i += 3;
+      // ASCII needs no UTF-8 decoder (the common case: %2F, %20, %25...).
+      if (byte < 0x80 && bytes === null) out += String.fromCharCode(byte);
+      else (bytes ??= []).push(byte);
     }
-    try {
-      out += (strict ? utf8 : utf8Lenient).decode(new Uint8Array(bytes));
-    } catch {
-      return null;
+    if (bytes !== null) {
+      try {
+        out += (strict ? utf8 : utf8Lenient).decode(new Uint8Array(bytes));
+      } catch {
+        return null;
+      }
     }
     if (literal) {
       out += '%';
@@ -106,11 +111,45 @@ export function percentDecode(path: string, strict = true): string | null {
 }
 
 const escapedSlash = /%(?:2f|5c)/i;
-const escapedSlashes = /%(?:2f|5c)/gi;
+
+/** `%2F`, `%5C`: the escapes whose decoding makes a separator. */
+function isSlashByte(byte: number): boolean {
+  return byte === 0x2f || byte === 0x5c;
+}
+
+/**
+ * The escapes whose decoding can change a path's structure: separators (`/`, `\`), parameters
+ * (`;`), dots and `%` (which makes another escape for the next round). Decoding any other byte
+ * only renames a segment, so readings decode just these (and a route whose own path holds
+ * `%C3%A9` still matches them).
+ */
+function isStructuralByte(byte: number): boolean {
+  return byte === 0x2f || byte === 0x5c || byte === 0x3b || byte === 0x2e || byte === 0x25;
+}
+
+/** Decode the `%XY` triplets whose byte `which` selects; other text (and bad triplets) kept. */
+function decodeSome(path: string, which: (byte: number) => boolean): string {
+  let i = path.indexOf('%');
+  if (i === -1) return path;
+  let out = '';
+  let last = 0;
+  while (i !== -1) {
+    const hi = hexValue(path.charCodeAt(i + 1));
+    const lo = hexValue(path.charCodeAt(i + 2));
+    if (hi >= 0 && lo >= 0 && which(hi * 16 + lo)) {
+      out += path.slice(last, i) + String.fromCharCode(hi * 16 + lo);
+      last = i + 3;
+      i = path.indexOf('%', last);
+    } else {
+      i = path.indexOf('%', i + 1);
+    }
+  }
+  return last === 0 ? path : out + path.slice(last);
+}
 
 /** Decode only `%2F` and `%5C` (any case) into `/` and `\`. */
 export function unescapeSlashes(path: string): string {
-  return path.replace(escapedSlashes, (m) => (m.charCodeAt(2) === 0x66 || m.charCodeAt(2) === 0x46 ? '/' : '\\'));
+  return decodeSome(path, isSlashByte);
 }
 
 function backslashesAsSlashes(path: string): string {
@@ -143,20 +182,23 @@ export function routingPath(raw: string, mode: EscapedSlashes): string {
 }
 
 /**
- * Every other normalised reading of `path` (the prepared, not yet normalised path), or a
- * refusal when a reading holds NUL, cannot be decoded, or there are too many readings.
- * The path's own normalised form is not included.
+ * Every other normalised reading of `path` (the prepared, not yet normalised path): the results
+ * of any sequence of `\` as a separator, stripping `;` parameters, and up to two rounds of
+ * decoding (`%2F`/`%5C` only, or every structural escape), or a refusal when a reading holds an
+ * escaped NUL or there are too many readings. The path's own normalised form is not included.
  */
 export function alternativeReadings(path: string): Set<string> | PathRefusal {
-  const own = normalizePath(path);
   const readings = new Set<string>();
-  const seen = new Set<string>([`0:${path}`]);
+  if (!hasSecondReading(path)) return readings;
+  const own = normalizePath(path);
+  // Each reading with the fewest decoding rounds that reached it (fewer used = more to explore).
+  const seen = new Map<string, number>([[path, 0]]);
   const queue: Array<readonly [string, number]> = [[path, 0]];
   const visit = (next: string, rounds: number): boolean => {
-    const key = `${rounds}:${next}`;
-    if (seen.has(key)) return true;
-    seen.add(key);
-    if (seen.size > MAX_READINGS) return false;
+    const before = seen.get(next);
+    if (before !== undefined && before <= rounds) return true;
+    seen.set(next, rounds);
+    if (queue.length >= MAX_READINGS) return false;
     queue.push([next, rounds]);
     const normalized = normalizePath(next);
     if (normalized !== own) readings.add(normalized);
@@ -169,12 +211,35 @@ export function alternativeReadings(path: string): Set<string> | PathRefusal {
     const p = stripParameters(current);
     if (p !== current && !visit(p, rounds)) return pathRefusals.ambiguous;
     if (rounds >= MAX_ROUNDS || !current.includes('%')) continue;
+    if (hasEscapedNul(current)) return pathRefusals.nul;
     const s = unescapeSlashes(current);
     if (s !== current && !visit(s, rounds + 1)) return pathRefusals.ambiguous;
-    const d = percentDecode(current, rounds === 0);
-    if (d === null) return pathRefusals.encoding;
-    if (d.includes('\0')) return pathRefusals.nul;
+    const d = decodeSome(current, isStructuralByte);
     if (d !== current && d !== s && !visit(d, rounds + 1)) return pathRefusals.ambiguous;
   }
   return readings;
+}
+
+/**
+ * False when no transformation can change the path beyond what normalisation already does: no
+ * `\`, no `;`, and no escape of `/`, `\`, `;`, `%` or NUL (`%2E` is decoded by normalisation
+ * anyway; `%20` or `%C3%A9` only rename a segment). Most paths with `%` stop here.
+ */
+function hasSecondReading(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x5c || c === 0x3b) return true;
+    if (c === 0x25) {
+      const hi = hexValue(path.charCodeAt(i + 1));
+      const lo = hexValue(path.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) continue;
+      const byte = hi * 16 + lo;
+      if (byte === 0 || (byte !== 0x2e && isStructuralByte(byte))) return true;
+    }
+  }
+  return false;
+}
+
+function hasEscapedNul(path: string): boolean {
+  return path.includes('%00');
 }
