@@ -23,6 +23,7 @@ import { Flight } from './flight.ts';
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
+import { pathNeedsCheck, type RouterInput } from '../router/index.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -73,6 +74,14 @@ function portOf(header: string | undefined): number | undefined {
     if (c < 48 || c > 57) return undefined;
   }
   return Number(header.slice(colon + 1));
+}
+
+/** What the router reads of a request. */
+function routerInput(req: Incoming): RouterInput {
+  return {
+    method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
+    sni: (req.raw.socket as { servername?: string }).servername || undefined,
+  };
 }
 
 export class RequestHandler implements ForwardSink<Flight> {
@@ -160,6 +169,11 @@ export class RequestHandler implements ForwardSink<Flight> {
       f.res.shouldKeepAlive = false;
       return this.#local(f, f.ctx.reply(413, { message: 'Payload too large' }));
     }
+    // A path with more than one reading is refused before any plugin runs (router/path-safety.ts).
+    if (pathNeedsCheck(f.ctx.request.path)) {
+      const refusal = f.snap.router.pathRefusal(routerInput(f.ctx.request));
+      if (refusal !== null) return this.#local(f, f.ctx.reply(400, { message: refusal }));
+    }
     return this.#rewrite(f, 0);
   }
 
@@ -187,10 +201,7 @@ export class RequestHandler implements ForwardSink<Flight> {
   #route(f: Flight): void | Promise<void> {
     const ctx = f.ctx;
     const req = ctx.request;
-    const match = f.snap.router.match({
-      method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
-      sni: (req.raw.socket as { servername?: string }).servername || undefined,
-    });
+    const match = f.snap.router.match(routerInput(req));
     if (match === null) {
       for (const e of f.snap.chains.global) this.#addResolved(f, e);
       return this.#local(f, ctx.reply(404, { message: 'no Route matched with those values' }));

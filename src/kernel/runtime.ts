@@ -71,7 +71,7 @@ export class ProxyRuntime {
   }
 
   static #deps(o: ProxyRuntimeOptions, pools: ProxyPools) {
-    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, now: o.now ?? Date.now };
+    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, now: o.now ?? Date.now };
   }
 
   get snapshot(): Snapshot {

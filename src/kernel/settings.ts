@@ -4,6 +4,7 @@
  * Flags win over the environment.
  */
 import os from 'node:os';
+import { escapedSlashesModes, type EscapedSlashes } from '../router/index.ts';
 
 export interface ListenSpec {
   host: string;
@@ -39,6 +40,8 @@ export interface Settings {
   upstreamClient: 'lean' | 'undici';
   /** Max request header bytes (larger → 431). */
   maxHeaderSize: number;
+  /** What `%2F`/`%5C` in a request path do: keep (refused only when they change the route), reject, unescape. */
+  pathEscapedSlashes: EscapedSlashes;
   /** Kong's `headers`: `Server` on the gateway's own replies, `Via` on proxied ones. */
   headers: { server: boolean; via: boolean };
   /** All variables, for the store/kv settings readers. */
@@ -75,6 +78,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
   { env: 'PORTCULLIS_UPSTREAM_CLIENT', default: 'lean', help: 'lean: body-less requests to plain-HTTP upstreams use the gateway\'s lean HTTP/1.1 client (the rest undici); undici: every upstream request through undici.' },
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens', help: 'As Kong\'s headers: server_tokens (Server on the gateway\'s own replies, Via on proxied ones), or server, via, or off.' },
+  { env: 'PORTCULLIS_PATH_ESCAPED_SLASHES', default: 'keep', help: 'Encoded slashes (%2F, %5C) in request paths, as Envoy\'s path_with_escaped_slashes_action: keep (forwarded as sent; refused with 400 only when decoding them would match another route), reject (any of them → 400) or unescape (decoded, then routed and forwarded decoded).' },
   { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
   { env: 'PORTCULLIS_PG_HOST / _PORT / _USER / _PASSWORD / _DATABASE / _SCHEMA', default: '127.0.0.1 / 5432 / postgres / - / portcullis / public', help: 'PostgreSQL connection (or PORTCULLIS_PG_URL).' },
 ];
@@ -136,6 +140,13 @@ function upstreamClientOf(v: string | undefined): 'lean' | 'undici' {
   throw new SettingsError(`PORTCULLIS_UPSTREAM_CLIENT must be lean or undici, not ${JSON.stringify(v)}`);
 }
 
+function escapedSlashesOf(v: string | undefined): EscapedSlashes {
+  if (v === undefined || v === '') return 'keep';
+  const mode = escapedSlashesModes.find((m) => m === v.toLowerCase());
+  if (mode === undefined) throw new SettingsError(`PORTCULLIS_PATH_ESCAPED_SLASHES must be keep, reject or unescape, not ${JSON.stringify(v)}`);
+  return mode;
+}
+
 export function readSettings(flags: Flags, env: Record<string, string | undefined> = process.env): Settings {
   const declarativeConfig = flags.config ?? env.PORTCULLIS_DECLARATIVE_CONFIG ?? null;
   const dbRaw = (flags.database ?? env.PORTCULLIS_DATABASE ?? (declarativeConfig ? 'off' : 'sqlite')).toLowerCase();
@@ -170,6 +181,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     upstreamCaFile: env.PORTCULLIS_UPSTREAM_CA_FILE || null,
     upstreamClient: upstreamClientOf(env.PORTCULLIS_UPSTREAM_CLIENT),
     headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens'),
+    pathEscapedSlashes: escapedSlashesOf(env.PORTCULLIS_PATH_ESCAPED_SLASHES),
     env,
   };
 }

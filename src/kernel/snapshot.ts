@@ -5,7 +5,7 @@
  * definitions did not change are carried over so caches and connections stay warm.
  */
 import type { Consumer, ConfigData, Route, Service } from '../config/types.ts';
-import { compileRouter, type Router } from '../router/index.ts';
+import { compileRouter, type EscapedSlashes, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
@@ -31,6 +31,8 @@ export interface BuildDeps {
   sharedKv: KeyValueStore;
   workers: number;
   database?: 'off' | 'sqlite' | 'postgres';
+  /** PORTCULLIS_PATH_ESCAPED_SLASHES (default keep). */
+  escapedSlashes?: EscapedSlashes;
   now(): number;
 }
 
@@ -90,7 +92,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     }
     enabledRoutes.push(r);
   }
-  const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true });
+  const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true, escapedSlashes: deps.escapedSlashes });
 
   const reusable = new Map<string, Instance>();
   if (previous !== null) for (const inst of previous.instances.values()) reusable.set(inst.key, inst);
