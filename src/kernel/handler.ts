@@ -18,6 +18,7 @@ import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
 import type { RouteMatch } from '../router/index.ts';
 import type { UpstreamTarget } from '../proxy/pools.ts';
+import type { AccessLog } from '../observability/access-log.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -28,7 +29,10 @@ export interface HandlerSettings {
   maxBodySize: number;
   /** Max bytes a plugin may buffer from a body. */
   bufferCap: number;
-  accessLog: boolean;
+  /** The proxy access log; null = off. */
+  accessLog: AccessLog | null;
+  /** Kong's `headers` flags (X-Kong-* on responses) and `headers_upstream` (X-Kong-Request-Id upstream). */
+  kongHeaders?: { proxyLatency: boolean; upstreamLatency: boolean; responseLatency: boolean; upstreamStatus: boolean; requestId: boolean; requestIdUpstream: boolean };
   /** `Server` value on the gateway's own replies (Kong: server_tokens); null = none. */
   serverHeader?: string | null;
   /** `Via` entry appended to proxied responses (RFC 9110 §7.6.3); null = none. */
@@ -143,6 +147,7 @@ export class RequestHandler {
       id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
       entities: snap.entities, log: this.#s.log, now: this.#s.now,
     });
+    ctx.t0 = t0;
     const phase: Instance[] = [];
     const stats = this.#s.stats;
     stats?.requestStarted();
@@ -277,6 +282,7 @@ export class RequestHandler {
     else if ('x-forwarded-prefix' in h) h['x-forwarded-prefix'] = undefined;
     h['x-real-ip'] = req.clientIp;
     h['x-request-id'] = ctx.id;
+    if (this.#s.kongHeaders?.requestIdUpstream) h['x-kong-request-id'] = ctx.id;
   }
 
   /**
@@ -305,7 +311,9 @@ export class RequestHandler {
     // Body-less requests to a plain-HTTP upstream take the lean client (proxy/h1.ts).
     const h1 = body === null && target.h1 !== null && leanMethods.has(method) ? target.h1 : null;
     const h1Opts = h1 === null ? null : { path: opts.path as string, method, headers: ctx.upstream.headers, clientHeaders: req.headers, readTimeout };
+    ctx.proxyLatency = performance.now() - ctx.t0;
     const dispatch = (attempt: number): void => {
+      ctx.tries = attempt + 1;
       const forward = new Forward(this, ctx, phase, res, performance.now(), (err) => {
         if (canRetry && attempt < retries && isConnectFailure(err)) {
           dispatch(attempt + 1);
@@ -336,7 +344,7 @@ export class RequestHandler {
       return this.#local(ctx, phase, res, ctx.reply(413, { message: 'Payload too large' }));
     }
     const gw = upstreamError(err);
-    ctx.log.error({ request_id: ctx.id, code: gw.code, detail: gw.detail, service: ctx.service?.name ?? ctx.service?.id }, 'upstream request failed');
+    ctx.log.error({ code: gw.code, detail: gw.detail, service: ctx.service?.name ?? ctx.service?.id }, 'upstream request failed');
     this.#local(ctx, phase, res, ctx.reply(gw.status, { message: gw.message }));
   }
 
@@ -347,7 +355,7 @@ export class RequestHandler {
       up = await pool.upgrade({ path: ctx.upstream.target(), method: ctx.request.method, headers: ctx.upstream.headers, protocol, signal: ctx.signal });
     } catch (err) {
       const gw = upstreamError(err);
-      ctx.log.error({ request_id: ctx.id, code: gw.code, detail: gw.detail }, 'upstream upgrade failed');
+      ctx.log.error({ code: gw.code, detail: gw.detail }, 'upstream upgrade failed');
       return this.#local(ctx, phase, res, ctx.reply(gw.status, { message: gw.message }));
     }
     const client = upgrade.socket;
@@ -383,12 +391,22 @@ export class RequestHandler {
     const rh = new ResponseHeaders(status, headers as Record<string, string | string[] | number>, local);
     rh.headers['x-request-id'] ??= ctx.id;
     // Set before the response phase so a plugin may still remove them.
+    const kh = this.#s.kongHeaders;
     if (local) {
       if (this.#s.serverHeader) rh.headers.server ??= this.#s.serverHeader;
-    } else if (this.#s.viaHeader) {
-      const prev = rh.headers.via;
-      rh.headers.via = prev === undefined ? this.#s.viaHeader : `${Array.isArray(prev) ? prev.join(', ') : String(prev)}, ${this.#s.viaHeader}`;
+      if (kh?.responseLatency) rh.headers['x-kong-response-latency'] = Math.round(performance.now() - ctx.t0);
+    } else {
+      if (this.#s.viaHeader) {
+        const prev = rh.headers.via;
+        rh.headers.via = prev === undefined ? this.#s.viaHeader : `${Array.isArray(prev) ? prev.join(', ') : String(prev)}, ${this.#s.viaHeader}`;
+      }
+      if (kh !== undefined) {
+        if (kh.upstreamLatency) rh.headers['x-kong-upstream-latency'] = Math.round(ctx.upstreamLatency ?? 0);
+        if (kh.proxyLatency) rh.headers['x-kong-proxy-latency'] = Math.round(ctx.proxyLatency ?? 0);
+        if (kh.upstreamStatus) rh.headers['x-kong-upstream-status'] = status;
+      }
     }
+    if (kh?.requestId) rh.headers['x-kong-request-id'] = ctx.id;
     if (ctx.extraHeaders !== null) {
       for (const [name, value, add] of ctx.extraHeaders) {
         if (add && typeof value === 'string') rh.addHeader(name, value);
@@ -439,17 +457,18 @@ export class RequestHandler {
     if (type !== null) headers['content-type'] = type;
     if (reply.headers) for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
     headers['content-length'] = String(buf.length);
+    ctx.bytesSent = buf.length;
     const out = this.#startResponse(ctx, phase, res, reply.status, headers, true);
     out.end(ctx.request.method === 'HEAD' ? undefined : buf);
   }
 
   #fail(ctx: Context, phase: Instance[], res: ServerResponse, err: unknown): void {
     if (isGatewayError(err) && err.expose) {
-      if (err.status >= 500) ctx.log.error({ request_id: ctx.id, code: err.code, detail: err.detail }, err.message);
+      if (err.status >= 500) ctx.log.error({ code: err.code, detail: err.detail }, err.message);
       if (err.status === 413) res.shouldKeepAlive = false;
       return this.#local(ctx, phase, res, ctx.reply(err.status, { message: err.message }, err.headers));
     }
-    ctx.log.error({ request_id: ctx.id, err: errorForLog(err), route: ctx.route?.name ?? ctx.route?.id }, 'request failed');
+    ctx.log.error({ err: errorForLog(err), route: ctx.route?.name ?? ctx.route?.id }, 'request failed');
     if (res.headersSent) {
       res.destroy();
       return;
@@ -458,7 +477,7 @@ export class RequestHandler {
   }
 
   #logPluginError(ctx: Context, plugin: string, phaseName: string, err: unknown): void {
-    ctx.log.error({ request_id: ctx.id, plugin, phase: phaseName, err: errorForLog(err) }, 'plugin failed');
+    ctx.log.error({ plugin, phase: phaseName, err: errorForLog(err) }, 'plugin failed');
   }
 
   #logPhase(ctx: Context, phase: Instance[], res: ServerResponse, totalMs: number): void {
@@ -467,7 +486,8 @@ export class RequestHandler {
     for (let i = 0; i < phase.length && !logging; i++) logging = phase[i].handlers.log !== undefined;
     if (logging) {
       ctx.response ??= new ResponseHeaders(status, {}, true);
-      ctx.latencies = { total: totalMs, upstream: ctx.upstreamLatency };
+      ctx.latencies = { total: totalMs, upstream: ctx.upstreamLatency, kong: Math.max(0, totalMs - (ctx.upstreamLatency ?? 0)) };
+      ctx.bytes = { received: receivedBytes(ctx.request.raw), sent: sentBytes(res, ctx.bytesSent) };
       const lctx = ctx;
       for (const inst of phase) {
         if (inst.handlers.log === undefined) continue;
@@ -478,23 +498,43 @@ export class RequestHandler {
         }
       }
     }
-    if (this.#s.accessLog) {
-      this.#s.log.info({
-        type: 'access',
-        request_id: ctx.id,
-        method: ctx.request.method,
-        path: ctx.request.path,
+    const access = this.#s.accessLog;
+    if (access !== null) {
+      const req = ctx.request;
+      access.write({
+        requestId: ctx.id,
+        method: req.method,
+        path: req.path,
         status,
-        latency_ms: Math.round(totalMs * 100) / 100,
-        upstream_latency_ms: ctx.upstreamLatency === null ? null : Math.round(ctx.upstreamLatency * 100) / 100,
+        latency: totalMs,
+        upstreamLatency: ctx.upstreamLatency,
         route: ctx.route?.name ?? ctx.route?.id ?? null,
         service: ctx.service?.name ?? ctx.service?.id ?? null,
         consumer: ctx.consumer?.username ?? ctx.consumer?.id ?? null,
-        client_ip: ctx.request.clientIp,
+        clientIp: req.clientIp,
         aborted: !res.writableFinished,
-      });
+        bytesSent: ctx.bytesSent,
+        referer: req.headers.referer,
+        userAgent: req.headers['user-agent'],
+        httpVersion: req.raw.httpVersion,
+      }, this.#s.now());
     }
   }
+}
+
+/** Request line + header block + body as received (nginx's `$request_length`), computed at log time only. */
+function receivedBytes(req: IncomingMessage): number {
+  let n = req.method!.length + req.url!.length + 12; // "M U HTTP/1.1\r\n"
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + raw[i + 1].length + 4;
+  const cl = req.headers['content-length'];
+  return n + 2 + (cl === undefined ? 0 : Number(cl) || 0);
+}
+
+/** Response head (as written by node:http) + body bytes (nginx's `$bytes_sent`). */
+function sentBytes(res: ServerResponse, body: number): number {
+  const head = (res as unknown as { _header?: string | null })._header;
+  return (typeof head === 'string' ? head.length : 0) + body;
 }
 
 /**
@@ -541,6 +581,7 @@ class Forward implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     const out = this.#out!;
+    this.#ctx.bytesSent += chunk.length;
     if (out.destroyed) return true;
     if (out.write(chunk)) return true;
     out.once('drain', this.#resume!);

@@ -4,6 +4,7 @@ import acl from './acl/index.ts';
 import correlationId from './correlation-id/index.ts';
 import cors from './cors/index.ts';
 import openidConnect from './openid-connect/index.ts';
+import prometheus from './prometheus/index.ts';
 import rateLimiting from './rate-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
 
@@ -12,6 +13,7 @@ export const bundledPlugins: readonly PluginDefinition[] = [
   correlationId,
   cors,
   openidConnect,
+  prometheus,
   rateLimiting,
   requestTermination,
 ];
