@@ -40,7 +40,7 @@ type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?:
   | { type: 'metrics'; id: number; json: MetricsJson };
 
 /** How long a /metrics scrape waits for each worker before using that worker's previous answer. */
-const metricsTimeoutMs = 2000;
+const metricsTimeoutMs = 5000;
 
 /** The control plane's own series (node info, datastore reachability) for one scrape. */
 async function nodeSeries(node: NodeMetrics, control: ControlPlane): Promise<MetricsJson> {
