@@ -24,6 +24,7 @@ import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
 import { pathNeedsCheck, type RouterInput } from '../router/index.ts';
+import type { AccessLog } from '../observability/access-log.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -34,7 +35,10 @@ export interface HandlerSettings {
   maxBodySize: number;
   /** Max bytes a plugin may buffer from a body. */
   bufferCap: number;
-  accessLog: boolean;
+  /** The proxy access log; null = off. */
+  accessLog: AccessLog | null;
+  /** Kong's `headers` flags (X-Kong-* on responses) and `headers_upstream` (X-Kong-Request-Id upstream). */
+  kongHeaders?: { proxyLatency: boolean; upstreamLatency: boolean; responseLatency: boolean; upstreamStatus: boolean; requestId: boolean; requestIdUpstream: boolean };
   /** `Server` value on the gateway's own replies (Kong: server_tokens); null = none. */
   serverHeader?: string | null;
   /** `Via` entry appended to proxied responses (RFC 9110 §7.6.3); null = none. */
@@ -141,6 +145,7 @@ export class RequestHandler implements ForwardSink<Flight> {
       entities: snap.entities, log: this.#s.log, now: this.#s.now,
     });
     const f = new Flight(ctx, res, snap, upgrade, t0);
+    ctx.t0 = t0;
     const stats = this.#s.stats;
     stats?.requestStarted();
     res.once('close', () => {
@@ -279,6 +284,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     const stripped = route.strip_path && matchedPath !== null && matchedPath !== '' && matchedPath !== '/' ? matchedPath : null;
     setForwardedHeaders(h, req, req.raw.socket.remoteAddress ?? '', stripped);
     h['x-request-id'] = ctx.id;
+    if (this.#s.kongHeaders?.requestIdUpstream) h['x-kong-request-id'] = ctx.id;
   }
 
   /** ForwardSink: the upstream's response head arrived (proxy/forward.ts). */
@@ -301,7 +307,7 @@ export class RequestHandler implements ForwardSink<Flight> {
       return this.#local(f, ctx.reply(413, { message: 'Payload too large' }));
     }
     const gw = upstreamError(err);
-    ctx.log.error({ request_id: ctx.id, code: gw.code, detail: gw.detail, service: ctx.service?.name ?? ctx.service?.id }, 'upstream request failed');
+    ctx.log.error({ code: gw.code, detail: gw.detail, service: ctx.service?.name ?? ctx.service?.id }, 'upstream request failed');
     this.#local(f, ctx.reply(gw.status, { message: gw.message }));
   }
 
@@ -314,7 +320,7 @@ export class RequestHandler implements ForwardSink<Flight> {
       up = await openTunnel(pool, ctx.upstream.target(), ctx.request.method, ctx.upstream.headers, protocol, ctx.signal);
     } catch (err) {
       const gw = upstreamError(err);
-      ctx.log.error({ request_id: ctx.id, code: gw.code, detail: gw.detail }, 'upstream upgrade failed');
+      ctx.log.error({ code: gw.code, detail: gw.detail }, 'upstream upgrade failed');
       return this.#local(f, ctx.reply(gw.status, { message: gw.message }));
     }
     const rh = new ResponseHeaders(101, { ...(up.headers as Record<string, string | string[]>) }, false);
@@ -334,12 +340,22 @@ export class RequestHandler implements ForwardSink<Flight> {
     const rh = new ResponseHeaders(status, headers as Record<string, string | string[] | number>, local);
     rh.headers['x-request-id'] ??= ctx.id;
     // Set before the response phase so a plugin may still remove them.
+    const kh = this.#s.kongHeaders;
     if (local) {
       if (this.#s.serverHeader) rh.headers.server ??= this.#s.serverHeader;
-    } else if (this.#s.viaHeader) {
-      const prev = rh.headers.via;
-      rh.headers.via = prev === undefined ? this.#s.viaHeader : `${Array.isArray(prev) ? prev.join(', ') : String(prev)}, ${this.#s.viaHeader}`;
+      if (kh?.responseLatency) rh.headers['x-kong-response-latency'] = Math.round(performance.now() - ctx.t0);
+    } else {
+      if (this.#s.viaHeader) {
+        const prev = rh.headers.via;
+        rh.headers.via = prev === undefined ? this.#s.viaHeader : `${Array.isArray(prev) ? prev.join(', ') : String(prev)}, ${this.#s.viaHeader}`;
+      }
+      if (kh !== undefined) {
+        if (kh.upstreamLatency) rh.headers['x-kong-upstream-latency'] = Math.round(ctx.upstreamLatency ?? 0);
+        if (kh.proxyLatency) rh.headers['x-kong-proxy-latency'] = Math.round(ctx.proxyLatency ?? 0);
+        if (kh.upstreamStatus) rh.headers['x-kong-upstream-status'] = status;
+      }
     }
+    if (kh?.requestId) rh.headers['x-kong-request-id'] = ctx.id;
     if (ctx.extraHeaders !== null) {
       for (const [name, value, add] of ctx.extraHeaders) {
         if (add && typeof value === 'string') rh.addHeader(name, value);
@@ -393,6 +409,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     if (type !== null) headers['content-type'] = type;
     if (reply.headers) for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
     headers['content-length'] = String(buf.length);
+    f.ctx.bytesSent = buf.length;
     const out = this.#startResponse(f, reply.status, headers, true);
     out.end(f.ctx.request.method === 'HEAD' ? undefined : buf);
   }
@@ -401,11 +418,11 @@ export class RequestHandler implements ForwardSink<Flight> {
     const ctx = f.ctx;
     const res = f.res;
     if (isGatewayError(err) && err.expose) {
-      if (err.status >= 500) ctx.log.error({ request_id: ctx.id, code: err.code, detail: err.detail }, err.message);
+      if (err.status >= 500) ctx.log.error({ code: err.code, detail: err.detail }, err.message);
       if (err.status === 413) res.shouldKeepAlive = false;
       return this.#local(f, ctx.reply(err.status, { message: err.message }, err.headers));
     }
-    ctx.log.error({ request_id: ctx.id, err: errorForLog(err), route: ctx.route?.name ?? ctx.route?.id }, 'request failed');
+    ctx.log.error({ err: errorForLog(err), route: ctx.route?.name ?? ctx.route?.id }, 'request failed');
     if (res.headersSent) {
       res.destroy();
       return;
@@ -414,7 +431,7 @@ export class RequestHandler implements ForwardSink<Flight> {
   }
 
   #logPluginError(ctx: Context, plugin: string, phaseName: string, err: unknown): void {
-    ctx.log.error({ request_id: ctx.id, plugin, phase: phaseName, err: errorForLog(err) }, 'plugin failed');
+    ctx.log.error({ plugin, phase: phaseName, err: errorForLog(err) }, 'plugin failed');
   }
 
   #logPhase(f: Flight, totalMs: number): void {
@@ -425,7 +442,8 @@ export class RequestHandler implements ForwardSink<Flight> {
     for (let i = 0; i < plugins.length && !logging; i++) logging = plugins[i].handlers.log !== undefined;
     if (logging) {
       ctx.response ??= new ResponseHeaders(status, {}, true);
-      ctx.latencies = { total: totalMs, upstream: ctx.upstreamLatency };
+      ctx.latencies = { total: totalMs, upstream: ctx.upstreamLatency, kong: Math.max(0, totalMs - (ctx.upstreamLatency ?? 0)) };
+      ctx.bytes = { received: receivedBytes(ctx.request.raw), sent: sentBytes(f.res, ctx.bytesSent) };
       const lctx = ctx;
       for (const inst of plugins) {
         if (inst.handlers.log === undefined) continue;
@@ -436,23 +454,43 @@ export class RequestHandler implements ForwardSink<Flight> {
         }
       }
     }
-    if (this.#s.accessLog) {
-      this.#s.log.info({
-        type: 'access',
-        request_id: ctx.id,
-        method: ctx.request.method,
-        path: ctx.request.path,
+    const access = this.#s.accessLog;
+    if (access !== null) {
+      const req = ctx.request;
+      access.write({
+        requestId: ctx.id,
+        method: req.method,
+        path: req.path,
         status,
-        latency_ms: Math.round(totalMs * 100) / 100,
-        upstream_latency_ms: ctx.upstreamLatency === null ? null : Math.round(ctx.upstreamLatency * 100) / 100,
+        latency: totalMs,
+        upstreamLatency: ctx.upstreamLatency,
         route: ctx.route?.name ?? ctx.route?.id ?? null,
         service: ctx.service?.name ?? ctx.service?.id ?? null,
         consumer: ctx.consumer?.username ?? ctx.consumer?.id ?? null,
-        client_ip: ctx.request.clientIp,
+        clientIp: req.clientIp,
         aborted: !f.res.writableFinished,
-      });
+        bytesSent: ctx.bytesSent,
+        referer: req.headers.referer,
+        userAgent: req.headers['user-agent'],
+        httpVersion: req.raw.httpVersion,
+      }, this.#s.now());
     }
   }
+}
+
+/** Request line + header block + body as received (nginx's `$request_length`), computed at log time only. */
+function receivedBytes(req: IncomingMessage): number {
+  let n = req.method!.length + req.url!.length + 12; // "M U HTTP/1.1\r\n"
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + raw[i + 1].length + 4;
+  const cl = req.headers['content-length'];
+  return n + 2 + (cl === undefined ? 0 : Number(cl) || 0);
+}
+
+/** Response head (as written by node:http) + body bytes (nginx's `$bytes_sent`). */
+function sentBytes(res: ServerResponse, body: number): number {
+  const head = (res as unknown as { _header?: string | null })._header;
+  return (typeof head === 'string' ? head.length : 0) + body;
 }
 
 /** Error fields safe for a log line: no request data, only what the code itself produced. */

@@ -8,6 +8,7 @@ import type { Consumer, ConfigData, Route, Service } from '../config/types.ts';
 import { compileRouter, type EscapedSlashes, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
+import type { ProcessMetrics } from '../observability/metrics.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
@@ -33,6 +34,8 @@ export interface BuildDeps {
   database?: 'off' | 'sqlite' | 'postgres';
   /** PORTCULLIS_PATH_ESCAPED_SLASHES (default keep). */
   escapedSlashes?: EscapedSlashes;
+  /** This process's metrics, handed to plugins (PluginDeps.metrics). */
+  metrics?: ProcessMetrics;
   now(): number;
 }
 
@@ -113,6 +116,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           sharedKv: deps.sharedKv,
           workers: deps.workers,
           database: deps.database,
+          metrics: deps.metrics,
           now: deps.now,
         };
         const handlers = await def.create(p.config, pluginDeps);

@@ -21,6 +21,14 @@ export interface ForwardedRequest {
     /** Set while the exchange runs: a client that goes away cancels the upstream request. */
     cancelUpstream: ((reason: Error) => void) | null;
     upstreamLatency: number | null;
+    /** Kong's latencies.proxy: from the request's start until the first attempt is sent. */
+    proxyLatency: number | null;
+    /** Attempts made (Kong's log record `tries`). */
+    tries: number;
+    /** Body bytes sent to the client (log record, access log). */
+    bytesSent: number;
+    /** performance.now() when the request arrived. */
+    readonly t0: number;
   };
   readonly res: ServerResponse;
 }
@@ -79,7 +87,11 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
 
   /** Starts (or, after a connection failure, restarts) the exchange. */
   dispatch(): void {
-    this.#t0 = performance.now();
+    const now = performance.now();
+    this.#t0 = now;
+    const ctx = this.#req.ctx;
+    if (this.#attempt === 0) ctx.proxyLatency = now - ctx.t0;
+    ctx.tries = this.#attempt + 1;
     if (this.#h1) this.#target.h1!.dispatch(this.#opts as H1DispatchOptions, this);
     else this.#target.pool.dispatch(this.#opts as Dispatcher.DispatchOptions, this);
   }
@@ -104,6 +116,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
 
   onData(chunk: Buffer): boolean {
     const out = this.#out!;
+    this.#req.ctx.bytesSent += chunk.length;
     if (out.destroyed) return true;
     if (out.write(chunk)) return true;
     out.once('drain', this.#resume!);
