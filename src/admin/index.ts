@@ -8,8 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { entityInputSchemas } from '../config/schemas.ts';
-import { entityNames, type EntityName } from '../config/types.ts';
+import { descriptorOf, isEntityName } from '../config/entities/index.ts';
 import { isGatewayError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
@@ -176,8 +175,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
 
   // --- schemas (JSON Schema of what the endpoints accept)
   const entitySchema = (name: string) => {
-    if (!(entityNames as readonly string[]).includes(name)) throw new AdminError(404, { message: `No entity named '${name}'` });
-    return jsonSchemaOf(entityInputSchemas[name as EntityName]) ?? {};
+    if (!isEntityName(name)) throw new AdminError(404, { message: `No entity named '${name}'` });
+    return jsonSchemaOf(descriptorOf(name).schema) ?? {};
   };
   const pluginDef = (name: string) => {
     const def = registry.get(name);
@@ -218,8 +217,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   endpoint(app, '/schemas/:entity/validate', {
     POST: async (req) => {
       const entity = (req.params as { entity: string }).entity;
-      entitySchema(entity);
-      await service.validate(entity as EntityName, await entityBody(deps, entity as EntityName, req.body));
+      if (!isEntityName(entity)) throw new AdminError(404, { message: `No entity named '${entity}'` });
+      await service.validate(entity, await entityBody(deps, entity, req.body));
       return validated;
     },
   });

@@ -8,6 +8,7 @@ import type { Consumer, ConfigData, Route, Service } from '../config/types.ts';
 import { compileRouter, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
+import { checkHandlers } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
@@ -113,7 +114,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           database: deps.database,
           now: deps.now,
         };
-        const handlers = await def.create(p.config, pluginDeps);
+        const handlers = checkHandlers(def.name, await def.create(p.config, pluginDeps));
         inst = { entity: p, def, handlers, key, http: p.protocols.includes('http'), https: p.protocols.includes('https') };
         created.push(inst);
       }
