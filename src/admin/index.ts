@@ -13,7 +13,7 @@ import { isGatewayError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
 import { createMemoryKv } from '../storage/kv.ts';
-import { isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
+import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
@@ -38,7 +38,12 @@ export interface AdminOptions {
   now?: () => number;
   /** `Server` header on every answer (Kong: `server_tokens`); none when unset. */
   serverHeader?: string | null;
+  /** Largest request body in bytes (PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE); larger → 413. */
+  maxBodySize?: number;
 }
+
+/** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
+export const defaultAdminMaxBodySize = 1024 * 1024;
 
 export interface AdminServer {
   listen(host: string, port: number): Promise<{ port: number }>;
@@ -64,7 +69,7 @@ const formTypes = ['application/x-www-form-urlencoded', 'multipart/form-data'];
 export async function createAdminServer(opts: AdminOptions): Promise<AdminServer> {
   // One type for both branches: the HTTPS instance differs only in its server type.
   // Kong's Admin API answers `/services/` as `/services` (api_helpers default_route); so do we.
-  const common = { logger: false, bodyLimit: 16 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true } } as const;
+  const common = { logger: false, bodyLimit: opts.maxBodySize ?? defaultAdminMaxBodySize, routerOptions: { ignoreTrailingSlash: true } } as const;
   const app = (opts.tls
     ? Fastify({ ...common, https: { cert: opts.tls.cert, key: opts.tls.key } })
     : Fastify(common)) as unknown as FastifyInstance;
@@ -79,11 +84,18 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
-      done(badRequest('Cannot parse JSON body'), undefined);
+      return done(badRequest('Cannot parse JSON body'), undefined);
     }
+    try {
+      checkJsonBody(parsed);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
+    done(null, parsed);
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, { kind: 'form', entries: [...new URLSearchParams(String(body)).entries()] } satisfies FormBody);
