@@ -45,6 +45,18 @@ export const routes: EntityDescriptor<'routes'> = {
       // Kong: a route serves one family of protocols (HTTP, stream, gRPC, WebSocket).
       issues.push({ path: 'protocols', message: `these sets are mutually exclusive: ${usedSets.map((set) => `(${set.map((p) => `'${p}'`).join(', ')})`).join(', ')}` });
     }
+    const family = usedSets.length === 1 ? usedSets[0] : null;
+    if (family !== null && (family.includes('http') || family.includes('ws'))) {
+      // Kong's http/ws subschemas: source and destination addresses match stream routes only.
+      for (const f of ['sources', 'destinations']) {
+        if (nonEmpty(r[f])) issues.push({ path: f, message: `cannot set '${f}' when 'protocols' is ${family.map((p) => `'${p}'`).join(' or ')}` });
+      }
+    }
+    if (family !== null && !family.includes('http') && !family.includes('ws')) {
+      // Accepted but never routed would be a silently ignored route: refuse until the proxy serves them.
+      const kind = family.includes('grpc') ? 'gRPC' : 'stream';
+      issues.push({ path: 'protocols', message: `${kind} routes (${family.map((p) => `'${p}'`).join(', ')}) are not supported yet; use 'http', 'https', 'ws' or 'wss'` });
+    }
     const service = refField('services', r, 'service', ctx, issues);
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
     const v = parsed.data;

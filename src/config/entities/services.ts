@@ -38,6 +38,10 @@ export const services: EntityDescriptor<'services'> = {
     } else if (r.url === undefined && (r.host === undefined || r.host === null)) {
       issues.push({ path: 'host', message: 'required field missing' });
     }
+    if (r.tls_verify_depth !== undefined && r.tls_verify_depth !== null) {
+      // Not applied to upstream TLS yet: refused rather than accepted and ignored.
+      issues.push({ path: 'tls_verify_depth', message: 'is not supported yet; leave it null (the default)' });
+    }
     const clientCertificate = refField('certificates', r, 'client_certificate', ctx, issues);
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
     const v = parsed.data;
