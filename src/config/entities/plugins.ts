@@ -107,6 +107,17 @@ export const plugins: EntityDescriptor<'plugins'> = {
         issues.push({ path: '', message: `plugin '${def.name}' cannot be applied globally; attach it to a route, service or consumer` });
       }
     }
+    if (parsed.success && parsed.data.ordering) {
+      // Kong: the order is settled before the consumer is known, so a consumer-scoped instance cannot change it.
+      if (r.consumer !== undefined && r.consumer !== null) issues.push({ path: 'ordering', message: 'cannot be set on a plugin scoped to a consumer' });
+      for (const side of ['before', 'after'] as const) {
+        (parsed.data.ordering[side]?.access ?? []).forEach((n, i) => {
+          const path = `ordering.${side}.access[${i}]`;
+          if (n === r.name) issues.push({ path, message: 'a plugin cannot be ordered relative to itself' });
+          else if (!ctx.registry.get(n)) issues.push({ path, message: `plugin '${n}' not enabled` });
+        });
+      }
+    }
     const route = refField('routes', r, 'route', ctx, issues);
     const service = refField('services', r, 'service', ctx, issues);
     const consumer = refField('consumers', r, 'consumer', ctx, issues);
