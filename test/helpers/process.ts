@@ -75,7 +75,7 @@ export async function startGatewayProcess(opts: { config?: string; args?: string
     // Proxy is up too (any HTTP answer).
     await fetch(`${proxyUrl}/__portcullis_probe__`);
     return true;
-  }, 20_000, 'gateway start').catch((err: Error) => {
+  }, 60_000, 'gateway start').catch((err: Error) => {
     proc.kill('SIGKILL');
     throw new Error(`${err.message}\n${out}`);
   });
