@@ -4,7 +4,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { createRegistry } from '../plugins/registry.ts';
-import { bundledPlugins } from '../plugins/bundled/index.ts';
+import { enabledPlugins } from '../plugins/bundled/index.ts';
 import { createLogger } from '../observability/logger.ts';
 import { readSettings, runWorker, settingDocs, SettingsError, startPrimary, startSingle, version, type RunningNode } from '../kernel/index.ts';
 
@@ -34,6 +34,15 @@ function usage(): string {
   return lines.join('\n');
 }
 
+/** PORTCULLIS_PLUGINS as a settings error (exit 2 naming the setting). */
+function pluginsOf(value: string | undefined) {
+  try {
+    return enabledPlugins(value);
+  } catch (err) {
+    throw new SettingsError(`PORTCULLIS_PLUGINS: ${(err as Error).message}`);
+  }
+}
+
 async function start(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -53,7 +62,7 @@ async function start(argv: string[]): Promise<void> {
     adminListen: values['admin-listen'], database: values.database, logLevel: values['log-level'],
   });
   const log = createLogger({ level: settings.logLevel });
-  const registry = createRegistry(bundledPlugins, { workers: settings.workers, database: settings.database });
+  const registry = createRegistry(pluginsOf(settings.env.PORTCULLIS_PLUGINS), { workers: settings.workers, database: settings.database });
   if (cluster.isWorker) {
     await runWorker(settings, registry, log.child({ worker: cluster.worker?.id }));
     return;

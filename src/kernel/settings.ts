@@ -77,6 +77,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
   { env: 'PORTCULLIS_UPSTREAM_CLIENT', default: 'lean', help: 'lean: body-less requests to plain-HTTP upstreams use the gateway\'s lean HTTP/1.1 client (the rest undici); undici: every upstream request through undici.' },
+  { env: 'PORTCULLIS_PLUGINS', default: 'bundled', help: 'As Kong\'s plugins: comma-separated plugin names to enable; bundled = every bundled plugin, off = none. A plugin not enabled is refused where a config names it.' },
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens', help: 'As Kong\'s headers: server_tokens (Server on the gateway\'s own replies, Via on proxied ones), or server, via, or off.' },
   { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
   { env: 'PORTCULLIS_PG_HOST / _PORT / _USER / _PASSWORD / _DATABASE / _SCHEMA', default: '127.0.0.1 / 5432 / postgres / - / portcullis / public', help: 'PostgreSQL connection (or PORTCULLIS_PG_URL).' },
