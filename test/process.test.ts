@@ -56,6 +56,17 @@ describe('command line', () => {
     }
   });
 
+  test('--help works on every sub-command (exit 0, the command\'s usage)', () => {
+    for (const [cmd, expected] of [['start', /portcullis start \[-c FILE\]/], ['config', /portcullis config sync FILE/], ['migrations', /portcullis migrations bootstrap\|up\|status/]] as const) {
+      const r = spawnSync(process.execPath, [bin, cmd, '--help'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${cmd}: ${r.stderr}`);
+      assert.match(r.stdout, expected, cmd);
+    }
+    const empty = spawnSync(process.execPath, [bin, 'start', '--admin-listen', 'off'], { encoding: 'utf8', env: { ...process.env, PORTCULLIS_ADMIN_TOKEN: '' } });
+    assert.equal(empty.status, 2);
+    assert.match(empty.stderr, /PORTCULLIS_ADMIN_TOKEN is set but empty/);
+  });
+
   test('config validate: exit 0 for a good file, 1 with every problem and its path', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-validate-'));
     const good = join(dir, 'good.yaml');

@@ -43,6 +43,17 @@ function pluginsOf(value: string | undefined) {
   }
 }
 
+/** `portcullis <command> --help`: the command's lines of the usage (start: with every setting). */
+const subcommandHelp: Record<string, () => string> = {
+  start: () => usage().replace(/\n {2}portcullis (config|migrations|--help)[^\n]*/g, ''),
+  config: () => usage().split('\n').filter((l) => !/^ {2}portcullis (start|migrations|--help)/.test(l)).slice(0, 12).join('\n'),
+  migrations: () => [
+    'Usage: portcullis migrations bootstrap|up|status',
+    '  bootstrap, up: create or update the tables of PORTCULLIS_DATABASE (sqlite: PORTCULLIS_SQLITE_PATH; postgres: PORTCULLIS_PG_*)',
+    '  status: list executed and pending migrations',
+  ].join('\n'),
+};
+
 async function start(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -87,6 +98,12 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (process.env.PORTCULLIS_LAUNCHER_PID && process.channel) {
+    // Started by bin/portcullis.js under an older `node`: when the launcher goes away (killed, even
+    // with SIGKILL), its IPC channel closes, and the gateway stops with its workers: no orphans.
+    process.channel.unref();
+    process.on('disconnect', () => stop('launcher exited'));
+  }
   process.on('SIGHUP', () => {
     if (node === null) reloadWanted = true;
     else void node.reload();
@@ -126,6 +143,15 @@ async function main(argv: string[]): Promise<number> {
     }
     if (cmd === '--version' || cmd === 'version') {
       console.log(version);
+      return 0;
+    }
+    if (rest.includes('--help') || rest.includes('-h')) {
+      const help = subcommandHelp[cmd];
+      if (help === undefined) {
+        console.error(`unknown command '${cmd}'\n\n${usage()}`);
+        return 2;
+      }
+      console.log(help());
       return 0;
     }
     if (cmd === 'start') {

@@ -124,6 +124,13 @@ export function parseHeadersSetting(value: string): { server: boolean; via: bool
   return { server: all || words.has('server'), via: all || words.has('via') };
 }
 
+/** Unset = no token; set but empty (or blank) is a mistake, not "no token": refused. */
+function adminTokenOf(v: string | undefined): string | null {
+  if (v === undefined) return null;
+  if (v.trim() === '') throw new SettingsError('PORTCULLIS_ADMIN_TOKEN is set but empty; unset it to run the Admin API without a token, or give it a value');
+  return v;
+}
+
 function adminBodySize(v: string | undefined): number {
   const n = parseSize(v === undefined || v === '' ? '1m' : v, 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE');
   // Unlimited would let one request cost every worker its size many times over.
@@ -175,7 +182,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     accessLog: onOff(env.PORTCULLIS_PROXY_ACCESS_LOG, true),
     sslCert: env.PORTCULLIS_SSL_CERT || null,
     sslCertKey: env.PORTCULLIS_SSL_CERT_KEY || null,
-    adminToken: env.PORTCULLIS_ADMIN_TOKEN || null,
+    adminToken: adminTokenOf(env.PORTCULLIS_ADMIN_TOKEN),
     adminSslCert: env.PORTCULLIS_ADMIN_SSL_CERT || null,
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),
