@@ -17,7 +17,12 @@ if (major < 24) {
   }
   // Not spawnSync: `kill <this pid>` must reach the gateway too, so signals are passed on to the
   // child (which drains and exits), and this process exits with the child's status.
-  const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // The IPC channel is the child's lifeline: if this launcher dies in any way (even SIGKILL), the
+  // channel closes and the gateway drains and exits with its workers instead of living on.
+  const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, PORTCULLIS_LAUNCHER_PID: String(process.pid) },
+  });
   for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
 } else {

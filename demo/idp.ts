@@ -188,7 +188,14 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
   const counters = new Map<string, number>();
   const bump = (name: string) => counters.set(name, (counters.get(name) ?? 0) + 1);
 
-  const server = http.createServer();
+  // The request handler is attached before the socket listens: a request arriving while the
+  // provider is still being set up waits for it instead of hanging unanswered.
+  let handle: http.RequestListener | null = null;
+  const early: [http.IncomingMessage, http.ServerResponse][] = [];
+  const server = http.createServer((req, res) => {
+    if (handle !== null) handle(req, res);
+    else early.push([req, res]);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
@@ -335,7 +342,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
   });
 
   const callback = provider.callback();
-  server.on('request', (req, res) => {
+  handle = (req, res) => {
     const pathname = URL.parse(req.url ?? '/', issuer)?.pathname ?? '/';
     bump(endpointName(pathname));
     if (pathname.startsWith('/interaction/')) {
@@ -350,7 +357,8 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
       return;
     }
     callback(req, res);
-  });
+  };
+  for (const [req, res] of early.splice(0)) handle(req, res);
 
   async function logoutUser(sub: string): Promise<number> {
     let ended = 0;

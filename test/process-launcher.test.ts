@@ -51,3 +51,46 @@ test('SIGTERM to the launcher stops the re-run gateway and frees its ports', { s
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** An installed `node` older than 24 (the launcher's re-run case), if the machine has one. */
+function olderNode(): string | null {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node', '/bin/node']) {
+    try {
+      const v = Number(execFileSync(candidate, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim());
+      if (v < 24) return candidate;
+    } catch {
+      // not there
+    }
+  }
+  return null;
+}
+
+const older = olderNode();
+
+test('a launcher killed with SIGKILL leaves no gateway behind (its IPC channel is the lifeline)', { skip: older === null ? 'no node older than 24 on this machine' : false }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-launcher-'));
+  const adminPort = await freePort();
+  const proxyPort = await freePort();
+  const proc = spawn(older!, [join(root, 'bin/portcullis.js'), 'start', '--workers', '2', '--proxy-listen', `127.0.0.1:${proxyPort}`, '--admin-listen', `127.0.0.1:${adminPort}`], {
+    cwd: dir,
+    env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'info', PORTCULLIS_DRAIN_TIMEOUT: '5' },
+    stdio: 'ignore',
+  });
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/status`)).ok, 60_000, 'the gateway');
+    proc.kill('SIGKILL');
+    // The gateway and its workers go: nothing answers on the admin or proxy port any more.
+    const gone = async (port: number) => {
+      try {
+        await fetch(`http://127.0.0.1:${port}/`);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(async () => (await gone(adminPort)) && (await gone(proxyPort)), 20_000, 'the gateway to stop');
+  } finally {
+    proc.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+});

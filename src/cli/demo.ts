@@ -10,7 +10,7 @@ import { startIdp } from '../../demo/idp.ts';
 import { startEcho } from '../../demo/echo.ts';
 import { parseDeclarative } from '../config/index.ts';
 import { createRegistry } from '../plugins/registry.ts';
-import { bundledPlugins } from '../plugins/bundled/index.ts';
+import { enabledPlugins } from '../plugins/bundled/index.ts';
 import { createLogger } from '../observability/logger.ts';
 import { openConfigStore } from '../storage/index.ts';
 import { readSettings, startSingle } from '../kernel/index.ts';
@@ -32,7 +32,7 @@ const env = {
 };
 const settings = readSettings({ database: 'sqlite', workers: process.env.PORTCULLIS_WORKERS ?? '1' }, env);
 const log = createLogger({ level: settings.logLevel });
-const registry = createRegistry(bundledPlugins, { workers: settings.workers, database: settings.database });
+const registry = createRegistry(enabledPlugins(settings.env.PORTCULLIS_PLUGINS), { workers: settings.workers, database: settings.database });
 
 // Seed the embedded store once; later changes made through the Admin API are kept.
 const store = await openConfigStore({ database: 'sqlite', sqlitePath: env.PORTCULLIS_SQLITE_PATH });

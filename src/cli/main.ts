@@ -4,7 +4,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { createRegistry } from '../plugins/registry.ts';
-import { bundledPlugins } from '../plugins/bundled/index.ts';
+import { enabledPlugins } from '../plugins/bundled/index.ts';
 import { createLogger } from '../observability/logger.ts';
 import { readSettings, runWorker, settingDocs, SettingsError, startPrimary, startSingle, version, type RunningNode } from '../kernel/index.ts';
 
@@ -34,6 +34,26 @@ function usage(): string {
   return lines.join('\n');
 }
 
+/** PORTCULLIS_PLUGINS as a settings error (exit 2 naming the setting). */
+function pluginsOf(value: string | undefined) {
+  try {
+    return enabledPlugins(value);
+  } catch (err) {
+    throw new SettingsError(`PORTCULLIS_PLUGINS: ${(err as Error).message}`);
+  }
+}
+
+/** `portcullis <command> --help`: the command's lines of the usage (start: with every setting). */
+const subcommandHelp: Record<string, () => string> = {
+  start: () => usage().replace(/\n {2}portcullis (config|migrations|--help)[^\n]*/g, ''),
+  config: () => usage().split('\n').filter((l) => !/^ {2}portcullis (start|migrations|--help)/.test(l)).slice(0, 12).join('\n'),
+  migrations: () => [
+    'Usage: portcullis migrations bootstrap|up|status',
+    '  bootstrap, up: create or update the tables of PORTCULLIS_DATABASE (sqlite: PORTCULLIS_SQLITE_PATH; postgres: PORTCULLIS_PG_*)',
+    '  status: list executed and pending migrations',
+  ].join('\n'),
+};
+
 async function start(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -53,7 +73,7 @@ async function start(argv: string[]): Promise<void> {
     adminListen: values['admin-listen'], database: values.database, logLevel: values['log-level'],
   });
   const log = createLogger({ level: settings.logLevel });
-  const registry = createRegistry(bundledPlugins, { workers: settings.workers, database: settings.database });
+  const registry = createRegistry(pluginsOf(settings.env.PORTCULLIS_PLUGINS), { workers: settings.workers, database: settings.database });
   if (cluster.isWorker) {
     await runWorker(settings, registry, log.child({ worker: cluster.worker?.id }));
     return;
@@ -78,6 +98,12 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (process.env.PORTCULLIS_LAUNCHER_PID && process.channel) {
+    // Started by bin/portcullis.js under an older `node`: when the launcher goes away (killed, even
+    // with SIGKILL), its IPC channel closes, and the gateway stops with its workers: no orphans.
+    process.channel.unref();
+    process.on('disconnect', () => stop('launcher exited'));
+  }
   process.on('SIGHUP', () => {
     if (node === null) reloadWanted = true;
     else void node.reload();
@@ -117,6 +143,15 @@ async function main(argv: string[]): Promise<number> {
     }
     if (cmd === '--version' || cmd === 'version') {
       console.log(version);
+      return 0;
+    }
+    if (rest.includes('--help') || rest.includes('-h')) {
+      const help = subcommandHelp[cmd];
+      if (help === undefined) {
+        console.error(`unknown command '${cmd}'\n\n${usage()}`);
+        return 2;
+      }
+      console.log(help());
       return 0;
     }
     if (cmd === 'start') {

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { createRegistry } from '../plugins/registry.ts';
-import { bundledPlugins } from '../plugins/bundled/index.ts';
+import { enabledPlugins } from '../plugins/bundled/index.ts';
 
 export async function runTool(cmd: 'config' | 'migrations', argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -23,7 +23,14 @@ export async function runTool(cmd: 'config' | 'migrations', argv: string[]): Pro
     console.error(`workers: '${workersRaw}' must be a whole number from 1 to 256`);
     return 2;
   }
-  const registry = createRegistry(bundledPlugins, { workers, database: 'off' });
+  let plugins;
+  try {
+    plugins = enabledPlugins(process.env.PORTCULLIS_PLUGINS);
+  } catch (err) {
+    console.error(`PORTCULLIS_PLUGINS: ${(err as Error).message}`);
+    return 2;
+  }
+  const registry = createRegistry(plugins, { workers, database: 'off' });
   const [sub, file] = positionals;
   const adminUrl = values['admin-url'] ?? process.env.PORTCULLIS_ADMIN_URL ?? 'http://127.0.0.1:8001';
   if (cmd === 'config') {

@@ -87,6 +87,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
   { env: 'PORTCULLIS_UPSTREAM_CLIENT', default: 'lean', help: 'lean: body-less requests to plain-HTTP upstreams use the gateway\'s lean HTTP/1.1 client (the rest undici); undici: every upstream request through undici.' },
+  { env: 'PORTCULLIS_PLUGINS', default: 'bundled', help: 'As Kong\'s plugins: comma-separated plugin names to enable; bundled = every bundled plugin, off = none. A plugin not enabled is refused where a config names it.' },
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens, latency_tokens, X-Kong-Request-Id', help: 'As Kong\'s headers: a comma-separated list of server_tokens (Server + Via), latency_tokens (X-Kong-Proxy-Latency, X-Kong-Upstream-Latency, X-Kong-Response-Latency, X-Kong-Admin-Latency), or single names (Server, Via, X-Kong-Upstream-Status, X-Kong-Request-Id, ...); off for none.' },
   { env: 'PORTCULLIS_HEADERS_UPSTREAM', default: 'X-Kong-Request-Id', help: 'As Kong\'s headers_upstream: X-Kong-Request-Id on the request sent upstream, or off.' },
   { env: 'PORTCULLIS_PATH_ESCAPED_SLASHES', default: 'keep', help: 'Encoded slashes (%2F, %5C) in request paths, as Envoy\'s path_with_escaped_slashes_action: keep (forwarded as sent; refused with 400 only when decoding them would match another route), reject (any of them → 400) or unescape (decoded, then routed and forwarded decoded).' },
@@ -185,6 +186,13 @@ function accessLogOf(value: string | undefined): AccessLogSetting {
   }
 }
 
+/** Unset = no token; set but empty (or blank) is a mistake, not "no token": refused. */
+function adminTokenOf(v: string | undefined): string | null {
+  if (v === undefined) return null;
+  if (v.trim() === '') throw new SettingsError('PORTCULLIS_ADMIN_TOKEN is set but empty; unset it to run the Admin API without a token, or give it a value');
+  return v;
+}
+
 function adminBodySize(v: string | undefined): number {
   const n = parseSize(v === undefined || v === '' ? '1m' : v, 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE');
   // Unlimited would let one request cost every worker its size many times over.
@@ -244,7 +252,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen'),
     sslCert: env.PORTCULLIS_SSL_CERT || null,
     sslCertKey: env.PORTCULLIS_SSL_CERT_KEY || null,
-    adminToken: env.PORTCULLIS_ADMIN_TOKEN || null,
+    adminToken: adminTokenOf(env.PORTCULLIS_ADMIN_TOKEN),
     adminSslCert: env.PORTCULLIS_ADMIN_SSL_CERT || null,
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),

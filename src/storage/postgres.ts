@@ -12,7 +12,7 @@
  */
 import pg from 'pg';
 import type { ConfigData } from '../config/types.ts';
-import { GatewayError } from '../errors.ts';
+import { GatewayError, isGatewayError } from '../errors.ts';
 import type { ConfigStore, ConfigTx } from './ports.ts';
 import { configMigrations, createSqlTx, loadAll, writeAll, type Migration, type SqlConfigTx, type SqlRunner } from './sql-common.ts';
 import { Listeners, sleep, txOperations } from './util.ts';
@@ -91,6 +91,30 @@ function isConnectionError(err: unknown): boolean {
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Query read timeout/i.test(e.message ?? '');
 }
 
+/** Why a connection to PostgreSQL failed, in words an operator can act on. */
+export function describePgConnectError(err: unknown, settings: PgSettings): string {
+  const e = err as { code?: string; message?: string; errors?: { code?: string }[] } | undefined;
+  const where = settings.url ? 'the PostgreSQL server of PORTCULLIS_PG_URL' : `PostgreSQL at ${settings.host ?? '127.0.0.1'}:${settings.port ?? 5432}`;
+  const code = e?.code ?? e?.errors?.[0]?.code;
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot connect to ${where}: host not found`;
+    case 'ECONNREFUSED':
+      return `cannot connect to ${where}: connection refused (is the server running and listening there?)`;
+    case 'ETIMEDOUT':
+      return `cannot connect to ${where}: timed out`;
+    case '28P01':
+    case '28000':
+      return `cannot connect to ${where}: authentication failed for user "${settings.user ?? 'postgres'}" (check PORTCULLIS_PG_USER / PORTCULLIS_PG_PASSWORD)`;
+    case '3D000':
+      return `cannot connect to ${where}: database "${settings.database ?? 'portcullis'}" does not exist`;
+    default:
+      if (/timeout/i.test(e?.message ?? '')) return `cannot connect to ${where}: timed out`;
+      return `cannot connect to ${where}: ${e?.message || code || 'unknown error'}`;
+  }
+}
+
 export function mapPgError(err: unknown): unknown {
   if (err instanceof GatewayError) return err;
   const e = err as { code?: string; detail?: string; constraint?: string };
@@ -164,7 +188,12 @@ export async function openPgConfigStore(opts: PgStoreOptions): Promise<ConfigSto
       await migratePg(pool, settings);
     } catch (err) {
       await pool.end().catch(() => {});
-      throw mapPgError(err);
+      const mapped = mapPgError(err);
+      // At start, say why: host not found, connection refused, authentication, missing database.
+      if (isGatewayError(mapped) && mapped.code === 'GW_STORE_UNAVAILABLE' || ['28P01', '28000', '3D000'].includes((err as { code?: string }).code ?? '')) {
+        throw new GatewayError('GW_STORE_UNAVAILABLE', describePgConnectError(err, settings), { status: 503, cause: err });
+      }
+      throw mapped;
     }
   }
   const listeners = new Listeners();

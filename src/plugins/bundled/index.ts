@@ -21,3 +21,23 @@ export const bundledPlugins: readonly PluginDefinition[] = [
   rateLimiting,
   requestTermination,
 ];
+
+/**
+ * Kong's `plugins` setting (PORTCULLIS_PLUGINS): comma-separated names; `bundled` (the default)
+ * stands for every bundled plugin, `off` for none. An unknown name is an error naming it.
+ */
+export function enabledPlugins(setting: string | undefined): PluginDefinition[] {
+  const words = (setting === undefined || setting.trim() === '' ? 'bundled' : setting).split(',').map((w) => w.trim()).filter(Boolean);
+  if (words.length === 1 && words[0] === 'off') return [];
+  const out = new Map<string, PluginDefinition>();
+  for (const w of words) {
+    if (w === 'bundled') {
+      for (const p of bundledPlugins) out.set(p.name, p);
+      continue;
+    }
+    const def = bundledPlugins.find((p) => p.name === w);
+    if (!def) throw new Error(`plugins: '${w}' is not an available plugin (available: bundled, off, ${bundledPlugins.map((p) => p.name).join(', ')})`);
+    out.set(def.name, def);
+  }
+  return [...out.values()];
+}

@@ -204,16 +204,10 @@ export function sessionSettingsIssues(c: BrowserConfig, workers: number, databas
   const issues: ValidationIssue[] = [];
   const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
   if (secrets.some((s) => s.length === 0)) issues.push({ path: 'session_secret', message: 'must not be empty' });
-  // With a database the secret is generated once and stored there (Kong); without one, each
-  // process would generate its own.
-  if (secrets.length === 0 && workers > 1 && database === 'off') {
-    issues.push({
-      path: 'session_secret',
-      message:
-        `required when a DB-less gateway runs more than one worker (workers=${workers}) or node; ` +
-        'a generated secret would be different in each process and sessions would fail at random',
-    });
-  }
+  // No secret needed: one is generated per node and shared by its workers (Kong's per-node
+  // behaviour; see createBrowserFlows). `workers` and `database` stay for checks that depend on them.
+  void workers;
+  void database;
   const storageIn = c.session_storage ?? 'cookie';
   if (storageIn === 'memcache' || storageIn === 'memcached') issues.push({ path: 'session_storage', message: 'memcached is not supported; use cookie or redis' });
   if (storageIn === 'redis' && !c.redis) issues.push({ path: 'redis', message: 'session_storage=redis needs a redis record (host, socket, sentinel_nodes or cluster_nodes)' });

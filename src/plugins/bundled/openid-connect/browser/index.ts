@@ -96,8 +96,10 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   const database = deps.database ?? 'off';
   const cfg: ResolvedConfig = resolveConfig(config, deps.workers, database);
   let secrets: readonly string[] | (() => Promise<readonly string[]>) = cfg.secrets;
-  if (secrets.length === 0 && database !== 'off') {
-    // As Kong: generated once and stored in the database, so every worker and node shares it.
+  if (secrets.length === 0 && (database !== 'off' || deps.workers > 1)) {
+    // As Kong: generated once and stored in the database, so every worker and node shares it;
+    // DB-less, in the node's own key-value file, so every worker of the node shares it (it ends
+    // with the node: sessions do not survive a restart and do not cross nodes).
     const key = `openid-connect:session-secret:${deps.instanceId ?? 'default'}`;
     const shared = deps.sharedKv;
     secrets = async () => {
@@ -107,7 +109,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       return [stored];
     };
   } else if (secrets.length === 0) {
-    deps.log.warn('openid-connect: session_secret is not set; using a per-process secret (sessions end on restart)');
+    deps.log.warn('openid-connect: session_secret is not set; using a secret generated for this node (sessions end on restart)');
     secrets = [Sealer.randomSecret()];
   }
   const sealer = new Sealer(secrets);

@@ -163,8 +163,8 @@ describe('resolveConfig', () => {
     assert.equal(c.storage, 'cookie');
   });
 
-  it('requires session_secret with several workers and says why', () => {
-    assert.throws(() => resolveConfig({}, 4), /session_secret: required when a DB-less gateway runs more than one worker \(workers=4\)/);
+  it('does not require session_secret with several workers (the node generates one and shares it)', () => {
+    assert.deepEqual(resolveConfig({}, 4).secrets, []);
     assert.doesNotThrow(() => resolveConfig({ session_secret: 's' }, 4));
     assert.deepEqual(resolveConfig({ session_secret: ['a', 'b'] }, 4).secrets, ['a', 'b']);
   });
