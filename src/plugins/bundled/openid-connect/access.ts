@@ -30,7 +30,7 @@ import { findBearerToken } from './steps/find-credential.ts';
 import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.ts';
 import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
-import { consumerHeaderNames, consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
+import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
 /**
  * A credential method's answer: an Outcome (authenticated), a reply that ends the request (the
