@@ -36,8 +36,8 @@ import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPla
  * A credential method's answer: an Outcome (authenticated), a reply that ends the request (the
  * browser flows' redirect to the IdP), or null (no credential of this kind: try the next one).
  */
-export type StepResult = Outcome | { reply: Reply } | null;
-export type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
+type StepResult = Outcome | { reply: Reply } | null;
+type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
 
 /**
  * Credential search in Kong's hard-coded order (session → bearer → kong_oauth2 → introspection
@@ -46,7 +46,7 @@ export type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
  * or throws (401/403/500). `kong_oauth2` needs Kong's oauth2 plugin, which Portcullis does not
  * ship: its step is always empty. `session` and `authorization_code` need the browser flows.
  */
-export const methodSteps: ReadonlyArray<{ method: AuthMethod; step: MethodStep | null }> = [
+const methodSteps: ReadonlyArray<{ method: AuthMethod; step: MethodStep | null }> = [
   { method: 'session', step: sessionStep },
   { method: 'bearer', step: bearerStep },
   { method: 'kong_oauth2', step: null },
@@ -372,7 +372,7 @@ export function enabledMethods(cfg: OidcConfig, browser: boolean): readonly Meth
 }
 
 /** How a failed request is answered (destroy the session, `anonymous`, the error reply). */
-export type Fail = (f: Flow, err: unknown) => Sync<Reply | undefined>;
+type Fail = (f: Flow, err: unknown) => Sync<Reply | undefined>;
 
 /**
  * Run `steps` from `from` on: synchronously until a step returns a Promise, then in its

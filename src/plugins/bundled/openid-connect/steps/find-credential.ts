@@ -12,14 +12,14 @@ import { BodyFields, noBody } from '../body-fields.ts';
 import type { FoundToken, Runtime, Source, Sync } from '../runtime.ts';
 import { cachedVerification } from './verify-token.ts';
 
-export interface FoundPair {
+interface FoundPair {
   id: string;
   secret: string;
   sources: Source[];
 }
 
 /** Tokens longer than this are refused before any parsing or IdP call. */
-export const MAX_TOKEN_LENGTH = 16 * 1024;
+const MAX_TOKEN_LENGTH = 16 * 1024;
 
 const bearerHeaders = ['authorization', 'access-token', 'x-access-token'];
 
@@ -122,7 +122,7 @@ function checked(found: FoundToken | null): FoundToken | null {
 }
 
 /** `Authorization: Basic` credentials (RFC 7617 §2), or null. */
-export function parseBasic(request: IncomingView): FoundPair | null {
+function parseBasic(request: IncomingView): FoundPair | null {
   const raw = request.header('authorization');
   const m = raw ? /^basic[ \t]+([A-Za-z0-9+/=]+)\s*$/i.exec(raw) : null;
   if (!m) return null;
