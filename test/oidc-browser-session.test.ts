@@ -10,7 +10,7 @@ import * as oidc from 'openid-client';
 import { SignJWT, generateKeyPair } from 'jose';
 import { Redis } from 'ioredis';
 import { CookieJar, navigate, send, type Step } from './helpers/fake-ctx.ts';
-import { baseConfig, setup, type Setup } from './oidc-browser-setup.ts';
+import { baseConfig, setup, type Setup } from './helpers/oidc-browser-setup.ts';
 
 const alex = { login: 'alex', password: 'doe' };
 const nav = { accept: 'text/html', 'sec-fetch-mode': 'navigate' };

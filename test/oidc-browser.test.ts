@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CookieJar, navigate, send, type UpstreamEcho } from './helpers/fake-ctx.ts';
-import { baseConfig, setup, type Setup } from './oidc-browser-setup.ts';
+import { baseConfig, setup, type Setup } from './helpers/oidc-browser-setup.ts';
 
 const alex = { login: 'alex', password: 'doe' };
 const nav = { accept: 'text/html', 'sec-fetch-mode': 'navigate' };

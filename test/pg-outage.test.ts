@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { openConfigStore } from '../src/storage/index.ts';
@@ -14,46 +13,9 @@ import { createAdminServer } from '../src/admin/index.ts';
 import { createRegistry } from '../src/plugins/registry.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import { isGatewayError } from '../src/errors.ts';
+import { relay } from './helpers/tcp-relay.ts';
 
 const pgBase = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
-
-/** A relay to 127.0.0.1:5432 that can be cut (all sockets destroyed) and restored on the same port. */
-function relay() {
-  const sockets = new Set<Socket>();
-  let server: Server | null = null;
-  let port = 0;
-  const start = () =>
-    new Promise<number>((resolve, reject) => {
-      server = createServer((client) => {
-        const upstream = connect(5432, '127.0.0.1');
-        sockets.add(client);
-        sockets.add(upstream);
-        const drop = () => {
-          client.destroy();
-          upstream.destroy();
-          sockets.delete(client);
-          sockets.delete(upstream);
-        };
-        client.on('error', drop).on('close', drop);
-        upstream.on('error', drop).on('close', drop);
-        client.pipe(upstream).pipe(client);
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        port = (server!.address() as { port: number }).port;
-        resolve(port);
-      });
-    });
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      if (server) server.close(() => resolve());
-      else resolve();
-      server = null;
-    });
-  return { start, stop };
-}
 
 test('database outage: fail fast, keep running, reconnect and catch up', async () => {
   const schema = `out_${randomUUID().replaceAll('-', '')}`;

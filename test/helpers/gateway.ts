@@ -31,8 +31,11 @@ export interface StartGatewayOptions {
   config?: string | object;
   env?: Record<string, string>;
   plugins?: PluginDefinition[];
-  /** 'off' (default, declarative) or 'sqlite' (embedded store in a temp dir). */
-  database?: 'off' | 'sqlite';
+  /**
+   * 'off' (default, declarative), 'sqlite' (embedded store in a temp dir) or 'postgres' (the
+   * connection from `env`: PORTCULLIS_PG_*).
+   */
+  database?: 'off' | 'sqlite' | 'postgres';
 }
 
 function toText(config: string | object): string {

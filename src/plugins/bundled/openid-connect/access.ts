@@ -30,14 +30,14 @@ import { findBearerToken } from './steps/find-credential.ts';
 import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.ts';
 import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
-import { consumerHeaderNames, consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
+import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
 /**
  * A credential method's answer: an Outcome (authenticated), a reply that ends the request (the
  * browser flows' redirect to the IdP), or null (no credential of this kind: try the next one).
  */
-export type StepResult = Outcome | { reply: Reply } | null;
-export type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
+type StepResult = Outcome | { reply: Reply } | null;
+type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
 
 /**
  * Credential search in Kong's hard-coded order (session → bearer → kong_oauth2 → introspection
@@ -46,7 +46,7 @@ export type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
  * or throws (401/403/500). `kong_oauth2` needs Kong's oauth2 plugin, which Portcullis does not
  * ship: its step is always empty. `session` and `authorization_code` need the browser flows.
  */
-export const methodSteps: ReadonlyArray<{ method: AuthMethod; step: MethodStep | null }> = [
+const methodSteps: ReadonlyArray<{ method: AuthMethod; step: MethodStep | null }> = [
   { method: 'session', step: sessionStep },
   { method: 'bearer', step: bearerStep },
   { method: 'kong_oauth2', step: null },
@@ -82,7 +82,7 @@ export interface Instance {
 /** The per-request record that flows through the steps. */
 export class Flow implements RequestState {
   readonly ctx: RequestContext;
-  readonly #inst: Instance;
+  readonly inst: Instance;
   client: OidcClient | null = null;
   /** The session of this request: loaded, made by the callback, or saved after another method. */
   session: SessionData | null = null;
@@ -90,23 +90,24 @@ export class Flow implements RequestState {
   outcome: Outcome | null = null;
   /** The consumer mapping of `outcome` (consumer, credential, groups and their headers). */
   identity: Identity | null = null;
-  /** The header values of `outcome` (`valuesOf`). */
-  values: HeaderValues | null = null;
+  /** What is derived once from `outcome` (`derivedOf`). */
+  derived: Derived | null = null;
   bearerHandled = false;
-  #bearer: Sync<FoundToken | null> | undefined = undefined;
-  #body: BodyFields | null = null;
+  // (Plain fields, not #private ones: this object is made on every request.)
+  foundBearer: Sync<FoundToken | null> | undefined = undefined;
+  bodyFields: BodyFields | null = null;
 
   constructor(inst: Instance, ctx: RequestContext) {
-    this.#inst = inst;
+    this.inst = inst;
     this.ctx = ctx;
   }
 
   get body(): BodyFields {
-    return (this.#body ??= new BodyFields(this.ctx.request));
+    return (this.bodyFields ??= new BodyFields(this.ctx.request));
   }
 
   bearer(): Sync<FoundToken | null> {
-    return (this.#bearer ??= findBearerToken(this.#inst.rt, this.ctx.request, this.body));
+    return (this.foundBearer ??= findBearerToken(this.inst.rt, this.ctx.request, this));
   }
 }
 
@@ -175,7 +176,7 @@ function searchFrom(inst: Instance, f: Flow, from: number): Sync<StepResult> {
 
 function found(inst: Instance, f: Flow, r: StepResult): Sync<Reply | undefined> {
   if (r !== null) {
-    if ('reply' in r) return r.reply;
+    if (!('method' in r)) return r.reply;
     f.outcome = r;
     return undefined;
   }
@@ -207,45 +208,14 @@ const userInfoSearch: AccessStep = async (inst, f) => {
   return undefined;
 };
 
-/** `*_required` / `claims_forbidden` met, per Outcome (they depend only on the config and the claims). */
-const authorized = new WeakMap<Outcome, boolean>();
-
-const claimsAuthorization: AccessStep = (inst, f) => {
-  const o = f.outcome!;
-  if (authorized.get(o) === true) return undefined;
-  // Throws (403) when not met: nothing is remembered then, and the next request throws again.
-  authorizeClaims(inst.cfg, o.introspection ?? o.accessClaims);
-  authorized.set(o, true);
-  return undefined;
-};
-
 /** Consumer mapping of an Outcome against one snapshot's entities. */
 interface Identity {
   readonly entities: EntityLookup;
   readonly who: { consumer: Consumer | null; credential: Credential | null; groups: readonly string[] | null };
   readonly headers: readonly HeaderWrite[];
 }
-const identities = new WeakMap<Outcome, Identity>();
 
-const consumerMapping: AccessStep = (inst, f) => {
-  const o = f.outcome!;
-  const entities = f.ctx.entities;
-  let id = identities.get(o);
-  if (id === undefined || id.entities !== entities) {
-    const mapped = mapConsumer(inst.cfg, [o.accessClaims, o.idClaims, o.introspection, o.userinfo], entities);
-    // Shared by every request of this token or session: frozen, so no one can change it for the others.
-    if (mapped.credential?.consumer) Object.freeze(mapped.credential.consumer);
-    const credential = mapped.credential && Object.freeze(mapped.credential);
-    const groups = mapped.groups && Object.freeze(mapped.groups);
-    id = { entities, who: { consumer: mapped.consumer, credential, groups }, headers: consumerHeaders(mapped.consumer, groups, credential) };
-    identities.set(o, id);
-  }
-  f.ctx.authenticate(id.who);
-  f.identity = id;
-  return undefined;
-};
-
-/** What the header steps derive once from an Outcome. */
+/** The header values derived once from an Outcome. */
 interface HeaderValues {
   /** Upstream token and claim headers, names lower-case, values flat strings. */
   readonly upstream: readonly HeaderWrite[];
@@ -254,21 +224,70 @@ interface HeaderValues {
   /** The request state, shared by the requests of this Outcome when nothing per request is added. */
   readonly state: OidcRequestState;
 }
-const headerValues = new WeakMap<Outcome, HeaderValues>();
+
+/**
+ * What the steps after the credential search derive once from an Outcome, shared by every
+ * request of its token or session (one lookup per request): claims authorization met, consumer
+ * mapping (for the last snapshot seen), header values.
+ */
+interface Derived {
+  authorized: boolean;
+  identity: Identity | null;
+  values: HeaderValues | null;
+}
+const derived = new WeakMap<Outcome, Derived>();
+
+function derivedOf(f: Flow): Derived {
+  if (f.derived !== null) return f.derived;
+  const o = f.outcome!;
+  let d = derived.get(o);
+  if (d === undefined) {
+    d = { authorized: false, identity: null, values: null };
+    derived.set(o, d);
+  }
+  return (f.derived = d);
+}
+
+const claimsAuthorization: AccessStep = (inst, f) => {
+  const d = derivedOf(f);
+  if (d.authorized) return undefined;
+  const o = f.outcome!;
+  // Throws (403) when not met: nothing is remembered then, and the next request throws again.
+  authorizeClaims(inst.cfg, o.introspection ?? o.accessClaims);
+  d.authorized = true;
+  return undefined;
+};
+
+const consumerMapping: AccessStep = (inst, f) => {
+  const d = derivedOf(f);
+  const entities = f.ctx.entities;
+  let id = d.identity;
+  if (id === null || id.entities !== entities) {
+    const o = f.outcome!;
+    const mapped = mapConsumer(inst.cfg, [o.accessClaims, o.idClaims, o.introspection, o.userinfo], entities);
+    // Shared by every request of this token or session: frozen, so no one can change it for the others.
+    if (mapped.credential?.consumer) Object.freeze(mapped.credential.consumer);
+    const credential = mapped.credential && Object.freeze(mapped.credential);
+    const groups = mapped.groups && Object.freeze(mapped.groups);
+    id = { entities, who: { consumer: mapped.consumer, credential, groups }, headers: consumerHeaders(mapped.consumer, groups, credential) };
+    d.identity = id;
+  }
+  f.ctx.authenticate(id.who);
+  // This request's own (another snapshot's request may replace the memo while this one waits).
+  f.identity = id;
+  return undefined;
+};
 
 function valuesOf(inst: Instance, f: Flow): HeaderValues {
+  const d = derivedOf(f);
+  if (d.values !== null) return d.values;
   const o = f.outcome!;
-  let v = headerValues.get(o);
-  if (v === undefined) {
-    const downstream = Object.freeze(headersFromPlan(inst.downstreamPlan, o)) as HeaderWrite[];
-    const state: OidcRequestState = Object.freeze({ method: o.method, accessToken: o.tokens.access_token ?? null, downstream });
-    const hide = inst.cfg.hide_credentials && o.used.some((u) => u.location !== 'header' || !inst.removeFirst.includes(u.name));
-    // Each value goes out on every request of this Outcome: one flat string each.
-    const upstream = headersFromPlan(inst.upstreamPlan, o).map((h) => ({ name: h.name.toLowerCase(), value: flat(h.value) }));
-    v = { upstream, hide, state };
-    headerValues.set(o, v);
-  }
-  return (f.values = v);
+  const downstream = Object.freeze(headersFromPlan(inst.downstreamPlan, o)) as HeaderWrite[];
+  const state: OidcRequestState = Object.freeze({ method: o.method, accessToken: o.tokens.access_token ?? null, downstream });
+  const hide = inst.cfg.hide_credentials && o.used.some((u) => u.location !== 'header' || !inst.removeFirst.includes(u.name));
+  // Each value goes out on every request of this Outcome: one flat string each.
+  const upstream = headersFromPlan(inst.upstreamPlan, o).map((h) => ({ name: h.name.toLowerCase(), value: flat(h.value) }));
+  return (d.values = { upstream, hide, state });
 }
 
 // Client-sent copies of the headers we write are removed first (anti-spoofing); then the
@@ -283,7 +302,7 @@ const hide: AccessStep = (inst, f) => {
 
 const headers: AccessStep = (inst, f) => {
   const up = f.ctx.upstream;
-  const v = f.values ?? valuesOf(inst, f);
+  const v = valuesOf(inst, f);
   // Session and authorization cookies are the gateway's own business: never sent upstream.
   inst.browser?.stripCookies(f.ctx);
   up.setLowerHeaders(v.upstream);
@@ -320,7 +339,7 @@ function sessionHeaders(inst: Instance, f: Flow): undefined {
   const { cfg, browser } = inst;
   const up = f.ctx.upstream;
   const s = f.session;
-  let state = (f.values ?? valuesOf(inst, f)).state;
+  let state = valuesOf(inst, f).state;
   if (s !== null) {
     // After the save: a renewal (Redis) gives the session a new id, and that is the one to tell.
     for (const h of browser!.sessionHeadersOf(s, cfg.session_request_headers ?? [])) up.setHeader(h.name, h.value);
@@ -372,7 +391,7 @@ export function enabledMethods(cfg: OidcConfig, browser: boolean): readonly Meth
 }
 
 /** How a failed request is answered (destroy the session, `anonymous`, the error reply). */
-export type Fail = (f: Flow, err: unknown) => Sync<Reply | undefined>;
+type Fail = (f: Flow, err: unknown) => Sync<Reply | undefined>;
 
 /**
  * Run `steps` from `from` on: synchronously until a step returns a Promise, then in its

@@ -53,7 +53,7 @@ const decodedEntries = 1000;
  * An Outcome from a session: the tokens were verified when the session was made. `decode` turns
  * the access token into its claims (a memoized decoder on the hot path).
  */
-export function sessionOutcome(method: Outcome['method'], session: SessionData, decode: (token: string) => Claims | null = decodeAccessClaims): Outcome {
+function sessionOutcome(method: Outcome['method'], session: SessionData, decode: (token: string) => Claims | null = decodeAccessClaims): Outcome {
   const at = session.tokens.access_token;
   const accessClaims = at ? decode(at) : null;
   return {

@@ -84,6 +84,15 @@ export class Sealer {
     return randomBytes(32).toString('base64url');
   }
 
+  /**
+   * Starts loading the secrets now (a generated secret in the database), so they are in memory
+   * before the first session request, and still there if the database goes away later. A
+   * failure is retried on first use.
+   */
+  warm(): void {
+    this.#ready()?.catch(() => {});
+  }
+
   /** Resolves once the keys exist (at once for given secrets); a failed load is retried next time. */
   #ready(): Promise<void> | null {
     const load = this.#load;

@@ -12,14 +12,14 @@ import { BodyFields, noBody } from '../body-fields.ts';
 import type { FoundToken, Runtime, Source, Sync } from '../runtime.ts';
 import { cachedVerification } from './verify-token.ts';
 
-export interface FoundPair {
+interface FoundPair {
   id: string;
   secret: string;
   sources: Source[];
 }
 
 /** Tokens longer than this are refused before any parsing or IdP call. */
-export const MAX_TOKEN_LENGTH = 16 * 1024;
+const MAX_TOKEN_LENGTH = 16 * 1024;
 
 const bearerHeaders = ['authorization', 'access-token', 'x-access-token'];
 
@@ -82,7 +82,7 @@ function valueToken(rt: Runtime, location: 'query' | 'cookie', name: string, tok
  * one location is refused (RFC 6750 §2: clients MUST NOT use more than one method) with 400
  * `invalid_request`. Synchronous unless the body has to be read (`bearer_token_param_type` body).
  */
-export function findBearerToken(rt: Runtime, request: IncomingView, body: BodyFields): Sync<FoundToken | null> {
+export function findBearerToken(rt: Runtime, request: IncomingView, rs: { readonly body: BodyFields }): Sync<FoundToken | null> {
   const cfg = rt.cfg;
   const nowMs = rt.now();
   let found: FoundToken | null = null;
@@ -91,7 +91,9 @@ export function findBearerToken(rt: Runtime, request: IncomingView, body: BodyFi
     if (type === 'header') {
       const names = cfg.bearer_token_header_name ? [cfg.bearer_token_header_name.toLowerCase()] : bearerHeaders;
       for (const name of names) {
-        const raw = request.header(name);
+        // (Names are lower-case: the header map is read directly.)
+        const v = request.headers[name];
+        const raw = typeof v === 'string' ? v : v?.[0];
         if (raw) found = one(found, headerToken(rt, raw, name, nowMs));
       }
     } else if (type === 'query') {
@@ -106,7 +108,7 @@ export function findBearerToken(rt: Runtime, request: IncomingView, body: BodyFi
   if (!inBody) return checked(found);
   // (The locations' order does not matter: more than one is refused whatever they are.)
   const sofar = found;
-  return body.get('access_token').then((v) => checked(v ? one(sofar, { location: 'body', name: 'access_token', token: v }) : sofar));
+  return rs.body.get('access_token').then((v) => checked(v ? one(sofar, { location: 'body', name: 'access_token', token: v }) : sofar));
 }
 
 /** The token found so far, now that `next` was looked for: a second one is refused. */
@@ -122,7 +124,7 @@ function checked(found: FoundToken | null): FoundToken | null {
 }
 
 /** `Authorization: Basic` credentials (RFC 7617 §2), or null. */
-export function parseBasic(request: IncomingView): FoundPair | null {
+function parseBasic(request: IncomingView): FoundPair | null {
   const raw = request.header('authorization');
   const m = raw ? /^basic[ \t]+([A-Za-z0-9+/=]+)\s*$/i.exec(raw) : null;
   if (!m) return null;

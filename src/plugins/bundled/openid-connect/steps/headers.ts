@@ -9,8 +9,6 @@ import type { OidcConfig } from '../schema.ts';
 import type { Claims, HeaderWrite, Outcome, Source } from '../runtime.ts';
 import { claimAt } from './authorize.ts';
 
-export type { HeaderWrite };
-
 /** Parse `name[:scheme]` (e.g. the default `authorization:bearer` → `Authorization: Bearer <t>`). */
 export function tokenHeader(spec: string, token: string): HeaderWrite {
   const i = spec.indexOf(':');

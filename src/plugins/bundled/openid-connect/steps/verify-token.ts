@@ -17,7 +17,7 @@ export function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
 }
 
-export function tokenHash(token: string): string {
+function tokenHash(token: string): string {
   // One-shot hash: a Hash object per request (createHash) cost more than the rest of a warm
   // bearer check (bench/RESULTS.md).
   return hash('sha256', token, 'base64url');
