@@ -75,13 +75,47 @@ function portOf(header: string | undefined): number | undefined {
   return Number(header.slice(colon + 1));
 }
 
+/** How many Host fields the request has (node:http keeps only the first in `headers`). */
+function hostFieldCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) n++;
+  }
+  return n;
+}
+
+/**
+ * An absolute-form request target (`GET http://example.com/path HTTP/1.1`, RFC 9112 §3.2.2): the
+ * authority replaces the Host header (which the server must ignore then) and the rest is the
+ * origin-form target. Null when `url` is not one.
+ */
+function absoluteForm(url: string): { authority: string; target: string } | null {
+  const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url);
+  if (m === null) return null;
+  const rest = m[2];
+  const at = m[1].lastIndexOf("@");
+  return { authority: at >= 0 ? m[1].slice(at + 1) : m[1], target: rest === '' || rest[0] === '?' ? `/${rest}` : rest };
+}
+
 export class RequestHandler implements ForwardSink<Flight> {
   snapshot: Snapshot;
   readonly #s: HandlerSettings;
+  /** Set by `stopKeepAlive` (SIGTERM drain): every response from now on closes its connection. */
+  #draining = false;
 
   constructor(snapshot: Snapshot, settings: HandlerSettings) {
     this.snapshot = snapshot;
     this.#s = settings;
+  }
+
+  /**
+   * The node is draining: responses not yet started (in flight or arriving on connections that
+   * are still open) say `Connection: close` and end their connection, so no client reuses a
+   * connection that is about to close.
+   */
+  stopKeepAlive(): void {
+    this.#draining = true;
   }
 
   /** node:http 'request' listener. */
@@ -106,7 +140,15 @@ export class RequestHandler implements ForwardSink<Flight> {
     snap.inflight++;
     const startedAt = this.#s.now();
     const t0 = performance.now();
-    const url = req.url ?? '/';
+    let url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47 /* '/' */) {
+      const abs = absoluteForm(url);
+      if (abs !== null && abs.authority !== '') {
+        url = abs.target;
+        req.url = url;
+        req.headers.host = abs.authority;
+      }
+    }
     let path = url, rawQuery = '';
     const q = url.indexOf('?');
     if (q >= 0) {
@@ -155,6 +197,11 @@ export class RequestHandler implements ForwardSink<Flight> {
    * first plugin that returns a Promise moves the rest of the request onto that Promise.
    */
   #run(f: Flight): void | Promise<void> {
+    if (hostFieldCount(f.ctx.request.raw.rawHeaders) > 1) {
+      // RFC 9112 §3.2: a request with more than one Host field is answered 400.
+      f.res.shouldKeepAlive = false;
+      return this.#local(f, f.ctx.reply(400, { message: 'Bad request' }));
+    }
     const max = this.#s.maxBodySize;
     if (max > 0 && Number(f.ctx.request.headers['content-length'] ?? 0) > max) {
       f.res.shouldKeepAlive = false;
@@ -320,6 +367,7 @@ export class RequestHandler implements ForwardSink<Flight> {
   #startResponse(f: Flight, status: number, headers: OutgoingHttpHeaders, local: boolean): Writable {
     const ctx = f.ctx;
     const res = f.res;
+    if (this.#draining) res.shouldKeepAlive = false;
     const rh = new ResponseHeaders(status, headers as Record<string, string | string[] | number>, local);
     rh.headers['x-request-id'] ??= ctx.id;
     // Set before the response phase so a plugin may still remove them.

@@ -128,6 +128,7 @@ export class ProxyRuntime {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#handler.stopKeepAlive();
     await drain(this.#listeners, this.#o.settings.drainTimeout);
     await this.#applying;
     await Promise.allSettled([...this.#retiring]);
