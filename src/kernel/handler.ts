@@ -15,10 +15,10 @@ import { upstreamHeadersFrom } from '../proxy/headers.ts';
 import { upstreamError } from '../proxy/errors.ts';
 import { forward, type ForwardSink } from '../proxy/forward.ts';
 import { setForwardedHeaders } from '../proxy/forwarded.ts';
-import { upstreamBody } from '../proxy/request-body.ts';
+import { requestBody, type BodyPolicy } from '../proxy/request-body.ts';
 import { openTunnel, spliceTunnel, type ClientUpgrade } from '../proxy/tunnel.ts';
 import type { Logger, Reply } from '../plugins/sdk.ts';
-import { Context, Incoming, ResponseHeaders, Upstream, isReply } from './context.ts';
+import { Context, Incoming, ResponseHeaders, Upstream, isReply, type BodyLimits } from './context.ts';
 import { Flight } from './flight.ts';
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
@@ -31,8 +31,10 @@ export interface HandlerSettings {
   trusted: TrustedIps;
   /** Max request body in bytes (0 = unlimited, as Kong's default). */
   maxBodySize: number;
-  /** Max bytes a plugin may buffer from a body. */
+  /** Max bytes a plugin may buffer from a body; bodies held whole spill to a temporary file beyond it. */
   bufferCap: number;
+  /** client_body_timeout in ms (0 = none). */
+  clientBodyTimeout: number;
   accessLog: boolean;
   /** `Server` value on the gateway's own replies (Kong: server_tokens); null = none. */
   serverHeader?: string | null;
@@ -101,12 +103,16 @@ function absoluteForm(url: string): { authority: string; target: string } | null
 export class RequestHandler implements ForwardSink<Flight> {
   snapshot: Snapshot;
   readonly #s: HandlerSettings;
+  readonly #body: BodyPolicy;
+  readonly #limits: BodyLimits;
   /** Set by `stopKeepAlive` (SIGTERM drain): every response from now on closes its connection. */
   #draining = false;
 
   constructor(snapshot: Snapshot, settings: HandlerSettings) {
     this.snapshot = snapshot;
     this.#s = settings;
+    this.#body = { maxBodySize: settings.maxBodySize, spillAbove: settings.bufferCap, clientBodyTimeout: settings.clientBodyTimeout };
+    this.#limits = { maxBodySize: settings.maxBodySize, bufferCap: settings.bufferCap, bodyTimeout: settings.clientBodyTimeout };
   }
 
   /**
@@ -168,7 +174,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     const id = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
     const incoming = new Incoming(req, {
       scheme, host: hostOf(req.headers.host), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
-    }, { maxBodySize: this.#s.maxBodySize, bufferCap: this.#s.bufferCap });
+    }, this.#limits);
     const ctx = new Context({
       id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
       entities: snap.entities, log: this.#s.log, now: this.#s.now,
@@ -287,8 +293,9 @@ export class RequestHandler implements ForwardSink<Flight> {
     if (f.upgrade !== null) return this.#tunnel(f, target.pool);
     const up = ctx.upstream;
     const req = ctx.request;
-    const body = upstreamBody(req.raw, up.body, req.bufferedBody, up.headers, this.#s.maxBodySize);
-    forward(this, f, target, service, req.method, up.target(), up.headers, req.headers, body);
+    const body = requestBody(req.raw, up.body, req.bufferedBody, up.headers, ctx.route!.request_buffering, this.#body, service.write_timeout, f.res);
+    if (body instanceof Promise) return body.then((b) => forward(this, f, target, b, this.#s.bufferCap));
+    forward(this, f, target, body, this.#s.bufferCap);
   }
 
   #accessReply(f: Flight, i: number, r: Reply): void {
@@ -332,9 +339,10 @@ export class RequestHandler implements ForwardSink<Flight> {
       return;
     }
     if (ctx.aborted) return;
-    if (isGatewayError(err) && err.status === 413) {
+    if (isGatewayError(err) && err.expose) {
+      // The request body failed (408 client_body_timeout, 413 size): the rest of it is unread.
       res.shouldKeepAlive = false;
-      return this.#local(f, ctx.reply(413, { message: 'Payload too large' }));
+      return this.#local(f, ctx.reply(err.status, { message: err.message }));
     }
     const gw = upstreamError(err);
     ctx.log.error({ request_id: ctx.id, code: gw.code, detail: gw.detail, service: ctx.service?.name ?? ctx.service?.id }, 'upstream request failed');
@@ -439,7 +447,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     const res = f.res;
     if (isGatewayError(err) && err.expose) {
       if (err.status >= 500) ctx.log.error({ request_id: ctx.id, code: err.code, detail: err.detail }, err.message);
-      if (err.status === 413) res.shouldKeepAlive = false;
+      if (err.status === 413 || err.status === 408) res.shouldKeepAlive = false;
       return this.#local(f, ctx.reply(err.status, { message: err.message }, err.headers));
     }
     ctx.log.error({ request_id: ctx.id, err: errorForLog(err), route: ctx.route?.name ?? ctx.route?.id }, 'request failed');

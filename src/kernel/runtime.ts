@@ -50,6 +50,7 @@ export class ProxyRuntime {
       trusted: parseTrustedIps(o.settings.trustedIps),
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
+      clientBodyTimeout: o.settings.clientBodyTimeout,
       accessLog: o.settings.accessLog,
       serverHeader: o.settings.headers.server ? productToken : null,
       viaHeader: o.settings.headers.via ? `1.1 ${productToken}` : null,
