@@ -10,6 +10,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 
 interface Seen { url: string; headers: http.IncomingHttpHeaders; bodyStarted: number; bytes: number; sha256: string }
@@ -26,6 +29,12 @@ async function startUpstream() {
       const headers: Record<string, string> = { 'content-type': 'text/event-stream' };
       if (req.url.includes('accel=no')) headers['x-accel-buffering'] = 'no';
       res.writeHead(200, headers); // no Content-Length: chunked
+      if (req.url.includes('big=1')) {
+        // 3 × 100 kB, well over the 1 KiB the gateway keeps in memory.
+        for (const c of 'abc') res.write(c.repeat(100_000));
+        res.end();
+        return;
+      }
       res.write('data: first\n\n');
       const end = (): void => void res.end('data: last\n\n');
       if (req.url.includes('wait=1')) releaseStream = end;
@@ -73,7 +82,12 @@ function slowPost(url: string, first: Buffer, second: Buffer, pauseMs: number, d
 describe('request_buffering and response_buffering', () => {
   let up: Awaited<ReturnType<typeof startUpstream>>;
   let gw: TestGateway;
+  // The gateway runs in this process: its temporary files go to a folder of this test's own.
+  const savedTmp = process.env.TMPDIR;
+  let tmp = '';
   before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'buffering-test-'));
+    process.env.TMPDIR = tmp;
     up = await startUpstream();
     gw = await startGateway({
       // Bodies over 1 KiB held by the gateway go to a temporary file.
@@ -93,6 +107,9 @@ describe('request_buffering and response_buffering', () => {
   after(async () => {
     await gw.close();
     await up.close();
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
+    await rm(tmp, { recursive: true, force: true });
   });
 
   test('request_buffering: true (default): the upstream sees the request only once the whole body is in, with a Content-Length; above client_body_buffer_size the body goes through a temporary file intact', async () => {
@@ -109,6 +126,9 @@ describe('request_buffering and response_buffering', () => {
     assert.equal(seen.sha256, createHash('sha256').update(Buffer.concat([first, second])).digest('hex'));
     assert.equal(seen.headers['content-length'], '300000');
     assert.equal(seen.headers['transfer-encoding'], undefined);
+    // The temporary file is gone once the request is over.
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual((await readdir(tmp)).filter((f) => f.startsWith('portcullis-body-')), []);
   });
 
   test('request_buffering: false: the body streams; the upstream sees the request while the client is still sending', async () => {
@@ -134,6 +154,20 @@ describe('request_buffering and response_buffering', () => {
     assert.equal(r.body, 'data: first\n\ndata: last\n\n');
     assert.equal(r.headers['content-length'], String(Buffer.byteLength(r.body)));
     assert.equal(r.headers['transfer-encoding'], undefined);
+  });
+
+  test('response_buffering: true: a chunked response over client_body_buffer_size is held in a temporary file and arrives intact, with Content-Length', async () => {
+    const r = await new Promise<{ headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+      http.get(`${gw.proxyUrl}/sse/big?big=1`, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ headers: res.headers, body }));
+      }).on('error', reject);
+    });
+    assert.equal(r.body, 'a'.repeat(100_000) + 'b'.repeat(100_000) + 'c'.repeat(100_000));
+    assert.equal(r.headers['content-length'], '300000');
+    await new Promise((res) => setTimeout(res, 50));
+    assert.deepEqual((await readdir(tmp)).filter((f) => f.startsWith('portcullis-body-')), []);
   });
 
   for (const [name, path] of [['response_buffering: false', '/off/sse?wait=1'], ['response_buffering: true with X-Accel-Buffering: no', '/sse?wait=1&accel=no']]) {
