@@ -6,7 +6,7 @@
  * (proxy/h1.ts) drives the same handler.
  *
  * response_buffering (Kong's default: on): the upstream is read ahead of a slow client (up to
- * the buffer size) so it is not held by the client's pace, and a response without
+ * 256 KiB, or client_body_buffer_size if smaller) so it is not held by the client's pace, and a response without
  * Content-Length (chunked or close-delimited) is held whole (memory, then a temporary file) and
  * sent with its Content-Length, unless the upstream says `X-Accel-Buffering: no` (nginx's
  * switch, for event streams). Off: every chunk goes to the client as it arrives, and a slow
@@ -50,6 +50,8 @@ export interface ForwardSink<R extends ForwardedRequest> {
 const leanMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 /** Buffers up to this size are written in one piece (the socket's buffer takes them at once). */
 const oneWrite = 64 * 1024;
+/** response_buffering: most bytes read ahead of a slow client per response (memory, not a file). */
+const readAhead = 256 * 1024;
 
 /**
  * Sends the request of `req` (the upstream view of its Context) to `target`: body-less requests
@@ -84,8 +86,10 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
   readonly #retries: number;
   /** A body held whole: opened again for each attempt. */
   readonly #held: HeldBody | null;
-  /** response_buffering: bytes that may wait for a slow client; -1 = off. */
+  /** response_buffering: bytes held in memory before a temporary file takes the rest; -1 = off. */
   readonly #bufferSize: number;
+  /** response_buffering: bytes that may wait for a slow client; -1 = off. */
+  readonly #readAhead: number;
   #attempt = 0;
   #t0 = 0;
   #out: Writable | null = null;
@@ -105,6 +109,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     this.#retries = retries;
     this.#held = held;
     this.#bufferSize = bufferSize;
+    this.#readAhead = bufferSize < 0 ? -1 : Math.min(bufferSize, readAhead);
   }
 
   /** Starts (or, after a connection failure, restarts) the exchange. */
@@ -148,8 +153,8 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     if (holding !== null) return holding.body.write(chunk, this.#resume!);
     const out = this.#out!;
     if (out.destroyed) return true;
-    // Buffering on: read ahead of a slow client, up to the buffer size.
-    if (out.write(chunk) || out.writableLength <= this.#bufferSize) return true;
+    // Buffering on: read ahead of a slow client (bounded), so the upstream is not held at its pace.
+    if (out.write(chunk) || out.writableLength <= this.#readAhead) return true;
     out.once('drain', this.#resume!);
     return false;
   }
