@@ -20,7 +20,7 @@ import { openTunnel, spliceTunnel, type ClientUpgrade } from '../proxy/tunnel.ts
 import type { Logger, Reply } from '../plugins/sdk.ts';
 import { Context, Incoming, ResponseHeaders, Upstream, isReply, type BodyLimits } from './context.ts';
 import { Flight } from './flight.ts';
-import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
+import { resolveEntry, type ChainEntry } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
 
