@@ -92,6 +92,49 @@ describe('edge checks: smuggling, oversized headers, body limit', () => {
   });
 });
 
+describe('HTTP/1.1 request targets and Host (RFC 9112 §3.2)', () => {
+  let echo: EchoServer;
+  let gw: TestGateway;
+  before(async () => {
+    echo = await startEcho();
+    gw = await startGateway({
+      config: {
+        services: [
+          { name: 'a', url: `${echo.url}/a-side`, routes: [{ name: 'ra', hosts: ['a.example'], paths: ['/'] }] },
+          { name: 'b', url: `${echo.url}/b-side`, routes: [{ name: 'rb', hosts: ['b.example'], paths: ['/'] }] },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await echo.close();
+  });
+
+  test('two Host header fields → 400, connection closed, nothing forwarded', async () => {
+    const before = echo.received.length;
+    const { text, closed } = await raw(gw.proxyPort, 'GET /x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n');
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    assert.match(text, /connection: close/i);
+    assert.ok(closed, 'connection closed');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(echo.received.length, before);
+  });
+
+  test('an absolute-form target is routed by its authority, not the Host header; the upstream gets the origin-form path', async () => {
+    const before = echo.received.length;
+    const { text } = await raw(gw.proxyPort, 'GET http://b.example/x/y?q=1 HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n');
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    const seen = echo.received.slice(before);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].url, '/b-side/x/y?q=1');
+    assert.equal(seen[0].headers['x-forwarded-host'], 'b.example');
+    const bare = await raw(gw.proxyPort, 'GET http://a.example HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n');
+    assert.match(bare.text, /^HTTP\/1\.1 200 /);
+    assert.equal(echo.received.at(-1)!.url, '/a-side');
+  });
+});
+
 /** A minimal WebSocket echo upstream (RFC 6455): short text frames only, enough for a proxy test. */
 function startWsEcho(): Promise<{ port: number; close(): void }> {
   const server = http.createServer((_req, res) => res.end('not a websocket'));

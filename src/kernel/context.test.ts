@@ -23,7 +23,7 @@ test('Incoming.cookies: long Cookie headers that share a tail are parsed each on
   const tail = `session=${'x'.repeat(300)}`;
   const cookiesOf = (header: string) => new Incoming({ method: 'GET', headers: { cookie: header } } as unknown as IncomingMessage, {
     scheme: 'http', host: 'h', port: 80, path: '/', rawQuery: '', clientIp: '127.0.0.1', trusted: false,
-  }, { maxBodySize: 0, bufferCap: 1024 }).cookies;
+  }, { maxBodySize: 0, bufferCap: 1024, bodyTimeout: 60_000 }).cookies;
   for (const theme of ['dark', 'light', 'dark']) {
     const cookies = cookiesOf(`theme=${theme}; ${tail}`);
     assert.equal(cookies.get('theme'), theme);

@@ -5,9 +5,9 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Consumer, Route, Service } from '../config/types.ts';
-import { GatewayError } from '../errors.ts';
 import { TailMemo } from '../tail-memo.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
+import { holdRequestBody, payloadTooLarge } from '../proxy/request-body.ts';
 import type {
   Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest,
 } from '../plugins/sdk.ts';
@@ -48,6 +48,8 @@ export interface BodyLimits {
   maxBodySize: number;
   /** Hard cap for buffering a body in memory for plugins. */
   bufferCap: number;
+  /** client_body_timeout: ms between two reads of the body (408 after); 0 = none. */
+  bodyTimeout: number;
 }
 
 export class Incoming implements IncomingView {
@@ -110,15 +112,9 @@ export class Incoming implements IncomingView {
   async #readBody(): Promise<Buffer> {
     const limit = this.#limits.maxBodySize > 0 ? Math.min(this.#limits.maxBodySize, this.#limits.bufferCap) : this.#limits.bufferCap;
     const declared = Number(this.headers['content-length'] ?? 0);
-    if (declared > limit) throw tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of this.raw as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) throw tooLarge();
-      chunks.push(chunk);
-    }
-    this.bufferedBody = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    if (declared > limit) throw payloadTooLarge();
+    const held = await holdRequestBody(this.raw, limit, Infinity, this.#limits.bodyTimeout);
+    this.bufferedBody = held.buffer!;
     return this.bufferedBody;
   }
 
@@ -137,10 +133,6 @@ export class Incoming implements IncomingView {
       return undefined;
     }
   }
-}
-
-function tooLarge(): GatewayError {
-  return new GatewayError('GW_REQUEST_TOO_LARGE', 'Payload too large', { status: 413 });
 }
 
 export class Upstream implements UpstreamRequest {

@@ -15,12 +15,12 @@ import { upstreamHeadersFrom } from '../proxy/headers.ts';
 import { upstreamError } from '../proxy/errors.ts';
 import { forward, type ForwardSink } from '../proxy/forward.ts';
 import { setForwardedHeaders } from '../proxy/forwarded.ts';
-import { upstreamBody } from '../proxy/request-body.ts';
+import { requestBody, type BodyPolicy } from '../proxy/request-body.ts';
 import { openTunnel, spliceTunnel, type ClientUpgrade } from '../proxy/tunnel.ts';
 import type { Logger, Reply } from '../plugins/sdk.ts';
-import { Context, Incoming, ResponseHeaders, Upstream, isReply } from './context.ts';
+import { Context, Incoming, ResponseHeaders, Upstream, isReply, type BodyLimits } from './context.ts';
 import { Flight } from './flight.ts';
-import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
+import { resolveEntry, type ChainEntry } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
 import { pathNeedsCheck, type RouterInput } from '../router/index.ts';
@@ -33,8 +33,10 @@ export interface HandlerSettings {
   trusted: TrustedIps;
   /** Max request body in bytes (0 = unlimited, as Kong's default). */
   maxBodySize: number;
-  /** Max bytes a plugin may buffer from a body. */
+  /** Max bytes a plugin may buffer from a body; bodies held whole spill to a temporary file beyond it. */
   bufferCap: number;
+  /** client_body_timeout in ms (0 = none). */
+  clientBodyTimeout: number;
   /** The proxy access log; null = off. */
   accessLog: AccessLog | null;
   /** Kong's `headers` flags (X-Kong-* on responses) and `headers_upstream` (X-Kong-Request-Id upstream). */
@@ -88,13 +90,51 @@ function routerInput(req: Incoming): RouterInput {
   };
 }
 
+/** How many Host fields the request has (node:http keeps only the first in `headers`). */
+function hostFieldCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) n++;
+  }
+  return n;
+}
+
+/**
+ * An absolute-form request target (`GET http://example.com/path HTTP/1.1`, RFC 9112 §3.2.2): the
+ * authority replaces the Host header (which the server must ignore then) and the rest is the
+ * origin-form target. Null when `url` is not one.
+ */
+function absoluteForm(url: string): { authority: string; target: string } | null {
+  const m = /^https?:\/\/([^/?#]*)(.*)$/i.exec(url);
+  if (m === null) return null;
+  const rest = m[2];
+  const at = m[1].lastIndexOf("@");
+  return { authority: at >= 0 ? m[1].slice(at + 1) : m[1], target: rest === '' || rest[0] === '?' ? `/${rest}` : rest };
+}
+
 export class RequestHandler implements ForwardSink<Flight> {
   snapshot: Snapshot;
   readonly #s: HandlerSettings;
+  readonly #body: BodyPolicy;
+  readonly #limits: BodyLimits;
+  /** Set by `stopKeepAlive` (SIGTERM drain): every response from now on closes its connection. */
+  #draining = false;
 
   constructor(snapshot: Snapshot, settings: HandlerSettings) {
     this.snapshot = snapshot;
     this.#s = settings;
+    this.#body = { maxBodySize: settings.maxBodySize, spillAbove: settings.bufferCap, clientBodyTimeout: settings.clientBodyTimeout };
+    this.#limits = { maxBodySize: settings.maxBodySize, bufferCap: settings.bufferCap, bodyTimeout: settings.clientBodyTimeout };
+  }
+
+  /**
+   * The node is draining: responses not yet started (in flight or arriving on connections that
+   * are still open) say `Connection: close` and end their connection, so no client reuses a
+   * connection that is about to close.
+   */
+  stopKeepAlive(): void {
+    this.#draining = true;
   }
 
   /** node:http 'request' listener. */
@@ -119,7 +159,15 @@ export class RequestHandler implements ForwardSink<Flight> {
     snap.inflight++;
     const startedAt = this.#s.now();
     const t0 = performance.now();
-    const url = req.url ?? '/';
+    let url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47 /* '/' */) {
+      const abs = absoluteForm(url);
+      if (abs !== null && abs.authority !== '') {
+        url = abs.target;
+        req.url = url;
+        req.headers.host = abs.authority;
+      }
+    }
     let path = url, rawQuery = '';
     const q = url.indexOf('?');
     if (q >= 0) {
@@ -139,7 +187,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     const id = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
     const incoming = new Incoming(req, {
       scheme, host: hostOf(req.headers.host), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
-    }, { maxBodySize: this.#s.maxBodySize, bufferCap: this.#s.bufferCap });
+    }, this.#limits);
     const ctx = new Context({
       id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
       entities: snap.entities, log: this.#s.log, now: this.#s.now,
@@ -169,6 +217,11 @@ export class RequestHandler implements ForwardSink<Flight> {
    * first plugin that returns a Promise moves the rest of the request onto that Promise.
    */
   #run(f: Flight): void | Promise<void> {
+    if (hostFieldCount(f.ctx.request.raw.rawHeaders) > 1) {
+      // RFC 9112 §3.2: a request with more than one Host field is answered 400.
+      f.res.shouldKeepAlive = false;
+      return this.#local(f, f.ctx.reply(400, { message: 'Bad request' }));
+    }
     const max = this.#s.maxBodySize;
     if (max > 0 && Number(f.ctx.request.headers['content-length'] ?? 0) > max) {
       f.res.shouldKeepAlive = false;
@@ -256,8 +309,9 @@ export class RequestHandler implements ForwardSink<Flight> {
     if (f.upgrade !== null) return this.#tunnel(f, target.pool);
     const up = ctx.upstream;
     const req = ctx.request;
-    const body = upstreamBody(req.raw, up.body, req.bufferedBody, up.headers, this.#s.maxBodySize);
-    forward(this, f, target, service, req.method, up.target(), up.headers, req.headers, body);
+    const body = requestBody(req.raw, up.body, req.bufferedBody, up.headers, ctx.route!.request_buffering, this.#body, service.write_timeout, f.res);
+    if (body instanceof Promise) return body.then((b) => forward(this, f, target, b, this.#s.bufferCap));
+    forward(this, f, target, body, this.#s.bufferCap);
   }
 
   #accessReply(f: Flight, i: number, r: Reply): void {
@@ -302,9 +356,10 @@ export class RequestHandler implements ForwardSink<Flight> {
       return;
     }
     if (ctx.aborted) return;
-    if (isGatewayError(err) && err.status === 413) {
+    if (isGatewayError(err) && err.expose) {
+      // The request body failed (408 client_body_timeout, 413 size): the rest of it is unread.
       res.shouldKeepAlive = false;
-      return this.#local(f, ctx.reply(413, { message: 'Payload too large' }));
+      return this.#local(f, ctx.reply(err.status, { message: err.message }));
     }
     const gw = upstreamError(err);
     ctx.log.error({ code: gw.code, detail: gw.detail, service: ctx.service?.name ?? ctx.service?.id }, 'upstream request failed');
@@ -337,6 +392,7 @@ export class RequestHandler implements ForwardSink<Flight> {
   #startResponse(f: Flight, status: number, headers: OutgoingHttpHeaders, local: boolean): Writable {
     const ctx = f.ctx;
     const res = f.res;
+    if (this.#draining) res.shouldKeepAlive = false;
     const rh = new ResponseHeaders(status, headers as Record<string, string | string[] | number>, local);
     rh.headers['x-request-id'] ??= ctx.id;
     // Set before the response phase so a plugin may still remove them.
@@ -419,7 +475,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     const res = f.res;
     if (isGatewayError(err) && err.expose) {
       if (err.status >= 500) ctx.log.error({ code: err.code, detail: err.detail }, err.message);
-      if (err.status === 413) res.shouldKeepAlive = false;
+      if (err.status === 413 || err.status === 408) res.shouldKeepAlive = false;
       return this.#local(f, ctx.reply(err.status, { message: err.message }, err.headers));
     }
     ctx.log.error({ err: errorForLog(err), route: ctx.route?.name ?? ctx.route?.id }, 'request failed');

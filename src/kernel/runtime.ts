@@ -59,6 +59,7 @@ export class ProxyRuntime {
       trusted: parseTrustedIps(o.settings.trustedIps),
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
+      clientBodyTimeout: o.settings.clientBodyTimeout,
       accessLog: this.#accessLog,
       serverHeader: h.server ? productToken : null,
       viaHeader: h.via ? `1.1 ${productToken}` : null,
@@ -142,6 +143,7 @@ export class ProxyRuntime {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#handler.stopKeepAlive();
     await drain(this.#listeners, this.#o.settings.drainTimeout);
     await this.#applying;
     await Promise.allSettled([...this.#retiring]);

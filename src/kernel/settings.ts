@@ -24,10 +24,12 @@ export interface Settings {
   trustedIps: string;
   /** Max request body bytes; 0 = unlimited (Kong's client_max_body_size default). */
   maxBodySize: number;
-  /** Max bytes buffered when a plugin reads a body. */
+  /** Max bytes buffered in memory when a plugin reads a body; bodies held whole (request/response buffering) spill to a temporary file beyond it. */
   bodyBufferCap: number;
   /** Max Admin API request body (bytes); larger → 413. */
   adminMaxBodySize: number;
+  /** client_body_timeout: ms between two reads of a request body before 408. */
+  clientBodyTimeout: number;
   /** How long SIGTERM waits for in-flight requests (ms). */
   drainTimeout: number;
   watch: boolean;
@@ -75,7 +77,8 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_STATUS_LISTEN', default: 'off', help: 'As Kong\'s status_listen: host:port of the Status API (GET /status, /status/ready, /metrics), e.g. 0.0.0.0:8007; "off" disables it.' },
   { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
   { env: 'PORTCULLIS_CLIENT_MAX_BODY_SIZE', default: '0', help: 'Max request body (bytes, or with k/m/g suffix); 0 = unlimited. Larger bodies get 413 {"message":"Payload too large"}, as Kong.' },
-  { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory.' },
+  { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory; request bodies held for request_buffering and responses held for response_buffering go to a temporary file beyond it.' },
+  { env: 'PORTCULLIS_CLIENT_BODY_TIMEOUT', default: '60s', help: 'As Kong\'s client_body_timeout: longest wait between two reads of a request body (seconds, or with an ms/s/m suffix); the client then gets 408 and the connection closes. 0 = none.' },
   { env: 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE', default: '1m', help: 'Max Admin API request body (bytes, or with k/m suffix); larger bodies get 413. Raise it for a very large POST /config.' },
   { env: 'PORTCULLIS_MAX_HEADER_SIZE', default: '32k', help: 'Max request header size; larger requests get 431.' },
   { env: 'PORTCULLIS_DRAIN_TIMEOUT', default: '30', help: 'Seconds SIGTERM waits for in-flight requests before exiting.' },
@@ -200,6 +203,14 @@ function adminBodySize(v: string | undefined): number {
   return n;
 }
 
+/** A duration as nginx writes one: a number of seconds, or with an ms, s or m suffix; in ms. */
+export function parseDuration(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i.exec(value.trim());
+  if (!m) throw new SettingsError(`${what}: '${value}' is not a duration (e.g. 60, 60s, 500ms, 1m)`);
+  const unit = (m[2] ?? 's').toLowerCase();
+  return Math.round(Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000));
+}
+
 export interface Flags {
   config?: string;
   workers?: string;
@@ -245,6 +256,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     maxBodySize: parseSize(env.PORTCULLIS_CLIENT_MAX_BODY_SIZE ?? '0', 'PORTCULLIS_CLIENT_MAX_BODY_SIZE'),
     bodyBufferCap: parseSize(env.PORTCULLIS_CLIENT_BODY_BUFFER_SIZE ?? '8m', 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE'),
     adminMaxBodySize: adminBodySize(env.PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE),
+    clientBodyTimeout: parseDuration(env.PORTCULLIS_CLIENT_BODY_TIMEOUT || '60s', 'PORTCULLIS_CLIENT_BODY_TIMEOUT'),
     maxHeaderSize: parseSize(env.PORTCULLIS_MAX_HEADER_SIZE ?? '32k', 'PORTCULLIS_MAX_HEADER_SIZE'),
     drainTimeout: drain * 1000,
     watch: flags.watch ?? false,

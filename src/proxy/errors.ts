@@ -15,7 +15,7 @@ export function isConnectFailure(err: unknown): boolean {
 
 export function upstreamError(err: unknown): GatewayError {
   const code = codeOf(err);
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UPSTREAM_WRITE_TIMEOUT' || code === 'ETIMEDOUT') {
     return new GatewayError('GW_UPSTREAM_TIMEOUT', 'The upstream server is timing out', { status: 504, expose: true, detail: code, cause: err });
   }
   if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {

@@ -4,15 +4,24 @@
  * response: headers → the kernel's response phase → client; body chunks with backpressure;
  * failures → another attempt (proxy/retry.ts) or the kernel's 502/503/504 reply. The lean client
  * (proxy/h1.ts) drives the same handler.
+ *
+ * response_buffering (Kong's default: on): the upstream is read ahead of a slow client (up to
+ * 256 KiB, or client_body_buffer_size if smaller) so it is not held by the client's pace, and a response without
+ * Content-Length (chunked or close-delimited) is held whole (memory, then a temporary file) and
+ * sent with its Content-Length, unless the upstream says `X-Accel-Buffering: no` (nginx's
+ * switch, for event streams). Off: every chunk goes to the client as it arrives, and a slow
+ * client slows the upstream.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Service } from '../config/types.ts';
+import type { Route, Service } from '../config/types.ts';
 import type { H1DispatchOptions } from './h1.ts';
 import { downstreamHeadersFromRaw } from './headers.ts';
 import type { UpstreamTarget } from './pools.ts';
+import { StreamedBody, type UpstreamBody } from './request-body.ts';
 import { isReplayable, shouldRetry } from './retry.ts';
+import { BodyCollector, HeldBody } from './spill.ts';
 
 /** What the handler needs of the request it carries (the kernel's per-request record). */
 export interface ForwardedRequest {
@@ -29,6 +38,10 @@ export interface ForwardedRequest {
     bytesSent: number;
     /** performance.now() when the request arrived. */
     readonly t0: number;
+    readonly request: { readonly method: string; readonly headers: IncomingHttpHeaders };
+    readonly upstream: { readonly headers: Record<string, string | string[] | undefined>; target(): string };
+    readonly route: Route | null;
+    readonly service: Service | null;
   };
   readonly res: ServerResponse;
 }
@@ -41,26 +54,34 @@ export interface ForwardSink<R extends ForwardedRequest> {
   upstreamFailed(req: R, err: unknown): void;
 }
 
-/** The request body as it goes upstream: none, buffered, or streamed from the client. */
-export type UpstreamBody = Buffer | NodeJS.ReadableStream | null;
-
 /** Methods the lean upstream client takes when the request has no body (proxy/h1.ts). */
 const leanMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+/** Buffers up to this size are written in one piece (the socket's buffer takes them at once). */
+const oneWrite = 64 * 1024;
+/** response_buffering: most bytes read ahead of a slow client per response (memory, not a file). */
+const readAhead = 256 * 1024;
 
 /**
- * Sends a request upstream: body-less requests to a plain-HTTP upstream through the lean client,
- * the rest through the target's undici pool.
+ * Sends the request of `req` (the upstream view of its Context) to `target`: body-less requests
+ * to a plain-HTTP upstream through the lean client, the rest through the target's undici pool.
+ * `bufferSize` bounds what is held in memory for response buffering.
  */
-export function forward<R extends ForwardedRequest>(
-  sink: ForwardSink<R>, req: R, target: UpstreamTarget, service: Service,
-  method: string, path: string, headers: Record<string, string | string[] | undefined>, clientHeaders: IncomingHttpHeaders, body: UpstreamBody,
-): void {
+export function forward<R extends ForwardedRequest>(sink: ForwardSink<R>, req: R, target: UpstreamTarget, body: UpstreamBody, bufferSize: number): void {
+  const ctx = req.ctx;
+  const service = ctx.service!;
+  const method = ctx.request.method;
+  const path = ctx.upstream.target();
+  const headers = ctx.upstream.headers;
   const readTimeout = service.read_timeout;
+  const writeTimeout = service.write_timeout;
+  // A large buffered body goes in slices, so an upstream that stops reading is noticed.
+  if (Buffer.isBuffer(body) && body.length > oneWrite) body = new HeldBody(body.length, body, null);
+  const held = body instanceof HeldBody ? body : null;
   const h1 = body === null && target.h1 !== null && leanMethods.has(method);
   const f = new Forward(sink, req, target, h1
-    ? { path, method, headers, clientHeaders, readTimeout } satisfies H1DispatchOptions
-    : { path, method, headers, body: body as Dispatcher.DispatchOptions['body'], headersTimeout: readTimeout, bodyTimeout: readTimeout } satisfies Dispatcher.DispatchOptions,
-  h1, isReplayable(method, body) ? service.retries : 0);
+    ? { path, method, headers, clientHeaders: ctx.request.headers, readTimeout, writeTimeout } satisfies H1DispatchOptions
+    : { path, method, headers, body: held !== null ? null : body as Dispatcher.DispatchOptions['body'], headersTimeout: readTimeout, bodyTimeout: readTimeout } satisfies Dispatcher.DispatchOptions,
+  h1, isReplayable(method, held !== null ? null : body) ? service.retries : 0, held, ctx.route!.response_buffering ? bufferSize : -1);
   f.dispatch();
 }
 
@@ -71,18 +92,32 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
   readonly #opts: H1DispatchOptions | Dispatcher.DispatchOptions;
   readonly #h1: boolean;
   readonly #retries: number;
+  /** A body held whole: opened again for each attempt. */
+  readonly #held: HeldBody | null;
+  /** response_buffering: bytes held in memory before a temporary file takes the rest; -1 = off. */
+  readonly #bufferSize: number;
+  /** response_buffering: bytes that may wait for a slow client; -1 = off. */
+  readonly #readAhead: number;
   #attempt = 0;
   #t0 = 0;
   #out: Writable | null = null;
   #resume: (() => void) | null = null;
+  /** A response without Content-Length held whole (response_buffering). */
+  #holding: { status: number; headers: OutgoingHttpHeaders; body: BodyCollector } | null = null;
 
-  constructor(sink: ForwardSink<R>, req: R, target: UpstreamTarget, opts: H1DispatchOptions | Dispatcher.DispatchOptions, h1: boolean, retries: number) {
+  constructor(
+    sink: ForwardSink<R>, req: R, target: UpstreamTarget, opts: H1DispatchOptions | Dispatcher.DispatchOptions, h1: boolean, retries: number,
+    held: HeldBody | null, bufferSize: number,
+  ) {
     this.#sink = sink;
     this.#req = req;
     this.#target = target;
     this.#opts = opts;
     this.#h1 = h1;
     this.#retries = retries;
+    this.#held = held;
+    this.#bufferSize = bufferSize;
+    this.#readAhead = bufferSize < 0 ? -1 : Math.min(bufferSize, readAhead);
   }
 
   /** Starts (or, after a connection failure, restarts) the exchange. */
@@ -92,8 +127,13 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const ctx = this.#req.ctx;
     if (this.#attempt === 0) ctx.proxyLatency = now - ctx.t0;
     ctx.tries = this.#attempt + 1;
-    if (this.#h1) this.#target.h1!.dispatch(this.#opts as H1DispatchOptions, this);
-    else this.#target.pool.dispatch(this.#opts as Dispatcher.DispatchOptions, this);
+    if (this.#h1) {
+      this.#target.h1!.dispatch(this.#opts as H1DispatchOptions, this);
+      return;
+    }
+    const opts = this.#opts as Dispatcher.DispatchOptions;
+    if (this.#held !== null) opts.body = this.#held.open().pipe(new StreamedBody(0, 0, ctx.service!.write_timeout));
+    this.#target.pool.dispatch(opts, this);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -110,28 +150,66 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const req = this.#req;
     req.ctx.upstreamLatency = performance.now() - this.#t0;
     this.#resume = resume;
-    this.#out = this.#sink.upstreamResponse(req, statusCode, downstreamHeadersFromRaw(rawHeaders));
+    const headers = downstreamHeadersFromRaw(rawHeaders);
+    if (this.#bufferSize >= 0 && headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304
+      && req.ctx.request.method !== 'HEAD' && headers['x-accel-buffering'] !== 'no') {
+      this.#holding = { status: statusCode, headers, body: new BodyCollector(this.#bufferSize) };
+      return true;
+    }
+    this.#out = this.#sink.upstreamResponse(req, statusCode, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    const out = this.#out!;
     this.#req.ctx.bytesSent += chunk.length;
+    const holding = this.#holding;
+    if (holding !== null) return holding.body.write(chunk, this.#resume!);
+    const out = this.#out!;
     if (out.destroyed) return true;
-    if (out.write(chunk)) return true;
+    // Buffering on: read ahead of a slow client (bounded), so the upstream is not held at its pace.
+    if (out.write(chunk) || out.writableLength <= this.#readAhead) return true;
     out.once('drain', this.#resume!);
     return false;
   }
 
   onComplete(): void {
     this.#req.ctx.cancelUpstream = null;
-    this.#out!.end();
+    const holding = this.#holding;
+    if (holding === null) {
+      this.#out!.end();
+      return;
+    }
+    this.#holding = null;
+    holding.body.finish().then((body) => {
+      const req = this.#req;
+      if (req.res.destroyed) {
+        body.dispose();
+        return;
+      }
+      holding.headers['content-length'] = String(body.size);
+      const out = this.#out = this.#sink.upstreamResponse(req, holding.status, holding.headers);
+      if (body.buffer !== null) {
+        out.end(body.buffer);
+        return;
+      }
+      const file = body.open();
+      file.once('close', () => body.dispose());
+      file.on('error', () => req.res.destroy());
+      file.pipe(out);
+    }, (err: unknown) => this.#sink.upstreamFailed(this.#req, err));
   }
 
   onError(err: Error): void {
     const req = this.#req;
     const ctx = req.ctx;
     ctx.cancelUpstream = null;
+    if (this.#holding !== null) {
+      // Nothing was sent yet: the client gets the gateway's error reply, as from nginx.
+      this.#holding.body.discard();
+      this.#holding = null;
+      if (!ctx.aborted) this.#sink.upstreamFailed(req, err);
+      return;
+    }
     if (this.#out !== null) {
       // Mid-body failure: the client sees a cut connection, as with any proxy.
       this.#out.destroy();

@@ -72,7 +72,7 @@ function request(pool: H1Pool, o: Partial<H1DispatchOptions> = {}, onHeaders?: (
       onComplete() { resolve(r); },
       onError(err) { r.error = err; resolve(r); },
     };
-    pool.dispatch({ path: '/p', method: 'GET', headers: { host: 'up' }, clientHeaders: {}, readTimeout: 5000, ...o }, handler);
+    pool.dispatch({ path: '/p', method: 'GET', headers: { host: 'up' }, clientHeaders: {}, readTimeout: 5000, writeTimeout: 5000, ...o }, handler);
   });
 }
 

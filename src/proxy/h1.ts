@@ -75,6 +75,8 @@ export interface H1DispatchOptions {
   clientHeaders: IncomingHttpHeaders;
   /** Inactivity limit while the exchange runs (Kong's read_timeout); 0 = none. */
   readTimeout: number;
+  /** Longest wait for the socket to take the request (Kong's write_timeout); 0 = none. */
+  writeTimeout: number;
 }
 
 export interface H1PoolOptions {
@@ -117,6 +119,7 @@ interface Exchange {
   readonly head: string;
   readonly method: string;
   readonly readTimeout: number;
+  readonly writeTimeout: number;
   /** Response bytes seen (a reused socket that dies before any is a stale keep-alive). */
   started: boolean;
   done: boolean;
@@ -208,7 +211,12 @@ class Connection {
       this.#timeout = t;
       this.socket.setTimeout(t);
     }
-    this.socket.write(ex.head, 'latin1');
+    if (this.socket.write(ex.head, 'latin1') || ex.writeTimeout <= 0) return;
+    // The socket could not take the whole request at once: the upstream gets write_timeout to read it.
+    const timer = setTimeout(() => {
+      if (this.#ex === ex) this.#fail(failure('UPSTREAM_WRITE_TIMEOUT', 'upstream write timeout'));
+    }, ex.writeTimeout);
+    this.socket.once('drain', () => clearTimeout(timer));
   }
 
   #onHeaders(headers: string[] | undefined, status: number, upgrade: boolean, keepAlive: boolean): number {
@@ -329,7 +337,7 @@ export class H1Pool {
       handler.onError!(head);
       return;
     }
-    this.#run({ handler, head, method: o.method, readTimeout: o.readTimeout, started: false, done: false });
+    this.#run({ handler, head, method: o.method, readTimeout: o.readTimeout, writeTimeout: o.writeTimeout, started: false, done: false });
   }
 
   /** A request whose kept-alive socket turned out closed: once more on a new socket. */
