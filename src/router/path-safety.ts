@@ -40,16 +40,15 @@ const MAX_READINGS = 128;
 /** Rounds of percent-decoding an upstream is assumed to apply at most. */
 const MAX_ROUNDS = 2;
 
+const needsCheck = /[%\\;\x00]/;
+
 /**
  * The one cheap scan every request pays: true when the raw path holds `%`, `\`, `;` or NUL,
  * the characters that can give it more than one reading.
  */
 export function pathNeedsCheck(path: string): boolean {
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c === 0x25 || c === 0x5c || c === 0x3b || c === 0) return true;
-  }
-  return false;
+  // One regex test: measured faster than a charCodeAt loop or four includes() on short paths.
+  return needsCheck.test(path);
 }
 
 function hexValue(code: number): number {

@@ -77,6 +77,11 @@ export interface BadIdp {
   rotateKeys(opts?: { keepOld?: boolean }): Promise<void>;
   setJwksFailure(mode: FailureMode): void;
   setDiscoveryFailure(mode: DiscoveryFailureMode): void;
+  /**
+   * Frozen: every endpoint accepts the connection and reads the request, then never answers
+   * (a hung IdP); requests are still counted. Unfreezing lets new requests through.
+   */
+  setFrozen(frozen: boolean): void;
   /** Introspection answers from this table; unknown tokens get `{ active: false }`. */
   setIntrospection(token: string, response: object): void;
   /** Userinfo answers from this table; unknown tokens get 401 invalid_token. */
@@ -156,6 +161,7 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
   let tokenResponse: object | ((params: URLSearchParams) => { status: number; body: object }) | undefined;
   let jwksFailure: FailureMode = null;
   let discoveryFailure: DiscoveryFailureMode = null;
+  let frozen = false;
   let rsa = newRsa();
   let ec = newEc();
   let oldKeys: KeyPair[] = [];
@@ -202,6 +208,7 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
     counters.set(endpoint, (counters.get(endpoint) ?? 0) + 1);
     readBody(req).then((body) => {
       recorded.push({ endpoint, method: req.method ?? '', headers: req.headers, body });
+      if (frozen) return; // never answer; close() tears the socket down
       const form = new URLSearchParams(body);
       switch (endpoint) {
         case 'discovery':
@@ -305,6 +312,7 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
 
     setJwksFailure(mode) { jwksFailure = mode; },
     setDiscoveryFailure(mode) { discoveryFailure = mode; },
+    setFrozen(on) { frozen = on; },
     setIntrospection(token, response) { introspection.set(token, response); },
     setUserinfo(token, response) { userinfo.set(token, response); },
     setTokenResponse(response) { tokenResponse = response; },

@@ -160,6 +160,7 @@ export class IssuerCache {
     const algorithms: string[] = [...asymmetricAlgs];
     if (options.hmacSecret) algorithms.push(...hmacAlgs);
     const hmacKey = options.hmacSecret ? new TextEncoder().encode(options.hmacSecret) : null;
+    const startedAt = this.#o.now();
     const getKey = async (header: JWSHeaderParameters, input: FlattenedJWSInput): Promise<JoseKey | Uint8Array> => {
       if (header.alg?.startsWith('HS')) {
         if (!hmacKey) throw authError('invalid_token', 'HMAC-signed tokens are not accepted');
@@ -172,6 +173,19 @@ export class IssuerCache {
         if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
         // A kid already looked for and not found is refused at once (no wait, no IdP call).
         if (this.#knownUnknown(header.kid)) throw err;
+        // Keys fetched while this verification ran are as fresh as a refetch: no second wait.
+        if (this.#jwks.fetchedAt >= startedAt) {
+          const current = this.#jwks.value;
+          if (current !== null && current !== jwks) {
+            try {
+              return await current.resolve(header, input);
+            } catch (again) {
+              if (!(again instanceof joseErrors.JWKSNoMatchingKey)) throw again;
+            }
+          }
+          this.#rememberUnknown(header.kid);
+          throw err;
+        }
         // An unknown key may mean the IdP rotated its keys: refetch, but at most once per
         // rediscovery_lifetime so that forged `kid`s cannot turn into a flood of IdP calls.
         const refreshed = await this.#refetchForUnknownKey();
