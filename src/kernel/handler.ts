@@ -19,6 +19,7 @@ import type { TrustedIps } from './trusted.ts';
 import type { RouteMatch } from '../router/index.ts';
 import type { UpstreamTarget } from '../proxy/pools.ts';
 import type { AccessLog } from '../observability/access-log.ts';
+import { traceScope, type RequestTrace } from '../observability/trace-scope.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -202,10 +203,13 @@ export class RequestHandler {
 
   #route(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: Upgrade | null): void | Promise<void> {
     const req = ctx.request;
+    const tr = ctx.trace;
+    const rt0 = tr === null ? 0 : performance.now();
     const match = snap.router.match({
       method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
       sni: (req.raw.socket as { servername?: string }).servername || undefined,
     });
+    if (tr !== null) tr.span('kong.router', rt0, performance.now());
     if (match === null) {
       for (const e of snap.chains.global) this.#addResolved(phase, e, ctx);
       return this.#local(ctx, phase, res, ctx.reply(404, { message: 'no Route matched with those values' }));
@@ -235,7 +239,7 @@ export class RequestHandler {
       phase.push(inst);
       const access = inst.handlers.access;
       if (access === undefined) continue;
-      const r = access.call(inst.handlers, ctx);
+      const r = ctx.trace === null ? access.call(inst.handlers, ctx) : tracedAccess(inst, ctx, ctx.trace);
       if (r instanceof Promise) {
         return r.then((v) => (isReply(v)
           ? this.#accessReply(ctx, phase, res, chain, i, v)
@@ -522,6 +526,16 @@ export class RequestHandler {
   }
 }
 
+/** A plugin's access handler inside the request's trace scope, recorded as `kong.access.plugin.<name>`. */
+function tracedAccess(inst: Instance, ctx: Context, tr: RequestTrace): ReturnType<NonNullable<Instance['handlers']['access']>> {
+  const start = performance.now();
+  const name = `kong.access.plugin.${inst.entity.name}`;
+  const r = traceScope.run(tr, () => inst.handlers.access!.call(inst.handlers, ctx));
+  if (r instanceof Promise) return r.finally(() => tr.span(name, start, performance.now()));
+  tr.span(name, start, performance.now());
+  return r;
+}
+
 /** Request line + header block + body as received (nginx's `$request_length`), computed at log time only. */
 function receivedBytes(req: IncomingMessage): number {
   let n = req.method!.length + req.url!.length + 12; // "M U HTTP/1.1\r\n"
@@ -573,7 +587,9 @@ class Forward implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx interim responses are not forwarded
     const ctx = this.#ctx;
-    ctx.upstreamLatency = performance.now() - this.#t0;
+    const now = performance.now();
+    ctx.upstreamLatency = now - this.#t0;
+    if (ctx.trace !== null) ctx.trace.span('kong.balancer', this.#t0, now, { 'http.status_code': statusCode, 'kong.balancer.try': ctx.tries });
     this.#resume = resume;
     this.#out = this.#h.startResponse(ctx, this.#phase, this.#res, statusCode, downstreamHeadersFromRaw(rawHeaders));
     return true;
@@ -596,6 +612,7 @@ class Forward implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     const ctx = this.#ctx;
     ctx.cancelUpstream = null;
+    if (ctx.trace !== null && this.#out === null) ctx.trace.span('kong.balancer', this.#t0, performance.now(), { error: err.name, 'kong.balancer.try': ctx.tries });
     if (this.#out !== null) {
       // Mid-body failure: the client sees a cut connection, as with any proxy.
       this.#out.destroy();

@@ -4,7 +4,7 @@
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 
-export type IdpEndpoint = 'discovery' | 'jwks' | 'token' | 'introspection' | 'userinfo' | 'revocation';
+export type IdpEndpoint = 'discovery' | 'jwks' | 'token' | 'introspection' | 'userinfo' | 'revocation' | 'other';
 export type IdpOutcome = 'success' | 'error' | 'timeout' | 'unreachable';
 export type OidcCache = 'verified_token' | 'introspection' | 'token';
 export type AuthFailureReason = 'expired' | 'bad_signature' | 'audience' | 'issuer' | 'missing' | 'invalid';
@@ -26,7 +26,7 @@ export class OidcMetrics {
     const r = [registry];
     this.#idp = new Counter({ name: 'portcullis_oidc_idp_requests_total', help: 'Requests the openid-connect plugin made to identity providers, by endpoint and outcome', labelNames: ['endpoint', 'outcome'], registers: r });
     this.#idpLatency = new Histogram({ name: 'portcullis_oidc_idp_latency_ms', help: 'Latency of identity provider requests in milliseconds, by endpoint', labelNames: ['endpoint'], buckets: idpLatencyBuckets, registers: r });
-    this.#jwks = new Counter({ name: 'portcullis_oidc_jwks_refreshes_total', help: 'JWKS fetches, by trigger (scheduled: expiry or first use; unknown_kid: a token named a key not in the cached set)', labelNames: ['trigger'], registers: r });
+    this.#jwks = new Counter({ name: 'portcullis_oidc_jwks_refreshes_total', help: 'JWKS fetches (trigger=fetch: every fetch; trigger=unknown_kid: refetches because a token named a key not in the cached set)', labelNames: ['trigger'], registers: r });
     this.#cache = new Counter({ name: 'portcullis_oidc_cache_lookups_total', help: 'openid-connect cache lookups by cache and result', labelNames: ['cache', 'result'], registers: r });
     this.#sessionErrors = new Counter({ name: 'portcullis_oidc_session_store_errors_total', help: 'Session store (cookie or Redis) errors', registers: r });
     this.#refresh = new Counter({ name: 'portcullis_oidc_token_refreshes_total', help: 'Token refreshes by outcome', labelNames: ['outcome'], registers: r });
@@ -39,12 +39,18 @@ export class OidcMetrics {
     this.#idpLatency.labels(endpoint).observe(ms);
   }
 
-  jwksRefresh(trigger: 'scheduled' | 'unknown_kid'): void {
+  jwksRefresh(trigger: 'fetch' | 'unknown_kid'): void {
     this.#jwks.labels(trigger).inc();
   }
 
+  /** Label children of the cache counter, made once (this runs on the fast path of every cached bearer). */
+  readonly #cacheChildren = new Map<string, { inc(): void }>();
+
   cache(cache: OidcCache, hit: boolean): void {
-    this.#cache.labels(cache, hit ? 'hit' : 'miss').inc();
+    const key = hit ? `${cache}:hit` : `${cache}:miss`;
+    let c = this.#cacheChildren.get(key);
+    if (c === undefined) this.#cacheChildren.set(key, (c = this.#cache.labels(cache, hit ? 'hit' : 'miss')));
+    c.inc();
   }
 
   sessionStoreError(): void {

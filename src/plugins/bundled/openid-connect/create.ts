@@ -41,7 +41,7 @@ export type { OidcRequestState };
 export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   // Which discovery cache record (Admin API) this instance writes: instances that trust other keys keep their own.
   const cacheSource = { issuer: cfg.issuer, jwksEndpoint: cfg.jwks_endpoint, extraJwksUris: cfg.extra_jwks_uris ?? [] };
-  const http = new IdpHttp({ timeoutMs: cfg.timeout, sslVerify: cfg.ssl_verify });
+  const http = new IdpHttp({ timeoutMs: cfg.timeout, sslVerify: cfg.ssl_verify, metrics: deps.metrics?.oidc });
   const issuer = new IssuerCache({
     issuer: cfg.issuer,
     usingPseudoIssuer: cfg.using_pseudo_issuer,
@@ -165,6 +165,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       if (!outcome) {
         // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
         if (await rs.bearer()) throw authError('invalid_token', 'token not accepted by any enabled method');
+        rt.http.metrics?.authFailure('missing');
         throw authError('no_credentials', 'no credentials found');
       }
       const tooOld = maxAgeProblem(cfg, outcome, ctx.now());

@@ -6,13 +6,23 @@
  */
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { CustomFetch, CustomFetchOptions } from 'openid-client';
+import { traceScope } from '../../sdk.ts';
+import type { IdpEndpoint, OidcMetrics } from '../../../observability/oidc-metrics.ts';
 
 export interface IdpHttpOptions {
   /** Per-call timeout in ms (`config.timeout`). */
   timeoutMs: number;
   /** Verify the IdP's TLS certificate (`config.ssl_verify`). */
   sslVerify: boolean;
+  /** The node's openid-connect metrics (portcullis_oidc_*), when the node has metrics. */
+  metrics?: OidcMetrics;
 }
+
+/** Metadata fields naming the endpoints counted by kind (discovery is recognised by its path). */
+const endpointFields: ReadonlyArray<[string, IdpEndpoint]> = [
+  ['token_endpoint', 'token'], ['introspection_endpoint', 'introspection'], ['userinfo_endpoint', 'userinfo'],
+  ['revocation_endpoint', 'revocation'], ['jwks_uri', 'jwks'],
+];
 
 /** Extras for one call: the request's signal and headers to add (discovery/introspection/...). */
 export interface CallExtras {
@@ -23,9 +33,12 @@ export interface CallExtras {
 export class IdpHttp {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
+  readonly metrics: OidcMetrics | undefined;
+  readonly #endpoints = new Map<string, IdpEndpoint>();
 
   constructor(options: IdpHttpOptions) {
     this.#timeoutMs = options.timeoutMs;
+    this.metrics = options.metrics;
     this.#agent = new Agent({
       connect: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs },
       headersTimeout: options.timeoutMs,
@@ -38,7 +51,47 @@ export class IdpHttp {
    * builds the request (client authentication, form body); this adds the extra headers, the
    * timeout and the caller's signal, and sends it through the instance's pool.
    */
+  /** Learns which URL is which endpoint (from discovery), to label metrics and spans. */
+  learn(meta: Readonly<Record<string, unknown>>): void {
+    for (const [field, kind] of endpointFields) {
+      const url = meta[field];
+      if (typeof url === 'string') this.#endpoints.set(url.split('?')[0], kind);
+    }
+  }
+
+  #kindOf(url: string): IdpEndpoint {
+    const bare = url.split('?')[0];
+    return this.#endpoints.get(bare) ?? (bare.includes('/.well-known/') ? 'discovery' : 'other');
+  }
+
+  /**
+   * `#send` with a metric (endpoint, outcome, latency) and, when the request is traced, a
+   * `kong.internal.request` child span. The URL is recorded without its query string.
+   */
   fetchFor(extras: CallExtras = {}): CustomFetch {
+    const send = this.#send(extras);
+    return (url: string, options: CustomFetchOptions) => {
+      const metrics = this.metrics;
+      const trace = traceScope.getStore();
+      if (metrics === undefined && trace === undefined) return send(url, options);
+      const kind = this.#kindOf(url);
+      if (kind === 'jwks') metrics?.jwksRefresh('fetch');
+      const end = trace?.begin('kong.internal.request', { 'http.method': options.method ?? 'GET', 'http.url': url.split('?')[0], 'portcullis.idp.endpoint': kind });
+      const t0 = performance.now();
+      return send(url, options).then((res) => {
+        metrics?.idpRequest(kind, res.status < 400 ? 'success' : 'error', performance.now() - t0);
+        end?.({ attributes: { 'http.status_code': res.status } });
+        return res;
+      }, (err: unknown) => {
+        const name = (err as Error)?.name;
+        metrics?.idpRequest(kind, name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'unreachable', performance.now() - t0);
+        end?.({ error: name ?? 'error' });
+        throw err;
+      });
+    };
+  }
+
+  #send(extras: CallExtras): CustomFetch {
     return (url: string, options: CustomFetchOptions) => {
       const headers: Record<string, string> = { ...options.headers };
       if (extras.headers) for (const [k, v] of Object.entries(extras.headers)) headers[k.toLowerCase()] = v;
