@@ -27,7 +27,20 @@ export class OidcMetrics {
     this.#idp = new Counter({ name: 'portcullis_oidc_idp_requests_total', help: 'Requests the openid-connect plugin made to identity providers, by endpoint and outcome', labelNames: ['endpoint', 'outcome'], registers: r });
     this.#idpLatency = new Histogram({ name: 'portcullis_oidc_idp_latency_ms', help: 'Latency of identity provider requests in milliseconds, by endpoint', labelNames: ['endpoint'], buckets: idpLatencyBuckets, registers: r });
     this.#jwks = new Counter({ name: 'portcullis_oidc_jwks_refreshes_total', help: 'JWKS fetches (trigger=fetch: every fetch; trigger=unknown_kid: refetches because a token named a key not in the cached set)', labelNames: ['trigger'], registers: r });
-    this.#cache = new Counter({ name: 'portcullis_oidc_cache_lookups_total', help: 'openid-connect cache lookups by cache and result', labelNames: ['cache', 'result'], registers: r });
+    // Counted as plain numbers on the request path (a cached bearer's fast path) and handed to
+    // prom-client when scraped.
+    const pending = this.#pendingCache;
+    this.#cache = new Counter({
+      name: 'portcullis_oidc_cache_lookups_total', help: 'openid-connect cache lookups by cache and result', labelNames: ['cache', 'result'], registers: r,
+      collect() {
+        for (const [key, n] of pending) {
+          if (n === 0) continue;
+          const colon = key.indexOf(':');
+          this.labels(key.slice(0, colon), key.slice(colon + 1)).inc(n);
+          pending.set(key, 0);
+        }
+      },
+    });
     this.#sessionErrors = new Counter({ name: 'portcullis_oidc_session_store_errors_total', help: 'Session store (cookie or Redis) errors', registers: r });
     this.#refresh = new Counter({ name: 'portcullis_oidc_token_refreshes_total', help: 'Token refreshes by outcome', labelNames: ['outcome'], registers: r });
     this.#logout = new Counter({ name: 'portcullis_oidc_logouts_total', help: 'Logouts by kind', labelNames: ['kind'], registers: r });
@@ -43,14 +56,11 @@ export class OidcMetrics {
     this.#jwks.labels(trigger).inc();
   }
 
-  /** Label children of the cache counter, made once (this runs on the fast path of every cached bearer). */
-  readonly #cacheChildren = new Map<string, { inc(): void }>();
+  readonly #pendingCache = new Map<string, number>();
 
   cache(cache: OidcCache, hit: boolean): void {
     const key = hit ? `${cache}:hit` : `${cache}:miss`;
-    let c = this.#cacheChildren.get(key);
-    if (c === undefined) this.#cacheChildren.set(key, (c = this.#cache.labels(cache, hit ? 'hit' : 'miss')));
-    c.inc();
+    this.#pendingCache.set(key, (this.#pendingCache.get(key) ?? 0) + 1);
   }
 
   sessionStoreError(): void {

@@ -249,7 +249,7 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
   const bearerPrepared = (ctx: RequestContext, nowMs: number): Prepared | null => {
     const found = cachedBearer(ctx, nowMs);
     if (found === null) return null;
-    rt.http.metrics?.cache('verified_token', true);
+    rt.http.cache('verified_token', true);
     const entry = found.entry;
     const used = entry.fast?.outcome.used[0];
     if (used?.location === found.location && used.name === found.name) return entry.fast;

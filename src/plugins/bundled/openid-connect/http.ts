@@ -7,7 +7,7 @@
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { CustomFetch, CustomFetchOptions } from 'openid-client';
 import { traceScope } from '../../sdk.ts';
-import type { IdpEndpoint, OidcMetrics } from '../../../observability/oidc-metrics.ts';
+import type { IdpEndpoint, OidcCache, OidcMetrics } from '../../../observability/oidc-metrics.ts';
 
 export interface IdpHttpOptions {
   /** Per-call timeout in ms (`config.timeout`). */
@@ -16,6 +16,8 @@ export interface IdpHttpOptions {
   sslVerify: boolean;
   /** The node's openid-connect metrics (portcullis_oidc_*), when the node has metrics. */
   metrics?: OidcMetrics;
+  /** At `debug`, every IdP call is logged (endpoint, method, URL without query, status, ms). */
+  log?: { isLevelEnabled(level: string): boolean; debug(obj: object, msg: string): void };
 }
 
 /** Metadata fields naming the endpoints counted by kind (discovery is recognised by its path). */
@@ -35,10 +37,12 @@ export class IdpHttp {
   readonly #timeoutMs: number;
   readonly metrics: OidcMetrics | undefined;
   readonly #endpoints = new Map<string, IdpEndpoint>();
+  readonly #debug: IdpHttpOptions['log'] | null;
 
   constructor(options: IdpHttpOptions) {
     this.#timeoutMs = options.timeoutMs;
     this.metrics = options.metrics;
+    this.#debug = options.log?.isLevelEnabled('debug') ? options.log : null;
     this.#agent = new Agent({
       connect: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs },
       headersTimeout: options.timeoutMs,
@@ -51,6 +55,12 @@ export class IdpHttp {
    * builds the request (client authentication, form body); this adds the extra headers, the
    * timeout and the caller's signal, and sends it through the instance's pool.
    */
+  /** A cache decision: counted (portcullis_oidc_cache_lookups_total) and, at debug, logged. */
+  cache(cache: OidcCache, hit: boolean): void {
+    this.metrics?.cache(cache, hit);
+    this.#debug?.debug({ cache, result: hit ? 'hit' : 'miss' }, 'openid-connect: cache lookup');
+  }
+
   /** Learns which URL is which endpoint (from discovery), to label metrics and spans. */
   learn(meta: Readonly<Record<string, unknown>>): void {
     for (const [field, kind] of endpointFields) {
@@ -73,19 +83,25 @@ export class IdpHttp {
     return (url: string, options: CustomFetchOptions) => {
       const metrics = this.metrics;
       const trace = traceScope.getStore();
-      if (metrics === undefined && trace === undefined) return send(url, options);
+      const debug = this.#debug;
+      if (metrics === undefined && trace === undefined && debug === null) return send(url, options);
       const kind = this.#kindOf(url);
+      const method = options.method ?? 'GET';
       if (kind === 'jwks') metrics?.jwksRefresh('fetch');
-      const end = trace?.begin('kong.internal.request', { 'http.method': options.method ?? 'GET', 'http.url': url.split('?')[0], 'portcullis.idp.endpoint': kind });
+      const end = trace?.begin('kong.internal.request', { 'http.method': method, 'http.url': url.split('?')[0], 'portcullis.idp.endpoint': kind });
       const t0 = performance.now();
       return send(url, options).then((res) => {
-        metrics?.idpRequest(kind, res.status < 400 ? 'success' : 'error', performance.now() - t0);
+        const ms = performance.now() - t0;
+        metrics?.idpRequest(kind, res.status < 400 ? 'success' : 'error', ms);
         end?.({ attributes: { 'http.status_code': res.status } });
+        debug?.debug({ endpoint: kind, method, url: url.split('?')[0], status: res.status, ms: Math.round(ms) }, 'openid-connect: IdP call');
         return res;
       }, (err: unknown) => {
         const name = (err as Error)?.name;
-        metrics?.idpRequest(kind, name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'unreachable', performance.now() - t0);
+        const ms = performance.now() - t0;
+        metrics?.idpRequest(kind, name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'unreachable', ms);
         end?.({ error: name ?? 'error' });
+        debug?.debug({ endpoint: kind, method, url: url.split('?')[0], error: name, ms: Math.round(ms) }, 'openid-connect: IdP call failed');
         throw err;
       });
     };

@@ -67,7 +67,7 @@ export function cachedVerificationAt(rt: Runtime, text: string, start: number, n
 export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
   const cfg = rt.cfg;
   const cached = cachedVerification(rt, token, rt.now());
-  rt.http.metrics?.cache('verified_token', cached !== undefined);
+  rt.http.cache('verified_token', cached !== undefined);
   if (cached) return cached.claims;
   const verified = await rt.issuer.verifyJwt(token, {
     issuers: cfg.issuers_allowed,
@@ -202,7 +202,7 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
   }
   const key = callKey(found.token, rs.client?.index ?? 0, [clientHeaders, clientArgs]);
   let result = cfg.cache_introspection ? rt.caches.introspection.get(key) : undefined;
-  if (cfg.cache_introspection) rt.http.metrics?.cache('introspection', result !== undefined);
+  if (cfg.cache_introspection) rt.http.cache('introspection', result !== undefined);
   result ??= await rt.flights.introspection.run(key, rs.ctx.signal, async () => {
     let fresh: Claims;
     const meta = await rt.issuer.metadata();
