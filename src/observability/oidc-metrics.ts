@@ -17,7 +17,6 @@ export class OidcMetrics {
   readonly #idpLatency: Histogram;
   readonly #jwks: Counter;
   readonly #cache: Counter;
-  readonly #sessionErrors: Counter;
   readonly #refresh: Counter;
   readonly #logout: Counter;
   readonly #authFailures: Counter;
@@ -41,7 +40,6 @@ export class OidcMetrics {
         }
       },
     });
-    this.#sessionErrors = new Counter({ name: 'portcullis_oidc_session_store_errors_total', help: 'Session store (cookie or Redis) errors', registers: r });
     this.#refresh = new Counter({ name: 'portcullis_oidc_token_refreshes_total', help: 'Token refreshes by outcome', labelNames: ['outcome'], registers: r });
     this.#logout = new Counter({ name: 'portcullis_oidc_logouts_total', help: 'Logouts by kind', labelNames: ['kind'], registers: r });
     this.#authFailures = new Counter({ name: 'portcullis_oidc_auth_failures_total', help: 'Authentication failures by reason (no token values are recorded)', labelNames: ['reason'], registers: r });
@@ -61,10 +59,6 @@ export class OidcMetrics {
   cache(cache: OidcCache, hit: boolean): void {
     const key = hit ? `${cache}:hit` : `${cache}:miss`;
     this.#pendingCache.set(key, (this.#pendingCache.get(key) ?? 0) + 1);
-  }
-
-  sessionStoreError(): void {
-    this.#sessionErrors.inc();
   }
 
   refresh(ok: boolean): void {
