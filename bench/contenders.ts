@@ -114,6 +114,8 @@ export interface GatewayStart {
   probe: Probe;
   /** Write a V8 CPU profile into this directory when the process exits. */
   cpuProfDir?: string;
+  /** Extra environment (e.g. PORTCULLIS_PROXY_ACCESS_LOG=stdout; the default is off). */
+  env?: Record<string, string>;
 }
 
 export async function startGateway(children: Children, o: GatewayStart): Promise<Running> {
@@ -129,7 +131,7 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
     '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`], {
     cpus: o.cpus,
     cwd: o.dir,
-    env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off', PORTCULLIS_LOG_LEVEL: 'warn', PORTCULLIS_DRAIN_TIMEOUT: '2' },
+    env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off', PORTCULLIS_LOG_LEVEL: 'warn', PORTCULLIS_DRAIN_TIMEOUT: '2', ...o.env },
   });
   await waitUntil('gateway admin', async () => (await statusOf(`http://127.0.0.1:${admin}/status`)) === 200, child);
   return ready('gateway', child, port, o.probe);

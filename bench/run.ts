@@ -123,11 +123,11 @@ async function main(): Promise<void> {
     };
     const cpusFor = (w: number): string | null => (w === 1 ? pin.single : pin.multi);
     const gateway = (id: string, label: string, group: Scenario['group'], workers: number, routes: number, probe: Probe,
-      plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare']): Scenario => ({
+      plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare'], env?: Record<string, string>): Scenario => ({
       id, label, group, workers, prepare,
       start: async () => ({
         running: await startGateway(children, {
-          dir: nextDir(id), config: gatewayConfig(up, routes, plugins), workers, cpus: cpusFor(workers), cpuProfDir,
+          dir: nextDir(id), config: gatewayConfig(up, routes, plugins), workers, cpus: cpusFor(workers), cpuProfDir, env,
           // A session scenario answers 401 until logged in: ready on any answer.
           probe: prepare ? { path: probe.path, anyStatus: true } : probe,
         }),
@@ -153,6 +153,20 @@ async function main(): Promise<void> {
     }
     // A path with an encoded slash takes the path-safety check (its other readings are routed too).
     scenarios.push(gateway('gw-1r-escpath-w1', 'gateway, no plugins, 1 route, path with %2F', 'core', 1, 1, { path: '/svc0/group%2Fproject/items' }));
+    // Observability (2 workers, as the issue measured): the default access log (JSON to stdout,
+    // read by the bench runner as a container platform would), and the log/metrics/trace plugins
+    // enabled globally. The upstream doubles as the log and OTLP collector (it answers 200 to anything).
+    scenarios.push(gateway('gw-1r-accesslog-w2', 'gateway, no plugins, default access log (JSON, stdout)', 'core', 2, 1, p1, [], undefined, { PORTCULLIS_PROXY_ACCESS_LOG: 'stdout' }));
+    scenarios.push(gateway('prometheus-w2', 'gateway + prometheus (global; status code, latency, bandwidth metrics)', 'core', 2, 1, p1,
+      [{ name: 'prometheus', config: { status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true } }]));
+    for (const [id, rate] of [['otel-100-w2', 1], ['otel-1-w2', 0.01]] as const) {
+      scenarios.push(gateway(id, `gateway + opentelemetry (global, sampling_rate ${rate})`, 'core', 2, 1, p1,
+        [{ name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${up}/v1/traces`, sampling_rate: rate } }]));
+    }
+    scenarios.push(gateway('http-log-w2', 'gateway + http-log (global, Kong\'s default queue: one POST per request)', 'core', 2, 1, p1,
+      [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${up}/log` } }]));
+    scenarios.push(gateway('http-log-batch-w2', 'gateway + http-log (global, queue.max_batch_size 100)', 'core', 2, 1, p1,
+      [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${up}/log`, queue: { max_batch_size: 100 } } }]));
     for (const w of [1, 2]) {
       scenarios.push({
         id: `nginx-w${w}`, label: 'nginx reverse proxy (reference)', group: 'reference', workers: w,
@@ -347,6 +361,12 @@ const targets: Target[] = [
   { what: 'session cookie (redis storage) / no-plugin gateway, 1 worker', num: 'oidc-session-redis-w1', den: 'gw-1r-w1', min: null },
   { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 1 worker each', num: 'oidc-bearer-w1', den: 'apache-oidc-w1', min: 2.0 },
   { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 2 workers each', num: 'oidc-bearer-w2', den: 'apache-oidc-w2', min: 2.0 },
+  { what: 'default access log on / off, 2 workers', num: 'gw-1r-accesslog-w2', den: 'gw-1r-w2', min: 0.9 },
+  { what: 'prometheus (global) / no-plugin gateway, 2 workers', num: 'prometheus-w2', den: 'gw-1r-w2', min: 0.95 },
+  { what: 'opentelemetry sampling_rate 1.0 / no-plugin gateway, 2 workers', num: 'otel-100-w2', den: 'gw-1r-w2', min: 0.85 },
+  { what: 'opentelemetry sampling_rate 0.01 / no-plugin gateway, 2 workers', num: 'otel-1-w2', den: 'gw-1r-w2', min: 0.97 },
+  { what: 'http-log (Kong default queue, a POST per request) / no-plugin gateway, 2 workers', num: 'http-log-w2', den: 'gw-1r-w2', min: 0.9 },
+  { what: 'http-log (batches of 100) / no-plugin gateway, 2 workers', num: 'http-log-batch-w2', den: 'gw-1r-w2', min: null },
   { what: 'gateway (1 route) / nginx, 1 worker (reference)', num: 'gw-1r-w1', den: 'nginx-w1', min: null },
   { what: 'gateway (1 route) / nginx, 2 workers (reference)', num: 'gw-1r-w2', den: 'nginx-w2', min: null },
 ];

@@ -8,6 +8,7 @@ import type { Consumer, Route, Service } from '../config/types.ts';
 import { TailMemo } from '../tail-memo.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
 import { holdRequestBody, payloadTooLarge } from '../proxy/request-body.ts';
+import type { RequestTrace } from '../observability/trace-scope.ts';
 import type {
   Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest,
 } from '../plugins/sdk.ts';
@@ -245,6 +246,11 @@ export class Context implements RequestContext {
   upstreamLatency: number | null = null;
   /** performance.now() when the request arrived (kernel). */
   t0 = 0;
+  /** Set by a tracing plugin when this request is traced. */
+  trace: RequestTrace | null = null;
+  get startedPerf(): number {
+    return this.t0;
+  }
   /** ms from arrival to the upstream request being sent (Kong's X-Kong-Proxy-Latency); null when not proxied. */
   proxyLatency: number | null = null;
   /** Upstream attempts made. */

@@ -205,6 +205,7 @@ export class ControlPlane {
   async #push(): Promise<void> {
     const data = await this.store.load();
     await this.#o.onConfig(data);
+    this.#o.log.debug({ services: data.services.length, routes: data.routes.length, plugins: data.plugins.length }, 'configuration pushed to the proxy');
   }
 
   /**
@@ -214,8 +215,10 @@ export class ControlPlane {
   async reload(): Promise<boolean> {
     const s = this.#o.settings;
     try {
+      this.#o.log.debug({ database: s.database, file: s.declarativeConfig }, 'reload: reading the configuration');
       if (s.database === 'off' && s.declarativeConfig) {
         const data = await this.#readFile();
+        this.#o.log.debug({ services: data.services.length, routes: data.routes.length, plugins: data.plugins.length }, 'reload: configuration valid; applying');
         await this.store.replaceAll(data);
         // replaceAll notifies onChange; wait for that push so callers see the new config live.
         this.#schedulePush();

@@ -20,11 +20,12 @@ import { openTunnel, spliceTunnel, type ClientUpgrade } from '../proxy/tunnel.ts
 import type { Logger, Reply } from '../plugins/sdk.ts';
 import { Context, Incoming, ResponseHeaders, Upstream, isReply, type BodyLimits } from './context.ts';
 import { Flight } from './flight.ts';
-import { resolveEntry, type ChainEntry } from './plugins.ts';
+import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
 import { pathNeedsCheck, type RouterInput } from '../router/index.ts';
 import type { AccessLog } from '../observability/access-log.ts';
+import { traceScope, type RequestTrace } from '../observability/trace-scope.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -259,7 +260,10 @@ export class RequestHandler implements ForwardSink<Flight> {
   #route(f: Flight): void | Promise<void> {
     const ctx = f.ctx;
     const req = ctx.request;
+    const tr = ctx.trace;
+    const rt0 = tr === null ? 0 : performance.now();
     const match = f.snap.router.match(routerInput(req));
+    if (tr !== null) tr.span('kong.router', rt0, performance.now());
     if (match === null) {
       for (const e of f.snap.chains.global) this.#addResolved(f, e);
       return this.#local(f, ctx.reply(404, { message: 'no Route matched with those values' }));
@@ -294,7 +298,7 @@ export class RequestHandler implements ForwardSink<Flight> {
       f.plugins.push(inst);
       const access = inst.handlers.access;
       if (access === undefined) continue;
-      const r = access.call(inst.handlers, ctx);
+      const r = ctx.trace === null ? access.call(inst.handlers, ctx) : tracedAccess(inst, ctx, ctx.trace);
       if (r instanceof Promise) {
         return r.then((v) => (isReply(v) ? this.#accessReply(f, i, v) : this.#access(f, i + 1)));
       }
@@ -532,6 +536,16 @@ export class RequestHandler implements ForwardSink<Flight> {
       }, this.#s.now());
     }
   }
+}
+
+/** A plugin's access handler inside the request's trace scope, recorded as `kong.access.plugin.<name>`. */
+function tracedAccess(inst: Instance, ctx: Context, tr: RequestTrace): ReturnType<NonNullable<Instance['handlers']['access']>> {
+  const start = performance.now();
+  const name = `kong.access.plugin.${inst.entity.name}`;
+  const r = traceScope.run(tr, () => inst.handlers.access!.call(inst.handlers, ctx));
+  if (r instanceof Promise) return r.finally(() => tr.span(name, start, performance.now()));
+  tr.span(name, start, performance.now());
+  return r;
 }
 
 /** Request line + header block + body as received (nginx's `$request_length`), computed at log time only. */

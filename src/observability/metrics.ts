@@ -7,13 +7,15 @@
  * The request path touches only cached label children (one Map lookup per request), so the
  * prometheus plugin costs a few increments per request.
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { OidcMetrics } from './oidc-metrics.ts';
 
 export const kongLatencyBuckets = [1, 2, 5, 7, 10, 15, 20, 30, 50, 75, 100, 200, 500, 750, 1000, 3000, 6000];
 export const upstreamLatencyBuckets = [25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000];
 export const prometheusContentType = 'text/plain; charset=UTF-8';
 const workspace = 'default';
+
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /** What the prometheus plugin records for one request (Kong's log-phase values). */
 export interface RequestSample {
@@ -39,14 +41,61 @@ export interface MetricGates {
   bandwidth_metrics: boolean;
 }
 
-interface RouteChildren {
-  codes: Map<string, { inc(v?: number): void }>;
-  request: { observe(v: number): void } | null;
-  upstream: { observe(v: number): void } | null;
-  kong: { observe(v: number): void } | null;
-  ingress: { inc(v?: number): void } | null;
-  egress: { inc(v?: number): void } | null;
+/** A histogram kept as plain numbers on the request path (Kong's buckets; `le` inclusive). */
+class LocalHistogram {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  readonly #bounds: readonly number[];
+  constructor(bounds: readonly number[]) {
+    this.#bounds = bounds;
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+  observe(v: number): void {
+    const b = this.#bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]) i++;
+    this.counts[i]++;
+    this.sum += v;
+    this.count++;
+  }
+  /** prom-client's JSON values of this histogram (cumulative buckets, then _sum and _count). */
+  values(name: string, labels: Record<string, string>): MetricValue<string>[] {
+    const out: MetricValue<string>[] = [];
+    let acc = 0;
+    for (let i = 0; i < this.#bounds.length; i++) {
+      acc += this.counts[i];
+      out.push({ labels: { ...labels, le: this.#bounds[i] }, value: acc, metricName: `${name}_bucket` } as MetricValue<string>);
+    }
+    acc += this.counts[this.#bounds.length];
+    out.push({ labels: { ...labels, le: '+Inf' }, value: acc, metricName: `${name}_bucket` } as MetricValue<string>);
+    out.push({ labels, value: this.sum, metricName: `${name}_sum` } as MetricValue<string>);
+    out.push({ labels, value: this.count, metricName: `${name}_count` } as MetricValue<string>);
+    return out;
+  }
 }
+
+/** Everything recorded for one service/route/consumer. */
+interface Series {
+  service: string;
+  route: string;
+  consumer: string;
+  /** status * 2 + (source kong ? 1 : 0) → count */
+  codes: Map<number, number>;
+  request: LocalHistogram | null;
+  upstream: LocalHistogram | null;
+  kong: LocalHistogram | null;
+  ingress: number;
+  egress: number;
+}
+
+const help = {
+  requests: 'HTTP status codes per consumer/service/route in Kong',
+  kong: 'Latency added by Kong and enabled plugins for each service/route in Kong',
+  upstream: 'Latency added by upstream response for each service/route in Kong',
+  request: 'Total latency incurred during requests for each service/route in Kong',
+  bandwidth: 'Total bandwidth (ingress/egress) throughput in bytes',
+};
 
 /** Counters of one process's listeners, as Kong's nginx stub_status names. */
 export interface ConnectionCounts {
@@ -62,26 +111,21 @@ export interface ConnectionCounts {
 export class ProcessMetrics {
   readonly registry = new Registry();
   readonly oidc: OidcMetrics;
-  readonly #requests: Counter;
-  readonly #requestLatency: Histogram;
-  readonly #upstreamLatency: Histogram;
-  readonly #kongLatency: Histogram;
-  readonly #bandwidth: Counter;
   readonly #connections: Gauge;
   readonly #nginxRequests: Gauge;
   readonly #timers: Gauge;
   readonly #vm: Gauge;
-  readonly #children = new Map<string, RouteChildren>();
+  /**
+   * Kong's per-request families are kept as plain numbers per service/route/consumer (a Map
+   * lookup and a few additions per request) and turned into prom-client's JSON at scrape time
+   * (`json()`), instead of prom-client's label hashing on every observation.
+   */
+  readonly #series = new Map<string, Series>();
   /** Series from the log plugins' queues (entries dropped when a queue is full). */
   readonly queueDropped: Counter;
 
   constructor() {
     const r = [this.registry];
-    this.#requests = new Counter({ name: 'kong_http_requests_total', help: 'HTTP status codes per consumer/service/route in Kong', labelNames: ['service', 'route', 'code', 'source', 'workspace', 'consumer'], registers: r });
-    this.#kongLatency = new Histogram({ name: 'kong_kong_latency_ms', help: 'Latency added by Kong and enabled plugins for each service/route in Kong', labelNames: ['service', 'route', 'workspace'], buckets: kongLatencyBuckets, registers: r });
-    this.#upstreamLatency = new Histogram({ name: 'kong_upstream_latency_ms', help: 'Latency added by upstream response for each service/route in Kong', labelNames: ['service', 'route', 'workspace'], buckets: upstreamLatencyBuckets, registers: r });
-    this.#requestLatency = new Histogram({ name: 'kong_request_latency_ms', help: 'Total latency incurred during requests for each service/route in Kong', labelNames: ['service', 'route', 'workspace'], buckets: upstreamLatencyBuckets, registers: r });
-    this.#bandwidth = new Counter({ name: 'kong_bandwidth_bytes', help: 'Total bandwidth (ingress/egress) throughput in bytes', labelNames: ['service', 'route', 'direction', 'workspace', 'consumer'], registers: r });
     this.#connections = new Gauge({ name: 'kong_nginx_connections_total', help: 'Number of connections by subsystem', labelNames: ['node_id', 'subsystem', 'state'], registers: r });
     this.#nginxRequests = new Gauge({ name: 'kong_nginx_requests_total', help: 'Number of requests total', labelNames: ['node_id', 'subsystem'], registers: r });
     this.#timers = new Gauge({ name: 'kong_nginx_timers', help: 'Number of nginx timers', labelNames: ['state'], registers: r });
@@ -90,43 +134,26 @@ export class ProcessMetrics {
     this.oidc = new OidcMetrics(this.registry);
   }
 
-  #route(s: RequestSample, gates: MetricGates): RouteChildren {
-    const key = `${s.service}\0${s.route}\0${s.consumer}`;
-    let c = this.#children.get(key);
-    if (c === undefined) {
-      c = {
-        codes: new Map(),
-        request: gates.latency_metrics ? this.#requestLatency.labels(s.service, s.route, workspace) : null,
-        upstream: gates.latency_metrics ? this.#upstreamLatency.labels(s.service, s.route, workspace) : null,
-        kong: gates.latency_metrics ? this.#kongLatency.labels(s.service, s.route, workspace) : null,
-        ingress: gates.bandwidth_metrics ? this.#bandwidth.labels(s.service, s.route, 'ingress', workspace, s.consumer) : null,
-        egress: gates.bandwidth_metrics ? this.#bandwidth.labels(s.service, s.route, 'egress', workspace, s.consumer) : null,
-      };
-      this.#children.set(key, c);
-    }
-    return c;
-  }
-
   /** Records one request, within the plugin's gates (Kong: status_code/latency/bandwidth_metrics). */
   record(s: RequestSample, gates: MetricGates): void {
-    const c = this.#route(s, gates);
+    const key = s.consumer === '' ? `${s.service}\0${s.route}` : `${s.service}\0${s.route}\0${s.consumer}`;
+    let c = this.#series.get(key);
+    if (c === undefined) {
+      c = { service: s.service, route: s.route, consumer: s.consumer, codes: new Map(), request: null, upstream: null, kong: null, ingress: 0, egress: 0 };
+      this.#series.set(key, c);
+    }
     if (gates.status_code_metrics) {
-      const codeKey = s.source === 'service' ? s.status : -s.status;
-      let counter = c.codes.get(String(codeKey));
-      if (counter === undefined) {
-        counter = this.#requests.labels(s.service, s.route, String(s.status), s.source, workspace, s.consumer);
-        c.codes.set(String(codeKey), counter);
-      }
-      counter.inc();
+      const code = s.status * 2 + (s.source === 'kong' ? 1 : 0);
+      c.codes.set(code, (c.codes.get(code) ?? 0) + 1);
     }
     if (gates.latency_metrics) {
-      (c.request ??= this.#requestLatency.labels(s.service, s.route, workspace)).observe(s.requestLatency);
-      if (s.upstreamLatency !== null) (c.upstream ??= this.#upstreamLatency.labels(s.service, s.route, workspace)).observe(s.upstreamLatency);
-      (c.kong ??= this.#kongLatency.labels(s.service, s.route, workspace)).observe(s.kongLatency);
+      (c.request ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.requestLatency);
+      if (s.upstreamLatency !== null) (c.upstream ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.upstreamLatency);
+      (c.kong ??= new LocalHistogram(kongLatencyBuckets)).observe(s.kongLatency);
     }
     if (gates.bandwidth_metrics) {
-      (c.ingress ??= this.#bandwidth.labels(s.service, s.route, 'ingress', workspace, s.consumer)).inc(s.ingressBytes);
-      (c.egress ??= this.#bandwidth.labels(s.service, s.route, 'egress', workspace, s.consumer)).inc(s.egressBytes);
+      c.ingress += s.ingressBytes;
+      c.egress += s.egressBytes;
     }
   }
 
@@ -148,8 +175,36 @@ export class ProcessMetrics {
     this.#vm.set({ node_id: nodeId, pid: String(process.pid), kong_subsystem: 'http' }, process.memoryUsage().heapUsed);
   }
 
-  json(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
-    return this.registry.getMetricsAsJSON();
+  /** Kong's per-request families in prom-client's JSON shape (what `getMetricsAsJSON` gives). */
+  #requestFamilies(): MetricsJson {
+    const requests: MetricValue<string>[] = [];
+    const bandwidth: MetricValue<string>[] = [];
+    const hist = { kong: [] as MetricValue<string>[], upstream: [] as MetricValue<string>[], request: [] as MetricValue<string>[] };
+    for (const c of this.#series.values()) {
+      for (const [code, n] of c.codes) {
+        requests.push({ labels: { service: c.service, route: c.route, code: String(code >> 1), source: (code & 1) === 1 ? 'kong' : 'service', workspace, consumer: c.consumer }, value: n });
+      }
+      const hl = { service: c.service, route: c.route, workspace };
+      if (c.kong !== null) hist.kong.push(...c.kong.values('kong_kong_latency_ms', hl));
+      if (c.upstream !== null) hist.upstream.push(...c.upstream.values('kong_upstream_latency_ms', hl));
+      if (c.request !== null) hist.request.push(...c.request.values('kong_request_latency_ms', hl));
+      if (c.ingress > 0 || c.egress > 0) {
+        bandwidth.push({ labels: { service: c.service, route: c.route, direction: 'ingress', workspace, consumer: c.consumer }, value: c.ingress });
+        bandwidth.push({ labels: { service: c.service, route: c.route, direction: 'egress', workspace, consumer: c.consumer }, value: c.egress });
+      }
+    }
+    const family = (name: string, h: string, type: string, values: MetricValue<string>[]) => ({ name, help: h, type, aggregator: 'sum', values }) as unknown as MetricsJson[number];
+    return [
+      family('kong_http_requests_total', help.requests, 'counter', requests),
+      family('kong_kong_latency_ms', help.kong, 'histogram', hist.kong),
+      family('kong_upstream_latency_ms', help.upstream, 'histogram', hist.upstream),
+      family('kong_request_latency_ms', help.request, 'histogram', hist.request),
+      family('kong_bandwidth_bytes', help.bandwidth, 'counter', bandwidth),
+    ];
+  }
+
+  async json(): Promise<MetricsJson> {
+    return [...this.#requestFamilies(), ...(await this.registry.getMetricsAsJSON())];
   }
 }
 
@@ -174,12 +229,10 @@ export class NodeMetrics {
     this.#reachable.set(ok ? 1 : 0);
   }
 
-  json(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+  json(): Promise<MetricsJson> {
     return this.registry.getMetricsAsJSON();
   }
 }
-
-type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /** The kinds whose values only grow: kept from workers that exited, so the node's totals never drop. */
 function monotonic(json: MetricsJson): MetricsJson {

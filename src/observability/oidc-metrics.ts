@@ -4,7 +4,7 @@
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 
-export type IdpEndpoint = 'discovery' | 'jwks' | 'token' | 'introspection' | 'userinfo' | 'revocation';
+export type IdpEndpoint = 'discovery' | 'jwks' | 'token' | 'introspection' | 'userinfo' | 'revocation' | 'other';
 export type IdpOutcome = 'success' | 'error' | 'timeout' | 'unreachable';
 export type OidcCache = 'verified_token' | 'introspection' | 'token';
 export type AuthFailureReason = 'expired' | 'bad_signature' | 'audience' | 'issuer' | 'missing' | 'invalid';
@@ -17,7 +17,6 @@ export class OidcMetrics {
   readonly #idpLatency: Histogram;
   readonly #jwks: Counter;
   readonly #cache: Counter;
-  readonly #sessionErrors: Counter;
   readonly #refresh: Counter;
   readonly #logout: Counter;
   readonly #authFailures: Counter;
@@ -26,9 +25,21 @@ export class OidcMetrics {
     const r = [registry];
     this.#idp = new Counter({ name: 'portcullis_oidc_idp_requests_total', help: 'Requests the openid-connect plugin made to identity providers, by endpoint and outcome', labelNames: ['endpoint', 'outcome'], registers: r });
     this.#idpLatency = new Histogram({ name: 'portcullis_oidc_idp_latency_ms', help: 'Latency of identity provider requests in milliseconds, by endpoint', labelNames: ['endpoint'], buckets: idpLatencyBuckets, registers: r });
-    this.#jwks = new Counter({ name: 'portcullis_oidc_jwks_refreshes_total', help: 'JWKS fetches, by trigger (scheduled: expiry or first use; unknown_kid: a token named a key not in the cached set)', labelNames: ['trigger'], registers: r });
-    this.#cache = new Counter({ name: 'portcullis_oidc_cache_lookups_total', help: 'openid-connect cache lookups by cache and result', labelNames: ['cache', 'result'], registers: r });
-    this.#sessionErrors = new Counter({ name: 'portcullis_oidc_session_store_errors_total', help: 'Session store (cookie or Redis) errors', registers: r });
+    this.#jwks = new Counter({ name: 'portcullis_oidc_jwks_refreshes_total', help: 'JWKS fetches (trigger=fetch: every fetch; trigger=unknown_kid: refetches because a token named a key not in the cached set)', labelNames: ['trigger'], registers: r });
+    // Counted as plain numbers on the request path (a cached bearer's fast path) and handed to
+    // prom-client when scraped.
+    const pending = this.#pendingCache;
+    this.#cache = new Counter({
+      name: 'portcullis_oidc_cache_lookups_total', help: 'openid-connect cache lookups by cache and result', labelNames: ['cache', 'result'], registers: r,
+      collect() {
+        for (const [key, n] of pending) {
+          if (n === 0) continue;
+          const colon = key.indexOf(':');
+          this.labels(key.slice(0, colon), key.slice(colon + 1)).inc(n);
+          pending.set(key, 0);
+        }
+      },
+    });
     this.#refresh = new Counter({ name: 'portcullis_oidc_token_refreshes_total', help: 'Token refreshes by outcome', labelNames: ['outcome'], registers: r });
     this.#logout = new Counter({ name: 'portcullis_oidc_logouts_total', help: 'Logouts by kind', labelNames: ['kind'], registers: r });
     this.#authFailures = new Counter({ name: 'portcullis_oidc_auth_failures_total', help: 'Authentication failures by reason (no token values are recorded)', labelNames: ['reason'], registers: r });
@@ -39,16 +50,15 @@ export class OidcMetrics {
     this.#idpLatency.labels(endpoint).observe(ms);
   }
 
-  jwksRefresh(trigger: 'scheduled' | 'unknown_kid'): void {
+  jwksRefresh(trigger: 'fetch' | 'unknown_kid'): void {
     this.#jwks.labels(trigger).inc();
   }
 
-  cache(cache: OidcCache, hit: boolean): void {
-    this.#cache.labels(cache, hit ? 'hit' : 'miss').inc();
-  }
+  readonly #pendingCache = new Map<string, number>();
 
-  sessionStoreError(): void {
-    this.#sessionErrors.inc();
+  cache(cache: OidcCache, hit: boolean): void {
+    const key = hit ? `${cache}:hit` : `${cache}:miss`;
+    this.#pendingCache.set(key, (this.#pendingCache.get(key) ?? 0) + 1);
   }
 
   refresh(ok: boolean): void {

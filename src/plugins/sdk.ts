@@ -14,6 +14,9 @@ import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
+import type { RequestTrace } from '../observability/trace-scope.ts';
+
+export { traceScope, type RequestTrace, type SpanAttributes } from '../observability/trace-scope.ts';
 
 export type { Logger };
 
@@ -142,6 +145,14 @@ export interface RequestContext {
   readonly log: Logger;
   /** Injectable clock (ms since epoch). */
   now(): number;
+  /**
+   * The request's trace when it is traced (sampled), else null. A tracing plugin sets it (in
+   * `rewrite` to cover routing and every plugin); the kernel then records the router, each
+   * plugin's access phase and the upstream exchange into it.
+   */
+  trace: RequestTrace | null;
+  /** performance.now() when the request arrived (for span and latency arithmetic). */
+  readonly startedPerf: number;
   /** Build a local reply; return it from `access`/`rewrite` to end the request. */
   reply(status: number, body?: unknown, headers?: Record<string, string | string[]>): Reply;
   /**

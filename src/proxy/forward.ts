@@ -38,6 +38,8 @@ export interface ForwardedRequest {
     bytesSent: number;
     /** performance.now() when the request arrived. */
     readonly t0: number;
+    /** The request's trace when it is sampled (opentelemetry): the exchange adds its `kong.balancer` span. */
+    readonly trace: { span(name: string, start: number, end: number, attributes?: Record<string, string | number>): void } | null;
     readonly request: { readonly method: string; readonly headers: IncomingHttpHeaders };
     readonly upstream: { readonly headers: Record<string, string | string[] | undefined>; target(): string };
     readonly route: Route | null;
@@ -148,7 +150,9 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx interim responses are not forwarded
     const req = this.#req;
-    req.ctx.upstreamLatency = performance.now() - this.#t0;
+    const now = performance.now();
+    req.ctx.upstreamLatency = now - this.#t0;
+    if (req.ctx.trace !== null) req.ctx.trace.span('kong.balancer', this.#t0, now, { 'http.status_code': statusCode, 'kong.balancer.try': req.ctx.tries });
     this.#resume = resume;
     const headers = downstreamHeadersFromRaw(rawHeaders);
     if (this.#bufferSize >= 0 && headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304
@@ -203,6 +207,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const req = this.#req;
     const ctx = req.ctx;
     ctx.cancelUpstream = null;
+    if (ctx.trace !== null && this.#out === null) ctx.trace.span('kong.balancer', this.#t0, performance.now(), { error: err.name, 'kong.balancer.try': ctx.tries });
     if (this.#holding !== null) {
       // Nothing was sent yet: the client gets the gateway's error reply, as from nginx.
       this.#holding.body.discard();

@@ -58,6 +58,8 @@ export function buildContext(req: IncomingMessage, body: Buffer, now: () => numb
   const ctx: RequestContext = {
     id: `req-${Math.random().toString(36).slice(2)}`,
     startedAt: now(),
+    trace: null,
+    startedPerf: performance.now(),
     request: {
       method: req.method ?? 'GET',
       scheme: 'http',

@@ -82,6 +82,8 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   const ctx: FakeContext = {
     id: 'test-request-id',
     startedAt: Date.now(),
+    trace: null,
+    startedPerf: performance.now(),
     request: {
       method: req.method ?? 'GET',
       scheme: req.scheme ?? 'http',

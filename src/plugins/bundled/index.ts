@@ -6,6 +6,7 @@ import cors from './cors/index.ts';
 import fileLog from './file-log/index.ts';
 import httpLog from './http-log/index.ts';
 import openidConnect from './openid-connect/index.ts';
+import opentelemetry from './opentelemetry/index.ts';
 import prometheus from './prometheus/index.ts';
 import rateLimiting from './rate-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
@@ -17,6 +18,7 @@ export const bundledPlugins: readonly PluginDefinition[] = [
   fileLog,
   httpLog,
   openidConnect,
+  opentelemetry,
   prometheus,
   rateLimiting,
   requestTermination,

@@ -182,12 +182,13 @@ function found(inst: Instance, f: Flow, r: StepResult): Sync<Reply | undefined> 
   }
   // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
   const token = f.bearer();
-  if (token instanceof Promise) return token.then((t) => noCredential(t));
-  return noCredential(token);
+  if (token instanceof Promise) return token.then((t) => noCredential(inst, t));
+  return noCredential(inst, token);
 }
 
-function noCredential(token: FoundToken | null): never {
+function noCredential(inst: Instance, token: FoundToken | null): never {
   if (token !== null) throw authError('invalid_token', 'token not accepted by any enabled method');
+  inst.rt.http.metrics?.authFailure('missing');
   throw authError('no_credentials', 'no credentials found');
 }
 

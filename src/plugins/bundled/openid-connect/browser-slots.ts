@@ -32,6 +32,7 @@ export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCa
     database: deps.database,
     instanceId: deps.entity.id,
     log: deps.log,
+    metrics: deps.metrics?.oidc,
     now: deps.now,
   });
 }

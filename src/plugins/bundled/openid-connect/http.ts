@@ -2,13 +2,14 @@
  * The HTTP client for every call the plugin makes to the identity provider. One per plugin
  * instance: it owns an undici Agent (keep-alive pool, `ssl_verify`) and closes it in `close()`.
  * Every call gets a timeout (`timeout`, ms) combined with the caller's AbortSignal, so a slow
- * IdP can never hold a request longer than configured, and goes through a circuit breaker per
- * endpoint (idp-breaker.ts), so an IdP that keeps failing or hanging is not waited for at all.
+ * IdP can never hold a request longer than configured.
  */
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { CustomFetch, CustomFetchOptions } from 'openid-client';
+import { traceScope } from '../../sdk.ts';
 import { idpUnavailable } from './errors.ts';
 import { IdpBreaker } from './idp-breaker.ts';
+import type { IdpEndpoint, OidcCache, OidcMetrics } from '../../../observability/oidc-metrics.ts';
 
 export interface IdpHttpOptions {
   /** Per-call timeout in ms (`config.timeout`). */
@@ -17,7 +18,17 @@ export interface IdpHttpOptions {
   sslVerify: boolean;
   /** Clock of the circuit breaker (tests). */
   now?: () => number;
+  /** The node's openid-connect metrics (portcullis_oidc_*), when the node has metrics. */
+  metrics?: OidcMetrics;
+  /** At `debug`, every IdP call is logged (endpoint, method, URL without query, status, ms). */
+  log?: { isLevelEnabled(level: string): boolean; debug(obj: object, msg: string): void };
 }
+
+/** Metadata fields naming the endpoints counted by kind (discovery is recognised by its path). */
+const endpointFields: ReadonlyArray<[string, IdpEndpoint]> = [
+  ['token_endpoint', 'token'], ['introspection_endpoint', 'introspection'], ['userinfo_endpoint', 'userinfo'],
+  ['revocation_endpoint', 'revocation'], ['jwks_uri', 'jwks'],
+];
 
 /** Extras for one call: the request's signal and headers to add (discovery/introspection/...). */
 export interface CallExtras {
@@ -29,10 +40,15 @@ export class IdpHttp {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
   readonly #breaker: IdpBreaker;
+  readonly metrics: OidcMetrics | undefined;
+  readonly #endpoints = new Map<string, IdpEndpoint>();
+  readonly #debug: IdpHttpOptions['log'] | null;
 
   constructor(options: IdpHttpOptions) {
     this.#timeoutMs = options.timeoutMs;
     this.#breaker = new IdpBreaker(options.now);
+    this.metrics = options.metrics;
+    this.#debug = options.log?.isLevelEnabled('debug') ? options.log : null;
     this.#agent = new Agent({
       connect: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs },
       headersTimeout: options.timeoutMs,
@@ -45,7 +61,60 @@ export class IdpHttp {
    * builds the request (client authentication, form body); this adds the extra headers, the
    * timeout and the caller's signal, and sends it through the instance's pool.
    */
+  /** A cache decision: counted (portcullis_oidc_cache_lookups_total) and, at debug, logged. */
+  cache(cache: OidcCache, hit: boolean): void {
+    this.metrics?.cache(cache, hit);
+    this.#debug?.debug({ cache, result: hit ? 'hit' : 'miss' }, 'openid-connect: cache lookup');
+  }
+
+  /** Learns which URL is which endpoint (from discovery), to label metrics and spans. */
+  learn(meta: Readonly<Record<string, unknown>>): void {
+    for (const [field, kind] of endpointFields) {
+      const url = meta[field];
+      if (typeof url === 'string') this.#endpoints.set(url.split('?')[0], kind);
+    }
+  }
+
+  #kindOf(url: string): IdpEndpoint {
+    const bare = url.split('?')[0];
+    return this.#endpoints.get(bare) ?? (bare.includes('/.well-known/') ? 'discovery' : 'other');
+  }
+
+  /**
+   * `#send` with a metric (endpoint, outcome, latency) and, when the request is traced, a
+   * `kong.internal.request` child span. The URL is recorded without its query string.
+   */
   fetchFor(extras: CallExtras = {}): CustomFetch {
+    const send = this.#send(extras);
+    return (url: string, options: CustomFetchOptions) => {
+      const metrics = this.metrics;
+      const trace = traceScope.getStore();
+      const debug = this.#debug;
+      if (metrics === undefined && trace === undefined && debug === null) return send(url, options);
+      const kind = this.#kindOf(url);
+      const method = options.method ?? 'GET';
+      if (kind === 'jwks') metrics?.jwksRefresh('fetch');
+      const end = trace?.begin('kong.internal.request', { 'http.method': method, 'http.url': url.split('?')[0], 'portcullis.idp.endpoint': kind });
+      const t0 = performance.now();
+      return send(url, options).then((res) => {
+        const ms = performance.now() - t0;
+        metrics?.idpRequest(kind, res.status < 400 ? 'success' : 'error', ms);
+        end?.({ attributes: { 'http.status_code': res.status } });
+        debug?.debug({ endpoint: kind, method, url: url.split('?')[0], status: res.status, ms: Math.round(ms) }, 'openid-connect: IdP call');
+        return res;
+      }, (err: unknown) => {
+        const name = (err as Error)?.name;
+        const ms = performance.now() - t0;
+        metrics?.idpRequest(kind, name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'unreachable', ms);
+        end?.({ error: name ?? 'error' });
+        debug?.debug({ endpoint: kind, method, url: url.split('?')[0], error: name, ms: Math.round(ms) }, 'openid-connect: IdP call failed');
+        throw err;
+      });
+    };
+  }
+
+  /** One call: the circuit breaker of its endpoint first, then the request with timeout and signals. */
+  #send(extras: CallExtras): CustomFetch {
     return async (url: string, options: CustomFetchOptions) => {
       const endpoint = IdpBreaker.endpointOf(url);
       if (!this.#breaker.admit(endpoint)) {

@@ -215,6 +215,7 @@ export class IssuerCache {
       return { payload, header: protectedHeader };
     } catch (err) {
       if (err instanceof Error && 'code' in err && (err as { code: string }).code.startsWith('GW_')) throw err;
+      this.#o.http.metrics?.authFailure(failureReason(err));
       throw authError('invalid_token', tokenFailure(err), err);
     }
   }
@@ -241,7 +242,9 @@ export class IssuerCache {
     // The Admin API shows the document as discovered: overrides belong to one instance, and
     // instances with different overrides share the record.
     this.#publish({ configuration: { ...discovered } });
-    return this.#withOverrides(discovered);
+    const meta = this.#withOverrides(discovered);
+    this.#o.http.learn(meta);
+    return meta;
   }
 
   #withOverrides(discovered: ServerMetadata): ServerMetadata {
@@ -341,6 +344,7 @@ export class IssuerCache {
     if (this.#jwks.inFlight) return this.#jwks.inFlight.catch(() => null);
     if (now - this.#lastKidRefetch < this.#o.rediscoveryLifetimeSec * 1000) return null;
     this.#lastKidRefetch = now;
+    this.#o.http.metrics?.jwksRefresh('unknown_kid');
     // Keys may have moved with the metadata: let discovery refresh too, in the background (the
     // JWKS fetch below uses the jwks_uri in memory rather than wait for it).
     this.#meta.fetchedAt = 0;
@@ -411,6 +415,14 @@ export class IssuerCache {
 }
 
 /** A short reason for a failed token verification (for logs and `display_errors`). */
+/** The bounded reason label of portcullis_oidc_auth_failures_total (no token content). */
+function failureReason(err: unknown): 'expired' | 'bad_signature' | 'audience' | 'issuer' | 'invalid' {
+  if (err instanceof joseErrors.JWTExpired) return 'expired';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed || err instanceof joseErrors.JWKSNoMatchingKey) return 'bad_signature';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return err.claim === 'aud' ? 'audience' : err.claim === 'iss' ? 'issuer' : 'invalid';
+  return 'invalid';
+}
+
 function tokenFailure(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'token expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) return `invalid ${err.claim} claim`;

@@ -19,6 +19,7 @@ import { failureReply, type FailureKind } from './replies.ts';
 import { Sealer } from './seal.ts';
 import { SessionStore, stateKey, type NewSession, type SessionData } from './session.ts';
 import { sessionHeaders } from './session-headers.ts';
+import type { OidcMetrics } from '../../../../observability/oidc-metrics.ts';
 
 export type { BrowserConfig, RedisRecord, SameSite } from './config.ts';
 export type { SessionData, SessionTokens, NewSession } from './session.ts';
@@ -37,6 +38,8 @@ export interface BrowserDeps {
   /** Names the generated secret in `sharedKv` (the plugin entity's id). */
   instanceId?: string;
   log: Logger;
+  /** The node's openid-connect metrics (refreshes, logouts), when it has metrics. */
+  metrics?: OidcMetrics;
   now(): number;
 }
 
@@ -149,7 +152,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       return save(ctx, session, true);
     },
   });
-  const logout = new Logout({ cfg, store, kv, getClient: deps.getClient, selectClient: deps.selectClient });
+  const logout = new Logout({ cfg, store, kv, getClient: deps.getClient, selectClient: deps.selectClient, metrics: deps.metrics });
 
   const grant = async (session: SessionData): Promise<RefreshOutcome> => {
     try {
@@ -160,8 +163,10 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
       if (!tokens.refresh_token) tokens.refresh_token = session.tokens.refresh_token;
       if (!tokens.id_token && session.tokens.id_token) tokens.id_token = session.tokens.id_token;
       const claims = res.claims();
+      deps.metrics?.refresh(true);
       return { kind: 'refreshed', tokens, idTokenClaims: claims ? { ...claims } : null };
     } catch (err) {
+      deps.metrics?.refresh(false);
       // The IdP refused the refresh token, or answered with tokens that do not validate: the
       // session cannot go on. Anything else (IdP unreachable, timeout) may pass: keep the session.
       if (isRejection(err)) return { kind: 'rejected' };

@@ -10,6 +10,7 @@ import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { perClient, type ResolvedConfig } from './config.ts';
 import { digest } from './seal.ts';
 import type { SessionData, SessionStore } from './session.ts';
+import type { OidcMetrics } from '../../../../observability/oidc-metrics.ts';
 
 export interface LogoutDeps {
   cfg: ResolvedConfig;
@@ -17,6 +18,7 @@ export interface LogoutDeps {
   kv: KeyValueStore;
   getClient(index: number): Promise<oidc.Configuration>;
   selectClient(ctx: RequestContext): number;
+  metrics?: OidcMetrics;
 }
 
 const backchannelEvent = 'http://schemas.openid.net/event/backchannel-logout';
@@ -83,6 +85,7 @@ export class Logout {
     const postLogout = perClient(cfg.logoutRedirectUri, clientIndex);
     const endSession = cfg.endSessionEndpoint ?? client.serverMetadata().end_session_endpoint;
     const headers = { 'cache-control': 'no-store' };
+    this.#d.metrics?.logout(endSession ? 'rp_initiated' : 'local');
     if (endSession) {
       // client_id lets the IdP accept the logout even when our session was already gone (Kong 3.10 fix).
       const params: Record<string, string> = { client_id: client.clientMetadata().client_id };
@@ -158,6 +161,7 @@ export class Logout {
     }
     // With a sid only that IdP session ends; a sub-only token ends all of the subject's sessions.
     await this.#d.store.markLoggedOut(meta.issuer, sid, sid ? null : sub);
+    this.#d.metrics?.logout('back_channel');
     return ctx.reply(200, '', headers);
   }
 

@@ -79,6 +79,7 @@ function expiresAt(rt: Runtime, res: TokenEndpointResponse): number | null {
 async function viaCache(rt: Runtime, rs: RequestState, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
   if (!key) return callTokenEndpoint(rt, grant, null, run);
   const hit = rt.caches.tokens.get(key);
+  rt.http.cache('token', hit !== undefined);
   if (hit) return hit;
   return rt.flights.tokens.run(key, rs.ctx.signal, () => callTokenEndpoint(rt, grant, key, run));
 }

@@ -57,6 +57,7 @@ export function cachedVerification(rt: Runtime, token: string, nowMs: number): V
 export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
   const cfg = rt.cfg;
   const cached = cachedVerification(rt, token, rt.now());
+  rt.http.cache('verified_token', cached !== undefined);
   if (cached) return cached.claims;
   const verified = await rt.issuer.verifyJwt(token, {
     issuers: cfg.issuers_allowed,
@@ -91,6 +92,7 @@ function bearerOf(rt: Runtime, rs: RequestState, found: FoundToken | null): Sync
   const entry = found.verified;
   if (entry !== undefined && !rt.cfg.introspect_jwt_tokens) {
     rs.bearerHandled = true;
+    rt.http.cache('verified_token', true);
     const used = entry.outcome?.used[0];
     if (used !== undefined && used.location === found.location && used.name === found.name) return entry.outcome;
     return (entry.outcome = outcome('bearer', { location: found.location, name: found.name, token: entry.token }, entry.claims, null, null));
@@ -209,6 +211,7 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
   }
   const key = callKey(found.token, rs.client?.index ?? 0, [clientHeaders, clientArgs]);
   let result = cfg.cache_introspection ? rt.caches.introspection.get(key) : undefined;
+  if (cfg.cache_introspection) rt.http.cache('introspection', result !== undefined);
   result ??= await rt.flights.introspection.run(key, rs.ctx.signal, async () => {
     let fresh: Claims;
     const meta = await rt.issuer.metadata();

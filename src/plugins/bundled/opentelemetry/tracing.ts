@@ -1,0 +1,168 @@
+/**
+ * The opentelemetry plugin's handlers (see index.ts for the fields and behaviour), loaded only
+ * when an instance is created.
+ */
+import { randomUUID } from 'node:crypto';
+import { SpanKind, SpanStatusCode, ROOT_CONTEXT, trace, type Context as OtelContext, type Span, type TextMapGetter, type TextMapSetter, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
+import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import type { LogContext, PluginDeps, PluginHandlers, RequestContext, RequestTrace, SpanAttributes } from '../../sdk.ts';
+import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
+
+/** Longer trace headers are ignored (a new trace starts), whatever they hold. */
+const maxTraceHeader = 512;
+
+const getter: TextMapGetter<Record<string, string | string[] | undefined>> = {
+  get(carrier, key) {
+    const v = carrier[key];
+    if (v === undefined) return undefined;
+    const s = Array.isArray(v) ? v[0] : v;
+    return s.length > maxTraceHeader ? undefined : s;
+  },
+  keys: (carrier) => Object.keys(carrier),
+};
+const setter: TextMapSetter<Record<string, string>> = { set: (carrier, key, value) => (carrier[key] = value) };
+
+const propagators: Record<Format, { inject(c: OtelContext, carrier: unknown, s: TextMapSetter): void; extract(c: OtelContext, carrier: unknown, g: TextMapGetter): OtelContext }> = {
+  w3c: new W3CTraceContextPropagator(),
+  b3: new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER }),
+  'b3-single': new B3Propagator({ injectEncoding: B3InjectEncoding.SINGLE_HEADER }),
+};
+
+function epoch(perf: number): number {
+  return performance.timeOrigin + perf;
+}
+
+class OtelTrace implements RequestTrace {
+  readonly root: Span;
+  readonly #tracer: Tracer;
+  readonly #ctx: OtelContext;
+  constructor(tracer: Tracer, root: Span, ctx: OtelContext) {
+    this.#tracer = tracer;
+    this.root = root;
+    this.#ctx = ctx;
+  }
+  span(name: string, start: number, end: number, attributes?: SpanAttributes): void {
+    const kind = name === 'kong.balancer' ? SpanKind.CLIENT : SpanKind.INTERNAL;
+    this.#tracer.startSpan(name, { kind, startTime: epoch(start), attributes }, this.#ctx).end(epoch(end));
+  }
+  begin(name: string, attributes?: SpanAttributes): (end?: { attributes?: SpanAttributes; error?: string }) => void {
+    const s = this.#tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, this.#ctx);
+    return (e) => {
+      if (e?.attributes) s.setAttributes(e.attributes);
+      if (e?.error !== undefined) s.setStatus({ code: SpanStatusCode.ERROR, message: e.error });
+      s.end();
+    };
+  }
+}
+
+export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): PluginHandlers {
+    const rate = config.sampling_rate ?? defaultSamplingRate;
+    const extract: readonly Format[] = (config.propagation.extract ?? ['w3c', 'b3']) as Format[];
+    const inject = config.propagation.inject ?? ['preserve'];
+    const clear = (config.propagation.clear ?? []).map((h) => h.toLowerCase());
+    const defaultFormat = config.propagation.default_format as Format;
+    const traceHeader = config.http_response_header_for_traceid;
+    const endpoint = new URL(config.traces_endpoint);
+    const endpointForLog = `${endpoint.protocol}//${endpoint.host}${endpoint.pathname}`;
+
+    let lastReport = 0;
+    let failedSinceReport = 0;
+    const inner = new OTLPTraceExporter({ url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout });
+    const exporter: SpanExporter = {
+      export(spans: ReadableSpan[], done) {
+        inner.export(spans, (result) => {
+          if (result.code !== 0) {
+            deps.metrics?.queueDropped.labels('opentelemetry', 'export_failed').inc(spans.length);
+            failedSinceReport++;
+            const now = Date.now();
+            if (now - lastReport >= 60_000) {
+              lastReport = now;
+              deps.log.error({ endpoint: endpointForLog, error: result.error?.message, failed_exports: failedSinceReport }, 'opentelemetry export failed; the spans are dropped');
+              failedSinceReport = 0;
+            }
+          }
+          done(result);
+        });
+      },
+      shutdown: () => inner.shutdown(),
+      forceFlush: () => inner.forceFlush(),
+    };
+    const q = config.queue;
+    const provider = new TracerProvider({
+      sampler: new AlwaysOnSampler(),
+      resource: resourceFromAttributes({
+        'service.name': 'kong',
+        'service.version': '0.1.0',
+        'service.instance.id': randomUUID(),
+        ...(config.resource_attributes ?? {}),
+      }),
+      spanProcessors: [new BatchSpanProcessor({
+        exporter,
+        maxQueueSize: q.max_entries,
+        maxExportBatchSize: Math.min(q.max_batch_size, q.max_entries),
+        scheduledDelayMillis: q.max_coalescing_delay * 1000,
+        exportTimeoutMillis: config.send_timeout,
+      })],
+    });
+    const tracer = provider.getTracer('portcullis');
+    const owned = new WeakSet<RequestTrace>();
+
+    const start = (ctx: RequestContext): void => {
+      if (ctx.trace !== null) return;
+      const headers = ctx.request.headers as Record<string, string | string[] | undefined>;
+      let parent: OtelContext = ROOT_CONTEXT;
+      let incoming: Format | null = null;
+      for (const f of extract) {
+        const c = propagators[f].extract(ROOT_CONTEXT, headers, getter);
+        if (trace.getSpanContext(c) !== undefined) {
+          parent = c;
+          incoming = f === 'b3-single' ? 'b3-single' : f === 'b3' && headers.b3 !== undefined ? 'b3-single' : f;
+          break;
+        }
+      }
+      const parentSpan = trace.getSpanContext(parent);
+      const sampled = parentSpan !== undefined ? (parentSpan.traceFlags & 1) === 1 : Math.random() < rate;
+      if (!sampled) return;
+      const req = ctx.request;
+      const root = tracer.startSpan('kong', {
+        kind: SpanKind.SERVER,
+        startTime: epoch(ctx.startedPerf),
+        attributes: {
+          'http.method': req.method, 'http.url': `${req.scheme}://${req.host}:${req.port}${req.path}`, 'http.host': req.host,
+          'http.scheme': req.scheme, 'http.flavor': (req as { raw?: { httpVersion?: string } }).raw?.httpVersion ?? '1.1',
+          'http.client_ip': req.clientIp, 'net.peer.ip': req.clientIp, 'kong.request.id': ctx.id,
+        },
+      }, parent);
+      const rootCtx = trace.setSpan(parent, root);
+      const t = new OtelTrace(tracer, root, rootCtx);
+      owned.add(t);
+      ctx.trace = t;
+      // Propagation upstream: the listed formats (`preserve` = the incoming one, else default_format).
+      for (const h of clear) ctx.upstream.removeHeader(h);
+      const carrier: Record<string, string> = {};
+      for (const f of inject) propagators[f === 'preserve' ? incoming ?? defaultFormat : f as Format].inject(rootCtx, carrier, setter);
+      for (const k in carrier) ctx.upstream.setHeader(k, carrier[k]);
+      if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, root.spanContext().traceId);
+    };
+
+    const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
+    return {
+      ...(global ? { rewrite: (ctx: RequestContext) => start(ctx) } : { access: (ctx: RequestContext) => start(ctx) }),
+      log(ctx: LogContext) {
+        const t = ctx.trace;
+        if (t === null || !owned.has(t)) return;
+        const root = (t as OtelTrace).root;
+        root.setAttribute('http.status_code', ctx.response.status);
+        if (ctx.route !== null) root.setAttribute('http.route', ctx.route.paths?.[0] ?? ctx.route.name ?? ctx.route.id);
+        if (ctx.response.status >= 500) root.setStatus({ code: SpanStatusCode.ERROR });
+        root.end(epoch(ctx.startedPerf + ctx.latencies.total));
+      },
+      async close() {
+        await provider.shutdown().catch(() => {});
+      },
+    };
+}

@@ -1,0 +1,214 @@
+/**
+ * opentelemetry plugin: a trace reaches an OTLP/HTTP receiver (protobuf) with the request's root
+ * span as a child of the incoming `traceparent`, and the router, plugin access, upstream and IdP
+ * spans linked under it by one trace id; propagation upstream; malformed/oversized trace
+ * headers; an unreachable collector; sampling; refused fields. Also the openid-connect metrics
+ * (portcullis_oidc_*): a cached bearer, an expired token, an IdP outage.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { startBadIdp, type BadIdp } from './helpers/idp.ts';
+import { freePort, waitFor } from './helpers/process.ts';
+import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp.ts';
+import { parseExposition } from './helpers/prometheus.ts';
+
+const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+const parentId = '00f067aa0ba902b7';
+
+function oidcConfig(issuer: string) {
+  return { issuer, client_id: ['kong'], client_secret: ['kong-secret'], auth_methods: ['bearer'], audience_required: ['api'] };
+}
+
+describe('opentelemetry', () => {
+  let echo: EchoServer;
+  let idp: BadIdp;
+  let receiver: OtlpReceiver;
+  let gw: TestGateway;
+  before(async () => {
+    echo = await startEcho();
+    idp = await startBadIdp();
+    receiver = await startOtlpReceiver();
+    gw = await startGateway({
+      config: {
+        services: [{
+          name: 's', url: echo.url,
+          routes: [
+            { name: 'open', paths: ['/open'] },
+            { name: 'auth', paths: ['/auth'], plugins: [{ name: 'openid-connect', config: oidcConfig(idp.issuer) }] },
+          ],
+        }],
+        plugins: [
+          { name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 1, queue: { max_coalescing_delay: 0.1 }, http_response_header_for_traceid: 'X-Trace-Id', resource_attributes: { 'deployment.environment': 'test' } } },
+          { name: 'prometheus', config: { status_code_metrics: true } },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await receiver.close();
+    await idp.close();
+    await echo.close();
+  });
+
+  test('request, router, plugin, upstream and IdP spans under the incoming traceparent', async () => {
+    receiver.spans = [];
+    const token = await idp.sign({ aud: 'api', sub: 'alice' });
+    const r = await fetch(`${gw.proxyUrl}/auth/x`, { headers: { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${parentId}-01` } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-trace-id'), traceId);
+    const upstreamSaw = ((await r.json()) as { headers: Record<string, string> }).headers.traceparent;
+    assert.match(upstreamSaw, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    await waitFor(() => receiver.spans.some((s) => s.name === 'kong'), 15_000, 'the trace');
+    await new Promise((res) => setTimeout(res, 300));
+    assert.ok(receiver.contentTypes.every((t) => t === 'application/x-protobuf'));
+    const spans = receiver.spans.filter((s) => s.traceId === traceId);
+    const root = spans.find((s) => s.name === 'kong')!;
+    assert.ok(root, 'root span');
+    assert.equal(root.parentSpanId, parentId, 'the incoming traceparent is the parent');
+    assert.equal(root.kind, 2, 'server span');
+    assert.equal(root.attributes['http.method'], 'GET');
+    assert.equal(root.attributes['http.status_code'], 200);
+    assert.equal(root.attributes['kong.request.id'], r.headers.get('x-kong-request-id'));
+    assert.equal(root.resource['service.name'], 'kong');
+    assert.equal(root.resource['deployment.environment'], 'test');
+    assert.ok(upstreamSaw.includes(root.spanId), 'the upstream sees the root span as its parent');
+    const names = spans.map((s) => s.name);
+    for (const n of ['kong.router', 'kong.access.plugin.openid-connect', 'kong.balancer', 'kong.internal.request']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+    for (const s of spans) if (s !== root) assert.equal(s.parentSpanId, root.spanId, `${s.name} is a child of the request span`);
+    const idpSpans = spans.filter((s) => s.name === 'kong.internal.request').map((s) => s.attributes['portcullis.idp.endpoint']);
+    assert.ok(idpSpans.includes('discovery') && idpSpans.includes('jwks'), idpSpans.join(','));
+    assert.doesNotMatch(JSON.stringify(receiver.spans), new RegExp(token.slice(-20)));
+  });
+
+  test('a malformed or oversized traceparent starts a new trace; the request is served', async () => {
+    receiver.spans = [];
+    for (const bad of ['00-zzzz-00f067aa0ba902b7-01', `00-${traceId}-${parentId}-01${'x'.repeat(600)}`, `00-${'0'.repeat(32)}-${parentId}-01`]) {
+      const r = await fetch(`${gw.proxyUrl}/open/x`, { headers: { traceparent: bad } });
+      assert.equal(r.status, 200);
+      const id = r.headers.get('x-trace-id');
+      assert.match(id ?? '', /^[0-9a-f]{32}$/);
+      assert.notEqual(id, traceId);
+    }
+    await waitFor(() => receiver.spans.filter((s) => s.name === 'kong').length === 3, 15_000, 'three traces');
+    for (const root of receiver.spans.filter((s) => s.name === 'kong')) assert.equal(root.parentSpanId, '');
+  });
+
+  test('b3 headers are extracted and, with preserve, injected back as b3', async () => {
+    const r = await fetch(`${gw.proxyUrl}/open/x`, { headers: { 'x-b3-traceid': traceId, 'x-b3-spanid': parentId, 'x-b3-sampled': '1' } });
+    const h = ((await r.json()) as { headers: Record<string, string> }).headers;
+    assert.equal(h['x-b3-traceid'], traceId);
+    assert.notEqual(h['x-b3-spanid'], parentId);
+    assert.equal(h.traceparent, undefined);
+  });
+
+  test('fields without an equivalent are refused with their name; Kong\'s deprecated aliases are rewritten', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ traces_endpoint: receiver.url, logs_endpoint: receiver.url }, /logs_endpoint/],
+      [{ traces_endpoint: receiver.url, propagation: { extract: ['datadog'] } }, /datadog/],
+      [{ traces_endpoint: receiver.url, header_type: 'jaeger' }, /header_type/],
+      [{ traces_endpoint: receiver.url, read_timeout: 10 }, /read_timeout/],
+      [{ traces_endpoint: receiver.url, queue: { max_retry_time: 5 } }, /max_retry_time/],
+      [{ traces_endpoint: receiver.url, sampling_rate: 2 }, /sampling_rate/],
+      [{}, /traces_endpoint/],
+    ];
+    for (const [config, field] of cases) {
+      const r = await fetch(`${gw.adminUrl}/schemas/plugins/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'opentelemetry', config }) });
+      assert.equal(r.status, 400, JSON.stringify(config));
+      assert.match(await r.text(), field);
+    }
+    const ok = await fetch(`${gw.adminUrl}/schemas/plugins/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'opentelemetry', config: { endpoint: receiver.url, batch_span_count: 10 } }) });
+    assert.equal(ok.status, 200, await ok.text());
+  });
+
+  test('openid-connect metrics: cached bearer, expired token, IdP outage', async () => {
+    const metrics = async () => parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
+    const token = await idp.sign({ aud: 'api', sub: 'bob' });
+    const before0 = await metrics();
+    for (let i = 0; i < 3; i++) assert.equal((await fetch(`${gw.proxyUrl}/auth/x`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    const m1 = await metrics();
+    const hits = (m: typeof m1) => m.value('portcullis_oidc_cache_lookups_total', { cache: 'verified_token', result: 'hit' });
+    const misses = (m: typeof m1) => m.value('portcullis_oidc_cache_lookups_total', { cache: 'verified_token', result: 'miss' });
+    assert.equal(misses(m1) - misses(before0), 1, 'first use: a miss');
+    assert.equal(hits(m1) - hits(before0), 2, 'then hits');
+    assert.ok(m1.value('portcullis_oidc_idp_requests_total', { endpoint: 'discovery', outcome: 'success' }) >= 1);
+    assert.ok(m1.value('portcullis_oidc_idp_requests_total', { endpoint: 'jwks', outcome: 'success' }) >= 1);
+    assert.ok(m1.value('portcullis_oidc_idp_latency_ms_count', { endpoint: 'jwks' }) >= 1);
+
+    const expired = await idp.sign({ aud: 'api', sub: 'bob', iat: 1000, exp: 2000 });
+    assert.equal((await fetch(`${gw.proxyUrl}/auth/x`, { headers: { authorization: `Bearer ${expired}` } })).status, 401);
+    const wrongIss = await idp.sign({ aud: 'api', sub: 'bob', iss: 'https://somebody-else.example' });
+    assert.equal((await fetch(`${gw.proxyUrl}/auth/x`, { headers: { authorization: `Bearer ${wrongIss}` } })).status, 401);
+    assert.equal((await fetch(`${gw.proxyUrl}/auth/x`)).status, 401);
+    const m2 = await metrics();
+    const fail = (reason: string) => m2.value('portcullis_oidc_auth_failures_total', { reason }) - m1.value('portcullis_oidc_auth_failures_total', { reason });
+    assert.equal(fail('expired'), 1);
+    assert.equal(fail('issuer'), 1);
+    assert.equal(fail('missing'), 1);
+
+    // IdP outage: a token signed by a key the gateway has not seen makes it refetch the JWKS, which fails.
+    idp.setJwksFailure('http500');
+    try {
+      const other = await idp.sign({ aud: 'api', sub: 'bob' }, { kid: 'unknown-kid' });
+      await fetch(`${gw.proxyUrl}/auth/x`, { headers: { authorization: `Bearer ${other}` } });
+      const m3 = await metrics();
+      assert.equal(m3.value('portcullis_oidc_jwks_refreshes_total', { trigger: 'unknown_kid' }) - m2.value('portcullis_oidc_jwks_refreshes_total', { trigger: 'unknown_kid' }), 1);
+      assert.ok(m3.value('portcullis_oidc_idp_requests_total', { endpoint: 'jwks', outcome: 'error' }) >= 1);
+      // Labels are bounded: nothing per user, token or path.
+      for (const s of m3.samples.filter((x) => x.name.startsWith('portcullis_oidc_'))) {
+        for (const k of Object.keys(s.labels)) assert.ok(['endpoint', 'outcome', 'cache', 'result', 'reason', 'trigger', 'kind', 'le'].includes(k), k);
+      }
+    } finally {
+      idp.setJwksFailure(null);
+    }
+  });
+});
+
+describe('opentelemetry: collector trouble and sampling', () => {
+  test('an OTLP endpoint that refuses connections: requests unaffected, the failure logged once', async () => {
+    const echo = await startEcho();
+    const dead = await freePort();
+    const gw = await startGateway({
+      config: {
+        services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/r'] }] }],
+        plugins: [{ name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${dead}/v1/traces`, sampling_rate: 1, queue: { max_coalescing_delay: 0.05, max_batch_size: 1 } } }],
+      },
+    });
+    try {
+      for (let i = 0; i < 20; i++) assert.equal((await fetch(`${gw.proxyUrl}/r/x`)).status, 200);
+      await waitFor(() => gw.logs.some((l) => String(l.msg).startsWith('opentelemetry export failed')), 20_000, 'the export failure');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(gw.logs.filter((l) => String(l.msg).startsWith('opentelemetry export failed')).length, 1);
+    } finally {
+      await gw.close();
+      await echo.close();
+    }
+  });
+
+  test('sampling_rate 0: no spans and no trace headers upstream; a sampled parent is still followed', async () => {
+    const echo = await startEcho();
+    const receiver = await startOtlpReceiver();
+    const gw = await startGateway({
+      config: {
+        services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/r'] }] }],
+        plugins: [{ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 0, queue: { max_coalescing_delay: 0.05 } } }],
+      },
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const h = ((await (await fetch(`${gw.proxyUrl}/r/x`)).json()) as { headers: Record<string, string> }).headers;
+        assert.equal(h.traceparent, undefined);
+      }
+      await fetch(`${gw.proxyUrl}/r/x`, { headers: { traceparent: `00-${traceId}-${parentId}-01` } });
+      await waitFor(() => receiver.spans.some((s) => s.name === 'kong'), 15_000, 'the parent-sampled trace');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual([...new Set(receiver.spans.map((s) => s.traceId))], [traceId]);
+    } finally {
+      await gw.close();
+      await receiver.close();
+      await echo.close();
+    }
+  });
+});
