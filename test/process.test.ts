@@ -274,22 +274,24 @@ plugins:
       client_auth: [client_secret_post]
       auth_methods: [session, password]
 `;
-    const gw = await startGatewayProcess({ config, workers: 2, env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off' } });
+    let gw: Awaited<ReturnType<typeof startGatewayProcess>> | undefined;
     try {
-      const login = await fetch(`${gw.proxyUrl}/anything`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}`, connection: 'close' } });
+      gw = await startGatewayProcess({ config, workers: 2, env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off' } });
+      const proxyUrl = gw.proxyUrl;
+      const login = await fetch(`${proxyUrl}/anything`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}`, connection: 'close' } });
       await login.arrayBuffer();
       assert.equal(login.status, 200);
       const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
       assert.match(cookie, /^session=/);
       const withCookie = async (): Promise<number> => {
-        const r = await fetch(`${gw.proxyUrl}/anything`, { headers: { cookie, connection: 'close' } });
+        const r = await fetch(`${proxyUrl}/anything`, { headers: { cookie, connection: 'close' } });
         await r.arrayBuffer();
         return r.status;
       };
       const statuses = await Promise.all(Array.from({ length: 20 }, withCookie));
       assert.deepEqual(statuses, Array.from({ length: 20 }, () => 200));
     } finally {
-      await gw.stop();
+      await gw?.stop();
       await idp.close();
       await echo.close();
     }
