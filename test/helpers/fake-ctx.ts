@@ -1,16 +1,15 @@
 /**
- * Test adapter for the openid-connect browser flows: a node:http server on port 0 that turns each
- * request into a RequestContext-compatible object and hands it to a handler, plus a cookie jar and
- * a tiny "browser" (fetch that keeps cookies, follows redirects and can post the IdP's login form).
- * It stands in for the gateway kernel until `test/helpers/gateway.ts` exists; it is not a mock of
- * the IdP.
+ * Test harness for the openid-connect browser flows: a node:http server on port 0 that turns each
+ * request into a plugin context (plugin-ctx.ts `makeCtx`, the one fake context of the tests) and
+ * hands it to a handler, plus a cookie jar and a tiny "browser" (fetch that keeps cookies, follows
+ * redirects and can post the IdP's login form). It is not a mock of the IdP.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { request } from 'undici';
 import type { Reply, RequestContext } from '../../src/plugins/sdk.ts';
 import type { KeyValueStore } from '../../src/storage/ports.ts';
+import { makeCtx, type FakeContext } from './plugin-ctx.ts';
 
 /** What the echoing "upstream" reports when the handler lets a request through. */
 export interface UpstreamEcho {
@@ -23,114 +22,28 @@ export interface UpstreamEcho {
 
 export type Handler = (ctx: RequestContext) => Promise<Reply | { upstream: true; extra?: unknown }>;
 
-function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i <= 0) continue;
-    const name = part.slice(0, i).trim();
-    if (!out.has(name)) out.set(name, part.slice(i + 1).trim());
-  }
-  return out;
-}
-
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
-export function buildContext(req: IncomingMessage, body: Buffer, now: () => number): {
-  ctx: RequestContext;
-  downstream: [string, string][];
-  upstreamHeaders: Map<string, string | string[]>;
-} {
+/** The plugin context of a request the harness received (plugin-ctx.ts `makeCtx`). */
+export function buildContext(req: IncomingMessage, body: Buffer, now: () => number): FakeContext {
   const url = new URL(req.url ?? '/', 'http://placeholder');
-  const headers = req.headers;
-  const upstreamHeaders = new Map<string, string | string[]>();
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined) upstreamHeaders.set(k, v);
-  const downstream: [string, string][] = [];
-  const query = new URLSearchParams(url.search);
-  const upstreamQuery = new URLSearchParams(url.search);
-  const contentType = String(headers['content-type'] ?? '');
-  const cookies = parseCookies(headers.cookie);
-  const hostHeader = String(headers.host ?? '127.0.0.1');
-  const ctx: RequestContext = {
-    id: `req-${Math.random().toString(36).slice(2)}`,
-    startedAt: now(),
-    trace: null,
-    startedPerf: performance.now(),
-    request: {
-      method: req.method ?? 'GET',
-      scheme: 'http',
-      host: hostHeader.replace(/:\d+$/, '').toLowerCase(),
-      port: Number(/:(\d+)$/.exec(hostHeader)?.[1] ?? 80),
-      path: url.pathname,
-      rawQuery: url.search.slice(1),
-      query,
-      headers,
-      header: (name) => {
-        const v = headers[name.toLowerCase()];
-        return Array.isArray(v) ? v[0] : v;
-      },
-      cookies,
-      clientIp: req.socket.remoteAddress ?? '127.0.0.1',
-      peerCertificate: null,
-      body: async () => body,
-      form: async () => (contentType.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body.toString()) : null),
-      json: async () => {
-        if (!contentType.includes('json')) return undefined;
-        try {
-          return JSON.parse(body.toString()) as unknown;
-        } catch {
-          return undefined;
-        }
-      },
-    },
-    upstream: {
-      getHeader: (n) => upstreamHeaders.get(n.toLowerCase()),
-      setHeader: (n, v) => void upstreamHeaders.set(n.toLowerCase(), v),
-      addHeader: (n, v) => {
-        const prev = upstreamHeaders.get(n.toLowerCase());
-        upstreamHeaders.set(n.toLowerCase(), prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v]);
-      },
-      removeHeader: (n) => void upstreamHeaders.delete(n.toLowerCase()),
-      removeLowerHeaders: (names) => {
-        for (const n of names) upstreamHeaders.delete(n);
-      },
-      setLowerHeaders: (list) => {
-        for (const h of list) upstreamHeaders.set(h.name, h.value);
-      },
-      path: url.pathname,
-      query: upstreamQuery,
-      setBody: () => {},
-    },
-    route: null,
-    service: null,
-    consumer: null,
-    credential: null,
-    authenticatedGroups: null,
-    authenticate: () => {},
-    entities: {
-      consumerById: () => null,
-      consumerByUsername: () => null,
-      consumerByCustomId: () => null,
-      aclGroups: () => [],
-    },
-    state: new Map(),
-    signal: new AbortController().signal,
-    log: pino({ level: 'silent' }),
+  const hostHeader = String(req.headers.host ?? '127.0.0.1');
+  return makeCtx({
+    method: req.method ?? 'GET',
+    scheme: 'http',
+    host: hostHeader.replace(/:\d+$/, '').toLowerCase(),
+    port: Number(/:(\d+)$/.exec(hostHeader)?.[1] ?? 80),
+    path: url.pathname,
+    rawQuery: url.search.slice(1),
+    headers: req.headers,
+    clientIp: req.socket.remoteAddress ?? '127.0.0.1',
+    body,
     now,
-    reply: (status, replyBody, replyHeaders): Reply => ({ kind: 'reply', status, body: replyBody, headers: replyHeaders }),
-    downstreamHeaders: {
-      set: (n, v) => {
-        for (let i = downstream.length - 1; i >= 0; i--) if (downstream[i][0] === n.toLowerCase()) downstream.splice(i, 1);
-        for (const x of Array.isArray(v) ? v : [v]) downstream.push([n.toLowerCase(), x]);
-      },
-      add: (n, v) => void downstream.push([n.toLowerCase(), v]),
-    },
-  };
-  return { ctx, downstream, upstreamHeaders };
+  });
 }
 
 export interface Harness {
@@ -144,7 +57,7 @@ export async function startHarness(handler: Handler, opts: { now?: () => number 
   const now = opts.now ?? (() => Date.now());
   const server = createServer(async (req, res) => {
     const body = await readBody(req);
-    const { ctx, downstream, upstreamHeaders } = buildContext(req, body, now);
+    const ctx = buildContext(req, body, now);
     let status = 200;
     let out: unknown;
     let headers: Record<string, string | string[]> = {};
@@ -159,7 +72,7 @@ export async function startHarness(handler: Handler, opts: { now?: () => number 
           upstream: true,
           path: ctx.upstream.path,
           query: ctx.upstream.query.toString(),
-          headers: Object.fromEntries(upstreamHeaders),
+          headers: Object.fromEntries(ctx.upstreamHeaders.map),
           extra: (r as { extra?: unknown }).extra,
         };
         out = echo;
@@ -168,9 +81,7 @@ export async function startHarness(handler: Handler, opts: { now?: () => number 
       status = 500;
       out = { message: 'An unexpected error occurred', error: err instanceof Error ? err.message : String(err) };
     }
-    const setCookies = downstream.filter(([n]) => n === 'set-cookie').map(([, v]) => v);
-    for (const [n, v] of downstream) if (n !== 'set-cookie') res.setHeader(n, v);
-    if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
+    for (const [n, v] of ctx.downstream.map) res.setHeader(n, v);
     for (const [n, v] of Object.entries(headers)) res.setHeader(n, v);
     if (out === undefined) res.writeHead(status).end();
     else if (typeof out === 'string' || Buffer.isBuffer(out)) res.writeHead(status).end(out);

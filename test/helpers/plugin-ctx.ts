@@ -1,6 +1,7 @@
 /**
  * Test adapter: builds a `RequestContext` / `ResponseContext` from plain data so plugin handlers
- * can be unit-tested without a gateway. It is not the kernel's context; it only honours the
+ * can be unit-tested without a gateway (the one fake request context of the tests; the browser
+ * harness of fake-ctx.ts builds its contexts with it too). It is not the kernel's context; it only honours the
  * contract in `src/plugins/sdk.ts` closely enough for handler tests.
  */
 import type { IncomingHttpHeaders } from 'node:http';
@@ -16,9 +17,9 @@ export interface FakeRequest {
   host?: string;
   port?: number;
   scheme?: 'http' | 'https';
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[] | undefined>;
   clientIp?: string;
-  body?: string;
+  body?: string | Buffer;
   consumer?: Consumer | null;
   credential?: Credential | null;
   authenticatedGroups?: readonly string[] | null;
@@ -65,9 +66,21 @@ export function makeConsumer(id: string, username: string | null = null, customI
   return { id, username, custom_id: customId, tags: null, created_at: 0, updated_at: 0 };
 }
 
+/** The Cookie header as a name → value map (the first of a repeated name wins). */
+function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i <= 0) continue;
+    const name = part.slice(0, i).trim();
+    if (!out.has(name)) out.set(name, part.slice(i + 1).trim());
+  }
+  return out;
+}
+
 export function makeCtx(req: FakeRequest = {}): FakeContext {
   const headers: IncomingHttpHeaders = {};
-  for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
+  for (const [k, v] of Object.entries(req.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
   const upstreamHeaders = new HeaderBag();
   for (const [k, v] of Object.entries(headers)) if (v !== undefined) upstreamHeaders.set(k, v);
   const responseHeaders = new HeaderBag();
@@ -78,7 +91,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   let groups = req.authenticatedGroups ?? null;
   const consumers = [...(req.consumers ?? []), ...(consumer ? [consumer] : [])];
   const rawQuery = req.rawQuery ?? '';
-  const body = Buffer.from(req.body ?? '');
+  const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body ?? '');
   const ctx: FakeContext = {
     id: 'test-request-id',
     startedAt: Date.now(),
@@ -97,7 +110,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
         const v = headers[name.toLowerCase()];
         return Array.isArray(v) ? v[0] : v;
       },
-      cookies: new Map(),
+      cookies: parseCookies(headers.cookie),
       clientIp: req.clientIp ?? '127.0.0.1',
       peerCertificate: null,
       body: async () => body,

@@ -177,7 +177,7 @@ describe('verified-token cache', () => {
   it('checks exp (with leeway) on every hit, whatever the entry lifetime', () => {
     let t = 1_000_000_000_000;
     const rt = runtime(() => t, 5);
-    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 10 }, outcome: null }, 3_600_000);
+    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 10 }, outcome: null, found: null }, 3_600_000);
     assert.ok(cachedVerification(rt, token, t));
     t += 14_000;
     assert.ok(cachedVerification(rt, token, t), 'within the leeway');
@@ -189,7 +189,7 @@ describe('verified-token cache', () => {
   it('compares the whole token: another token with the same tail is a miss', () => {
     const t = 1_000_000_000_000;
     const rt = runtime(() => t);
-    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 100 }, outcome: null }, 60_000);
+    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 100 }, outcome: null, found: null }, 60_000);
     const forged = `${'x'.repeat(40)}.${'b'.repeat(40)}.${'c'.repeat(60)}`;
     assert.equal(memoKey(forged), memoKey(token));
     assert.equal(cachedVerification(rt, forged, t), undefined);

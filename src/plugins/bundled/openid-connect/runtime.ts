@@ -74,6 +74,8 @@ export interface VerifiedToken {
    * it in the same place (the later steps memoize what they derive from it per Outcome).
    */
   outcome: Outcome | null;
+  /** Where the token was last found (shared by the requests that send it there: no allocation). */
+  found: FoundToken | null;
 }
 
 /** Per-instance state built once by `create()`. */

@@ -9,7 +9,7 @@ import type { IncomingView } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
 import { authError } from '../errors.ts';
 import { BodyFields, noBody } from '../body-fields.ts';
-import type { FoundToken, Runtime, Source, Sync } from '../runtime.ts';
+import type { FoundToken, Runtime, Source, Sync, VerifiedToken } from '../runtime.ts';
 import { cachedVerification } from './verify-token.ts';
 
 interface FoundPair {
@@ -68,12 +68,20 @@ function headerToken(rt: Runtime, raw: string, name: string, nowMs: number): Fou
   const token = start === 0 && end === raw.length ? raw : raw.slice(start, end);
   const verified = cachedVerification(rt, token, nowMs);
   if (verified === undefined && /\s/.test(token)) return null;
-  return { location: 'header', name, token, verified };
+  return foundAt('header', name, token, verified);
 }
 
 /** A token found in the query or a cookie (taken as it is). */
 function valueToken(rt: Runtime, location: 'query' | 'cookie', name: string, token: string, nowMs: number): FoundToken {
-  return { location, name, token, verified: cachedVerification(rt, token, nowMs) };
+  return foundAt(location, name, token, cachedVerification(rt, token, nowMs));
+}
+
+/** The FoundToken; for a token whose verification is cached, the one remembered with it for this place. */
+function foundAt(location: 'header' | 'query' | 'cookie', name: string, token: string, verified: VerifiedToken | undefined): FoundToken {
+  if (verified === undefined) return { location, name, token };
+  const known = verified.found;
+  if (known !== null && known.location === location && known.name === name) return known;
+  return (verified.found = { location, name, token: verified.token, verified });
 }
 
 /**

@@ -71,7 +71,7 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
   // verified with an HS* secret is proof only for the clients that share that secret: with
   // several secrets it is verified again on every request, against the selected client's.
   const hmac = verified.header.alg.startsWith('HS');
-  if (looksLikeJwt(token) && (!hmac || new Set(cfg.client_secret ?? []).size <= 1)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, outcome: null }, cacheTtlMs(cfg, rt.now(), exp));
+  if (looksLikeJwt(token) && (!hmac || new Set(cfg.client_secret ?? []).size <= 1)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, outcome: null, found: null }, cacheTtlMs(cfg, rt.now(), exp));
   return verified.payload as Claims;
 }
 

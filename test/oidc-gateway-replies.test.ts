@@ -1,5 +1,5 @@
 /**
- * More §13 checks through the real gateway, as a Kong user would run them with curl: the challenge
+ * Replies through the real gateway (§13 checks), as a Kong user would run them with curl: the challenge
  * without and with a bad credential (#2), password before client credentials on one Basic header
  * (#4), `introspection_check_active: false` (#7), user info refusing a token (#9), an invalid
  * refresh token (#10), scope as authenticated groups (#15), a request authenticated by another

@@ -1,5 +1,5 @@
 /**
- * QA findings on the grant methods (password, client_credentials): which rejected credentials
+ * The grant methods (password, client_credentials): which rejected credentials
  * may fall through to the client credentials grant, and what the token cache is keyed by.
  */
 import { test } from 'node:test';
