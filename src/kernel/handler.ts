@@ -137,7 +137,8 @@ export class RequestHandler {
     const incomingId = req.headers['x-request-id'];
     const id = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
     const incoming = new Incoming(req, {
-      scheme, host: hostOf(req.headers.host), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
+      // h2 requests carry the host in :authority (RFC 9113 §8.3.1), rarely in Host.
+      scheme, host: hostOf(req.headers.host ?? (req.headers[':authority'] as string | undefined)), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
     }, { maxBodySize: this.#s.maxBodySize, bufferCap: this.#s.bufferCap });
     const ctx = new Context({
       id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
@@ -264,7 +265,8 @@ export class RequestHandler {
     const raw = req.headers;
     const trusted = req.trusted;
     const remote = req.raw.socket.remoteAddress ?? '';
-    h.host = ctx.route!.preserve_host && raw.host !== undefined ? raw.host : hostHeader;
+    const clientHost = raw.host ?? (raw[':authority'] as string | undefined);
+    h.host = ctx.route!.preserve_host && clientHost !== undefined ? clientHost : hostHeader;
     const xff = raw['x-forwarded-for'];
     h['x-forwarded-for'] = trusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${remote}` : remote;
     h['x-forwarded-proto'] = trusted && typeof raw['x-forwarded-proto'] === 'string' ? raw['x-forwarded-proto'] : req.scheme;
@@ -290,7 +292,9 @@ export class RequestHandler {
     let body: Buffer | NodeJS.ReadableStream | null = ctx.upstream.body ?? req.bufferedBody ?? null;
     if (body === null) {
       const cl = req.headers['content-length'];
-      const hasBody = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
+      // HTTP/2 has no Transfer-Encoding: a request stream without END_STREAM on its headers has a body.
+      const hasBody = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined
+        || (req.raw.httpVersionMajor === 2 && cl === undefined && (req.raw as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders === false);
       if (hasBody) {
         body = this.#s.maxBodySize > 0 && cl === undefined ? req.raw.pipe(limitStream(this.#s.maxBodySize)) : req.raw;
       }

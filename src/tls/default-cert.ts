@@ -5,6 +5,9 @@
  * serves the same ones.
  */
 import { webcrypto } from 'node:crypto';
+
+type KeyGen = webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams;
+type Signing = webcrypto.Algorithm | webcrypto.EcdsaParams;
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -20,13 +23,13 @@ function toPem(der: ArrayBuffer, label: string): string {
   return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
 }
 
-async function generate(alg: RsaHashedKeyGenParams | EcKeyGenParams, signing: Algorithm | EcdsaParams): Promise<{ cert: string; key: string }> {
+async function generate(alg: KeyGen, signing: Signing): Promise<{ cert: string; key: string }> {
   // Loaded only when a certificate is generated (first start). @peculiar/x509 resolves its ASN.1
   // helpers through tsyringe, which needs the Reflect metadata API.
   await import('reflect-metadata');
   const x509 = await import('@peculiar/x509');
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as CryptoKeyPair;
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
   const now = new Date();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(12))).toString('hex'),
@@ -62,7 +65,7 @@ export async function defaultCertificate(prefix: string): Promise<DefaultCertifi
   }
   if (!existsSync(files.cert_alt) || !existsSync(files.key_alt)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const ec = await generate({ name: 'ECDSA', namedCurve: 'P-256' }, { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams);
+    const ec = await generate({ name: 'ECDSA', namedCurve: 'P-256' }, { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams);
     writeAtomically(files.key_alt, ec.key, 0o600);
     writeAtomically(files.cert_alt, ec.cert, 0o644);
   }
