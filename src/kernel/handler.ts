@@ -33,6 +33,8 @@ export interface HandlerSettings {
   serverHeader?: string | null;
   /** `Via` entry appended to proxied responses (RFC 9110 §7.6.3); null = none. */
   viaHeader?: string | null;
+  /** Header (lower-case) carrying the verified client certificate upstream (URL-encoded PEM); null = none. */
+  clientCertHeader?: string | null;
   now(): number;
 }
 
@@ -279,6 +281,13 @@ export class RequestHandler {
     else if ('x-forwarded-prefix' in h) h['x-forwarded-prefix'] = undefined;
     h['x-real-ip'] = req.clientIp;
     h['x-request-id'] = ctx.id;
+    const certHeader = this.#s.clientCertHeader;
+    if (certHeader) {
+      // Only the gateway sets it: a value the client sent is never forwarded.
+      const cc = req.clientCertificate;
+      if (cc !== null) h[certHeader] = encodeURIComponent(cc.pem);
+      else if (certHeader in h) h[certHeader] = undefined as unknown as string;
+    }
   }
 
   /**

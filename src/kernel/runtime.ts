@@ -60,6 +60,7 @@ export class ProxyRuntime {
       accessLog: o.settings.accessLog,
       serverHeader: o.settings.headers.server ? productToken : null,
       viaHeader: o.settings.headers.via ? `1.1 ${productToken}` : null,
+      clientCertHeader: o.settings.clientCertHeader,
       stats: this.stats,
       now: o.now ?? Date.now,
     });

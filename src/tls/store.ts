@@ -117,7 +117,9 @@ export class CertificateStore {
       for (const c of material.certificates) {
         const k = `${c.cert}\0${c.key}\0${c.cert_alt ?? ''}\0${c.key_alt ?? ''}`;
         let ctx = caChanged ? undefined : this.#built.get(k);
-        ctx ??= tls.createSecureContext(this.#options(c.cert, c.key, c.cert_alt ?? null, c.key_alt ?? null));
+        // Node installs one certificate per handshake from an SNI context (the last of a list), so
+        // a context holds one pair; the alternative pair is chosen in #pick.
+        ctx ??= tls.createSecureContext(this.#options(c.cert, c.key, null, null));
         built.set(k, ctx);
         byId.set(c.id, ctx);
       }

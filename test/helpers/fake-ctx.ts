@@ -74,6 +74,7 @@ export function buildContext(req: IncomingMessage, body: Buffer, now: () => numb
       cookies,
       clientIp: req.socket.remoteAddress ?? '127.0.0.1',
       peerCertificate: null,
+      clientCertificate: null,
       body: async () => body,
       form: async () => (contentType.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body.toString()) : null),
       json: async () => {
