@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError, isGatewayError } from '../errors.ts';
 import { downstreamHeadersFromRaw, upstreamHeadersFrom } from '../proxy/headers.ts';
 import { isConnectFailure, upstreamError } from '../proxy/errors.ts';
+import { grpcMessage, grpcStatusOf, type GrpcDispatchOptions } from '../proxy/grpc.ts';
 import type { Logger, Reply } from '../plugins/sdk.ts';
 import { Context, Incoming, ResponseHeaders, Upstream, isReply } from './context.ts';
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
@@ -203,6 +204,7 @@ export class RequestHandler {
     const match = snap.router.match({
       method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
       sni: (req.raw.socket as { servername?: string }).servername || undefined,
+      grpc: isGrpc(req.headers['content-type']),
     });
     if (match === null) {
       for (const e of snap.chains.global) this.#addResolved(phase, e, ctx);
@@ -327,6 +329,7 @@ export class RequestHandler {
         return false;
       });
       if (h1Opts !== null) h1!.dispatch(h1Opts, forward);
+      else if (target.grpc !== null) target.grpc.dispatch(opts as GrpcDispatchOptions, forward);
       else target.pool.dispatch(opts, forward);
     };
     dispatch(0);
@@ -447,6 +450,7 @@ export class RequestHandler {
 
   #local(ctx: Context, phase: Instance[], res: ServerResponse, reply: Reply): void {
     if (res.headersSent || res.destroyed) return;
+    if (isGrpc(ctx.request.headers['content-type'])) return this.#localGrpc(ctx, phase, res, reply);
     const { buf, type } = jsonBody(reply.body);
     const headers: OutgoingHttpHeaders = {};
     if (type !== null) headers['content-type'] = type;
@@ -454,6 +458,22 @@ export class RequestHandler {
     headers['content-length'] = String(buf.length);
     const out = this.#startResponse(ctx, phase, res, reply.status, headers, true);
     out.end(ctx.request.method === 'HEAD' ? undefined : buf);
+  }
+
+  /**
+   * A gateway reply to a gRPC client, as Kong answers one: no body, the status as `grpc-status`
+   * and the message as `grpc-message` (kong/pdk/response.lua).
+   */
+  #localGrpc(ctx: Context, phase: Instance[], res: ServerResponse, reply: Reply): void {
+    const headers: OutgoingHttpHeaders = { 'content-type': 'application/grpc' };
+    if (reply.headers) for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
+    const body = reply.body as { message?: unknown } | string | undefined | null;
+    const message = typeof body === 'string' ? body : typeof body?.message === 'string' ? body.message : undefined;
+    headers['grpc-status'] = String(grpcStatusOf(reply.status));
+    if (message !== undefined) headers['grpc-message'] = grpcMessage(message);
+    const out = this.#startResponse(ctx, phase, res, reply.status, headers, true);
+    if (res.req.httpVersionMajor === 2) grpcStatusTrailers(res, ctx.response?.headers);
+    out.end();
   }
 
   #fail(ctx: Context, phase: Instance[], res: ServerResponse, err: unknown): void {
@@ -543,7 +563,7 @@ class Forward implements Dispatcher.DispatchHandler {
     ctx.cancelUpstream = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: Array<Buffer | string>, resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx interim responses are not forwarded
     const ctx = this.#ctx;
     ctx.upstreamLatency = performance.now() - this.#t0;
@@ -560,8 +580,13 @@ class Forward implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: ReadonlyArray<Buffer | string> | null): void {
     this.#ctx.cancelUpstream = null;
+    // Response trailers (gRPC's grpc-status/grpc-message) go to an HTTP/2 client as trailers.
+    if (this.#res.req.httpVersionMajor === 2) {
+      if (trailers && trailers.length > 0) this.#res.addTrailers(downstreamHeadersFromRaw(trailers) as Record<string, string>);
+      else grpcStatusTrailers(this.#res, this.#ctx.response?.headers);
+    }
     this.#out!.end();
   }
 
@@ -577,6 +602,25 @@ class Forward implements Dispatcher.DispatchHandler {
     if (!this.#res.headersSent && !ctx.aborted && this.#retry(err)) return;
     this.#h.upstreamFailed(ctx, this.#phase, this.#res, err);
   }
+}
+
+/**
+ * A gRPC status carried in response headers (a gateway reply, or an upstream trailers-only
+ * response) is repeated as trailers: the response's headers and END_STREAM travel in separate
+ * frames here, and gRPC clients read the status from trailers.
+ */
+function grpcStatusTrailers(res: ServerResponse, headers: Record<string, unknown> | undefined): void {
+  const status = headers?.['grpc-status'];
+  if (status === undefined) return;
+  const trailers: Record<string, string> = { 'grpc-status': String(status) };
+  const message = headers!['grpc-message'];
+  if (typeof message === 'string') trailers['grpc-message'] = message;
+  res.addTrailers(trailers);
+}
+
+/** A gRPC request: Content-Type application/grpc, application/grpc+proto, application/grpc-web... */
+function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.startsWith('application/grpc');
 }
 
 /** Error fields safe for a log line: no request data, only what the code itself produced. */

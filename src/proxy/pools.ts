@@ -5,6 +5,7 @@
 import { Pool } from 'undici';
 import type { Service } from '../config/types.ts';
 import { H1Pool, h1Available } from './h1.ts';
+import { GrpcClient } from './grpc.ts';
 
 export interface UpstreamTarget {
   readonly key: string;
@@ -15,6 +16,8 @@ export interface UpstreamTarget {
   readonly secure: boolean;
   /** The lean HTTP/1.1 client for body-less requests to a plain-HTTP upstream (null: undici only). */
   readonly h1: H1Pool | null;
+  /** The HTTP/2 client of a grpc/grpcs service (null for the others). */
+  readonly grpc: GrpcClient | null;
 }
 
 export interface PoolSettings {
@@ -62,9 +65,16 @@ export class ProxyPools {
         ...(secure ? { rejectUnauthorized: verify, servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host, ...(ca.length > 0 ? { ca } : {}) } : {}),
       },
     });
-    const lean = !secure && h1Available && this.#settings.leanClient !== false;
+    const grpcProtocol = s.protocol === 'grpc' || s.protocol === 'grpcs';
+    const grpc = grpcProtocol
+      ? new GrpcClient(origin, {
+        connectTimeout: s.connect_timeout,
+        ...(secure ? { tls: { rejectUnauthorized: verify, servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host, ...(ca.length > 0 ? { ca } : {}) } } : {}),
+      })
+      : null;
+    const lean = !secure && !grpcProtocol && h1Available && this.#settings.leanClient !== false;
     const h1 = lean ? new H1Pool(host, s.port, { connectTimeout: s.connect_timeout, connections: this.#settings.connections ?? 128, keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000 }) : null;
-    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure, h1 };
+    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure, h1, grpc };
     this.#pools.set(key, t);
     return t;
   }
@@ -76,12 +86,13 @@ export class ProxyPools {
       this.#pools.delete(key);
       t.pool.close().catch(() => {});
       t.h1?.close().catch(() => {});
+      t.grpc?.close().catch(() => {});
     }
   }
 
   async close(): Promise<void> {
     const all = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.allSettled(all.flatMap((t) => [t.pool.close(), ...(t.h1 ? [t.h1.close()] : [])]));
+    await Promise.allSettled(all.flatMap((t) => [t.pool.close(), ...(t.h1 ? [t.h1.close()] : []), ...(t.grpc ? [t.grpc.close()] : [])]));
   }
 }
