@@ -10,6 +10,7 @@ import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
+import { upstreamTlsResolver } from '../tls/index.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
 
 export interface Snapshot {
@@ -126,7 +127,8 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
   }
 
   const targets = new Map<string, UpstreamTarget>();
-  for (const s of data.services) targets.set(s.id, deps.pools.target(s));
+  const upstreamTls = upstreamTlsResolver(data);
+  for (const s of data.services) targets.set(s.id, deps.pools.target(s, upstreamTls(s)));
 
   return {
     version,

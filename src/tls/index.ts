@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { defaultCertificate } from './default-cert.ts';
 import { checkPair } from './pem.ts';
 import { CertificateStore, type ClientCertMode, type TlsMaterial } from './store.ts';
-import type { ConfigData } from '../config/types.ts';
+import type { ConfigData, Service } from '../config/types.ts';
+import type { UpstreamTls } from '../proxy/pools.ts';
 
 export interface ServerTlsSettings {
   sslCert: string | null;
@@ -48,5 +49,25 @@ export function tlsMaterial(data: ConfigData): TlsMaterial {
     certificates: (d.certificates ?? []) as TlsMaterial['certificates'],
     snis: (d.snis ?? []) as TlsMaterial['snis'],
     caCertificates: ((d.ca_certificates ?? []) as Array<{ cert: string }>).map((c) => c.cert),
+  };
+}
+
+/**
+ * Resolves services' `ca_certificates` (CA certificate ids) and `client_certificate` (a
+ * certificate id) to PEM for the upstream pools. The config is validated before this runs, so
+ * every id resolves.
+ */
+export function upstreamTlsResolver(data: ConfigData): (s: Service) => UpstreamTls | null {
+  const d = data as Partial<Record<'certificates' | 'ca_certificates', Array<{ id: string; cert: string; key?: string }>>>;
+  const certs = new Map((d.certificates ?? []).map((c) => [c.id, c]));
+  const cas = new Map((d.ca_certificates ?? []).map((c) => [c.id, c.cert]));
+  return (s) => {
+    const ids = s.ca_certificates ?? [];
+    const client = s.client_certificate === null ? undefined : certs.get(s.client_certificate.id);
+    if (ids.length === 0 && client === undefined) return null;
+    return {
+      ca: ids.map((id) => cas.get(id)).filter((pem): pem is string => pem !== undefined),
+      clientCert: client === undefined ? null : { cert: client.cert, key: client.key ?? '' },
+    };
   };
 }
