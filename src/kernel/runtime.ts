@@ -19,6 +19,9 @@ import { buildSnapshot, retiredInstances, type Snapshot } from './snapshot.ts';
 import { parseTrustedIps } from './trusted.ts';
 import { certificateStore, tlsMaterial } from '../tls/index.ts';
 import type { CertificateStore } from '../tls/store.ts';
+import { AccessLog } from '../observability/access-log.ts';
+import { ProcessMetrics } from '../observability/metrics.ts';
+import { pino } from 'pino';
 
 export interface ProxyRuntimeOptions {
   settings: Settings;
@@ -40,6 +43,9 @@ export class ProxyRuntime {
   #certificates: CertificateStore | null = null;
   /** Connection/request counters of this process's listeners (GET /status). */
   readonly stats = new ConnectionStats();
+  /** This process's Prometheus metrics (plugins record into it; scraped by the node). */
+  readonly metrics: ProcessMetrics;
+  readonly #accessLog: AccessLog | null;
   #version = 0;
   /** The config the current Snapshot was built from (the certificate store reads it too). */
   #data: ConfigData;
@@ -48,18 +54,25 @@ export class ProxyRuntime {
   #closed = false;
   readonly #retiring = new Set<Promise<void>>();
 
-  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, data: ConfigData) {
+  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, metrics: ProcessMetrics, data: ConfigData) {
     this.#o = o;
     this.#data = data;
     this.#pools = pools;
+    this.metrics = metrics;
+    const h = o.settings.headers;
+    this.#accessLog = accessLogOf(o);
     this.#handler = new RequestHandler(first, {
       log: o.log,
       trusted: parseTrustedIps(o.settings.trustedIps),
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
-      accessLog: o.settings.accessLog,
-      serverHeader: o.settings.headers.server ? productToken : null,
-      viaHeader: o.settings.headers.via ? `1.1 ${productToken}` : null,
+      accessLog: this.#accessLog,
+      serverHeader: h.server ? productToken : null,
+      viaHeader: h.via ? `1.1 ${productToken}` : null,
+      kongHeaders: {
+        proxyLatency: h.proxyLatency, upstreamLatency: h.upstreamLatency, responseLatency: h.responseLatency,
+        upstreamStatus: h.upstreamStatus, requestId: h.requestId, requestIdUpstream: o.settings.headersUpstream.requestId,
+      },
       clientCertHeader: o.settings.clientCertHeader,
       stats: this.stats,
       now: o.now ?? Date.now,
@@ -72,14 +85,15 @@ export class ProxyRuntime {
       ca: o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : undefined,
       leanClient: o.settings.upstreamClient !== 'undici',
     });
-    const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools), null);
-    const rt = new ProxyRuntime(o, first, pools, initial);
+    const metrics = new ProcessMetrics();
+    const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics), null);
+    const rt = new ProxyRuntime(o, first, pools, metrics, initial);
     rt.#version = 1;
     return rt;
   }
 
-  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools) {
-    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, now: o.now ?? Date.now };
+  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, metrics: ProcessMetrics) {
+    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, metrics, now: o.now ?? Date.now };
   }
 
   get snapshot(): Snapshot {
@@ -97,7 +111,7 @@ export class ProxyRuntime {
       if (next === null || this.#closed) return;
       this.#pending = null;
       const old = this.#handler.snapshot;
-      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools), old);
+      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.metrics), old);
       // New handshakes use the new certificates; open connections keep theirs.
       this.#certificates?.update(tlsMaterial(next));
       this.#data = next;
@@ -149,5 +163,21 @@ export class ProxyRuntime {
     const snap = this.#handler.snapshot;
     await Promise.allSettled([...new Set(snap.instances.values())].map(async (i) => i.handlers.close?.()));
     await this.#pools.close();
+    await this.#accessLog?.close();
   }
+}
+
+/**
+ * The access log sink: `stdout` writes into the logger's own destination (stdout in production,
+ * the test's capture stream in tests), a path appends to that file.
+ */
+function accessLogOf(o: ProxyRuntimeOptions): AccessLog | null {
+  const a = o.settings.accessLog;
+  if (a.target === 'off') return null;
+  const onError = (err: Error): void => o.log.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'access log cannot be written; access lines are dropped');
+  if (a.target === 'stdout') {
+    const stream = (o.log as unknown as Record<symbol, { write(s: string): unknown } | undefined>)[pino.symbols.streamSym];
+    return new AccessLog(stream ?? process.stdout, a.format, onError);
+  }
+  return new AccessLog(a.target, a.format, onError);
 }

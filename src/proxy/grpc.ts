@@ -4,6 +4,7 @@
  * clients (the kernel's Forward: onConnect/onHeaders/onData/onComplete/onError), and hands the
  * response trailers (grpc-status, grpc-message, ...) to onComplete so they reach the client.
  */
+import type { ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { HeaderMap } from './headers.ts';
@@ -202,4 +203,23 @@ export function grpcMessage(text: string): string {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
+}
+
+/** A gRPC request: Content-Type application/grpc, application/grpc+proto, application/grpc-web... */
+export function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.startsWith('application/grpc');
+}
+
+/**
+ * A gRPC status carried in response headers (a gateway reply, or an upstream trailers-only
+ * response) is repeated as trailers: the response's headers and END_STREAM travel in separate
+ * frames here, and gRPC clients read the status from trailers.
+ */
+export function grpcStatusTrailers(res: ServerResponse, headers: Record<string, unknown> | undefined): void {
+  const status = headers?.['grpc-status'];
+  if (status === undefined) return;
+  const trailers: Record<string, string> = { 'grpc-status': String(status) };
+  const message = headers!['grpc-message'];
+  if (typeof message === 'string') trailers['grpc-message'] = message;
+  res.addTrailers(trailers);
 }
