@@ -72,7 +72,7 @@ describe('gRPC proxying', () => {
       config: {
         services: [{
           name: 'grpc-echo', protocol: 'grpc', host: '127.0.0.1', port: upstreamPort,
-          routes: [{ name: 'echo', protocols: ['grpc'], paths: ['/demo.Echo/'], strip_path: false }],
+          routes: [{ name: 'echo', protocols: ['grpc'], paths: ['/demo.Echo/'] }],
         }],
       },
     });
