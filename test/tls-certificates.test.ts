@@ -12,6 +12,7 @@ import tls from 'node:tls';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { issueCert, type IssuedCert } from './helpers/certs.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { redactedKey, runConfigDump } from '../src/cli/config-sync.ts';
 
 function servedCn(port: number, servername: string | null): Promise<{ cn: string; socket: tls.TLSSocket }> {
   return new Promise((resolve, reject) => {
@@ -97,6 +98,19 @@ describe('certificates and SNIs from a decK file', () => {
     assert.equal(await get('other.example.com'), 200);
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(gw.logs.filter((l) => l.type === 'access' && l.path === '/sni').map((l) => l.route), ['by-sni', 'any']);
+  });
+
+  it('config dump leaves private keys out unless --with-keys', async () => {
+    const lines: string[] = [];
+    const io = { stdout: (l: string) => lines.push(l), stderr: (l: string) => lines.push(l) };
+    assert.equal(await runConfigDump(gw.adminUrl, undefined, io), 0);
+    const plain = lines.join('\n');
+    assert.doesNotMatch(plain, /PRIVATE KEY/);
+    assert.match(plain, /BEGIN CERTIFICATE/);
+    assert.ok(plain.includes(redactedKey));
+    lines.length = 0;
+    assert.equal(await runConfigDump(gw.adminUrl, undefined, io, true), 0);
+    assert.match(lines.join('\n'), /BEGIN PRIVATE KEY/);
   });
 
   it('a decK file with bad certificates is refused with each path named', async () => {
