@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { startIdp, type DemoIdp } from './helpers/idp.ts';
 
 const json = {
   serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
@@ -49,6 +50,7 @@ describe('gRPC proxying', () => {
   let upstreamPort = 0;
   let gw: TestGateway;
   let client: EchoClient;
+  let idp: DemoIdp;
 
   before(async () => {
     server = new grpc.Server();
@@ -67,12 +69,20 @@ describe('gRPC proxying', () => {
       },
     });
     upstreamPort = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+    idp = await startIdp();
     gw = await startGateway({
       proxyListen: '127.0.0.1:0 http2',
       config: {
         services: [{
           name: 'grpc-echo', protocol: 'grpc', host: '127.0.0.1', port: upstreamPort,
           routes: [{ name: 'echo', protocols: ['grpc'], paths: ['/demo.Echo/'] }],
+        }, {
+          name: 'grpc-secure', protocol: 'grpc', host: '127.0.0.1', port: upstreamPort,
+          routes: [{ name: 'secure', protocols: ['grpc'], headers: { 'x-secure': ['yes'] }, paths: ['/demo.Echo/'] }],
+        }],
+        plugins: [{
+          name: 'openid-connect', service: 'grpc-secure',
+          config: { issuer: idp.issuer, client_id: ['kong'], client_secret: ['kong-secret'], client_auth: ['client_secret_post'], auth_methods: ['bearer'] },
         }],
       },
     });
@@ -82,6 +92,27 @@ describe('gRPC proxying', () => {
     client?.close();
     await gw?.close();
     await new Promise<void>((r) => server.tryShutdown(() => r()));
+    await idp?.close();
+  });
+
+  it('openid-connect bearer auth on a gRPC route: the token in the authorization metadata', async () => {
+    const md = new grpc.Metadata();
+    md.set('x-secure', 'yes');
+    await assert.rejects(unary(client, { text: 'no token' }, md), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.UNAUTHENTICATED);
+      return true;
+    });
+    const r = await fetch(`${idp.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'password', username: 'alex', password: 'doe', scope: 'openid', client_id: 'kong', client_secret: 'kong-secret' }),
+    });
+    const token = ((await r.json()) as { access_token: string }).access_token;
+    const authed = new grpc.Metadata();
+    authed.set('x-secure', 'yes');
+    authed.set('authorization', `Bearer ${token}`);
+    const { res } = await unary(client, { text: 'with token' }, authed);
+    assert.equal(res.text, 'echo: with token');
   });
 
   it('a unary call goes end to end over h2, trailers intact', async () => {
