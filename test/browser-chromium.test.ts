@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startIdp, type DemoIdp } from '../demo/idp.ts';
 import { startGateway } from './helpers/gateway.ts';
@@ -56,8 +56,8 @@ interface Target {
   close(): Promise<void>;
 }
 
-async function signInScenario(browser: Browser, idp: DemoIdp, proxyUrl: string, echoUrl: string): Promise<void> {
-  const context = await browser.newContext();
+async function signInScenario(browser: Browser, idp: DemoIdp, proxyUrl: string, echoUrl: string, contextOptions: BrowserContextOptions = {}, onSignedIn?: (page: Page) => Promise<void>): Promise<void> {
+  const context = await browser.newContext(contextOptions);
   try {
     const page = await context.newPage();
     await page.goto(`${proxyUrl}/anything/dashboard?tab=1`);
@@ -79,6 +79,7 @@ async function signInScenario(browser: Browser, idp: DemoIdp, proxyUrl: string, 
     assert.match(echoed.headers.authorization ?? '', /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
     // (The IdP's own cookies share the host 127.0.0.1 with the gateway, so other cookies may be present.)
     assert.doesNotMatch(echoed.headers.cookie ?? '', /(^|;\s*)(session|authorization)=/, 'session cookies not sent upstream');
+    await onSignedIn?.(page);
 
     // A reload is served from the session: no call to the IdP at all.
     idp.resetCounts();
@@ -131,6 +132,21 @@ describe('sign-in in a real browser', { skip: existsSync(chromiumPath) || proces
     const gw = await inProcess('');
     try {
       await signInScenario(browser, idp, gw.proxyUrl, echo.url);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('over HTTP/2: a TLS listener with http2 (ALPN h2)', async () => {
+    const gw = await startGateway({ config: deck(idp.issuer, echo.url, ''), proxyListen: '127.0.0.1:0 ssl http2' });
+    try {
+      const proxyUrl = `https://localhost:${gw.node.proxyPorts()[0]}`;
+      let protocol = '';
+      await signInScenario(browser, idp, proxyUrl, echo.url, { ignoreHTTPSErrors: true }, async (page) => {
+        // Runs in the page: the Navigation Timing entry's negotiated protocol.
+        protocol = await page.evaluate('performance.getEntriesByType("navigation")[0].nextHopProtocol') as string;
+      });
+      assert.equal(protocol, 'h2');
     } finally {
       await gw.close();
     }

@@ -10,7 +10,7 @@
  */
 import type { EntityName, EntityOf } from '../config/types.ts';
 import { compositeValue, fkId, uniqueValue } from '../config/entity.ts';
-import { descriptorOf, referencesTo } from '../config/entities/index.ts';
+import { descriptorOf, idListsTo, referencesTo } from '../config/entities/index.ts';
 import { uuidPattern } from '../config/fields.ts';
 import { normalizeEntity, toEntityRef, type EntityRef, type RefKind } from '../config/normalize.ts';
 import { foreignRefSchema } from '../config/schemas.ts';
@@ -101,9 +101,16 @@ export function createEntityService(opts: EntityServiceOptions) {
       else if (ref.name !== undefined && key !== null) row = await tx.findBy(kind, key, ref.name);
       found.set(keyOf(kind, ref), row?.id ?? null);
     }
+    for (const { field, entity: kind } of descriptorOf(entity).idLists ?? []) {
+      const list = input[field];
+      if (!Array.isArray(list)) continue;
+      for (const id of list) {
+        if (typeof id !== 'string' || !uuidPattern.test(id)) continue;
+        found.set(keyOf(kind, { id }), (await tx.get(kind, id))?.id ?? null);
+      }
+    }
     const missing: { field: ForeignField; kind: EntityName; ref: EntityRef }[] = [];
     const resolve = (kind: RefKind, r: EntityRef): string | null => {
-      if (kind === 'certificates') return r.id ?? null; // certificates are not stored entities (yet)
       const id = found.get(keyOf(kind, r)) ?? null;
       if (id === null) {
         const fk = fks.find((f) => f.entity === kind);
@@ -180,6 +187,13 @@ export function createEntityService(opts: EntityServiceOptions) {
       if (fk.onDelete !== 'restrict') continue;
       const page = await tx.list(child.name, { foreign: { field: fk.field, id }, size: 1 });
       if (page.data.length > 0) throw referencedBy(entity, child.name);
+    }
+    for (const { entity: child, field } of idListsTo(entity)) {
+      // Kong: `ca certificate <id> is still referenced by services (id = <id>)`.
+      const user = (await listAll(tx, child.name, {})).find((row) => ((row as unknown as Record<string, unknown>)[field] as unknown[] | null)?.includes(id));
+      if (user !== undefined) {
+        throw new AdminError(400, { message: `${descriptorOf(entity).singular.replace('_', ' ')} ${id} is still referenced by ${child.name} (id = ${user.id})` });
+      }
     }
     for (const { entity: child, fk } of referencesTo(entity)) {
       if (fk.onDelete !== 'cascade') continue;

@@ -12,7 +12,7 @@
  * Also `runMigrations` for `portcullis migrations bootstrap|up|status`.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { parseDeclarative } from '../config/declarative.ts';
 import { toDeclarative } from '../config/dump.ts';
 import type { EntityDescriptor } from '../config/entity.ts';
@@ -101,13 +101,32 @@ async function fetchCurrent(client: AdminClient): Promise<ConfigData> {
 }
 
 /** `portcullis config dump [-o FILE]`: the running config in decK format (YAML). */
-export async function runConfigDump(adminUrl: string, outFile?: string, io: ToolIo = {}): Promise<number> {
+/** Placeholder written instead of a certificate's private key unless `--with-keys` is given. */
+export const redactedKey = '<redacted: dump with --with-keys>';
+
+/** Replaces certificates' `key`/`key_alt` with the placeholder (a sync of it fails naming the key). */
+function redactKeys(doc: unknown): unknown {
+  const certs = (doc as { certificates?: unknown }).certificates;
+  if (!Array.isArray(certs)) return doc;
+  return {
+    ...(doc as Record<string, unknown>),
+    certificates: certs.map((c: Record<string, unknown>) => ({
+      ...c,
+      ...(typeof c.key === 'string' ? { key: redactedKey } : {}),
+      ...(typeof c.key_alt === 'string' ? { key_alt: redactedKey } : {}),
+    })),
+  };
+}
+
+export async function runConfigDump(adminUrl: string, outFile?: string, io: ToolIo = {}, withKeys = false): Promise<number> {
   const { out, err } = outputs(io);
   try {
-    const doc = await new AdminClient(adminUrl, io).ok('GET', '/config');
+    const got = await new AdminClient(adminUrl, io).ok('GET', '/config');
     // DB-less nodes answer as Kong does, {"config": "<YAML>"}; nodes with a database send the document.
-    const wrapped = typeof doc === 'object' && doc !== null && typeof (doc as { config?: unknown }).config === 'string';
-    const text = wrapped ? (doc as { config: string }).config : stringify(doc);
+    const wrapped = typeof got === 'object' && got !== null && typeof (got as { config?: unknown }).config === 'string';
+    const doc = wrapped ? parse((got as { config: string }).config) as unknown : got;
+    // Private keys leave the gateway only when asked for.
+    const text = stringify(withKeys ? doc : redactKeys(doc));
     if (outFile) await writeFile(outFile, text);
     else out(text.trimEnd());
     return 0;

@@ -12,6 +12,7 @@ export async function runTool(cmd: 'config' | 'migrations', argv: string[]): Pro
       output: { type: 'string', short: 'o' },
       'dry-run': { type: 'boolean' },
       'admin-url': { type: 'string' },
+      'with-keys': { type: 'boolean' },
       workers: { type: 'string' },
     },
   });
@@ -40,7 +41,7 @@ export async function runTool(cmd: 'config' | 'migrations', argv: string[]): Pro
     }
     if (sub === 'dump') {
       const { runConfigDump } = await import('./config-sync.ts');
-      return runConfigDump(adminUrl, values.output);
+      return runConfigDump(adminUrl, values.output, {}, values['with-keys'] === true);
     }
     if (sub === 'diff' && file) {
       const { runConfigDiff } = await import('./config-sync.ts');

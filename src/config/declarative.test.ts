@@ -189,7 +189,7 @@ _format_version: "3.0"
 _workspace: default
 _info: { defaults: {} }
 upstreams: [{ name: u }]
-certificates: []
+vaults: []
 colour: blue
 services:
   - name: s
@@ -204,7 +204,7 @@ consumers:
     keyauth_credentials: [{ key: k }]
 `);
   hasIssue(lines, "upstreams: 'upstreams' is not supported yet");
-  hasIssue(lines, "certificates: 'certificates' is not supported yet");
+  hasIssue(lines, "vaults: 'vaults' is not supported yet");
   hasIssue(lines, 'colour: unknown field');
   hasIssue(lines, 'services[0].colour: unknown field');
   hasIssue(lines, 'services[0].routes[0].service: not allowed in a nested entity');

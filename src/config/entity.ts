@@ -13,8 +13,8 @@ import type { ValidationIssue } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityName, EntityOf } from './types.ts';
 
-/** Entity kinds a foreign key can point to: stored entities, plus certificates (not stored yet). */
-export type RefKind = EntityName | 'certificates';
+/** Entity kinds a foreign key can point to. */
+export type RefKind = EntityName;
 
 /** A reference as written: by id or by endpoint key (service/route name, consumer username). */
 export interface EntityRef {
@@ -91,6 +91,11 @@ export interface EntityDescriptor<E extends EntityName = EntityName> {
   readonly compositeKeys: readonly CompositeKeyDescriptor[];
   /** In the order the fields appear in the entity. */
   readonly foreignKeys: readonly ForeignKeyDescriptor[];
+  /**
+   * Array fields holding ids of another kind (Kong's `services.ca_certificates`): every id must
+   * exist, and deleting a row still listed is refused.
+   */
+  readonly idLists?: readonly { readonly field: string; readonly entity: EntityName }[];
   /** SQL column of a key field whose name cannot be one (ACL `group` → `grp`); default the field name. */
   readonly columnNames?: Readonly<Record<string, string>>;
   /** The accepted input shape (Admin API bodies, declarative entries): Kong's field names and defaults. */

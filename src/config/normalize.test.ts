@@ -153,7 +153,7 @@ test("routes need a matching attribute; with https among the protocols (the defa
   assert.ok(msg({ protocols: ['http'], snis: ['api.example.com'] }).length > 0);
 });
 
-test('fields nothing applies yet are refused by name: http routes with sources/destinations, stream and gRPC routes, service tls_verify_depth', () => {
+test('fields nothing applies yet are refused by name: http routes with sources/destinations, stream routes; gRPC rules; upstream TLS fields only on TLS services', () => {
   const lines = (entity: 'routes' | 'services', input: Record<string, unknown>) => {
     const res = normalizeEntity(entity, input, { registry, now });
     return res.ok ? [] : res.issues.map((i) => `${i.path}: ${i.message}`);
@@ -163,7 +163,12 @@ test('fields nothing applies yet are refused by name: http routes with sources/d
   assert.deepEqual(lines('routes', { paths: ['/'], sources: null, destinations: [] }), []);
   assert.match(lines('routes', { protocols: ['tcp'], destinations: [{ port: 80 }] })[0], /^protocols: stream routes \('tcp', 'tls', 'udp'\) are not supported yet/);
   assert.match(lines('routes', { protocols: ['tls_passthrough'], snis: ['a.test'] })[0], /^protocols: stream routes/);
-  assert.match(lines('routes', { protocols: ['grpc', 'grpcs'], paths: ['/'] })[0], /^protocols: gRPC routes \('grpc', 'grpcs'\) are not supported yet/);
-  assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: 2 }), ['tls_verify_depth: is not supported yet; leave it null (the default)']);
+  // gRPC routes are served (proxy/grpc.ts): Kong's grpc subschema rules apply.
+  assert.deepEqual(lines('routes', { protocols: ['grpc', 'grpcs'], paths: ['/'] }), []);
+  assert.deepEqual(lines('routes', { protocols: ['grpc'], paths: ['/'], strip_path: true }), ["strip_path: value must be false when 'protocols' is 'grpc' or 'grpcs'"]);
+  assert.deepEqual(lines('routes', { protocols: ['grpc'], paths: ['/'], methods: ['POST'] }), ["methods: cannot set 'methods' when 'protocols' is 'grpc' or 'grpcs'"]);
+  // tls_verify_depth is applied to upstream TLS; like Kong it is refused on a service without TLS.
+  assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: 2 }), ["tls_verify_depth: value must be null (only for protocol 'https', 'grpcs', 'wss' or 'tls')"]);
+  assert.deepEqual(lines('services', { host: 'h', protocol: 'https', tls_verify_depth: 2 }), []);
   assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: null }), []);
 });

@@ -139,6 +139,38 @@ export const aclInputSchema = z.strictObject({
   created_at: timestampSchema,
 });
 
+/** Kong's certificates: PEM text checked by the descriptor (tls/pem.ts). */
+export const certificateInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  cert: z.string().min(1),
+  key: z.string().min(1),
+  cert_alt: z.string().min(1).nullable().default(null),
+  key_alt: z.string().min(1).nullable().default(null),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+
+/** Kong's snis: a wildcard host name (checked by the descriptor) and its certificate. */
+export const sniInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  name: z.string().min(1),
+  certificate: foreignRefSchema,
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+
+/** Kong's ca_certificates: cert_digest is computed (a given one must match). */
+export const caCertificateInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  cert: z.string().min(1),
+  cert_digest: z.string().min(1).optional(),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+
 /** Input shapes per entity kind, as the Admin API and the declarative loader accept them. */
 export const entityInputSchemas = {
   services: serviceInputSchema,
@@ -146,4 +178,7 @@ export const entityInputSchemas = {
   consumers: consumerInputSchema,
   plugins: pluginInputSchema,
   acls: aclInputSchema,
+  certificates: certificateInputSchema,
+  ca_certificates: caCertificateInputSchema,
+  snis: sniInputSchema,
 } as const;

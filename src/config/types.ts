@@ -26,7 +26,7 @@ export interface Service {
   read_timeout: number;
   tls_verify: boolean | null;
   tls_verify_depth: number | null;
-  /** PEM bundles (our simplification of Kong's ca_certificates ids: PEM text or CA certificate ids). */
+  /** Ids of CA certificate entities trusted for the upstream's certificate (Kong's ca_certificates). */
   ca_certificates: string[] | null;
   client_certificate: ForeignKey | null;
   enabled: boolean;
@@ -94,11 +94,47 @@ export interface Acl {
   created_at: number;
 }
 
+/** Kong's certificates: a cert/key pair and an optional alternative pair of the other key type. */
+export interface Certificate {
+  id: string;
+  cert: string;
+  key: string;
+  cert_alt: string | null;
+  key_alt: string | null;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Kong's snis: a server name (exact or with one leading/trailing `*` label) served with a certificate. */
+export interface Sni {
+  id: string;
+  name: string;
+  certificate: ForeignKey;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Kong's ca_certificates: one trusted CA (upstream TLS verification, client certificates). */
+export interface CaCertificate {
+  id: string;
+  cert: string;
+  /** SHA-256 of the DER, hex; computed on write. */
+  cert_digest: string;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /**
  * Row type of every entity kind, by name. Adding an entity: its interface above, a line here, its
  * name in `entityNames`, and a descriptor in `entities/` (see config/entity.ts).
  */
 export interface EntityTypes {
+  certificates: Certificate;
+  ca_certificates: CaCertificate;
+  snis: Sni;
   services: Service;
   routes: Route;
   consumers: Consumer;
@@ -113,7 +149,10 @@ export type EntityOf<E extends EntityName> = EntityTypes[E];
  * Every entity kind in dependency order: a kind comes after every kind its foreign keys point at.
  * This is the order of stores' bulk writes, declarative normalization, dumps and `config sync`.
  */
-export const entityNames = ['services', 'routes', 'consumers', 'plugins', 'acls'] as const satisfies readonly EntityName[];
+export const entityNames = [
+  'certificates', 'ca_certificates', 'snis',
+  'services', 'routes', 'consumers', 'plugins', 'acls',
+] as const satisfies readonly EntityName[];
 
 /** Everything a gateway node needs to serve. Arrays in insertion order. */
 export type ConfigData = { [E in EntityName]: EntityTypes[E][] };

@@ -6,11 +6,12 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Consumer, Route, Service } from '../config/types.ts';
 import { TailMemo } from '../tail-memo.ts';
+import { clientCertificateOf } from '../tls/client-cert.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
 import { holdRequestBody, payloadTooLarge } from '../proxy/request-body.ts';
 import type { RequestTrace } from '../observability/trace-scope.ts';
 import type {
-  Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest,
+  ClientCertificate, Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest,
 } from '../plugins/sdk.ts';
 
 /** Parses a Cookie header (RFC 6265 §5.4); later duplicates do not override the first. */
@@ -97,6 +98,10 @@ export class Incoming implements IncomingView {
 
   get cookies(): ReadonlyMap<string, string> {
     return (this.#cookies ??= cookiesOf(this.headers.cookie));
+  }
+
+  get clientCertificate(): ClientCertificate | null {
+    return clientCertificateOf(this.raw.socket as TLSSocket);
   }
 
   get peerCertificate(): Buffer | null {

@@ -13,6 +13,7 @@ import type { Dispatcher } from 'undici';
 import { isGatewayError } from '../errors.ts';
 import { upstreamHeadersFrom } from '../proxy/headers.ts';
 import { upstreamError } from '../proxy/errors.ts';
+import { grpcMessage, grpcStatusOf, grpcStatusTrailers, isGrpc } from '../proxy/grpc.ts';
 import { forward, type ForwardSink } from '../proxy/forward.ts';
 import { setForwardedHeaders } from '../proxy/forwarded.ts';
 import { requestBody, type BodyPolicy } from '../proxy/request-body.ts';
@@ -46,6 +47,8 @@ export interface HandlerSettings {
   serverHeader?: string | null;
   /** `Via` entry appended to proxied responses (RFC 9110 §7.6.3); null = none. */
   viaHeader?: string | null;
+  /** Header (lower-case) carrying the verified client certificate upstream (URL-encoded PEM); null = none. */
+  clientCertHeader?: string | null;
   now(): number;
 }
 
@@ -88,6 +91,7 @@ function routerInput(req: Incoming): RouterInput {
   return {
     method: req.method, host: req.host, port: portOf(req.headers.host), path: req.path, headers: req.headers, scheme: req.scheme,
     sni: (req.raw.socket as { servername?: string }).servername || undefined,
+    grpc: isGrpc(req.headers['content-type']),
   };
 }
 
@@ -187,7 +191,8 @@ export class RequestHandler implements ForwardSink<Flight> {
     const incomingId = req.headers['x-request-id'];
     const id = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
     const incoming = new Incoming(req, {
-      scheme, host: hostOf(req.headers.host), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
+      // h2 requests carry the host in :authority (RFC 9113 §8.3.1), rarely in Host.
+      scheme, host: hostOf(req.headers.host ?? (req.headers[':authority'] as string | undefined)), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
     }, this.#limits);
     const ctx = new Context({
       id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
@@ -337,12 +342,20 @@ export class RequestHandler implements ForwardSink<Flight> {
     const req = ctx.request;
     const h = ctx.upstream.headers;
     const route = ctx.route!;
-    h.host = route.preserve_host && req.headers.host !== undefined ? req.headers.host : hostHeader;
+    const clientHost = req.headers.host ?? (req.headers[':authority'] as string | undefined);
+    h.host = route.preserve_host && clientHost !== undefined ? clientHost : hostHeader;
     const matchedPath = f.match!.matchedPath;
     const stripped = route.strip_path && matchedPath !== null && matchedPath !== '' && matchedPath !== '/' ? matchedPath : null;
     setForwardedHeaders(h, req, req.raw.socket.remoteAddress ?? '', stripped);
     h['x-request-id'] = ctx.id;
     if (this.#s.kongHeaders?.requestIdUpstream) h['x-kong-request-id'] = ctx.id;
+    const certHeader = this.#s.clientCertHeader;
+    if (certHeader) {
+      // Only the gateway sets it: a value the client sent is never forwarded.
+      const cc = req.clientCertificate;
+      if (cc !== null) h[certHeader] = encodeURIComponent(cc.pem);
+      else if (certHeader in h) h[certHeader] = undefined as unknown as string;
+    }
   }
 
   /** ForwardSink: the upstream's response head arrived (proxy/forward.ts). */
@@ -464,6 +477,7 @@ export class RequestHandler implements ForwardSink<Flight> {
   #local(f: Flight, reply: Reply): void {
     const res = f.res;
     if (res.headersSent || res.destroyed) return;
+    if (isGrpc(f.ctx.request.headers['content-type'])) return this.#localGrpc(f, reply);
     const { buf, type } = jsonBody(reply.body);
     const headers: OutgoingHttpHeaders = {};
     if (type !== null) headers['content-type'] = type;
@@ -472,6 +486,22 @@ export class RequestHandler implements ForwardSink<Flight> {
     f.ctx.bytesSent = buf.length;
     const out = this.#startResponse(f, reply.status, headers, true);
     out.end(f.ctx.request.method === 'HEAD' ? undefined : buf);
+  }
+
+  /**
+   * A gateway reply to a gRPC client, as Kong answers one: no body, the status as `grpc-status`
+   * and the message as `grpc-message` (kong/pdk/response.lua).
+   */
+  #localGrpc(f: Flight, reply: Reply): void {
+    const headers: OutgoingHttpHeaders = { 'content-type': 'application/grpc' };
+    if (reply.headers) for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
+    const body = reply.body as { message?: unknown } | string | undefined | null;
+    const message = typeof body === 'string' ? body : typeof body?.message === 'string' ? body.message : undefined;
+    headers['grpc-status'] = String(grpcStatusOf(reply.status));
+    if (message !== undefined) headers['grpc-message'] = grpcMessage(message);
+    const out = this.#startResponse(f, reply.status, headers, true);
+    if (f.res.req.httpVersionMajor === 2) grpcStatusTrailers(f.res, f.ctx.response?.headers);
+    out.end();
   }
 
   #fail(f: Flight, err: unknown): void {

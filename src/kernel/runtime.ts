@@ -17,6 +17,8 @@ import { drain, listen, type Listener } from './server.ts';
 import type { Settings } from './settings.ts';
 import { buildSnapshot, retiredInstances, type Snapshot } from './snapshot.ts';
 import { parseTrustedIps } from './trusted.ts';
+import { certificateStore, tlsMaterial } from '../tls/index.ts';
+import type { CertificateStore } from '../tls/store.ts';
 import { AccessLog } from '../observability/access-log.ts';
 import { ProcessMetrics } from '../observability/metrics.ts';
 import { pino } from 'pino';
@@ -37,19 +39,24 @@ export class ProxyRuntime {
   readonly #pools: ProxyPools;
   readonly #handler: RequestHandler;
   #listeners: Listener[] = [];
+  /** Certificates of the TLS listeners (null until listen(), or without ssl listeners). */
+  #certificates: CertificateStore | null = null;
   /** Connection/request counters of this process's listeners (GET /status). */
   readonly stats = new ConnectionStats();
   /** This process's Prometheus metrics (plugins record into it; scraped by the node). */
   readonly metrics: ProcessMetrics;
   readonly #accessLog: AccessLog | null;
   #version = 0;
+  /** The config the current Snapshot was built from (the certificate store reads it too). */
+  #data: ConfigData;
   #applying: Promise<void> = Promise.resolve();
   #pending: ConfigData | null = null;
   #closed = false;
   readonly #retiring = new Set<Promise<void>>();
 
-  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, metrics: ProcessMetrics) {
+  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, metrics: ProcessMetrics, data: ConfigData) {
     this.#o = o;
+    this.#data = data;
     this.#pools = pools;
     this.metrics = metrics;
     const h = o.settings.headers;
@@ -67,6 +74,7 @@ export class ProxyRuntime {
         proxyLatency: h.proxyLatency, upstreamLatency: h.upstreamLatency, responseLatency: h.responseLatency,
         upstreamStatus: h.upstreamStatus, requestId: h.requestId, requestIdUpstream: o.settings.headersUpstream.requestId,
       },
+      clientCertHeader: o.settings.clientCertHeader,
       stats: this.stats,
       now: o.now ?? Date.now,
     });
@@ -80,7 +88,7 @@ export class ProxyRuntime {
     });
     const metrics = new ProcessMetrics();
     const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics), null);
-    const rt = new ProxyRuntime(o, first, pools, metrics);
+    const rt = new ProxyRuntime(o, first, pools, metrics, initial);
     rt.#version = 1;
     return rt;
   }
@@ -105,6 +113,9 @@ export class ProxyRuntime {
       this.#pending = null;
       const old = this.#handler.snapshot;
       const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.metrics), old);
+      // New handshakes use the new certificates; open connections keep theirs.
+      this.#certificates?.update(tlsMaterial(next));
+      this.#data = next;
       this.#handler.snapshot = snap;
       this.#pools.retain(new Set([...snap.targets.values()].map((t) => t.key)));
       this.#retire(old, snap);
@@ -128,9 +139,13 @@ export class ProxyRuntime {
 
   async listen(): Promise<void> {
     const s = this.#o.settings;
-    const tls = s.sslCert && s.sslCertKey ? { cert: readFileSync(s.sslCert, 'utf8'), key: readFileSync(s.sslCertKey, 'utf8') } : undefined;
+    if (s.proxyListen.some((l) => l.ssl)) {
+      this.#certificates = await certificateStore(s);
+      this.#certificates.update(tlsMaterial(this.#data));
+    }
+    const certificates = this.#certificates ?? undefined;
     for (const spec of s.proxyListen) {
-      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, tls, reusePort: this.#o.reusePort, stats: this.stats }));
+      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, certificates, reusePort: this.#o.reusePort, stats: this.stats }));
     }
   }
 

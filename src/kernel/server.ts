@@ -2,20 +2,39 @@
  * Proxy listeners: node:http/https servers wired to the request handler, with the edge checks
  * node's parser makes (request smuggling shapes, oversized headers) turned into Kong-style
  * replies, WebSocket upgrades, and a graceful drain.
+ *
+ * TLS listeners take their certificates from the CertificateStore (SNI selection at the
+ * handshake). A listener with `http2` hands each connection to a node:http2 server when the
+ * client speaks h2 (ALPN on TLS, the connection preface on plain h2c) and to the HTTP/1.1 server
+ * otherwise, so both run the same request handler; plain listeners without `http2` are plain
+ * node:http servers, untouched.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ListenSpec } from './settings.ts';
 import type { RequestHandler } from './handler.ts';
 import type { ConnectionStats } from './stats.ts';
+import type { CertificateStore } from '../tls/store.ts';
 
 export interface Listener {
   readonly server: http.Server;
   readonly spec: ListenSpec;
+  /** The h2 side of an `http2` listener: its open sessions are closed (GOAWAY) on drain. */
+  readonly h2: H2Side | null;
   port(): number;
 }
+
+/** The node:http2 server behind an `http2` listener and its open sessions. */
+export interface H2Side {
+  readonly server: http2.Http2Server;
+  readonly sessions: Set<http2.ServerHttp2Session>;
+}
+
+const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 function rawReply(socket: Duplex, status: number, reason: string, message: string): void {
   const body = JSON.stringify({ message });
@@ -26,7 +45,8 @@ function rawReply(socket: Duplex, status: number, reason: string, message: strin
 
 export interface ServerOptions {
   maxHeaderSize: number;
-  tls?: { cert: string; key: string };
+  /** Certificates for `ssl` listeners (SNI selection, default certificate, client certificates). */
+  certificates?: CertificateStore;
   /** Bind with SO_REUSEPORT so several worker processes can listen on one port (Linux). */
   reusePort?: boolean;
   /** Counts connections and requests for GET /status. */
@@ -45,11 +65,18 @@ export async function listen(spec: ListenSpec, handler: RequestHandler, options:
   };
   let server: http.Server;
   if (spec.ssl) {
-    if (!options.tls) throw new Error(`listener ${spec.host}:${spec.port} is "ssl" but PORTCULLIS_SSL_CERT/PORTCULLIS_SSL_CERT_KEY are not set`);
-    server = https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, handler.handle);
+    if (!options.certificates) throw new Error(`listener ${spec.host}:${spec.port} is "ssl" but no certificate is loaded`);
+    const store = options.certificates;
+    server = https.createServer({ ...serverOptions, ...store.serverOptions(), ALPNProtocols: spec.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] }, handler.handle);
+    store.attach(server as unknown as https.Server);
+    server.once('close', () => store.detach(server as unknown as https.Server));
+    // A handshake that fails (garbage bytes, no shared cipher, a refused client certificate)
+    // only ends that connection.
+    server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
   } else {
     server = http.createServer(serverOptions, handler.handle);
   }
+  const h2 = spec.http2 ? h2Side(server, spec.ssl, handler, options.maxHeaderSize) : null;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -65,12 +92,65 @@ export async function listen(spec: ListenSpec, handler: RequestHandler, options:
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => handler.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: spec.host, port: spec.port, reusePort: options.reusePort === true, exclusive: options.reusePort === true }, () => {
+    const reusePort = options.reusePort === true || spec.reuseport;
+    server.listen({ host: spec.host, port: spec.port, reusePort, exclusive: reusePort, ...(spec.backlog !== null ? { backlog: spec.backlog } : {}) }, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  return { server, spec, port: () => (server.address() as AddressInfo).port };
+  return { server, spec, h2, port: () => (server.address() as AddressInfo).port };
+}
+
+/**
+ * Puts a node:http2 server behind `server`: TLS connections that negotiated h2 by ALPN, or plain
+ * connections that open with the h2 preface (h2c prior knowledge), go to it; everything else goes
+ * to the HTTP/1.1 server's own connection handling, unchanged.
+ */
+function h2Side(server: http.Server, ssl: boolean, handler: RequestHandler, maxHeaderSize: number): H2Side {
+  const h2server = http2.createServer({ maxSendHeaderBlockLength: maxHeaderSize, settings: { maxHeaderListSize: maxHeaderSize } });
+  h2server.on('request', handler.handle as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2server.on('session', (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.on('error', () => session.destroy());
+  });
+  h2server.on('sessionError', () => {});
+  const event = ssl ? 'secureConnection' : 'connection';
+  const h1Listeners = server.listeners(event) as Array<(socket: Socket) => void>;
+  server.removeAllListeners(event);
+  const toH1 = (socket: Socket): void => {
+    for (const fn of h1Listeners) fn.call(server, socket);
+  };
+  if (ssl) {
+    server.on(event, (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') h2server.emit('connection', socket);
+      else toH1(socket);
+    });
+  } else {
+    server.on(event, (socket: Socket) => {
+      let seen: Buffer = Buffer.alloc(0);
+      const onData = (chunk: Buffer): void => {
+        seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+        const n = Math.min(seen.length, h2Preface.length);
+        const h2 = seen.subarray(0, n).equals(h2Preface.subarray(0, n));
+        // Wait for more bytes only while they could still be either protocol.
+        if (h2 && n < 4) return;
+        socket.off('data', onData);
+        socket.pause();
+        socket.unshift(seen);
+        // The h2 session reads what is buffered itself; the HTTP/1.1 parser needs the flow back.
+        if (h2) h2server.emit('connection', socket);
+        else {
+          toH1(socket);
+          socket.resume();
+        }
+      };
+      socket.on('data', onData);
+      socket.on('error', () => socket.destroy());
+    });
+  }
+  return { server: h2server, sessions };
 }
 
 /**
@@ -81,6 +161,7 @@ export async function drain(listeners: readonly Listener[], timeoutMs: number): 
   await Promise.all(listeners.map((l) => new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
       l.server.closeAllConnections();
+      if (l.h2 !== null) for (const session of l.h2.sessions) session.destroy();
       resolve();
     }, timeoutMs);
     timer.unref();
@@ -89,6 +170,8 @@ export async function drain(listeners: readonly Listener[], timeoutMs: number): 
       resolve();
     });
     l.server.closeIdleConnections();
+    // h2 sessions get a GOAWAY: streams in flight finish, no new ones start.
+    if (l.h2 !== null) for (const session of l.h2.sessions) session.close();
     // Connections that become idle after their last response must not keep the process alive.
     const sweep = setInterval(() => l.server.closeIdleConnections(), 100);
     sweep.unref();

@@ -11,6 +11,12 @@ export interface ListenSpec {
   host: string;
   port: number;
   ssl: boolean;
+  /** h2 by ALPN on a TLS listener, h2c with prior knowledge on a plain one; HTTP/1.1 still served. */
+  http2: boolean;
+  /** SO_REUSEPORT (Kong's `reuseport`). */
+  reuseport: boolean;
+  /** listen(2) backlog (Kong's `backlog=N`); null = Node's default. */
+  backlog: number | null;
 }
 
 export interface Settings {
@@ -39,6 +45,16 @@ export interface Settings {
   statusListen: ListenSpec[];
   sslCert: string | null;
   sslCertKey: string | null;
+  /** Kong's `prefix`: where the generated default certificate is kept (ssl/kong-default*.crt). */
+  prefix: string;
+  /** Kong's ssl_protocols as a version range. */
+  sslProtocols: { minVersion: 'TLSv1.2' | 'TLSv1.3'; maxVersion: 'TLSv1.2' | 'TLSv1.3' };
+  /** OpenSSL cipher list (TLS ≤ 1.2); null = Node's default. */
+  sslCiphers: string | null;
+  /** Client certificates on TLS proxy listeners: off, optional (verified when sent) or on (required). */
+  sslVerifyClient: 'off' | 'optional' | 'on';
+  /** Send the verified client certificate upstream in this header (URL-encoded PEM); null = not sent. */
+  clientCertHeader: string | null;
   adminToken: string | null;
   adminSslCert: string | null;
   adminSslCertKey: string | null;
@@ -67,8 +83,8 @@ export interface SettingDoc {
 
 /** Every setting, for `portcullis --help` and docs/configuration.md. */
 export const settingDocs: readonly SettingDoc[] = [
-  { env: 'PORTCULLIS_PROXY_LISTEN', flag: '--proxy-listen', default: '0.0.0.0:8000', help: 'Proxy listeners: comma-separated host:port, append " ssl" for TLS (needs PORTCULLIS_SSL_CERT/_KEY).' },
-  { env: 'PORTCULLIS_ADMIN_LISTEN', flag: '--admin-listen', default: '127.0.0.1:8001', help: 'Admin API listeners, same syntax; "off" disables the Admin API.' },
+  { env: 'PORTCULLIS_PROXY_LISTEN', flag: '--proxy-listen', default: '0.0.0.0:8000', help: 'Proxy listeners (Kong\'s proxy_listen): comma-separated "host:port [ssl] [http2] [reuseport] [backlog=N]". ssl: TLS with SNI certificate selection; http2: h2 by ALPN on ssl listeners, h2c (prior knowledge) on plain ones, HTTP/1.1 always served. Other Kong flags (proxy_protocol, deferred, bind, ...) are refused.' },
+  { env: 'PORTCULLIS_ADMIN_LISTEN', flag: '--admin-listen', default: '127.0.0.1:8001', help: 'Admin API listeners, same syntax (flags: ssl, reuseport, backlog=N); "off" disables the Admin API.' },
   { env: 'PORTCULLIS_DATABASE', flag: '--database', default: 'sqlite (off when a declarative config is given)', help: 'off (declarative file), sqlite (embedded) or postgres.' },
   { env: 'PORTCULLIS_DECLARATIVE_CONFIG', flag: '-c, --config', default: '(none)', help: 'decK-format YAML/JSON file served in DB-less mode.' },
   { env: 'PORTCULLIS_WORKERS', flag: '--workers', default: 'number of CPUs', help: 'Worker processes serving the proxy.' },
@@ -82,8 +98,13 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE', default: '1m', help: 'Max Admin API request body (bytes, or with k/m suffix); larger bodies get 413. Raise it for a very large POST /config.' },
   { env: 'PORTCULLIS_MAX_HEADER_SIZE', default: '32k', help: 'Max request header size; larger requests get 431.' },
   { env: 'PORTCULLIS_DRAIN_TIMEOUT', default: '30', help: 'Seconds SIGTERM waits for in-flight requests before exiting.' },
-  { env: 'PORTCULLIS_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" proxy listeners.' },
-  { env: 'PORTCULLIS_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" proxy listeners.' },
+  { env: 'PORTCULLIS_SSL_CERT', default: '(generated)', help: 'Kong\'s ssl_cert: PEM certificate file served by "ssl" proxy listeners when no SNI matches (or the client sends none). Unset: a self-signed RSA + ECDSA pair is generated at first start in <prefix>/ssl/.' },
+  { env: 'PORTCULLIS_SSL_CERT_KEY', default: '(generated)', help: 'Kong\'s ssl_cert_key: PEM key file of PORTCULLIS_SSL_CERT.' },
+  { env: 'PORTCULLIS_PREFIX', default: '.portcullis', help: 'Kong\'s prefix: the directory that keeps the generated default certificate (ssl/kong-default*.crt/.key).' },
+  { env: 'PORTCULLIS_SSL_PROTOCOLS', default: 'TLSv1.2 TLSv1.3', help: 'Kong\'s ssl_protocols for TLS proxy listeners (TLSv1.2 and/or TLSv1.3).' },
+  { env: 'PORTCULLIS_SSL_CIPHERS', default: '(Node\'s default)', help: 'Kong\'s ssl_ciphers: OpenSSL cipher list for TLS 1.2.' },
+  { env: 'PORTCULLIS_SSL_VERIFY_CLIENT', default: 'off', help: 'Ask TLS clients for a certificate: optional (verified against the ca_certificates entities when sent) or on (required; handshake refused without a valid one). The verified chain and its x5t#S256 thumbprint are in the plugin request context.' },
+  { env: 'PORTCULLIS_CLIENT_CERT_HEADER', default: '(none)', help: 'Opt-in: send the verified client certificate upstream in this header (URL-encoded PEM, e.g. X-Client-Cert).' },
   { env: 'PORTCULLIS_ADMIN_TOKEN', default: '(none)', help: 'When set, the Admin API requires this value in the Kong-Admin-Token header.' },
   { env: 'PORTCULLIS_ADMIN_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_ADMIN_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" admin listeners.' },
@@ -102,7 +123,12 @@ export class SettingsError extends Error {
   override name = 'SettingsError';
 }
 
-export function parseListen(spec: string, what: string): ListenSpec[] {
+/**
+ * Kong's listen syntax: `host:port [ssl] [http2] [reuseport] [backlog=N]`, comma-separated, or
+ * `off`. A flag we do not implement (proxy_protocol, deferred, bind, ipv6only, so_keepalive) is
+ * refused by name rather than ignored. `flags` limits what this listener kind accepts.
+ */
+export function parseListen(spec: string, what: string, flags: readonly string[] = ['ssl', 'http2', 'reuseport', 'backlog']): ListenSpec[] {
   if (spec.trim().toLowerCase() === 'off') return [];
   return spec.split(',').map((item) => {
     const words = item.trim().split(/\s+/);
@@ -112,8 +138,46 @@ export function parseListen(spec: string, what: string): ListenSpec[] {
     const port = Number(m[2]);
     if (port > 65535) throw new SettingsError(`${what}: port ${port} out of range`);
     const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
-    return { host, port, ssl: words.slice(1).includes('ssl') };
+    const out: ListenSpec = { host, port, ssl: false, http2: false, reuseport: false, backlog: null };
+    for (const word of words.slice(1)) {
+      const [flag, value] = word.split('=', 2) as [string, string | undefined];
+      if (!flags.includes(flag)) throw new SettingsError(`${what}: the '${flag}' flag of '${item.trim()}' is not supported${['ssl', 'http2', 'reuseport', 'backlog'].includes(flag) ? ' here' : ''} (supported: ${flags.join(', ')})`);
+      if (flag === 'backlog') {
+        const n = Number(value);
+        if (value === undefined || !Number.isInteger(n) || n < 1) throw new SettingsError(`${what}: backlog of '${item.trim()}' must be backlog=N with N a positive whole number`);
+        out.backlog = n;
+      } else if (value !== undefined) {
+        throw new SettingsError(`${what}: the '${flag}' flag takes no value`);
+      } else {
+        (out as unknown as Record<string, boolean>)[flag] = true;
+      }
+    }
+    return out;
   });
+}
+
+/** Kong's `ssl_protocols` (space-separated TLSv1.2 / TLSv1.3; older versions refused). */
+export function parseSslProtocols(value: string): { minVersion: 'TLSv1.2' | 'TLSv1.3'; maxVersion: 'TLSv1.2' | 'TLSv1.3' } {
+  const words = value.split(/[\s,]+/).filter(Boolean);
+  const known = ['TLSv1.2', 'TLSv1.3'] as const;
+  for (const w of words) {
+    if (!(known as readonly string[]).includes(w)) throw new SettingsError(`PORTCULLIS_SSL_PROTOCOLS: '${w}' is not supported (TLSv1.2, TLSv1.3)`);
+  }
+  if (words.length === 0) throw new SettingsError('PORTCULLIS_SSL_PROTOCOLS: at least one of TLSv1.2, TLSv1.3');
+  const sorted = known.filter((k) => words.includes(k));
+  return { minVersion: sorted[0], maxVersion: sorted[sorted.length - 1] };
+}
+
+function headerNameOf(v: string | undefined): string | null {
+  if (v === undefined || v === '') return null;
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v)) throw new SettingsError(`PORTCULLIS_CLIENT_CERT_HEADER: ${JSON.stringify(v)} is not a header name`);
+  return v.toLowerCase();
+}
+
+function clientCertModeOf(v: string | undefined): 'off' | 'optional' | 'on' {
+  if (v === undefined || v === '' || v === 'off') return 'off';
+  if (v === 'optional' || v === 'on') return v;
+  throw new SettingsError(`PORTCULLIS_SSL_VERIFY_CLIENT must be off, optional or on, not ${JSON.stringify(v)}`);
 }
 
 export function parseSize(value: string, what: string): number {
@@ -247,7 +311,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new SettingsError(`log level: '${logLevel}' is not one of trace, debug, info, warn, error, fatal, silent`);
   return {
     proxyListen: parseListen(flags.proxyListen ?? env.PORTCULLIS_PROXY_LISTEN ?? '0.0.0.0:8000', 'proxy_listen'),
-    adminListen: parseListen(flags.adminListen ?? env.PORTCULLIS_ADMIN_LISTEN ?? '127.0.0.1:8001', 'admin_listen'),
+    adminListen: parseListen(flags.adminListen ?? env.PORTCULLIS_ADMIN_LISTEN ?? '127.0.0.1:8001', 'admin_listen', ['ssl', 'reuseport', 'backlog']),
     database: dbRaw,
     declarativeConfig,
     workers,
@@ -264,6 +328,11 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen'),
     sslCert: env.PORTCULLIS_SSL_CERT || null,
     sslCertKey: env.PORTCULLIS_SSL_CERT_KEY || null,
+    prefix: env.PORTCULLIS_PREFIX || '.portcullis',
+    sslProtocols: parseSslProtocols(env.PORTCULLIS_SSL_PROTOCOLS ?? 'TLSv1.2 TLSv1.3'),
+    sslCiphers: env.PORTCULLIS_SSL_CIPHERS || null,
+    sslVerifyClient: clientCertModeOf(env.PORTCULLIS_SSL_VERIFY_CLIENT),
+    clientCertHeader: headerNameOf(env.PORTCULLIS_CLIENT_CERT_HEADER),
     adminToken: adminTokenOf(env.PORTCULLIS_ADMIN_TOKEN),
     adminSslCert: env.PORTCULLIS_ADMIN_SSL_CERT || null,
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,

@@ -12,6 +12,7 @@ import type { ProcessMetrics } from '../observability/metrics.ts';
 import { checkHandlers } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
+import { upstreamTlsResolver } from '../tls/index.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
 
 export interface Snapshot {
@@ -133,7 +134,8 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
   }
 
   const targets = new Map<string, UpstreamTarget>();
-  for (const s of data.services) targets.set(s.id, deps.pools.target(s));
+  const upstreamTls = upstreamTlsResolver(data);
+  for (const s of data.services) targets.set(s.id, deps.pools.target(s, upstreamTls(s)));
 
   return {
     version,

@@ -31,6 +31,16 @@ export interface Reply {
 
 export type MaybeReply = void | Reply | Promise<void | Reply>;
 
+/** A client certificate verified at the TLS handshake (mTLS). */
+export interface ClientCertificate {
+  /** The chain as the handshake verified it, leaf first, each certificate in DER. */
+  readonly chain: readonly Buffer[];
+  /** The leaf in PEM. */
+  readonly pem: string;
+  /** RFC 8705 `x5t#S256` of the leaf: SHA-256 of its DER, base64url without padding. */
+  readonly thumbprint: string;
+}
+
 /** Read-only view of the client request. Parsing is lazy: nothing is parsed unless asked for. */
 export interface IncomingView {
   readonly method: string;
@@ -55,6 +65,12 @@ export interface IncomingView {
   readonly clientIp: string;
   /** The TLS peer certificate in PEM/DER form when the client presented one (mTLS), else null. */
   readonly peerCertificate: Buffer | null;
+  /**
+   * The client certificate verified at the handshake against the `ca_certificates` entities
+   * (listeners with PORTCULLIS_SSL_VERIFY_CLIENT optional/on), else null. Computed once per
+   * connection, on first use.
+   */
+  readonly clientCertificate: ClientCertificate | null;
   /**
    * The whole request body, buffered (bounded by the body size limit; larger → 413).
    * Once a plugin has read it, the buffered bytes (or `upstream.setBody`) are what is proxied.

@@ -18,6 +18,7 @@ import type { Dispatcher } from 'undici';
 import type { Route, Service } from '../config/types.ts';
 import type { H1DispatchOptions } from './h1.ts';
 import { downstreamHeadersFromRaw } from './headers.ts';
+import { grpcStatusTrailers, type GrpcDispatchOptions } from './grpc.ts';
 import type { UpstreamTarget } from './pools.ts';
 import { StreamedBody, type UpstreamBody } from './request-body.ts';
 import { isReplayable, shouldRetry } from './retry.ts';
@@ -65,8 +66,9 @@ const readAhead = 256 * 1024;
 
 /**
  * Sends the request of `req` (the upstream view of its Context) to `target`: body-less requests
- * to a plain-HTTP upstream through the lean client, the rest through the target's undici pool.
- * `bufferSize` bounds what is held in memory for response buffering.
+ * to a plain-HTTP upstream through the lean client, grpc/grpcs services through their HTTP/2
+ * client (proxy/grpc.ts), the rest through the target's undici pool. `bufferSize` bounds what is
+ * held in memory for response buffering.
  */
 export function forward<R extends ForwardedRequest>(sink: ForwardSink<R>, req: R, target: UpstreamTarget, body: UpstreamBody, bufferSize: number): void {
   const ctx = req.ctx;
@@ -133,6 +135,10 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
       this.#target.h1!.dispatch(this.#opts as H1DispatchOptions, this);
       return;
     }
+    if (this.#target.grpc !== null) {
+      this.#target.grpc.dispatch(this.#opts as GrpcDispatchOptions, this);
+      return;
+    }
     const opts = this.#opts as Dispatcher.DispatchOptions;
     if (this.#held !== null) opts.body = this.#held.open().pipe(new StreamedBody(0, 0, ctx.service!.write_timeout));
     this.#target.pool.dispatch(opts, this);
@@ -147,7 +153,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     ctx.cancelUpstream = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: Array<Buffer | string>, resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx interim responses are not forwarded
     const req = this.#req;
     const now = performance.now();
@@ -155,7 +161,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     if (req.ctx.trace !== null) req.ctx.trace.span('kong.balancer', this.#t0, now, { 'http.status_code': statusCode, 'kong.balancer.try': req.ctx.tries });
     this.#resume = resume;
     const headers = downstreamHeadersFromRaw(rawHeaders);
-    if (this.#bufferSize >= 0 && headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304
+    if (this.#bufferSize >= 0 && this.#target.grpc === null && headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304
       && req.ctx.request.method !== 'HEAD' && headers['x-accel-buffering'] !== 'no') {
       this.#holding = { status: statusCode, headers, body: new BodyCollector(this.#bufferSize) };
       return true;
@@ -176,10 +182,16 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     return false;
   }
 
-  onComplete(): void {
+  onComplete(trailers?: ReadonlyArray<Buffer | string> | null): void {
     this.#req.ctx.cancelUpstream = null;
     const holding = this.#holding;
     if (holding === null) {
+      // Response trailers (gRPC's grpc-status/grpc-message) go to an HTTP/2 client as trailers.
+      const res = this.#req.res;
+      if (res.req.httpVersionMajor === 2) {
+        if (trailers && trailers.length > 0) res.addTrailers(downstreamHeadersFromRaw(trailers) as Record<string, string>);
+        else grpcStatusTrailers(res, res.getHeaders() as Record<string, unknown>);
+      }
       this.#out!.end();
       return;
     }

@@ -46,6 +46,8 @@ export function upstreamHeadersFrom(headers: IncomingHttpHeaders): HeaderMap {
   const out: HeaderMap = {};
   for (const name in headers) {
     if (hopByHop.has(name) || name === 'host' || name === 'expect') continue;
+    // h2 pseudo-headers (:method, :path, :authority, :scheme) are not fields to forward.
+    if (name.charCodeAt(0) === 58) continue;
     if (listed !== null && listed.has(name)) continue;
     const v = headers[name];
     if (v !== undefined) out[name] = v;

@@ -2,9 +2,12 @@
  * One undici Pool per upstream origin and TLS setting, shared across Snapshots: a reload that
  * keeps a service keeps its warm keep-alive connections.
  */
+import { createHash } from 'node:crypto';
+import tls, { type PeerCertificate } from 'node:tls';
 import { Pool } from 'undici';
 import type { Service } from '../config/types.ts';
 import { H1Pool, h1Available } from './h1.ts';
+import { GrpcClient } from './grpc.ts';
 
 export interface UpstreamTarget {
   readonly key: string;
@@ -15,6 +18,8 @@ export interface UpstreamTarget {
   readonly secure: boolean;
   /** The lean HTTP/1.1 client for body-less requests to a plain-HTTP upstream (null: undici only). */
   readonly h1: H1Pool | null;
+  /** The HTTP/2 client of a grpc/grpcs service (null for the others). */
+  readonly grpc: GrpcClient | null;
 }
 
 export interface PoolSettings {
@@ -29,9 +34,37 @@ export interface PoolSettings {
   leanClient?: boolean;
 }
 
-function keyFor(s: Service, settings: PoolSettings): string {
+/** A service's TLS material resolved from entities: CA certificates (PEM) and its client certificate. */
+export interface UpstreamTls {
+  /** PEM of each CA certificate entity in `services.ca_certificates`. */
+  ca: readonly string[];
+  /** `services.client_certificate` (mTLS to the upstream). */
+  clientCert: { cert: string; key: string } | null;
+}
+
+function keyFor(s: Service, settings: PoolSettings, material: UpstreamTls | null): string {
   const verify = s.tls_verify ?? settings.tlsVerifyDefault;
-  return `${s.protocol}|${s.host}|${s.port}|${s.connect_timeout}|${verify}|${(s.ca_certificates ?? []).join('\n')}`;
+  const m = material === null ? '' : createHash('sha256').update(`${material.ca.join('\n')}|${material.clientCert?.cert ?? ''}|${material.clientCert?.key ?? ''}`).digest('base64url');
+  return `${s.protocol}|${s.host}|${s.port}|${s.connect_timeout}|${verify}|${s.tls_verify_depth ?? ''}|${m}`;
+}
+
+/**
+ * nginx's proxy_ssl_verify_depth: the verified chain may have at most `depth` certificates above
+ * the upstream's own (depth 1: the leaf and its issuer).
+ */
+function depthCheck(depth: number): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (host, cert) => {
+    const identity = tls.checkServerIdentity(host, cert);
+    if (identity !== undefined) return identity;
+    let above = 0;
+    let c = cert as PeerCertificate & { issuerCertificate?: PeerCertificate };
+    while (c.issuerCertificate !== undefined && c.issuerCertificate !== c && !c.issuerCertificate.raw.equals(c.raw)) {
+      above++;
+      c = c.issuerCertificate as PeerCertificate & { issuerCertificate?: PeerCertificate };
+    }
+    if (above > depth) return Object.assign(new Error(`certificate chain too long (${above + 1} certificates, tls_verify_depth ${depth})`), { code: 'ERR_TLS_CERT_CHAIN_TOO_LONG' });
+    return undefined;
+  };
 }
 
 export class ProxyPools {
@@ -42,8 +75,8 @@ export class ProxyPools {
     this.#settings = settings;
   }
 
-  target(s: Service): UpstreamTarget {
-    const key = keyFor(s, this.#settings);
+  target(s: Service, material: UpstreamTls | null = null): UpstreamTarget {
+    const key = keyFor(s, this.#settings, material);
     let t = this.#pools.get(key);
     if (t !== undefined) return t;
     const secure = s.protocol === 'https' || s.protocol === 'wss' || s.protocol === 'grpcs';
@@ -52,19 +85,35 @@ export class ProxyPools {
     const origin = `${scheme}://${host}:${s.port}`;
     const defaultPort = secure ? 443 : 80;
     const verify = s.tls_verify ?? this.#settings.tlsVerifyDefault;
-    const ca = [...(s.ca_certificates ?? []), ...(this.#settings.ca ? [this.#settings.ca] : [])];
+    // The service's CA certificates replace the default trust store, as nginx's
+    // proxy_ssl_trusted_certificate does; PORTCULLIS_UPSTREAM_CA_FILE is added to either.
+    const ca = [...(material?.ca ?? []), ...(this.#settings.ca ? [this.#settings.ca] : [])];
+    const secureOptions = {
+      rejectUnauthorized: verify,
+      servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host,
+      ...(ca.length > 0 ? { ca } : {}),
+      ...(material?.clientCert ? { cert: material.clientCert.cert, key: material.clientCert.key } : {}),
+      ...(verify && s.tls_verify_depth !== null ? { checkServerIdentity: depthCheck(s.tls_verify_depth) } : {}),
+    };
     const pool = new Pool(origin, {
       connections: this.#settings.connections ?? 128,
       keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000,
       pipelining: 1,
       connect: {
         timeout: s.connect_timeout,
-        ...(secure ? { rejectUnauthorized: verify, servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host, ...(ca.length > 0 ? { ca } : {}) } : {}),
+        ...(secure ? secureOptions : {}),
       },
     });
-    const lean = !secure && h1Available && this.#settings.leanClient !== false;
+    const grpcProtocol = s.protocol === 'grpc' || s.protocol === 'grpcs';
+    const grpc = grpcProtocol
+      ? new GrpcClient(origin, {
+        connectTimeout: s.connect_timeout,
+        ...(secure ? { tls: secureOptions } : {}),
+      })
+      : null;
+    const lean = !secure && !grpcProtocol && h1Available && this.#settings.leanClient !== false;
     const h1 = lean ? new H1Pool(host, s.port, { connectTimeout: s.connect_timeout, connections: this.#settings.connections ?? 128, keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000 }) : null;
-    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure, h1 };
+    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure, h1, grpc };
     this.#pools.set(key, t);
     return t;
   }
@@ -76,12 +125,13 @@ export class ProxyPools {
       this.#pools.delete(key);
       t.pool.close().catch(() => {});
       t.h1?.close().catch(() => {});
+      t.grpc?.close().catch(() => {});
     }
   }
 
   async close(): Promise<void> {
     const all = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.allSettled(all.flatMap((t) => [t.pool.close(), ...(t.h1 ? [t.h1.close()] : [])]));
+    await Promise.allSettled(all.flatMap((t) => [t.pool.close(), ...(t.h1 ? [t.h1.close()] : []), ...(t.grpc ? [t.grpc.close()] : [])]));
   }
 }

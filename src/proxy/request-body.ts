@@ -167,7 +167,9 @@ export function requestBody(
     return buffered;
   }
   const cl = client.headers['content-length'];
-  const hasBody = (cl !== undefined && cl !== '0') || client.headers['transfer-encoding'] !== undefined;
+  // HTTP/2 has no Transfer-Encoding: a request stream without END_STREAM on its headers has a body.
+  const hasBody = (cl !== undefined && cl !== '0') || client.headers['transfer-encoding'] !== undefined
+    || (client.httpVersionMajor === 2 && cl === undefined && (client as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders === false);
   if (!hasBody) return null;
   if (!buffering) return client.pipe(new StreamedBody(policy.maxBodySize, policy.clientBodyTimeout, writeTimeoutMs));
   return holdRequestBody(client, policy.maxBodySize, policy.spillAbove, policy.clientBodyTimeout).then((held) => {

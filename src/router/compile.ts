@@ -51,6 +51,8 @@ interface Entry {
   readonly snis: ReadonlySet<string> | null;
   readonly allowHttp: boolean;
   readonly allowHttps: boolean;
+  readonly allowGrpc: boolean;
+  readonly allowGrpcs: boolean;
   // Sort keys.
   readonly weight: number;
   readonly plainHostsOnly: boolean;
@@ -256,7 +258,7 @@ class CompiledRouter implements Router {
       matchedPath,
       normalizedPath: path,
       uriCaptures,
-      httpsRedirect: input.scheme === 'http' && !best.allowHttp,
+      httpsRedirect: input.scheme === 'http' && !best.allowHttp && !(best.allowGrpc && input.grpc === true),
     };
   }
 
@@ -323,9 +325,10 @@ class CompiledRouter implements Router {
   /** Every condition except host (decided by the bucket) and path (decided by the index). */
   #accepts(e: Entry, input: RouterInput): boolean {
     if (input.scheme === 'https') {
-      if (!e.allowHttps) return false;
+      // A grpc/grpcs-only route takes gRPC requests only.
+      if (!e.allowHttps && !(e.allowGrpcs && input.grpc === true)) return false;
       if (e.snis !== null && (input.sni === undefined || !e.snis.has(input.sni))) return false;
-    } else if (!e.allowHttp && !(this.#httpsRedirect && e.allowHttps)) {
+    } else if (!e.allowHttp && !(e.allowGrpc && input.grpc === true) && !(this.#httpsRedirect && (e.allowHttps || (e.allowGrpcs && input.grpc === true)))) {
       return false;
     }
     if (e.methods !== null && !e.methods.has(input.method)) return false;
@@ -337,8 +340,9 @@ class CompiledRouter implements Router {
 }
 
 /**
- * Compile routes into a {@link Router}. Routes whose protocols include neither `http` nor
- * `https`, and routes whose service is disabled, are left out (Kong does not route to them).
+ * Compile routes into a {@link Router}. Routes whose protocols include none of `http`, `https`,
+ * `grpc`, `grpcs`, and routes whose service is disabled, are left out (Kong does not route to
+ * them). grpc/grpcs-only routes take only gRPC requests (RouterInput.grpc).
  *
  * @throws ConfigError listing every regex (path or header) that JavaScript cannot compile.
  */
@@ -353,7 +357,9 @@ export function compileRouter(
   for (const [order, route] of routes.entries()) {
     const allowHttp = route.protocols.includes('http');
     const allowHttps = route.protocols.includes('https');
-    if (!allowHttp && !allowHttps) continue;
+    const allowGrpc = route.protocols.includes('grpc');
+    const allowGrpcs = route.protocols.includes('grpcs');
+    if (!allowHttp && !allowHttps && !allowGrpc && !allowGrpcs) continue;
     const service = route.service ? (servicesById.get(route.service.id) ?? null) : null;
     if (service !== null && service.enabled === false) continue;
 
@@ -374,6 +380,8 @@ export function compileRouter(
       snis,
       allowHttp,
       allowHttps,
+      allowGrpc,
+      allowGrpcs,
       weight,
       plainHostsOnly: hosts === null || hosts.every((h) => !h.includes('*')),
       headerCount: headers?.length ?? 0,

@@ -21,6 +21,8 @@ export interface RouterInput {
   scheme: 'http' | 'https';
   /** TLS SNI server name, lower case, for https requests; routes with `snis` need it. */
   sni?: string | undefined;
+  /** A gRPC request (Content-Type application/grpc…): its protocol is grpc / grpcs by scheme. */
+  grpc?: boolean;
 }
 
 /** Regex captures of a `~` route path (Kong's `router_matches.uri_captures`). */

@@ -134,6 +134,14 @@ export const configMigrations: readonly Migration[] = [
     ],
   },
   ...entities.filter((d) => !handWrittenTables.has(d.name)).map((d) => ({ name: `entity_${d.name}`, up: entityTableDdl(d) })),
+  {
+    // services.client_certificate became a foreign key (certificates are stored entities).
+    name: '002_services_client_certificate',
+    up: [
+      `ALTER TABLE services ADD COLUMN client_certificate_id TEXT`,
+      `CREATE INDEX services_client_certificate_id ON services (client_certificate_id)`,
+    ],
+  },
 ];
 
 /** DDL of the key-value table (shared by the SQLite and PostgreSQL KV adapters). */

@@ -31,6 +31,8 @@ export interface StartGatewayOptions {
   config?: string | object;
   env?: Record<string, string>;
   plugins?: PluginDefinition[];
+  /** proxy_listen (default '127.0.0.1:0'); proxyPorts() lists the bound ports in this order. */
+  proxyListen?: string;
   /**
    * 'off' (default, declarative), 'sqlite' (embedded store in a temp dir) or 'postgres' (the
    * connection from `env`: PORTCULLIS_PG_*).
@@ -59,13 +61,14 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
     ...process.env,
     PORTCULLIS_SQLITE_PATH: join(dir, 'portcullis.db'),
     PORTCULLIS_DRAIN_TIMEOUT: '5',
+    PORTCULLIS_PREFIX: join(dir, 'prefix'),
     ...options.env,
   };
   const settings = readSettings({
     config: database === 'off' ? file : undefined,
     database,
     workers: '1',
-    proxyListen: '127.0.0.1:0',
+    proxyListen: options.proxyListen ?? '127.0.0.1:0',
     adminListen: '127.0.0.1:0',
     logLevel: process.env.PORTCULLIS_TEST_LOG ?? 'info',
   }, env);

@@ -113,6 +113,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       cookies: parseCookies(headers.cookie),
       clientIp: req.clientIp ?? '127.0.0.1',
       peerCertificate: null,
+      clientCertificate: null,
       body: async () => body,
       form: async () => (String(headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body.toString()) : null),
       json: async () => {

@@ -5,12 +5,18 @@
 import type { EntityDescriptor } from '../entity.ts';
 import { type EntityName, entityNames } from '../types.ts';
 import { acls } from './acls.ts';
+import { ca_certificates } from './ca_certificates.ts';
+import { certificates } from './certificates.ts';
+import { snis } from './snis.ts';
 import { consumers } from './consumers.ts';
 import { plugins } from './plugins.ts';
 import { routes } from './routes.ts';
 import { services } from './services.ts';
 
-const byName: { readonly [E in EntityName]: EntityDescriptor<E> } = { services, routes, consumers, plugins, acls };
+const byName: { readonly [E in EntityName]: EntityDescriptor<E> } = {
+  services, routes, consumers, plugins, acls,
+  certificates, ca_certificates, snis,
+};
 
 /** Every descriptor, in dependency order. */
 export const entities: readonly EntityDescriptor[] = entityNames.map((n) => byName[n] as unknown as EntityDescriptor);
@@ -46,6 +52,13 @@ export function referencesTo(target: EntityName): { entity: EntityDescriptor; fk
 
 /** Kinds something points at: their ids must be known before references are resolved. */
 export function isReferenced(name: EntityName): boolean {
-  return entities.some((d) => d.foreignKeys.some((fk) => fk.entity === name));
+  return entities.some((d) => d.foreignKeys.some((fk) => fk.entity === name) || (d.idLists ?? []).some((l) => l.entity === name));
+}
+
+/** Kinds with an id-list field (descriptor `idLists`) naming rows of `target`. */
+export function idListsTo(target: EntityName): { entity: EntityDescriptor; field: string }[] {
+  const out: { entity: EntityDescriptor; field: string }[] = [];
+  for (const d of entities) for (const l of d.idLists ?? []) if (l.entity === target) out.push({ entity: d, field: l.field });
+  return out;
 }
 

@@ -52,10 +52,16 @@ export const routes: EntityDescriptor<'routes'> = {
         if (nonEmpty(r[f])) issues.push({ path: f, message: `cannot set '${f}' when 'protocols' is ${family.map((p) => `'${p}'`).join(' or ')}` });
       }
     }
-    if (family !== null && !family.includes('http') && !family.includes('ws')) {
+    if (family !== null && !family.includes('http') && !family.includes('ws') && !family.includes('grpc')) {
       // Accepted but never routed would be a silently ignored route: refuse until the proxy serves them.
-      const kind = family.includes('grpc') ? 'gRPC' : 'stream';
-      issues.push({ path: 'protocols', message: `${kind} routes (${family.map((p) => `'${p}'`).join(', ')}) are not supported yet; use 'http', 'https', 'ws' or 'wss'` });
+      issues.push({ path: 'protocols', message: `stream routes (${family.map((p) => `'${p}'`).join(', ')}) are not supported yet; use 'http', 'https', 'grpc', 'grpcs', 'ws' or 'wss'` });
+    }
+    if (family !== null && family.includes('grpc')) {
+      // Kong's grpc subschema: gRPC paths are /package.Service/Method, never stripped; no methods.
+      if (r.strip_path === true) issues.push({ path: 'strip_path', message: "value must be false when 'protocols' is 'grpc' or 'grpcs'" });
+      if (nonEmpty(r.methods)) issues.push({ path: 'methods', message: "cannot set 'methods' when 'protocols' is 'grpc' or 'grpcs'" });
+      const fields = protocolsGiven.includes('grpcs') ? [...matchFields.filter((f) => f !== 'methods'), 'snis'] : matchFields.filter((f) => f !== 'methods');
+      if (!fields.some((f) => nonEmpty(r[f]))) issues.push({ path: '', message: `must set one of ${fields.map((f) => `'${f}'`).join(', ')} when 'protocols' is 'grpc' or 'grpcs'` });
     }
     const service = refField('services', r, 'service', ctx, issues);
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
@@ -78,7 +84,8 @@ export const routes: EntityDescriptor<'routes'> = {
         snis: v.snis,
         sources: v.sources,
         destinations: v.destinations,
-        strip_path: v.strip_path,
+        // gRPC routes never strip (Kong: strip_path false for grpc/grpcs).
+        strip_path: family !== null && family.includes('grpc') ? false : v.strip_path,
         preserve_host: v.preserve_host,
         regex_priority: v.regex_priority,
         path_handling: v.path_handling,

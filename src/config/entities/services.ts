@@ -6,6 +6,7 @@ import { entityId, refField, timestamps } from '../normalize-kit.ts';
 import { serviceInputSchema } from '../schemas.ts';
 import type { Protocol } from '../types.ts';
 import { parseServiceUrl } from '../url.ts';
+import { uuidPattern } from '../fields.ts';
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
 
@@ -16,7 +17,9 @@ export const services: EntityDescriptor<'services'> = {
   endpointKey: 'name',
   uniqueKeys: ['name'],
   compositeKeys: [],
-  foreignKeys: [],
+  // Kong: a certificate a service still uses for mTLS cannot be deleted.
+  foreignKeys: [{ field: 'client_certificate', entity: 'certificates', onDelete: 'restrict', nested: false }],
+  idLists: [{ field: 'ca_certificates', entity: 'ca_certificates' }],
   schema: serviceInputSchema,
   naturalKey: { from: 'input', key: (r, path) => naturalKey.service(str(r.name), path) },
   mergePatch(existing, input) {
@@ -38,11 +41,20 @@ export const services: EntityDescriptor<'services'> = {
     } else if (r.url === undefined && (r.host === undefined || r.host === null)) {
       issues.push({ path: 'host', message: 'required field missing' });
     }
-    if (r.tls_verify_depth !== undefined && r.tls_verify_depth !== null) {
-      // Not applied to upstream TLS yet: refused rather than accepted and ignored.
-      issues.push({ path: 'tls_verify_depth', message: 'is not supported yet; leave it null (the default)' });
-    }
     const clientCertificate = refField('certificates', r, 'client_certificate', ctx, issues);
+    if (Array.isArray(r.ca_certificates)) {
+      r.ca_certificates.forEach((id, i) => {
+        if (typeof id !== 'string' || !uuidPattern.test(id)) issues.push({ path: `ca_certificates[${i}]`, message: 'expected a UUID' });
+        else if (ctx.resolve && ctx.resolve('ca_certificates', { id }) === null) issues.push({ path: `ca_certificates[${i}]`, message: `no ca_certificate with id '${id}'` });
+      });
+    }
+    // Kong: upstream TLS settings only where the upstream speaks TLS.
+    const protocolGiven = typeof r.url === 'string' ? r.url.slice(0, Math.max(0, r.url.indexOf(':'))).toLowerCase() : (typeof r.protocol === 'string' ? r.protocol : 'http');
+    if (!['https', 'grpcs', 'wss', 'tls'].includes(protocolGiven)) {
+      for (const f of ['client_certificate', 'tls_verify', 'tls_verify_depth', 'ca_certificates']) {
+        if (r[f] !== undefined && r[f] !== null) issues.push({ path: f, message: `value must be null (only for protocol 'https', 'grpcs', 'wss' or 'tls')` });
+      }
+    }
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
     const v = parsed.data;
     const protocol: Protocol = fromUrl && !('error' in fromUrl) ? fromUrl.protocol : (v.protocol ?? 'http');
