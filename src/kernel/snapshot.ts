@@ -63,6 +63,12 @@ function buildLookup(consumers: readonly Consumer[], acls: ConfigData['acls']): 
       byUsername.get(username) ?? (ignoreCase ? byUsernameLower.get(username.toLowerCase()) ?? null : null),
     consumerByCustomId: (id) => byCustomId.get(id) ?? null,
     aclGroups: (id) => groups.get(id) ?? none,
+    // Credential entities arrive with the entity descriptors (issue 16): until then, none.
+    keyAuthByKey: () => null,
+    basicAuthByUsername: () => null,
+    jwtSecretByKey: () => null,
+    consumerGroups: () => [],
+    consumerGroupByName: () => null,
   };
 }
 

@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
+import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential } from '../config/credentials.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
 
@@ -110,6 +111,16 @@ export interface EntityLookup {
   consumerByCustomId(customId: string): Consumer | null;
   /** ACL groups of a consumer (from its `acls` entities), sorted, deduplicated. */
   aclGroups(consumerId: string): readonly string[];
+  /**
+   * Credential lookups, served from the Snapshot's indexes. Only credentials whose consumer
+   * exists are found; expiry (`ttl`) is for the caller to check against its clock.
+   */
+  keyAuthByKey(key: string): KeyAuthCredential | null;
+  basicAuthByUsername(username: string): BasicAuthCredential | null;
+  jwtSecretByKey(key: string): JwtSecret | null;
+  /** The consumer groups a consumer belongs to, sorted by name (empty when none). */
+  consumerGroups(consumerId: string): readonly ConsumerGroup[];
+  consumerGroupByName(name: string): ConsumerGroup | null;
 }
 
 export interface RequestContext {

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pino } from 'pino';
 import type { Consumer } from '../../src/config/types.ts';
+import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential } from '../../src/config/credentials.ts';
 import type { Credential, PluginDeps, Reply, RequestContext, ResponseContext } from '../../src/plugins/sdk.ts';
 import type { KeyValueStore } from '../../src/storage/ports.ts';
 
@@ -25,6 +26,13 @@ export interface FakeRequest {
   /** consumer id → ACL groups */
   acls?: Record<string, readonly string[]>;
   consumers?: Consumer[];
+  keyAuths?: KeyAuthCredential[];
+  basicAuths?: BasicAuthCredential[];
+  jwtSecrets?: JwtSecret[];
+  consumerGroups?: ConsumerGroup[];
+  /** consumer id → consumer group names */
+  memberships?: Record<string, readonly string[]>;
+  cookies?: Record<string, string>;
   route?: { id: string } | null;
   service?: { id: string } | null;
   now?: () => number;
@@ -51,6 +59,8 @@ export class HeaderBag {
 
 export interface FakeContext extends ResponseContext {
   readonly upstreamHeaders: HeaderBag;
+  /** What `upstream.setBody` last set (null: untouched). */
+  readonly upstreamBody: string | null;
   readonly responseHeaders: HeaderBag;
   readonly downstream: HeaderBag;
   /** Switch the response the `response` phase sees (status, local). */
@@ -79,6 +89,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   const consumers = [...(req.consumers ?? []), ...(consumer ? [consumer] : [])];
   const rawQuery = req.rawQuery ?? '';
   const body = Buffer.from(req.body ?? '');
+  let upstreamBody: string | null = null;
   const ctx: FakeContext = {
     id: 'test-request-id',
     startedAt: Date.now(),
@@ -95,7 +106,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
         const v = headers[name.toLowerCase()];
         return Array.isArray(v) ? v[0] : v;
       },
-      cookies: new Map(),
+      cookies: new Map(Object.entries(req.cookies ?? {})),
       clientIp: req.clientIp ?? '127.0.0.1',
       peerCertificate: null,
       body: async () => body,
@@ -118,7 +129,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       },
       path: req.path ?? '/',
       query: new URLSearchParams(rawQuery),
-      setBody: () => {},
+      setBody: (b) => { upstreamBody = String(b); },
     },
     route: (req.route ?? { id: 'route-1' }) as RequestContext['route'],
     service: (req.service ?? { id: 'service-1' }) as RequestContext['service'],
@@ -135,6 +146,11 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       consumerByUsername: (u) => consumers.find((c) => c.username === u) ?? null,
       consumerByCustomId: (c) => consumers.find((x) => x.custom_id === c) ?? null,
       aclGroups: (id) => [...new Set(req.acls?.[id] ?? [])].sort(),
+      keyAuthByKey: (k) => req.keyAuths?.find((c) => c.key === k) ?? null,
+      basicAuthByUsername: (u) => req.basicAuths?.find((c) => c.username === u) ?? null,
+      jwtSecretByKey: (k) => req.jwtSecrets?.find((c) => c.key === k) ?? null,
+      consumerGroups: (id) => (req.consumerGroups ?? []).filter((g) => req.memberships?.[id]?.includes(g.name)).sort((a, b) => (a.name < b.name ? -1 : 1)),
+      consumerGroupByName: (n) => req.consumerGroups?.find((g) => g.name === n) ?? null,
     },
     state: new Map(),
     signal: new AbortController().signal,
@@ -153,6 +169,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       removeHeader: (n) => responseHeaders.remove(n),
     },
     upstreamHeaders,
+    get upstreamBody() { return upstreamBody; },
     responseHeaders,
     downstream,
     setResponse(status, local, hs) {
