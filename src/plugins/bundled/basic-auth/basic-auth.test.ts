@@ -60,7 +60,7 @@ test('right password authenticates (identity headers, identifier = username); th
 
 test('wrong password, unknown user, no header, garbage → 401 Unauthorized with the realm challenge', async () => {
   const h = await make({ realm: 'api' });
-  for (const headers of [{ authorization: basic('bob-user', 'wrong') }, { authorization: basic('nobody', 'x') }, {}, { authorization: 'Basic ###' }]) {
+  for (const headers of [{ authorization: basic('bob-user', 'wrong') }, { authorization: basic('nobody', 'x') }, {}, { authorization: 'Basic ###' }] as Record<string, string>[]) {
     const { reply } = await runWith(h, { headers });
     assert.equal(reply?.status, 401, JSON.stringify(headers));
     assert.deepEqual(reply?.body, { message: 'Unauthorized' });

@@ -53,7 +53,7 @@ test('HS256 from the Authorization header; identifier is the credential key', as
 });
 
 test('RS256, ES256 and EdDSA verify against the credential PEM', async () => {
-  const sign = (alg: string, key: unknown, iss: string) => new SignJWT({ iss }).setProtectedHeader({ alg }).sign(key as CryptoKey);
+  const sign = (alg: string, key: unknown, iss: string) => new SignJWT({ iss }).setProtectedHeader({ alg }).sign(key as Parameters<SignJWT['sign']>[0]);
   for (const [alg, key, iss] of [['RS256', rsa.privateKey, 'rsa-key'], ['ES256', ec.privateKey, 'ec-key'], ['EdDSA', ed.privateKey, 'ed-key']] as const) {
     const { reply, ctx } = await run({}, { headers: bearer(await sign(alg, key, iss)) });
     assert.equal(reply, undefined, alg);
