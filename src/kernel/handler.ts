@@ -225,7 +225,7 @@ export class RequestHandler {
   #access(ctx: Context, phase: Instance[], snap: Snapshot, res: ServerResponse, upgrade: Upgrade | null, match: RouteMatch, chain: readonly ChainEntry[], from: number): void | Promise<void> {
     const https = ctx.request.scheme === 'https';
     for (let i = from; i < chain.length; i++) {
-      const inst = resolveEntry(chain[i], ctx.consumer);
+      const inst = resolveEntry(chain[i], ctx.consumer, ctx);
       if (inst === null || !(https ? inst.https : inst.http)) continue;
       phase.push(inst);
       const access = inst.handlers.access;
@@ -254,7 +254,7 @@ export class RequestHandler {
   }
 
   #addResolved(phase: Instance[], entry: ChainEntry, ctx: Context): void {
-    const inst = resolveEntry(entry, ctx.consumer);
+    const inst = resolveEntry(entry, ctx.consumer, ctx);
     if (inst !== null && (ctx.request.scheme === 'https' ? inst.https : inst.http)) phase.push(inst);
   }
 

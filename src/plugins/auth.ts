@@ -52,7 +52,7 @@ export function setIdentity(ctx: RequestContext, consumer: Consumer | null, cred
     up.setHeader(IDENTITY_HEADERS.consumerId, consumer.id);
     if (consumer.custom_id !== null) up.setHeader(IDENTITY_HEADERS.consumerCustomId, utf8HeaderValue(consumer.custom_id));
     if (consumer.username !== null) up.setHeader(IDENTITY_HEADERS.consumerUsername, utf8HeaderValue(consumer.username));
-    const groups = ctx.entities.consumerGroups(consumer.id);
+    const groups = ctx.consumerGroups;
     if (groups.length > 0) up.setHeader(IDENTITY_HEADERS.consumerGroups, utf8HeaderValue(groups.map((g) => g.name).join(', ')));
   }
   if (credential !== null) {

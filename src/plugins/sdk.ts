@@ -139,10 +139,15 @@ export interface RequestContext {
   /** Groups set by an authentication plugin (e.g. openid-connect `authenticated_groups_claim`). */
   readonly authenticatedGroups: readonly string[] | null;
   /**
-   * Record who the caller is. Consumer-scoped plugin configs are resolved against the consumer
-   * for every plugin that runs after this call.
+   * The consumer groups of the request, sorted by name: those the authenticating plugin gave
+   * (openid-connect `consumer_groups_claim`), else the consumer's memberships.
    */
-  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null }): void;
+  readonly consumerGroups: readonly ConsumerGroup[];
+  /**
+   * Record who the caller is. Consumer- and consumer-group-scoped plugin configs are resolved
+   * against them for every plugin that runs after this call.
+   */
+  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null; consumerGroups?: readonly ConsumerGroup[] | null }): void;
   readonly entities: EntityLookup;
   /** Per-request state shared between phases and plugins; key by your plugin name. */
   readonly state: Map<string, unknown>;

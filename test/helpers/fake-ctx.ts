@@ -108,6 +108,7 @@ export function buildContext(req: IncomingMessage, body: Buffer, now: () => numb
     consumer: null,
     credential: null,
     authenticatedGroups: null,
+    consumerGroups: [],
     authenticate: () => {},
     entities: {
       consumerById: () => null,

@@ -86,6 +86,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   let consumer = req.consumer ?? null;
   let credential = req.credential ?? null;
   let groups = req.authenticatedGroups ?? null;
+  let givenGroups: readonly ConsumerGroup[] | null = null;
   const consumers = [...(req.consumers ?? []), ...(consumer ? [consumer] : [])];
   const rawQuery = req.rawQuery ?? '';
   const body = Buffer.from(req.body ?? '');
@@ -140,6 +141,10 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       consumer = who.consumer;
       credential = who.credential;
       if (who.groups !== undefined) groups = who.groups;
+      givenGroups = who.consumerGroups ?? null;
+    },
+    get consumerGroups() {
+      return givenGroups ?? (consumer === null ? [] : this.entities.consumerGroups(consumer.id));
     },
     entities: {
       consumerById: (id) => consumers.find((c) => c.id === id) ?? null,
