@@ -48,3 +48,9 @@ test('group-scoped instances apply only to members; the alphabetically first gro
   assert.equal(resolveEntry(chain[0], consumer, { consumerGroups: [{ id: 'g-bronze' }, { id: 'g-gold' }] })?.entity.id, 'bronze');
   assert.equal(resolveEntry(chain[0], consumer, { consumerGroups: [{ id: 'g-gold' }] })?.entity.id, 'gold');
 });
+
+test('consumer groups given without a consumer (claim mapping) still select group-scoped instances', () => {
+  const chain = buildChains([inst('gold', { consumer_group: 'g-gold' }), inst('global', {})], [route]).forRoute(route);
+  assert.equal(resolveEntry(chain[0], null, { consumerGroups: [{ id: 'g-gold' }] })?.entity.id, 'gold');
+  assert.equal(resolveEntry(chain[0], null, { consumerGroups: [] })?.entity.id, 'global');
+});

@@ -60,9 +60,10 @@ export interface GroupSource {
   readonly consumerGroups: readonly { readonly id: string }[];
 }
 
-function lookup(levels: ReadonlyArray<ScopedMap>, consumerId: string, groups: GroupSource | undefined): Instance | undefined {
+function lookup(levels: ReadonlyArray<ScopedMap>, consumerId: string | null, groups: GroupSource | undefined): Instance | undefined {
   for (const level of levels) {
     if (!level.group) {
+      if (consumerId === null) continue;
       const hit = level.map.get(consumerId);
       if (hit !== undefined) return hit;
       continue;
@@ -82,13 +83,15 @@ function lookup(levels: ReadonlyArray<ScopedMap>, consumerId: string, groups: Gr
  * instances; `groups` supplies them lazily.
  */
 export function resolveEntry(entry: ChainEntry, consumer: Consumer | null, groups?: GroupSource): Instance | null {
-  if (consumer !== null && entry.byConsumer !== null) {
-    const hit = lookup(entry.byConsumer, consumer.id, groups);
+  // Consumer groups may come without a consumer (openid-connect `consumer_groups_claim`).
+  const who = consumer !== null || groups !== undefined;
+  if (who && entry.byConsumer !== null) {
+    const hit = lookup(entry.byConsumer, consumer?.id ?? null, groups);
     if (hit !== undefined) return hit;
   }
   if (entry.routeService !== null) return entry.routeService;
-  if (consumer !== null && entry.consumerOnly !== null) {
-    const hit = lookup(entry.consumerOnly, consumer.id, groups);
+  if (who && entry.consumerOnly !== null) {
+    const hit = lookup(entry.consumerOnly, consumer?.id ?? null, groups);
     if (hit !== undefined) return hit;
   }
   return entry.base;

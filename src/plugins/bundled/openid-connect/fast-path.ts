@@ -19,6 +19,7 @@ import { sessionOutcome } from './browser-slots.ts';
 import type { Location } from './steps/find-credential.ts';
 import { cachedVerification, cachedVerificationAt } from './steps/verify-token.ts';
 import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
+import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { configuredNames, headersFromPlan, hideCredentials, type HeaderPlan, type HeaderWrite } from './steps/headers.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
 
@@ -100,7 +101,7 @@ export function maxAgeProblem(cfg: OidcConfig, o: Outcome, nowMs: number): strin
 interface Identity {
   readonly entities: EntityLookup;
   /** Null when mapping fails (no consumer and `consumer_optional` off): the full path answers. */
-  readonly who: { consumer: Consumer | null; credential: Credential | null; groups: readonly string[] | null } | null;
+  readonly who: { consumer: Consumer | null; credential: Credential | null; groups: readonly string[] | null; consumerGroups: readonly ConsumerGroup[] | null } | null;
   readonly headers: readonly HeaderWrite[];
 }
 
@@ -183,7 +184,7 @@ export function buildFastPath(d: FastPathDeps): ((ctx: RequestContext) => boolea
       if (mapped.credential?.consumer) Object.freeze(mapped.credential.consumer);
       const credential = mapped.credential && Object.freeze(mapped.credential);
       const groups = mapped.groups && Object.freeze(mapped.groups);
-      identity = { entities, who: { consumer: mapped.consumer, credential, groups }, headers: consumerHeaders(mapped.consumer, groups, credential) };
+      identity = { entities, who: { consumer: mapped.consumer, credential, groups, consumerGroups: mapped.consumerGroups && Object.freeze(mapped.consumerGroups) }, headers: consumerHeaders(mapped.consumer, groups, credential) };
     } catch {
       identity = { entities, who: null, headers: [] };
     }

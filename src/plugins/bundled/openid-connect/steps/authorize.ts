@@ -8,6 +8,8 @@ import type { Credential, EntityLookup } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
 import { authError } from '../errors.ts';
 import type { Claims } from '../runtime.ts';
+import type { ConsumerGroup } from '../../../../config/credentials.ts';
+import { mapConsumerGroups } from '../consumer-groups.ts';
 
 /** Follow a claim path (`["realm_access","roles"]`) through nested objects. */
 export function claimAt(claims: Claims | null, path: readonly string[]): unknown {
@@ -78,6 +80,8 @@ export interface MappingResult {
   consumer: Consumer | null;
   credential: Credential | null;
   groups: string[] | null;
+  /** `consumer_groups_claim` matches (consumer-groups.ts); null = the consumer's memberships. */
+  consumerGroups: ConsumerGroup[] | null;
 }
 
 /**
@@ -118,5 +122,6 @@ export function mapConsumer(cfg: OidcConfig, sources: readonly (Claims | null)[]
     if (typeof v === 'string' || typeof v === 'number') credential = { id: String(v), identifier: String(v), consumer: null };
   }
   const groups = cfg.authenticated_groups_claim ? claimValues(find(cfg.authenticated_groups_claim)) : null;
-  return { consumer, credential, groups: groups && groups.length > 0 ? groups : null };
+  const consumerGroups = cfg.consumer_groups_claim ? mapConsumerGroups(cfg, claimValues(find(cfg.consumer_groups_claim)), entities) : null;
+  return { consumer, credential, groups: groups && groups.length > 0 ? groups : null, consumerGroups };
 }
