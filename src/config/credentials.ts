@@ -62,3 +62,17 @@ export interface ConsumerGroupMember {
   consumer: ForeignKey;
   created_at: number;
 }
+
+export interface OAuth2Credential {
+  id: string;
+  consumer: ForeignKey;
+  name: string;
+  client_id: string;
+  /** In clear, or with `hash_secret` a PBKDF2 hash (`$pbkdf2-sha512$…`, password-hash.ts). */
+  client_secret: string;
+  hash_secret: boolean;
+  redirect_uris: string[] | null;
+  client_type: 'confidential' | 'public';
+  tags: string[] | null;
+  created_at: number;
+}

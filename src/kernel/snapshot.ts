@@ -66,7 +66,7 @@ function buildLookup(consumers: readonly Consumer[], acls: ConfigData['acls']): 
     // Credential entities arrive with the entity descriptors (issue 16): until then, none.
     keyAuthByKey: () => null,
     basicAuthByUsername: () => null,
-    jwtSecretByKey: () => null,
+    jwtSecretByKey: () => null, oauth2ByClientId: () => null, oauth2ById: () => null,
     consumerGroups: () => [],
     consumerGroupByName: () => null,
   };

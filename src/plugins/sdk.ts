@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
-import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential } from '../config/credentials.ts';
+import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../config/credentials.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
 
@@ -118,6 +118,8 @@ export interface EntityLookup {
   keyAuthByKey(key: string): KeyAuthCredential | null;
   basicAuthByUsername(username: string): BasicAuthCredential | null;
   jwtSecretByKey(key: string): JwtSecret | null;
+  oauth2ByClientId(clientId: string): OAuth2Credential | null;
+  oauth2ById(id: string): OAuth2Credential | null;
   /** The consumer groups a consumer belongs to, sorted by name (empty when none). */
   consumerGroups(consumerId: string): readonly ConsumerGroup[];
   consumerGroupByName(name: string): ConsumerGroup | null;

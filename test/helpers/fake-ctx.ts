@@ -115,7 +115,7 @@ export function buildContext(req: IncomingMessage, body: Buffer, now: () => numb
       consumerByUsername: () => null,
       consumerByCustomId: () => null,
       aclGroups: () => [],
-      keyAuthByKey: () => null, basicAuthByUsername: () => null, jwtSecretByKey: () => null, consumerGroups: () => [], consumerGroupByName: () => null,
+      keyAuthByKey: () => null, basicAuthByUsername: () => null, jwtSecretByKey: () => null, oauth2ByClientId: () => null, oauth2ById: () => null, consumerGroups: () => [], consumerGroupByName: () => null,
     },
     state: new Map(),
     signal: new AbortController().signal,

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pino } from 'pino';
 import type { Consumer } from '../../src/config/types.ts';
-import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential } from '../../src/config/credentials.ts';
+import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../../src/config/credentials.ts';
 import type { Credential, PluginDeps, Reply, RequestContext, ResponseContext } from '../../src/plugins/sdk.ts';
 import type { KeyValueStore } from '../../src/storage/ports.ts';
 
@@ -29,6 +29,7 @@ export interface FakeRequest {
   keyAuths?: KeyAuthCredential[];
   basicAuths?: BasicAuthCredential[];
   jwtSecrets?: JwtSecret[];
+  oauth2?: OAuth2Credential[];
   consumerGroups?: ConsumerGroup[];
   /** consumer id → consumer group names */
   memberships?: Record<string, readonly string[]>;
@@ -154,6 +155,8 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       keyAuthByKey: (k) => req.keyAuths?.find((c) => c.key === k) ?? null,
       basicAuthByUsername: (u) => req.basicAuths?.find((c) => c.username === u) ?? null,
       jwtSecretByKey: (k) => req.jwtSecrets?.find((c) => c.key === k) ?? null,
+      oauth2ByClientId: (k) => req.oauth2?.find((c) => c.client_id === k) ?? null,
+      oauth2ById: (k) => req.oauth2?.find((c) => c.id === k) ?? null,
       consumerGroups: (id) => (req.consumerGroups ?? []).filter((g) => req.memberships?.[id]?.includes(g.name)).sort((a, b) => (a.name < b.name ? -1 : 1)),
       consumerGroupByName: (n) => req.consumerGroups?.find((g) => g.name === n) ?? null,
     },
