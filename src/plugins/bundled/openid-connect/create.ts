@@ -171,7 +171,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       if (tooOld !== null) throw authError('invalid_token', tooOld);
       if (cfg.search_user_info && !outcome.userinfo) outcome = { ...outcome, userinfo: await searchUserInfo(rt, rs, outcome) };
       authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
-      const mapped = mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
+      const mapped = outcome.identity ?? mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
       ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups, consumerGroups: mapped.consumerGroups });
       // Client-sent copies of the headers we write are removed first (anti-spoofing).
       for (const n of upstreamNames) ctx.upstream.removeHeader(n);

@@ -5,13 +5,13 @@
  * step that finds a credential decides: it returns an Outcome or throws (401/403/500).
  *
  * `session` and `authorization_code` are slots filled by the browser flows when they are wired
- * (see create.ts); `kong_oauth2` needs Kong's oauth2 plugin, which Portcullis does not ship, so
- * its slot is always empty.
+ * (see create.ts); `kong_oauth2` reads the tokens of Kong's oauth2 plugin (steps/kong-oauth2.ts).
  */
 import type { AuthMethod } from './schema.ts';
 import type { Outcome, RequestState, Runtime } from './runtime.ts';
 import { bearerStep, introspectionStep, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
+import { kongOAuth2Step } from './steps/kong-oauth2.ts';
 
 import type { Reply } from '../../sdk.ts';
 
@@ -31,7 +31,7 @@ export interface BrowserSlots {
 export const stepTable: ReadonlyArray<{ method: AuthMethod; step: Step | 'browser' | null }> = [
   { method: 'session', step: 'browser' },
   { method: 'bearer', step: bearerStep },
-  { method: 'kong_oauth2', step: null },
+  { method: 'kong_oauth2', step: kongOAuth2Step },
   { method: 'introspection', step: introspectionStep },
   { method: 'userinfo', step: userinfoStep },
   { method: 'refresh_token', step: refreshTokenStep },

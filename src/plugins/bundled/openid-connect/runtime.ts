@@ -12,6 +12,7 @@ import type { IdpHttp } from './http.ts';
 import type { SingleFlight, TtlCache } from './caches.ts';
 import type { BodyFields, FoundToken, Source } from './steps/find-credential.ts';
 import type { Prepared } from './fast-path.ts';
+import type { MappingResult } from './steps/authorize.ts';
 
 /** JSON object claims (token payload, introspection or user info response). */
 export type Claims = Record<string, unknown>;
@@ -76,6 +77,8 @@ export interface Outcome {
   userinfo: Claims | null;
   /** Where the client's credential was, for `hide_credentials`. */
   used: Source[];
+  /** Who the request is, when the method itself decides it (`kong_oauth2`) instead of the claims. */
+  identity?: MappingResult;
 }
 
 /** Per-request state; credential lookups are memoized so each location is read once. */
