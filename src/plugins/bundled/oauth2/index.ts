@@ -41,6 +41,9 @@ export const oauth2Schema = z
     persistent_refresh_token: z.boolean().default(false),
   })
   .superRefine((c, issues) => {
+    if (c.persistent_refresh_token) {
+      issues.addIssue({ code: 'custom', path: ['persistent_refresh_token'], message: 'not supported yet by Portcullis (Kong Enterprise field): only false is accepted' });
+    }
     if (c.mandatory_scope && (c.scopes === null || c.scopes.length === 0)) {
       issues.addIssue({ code: 'custom', path: ['scopes'], message: "required field missing (when 'mandatory_scope' is true)" });
     }
