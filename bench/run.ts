@@ -152,6 +152,8 @@ async function main(): Promise<void> {
       scenarios.push(gateway(`gw-1r-w${w}`, 'gateway, no plugins, 1 route', 'core', w, 1, p1));
       scenarios.push(gateway(`gw-1000r-w${w}`, 'gateway, no plugins, 1,000 routes', 'core', w, 1000, p1000));
     }
+    // A path with an encoded slash takes the path-safety check (its other readings are routed too).
+    scenarios.push(gateway('gw-1r-escpath-w1', 'gateway, no plugins, 1 route, path with %2F', 'core', 1, 1, { path: '/svc0/group%2Fproject/items' }));
     for (const w of [1, 2]) {
       scenarios.push({
         id: `nginx-w${w}`, label: 'nginx reverse proxy (reference)', group: 'reference', workers: w,

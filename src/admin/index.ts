@@ -39,7 +39,42 @@ export interface AdminOptions {
   now?: () => number;
   /** `Server` header on every answer (Kong: `server_tokens`); none when unset. */
   serverHeader?: string | null;
+  /** GET /metrics: the node's Prometheus exposition. */
+  metrics?(): Promise<string>;
+  /** Kong's X-Kong-Admin-Latency header (headers: latency_tokens). */
+  adminLatencyHeader?: boolean;
 }
+
+/** GET /status body (Admin API and Status API): the node's counters, datastore reachability, DB-less config hash. */
+export async function statusDocument(store: ConfigStore, status: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  let reachable = true;
+  try {
+    await store.version();
+  } catch {
+    reachable = false;
+  }
+  const out: Record<string, unknown> = { ...(await status()), database: { reachable } };
+  // Kong reports the hash of the running declarative configuration in DB-less mode.
+  if (store.kind === 'off') out.configuration_hash = configHash(await store.load());
+  return out;
+}
+
+/** The entity type and id an Admin API path names: the innermost collection, and its id when the path has one. */
+export function auditTarget(path: string): { entity: string | null; id: string | null } {
+  const parts = path.split('/').filter(Boolean);
+  if (parts.length === 0) return { entity: null, id: null };
+  if (parts.length % 2 === 0) return { entity: parts[parts.length - 2], id: safeDecode(parts[parts.length - 1]) };
+  return { entity: parts[parts.length - 1], id: null };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 
 export interface AdminServer {
   listen(host: string, port: number): Promise<{ port: number }>;
@@ -106,9 +141,39 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     });
   }
 
-  // --- access log (path only: query strings may carry values that belong in no log)
+  if (opts.adminLatencyHeader) {
+    app.addHook('onSend', async (_req, reply) => {
+      reply.header('x-kong-admin-latency', String(Math.round(reply.elapsedTime)));
+    });
+  }
+
+  // --- access log (path only: query strings may carry values that belong in no log). Every
+  // write also gets an audit line at info: client address, method, path, entity type and id,
+  // outcome. Bodies are never logged, so no secret they carry reaches the log.
   app.addHook('onResponse', async (req, reply) => {
-    log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
+    const path = req.url.split('?')[0];
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
+      log.debug({ method: req.method, path, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
+      return;
+    }
+    const target = auditTarget(path);
+    const createdId = (reply as unknown as { auditId?: string }).auditId;
+    log.info({
+      type: 'audit', method: req.method, path, entity: target.entity, entity_id: target.id ?? createdId ?? null,
+      status: reply.statusCode, outcome: reply.statusCode < 400 ? 'success' : 'failure', client_ip: req.ip,
+    }, 'admin write');
+  });
+  // The id of an entity created by POST is in the reply body: remember it for the audit line.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.method === 'POST' && reply.statusCode === 201 && typeof payload === 'string') {
+      try {
+        const id = (JSON.parse(payload) as { id?: unknown }).id;
+        if (typeof id === 'string') (reply as unknown as { auditId?: string }).auditId = id;
+      } catch {
+        // not JSON: no id to name
+      }
+    }
+    return payload;
   });
 
   // --- authentication
@@ -158,20 +223,16 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
       };
     },
   });
-  endpoint(app, '/status', {
-    GET: async () => {
-      let reachable = true;
-      try {
-        await store.version();
-      } catch {
-        reachable = false;
-      }
-      const out: Record<string, unknown> = { ...(await opts.status()), database: { reachable } };
-      // Kong reports the hash of the running declarative configuration in DB-less mode.
-      if (store.kind === 'off') out.configuration_hash = configHash(await store.load());
-      return out;
-    },
-  });
+  endpoint(app, '/status', { GET: async () => statusDocument(store, opts.status) });
+  if (opts.metrics) {
+    const metrics = opts.metrics;
+    endpoint(app, '/metrics', {
+      GET: async (_req, reply) => {
+        reply.type('text/plain; charset=UTF-8');
+        return metrics();
+      },
+    });
+  }
   endpoint(app, '/plugins/enabled', { GET: async () => ({ enabled_plugins: registry.names() }) });
 
   // --- schemas (JSON Schema of what the endpoints accept)

@@ -17,6 +17,9 @@ import { drain, listen, type Listener } from './server.ts';
 import type { Settings } from './settings.ts';
 import { buildSnapshot, retiredInstances, type Snapshot } from './snapshot.ts';
 import { parseTrustedIps } from './trusted.ts';
+import { AccessLog } from '../observability/access-log.ts';
+import { ProcessMetrics } from '../observability/metrics.ts';
+import { pino } from 'pino';
 
 export interface ProxyRuntimeOptions {
   settings: Settings;
@@ -36,23 +39,33 @@ export class ProxyRuntime {
   #listeners: Listener[] = [];
   /** Connection/request counters of this process's listeners (GET /status). */
   readonly stats = new ConnectionStats();
+  /** This process's Prometheus metrics (plugins record into it; scraped by the node). */
+  readonly metrics: ProcessMetrics;
+  readonly #accessLog: AccessLog | null;
   #version = 0;
   #applying: Promise<void> = Promise.resolve();
   #pending: ConfigData | null = null;
   #closed = false;
   readonly #retiring = new Set<Promise<void>>();
 
-  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools) {
+  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, metrics: ProcessMetrics) {
     this.#o = o;
     this.#pools = pools;
+    this.metrics = metrics;
+    const h = o.settings.headers;
+    this.#accessLog = accessLogOf(o);
     this.#handler = new RequestHandler(first, {
       log: o.log,
       trusted: parseTrustedIps(o.settings.trustedIps),
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
-      accessLog: o.settings.accessLog,
-      serverHeader: o.settings.headers.server ? productToken : null,
-      viaHeader: o.settings.headers.via ? `1.1 ${productToken}` : null,
+      accessLog: this.#accessLog,
+      serverHeader: h.server ? productToken : null,
+      viaHeader: h.via ? `1.1 ${productToken}` : null,
+      kongHeaders: {
+        proxyLatency: h.proxyLatency, upstreamLatency: h.upstreamLatency, responseLatency: h.responseLatency,
+        upstreamStatus: h.upstreamStatus, requestId: h.requestId, requestIdUpstream: o.settings.headersUpstream.requestId,
+      },
       stats: this.stats,
       now: o.now ?? Date.now,
     });
@@ -64,14 +77,15 @@ export class ProxyRuntime {
       ca: o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : undefined,
       leanClient: o.settings.upstreamClient !== 'undici',
     });
-    const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools), null);
-    const rt = new ProxyRuntime(o, first, pools);
+    const metrics = new ProcessMetrics();
+    const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics), null);
+    const rt = new ProxyRuntime(o, first, pools, metrics);
     rt.#version = 1;
     return rt;
   }
 
-  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools) {
-    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, now: o.now ?? Date.now };
+  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, metrics: ProcessMetrics) {
+    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, metrics, now: o.now ?? Date.now };
   }
 
   get snapshot(): Snapshot {
@@ -89,7 +103,7 @@ export class ProxyRuntime {
       if (next === null || this.#closed) return;
       this.#pending = null;
       const old = this.#handler.snapshot;
-      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools), old);
+      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.metrics), old);
       this.#handler.snapshot = snap;
       this.#pools.retain(new Set([...snap.targets.values()].map((t) => t.key)));
       this.#retire(old, snap);
@@ -134,5 +148,21 @@ export class ProxyRuntime {
     const snap = this.#handler.snapshot;
     await Promise.allSettled([...new Set(snap.instances.values())].map(async (i) => i.handlers.close?.()));
     await this.#pools.close();
+    await this.#accessLog?.close();
   }
+}
+
+/**
+ * The access log sink: `stdout` writes into the logger's own destination (stdout in production,
+ * the test's capture stream in tests), a path appends to that file.
+ */
+function accessLogOf(o: ProxyRuntimeOptions): AccessLog | null {
+  const a = o.settings.accessLog;
+  if (a.target === 'off') return null;
+  const onError = (err: Error): void => o.log.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'access log cannot be written; access lines are dropped');
+  if (a.target === 'stdout') {
+    const stream = (o.log as unknown as Record<symbol, { write(s: string): unknown } | undefined>)[pino.symbols.streamSym];
+    return new AccessLog(stream ?? process.stdout, a.format, onError);
+  }
+  return new AccessLog(a.target, a.format, onError);
 }

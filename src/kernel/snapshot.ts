@@ -5,9 +5,10 @@
  * definitions did not change are carried over so caches and connections stay warm.
  */
 import type { Consumer, ConfigData, Route, Service } from '../config/types.ts';
-import { compileRouter, type Router } from '../router/index.ts';
+import { compileRouter, type EscapedSlashes, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
+import type { ProcessMetrics } from '../observability/metrics.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
@@ -31,6 +32,10 @@ export interface BuildDeps {
   sharedKv: KeyValueStore;
   workers: number;
   database?: 'off' | 'sqlite' | 'postgres';
+  /** PORTCULLIS_PATH_ESCAPED_SLASHES (default keep). */
+  escapedSlashes?: EscapedSlashes;
+  /** This process's metrics, handed to plugins (PluginDeps.metrics). */
+  metrics?: ProcessMetrics;
   now(): number;
 }
 
@@ -96,7 +101,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     }
     enabledRoutes.push(r);
   }
-  const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true });
+  const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true, escapedSlashes: deps.escapedSlashes });
 
   const reusable = new Map<string, Instance>();
   if (previous !== null) for (const inst of previous.instances.values()) reusable.set(inst.key, inst);
@@ -117,6 +122,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           sharedKv: deps.sharedKv,
           workers: deps.workers,
           database: deps.database,
+          metrics: deps.metrics,
           now: deps.now,
         };
         const handlers = await def.create(p.config, pluginDeps);

@@ -14,6 +14,7 @@ import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
 import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../config/credentials.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
+import type { ProcessMetrics } from '../observability/metrics.ts';
 
 export type { Logger };
 
@@ -176,9 +177,18 @@ export interface ResponseContext extends RequestContext {
 }
 
 export interface LogContext extends RequestContext {
-  readonly response: { readonly status: number; readonly local: boolean };
-  /** Milliseconds: total, and time spent waiting for the upstream (null when not proxied). */
-  readonly latencies: { readonly total: number; readonly upstream: number | null };
+  /** `headers`: what went to the client (lower-case names). */
+  readonly response: { readonly status: number; readonly local: boolean; readonly headers: Readonly<Record<string, string | string[] | number>> };
+  /**
+   * Milliseconds: `total` (request received → response finished), `upstream` (request sent →
+   * upstream response headers; null when not proxied), `kong` (time spent in the gateway:
+   * total minus upstream, as Kong's `latencies.kong`).
+   */
+  readonly latencies: { readonly total: number; readonly upstream: number | null; readonly kong: number };
+  /** Upstream attempts made (0 when the gateway answered itself). */
+  readonly tries: number;
+  /** Bytes received from the client (request line, headers, body) and sent to it (head + body). */
+  readonly bytes: { readonly received: number; readonly sent: number };
 }
 
 export interface PluginHandlers {
@@ -206,6 +216,8 @@ export interface PluginDeps {
    * Omitted = `off`.
    */
   readonly database?: 'off' | 'sqlite' | 'postgres';
+  /** This process's Prometheus metrics (the prometheus plugin records into it; openid-connect counts into `metrics.oidc`). */
+  readonly metrics?: ProcessMetrics;
   now(): number;
 }
 

@@ -11,7 +11,7 @@
  */
 import { OAuth2TokenStore, tokenLive } from '../../../oauth2-tokens.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
-import type { Claims, Outcome, RequestState, Runtime } from '../runtime.ts';
+import type { Claims, FoundToken, Outcome, RequestState, Runtime, Sync } from '../runtime.ts';
 import { authError } from '../errors.ts';
 
 const stores = new WeakMap<KeyValueStore, OAuth2TokenStore>();
@@ -22,8 +22,12 @@ function storeOf(rt: Runtime): OAuth2TokenStore {
   return s;
 }
 
-export async function kongOAuth2Step(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
-  const found = await rs.bearer();
+export function kongOAuth2Step(rt: Runtime, rs: RequestState): Sync<Outcome | null> {
+  const found = rs.bearer();
+  return found instanceof Promise ? found.then((f) => kongOAuth2Of(rt, rs, f)) : kongOAuth2Of(rt, rs, found);
+}
+
+async function kongOAuth2Of(rt: Runtime, rs: RequestState, found: FoundToken | null): Promise<Outcome | null> {
   if (!found || rs.bearerHandled) return null;
   const token = await storeOf(rt).byAccessToken(found.token);
   if (token === null) return null;
@@ -45,7 +49,7 @@ export async function kongOAuth2Step(rt: Runtime, rs: RequestState): Promise<Out
     idClaims: null,
     introspection: null,
     userinfo: null,
-    used: [found],
+    used: [{ location: found.location, name: found.name }],
     identity: { consumer, credential: { id: credential.id, identifier: credential.client_id, consumer: { id: consumer.id } }, groups: null, consumerGroups: null },
   };
 }
