@@ -134,6 +134,17 @@ export class OAuth2TokenStore {
     if (t.refresh_token !== null) await this.#kv.delete(RT + t.refresh_token);
   }
 
+  /** A page of live tokens (Admin API `GET /oauth2_tokens`): after the cursor `after`, in key order. */
+  async list(after: string | null, size: number): Promise<{ data: OAuth2Token[]; offset: string | null }> {
+    const scan = this.#kv.scan;
+    if (scan === undefined) throw new Error('this key-value store cannot list entries');
+    const rows = await scan.call(this.#kv, AT, after === null ? null : AT + after, size + 1);
+    const page = rows.slice(0, size);
+    const data = page.map((r) => JSON.parse(r.value) as OAuth2Token);
+    const last = page.at(-1);
+    return { data, offset: rows.length > size && last !== undefined ? last.key.slice(AT.length) : null };
+  }
+
   async saveCode(fields: Omit<OAuth2Code, 'code' | 'created_at'>): Promise<OAuth2Code> {
     const c: OAuth2Code = { code: randomToken(), created_at: Math.floor(this.#now() / 1000), ...fields };
     await this.#kv.set(CODE + c.code, JSON.stringify(c), CODE_TTL_SECONDS * 1000);

@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { definePlugin, type RequestContext, type Reply } from '../../sdk.ts';
+import { definePlugin, type PluginAdminRoute, type RequestContext, type Reply } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { OAuth2TokenStore, tokenLive, type OAuth2Token } from '../../oauth2-tokens.ts';
 import { verifyClientSecret } from '../../../password-hash.ts';
@@ -103,8 +103,49 @@ function endpointOf(path: string): 'token' | 'authorize' | null {
 
 const sha256url = (v: string): string => createHash('sha256').update(v).digest('base64url');
 
+const tokenNotFound = { status: 404, body: { message: 'Not found' } };
+
+/** `/oauth2_tokens/{id or access_token}`. */
+async function findToken(store: OAuth2TokenStore, key: string): Promise<OAuth2Token | null> {
+  return (await store.byId(key)) ?? (await store.byAccessToken(key));
+}
+
+/** Kong's `/oauth2_tokens` endpoints over the tokens in the shared store. */
+const adminRoutes: PluginAdminRoute[] = [
+  {
+    method: 'GET',
+    path: '/oauth2_tokens',
+    async handler(req, deps) {
+      const size = req.query.size === undefined ? 100 : Number(req.query.size);
+      if (!Number.isInteger(size) || size < 1 || size > 1000) return { status: 400, body: { code: 9, name: 'invalid size', message: 'size must be an integer between 1 and 1000' } };
+      const page = await new OAuth2TokenStore(deps.sharedKv, Date.now).list(req.query.offset ?? null, size);
+      const next = page.offset === null ? null : `/oauth2_tokens?offset=${encodeURIComponent(page.offset)}${req.query.size ? `&size=${size}` : ''}`;
+      return { status: 200, body: { data: page.data, offset: page.offset, next } };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/oauth2_tokens/:token',
+    async handler(req, deps) {
+      const t = await findToken(new OAuth2TokenStore(deps.sharedKv, Date.now), req.params.token);
+      return t === null ? tokenNotFound : { status: 200, body: t };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/oauth2_tokens/:token',
+    async handler(req, deps) {
+      const store = new OAuth2TokenStore(deps.sharedKv, Date.now);
+      const t = await findToken(store, req.params.token);
+      if (t !== null) await store.delete(t);
+      return { status: 204 };
+    },
+  },
+];
+
 export default definePlugin<OAuth2Config>({
   name: 'oauth2',
+  adminRoutes,
   version: '0.1.0',
   priority: 1400,
   schema: oauth2Schema,

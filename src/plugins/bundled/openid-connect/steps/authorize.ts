@@ -7,7 +7,8 @@ import type { Consumer } from '../../../../config/types.ts';
 import type { Credential, EntityLookup } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
 import { authError } from '../errors.ts';
-import type { Claims, Outcome } from '../runtime.ts';
+import type { Claims, MappingResult, Outcome } from '../runtime.ts';
+import { mapConsumerGroups } from '../consumer-groups.ts';
 
 /** Follow a claim path (`["realm_access","roles"]`) through nested objects. */
 export function claimAt(claims: Claims | null, path: readonly string[]): unknown {
@@ -74,13 +75,7 @@ export function equalsIgnoringCase(a: string, b: string): boolean {
   return true;
 }
 
-export interface MappingResult {
-  consumer: Consumer | null;
-  credential: Credential | null;
-  groups: string[] | null;
-  /** `consumer_groups_claim` matches (consumer-groups.ts); null = the consumer's memberships. */
-  consumerGroups: ConsumerGroup[] | null;
-}
+export type { MappingResult } from '../runtime.ts';
 
 /**
  * Map the claims to a consumer (`consumer_claims`/`consumer_claim` paths tried in order, each
