@@ -8,13 +8,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { entityInputSchemas } from '../config/schemas.ts';
-import { entityNames, type EntityName } from '../config/types.ts';
+import { descriptorOf, isEntityName } from '../config/entities/index.ts';
 import { isGatewayError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
 import { createMemoryKv } from '../storage/kv.ts';
-import { isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
+import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
@@ -43,7 +42,12 @@ export interface AdminOptions {
   metrics?(): Promise<string>;
   /** Kong's X-Kong-Admin-Latency header (headers: latency_tokens). */
   adminLatencyHeader?: boolean;
+  /** Largest request body in bytes (PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE); larger → 413. */
+  maxBodySize?: number;
 }
+
+/** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
+export const defaultAdminMaxBodySize = 1024 * 1024;
 
 /** GET /status body (Admin API and Status API): the node's counters, datastore reachability, DB-less config hash. */
 export async function statusDocument(store: ConfigStore, status: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
@@ -100,7 +104,7 @@ const formTypes = ['application/x-www-form-urlencoded', 'multipart/form-data'];
 export async function createAdminServer(opts: AdminOptions): Promise<AdminServer> {
   // One type for both branches: the HTTPS instance differs only in its server type.
   // Kong's Admin API answers `/services/` as `/services` (api_helpers default_route); so do we.
-  const common = { logger: false, bodyLimit: 16 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true } } as const;
+  const common = { logger: false, bodyLimit: opts.maxBodySize ?? defaultAdminMaxBodySize, routerOptions: { ignoreTrailingSlash: true } } as const;
   const app = (opts.tls
     ? Fastify({ ...common, https: { cert: opts.tls.cert, key: opts.tls.key } })
     : Fastify(common)) as unknown as FastifyInstance;
@@ -115,11 +119,18 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
-      done(badRequest('Cannot parse JSON body'), undefined);
+      return done(badRequest('Cannot parse JSON body'), undefined);
     }
+    try {
+      checkJsonBody(parsed);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
+    done(null, parsed);
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, { kind: 'form', entries: [...new URLSearchParams(String(body)).entries()] } satisfies FormBody);
@@ -237,8 +248,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
 
   // --- schemas (JSON Schema of what the endpoints accept)
   const entitySchema = (name: string) => {
-    if (!(entityNames as readonly string[]).includes(name)) throw new AdminError(404, { message: `No entity named '${name}'` });
-    return jsonSchemaOf(entityInputSchemas[name as EntityName]) ?? {};
+    if (!isEntityName(name)) throw new AdminError(404, { message: `No entity named '${name}'` });
+    return jsonSchemaOf(descriptorOf(name).schema) ?? {};
   };
   const pluginDef = (name: string) => {
     const def = registry.get(name);
@@ -279,8 +290,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   endpoint(app, '/schemas/:entity/validate', {
     POST: async (req) => {
       const entity = (req.params as { entity: string }).entity;
-      entitySchema(entity);
-      await service.validate(entity as EntityName, await entityBody(deps, entity as EntityName, req.body));
+      if (!isEntityName(entity)) throw new AdminError(404, { message: `No entity named '${entity}'` });
+      await service.validate(entity, await entityBody(deps, entity, req.body));
       return validated;
     },
   });

@@ -98,6 +98,7 @@ export class ControlPlane {
         log: this.#o.log,
         token: s.adminToken ?? undefined,
         tls,
+        maxBodySize: s.adminMaxBodySize,
         sharedKv: this.sharedKv,
         env: s.env as NodeJS.ProcessEnv,
         nodeInfo: () => ({

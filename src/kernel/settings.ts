@@ -26,6 +26,8 @@ export interface Settings {
   maxBodySize: number;
   /** Max bytes buffered when a plugin reads a body. */
   bodyBufferCap: number;
+  /** Max Admin API request body (bytes); larger → 413. */
+  adminMaxBodySize: number;
   /** How long SIGTERM waits for in-flight requests (ms). */
   drainTimeout: number;
   watch: boolean;
@@ -74,6 +76,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
   { env: 'PORTCULLIS_CLIENT_MAX_BODY_SIZE', default: '0', help: 'Max request body (bytes, or with k/m/g suffix); 0 = unlimited. Larger bodies get 413 {"message":"Payload too large"}, as Kong.' },
   { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory.' },
+  { env: 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE', default: '1m', help: 'Max Admin API request body (bytes, or with k/m suffix); larger bodies get 413. Raise it for a very large POST /config.' },
   { env: 'PORTCULLIS_MAX_HEADER_SIZE', default: '32k', help: 'Max request header size; larger requests get 431.' },
   { env: 'PORTCULLIS_DRAIN_TIMEOUT', default: '30', help: 'Seconds SIGTERM waits for in-flight requests before exiting.' },
   { env: 'PORTCULLIS_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" proxy listeners.' },
@@ -182,6 +185,13 @@ function accessLogOf(value: string | undefined): AccessLogSetting {
   }
 }
 
+function adminBodySize(v: string | undefined): number {
+  const n = parseSize(v === undefined || v === '' ? '1m' : v, 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE');
+  // Unlimited would let one request cost every worker its size many times over.
+  if (n < 1) throw new SettingsError('PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE must be at least 1 byte (there is no unlimited)');
+  return n;
+}
+
 export interface Flags {
   config?: string;
   workers?: string;
@@ -226,6 +236,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     trustedIps: env.PORTCULLIS_TRUSTED_IPS ?? '',
     maxBodySize: parseSize(env.PORTCULLIS_CLIENT_MAX_BODY_SIZE ?? '0', 'PORTCULLIS_CLIENT_MAX_BODY_SIZE'),
     bodyBufferCap: parseSize(env.PORTCULLIS_CLIENT_BODY_BUFFER_SIZE ?? '8m', 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE'),
+    adminMaxBodySize: adminBodySize(env.PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE),
     maxHeaderSize: parseSize(env.PORTCULLIS_MAX_HEADER_SIZE ?? '32k', 'PORTCULLIS_MAX_HEADER_SIZE'),
     drainTimeout: drain * 1000,
     watch: flags.watch ?? false,

@@ -9,6 +9,7 @@ import { compileRouter, type EscapedSlashes, type Router } from '../router/index
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
+import { checkHandlers } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
@@ -125,7 +126,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           metrics: deps.metrics,
           now: deps.now,
         };
-        const handlers = await def.create(p.config, pluginDeps);
+        const handlers = checkHandlers(def.name, await def.create(p.config, pluginDeps));
         inst = { entity: p, def, handlers, key, http: p.protocols.includes('http'), https: p.protocols.includes('https') };
         created.push(inst);
       }
