@@ -69,7 +69,7 @@ test('both: openid-connect (1050) runs after key-auth (1250) and leaves the key-
 });
 
 test('neither (or wrong ones): the anonymous consumer, refused by its request-termination', async () => {
-  for (const headers of [{}, { apikey: 'nope' }, { authorization: 'Bearer not.a.jwt' }]) {
+  for (const headers of [{}, { apikey: 'nope' }, { authorization: 'Bearer not.a.jwt' }] as Record<string, string>[]) {
     const r = await call(headers);
     assert.equal(r.status, 401, JSON.stringify(headers));
     assert.equal(r.body.message, 'Sign in or use an API key');

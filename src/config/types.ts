@@ -94,6 +94,78 @@ export interface Acl {
   created_at: number;
 }
 
+/*
+ * Consumers' credentials (Kong: the key-auth, basic-auth, jwt and oauth2 plugins' daos) and
+ * consumer groups. Descriptors: entities/credentials.ts, entities/consumer-groups.ts.
+ */
+export interface KeyAuthCredential {
+  id: string;
+  consumer: ForeignKey;
+  key: string;
+  /** Kong's `ttl`: seconds the key lives after it was written (`created_at`); null = forever. */
+  ttl: number | null;
+  tags: string[] | null;
+  created_at: number;
+}
+
+export interface BasicAuthCredential {
+  id: string;
+  consumer: ForeignKey;
+  username: string;
+  /** Never the password itself: a salted scrypt hash (`$scrypt$…`, see plugins/basic-auth/hash.ts). */
+  password: string;
+  tags: string[] | null;
+  created_at: number;
+}
+
+export type JwtAlgorithm =
+  | 'HS256' | 'HS384' | 'HS512'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'EdDSA';
+
+export interface JwtSecret {
+  id: string;
+  consumer: ForeignKey;
+  key: string;
+  secret: string;
+  rsa_public_key: string | null;
+  algorithm: JwtAlgorithm;
+  tags: string[] | null;
+  created_at: number;
+}
+
+export interface ConsumerGroup {
+  id: string;
+  name: string;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Membership of a consumer in a consumer group (Kong's `consumer_group_consumers`). */
+export interface ConsumerGroupMember {
+  id: string;
+  consumer_group: ForeignKey;
+  consumer: ForeignKey;
+  created_at: number;
+}
+
+export interface OAuth2Credential {
+  id: string;
+  consumer: ForeignKey;
+  name: string;
+  client_id: string;
+  /** In clear, or with `hash_secret` a PBKDF2 hash (`$pbkdf2-sha512$…`, password-hash.ts). */
+  client_secret: string;
+  hash_secret: boolean;
+  redirect_uris: string[] | null;
+  client_type: 'confidential' | 'public';
+  tags: string[] | null;
+  created_at: number;
+}
+
 /**
  * Row type of every entity kind, by name. Adding an entity: its interface above, a line here, its
  * name in `entityNames`, and a descriptor in `entities/` (see config/entity.ts).
@@ -104,6 +176,10 @@ export interface EntityTypes {
   consumers: Consumer;
   plugins: Plugin;
   acls: Acl;
+  keyauth_credentials: KeyAuthCredential;
+  basicauth_credentials: BasicAuthCredential;
+  jwt_secrets: JwtSecret;
+  oauth2_credentials: OAuth2Credential;
 }
 
 export type EntityName = keyof EntityTypes;
@@ -113,7 +189,17 @@ export type EntityOf<E extends EntityName> = EntityTypes[E];
  * Every entity kind in dependency order: a kind comes after every kind its foreign keys point at.
  * This is the order of stores' bulk writes, declarative normalization, dumps and `config sync`.
  */
-export const entityNames = ['services', 'routes', 'consumers', 'plugins', 'acls'] as const satisfies readonly EntityName[];
+export const entityNames = [
+  'services',
+  'routes',
+  'consumers',
+  'plugins',
+  'acls',
+  'keyauth_credentials',
+  'basicauth_credentials',
+  'jwt_secrets',
+  'oauth2_credentials',
+] as const satisfies readonly EntityName[];
 
 /** Everything a gateway node needs to serve. Arrays in insertion order. */
 export type ConfigData = { [E in EntityName]: EntityTypes[E][] };

@@ -9,8 +9,19 @@ import { consumers } from './consumers.ts';
 import { plugins } from './plugins.ts';
 import { routes } from './routes.ts';
 import { services } from './services.ts';
+import { basicauth_credentials, jwt_secrets, keyauth_credentials, oauth2_credentials } from './credentials.ts';
 
-const byName: { readonly [E in EntityName]: EntityDescriptor<E> } = { services, routes, consumers, plugins, acls };
+const byName: { readonly [E in EntityName]: EntityDescriptor<E> } = {
+  services,
+  routes,
+  consumers,
+  plugins,
+  acls,
+  keyauth_credentials,
+  basicauth_credentials,
+  jwt_secrets,
+  oauth2_credentials,
+};
 
 /** Every descriptor, in dependency order. */
 export const entities: readonly EntityDescriptor[] = entityNames.map((n) => byName[n] as unknown as EntityDescriptor);

@@ -55,7 +55,7 @@ export default definePlugin<KeyAuthConfig>({
       if (key === '') return noKey;
       const cred = ctx.entities.keyAuthByKey(key);
       if (cred === null) return unauthorized;
-      if (cred.expires_at !== null && cred.expires_at * 1000 <= ctx.now()) return unauthorized;
+      if (cred.ttl !== null && (cred.created_at + cred.ttl) * 1000 <= ctx.now()) return unauthorized;
       const consumer = ownerOf(ctx, cred);
       if (consumer === null) return unauthorized;
       setIdentity(ctx, consumer, { id: cred.id, identifier: cred.id, consumer: cred.consumer });

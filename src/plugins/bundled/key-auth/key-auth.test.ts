@@ -8,7 +8,7 @@ import type { KeyAuthCredential } from '../../../config/credentials.ts';
 const alice = makeConsumer('c-alice', 'alice', 'A-1');
 const anon = makeConsumer('c-anon', 'anonymous');
 const cred = (key: string, extra: Partial<KeyAuthCredential> = {}): KeyAuthCredential =>
-  ({ id: `kc-${key}`, consumer: { id: alice.id }, key, ttl: null, expires_at: null, tags: null, created_at: 0, ...extra });
+  ({ id: `kc-${key}`, consumer: { id: alice.id }, key, ttl: null, tags: null, created_at: 0, ...extra });
 
 async function run(config: unknown, req: FakeRequest) {
   const h = await plugin.create(keyAuthSchema.parse(config), makeDeps('key-auth'));
@@ -56,9 +56,9 @@ test('query key; duplicate query key; missing; unknown; expired — Kong message
   const unknown = await run({}, { headers: { apikey: 'nope' } });
   assert.deepEqual(unknown.reply?.body, { message: 'Unauthorized' });
   assert.equal(unknown.reply?.headers?.['www-authenticate'], 'Key');
-  const expired = await run({}, { headers: { apikey: 'old' }, keyAuths: [cred('old', { ttl: 10, expires_at: 1000 })], now: () => 1001_000 });
+  const expired = await run({}, { headers: { apikey: 'old' }, keyAuths: [cred('old', { ttl: 10, created_at: 990 })], now: () => 1001_000 });
   assert.equal(expired.reply?.status, 401);
-  const live = await run({}, { headers: { apikey: 'old' }, keyAuths: [cred('old', { ttl: 10, expires_at: 1000 })], now: () => 999_000 });
+  const live = await run({}, { headers: { apikey: 'old' }, keyAuths: [cred('old', { ttl: 10, created_at: 990 })], now: () => 999_000 });
   assert.equal(live.reply, undefined);
 });
 
