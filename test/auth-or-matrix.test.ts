@@ -6,14 +6,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { idpEchoSuite, startIdp } from './helpers/idp.ts';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startIdp, type DemoIdp } from './helpers/idp.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 
-const env = idpEchoSuite(startIdp);
 let gw: TestGateway;
 let token: string;
+const env = {} as { idp: DemoIdp; echo: EchoServer };
 
 before(async () => {
+  env.idp = await startIdp();
+  env.echo = await startEcho();
   gw = await startGateway({
     config: {
       services: [{
@@ -42,6 +45,8 @@ before(async () => {
 
 after(async () => {
   await gw?.close();
+  await env.echo?.close();
+  await env.idp?.close();
 });
 
 const call = async (headers: Record<string, string>) => {
