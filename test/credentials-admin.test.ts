@@ -22,12 +22,12 @@ async function admin(method: string, path: string, body?: unknown): Promise<{ st
   return { status: res.status, body: text === '' ? null : JSON.parse(text) };
 }
 
-async function proxy(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+async function proxy(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(`${gw.proxyUrl}${path}`, { headers });
   const text = await res.text();
   let body: any = text;
   try { body = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, body };
+  return { status: res.status, body, headers: res.headers };
 }
 
 /** The proxy sees Admin API writes after the next Snapshot; poll briefly. */
@@ -119,13 +119,19 @@ test('consumer groups: membership both ways; a group-scoped plugin applies to me
   assert.equal(byConsumer.body.data[0].name, 'gold');
   assert.equal((await admin('POST', '/consumers/bob/consumer_groups', { group: 'gold' })).status, 201);
   assert.equal((await admin('DELETE', '/consumers/bob/consumer_groups/gold')).status, 204);
-  // A plugin scoped to the group: members get the request-transformer header, others do not.
-  const scoped = await admin('POST', '/consumer_groups/gold/plugins', { name: 'request-termination', config: { status_code: 418, message: 'gold members only here' } });
+  // A plugin scoped to the group (rate-limiting accepts that scope, as in Kong): members get its
+  // limit, others do not; a plugin without that scope is refused.
+  const refused = await admin('POST', '/consumer_groups/gold/plugins', { name: 'request-termination' });
+  assert.equal(refused.status, 400);
+  assert.match(JSON.stringify(refused.body), /cannot be applied to a consumer group/);
+  const scoped = await admin('POST', '/consumer_groups/gold/plugins', { name: 'rate-limiting', config: { minute: 1000 } });
   assert.equal(scoped.status, 201, JSON.stringify(scoped.body));
+  assert.equal(scoped.body.consumer_group.id, g.body.id);
   assert.equal((await admin('POST', '/consumers', { username: 'frank' })).status, 201);
   assert.equal((await admin('POST', '/consumers/frank/key-auth', { key: 'frank-key' })).status, 201);
-  await eventually(async () => (await proxy('/keyed', { apikey: 'alice-chosen-key' })).status === 418, 'group plugin applies to alice');
-  await eventually(async () => (await proxy('/keyed', { apikey: 'frank-key' })).status === 200, 'frank is not a member');
+  await eventually(async () => (await proxy('/keyed', { apikey: 'alice-chosen-key' })).headers.get('x-ratelimit-limit-minute') === '1000', 'group plugin applies to alice');
+  await eventually(async () => (await proxy('/keyed', { apikey: 'frank-key' })).status === 200, 'frank authenticates');
+  assert.equal((await proxy('/keyed', { apikey: 'frank-key' })).headers.get('x-ratelimit-limit-minute'), null, 'frank is not a member');
   assert.equal((await admin('DELETE', `/consumer_groups/gold/plugins/${scoped.body.id}`)).status, 204);
   // X-Consumer-Groups carries the group names.
   await eventually(async () => (await proxy('/keyed', { apikey: 'alice-chosen-key' })).body?.headers?.['x-consumer-groups'] === 'gold', 'X-Consumer-Groups');

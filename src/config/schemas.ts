@@ -125,6 +125,7 @@ export const pluginInputSchema = z.strictObject({
   route: foreignRefSchema.nullable().default(null),
   service: foreignRefSchema.nullable().default(null),
   consumer: foreignRefSchema.nullable().default(null),
+  consumer_group: foreignRefSchema.nullable().optional(),
   ordering: z.strictObject({ before: orderingListSchema.optional(), after: orderingListSchema.optional() }).nullable().default(null),
   tags: tagsSchema,
   created_at: timestampSchema,

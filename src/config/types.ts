@@ -80,6 +80,8 @@ export interface Plugin {
   route: ForeignKey | null;
   service: ForeignKey | null;
   consumer: ForeignKey | null;
+  /** Kong's consumer-group scope; present only on plugins scoped to a consumer group. */
+  consumer_group?: ForeignKey | null;
   ordering: { before?: { access?: string[] }; after?: { access?: string[] } } | null;
   tags: string[] | null;
   created_at: number;
@@ -180,6 +182,8 @@ export interface EntityTypes {
   basicauth_credentials: BasicAuthCredential;
   jwt_secrets: JwtSecret;
   oauth2_credentials: OAuth2Credential;
+  consumer_groups: ConsumerGroup;
+  consumer_group_consumers: ConsumerGroupMember;
 }
 
 export type EntityName = keyof EntityTypes;
@@ -193,12 +197,14 @@ export const entityNames = [
   'services',
   'routes',
   'consumers',
+  'consumer_groups',
   'plugins',
   'acls',
   'keyauth_credentials',
   'basicauth_credentials',
   'jwt_secrets',
   'oauth2_credentials',
+  'consumer_group_consumers',
 ] as const satisfies readonly EntityName[];
 
 /** Everything a gateway node needs to serve. Arrays in insertion order. */

@@ -78,6 +78,22 @@ function buildLookup(data: ConfigData): EntityLookup {
   const jwtSecrets = indexBy(data.jwt_secrets, (r) => r.key, byId);
   const oauth2ByClient = indexBy(data.oauth2_credentials, (r) => r.client_id, byId);
   const oauth2ById = indexBy(data.oauth2_credentials, (r) => r.id, byId);
+  const groupById = new Map<string, ConsumerGroup>();
+  const groupByName = new Map<string, ConsumerGroup>();
+  for (const g of data.consumer_groups) {
+    groupById.set(g.id, g);
+    groupByName.set(g.name, g);
+  }
+  /** consumer id → its groups, sorted by name (Kong: the alphabetically first group's plugin wins). */
+  const groupsOf = new Map<string, ConsumerGroup[]>();
+  for (const m of data.consumer_group_consumers) {
+    const g = groupById.get(m.consumer_group.id);
+    if (g === undefined || !byId.has(m.consumer.id)) continue;
+    let list = groupsOf.get(m.consumer.id);
+    if (list === undefined) groupsOf.set(m.consumer.id, (list = []));
+    if (!list.includes(g)) list.push(g);
+  }
+  for (const list of groupsOf.values()) list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
     consumerById: (id) => byId.get(id) ?? null,
     consumerByUsername: (username, ignoreCase) =>
@@ -89,9 +105,8 @@ function buildLookup(data: ConfigData): EntityLookup {
     jwtSecretByKey: (k) => jwtSecrets.get(k) ?? null,
     oauth2ByClientId: (c) => oauth2ByClient.get(c) ?? null,
     oauth2ById: (id) => oauth2ById.get(id) ?? null,
-    // Consumer groups: see entities/consumer-groups.ts (none until that entity exists).
-    consumerGroups: () => noGroups,
-    consumerGroupByName: () => null,
+    consumerGroups: (id) => groupsOf.get(id) ?? noGroups,
+    consumerGroupByName: (name) => groupByName.get(name) ?? null,
   };
 }
 

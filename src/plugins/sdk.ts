@@ -240,7 +240,7 @@ export interface PluginDefinition<C = any> {
   /** Zod schema of the `config` object; parsing fills defaults. Unknown fields must be rejected (strict object). */
   readonly schema: z.ZodType<C>;
   /** Where the plugin may be attached. Omitted = everywhere. */
-  readonly scopes?: { readonly consumer?: boolean; readonly route?: boolean; readonly service?: boolean; readonly global?: boolean };
+  readonly scopes?: { readonly consumer?: boolean; readonly route?: boolean; readonly service?: boolean; readonly global?: boolean; readonly consumer_group?: boolean };
   /**
    * Checks that depend on the node as well as the config (e.g. a setting required with several
    * workers). Run after the schema, wherever a config is validated (Admin API writes, declarative
@@ -269,7 +269,7 @@ export interface NodeFacts {
 export const handlerNames = ['rewrite', 'access', 'response', 'log', 'close'] as const;
 
 const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'check', 'shorthands', 'create', 'adminRoutes']);
-const scopeNames = new Set(['consumer', 'route', 'service', 'global']);
+const scopeNames = new Set(['consumer', 'route', 'service', 'global', 'consumer_group']);
 const adminMethods = new Set(['GET', 'POST', 'DELETE']);
 /** Kong's plugin names: lower-case words joined by dashes (`openid-connect`, `rate-limiting`). */
 const kebabCase = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;

@@ -134,6 +134,14 @@ export const configMigrations: readonly Migration[] = [
     ],
   },
   ...entities.filter((d) => !handWrittenTables.has(d.name)).map((d) => ({ name: `entity_${d.name}`, up: entityTableDdl(d) })),
+  {
+    // Plugins scoped to a consumer group (issue 16): the plugins' new foreign key.
+    name: '002_plugins_consumer_group',
+    up: [
+      `ALTER TABLE plugins ADD COLUMN consumer_group_id TEXT`,
+      `CREATE INDEX plugins_consumer_group_id ON plugins (consumer_group_id)`,
+    ],
+  },
 ];
 
 /** DDL of the key-value table (shared by the SQLite and PostgreSQL KV adapters). */
