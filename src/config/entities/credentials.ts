@@ -70,7 +70,7 @@ export const keyauth_credentials: EntityDescriptor<'keyauth_credentials'> = {
   normalize(input, ctx) {
     return normalizeCredential(keyAuthInputSchema, input, ctx, (v) => {
       const existing = ctx.existing;
-      // A new ttl restarts the clock (Kong: the ttl counts from the write).
+      // The ttl counts from `created_at` (a PATCH of `ttl` does not restart the clock, unlike Kong).
       const ttl = v.ttl === undefined ? existing?.ttl ?? null : v.ttl === null || v.ttl === 0 ? null : v.ttl;
       return { key: v.key ?? existing?.key ?? randomString(), ttl, tags: v.tags };
     });
