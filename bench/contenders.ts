@@ -93,14 +93,18 @@ export async function startBareProxy(children: Children, cpus: string | null, up
   return ready('bare proxy', child, port, { path: '/' });
 }
 
-/** Declarative config: one service, `routes` prefix routes /svc0 … /svc{n-1}, optional plugins. */
-export function gatewayConfig(upstreamPort: number, routes: number, plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = []): string {
+/**
+ * Declarative config: one service, `routes` prefix routes /svc0 … /svc{n-1}, optional plugins
+ * and consumers (with their credentials, in decK's nesting).
+ */
+export function gatewayConfig(upstreamPort: number, routes: number, plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], consumers: Array<Record<string, unknown>> = []): string {
   const list = [];
   for (let i = 0; i < routes; i++) list.push({ name: `r${i}`, paths: [`/svc${i}`] });
   const doc = {
     _format_version: '3.0',
     services: [{ name: 'bench', url: `http://127.0.0.1:${upstreamPort}`, routes: list }],
     plugins,
+    ...(consumers.length > 0 ? { consumers } : {}),
   };
   // YAML is a superset of JSON: the CLI reads this as it would any portcullis.yaml.
   return JSON.stringify(doc, null, 1);

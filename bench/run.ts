@@ -15,6 +15,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { startIdp } from '../demo/idp.ts';
 import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
 import {
@@ -123,11 +124,11 @@ async function main(): Promise<void> {
     };
     const cpusFor = (w: number): string | null => (w === 1 ? pin.single : pin.multi);
     const gateway = (id: string, label: string, group: Scenario['group'], workers: number, routes: number, probe: Probe,
-      plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare'], env?: Record<string, string>): Scenario => ({
+      plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare'], env?: Record<string, string>, consumers: Array<Record<string, unknown>> = []): Scenario => ({
       id, label, group, workers, prepare,
       start: async () => ({
         running: await startGateway(children, {
-          dir: nextDir(id), config: gatewayConfig(up, routes, plugins), workers, cpus: cpusFor(workers), cpuProfDir, env,
+          dir: nextDir(id), config: gatewayConfig(up, routes, plugins, consumers), workers, cpus: cpusFor(workers), cpuProfDir, env,
           // A session scenario answers 401 until logged in: ready on any answer.
           probe: prepare ? { path: probe.path, anyStatus: true } : probe,
         }),
@@ -186,6 +187,28 @@ async function main(): Promise<void> {
       scenarios.push(gateway(`oidc-bearer-w${w}`, 'gateway + openid-connect bearer JWT (warm cache)', 'oidc', w, 1, bearerProbe, [oidcBearer]));
       scenarios.push(gateway(`gw-1r-bearerhdr-w${w}`, 'gateway, no plugins, 1 route, same Authorization header as bearer', 'core', w, 1, bearerProbe));
     }
+    // Credential plugins (issue 16), each against the no-plugin gateway sent the same request.
+    // The consumer and its credentials come from the decK file; every request presents them.
+    const jwtSecret = 'bench-jwt-secret-bench-jwt-secret-32b';
+    const jwtToken = await new SignJWT({ iss: 'bench-jwt-key' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(new TextEncoder().encode(jwtSecret));
+    const benchConsumer = {
+      username: 'bench-user',
+      keyauth_credentials: [{ key: 'bench-api-key-0123456789' }],
+      basicauth_credentials: [{ username: 'bench-basic', password: 'bench-password' }],
+      jwt_secrets: [{ key: 'bench-jwt-key', secret: jwtSecret, algorithm: 'HS256' }],
+    };
+    const credProbes = {
+      key: { path: '/svc0/items', headers: { apikey: 'bench-api-key-0123456789' } },
+      basic: { path: '/svc0/items', headers: { authorization: `Basic ${Buffer.from('bench-basic:bench-password').toString('base64')}` } },
+      jwt: { path: '/svc0/items', headers: { authorization: `Bearer ${jwtToken}` } },
+    };
+    scenarios.push(gateway('keyauth-w1', 'gateway + key-auth', 'oidc', 1, 1, credProbes.key, [{ name: 'key-auth', config: {} }], undefined, undefined, [benchConsumer]));
+    scenarios.push(gateway('gw-1r-keyhdr-w1', 'gateway, no plugins, same apikey header as key-auth', 'core', 1, 1, credProbes.key));
+    scenarios.push(gateway('basicauth-w1', 'gateway + basic-auth (after the first verification)', 'oidc', 1, 1, credProbes.basic, [{ name: 'basic-auth', config: {} }], undefined, undefined, [benchConsumer]));
+    scenarios.push(gateway('gw-1r-basichdr-w1', 'gateway, no plugins, same Authorization header as basic-auth', 'core', 1, 1, credProbes.basic));
+    scenarios.push(gateway('jwt-hs256-w1', 'gateway + jwt HS256 (cached)', 'oidc', 1, 1, credProbes.jwt, [{ name: 'jwt', config: {} }], undefined, undefined, [benchConsumer]));
+    scenarios.push(gateway('gw-1r-jwthdr-w1', 'gateway, no plugins, same Authorization header as jwt', 'core', 1, 1, credProbes.jwt));
+
     scenarios.push(gateway('oidc-bearer-nocache-w1', 'gateway + openid-connect bearer JWT (no verified-token cache)', 'oidc', 1, 1, bearerProbe, [oidcUncached]));
 
     let lastSessionCookie: string | null = null;
@@ -359,6 +382,9 @@ const targets: Target[] = [
   { what: 'session cookie (cookie storage) / no-plugin gateway (same request: with the Cookie header), 1 worker', num: 'oidc-session-cookie-w1', den: 'gw-1r-cookiehdr-w1', min: 0.85 },
   { what: 'session cookie (cookie storage) / no-plugin gateway (plain request without the header), 1 worker', num: 'oidc-session-cookie-w1', den: 'gw-1r-w1', min: null },
   { what: 'session cookie (redis storage) / no-plugin gateway, 1 worker', num: 'oidc-session-redis-w1', den: 'gw-1r-w1', min: null },
+  { what: 'key-auth / no-plugin gateway (same request), 1 worker', num: 'keyauth-w1', den: 'gw-1r-keyhdr-w1', min: 0.95 },
+  { what: 'basic-auth, verified before / no-plugin gateway (same request), 1 worker', num: 'basicauth-w1', den: 'gw-1r-basichdr-w1', min: 0.9 },
+  { what: 'jwt HS256, cached / no-plugin gateway (same request), 1 worker', num: 'jwt-hs256-w1', den: 'gw-1r-jwthdr-w1', min: 0.9 },
   { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 1 worker each', num: 'oidc-bearer-w1', den: 'apache-oidc-w1', min: 2.0 },
   { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 2 workers each', num: 'oidc-bearer-w2', den: 'apache-oidc-w2', min: 2.0 },
   { what: 'default access log on / off, 2 workers', num: 'gw-1r-accesslog-w2', den: 'gw-1r-w2', min: 0.9 },

@@ -331,6 +331,21 @@ function kvSuite(name: string, open: () => Promise<KeyValueStore>, cleanup: () =
       assert.deepEqual(results.filter((r) => r !== null), ['v']);
       assert.equal(await kv.get('once'), null);
     });
+    test('scan, where offered: live entries of a prefix, in key order, paged; wildcard characters are literal', async () => {
+      if (name !== 'redis') assert.equal(typeof kv.scan, 'function', `${name} offers scan`);
+      if (kv.scan === undefined) return;
+      await kv.set('sc:b', '2');
+      await kv.set('sc:a', '1');
+      await kv.set('sc:c', '3');
+      await kv.set('sc:gone', 'x', 100);
+      await kv.set('sd:other', 'no');
+      await kv.set('s_:wild', 'no');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(await kv.scan('sc:', null, 10), [{ key: 'sc:a', value: '1' }, { key: 'sc:b', value: '2' }, { key: 'sc:c', value: '3' }]);
+      assert.deepEqual((await kv.scan('sc:', null, 2)).map((e) => e.key), ['sc:a', 'sc:b']);
+      assert.deepEqual((await kv.scan('sc:', 'sc:b', 10)).map((e) => e.key), ['sc:c']);
+      assert.deepEqual((await kv.scan('s_:', null, 10)).map((e) => e.key), ['s_:wild']);
+    });
   });
 }
 

@@ -17,6 +17,7 @@ import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
+import { registerConsumerGroupRoutes } from './consumer-groups.ts';
 import { kongFields, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
 import { createEntityService } from './service.ts';
@@ -301,6 +302,7 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
 
   registerEntityRoutes(app, deps);
   registerExtraRoutes(app, deps);
+  registerConsumerGroupRoutes(app, deps);
 
   // --- plugins' own endpoints (e.g. GET /openid-connect/jwks)
   for (const name of registry.names()) {

@@ -22,9 +22,9 @@ function checked(check: (v: string) => string | null) {
 
 export const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a UUID' });
 const nameSchema = checked((v) => (v === '' ? 'must not be empty' : checkName(v)));
-const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
+export const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
 const protocolSchema = z.enum(protocols);
-const timestampSchema = z.int().min(0).optional();
+export const timestampSchema = z.int().min(0).optional();
 /** Kong: timeouts are 1 .. 2^31 - 2 milliseconds. */
 const timeoutSchema = z.int().min(1).max(2 ** 31 - 2).default(60000);
 const portSchema = z.int().min(0).max(65535);
@@ -125,6 +125,7 @@ export const pluginInputSchema = z.strictObject({
   route: foreignRefSchema.nullable().default(null),
   service: foreignRefSchema.nullable().default(null),
   consumer: foreignRefSchema.nullable().default(null),
+  consumer_group: foreignRefSchema.nullable().optional(),
   ordering: z.strictObject({ before: orderingListSchema.optional(), after: orderingListSchema.optional() }).nullable().default(null),
   tags: tagsSchema,
   created_at: timestampSchema,

@@ -80,6 +80,8 @@ export interface Plugin {
   route: ForeignKey | null;
   service: ForeignKey | null;
   consumer: ForeignKey | null;
+  /** Kong's consumer-group scope; present only on plugins scoped to a consumer group. */
+  consumer_group?: ForeignKey | null;
   ordering: { before?: { access?: string[] }; after?: { access?: string[] } } | null;
   tags: string[] | null;
   created_at: number;
@@ -116,6 +118,56 @@ export interface Sni {
   updated_at: number;
 }
 
+/*
+ * Consumers' credentials (Kong: the key-auth, basic-auth, jwt and oauth2 plugins' daos) and
+ * consumer groups. Descriptors: entities/credentials.ts, entities/consumer-groups.ts.
+ */
+export interface KeyAuthCredential {
+  id: string;
+  consumer: ForeignKey;
+  key: string;
+  /** Kong's `ttl`: seconds the key lives after it was written (`created_at`); null = forever. */
+  ttl: number | null;
+  tags: string[] | null;
+  created_at: number;
+}
+
+export interface BasicAuthCredential {
+  id: string;
+  consumer: ForeignKey;
+  username: string;
+  /** Never the password itself: a salted scrypt hash (`$scrypt$…`, see plugins/basic-auth/hash.ts). */
+  password: string;
+  tags: string[] | null;
+  created_at: number;
+}
+
+export type JwtAlgorithm =
+  | 'HS256' | 'HS384' | 'HS512'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'EdDSA';
+
+export interface JwtSecret {
+  id: string;
+  consumer: ForeignKey;
+  key: string;
+  secret: string;
+  rsa_public_key: string | null;
+  algorithm: JwtAlgorithm;
+  tags: string[] | null;
+  created_at: number;
+}
+
+export interface ConsumerGroup {
+  id: string;
+  name: string;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** Kong's ca_certificates: one trusted CA (upstream TLS verification, client certificates). */
 export interface CaCertificate {
   id: string;
@@ -125,6 +177,28 @@ export interface CaCertificate {
   tags: string[] | null;
   created_at: number;
   updated_at: number;
+}
+
+/** Membership of a consumer in a consumer group (Kong's `consumer_group_consumers`). */
+export interface ConsumerGroupMember {
+  id: string;
+  consumer_group: ForeignKey;
+  consumer: ForeignKey;
+  created_at: number;
+}
+
+export interface OAuth2Credential {
+  id: string;
+  consumer: ForeignKey;
+  name: string;
+  client_id: string;
+  /** In clear, or with `hash_secret` a PBKDF2 hash (`$pbkdf2-sha512$…`, password-hash.ts). */
+  client_secret: string;
+  hash_secret: boolean;
+  redirect_uris: string[] | null;
+  client_type: 'confidential' | 'public';
+  tags: string[] | null;
+  created_at: number;
 }
 
 /**
@@ -140,6 +214,12 @@ export interface EntityTypes {
   consumers: Consumer;
   plugins: Plugin;
   acls: Acl;
+  keyauth_credentials: KeyAuthCredential;
+  basicauth_credentials: BasicAuthCredential;
+  jwt_secrets: JwtSecret;
+  oauth2_credentials: OAuth2Credential;
+  consumer_groups: ConsumerGroup;
+  consumer_group_consumers: ConsumerGroupMember;
 }
 
 export type EntityName = keyof EntityTypes;
@@ -151,7 +231,17 @@ export type EntityOf<E extends EntityName> = EntityTypes[E];
  */
 export const entityNames = [
   'certificates', 'ca_certificates', 'snis',
-  'services', 'routes', 'consumers', 'plugins', 'acls',
+  'services',
+  'routes',
+  'consumers',
+  'consumer_groups',
+  'plugins',
+  'acls',
+  'keyauth_credentials',
+  'basicauth_credentials',
+  'jwt_secrets',
+  'oauth2_credentials',
+  'consumer_group_consumers',
 ] as const satisfies readonly EntityName[];
 
 /** Everything a gateway node needs to serve. Arrays in insertion order. */

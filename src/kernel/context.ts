@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Consumer, Route, Service } from '../config/types.ts';
+import type { ConsumerGroup } from '../config/credentials.ts';
 import { TailMemo } from '../tail-memo.ts';
 import { clientCertificateOf } from '../tls/client-cert.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
@@ -235,6 +236,8 @@ export class Context implements RequestContext {
   consumer: Consumer | null = null;
   credential: Credential | null = null;
   authenticatedGroups: readonly string[] | null = null;
+  /** Consumer groups given by the authenticating plugin; null = the consumer's memberships. */
+  #consumerGroups: readonly ConsumerGroup[] | null = null;
   readonly entities: EntityLookup;
   #state: Map<string, unknown> | null = null;
   /** Created on first use of `signal`: most proxied requests never need an AbortSignal. */
@@ -324,10 +327,16 @@ export class Context implements RequestContext {
     }
   }
 
-  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null }): void {
+  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null; consumerGroups?: readonly ConsumerGroup[] | null }): void {
     this.consumer = who.consumer;
     this.credential = who.credential;
     if (who.groups !== undefined) this.authenticatedGroups = who.groups;
+    this.#consumerGroups = who.consumerGroups ?? null;
+  }
+
+  get consumerGroups(): readonly ConsumerGroup[] {
+    if (this.#consumerGroups !== null) return this.#consumerGroups;
+    return this.consumer === null ? noConsumerGroups : this.entities.consumerGroups(this.consumer.id);
   }
 
   now(): number {
@@ -338,6 +347,8 @@ export class Context implements RequestContext {
     return { kind: 'reply', status, body, headers };
   }
 }
+
+const noConsumerGroups: readonly ConsumerGroup[] = Object.freeze([]);
 
 export function isReply(value: unknown): value is Reply {
   return typeof value === 'object' && value !== null && (value as Reply).kind === 'reply';

@@ -298,7 +298,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     const chain = f.chain;
     const https = ctx.request.scheme === 'https';
     for (let i = from; i < chain.length; i++) {
-      const inst = resolveEntry(chain[i], ctx.consumer);
+      const inst = resolveEntry(chain[i], ctx.consumer, ctx);
       if (inst === null || !(https ? inst.https : inst.http)) continue;
       f.plugins.push(inst);
       const access = inst.handlers.access;
@@ -332,7 +332,7 @@ export class RequestHandler implements ForwardSink<Flight> {
   /** Collects a plugin that applies to this request without running its access handler. */
   #addResolved(f: Flight, entry: ChainEntry): void {
     const ctx = f.ctx;
-    const inst = resolveEntry(entry, ctx.consumer);
+    const inst = resolveEntry(entry, ctx.consumer, ctx);
     if (inst !== null && (ctx.request.scheme === 'https' ? inst.https : inst.http)) f.plugins.push(inst);
   }
 

@@ -1,10 +1,13 @@
 /**
  * Plugin instances of a Snapshot and Kong's scope precedence (most specific config wins):
- * consumer+route+service, consumer+route, consumer+service, route+service, consumer, route,
- * service, global. Chains are precomputed per route; only consumer-scoped lookups happen per
- * request, and only for plugins that have consumer-scoped instances at all.
+ * consumer+route+service, consumer-group+route+service, consumer+route, consumer+service,
+ * consumer-group+route, consumer-group+service, route+service, consumer, consumer-group, route,
+ * service, global. When a consumer is in several groups that configure the same plugin, the
+ * group whose name sorts first wins (Kong's documented rule). Chains are precomputed per route;
+ * only consumer- and group-scoped lookups happen per request, and only for plugins that have
+ * such instances at all.
  */
-import type { Consumer, Plugin, Route } from '../config/types.ts';
+import type { Consumer, ForeignKey, Plugin, Route } from '../config/types.ts';
 import type { PluginDefinition, PluginHandlers } from '../plugins/sdk.ts';
 
 export interface Instance {
@@ -24,10 +27,25 @@ export interface ChainEntry {
   readonly routeService: Instance | null;
   /** The winner among route, service and global instances (null: none). */
   readonly base: Instance | null;
-  /** Consumer+route+service, consumer+route, consumer+service candidates, most specific first. */
-  readonly byConsumer: ReadonlyArray<ReadonlyMap<string, Instance>> | null;
-  /** Consumer-only instances (rank below route+service, above route). */
-  readonly consumerOnly: ReadonlyMap<string, Instance> | null;
+  /**
+   * Candidates that rank above route+service, most specific first: consumer+route+service,
+   * group+route+service, consumer+route, consumer+service, group+route, group+service. Each map
+   * is keyed by consumer id or consumer-group id (`group` says which).
+   */
+  readonly byConsumer: ReadonlyArray<ScopedMap> | null;
+  /** Consumer-only, then consumer-group-only instances (rank below route+service, above route). */
+  readonly consumerOnly: ReadonlyArray<ScopedMap> | null;
+}
+
+/** Instances of one scope level, by consumer id (`group` false) or consumer-group id. */
+export interface ScopedMap {
+  readonly group: boolean;
+  readonly map: ReadonlyMap<string, Instance>;
+}
+
+/** A plugin entity's consumer-group scope (Kong's `consumer_group` foreign key). */
+export function consumerGroupOf(p: Plugin): string | undefined {
+  return (p as Plugin & { consumer_group?: ForeignKey | null }).consumer_group?.id;
 }
 
 export function instanceKey(p: Plugin): string {
@@ -35,17 +53,45 @@ export function instanceKey(p: Plugin): string {
   return JSON.stringify(rest);
 }
 
-/** Picks the instance that applies to a request with (or without) a consumer. */
-export function resolveEntry(entry: ChainEntry, consumer: Consumer | null): Instance | null {
-  if (consumer !== null && entry.byConsumer !== null) {
-    for (const map of entry.byConsumer) {
-      const hit = map.get(consumer.id);
+const noGroups: readonly { readonly id: string }[] = [];
+
+/** Where the request's consumer groups come from (the request Context). */
+export interface GroupSource {
+  readonly consumerGroups: readonly { readonly id: string }[];
+}
+
+function lookup(levels: ReadonlyArray<ScopedMap>, consumerId: string | null, groups: GroupSource | undefined): Instance | undefined {
+  for (const level of levels) {
+    if (!level.group) {
+      if (consumerId === null) continue;
+      const hit = level.map.get(consumerId);
+      if (hit !== undefined) return hit;
+      continue;
+    }
+    // Groups come sorted by name: the first group with an instance wins.
+    for (const g of groups?.consumerGroups ?? noGroups) {
+      const hit = level.map.get(g.id);
       if (hit !== undefined) return hit;
     }
   }
+  return undefined;
+}
+
+/**
+ * Picks the instance that applies to a request with (or without) a consumer. `groups` are the
+ * consumer groups of the request (sorted by name), needed only when a plugin has group-scoped
+ * instances; `groups` supplies them lazily.
+ */
+export function resolveEntry(entry: ChainEntry, consumer: Consumer | null, groups?: GroupSource): Instance | null {
+  // Consumer groups may come without a consumer (openid-connect `consumer_groups_claim`).
+  const who = consumer !== null || groups !== undefined;
+  if (who && entry.byConsumer !== null) {
+    const hit = lookup(entry.byConsumer, consumer?.id ?? null, groups);
+    if (hit !== undefined) return hit;
+  }
   if (entry.routeService !== null) return entry.routeService;
-  if (consumer !== null && entry.consumerOnly !== null) {
-    const hit = entry.consumerOnly.get(consumer.id);
+  if (who && entry.consumerOnly !== null) {
+    const hit = lookup(entry.consumerOnly, consumer?.id ?? null, groups);
     if (hit !== undefined) return hit;
   }
   return entry.base;
@@ -61,6 +107,11 @@ interface ScopeIndex {
   consumerRoute: Map<string, Map<string, Instance>>;
   consumerService: Map<string, Map<string, Instance>>;
   consumerRouteService: Map<string, Map<string, Instance>>;
+  /** The same for consumer-group ids. */
+  group: Map<string, Instance>;
+  groupRoute: Map<string, Map<string, Instance>>;
+  groupService: Map<string, Map<string, Instance>>;
+  groupRouteService: Map<string, Map<string, Instance>>;
 }
 
 function bucket(map: Map<string, Map<string, Instance>>, key: string): Map<string, Instance> {
@@ -131,11 +182,17 @@ export function buildChains(instances: readonly Instance[], routes: readonly Rou
       idx = {
         global: null, service: new Map(), route: new Map(), routeService: new Map(), consumer: new Map(),
         consumerRoute: new Map(), consumerService: new Map(), consumerRouteService: new Map(),
+        group: new Map(), groupRoute: new Map(), groupService: new Map(), groupRouteService: new Map(),
       };
       byName.set(p.name, idx);
     }
-    const r = p.route?.id, s = p.service?.id, c = p.consumer?.id;
-    if (c !== undefined) {
+    const r = p.route?.id, s = p.service?.id, c = p.consumer?.id, g = consumerGroupOf(p);
+    if (g !== undefined) {
+      if (r !== undefined && s !== undefined) bucket(idx.groupRouteService, `${r}|${s}`).set(g, inst);
+      else if (r !== undefined) bucket(idx.groupRoute, r).set(g, inst);
+      else if (s !== undefined) bucket(idx.groupService, s).set(g, inst);
+      else idx.group.set(g, inst);
+    } else if (c !== undefined) {
       if (r !== undefined && s !== undefined) bucket(idx.consumerRouteService, `${r}|${s}`).set(c, inst);
       else if (r !== undefined) bucket(idx.consumerRoute, r).set(c, inst);
       else if (s !== undefined) bucket(idx.consumerService, s).set(c, inst);
@@ -168,17 +225,23 @@ export function buildChains(instances: readonly Instance[], routes: readonly Rou
       const idx = byName.get(name)!;
       const routeService = (s !== undefined ? idx.routeService.get(`${r}|${s}`) : undefined) ?? null;
       const base = idx.route.get(r) ?? (s !== undefined ? idx.service.get(s) : undefined) ?? idx.global;
-      const maps: Map<string, Instance>[] = [];
-      const crs = s !== undefined ? idx.consumerRouteService.get(`${r}|${s}`) : undefined;
-      if (crs) maps.push(crs);
-      const cr = idx.consumerRoute.get(r);
-      if (cr) maps.push(cr);
-      const cs = s !== undefined ? idx.consumerService.get(s) : undefined;
-      if (cs) maps.push(cs);
-      const consumerOnly = idx.consumer.size > 0 ? idx.consumer : null;
-      const any = routeService ?? base ?? (maps.length > 0 ? [...maps[0].values()][0] : consumerOnly ? [...consumerOnly.values()][0] : null);
+      const rs = `${r}|${s}`;
+      const maps: ScopedMap[] = [];
+      const add = (list: ScopedMap[], group: boolean, map: Map<string, Instance> | undefined): void => {
+        if (map !== undefined && map.size > 0) list.push({ group, map });
+      };
+      add(maps, false, s !== undefined ? idx.consumerRouteService.get(rs) : undefined);
+      add(maps, true, s !== undefined ? idx.groupRouteService.get(rs) : undefined);
+      add(maps, false, idx.consumerRoute.get(r));
+      add(maps, false, s !== undefined ? idx.consumerService.get(s) : undefined);
+      add(maps, true, idx.groupRoute.get(r));
+      add(maps, true, s !== undefined ? idx.groupService.get(s) : undefined);
+      const only: ScopedMap[] = [];
+      add(only, false, idx.consumer);
+      add(only, true, idx.group);
+      const any = routeService ?? base ?? (maps.length > 0 ? [...maps[0].map.values()][0] : only.length > 0 ? [...only[0].map.values()][0] : null);
       if (any === null) continue;
-      chain.push({ name, priority: any.def.priority, routeService, base, byConsumer: maps.length > 0 ? maps : null, consumerOnly });
+      chain.push({ name, priority: any.def.priority, routeService, base, byConsumer: maps.length > 0 ? maps : null, consumerOnly: only.length > 0 ? only : null });
     }
     chain.sort(compare);
     perRoute.set(r, applyOrdering(chain));

@@ -4,7 +4,7 @@
  * finish on the Snapshot they started with. Plugin instances and upstream pools whose
  * definitions did not change are carried over so caches and connections stay warm.
  */
-import type { Consumer, ConfigData, Route, Service } from '../config/types.ts';
+import type { Consumer, ConfigData, ConsumerGroup, Route, Service } from '../config/types.ts';
 import { compileRouter, type EscapedSlashes, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
@@ -41,7 +41,15 @@ export interface BuildDeps {
   now(): number;
 }
 
-function buildLookup(consumers: readonly Consumer[], acls: ConfigData['acls']): EntityLookup {
+/** An index of credentials by one field, keeping only those whose consumer exists. */
+function indexBy<T extends { consumer: { id: string } }>(rows: readonly T[], field: (r: T) => string, consumers: ReadonlyMap<string, Consumer>): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const r of rows) if (consumers.has(r.consumer.id)) out.set(field(r), r);
+  return out;
+}
+
+function buildLookup(data: ConfigData): EntityLookup {
+  const { consumers, acls } = data;
   const byId = new Map<string, Consumer>();
   const byUsername = new Map<string, Consumer>();
   const byUsernameLower = new Map<string, Consumer | null>();
@@ -64,12 +72,42 @@ function buildLookup(consumers: readonly Consumer[], acls: ConfigData['acls']): 
   }
   for (const list of groups.values()) list.sort();
   const none: readonly string[] = Object.freeze([]);
+  const noGroups: readonly ConsumerGroup[] = Object.freeze([]);
+  // Credentials of a deleted consumer never authenticate: they are not indexed.
+  const keyAuths = indexBy(data.keyauth_credentials, (r) => r.key, byId);
+  const basicAuths = indexBy(data.basicauth_credentials, (r) => r.username, byId);
+  const jwtSecrets = indexBy(data.jwt_secrets, (r) => r.key, byId);
+  const oauth2ByClient = indexBy(data.oauth2_credentials, (r) => r.client_id, byId);
+  const oauth2ById = indexBy(data.oauth2_credentials, (r) => r.id, byId);
+  const groupById = new Map<string, ConsumerGroup>();
+  const groupByName = new Map<string, ConsumerGroup>();
+  for (const g of data.consumer_groups) {
+    groupById.set(g.id, g);
+    groupByName.set(g.name, g);
+  }
+  /** consumer id → its groups, sorted by name (Kong: the alphabetically first group's plugin wins). */
+  const groupsOf = new Map<string, ConsumerGroup[]>();
+  for (const m of data.consumer_group_consumers) {
+    const g = groupById.get(m.consumer_group.id);
+    if (g === undefined || !byId.has(m.consumer.id)) continue;
+    let list = groupsOf.get(m.consumer.id);
+    if (list === undefined) groupsOf.set(m.consumer.id, (list = []));
+    if (!list.includes(g)) list.push(g);
+  }
+  for (const list of groupsOf.values()) list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
     consumerById: (id) => byId.get(id) ?? null,
     consumerByUsername: (username, ignoreCase) =>
       byUsername.get(username) ?? (ignoreCase ? byUsernameLower.get(username.toLowerCase()) ?? null : null),
     consumerByCustomId: (id) => byCustomId.get(id) ?? null,
     aclGroups: (id) => groups.get(id) ?? none,
+    keyAuthByKey: (k) => keyAuths.get(k) ?? null,
+    basicAuthByUsername: (u) => basicAuths.get(u) ?? null,
+    jwtSecretByKey: (k) => jwtSecrets.get(k) ?? null,
+    oauth2ByClientId: (c) => oauth2ByClient.get(c) ?? null,
+    oauth2ById: (id) => oauth2ById.get(id) ?? null,
+    consumerGroups: (id) => groupsOf.get(id) ?? noGroups,
+    consumerGroupByName: (name) => groupByName.get(name) ?? null,
   };
 }
 
@@ -141,7 +179,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     version,
     router,
     chains: buildChains([...instances.values()], enabledRoutes),
-    entities: buildLookup(data.consumers, data.acls),
+    entities: buildLookup(data),
     targets,
     instances,
     data,

@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
+import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../config/credentials.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
@@ -130,6 +131,18 @@ export interface EntityLookup {
   consumerByCustomId(customId: string): Consumer | null;
   /** ACL groups of a consumer (from its `acls` entities), sorted, deduplicated. */
   aclGroups(consumerId: string): readonly string[];
+  /**
+   * Credential lookups, served from the Snapshot's indexes. Only credentials whose consumer
+   * exists are found; expiry (`ttl`) is for the caller to check against its clock.
+   */
+  keyAuthByKey(key: string): KeyAuthCredential | null;
+  basicAuthByUsername(username: string): BasicAuthCredential | null;
+  jwtSecretByKey(key: string): JwtSecret | null;
+  oauth2ByClientId(clientId: string): OAuth2Credential | null;
+  oauth2ById(id: string): OAuth2Credential | null;
+  /** The consumer groups a consumer belongs to, sorted by name (empty when none). */
+  consumerGroups(consumerId: string): readonly ConsumerGroup[];
+  consumerGroupByName(name: string): ConsumerGroup | null;
 }
 
 export interface RequestContext {
@@ -148,10 +161,15 @@ export interface RequestContext {
   /** Groups set by an authentication plugin (e.g. openid-connect `authenticated_groups_claim`). */
   readonly authenticatedGroups: readonly string[] | null;
   /**
-   * Record who the caller is. Consumer-scoped plugin configs are resolved against the consumer
-   * for every plugin that runs after this call.
+   * The consumer groups of the request, sorted by name: those the authenticating plugin gave
+   * (openid-connect `consumer_groups_claim`), else the consumer's memberships.
    */
-  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null }): void;
+  readonly consumerGroups: readonly ConsumerGroup[];
+  /**
+   * Record who the caller is. Consumer- and consumer-group-scoped plugin configs are resolved
+   * against them for every plugin that runs after this call.
+   */
+  authenticate(who: { consumer: Consumer | null; credential: Credential | null; groups?: readonly string[] | null; consumerGroups?: readonly ConsumerGroup[] | null }): void;
   readonly entities: EntityLookup;
   /** Per-request state shared between phases and plugins; key by your plugin name. */
   readonly state: Map<string, unknown>;
@@ -249,7 +267,7 @@ export interface PluginDefinition<C = any> {
   /** Zod schema of the `config` object; parsing fills defaults. Unknown fields must be rejected (strict object). */
   readonly schema: z.ZodType<C>;
   /** Where the plugin may be attached. Omitted = everywhere. */
-  readonly scopes?: { readonly consumer?: boolean; readonly route?: boolean; readonly service?: boolean; readonly global?: boolean };
+  readonly scopes?: { readonly consumer?: boolean; readonly route?: boolean; readonly service?: boolean; readonly global?: boolean; readonly consumer_group?: boolean };
   /**
    * Checks that depend on the node as well as the config (e.g. a setting required with several
    * workers). Run after the schema, wherever a config is validated (Admin API writes, declarative
@@ -278,7 +296,7 @@ export interface NodeFacts {
 export const handlerNames = ['rewrite', 'access', 'response', 'log', 'close'] as const;
 
 const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'check', 'shorthands', 'create', 'adminRoutes']);
-const scopeNames = new Set(['consumer', 'route', 'service', 'global']);
+const scopeNames = new Set(['consumer', 'route', 'service', 'global', 'consumer_group']);
 const adminMethods = new Set(['GET', 'POST', 'DELETE']);
 /** Kong's plugin names: lower-case words joined by dashes (`openid-connect`, `rate-limiting`). */
 const kebabCase = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;

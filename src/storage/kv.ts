@@ -62,6 +62,16 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): KeyValueStore {
     async delete(key) {
       map.delete(key);
     },
+    async scan(prefix, after, limit) {
+      const keys = [...map.keys()].filter((k) => k.startsWith(prefix) && (after === null || k > after)).sort();
+      const out: Array<{ key: string; value: string }> = [];
+      for (const k of keys) {
+        const e = live(k);
+        if (e !== null) out.push({ key: k, value: e.value });
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
     async close() {
       map.clear();
     },
@@ -80,6 +90,8 @@ const kvSql = {
   take: `DELETE FROM portcullis_kv WHERE key = $1 RETURNING value, expires_at`,
   delete: `DELETE FROM portcullis_kv WHERE key = $1`,
   sweep: `DELETE FROM portcullis_kv WHERE expires_at IS NOT NULL AND expires_at <= $1`,
+  // Keys matching the prefix pattern $2, after the paging key $1 ('' = from the start).
+  scan: `SELECT key, value FROM portcullis_kv WHERE key > $1 AND key LIKE $2 ESCAPE '\\' AND (expires_at IS NULL OR expires_at > $3) ORDER BY key LIMIT $4`,
 };
 
 type Exec = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -109,6 +121,11 @@ function sqlKv(exec: Exec, now: () => number, close: () => Promise<void>, sweepE
     },
     async delete(key) {
       await exec(kvSql.delete, [key]);
+    },
+    async scan(prefix, after, limit) {
+      const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      const rows = await exec(kvSql.scan, [after ?? '', pattern, now(), limit]);
+      return rows.map((r) => ({ key: String(r.key), value: String(r.value) }));
     },
     async close() {
       clearInterval(sweep);

@@ -17,6 +17,12 @@ export interface KeyValueStore {
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Sets only when the key is absent; true when this call set it (locks, single-use markers). */
   add(key: string, value: string, ttlMs?: number): Promise<boolean>;
+  /**
+   * Live entries whose key starts with `prefix`, in key order, after the key `after` (paging),
+   * at most `limit`. Offered by the memory, SQLite and PostgreSQL stores (Admin API listings of
+   * records kept here, e.g. `/oauth2_tokens`).
+   */
+  scan?(prefix: string, after: string | null, limit: number): Promise<Array<{ key: string; value: string }>>;
   /** Atomic get-and-delete: at most one caller ever receives a given value. */
   take(key: string): Promise<string | null>;
   delete(key: string): Promise<void>;

@@ -142,6 +142,14 @@ export const configMigrations: readonly Migration[] = [
       `CREATE INDEX services_client_certificate_id ON services (client_certificate_id)`,
     ],
   },
+  {
+    // Plugins scoped to a consumer group (issue 16): the plugins' new foreign key.
+    name: '003_plugins_consumer_group',
+    up: [
+      `ALTER TABLE plugins ADD COLUMN consumer_group_id TEXT`,
+      `CREATE INDEX plugins_consumer_group_id ON plugins (consumer_group_id)`,
+    ],
+  },
 ];
 
 /** DDL of the key-value table (shared by the SQLite and PostgreSQL KV adapters). */

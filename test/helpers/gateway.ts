@@ -73,7 +73,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
     logLevel: process.env.PORTCULLIS_TEST_LOG ?? 'info',
   }, env);
   const log = pino({ level: settings.logLevel }, sink);
-  const registry = createRegistry([...bundledPlugins, ...(options.plugins ?? [])]);
+  const registry = createRegistry([...bundledPlugins, ...(options.plugins ?? [])], { workers: 1, database });
   let node: RunningNode;
   try {
     node = await startSingle(settings, registry, log);

@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pino } from 'pino';
 import type { Consumer } from '../../src/config/types.ts';
+import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../../src/config/credentials.ts';
 import type { Credential, PluginDeps, Reply, RequestContext, ResponseContext } from '../../src/plugins/sdk.ts';
 import type { KeyValueStore } from '../../src/storage/ports.ts';
 
@@ -26,6 +27,14 @@ export interface FakeRequest {
   /** consumer id → ACL groups */
   acls?: Record<string, readonly string[]>;
   consumers?: Consumer[];
+  keyAuths?: KeyAuthCredential[];
+  basicAuths?: BasicAuthCredential[];
+  jwtSecrets?: JwtSecret[];
+  oauth2?: OAuth2Credential[];
+  consumerGroups?: ConsumerGroup[];
+  /** consumer id → consumer group names */
+  memberships?: Record<string, readonly string[]>;
+  cookies?: Record<string, string>;
   route?: { id: string } | null;
   service?: { id: string } | null;
   now?: () => number;
@@ -52,6 +61,8 @@ export class HeaderBag {
 
 export interface FakeContext extends ResponseContext {
   readonly upstreamHeaders: HeaderBag;
+  /** What `upstream.setBody` last set (null: untouched). */
+  readonly upstreamBody: string | null;
   readonly responseHeaders: HeaderBag;
   readonly downstream: HeaderBag;
   /** Switch the response the `response` phase sees (status, local). */
@@ -89,9 +100,11 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   let consumer = req.consumer ?? null;
   let credential = req.credential ?? null;
   let groups = req.authenticatedGroups ?? null;
+  let givenGroups: readonly ConsumerGroup[] | null = null;
   const consumers = [...(req.consumers ?? []), ...(consumer ? [consumer] : [])];
   const rawQuery = req.rawQuery ?? '';
   const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body ?? '');
+  let upstreamBody: string | null = null;
   const ctx: FakeContext = {
     id: 'test-request-id',
     startedAt: Date.now(),
@@ -110,7 +123,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
         const v = headers[name.toLowerCase()];
         return Array.isArray(v) ? v[0] : v;
       },
-      cookies: parseCookies(headers.cookie),
+      cookies: req.cookies ? new Map(Object.entries(req.cookies)) : parseCookies(headers.cookie),
       clientIp: req.clientIp ?? '127.0.0.1',
       peerCertificate: null,
       clientCertificate: null,
@@ -134,7 +147,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       },
       path: req.path ?? '/',
       query: new URLSearchParams(rawQuery),
-      setBody: () => {},
+      setBody: (b) => { upstreamBody = String(b); },
     },
     route: (req.route ?? { id: 'route-1' }) as RequestContext['route'],
     service: (req.service ?? { id: 'service-1' }) as RequestContext['service'],
@@ -145,12 +158,23 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       consumer = who.consumer;
       credential = who.credential;
       if (who.groups !== undefined) groups = who.groups;
+      givenGroups = who.consumerGroups ?? null;
+    },
+    get consumerGroups() {
+      return givenGroups ?? (consumer === null ? [] : this.entities.consumerGroups(consumer.id));
     },
     entities: {
       consumerById: (id) => consumers.find((c) => c.id === id) ?? null,
       consumerByUsername: (u) => consumers.find((c) => c.username === u) ?? null,
       consumerByCustomId: (c) => consumers.find((x) => x.custom_id === c) ?? null,
       aclGroups: (id) => [...new Set(req.acls?.[id] ?? [])].sort(),
+      keyAuthByKey: (k) => req.keyAuths?.find((c) => c.key === k) ?? null,
+      basicAuthByUsername: (u) => req.basicAuths?.find((c) => c.username === u) ?? null,
+      jwtSecretByKey: (k) => req.jwtSecrets?.find((c) => c.key === k) ?? null,
+      oauth2ByClientId: (k) => req.oauth2?.find((c) => c.client_id === k) ?? null,
+      oauth2ById: (k) => req.oauth2?.find((c) => c.id === k) ?? null,
+      consumerGroups: (id) => (req.consumerGroups ?? []).filter((g) => req.memberships?.[id]?.includes(g.name)).sort((a, b) => (a.name < b.name ? -1 : 1)),
+      consumerGroupByName: (n) => req.consumerGroups?.find((g) => g.name === n) ?? null,
     },
     state: new Map(),
     signal: new AbortController().signal,
@@ -169,6 +193,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       removeHeader: (n) => responseHeaders.remove(n),
     },
     upstreamHeaders,
+    get upstreamBody() { return upstreamBody; },
     responseHeaders,
     downstream,
     setResponse(status, local, hs) {

@@ -12,10 +12,22 @@ import { consumers } from './consumers.ts';
 import { plugins } from './plugins.ts';
 import { routes } from './routes.ts';
 import { services } from './services.ts';
+import { consumer_group_consumers, consumer_groups } from './consumer-groups.ts';
+import { basicauth_credentials, jwt_secrets, keyauth_credentials, oauth2_credentials } from './credentials.ts';
 
 const byName: { readonly [E in EntityName]: EntityDescriptor<E> } = {
-  services, routes, consumers, plugins, acls,
   certificates, ca_certificates, snis,
+  services,
+  routes,
+  consumers,
+  consumer_groups,
+  plugins,
+  acls,
+  keyauth_credentials,
+  basicauth_credentials,
+  jwt_secrets,
+  oauth2_credentials,
+  consumer_group_consumers,
 };
 
 /** Every descriptor, in dependency order. */

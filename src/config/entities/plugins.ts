@@ -6,15 +6,17 @@ import { readableErrorMap, zodIssues } from '../issues.ts';
 import { entityId, isRecord, refField, timestamps } from '../normalize-kit.ts';
 import { pluginInputSchema } from '../schemas.ts';
 
-type ScopeKey = 'route' | 'service' | 'consumer' | 'global';
+type ScopeKey = 'route' | 'service' | 'consumer' | 'consumer_group' | 'global';
 
 /**
  * The plugin definition's `scopes`: omitted = everywhere. If any scope is `true`, exactly the
  * `true` ones are allowed; otherwise everything except the ones set to `false`.
  */
 export function scopeAllowed(scopes: Partial<Record<ScopeKey, boolean>> | undefined, key: ScopeKey): boolean {
+  // Kong: only plugins that declare it can be scoped to a consumer group.
+  if (key === 'consumer_group') return scopes?.consumer_group === true;
   if (!scopes) return true;
-  const anyTrue = Object.values(scopes).some((x) => x === true);
+  const anyTrue = Object.entries(scopes).some(([k, x]) => k !== 'consumer_group' && x === true);
   return anyTrue ? scopes[key] === true : scopes[key] !== false;
 }
 
@@ -53,17 +55,20 @@ export const plugins: EntityDescriptor<'plugins'> = {
   compositeKeys: [
     {
       name: 'scope',
-      fields: ['name', 'route', 'service', 'consumer'],
+      fields: ['name', 'route', 'service', 'consumer', 'consumer_group'],
       nullable: true,
       issueField: '',
       duplicateMessage: () => 'duplicate plugin: only one instance of a plugin per route, service and consumer combination is allowed',
     },
   ],
-  foreignKeys: scopeFields.map((field) => ({ field, entity: `${field}s` as const, onDelete: 'cascade' as const, nested: true })),
+  foreignKeys: [
+    ...scopeFields.map((field) => ({ field, entity: `${field}s` as const, onDelete: 'cascade' as const, nested: true })),
+    { field: 'consumer_group', entity: 'consumer_groups', onDelete: 'cascade', nested: true },
+  ],
   schema: pluginInputSchema,
   naturalKey: {
     from: 'entity',
-    key: (p) => naturalKey.plugin(String(p.name), fkId(p.route), fkId(p.service), fkId(p.consumer), typeof p.instance_name === 'string' ? p.instance_name : null),
+    key: (p) => naturalKey.plugin(String(p.name), fkId(p.route), fkId(p.service), fkId(p.consumer), typeof p.instance_name === 'string' ? p.instance_name : null) + (fkId(p.consumer_group) ? `|group:${fkId(p.consumer_group)}` : ''),
   },
   label: (row, ref) => {
     const r = row as { name: string; instance_name?: string | null; route?: unknown; service?: unknown; consumer?: unknown };
@@ -103,7 +108,9 @@ export const plugins: EntityDescriptor<'plugins'> = {
       for (const k of scopeFields) {
         if (present(k) && !scopeAllowed(def.scopes, k)) issues.push({ path: k, message: `plugin '${def.name}' cannot be applied to a ${k}` });
       }
-      if (!present('route') && !present('service') && !present('consumer') && !scopeAllowed(def.scopes, 'global')) {
+      if (present('consumer_group') && !scopeAllowed(def.scopes, 'consumer_group')) issues.push({ path: 'consumer_group', message: `plugin '${def.name}' cannot be applied to a consumer group` });
+      if (present('consumer_group') && present('consumer')) issues.push({ path: 'consumer_group', message: 'a plugin is scoped to a consumer or to a consumer group, not both' });
+      if (!present('route') && !present('service') && !present('consumer') && !present('consumer_group') && !scopeAllowed(def.scopes, 'global')) {
         issues.push({ path: '', message: `plugin '${def.name}' cannot be applied globally; attach it to a route, service or consumer` });
       }
     }
@@ -121,6 +128,7 @@ export const plugins: EntityDescriptor<'plugins'> = {
     const route = refField('routes', r, 'route', ctx, issues);
     const service = refField('services', r, 'service', ctx, issues);
     const consumer = refField('consumers', r, 'consumer', ctx, issues);
+    const consumerGroup = refField('consumer_groups', r, 'consumer_group', ctx, issues);
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
     const v = parsed.data;
     return {
@@ -135,6 +143,7 @@ export const plugins: EntityDescriptor<'plugins'> = {
         route,
         service,
         consumer,
+        ...(consumerGroup !== null ? { consumer_group: consumerGroup } : {}),
         ordering: v.ordering,
         tags: v.tags,
         ...timestamps(v, ctx.existing, ctx.now),

@@ -1,6 +1,10 @@
 /** Every plugin bundled with Portcullis. Add new plugins here. */
 import type { PluginDefinition } from '../sdk.ts';
 import acl from './acl/index.ts';
+import basicAuth from './basic-auth/index.ts';
+import jwt from './jwt/index.ts';
+import keyAuth from './key-auth/index.ts';
+import oauth2 from './oauth2/index.ts';
 import correlationId from './correlation-id/index.ts';
 import cors from './cors/index.ts';
 import fileLog from './file-log/index.ts';
@@ -13,6 +17,10 @@ import requestTermination from './request-termination/index.ts';
 
 export const bundledPlugins: readonly PluginDefinition[] = [
   acl,
+  basicAuth,
+  jwt,
+  keyAuth,
+  oauth2,
   correlationId,
   cors,
   fileLog,

@@ -109,3 +109,17 @@ test('consumer known only through the credential', async () => {
   assert.equal(r.reply, undefined);
   assert.equal(r.ctx.upstreamHeaders.get('x-consumer-groups'), 'admin');
 });
+
+test('include_consumer_groups: consumer-group names match allow/deny and join X-Consumer-Groups; off, they do not count', async () => {
+  const consumerGroups = [{ id: 'g1', name: 'gold', tags: null, created_at: 0, updated_at: 0 }];
+  const req = { consumer: alice, credential: cred, acls: { 'c-alice': ['dev'] }, consumerGroups, memberships: { 'c-alice': ['gold'] } };
+  const on = await run({ allow: ['gold'], include_consumer_groups: true }, req);
+  assert.equal(on.reply, undefined);
+  assert.equal(on.ctx.upstreamHeaders.get('x-consumer-groups'), 'dev, gold');
+  const off = await run({ allow: ['gold'] }, req);
+  assert.equal(off.reply?.status, 403);
+  const denied = await run({ deny: ['gold'], include_consumer_groups: true }, req);
+  assert.equal(denied.reply?.status, 403);
+  const onlyGroup = await run({ allow: ['gold'], include_consumer_groups: true }, { ...req, acls: {} });
+  assert.equal(onlyGroup.reply, undefined, 'a consumer with no ACL groups passes through its consumer group');
+});

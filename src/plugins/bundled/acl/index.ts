@@ -24,10 +24,7 @@ export const aclSchema = z
     deny: z.array(z.string()).nullable().default(null),
     hide_groups_header: z.boolean().default(false),
     always_use_authenticated_groups: z.boolean().default(false),
-    /**
-     * Kong: also match the consumer's consumer-group names. Portcullis has no consumer-group
-     * entity yet, so this is accepted (decK dumps carry it) and has no effect.
-     */
+    /** Kong: the request's consumer-group names count as groups too (allow, deny, header). */
     include_consumer_groups: z.boolean().default(false),
   })
   .superRefine((conf, issues) => {
@@ -49,6 +46,13 @@ export type AclConfig = z.infer<typeof aclSchema>;
 export const CONSUMER_GROUPS_HEADER = 'X-Consumer-Groups';
 export const AUTHENTICATED_GROUPS_HEADER = 'X-Authenticated-Groups';
 const BLOCKED_MESSAGE = 'You cannot consume this service';
+
+/** ACL groups plus the request's consumer-group names, sorted, deduplicated. */
+function withConsumerGroups(groups: readonly string[], ctx: RequestContext): readonly string[] {
+  const cgs = ctx.consumerGroups;
+  if (cgs.length === 0) return groups;
+  return [...new Set([...groups, ...cgs.map((g) => g.name)])].sort();
+}
 
 export default definePlugin<AclConfig>({
   name: 'acl',
@@ -97,6 +101,7 @@ export default definePlugin<AclConfig>({
             header = AUTHENTICATED_GROUPS_HEADER;
           } else {
             groups = ctx.entities.aclGroups(consumerId);
+            if (config.include_consumer_groups) groups = withConsumerGroups(groups, ctx);
             header = CONSUMER_GROUPS_HEADER;
             // A consumer without any group passes a deny list but cannot be in an allow list.
             if (groups.length === 0 && mode === 'allow') return ctx.credential ? forbidden(ctx) : unauthorized(ctx);

@@ -30,7 +30,9 @@ import { findBearerToken } from './steps/find-credential.ts';
 import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.ts';
 import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
-import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
+import { kongOAuth2Step } from './steps/kong-oauth2.ts';
+import type { ConsumerGroup } from '../../../config/credentials.ts';
+import { consumerHeaderNames, consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
 /**
  * A credential method's answer: an Outcome (authenticated), a reply that ends the request (the
@@ -43,13 +45,13 @@ type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
  * Credential search in Kong's hard-coded order (session → bearer → kong_oauth2 → introspection
  * → userinfo → refresh_token → password → client_credentials → authorization_code). Only methods
  * in `auth_methods` take part; the first that finds a credential decides: it returns an Outcome
- * or throws (401/403/500). `kong_oauth2` needs Kong's oauth2 plugin, which Portcullis does not
- * ship: its step is always empty. `session` and `authorization_code` need the browser flows.
+ * or throws (401/403/500). `kong_oauth2` reads the oauth2 plugin's tokens (steps/kong-oauth2.ts).
+ * `session` and `authorization_code` need the browser flows.
  */
 const methodSteps: ReadonlyArray<{ method: AuthMethod; step: MethodStep | null }> = [
   { method: 'session', step: sessionStep },
   { method: 'bearer', step: bearerStep },
-  { method: 'kong_oauth2', step: null },
+  { method: 'kong_oauth2', step: kongOAuth2Step },
   { method: 'introspection', step: introspectionStep },
   { method: 'userinfo', step: userinfoStep },
   { method: 'refresh_token', step: refreshTokenStep },
@@ -212,7 +214,7 @@ const userInfoSearch: AccessStep = async (inst, f) => {
 /** Consumer mapping of an Outcome against one snapshot's entities. */
 interface Identity {
   readonly entities: EntityLookup;
-  readonly who: { consumer: Consumer | null; credential: Credential | null; groups: readonly string[] | null };
+  readonly who: { consumer: Consumer | null; credential: Credential | null; groups: readonly string[] | null; consumerGroups: readonly ConsumerGroup[] | null };
   readonly headers: readonly HeaderWrite[];
 }
 
@@ -265,12 +267,13 @@ const consumerMapping: AccessStep = (inst, f) => {
   let id = d.identity;
   if (id === null || id.entities !== entities) {
     const o = f.outcome!;
-    const mapped = mapConsumer(inst.cfg, [o.accessClaims, o.idClaims, o.introspection, o.userinfo], entities);
+    const mapped = o.identity ?? mapConsumer(inst.cfg, [o.accessClaims, o.idClaims, o.introspection, o.userinfo], entities);
     // Shared by every request of this token or session: frozen, so no one can change it for the others.
     if (mapped.credential?.consumer) Object.freeze(mapped.credential.consumer);
     const credential = mapped.credential && Object.freeze(mapped.credential);
     const groups = mapped.groups && Object.freeze(mapped.groups);
-    id = { entities, who: { consumer: mapped.consumer, credential, groups }, headers: consumerHeaders(mapped.consumer, groups, credential) };
+    const consumerGroups = mapped.consumerGroups && Object.freeze(mapped.consumerGroups);
+    id = { entities, who: { consumer: mapped.consumer, credential, groups, consumerGroups }, headers: consumerHeaders(mapped.consumer, groups, credential) };
     d.identity = id;
   }
   f.ctx.authenticate(id.who);

@@ -3,8 +3,11 @@
  * and the per-request state that flows through the access pipeline (access.ts). This module
  * depends on no step and not on the top of the plugin (no import circle).
  */
-import type { Logger, RequestContext } from '../../sdk.ts';
+import type { JWTPayload } from 'jose';
+import type { Credential, Logger, RequestContext } from '../../sdk.ts';
 import type { KeyValueStore } from '../../../storage/ports.ts';
+import type { Consumer } from '../../../config/types.ts';
+import type { ConsumerGroup } from '../../../config/credentials.ts';
 import type { OidcConfig, AuthMethod } from './schema.ts';
 import type { IssuerCache } from './issuer.ts';
 import type { Clients, OidcClient } from './clients.ts';
@@ -120,6 +123,17 @@ export interface Outcome {
   userinfo: Claims | null;
   /** Where the client's credential was, for `hide_credentials`. */
   used: Source[];
+  /** Who the request is, when the method itself decides it (`kong_oauth2`) instead of the claims. */
+  identity?: MappingResult;
+}
+
+/** Who a request is: the consumer mapping (steps/authorize.ts) or a method's own (`kong_oauth2`). */
+export interface MappingResult {
+  consumer: Consumer | null;
+  credential: Credential | null;
+  groups: string[] | null;
+  /** `consumer_groups_claim` matches (consumer-groups.ts); null = the consumer's memberships. */
+  consumerGroups: ConsumerGroup[] | null;
 }
 
 /** Per-request state; credential lookups are memoized so each location is read once. */

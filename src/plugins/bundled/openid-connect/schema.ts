@@ -315,7 +315,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   cache_ttl_resurrect: null,
   cluster_cache_strategy: 'off',
   cluster_cache_redis: null,
-  consumer_groups_claim: null,
   proof_of_possession_mtls: 'off',
   proof_of_possession_dpop: 'off',
   proof_of_possession_mtls_from_header: null,

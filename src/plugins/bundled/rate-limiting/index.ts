@@ -152,6 +152,8 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
     version: '0.1.0',
     priority: 910,
     schema: rateLimitingSchema,
+    // Kong: rate-limiting accepts a consumer-group scope (different limits per group).
+    scopes: { consumer_group: true },
     create(conf, deps) {
       const store = new CounterStore(options.maxCounters);
       const limits = periods.filter((p) => conf[p] !== null).map((p) => ({ period: p, limit: conf[p] as number }));

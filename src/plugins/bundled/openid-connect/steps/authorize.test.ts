@@ -42,6 +42,7 @@ function lookup(consumers: Consumer[]): EntityLookup {
     consumerByUsername: (u, ic) => consumers.find((c) => (ic ? c.username?.toLowerCase() === u.toLowerCase() : c.username === u)) ?? null,
     consumerByCustomId: (id) => consumers.find((c) => c.custom_id === id) ?? null,
     aclGroups: () => [],
+    keyAuthByKey: () => null, basicAuthByUsername: () => null, jwtSecretByKey: () => null, oauth2ByClientId: () => null, oauth2ById: () => null, consumerGroups: () => [], consumerGroupByName: () => null,
   };
 }
 

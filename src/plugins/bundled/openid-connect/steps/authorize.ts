@@ -7,7 +7,8 @@ import type { Consumer } from '../../../../config/types.ts';
 import type { Credential, EntityLookup } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
 import { authError } from '../errors.ts';
-import type { Claims, Outcome } from '../runtime.ts';
+import type { Claims, MappingResult, Outcome } from '../runtime.ts';
+import { mapConsumerGroups } from '../consumer-groups.ts';
 
 /** Follow a claim path (`["realm_access","roles"]`) through nested objects. */
 export function claimAt(claims: Claims | null, path: readonly string[]): unknown {
@@ -74,11 +75,7 @@ export function equalsIgnoringCase(a: string, b: string): boolean {
   return true;
 }
 
-export interface MappingResult {
-  consumer: Consumer | null;
-  credential: Credential | null;
-  groups: string[] | null;
-}
+export type { MappingResult } from '../runtime.ts';
 
 /**
  * Map the claims to a consumer (`consumer_claims`/`consumer_claim` paths tried in order, each
@@ -118,7 +115,8 @@ export function mapConsumer(cfg: OidcConfig, sources: readonly (Claims | null)[]
     if (typeof v === 'string' || typeof v === 'number') credential = { id: String(v), identifier: String(v), consumer: null };
   }
   const groups = cfg.authenticated_groups_claim ? claimValues(find(cfg.authenticated_groups_claim)) : null;
-  return { consumer, credential, groups: groups && groups.length > 0 ? groups : null };
+  const consumerGroups = cfg.consumer_groups_claim ? mapConsumerGroups(cfg, claimValues(find(cfg.consumer_groups_claim)), entities) : null;
+  return { consumer, credential, groups: groups && groups.length > 0 ? groups : null, consumerGroups };
 }
 
 /**

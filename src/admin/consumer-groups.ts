@@ -1,0 +1,144 @@
+/**
+ * Kong's consumer-group membership endpoints (Admin API 3.10, consumer groups):
+ *
+ *   - `/consumer_groups/{g}/consumers`: GET the group's consumers; POST `{"consumer": <id or
+ *     username, or a list>}` → 201 `{"consumer_group", "consumers"}`; DELETE removes every member;
+ *   - `/consumer_groups/{g}/consumers/{c}`: GET the consumer if a member; DELETE → 204 (404 when not);
+ *   - `/consumers/{c}/consumer_groups`: GET the consumer's groups; POST `{"group": <id or name, or a
+ *     list>}` → 201 `{"consumer", "consumer_groups"}`;
+ *   - `/consumers/{c}/consumer_groups/{g}`: GET the group if the consumer is in it; DELETE → 204.
+ *
+ * Memberships are `consumer_group_consumers` rows (config/entities/consumer-groups.ts), written
+ * through the entity service (validation, uniqueness → 409, one transaction per row).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Consumer, ConsumerGroup, ConsumerGroupMember } from '../config/types.ts';
+import { AdminError, notFound } from './errors.ts';
+import { dbLessWrite, endpoint, type RouteDeps } from './routes.ts';
+
+const MEMBERS = 'consumer_group_consumers';
+
+function list(v: unknown, field: string): string[] {
+  const items = Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
+  if (items.length === 0 || !items.every((x) => typeof x === 'string' && x !== '')) {
+    throw new AdminError(400, { code: 2, name: 'schema violation', message: `schema violation (${field}: required field missing)`, fields: { [field]: 'required field missing' } });
+  }
+  return items as string[];
+}
+
+export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const group = async (idOrName: string): Promise<ConsumerGroup> => {
+    const g = (await deps.service.find('consumer_groups', idOrName)) as ConsumerGroup | null;
+    if (g === null) throw notFound();
+    return g;
+  };
+  const consumer = async (idOrName: string): Promise<Consumer> => {
+    const c = (await deps.service.find('consumers', idOrName)) as Consumer | null;
+    if (c === null) throw notFound();
+    return c;
+  };
+  const members = async (field: 'consumer_group' | 'consumer', id: string): Promise<ConsumerGroupMember[]> =>
+    (await deps.store.list(MEMBERS, { foreign: { field, id }, size: 1000 })).data as ConsumerGroupMember[];
+  const join = async (g: ConsumerGroup, c: Consumer): Promise<void> => {
+    await deps.service.create(MEMBERS, { consumer_group: { id: g.id }, consumer: { id: c.id } });
+  };
+  const params = (req: FastifyRequest) => req.params as { group: string; consumer: string };
+  const body = (req: FastifyRequest): Record<string, unknown> => (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {});
+  const writable = (verb: string): void => {
+    if (deps.store.readOnly) throw dbLessWrite(MEMBERS, verb);
+  };
+
+  endpoint(app, '/consumer_groups/:group/consumers', {
+    GET: async (req) => {
+      const g = await group(params(req).group);
+      const data: Consumer[] = [];
+      for (const m of await members('consumer_group', g.id)) {
+        const c = (await deps.service.find('consumers', m.consumer.id)) as Consumer | null;
+        if (c !== null) data.push(c);
+      }
+      return { data, next: null };
+    },
+    POST: async (req, reply) => {
+      writable('create');
+      const g = await group(params(req).group);
+      const added: Consumer[] = [];
+      for (const ref of list(body(req).consumer, 'consumer')) {
+        const c = await consumer(ref);
+        await join(g, c);
+        added.push(c);
+      }
+      reply.code(201);
+      return { consumer_group: g, consumers: added };
+    },
+    DELETE: async (req, reply) => {
+      writable('delete');
+      const g = await group(params(req).group);
+      for (const m of await members('consumer_group', g.id)) await deps.service.remove(MEMBERS, m.id);
+      reply.code(204);
+      return null;
+    },
+  });
+
+  endpoint(app, '/consumer_groups/:group/consumers/:consumer', {
+    GET: async (req) => {
+      const g = await group(params(req).group);
+      const c = await consumer(params(req).consumer);
+      if (!(await members('consumer_group', g.id)).some((m) => m.consumer.id === c.id)) throw notFound();
+      return c;
+    },
+    DELETE: async (req, reply) => {
+      writable('delete');
+      const g = await group(params(req).group);
+      const c = await consumer(params(req).consumer);
+      const m = (await members('consumer_group', g.id)).find((x) => x.consumer.id === c.id);
+      if (m === undefined) throw notFound();
+      await deps.service.remove(MEMBERS, m.id);
+      reply.code(204);
+      return null;
+    },
+  });
+
+  endpoint(app, '/consumers/:consumer/consumer_groups', {
+    GET: async (req) => {
+      const c = await consumer(params(req).consumer);
+      const data: ConsumerGroup[] = [];
+      for (const m of await members('consumer', c.id)) {
+        const g = (await deps.service.find('consumer_groups', m.consumer_group.id)) as ConsumerGroup | null;
+        if (g !== null) data.push(g);
+      }
+      data.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return { data, next: null };
+    },
+    POST: async (req, reply) => {
+      writable('create');
+      const c = await consumer(params(req).consumer);
+      const added: ConsumerGroup[] = [];
+      for (const ref of list(body(req).group, 'group')) {
+        const g = await group(ref);
+        await join(g, c);
+        added.push(g);
+      }
+      reply.code(201);
+      return { consumer: c, consumer_groups: added };
+    },
+  });
+
+  endpoint(app, '/consumers/:consumer/consumer_groups/:group', {
+    GET: async (req) => {
+      const c = await consumer(params(req).consumer);
+      const g = await group(params(req).group);
+      if (!(await members('consumer', c.id)).some((m) => m.consumer_group.id === g.id)) throw notFound();
+      return g;
+    },
+    DELETE: async (req, reply) => {
+      writable('delete');
+      const c = await consumer(params(req).consumer);
+      const g = await group(params(req).group);
+      const m = (await members('consumer', c.id)).find((x) => x.consumer_group.id === g.id);
+      if (m === undefined) throw notFound();
+      await deps.service.remove(MEMBERS, m.id);
+      reply.code(204);
+      return null;
+    },
+  });
+}

@@ -1,0 +1,95 @@
+/**
+ * basic-auth — Kong's HTTP Basic authentication (priority 1100). `Proxy-Authorization` is read
+ * first, then `Authorization`; the scheme is `Basic` in either case, the value base64 of
+ * `user:pass` split at the first colon. Missing, malformed, unknown user or wrong password → 401
+ * `Unauthorized` with `WWW-Authenticate: Basic realm="<realm>"`. `hide_credentials` drops the
+ * header(s) read.
+ *
+ * Passwords are stored as salted scrypt hashes (src/password-hash.ts). scrypt is deliberately
+ * slow, so a password is verified once per credential and the result remembered (bounded, keyed
+ * by the stored hash, holding only a SHA-256 of the verified password): a known client costs one
+ * SHA-256 per request, and a changed password (a new hash) is verified again.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { definePlugin, type RequestContext } from '../../sdk.ts';
+import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
+import { verifyPassword } from '../../../password-hash.ts';
+import { TailMemo } from '../../../tail-memo.ts';
+import type { BasicAuthCredential } from '../../../config/credentials.ts';
+
+export const basicAuthSchema = z.strictObject({
+  anonymous: z.string().min(1).nullable().default(null),
+  hide_credentials: z.boolean().default(false),
+  realm: z.string().default('service'),
+});
+
+export type BasicAuthConfig = z.infer<typeof basicAuthSchema>;
+
+/** Verified passwords remembered per plugin instance. */
+const VERIFIED_MAX = 10_000;
+
+const SCHEME = /[Bb]asic\s*(.+)/;
+const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** `user`, `pass` from an Authorization value, or null when it is not a usable Basic credential. */
+export function parseBasic(value: string | undefined): { username: string; password: string } | null {
+  if (value === undefined) return null;
+  const m = SCHEME.exec(value);
+  if (m === null) return null;
+  const encoded = m[1].trim();
+  if (!B64.test(encoded)) return null;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return null;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+export default definePlugin<BasicAuthConfig>({
+  name: 'basic-auth',
+  version: '0.1.0',
+  priority: 1100,
+  schema: basicAuthSchema,
+  scopes: { consumer: false },
+  create(conf) {
+    const unauthorized: AuthFailure = { status: 401, body: { message: 'Unauthorized' }, headers: { 'www-authenticate': `Basic realm="${conf.realm}"` } };
+    /** stored hash → SHA-256 of the password verified against it. */
+    const verified = new TailMemo<Buffer>(VERIFIED_MAX);
+
+    const succeed = (ctx: RequestContext, cred: BasicAuthCredential): AttemptResult => {
+      const consumer = ownerOf(ctx, cred);
+      if (consumer === null) return unauthorized;
+      setIdentity(ctx, consumer, { id: cred.id, identifier: cred.username, consumer: cred.consumer });
+      return null;
+    };
+
+    const attempt = (ctx: RequestContext): AttemptResult | Promise<AttemptResult> => {
+      const proxyAuth = ctx.request.header('proxy-authorization');
+      const auth = ctx.request.header('authorization');
+      if (proxyAuth === undefined && auth === undefined) return unauthorized;
+      let given = parseBasic(proxyAuth);
+      if (conf.hide_credentials && proxyAuth !== undefined) ctx.upstream.removeHeader('proxy-authorization');
+      let cred = given !== null ? ctx.entities.basicAuthByUsername(given.username) : null;
+      if (cred === null) {
+        given = parseBasic(auth);
+        if (conf.hide_credentials && auth !== undefined) ctx.upstream.removeHeader('authorization');
+        if (given === null) return unauthorized;
+        cred = ctx.entities.basicAuthByUsername(given.username);
+      }
+      if (cred === null) return unauthorized;
+      const digest = sha256(given!.password);
+      const known = verified.get(cred.password);
+      if (known !== undefined && timingSafeEqual(known, digest)) return succeed(ctx, cred);
+      const found = cred;
+      return verifyPassword(given!.password, found.password).then((ok) => {
+        if (!ok) return unauthorized;
+        verified.set(found.password, digest);
+        return succeed(ctx, found);
+      });
+    };
+
+    return { access: authAccess(conf, 'basic-auth', attempt) };
+  },
+});
