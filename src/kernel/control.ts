@@ -16,6 +16,7 @@ import type { Logger } from '../plugins/sdk.ts';
 import { openConfigStore, openKvStore, readStoreSettings, type KvSettings } from '../storage/index.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
 import type { ListenSpec, Settings } from './settings.ts';
+import type { LocalBalancing } from '../balancer/balancing.ts';
 
 /** A listener as Kong prints it in GET / (`127.0.0.1:8001`, `0.0.0.0:8443 ssl`). */
 function listenText(l: ListenSpec): string {
@@ -32,6 +33,8 @@ export interface ControlPlaneOptions {
   log: Logger;
   /** Called with the whole config after every committed change (and once at start). */
   onConfig(data: ConfigData): Promise<void>;
+  /** The node's balancers and health checker (Admin API health endpoints). */
+  balancing?: LocalBalancing;
   /** GET /status body (server counters, memory); may ask the workers. */
   status(): Record<string, unknown> | Promise<Record<string, unknown>>;
 }

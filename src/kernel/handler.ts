@@ -18,6 +18,8 @@ import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
 import type { RouteMatch } from '../router/index.ts';
 import type { UpstreamTarget } from '../proxy/pools.ts';
+import { noPeerMessage, type BalancedService } from '../proxy/balanced.ts';
+import type { Address } from '../balancer/address.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -242,10 +244,22 @@ export class RequestHandler {
     if (service === null) {
       return this.#local(ctx, phase, res, ctx.reply(503, { message: 'no Service found with those values' }));
     }
-    const target = snap.targets.get(service.id)!;
+    const balanced = snap.balanced.get(service.id);
+    let target: UpstreamTarget, peer: Peer | null = null;
+    if (balanced === undefined) target = snap.targets.get(service.id)!;
+    else {
+      const key = balanced.hashKey(ctx, { path: match.normalizedPath, captures: match.uriCaptures });
+      const a = balanced.first(key);
+      if (a === null) return this.#local(ctx, phase, res, ctx.reply(503, { message: noPeerMessage }));
+      peer = { balanced, key, address: a, tried: null };
+      target = balanced.targetFor(a);
+    }
     this.#prepareUpstream(ctx, match.matchedPath, target.hostHeader);
-    if (upgrade !== null) return this.#tunnel(ctx, phase, res, target.pool, upgrade);
-    this.#proxy(ctx, phase, res, target, service.retries, service.read_timeout);
+    if (upgrade !== null) {
+      if (peer !== null) peer.balanced.release(peer.address);
+      return this.#tunnel(ctx, phase, res, target.pool, upgrade);
+    }
+    this.#proxy(ctx, phase, res, target, service.retries, service.read_timeout, peer);
   }
 
   #accessReply(ctx: Context, phase: Instance[], res: ServerResponse, chain: readonly ChainEntry[], i: number, r: Reply): void {
@@ -284,7 +298,7 @@ export class RequestHandler {
    * the response streams straight into the client response, without the promise, async resource
    * and end-of-stream listeners of `pool.stream()` (measured in bench/: several µs per request).
    */
-  #proxy(ctx: Context, phase: Instance[], res: ServerResponse, target: UpstreamTarget, retries: number, readTimeout: number): void {
+  #proxy(ctx: Context, phase: Instance[], res: ServerResponse, first: UpstreamTarget, retries: number, readTimeout: number, peer: Peer | null): void {
     const req = ctx.request;
     const method = req.method;
     let body: Buffer | NodeJS.ReadableStream | null = ctx.upstream.body ?? req.bufferedBody ?? null;
@@ -303,20 +317,36 @@ export class RequestHandler {
       headersTimeout: readTimeout, bodyTimeout: readTimeout,
     };
     // Body-less requests to a plain-HTTP upstream take the lean client (proxy/h1.ts).
-    const h1 = body === null && target.h1 !== null && leanMethods.has(method) ? target.h1 : null;
-    const h1Opts = h1 === null ? null : { path: opts.path as string, method, headers: ctx.upstream.headers, clientHeaders: req.headers, readTimeout };
-    const dispatch = (attempt: number): void => {
+    const lean = body === null && leanMethods.has(method);
+    const h1Opts = !lean ? null : { path: opts.path as string, method, headers: ctx.upstream.headers, clientHeaders: req.headers, readTimeout };
+    const dispatch = (attempt: number, target: UpstreamTarget): void => {
       const forward = new Forward(this, ctx, phase, res, performance.now(), (err) => {
+        if (peer !== null) {
+          // Balanced: the failure counts against this address; a retry goes to another one.
+          peer.balanced.failed(peer.address, err);
+          peer.balanced.release(peer.address);
+        }
         if (canRetry && attempt < retries && isConnectFailure(err)) {
-          dispatch(attempt + 1);
-          return true;
+          if (peer === null) {
+            dispatch(attempt + 1, target);
+            return true;
+          }
+          (peer.tried ??= []).push(peer.address);
+          const next = peer.balanced.next(peer.key, peer.tried);
+          if (next !== null) {
+            peer.address = next;
+            const t = peer.balanced.targetFor(next);
+            if (!ctx.route!.preserve_host) ctx.upstream.headers.host = t.hostHeader;
+            dispatch(attempt + 1, t);
+            return true;
+          }
         }
         return false;
-      });
-      if (h1Opts !== null) h1!.dispatch(h1Opts, forward);
+      }, peer);
+      if (h1Opts !== null && target.h1 !== null) target.h1.dispatch(h1Opts, forward);
       else target.pool.dispatch(opts, forward);
     };
-    dispatch(0);
+    dispatch(0, first);
   }
 
   /** Forward's callbacks into the handler (kept off the class's public surface otherwise). */
@@ -502,8 +532,17 @@ export class RequestHandler {
  * attempt: upstream response headers → response phase → client; body chunks with backpressure;
  * failures → retry (connection failures of idempotent requests) or a Kong-style 502/504.
  */
+/** A balanced request's peer state: the address of the current try and those that failed. */
+interface Peer {
+  readonly balanced: BalancedService;
+  readonly key: string;
+  address: Address;
+  tried: Address[] | null;
+}
+
 class Forward implements Dispatcher.DispatchHandler {
   readonly #h: RequestHandler;
+  readonly #peer: Peer | null;
   readonly #ctx: Context;
   readonly #phase: Instance[];
   readonly #res: ServerResponse;
@@ -512,8 +551,9 @@ class Forward implements Dispatcher.DispatchHandler {
   #out: Writable | null = null;
   #resume: (() => void) | null = null;
 
-  constructor(h: RequestHandler, ctx: Context, phase: Instance[], res: ServerResponse, t0: number, retry: (err: Error) => boolean) {
+  constructor(h: RequestHandler, ctx: Context, phase: Instance[], res: ServerResponse, t0: number, retry: (err: Error) => boolean, peer: Peer | null) {
     this.#h = h;
+    this.#peer = peer;
     this.#ctx = ctx;
     this.#phase = phase;
     this.#res = res;
@@ -534,6 +574,7 @@ class Forward implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // 1xx interim responses are not forwarded
     const ctx = this.#ctx;
     ctx.upstreamLatency = performance.now() - this.#t0;
+    if (this.#peer !== null) this.#peer.balanced.answered(this.#peer.address, statusCode, ctx.upstreamLatency, Date.now());
     this.#resume = resume;
     this.#out = this.#h.startResponse(ctx, this.#phase, this.#res, statusCode, downstreamHeadersFromRaw(rawHeaders));
     return true;
@@ -549,6 +590,7 @@ class Forward implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.#ctx.cancelUpstream = null;
+    if (this.#peer !== null) this.#peer.balanced.release(this.#peer.address);
     this.#out!.end();
   }
 
@@ -557,9 +599,14 @@ class Forward implements Dispatcher.DispatchHandler {
     ctx.cancelUpstream = null;
     if (this.#out !== null) {
       // Mid-body failure: the client sees a cut connection, as with any proxy.
+      if (this.#peer !== null) this.#peer.balanced.release(this.#peer.address);
       this.#out.destroy();
       this.#res.destroy();
       return;
+    }
+    if (this.#peer !== null && (this.#res.headersSent || ctx.aborted)) {
+      this.#peer.balanced.release(this.#peer.address);
+      return this.#h.upstreamFailed(ctx, this.#phase, this.#res, err);
     }
     if (!this.#res.headersSent && !ctx.aborted && this.#retry(err)) return;
     this.#h.upstreamFailed(ctx, this.#phase, this.#res, err);

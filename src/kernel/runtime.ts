@@ -11,6 +11,7 @@ import { emptyConfig } from '../config/types.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { Logger } from '../plugins/sdk.ts';
 import { ProxyPools } from '../proxy/pools.ts';
+import { LocalBalancing, type Balancing } from '../balancer/balancing.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import { RequestHandler } from './handler.ts';
 import { drain, listen, type Listener } from './server.ts';
@@ -26,12 +27,17 @@ export interface ProxyRuntimeOptions {
   /** Worker processes on this node (plugins use it to refuse per-process secrets). */
   workers: number;
   reusePort: boolean;
+  /** Balancers and health states of this process (default: a local set, health checks included). */
+  balancing?: Balancing;
   now?: () => number;
 }
 
 export class ProxyRuntime {
   readonly #o: ProxyRuntimeOptions;
   readonly #pools: ProxyPools;
+  readonly #balancing: Balancing;
+  /** Whether this runtime created `#balancing` (and so closes it). */
+  readonly #ownsBalancing: boolean;
   readonly #handler: RequestHandler;
   #listeners: Listener[] = [];
   /** Connection/request counters of this process's listeners (GET /status). */
@@ -42,9 +48,11 @@ export class ProxyRuntime {
   #closed = false;
   readonly #retiring = new Set<Promise<void>>();
 
-  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools) {
+  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, balancing: Balancing) {
     this.#o = o;
     this.#pools = pools;
+    this.#balancing = balancing;
+    this.#ownsBalancing = o.balancing === undefined;
     this.#handler = new RequestHandler(first, {
       log: o.log,
       trusted: parseTrustedIps(o.settings.trustedIps),
@@ -64,14 +72,21 @@ export class ProxyRuntime {
       ca: o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : undefined,
       leanClient: o.settings.upstreamClient !== 'undici',
     });
-    const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools), null);
-    const rt = new ProxyRuntime(o, first, pools);
+    const balancing = o.balancing ?? new LocalBalancing(o.settings.dns, o.log);
+    let first: Snapshot;
+    try {
+      first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, balancing), null);
+    } catch (err) {
+      if (o.balancing === undefined) balancing.close();
+      throw err;
+    }
+    const rt = new ProxyRuntime(o, first, pools, balancing);
     rt.#version = 1;
     return rt;
   }
 
-  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools) {
-    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, now: o.now ?? Date.now };
+  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, balancing: Balancing) {
+    return { registry: o.registry, pools, balancing, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, now: o.now ?? Date.now };
   }
 
   get snapshot(): Snapshot {
@@ -89,9 +104,9 @@ export class ProxyRuntime {
       if (next === null || this.#closed) return;
       this.#pending = null;
       const old = this.#handler.snapshot;
-      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools), old);
+      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.#balancing), old);
       this.#handler.snapshot = snap;
-      this.#pools.retain(new Set([...snap.targets.values()].map((t) => t.key)));
+      this.#pools.retain(new Set([...[...snap.targets.values()].map((t) => t.key), ...[...snap.balanced.values()].flatMap((b) => b.poolKeys())]));
       this.#retire(old, snap);
     });
     this.#applying = run.catch(() => {});
@@ -134,5 +149,11 @@ export class ProxyRuntime {
     const snap = this.#handler.snapshot;
     await Promise.allSettled([...new Set(snap.instances.values())].map(async (i) => i.handlers.close?.()));
     await this.#pools.close();
+    if (this.#ownsBalancing) this.#balancing.close();
+  }
+
+  /** This process's balancers and health states (Admin API health endpoints in a single process). */
+  get balancing(): Balancing {
+    return this.#balancing;
   }
 }

@@ -41,6 +41,8 @@ export interface Settings {
   maxHeaderSize: number;
   /** Kong's `headers`: `Server` on the gateway's own replies, `Via` on proxied ones. */
   headers: { server: boolean; via: boolean };
+  /** Kong's dns_resolver / dns_hostsfile: how target host names are resolved. */
+  dns: { servers: string[]; hostsFile: string };
   /** All variables, for the store/kv settings readers. */
   env: Record<string, string | undefined>;
 }
@@ -75,6 +77,8 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
   { env: 'PORTCULLIS_UPSTREAM_CLIENT', default: 'lean', help: 'lean: body-less requests to plain-HTTP upstreams use the gateway\'s lean HTTP/1.1 client (the rest undici); undici: every upstream request through undici.' },
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens', help: 'As Kong\'s headers: server_tokens (Server on the gateway\'s own replies, Via on proxied ones), or server, via, or off.' },
+  { env: 'PORTCULLIS_DNS_RESOLVER', default: '(system resolvers)', help: 'As Kong\'s dns_resolver: comma-separated DNS servers (ip or ip:port) used to resolve upstream target names (A/AAAA/SRV, re-resolved when the TTL expires).' },
+  { env: 'PORTCULLIS_DNS_HOSTSFILE', default: '/etc/hosts', help: 'As Kong\'s dns_hostsfile: hosts file consulted before DNS for target names (read again every 10 s).' },
   { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
   { env: 'PORTCULLIS_PG_HOST / _PORT / _USER / _PASSWORD / _DATABASE / _SCHEMA', default: '127.0.0.1 / 5432 / postgres / - / portcullis / public', help: 'PostgreSQL connection (or PORTCULLIS_PG_URL).' },
 ];
@@ -118,6 +122,21 @@ export function parseHeadersSetting(value: string): { server: boolean; via: bool
   if (words.has('off')) return { server: false, via: false };
   const all = words.has('server_tokens');
   return { server: all || words.has('server'), via: all || words.has('via') };
+}
+
+/** `ip[:port]` list (IPv6 as `[ip]:port`); each checked. */
+export function parseDnsServers(value: string): string[] {
+  const out: string[] = [];
+  for (const raw of value.split(',')) {
+    const item = raw.trim();
+    if (item === '') continue;
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::(\d{1,5}))?$/.exec(item);
+    if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
+      throw new SettingsError(`PORTCULLIS_DNS_RESOLVER: '${item}' is not ip[:port]`);
+    }
+    out.push(item);
+  }
+  return out;
 }
 
 export interface Flags {
@@ -170,6 +189,10 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     upstreamCaFile: env.PORTCULLIS_UPSTREAM_CA_FILE || null,
     upstreamClient: upstreamClientOf(env.PORTCULLIS_UPSTREAM_CLIENT),
     headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens'),
+    dns: {
+      servers: parseDnsServers(env.PORTCULLIS_DNS_RESOLVER ?? ''),
+      hostsFile: env.PORTCULLIS_DNS_HOSTSFILE ?? '/etc/hosts',
+    },
     env,
   };
 }

@@ -10,6 +10,9 @@ import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
+import { BalancedService } from '../proxy/balanced.ts';
+import type { Balancing } from '../balancer/balancing.ts';
+import type { Target, Upstream } from '../config/upstreams.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
 
 export interface Snapshot {
@@ -18,6 +21,8 @@ export interface Snapshot {
   readonly chains: PluginChains;
   readonly entities: EntityLookup;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
+  /** Services whose host names an upstream: balanced over its targets (instead of `targets`). */
+  readonly balanced: ReadonlyMap<string, BalancedService>;
   readonly instances: ReadonlyMap<string, Instance>;
   readonly data: ConfigData;
   /** Requests currently being served by this Snapshot. */
@@ -27,6 +32,7 @@ export interface Snapshot {
 export interface BuildDeps {
   registry: PluginRegistry;
   pools: ProxyPools;
+  balancing: Balancing;
   log: Logger;
   sharedKv: KeyValueStore;
   workers: number;
@@ -125,8 +131,15 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     throw err;
   }
 
+  const lb = data as { upstreams?: Upstream[]; targets?: Target[] };
+  await deps.balancing.apply(lb.upstreams ?? [], lb.targets ?? []);
   const targets = new Map<string, UpstreamTarget>();
-  for (const s of data.services) targets.set(s.id, deps.pools.target(s));
+  const balanced = new Map<string, BalancedService>();
+  for (const s of data.services) {
+    const b = deps.balancing.balancers.forHost(s.host);
+    if (b !== undefined) balanced.set(s.id, new BalancedService(s, b, deps.pools, deps.balancing));
+    else targets.set(s.id, deps.pools.target(s));
+  }
 
   return {
     version,
@@ -134,6 +147,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     chains: buildChains([...instances.values()], enabledRoutes),
     entities: buildLookup(data.consumers, data.acls),
     targets,
+    balanced,
     instances,
     data,
     inflight: 0,

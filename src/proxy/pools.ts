@@ -29,9 +29,9 @@ export interface PoolSettings {
   leanClient?: boolean;
 }
 
-function keyFor(s: Service, settings: PoolSettings): string {
+function keyFor(s: Service, settings: PoolSettings, host: string, port: number, hostHeader: string | null): string {
   const verify = s.tls_verify ?? settings.tlsVerifyDefault;
-  return `${s.protocol}|${s.host}|${s.port}|${s.connect_timeout}|${verify}|${(s.ca_certificates ?? []).join('\n')}`;
+  return `${s.protocol}|${host}|${port}|${hostHeader ?? ''}|${s.connect_timeout}|${verify}|${(s.ca_certificates ?? []).join('\n')}`;
 }
 
 export class ProxyPools {
@@ -42,15 +42,25 @@ export class ProxyPools {
     this.#settings = settings;
   }
 
+  /** The pool of a service's own host and port. */
   target(s: Service): UpstreamTarget {
-    const key = keyFor(s, this.#settings);
+    return this.targetAt(s, s.host, s.port, null);
+  }
+
+  /**
+   * The pool of one balancer address for a service: `ip`/`port` to connect to, and the Host header
+   * (and TLS server name) to use there — null: the address itself, as for a plain service host.
+   */
+  targetAt(s: Service, address: string, port: number, hostHeader: string | null): UpstreamTarget {
+    const key = keyFor(s, this.#settings, address, port, hostHeader);
     let t = this.#pools.get(key);
     if (t !== undefined) return t;
     const secure = s.protocol === 'https' || s.protocol === 'wss' || s.protocol === 'grpcs';
     const scheme = secure ? 'https' : 'http';
-    const host = s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host;
-    const origin = `${scheme}://${host}:${s.port}`;
+    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+    const origin = `${scheme}://${host}:${port}`;
     const defaultPort = secure ? 443 : 80;
+    const nameHost = hostHeader === null ? address : hostHeader.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
     const verify = s.tls_verify ?? this.#settings.tlsVerifyDefault;
     const ca = [...(s.ca_certificates ?? []), ...(this.#settings.ca ? [this.#settings.ca] : [])];
     const pool = new Pool(origin, {
@@ -59,12 +69,12 @@ export class ProxyPools {
       pipelining: 1,
       connect: {
         timeout: s.connect_timeout,
-        ...(secure ? { rejectUnauthorized: verify, servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host, ...(ca.length > 0 ? { ca } : {}) } : {}),
+        ...(secure ? { rejectUnauthorized: verify, servername: /^[\d.]+$|:/.test(nameHost) ? undefined : nameHost, ...(ca.length > 0 ? { ca } : {}) } : {}),
       },
     });
     const lean = !secure && h1Available && this.#settings.leanClient !== false;
-    const h1 = lean ? new H1Pool(host, s.port, { connectTimeout: s.connect_timeout, connections: this.#settings.connections ?? 128, keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000 }) : null;
-    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure, h1 };
+    const h1 = lean ? new H1Pool(host, port, { connectTimeout: s.connect_timeout, connections: this.#settings.connections ?? 128, keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000 }) : null;
+    t = { key, origin, pool, hostHeader: hostHeader ?? (port === defaultPort ? host : `${host}:${port}`), secure, h1 };
     this.#pools.set(key, t);
     return t;
   }
