@@ -212,9 +212,9 @@ consumers:
   assert.ok(!lines.some((l) => l.startsWith('_workspace') || l.startsWith('_info')));
 });
 
-test('_format_version is required and must be "3.0"', () => {
+test('_format_version is required and must be "3.0" (or Kong\'s older "1.1"/"2.1", migrated)', () => {
   hasIssue(issuesOf('services: []'), '_format_version: required field missing');
-  hasIssue(issuesOf('_format_version: "2.1"'), '_format_version: unsupported format version "2.1"');
+  hasIssue(issuesOf('_format_version: "2.2"'), '_format_version: unsupported format version "2.2"');
   assert.deepEqual(issuesOf('- just a list'), ['expected a mapping (object) at the top level']);
   hasIssue(issuesOf('_format_version: "3.0"\nservices: [ {'), 'line ');
 });

@@ -7,6 +7,7 @@
  * walk the nested entities (children get their parent's foreign key) → normalize each entity
  * (references by name or id resolved against the document) → cross-entity integrity checks.
  */
+import { migrateOldFormat, oldFormatVersions } from './format-migration.ts';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { ConfigError, type ValidationIssue } from '../errors.ts';
@@ -27,6 +28,8 @@ export interface DeclarativeOptions {
   now?: number;
   /** Named in the error message. */
   filename?: string;
+  /** Hears non-fatal findings (e.g. route paths migrated from format 1.1/2.1). */
+  warn?: (message: string) => void;
 }
 
 /** decK's own bookkeeping keys: accepted and ignored. */
@@ -226,7 +229,10 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
 
   const version = parsed._format_version;
   if (version === undefined) issues.push({ path: '_format_version', message: 'required field missing' });
-  else if (version !== '3.0') issues.push({ path: '_format_version', message: `unsupported format version ${JSON.stringify(version)}; expected "3.0"` });
+  else if (typeof version === 'string' && oldFormatVersions.has(version)) {
+    // Kong 3.x loads 1.1/2.1 files by migrating their route paths first.
+    for (const w of migrateOldFormat(parsed)) opts.warn?.(w);
+  } else if (version !== '3.0') issues.push({ path: '_format_version', message: `unsupported format version ${JSON.stringify(version)}; expected "1.1", "2.1" or "3.0"` });
   for (const key of Object.keys(parsed)) {
     if (ignoredTopLevel.has(key) || supportedTopLevel.has(key)) continue;
     issues.push({ path: key, message: unsupportedKinds.has(key) ? `'${key}' is not supported yet` : 'unknown field' });

@@ -75,7 +75,9 @@ export class ControlPlane {
 
   /** Loads the declarative file (throws ConfigError listing every problem). */
   async #readFile(): Promise<ConfigData> {
-    return loadDeclarativeFile(this.#o.settings.declarativeConfig!, { registry: this.#o.registry, env: this.#o.settings.env });
+    return loadDeclarativeFile(this.#o.settings.declarativeConfig!, {
+      registry: this.#o.registry, env: this.#o.settings.env, warn: (message) => this.#o.log.warn({ file: this.#o.settings.declarativeConfig }, message),
+    });
   }
 
   async start(): Promise<void> {
