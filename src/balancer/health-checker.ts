@@ -12,7 +12,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type { Dispatcher } from 'undici';
 import type { Upstream } from '../config/upstreams.ts';
+import { H1Pool, h1Available } from '../proxy/h1.ts';
 import type { Logger } from '../plugins/sdk.ts';
 import type { Address } from './address.ts';
 import type { Balancers, UpstreamBalancer } from './balancer.ts';
@@ -45,7 +47,49 @@ interface Probing {
   healthyTimer: NodeJS.Timeout | null;
   unhealthyTimer: NodeJS.Timeout | null;
   agent: http.Agent;
+  /** Plain-HTTP probes: the lean keep-alive client, one socket per address. */
+  lean: Map<string, H1Pool>;
   busy: Set<string>;
+}
+
+const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** Dispatch handler of one probe: the status once the answer is read; failures as codes. */
+class ProbeHandler implements Dispatcher.DispatchHandler {
+  #status = 0;
+  #timedOut = false;
+  readonly #done: (code: number) => void;
+  readonly #timer: NodeJS.Timeout;
+  #abort: ((err?: Error) => void) | null = null;
+  constructor(timeoutMs: number, done: (code: number) => void) {
+    this.#done = (code) => {
+      clearTimeout(this.#timer);
+      done(code);
+    };
+    // The probe's own deadline (the connection's read timeout would also close idle keep-alives).
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true;
+      if (this.#abort !== null) this.#abort(Object.assign(new Error('health check timeout'), { code: 'ETIMEDOUT' }));
+      else this.#done(TIMEOUT);
+    }, timeoutMs);
+  }
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+  }
+  onHeaders(statusCode: number): boolean {
+    if (statusCode >= 200) this.#status = statusCode;
+    return true;
+  }
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {
+    this.#done(this.#status);
+  }
+  onError(err: Error): void {
+    if (this.#timedOut) return this.#done(TIMEOUT);
+    this.#done(timeoutCodes.has((err as { code?: string }).code ?? '') ? TIMEOUT : TCP_FAILURE);
+  }
 }
 
 export class HealthChecker {
@@ -87,7 +131,7 @@ export class HealthChecker {
   #start(u: Upstream): void {
     const a = u.healthchecks.active;
     const agent = a.type === 'https' ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const p: Probing = { upstream: u, healthyTimer: null, unhealthyTimer: null, agent, busy: new Set() };
+    const p: Probing = { upstream: u, healthyTimer: null, unhealthyTimer: null, agent, lean: new Map(), busy: new Set() };
     this.#probing.set(u.name, p);
     if (a.type === 'grpc' || a.type === 'grpcs') return; // refused by the config rules; never probed
     if (a.healthy.interval > 0) p.healthyTimer = setInterval(() => this.#round(p, true), a.healthy.interval * 1000);
@@ -100,6 +144,8 @@ export class HealthChecker {
     if (p.healthyTimer !== null) clearInterval(p.healthyTimer);
     if (p.unhealthyTimer !== null) clearInterval(p.unhealthyTimer);
     p.agent.destroy();
+    for (const pool of p.lean.values()) void pool.close();
+    p.lean.clear();
   }
 
   /** Probes every address currently in the given state, `concurrency` at a time. */
@@ -114,6 +160,7 @@ export class HealthChecker {
       p.busy.add(a.healthKey);
       this.#probe(p, b, a, (code) => {
         p.busy.delete(a.healthKey);
+        if (this.#closed || this.#probing.get(p.upstream.name) !== p) return;
         this.#count(p.upstream, a.healthKey, code, 'active');
         runOne();
       });
@@ -147,6 +194,12 @@ export class HealthChecker {
     const headers: Record<string, string | string[]> = { host: a.port === (act.type === 'https' ? 443 : 80) ? host : `${host}:${a.port}` };
     if (act.headers !== null) for (const [k, v] of Object.entries(act.headers)) headers[k] = v;
     const secure = act.type === 'https';
+    if (!secure && h1Available) {
+      let pool = p.lean.get(a.key);
+      if (pool === undefined) p.lean.set(a.key, (pool = new H1Pool(a.ip, a.port, { connectTimeout: timeoutMs, connections: 1, keepAliveTimeout: 60_000 })));
+      pool.dispatch({ path: act.http_path, method: 'GET', headers, clientHeaders: {}, readTimeout: 0 }, new ProbeHandler(timeoutMs, finish));
+      return;
+    }
     const options: https.RequestOptions = {
       host: a.ip, port: a.port, path: act.http_path, method: 'GET', headers, agent: p.agent, timeout: timeoutMs,
       ...(secure ? { servername: act.https_sni ?? (net.isIP(a.hostname) === 0 ? a.hostname : undefined), rejectUnauthorized: act.https_verify_certificate } : {}),
