@@ -53,7 +53,7 @@ if (process.argv[2] === 'child') {
   const r1 = await stats();
   const wall = Number(process.hrtime.bigint() - t0) / 1e3;
   const unhealthy = balancing.states.entries().filter((e) => !e[2]).length;
-  console.log(JSON.stringify({ targets: count, interval_s: 1, seconds, probes_per_s: Math.round((r1.requests - r0.requests) / seconds), cpu_share_of_one_core: Number(((c1.user + c1.system) / wall).toFixed(4)), unhealthy }));
+  console.log(JSON.stringify({ targets: count, interval_s: 1, seconds, probes_per_s: Math.round((r1.requests - r0.requests) / seconds), cpu_share_of_one_core: Number(((c1.user + c1.system) / wall).toFixed(4)), user: Number((c1.user / wall).toFixed(4)), system: Number((c1.system / wall).toFixed(4)), unhealthy }));
   balancing.close();
   child.kill();
 }

@@ -237,6 +237,10 @@ export function upstreamRules(u: UpstreamInput, given: { algorithm: boolean; has
   distinct('hash_on_header', 'hash_fallback_header');
   distinct('hash_on_query_arg', 'hash_fallback_query_arg');
   distinct('hash_on_uri_capture', 'hash_fallback_uri_capture');
+  const activeType = u.healthchecks.active.type;
+  if (activeType === 'grpc' || activeType === 'grpcs') {
+    issues.push({ path: 'healthchecks.active.type', message: `'${activeType}' active health checks are not supported; use 'http', 'https' or 'tcp'` });
+  }
   if (u.client_certificate !== null) {
     // The certificates entity is not part of this build yet: refuse rather than ignore.
     issues.push({ path: 'client_certificate', message: 'upstream client certificates are not supported yet (certificates entity missing); leave it null' });
