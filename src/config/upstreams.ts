@@ -299,3 +299,19 @@ export const targetInputSchema = z.strictObject({
   updated_at: timestampSchema,
 });
 export type TargetInput = z.output<typeof targetInputSchema>;
+
+/**
+ * Services whose host looks like an upstream name (one label, not an IP, not localhost) while no
+ * upstream has that name: Kong resolves such a host through DNS, which is rarely what was meant.
+ * `config validate` prints these as warnings; they do not stop a load.
+ */
+export function missingUpstreamWarnings(services: readonly { name: string | null; id: string; host: string }[], upstreams: readonly { name: string }[]): string[] {
+  const names = new Set(upstreams.map((u) => u.name.toLowerCase()));
+  const out: string[] = [];
+  for (const s of services) {
+    const host = s.host.toLowerCase();
+    if (names.has(host) || host.includes('.') || host.includes(':') || host === 'localhost' || isIP(host) !== 0) continue;
+    out.push(`service '${s.name ?? s.id}': host '${s.host}' names no upstream; it will be resolved as a DNS name`);
+  }
+  return out;
+}
