@@ -159,6 +159,8 @@ async function main(): Promise<void> {
     const hashProbe = { path: '/svc0/items', headers: { 'x-user': 'user-42' } };
     scenarios.push(gateway('lb-hash-w1', 'gateway, upstream of 3 targets, consistent hashing on a header', 'core', 1, 1, hashProbe, [], undefined, 'hash-header'));
     scenarios.push(gateway('gw-1r-userhdr-w1', 'gateway, no plugins, 1 route, same X-User header as the hashing scenario', 'core', 1, 1, hashProbe));
+    // A path with an encoded slash takes the path-safety check (its other readings are routed too).
+    scenarios.push(gateway('gw-1r-escpath-w1', 'gateway, no plugins, 1 route, path with %2F', 'core', 1, 1, { path: '/svc0/group%2Fproject/items' }));
     for (const w of [1, 2]) {
       scenarios.push({
         id: `nginx-w${w}`, label: 'nginx reverse proxy (reference)', group: 'reference', workers: w,

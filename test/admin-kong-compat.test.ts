@@ -111,6 +111,22 @@ describe('Admin API: Kong compatibility', () => {
     assert.equal((await call('GET', '/acls/00000000-0000-4000-8000-000000000000/consumer')).status, 404);
   });
 
+  test('every foreign key has /{entity}/{id}/{field} with GET and PATCH, as Kong generates them', async () => {
+    const c = await call('POST', '/consumers', { username: 'fk-owner' });
+    const acl = await call('POST', '/consumers/fk-owner/acls', { group: 'g-fk' });
+    assert.equal(acl.status, 201);
+    const patched = await call('PATCH', `/acls/${acl.body.id}/consumer`, { custom_id: 'fk-custom' });
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.id, c.body.id);
+    assert.equal(patched.body.custom_id, 'fk-custom');
+    assert.equal((await call('GET', '/consumers/fk-owner')).body.custom_id, 'fk-custom');
+    // The nested collections exist for every foreign key too (here: a consumer's plugins).
+    const p = await call('POST', '/consumers/fk-owner/plugins', { name: 'p1' });
+    assert.equal(p.status, 201);
+    assert.equal((await call('GET', `/plugins/${p.body.id}/consumer`)).body.id, c.body.id);
+    assert.equal((await call('PATCH', `/plugins/${p.body.id}/route`, { name: 'x' })).status, 404);
+  });
+
   test('GET /consumers?custom_id=X answers only that consumer', async () => {
     const a = await call('POST', '/consumers', { username: 'with-cid', custom_id: 'cid-1' });
     assert.equal(a.status, 201);

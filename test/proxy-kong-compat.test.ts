@@ -136,9 +136,11 @@ describe('proxy: PORTCULLIS_HEADERS=off', () => {
   });
 
   test('the setting parses as Kong\'s `headers` list', () => {
-    assert.deepEqual(parseHeadersSetting('server_tokens'), { server: true, via: true });
-    assert.deepEqual(parseHeadersSetting('server_tokens, latency_tokens'), { server: true, via: true });
-    assert.deepEqual(parseHeadersSetting('Via'), { server: false, via: true });
-    assert.deepEqual(parseHeadersSetting('off'), { server: false, via: false });
+    // Server/Via part of the parsed setting (the latency and request-id flags are tested in observability-headers).
+    const sv = (h: { server: boolean; via: boolean }) => ({ server: h.server, via: h.via });
+    assert.deepEqual(sv(parseHeadersSetting('server_tokens')), { server: true, via: true });
+    assert.deepEqual(sv(parseHeadersSetting('server_tokens, latency_tokens')), { server: true, via: true });
+    assert.deepEqual(sv(parseHeadersSetting('Via')), { server: false, via: true });
+    assert.deepEqual(sv(parseHeadersSetting('off')), { server: false, via: false });
   });
 });

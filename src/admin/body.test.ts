@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { coerceForm, jsonSchemaOf, nestForm } from './body.ts';
+import { checkJsonBody, coerceForm, jsonSchemaOf, maxBodyDepth, nestForm } from './body.ts';
 import { issuesToFields, luaPretty, schemaViolation, splitPath } from './errors.ts';
 
 test('nestForm: dotted keys nest, repeated keys and [] make arrays, empty → null', () => {
@@ -71,4 +71,22 @@ test('schemaViolation message: one vs several', () => {
 
 test('luaPretty renders like Kong messages', () => {
   assert.equal(luaPretty({ service: { id: 'i' }, name: 'n', route: null }), '{name="n",route=null,service={id="i"}}');
+});
+
+test('nestForm refuses keys that reach prototype machinery, and Object.prototype stays clean', () => {
+  for (const key of ['__proto__.tags', 'constructor.prototype.tags', 'config.__proto__.x', 'a[__proto__]']) {
+    assert.throws(() => nestForm([[key, 'p']]), (err: { status?: number; body?: { message?: string } }) => err.status === 400 && /not allowed/.test(String(err.body?.message)), key);
+  }
+  assert.equal(({} as Record<string, unknown>).tags, undefined);
+  assert.equal(Object.getPrototypeOf(nestForm([['a.b', 'c']])), Object.prototype, 'callers still get plain objects');
+});
+
+test('nestForm and checkJsonBody refuse nesting deeper than the limit with a 400', () => {
+  assert.throws(() => nestForm([[`${'a.'.repeat(50_000)}b`, 'x']]), (err: { status?: number }) => err.status === 400);
+  assert.deepEqual(nestForm([[`${'a.'.repeat(maxBodyDepth - 1)}b`.split('.').slice(0, maxBodyDepth).join('.'), 'x']]) !== null, true);
+  let deep: unknown = 1;
+  for (let i = 0; i < 50_000; i++) deep = { a: deep };
+  assert.throws(() => checkJsonBody(deep), (err: { status?: number }) => err.status === 400);
+  assert.throws(() => checkJsonBody(JSON.parse('{"x": {"__proto__": {"tags": 1}}}')), (err: { status?: number }) => err.status === 400);
+  checkJsonBody({ config: { a: [1, { b: 2 }] } });
 });

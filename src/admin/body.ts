@@ -10,6 +10,38 @@
  * numeric strings numbers where the schema says so. JSON bodies are taken as they are.
  */
 import { z } from 'zod';
+import { badRequest } from './errors.ts';
+
+/** Deepest nesting a body may have (form keys and JSON alike); Kong's entities need far less. */
+export const maxBodyDepth = 32;
+
+/** Keys that would reach an object's prototype machinery: refused wherever a body names them. */
+const forbiddenKeys = new Set(['__proto__', 'constructor', 'prototype']);
+
+function refuseKey(key: string, where: string): never {
+  throw badRequest(`invalid key '${key}' in ${where}: '__proto__', 'constructor' and 'prototype' are not allowed`);
+}
+
+/**
+ * Checks a parsed JSON body without recursion: no forbidden key, no nesting deeper than
+ * `maxBodyDepth` (a deeper body would overflow the stack of whatever walks it next).
+ */
+export function checkJsonBody(value: unknown): void {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= maxBodyDepth) throw badRequest(`body nests deeper than ${maxBodyDepth} levels`);
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push([x, depth + 1]);
+      continue;
+    }
+    for (const k of Object.keys(v)) {
+      if (forbiddenKeys.has(k)) refuseKey(k, 'the JSON body');
+      stack.push([(v as Record<string, unknown>)[k], depth + 1]);
+    }
+  }
+}
 
 export type FormEntries = readonly (readonly [string, string])[];
 
@@ -33,12 +65,18 @@ function keyPath(key: string): (string | number)[] {
   return out;
 }
 
-/** Builds the nested object from form entries (values still strings; '' → null). */
+/**
+ * Builds the nested object from form entries (values still strings; '' → null). Built on
+ * null-prototype objects, and keys naming prototype machinery (`__proto__.tags=x`) or nesting
+ * deeper than `maxBodyDepth` are refused (400), so a form can never reach Object.prototype.
+ */
 export function nestForm(entries: FormEntries): Record<string, unknown> {
-  const root: Record<string, unknown> = {};
+  const root: Record<string, unknown> = Object.create(null);
   for (const [rawKey, rawValue] of entries) {
     const path = keyPath(rawKey);
     if (path.length === 0) continue;
+    if (path.length > maxBodyDepth) throw badRequest(`form key '${rawKey.slice(0, 64)}...' nests deeper than ${maxBodyDepth} levels`);
+    for (const seg of path) if (typeof seg === 'string' && forbiddenKeys.has(seg)) refuseKey(seg, `form key '${rawKey.slice(0, 100)}'`);
     const value: unknown = rawValue === '' ? null : rawValue;
     let node: Record<string | number, unknown> = root;
     for (let i = 0; i < path.length; i++) {
@@ -60,7 +98,7 @@ export function nestForm(entries: FormEntries): Record<string, unknown> {
       }
       let child = node[seg];
       if (typeof child !== 'object' || child === null) {
-        child = typeof nextSeg === 'number' ? [] : {};
+        child = typeof nextSeg === 'number' ? [] : Object.create(null);
         node[seg] = child;
       }
       node = child as Record<string | number, unknown>;
@@ -69,7 +107,7 @@ export function nestForm(entries: FormEntries): Record<string, unknown> {
   return compactArrays(root) as Record<string, unknown>;
 }
 
-/** `a[1]=x` leaves holes; remove them so `[x]` results. */
+/** `a[1]=x` leaves holes; remove them so `[x]` results. Also turns the null-prototype objects into plain ones (keys were checked). */
 function compactArrays(v: unknown): unknown {
   if (Array.isArray(v)) return v.filter((x) => x !== undefined).map(compactArrays);
   if (v && typeof v === 'object') {

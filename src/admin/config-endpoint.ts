@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml, stringify } from 'yaml';
 import { parseDeclarative } from '../config/declarative.ts';
 import { toDeclarative } from '../config/dump.ts';
+import { entities } from '../config/entities/index.ts';
 import type { ConfigData } from '../config/types.ts';
 import { ConfigError, type ValidationIssue } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
@@ -29,7 +30,9 @@ export function configHash(data: ConfigData): string {
   return createHash('md5').update(JSON.stringify(toDeclarative(data))).digest('hex');
 }
 
-const singular: Record<string, string> = { services: 'service', routes: 'route', consumers: 'consumer', plugins: 'plugin', acls: 'acl' };
+const singular = new Map(entities.map((d) => [d.name as string, d.singular]));
+/** `services[0].routes[1].` — the entity part of an issue path (any entity kind, nested or not). */
+const entityPath = new RegExp(`^((?:(?:${entities.map((d) => d.name).join('|')})\\[\\d+\\]\\.?)+)`);
 
 /** One entry of Kong's `flattened_errors`. */
 export interface FlatEntityError {
@@ -48,7 +51,6 @@ export interface FlatEntityError {
  */
 export function flattenIssues(issues: readonly ValidationIssue[], doc: unknown): FlatEntityError[] {
   const byEntity = new Map<string, FlatEntityError>();
-  const entityPath = /^((?:(?:services|routes|consumers|plugins|acls)\[\d+\]\.?)+)/;
   for (const issue of issues) {
     const m = entityPath.exec(issue.path);
     if (!m) continue;
@@ -58,7 +60,7 @@ export function flattenIssues(issues: readonly ValidationIssue[], doc: unknown):
     if (!entry) {
       const kind = /(\w+)\[\d+\]$/.exec(at)?.[1] ?? '';
       const raw = lookup(doc, at);
-      entry = { entity_type: singular[kind] ?? kind, errors: [] };
+      entry = { entity_type: singular.get(kind) ?? kind, errors: [] };
       if (raw) {
         const name = raw.name ?? raw.username ?? raw.group;
         if (typeof name === 'string') entry.entity_name = name;

@@ -3,14 +3,17 @@
  *
  *   - `GET /tags` and `GET /tags/{tag}`: every tagged entity as `{entity_name, entity_id, tag}`,
  *     paged like the collections (Kong: kong/api/routes/tags.lua, "Tags" in the Admin API docs);
- *   - the entity a foreign key points at: `/acls/{id}/consumer`, `/plugins/{id}/service`,
- *     `/plugins/{id}/route`, `/plugins/{id}/consumer` (Kong generates these for every foreign key,
- *     kong/api/endpoints.lua `get_entity_endpoint` with a parent schema). A null reference → 404.
+ *   - the entity a foreign key points at, for every foreign key of every descriptor:
+ *     `/routes/{id}/service`, `/acls/{id}/consumer`, `/plugins/{id}/service`, ... (Kong generates
+ *     these, kong/api/endpoints.lua `get_entity_endpoint` with a parent schema). A null
+ *     reference → 404.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { entities } from '../config/entities/index.ts';
+import { fkId } from '../config/entity.ts';
 import { entityNames, type ConfigData, type EntityName } from '../config/types.ts';
 import { AdminError, notFound } from './errors.ts';
-import { endpoint, listOptions, type RouteDeps } from './routes.ts';
+import { dbLessWrite, endpoint, entityBody, listOptions, type RouteDeps } from './routes.ts';
 
 /** One row of `/tags`, Kong's field names. */
 export interface TagRow {
@@ -63,14 +66,6 @@ function page(req: FastifyRequest, rows: TagRow[]): Record<string, unknown> {
   return out;
 }
 
-/** Foreign keys Kong exposes as `/{entity}/{id}/{field}` (besides `/routes/{r}/service`, in routes.ts). */
-const foreignEndpoints = [
-  { entity: 'acls', field: 'consumer', target: 'consumers' },
-  { entity: 'plugins', field: 'service', target: 'services' },
-  { entity: 'plugins', field: 'route', target: 'routes' },
-  { entity: 'plugins', field: 'consumer', target: 'consumers' },
-] as const;
-
 /** Registers `/tags`, `/tags/{tag}` and the foreign-entity endpoints. */
 export function registerExtraRoutes(app: FastifyInstance, deps: RouteDeps): void {
   endpoint(app, '/tags', { GET: async (req) => page(req, tagRows(await deps.store.load())) });
@@ -83,16 +78,28 @@ export function registerExtraRoutes(app: FastifyInstance, deps: RouteDeps): void
     },
   });
 
-  for (const { entity, field, target } of foreignEndpoints) {
-    endpoint(app, `/${entity}/:parent/${field}`, {
-      GET: async (req) => {
-        const row = (await deps.service.find(entity, (req.params as { parent: string }).parent)) as Record<string, unknown> | null;
-        const ref = row?.[field] as { id?: string } | null | undefined;
-        if (!ref?.id) throw notFound();
-        const found = await deps.service.find(target, ref.id);
-        if (!found) throw notFound();
-        return found;
-      },
-    });
+  // Every foreign key: `/{entity}/{id}/{field}` answers the entity it points at; PATCH updates
+  // that entity (Kong: `/routes/{route}/service`).
+  for (const d of entities) {
+    for (const fk of d.foreignKeys) {
+      const target = async (req: FastifyRequest): Promise<string> => {
+        const row = (await deps.service.find(d.name, (req.params as { parent: string }).parent)) as Record<string, unknown> | null;
+        const id = row ? fkId(row[fk.field]) : null;
+        if (id === null) throw notFound();
+        return id;
+      };
+      endpoint(app, `/${d.adminPath}/:parent/${fk.field}`, {
+        GET: async (req) => {
+          const found = await deps.service.find(fk.entity, await target(req));
+          if (!found) throw notFound();
+          return found;
+        },
+        PATCH: async (req) => {
+          if (deps.store.readOnly) throw dbLessWrite(fk.entity, 'update');
+          const body = await entityBody(deps, fk.entity, req.body);
+          return deps.service.patch(fk.entity, await target(req), body);
+        },
+      });
+    }
   }
 }

@@ -8,13 +8,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { entityInputSchemas } from '../config/schemas.ts';
-import { entityNames, type EntityName } from '../config/types.ts';
+import { descriptorOf, isEntityName } from '../config/entities/index.ts';
 import { isGatewayError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
 import { createMemoryKv } from '../storage/kv.ts';
-import { isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
+import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
@@ -39,7 +38,47 @@ export interface AdminOptions {
   now?: () => number;
   /** `Server` header on every answer (Kong: `server_tokens`); none when unset. */
   serverHeader?: string | null;
+  /** GET /metrics: the node's Prometheus exposition. */
+  metrics?(): Promise<string>;
+  /** Kong's X-Kong-Admin-Latency header (headers: latency_tokens). */
+  adminLatencyHeader?: boolean;
+  /** Largest request body in bytes (PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE); larger → 413. */
+  maxBodySize?: number;
 }
+
+/** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
+export const defaultAdminMaxBodySize = 1024 * 1024;
+
+/** GET /status body (Admin API and Status API): the node's counters, datastore reachability, DB-less config hash. */
+export async function statusDocument(store: ConfigStore, status: () => Record<string, unknown> | Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  let reachable = true;
+  try {
+    await store.version();
+  } catch {
+    reachable = false;
+  }
+  const out: Record<string, unknown> = { ...(await status()), database: { reachable } };
+  // Kong reports the hash of the running declarative configuration in DB-less mode.
+  if (store.kind === 'off') out.configuration_hash = configHash(await store.load());
+  return out;
+}
+
+/** The entity type and id an Admin API path names: the innermost collection, and its id when the path has one. */
+export function auditTarget(path: string): { entity: string | null; id: string | null } {
+  const parts = path.split('/').filter(Boolean);
+  if (parts.length === 0) return { entity: null, id: null };
+  if (parts.length % 2 === 0) return { entity: parts[parts.length - 2], id: safeDecode(parts[parts.length - 1]) };
+  return { entity: parts[parts.length - 1], id: null };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 
 export interface AdminServer {
   listen(host: string, port: number): Promise<{ port: number }>;
@@ -65,7 +104,7 @@ const formTypes = ['application/x-www-form-urlencoded', 'multipart/form-data'];
 export async function createAdminServer(opts: AdminOptions): Promise<AdminServer> {
   // One type for both branches: the HTTPS instance differs only in its server type.
   // Kong's Admin API answers `/services/` as `/services` (api_helpers default_route); so do we.
-  const common = { logger: false, bodyLimit: 16 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true } } as const;
+  const common = { logger: false, bodyLimit: opts.maxBodySize ?? defaultAdminMaxBodySize, routerOptions: { ignoreTrailingSlash: true } } as const;
   const app = (opts.tls
     ? Fastify({ ...common, https: { cert: opts.tls.cert, key: opts.tls.key } })
     : Fastify(common)) as unknown as FastifyInstance;
@@ -80,11 +119,18 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
-      done(badRequest('Cannot parse JSON body'), undefined);
+      return done(badRequest('Cannot parse JSON body'), undefined);
     }
+    try {
+      checkJsonBody(parsed);
+    } catch (err) {
+      return done(err as Error, undefined);
+    }
+    done(null, parsed);
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, { kind: 'form', entries: [...new URLSearchParams(String(body)).entries()] } satisfies FormBody);
@@ -106,9 +152,39 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     });
   }
 
-  // --- access log (path only: query strings may carry values that belong in no log)
+  if (opts.adminLatencyHeader) {
+    app.addHook('onSend', async (_req, reply) => {
+      reply.header('x-kong-admin-latency', String(Math.round(reply.elapsedTime)));
+    });
+  }
+
+  // --- access log (path only: query strings may carry values that belong in no log). Every
+  // write also gets an audit line at info: client address, method, path, entity type and id,
+  // outcome. Bodies are never logged, so no secret they carry reaches the log.
   app.addHook('onResponse', async (req, reply) => {
-    log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
+    const path = req.url.split('?')[0];
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
+      log.debug({ method: req.method, path, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'admin request');
+      return;
+    }
+    const target = auditTarget(path);
+    const createdId = (reply as unknown as { auditId?: string }).auditId;
+    log.info({
+      type: 'audit', method: req.method, path, entity: target.entity, entity_id: target.id ?? createdId ?? null,
+      status: reply.statusCode, outcome: reply.statusCode < 400 ? 'success' : 'failure', client_ip: req.ip,
+    }, 'admin write');
+  });
+  // The id of an entity created by POST is in the reply body: remember it for the audit line.
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.method === 'POST' && reply.statusCode === 201 && typeof payload === 'string') {
+      try {
+        const id = (JSON.parse(payload) as { id?: unknown }).id;
+        if (typeof id === 'string') (reply as unknown as { auditId?: string }).auditId = id;
+      } catch {
+        // not JSON: no id to name
+      }
+    }
+    return payload;
   });
 
   // --- authentication
@@ -158,26 +234,22 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
       };
     },
   });
-  endpoint(app, '/status', {
-    GET: async () => {
-      let reachable = true;
-      try {
-        await store.version();
-      } catch {
-        reachable = false;
-      }
-      const out: Record<string, unknown> = { ...(await opts.status()), database: { reachable } };
-      // Kong reports the hash of the running declarative configuration in DB-less mode.
-      if (store.kind === 'off') out.configuration_hash = configHash(await store.load());
-      return out;
-    },
-  });
+  endpoint(app, '/status', { GET: async () => statusDocument(store, opts.status) });
+  if (opts.metrics) {
+    const metrics = opts.metrics;
+    endpoint(app, '/metrics', {
+      GET: async (_req, reply) => {
+        reply.type('text/plain; charset=UTF-8');
+        return metrics();
+      },
+    });
+  }
   endpoint(app, '/plugins/enabled', { GET: async () => ({ enabled_plugins: registry.names() }) });
 
   // --- schemas (JSON Schema of what the endpoints accept)
   const entitySchema = (name: string) => {
-    if (!(entityNames as readonly string[]).includes(name)) throw new AdminError(404, { message: `No entity named '${name}'` });
-    return jsonSchemaOf(entityInputSchemas[name as EntityName]) ?? {};
+    if (!isEntityName(name)) throw new AdminError(404, { message: `No entity named '${name}'` });
+    return jsonSchemaOf(descriptorOf(name).schema) ?? {};
   };
   const pluginDef = (name: string) => {
     const def = registry.get(name);
@@ -218,8 +290,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   endpoint(app, '/schemas/:entity/validate', {
     POST: async (req) => {
       const entity = (req.params as { entity: string }).entity;
-      entitySchema(entity);
-      await service.validate(entity as EntityName, await entityBody(deps, entity as EntityName, req.body));
+      if (!isEntityName(entity)) throw new AdminError(404, { message: `No entity named '${entity}'` });
+      await service.validate(entity, await entityBody(deps, entity, req.body));
       return validated;
     },
   });

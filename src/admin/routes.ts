@@ -1,6 +1,7 @@
 /**
- * Entity endpoints, Kong style: collections, entities by id or endpoint key, and the nested
- * collections (`/services/{s}/routes`, `/services/{s}/plugins`, `/routes/{r}/plugins`,
+ * Entity endpoints, Kong style, for every entity descriptor: collections, entities by id or
+ * endpoint key, and the nested collections under each foreign key's target
+ * (`/services/{s}/routes`, `/services/{s}/plugins`, `/routes/{r}/plugins`,
  * `/consumers/{c}/plugins`, `/consumers/{c}/acls`).
  *
  * Statuses: POST 201, GET/PUT/PATCH 200, DELETE 204 (top-level even when absent, nested 404),
@@ -8,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EntityName } from '../config/types.ts';
-import { entityInputSchemas } from '../config/schemas.ts';
+import { descriptorOf, entities } from '../config/entities/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, ForeignField, ListOptions } from '../storage/ports.ts';
 import { decodeOffset } from '../storage/sql-common.ts';
@@ -58,7 +59,7 @@ export async function entityBody(deps: RouteDeps, entity: EntityName, body: unkn
   if (typeof body === 'object' && (body as { kind?: unknown }).kind === 'text') throw new AdminError(415, { message: 'Unsupported Content-Type' });
   if (!isFormBody(body)) return body;
   const nested = nestForm(body.entries);
-  const schema = cached(deps, `entity:${entity}`, () => jsonSchemaOf(entityInputSchemas[entity]));
+  const schema = cached(deps, `entity:${entity}`, () => jsonSchemaOf(descriptorOf(entity).schema));
   const overrides: Record<string, ReturnType<typeof jsonSchemaOf>> = {};
   if (entity === 'plugins') {
     const name = typeof nested.name === 'string' ? nested.name : await pluginName?.();
@@ -106,7 +107,7 @@ function nextLink(path: string, query: Record<string, unknown>, offset: string |
   return `${path}?${q.toString()}`;
 }
 
-function dbLess(entity: EntityName, verb: string): AdminError {
+export function dbLessWrite(entity: EntityName, verb: string): AdminError {
   return methodNotAllowed(`cannot ${verb} '${entity}' entities when not using a database (declarative mode); replace the whole configuration with POST /config`);
 }
 
@@ -126,7 +127,7 @@ function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
     return parent ? { field: parent, idOrKey: p.parent } : undefined;
   };
   const guardWrite = (verb: string) => {
-    if (store.readOnly) throw dbLess(entity, verb);
+    if (store.readOnly) throw dbLessWrite(entity, verb);
   };
   const existingPluginName = (req: FastifyRequest) => async () => {
     const row = await service.find('plugins', (req.params as Record<string, string>).key, scope(req));
@@ -179,32 +180,16 @@ function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
   });
 }
 
-/** Registers every entity endpoint. */
+/**
+ * Registers every entity endpoint, from the entity descriptors: each kind's collection, and for
+ * each foreign key the nested collection under the entity it points at (`/services/{s}/routes`).
+ */
 export function registerEntityRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  for (const entity of ['services', 'routes', 'consumers', 'plugins', 'acls'] as const) mount(app, deps, { entity, path: `/${entity}` });
-  mount(app, deps, { entity: 'routes', path: '/services/:parent/routes', parent: 'service' });
-  mount(app, deps, { entity: 'plugins', path: '/services/:parent/plugins', parent: 'service' });
-  mount(app, deps, { entity: 'plugins', path: '/routes/:parent/plugins', parent: 'route' });
-  mount(app, deps, { entity: 'plugins', path: '/consumers/:parent/plugins', parent: 'consumer' });
-  mount(app, deps, { entity: 'acls', path: '/consumers/:parent/acls', parent: 'consumer' });
-
-  // The service a route points at (Kong: /routes/{route}/service).
-  const routeService = async (req: FastifyRequest) => {
-    const route = await deps.service.find('routes', (req.params as Record<string, string>).parent);
-    const sid = route && 'service' in route ? (route.service as { id: string } | null)?.id : undefined;
-    if (!sid) throw notFound();
-    return sid;
-  };
-  endpoint(app, '/routes/:parent/service', {
-    GET: async (req) => {
-      const row = await deps.service.find('services', await routeService(req));
-      if (!row) throw notFound();
-      return row;
-    },
-    PATCH: async (req) => {
-      if (deps.store.readOnly) throw dbLess('services', 'update');
-      const body = await entityBody(deps, 'services', req.body);
-      return deps.service.patch('services', await routeService(req), body);
-    },
-  });
+  for (const d of entities) mount(app, deps, { entity: d.name, path: `/${d.adminPath}` });
+  for (const d of entities) {
+    for (const fk of d.foreignKeys) {
+      const parent = descriptorOf(fk.entity);
+      mount(app, deps, { entity: d.name, path: `/${parent.adminPath}/:parent/${d.nestedAdminPath ?? d.adminPath}`, parent: fk.field });
+    }
+  }
 }

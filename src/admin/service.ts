@@ -2,18 +2,21 @@
  * The entity service: every Admin API write goes through here, inside one store transaction, so
  * validation, unique checks, foreign-key resolution and cascades either all apply or none does.
  *
- * Kong semantics kept: lookups by id or endpoint key (service/route `name`, consumer `username`,
- * plugin `instance_name`, ACL `group` under its consumer); PUT upserts; PATCH merges (nested
- * plugin `config` field by field, arrays replaced); deleting a service that routes still use is
- * refused; deleting a route/service/consumer deletes its plugins (and a consumer its ACLs).
+ * Kong semantics kept, driven by the entity descriptors (config/entities/): lookups by id or
+ * endpoint key (service/route `name`, consumer `username`, plugin `instance_name`, ACL `group`
+ * under its consumer); PUT upserts; PATCH merges (nested plugin `config` field by field, arrays
+ * replaced); foreign keys' `on_delete`: `restrict` refuses the delete (a service routes still
+ * use), `cascade` deletes the referencing rows too (a route's plugins, a consumer's ACLs).
  */
-import type { EntityName, EntityOf, Plugin } from '../config/types.ts';
+import type { EntityName, EntityOf } from '../config/types.ts';
+import { compositeValue, fkId, uniqueValue } from '../config/entity.ts';
+import { descriptorOf, referencesTo } from '../config/entities/index.ts';
 import { uuidPattern } from '../config/fields.ts';
 import { normalizeEntity, toEntityRef, type EntityRef, type RefKind } from '../config/normalize.ts';
 import { foreignRefSchema } from '../config/schemas.ts';
 import { isGatewayError, type ValidationIssue } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
-import type { ConfigStore, ConfigTx, ForeignField, ListOptions, ListPage, UniqueKey } from '../storage/ports.ts';
+import type { ConfigStore, ConfigTx, ForeignField, ListOptions, ListPage } from '../storage/ports.ts';
 import { foreignKeyViolation, notFound, referencedBy, schemaViolation, uniqueViolation, AdminError } from './errors.ts';
 
 /** The parent a nested endpoint scopes an entity to (`/services/{s}/routes` → service s). */
@@ -22,23 +25,12 @@ export interface ParentScope {
   id: string;
 }
 
-/** Endpoint keys: what a non-UUID path segment is matched against. */
-const endpointKey: Record<EntityName, UniqueKey | 'group' | null> = {
-  services: 'name',
-  routes: 'name',
-  consumers: 'username',
-  plugins: 'instance_name',
-  acls: 'group',
-};
-
-const refKindOf: Record<ForeignField, RefKind & EntityName> = { service: 'services', route: 'routes', consumer: 'consumers' };
-const refFields: Record<EntityName, readonly ForeignField[]> = {
-  services: [],
-  routes: ['service'],
-  consumers: [],
-  plugins: ['route', 'service', 'consumer'],
-  acls: ['consumer'],
-};
+/** The entity a foreign key of `entity` points at. */
+function targetOf(entity: EntityName, field: ForeignField): EntityName {
+  const fk = descriptorOf(entity).foreignKeys.find((f) => f.field === field);
+  if (!fk) throw new Error(`${entity} has no foreign key ${field}`);
+  return fk.entity;
+}
 
 export interface EntityServiceOptions {
   store: ConfigStore;
@@ -50,10 +42,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function fkId(v: unknown): string | null {
-  return isRecord(v) && typeof v.id === 'string' ? v.id : null;
-}
-
 export function createEntityService(opts: EntityServiceOptions) {
   const { store, registry } = opts;
   const now = opts.now ?? Date.now;
@@ -62,15 +50,14 @@ export function createEntityService(opts: EntityServiceOptions) {
   async function find<E extends EntityName>(tx: ConfigTx, entity: E, idOrKey: string, parent?: ParentScope): Promise<EntityOf<E> | null> {
     let row: EntityOf<E> | null = null;
     if (uuidPattern.test(idOrKey)) row = await tx.get(entity, idOrKey);
-    const key = endpointKey[entity];
-    if (!row && key === 'group') {
-      // ACL groups are only unique per consumer: a group needs the consumer scope.
-      if (parent) {
-        const page = await listAll(tx, entity, { foreign: parent });
-        row = page.find((r) => (r as unknown as { group: string }).group === idOrKey) ?? null;
-      }
-    } else if (!row && key) {
-      row = await tx.findBy(entity, key as UniqueKey, idOrKey);
+    const d = descriptorOf(entity);
+    const key = d.endpointKey;
+    if (!row && key !== null && d.uniqueKeys.includes(key)) {
+      row = await tx.findBy(entity, key, idOrKey);
+    } else if (!row && key !== null && parent) {
+      // A key unique only under its parent (an ACL group per consumer) needs the parent scope.
+      const page = await listAll(tx, entity, { foreign: parent });
+      row = page.find((r) => (r as unknown as Record<string, unknown>)[key] === idOrKey) ?? null;
     }
     if (row && parent && fkId((row as unknown as Record<string, unknown>)[parent.field]) !== parent.id) return null;
     return row;
@@ -88,8 +75,8 @@ export function createEntityService(opts: EntityServiceOptions) {
   }
 
   /** Resolves the parent of a nested endpoint (`/services/{s}/...`): 404 when it does not exist. */
-  async function parentScope(tx: ConfigTx, field: ForeignField, idOrKey: string): Promise<ParentScope> {
-    const row = await find(tx, refKindOf[field], idOrKey);
+  async function parentScope(tx: ConfigTx, entity: EntityName, field: ForeignField, idOrKey: string): Promise<ParentScope> {
+    const row = await find(tx, targetOf(entity, field), idOrKey);
     if (!row) throw notFound();
     return { field, id: row.id };
   }
@@ -101,25 +88,26 @@ export function createEntityService(opts: EntityServiceOptions) {
   async function prefetchRefs(tx: ConfigTx, entity: EntityName, input: Record<string, unknown>) {
     const found = new Map<string, string | null>();
     const keyOf = (kind: RefKind, r: EntityRef) => `${kind}:${r.id !== undefined ? `id:${r.id}` : `name:${r.name}`}`;
-    for (const field of refFields[entity]) {
+    const fks = descriptorOf(entity).foreignKeys;
+    for (const { field, entity: kind } of fks) {
       const raw = input[field];
       if (raw === undefined || raw === null) continue;
       const parsed = foreignRefSchema.safeParse(raw);
       if (!parsed.success) continue;
       const ref = toEntityRef(parsed.data);
-      const kind = refKindOf[field];
+      const key = descriptorOf(kind).endpointKey;
       let row: { id: string } | null = null;
       if (ref.id !== undefined) row = uuidPattern.test(ref.id) ? await tx.get(kind, ref.id) : null;
-      else if (ref.name !== undefined) row = await tx.findBy(kind, kind === 'consumers' ? 'username' : 'name', ref.name);
+      else if (ref.name !== undefined && key !== null) row = await tx.findBy(kind, key, ref.name);
       found.set(keyOf(kind, ref), row?.id ?? null);
     }
-    const missing: { field: ForeignField; ref: EntityRef }[] = [];
+    const missing: { field: ForeignField; kind: EntityName; ref: EntityRef }[] = [];
     const resolve = (kind: RefKind, r: EntityRef): string | null => {
       if (kind === 'certificates') return r.id ?? null; // certificates are not stored entities (yet)
       const id = found.get(keyOf(kind, r)) ?? null;
       if (id === null) {
-        const field = (Object.keys(refKindOf) as ForeignField[]).find((f) => refKindOf[f] === kind)!;
-        missing.push({ field, ref: r });
+        const fk = fks.find((f) => f.entity === kind);
+        if (fk) missing.push({ field: fk.field, kind, ref: r });
       }
       return id;
     };
@@ -142,32 +130,28 @@ export function createEntityService(opts: EntityServiceOptions) {
     const others = result.issues.filter((i: ValidationIssue) => !refIssues.has(i.path));
     if (others.length === 0 && missing.length > 0) {
       const m = missing[0];
-      throw foreignKeyViolation(m.field, m.ref.id !== undefined ? { id: m.ref.id } : { name: m.ref.name }, refKindOf[m.field]);
+      throw foreignKeyViolation(m.field, m.ref.id !== undefined ? { id: m.ref.id } : { name: m.ref.name }, m.kind);
     }
     throw schemaViolation(result.issues);
   }
 
-  /** Unique keys (Kong's `unique = true` fields and the plugin scope rule) → 409. */
+  /** Unique keys and composite keys of the entity's descriptor → 409 naming the fields. */
   async function checkUnique<E extends EntityName>(tx: ConfigTx, entity: E, row: EntityOf<E>): Promise<void> {
+    const d = descriptorOf(entity);
     const r = row as unknown as Record<string, unknown>;
-    const keys: UniqueKey[] = entity === 'services' || entity === 'routes' ? ['name'] : entity === 'consumers' ? ['username', 'custom_id'] : entity === 'plugins' ? ['instance_name'] : [];
-    for (const key of keys) {
-      const v = r[key];
-      if (typeof v !== 'string') continue;
+    for (const key of d.uniqueKeys) {
+      const v = uniqueValue(d, r, key);
+      if (v === null) continue;
       const other = await tx.findBy(entity, key, v);
-      if (other && other.id !== row.id) throw uniqueViolation({ [key]: v });
+      if (other && other.id !== row.id) throw uniqueViolation({ [key]: r[key] });
     }
-    if (entity === 'plugins') {
-      const p = row as unknown as Plugin;
-      const same = (await listAll(tx, 'plugins')).find(
-        (o) => o.id !== p.id && o.name === p.name && fkId(o.route) === fkId(p.route) && fkId(o.service) === fkId(p.service) && fkId(o.consumer) === fkId(p.consumer),
-      );
-      if (same) throw uniqueViolation({ consumer: p.consumer, name: p.name, route: p.route, service: p.service });
-    }
-    if (entity === 'acls') {
-      const a = row as unknown as EntityOf<'acls'>;
-      const same = (await listAll(tx, 'acls', { foreign: { field: 'consumer', id: a.consumer.id } })).find((o) => o.id !== a.id && o.group === a.group);
-      if (same) throw uniqueViolation({ consumer: a.consumer, group: a.group });
+    for (const key of d.compositeKeys) {
+      const mine = compositeValue(d, r, key);
+      // Narrow the scan to the rows sharing a foreign key with this one, when the key has one.
+      const fk = d.foreignKeys.find((f) => key.fields.includes(f.field) && fkId(r[f.field]) !== null);
+      const candidates = await listAll(tx, entity, fk ? { foreign: { field: fk.field, id: fkId(r[fk.field]) as string } } : {});
+      const same = candidates.find((o) => o.id !== row.id && compositeValue(d, o as unknown as Record<string, unknown>, key) === mine);
+      if (same) throw uniqueViolation(Object.fromEntries([...key.fields].sort().map((f) => [f, r[f]])));
     }
   }
 
@@ -190,6 +174,20 @@ export function createEntityService(opts: EntityServiceOptions) {
     }
   }
 
+  /** Deletes a row and, first, what cascades from it; refuses while a `restrict` reference remains. */
+  async function removeRow(tx: ConfigTx, entity: EntityName, id: string): Promise<void> {
+    for (const { entity: child, fk } of referencesTo(entity)) {
+      if (fk.onDelete !== 'restrict') continue;
+      const page = await tx.list(child.name, { foreign: { field: fk.field, id }, size: 1 });
+      if (page.data.length > 0) throw referencedBy(entity, child.name);
+    }
+    for (const { entity: child, fk } of referencesTo(entity)) {
+      if (fk.onDelete !== 'cascade') continue;
+      for (const c of await listAll(tx, child.name, { foreign: { field: fk.field, id } })) await removeRow(tx, child.name, c.id);
+    }
+    await tx.delete(entity, id);
+  }
+
   function withParent(input: unknown, parent?: ParentScope): unknown {
     if (!parent || !isRecord(input)) return input;
     return { ...input, [parent.field]: { id: parent.id } };
@@ -198,20 +196,20 @@ export function createEntityService(opts: EntityServiceOptions) {
   return {
     // Reads go straight to the store (it is a ConfigTx too): no write lock for a GET.
     find: async (entity: EntityName, idOrKey: string, parent?: { field: ForeignField; idOrKey: string }) => {
-      const scope = parent ? await parentScope(store, parent.field, parent.idOrKey) : undefined;
+      const scope = parent ? await parentScope(store, entity, parent.field, parent.idOrKey) : undefined;
       return find(store, entity, idOrKey, scope);
     },
 
     /** GET on a collection, optionally nested. */
     list: async <E extends EntityName>(entity: E, o: ListOptions, parent?: { field: ForeignField; idOrKey: string }) => {
-      const scope = parent ? await parentScope(store, parent.field, parent.idOrKey) : undefined;
+      const scope = parent ? await parentScope(store, entity, parent.field, parent.idOrKey) : undefined;
       return store.list(entity, { ...o, foreign: scope });
     },
 
     /** POST → the created entity. */
     create: <E extends EntityName>(entity: E, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
       inTx(async (tx) => {
-        const scope = parent ? await parentScope(tx, parent.field, parent.idOrKey) : undefined;
+        const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
         const row = await normalize(tx, entity, withParent(input, scope), {});
         if (await tx.get(entity, row.id)) throw uniqueViolation({ id: row.id });
         await checkUnique(tx, entity, row);
@@ -222,11 +220,11 @@ export function createEntityService(opts: EntityServiceOptions) {
     /** PUT: replace the entity found by id or key, or create it with that id / key. */
     upsert: <E extends EntityName>(entity: E, idOrKey: string, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
       inTx(async (tx) => {
-        const scope = parent ? await parentScope(tx, parent.field, parent.idOrKey) : undefined;
+        const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
         const existing = await find(tx, entity, idOrKey, scope);
         let body = withParent(input, scope);
         const isId = uuidPattern.test(idOrKey);
-        const key = endpointKey[entity];
+        const key = descriptorOf(entity).endpointKey;
         if (isRecord(body)) {
           if (isId) body = { ...body, id: idOrKey };
           else if (key) body = { ...body, [key]: idOrKey };
@@ -243,7 +241,7 @@ export function createEntityService(opts: EntityServiceOptions) {
     /** PATCH: merge onto the existing entity (404 when absent). */
     patch: <E extends EntityName>(entity: E, idOrKey: string, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
       inTx(async (tx) => {
-        const scope = parent ? await parentScope(tx, parent.field, parent.idOrKey) : undefined;
+        const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
         const existing = await find(tx, entity, idOrKey, scope);
         if (!existing) throw notFound();
         if (isRecord(input) && input.id !== undefined && input.id !== existing.id) {
@@ -261,21 +259,10 @@ export function createEntityService(opts: EntityServiceOptions) {
      */
     remove: (entity: EntityName, idOrKey: string, parent?: { field: ForeignField; idOrKey: string }) =>
       inTx(async (tx) => {
-        const scope = parent ? await parentScope(tx, parent.field, parent.idOrKey) : undefined;
+        const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
         const row = await find(tx, entity, idOrKey, scope);
         if (!row) return false;
-        if (entity === 'services') {
-          const routes = await tx.list('routes', { foreign: { field: 'service', id: row.id }, size: 1 });
-          if (routes.data.length > 0) throw referencedBy('services', 'routes');
-        }
-        const field: ForeignField | null = entity === 'services' ? 'service' : entity === 'routes' ? 'route' : entity === 'consumers' ? 'consumer' : null;
-        if (field) {
-          for (const p of await listAll(tx, 'plugins', { foreign: { field, id: row.id } })) await tx.delete('plugins', p.id);
-        }
-        if (entity === 'consumers') {
-          for (const a of await listAll(tx, 'acls', { foreign: { field: 'consumer', id: row.id } })) await tx.delete('acls', a.id);
-        }
-        await tx.delete(entity, row.id);
+        await removeRow(tx, entity, row.id);
         return true;
       }),
 

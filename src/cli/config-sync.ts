@@ -5,9 +5,9 @@
  *   portcullis config diff FILE             what `sync` would change
  *   portcullis config sync FILE [--dry-run] create, update and delete until the node matches FILE
  *
- * Entities are matched by id first, then by natural key (service/route name, consumer username
- * or custom_id, plugin name + scope + instance name, ACL consumer + group), so a hand-written file
- * without ids still lines up with entities that were created through the Admin API.
+ * Entities are matched by id first, then by their descriptor's unique keys (service/route name,
+ * consumer username or custom_id, plugin instance name or name + scope, ACL consumer + group), so
+ * a hand-written file without ids still lines up with entities created through the Admin API.
  *
  * Also `runMigrations` for `portcullis migrations bootstrap|up|status`.
  */
@@ -15,7 +15,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { parseDeclarative } from '../config/declarative.ts';
 import { toDeclarative } from '../config/dump.ts';
-import type { ConfigData, EntityName } from '../config/types.ts';
+import type { EntityDescriptor } from '../config/entity.ts';
+import { compositeValue, uniqueValue } from '../config/entity.ts';
+import { descriptorOf, entities, isReferenced, referencesTo } from '../config/entities/index.ts';
+import { emptyConfig, type ConfigData, type EntityName } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import { createPgPool, migratePg, pgMigrationStatus, configMigrations, type StoreSettings } from '../storage/index.ts';
@@ -78,9 +81,9 @@ class AdminClient {
   }
 
   /** Every entity of a collection, following `next` links. */
-  async all(entity: EntityName): Promise<any[]> {
+  async all(collection: string): Promise<any[]> {
     const out: any[] = [];
-    let path: string | null = `/${entity}?size=1000`;
+    let path: string | null = `/${collection}?size=1000`;
     while (path) {
       const page: { data: any[]; next: string | null } = await this.ok('GET', path);
       out.push(...page.data);
@@ -92,13 +95,9 @@ class AdminClient {
 
 /** The running configuration, entity by entity. */
 async function fetchCurrent(client: AdminClient): Promise<ConfigData> {
-  return {
-    services: await client.all('services'),
-    routes: await client.all('routes'),
-    consumers: await client.all('consumers'),
-    plugins: await client.all('plugins'),
-    acls: await client.all('acls'),
-  };
+  const out = emptyConfig() as unknown as Record<EntityName, unknown[]>;
+  for (const d of entities) out[d.name] = await client.all(d.adminPath);
+  return out as unknown as ConfigData;
 }
 
 /** `portcullis config dump [-o FILE]`: the running config in decK format (YAML). */
@@ -123,7 +122,6 @@ export type Operation =
   | { op: 'update'; entity: EntityName; label: string; id: string; body: Record<string, unknown>; changed: string[] }
   | { op: 'delete'; entity: EntityName; label: string; id: string };
 
-const singular: Record<EntityName, string> = { services: 'service', routes: 'route', consumers: 'consumer', plugins: 'plugin', acls: 'acl' };
 const volatile = new Set(['created_at', 'updated_at']);
 
 function strip(row: object): Record<string, unknown> {
@@ -142,31 +140,40 @@ function canonical(v: unknown): string {
 
 const fk = (v: unknown): string => (v && typeof v === 'object' && 'id' in v ? String((v as { id: unknown }).id) : '');
 
-/** Names of services, routes and consumers by id, so labels read like decK's (`route echo-route`). */
+/** Names of the rows others refer to, by id, so labels read like decK's (`route echo-route`). */
 type Names = ReadonlyMap<string, string>;
+
+/** A row's default label: its endpoint key, else another unique key, else its id. */
+function keyLabel(d: EntityDescriptor, row: any): string {
+  for (const k of [d.endpointKey, ...d.uniqueKeys]) if (k !== null && typeof row[k] === 'string') return row[k];
+  return row.id;
+}
 
 function namesOf(...configs: ConfigData[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const c of configs) {
-    for (const r of [...c.services, ...c.routes]) if (r.name) out.set(r.id, r.name);
-    for (const r of c.consumers) out.set(r.id, r.username ?? r.custom_id ?? r.id);
+    for (const d of entities) {
+      if (!isReferenced(d.name)) continue;
+      for (const r of c[d.name] as any[]) out.set(r.id, keyLabel(d, r));
+    }
   }
   return out;
 }
 
 function label(entity: EntityName, row: any, names: Names = new Map()): string {
-  const ref = (v: unknown) => names.get(fk(v)) ?? fk(v);
-  switch (entity) {
-    case 'services':
-    case 'routes':
-      return row.name ?? row.id;
-    case 'consumers':
-      return row.username ?? row.custom_id ?? row.id;
-    case 'plugins':
-      return `${row.name}${row.instance_name ? ` (${row.instance_name})` : ''}${row.route ? ` route ${ref(row.route)}` : ''}${row.service ? ` service ${ref(row.service)}` : ''}${row.consumer ? ` consumer ${ref(row.consumer)}` : ''}${!row.route && !row.service && !row.consumer ? ' (global)' : ''}`;
-    case 'acls':
-      return `${row.group} for consumer ${ref(row.consumer)}`;
+  const d = descriptorOf(entity);
+  return d.label ? d.label(row, (v) => names.get(fk(v)) ?? fk(v)) : keyLabel(d, row);
+}
+
+/** The keys a row is matched by when ids differ: its unique keys and composite keys. */
+function matchKeys(d: EntityDescriptor, row: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const k of d.uniqueKeys) {
+    const v = uniqueValue(d, row, k);
+    if (v !== null) out.push(`${k}:${v}`);
   }
+  for (const k of d.compositeKeys) out.push(`${k.name}:${compositeValue(d, row, k)}`);
+  return out;
 }
 
 /**
@@ -177,31 +184,22 @@ export function planSync(current: ConfigData, target: ConfigData): Operation[] {
   const names = namesOf(target, current);
   const idMap = new Map<string, string>();
   const remap = (ref: unknown) => (ref && typeof ref === 'object' && 'id' in ref ? { id: idMap.get(fk(ref)) ?? fk(ref) } : ref);
-  const keysOf: Record<EntityName, (r: any) => string[]> = {
-    services: (r) => (r.name ? [`name:${r.name}`] : []),
-    routes: (r) => (r.name ? [`name:${r.name}`] : []),
-    consumers: (r) => [r.username ? `u:${r.username}` : '', r.custom_id ? `c:${r.custom_id}` : ''].filter(Boolean),
-    plugins: (r) => [`${r.name}|${fk(r.route)}|${fk(r.service)}|${fk(r.consumer)}|${r.instance_name ?? ''}`],
-    acls: (r) => [`${fk(r.consumer)}|${r.group}`],
-  };
-  const ops: Record<EntityName, { create: Operation[]; update: Operation[]; delete: Operation[] }> = {
-    services: { create: [], update: [], delete: [] },
-    routes: { create: [], update: [], delete: [] },
-    consumers: { create: [], update: [], delete: [] },
-    plugins: { create: [], update: [], delete: [] },
-    acls: { create: [], update: [], delete: [] },
-  };
-  for (const entity of ['services', 'consumers', 'routes', 'plugins', 'acls'] as const) {
+  const ops = new Map<EntityName, { create: Operation[]; update: Operation[]; delete: Operation[] }>();
+  // Dependency order: a row's references are matched (and remapped) before the row itself.
+  for (const d of entities) {
+    const entity = d.name;
+    const mine = { create: [] as Operation[], update: [] as Operation[], delete: [] as Operation[] };
+    ops.set(entity, mine);
     const cur = current[entity] as any[];
     const matched = new Set<string>();
     const byId = new Map(cur.map((r) => [r.id as string, r]));
     const byKey = new Map<string, any>();
-    for (const r of cur) for (const k of keysOf[entity](r)) byKey.set(k, r);
+    for (const r of cur) for (const k of matchKeys(d, r)) byKey.set(k, r);
     for (const raw of target[entity] as any[]) {
       const t = { ...raw };
-      for (const f of ['service', 'route', 'consumer']) if (f in t) t[f] = remap(t[f]);
+      for (const f of d.foreignKeys) if (f.field in t) t[f.field] = remap(t[f.field]);
       let hit = byId.get(t.id);
-      if (!hit) for (const k of keysOf[entity](t)) if (!hit && byKey.has(k) && !matched.has(byKey.get(k).id)) hit = byKey.get(k);
+      if (!hit) for (const k of matchKeys(d, t)) if (!hit && byKey.has(k) && !matched.has(byKey.get(k).id)) hit = byKey.get(k);
       if (hit && !matched.has(hit.id)) {
         matched.add(hit.id);
         idMap.set(t.id, hit.id);
@@ -209,21 +207,24 @@ export function planSync(current: ConfigData, target: ConfigData): Operation[] {
         const want = strip(t);
         const have = strip(hit);
         const changed = [...new Set([...Object.keys(want), ...Object.keys(have)])].filter((k) => canonical(want[k]) !== canonical(have[k])).sort();
-        if (changed.length > 0) ops[entity].update.push({ op: 'update', entity, label: label(entity, t, names), id: hit.id, body: want, changed });
+        if (changed.length > 0) mine.update.push({ op: 'update', entity, label: label(entity, t, names), id: hit.id, body: want, changed });
       } else {
         idMap.set(t.id, t.id);
-        ops[entity].create.push({ op: 'create', entity, label: label(entity, t, names), body: strip(t) });
+        mine.create.push({ op: 'create', entity, label: label(entity, t, names), body: strip(t) });
       }
     }
-    for (const r of cur) if (!matched.has(r.id)) ops[entity].delete.push({ op: 'delete', entity, label: label(entity, r, names), id: r.id });
+    for (const r of cur) if (!matched.has(r.id)) mine.delete.push({ op: 'delete', entity, label: label(entity, r, names), id: r.id });
   }
-  // Order that keeps references valid at every step (a service is deleted only once no route uses it).
+  // An order that keeps references valid at every step: deletes of what nothing must still point
+  // at, last kinds first (they free unique keys the creates may reuse); then creates and updates,
+  // first kinds first; then deletes of kinds a `restrict` foreign key points at (a service goes
+  // once no route uses it any more).
+  const restricted = (e: EntityName) => referencesTo(e).some((r) => r.fk.onDelete === 'restrict');
+  const reversed = [...entities].reverse();
   return [
-    ...ops.plugins.delete, ...ops.acls.delete,
-    ...ops.services.create, ...ops.services.update, ...ops.consumers.create, ...ops.consumers.update,
-    ...ops.routes.delete, ...ops.routes.create, ...ops.routes.update,
-    ...ops.services.delete, ...ops.consumers.delete,
-    ...ops.plugins.create, ...ops.plugins.update, ...ops.acls.create, ...ops.acls.update,
+    ...reversed.filter((d) => !restricted(d.name)).flatMap((d) => ops.get(d.name)!.delete),
+    ...entities.flatMap((d) => [...ops.get(d.name)!.create, ...ops.get(d.name)!.update]),
+    ...reversed.filter((d) => restricted(d.name)).flatMap((d) => ops.get(d.name)!.delete),
   ];
 }
 
@@ -233,7 +234,7 @@ async function loadTarget(file: string, registry: PluginRegistry, io: ToolIo): P
 }
 
 function describe(op: Operation): string {
-  const what = `${singular[op.entity]} ${op.label}`;
+  const what = `${descriptorOf(op.entity).singular} ${op.label}`;
   if (op.op === 'update') return `updating ${what} (${op.changed.join(', ')})`;
   return `${op.op === 'create' ? 'creating' : 'deleting'} ${what}`;
 }
@@ -300,9 +301,10 @@ export async function runConfigSync(adminUrl: string, file: string, opts: { dryR
     out(describe(op));
     if (opts.dryRun) continue;
     try {
-      if (op.op === 'create') await client.ok('POST', `/${op.entity}`, op.body);
-      else if (op.op === 'update') await client.ok('PUT', `/${op.entity}/${op.id}`, op.body);
-      else await client.ok('DELETE', `/${op.entity}/${op.id}`);
+      const collection = descriptorOf(op.entity).adminPath;
+      if (op.op === 'create') await client.ok('POST', `/${collection}`, op.body);
+      else if (op.op === 'update') await client.ok('PUT', `/${collection}/${op.id}`, op.body);
+      else await client.ok('DELETE', `/${collection}/${op.id}`);
     } catch (e) {
       err(`sync stopped: ${(e as Error).message}`);
       out(summary(ops.slice(0, ops.indexOf(op))));

@@ -14,7 +14,8 @@ import { ConfigError, type ValidationIssue } from '../errors.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigData, EntityName } from './types.ts';
 import { emptyConfig } from './types.ts';
-import { deterministicId, naturalKey } from './ids.ts';
+import { descriptorOf, entities, isEntityName, isReferenced, referencesTo } from './entities/index.ts';
+import { deterministicId } from './ids.ts';
 import { checkIntegrity } from './integrity.ts';
 import { joinPath, prefixIssues } from './issues.ts';
 import { normalizeEntity, type EntityRef, type RefKind } from './normalize.ts';
@@ -34,15 +35,14 @@ export interface DeclarativeOptions {
 
 /** decK's own bookkeeping keys: accepted and ignored. */
 const ignoredTopLevel = new Set(['_format_version', '_info', '_transform', '_workspace', '_konnect']);
-const supportedTopLevel = new Set(['services', 'routes', 'consumers', 'plugins', 'acls']);
 /** Kong/decK entity kinds we know but do not implement yet: a clear message rather than "unknown field". */
 const unsupportedKinds = new Set([
-  'upstreams', 'targets', 'certificates', 'ca_certificates', 'snis', 'vaults', 'consumer_groups', 'partials',
+  'certificates', 'ca_certificates', 'snis', 'vaults', 'consumer_groups', 'partials',
   'keys', 'key_sets', 'oauth2_credentials', 'basicauth_credentials', 'keyauth_credentials', 'jwt_secrets',
   'hmacauth_credentials', 'mtls_auth_credentials', 'filter_chains', 'custom_entities', 'licenses', 'workspaces',
   'consumer_group_consumers', 'consumer_group_plugins', 'plugins_partials', 'rbac_roles', 'rbac_users',
   'degraphql_routes', 'graphql_ratelimiting_advanced_costs', 'document_objects', 'groups', 'credentials',
-]);
+].filter((k) => !isEntityName(k)));
 
 interface Entry {
   kind: EntityName;
@@ -54,6 +54,17 @@ interface Entry {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The kinds that may be written nested under `parent`, with the foreign key they get. */
+function nestedKinds(parent: EntityName): { kind: EntityName; field: string }[] {
+  const out = referencesTo(parent)
+    .filter((r) => r.fk.nested)
+    .map((r) => ({ kind: r.entity.name, field: r.fk.field }));
+  // A parent's own children of a kind come before its children's children of that kind
+  // (a service's plugins before the plugins of its routes): kinds without nested kinds first.
+  const leaf = (k: EntityName) => referencesTo(k).every((r) => !r.fk.nested);
+  return [...out.filter((c) => leaf(c.kind)), ...out.filter((c) => !leaf(c.kind))];
 }
 
 /** Collects entries from the document tree; owns the issue list while walking. */
@@ -94,10 +105,9 @@ class Walker {
     return own;
   }
 
-  idFor(kind: 'services' | 'routes' | 'consumers', item: Record<string, unknown>, path: string): string {
+  idFor(kind: EntityName, item: Record<string, unknown>, path: string): string {
     if (typeof item.id === 'string') return item.id;
-    const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
-    const key = kind === 'consumers' ? naturalKey.consumer(str(item.username), str(item.custom_id), path) : naturalKey.service(str(item.name), path);
+    const key = descriptorOf(kind).naturalKey.key(item, path);
     let id = deterministicId(kind, key);
     // A duplicate name is reported as such; do not let it also surface as a duplicate id.
     if (this.derived.has(id)) id = deterministicId(kind, `${key}@${path}`);
@@ -105,52 +115,22 @@ class Walker {
     return id;
   }
 
-  plugins(value: unknown, path: string, parent?: { key: 'service' | 'route' | 'consumer'; id: string }): void {
+  /** The entries of `kind` at `path`, and everything nested in them (children get `parent`'s key). */
+  walk(kind: EntityName, value: unknown, path: string, parent?: { field: string; id: string }): void {
+    const children = nestedKinds(kind);
+    const referenced = isReferenced(kind);
     for (const { item, path: p } of this.list(value, path)) {
-      const input = this.split(item, p, [], parent?.key);
-      if (parent) input[parent.key] = { id: parent.id };
-      this.entries.push({ kind: 'plugins', path: p, input });
+      const input = this.split(item, p, children.map((c) => c.kind), parent?.field);
+      if (parent) input[parent.field] = { id: parent.id };
+      const id = referenced ? this.idFor(kind, item, p) : undefined;
+      this.entries.push({ kind, path: p, input, id });
+      if (id === undefined) continue;
+      for (const c of children) this.walk(c.kind, item[c.kind], `${p}.${c.kind}`, { field: c.field, id });
     }
-  }
-
-  routes(value: unknown, path: string, serviceId?: string): void {
-    for (const { item, path: p } of this.list(value, path)) {
-      const input = this.split(item, p, ['plugins'], serviceId === undefined ? undefined : 'service');
-      if (serviceId !== undefined) input.service = { id: serviceId };
-      const id = this.idFor('routes', item, p);
-      this.entries.push({ kind: 'routes', path: p, input, id });
-      this.plugins(item.plugins, `${p}.plugins`, { key: 'route', id });
-    }
-  }
-
-  services(value: unknown, path: string): void {
-    for (const { item, path: p } of this.list(value, path)) {
-      const id = this.idFor('services', item, p);
-      this.entries.push({ kind: 'services', path: p, input: this.split(item, p, ['routes', 'plugins']), id });
-      this.plugins(item.plugins, `${p}.plugins`, { key: 'service', id });
-      this.routes(item.routes, `${p}.routes`, id);
-    }
-  }
-
-  consumers(value: unknown, path: string): void {
-    for (const { item, path: p } of this.list(value, path)) {
-      const id = this.idFor('consumers', item, p);
-      this.entries.push({ kind: 'consumers', path: p, input: this.split(item, p, ['plugins', 'acls']), id });
-      this.plugins(item.plugins, `${p}.plugins`, { key: 'consumer', id });
-      for (const acl of this.list(item.acls, `${p}.acls`)) {
-        const input = this.split(acl.item, acl.path, [], 'consumer');
-        input.consumer = { id };
-        this.entries.push({ kind: 'acls', path: acl.path, input });
-      }
-    }
-  }
-
-  acls(value: unknown, path: string): void {
-    for (const { item, path: p } of this.list(value, path)) this.entries.push({ kind: 'acls', path: p, input: { ...item } });
   }
 }
 
-/** Lookup of the document's services, routes and consumers by id and endpoint key. */
+/** Lookup of the document's referenced entities by id and endpoint key. */
 function buildResolver(entries: readonly Entry[]): (kind: RefKind, ref: EntityRef) => string | null {
   const ids = new Map<string, Set<string>>();
   const names = new Map<string, Map<string, string>>();
@@ -158,7 +138,8 @@ function buildResolver(entries: readonly Entry[]): (kind: RefKind, ref: EntityRe
     if (e.id === undefined) continue;
     if (!ids.has(e.kind)) ids.set(e.kind, new Set());
     ids.get(e.kind)?.add(e.id);
-    const key = e.kind === 'consumers' ? e.input.username : e.input.name;
+    const endpointKey = descriptorOf(e.kind).endpointKey;
+    const key = endpointKey === null ? undefined : e.input[endpointKey];
     if (typeof key !== 'string') continue;
     if (!names.has(e.kind)) names.set(e.kind, new Map());
     const byName = names.get(e.kind);
@@ -171,23 +152,19 @@ function buildResolver(entries: readonly Entry[]): (kind: RefKind, ref: EntityRe
   };
 }
 
-/** Duplicate names / usernames / custom_ids among the document's entries, valid or not. */
+/** Duplicate values of single-field unique keys (names, usernames, ...) among the document's entries, valid or not. */
 function duplicateKeys(entries: readonly Entry[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  const checks: Array<[EntityName, string, string]> = [
-    ['services', 'name', 'name'],
-    ['routes', 'name', 'name'],
-    ['consumers', 'username', 'username'],
-    ['consumers', 'custom_id', 'custom_id'],
-  ];
-  for (const [kind, field, label] of checks) {
-    const seen = new Map<string, string>();
-    for (const e of entries) {
-      const v = e.input[field];
-      if (e.kind !== kind || typeof v !== 'string') continue;
-      const first = seen.get(v);
-      if (first === undefined) seen.set(v, e.path);
-      else issues.push({ path: joinPath(e.path, field), message: `duplicate ${label} '${v}' (first defined at ${first})` });
+  for (const d of entities) {
+    for (const field of d.uniqueKeys) {
+      const seen = new Map<string, string>();
+      for (const e of entries) {
+        const v = e.input[field];
+        if (e.kind !== d.name || typeof v !== 'string') continue;
+        const first = seen.get(v);
+        if (first === undefined) seen.set(v, e.path);
+        else issues.push({ path: joinPath(e.path, field), message: `duplicate ${field} '${v}' (first defined at ${first})` });
+      }
     }
   }
   return issues;
@@ -234,7 +211,7 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
     for (const w of migrateOldFormat(parsed)) opts.warn?.(w);
   } else if (version !== '3.0') issues.push({ path: '_format_version', message: `unsupported format version ${JSON.stringify(version)}; expected "1.1", "2.1" or "3.0"` });
   for (const key of Object.keys(parsed)) {
-    if (ignoredTopLevel.has(key) || supportedTopLevel.has(key)) continue;
+    if (ignoredTopLevel.has(key) || isEntityName(key)) continue;
     issues.push({ path: key, message: unsupportedKinds.has(key) ? `'${key}' is not supported yet` : 'unknown field' });
   }
 
@@ -243,20 +220,17 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
   const doc = vault.value as Record<string, unknown>;
 
   const walker = new Walker();
-  walker.services(doc.services, 'services');
-  walker.routes(doc.routes, 'routes');
-  walker.consumers(doc.consumers, 'consumers');
-  walker.plugins(doc.plugins, 'plugins');
-  walker.acls(doc.acls, 'acls');
+  for (const d of entities) walker.walk(d.name, doc[d.name], d.name);
   issues.push(...walker.issues);
 
   const resolve = buildResolver(walker.entries);
   const data = emptyConfig();
-  const paths: Record<EntityName, string[]> = { services: [], routes: [], consumers: [], plugins: [], acls: [] };
-  // Services, routes and consumers first: plugin ids derive from the ids they point at.
-  const order: EntityName[] = ['services', 'routes', 'consumers', 'plugins', 'acls'];
+  const paths = {} as Record<EntityName, string[]>;
+  // Kinds in dependency order: ids derived from a normalized entity use the ids it points at.
   const usedIds = new Set<string>();
-  for (const kind of order) {
+  for (const d of entities) {
+    const kind = d.name;
+    paths[kind] = [];
     for (const entry of walker.entries) {
       if (entry.kind !== kind) continue;
       const res = normalizeEntity(kind, entry.input, { registry: opts.registry, now, id: entry.id, resolve });
@@ -264,9 +238,9 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
         issues.push(...prefixIssues(res.issues, entry.path));
         continue;
       }
-      const value = res.value;
-      if (entry.input.id === undefined && (kind === 'plugins' || kind === 'acls')) {
-        let id = derivedId(value as ConfigData['plugins'][number] | ConfigData['acls'][number], kind);
+      const value = res.value as { id: string };
+      if (entry.input.id === undefined && d.naturalKey.from === 'entity') {
+        let id = derivedId(kind, value as unknown as Record<string, unknown>);
         // Two entries with the same key are a duplicate (reported below); keep their ids apart so
         // the report names the real problem rather than a duplicate id.
         if (usedIds.has(id)) id = deterministicId(kind, `${id}@${entry.path}`);
@@ -307,14 +281,9 @@ function inDocumentOrder(issues: ValidationIssue[], topKeys: string[]): Validati
     .map((x) => x.issue);
 }
 
-/** The deterministic id of a plugin or ACL, from what it is attached to. */
-export function derivedId(value: ConfigData['plugins'][number] | ConfigData['acls'][number], kind: 'plugins' | 'acls'): string {
-  if (kind === 'acls') {
-    const a = value as ConfigData['acls'][number];
-    return deterministicId('acls', naturalKey.acl(a.consumer.id, a.group));
-  }
-  const p = value as ConfigData['plugins'][number];
-  return deterministicId('plugins', naturalKey.plugin(p.name, p.route?.id ?? null, p.service?.id ?? null, p.consumer?.id ?? null, p.instance_name));
+/** The deterministic id of an entity whose natural key is read from the normalized row (plugins, ACLs). */
+export function derivedId(kind: EntityName, value: Record<string, unknown>): string {
+  return deterministicId(kind, descriptorOf(kind).naturalKey.key(value, ''));
 }
 
 /** Read and parse a declarative file (YAML or JSON). */

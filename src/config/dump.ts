@@ -1,15 +1,20 @@
 /**
- * ConfigData → decK document (for `GET /config` and `portcullis config dump`): routes nested
- * under their service, ACLs under their consumer, plugins at the top level referencing their
- * scope by name. Ids are written only when they differ from the id the loader would derive, and
- * timestamps are left out, so the dump is readable and `parseDeclarative(dump)` gives back the
- * same entities (at the same load time).
+ * ConfigData → decK document (for `GET /config` and `portcullis config dump`), from the entity
+ * descriptors: a kind with `dumpNestedUnder` is written under its parent (routes under their
+ * service, ACLs under their consumer), the others at the top level referencing what they point
+ * at by endpoint key (plugins name their service/route/consumer). Ids are written only when they
+ * differ from the id the loader would derive, and timestamps are left out, so the dump is
+ * readable and `parseDeclarative(dump)` gives back the same entities (at the same load time).
  */
-import type { ConfigData } from './types.ts';
-import { derivedId } from './declarative.ts';
-import { deterministicId, naturalKey } from './ids.ts';
+import type { EntityDescriptor } from './entity.ts';
+import { fkId } from './entity.ts';
+import { descriptorOf, entities } from './entities/index.ts';
+import { deterministicId } from './ids.ts';
+import type { ConfigData, EntityName } from './types.ts';
 
 const omitted = new Set(['id', 'created_at', 'updated_at']);
+
+type Row = Record<string, unknown> & { id: string };
 
 /** Copy of an entity without ids, timestamps, the listed fields and null values (null is every such field's default). */
 function fields(entity: object, drop: readonly string[] = []): Record<string, unknown> {
@@ -21,59 +26,41 @@ function fields(entity: object, drop: readonly string[] = []): Record<string, un
   return out;
 }
 
-/** `{ id, ...rest }` when the id must be kept, else `rest`. */
-function withId(id: string, derived: string, rest: Record<string, unknown>): Record<string, unknown> {
-  return id === derived ? rest : { id, ...rest };
-}
-
 /** Render the configuration as a decK `_format_version: "3.0"` document. */
 export function toDeclarative(data: ConfigData): Record<string, unknown> {
-  const services = new Map(data.services.map((s) => [s.id, s]));
-  const routes = new Map(data.routes.map((r) => [r.id, r]));
-  const consumers = new Map(data.consumers.map((c) => [c.id, c]));
+  const byId = new Map<EntityName, Map<string, Row>>();
+  for (const d of entities) byId.set(d.name, new Map((data[d.name] as unknown as Row[]).map((r) => [r.id, r])));
+  /** Kinds written nested under `parent`, with their parent foreign key. */
+  const nestedUnder = (parent: EntityName) =>
+    entities.flatMap((d) => d.foreignKeys.filter((fk) => fk.entity === parent && d.dumpNestedUnder === fk.field).map((fk) => ({ d, fk })));
 
-  const doc: Record<string, unknown> = { _format_version: '3.0' };
-
-  const renderRoute = (r: ConfigData['routes'][number], path: string, nested: boolean) => {
-    const rest = fields(r, nested ? ['service'] : []);
-    if (!nested && r.service) rest.service = r.service.id;
-    return withId(r.id, deterministicId('routes', naturalKey.route(r.name, path)), rest);
+  /** A row as the loader would read it at `path`; `parentField` is implied by the enclosing entity. */
+  const render = (d: EntityDescriptor, row: Row, path: string, parentField?: string): Record<string, unknown> => {
+    const rest = fields(row, parentField ? [parentField] : []);
+    for (const fk of d.foreignKeys) {
+      if (fk.field === parentField || !(fk.field in rest)) continue;
+      // Reference by endpoint key when there is one (readable), else by id.
+      const id = fkId(row[fk.field]);
+      const target = id === null ? undefined : byId.get(fk.entity)?.get(id);
+      const key = descriptorOf(fk.entity).endpointKey;
+      const name = target && key ? target[key] : undefined;
+      rest[fk.field] = typeof name === 'string' ? name : id;
+    }
+    for (const { d: child, fk } of nestedUnder(d.name)) {
+      const own = (data[child.name] as unknown as Row[]).filter((c) => fkId(c[fk.field]) === row.id);
+      if (own.length > 0) rest[child.name] = own.map((c, j) => render(child, c, `${path}.${child.name}[${j}]`, fk.field));
+    }
+    const derived = deterministicId(d.name, d.naturalKey.key(row, path));
+    return row.id === derived ? rest : { id: row.id, ...rest };
   };
 
-  if (data.services.length > 0) {
-    doc.services = data.services.map((s, i) => {
-      const path = `services[${i}]`;
-      const out = withId(s.id, deterministicId('services', naturalKey.service(s.name, path)), fields(s));
-      const own = data.routes.filter((r) => r.service?.id === s.id);
-      if (own.length > 0) out.routes = own.map((r, j) => renderRoute(r, `${path}.routes[${j}]`, true));
-      return out;
-    });
-  }
-  // Routes without a service (or pointing at one not in this data) stay at the top level.
-  const loose = data.routes.filter((r) => !r.service || !services.has(r.service.id));
-  if (loose.length > 0) doc.routes = loose.map((r, k) => renderRoute(r, `routes[${k}]`, false));
-
-  if (data.consumers.length > 0) {
-    doc.consumers = data.consumers.map((c, i) => {
-      const path = `consumers[${i}]`;
-      const out = withId(c.id, deterministicId('consumers', naturalKey.consumer(c.username, c.custom_id, path)), fields(c));
-      const acls = data.acls.filter((a) => a.consumer.id === c.id);
-      if (acls.length > 0) out.acls = acls.map((a) => withId(a.id, derivedId(a, 'acls'), fields(a, ['consumer'])));
-      return out;
-    });
-  }
-  const looseAcls = data.acls.filter((a) => !consumers.has(a.consumer.id));
-  if (looseAcls.length > 0) doc.acls = looseAcls.map((a) => withId(a.id, derivedId(a, 'acls'), { ...fields(a), consumer: a.consumer.id }));
-
-  if (data.plugins.length > 0) {
-    doc.plugins = data.plugins.map((p) => {
-      const rest = fields(p, ['route', 'service', 'consumer']);
-      // Reference by endpoint key when there is one (readable), else by id.
-      if (p.service) rest.service = services.get(p.service.id)?.name ?? p.service.id;
-      if (p.route) rest.route = routes.get(p.route.id)?.name ?? p.route.id;
-      if (p.consumer) rest.consumer = consumers.get(p.consumer.id)?.username ?? p.consumer.id;
-      return withId(p.id, derivedId(p, 'plugins'), rest);
-    });
+  const doc: Record<string, unknown> = { _format_version: '3.0' };
+  for (const d of entities) {
+    const rows = data[d.name] as unknown as Row[];
+    // Nested kinds: only the rows whose parent is not in this data stay at the top level.
+    const parentFk = d.foreignKeys.find((fk) => fk.field === d.dumpNestedUnder);
+    const top = parentFk ? rows.filter((r) => { const id = fkId(r[parentFk.field]); return id === null || !byId.get(parentFk.entity)?.has(id); }) : rows;
+    if (top.length > 0) doc[d.name] = top.map((r, i) => render(d, r, `${d.name}[${i}]`));
   }
   return doc;
 }

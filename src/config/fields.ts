@@ -3,6 +3,7 @@
  * headers. Rules follow Kong's typedefs (kong/db/schema/typedefs.lua); messages are our own.
  */
 import { isIP } from 'node:net';
+import { compileRoutePathRegex } from '../router/index.ts';
 
 /** RFC 4122 textual UUID (any version; Kong accepts any). */
 export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -61,12 +62,13 @@ export function checkRouteHost(value: string): string | null {
   return checkHostname(rest.join('.')) === null ? null : `invalid hostname: '${value}'`;
 }
 
-/** Route paths: `/prefix` or `~regex` (the regex must compile). */
+/** Route paths: `/prefix` or `~regex` (the regex must compile exactly as the router compiles it). */
 export function checkRoutePath(value: string): string | null {
   if (value.startsWith('~')) {
     try {
-      // Kong compiles with PCRE; JavaScript's engine is the one our router runs, so it decides.
-      new RegExp(value.slice(1));
+      // Kong compiles with PCRE; the router's own compilation (PCRE group syntax translated,
+      // then JavaScript's engine) decides, so the validator and the router cannot disagree.
+      compileRoutePathRegex(value.slice(1));
     } catch (err) {
       return `invalid regex '${value.slice(1)}': ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
     }

@@ -6,6 +6,8 @@ export type * from './types.ts';
 export { emptyConfig, entityNames } from './types.ts';
 export { entityInputSchemas, foreignRefSchema, protocols } from './schemas.ts';
 export { normalizeEntity, scopeAllowed, toEntityRef } from './normalize.ts';
+export { descriptorOf, entities, isEntityName, referencesTo } from './entities/index.ts';
+export type { EntityDescriptor, ForeignKeyDescriptor, CompositeKeyDescriptor } from './entity.ts';
 export type { EntityRef, NormalizeContext, NormalizeResult, RefKind } from './normalize.ts';
 export { parseDeclarative, loadDeclarativeFile } from './declarative.ts';
 export type { DeclarativeOptions } from './declarative.ts';

@@ -1,9 +1,12 @@
 /**
- * Cross-entity checks on a whole ConfigData: unique ids and endpoint keys, one plugin per
- * (name, route, service, consumer), and every foreign key pointing at an existing entity.
+ * Cross-entity checks on a whole ConfigData, from the entity descriptors: unique ids, unique
+ * keys (names, usernames, ...), composite keys (one plugin per (name, route, service, consumer),
+ * one ACL group per consumer), and every foreign key pointing at an existing entity.
  */
 import type { ValidationIssue } from '../errors.ts';
 import type { ConfigData, EntityName } from './types.ts';
+import { compositeValue, fkId, uniqueValue } from './entity.ts';
+import { descriptorOf, entities } from './entities/index.ts';
 import { joinPath } from './issues.ts';
 
 export interface IntegrityOptions {
@@ -36,37 +39,37 @@ export function checkIntegrity(data: ConfigData, opts: IntegrityOptions = {}): V
       else issues.push({ path: joinPath(pathOf(kind, i), field), message: `${label(k)} (first defined at ${pathOf(kind, first)})` });
     });
   };
-  const ids = (kind: EntityName, items: readonly { id: string }[]) => unique(kind, items, 'id', (x) => x.id, (k) => `duplicate id '${k}'`);
-
   const keys = opts.endpointKeys !== false;
-  ids('services', data.services);
-  if (keys) unique('services', data.services, 'name', (s) => s.name, (k) => `duplicate name '${k}'`);
-  ids('routes', data.routes);
-  if (keys) unique('routes', data.routes, 'name', (r) => r.name, (k) => `duplicate name '${k}'`);
-  ids('consumers', data.consumers);
-  if (keys) unique('consumers', data.consumers, 'username', (c) => c.username, (k) => `duplicate username '${k}'`);
-  if (keys) unique('consumers', data.consumers, 'custom_id', (c) => c.custom_id, (k) => `duplicate custom_id '${k}'`);
-  ids('plugins', data.plugins);
-  unique('plugins', data.plugins, 'instance_name', (p) => p.instance_name, (k) => `duplicate instance_name '${k}'`);
-  unique('plugins', data.plugins, '', (p) => JSON.stringify([p.name, p.route?.id ?? null, p.service?.id ?? null, p.consumer?.id ?? null]), () => {
-    return 'duplicate plugin: only one instance of a plugin per route, service and consumer combination is allowed';
-  });
-  ids('acls', data.acls);
-  unique('acls', data.acls, 'group', (a) => `${a.consumer.id}\u0000${a.group}`, (k) => `duplicate group '${k.split('\u0000')[1]}' for this consumer`);
+  for (const d of entities) {
+    const rows = data[d.name] as unknown as Record<string, unknown>[];
+    unique(d.name, rows, 'id', (x) => String(x.id), (k) => `duplicate id '${k}'`);
+    if (keys) {
+      for (const field of d.uniqueKeys) unique(d.name, rows, field, (x) => uniqueValue(d, x, field), (k) => `duplicate ${field} '${k}'`);
+    }
+    for (const key of d.compositeKeys) {
+      const messages = new Map<string, string>();
+      unique(d.name, rows, key.issueField, (x) => {
+        const v = compositeValue(d, x, key);
+        messages.set(v, key.duplicateMessage(x));
+        return v;
+      }, (k) => messages.get(k) ?? 'duplicate');
+    }
+  }
 
   if (opts.foreignKeys === false) return issues;
-  const serviceIds = new Set(data.services.map((s) => s.id));
-  const routeIds = new Set(data.routes.map((r) => r.id));
-  const consumerIds = new Set(data.consumers.map((c) => c.id));
-  const fk = (kind: EntityName, i: number, field: string, id: string | undefined, set: Set<string>, what: string) => {
-    if (id !== undefined && !set.has(id)) issues.push({ path: joinPath(pathOf(kind, i), field), message: `no ${what} with id '${id}'` });
+  const idsOf = new Map<EntityName, Set<string>>();
+  const idSet = (kind: EntityName) => {
+    let set = idsOf.get(kind);
+    if (!set) idsOf.set(kind, (set = new Set((data[kind] as readonly { id: string }[]).map((r) => r.id))));
+    return set;
   };
-  data.routes.forEach((r, i) => fk('routes', i, 'service', r.service?.id, serviceIds, 'service'));
-  data.plugins.forEach((p, i) => {
-    fk('plugins', i, 'route', p.route?.id, routeIds, 'route');
-    fk('plugins', i, 'service', p.service?.id, serviceIds, 'service');
-    fk('plugins', i, 'consumer', p.consumer?.id, consumerIds, 'consumer');
-  });
-  data.acls.forEach((a, i) => fk('acls', i, 'consumer', a.consumer.id, consumerIds, 'consumer'));
+  for (const d of entities) {
+    (data[d.name] as unknown as Record<string, unknown>[]).forEach((row, i) => {
+      for (const fk of d.foreignKeys) {
+        const id = fkId(row[fk.field]);
+        if (id !== null && !idSet(fk.entity).has(id)) issues.push({ path: joinPath(pathOf(d.name, i), fk.field), message: `no ${descriptorOf(fk.entity).singular} with id '${id}'` });
+      }
+    });
+  }
   return issues;
 }

@@ -152,3 +152,18 @@ test("routes need a matching attribute; with https among the protocols (the defa
   assert.deepEqual(msg({ snis: ['api.example.com'] }), []);
   assert.ok(msg({ protocols: ['http'], snis: ['api.example.com'] }).length > 0);
 });
+
+test('fields nothing applies yet are refused by name: http routes with sources/destinations, stream and gRPC routes, service tls_verify_depth', () => {
+  const lines = (entity: 'routes' | 'services', input: Record<string, unknown>) => {
+    const res = normalizeEntity(entity, input, { registry, now });
+    return res.ok ? [] : res.issues.map((i) => `${i.path}: ${i.message}`);
+  };
+  assert.deepEqual(lines('routes', { paths: ['/'], sources: [{ ip: '10.0.0.1' }] }), ["sources: cannot set 'sources' when 'protocols' is 'http' or 'https'"]);
+  assert.deepEqual(lines('routes', { paths: ['/'], protocols: ['ws'], destinations: [{ port: 80 }] }), ["destinations: cannot set 'destinations' when 'protocols' is 'ws' or 'wss'"]);
+  assert.deepEqual(lines('routes', { paths: ['/'], sources: null, destinations: [] }), []);
+  assert.match(lines('routes', { protocols: ['tcp'], destinations: [{ port: 80 }] })[0], /^protocols: stream routes \('tcp', 'tls', 'udp'\) are not supported yet/);
+  assert.match(lines('routes', { protocols: ['tls_passthrough'], snis: ['a.test'] })[0], /^protocols: stream routes/);
+  assert.match(lines('routes', { protocols: ['grpc', 'grpcs'], paths: ['/'] })[0], /^protocols: gRPC routes \('grpc', 'grpcs'\) are not supported yet/);
+  assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: 2 }), ['tls_verify_depth: is not supported yet; leave it null (the default)']);
+  assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: null }), []);
+});

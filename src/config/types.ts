@@ -6,6 +6,10 @@
  * The declarative (decK) loader turns a file into a `ConfigData`; the stores persist it; the
  * kernel compiles it into a frozen Snapshot.
  */
+import type { Target, Upstream } from './upstreams.ts';
+
+export type { Target, Upstream };
+
 export type Protocol = 'http' | 'https' | 'grpc' | 'grpcs' | 'ws' | 'wss' | 'tcp' | 'tls' | 'udp' | 'tls_passthrough';
 export type HttpMethod = string;
 
@@ -94,28 +98,37 @@ export interface Acl {
   created_at: number;
 }
 
-/** Everything a gateway node needs to serve. Arrays in insertion order. */
-export interface ConfigData {
-  services: Service[];
-  routes: Route[];
-  consumers: Consumer[];
-  plugins: Plugin[];
-  acls: Acl[];
+/**
+ * Row type of every entity kind, by name. Adding an entity: its interface above, a line here, its
+ * name in `entityNames`, and a descriptor in `entities/` (see config/entity.ts).
+ */
+export interface EntityTypes {
+  services: Service;
+  routes: Route;
+  consumers: Consumer;
+  plugins: Plugin;
+  acls: Acl;
+  upstreams: Upstream;
+  targets: Target;
 }
 
-export const entityNames = ['services', 'routes', 'consumers', 'plugins', 'acls'] as const;
-export type EntityName = (typeof entityNames)[number];
+export type EntityName = keyof EntityTypes;
+export type EntityOf<E extends EntityName> = EntityTypes[E];
 
-export type EntityOf<E extends EntityName> = E extends 'services'
-  ? Service
-  : E extends 'routes'
-    ? Route
-    : E extends 'consumers'
-      ? Consumer
-      : E extends 'plugins'
-        ? Plugin
-        : Acl;
+/**
+ * Every entity kind in dependency order: a kind comes after every kind its foreign keys point at.
+ * This is the order of stores' bulk writes, declarative normalization, dumps and `config sync`.
+ */
+export const entityNames = [
+  'services', 'routes', 'consumers', 'plugins', 'acls',
+  'upstreams', 'targets',
+] as const satisfies readonly EntityName[];
+
+/** Everything a gateway node needs to serve. Arrays in insertion order. */
+export type ConfigData = { [E in EntityName]: EntityTypes[E][] };
 
 export function emptyConfig(): ConfigData {
-  return { services: [], routes: [], consumers: [], plugins: [], acls: [] };
+  const out = {} as Record<EntityName, unknown[]>;
+  for (const e of entityNames) out[e] = [];
+  return out as ConfigData;
 }

@@ -244,14 +244,24 @@ export class Context implements RequestContext {
   #abortReason: Error | null = null;
   /** Kernel only: cancels the upstream request in flight (set by the proxy while it runs). */
   cancelUpstream: ((reason: Error) => void) | null = null;
-  readonly log: Logger;
+  readonly #baseLog: Logger;
+  #log: Logger | null = null;
   readonly #now: () => number;
   /** Headers queued for the client response. */
   extraHeaders: Array<[string, string | string[], boolean]> | null = null;
   response: ResponseHeaders | null = null;
   upstreamLatency: number | null = null;
+  /** performance.now() when the request arrived (kernel). */
+  t0 = 0;
+  /** ms from arrival to the upstream request being sent (Kong's X-Kong-Proxy-Latency); null when not proxied. */
+  proxyLatency: number | null = null;
+  /** Upstream attempts made. */
+  tries = 0;
+  /** Body bytes written to the client. */
+  bytesSent = 0;
   /** Filled before the log phase. */
-  latencies: { total: number; upstream: number | null } | null = null;
+  latencies: { total: number; upstream: number | null; kong: number } | null = null;
+  bytes: { received: number; sent: number } | null = null;
   #downstream: { set(name: string, value: string | string[]): void; add(name: string, value: string): void } | null = null;
 
   constructor(fields: { id: string; startedAt: number; request: Incoming; upstream: Upstream; entities: EntityLookup; log: Logger; now: () => number }) {
@@ -260,8 +270,13 @@ export class Context implements RequestContext {
     this.request = fields.request;
     this.upstream = fields.upstream;
     this.entities = fields.entities;
-    this.log = fields.log;
+    this.#baseLog = fields.log;
     this.#now = fields.now;
+  }
+
+  /** The logger with this request's `request_id` bound (created on first use). */
+  get log(): Logger {
+    return (this.#log ??= this.#baseLog.child({ request_id: this.id }));
   }
 
   /** Per-request plugin state, created on first use. */

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { createAdminServer } from '../admin/index.ts';
+import { createAdminServer, statusDocument } from '../admin/index.ts';
+import { startStatusApi, type StatusApi } from '../observability/status-api.ts';
 import { loadDeclarativeFile } from '../config/index.ts';
 import type { ConfigData } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -37,6 +38,8 @@ export interface ControlPlaneOptions {
   balancing?: LocalBalancing;
   /** GET /status body (server counters, memory); may ask the workers. */
   status(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** GET /metrics (Admin API and Status API): the whole node's Prometheus exposition. */
+  metrics?(): Promise<string>;
 }
 
 function kvSettingsFor(settings: Settings): KvSettings {
@@ -59,6 +62,7 @@ export class ControlPlane {
   sharedKv!: KeyValueStore;
   #admin: Awaited<ReturnType<typeof createAdminServer>> | null = null;
   #adminPorts: number[] = [];
+  #statusApis: StatusApi[] = [];
   #unsubscribe: (() => void) | null = null;
   #watcher: FSWatcher | null = null;
   #watchTimer: NodeJS.Timeout | null = null;
@@ -99,6 +103,7 @@ export class ControlPlane {
         log: this.#o.log,
         token: s.adminToken ?? undefined,
         tls,
+        maxBodySize: s.adminMaxBodySize,
         sharedKv: this.sharedKv,
         env: s.env as NodeJS.ProcessEnv,
         nodeInfo: () => ({
@@ -122,6 +127,8 @@ export class ControlPlane {
         }),
         status: () => this.#o.status(),
         serverHeader: s.headers.server ? productToken : null,
+        metrics: this.#o.metrics,
+        adminLatencyHeader: s.headers.adminLatency,
       });
       for (const spec of s.adminListen) {
         if (spec.ssl && !tls) throw new Error('admin_listen has "ssl" but PORTCULLIS_ADMIN_SSL_CERT/_KEY are not set');
@@ -129,6 +136,28 @@ export class ControlPlane {
         this.#adminPorts.push(port);
       }
     }
+    for (const spec of s.statusListen) {
+      if (spec.ssl) throw new Error('status_listen: "ssl" is not supported on the Status API');
+      this.#statusApis.push(await startStatusApi(spec.host, spec.port, {
+        status: () => statusDocument(this.store, this.#o.status),
+        ready: async () => {
+          try {
+            await this.store.version();
+          } catch {
+            return { ready: false, message: 'failed to connect to database' };
+          }
+          return this.#pushFailed ? { ready: false, message: 'the last configuration could not be applied' } : { ready: true, message: 'ready' };
+        },
+        metrics: this.#o.metrics ?? (async () => ''),
+        serverHeader: s.headers.server ? productToken : null,
+        onError: (err, path) => this.#o.log.error({ path, err: { message: (err as Error).message } }, 'status API request failed'),
+      }));
+    }
+  }
+
+  /** Bound Status API ports (status_listen order). */
+  statusPorts(): number[] {
+    return this.#statusApis.map((a) => a.port());
   }
 
   /**
@@ -218,6 +247,7 @@ export class ControlPlane {
     if (this.#watchTimer) clearTimeout(this.#watchTimer);
     this.#unsubscribe?.();
     await this.#admin?.close();
+    await Promise.all(this.#statusApis.map((a) => a.close()));
     await this.#pushing;
     await this.store?.close();
     await this.sharedKv?.close();

@@ -14,13 +14,19 @@ import type { Logger } from '../plugins/sdk.ts';
 import { ControlPlane, openSharedKv } from './control.ts';
 import { ProxyRuntime } from './runtime.ts';
 import { LocalBalancing, WorkerBalancing, type HealthToPrimary, type HealthToWorker } from '../balancer/balancing.ts';
-import type { Target, Upstream } from '../config/upstreams.ts';
 import type { Settings } from './settings.ts';
+import { NodeMetrics, NodeScrape } from '../observability/metrics.ts';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { version } from './version.ts';
+
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 export interface RunningNode {
   /** Bound proxy ports (single-process mode; empty in a cluster primary). */
   proxyPorts(): number[];
   adminPorts(): number[];
+  /** Bound Status API ports (PORTCULLIS_STATUS_LISTEN). */
+  statusPorts(): number[];
   /** SIGHUP equivalent: reload the config; false when the new config was rejected. */
   reload(): Promise<boolean>;
   /** SIGTERM equivalent: drain and close everything. */
@@ -29,13 +35,24 @@ export interface RunningNode {
   readonly runtime: ProxyRuntime | null;
 }
 
-type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' } | { type: 'stats'; id: number } | HealthToWorker;
+type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' } | { type: 'stats'; id: number } | { type: 'metrics'; id: number; nodeId: string }
+  | HealthToWorker;
 type WorkerStats = { server: ServerStats; memory: ReturnType<typeof processMemory> };
-type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?: string } | ({ type: 'stats'; id: number } & WorkerStats) | HealthToPrimary;
+type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?: string } | ({ type: 'stats'; id: number } & WorkerStats)
+  | { type: 'metrics'; id: number; json: MetricsJson } | HealthToPrimary;
 
-function upstreamsOf(data: ConfigData): { upstreams: Upstream[]; targets: Target[] } {
-  const lb = data as { upstreams?: Upstream[]; targets?: Target[] };
-  return { upstreams: lb.upstreams ?? [], targets: lb.targets ?? [] };
+/** How long a /metrics scrape waits for each worker before using that worker's previous answer. */
+const metricsTimeoutMs = 5000;
+
+/** The control plane's own series (node info, datastore reachability) for one scrape. */
+async function nodeSeries(node: NodeMetrics, control: ControlPlane): Promise<MetricsJson> {
+  try {
+    await control.store.version();
+    node.setReachable(true);
+  } catch {
+    node.setReachable(false);
+  }
+  return node.json();
 }
 
 /** How long GET /status waits for the workers' counters. */
@@ -61,7 +78,14 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
       memory: { workers_lua_vms: [processMemory()], lua_shared_dicts: {} },
       configuration_version: runtime?.snapshot.version ?? 0,
     }),
+    metrics: async () => {
+      const rt = runtime!;
+      rt.metrics.updateProcessGauges(control.nodeId, rt.stats.snapshot());
+      return scrape.render([await rt.metrics.json(), await nodeSeries(nodeMetrics ??= new NodeMetrics(control.nodeId, version), control)]);
+    },
   });
+  const scrape = new NodeScrape();
+  let nodeMetrics: NodeMetrics | null = null;
   try {
     await control.start();
     await runtime!.listen();
@@ -75,6 +99,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
   return {
     proxyPorts: () => rt.ports(),
     adminPorts: () => control.adminPorts(),
+    statusPorts: () => control.statusPorts(),
     reload: () => control.reload(),
     async close() {
       await rt.close();
@@ -128,6 +153,26 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     });
     send(w, { type: 'stats', id });
   }))).then((all) => all.filter((s): s is WorkerStats => s !== null));
+  // GET /metrics asks every worker for its registry as JSON and merges (prom-client's
+  // aggregation); a worker that is restarting or slow is represented by its previous answer,
+  // and an exited worker's counters stay in the totals (NodeScrape.retire).
+  const scrape = new NodeScrape();
+  let nodeMetrics: NodeMetrics | null = null;
+  const metricsWaiters = new Map<number, (json: MetricsJson) => void>();
+  const collectMetrics = (): Promise<MetricsJson[]> => Promise.all([...workers].map((w) => new Promise<MetricsJson | null>((resolve) => {
+    const id = ++statsSeq;
+    const timer = setTimeout(() => {
+      metricsWaiters.delete(id);
+      resolve(scrape.lastOf(w.id) ?? null);
+    }, metricsTimeoutMs);
+    metricsWaiters.set(id, (json) => {
+      clearTimeout(timer);
+      metricsWaiters.delete(id);
+      scrape.remember(w.id, json);
+      resolve(json);
+    });
+    send(w, { type: 'metrics', id, nodeId: control.nodeId });
+  }))).then((all) => all.filter((j): j is MetricsJson => j !== null));
   const control: ControlPlane = new ControlPlane({
     settings,
     registry,
@@ -136,8 +181,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     onConfig: async (data) => {
       last = data;
       for (const w of workers) send(w, { type: 'config', data });
-      const { upstreams, targets } = upstreamsOf(data);
-      await balancing.apply(upstreams, targets);
+      await balancing.apply(data.upstreams, data.targets);
     },
     status: async (): Promise<Record<string, unknown>> => {
       const replies = await collectStats();
@@ -146,6 +190,11 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
         server: { workers: workers.size, uptime_s: Math.round((Date.now() - control.startedAt) / 1000), ...sumStats(replies.map((r) => r.server)) },
         memory: { workers_lua_vms: replies.map((r) => r.memory), lua_shared_dicts: {} },
       };
+    },
+    metrics: async () => {
+      const parts = await collectMetrics();
+      parts.push(await nodeSeries(nodeMetrics ??= new NodeMetrics(control.nodeId, version), control));
+      return scrape.render(parts);
     },
   });
   await control.start();
@@ -156,11 +205,13 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     w.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') resolve();
       else if (m.type === 'stats') statsWaiters.get(m.id)?.({ server: m.server, memory: m.memory });
+      else if (m.type === 'metrics') metricsWaiters.get(m.id)?.(m.json);
       else if (m.type === 'health-report') for (const [u, k, code] of m.events) balancing.report(u, k, code);
       else if (m.type === 'applied' && !m.ok) log.error({ worker: w.id, error: m.error }, 'worker rejected the new configuration; it keeps the previous one');
     });
     w.once('exit', (code, signal) => {
       workers.delete(w);
+      void scrape.retire(w.id);
       if (stopping) return;
       reject(new Error(`worker exited during start (code ${code}, signal ${signal})`));
       log.error({ worker: w.id, code, signal }, 'worker died; starting a new one');
@@ -177,6 +228,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
   return {
     proxyPorts: () => [],
     adminPorts: () => control.adminPorts(),
+    statusPorts: () => control.statusPorts(),
     reload: () => control.reload(),
     async close() {
       stopping = true;
@@ -240,6 +292,11 @@ export async function runWorker(settings: Settings, registry: PluginRegistry, lo
     else if (m.type === 'health') balancing.receive(m);
     else if (m.type === 'stats') {
       process.send?.({ type: 'stats', id: m.id, server: runtime?.stats.snapshot() ?? sumStats([]), memory: processMemory() } satisfies WorkerMessage);
+    } else if (m.type === 'metrics') {
+      const rt = runtime;
+      if (rt === null) return;
+      rt.metrics.updateProcessGauges(m.nodeId, rt.stats.snapshot());
+      void rt.metrics.json().then((json) => process.send?.({ type: 'metrics', id: m.id, json } satisfies WorkerMessage));
     }
   });
   // The terminal's Ctrl-C reaches the whole process group; the primary coordinates the drain.

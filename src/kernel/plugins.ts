@@ -82,6 +82,46 @@ export interface PluginChains {
   readonly rewrite: readonly Instance[];
 }
 
+/** The `ordering` of the instance that speaks for an entry (consumer-scoped instances have none: refused). */
+function orderingOf(e: ChainEntry): Plugin['ordering'] {
+  return (e.routeService ?? e.base)?.entity.ordering ?? null;
+}
+
+/**
+ * Kong's dynamic plugin ordering (`ordering.before.access` / `ordering.after.access`, plugin
+ * names): a topological sort of the priority-sorted chain. Constraints naming plugins not in the
+ * chain are moot; in a cycle, the constraint that would close it is dropped.
+ */
+export function applyOrdering(chain: ChainEntry[]): ChainEntry[] {
+  if (!chain.some((e) => orderingOf(e) !== null)) return chain;
+  const index = new Map(chain.map((e, i) => [e.name, i]));
+  const after: Set<number>[] = chain.map(() => new Set());
+  for (const [i, e] of chain.entries()) {
+    const o = orderingOf(e);
+    for (const n of o?.before?.access ?? []) {
+      const j = index.get(n);
+      if (j !== undefined && j !== i) after[j].add(i);
+    }
+    for (const n of o?.after?.access ?? []) {
+      const j = index.get(n);
+      if (j !== undefined && j !== i) after[i].add(j);
+    }
+  }
+  // Depth-first in priority order, placing what must run before an entry ahead of it: an entry
+  // named in `before` moves just ahead of the plugin it names (Kong's topological sort).
+  const out: ChainEntry[] = [];
+  const state: (0 | 1 | 2)[] = chain.map(() => 0);
+  const visit = (i: number): void => {
+    if (state[i] !== 0) return; // placed, or on the current path (a cycle: priority order wins)
+    state[i] = 1;
+    for (const j of [...after[i]].sort((a, b) => a - b)) visit(j);
+    state[i] = 2;
+    out.push(chain[i]);
+  };
+  for (let i = 0; i < chain.length; i++) visit(i);
+  return out;
+}
+
 export function buildChains(instances: readonly Instance[], routes: readonly Route[]): PluginChains {
   const byName = new Map<string, ScopeIndex>();
   for (const inst of instances) {
@@ -117,6 +157,7 @@ export function buildChains(instances: readonly Instance[], routes: readonly Rou
     }
   }
   globalChain.sort(compare);
+  const orderedGlobal = applyOrdering(globalChain);
   rewrite.sort((a, b) => compare({ priority: a.def.priority, name: a.entity.name }, { priority: b.def.priority, name: b.entity.name }));
 
   const perRoute = new Map<string, ChainEntry[]>();
@@ -140,12 +181,12 @@ export function buildChains(instances: readonly Instance[], routes: readonly Rou
       chain.push({ name, priority: any.def.priority, routeService, base, byConsumer: maps.length > 0 ? maps : null, consumerOnly });
     }
     chain.sort(compare);
-    perRoute.set(r, chain);
+    perRoute.set(r, applyOrdering(chain));
   }
   const empty: ChainEntry[] = [];
   return {
     forRoute: (route) => perRoute.get(route.id) ?? empty,
-    global: globalChain,
+    global: orderedGlobal,
     rewrite,
   };
 }

@@ -18,6 +18,9 @@ import { drain, listen, type Listener } from './server.ts';
 import type { Settings } from './settings.ts';
 import { buildSnapshot, retiredInstances, type Snapshot } from './snapshot.ts';
 import { parseTrustedIps } from './trusted.ts';
+import { AccessLog } from '../observability/access-log.ts';
+import { ProcessMetrics } from '../observability/metrics.ts';
+import { pino } from 'pino';
 
 export interface ProxyRuntimeOptions {
   settings: Settings;
@@ -42,25 +45,35 @@ export class ProxyRuntime {
   #listeners: Listener[] = [];
   /** Connection/request counters of this process's listeners (GET /status). */
   readonly stats = new ConnectionStats();
+  /** This process's Prometheus metrics (plugins record into it; scraped by the node). */
+  readonly metrics: ProcessMetrics;
+  readonly #accessLog: AccessLog | null;
   #version = 0;
   #applying: Promise<void> = Promise.resolve();
   #pending: ConfigData | null = null;
   #closed = false;
   readonly #retiring = new Set<Promise<void>>();
 
-  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, balancing: Balancing) {
+  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, metrics: ProcessMetrics, balancing: Balancing) {
     this.#o = o;
     this.#pools = pools;
     this.#balancing = balancing;
     this.#ownsBalancing = o.balancing === undefined;
+    this.metrics = metrics;
+    const h = o.settings.headers;
+    this.#accessLog = accessLogOf(o);
     this.#handler = new RequestHandler(first, {
       log: o.log,
       trusted: parseTrustedIps(o.settings.trustedIps),
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
-      accessLog: o.settings.accessLog,
-      serverHeader: o.settings.headers.server ? productToken : null,
-      viaHeader: o.settings.headers.via ? `1.1 ${productToken}` : null,
+      accessLog: this.#accessLog,
+      serverHeader: h.server ? productToken : null,
+      viaHeader: h.via ? `1.1 ${productToken}` : null,
+      kongHeaders: {
+        proxyLatency: h.proxyLatency, upstreamLatency: h.upstreamLatency, responseLatency: h.responseLatency,
+        upstreamStatus: h.upstreamStatus, requestId: h.requestId, requestIdUpstream: o.settings.headersUpstream.requestId,
+      },
       stats: this.stats,
       now: o.now ?? Date.now,
     });
@@ -72,21 +85,27 @@ export class ProxyRuntime {
       ca: o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : undefined,
       leanClient: o.settings.upstreamClient !== 'undici',
     });
+    const metrics = new ProcessMetrics();
     const balancing = o.balancing ?? new LocalBalancing(o.settings.dns, o.log);
     let first: Snapshot;
     try {
-      first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, balancing), null);
+      first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics, balancing), null);
     } catch (err) {
       if (o.balancing === undefined) balancing.close();
       throw err;
     }
-    const rt = new ProxyRuntime(o, first, pools, balancing);
+    const rt = new ProxyRuntime(o, first, pools, metrics, balancing);
     rt.#version = 1;
     return rt;
   }
 
-  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, balancing: Balancing) {
-    return { registry: o.registry, pools, balancing, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, now: o.now ?? Date.now };
+  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, metrics: ProcessMetrics, balancing: Balancing) {
+    return { registry: o.registry, pools, balancing, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, metrics, now: o.now ?? Date.now };
+  }
+
+  /** This process's balancers and health states. */
+  get balancing(): Balancing {
+    return this.#balancing;
   }
 
   get snapshot(): Snapshot {
@@ -104,7 +123,7 @@ export class ProxyRuntime {
       if (next === null || this.#closed) return;
       this.#pending = null;
       const old = this.#handler.snapshot;
-      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.#balancing), old);
+      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.metrics, this.#balancing), old);
       this.#handler.snapshot = snap;
       this.#pools.retain(new Set([...[...snap.targets.values()].map((t) => t.key), ...[...snap.balanced.values()].flatMap((b) => b.poolKeys())]));
       this.#retire(old, snap);
@@ -150,10 +169,21 @@ export class ProxyRuntime {
     await Promise.allSettled([...new Set(snap.instances.values())].map(async (i) => i.handlers.close?.()));
     await this.#pools.close();
     if (this.#ownsBalancing) this.#balancing.close();
+    await this.#accessLog?.close();
   }
+}
 
-  /** This process's balancers and health states (Admin API health endpoints in a single process). */
-  get balancing(): Balancing {
-    return this.#balancing;
+/**
+ * The access log sink: `stdout` writes into the logger's own destination (stdout in production,
+ * the test's capture stream in tests), a path appends to that file.
+ */
+function accessLogOf(o: ProxyRuntimeOptions): AccessLog | null {
+  const a = o.settings.accessLog;
+  if (a.target === 'off') return null;
+  const onError = (err: Error): void => o.log.error({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'access log cannot be written; access lines are dropped');
+  if (a.target === 'stdout') {
+    const stream = (o.log as unknown as Record<symbol, { write(s: string): unknown } | undefined>)[pino.symbols.streamSym];
+    return new AccessLog(stream ?? process.stdout, a.format, onError);
   }
+  return new AccessLog(a.target, a.format, onError);
 }

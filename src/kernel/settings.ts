@@ -4,6 +4,8 @@
  * Flags win over the environment.
  */
 import os from 'node:os';
+import { escapedSlashesModes, type EscapedSlashes } from '../router/index.ts';
+import { parseAccessLogSetting, AccessLogSettingError, type AccessLogSetting } from '../observability/access-log.ts';
 
 export interface ListenSpec {
   host: string;
@@ -24,10 +26,15 @@ export interface Settings {
   maxBodySize: number;
   /** Max bytes buffered when a plugin reads a body. */
   bodyBufferCap: number;
+  /** Max Admin API request body (bytes); larger → 413. */
+  adminMaxBodySize: number;
   /** How long SIGTERM waits for in-flight requests (ms). */
   drainTimeout: number;
   watch: boolean;
-  accessLog: boolean;
+  /** Kong's `proxy_access_log`: where (off, stdout, a file) and the format (json, combined). */
+  accessLog: AccessLogSetting;
+  /** Kong's `status_listen`: the Status API (GET /status, /status/ready, /metrics); empty = off. */
+  statusListen: ListenSpec[];
   sslCert: string | null;
   sslCertKey: string | null;
   adminToken: string | null;
@@ -39,8 +46,12 @@ export interface Settings {
   upstreamClient: 'lean' | 'undici';
   /** Max request header bytes (larger → 431). */
   maxHeaderSize: number;
-  /** Kong's `headers`: `Server` on the gateway's own replies, `Via` on proxied ones. */
-  headers: { server: boolean; via: boolean };
+  /** What `%2F`/`%5C` in a request path do: keep (refused only when they change the route), reject, unescape. */
+  pathEscapedSlashes: EscapedSlashes;
+  /** Kong's `headers`: which of Kong's response headers the gateway adds. */
+  headers: HeadersSetting;
+  /** Kong's `headers_upstream`: X-Kong-Request-Id on the upstream request. */
+  headersUpstream: { requestId: boolean };
   /** Kong's dns_resolver / dns_hostsfile: how target host names are resolved. */
   dns: { servers: string[]; hostsFile: string };
   /** All variables, for the store/kv settings readers. */
@@ -62,10 +73,12 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_DECLARATIVE_CONFIG', flag: '-c, --config', default: '(none)', help: 'decK-format YAML/JSON file served in DB-less mode.' },
   { env: 'PORTCULLIS_WORKERS', flag: '--workers', default: 'number of CPUs', help: 'Worker processes serving the proxy.' },
   { env: 'PORTCULLIS_LOG_LEVEL', flag: '--log-level', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent.' },
-  { env: 'PORTCULLIS_PROXY_ACCESS_LOG', default: 'on', help: '"off" disables the one-line-per-request access log.' },
+  { env: 'PORTCULLIS_PROXY_ACCESS_LOG', default: 'stdout', help: 'As Kong\'s proxy_access_log: "stdout" (also "on"), a file path, or "off"; optionally followed by a format, json (default) or combined (nginx combined + kong_request_id).' },
+  { env: 'PORTCULLIS_STATUS_LISTEN', default: 'off', help: 'As Kong\'s status_listen: host:port of the Status API (GET /status, /status/ready, /metrics), e.g. 0.0.0.0:8007; "off" disables it.' },
   { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
   { env: 'PORTCULLIS_CLIENT_MAX_BODY_SIZE', default: '0', help: 'Max request body (bytes, or with k/m/g suffix); 0 = unlimited. Larger bodies get 413 {"message":"Payload too large"}, as Kong.' },
   { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory.' },
+  { env: 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE', default: '1m', help: 'Max Admin API request body (bytes, or with k/m suffix); larger bodies get 413. Raise it for a very large POST /config.' },
   { env: 'PORTCULLIS_MAX_HEADER_SIZE', default: '32k', help: 'Max request header size; larger requests get 431.' },
   { env: 'PORTCULLIS_DRAIN_TIMEOUT', default: '30', help: 'Seconds SIGTERM waits for in-flight requests before exiting.' },
   { env: 'PORTCULLIS_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" proxy listeners.' },
@@ -76,7 +89,9 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
   { env: 'PORTCULLIS_UPSTREAM_CLIENT', default: 'lean', help: 'lean: body-less requests to plain-HTTP upstreams use the gateway\'s lean HTTP/1.1 client (the rest undici); undici: every upstream request through undici.' },
-  { env: 'PORTCULLIS_HEADERS', default: 'server_tokens', help: 'As Kong\'s headers: server_tokens (Server on the gateway\'s own replies, Via on proxied ones), or server, via, or off.' },
+  { env: 'PORTCULLIS_HEADERS', default: 'server_tokens, latency_tokens, X-Kong-Request-Id', help: 'As Kong\'s headers: a comma-separated list of server_tokens (Server + Via), latency_tokens (X-Kong-Proxy-Latency, X-Kong-Upstream-Latency, X-Kong-Response-Latency, X-Kong-Admin-Latency), or single names (Server, Via, X-Kong-Upstream-Status, X-Kong-Request-Id, ...); off for none.' },
+  { env: 'PORTCULLIS_HEADERS_UPSTREAM', default: 'X-Kong-Request-Id', help: 'As Kong\'s headers_upstream: X-Kong-Request-Id on the request sent upstream, or off.' },
+  { env: 'PORTCULLIS_PATH_ESCAPED_SLASHES', default: 'keep', help: 'Encoded slashes (%2F, %5C) in request paths, as Envoy\'s path_with_escaped_slashes_action: keep (forwarded as sent; refused with 400 only when decoding them would match another route), reject (any of them → 400) or unescape (decoded, then routed and forwarded decoded).' },
   { env: 'PORTCULLIS_DNS_RESOLVER', default: '(system resolvers)', help: 'As Kong\'s dns_resolver: comma-separated DNS servers (ip or ip:port) used to resolve upstream target names (A/AAAA/SRV, re-resolved when the TTL expires).' },
   { env: 'PORTCULLIS_DNS_HOSTSFILE', default: '/etc/hosts', help: 'As Kong\'s dns_hostsfile: hosts file consulted before DNS for target names (read again every 10 s).' },
   { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
@@ -113,15 +128,72 @@ function onOff(value: string | undefined, fallback: boolean): boolean {
   return ['on', 'true', '1', 'yes'].includes(value.toLowerCase());
 }
 
+/** Kong's `headers` setting, one flag per header (the kernel and the Admin API read them). */
+export interface HeadersSetting {
+  server: boolean;
+  via: boolean;
+  proxyLatency: boolean;
+  responseLatency: boolean;
+  adminLatency: boolean;
+  upstreamLatency: boolean;
+  upstreamStatus: boolean;
+  requestId: boolean;
+}
+
+const headerWords: Record<string, (keyof HeadersSetting)[]> = {
+  server_tokens: ['server', 'via'],
+  latency_tokens: ['proxyLatency', 'responseLatency', 'adminLatency', 'upstreamLatency'],
+  server: ['server'],
+  via: ['via'],
+  'x-kong-proxy-latency': ['proxyLatency'],
+  'x-kong-response-latency': ['responseLatency'],
+  'x-kong-admin-latency': ['adminLatency'],
+  'x-kong-upstream-latency': ['upstreamLatency'],
+  'x-kong-upstream-status': ['upstreamStatus'],
+  'x-kong-request-id': ['requestId'],
+};
+
 /**
- * Kong's `headers` setting: a comma-separated list; `server_tokens` means both `Server` and `Via`,
- * `off` none. Kong's other values (latency_tokens, X-Kong-*) are accepted and have no effect.
+ * Kong's `headers` setting: a comma-separated list of `server_tokens` (Server + Via),
+ * `latency_tokens` (the X-Kong-*-Latency headers) and single header names; `off` disables all.
+ * A word Kong does not know is refused.
  */
-export function parseHeadersSetting(value: string): { server: boolean; via: boolean } {
-  const words = new Set(value.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean));
-  if (words.has('off')) return { server: false, via: false };
-  const all = words.has('server_tokens');
-  return { server: all || words.has('server'), via: all || words.has('via') };
+export function parseHeadersSetting(value: string): HeadersSetting {
+  const out: HeadersSetting = { server: false, via: false, proxyLatency: false, responseLatency: false, adminLatency: false, upstreamLatency: false, upstreamStatus: false, requestId: false };
+  const words = value.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+  if (words.includes('off')) {
+    if (words.length > 1) throw new SettingsError('PORTCULLIS_HEADERS: "off" cannot be combined with other values');
+    return out;
+  }
+  for (const w of words) {
+    const keys = headerWords[w];
+    if (keys === undefined) throw new SettingsError(`PORTCULLIS_HEADERS: '${w}' is not one of off, server_tokens, latency_tokens, Server, Via, X-Kong-Proxy-Latency, X-Kong-Response-Latency, X-Kong-Admin-Latency, X-Kong-Upstream-Latency, X-Kong-Upstream-Status, X-Kong-Request-Id`);
+    for (const k of keys) out[k] = true;
+  }
+  return out;
+}
+
+function parseHeadersUpstream(value: string): { requestId: boolean } {
+  const words = value.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+  if (words.length === 1 && words[0] === 'off') return { requestId: false };
+  for (const w of words) if (w !== 'x-kong-request-id') throw new SettingsError(`PORTCULLIS_HEADERS_UPSTREAM: '${w}' is not X-Kong-Request-Id or off`);
+  return { requestId: words.length > 0 };
+}
+
+function accessLogOf(value: string | undefined): AccessLogSetting {
+  try {
+    return parseAccessLogSetting(value);
+  } catch (err) {
+    if (err instanceof AccessLogSettingError) throw new SettingsError(err.message);
+    throw err;
+  }
+}
+
+function adminBodySize(v: string | undefined): number {
+  const n = parseSize(v === undefined || v === '' ? '1m' : v, 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE');
+  // Unlimited would let one request cost every worker its size many times over.
+  if (n < 1) throw new SettingsError('PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE must be at least 1 byte (there is no unlimited)');
+  return n;
 }
 
 /** `ip[:port]` list (IPv6 as `[ip]:port`); each checked. */
@@ -155,6 +227,13 @@ function upstreamClientOf(v: string | undefined): 'lean' | 'undici' {
   throw new SettingsError(`PORTCULLIS_UPSTREAM_CLIENT must be lean or undici, not ${JSON.stringify(v)}`);
 }
 
+function escapedSlashesOf(v: string | undefined): EscapedSlashes {
+  if (v === undefined || v === '') return 'keep';
+  const mode = escapedSlashesModes.find((m) => m === v.toLowerCase());
+  if (mode === undefined) throw new SettingsError(`PORTCULLIS_PATH_ESCAPED_SLASHES must be keep, reject or unescape, not ${JSON.stringify(v)}`);
+  return mode;
+}
+
 export function readSettings(flags: Flags, env: Record<string, string | undefined> = process.env): Settings {
   const declarativeConfig = flags.config ?? env.PORTCULLIS_DECLARATIVE_CONFIG ?? null;
   const dbRaw = (flags.database ?? env.PORTCULLIS_DATABASE ?? (declarativeConfig ? 'off' : 'sqlite')).toLowerCase();
@@ -176,10 +255,12 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     trustedIps: env.PORTCULLIS_TRUSTED_IPS ?? '',
     maxBodySize: parseSize(env.PORTCULLIS_CLIENT_MAX_BODY_SIZE ?? '0', 'PORTCULLIS_CLIENT_MAX_BODY_SIZE'),
     bodyBufferCap: parseSize(env.PORTCULLIS_CLIENT_BODY_BUFFER_SIZE ?? '8m', 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE'),
+    adminMaxBodySize: adminBodySize(env.PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE),
     maxHeaderSize: parseSize(env.PORTCULLIS_MAX_HEADER_SIZE ?? '32k', 'PORTCULLIS_MAX_HEADER_SIZE'),
     drainTimeout: drain * 1000,
     watch: flags.watch ?? false,
-    accessLog: onOff(env.PORTCULLIS_PROXY_ACCESS_LOG, true),
+    accessLog: accessLogOf(env.PORTCULLIS_PROXY_ACCESS_LOG),
+    statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen'),
     sslCert: env.PORTCULLIS_SSL_CERT || null,
     sslCertKey: env.PORTCULLIS_SSL_CERT_KEY || null,
     adminToken: env.PORTCULLIS_ADMIN_TOKEN || null,
@@ -188,7 +269,9 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),
     upstreamCaFile: env.PORTCULLIS_UPSTREAM_CA_FILE || null,
     upstreamClient: upstreamClientOf(env.PORTCULLIS_UPSTREAM_CLIENT),
-    headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens'),
+    headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens, latency_tokens, X-Kong-Request-Id'),
+    headersUpstream: parseHeadersUpstream(env.PORTCULLIS_HEADERS_UPSTREAM ?? 'X-Kong-Request-Id'),
+    pathEscapedSlashes: escapedSlashesOf(env.PORTCULLIS_PATH_ESCAPED_SLASHES),
     dns: {
       servers: parseDnsServers(env.PORTCULLIS_DNS_RESOLVER ?? ''),
       hostsFile: env.PORTCULLIS_DNS_HOSTSFILE ?? '/etc/hosts',

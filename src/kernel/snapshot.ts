@@ -5,14 +5,15 @@
  * definitions did not change are carried over so caches and connections stay warm.
  */
 import type { Consumer, ConfigData, Route, Service } from '../config/types.ts';
-import { compileRouter, type Router } from '../router/index.ts';
+import { compileRouter, type EscapedSlashes, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
+import type { ProcessMetrics } from '../observability/metrics.ts';
+import { checkHandlers } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
 import { BalancedService } from '../proxy/balanced.ts';
 import type { Balancing } from '../balancer/balancing.ts';
-import type { Target, Upstream } from '../config/upstreams.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
 
 export interface Snapshot {
@@ -37,6 +38,10 @@ export interface BuildDeps {
   sharedKv: KeyValueStore;
   workers: number;
   database?: 'off' | 'sqlite' | 'postgres';
+  /** PORTCULLIS_PATH_ESCAPED_SLASHES (default keep). */
+  escapedSlashes?: EscapedSlashes;
+  /** This process's metrics, handed to plugins (PluginDeps.metrics). */
+  metrics?: ProcessMetrics;
   now(): number;
 }
 
@@ -96,7 +101,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     }
     enabledRoutes.push(r);
   }
-  const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true });
+  const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true, escapedSlashes: deps.escapedSlashes });
 
   const reusable = new Map<string, Instance>();
   if (previous !== null) for (const inst of previous.instances.values()) reusable.set(inst.key, inst);
@@ -117,9 +122,10 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           sharedKv: deps.sharedKv,
           workers: deps.workers,
           database: deps.database,
+          metrics: deps.metrics,
           now: deps.now,
         };
-        const handlers = await def.create(p.config, pluginDeps);
+        const handlers = checkHandlers(def.name, await def.create(p.config, pluginDeps));
         inst = { entity: p, def, handlers, key, http: p.protocols.includes('http'), https: p.protocols.includes('https') };
         created.push(inst);
       }
@@ -131,8 +137,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     throw err;
   }
 
-  const lb = data as { upstreams?: Upstream[]; targets?: Target[] };
-  await deps.balancing.apply(lb.upstreams ?? [], lb.targets ?? []);
+  await deps.balancing.apply(data.upstreams, data.targets);
   const targets = new Map<string, UpstreamTarget>();
   const balanced = new Map<string, BalancedService>();
   for (const s of data.services) {

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
+import type { ProcessMetrics } from '../observability/metrics.ts';
 
 export type { Logger };
 
@@ -158,9 +159,18 @@ export interface ResponseContext extends RequestContext {
 }
 
 export interface LogContext extends RequestContext {
-  readonly response: { readonly status: number; readonly local: boolean };
-  /** Milliseconds: total, and time spent waiting for the upstream (null when not proxied). */
-  readonly latencies: { readonly total: number; readonly upstream: number | null };
+  /** `headers`: what went to the client (lower-case names). */
+  readonly response: { readonly status: number; readonly local: boolean; readonly headers: Readonly<Record<string, string | string[] | number>> };
+  /**
+   * Milliseconds: `total` (request received → response finished), `upstream` (request sent →
+   * upstream response headers; null when not proxied), `kong` (time spent in the gateway:
+   * total minus upstream, as Kong's `latencies.kong`).
+   */
+  readonly latencies: { readonly total: number; readonly upstream: number | null; readonly kong: number };
+  /** Upstream attempts made (0 when the gateway answered itself). */
+  readonly tries: number;
+  /** Bytes received from the client (request line, headers, body) and sent to it (head + body). */
+  readonly bytes: { readonly received: number; readonly sent: number };
 }
 
 export interface PluginHandlers {
@@ -188,6 +198,8 @@ export interface PluginDeps {
    * Omitted = `off`.
    */
   readonly database?: 'off' | 'sqlite' | 'postgres';
+  /** This process's Prometheus metrics (the prometheus plugin records into it; openid-connect counts into `metrics.oidc`). */
+  readonly metrics?: ProcessMetrics;
   now(): number;
 }
 
@@ -235,7 +247,70 @@ export interface NodeFacts {
   readonly database?: 'off' | 'sqlite' | 'postgres';
 }
 
-/** Identity helper that keeps the config type. */
+/** The handlers `create` may return, in phase order. */
+export const handlerNames = ['rewrite', 'access', 'response', 'log', 'close'] as const;
+
+const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'check', 'shorthands', 'create', 'adminRoutes']);
+const scopeNames = new Set(['consumer', 'route', 'service', 'global']);
+const adminMethods = new Set(['GET', 'POST', 'DELETE']);
+/** Kong's plugin names: lower-case words joined by dashes (`openid-connect`, `rate-limiting`). */
+const kebabCase = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
+const isFunction = (v: unknown): boolean => typeof v === 'function';
+
+/**
+ * Checks a plugin definition at registration and returns it (keeping the config type). A
+ * mistake (a non-integer priority, a name that is not kebab-case, a handler given here instead
+ * of returned by `create`, a missing schema) throws at once, naming the plugin and the field.
+ */
 export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
+  const problems: string[] = [];
+  const d = def as unknown as Record<string, unknown>;
+  if (typeof d.name !== 'string' || !kebabCase.test(d.name)) problems.push(`name: must be a kebab-case string (e.g. 'rate-limiting'), got ${JSON.stringify(d.name)}`);
+  if (typeof d.version !== 'string' || d.version === '') problems.push('version: must be a non-empty string');
+  if (typeof d.priority !== 'number' || !Number.isSafeInteger(d.priority)) problems.push(`priority: must be an integer, got ${String(d.priority)}`);
+  const schema = d.schema as { safeParse?: unknown } | undefined;
+  if (!schema || typeof schema !== 'object' || !isFunction(schema.safeParse)) problems.push('schema: must be a zod schema of the config');
+  if (!isFunction(d.create)) problems.push('create: must be a function returning the handlers');
+  for (const k of ['check', 'shorthands'] as const) if (d[k] !== undefined && !isFunction(d[k])) problems.push(`${k}: must be a function`);
+  if (d.scopes !== undefined) {
+    if (!d.scopes || typeof d.scopes !== 'object') problems.push('scopes: must be an object');
+    else {
+      for (const [k, v] of Object.entries(d.scopes)) {
+        if (!scopeNames.has(k)) problems.push(`scopes.${k}: unknown scope (known: ${[...scopeNames].join(', ')})`);
+        else if (typeof v !== 'boolean') problems.push(`scopes.${k}: must be a boolean`);
+      }
+    }
+  }
+  if (d.adminRoutes !== undefined) {
+    if (!Array.isArray(d.adminRoutes)) problems.push('adminRoutes: must be an array');
+    else {
+      d.adminRoutes.forEach((r: Partial<PluginAdminRoute> | null, i: number) => {
+        if (!r || !adminMethods.has(String(r.method))) problems.push(`adminRoutes[${i}].method: must be one of ${[...adminMethods].join(', ')}`);
+        if (!r || typeof r.path !== 'string' || !r.path.startsWith('/')) problems.push(`adminRoutes[${i}].path: must start with '/'`);
+        if (!r || !isFunction(r.handler)) problems.push(`adminRoutes[${i}].handler: must be a function`);
+      });
+    }
+  }
+  for (const k of Object.keys(d)) {
+    if (definitionFields.has(k)) continue;
+    if ((handlerNames as readonly string[]).includes(k)) problems.push(`${k}: handlers are returned by create(config, deps), not given to definePlugin`);
+    else problems.push(`${k}: unknown field (known: ${[...definitionFields].join(', ')})`);
+  }
+  if (problems.length > 0) throw new Error(`definePlugin(${typeof d.name === 'string' ? d.name : '?'}): ${problems.join('; ')}`);
   return def;
+}
+
+/**
+ * Checks what a plugin's `create` returned: only known handler names, each a function. The
+ * kernel calls it on every new instance, so a misspelled `acess` fails loudly instead of never
+ * running.
+ */
+export function checkHandlers(pluginName: string, handlers: unknown): PluginHandlers {
+  if (!handlers || typeof handlers !== 'object') throw new Error(`plugin ${pluginName}: create() must return an object of handlers`);
+  for (const [k, v] of Object.entries(handlers)) {
+    if (!(handlerNames as readonly string[]).includes(k)) throw new Error(`plugin ${pluginName}: create() returned an unknown handler '${k}' (known: ${handlerNames.join(', ')})`);
+    if (v !== undefined && typeof v !== 'function') throw new Error(`plugin ${pluginName}: handler '${k}' must be a function`);
+  }
+  return handlers as PluginHandlers;
 }

@@ -18,6 +18,15 @@ export const noPeerMessage = 'failure to get a peer from the ring-balancer';
 
 const timeoutCodes = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'ETIMEDOUT']);
 
+/** A balanced request's peer state: the address of the current try and those that failed. */
+export interface Peer {
+  readonly balanced: BalancedService;
+  /** The consistent-hashing input ('' for the other algorithms). */
+  readonly key: string;
+  address: Address;
+  tried: Address[] | null;
+}
+
 export class BalancedService {
   readonly balancer: UpstreamBalancer;
   readonly #service: Service;

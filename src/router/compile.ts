@@ -19,7 +19,9 @@
  */
 import type { Route, Service } from '../config/types.ts';
 import { ConfigError, type ValidationIssue } from '../errors.ts';
-import { normalizePath, normalizeRegexSource } from './normalize.ts';
+import { normalizePath } from './normalize.ts';
+import { alternativeReadings, pathRefusals, preparePath, routingPath, type EscapedSlashes, type PathRefusal } from './path-safety.ts';
+import { compileRoutePathRegex } from './regex.ts';
 import type { CompileRouterOptions, RouteMatch, Router, RouterInput, UriCaptures } from './types.ts';
 import { upstreamPathFor } from './upstream-path.ts';
 
@@ -149,15 +151,6 @@ function splitHostPort(value: string): { host: string; port: number | null } {
   return { host: value, port: null };
 }
 
-/**
- * Build a start-anchored RegExp from a Kong regex path (the text after `~`). PCRE's
- * `(?P<name>` spelling is accepted and mapped to the JavaScript `(?<name>` one.
- */
-function compilePathRegex(source: string): RegExp {
-  const normalized = normalizeRegexSource(source).replace(/\(\?P</g, '(?<');
-  return new RegExp(`^(?:${normalized})`);
-}
-
 function compileHeaders(
   headers: Record<string, string[]> | null,
   issues: ValidationIssue[],
@@ -210,6 +203,7 @@ class CompiledRouter implements Router {
   readonly #wildcards: readonly WildcardBucket[];
   readonly #anyHost: PathIndex;
   readonly #httpsRedirect: boolean;
+  readonly #escapedSlashes: EscapedSlashes;
 
   constructor(
     exact: Map<string, PathIndex>,
@@ -217,34 +211,32 @@ class CompiledRouter implements Router {
     wildcards: WildcardBucket[],
     anyHost: PathIndex,
     httpsRedirect: boolean,
+    escapedSlashes: EscapedSlashes,
   ) {
     this.#exact = exact;
     this.#exactWithPort = exactWithPort;
     this.#wildcards = wildcards;
     this.#anyHost = anyHost;
     this.#httpsRedirect = httpsRedirect;
+    this.#escapedSlashes = escapedSlashes;
+  }
+
+  pathRefusal(input: RouterInput): PathRefusal | null {
+    const prepared = preparePath(input.path, this.#escapedSlashes);
+    if (prepared.refusal !== null) return prepared.refusal;
+    const readings = alternativeReadings(prepared.path);
+    if (typeof readings === 'string') return readings;
+    if (readings.size === 0) return null;
+    const route = this.#find(input, normalizePath(prepared.path))?.route ?? null;
+    for (const reading of readings) {
+      if ((this.#find(input, reading)?.route ?? null) !== route) return pathRefusals.ambiguous;
+    }
+    return null;
   }
 
   match(input: RouterInput): RouteMatch | null {
-    const path = normalizePath(input.path);
-    const host = input.host;
-    let best: Entry | null = null;
-
-    const exact = this.#exact.get(host);
-    if (exact) best = this.#search(exact, input, path, best);
-    if (this.#exactWithPort.size > 0 && input.port !== undefined) {
-      const withPort = this.#exactWithPort.get(`${host}:${input.port}`);
-      if (withPort) best = this.#search(withPort, input, path, best);
-    }
-    for (const w of this.#wildcards) {
-      if (w.port !== null && w.port !== input.port) continue;
-      const fixed = w.suffix ?? (w.prefix as string);
-      if (host.length <= fixed.length) continue;
-      if (w.suffix !== null ? host.endsWith(fixed) : host.startsWith(fixed)) {
-        best = this.#search(w.index, input, path, best);
-      }
-    }
-    best = this.#search(this.#anyHost, input, path, best);
+    const path = routingPath(input.path, this.#escapedSlashes);
+    const best = this.#find(input, path);
     if (best === null) return null;
 
     let matchedPath: string | null = null;
@@ -266,6 +258,28 @@ class CompiledRouter implements Router {
       uriCaptures,
       httpsRedirect: input.scheme === 'http' && !best.allowHttp,
     };
+  }
+
+  /** The best entry for the request with `path` (normalised) as its path, or null. */
+  #find(input: RouterInput, path: string): Entry | null {
+    const host = input.host;
+    let best: Entry | null = null;
+
+    const exact = this.#exact.get(host);
+    if (exact) best = this.#search(exact, input, path, best);
+    if (this.#exactWithPort.size > 0 && input.port !== undefined) {
+      const withPort = this.#exactWithPort.get(`${host}:${input.port}`);
+      if (withPort) best = this.#search(withPort, input, path, best);
+    }
+    for (const w of this.#wildcards) {
+      if (w.port !== null && w.port !== input.port) continue;
+      const fixed = w.suffix ?? (w.prefix as string);
+      if (host.length <= fixed.length) continue;
+      if (w.suffix !== null ? host.endsWith(fixed) : host.startsWith(fixed)) {
+        best = this.#search(w.index, input, path, best);
+      }
+    }
+    return this.#search(this.#anyHost, input, path, best);
   }
 
   /** Best entry of `index` that beats `best`, or `best` itself. */
@@ -375,7 +389,7 @@ export function compileRouter(
       if (p.startsWith('~')) {
         let regex: RegExp;
         try {
-          regex = compilePathRegex(p.slice(1));
+          regex = compileRoutePathRegex(p.slice(1));
         } catch (err) {
           issues.push({ path: `${where}.paths[${i}]`, message: `invalid regex: ${(err as Error).message}` });
           continue;
@@ -438,5 +452,7 @@ export function compileRouter(
   for (const bucket of wildcardByPattern.values()) sortIndex(bucket.index);
   sortIndex(anyHost);
 
-  return new CompiledRouter(exact, exactWithPort, [...wildcardByPattern.values()], anyHost, options.httpsRedirect === true);
+  return new CompiledRouter(
+    exact, exactWithPort, [...wildcardByPattern.values()], anyHost, options.httpsRedirect === true, options.escapedSlashes ?? 'keep',
+  );
 }

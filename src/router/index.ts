@@ -5,4 +5,7 @@
 export { compileRouter } from './compile.ts';
 export { upstreamPathFor } from './upstream-path.ts';
 export { normalizePath } from './normalize.ts';
+export { escapedSlashesModes, pathNeedsCheck, pathRefusals } from './path-safety.ts';
+export type { EscapedSlashes, PathRefusal } from './path-safety.ts';
+export { compileRoutePathRegex } from './regex.ts';
 export type { CompileRouterOptions, RouteMatch, Router, RouterInput, UriCaptures } from './types.ts';

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Route, Service } from '../config/types.ts';
+import type { EscapedSlashes, PathRefusal } from './path-safety.ts';
 
 /** What the router needs to know about a request. Built by the kernel once per request. */
 export interface RouterInput {
@@ -50,8 +51,20 @@ export interface RouteMatch {
 }
 
 export interface Router {
-  /** Best route for the request by Kong's traditional priority rules, or null (→ 404). */
+  /**
+   * Best route for the request by Kong's traditional priority rules, or null (→ 404). The path
+   * is matched in its normalised form (`%2F`/`%5C` decoded first with `escapedSlashes:
+   * 'unescape'`). Callers ask {@link Router.pathRefusal} first when `pathNeedsCheck(path)`.
+   */
   match(input: RouterInput): RouteMatch | null;
+  /**
+   * Why the request's path must be refused with 400 before any plugin runs, or null: invalid
+   * percent-encoding or NUL, an escaped slash with `escapedSlashes: 'reject'`, or a reading of
+   * the path (decoded `%2F`/`%5C`, `\` as separator, `;` parameters, another decoding round)
+   * that matches another route (path-safety.ts). Only paths for which `pathNeedsCheck` is true
+   * can be refused.
+   */
+  pathRefusal(input: RouterInput): PathRefusal | null;
 }
 
 export interface CompileRouterOptions {
@@ -61,4 +74,6 @@ export interface CompileRouterOptions {
    * match http requests.
    */
   httpsRedirect?: boolean;
+  /** `PORTCULLIS_PATH_ESCAPED_SLASHES`: what `%2F`/`%5C` in a request path do (default `keep`). */
+  escapedSlashes?: EscapedSlashes;
 }

@@ -8,9 +8,11 @@
  */
 import type { ConfigData, EntityName, EntityOf } from '../config/types.ts';
 import { emptyConfig, entityNames } from '../config/types.ts';
+import { compositeLabel, compositeValue, uniqueValue } from '../config/entity.ts';
+import { descriptorOf } from '../config/entities/index.ts';
 import { GatewayError } from '../errors.ts';
 import type { ConfigStore, ConfigTx, ListOptions, ListPage } from './ports.ts';
-import { assertFindKey, assertForeignField, decodeOffset, encodeOffset, indexValues, matchesTags, pageSize } from './sql-common.ts';
+import { assertFindKey, assertForeignField, decodeOffset, encodeOffset, matchesTags, pageSize } from './sql-common.ts';
 import { Listeners, Mutex, txOperations } from './util.ts';
 
 export interface MemoryStoreOptions {
@@ -26,29 +28,18 @@ function clone(data: ConfigData): ConfigData {
   return structuredClone(data);
 }
 
-const uniqueLabels: Record<EntityName, readonly (string | null)[]> = {
-  services: ['name'],
-  routes: ['name', null],
-  consumers: ['username', 'custom_id'],
-  plugins: [null, 'instance_name', 'scope', null, null, null],
-  acls: [null, null],
-};
-
-/** Same uniqueness rules as the SQL tables' constraints. */
+/** Same uniqueness rules as the SQL tables' constraints (from the entity descriptor). */
 function checkUnique(data: ConfigData, entity: EntityName, row: Record<string, unknown>): void {
-  const mine = indexValues(entity, row);
-  const labels = uniqueLabels[entity];
-  for (const other of data[entity] as unknown as Record<string, unknown>[]) {
-    if (other.id === row.id) continue;
-    const theirs = indexValues(entity, other);
-    for (let i = 0; i < labels.length; i++) {
-      if (labels[i] && mine[i] !== null && mine[i] === theirs[i]) {
-        throw new GatewayError('GW_STORE_CONFLICT', 'unique constraint violation', { status: 409, detail: `${entity}.${labels[i]}` });
-      }
-    }
-    if (entity === 'acls' && mine[0] === theirs[0] && mine[1] === theirs[1]) {
-      throw new GatewayError('GW_STORE_CONFLICT', 'unique constraint violation', { status: 409, detail: 'acls.consumer+group' });
-    }
+  const d = descriptorOf(entity);
+  const conflict = (label: string) => new GatewayError('GW_STORE_CONFLICT', 'unique constraint violation', { status: 409, detail: `${entity}.${label}` });
+  const others = (data[entity] as unknown as Record<string, unknown>[]).filter((o) => o.id !== row.id);
+  for (const field of d.uniqueKeys) {
+    const mine = uniqueValue(d, row, field);
+    if (mine !== null && others.some((o) => uniqueValue(d, o, field) === mine)) throw conflict(field);
+  }
+  for (const key of d.compositeKeys) {
+    const mine = compositeValue(d, row, key);
+    if (others.some((o) => compositeValue(d, o, key) === mine)) throw conflict(compositeLabel(key));
   }
 }
 
@@ -60,7 +51,8 @@ function memoryTx(data: ConfigData, onWrite: () => void): ConfigTx {
     },
     async findBy(entity, key, value) {
       assertFindKey(entity, key);
-      const hit = rows(entity).find((r) => (r as unknown as Record<string, unknown>)[key] === value);
+      const d = descriptorOf(entity);
+      const hit = rows(entity).find((r) => uniqueValue(d, r as unknown as Record<string, unknown>, key) === value);
       return structuredClone(hit ?? null);
     },
     async list<E extends EntityName>(entity: E, opts?: ListOptions): Promise<ListPage<EntityOf<E>>> {

@@ -35,11 +35,11 @@ export interface ListOptions {
   foreign?: { field: ForeignField; id: string };
 }
 
-/** Foreign-key fields a list can be filtered by. */
-export type ForeignField = 'service' | 'route' | 'consumer';
+/** A foreign-key field a list can be filtered by (the entity descriptor's `foreignKeys`). */
+export type ForeignField = string;
 
-/** Unique keys an entity can be looked up by (besides its id). */
-export type UniqueKey = 'name' | 'username' | 'custom_id' | 'instance_name';
+/** A single-field unique key an entity can be looked up by (the entity descriptor's `uniqueKeys`). */
+export type UniqueKey = string;
 
 export interface ListPage<T> {
   data: T[];
@@ -51,8 +51,8 @@ export interface ListPage<T> {
 export interface ConfigTx {
   get<E extends EntityName>(entity: E, id: string): Promise<EntityOf<E> | null>;
   /**
-   * Looks an entity up by a unique key: services/routes `name`, consumers `username` or
-   * `custom_id`, plugins `instance_name`. Null when absent.
+   * Looks an entity up by one of its descriptor's `uniqueKeys` (services/routes `name`, consumers
+   * `username` or `custom_id`, plugins `instance_name`). Null when absent.
    */
   findBy<E extends EntityName>(entity: E, key: UniqueKey, value: string): Promise<EntityOf<E> | null>;
   list<E extends EntityName>(entity: E, opts?: ListOptions): Promise<ListPage<EntityOf<E>>>;

@@ -4,13 +4,17 @@
  * placeholders (PostgreSQL's); the SQLite adapter rewrites them to `?1`, which SQLite accepts.
  *
  * Each entity has its own table: the whole normalized entity as JSON text in `data`, plus the
- * columns that carry unique keys and foreign keys, so the database itself enforces uniqueness
- * even when two nodes write at once. `seq` keeps insertion order, which is also the paging order.
+ * columns that carry unique keys and foreign keys (derived from the entity descriptor, see
+ * `keyColumns`), so the database itself enforces uniqueness even when two nodes write at once.
+ * `seq` keeps insertion order, which is also the paging order.
  */
+import type { EntityDescriptor } from '../config/entity.ts';
+import { compositeValue, fkId, uniqueValue } from '../config/entity.ts';
+import { descriptorOf, entities } from '../config/entities/index.ts';
 import type { ConfigData, EntityName, EntityOf } from '../config/types.ts';
-import { entityNames } from '../config/types.ts';
+import { emptyConfig, entityNames } from '../config/types.ts';
 import { GatewayError } from '../errors.ts';
-import type { ConfigTx, ForeignField, ListOptions, ListPage, UniqueKey } from './ports.ts';
+import type { ConfigTx, ListOptions, ListPage } from './ports.ts';
 
 /** Runs one statement; returns its rows (empty for statements without a result). */
 export type SqlRunner = (sql: string, params?: readonly unknown[]) => Promise<Record<string, unknown>[]>;
@@ -21,19 +25,85 @@ export interface Migration {
   readonly up: readonly string[];
 }
 
-/** Index columns per entity table (besides id, seq and data). */
-const indexColumns: Record<EntityName, readonly string[]> = {
-  services: ['name'],
-  routes: ['name', 'service_id'],
-  consumers: ['username', 'custom_id'],
-  plugins: ['name', 'instance_name', 'scope_key', 'route_id', 'service_id', 'consumer_id'],
-  acls: ['consumer_id', 'grp'],
-};
+/**
+ * One column of an entity table besides `id`, `seq` and `data`, derived from the descriptor:
+ *   - a single-field unique key → a `UNIQUE` column named after the field;
+ *   - a foreign key `f` → an indexed column `f_id`;
+ *   - a composite key → a column per part (foreign keys use their `f_id` column), and a
+ *     `UNIQUE (...)` over them, or — when a part may be null (nulls count as values, SQL's
+ *     UNIQUE does not compare them) — one `UNIQUE NOT NULL` column `<name>_key` with the parts
+ *     joined (see compositeValue).
+ * The whole entity is the JSON text in `data`.
+ */
+interface KeyColumn {
+  readonly name: string;
+  readonly ddl: string;
+  readonly indexed: boolean;
+  value(row: Record<string, unknown>): string | null;
+}
+
+interface TableLayout {
+  readonly columns: readonly KeyColumn[];
+  /** Table constraints (composite UNIQUEs). */
+  readonly constraints: readonly string[];
+}
+
+/** The SQL column of a field (a descriptor may rename one that cannot be a column name). */
+function columnOf(d: EntityDescriptor, field: string): string {
+  if (d.foreignKeys.some((fk) => fk.field === field)) return `${field}_id`;
+  return d.columnNames?.[field] ?? field;
+}
+
+/** The key columns and constraints of an entity's table. */
+export function tableLayout(d: EntityDescriptor): TableLayout {
+  const columns: KeyColumn[] = [];
+  const constraints: string[] = [];
+  const has = (name: string) => columns.some((c) => c.name === name);
+  for (const f of d.uniqueKeys) {
+    columns.push({ name: columnOf(d, f), ddl: `"${columnOf(d, f)}" TEXT UNIQUE`, indexed: false, value: (r) => uniqueValue(d, r, f) });
+  }
+  for (const fk of d.foreignKeys) {
+    if (!has(`${fk.field}_id`)) columns.push({ name: `${fk.field}_id`, ddl: `"${fk.field}_id" TEXT`, indexed: true, value: (r) => fkId(r[fk.field]) });
+  }
+  for (const key of d.compositeKeys) {
+    for (const f of key.fields) {
+      const name = columnOf(d, f);
+      if (!has(name)) columns.push({ name, ddl: `"${name}" TEXT${key.nullable ? '' : ' NOT NULL'}`, indexed: false, value: (r) => uniqueValue(d, r, f) });
+    }
+    if (key.nullable) {
+      columns.push({ name: `${key.name}_key`, ddl: `"${key.name}_key" TEXT NOT NULL UNIQUE`, indexed: false, value: (r) => compositeValue(d, r, key) });
+    } else {
+      constraints.push(`UNIQUE (${key.fields.map((f) => `"${columnOf(d, f)}"`).join(', ')})`);
+    }
+  }
+  return { columns, constraints };
+}
+
+const layouts = new Map<EntityName, TableLayout>(entities.map((d) => [d.name, tableLayout(d)]));
+
+/** The DDL of an entity's table and indexes, as the descriptor says. */
+export function entityTableDdl(d: EntityDescriptor): string[] {
+  const { columns, constraints } = tableLayout(d);
+  const defs = [...columns.map((c) => c.ddl), ...constraints];
+  return [
+    `CREATE TABLE ${d.name} (id TEXT PRIMARY KEY, seq BIGINT NOT NULL, data TEXT NOT NULL${defs.map((x) => `, ${x}`).join('')})`,
+    `CREATE INDEX ${d.name}_seq ON ${d.name} (seq)`,
+    ...columns.filter((c) => c.indexed).map((c) => `CREATE INDEX ${d.name}_${c.name} ON ${d.name} ("${c.name}")`),
+  ];
+}
+
+/**
+ * Tables created by the hand-written migrations below (their layout is what `tableLayout`
+ * derives from today's descriptors); every entity added later gets a derived migration.
+ */
+const handWrittenTables: ReadonlySet<string> = new Set(['services', 'routes', 'consumers', 'plugins', 'acls']);
 
 /**
  * The schema, as an ordered list of migrations. Never edit a shipped migration: append a new one.
- * `plugins.scope_key` makes Kong's rule "one instance of a plugin per (name, route, service,
- * consumer)" a database constraint.
+ * 000 and 001 built the tables of the first five entities by hand; an entity added later gets
+ * `entity_<name>`, derived from its descriptor (`entityTableDdl`). Changing the keys of an entity
+ * whose table already exists needs a new hand-written migration (the store-conformance suite
+ * checks every table's columns against its descriptor).
  */
 export const configMigrations: readonly Migration[] = [
   {
@@ -63,6 +133,7 @@ export const configMigrations: readonly Migration[] = [
       `CREATE INDEX acls_consumer_id ON acls (consumer_id)`,
     ],
   },
+  ...entities.filter((d) => !handWrittenTables.has(d.name)).map((d) => ({ name: `entity_${d.name}`, up: entityTableDdl(d) })),
 ];
 
 /** DDL of the key-value table (shared by the SQLite and PostgreSQL KV adapters). */
@@ -76,57 +147,20 @@ export const kvMigrations: readonly Migration[] = [
   },
 ];
 
-function fk(v: unknown): string | null {
-  return v && typeof v === 'object' && typeof (v as { id?: unknown }).id === 'string' ? (v as { id: string }).id : null;
+function layoutOf(entity: string): readonly KeyColumn[] {
+  // Table and column names are interpolated into SQL: only the closed set of entity names may pass.
+  const layout = layouts.get(entity as EntityName);
+  if (!layout) throw new Error(`unknown entity ${entity}`);
+  return layout.columns;
 }
-
-/** The value of each index column for a row. */
-export function indexValues(entity: EntityName, row: Record<string, unknown>): unknown[] {
-  switch (entity) {
-    case 'services':
-      return [row.name ?? null];
-    case 'routes':
-      return [row.name ?? null, fk(row.service)];
-    case 'consumers':
-      return [row.username ?? null, row.custom_id ?? null];
-    case 'plugins': {
-      const scope = [row.name, fk(row.route) ?? '', fk(row.service) ?? '', fk(row.consumer) ?? ''].join('|');
-      return [row.name, row.instance_name ?? null, scope, fk(row.route), fk(row.service), fk(row.consumer)];
-    }
-    case 'acls':
-      return [fk(row.consumer), row.group];
-  }
-}
-
-const findColumns: Record<EntityName, readonly UniqueKey[]> = {
-  services: ['name'],
-  routes: ['name'],
-  consumers: ['username', 'custom_id'],
-  plugins: ['instance_name'],
-  acls: [],
-};
-
-/** Which foreign keys each entity has (and so can be filtered by). */
-export const foreignFields: Record<EntityName, readonly ForeignField[]> = {
-  services: [],
-  routes: ['service'],
-  consumers: [],
-  plugins: ['route', 'service', 'consumer'],
-  acls: ['consumer'],
-};
 
 /** Throws on a lookup key the entity does not have (keys are interpolated into SQL). */
 export function assertFindKey(entity: EntityName, key: string): void {
-  if (!(findColumns[entity] as readonly string[]).includes(key)) throw new Error(`${entity} cannot be looked up by ${key}`);
+  if (!descriptorOf(entity).uniqueKeys.includes(key)) throw new Error(`${entity} cannot be looked up by ${key}`);
 }
 
 export function assertForeignField(entity: EntityName, field: string): void {
-  if (!(foreignFields[entity] as readonly string[]).includes(field)) throw new Error(`${entity} has no foreign key ${field}`);
-}
-
-function assertEntity(entity: string): asserts entity is EntityName {
-  // Table names are interpolated into SQL: only the closed set of entity names may pass.
-  if (!(entityNames as readonly string[]).includes(entity)) throw new Error(`unknown entity ${entity}`);
+  if (!descriptorOf(entity).foreignKeys.some((fk) => fk.field === field)) throw new Error(`${entity} has no foreign key ${field}`);
 }
 
 /** Opaque paging cursor: the `seq` of the last row of the previous page. */
@@ -190,24 +224,24 @@ export function createSqlTx(hooks: SqlTxHooks): SqlConfigTx {
   };
   return {
     async get<E extends EntityName>(entity: E, id: string): Promise<EntityOf<E> | null> {
-      assertEntity(entity);
+      layoutOf(entity);
       const rows = await guard(() => run(`SELECT data FROM ${entity} WHERE id = $1`, [id]));
       return rows.length ? (JSON.parse(String(rows[0].data)) as EntityOf<E>) : null;
     },
-    async findBy<E extends EntityName>(entity: E, key: UniqueKey, value: string): Promise<EntityOf<E> | null> {
-      assertEntity(entity);
+    async findBy<E extends EntityName>(entity: E, key: string, value: string): Promise<EntityOf<E> | null> {
+      layoutOf(entity);
       assertFindKey(entity, key);
-      const rows = await guard(() => run(`SELECT data FROM ${entity} WHERE ${key} = $1`, [value]));
+      const rows = await guard(() => run(`SELECT data FROM ${entity} WHERE "${columnOf(descriptorOf(entity), key)}" = $1`, [value]));
       return rows.length ? (JSON.parse(String(rows[0].data)) as EntityOf<E>) : null;
     },
     async list<E extends EntityName>(entity: E, opts?: ListOptions): Promise<ListPage<EntityOf<E>>> {
-      assertEntity(entity);
+      layoutOf(entity);
       const size = pageSize(opts);
       let where = '';
       const extra: unknown[] = [];
       if (opts?.foreign) {
         assertForeignField(entity, opts.foreign.field);
-        where = ` AND ${opts.foreign.field}_id = $2`;
+        where = ` AND "${opts.foreign.field}_id" = $2`;
         extra.push(opts.foreign.id);
       }
       let after = decodeOffset(opts?.offset);
@@ -232,36 +266,35 @@ export function createSqlTx(hooks: SqlTxHooks): SqlConfigTx {
       return { data: page.map((p) => p.row), offset: more ? encodeOffset(page[page.length - 1].seq) : null };
     },
     async insert<E extends EntityName>(entity: E, row: EntityOf<E>): Promise<void> {
-      assertEntity(entity);
+      const cols = layoutOf(entity);
       markDirty();
-      const cols = indexColumns[entity];
-      const vals = indexValues(entity, row as unknown as Record<string, unknown>);
-      const ph = cols.map((_, i) => `$${i + 3}`).join(', ');
+      const r = row as unknown as Record<string, unknown>;
+      const names = cols.map((c) => `, "${c.name}"`).join('');
+      const ph = cols.map((_, i) => `, $${i + 3}`).join('');
       await guard(() =>
         run(
-          `INSERT INTO ${entity} (id, seq, data, ${cols.join(', ')}) VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM ${entity}), $2, ${ph})`,
-          [row.id, JSON.stringify(row), ...vals],
+          `INSERT INTO ${entity} (id, seq, data${names}) VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM ${entity}), $2${ph})`,
+          [row.id, JSON.stringify(row), ...cols.map((c) => c.value(r))],
         ),
       );
     },
     async update<E extends EntityName>(entity: E, row: EntityOf<E>): Promise<void> {
-      assertEntity(entity);
+      const cols = layoutOf(entity);
       markDirty();
-      const cols = indexColumns[entity];
-      const vals = indexValues(entity, row as unknown as Record<string, unknown>);
-      const sets = cols.map((c, i) => `${c} = $${i + 3}`).join(', ');
+      const r = row as unknown as Record<string, unknown>;
+      const sets = cols.map((c, i) => `, "${c.name}" = $${i + 3}`).join('');
       const rows = await guard(() =>
-        run(`UPDATE ${entity} SET data = $2, ${sets} WHERE id = $1 RETURNING id`, [row.id, JSON.stringify(row), ...vals]),
+        run(`UPDATE ${entity} SET data = $2${sets} WHERE id = $1 RETURNING id`, [row.id, JSON.stringify(row), ...cols.map((c) => c.value(r))]),
       );
       if (rows.length === 0) throw new GatewayError('GW_BAD_REQUEST', `${entity} ${row.id} does not exist`, { status: 404 });
     },
     async delete(entity: EntityName, id: string): Promise<void> {
-      assertEntity(entity);
+      layoutOf(entity);
       markDirty();
       await guard(() => run(`DELETE FROM ${entity} WHERE id = $1`, [id]));
     },
     async clear(entity: EntityName): Promise<void> {
-      assertEntity(entity);
+      layoutOf(entity);
       markDirty();
       await guard(() => run(`DELETE FROM ${entity}`));
     },
@@ -270,7 +303,7 @@ export function createSqlTx(hooks: SqlTxHooks): SqlConfigTx {
 
 /** Everything in insertion order (for a Snapshot build). */
 export async function loadAll(run: SqlRunner): Promise<ConfigData> {
-  const out = { services: [], routes: [], consumers: [], plugins: [], acls: [] } as Record<EntityName, unknown[]>;
+  const out = emptyConfig() as unknown as Record<EntityName, unknown[]>;
   for (const entity of entityNames) {
     const rows = await run(`SELECT data FROM ${entity} ORDER BY seq`);
     out[entity] = rows.map((r) => JSON.parse(String(r.data)));

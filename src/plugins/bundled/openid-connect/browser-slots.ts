@@ -1,38 +1,23 @@
 /**
- * Glue between the step table and the browser flows (./browser): fills the `session` and
- * `authorization_code` slots, saves a session after other methods, and gives the browser flows
- * the clients and client selection they need. Built only when `session` or `authorization_code`
- * is among `auth_methods`.
+ * Glue between the access pipeline (access.ts) and the browser flows (./browser): the `session`
+ * and `authorization_code` credential methods, the session saved after other methods, and the
+ * clients and client selection the browser flows need. The browser flows are built only when
+ * `session` or `authorization_code` is among `auth_methods`.
  */
 import { decodeJwt } from 'jose';
-import type { PluginDeps, RequestContext } from '../../sdk.ts';
+import type { PluginDeps, Reply, RequestContext } from '../../sdk.ts';
 import { createBrowserFlows } from './browser/index.ts';
 import type { BrowserFlows, SessionData } from './browser/index.ts';
 import type { OidcConfig } from './schema.ts';
 import type { IssuerCache } from './issuer.ts';
-import type { Clients } from './clients.ts';
-import { perClient } from './clients.ts';
-import type { Claims, Outcome, RequestState, Runtime } from './runtime.ts';
-import type { BrowserSlots, StepResult } from './pipeline.ts';
+import type { Clients, OidcClient } from './clients.ts';
+import { configuredClients, perClient, selectClient } from './clients.ts';
+import type { Claims, Outcome, RequestState, Runtime, Sync } from './runtime.ts';
 import { looksLikeJwt } from './steps/verify-token.ts';
 import { TailMemo } from './caches.ts';
 
-/**
- * The client index named by `client_arg` in a header or the query (by id or 1-based index);
- * the first client otherwise. Synchronous: the browser flows never read the body for it.
- */
-export function selectClientIndex(cfg: OidcConfig, ctx: RequestContext): number {
-  const ids = cfg.client_id ?? [];
-  if (ids.length <= 1) return 0;
-  const wanted = ctx.request.header(cfg.client_arg) ?? ctx.request.query.get(cfg.client_arg);
-  if (!wanted) return 0;
-  const byId = ids.indexOf(wanted);
-  if (byId >= 0) return byId;
-  const n = Number(wanted);
-  return Number.isInteger(n) && n >= 1 && n <= ids.length ? n - 1 : 0;
-}
-
 export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCache, clients: Clients): BrowserFlows {
+  const list = configuredClients(cfg);
   return createBrowserFlows(cfg, {
     async getClient(index) {
       const ids = cfg.client_id ?? [];
@@ -40,7 +25,8 @@ export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCa
       const i = ids[index] !== undefined ? index : 0;
       return clients.configuration(meta, { index: i, id: ids[i] ?? 'portcullis', secret: perClient(cfg.client_secret, i) }, 'token');
     },
-    selectClient: (ctx) => selectClientIndex(cfg, ctx),
+    // The browser flows never read the body for it.
+    selectClient: (ctx) => (selectClient(cfg, list, ctx.request, false) as OidcClient | null)?.index ?? 0,
     sharedKv: deps.sharedKv,
     workers: deps.workers,
     database: deps.database,
@@ -81,42 +67,52 @@ export function sessionOutcome(method: Outcome['method'], session: SessionData, 
   };
 }
 
-/** Per-request memo of the loaded session (the logout check and the `session` slot share it). */
-export const sessionKey = 'openid-connect:loaded-session';
-
-export function browserSlots(browser: BrowserFlows): BrowserSlots {
-  // A session brings the same access token on every request: decoding it each time (base64 and
-  // JSON of a JWT) was a large share of a session request's cost (bench/RESULTS.md). The claims
-  // object is shared between requests, as the bearer path's verified-token cache already does.
-  // Keyed by the token's tail and compared in full: a Map key of the whole token is hashed in full.
-  const decoded = new TailMemo<Claims | null>(decodedEntries);
-  const decode = (token: string): Claims | null => {
-    let claims = decoded.get(token);
-    if (claims === undefined) {
-      claims = decodeAccessClaims(token);
-      decoded.set(token, claims);
-    }
-    return claims;
-  };
-  return {
-    async session(_rt: Runtime, rs: RequestState): Promise<StepResult> {
-      const session = rs.ctx.state.get(sessionKey) as SessionData | null | undefined;
-      return session ? sessionOutcome('session', session, decode) : null;
-    },
-    async authorization_code(_rt: Runtime, rs: RequestState): Promise<StepResult> {
-      const result = await browser.authorizationCode(rs.ctx);
-      if (result.kind === 'reply') return { reply: result.reply };
-      return sessionOutcome('authorization_code', result.session, decode);
-    },
-  };
+// A session brings the same access token on every request: decoding it each time (base64 and
+// JSON of a JWT) was a large share of a session request's cost (bench/RESULTS.md). The claims
+// object is shared between requests, as the bearer step's verified-token cache already does.
+// Keyed by the token's tail and compared in full: a Map key of the whole token is hashed in full.
+const decoded = new TailMemo<Claims | null>(decodedEntries);
+function decode(token: string): Claims | null {
+  let claims = decoded.get(token);
+  if (claims === undefined) {
+    claims = decodeAccessClaims(token);
+    decoded.set(token, claims);
+  }
+  return claims;
 }
 
-/** After another method succeeded: start a session (unless `disable_session` lists the method). */
-export async function saveSessionAfter(cfg: OidcConfig, browser: BrowserFlows, ctx: RequestContext, outcome: Outcome, clientIndex: number): Promise<void> {
-  if (outcome.method === 'session' || outcome.method === 'authorization_code') return;
-  if (!cfg.auth_methods.includes('session')) return;
-  if ((cfg.disable_session ?? []).includes(outcome.method)) return;
-  if (!outcome.tokens.access_token) return;
+/** The Outcome of an opened session (frozen, shared by its requests), made once. */
+const sessionOutcomes = new WeakMap<SessionData, Outcome>();
+
+/** `session`: the session the pipeline loaded for this request (steady state: no Promise). */
+export function sessionStep(_rt: Runtime, rs: RequestState): Outcome | null {
+  const session = rs.session;
+  if (session === null) return null;
+  let o = sessionOutcomes.get(session);
+  if (o === undefined) {
+    o = sessionOutcome('session', session, decode);
+    if (Object.isFrozen(session)) sessionOutcomes.set(session, o);
+  }
+  return o;
+}
+
+/** `authorization_code`: finish a callback (a new session), or start a sign-in (a reply). */
+export async function authorizationCodeStep(rt: Runtime, rs: RequestState): Promise<Outcome | { reply: Reply }> {
+  const result = await rt.browser!.authorizationCode(rs.ctx);
+  if (result.kind === 'reply') return { reply: result.reply };
+  rs.session = result.session;
+  return sessionOutcome('authorization_code', result.session, decode);
+}
+
+/**
+ * After another method succeeded: start a session (unless `disable_session` lists the method).
+ * The session saved, or null (at once) when none is to be saved.
+ */
+export function saveSessionAfter(cfg: OidcConfig, browser: BrowserFlows, ctx: RequestContext, outcome: Outcome, clientIndex: number): Sync<SessionData | null> {
+  if (outcome.method === 'session' || outcome.method === 'authorization_code') return null;
+  if (!cfg.auth_methods.includes('session')) return null;
+  if ((cfg.disable_session ?? []).includes(outcome.method)) return null;
+  if (!outcome.tokens.access_token) return null;
   const id = outcome.idClaims ?? outcome.accessClaims;
   const expiresIn = outcome.tokens.expires_in;
   const exp = typeof outcome.accessClaims?.exp === 'number' ? outcome.accessClaims.exp : typeof expiresIn === 'number' ? Math.floor(ctx.now() / 1000) + expiresIn : undefined;
@@ -134,5 +130,5 @@ export async function saveSessionAfter(cfg: OidcConfig, browser: BrowserFlows, c
     subject: typeof id?.sub === 'string' ? id.sub : null,
     issuer: typeof id?.iss === 'string' ? id.iss : null,
   });
-  await browser.saveSession(ctx, session);
+  return browser.saveSession(ctx, session);
 }

@@ -54,32 +54,41 @@ export function perClient<T>(values: readonly T[] | null, index: number): T | nu
   return values[index] ?? values[0] ?? null;
 }
 
-/**
- * Pick the client for a request: the `client_arg` parameter (header, then query, then body) names
- * a client by id or by 1-based index; no match → the first client.
- */
-export async function selectClient(cfg: OidcConfig, request: IncomingView): Promise<OidcClient | null> {
-  const ids = cfg.client_id ?? [];
-  if (ids.length === 0) return null;
-  const pick = (index: number): OidcClient => ({ index, id: ids[index], secret: perClient(cfg.client_secret, index) });
-  if (ids.length === 1) return pick(0);
-  let wanted = request.header(cfg.client_arg) ?? request.query.get(cfg.client_arg) ?? null;
-  if (wanted === null && request.method !== 'GET' && request.method !== 'HEAD') {
-    const form = await request.form();
-    wanted = form?.get(cfg.client_arg) ?? null;
-    if (wanted === null) {
-      const json = await request.json();
-      const v = json && typeof json === 'object' ? (json as Record<string, unknown>)[cfg.client_arg] : undefined;
-      if (typeof v === 'string' || typeof v === 'number') wanted = String(v);
-    }
-  }
+/** The configured clients, made once per plugin instance (selection then allocates nothing). */
+export function configuredClients(cfg: OidcConfig): readonly OidcClient[] {
+  return (cfg.client_id ?? []).map((id, index) => ({ index, id, secret: perClient(cfg.client_secret, index) }));
+}
+
+/** The client `wanted` names, by id or by 1-based index; the first client otherwise. */
+function clientNamed(clients: readonly OidcClient[], wanted: string | null): OidcClient {
   if (wanted !== null) {
-    const byId = ids.indexOf(wanted);
-    if (byId >= 0) return pick(byId);
+    const byId = clients.findIndex((c) => c.id === wanted);
+    if (byId >= 0) return clients[byId];
     const n = Number(wanted);
-    if (Number.isInteger(n) && n >= 1 && n <= ids.length) return pick(n - 1);
+    if (Number.isInteger(n) && n >= 1 && n <= clients.length) return clients[n - 1];
   }
-  return pick(0);
+  return clients[0];
+}
+
+/**
+ * Pick the client for a request: the `client_arg` parameter (header, then query, then, when
+ * `body` allows, the body) names a client by id or by 1-based index; no match → the first
+ * client; null without any client. Synchronous unless the body has to be read.
+ */
+export function selectClient(cfg: OidcConfig, clients: readonly OidcClient[], request: IncomingView, body = true): OidcClient | null | Promise<OidcClient> {
+  if (clients.length <= 1) return clients[0] ?? null;
+  const wanted = request.header(cfg.client_arg) ?? (request.rawQuery === '' ? null : request.query.get(cfg.client_arg));
+  if (wanted != null || !body || request.method === 'GET' || request.method === 'HEAD') return clientNamed(clients, wanted ?? null);
+  return clientInBody(cfg, request).then((w) => clientNamed(clients, w));
+}
+
+async function clientInBody(cfg: OidcConfig, request: IncomingView): Promise<string | null> {
+  const form = await request.form();
+  const wanted = form?.get(cfg.client_arg) ?? null;
+  if (wanted !== null) return wanted;
+  const json = await request.json();
+  const v = json && typeof json === 'object' ? (json as Record<string, unknown>)[cfg.client_arg] : undefined;
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : null;
 }
 
 export interface ClientsOptions {

@@ -1,15 +1,10 @@
 /**
- * `create(config, deps)`: builds one plugin instance (issuer cache, clients, caches) and returns
- * its access handler. Nothing here calls the IdP: discovery happens on the first request, so an
- * IdP that is down does not stop the gateway from starting or reloading.
+ * `create(config, deps)`: builds one plugin instance (issuer cache, clients, caches, browser
+ * flows) and returns its handlers. Nothing here calls the IdP: discovery happens on the first
+ * request, so an IdP that is down does not stop the gateway from starting or reloading.
  *
- * Order of work in `access` (docs leave it open; recorded here): pre-flight and anonymous
- * short-cuts → credential search (pipeline.ts) → claims authorization → consumer mapping →
- * headers → hide_credentials.
- *
- * The steady states (a bearer JWT whose verification is cached, a session cookie opened before)
- * take a synchronous fast path (fast-path.ts) that makes the same changes without a Promise; the
- * full, async path below handles everything else.
+ * `access`: the pre-flight and anonymous short-cuts, then the step table of access.ts (one
+ * pipeline, synchronous on the steady states); failures become Kong's error replies here.
  */
 import { randomBytes } from 'node:crypto';
 import type { JWK } from 'jose';
@@ -20,19 +15,13 @@ import { SingleFlight, TtlCache } from './caches.ts';
 import { IdpHttp } from './http.ts';
 import { IssuerCache } from './issuer.ts';
 import { issuerPurgedAt, publishIssuer, recordedIssuer } from './admin-issuers.ts';
-import { Clients, perClient, selectClient } from './clients.ts';
-import { authError, describe, toReply } from './errors.ts';
-import type { RequestState, Runtime } from './runtime.ts';
-import { authenticate } from './pipeline.ts';
-import { BodyFields, findBearerToken } from './steps/find-credential.ts';
-import type { FoundToken } from './steps/find-credential.ts';
-import { authorizeClaims, mapConsumer } from './steps/authorize.ts';
-import { configuredNames, headerPlan, headersFromPlan, hideCredentials, writesAny } from './steps/headers.ts';
-import { searchUserInfo } from './steps/verify-token.ts';
-import type { SessionData } from './browser/index.ts';
-import { browserSlots, buildBrowser, saveSessionAfter, selectClientIndex, sessionKey } from './browser-slots.ts';
+import { Clients, configuredClients, perClient } from './clients.ts';
+import { describe, toReply } from './errors.ts';
+import { STATE_KEY, type OidcRequestState, type Runtime } from './runtime.ts';
+import { accessSteps, destroyOnFailure, enabledMethods, Flow, runSteps, type Instance } from './access.ts';
+import { configuredNames, consumerHeaderNames, consumerHeaders, headerPlan, writesAny } from './steps/headers.ts';
+import { buildBrowser } from './browser-slots.ts';
 import { sessionHeaderName } from './browser/session-headers.ts';
-import { buildFastPath, consumerHeaderNames, consumerHeaders, maxAgeProblem, STATE_KEY, type OidcRequestState } from './fast-path.ts';
 
 const CACHE_ENTRIES = 10_000;
 
@@ -71,6 +60,9 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   });
   const clients = new Clients({ cfg, http, sharedKv: deps.sharedKv, insecure: issuer.insecure });
   const now = deps.now;
+  const enabled = new Set(cfg.auth_methods);
+  // The browser flows exist only when a browser method is enabled; they own sessions and logout.
+  const browser = enabled.has('session') || enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
   const rt: Runtime = {
     cfg,
     issuer,
@@ -80,7 +72,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     sharedKv: deps.sharedKv,
     // Auto-generated when absent (Kong); per instance, so such caches are not shared.
     salt: cfg.cache_tokens_salt ?? randomBytes(16).toString('base64url'),
-    enabled: new Set(cfg.auth_methods),
+    enabled,
+    browser,
     caches: {
       verified: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
       introspection: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
@@ -96,12 +89,24 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     ...(cfg.session_request_headers ?? []).map(sessionHeaderName),
     ...(cfg.upstream_session_id_header ? [cfg.upstream_session_id_header] : []),
   ];
-  const upstreamHeaders = headerPlan(cfg, 'upstream');
-  const downstreamHeaders = headerPlan(cfg, 'downstream');
-  // The browser flows exist only when a browser method is enabled; they own sessions and logout.
-  const browser = rt.enabled.has('session') || rt.enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
-  const slots = browser ? browserSlots(browser) : {};
-  const fastPath = buildFastPath({ cfg, rt, browser, upstreamPlan: upstreamHeaders, downstreamPlan: downstreamHeaders, upstreamNames });
+  const lower = (names: readonly string[]) => names.map((n) => n.toLowerCase());
+  // All removals first (anti-spoofing): they commute with one another. Consumer headers the
+  // token headers may set (a config naming one) are removed again after those are set.
+  const written = new Set(lower(configuredNames(cfg, 'upstream')));
+  const inst: Instance = {
+    rt,
+    cfg,
+    browser,
+    clients: configuredClients(cfg),
+    methods: enabledMethods(cfg, browser !== null),
+    upstreamPlan: headerPlan(cfg, 'upstream'),
+    downstreamPlan: headerPlan(cfg, 'downstream'),
+    removeFirst: [...new Set([...lower(upstreamNames), ...consumerHeaderNames])],
+    removeAgain: consumerHeaderNames.filter((n) => written.has(n)),
+    perRequestDownstream: browser !== null && ((cfg.session_response_headers ?? []).length > 0 || !!cfg.downstream_session_id_header),
+    counters: { sessionSaveFailures: 0 },
+  };
+  const steps = accessSteps(cfg, browser !== null);
 
   const replyFor = (ctx: RequestContext, err: unknown, clientIndex: number) => {
     const r = toReply(err, {
@@ -132,80 +137,19 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     ctx.upstream.setHeader('x-anonymous-consumer', 'true');
   };
 
-  /** The full path: every method, IdP calls, session writes, logout, errors. */
-  const fullAccess = async (ctx: RequestContext): Promise<Reply | undefined> => {
-    const body = new BodyFields(ctx.request);
-    let bearer: Promise<FoundToken | null> | null = null;
-    const rs: RequestState = {
-      ctx,
-      body,
-      client: null,
-      bearer: () => (bearer ??= findBearerToken(cfg, ctx.request, body)),
-      bearerHandled: false,
-    };
-    let session: SessionData | null = null;
-    try {
-      if (browser) {
-        const bcl = await browser.backchannelLogout(ctx);
-        if (bcl) return bcl;
-        // The callback of a sign-in pending in this browser starts a new session; an old one is
-        // not consulted. A stale callback URL (reloaded, bookmarked) is served by a valid session.
-        const callback = rt.enabled.has('authorization_code') && (await browser.isCallback(ctx));
-        if (rt.enabled.has('session') && !callback) {
-          session = await browser.loadSession(ctx);
-          ctx.state.set(sessionKey, session);
-        }
-        const out = await browser.logout(ctx, session);
-        if (out) return out;
-      }
-      rs.client = await selectClient(cfg, ctx.request);
-      const result = await authenticate(rt, rs, slots);
-      if (result && 'reply' in result) return result.reply;
-      let outcome = result;
-      if (!outcome) {
-        // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
-        if (await rs.bearer()) throw authError('invalid_token', 'token not accepted by any enabled method');
-        throw authError('no_credentials', 'no credentials found');
-      }
-      const tooOld = maxAgeProblem(cfg, outcome, ctx.now());
-      if (tooOld !== null) throw authError('invalid_token', tooOld);
-      if (cfg.search_user_info && !outcome.userinfo) outcome = { ...outcome, userinfo: await searchUserInfo(rt, rs, outcome) };
-      authorizeClaims(cfg, outcome.introspection ?? outcome.accessClaims);
-      const mapped = mapConsumer(cfg, [outcome.accessClaims, outcome.idClaims, outcome.introspection, outcome.userinfo], ctx.entities);
-      ctx.authenticate({ consumer: mapped.consumer, credential: mapped.credential, groups: mapped.groups });
-      // Client-sent copies of the headers we write are removed first (anti-spoofing).
-      for (const n of upstreamNames) ctx.upstream.removeHeader(n);
-      if (cfg.hide_credentials) await hideCredentials(ctx, outcome.used);
-      // Session and authorization cookies are the gateway's own business: never sent upstream.
-      browser?.stripCookies(ctx);
-      for (const h of headersFromPlan(upstreamHeaders, outcome)) ctx.upstream.setHeader(h.name, h.value);
-      setConsumerHeaders(ctx, mapped.consumer, mapped.groups, mapped.credential);
-      const downstream = headersFromPlan(downstreamHeaders, outcome);
-      if (browser) {
-        await saveSessionAfter(cfg, browser, ctx, outcome, rs.client?.index ?? selectClientIndex(cfg, ctx));
-        // After the save: a renewal (Redis) gives the session a new id, and that is the one to tell.
-        for (const h of browser.sessionHeaders(ctx, cfg.session_request_headers ?? [])) ctx.upstream.setHeader(h.name, h.value);
-        downstream.push(...browser.sessionHeaders(ctx, cfg.session_response_headers ?? []));
-        const sid = browser.sessionId(ctx);
-        if (sid && cfg.upstream_session_id_header) ctx.upstream.setHeader(cfg.upstream_session_id_header, sid);
-        if (sid && cfg.downstream_session_id_header) downstream.push({ name: cfg.downstream_session_id_header, value: sid });
-      }
-      const state: OidcRequestState = { method: outcome.method, accessToken: outcome.tokens.access_token ?? null, downstream };
-      ctx.state.set(STATE_KEY, state);
-    } catch (err) {
-      const status = isGatewayError(err) ? err.status : 500;
-      // The session loaded for this request, or the one the callback just made.
-      const active = browser !== null && (session !== null || browser.sessionId(ctx) !== null);
-      if (active && ((status === 401 && cfg.unauthorized_destroy_session) || (status === 403 && cfg.forbidden_destroy_session))) {
-        await browser!.destroySession(ctx).catch((e: unknown) => ctx.log.warn({ err: describe(e) }, 'openid-connect: could not destroy the session'));
-      }
-      if (cfg.anonymous && (status === 401 || status === 400)) return anonymousFallback(ctx);
-      return replyFor(ctx, err, rs.client?.index ?? 0);
-    }
+  /**
+   * A failed request: the session may end (`*_destroy_session`), `anonymous` may step in, else
+   * Kong's error reply. Always in a Promise: only the steady states are answered synchronously.
+   */
+  const fail = async (f: Flow, err: unknown): Promise<Reply | undefined> => {
+    const status = isGatewayError(err) ? err.status : 500;
+    await destroyOnFailure(inst, f, status);
+    if (cfg.anonymous && (status === 401 || status === 400)) return anonymousFallback(f.ctx);
+    return replyFor(f.ctx, err, f.client?.index ?? 0);
   };
 
   // Without any downstream header to write, no response handler at all (nothing to do per request).
-  const downstreamPossible = writesAny(downstreamHeaders) || (browser !== null && ((cfg.session_response_headers ?? []).length > 0 || !!cfg.downstream_session_id_header));
+  const downstreamPossible = writesAny(inst.downstreamPlan) || inst.perRequestDownstream;
   const response = (ctx: ResponseContext): void => {
     const state = ctx.state.get(STATE_KEY) as OidcRequestState | undefined;
     if (!state) return;
@@ -219,9 +163,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       if (!cfg.run_on_preflight && ctx.request.method === 'OPTIONS') return;
       // Logical OR with other auth plugins: with `anonymous`, an authenticated request passes.
       if (cfg.anonymous && ctx.consumer && ctx.credential) return;
-      // Steady states (cached bearer JWT, remembered session) are answered without a Promise.
-      if (fastPath !== null && fastPath(ctx)) return;
-      return fullAccess(ctx);
+      // Synchronous on the steady states (cached bearer JWT, remembered session).
+      return runSteps(inst, steps, new Flow(inst, ctx), 0, fail);
     },
 
     async close() {

@@ -8,8 +8,12 @@
  *   last good document stays in use.
  * - JWKS (RFC 7517 §5) from `jwks_endpoint` or the discovered `jwks_uri`, then every
  *   `extra_jwks_uris` (primary keys first). One fetch in flight; a token with an unknown `kid`
- *   triggers at most one refetch per `rediscovery_lifetime`; while the IdP is down the last good
- *   keys are kept.
+ *   triggers at most one refetch per `rediscovery_lifetime` and a `kid` still unknown after it is
+ *   refused at once for that long; while the IdP is down the last good keys are kept.
+ * - A copy in memory is always answered at once: an expired one is refreshed in the background
+ *   (stale-while-revalidate), so only a request that has no copy at all, or whose token names a
+ *   key not seen yet, ever waits for the IdP, and then for at most one call (http.ts adds the
+ *   timeout and the circuit breaker).
  * - Local JWT verification with jose (RFC 7519 §7.2): allowed algorithms only, `iss`, `exp`/`nbf`/
  *   `iat` with `leeway`, optional audience.
  */
@@ -27,6 +31,8 @@ export const hmacAlgs = ['HS256', 'HS384', 'HS512'] as const;
 
 /** How long to wait after a failed discovery or JWKS fetch before trying again (Kong: 5 s). */
 const FAILURE_BACKOFF_MS = 5_000;
+/** Most `kid`s remembered as unknown at once (forged tokens can carry any number of them). */
+const UNKNOWN_KIDS_MAX = 1_000;
 
 /** Endpoint overrides from the config (`*_endpoint`), applied over the discovered metadata. */
 export type EndpointOverrides = Partial<Record<'authorization_endpoint' | 'token_endpoint' | 'introspection_endpoint' | 'revocation_endpoint' | 'userinfo_endpoint' | 'end_session_endpoint' | 'pushed_authorization_request_endpoint', string>>;
@@ -95,6 +101,8 @@ export class IssuerCache {
   readonly #jwks: Slot<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> }> = emptySlot();
   /** When the last unknown-`kid` refetch was started (throttle). */
   #lastKidRefetch = -Infinity;
+  /** `kid`s still unknown after a refetch → when; refused without a refetch for rediscovery_lifetime. */
+  readonly #unknownKids = new Map<string, number>();
   /** Last good keys of each JWKS URI (an extra_jwks_uris set that fails keeps them). */
   readonly #keysByUri = new Map<string, JWK[]>();
   /** When this instance last looked for an Admin API purge. */
@@ -139,6 +147,7 @@ export class IssuerCache {
     Object.assign(this.#meta, emptySlot());
     Object.assign(this.#jwks, emptySlot());
     this.#lastKidRefetch = -Infinity;
+    this.#unknownKids.clear();
   }
 
   /**
@@ -161,11 +170,18 @@ export class IssuerCache {
         return await jwks.resolve(header, input);
       } catch (err) {
         if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+        // A kid already looked for and not found is refused at once (no wait, no IdP call).
+        if (this.#knownUnknown(header.kid)) throw err;
         // An unknown key may mean the IdP rotated its keys: refetch, but at most once per
         // rediscovery_lifetime so that forged `kid`s cannot turn into a flood of IdP calls.
         const refreshed = await this.#refetchForUnknownKey();
         if (!refreshed) throw err;
-        return refreshed.resolve(header, input);
+        try {
+          return await refreshed.resolve(header, input);
+        } catch (again) {
+          if (again instanceof joseErrors.JWKSNoMatchingKey) this.#rememberUnknown(header.kid);
+          throw again;
+        }
       }
     };
     const issuers = options.issuers && options.issuers.length > 0 ? [...options.issuers] : [(await this.metadata()).issuer];
@@ -285,34 +301,69 @@ export class IssuerCache {
     this.#o.onDiscovered?.(update).catch((err: unknown) => this.#o.log.warn({ err: describe(err) }, 'openid-connect: could not record the discovery cache'));
   }
 
+  #knownUnknown(kid: string | undefined): boolean {
+    if (kid === undefined) return false;
+    const at = this.#unknownKids.get(kid);
+    if (at === undefined) return false;
+    if (this.#o.now() - at < this.#o.rediscoveryLifetimeSec * 1000) return true;
+    this.#unknownKids.delete(kid);
+    return false;
+  }
+
+  #rememberUnknown(kid: string | undefined): void {
+    if (kid === undefined) return;
+    this.#unknownKids.delete(kid);
+    if (this.#unknownKids.size >= UNKNOWN_KIDS_MAX) this.#unknownKids.delete(this.#unknownKids.keys().next().value as string);
+    this.#unknownKids.set(kid, this.#o.now());
+  }
+
+  /**
+   * Fetch the keys again for a token whose `kid` is not among them, and wait for the result:
+   * only that token's request waits (at most one IdP call); every other request keeps using
+   * the keys in memory meanwhile.
+   */
   async #refetchForUnknownKey(): Promise<{ keys: JWK[]; resolve: ReturnType<typeof createLocalJWKSet> } | null> {
     const now = this.#o.now();
     if (this.#jwks.inFlight) return this.#jwks.inFlight.catch(() => null);
     if (now - this.#lastKidRefetch < this.#o.rediscoveryLifetimeSec * 1000) return null;
     this.#lastKidRefetch = now;
-    // Keys may have moved with the metadata: let discovery refresh too (it has its own throttle).
+    // Keys may have moved with the metadata: let discovery refresh too, in the background (the
+    // JWKS fetch below uses the jwks_uri in memory rather than wait for it).
     this.#meta.fetchedAt = 0;
     this.#jwks.fetchedAt = 0;
     this.#jwks.failedAt = 0;
     try {
-      return await this.#loadJwks();
+      if (this.#jwks.value === null) return await this.#loadJwks();
+      return await this.#refresh(this.#jwks, () => this.#fetchJwks(), 'jwks');
     } catch {
       return null;
     }
   }
 
   /**
-   * Single-flight, TTL-bound, stale-on-error load of one slot. With no copy of its own, a failed
-   * fetch falls back to the recorded copy (kept stale, so it is refetched after the back-off).
+   * Single-flight, TTL-bound, stale-while-revalidate, stale-on-error load of one slot. A copy in
+   * memory is returned at once, even expired (then refreshed in the background, no more often
+   * than the failure back-off allows); only a slot without any copy waits for the fetch. With no
+   * copy of its own, a failed fetch falls back to the recorded copy (kept stale, so it is
+   * refetched after the back-off).
    */
   async #load<T>(slot: Slot<T>, ttlMs: number, fetcher: () => Promise<T>, what: string, recorded?: () => Promise<T | null>): Promise<T> {
     const now = this.#o.now();
-    if (slot.value !== null && now - slot.fetchedAt < ttlMs) return slot.value;
-    if (slot.inFlight) return slot.inFlight;
-    if (now - slot.failedAt < FAILURE_BACKOFF_MS) {
-      if (slot.value !== null) return slot.value;
-      throw idpUnavailable(what, new Error('recent failure, backing off'));
+    if (slot.value !== null) {
+      if (now - slot.fetchedAt >= ttlMs && slot.inFlight === null && now - slot.failedAt >= FAILURE_BACKOFF_MS) {
+        // Background refresh: its failure keeps the copy (and is logged), never rejects.
+        void this.#refresh(slot, fetcher, what, recorded).catch(() => undefined);
+      }
+      return slot.value;
     }
+    if (slot.inFlight) return slot.inFlight;
+    if (now - slot.failedAt < FAILURE_BACKOFF_MS) throw idpUnavailable(what, new Error('recent failure, backing off'));
+    return this.#refresh(slot, fetcher, what, recorded);
+  }
+
+  /** The fetch in flight for `slot`, or a new one (single flight). */
+  #refresh<T>(slot: Slot<T>, fetcher: () => Promise<T>, what: string, recorded?: () => Promise<T | null>): Promise<T> {
+    if (slot.inFlight) return slot.inFlight;
     const attempt = fetcher().then(
       (value) => {
         slot.value = value;
@@ -337,13 +388,11 @@ export class IssuerCache {
         this.#o.log.warn({ what, err: describe(err) }, 'openid-connect: IdP fetch failed');
         throw idpUnavailable(what, err);
       },
-    );
+    ).finally(() => {
+      if (slot.inFlight === attempt) slot.inFlight = null;
+    });
     slot.inFlight = attempt;
-    try {
-      return await attempt;
-    } finally {
-      slot.inFlight = null;
-    }
+    return attempt;
   }
 }
 

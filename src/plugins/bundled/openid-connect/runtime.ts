@@ -1,6 +1,7 @@
 /**
  * Shared types of the plugin's steps: the per-instance runtime (config, issuer, clients, caches)
- * and the per-request state that flows through the pipeline.
+ * and the per-request state that flows through the access pipeline (access.ts). This module
+ * depends on no step and not on the top of the plugin (no import circle).
  */
 import type { JWTPayload } from 'jose';
 import type { Logger, RequestContext } from '../../sdk.ts';
@@ -10,8 +11,42 @@ import type { IssuerCache } from './issuer.ts';
 import type { Clients, OidcClient } from './clients.ts';
 import type { IdpHttp } from './http.ts';
 import type { SingleFlight, TtlCache } from './caches.ts';
-import type { BodyFields, FoundToken, Source } from './steps/find-credential.ts';
-import type { Prepared } from './fast-path.ts';
+import type { BodyFields } from './body-fields.ts';
+import type { BrowserFlows, SessionData } from './browser/index.ts';
+
+/** A step's answer: the value itself when it is known at once, a Promise when I/O is needed. */
+export type Sync<T> = T | Promise<T>;
+
+export type Location = 'header' | 'query' | 'body' | 'cookie';
+
+/** Where a credential was found, so `hide_credentials` can remove exactly that. */
+export interface Source {
+  location: Location;
+  /** Header, parameter or cookie name (lower-case for headers). */
+  name: string;
+}
+
+export interface FoundToken extends Source {
+  token: string;
+  /** The token's live cached verification (a JWT verified before), found while reading it. */
+  verified?: VerifiedToken;
+}
+
+/** One header the plugin writes. */
+export interface HeaderWrite {
+  name: string;
+  value: string;
+}
+
+/** What the plugin leaves in `ctx.state` for later phases and plugins (Kong 3.14: the token). */
+export interface OidcRequestState {
+  method: AuthMethod;
+  accessToken: string | null;
+  downstream: HeaderWrite[];
+}
+
+/** `ctx.state` key of {@link OidcRequestState}. */
+export const STATE_KEY = 'openid-connect';
 
 /** JSON object claims (token payload, introspection or user info response). */
 export type Claims = Record<string, unknown>;
@@ -35,8 +70,11 @@ export interface TokenEndpointResult {
 export interface VerifiedToken {
   readonly token: string;
   readonly claims: Claims;
-  /** What the request fast path (fast-path.ts) derived from this token, once. */
-  fast: Prepared | null;
+  /**
+   * The `bearer` step's Outcome for this token, made once and shared by every request that sends
+   * it in the same place (the later steps memoize what they derive from it per Outcome).
+   */
+  outcome: Outcome | null;
 }
 
 /** Per-instance state built once by `create()`. */
@@ -49,6 +87,8 @@ export interface Runtime {
   readonly sharedKv: KeyValueStore;
   readonly salt: string;
   readonly enabled: ReadonlySet<AuthMethod>;
+  /** The browser flows (sessions, authorization code, logout), when a browser method is enabled. */
+  readonly browser: BrowserFlows | null;
   readonly caches: {
     /** By `memoKey` of the token. */
     readonly verified: TtlCache<VerifiedToken>;
@@ -65,7 +105,10 @@ export interface Runtime {
   now(): number;
 }
 
-/** What a successful authentication step produces. */
+/**
+ * What a successful authentication step produces. Outcomes of a cached token or of an opened
+ * session are shared between requests: never changed once made.
+ */
 export interface Outcome {
   method: AuthMethod;
   tokens: TokenSet;
@@ -84,7 +127,9 @@ export interface RequestState {
   readonly body: BodyFields;
   /** The plugin's own client selected by `client_arg` (null when none is configured). */
   client: OidcClient | null;
-  bearer(): Promise<FoundToken | null>;
+  bearer(): Sync<FoundToken | null>;
+  /** The session of this request: loaded, made by the callback, or saved after another method. */
+  session: SessionData | null;
   /** Set when `bearer` or `introspection` has decided about the bearer token (success or not). */
   bearerHandled: boolean;
 }

@@ -88,7 +88,8 @@ const fields = {
   run_on_preflight: def(z.boolean(), true),
   anonymous: opt(z.string()),
   response_type: arr(z.string(), ['code']),
-  response_mode: def(z.string(), 'query'),
+  // Kong's values; the fragment modes hand the answer to browser script, which the gateway never sees.
+  response_mode: def(z.enum(['query', 'form_post', 'fragment', 'query.jwt', 'form_post.jwt', 'fragment.jwt', 'jwt']), 'query'),
   scopes: arr(z.string(), ['openid']),
   audience: optArr(z.string()),
   authorization_query_args_names: optArr(z.string()),
@@ -351,6 +352,14 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   no_proxy: null,
 };
 
+/** `redis` fields the session storage's Redis client does not apply yet (value = the default). */
+export const redisNotSupportedYet: Readonly<Record<string, unknown>> = {
+  cloud_authentication: null,
+  connection_is_proxied: false,
+  keepalive_pool_size: 256,
+  keepalive_backlog: null,
+};
+
 /** `*_names` / `*_values` style pairs that are matched by index and must have equal lengths. */
 const pairedArrays: ReadonlyArray<readonly [string, string]> = [
   ['discovery_headers_names', 'discovery_headers_values'],
@@ -378,6 +387,15 @@ export const oidcConfigSchema = z
     for (const [field, dflt] of Object.entries(notSupportedYet)) {
       const value = record[field];
       if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+    }
+    if (cfg.response_mode === 'fragment' || cfg.response_mode === 'fragment.jwt') {
+      ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment)` });
+    }
+    if (cfg.redis) {
+      const redis = cfg.redis as unknown as Record<string, unknown>;
+      for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {
+        if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['redis', field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+      }
     }
     if (cfg.principals && cfg.principals.enabled) ctx.addIssue({ code: 'custom', path: ['principals', 'enabled'], message: 'not supported yet (only false is accepted)' });
     for (const [a, b] of pairedArrays) {

@@ -121,8 +121,14 @@ export class AuthorizationCodeFlow {
    * parameters, and an authorization cookie bound to their state. A callback URL without one (a
    * reload or a bookmark of the page a sign-in landed on, its code and state spent) is not.
    */
-  async isPendingCallback(ctx: RequestContext): Promise<boolean> {
-    const params = await this.callbackParams(ctx);
+  isPendingCallback(ctx: RequestContext): boolean | Promise<boolean> {
+    const params = this.callbackParamsWithoutBody(ctx);
+    if (params === null) return false;
+    return this.#pendingCallback(ctx, params);
+  }
+
+  async #pendingCallback(ctx: RequestContext, known: URLSearchParams | undefined): Promise<boolean> {
+    const params = known ?? (await this.callbackParams(ctx));
     return params !== null && (await this.#flowCookie(ctx, this.#stateOf(params))) !== null;
   }
 

@@ -1,7 +1,7 @@
 /**
  * Browser flows of the `openid-connect` plugin: sessions, the authorization code flow, refresh in
  * a session, logout and back-channel logout. The plugin's pipeline calls these; this folder does
- * not decide which method runs when (that is the step table in ../pipeline.ts).
+ * not decide which method runs when (that is the step table in ../access.ts).
  */
 import * as oidc from 'openid-client';
 import type { Logger, Reply, RequestContext } from '../../../sdk.ts';
@@ -39,18 +39,25 @@ export interface BrowserDeps {
   now(): number;
 }
 
+/**
+ * The browser flows, as the access pipeline (../access.ts) calls them. Each answers directly
+ * when it can tell without I/O (the common case: nothing to do, or a remembered session) and
+ * with a Promise otherwise.
+ */
 export interface BrowserFlows {
-  /** `session` method: the session of this request, or null (none, invalid, expired, refresh rejected). */
-  loadSession(ctx: RequestContext): Promise<SessionData | null>;
   /**
-   * The steady state of `loadSession`, synchronously and without side effects (not even
-   * `ctx.state`): the session when its cookie was opened before, it is valid, needs no write and
-   * its access token no refresh. Undefined whenever `loadSession` must run instead.
+   * `session` method: the session of this request, or null (none, invalid, expired, refresh
+   * rejected). Synchronous for a session cookie opened before that is valid and needs no write
+   * and no refresh, and for a request without any session cookie.
    */
-  peekSession(ctx: RequestContext): SessionData | undefined;
-  /** Create/renew the session after a successful auth method (unless the method is in disable_session). */
-  saveSession(ctx: RequestContext, data: SessionData): Promise<void>;
-  destroySession(ctx: RequestContext): Promise<void>;
+  loadSession(ctx: RequestContext): SessionData | null | Promise<SessionData | null>;
+  /**
+   * Create/renew the session after a successful auth method (unless the method is in
+   * disable_session): the session as saved, or null when none was saved.
+   */
+  saveSession(ctx: RequestContext, data: SessionData): Promise<SessionData | null>;
+  /** End `session` (the one of this request, or null when none was opened) and clear its cookies. */
+  destroySession(ctx: RequestContext, session: SessionData | null): Promise<void>;
   /** Fill in ids and times of a session made by another method (password grant, ...). */
   newSession(init: NewSession): SessionData;
   /** `authorization_code` method: finish a callback, or start a sign-in (302, or 401 for script requests). */
@@ -59,31 +66,15 @@ export interface BrowserFlows {
    * True when this request is the callback (state + code/error) of a sign-in pending in this
    * browser (its authorization cookie is there). Such a callback starts a new session; any other
    * request, a reload of the callback URL included, may be served by the current session.
+   * Synchronous when the request has no callback parameters (and no form_post body to read).
    */
-  isCallback(ctx: RequestContext): Promise<boolean>;
-  /**
-   * Whether the request has the shape of a callback (state + code/error), when the body need not
-   * be read (no form_post callback possible); undefined otherwise. A cheap pre-test: `isCallback`
-   * can only be true when this is not false.
-   */
-  isCallbackWithoutBody(ctx: RequestContext): boolean | undefined;
-  /** Logout when the request matches logout_uri_suffix/methods/args; null otherwise. */
-  logout(ctx: RequestContext, session: SessionData | null): Promise<Reply | null>;
-  /** Whether `logout` would log out, when the body need not be read (logout_post_arg); undefined otherwise. */
-  isLogoutWithoutBody(ctx: RequestContext): boolean | undefined;
-  /** Back-channel logout endpoint handler (POST logout_token); null when the path does not match. */
-  backchannelLogout(ctx: RequestContext): Promise<Reply | null>;
-  /** Whether `backchannelLogout` answers this request (its path). */
-  isBackchannelLogout(ctx: RequestContext): boolean;
-  /**
-   * `session_request_headers` / `session_response_headers`: headers describing the session of
-   * this request (loaded or just saved); empty when there is none.
-   */
-  sessionHeaders(ctx: RequestContext, fields: readonly string[]): Array<{ name: string; value: string }>;
-  /** As `sessionHeaders`, for a given session. */
+  isCallback(ctx: RequestContext): boolean | Promise<boolean>;
+  /** Logout when the request matches logout_uri_suffix/methods/args; null (at once) otherwise. */
+  logout(ctx: RequestContext, session: SessionData | null): Reply | null | Promise<Reply | null>;
+  /** Back-channel logout endpoint handler (POST logout_token); null (at once) when the path does not match. */
+  backchannelLogout(ctx: RequestContext): Reply | null | Promise<Reply>;
+  /** `session_request_headers` / `session_response_headers`: headers describing `session`. */
   sessionHeadersOf(session: SessionData, fields: readonly string[]): Array<{ name: string; value: string }>;
-  /** The id of the session of this request (loaded or just saved), or null. */
-  sessionId(ctx: RequestContext): string | null;
   /** Removes session/authorization cookies from the upstream request. */
   stripCookies(ctx: RequestContext): void;
   /**
@@ -188,64 +179,66 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   /** Cookie headers already stripped (the same session cookie comes back on every request). */
   const stripped = new TailMemo<string>(1024);
 
-  const flows: BrowserFlows = {
-    peekSession(ctx) {
-      const session = store.peek(ctx);
-      if (session === undefined) return undefined;
-      const expiresAt = session.tokens.expires_at;
-      // Due for a refresh (or over): `loadSession` decides.
-      if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= deps.now() / 1000) return undefined;
-      return session;
-    },
+  /** The steady state of a session: opened before, valid, no write and no refresh due. */
+  const remembered = (ctx: RequestContext): SessionData | undefined => {
+    const session = store.peek(ctx);
+    if (session === undefined) return undefined;
+    const expiresAt = session.tokens.expires_at;
+    // Due for a refresh (or over): `load` decides.
+    if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= deps.now() / 1000) return undefined;
+    return session;
+  };
 
-    async loadSession(ctx) {
-      const found = await store.read(ctx);
-      if (!found) return null;
-      let { session } = found;
-      const expiresAt = session.tokens.expires_at;
-      const nowS = deps.now() / 1000;
-      const refreshDue = expiresAt !== undefined && expiresAt - refreshSkewSeconds <= nowS;
-      // A logout ends the session as it is (as Kong, before any expiry check): no refresh at the
-      // IdP, no write, and its ID token still goes to the end-session endpoint as id_token_hint.
-      if ((refreshDue || found.dirty) && (await logout.matches(ctx))) {
-        ctx.state.set(stateKey, session);
-        return session;
+  const load = async (ctx: RequestContext): Promise<SessionData | null> => {
+    const found = await store.read(ctx);
+    if (!found) return null;
+    let { session } = found;
+    const expiresAt = session.tokens.expires_at;
+    const nowS = deps.now() / 1000;
+    const refreshDue = expiresAt !== undefined && expiresAt - refreshSkewSeconds <= nowS;
+    // A logout ends the session as it is (as Kong, before any expiry check): no refresh at the
+    // IdP, no write, and its ID token still goes to the end-session endpoint as id_token_hint.
+    if ((refreshDue || found.dirty) && (await logout.matches(ctx))) return session;
+    if (refreshDue) {
+      if (!cfg.refreshTokens || !session.tokens.refresh_token) {
+        // The access token is useless and cannot be renewed: the session is over.
+        await store.destroy(ctx, session);
+        return null;
       }
-      if (refreshDue) {
-        if (!cfg.refreshTokens || !session.tokens.refresh_token) {
-          // The access token is useless and cannot be renewed: the session is over.
-          await store.destroy(ctx, session);
-          return null;
-        }
-        const outcome = await refresher.refresh(session.tokens.refresh_token, () => grant(session));
-        if (outcome.kind === 'rejected') {
-          ctx.log.info('openid-connect: refresh token rejected; session ended');
-          await store.destroy(ctx, session);
-          return null;
-        }
-        session = {
-          ...session,
-          tokens: outcome.tokens,
-          claims: outcome.idTokenClaims ? { ...session.claims, id_token: outcome.idTokenClaims } : session.claims,
-        };
-        // New tokens must reach the cookie, or the next request refreshes again with a spent token.
-        // No renewal (same id): concurrent requests of this session all write the same record.
-        return save(ctx, session, false);
+      const outcome = await refresher.refresh(session.tokens.refresh_token, () => grant(session));
+      if (outcome.kind === 'rejected') {
+        ctx.log.info('openid-connect: refresh token rejected; session ended');
+        await store.destroy(ctx, session);
+        return null;
       }
-      // Renewal or idle touch; `session` in disable_session means "do not renew on session auth".
-      if (found.dirty && !cfg.disableSession.includes('session')) return save(ctx, session, store.renewalDue(session));
-      ctx.state.set(stateKey, session);
-      return session;
+      session = {
+        ...session,
+        tokens: outcome.tokens,
+        claims: outcome.idTokenClaims ? { ...session.claims, id_token: outcome.idTokenClaims } : session.claims,
+      };
+      // New tokens must reach the cookie, or the next request refreshes again with a spent token.
+      // No renewal (same id): concurrent requests of this session all write the same record.
+      return save(ctx, session, false);
+    }
+    // Renewal or idle touch; `session` in disable_session means "do not renew on session auth".
+    if (found.dirty && !cfg.disableSession.includes('session')) return save(ctx, session, store.renewalDue(session));
+    return session;
+  };
+
+  const flows: BrowserFlows = {
+    loadSession(ctx) {
+      const session = remembered(ctx);
+      if (session !== undefined) return session;
+      return store.present(ctx) ? load(ctx) : null;
     },
 
     async saveSession(ctx, data) {
-      if (cfg.disableSession.includes(data.method)) return;
-      await save(ctx, data, true);
+      if (cfg.disableSession.includes(data.method)) return null;
+      return save(ctx, data, true);
     },
 
-    async destroySession(ctx) {
-      const current = (ctx.state.get(stateKey) as SessionData | undefined) ?? null;
-      await store.destroy(ctx, current);
+    async destroySession(ctx, session) {
+      await store.destroy(ctx, session);
       ctx.state.delete(stateKey);
     },
 
@@ -255,30 +248,12 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
 
     isCallback: (ctx) => authCode.isPendingCallback(ctx),
 
-    isCallbackWithoutBody(ctx) {
-      const params = authCode.callbackParamsWithoutBody(ctx);
-      return params === undefined ? undefined : params !== null;
-    },
-
     logout: (ctx, session) => logout.logout(ctx, session),
-
-    isLogoutWithoutBody: (ctx) => logout.matchesWithoutBody(ctx),
 
     backchannelLogout: (ctx) => logout.backchannel(ctx),
 
-    isBackchannelLogout: (ctx) => logout.isBackchannel(ctx),
-
-    sessionHeaders(ctx, fields) {
-      const session = ctx.state.get(stateKey) as SessionData | undefined;
-      return session ? flows.sessionHeadersOf(session, fields) : [];
-    },
-
     sessionHeadersOf(session, fields) {
       return fields.length === 0 ? [] : sessionHeaders(fields, session, cfg, deps.now());
-    },
-
-    sessionId(ctx) {
-      return (ctx.state.get(stateKey) as SessionData | undefined)?.id ?? null;
     },
 
     stripCookies(ctx) {

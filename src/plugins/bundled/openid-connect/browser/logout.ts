@@ -54,8 +54,15 @@ export class Logout {
     return !!suffix && normalizePath(ctx.request.path).endsWith(suffix);
   }
 
-  async logout(ctx: RequestContext, session: SessionData | null): Promise<Reply | null> {
-    if (!(await this.matches(ctx))) return null;
+  /** The logout reply, or null when the request asks for none (synchronous when the body need not be read). */
+  logout(ctx: RequestContext, session: SessionData | null): Reply | null | Promise<Reply | null> {
+    const known = this.matchesWithoutBody(ctx);
+    if (known === false) return null;
+    return this.#logout(ctx, session, known);
+  }
+
+  async #logout(ctx: RequestContext, session: SessionData | null, known: boolean | undefined): Promise<Reply | null> {
+    if (known === undefined && !(await this.matches(ctx))) return null;
     const { cfg } = this.#d;
     const clientIndex = session?.clientIndex ?? this.#d.selectClient(ctx);
     await this.#d.store.destroy(ctx, session);
@@ -99,9 +106,12 @@ export class Logout {
    * `logout_token` that is a JWT signed by the IdP. Ends every session of its `sid` (or `sub`).
    * Returns null when the request is not for this endpoint.
    */
-  async backchannel(ctx: RequestContext): Promise<Reply | null> {
+  backchannel(ctx: RequestContext): Reply | null | Promise<Reply> {
+    return this.isBackchannel(ctx) ? this.#backchannel(ctx) : null;
+  }
+
+  async #backchannel(ctx: RequestContext): Promise<Reply> {
     const { cfg } = this.#d;
-    if (!this.isBackchannel(ctx)) return null;
     const headers = { 'cache-control': 'no-store' };
     const bad = (reason: string): Reply => {
       ctx.log.info({ reason }, 'openid-connect: back-channel logout rejected');

@@ -62,6 +62,8 @@ export class RedisKv implements KeyValueStore {
   constructor(client: RedisClient, prefix: string | null | undefined) {
     this.#client = client;
     this.#prefix = prefix ? `${prefix}:` : '';
+    // ioredis reconnects by itself; a command's error reaches its caller (not an unhandled event).
+    client.on('error', () => {});
   }
 
   async get(key: string): Promise<string | null> {

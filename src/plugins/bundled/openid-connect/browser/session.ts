@@ -177,6 +177,14 @@ export class SessionStore {
     return s;
   }
 
+  /** Whether the request carries a session or remember cookie at all (`read` has nothing to do without). */
+  present(ctx: RequestContext): boolean {
+    const cookies = ctx.request.cookies;
+    if (cookies.size === 0) return false;
+    if (readChunked(cookies, this.#cfg.sessionCookie.name).present) return true;
+    return this.#cfg.remember && readChunked(cookies, this.#cfg.rememberCookie.name).present;
+  }
+
   #keys(s: SessionData): SessionKeys {
     let keys = this.#keysOf.get(s);
     if (keys === undefined) {

@@ -1,13 +1,13 @@
 /**
  * Claims-based authorization (Kong's `*_required` / `*_claim` pairs and `claims_forbidden`) and
- * consumer mapping (`consumer_claims`, `consumer_by`, `credential_claim`,
+ * `max_age`, and consumer mapping (`consumer_claims`, `consumer_by`, `credential_claim`,
  * `authenticated_groups_claim`). Both take plain claim objects so the browser flows can reuse them.
  */
 import type { Consumer } from '../../../../config/types.ts';
 import type { Credential, EntityLookup } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
 import { authError } from '../errors.ts';
-import type { Claims } from '../runtime.ts';
+import type { Claims, Outcome } from '../runtime.ts';
 
 /** Follow a claim path (`["realm_access","roles"]`) through nested objects. */
 export function claimAt(claims: Claims | null, path: readonly string[]): unknown {
@@ -119,4 +119,17 @@ export function mapConsumer(cfg: OidcConfig, sources: readonly (Claims | null)[]
   }
   const groups = cfg.authenticated_groups_claim ? claimValues(find(cfg.authenticated_groups_claim)) : null;
   return { consumer, credential, groups: groups && groups.length > 0 ? groups : null };
+}
+
+/**
+ * `max_age` (OpenID Connect Core §3.1.2.1 / §3.1.3.7 item 11): the end user must have
+ * authenticated no longer than `max_age` seconds ago, per the `auth_time` claim. The problem
+ * (a 401 `invalid_token`), or null.
+ */
+export function maxAgeProblem(cfg: OidcConfig, o: Outcome, nowMs: number): string | null {
+  if (cfg.max_age === null) return null;
+  const authTime = o.idClaims?.auth_time ?? o.accessClaims?.auth_time ?? o.introspection?.auth_time;
+  if (typeof authTime !== 'number') return 'auth_time claim missing while max_age is set';
+  if (authTime + cfg.max_age + cfg.leeway < nowMs / 1000) return 'authentication too old (max_age)';
+  return null;
 }

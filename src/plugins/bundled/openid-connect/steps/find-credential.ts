@@ -8,19 +8,9 @@
 import type { IncomingView } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
 import { authError } from '../errors.ts';
-
-export type Location = 'header' | 'query' | 'body' | 'cookie';
-
-/** Where a credential was found, so `hide_credentials` can remove exactly that. */
-export interface Source {
-  location: Location;
-  /** Header, parameter or cookie name (lower-case for headers). */
-  name: string;
-}
-
-export interface FoundToken extends Source {
-  token: string;
-}
+import { BodyFields, noBody } from '../body-fields.ts';
+import type { FoundToken, Runtime, Source, Sync } from '../runtime.ts';
+import { cachedVerification } from './verify-token.ts';
 
 export interface FoundPair {
   id: string;
@@ -33,80 +23,102 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 
 const bearerHeaders = ['authorization', 'access-token', 'x-access-token'];
 
-/** Request body fields, parsed lazily (form or JSON; anything else has none). */
-export class BodyFields {
-  readonly #request: IncomingView;
-  #fields: Promise<Map<string, string>> | null = null;
-  constructor(request: IncomingView) {
-    this.#request = request;
-  }
-  get(name: string): Promise<string | undefined> {
-    this.#fields ??= this.#parse();
-    return this.#fields.then((f) => f.get(name));
-  }
-  async #parse(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    const m = this.#request.method;
-    if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return out;
-    const form = await this.#request.form();
-    if (form) {
-      for (const [k, v] of form) if (!out.has(k)) out.set(k, v);
-      return out;
-    }
-    const json = await this.#request.json();
-    // JSON `null` or arrays carry no fields (a JSON null body once caused 500s in Kong).
-    if (json && typeof json === 'object' && !Array.isArray(json)) {
-      for (const [k, v] of Object.entries(json as Record<string, unknown>)) if (typeof v === 'string') out.set(k, v);
-    }
-    return out;
-  }
-}
-
 function checkLength(token: string): string {
   if (token.length > MAX_TOKEN_LENGTH) throw authError('invalid_token', 'token too large');
   return token;
 }
 
+/** Whitespace as `\s` sees it (ASCII fast, the rest by `trim`). */
+function isSpace(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  if (c < 0x80) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  return s[i].trim() === '';
+}
+
 /**
- * The bearer token of the request, or null. A token sent in more than one location is refused
- * (RFC 6750 §2: clients MUST NOT use more than one method) with 400 `invalid_request`.
+ * Where the token starts after `Bearer` and its spaces or tabs (case-insensitive), or -1 when
+ * the value does not start so. Character codes: no regular expression over a kilobyte of token.
  */
-export async function findBearerToken(cfg: OidcConfig, request: IncomingView, body: BodyFields): Promise<FoundToken | null> {
-  const found: FoundToken[] = [];
+function bearerSchemeEnd(raw: string): number {
+  if (raw.length < 8) return -1;
+  // `| 0x20` lower-cases ASCII letters; only B/b, E/e, A/a, R/r map to these codes.
+  if ((raw.charCodeAt(0) | 0x20) !== 0x62 || (raw.charCodeAt(1) | 0x20) !== 0x65 || (raw.charCodeAt(2) | 0x20) !== 0x61) return -1;
+  if ((raw.charCodeAt(3) | 0x20) !== 0x72 || (raw.charCodeAt(4) | 0x20) !== 0x65 || (raw.charCodeAt(5) | 0x20) !== 0x72) return -1;
+  let i = 6;
+  for (let c = raw.charCodeAt(i); c === 0x20 || c === 0x09; c = raw.charCodeAt(++i));
+  return i === 6 ? -1 : i;
+}
+
+/**
+ * The token of a bearer header value (RFC 6750 §2.1: `Bearer <token>`; in Kong's
+ * `access-token`/`x-access-token` headers also the bare token), or null. A token whose
+ * verification is cached (`verified`) is a JWT seen before, so it needs no whitespace scan.
+ */
+function headerToken(rt: Runtime, raw: string, name: string, nowMs: number): FoundToken | null {
+  let start = bearerSchemeEnd(raw);
+  // Without the Bearer scheme, only the token itself is taken, and not from Authorization.
+  if (start < 0) {
+    if (name === 'authorization') return null;
+    start = 0;
+    while (start < raw.length && isSpace(raw, start)) start++;
+  }
+  let end = raw.length;
+  while (end > start && isSpace(raw, end - 1)) end--;
+  if (end === start) return null;
+  const token = start === 0 && end === raw.length ? raw : raw.slice(start, end);
+  const verified = cachedVerification(rt, token, nowMs);
+  if (verified === undefined && /\s/.test(token)) return null;
+  return { location: 'header', name, token, verified };
+}
+
+/** A token found in the query or a cookie (taken as it is). */
+function valueToken(rt: Runtime, location: 'query' | 'cookie', name: string, token: string, nowMs: number): FoundToken {
+  return { location, name, token, verified: cachedVerification(rt, token, nowMs) };
+}
+
+/**
+ * The bearer token of the request, or null: the one place that reads it (every method that
+ * takes a bearer token asks the request state, which asks this once). A token sent in more than
+ * one location is refused (RFC 6750 §2: clients MUST NOT use more than one method) with 400
+ * `invalid_request`. Synchronous unless the body has to be read (`bearer_token_param_type` body).
+ */
+export function findBearerToken(rt: Runtime, request: IncomingView, body: BodyFields): Sync<FoundToken | null> {
+  const cfg = rt.cfg;
+  const nowMs = rt.now();
+  let found: FoundToken | null = null;
+  let inBody = false;
   for (const type of cfg.bearer_token_param_type) {
-    if (type === 'body') {
-      const v = await body.get('access_token');
-      if (v) found.push({ location: 'body', name: 'access_token', token: v });
-    } else tokensAt(cfg, request, type, found);
+    if (type === 'header') {
+      const names = cfg.bearer_token_header_name ? [cfg.bearer_token_header_name.toLowerCase()] : bearerHeaders;
+      for (const name of names) {
+        const raw = request.header(name);
+        if (raw) found = one(found, headerToken(rt, raw, name, nowMs));
+      }
+    } else if (type === 'query') {
+      // No query string, no parameter: skip building URLSearchParams on the hot path.
+      const v = request.rawQuery === '' ? null : request.query.get('access_token');
+      if (v) found = one(found, valueToken(rt, 'query', 'access_token', v, nowMs));
+    } else if (type === 'cookie') {
+      const v = cfg.bearer_token_cookie_name ? request.cookies.get(cfg.bearer_token_cookie_name) : undefined;
+      if (v) found = one(found, valueToken(rt, 'cookie', cfg.bearer_token_cookie_name!, v, nowMs));
+    } else if (!noBody(request.method)) inBody = true;
   }
-  return onlyToken(found);
+  if (!inBody) return checked(found);
+  // (The locations' order does not matter: more than one is refused whatever they are.)
+  const sofar = found;
+  return body.get('access_token').then((v) => checked(v ? one(sofar, { location: 'body', name: 'access_token', token: v }) : sofar));
 }
 
-function tokensAt(cfg: OidcConfig, request: IncomingView, type: 'header' | 'query' | 'cookie', found: FoundToken[]): void {
-  if (type === 'header') {
-    const names = cfg.bearer_token_header_name ? [cfg.bearer_token_header_name.toLowerCase()] : bearerHeaders;
-    for (const name of names) {
-      const raw = request.header(name);
-      if (!raw) continue;
-      const m = /^bearer[ \t]+(\S+)\s*$/i.exec(raw);
-      if (m) found.push({ location: 'header', name, token: m[1] });
-      else if (name !== 'authorization' && !/\s/.test(raw.trim())) found.push({ location: 'header', name, token: raw.trim() });
-    }
-  } else if (type === 'query') {
-    // No query string, no parameter: skip building URLSearchParams on the hot path.
-    const v = request.rawQuery === '' ? null : request.query.get('access_token');
-    if (v) found.push({ location: 'query', name: 'access_token', token: v });
-  } else if (type === 'cookie' && cfg.bearer_token_cookie_name) {
-    const v = request.cookies.get(cfg.bearer_token_cookie_name);
-    if (v) found.push({ location: 'cookie', name: cfg.bearer_token_cookie_name, token: v });
-  }
+/** The token found so far, now that `next` was looked for: a second one is refused. */
+function one(found: FoundToken | null, next: FoundToken | null): FoundToken | null {
+  if (next === null) return found;
+  if (found !== null) throw authError('invalid_request', 'token sent in more than one place');
+  return next;
 }
 
-function onlyToken(found: FoundToken[]): FoundToken | null {
-  if (found.length === 0) return null;
-  if (found.length > 1) throw authError('invalid_request', 'token sent in more than one place');
-  checkLength(found[0].token);
-  return found[0];
+function checked(found: FoundToken | null): FoundToken | null {
+  if (found !== null) checkLength(found.token);
+  return found;
 }
 
 /** `Authorization: Basic` credentials (RFC 7617 §2), or null. */

@@ -10,9 +10,8 @@ import { decodeJwt } from 'jose';
 import { isGatewayError } from '../../../../errors.ts';
 import { cacheTtlMs } from '../caches.ts';
 import { authError, idpUnavailable, isIdpOutage } from '../errors.ts';
-import type { Claims, Outcome, RequestState, Runtime, TokenEndpointResult } from '../runtime.ts';
+import type { Claims, Outcome, RequestState, Runtime, Source, TokenEndpointResult } from '../runtime.ts';
 import { findPair, findRefreshToken } from './find-credential.ts';
-import type { Source } from './find-credential.ts';
 import { extraPairs, looksLikeJwt, verifyAccessJwt } from './verify-token.ts';
 
 /** Cached tokens are dropped this long before they expire, so none is forwarded nearly dead. */

@@ -6,14 +6,10 @@
 import { utf8HeaderValue } from '../../../header-value.ts';
 import type { RequestContext } from '../../../sdk.ts';
 import type { OidcConfig } from '../schema.ts';
-import type { Claims, Outcome } from '../runtime.ts';
-import type { Source } from './find-credential.ts';
+import type { Claims, HeaderWrite, Outcome, Source } from '../runtime.ts';
 import { claimAt } from './authorize.ts';
 
-export interface HeaderWrite {
-  name: string;
-  value: string;
-}
+export type { HeaderWrite };
 
 /** Parse `name[:scheme]` (e.g. the default `authorization:bearer` → `Authorization: Bearer <t>`). */
 export function tokenHeader(spec: string, token: string): HeaderWrite {
@@ -170,4 +166,30 @@ async function hideBodyFields(ctx: RequestContext, bodyFields: ReadonlySet<strin
     for (const f of bodyFields) delete copy[f];
     ctx.upstream.setBody(JSON.stringify(copy), 'application/json');
   }
+}
+
+/** Kong's consumer headers, removed from the client request before the plugin writes its own. */
+export const consumerHeaderNames = ['x-consumer-id', 'x-consumer-username', 'x-consumer-custom-id', 'x-anonymous-consumer', 'x-authenticated-groups', 'x-credential-identifier'];
+
+type ConsumerRef = { id: string; username: string | null; custom_id: string | null } | null;
+
+/** The consumer headers to set (after removing {@link consumerHeaderNames}), in Kong's order. */
+export function consumerHeaders(consumer: ConsumerRef, groups: readonly string[] | null, credential: { identifier?: string | null } | null): HeaderWrite[] {
+  const out: HeaderWrite[] = [];
+  // Names, ids and groups are Unicode text: UTF-8 on the wire (utf8HeaderValue).
+  if (credential?.identifier) out.push({ name: 'x-credential-identifier', value: utf8HeaderValue(credential.identifier) });
+  if (consumer) {
+    out.push({ name: 'x-consumer-id', value: utf8HeaderValue(consumer.id) });
+    if (consumer.username) out.push({ name: 'x-consumer-username', value: utf8HeaderValue(consumer.username) });
+    if (consumer.custom_id) out.push({ name: 'x-consumer-custom-id', value: utf8HeaderValue(consumer.custom_id) });
+  }
+  if (groups && groups.length > 0) out.push({ name: 'x-authenticated-groups', value: utf8HeaderValue(groups.join(', ')) });
+  return out;
+}
+
+/** A copy of `s` held as one contiguous string (V8 keeps concatenations and slices as trees). */
+export function flat(s: string): string {
+  if (s.length < 64) return s;
+  const copy = Buffer.from(s, 'latin1').toString('latin1');
+  return copy === s ? copy : s; // (a character beyond Latin-1 would not survive the copy)
 }

@@ -10,8 +10,7 @@ import { decodeJwt } from 'jose';
 import { cacheTtlMs, memoKey } from '../caches.ts';
 import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
 import { isGatewayError } from '../../../../errors.ts';
-import type { Claims, Outcome, RequestState, Runtime, VerifiedToken } from '../runtime.ts';
-import type { FoundToken } from './find-credential.ts';
+import type { Claims, FoundToken, Outcome, RequestState, Runtime, Sync, VerifiedToken } from '../runtime.ts';
 
 /** A compact JWS has exactly three base64url parts (RFC 7515 §7.1). */
 export function looksLikeJwt(token: string): boolean {
@@ -44,19 +43,10 @@ function copyClientHeaders(rs: RequestState, names: readonly string[] | null, in
  * never the clock. Only tokens that look like JWTs are ever cached (`verifyAccessJwt`).
  */
 export function cachedVerification(rt: Runtime, token: string, nowMs: number): VerifiedToken | undefined {
-  return cachedVerificationAt(rt, token, 0, nowMs);
-}
-
-/**
- * As `cachedVerification` for the token `text.slice(start)` (e.g. after `Bearer `): the cache key
- * is the token's tail, which is the tail of `text`; the token itself is only sliced to compare.
- */
-export function cachedVerificationAt(rt: Runtime, text: string, start: number, nowMs: number): VerifiedToken | undefined {
-  const length = text.length - start;
-  const key = length > 32 ? memoKey(text) : text.slice(start);
+  // Keyed by the token's tail, compared in full (a slice of a header compares as fast as a string).
+  const key = memoKey(token);
   const cached = rt.caches.verified.get(key);
-  // (`endsWith` compares character by character: far slower than `===` on a slice.)
-  if (cached === undefined || cached.token.length !== length || cached.token !== (start === 0 ? text : text.slice(start))) return undefined;
+  if (cached === undefined || cached.token !== token) return undefined;
   const exp = cached.claims.exp;
   if (typeof exp !== 'number' || exp + rt.cfg.leeway > nowMs / 1000) return cached;
   rt.caches.verified.delete(key);
@@ -80,7 +70,7 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
   // verified with an HS* secret is proof only for the clients that share that secret: with
   // several secrets it is verified again on every request, against the selected client's.
   const hmac = verified.header.alg.startsWith('HS');
-  if (looksLikeJwt(token) && (!hmac || new Set(cfg.client_secret ?? []).size <= 1)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, fast: null }, cacheTtlMs(cfg, rt.now(), exp));
+  if (looksLikeJwt(token) && (!hmac || new Set(cfg.client_secret ?? []).size <= 1)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, outcome: null }, cacheTtlMs(cfg, rt.now(), exp));
   return verified.payload as Claims;
 }
 
@@ -88,10 +78,28 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
  * `bearer`: a JWT-shaped bearer token is verified here; opaque tokens go on to introspection. A
  * JWT that does not verify (signature, claims) is offered to `introspection` / `userinfo` when
  * one of them is enabled (the IdP may know tokens the gateway cannot check locally), else 401.
+ * A token whose verification is cached is answered synchronously, with the Outcome made for it
+ * the first time (memoized on the cache entry, per location it is sent in).
  */
-export async function bearerStep(rt: Runtime, rs: RequestState): Promise<Outcome | null> {
-  const found = await rs.bearer();
-  if (!found || !looksLikeJwt(found.token)) return null;
+export function bearerStep(rt: Runtime, rs: RequestState): Sync<Outcome | null> {
+  const found = rs.bearer();
+  return found instanceof Promise ? found.then((f) => bearerOf(rt, rs, f)) : bearerOf(rt, rs, found);
+}
+
+function bearerOf(rt: Runtime, rs: RequestState, found: FoundToken | null): Sync<Outcome | null> {
+  if (found === null) return null;
+  const entry = found.verified;
+  if (entry !== undefined && !rt.cfg.introspect_jwt_tokens) {
+    rs.bearerHandled = true;
+    const used = entry.outcome?.used[0];
+    if (used !== undefined && used.location === found.location && used.name === found.name) return entry.outcome;
+    return (entry.outcome = outcome('bearer', { location: found.location, name: found.name, token: entry.token }, entry.claims, null, null));
+  }
+  if (!looksLikeJwt(found.token)) return null;
+  return verifyBearer(rt, rs, found);
+}
+
+async function verifyBearer(rt: Runtime, rs: RequestState, found: FoundToken): Promise<Outcome | null> {
   rs.bearerHandled = true;
   let claims: Claims;
   try {

@@ -1,7 +1,9 @@
 /**
- * The synchronous fast path (fast-path.ts) against the demo IdP: it answers the steady states
- * without a Promise and with exactly the changes the full path makes, and it never serves what the
- * full path would refuse (an expired token, an idle or ended session, a session due for a write).
+ * The one access pipeline (access.ts) against the demo IdP: it answers the steady states (a
+ * cached bearer token, a remembered session) without a Promise and everything else (a first
+ * token, a session write, a refusal) with one, making the same upstream request either way; and
+ * it never serves from memory what it must refuse (an expired token, an idle or ended session, a
+ * session due for a write).
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,8 +97,8 @@ const headerOptions = {
 /** Client-sent copies of plugin-written headers, which must not reach the upstream. */
 const spoofed = { 'x-consumer-id': 'spoofed', 'x-user': 'spoofed', 'x-anonymous-consumer': 'true', 'x-credential-identifier': 'spoofed', 'x-other': 'kept' };
 
-describe('openid-connect fast path: bearer', () => {
-  it('a cached token is answered synchronously with the same changes as the full path', async () => {
+describe('openid-connect access pipeline: bearer', () => {
+  it('a cached token is answered synchronously (a non-thenable) with the same changes as its first, asynchronous answer', async () => {
     const token = await accessToken();
     for (const options of [{}, headerOptions, { ...headerOptions, hide_credentials: false, upstream_access_token_header: 'x-token' }]) {
       const h = plugin({ auth_methods: ['bearer'], ...options });
@@ -104,14 +106,14 @@ describe('openid-connect fast path: bearer', () => {
       const full = request({ headers });
       assert.deepEqual(await run(h, full), { sync: false, reply: undefined }, 'the first request verifies the signature');
       const fast = request({ headers });
-      assert.deepEqual(await run(h, fast), { sync: true, reply: undefined }, 'the next one takes the fast path');
+      assert.deepEqual(await run(h, fast), { sync: true, reply: undefined }, 'the next one is answered without a Promise');
       assert.deepEqual(effects(fast), effects(full));
       assert.equal(fast.upstreamHeaders.get('x-consumer-id'), Object.keys(options).length > 0 ? 'c-alex' : undefined);
       await h.close?.();
     }
   });
 
-  it('a token in the query takes the fast path too, and hide_credentials removes it there', async () => {
+  it('a cached token in the query is answered synchronously too, and hide_credentials removes it there', async () => {
     const token = await accessToken();
     const h = plugin({ auth_methods: ['bearer'], upstream_access_token_header: 'x-token:bearer' });
     const full = request({ rawQuery: `access_token=${token}&a=1` });
@@ -128,7 +130,7 @@ describe('openid-connect fast path: bearer', () => {
     await h.close?.();
   });
 
-  it('what the fast path cannot decide goes to the full path: two locations, a body, a refused claim', async () => {
+  it('what needs I/O or is refused is answered asynchronously: two locations, a body, a refused claim', async () => {
     const token = await accessToken();
     const h = plugin({ auth_methods: ['bearer'] });
     assert.equal((await run(h, request({ headers: { authorization: `Bearer ${token}` } }))).sync, false);
@@ -175,7 +177,7 @@ describe('verified-token cache', () => {
   it('checks exp (with leeway) on every hit, whatever the entry lifetime', () => {
     let t = 1_000_000_000_000;
     const rt = runtime(() => t, 5);
-    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 10 }, fast: null }, 3_600_000);
+    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 10 }, outcome: null }, 3_600_000);
     assert.ok(cachedVerification(rt, token, t));
     t += 14_000;
     assert.ok(cachedVerification(rt, token, t), 'within the leeway');
@@ -187,7 +189,7 @@ describe('verified-token cache', () => {
   it('compares the whole token: another token with the same tail is a miss', () => {
     const t = 1_000_000_000_000;
     const rt = runtime(() => t);
-    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 100 }, fast: null }, 60_000);
+    rt.caches.verified.set(memoKey(token), { token, claims: { exp: t / 1000 + 100 }, outcome: null }, 60_000);
     const forged = `${'x'.repeat(40)}.${'b'.repeat(40)}.${'c'.repeat(60)}`;
     assert.equal(memoKey(forged), memoKey(token));
     assert.equal(cachedVerification(rt, forged, t), undefined);
@@ -195,7 +197,7 @@ describe('verified-token cache', () => {
   });
 });
 
-describe('openid-connect fast path: session (cookie storage)', () => {
+describe('openid-connect access pipeline: session (cookie storage)', () => {
   const sessionOptions = {
     auth_methods: ['password', 'session'],
     session_secret: 'fast-path-test-secret',
@@ -217,7 +219,7 @@ describe('openid-connect fast path: session (cookie storage)', () => {
   const withCookies = (cookies: Record<string, string>, more: FakeRequest = {}) =>
     request({ ...more, headers: { cookie: [...Object.entries(cookies).map(([k, v]) => `${k}=${v}`), 'theme=dark'].join('; '), ...spoofed, ...more.headers } }, cookies);
 
-  it('a session cookie opened before is answered synchronously with the same changes as the full path', async () => {
+  it('a session cookie opened before is answered synchronously (a non-thenable) with the same changes as its first, asynchronous answer', async () => {
     for (const options of [{ auth_methods: ['password', 'session'], session_secret: 's' }, { ...sessionOptions, ...headerOptions }, { ...sessionOptions, auth_methods: ['authorization_code', 'password', 'session'] }]) {
       let t = Date.now();
       const h = plugin(options, () => t);
@@ -233,13 +235,13 @@ describe('openid-connect fast path: session (cookie storage)', () => {
     }
   });
 
-  it('a remembered cookie past its idle timeout is refused; an idle touch or a refresh takes the full path', async () => {
+  it('a remembered cookie past its idle timeout is refused; an idle touch or a refresh is answered asynchronously', async () => {
     let t = Date.now();
     const h = plugin(sessionOptions, () => t);
     const cookies = await login(h);
     assert.equal((await run(h, withCookies(cookies))).sync, false);
     assert.equal((await run(h, withCookies(cookies))).sync, true);
-    // A minute later the idle timeout is to be pushed back (a new cookie): the full path writes it.
+    // A minute later the idle timeout is to be pushed back (a new cookie): written asynchronously.
     t += 61_000;
     const touch = withCookies(cookies);
     assert.deepEqual(await run(h, touch), { sync: false, reply: undefined });
@@ -276,7 +278,7 @@ describe('openid-connect fast path: session (cookie storage)', () => {
     await h.close?.();
   });
 
-  it('with the SQLite store shared by two workers: the fast path answers, and a logout on one worker ends the session on the other', async () => {
+  it('with the SQLite store shared by two workers: the steady state is synchronous, and a logout on one worker ends the session on the other', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pc-fastpath-'));
     const kvA = createSqliteKv({ path: join(dir, 'kv.db') });
     const kvB = createSqliteKv({ path: join(dir, 'kv.db') });

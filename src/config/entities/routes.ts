@@ -1,0 +1,94 @@
+/** Routes (Kong: kong/db/schema/entities/routes.lua). */
+import type { EntityDescriptor } from '../entity.ts';
+import { naturalKey } from '../ids.ts';
+import { readableErrorMap, zodIssues } from '../issues.ts';
+import { entityId, isRecord, refField, timestamps } from '../normalize-kit.ts';
+import { routeInputSchema } from '../schemas.ts';
+
+const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+
+function nonEmpty(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0;
+  if (isRecord(v)) return Object.keys(v).length > 0;
+  return false;
+}
+
+export const routes: EntityDescriptor<'routes'> = {
+  name: 'routes',
+  singular: 'route',
+  adminPath: 'routes',
+  endpointKey: 'name',
+  uniqueKeys: ['name'],
+  compositeKeys: [],
+  // Kong: deleting a service that routes still use is refused.
+  foreignKeys: [{ field: 'service', entity: 'services', onDelete: 'restrict', nested: true }],
+  schema: routeInputSchema,
+  naturalKey: { from: 'input', key: (r, path) => naturalKey.route(str(r.name), path) },
+  dumpNestedUnder: 'service',
+  normalize(r, ctx) {
+    const parsed = routeInputSchema.safeParse(r, { error: readableErrorMap });
+    const issues = parsed.success ? [] : zodIssues(parsed.error);
+    const protocolsGiven = Array.isArray(r.protocols) ? (r.protocols as unknown[]) : ['http', 'https'];
+    const matchFields = ['methods', 'hosts', 'headers', 'paths'];
+    if (protocolsGiven.includes('http') || protocolsGiven.includes('https')) {
+      // Kong's http subschema: any route whose protocols contain https (the default [http, https]
+      // does) gets the https rule, where 'snis' counts too.
+      const https = protocolsGiven.includes('https');
+      const fields = https ? [...matchFields, 'snis'] : matchFields;
+      if (!fields.some((f) => nonEmpty(r[f]))) {
+        issues.push({ path: '', message: `must set one of ${fields.map((f) => `'${f}'`).join(', ')} when 'protocols' is '${https ? 'https' : 'http'}'` });
+      }
+    }
+    const protocolSets = [['http', 'https'], ['tcp', 'tls', 'udp'], ['tls_passthrough'], ['grpc', 'grpcs'], ['ws', 'wss']];
+    const usedSets = protocolSets.filter((set) => set.some((p) => protocolsGiven.includes(p)));
+    if (usedSets.length > 1) {
+      // Kong: a route serves one family of protocols (HTTP, stream, gRPC, WebSocket).
+      issues.push({ path: 'protocols', message: `these sets are mutually exclusive: ${usedSets.map((set) => `(${set.map((p) => `'${p}'`).join(', ')})`).join(', ')}` });
+    }
+    const family = usedSets.length === 1 ? usedSets[0] : null;
+    if (family !== null && (family.includes('http') || family.includes('ws'))) {
+      // Kong's http/ws subschemas: source and destination addresses match stream routes only.
+      for (const f of ['sources', 'destinations']) {
+        if (nonEmpty(r[f])) issues.push({ path: f, message: `cannot set '${f}' when 'protocols' is ${family.map((p) => `'${p}'`).join(' or ')}` });
+      }
+    }
+    if (family !== null && !family.includes('http') && !family.includes('ws')) {
+      // Accepted but never routed would be a silently ignored route: refuse until the proxy serves them.
+      const kind = family.includes('grpc') ? 'gRPC' : 'stream';
+      issues.push({ path: 'protocols', message: `${kind} routes (${family.map((p) => `'${p}'`).join(', ')}) are not supported yet; use 'http', 'https', 'ws' or 'wss'` });
+    }
+    const service = refField('services', r, 'service', ctx, issues);
+    if (!parsed.success || issues.length > 0) return { ok: false, issues };
+    const v = parsed.data;
+    let headers: Record<string, string[]> | null = null;
+    if (v.headers !== null) {
+      headers = {};
+      for (const [name, values] of Object.entries(v.headers)) headers[name.toLowerCase()] = typeof values === 'string' ? [values] : values;
+    }
+    return {
+      ok: true,
+      value: {
+        id: entityId(v.id, ctx),
+        name: v.name,
+        protocols: v.protocols,
+        methods: v.methods,
+        hosts: v.hosts === null ? null : v.hosts.map((h) => h.toLowerCase()),
+        paths: v.paths,
+        headers,
+        snis: v.snis,
+        sources: v.sources,
+        destinations: v.destinations,
+        strip_path: v.strip_path,
+        preserve_host: v.preserve_host,
+        regex_priority: v.regex_priority,
+        path_handling: v.path_handling,
+        https_redirect_status_code: v.https_redirect_status_code,
+        request_buffering: v.request_buffering,
+        response_buffering: v.response_buffering,
+        service,
+        tags: v.tags,
+        ...timestamps(v, ctx.existing, ctx.now),
+      },
+    };
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * http-log — sends Kong's log record (plugins/log-record.ts) to an HTTP collector through Kong's
+ * queue (plugins/log-queue.ts). Kong's fields and defaults: `http_endpoint` (required; userinfo
+ * becomes `Authorization: Basic`), `method` POST|PUT|PATCH, `content_type` application/json (or
+ * with `; charset=utf-8`), `timeout` 10000 ms, `keepalive` 60000 ms, `headers` (no Host,
+ * Content-Length or Content-Type), `queue`. One JSON object per request when
+ * `queue.max_batch_size` is 1, else a JSON array; a status below 300 is delivered. As Kong, the
+ * collector's TLS certificate is not verified. Deprecated `queue_size` and `flush_timeout` are
+ * rewritten to `queue.max_batch_size` / `queue.max_coalescing_delay`; `retry_count` (whose Kong
+ * 3.x replacement is `queue.max_retry_time`) and `custom_fields_by_lua` are refused. Priority 12.
+ */
+import { Agent, request } from 'undici';
+import { z } from 'zod';
+import { definePlugin, type LogContext } from '../../sdk.ts';
+import { LogQueue, queueSchema } from '../../log-queue.ts';
+import { customFieldsByLua, serializeLog, type LogRecord } from '../../log-record.ts';
+
+const forbiddenHeaders = new Set(['host', 'content-length', 'content-type']);
+
+export const httpLogSchema = z.strictObject({
+  http_endpoint: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }),
+  method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
+  content_type: z.enum(['application/json', 'application/json; charset=utf-8']).default('application/json'),
+  timeout: z.number().int().min(0).default(10000),
+  keepalive: z.number().int().min(0).default(60000),
+  headers: z.record(z.string(), z.string()).nullable().default(null).refine(
+    (h) => h === null || Object.keys(h).every((k) => !forbiddenHeaders.has(k.toLowerCase())),
+    { message: 'cannot contain Host, Content-Length or Content-Type' },
+  ),
+  queue: queueSchema.default(queueSchema.parse({})),
+  custom_fields_by_lua: customFieldsByLua,
+});
+
+export type HttpLogConfig = z.infer<typeof httpLogSchema>;
+
+export default definePlugin<HttpLogConfig>({
+  name: 'http-log',
+  version: '0.1.0',
+  priority: 12,
+  schema: httpLogSchema,
+  shorthands(config) {
+    const { queue_size, flush_timeout, retry_count, ...rest } = config as Record<string, unknown>;
+    if (retry_count !== undefined && retry_count !== null) {
+      // Left in place so the schema names it: Kong 3.x retries for queue.max_retry_time instead.
+      return { ...config, retry_count };
+    }
+    const queue = { ...(typeof rest.queue === 'object' && rest.queue !== null ? rest.queue as Record<string, unknown> : {}) };
+    if (queue_size !== undefined && queue_size !== null) queue.max_batch_size ??= queue_size;
+    if (flush_timeout !== undefined && flush_timeout !== null) queue.max_coalescing_delay ??= flush_timeout;
+    return queue_size === undefined && flush_timeout === undefined ? rest : { ...rest, queue };
+  },
+  create(config, deps) {
+    const url = new URL(config.http_endpoint);
+    const headers: Record<string, string> = { 'content-type': config.content_type, ...(config.headers ?? {}) };
+    if (url.username !== '' || url.password !== '') {
+      headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+      url.username = '';
+      url.password = '';
+    }
+    const target = url.toString();
+    const agent = new Agent({
+      keepAliveTimeout: Math.max(1, config.keepalive),
+      connect: { rejectUnauthorized: false, timeout: config.timeout || undefined },
+      headersTimeout: config.timeout,
+      bodyTimeout: config.timeout,
+    });
+    const single = config.queue.max_batch_size === 1;
+    const endpointForLog = `${url.protocol}//${url.host}${url.pathname}`;
+    const queue = new LogQueue<string>(config.queue, {
+      size: (e) => e.length,
+      async send(batch) {
+        const body = single ? batch[0] : `[${batch.join(',')}]`;
+        const res = await request(target, { method: config.method, headers, body, dispatcher: agent }).catch((err: Error) => {
+          throw new Error(`${endpointForLog}: ${err.message}`);
+        });
+        await res.body.dump();
+        if (res.statusCode >= 300) throw new Error(`${endpointForLog} answered ${res.statusCode}`);
+      },
+      dropped(count, reason) {
+        deps.metrics?.queueDropped.labels('http-log', reason).inc(count);
+      },
+      report(kind, detail) {
+        const msg = kind === 'queue_full' ? 'http-log queue full: the oldest entries are dropped'
+          : kind === 'gave_up' ? 'http-log gave up delivering a batch; its entries are dropped'
+          : 'http-log delivery failed; retrying';
+        deps.log.error({ endpoint: endpointForLog, ...detail }, msg);
+      },
+    });
+    return {
+      log(ctx: LogContext) {
+        const record: LogRecord = serializeLog(ctx);
+        queue.add(JSON.stringify(record));
+      },
+      async close() {
+        await queue.close();
+        await agent.close();
+      },
+    };
+  },
+});

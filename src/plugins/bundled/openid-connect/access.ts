@@ -1,0 +1,406 @@
+/**
+ * The plugin's `access` phase as one step table (in the spirit of node-oidc-provider's
+ * `lib/actions/authorization/index.js`: every step of the flow in one list, in order):
+ *
+ *   back-channel logout → callback → session → logout → client → credential search (Kong's
+ *   order, `methodSteps`) → max_age → user info search → claims authorization → consumer
+ *   mapping → hide credentials → headers → session save
+ *
+ * Each step returns its answer directly, or a Promise when it needs I/O (the IdP, the body, a
+ * store). `runSteps` stays synchronous until a step returns a Promise (as the kernel's phase
+ * runner does), so a cached bearer token and a remembered session are answered without
+ * allocating one. A step ends the request with a Reply, or returns undefined to go on; a thrown
+ * error (or a rejected Promise) becomes the plugin's error reply (`fail`).
+ *
+ * Each step memoizes what depends only on the token or session where the step is: the bearer
+ * Outcome on the verified-token cache entry (steps/verify-token.ts), the session Outcome per
+ * opened session (browser-slots.ts), claims authorization, consumer mapping (per entity
+ * snapshot) and the header values per Outcome (below).
+ */
+import type { Consumer } from '../../../config/types.ts';
+import type { Credential, EntityLookup, Reply, RequestContext } from '../../sdk.ts';
+import type { AuthMethod, OidcConfig } from './schema.ts';
+import { BodyFields } from './body-fields.ts';
+import { selectClient, type OidcClient } from './clients.ts';
+import { authError, describe } from './errors.ts';
+import { STATE_KEY, type FoundToken, type HeaderWrite, type OidcRequestState, type Outcome, type RequestState, type Runtime, type Sync } from './runtime.ts';
+import type { BrowserFlows, SessionData } from './browser/index.ts';
+import { authorizationCodeStep, saveSessionAfter, sessionStep } from './browser-slots.ts';
+import { findBearerToken } from './steps/find-credential.ts';
+import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.ts';
+import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
+import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
+import { consumerHeaderNames, consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
+
+/**
+ * A credential method's answer: an Outcome (authenticated), a reply that ends the request (the
+ * browser flows' redirect to the IdP), or null (no credential of this kind: try the next one).
+ */
+export type StepResult = Outcome | { reply: Reply } | null;
+export type MethodStep = (rt: Runtime, rs: RequestState) => Sync<StepResult>;
+
+/**
+ * Credential search in Kong's hard-coded order (session → bearer → kong_oauth2 → introspection
+ * → userinfo → refresh_token → password → client_credentials → authorization_code). Only methods
+ * in `auth_methods` take part; the first that finds a credential decides: it returns an Outcome
+ * or throws (401/403/500). `kong_oauth2` needs Kong's oauth2 plugin, which Portcullis does not
+ * ship: its step is always empty. `session` and `authorization_code` need the browser flows.
+ */
+export const methodSteps: ReadonlyArray<{ method: AuthMethod; step: MethodStep | null }> = [
+  { method: 'session', step: sessionStep },
+  { method: 'bearer', step: bearerStep },
+  { method: 'kong_oauth2', step: null },
+  { method: 'introspection', step: introspectionStep },
+  { method: 'userinfo', step: userinfoStep },
+  { method: 'refresh_token', step: refreshTokenStep },
+  { method: 'password', step: passwordStep },
+  { method: 'client_credentials', step: clientCredentialsStep },
+  { method: 'authorization_code', step: authorizationCodeStep },
+];
+
+/** What one plugin instance gives its steps (built once by `create()`). */
+export interface Instance {
+  readonly rt: Runtime;
+  readonly cfg: OidcConfig;
+  /** The browser flows: present when `session` or `authorization_code` is enabled. */
+  readonly browser: BrowserFlows | null;
+  readonly clients: readonly OidcClient[];
+  /** The enabled credential methods, in `methodSteps` order. */
+  readonly methods: readonly MethodStep[];
+  readonly upstreamPlan: HeaderPlan;
+  readonly downstreamPlan: HeaderPlan;
+  /** Client-sent copies of every header the plugin may write upstream, removed first (lower-case). */
+  readonly removeFirst: readonly string[];
+  /** Consumer headers a token header may also set: removed again before the consumer's are set. */
+  readonly removeAgain: readonly string[];
+  /** Session facts (`session_response_headers`, the session id) make the downstream headers per request. */
+  readonly perRequestDownstream: boolean;
+  /** Failures the requests went on after (logged with the running count). */
+  readonly counters: { sessionSaveFailures: number };
+}
+
+/** The per-request record that flows through the steps. */
+export class Flow implements RequestState {
+  readonly ctx: RequestContext;
+  readonly #inst: Instance;
+  client: OidcClient | null = null;
+  /** The session of this request: loaded, made by the callback, or saved after another method. */
+  session: SessionData | null = null;
+  callback = false;
+  outcome: Outcome | null = null;
+  /** The consumer mapping of `outcome` (consumer, credential, groups and their headers). */
+  identity: Identity | null = null;
+  /** The header values of `outcome` (`valuesOf`). */
+  values: HeaderValues | null = null;
+  bearerHandled = false;
+  #bearer: Sync<FoundToken | null> | undefined = undefined;
+  #body: BodyFields | null = null;
+
+  constructor(inst: Instance, ctx: RequestContext) {
+    this.#inst = inst;
+    this.ctx = ctx;
+  }
+
+  get body(): BodyFields {
+    return (this.#body ??= new BodyFields(this.ctx.request));
+  }
+
+  bearer(): Sync<FoundToken | null> {
+    return (this.#bearer ??= findBearerToken(this.#inst.rt, this.ctx.request, this.body));
+  }
+}
+
+/** One step of `access`: a Reply ends the request, undefined goes on to the next step. */
+type AccessStep = (inst: Instance, f: Flow) => Sync<Reply | undefined>;
+
+/** Reply-or-null of the browser flows, as a step answer. */
+function replyOrNext(r: Reply | null | Promise<Reply | null>): Sync<Reply | undefined> {
+  if (r instanceof Promise) return r.then((v) => v ?? undefined);
+  return r ?? undefined;
+}
+
+const backchannelLogout: AccessStep = (inst, f) => replyOrNext(inst.browser!.backchannelLogout(f.ctx));
+
+// The callback of a sign-in pending in this browser starts a new session; an old one is not
+// consulted. A stale callback URL (reloaded, bookmarked) is served by a valid session.
+const callback: AccessStep = (inst, f) => {
+  const c = inst.browser!.isCallback(f.ctx);
+  if (c instanceof Promise) {
+    return c.then((v) => {
+      f.callback = v;
+      return undefined;
+    });
+  }
+  f.callback = c;
+  return undefined;
+};
+
+const session: AccessStep = (inst, f) => {
+  if (f.callback) return undefined;
+  const s = inst.browser!.loadSession(f.ctx);
+  if (s instanceof Promise) {
+    return s.then((v) => {
+      f.session = v;
+      return undefined;
+    });
+  }
+  f.session = s;
+  return undefined;
+};
+
+const logout: AccessStep = (inst, f) => replyOrNext(inst.browser!.logout(f.ctx, f.session));
+
+const client: AccessStep = (inst, f) => {
+  const c = selectClient(inst.cfg, inst.clients, f.ctx.request);
+  if (c instanceof Promise) {
+    return c.then((v) => {
+      f.client = v;
+      return undefined;
+    });
+  }
+  f.client = c;
+  return undefined;
+};
+
+/** The enabled methods from `from` on, synchronously until one answers with a Promise. */
+function searchFrom(inst: Instance, f: Flow, from: number): Sync<StepResult> {
+  const methods = inst.methods;
+  for (let i = from; i < methods.length; i++) {
+    const r = methods[i](inst.rt, f);
+    if (r instanceof Promise) return r.then((v) => (v !== null ? v : searchFrom(inst, f, i + 1)));
+    if (r !== null) return r;
+  }
+  return null;
+}
+
+function found(inst: Instance, f: Flow, r: StepResult): Sync<Reply | undefined> {
+  if (r !== null) {
+    if ('reply' in r) return r.reply;
+    f.outcome = r;
+    return undefined;
+  }
+  // A token no enabled method could take (e.g. opaque with only `bearer`) is invalid, not absent.
+  const token = f.bearer();
+  if (token instanceof Promise) return token.then((t) => noCredential(t));
+  return noCredential(token);
+}
+
+function noCredential(token: FoundToken | null): never {
+  if (token !== null) throw authError('invalid_token', 'token not accepted by any enabled method');
+  throw authError('no_credentials', 'no credentials found');
+}
+
+const credentialSearch: AccessStep = (inst, f) => {
+  const r = searchFrom(inst, f, 0);
+  return r instanceof Promise ? r.then((v) => found(inst, f, v)) : found(inst, f, r);
+};
+
+const maxAge: AccessStep = (inst, f) => {
+  const problem = maxAgeProblem(inst.cfg, f.outcome!, f.ctx.now());
+  if (problem !== null) throw authError('invalid_token', problem);
+  return undefined;
+};
+
+const userInfoSearch: AccessStep = async (inst, f) => {
+  const o = f.outcome!;
+  if (!o.userinfo) f.outcome = { ...o, userinfo: await searchUserInfo(inst.rt, f, o) };
+  return undefined;
+};
+
+/** `*_required` / `claims_forbidden` met, per Outcome (they depend only on the config and the claims). */
+const authorized = new WeakMap<Outcome, boolean>();
+
+const claimsAuthorization: AccessStep = (inst, f) => {
+  const o = f.outcome!;
+  if (authorized.get(o) === true) return undefined;
+  // Throws (403) when not met: nothing is remembered then, and the next request throws again.
+  authorizeClaims(inst.cfg, o.introspection ?? o.accessClaims);
+  authorized.set(o, true);
+  return undefined;
+};
+
+/** Consumer mapping of an Outcome against one snapshot's entities. */
+interface Identity {
+  readonly entities: EntityLookup;
+  readonly who: { consumer: Consumer | null; credential: Credential | null; groups: readonly string[] | null };
+  readonly headers: readonly HeaderWrite[];
+}
+const identities = new WeakMap<Outcome, Identity>();
+
+const consumerMapping: AccessStep = (inst, f) => {
+  const o = f.outcome!;
+  const entities = f.ctx.entities;
+  let id = identities.get(o);
+  if (id === undefined || id.entities !== entities) {
+    const mapped = mapConsumer(inst.cfg, [o.accessClaims, o.idClaims, o.introspection, o.userinfo], entities);
+    // Shared by every request of this token or session: frozen, so no one can change it for the others.
+    if (mapped.credential?.consumer) Object.freeze(mapped.credential.consumer);
+    const credential = mapped.credential && Object.freeze(mapped.credential);
+    const groups = mapped.groups && Object.freeze(mapped.groups);
+    id = { entities, who: { consumer: mapped.consumer, credential, groups }, headers: consumerHeaders(mapped.consumer, groups, credential) };
+    identities.set(o, id);
+  }
+  f.ctx.authenticate(id.who);
+  f.identity = id;
+  return undefined;
+};
+
+/** What the header steps derive once from an Outcome. */
+interface HeaderValues {
+  /** Upstream token and claim headers, names lower-case, values flat strings. */
+  readonly upstream: readonly HeaderWrite[];
+  /** `hide_credentials` has something left to remove (a header among the first removals has not). */
+  readonly hide: boolean;
+  /** The request state, shared by the requests of this Outcome when nothing per request is added. */
+  readonly state: OidcRequestState;
+}
+const headerValues = new WeakMap<Outcome, HeaderValues>();
+
+function valuesOf(inst: Instance, f: Flow): HeaderValues {
+  const o = f.outcome!;
+  let v = headerValues.get(o);
+  if (v === undefined) {
+    const downstream = Object.freeze(headersFromPlan(inst.downstreamPlan, o)) as HeaderWrite[];
+    const state: OidcRequestState = Object.freeze({ method: o.method, accessToken: o.tokens.access_token ?? null, downstream });
+    const hide = inst.cfg.hide_credentials && o.used.some((u) => u.location !== 'header' || !inst.removeFirst.includes(u.name));
+    // Each value goes out on every request of this Outcome: one flat string each.
+    const upstream = headersFromPlan(inst.upstreamPlan, o).map((h) => ({ name: h.name.toLowerCase(), value: flat(h.value) }));
+    v = { upstream, hide, state };
+    headerValues.set(o, v);
+  }
+  return (f.values = v);
+}
+
+// Client-sent copies of the headers we write are removed first (anti-spoofing); then the
+// credential itself goes (`hide_credentials`), which may mean rewriting the body.
+const hide: AccessStep = (inst, f) => {
+  f.ctx.upstream.removeLowerHeaders(inst.removeFirst);
+  const o = f.outcome!;
+  if (!valuesOf(inst, f).hide) return undefined;
+  const r = hideCredentials(f.ctx, o.used);
+  return r instanceof Promise ? r.then(() => undefined) : undefined;
+};
+
+const headers: AccessStep = (inst, f) => {
+  const up = f.ctx.upstream;
+  const v = f.values ?? valuesOf(inst, f);
+  // Session and authorization cookies are the gateway's own business: never sent upstream.
+  inst.browser?.stripCookies(f.ctx);
+  up.setLowerHeaders(v.upstream);
+  if (inst.removeAgain.length > 0) up.removeLowerHeaders(inst.removeAgain);
+  up.setLowerHeaders(f.identity!.headers);
+  if (inst.browser === null) f.ctx.state.set(STATE_KEY, v.state);
+  return undefined;
+};
+
+/**
+ * After another method succeeded a session starts (browser flows); then the session's headers.
+ * The request authenticated without it: when the new session cannot be stored (its store is
+ * down), that is logged and counted and the request goes on without one (no Set-Cookie).
+ */
+const sessionSave: AccessStep = (inst, f) => {
+  const saved = saveSessionAfter(inst.cfg, inst.browser!, f.ctx, f.outcome!, f.client?.index ?? 0);
+  if (saved instanceof Promise) {
+    return saved.then(
+      (s) => {
+        if (s !== null) f.session = s;
+        return sessionHeaders(inst, f);
+      },
+      (err: unknown) => {
+        inst.counters.sessionSaveFailures++;
+        f.ctx.log.warn({ err: describe(err), failures: inst.counters.sessionSaveFailures }, 'openid-connect: the new session could not be stored; the request goes on without one');
+        return sessionHeaders(inst, f);
+      },
+    );
+  }
+  return sessionHeaders(inst, f);
+};
+
+function sessionHeaders(inst: Instance, f: Flow): undefined {
+  const { cfg, browser } = inst;
+  const up = f.ctx.upstream;
+  const s = f.session;
+  let state = (f.values ?? valuesOf(inst, f)).state;
+  if (s !== null) {
+    // After the save: a renewal (Redis) gives the session a new id, and that is the one to tell.
+    for (const h of browser!.sessionHeadersOf(s, cfg.session_request_headers ?? [])) up.setHeader(h.name, h.value);
+    if (cfg.upstream_session_id_header) up.setHeader(cfg.upstream_session_id_header, s.id);
+    if (inst.perRequestDownstream) {
+      const downstream = [...state.downstream, ...browser!.sessionHeadersOf(s, cfg.session_response_headers ?? [])];
+      if (cfg.downstream_session_id_header) downstream.push({ name: cfg.downstream_session_id_header, value: s.id });
+      state = { ...state, downstream };
+    }
+  }
+  f.ctx.state.set(STATE_KEY, state);
+  return undefined;
+}
+
+/**
+ * The step table: every step of `access`, in order, with the configurations it takes part in.
+ * `accessSteps` keeps the ones a plugin instance needs.
+ */
+const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: OidcConfig, browser: boolean) => boolean }> = [
+  { name: 'back-channel logout', step: backchannelLogout, when: (_c, b) => b },
+  { name: 'callback', step: callback, when: (c, b) => b && c.auth_methods.includes('authorization_code') },
+  { name: 'session', step: session, when: (c, b) => b && c.auth_methods.includes('session') },
+  { name: 'logout', step: logout, when: (_c, b) => b },
+  { name: 'client', step: client, when: () => true },
+  { name: 'credential search', step: credentialSearch, when: () => true },
+  { name: 'max_age', step: maxAge, when: (c) => c.max_age !== null },
+  { name: 'user info search', step: userInfoSearch, when: (c) => c.search_user_info },
+  { name: 'claims authorization', step: claimsAuthorization, when: () => true },
+  { name: 'consumer mapping', step: consumerMapping, when: () => true },
+  { name: 'hide credentials', step: hide, when: () => true },
+  { name: 'headers', step: headers, when: () => true },
+  { name: 'session save', step: sessionSave, when: (_c, b) => b },
+];
+
+/** The steps of `stepTable` this configuration runs, in order. */
+export function accessSteps(cfg: OidcConfig, browser: boolean): readonly AccessStep[] {
+  return stepTable.filter((s) => s.when(cfg, browser)).map((s) => s.step);
+}
+
+/** The enabled credential methods, in Kong's order. */
+export function enabledMethods(cfg: OidcConfig, browser: boolean): readonly MethodStep[] {
+  const out: MethodStep[] = [];
+  for (const { method, step } of methodSteps) {
+    if (step === null || !cfg.auth_methods.includes(method)) continue;
+    if ((method === 'session' || method === 'authorization_code') && !browser) continue;
+    out.push(step);
+  }
+  return out;
+}
+
+/** How a failed request is answered (destroy the session, `anonymous`, the error reply). */
+export type Fail = (f: Flow, err: unknown) => Sync<Reply | undefined>;
+
+/**
+ * Run `steps` from `from` on: synchronously until a step returns a Promise, then in its
+ * continuation. A thrown error or a rejected Promise goes to `fail`.
+ */
+export function runSteps(inst: Instance, steps: readonly AccessStep[], f: Flow, from: number, fail: Fail): Sync<Reply | undefined> {
+  try {
+    for (let i = from; i < steps.length; i++) {
+      const r = steps[i](inst, f);
+      if (r === undefined) continue;
+      if (r instanceof Promise) {
+        return r.then(
+          (v) => (v !== undefined ? v : runSteps(inst, steps, f, i + 1, fail)),
+          (err: unknown) => fail(f, err),
+        );
+      }
+      return r;
+    }
+  } catch (err) {
+    return fail(f, err);
+  }
+  return undefined;
+}
+
+/** Logs the failure and, with `*_destroy_session`, ends the session of the request. */
+export function destroyOnFailure(inst: Instance, f: Flow, status: number): Promise<void> | undefined {
+  const { cfg, browser } = inst;
+  if (browser === null || f.session === null) return undefined;
+  if (!((status === 401 && cfg.unauthorized_destroy_session) || (status === 403 && cfg.forbidden_destroy_session))) return undefined;
+  return browser.destroySession(f.ctx, f.session).catch((e: unknown) => f.ctx.log.warn({ err: describe(e) }, 'openid-connect: could not destroy the session'));
+}

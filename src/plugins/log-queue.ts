@@ -1,0 +1,192 @@
+/**
+ * Kong's plugin queue (kong/tools/queue.lua, the `queue` config record of http-log,
+ * opentelemetry, ...): entries are gathered into batches of up to `max_batch_size`, a batch
+ * leaves when full or `max_coalescing_delay` seconds after its first entry, a failed batch is
+ * retried with exponential back-off from `initial_retry_delay` (doubling, capped at
+ * `max_retry_delay`) until `max_retry_time` has passed, and then dropped. At most `max_entries`
+ * entries (and `max_bytes` bytes, when set) wait: a full queue drops its oldest entries, so memory
+ * stays bounded whatever the collector does. Drops are counted (a metric) and logged at most once
+ * per interval, never per request.
+ */
+import { z } from 'zod';
+
+export const queueSchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  max_batch_size: z.number().int().min(1).max(1_000_000).default(1),
+  max_coalescing_delay: z.number().min(0).max(3600).default(1),
+  max_entries: z.number().int().min(1).max(1_000_000).default(10_000),
+  max_bytes: z.number().int().min(1).nullable().default(null),
+  max_retry_time: z.number().min(0).default(60),
+  initial_retry_delay: z.number().min(0.001).max(1_000_000).default(0.01),
+  max_retry_delay: z.number().min(0.001).max(1_000_000).default(60),
+  concurrency_limit: z.union([z.literal(1), z.literal(-1)]).default(1),
+});
+
+export type QueueConfig = z.infer<typeof queueSchema>;
+
+export interface QueueHooks<T> {
+  /** Sends one batch; resolves on success, rejects (with a message safe to log) on failure. */
+  send(batch: T[]): Promise<void>;
+  /** Size of one entry in bytes (for max_bytes). */
+  size?(entry: T): number;
+  /** Called with the number of entries dropped and why; the caller counts them. */
+  dropped(count: number, reason: 'queue_full' | 'retries_exhausted'): void;
+  /** Rate-limited report of a problem (at most once per `reportIntervalMs` per kind). */
+  report(kind: 'queue_full' | 'send_failed' | 'gave_up', detail: Record<string, unknown>): void;
+  /** Clock override for tests. */
+  now?(): number;
+}
+
+const reportIntervalMs = 60_000;
+
+export class LogQueue<T> {
+  readonly #c: QueueConfig;
+  readonly #h: QueueHooks<T>;
+  #entries: T[] = [];
+  #head = 0;
+  #bytes = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #sending = false;
+  #closed = false;
+  #inFlight = new Set<Promise<void>>();
+  readonly #lastReport = new Map<string, number>();
+  #suppressed = new Map<string, number>();
+
+  constructor(config: QueueConfig, hooks: QueueHooks<T>) {
+    this.#c = config;
+    this.#h = hooks;
+  }
+
+  /** Entries waiting (not counting a batch being sent). */
+  get length(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  #report(kind: 'queue_full' | 'send_failed' | 'gave_up', detail: Record<string, unknown>): void {
+    const now = Date.now();
+    const last = this.#lastReport.get(kind) ?? 0;
+    if (now - last < reportIntervalMs) {
+      this.#suppressed.set(kind, (this.#suppressed.get(kind) ?? 0) + 1);
+      return;
+    }
+    this.#lastReport.set(kind, now);
+    const suppressed = this.#suppressed.get(kind) ?? 0;
+    this.#suppressed.set(kind, 0);
+    this.#h.report(kind, suppressed > 0 ? { ...detail, similar_since_last_report: suppressed } : detail);
+  }
+
+  add(entry: T): void {
+    if (this.#closed) return;
+    if (this.#c.concurrency_limit === -1) {
+      // Kong: no queue; each entry is sent at once, concurrently.
+      this.#track(this.#deliver([entry]));
+      return;
+    }
+    const size = this.#c.max_bytes !== null && this.#h.size ? this.#h.size(entry) : 0;
+    let dropped = 0;
+    while (this.length >= this.#c.max_entries || (this.#c.max_bytes !== null && this.length > 0 && this.#bytes + size > this.#c.max_bytes)) {
+      this.#dropOldest();
+      dropped++;
+    }
+    if (dropped > 0) {
+      this.#h.dropped(dropped, 'queue_full');
+      this.#report('queue_full', { max_entries: this.#c.max_entries, dropped });
+    }
+    this.#entries.push(entry);
+    this.#bytes += size;
+    if (this.length >= this.#c.max_batch_size) this.#kick();
+    else if (this.#timer === null && !this.#sending) this.#timer = setTimeout(() => this.#kick(), this.#c.max_coalescing_delay * 1000);
+  }
+
+  #dropOldest(): void {
+    const e = this.#entries[this.#head];
+    this.#head++;
+    if (this.#c.max_bytes !== null && this.#h.size) this.#bytes -= this.#h.size(e);
+    this.#compact();
+  }
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+      this.#entries = this.#entries.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #take(): T[] {
+    const n = Math.min(this.#c.max_batch_size, this.length);
+    const batch = this.#entries.slice(this.#head, this.#head + n);
+    this.#head += n;
+    if (this.#c.max_bytes !== null && this.#h.size) for (const e of batch) this.#bytes -= this.#h.size(e);
+    if (this.#head === this.#entries.length) {
+      this.#entries = [];
+      this.#head = 0;
+    } else this.#compact();
+    return batch;
+  }
+
+  #kick(): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (this.#sending || this.length === 0) return;
+    this.#sending = true;
+    this.#track(this.#drain());
+  }
+
+  #track(p: Promise<void>): void {
+    this.#inFlight.add(p);
+    void p.finally(() => this.#inFlight.delete(p));
+  }
+
+  /** One batch at a time (concurrency_limit 1), until the queue is empty. */
+  async #drain(): Promise<void> {
+    try {
+      while (this.length > 0) {
+        // A partial batch waits for the coalescing delay unless the queue is closing.
+        if (this.length < this.#c.max_batch_size && !this.#closed) {
+          this.#sending = false;
+          this.#timer ??= setTimeout(() => this.#kick(), this.#c.max_coalescing_delay * 1000);
+          return;
+        }
+        await this.#deliver(this.#take());
+      }
+    } finally {
+      this.#sending = false;
+    }
+  }
+
+  /** Sends a batch with retries and back-off; drops it after max_retry_time. */
+  async #deliver(batch: T[]): Promise<void> {
+    const started = Date.now();
+    let delay = this.#c.initial_retry_delay * 1000;
+    for (;;) {
+      try {
+        await this.#h.send(batch);
+        return;
+      } catch (err) {
+        const elapsed = Date.now() - started;
+        if (this.#closed || elapsed + delay > this.#c.max_retry_time * 1000) {
+          this.#h.dropped(batch.length, 'retries_exhausted');
+          this.#report('gave_up', { entries: batch.length, error: (err as Error).message, max_retry_time: this.#c.max_retry_time });
+          return;
+        }
+        this.#report('send_failed', { error: (err as Error).message, retry_in_ms: Math.round(delay) });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, this.#c.max_retry_delay * 1000);
+      }
+    }
+  }
+
+  /** Sends what is waiting (one last attempt each), then stops. */
+  async close(): Promise<void> {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#closed = true;
+    if (!this.#sending && this.length > 0) {
+      this.#sending = true;
+      this.#track(this.#drain());
+    }
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Kong's log record (`kong.log.serialize()`, kong/pdk/log.lua) for the log plugins (file-log,
+ * http-log): `request`, `upstream_uri`, `upstream_status`, `response`, `latencies`, `tries`,
+ * `authenticated_entity`, `route`, `service`, `consumer`, `client_ip`, `started_at`, `source`,
+ * `workspace`, `workspace_name`.
+ *
+ * Credentials are redacted by default, beyond Kong (which redacts Authorization and
+ * Proxy-Authorization): Cookie and Set-Cookie values, and query parameters that carry tokens or
+ * secrets (in `request.uri`, `request.url`, `request.querystring` and `upstream_uri`).
+ *
+ * Kong's `custom_fields_by_lua` (Lua snippets) has no equivalent here and is refused by the
+ * plugins' schemas (`customFieldsByLua`).
+ */
+import { z } from 'zod';
+import type { LogContext } from './sdk.ts';
+
+export const REDACTED = 'REDACTED';
+
+const redactedHeaders = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+/** Query parameter names whose values are credentials (compared lower-case). */
+const redactedParams = new Set([
+  'access_token', 'id_token', 'refresh_token', 'token', 'code', 'client_secret', 'password', 'apikey', 'api_key',
+  'api-key', 'key', 'secret', 'jwt', 'assertion', 'client_assertion', 'session', 'logout_token', 'subject_token',
+]);
+
+/** The schema field every log plugin carries: only empty (null or {}) is accepted. */
+export const customFieldsByLua = z.record(z.string(), z.string()).nullable().default(null).refine(
+  (v) => v === null || Object.keys(v).length === 0,
+  { message: 'custom_fields_by_lua runs Lua code, which this gateway does not run; remove it (the record already redacts credentials)' },
+);
+
+function redactHeaders(h: Readonly<Record<string, string | string[] | number | undefined>>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined) continue;
+    out[k] = redactedHeaders.has(k) ? REDACTED : typeof v === 'number' ? String(v) : v;
+  }
+  return out;
+}
+
+/** The query string with credential parameters' values replaced ('' stays ''). */
+export function redactQuery(raw: string): string {
+  if (raw === '') return raw;
+  let changed = false;
+  const parts = raw.split('&').map((p) => {
+    const eq = p.indexOf('=');
+    const name = eq >= 0 ? p.slice(0, eq) : p;
+    let decoded = name;
+    try {
+      decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      // keep the raw name
+    }
+    if (eq >= 0 && redactedParams.has(decoded.toLowerCase())) {
+      changed = true;
+      return `${name}=${REDACTED}`;
+    }
+    return p;
+  });
+  return changed ? parts.join('&') : raw;
+}
+
+/** Kong's `querystring` table: repeated names become arrays, a name without `=` is `true`. */
+function queryTable(raw: string): Record<string, string | boolean | Array<string | boolean>> {
+  const out: Record<string, string | boolean | Array<string | boolean>> = {};
+  if (raw === '') return out;
+  for (const p of raw.split('&')) {
+    if (p === '') continue;
+    const eq = p.indexOf('=');
+    let name: string;
+    let value: string | boolean;
+    try {
+      name = decodeURIComponent((eq >= 0 ? p.slice(0, eq) : p).replace(/\+/g, ' '));
+      value = eq >= 0 ? decodeURIComponent(p.slice(eq + 1).replace(/\+/g, ' ')) : true;
+    } catch {
+      name = eq >= 0 ? p.slice(0, eq) : p;
+      value = eq >= 0 ? p.slice(eq + 1) : true;
+    }
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
+function withQuery(path: string, rawQuery: string): string {
+  return rawQuery === '' ? path : `${path}?${rawQuery}`;
+}
+
+export type LogRecord = Record<string, unknown>;
+
+/** Builds Kong's record for a finished request. */
+export function serializeLog(ctx: LogContext): LogRecord {
+  const req = ctx.request;
+  const query = redactQuery(req.rawQuery);
+  const uri = withQuery(req.path, query);
+  const defaultPort = req.scheme === 'https' ? 443 : 80;
+  const url = `${req.scheme}://${req.host}${req.port === defaultPort ? '' : `:${req.port}`}${uri}`;
+  const proxied = !ctx.response.local;
+  const upstreamTarget = ctx.upstream as unknown as { target?: () => string };
+  let upstreamUri = ctx.upstream.path;
+  if (typeof upstreamTarget.target === 'function') {
+    const t = upstreamTarget.target();
+    const q = t.indexOf('?');
+    upstreamUri = q >= 0 ? withQuery(t.slice(0, q), redactQuery(t.slice(q + 1))) : t;
+  }
+  const svc = ctx.service;
+  const record: LogRecord = {
+    request: {
+      id: ctx.id,
+      uri,
+      url,
+      querystring: queryTable(query),
+      method: req.method,
+      headers: redactHeaders(req.headers),
+      size: ctx.bytes.received,
+    },
+    upstream_uri: upstreamUri,
+    upstream_status: proxied ? String(ctx.response.status) : '',
+    response: {
+      status: ctx.response.status,
+      headers: redactHeaders(ctx.response.headers),
+      size: ctx.bytes.sent,
+    },
+    latencies: {
+      kong: Math.round(ctx.latencies.kong),
+      proxy: ctx.latencies.upstream === null ? -1 : Math.round(ctx.latencies.upstream),
+      request: Math.round(ctx.latencies.total),
+      receive: 0,
+    },
+    tries: svc === null || ctx.tries === 0 ? [] : Array.from({ length: ctx.tries }, () => ({ ip: svc.host, port: svc.port })),
+    client_ip: req.clientIp,
+    started_at: ctx.startedAt,
+    source: proxied ? 'upstream' : 'kong',
+    workspace: null,
+    workspace_name: 'default',
+  };
+  if (ctx.route !== null) record.route = ctx.route;
+  if (svc !== null) record.service = svc;
+  if (ctx.consumer !== null) record.consumer = ctx.consumer;
+  if (ctx.credential !== null) record.authenticated_entity = { id: ctx.credential.id, consumer_id: ctx.credential.consumer?.id ?? ctx.consumer?.id ?? null };
+  return record;
+}

@@ -1,0 +1,224 @@
+/**
+ * file-log and http-log: Kong's log record with credentials redacted, delivery to a real HTTP
+ * collector (single entries and batches), a collector outage with bounded memory (oldest
+ * entries dropped and counted, one log line per interval, not per request) and recovery, an
+ * unwritable file that never fails requests, and the refused Kong fields.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startGateway } from './helpers/gateway.ts';
+import { waitFor } from './helpers/process.ts';
+import { parseExposition } from './helpers/prometheus.ts';
+
+interface Collector {
+  url: string;
+  bodies: unknown[];
+  /** Status to answer with (200 = healthy). */
+  status: number;
+  close(): Promise<void>;
+}
+
+async function startCollector(): Promise<Collector> {
+  const c = { bodies: [] as unknown[], status: 200 } as Collector;
+  const server = http.createServer((req, res) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (text += d));
+    req.on('end', () => {
+      if (c.status === 200) c.bodies.push({ method: req.method, type: req.headers['content-type'], auth: req.headers.authorization, custom: req.headers['x-custom'], body: JSON.parse(text) });
+      res.writeHead(c.status);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  c.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  c.close = () => new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeAllConnections();
+  });
+  return c;
+}
+
+const secretHeaders = { authorization: 'Bearer SECRET-BEARER-VALUE', cookie: 'session=SECRET-COOKIE-VALUE', 'proxy-authorization': 'Basic SECRET-PROXY' };
+
+function assertKongRecord(rec: Record<string, any>, path: string): void {
+  assert.equal(typeof rec.request.id, 'string');
+  assert.equal(rec.request.method, 'GET');
+  assert.equal(rec.request.uri, `${path}?access_token=REDACTED&page=2`);
+  assert.match(rec.request.url, new RegExp(`^http://127\\.0\\.0\\.1:\\d+${path.replace(/\//g, '\\/')}\\?access_token=REDACTED&page=2$`));
+  assert.deepEqual(rec.request.querystring, { access_token: 'REDACTED', page: '2' });
+  assert.equal(rec.request.headers.authorization, 'REDACTED');
+  assert.equal(rec.request.headers['proxy-authorization'], 'REDACTED');
+  assert.equal(rec.request.headers.cookie, 'REDACTED');
+  assert.ok(rec.request.size > 50);
+  assert.equal(rec.response.status, 200);
+  assert.ok(rec.response.size > 0);
+  assert.equal(typeof rec.response.headers, 'object');
+  assert.deepEqual(Object.keys(rec.latencies).sort(), ['kong', 'proxy', 'receive', 'request']);
+  assert.ok(rec.latencies.proxy >= 0);
+  assert.ok(rec.latencies.request >= rec.latencies.proxy);
+  assert.equal(rec.route.name, 'r');
+  assert.equal(rec.service.name, 's');
+  assert.equal(rec.client_ip, '127.0.0.1');
+  assert.equal(typeof rec.started_at, 'number');
+  assert.ok(Math.abs(rec.started_at - Date.now()) < 60_000);
+  assert.equal(rec.source, 'upstream');
+  assert.equal(rec.upstream_status, '200');
+  assert.match(rec.upstream_uri, /access_token=REDACTED/);
+  assert.equal(rec.tries.length, 1);
+  assert.equal(rec.workspace_name, 'default');
+}
+
+describe('file-log', () => {
+  let echo: EchoServer;
+  let dir: string;
+  before(async () => {
+    echo = await startEcho();
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-file-log-'));
+  });
+  after(async () => {
+    await echo.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('each line parses as Kong\'s record; credentials are redacted', async () => {
+    const file = join(dir, 'requests.log');
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/f'], plugins: [{ name: 'file-log', config: { path: file } }] }] }] } });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${gw.proxyUrl}/f/x?access_token=SECRET-QUERY-TOKEN&page=2`, { headers: secretHeaders })).status, 200);
+      await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length === 3, 10_000, 'three lines');
+      const text = await readFile(file, 'utf8');
+      assert.doesNotMatch(text, /SECRET-/);
+      const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+      for (const rec of lines) assertKongRecord(rec, '/f/x');
+      assert.equal(new Set(lines.map((l) => l.request.id)).size, 3);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('an unwritable file never fails a request and is reported once, not per request', async () => {
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/f'], plugins: [{ name: 'file-log', config: { path: join(dir, 'missing-dir', 'x.log') } }] }] }] } });
+    try {
+      for (let i = 0; i < 10; i++) assert.equal((await fetch(`${gw.proxyUrl}/f/x`)).status, 200);
+      await waitFor(() => gw.logs.some((l) => String(l.msg).startsWith('file-log cannot write')), 10_000, 'the error line');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(gw.logs.filter((l) => String(l.msg).startsWith('file-log cannot write')).length, 1);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('http-log', () => {
+  let echo: EchoServer;
+  let collector: Collector;
+  before(async () => {
+    echo = await startEcho();
+    collector = await startCollector();
+  });
+  after(async () => {
+    await echo.close();
+    await collector.close();
+  });
+
+  test('delivers one JSON object per request (batch size 1) with the configured method and headers', async () => {
+    collector.bodies = [];
+    const endpoint = collector.url.replace('http://', 'http://user:pa%20ss@') + '/logs';
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/h'], plugins: [{ name: 'http-log', config: { http_endpoint: endpoint, method: 'PUT', headers: { 'X-Custom': 'yes' } } }] }] }] } });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await fetch(`${gw.proxyUrl}/h/x?access_token=SECRET-QUERY-TOKEN&page=2`, { headers: secretHeaders })).status, 200);
+      await waitFor(() => collector.bodies.length === 2, 10_000, 'two deliveries');
+      for (const b of collector.bodies as Array<Record<string, any>>) {
+        assert.equal(b.method, 'PUT');
+        assert.equal(b.type, 'application/json');
+        assert.equal(b.custom, 'yes');
+        assert.equal(b.auth, `Basic ${Buffer.from('user:pa ss').toString('base64')}`);
+        assert.ok(!Array.isArray(b.body));
+        assertKongRecord(b.body, '/h/x');
+      }
+      assert.doesNotMatch(JSON.stringify(collector.bodies.map((b) => (b as { body: unknown }).body)), /SECRET-/);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('batches: a JSON array of up to max_batch_size entries', async () => {
+    collector.bodies = [];
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/h'], plugins: [{ name: 'http-log', config: { http_endpoint: collector.url, queue: { max_batch_size: 3, max_coalescing_delay: 5 } } }] }] }] } });
+    try {
+      await Promise.all(Array.from({ length: 3 }, () => fetch(`${gw.proxyUrl}/h/x`)));
+      await waitFor(() => collector.bodies.length === 1, 10_000, 'one batch');
+      const batch = (collector.bodies[0] as { body: unknown[] }).body;
+      assert.ok(Array.isArray(batch));
+      assert.equal(batch.length, 3);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('a collector outage: requests unaffected, queue bounded, drops counted and logged once; delivery resumes', async () => {
+    collector.bodies = [];
+    collector.status = 500;
+    const gw = await startGateway({
+      config: {
+        services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/h'], plugins: [{ name: 'http-log', config: {
+          http_endpoint: collector.url,
+          queue: { max_entries: 5, initial_retry_delay: 0.05, max_retry_delay: 0.2, max_retry_time: 30 },
+        } }] }] }],
+      },
+    });
+    try {
+      for (let i = 0; i < 40; i++) assert.equal((await fetch(`${gw.proxyUrl}/h/x?i=${i}`)).status, 200);
+      const m = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
+      // 40 entries, at most 5 waiting plus 1 being retried: the rest were dropped.
+      assert.ok(m.value('portcullis_log_queue_dropped_total', { plugin: 'http-log', reason: 'queue_full' }) >= 34);
+      assert.equal(gw.logs.filter((l) => String(l.msg).startsWith('http-log queue full')).length, 1, 'reported once');
+      assert.ok(gw.logs.filter((l) => String(l.msg).startsWith('http-log delivery failed')).length <= 1, 'retries reported once per interval');
+      collector.status = 200;
+      // The batch being retried and the 5 waiting arrive: the newest entries, bounded.
+      await waitFor(() => collector.bodies.length === 6, 15_000, 'the queued entries');
+      const seen = (collector.bodies as Array<{ body: { request: { querystring: { i: string } } } }>).map((b) => Number(b.body.request.querystring.i));
+      assert.deepEqual(seen.slice(1), [35, 36, 37, 38, 39]);
+      // New traffic flows again.
+      assert.equal((await fetch(`${gw.proxyUrl}/h/x?i=new`)).status, 200);
+      await waitFor(() => collector.bodies.length === 7, 10_000, 'delivery resumed');
+    } finally {
+      collector.status = 200;
+      await gw.close();
+    }
+  });
+
+  test('Kong fields without an equivalent are refused with their name', async () => {
+    const gw = await startGateway();
+    try {
+      const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+        ['http-log', { http_endpoint: collector.url, custom_fields_by_lua: { x: 'return 1' } }, /custom_fields_by_lua/],
+        ['http-log', { http_endpoint: collector.url, retry_count: 3 }, /retry_count/],
+        ['http-log', { http_endpoint: collector.url, headers: { Host: 'x' } }, /headers/],
+        ['http-log', { http_endpoint: 'ftp://x' }, /http_endpoint/],
+        ['http-log', { http_endpoint: collector.url, queue: { concurrency_limit: 2 } }, /concurrency_limit/],
+        ['file-log', { path: '/tmp/a*b' }, /path/],
+        ['file-log', { path: '/tmp/x.log', custom_fields_by_lua: { x: 'return 1' } }, /custom_fields_by_lua/],
+      ];
+      for (const [name, config, field] of cases) {
+        const r = await fetch(`${gw.adminUrl}/plugins`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, config }) });
+        assert.ok(r.status === 400 || r.status === 405, `${name} ${JSON.stringify(config)}: ${r.status}`);
+        const schema = await fetch(`${gw.adminUrl}/schemas/plugins/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, config }) });
+        assert.equal(schema.status, 400, `${name} ${JSON.stringify(config)}`);
+        assert.match(await schema.text(), field);
+      }
+      // Deprecated shorthands are rewritten to the queue fields.
+      const ok = await fetch(`${gw.adminUrl}/schemas/plugins/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'http-log', config: { http_endpoint: collector.url, queue_size: 7, flush_timeout: 3 } }) });
+      assert.equal(ok.status, 200, await ok.text());
+    } finally {
+      await gw.close();
+    }
+  });
+});
