@@ -69,6 +69,11 @@ export function registerUpstreamHealthRoutes(app: FastifyInstance, deps: HealthR
     return u;
   };
 
+  app.get('/upstreams/:upstream/targets/all', async (req) => {
+    const u = await upstreamOr404((req.params as { upstream: string }).upstream);
+    return { data: await deps.targetsOf(u), next: null };
+  });
+
   app.get('/upstreams/:upstream/health', async (req) => {
     const { upstream } = req.params as { upstream: string };
     const query = req.query as Record<string, string | undefined>;

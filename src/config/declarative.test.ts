@@ -188,7 +188,7 @@ test('unknown fields, unsupported kinds and ignored decK keys', () => {
 _format_version: "3.0"
 _workspace: default
 _info: { defaults: {} }
-upstreams: [{ name: u }]
+vaults: [{ name: u }]
 certificates: []
 colour: blue
 services:
@@ -203,7 +203,7 @@ consumers:
   - username: u
     keyauth_credentials: [{ key: k }]
 `);
-  hasIssue(lines, "upstreams: 'upstreams' is not supported yet");
+  hasIssue(lines, "vaults: 'vaults' is not supported yet");
   hasIssue(lines, "certificates: 'certificates' is not supported yet");
   hasIssue(lines, 'colour: unknown field');
   hasIssue(lines, 'services[0].colour: unknown field');

@@ -126,6 +126,7 @@ export class ControlPlane {
           },
         }),
         status: () => this.#o.status(),
+        balancing: this.#o.balancing,
         serverHeader: s.headers.server ? productToken : null,
         metrics: this.#o.metrics,
         adminLatencyHeader: s.headers.adminLatency,

@@ -9,6 +9,9 @@ export const targets: EntityDescriptor<'targets'> = {
   name: 'targets',
   singular: 'target',
   adminPath: 'targets',
+  // Kong: targets live under their upstream only; PUT updates (404 when missing), never creates.
+  adminTopLevel: false,
+  putUpdatesOnly: true,
   // Unique per upstream only: `/upstreams/{u}/targets/{host:port}`.
   endpointKey: 'target',
   uniqueKeys: [],
