@@ -8,6 +8,7 @@
  * (references by name or id resolved against the document) → cross-entity integrity checks.
  */
 import { migrateOldFormat, oldFormatVersions } from './format-migration.ts';
+import { missingUpstreamWarnings } from './upstreams.ts';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { ConfigError, type ValidationIssue } from '../errors.ts';
@@ -261,6 +262,7 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
     const kept = issues.filter((i) => vault.issues.includes(i) || !vaultPaths.has(i.path));
     throw fail(inDocumentOrder(kept, Object.keys(parsed)));
   }
+  if (opts.warn) for (const w of missingUpstreamWarnings(data.services, data.upstreams)) opts.warn(w);
   return data;
 }
 
