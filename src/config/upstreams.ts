@@ -10,72 +10,12 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
 import { checkHeaderName, checkHostname, checkTag, uuidPattern } from './fields.ts';
+import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
 export const algorithms = ['round-robin', 'consistent-hashing', 'least-connections', 'latency'] as const;
 export const hashOns = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] as const;
 export const checkTypes = ['tcp', 'http', 'https', 'grpc', 'grpcs'] as const;
-export type Algorithm = (typeof algorithms)[number];
-export type HashOn = (typeof hashOns)[number];
-
-export interface ActiveHealthcheck {
-  type: (typeof checkTypes)[number];
-  timeout: number;
-  concurrency: number;
-  http_path: string;
-  https_sni: string | null;
-  https_verify_certificate: boolean;
-  headers: Record<string, string[]> | null;
-  healthy: { interval: number; http_statuses: number[]; successes: number };
-  unhealthy: { interval: number; http_statuses: number[]; tcp_failures: number; timeouts: number; http_failures: number };
-}
-
-export interface PassiveHealthcheck {
-  type: (typeof checkTypes)[number];
-  healthy: { http_statuses: number[]; successes: number };
-  unhealthy: { http_statuses: number[]; tcp_failures: number; timeouts: number; http_failures: number };
-}
-
-export interface Healthchecks {
-  threshold: number;
-  active: ActiveHealthcheck;
-  passive: PassiveHealthcheck;
-}
-
-export interface Upstream {
-  id: string;
-  name: string;
-  algorithm: Algorithm;
-  hash_on: HashOn;
-  hash_fallback: HashOn;
-  hash_on_header: string | null;
-  hash_fallback_header: string | null;
-  hash_on_cookie: string | null;
-  hash_on_cookie_path: string;
-  hash_on_query_arg: string | null;
-  hash_fallback_query_arg: string | null;
-  hash_on_uri_capture: string | null;
-  hash_fallback_uri_capture: string | null;
-  slots: number;
-  healthchecks: Healthchecks;
-  host_header: string | null;
-  client_certificate: { id: string } | null;
-  use_srv_name: boolean;
-  tags: string[] | null;
-  created_at: number;
-  updated_at: number;
-}
-
-export interface Target {
-  id: string;
-  upstream: { id: string };
-  /** Normalised `host:port` (IPv6 as `[addr]:port`). */
-  target: string;
-  weight: number;
-  tags: string[] | null;
-  /** Kong: milliseconds with a fraction for targets (seconds elsewhere). */
-  created_at: number;
-  updated_at: number;
-}
+export type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck, Target, Upstream } from './types.ts';
 
 function checked(check: (v: string) => string | null) {
   return z.string().superRefine((v, ctx) => {
