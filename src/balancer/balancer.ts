@@ -78,7 +78,8 @@ export class UpstreamBalancer {
         const weight = r.weight ?? t.target.weight;
         const healthy = this.#health.isHealthy(this.upstream.name, healthKey);
         out.push({
-          key, healthKey, ip: r.ip, port, weight, target: t.target.target, hostname: t.host,
+          // use_srv_name: Host and SNI from the SRV record's target name instead of the target's.
+          key, healthKey, ip: r.ip, port, weight, target: t.target.target, hostname: this.upstream.use_srv_name && r.srvName !== undefined ? r.srvName : t.host,
           healthy, available: healthy && weight > 0, inflight: old?.inflight ?? 0, ewma: old?.ewma ?? 0, ewmaAt: old?.ewmaAt ?? 0,
         });
       }

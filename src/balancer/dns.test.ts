@@ -56,12 +56,42 @@ test('SRV names bring their own port and weight (best priority only); hosts file
       { target: 'nodeb.other', port: 9002, weight: 5, priority: 2 },
     ]);
     const srv = await r.watch('_http._tcp.svc.test', () => {});
-    assert.deepEqual(srv.addresses, [{ ip: '127.0.0.5', port: 9001, weight: 1 }]);
+    assert.deepEqual(srv.addresses, [{ ip: '127.0.0.5', port: 9001, weight: 1, srvName: 'node-a.example' }]);
     const pinned = await r.watch('pinned.test', () => {});
     assert.deepEqual(pinned.addresses.map((a) => a.ip), ['127.0.0.9']);
   } finally {
     r.close();
     await dns.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('use_srv_name: the Host of a balanced address is the SRV record\'s target name', async () => {
+  const { Balancers } = await import('./balancer.ts');
+  const { HealthStates } = await import('./health-states.ts');
+  const { defaultHealthchecks } = await import('../config/upstreams.ts');
+  const dns = await startDns();
+  const { log } = memoryLog();
+  const r = new NameResolver({ servers: [dns.resolver], hostsFile: '', log });
+  const balancers = new Balancers({ health: new HealthStates(), resolver: r, log });
+  try {
+    dns.setA('backend.example', ['127.0.0.7']);
+    dns.setSrv('_api._tcp.svc.test', [{ target: 'backend.example', port: 9100, weight: 10, priority: 1 }]);
+    const base = {
+      id: 'u', name: 'srv', algorithm: 'round-robin' as const, hash_on: 'none' as const, hash_fallback: 'none' as const, hash_on_header: null, hash_fallback_header: null,
+      hash_on_cookie: null, hash_on_cookie_path: '/', hash_on_query_arg: null, hash_fallback_query_arg: null, hash_on_uri_capture: null,
+      hash_fallback_uri_capture: null, slots: 10000, healthchecks: defaultHealthchecks(), host_header: null, client_certificate: null,
+      tags: null, created_at: 0, updated_at: 0,
+    };
+    const target = { id: 't', upstream: { id: 'u' }, target: '_api._tcp.svc.test:8000', weight: 100, tags: null, created_at: 0, updated_at: 0 };
+    await balancers.apply([{ ...base, use_srv_name: true }], [target]);
+    const a = balancers.get('srv')!.pick('', null)!;
+    assert.deepEqual([a.ip, a.port, a.weight, a.hostname], ['127.0.0.7', 9100, 10, 'backend.example']);
+    await balancers.apply([{ ...base, use_srv_name: false }], [target]);
+    assert.equal(balancers.get('srv')!.pick('', null)!.hostname, '_api._tcp.svc.test');
+  } finally {
+    balancers.close();
+    r.close();
+    await dns.close();
   }
 });

@@ -17,6 +17,8 @@ export interface ResolvedAddress {
   port: number | null;
   /** From an SRV answer (0 → 1); otherwise the target's weight applies. */
   weight: number | null;
+  /** The SRV record's target name (Host/SNI with the upstream's `use_srv_name`). */
+  srvName?: string;
 }
 
 export interface Resolution {
@@ -137,7 +139,7 @@ export class NameResolver {
       for (const r of srv.filter((x) => x.priority === best)) {
         // An SRV target is itself a name: resolve it (A records), keeping the SRV port and weight.
         const ips = isIP(r.name) !== 0 ? [r.name] : (await this.#resolver.resolve4(r.name).catch(() => [] as string[]));
-        for (const ip of ips) out.push({ ip, port: r.port, weight: r.weight === 0 ? 1 : r.weight });
+        for (const ip of ips) out.push({ ip, port: r.port, weight: r.weight === 0 ? 1 : r.weight, srvName: r.name });
       }
       if (out.length === 0) throw Object.assign(new Error('SRV targets do not resolve'), { code: 'ENODATA' });
       // node's resolveSrv gives no TTL: refresh as Kong refreshes failed/unknown-TTL records.
