@@ -242,10 +242,12 @@ export type TargetInput = z.output<typeof targetInputSchema>;
 
 /**
  * Services whose host looks like an upstream name (one label, not an IP, not localhost) while no
- * upstream has that name: Kong resolves such a host through DNS, which is rarely what was meant.
+ * upstream has that name, in a configuration that has upstreams: Kong resolves such a host through DNS, which is rarely what was meant.
  * `config validate` prints these as warnings; they do not stop a load.
  */
 export function missingUpstreamWarnings(services: readonly { name: string | null; id: string; host: string }[], upstreams: readonly { name: string }[]): string[] {
+  // Only a file that uses upstreams at all: single-label hosts (container names) are common otherwise.
+  if (upstreams.length === 0) return [];
   const names = new Set(upstreams.map((u) => u.name.toLowerCase()));
   const out: string[] = [];
   for (const s of services) {
