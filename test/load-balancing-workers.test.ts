@@ -29,7 +29,8 @@ test('2 workers share one health state: manual and passive changes reach every w
       targets: [{ target: `127.0.0.1:${good.port}` }, { target: `127.0.0.1:${flakyPort}` }],
     }],
   });
-  const gw = await startGatewayProcess({ config, workers: 2 });
+  // Generous: a node of three processes loads slowly on a busy machine.
+  const gw = await startGatewayProcess({ config, workers: 2, startTimeoutMs: 120_000 });
   // Many fresh connections: the kernel spreads them over both workers.
   const call = async (): Promise<number> => {
     const a = new Agent({ pipelining: 0 });
