@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressKey, type Address } from './address.ts';
 import { ConsistentHashing, LeastConnections, Latency, RoundRobin } from './algorithms.ts';
+import { hashReady } from './hash.ts';
+
+await hashReady;
 
 function addr(ip: string, port: number, weight = 100): Address {
   const key = addressKey(ip, port);

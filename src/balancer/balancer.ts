@@ -13,6 +13,7 @@ import { addressKey, type Address } from './address.ts';
 import { ConsistentHashing, LeastConnections, Latency, RoundRobin, type Algorithm } from './algorithms.ts';
 import type { NameResolver, Resolution } from './dns.ts';
 import type { HealthStates } from './health-states.ts';
+import { hashReady } from './hash.ts';
 
 export interface TargetState {
   readonly target: Target;
@@ -166,6 +167,7 @@ export class Balancers {
 
   /** Builds the balancers of `data` (new names resolved first); unchanged ones are kept. */
   async apply(upstreams: readonly Upstream[], targets: readonly Target[]): Promise<void> {
+    await hashReady;
     const byUpstream = new Map<string, Target[]>();
     for (const t of targets) {
       let list = byUpstream.get(t.upstream.id);

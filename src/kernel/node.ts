@@ -203,7 +203,11 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     const w = cluster.fork({ PORTCULLIS_ROLE: 'worker', ...(settings.env.PORTCULLIS_KV_PATH ? { PORTCULLIS_KV_PATH: settings.env.PORTCULLIS_KV_PATH } : {}) });
     workers.add(w);
     w.on('message', (m: WorkerMessage) => {
-      if (m.type === 'ready') resolve();
+      if (m.type === 'ready') {
+        // The node's health states, once the worker listens (and after every change).
+        send(w, healthMessage());
+        resolve();
+      }
       else if (m.type === 'stats') statsWaiters.get(m.id)?.({ server: m.server, memory: m.memory });
       else if (m.type === 'metrics') metricsWaiters.get(m.id)?.(m.json);
       else if (m.type === 'health-report') for (const [u, k, code] of m.events) balancing.report(u, k, code);
@@ -218,7 +222,6 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
       setTimeout(() => void fork().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'worker restart failed')), 500);
     });
     w.once('online', () => {
-      send(w, healthMessage());
       if (last !== null) send(w, { type: 'config', data: last });
     });
   });
