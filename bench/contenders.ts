@@ -79,6 +79,8 @@ export async function startNginxUpstream(children: Children, dir: string, cpus: 
   const child = await runNginx(children, 'upstream (nginx)', dir, cpus, 1, `
   server {
     listen 127.0.0.1:${port};
+    listen 127.0.0.2:${port};
+    listen 127.0.0.3:${port};
     location / {
       default_type application/json;
       return 200 '${UPSTREAM_BODY}';
@@ -96,15 +98,25 @@ export async function startBareProxy(children: Children, cpus: string | null, up
 /**
  * Declarative config: one service, `routes` prefix routes /svc0 … /svc{n-1}, optional plugins
  * and consumers (with their credentials, in decK's nesting).
+ * `balanced`: the service's host is an upstream of three targets (127.0.0.1–3 on the upstream's
+ * port, all the same upstream process), round-robin or consistent hashing on a header.
  */
-export function gatewayConfig(upstreamPort: number, routes: number, plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], consumers: Array<Record<string, unknown>> = []): string {
+export function gatewayConfig(upstreamPort: number, routes: number, plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [],
+  consumers: Array<Record<string, unknown>> = [], balanced: 'round-robin' | 'hash-header' | null = null): string {
   const list = [];
   for (let i = 0; i < routes; i++) list.push({ name: `r${i}`, paths: [`/svc${i}`] });
   const doc = {
     _format_version: '3.0',
-    services: [{ name: 'bench', url: `http://127.0.0.1:${upstreamPort}`, routes: list }],
+    services: [{ name: 'bench', url: balanced === null ? `http://127.0.0.1:${upstreamPort}` : 'http://bench-upstream', routes: list }],
     plugins,
     ...(consumers.length > 0 ? { consumers } : {}),
+    ...(balanced === null ? {} : {
+      upstreams: [{
+        name: 'bench-upstream',
+        ...(balanced === 'hash-header' ? { hash_on: 'header', hash_on_header: 'x-user' } : {}),
+        targets: [1, 2, 3].map((i) => ({ target: `127.0.0.${i}:${upstreamPort}` })),
+      }],
+    }),
   };
   // YAML is a superset of JSON: the CLI reads this as it would any portcullis.yaml.
   return JSON.stringify(doc, null, 1);

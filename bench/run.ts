@@ -124,11 +124,12 @@ async function main(): Promise<void> {
     };
     const cpusFor = (w: number): string | null => (w === 1 ? pin.single : pin.multi);
     const gateway = (id: string, label: string, group: Scenario['group'], workers: number, routes: number, probe: Probe,
-      plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare'], env?: Record<string, string>, consumers: Array<Record<string, unknown>> = []): Scenario => ({
+      plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare'], env?: Record<string, string>, consumers: Array<Record<string, unknown>> = [],
+      balanced: Parameters<typeof gatewayConfig>[4] = null): Scenario => ({
       id, label, group, workers, prepare,
       start: async () => ({
         running: await startGateway(children, {
-          dir: nextDir(id), config: gatewayConfig(up, routes, plugins, consumers), workers, cpus: cpusFor(workers), cpuProfDir, env,
+          dir: nextDir(id), config: gatewayConfig(up, routes, plugins, consumers, balanced), workers, cpus: cpusFor(workers), cpuProfDir, env,
           // A session scenario answers 401 until logged in: ready on any answer.
           probe: prepare ? { path: probe.path, anyStatus: true } : probe,
         }),
@@ -152,6 +153,13 @@ async function main(): Promise<void> {
       scenarios.push(gateway(`gw-1r-w${w}`, 'gateway, no plugins, 1 route', 'core', w, 1, p1));
       scenarios.push(gateway(`gw-1000r-w${w}`, 'gateway, no plugins, 1,000 routes', 'core', w, 1000, p1000));
     }
+    // Load balancing: the same service on an upstream of 3 targets (the same upstream process on
+    // 3 addresses), round-robin, and consistent hashing on a header (the same X-User on every
+    // request of the run, as a client session would send).
+    scenarios.push(gateway('lb-rr-w1', 'gateway, service on an upstream of 3 targets (round-robin)', 'core', 1, 1, p1, [], undefined, undefined, [], 'round-robin'));
+    const hashProbe = { path: '/svc0/items', headers: { 'x-user': 'user-42' } };
+    scenarios.push(gateway('lb-hash-w1', 'gateway, upstream of 3 targets, consistent hashing on a header', 'core', 1, 1, hashProbe, [], undefined, undefined, [], 'hash-header'));
+    scenarios.push(gateway('gw-1r-userhdr-w1', 'gateway, no plugins, 1 route, same X-User header as the hashing scenario', 'core', 1, 1, hashProbe));
     // A path with an encoded slash takes the path-safety check (its other readings are routed too).
     scenarios.push(gateway('gw-1r-escpath-w1', 'gateway, no plugins, 1 route, path with %2F', 'core', 1, 1, { path: '/svc0/group%2Fproject/items' }));
     // Observability (2 workers, as the issue measured): the default access log (JSON to stdout,
@@ -372,6 +380,8 @@ const targets: Target[] = [
   { what: 'gateway (1 route) / bare proxy, 1 worker', num: 'gw-1r-w1', den: 'bare-w1', min: 0.95 },
   { what: 'gateway (1 route) / bare proxy, 2 workers', num: 'gw-1r-w2', den: 'bare-w2', min: 0.95 },
   { what: '1,000 routes / 1 route, 1 worker', num: 'gw-1000r-w1', den: 'gw-1r-w1', min: 0.95 },
+  { what: 'service on an upstream of 3 targets (round-robin) / plain host, 1 worker', num: 'lb-rr-w1', den: 'gw-1r-w1', min: 0.95 },
+  { what: 'consistent hashing on a header / plain host (same request), 1 worker', num: 'lb-hash-w1', den: 'gw-1r-userhdr-w1', min: 0.93 },
   { what: '1,000 routes / 1 route, 2 workers', num: 'gw-1000r-w2', den: 'gw-1r-w2', min: 0.95 },
   { what: 'bearer JWT, warm cache / no-plugin gateway (same request: with the Authorization header), 1 worker', num: 'oidc-bearer-w1', den: 'gw-1r-bearerhdr-w1', min: 0.9 },
   { what: 'bearer JWT, warm cache / no-plugin gateway (same request: with the Authorization header), 2 workers', num: 'oidc-bearer-w2', den: 'gw-1r-bearerhdr-w2', min: 0.9 },

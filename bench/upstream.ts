@@ -23,6 +23,8 @@ if (cluster.isPrimary && processes > 1) {
       res.end(body);
     });
   });
+  // 127.0.0.2 and .3 too: the load-balancing scenarios use them as three targets (one process).
+  for (const extra of ['127.0.0.2', '127.0.0.3']) http.createServer(server.listeners('request')[0] as http.RequestListener).listen({ host: extra, port, reusePort: processes > 1, exclusive: processes > 1 });
   server.listen({ host: '127.0.0.1', port, reusePort: processes > 1, exclusive: processes > 1 }, () => process.send?.('ready') ?? console.log('ready'));
   process.on('SIGTERM', () => process.exit(0));
 }

@@ -13,8 +13,7 @@ import pg from 'pg';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { createAdminServer, type AdminServer } from '../src/admin/index.ts';
-import { openConfigStore } from '../src/storage/index.ts';
-import { configMigrations } from '../src/storage/sql-common.ts';
+import { configMigrations, openConfigStore } from '../src/storage/index.ts';
 import type { ConfigStore } from '../src/storage/ports.ts';
 import { createRegistry } from '../src/plugins/registry.ts';
 import { definePlugin } from '../src/plugins/sdk.ts';
@@ -165,12 +164,16 @@ describe('config dump / sync against a DB-less node', () => {
   });
 });
 
-/** Every config migration, in order: the two hand-written ones, then one per entity added since. */
-const allMigrations = configMigrations.map((m) => m.name).join(', ');
-/** `status` lists executed migrations by name. */
-const executedMigrations = configMigrations.map((m) => m.name).sort().join(', ');
-
 describe('migrations', () => {
+  // Every migration, in order: the two hand-written ones, then one per entity added later
+  // (entity_upstreams, entity_targets, ...).
+  const all = configMigrations.map((m) => m.name).join(', ');
+  /** `status` lists executed migrations by name. */
+  const executed = configMigrations.map((m) => m.name).sort().join(', ');
+  test('the migrations include the derived tables of upstreams and targets', () => {
+    assert.ok(all.startsWith('000_base, 001_seq_indexes'));
+    assert.match(all, /entity_upstreams, entity_targets/);
+  });
   test('sqlite: bootstrap then status', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-mig-'));
     const lines: string[] = [];
@@ -178,13 +181,13 @@ describe('migrations', () => {
     try {
       const settings = { database: 'sqlite' as const, sqlitePath: join(dir, 'm.db') };
       assert.equal(await runMigrations('status', settings, io), 0);
-      assert.ok(lines.includes(`pending: ${allMigrations}`), lines.join('\n'));
+      assert.ok(lines.includes(`pending: ${all}`), lines.join('\n'));
       assert.equal(await runMigrations('bootstrap', settings, io), 0);
       assert.equal(await runMigrations('up', settings, io), 0);
       assert.ok(lines.includes('database is up to date'));
       lines.length = 0;
       assert.equal(await runMigrations('status', settings, io), 0);
-      assert.deepEqual(lines, [`executed: ${executedMigrations}`, 'pending: (none)']);
+      assert.deepEqual(lines, [`executed: ${executed}`, 'pending: (none)']);
       assert.equal(await runMigrations('nope', settings, io), 2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -201,10 +204,10 @@ describe('migrations', () => {
       assert.equal(await runMigrations('status', settings, io), 0);
       assert.ok(lines.includes('executed: (none)'), lines.join('\n'));
       assert.equal(await runMigrations('bootstrap', settings, io), 0);
-      assert.ok(lines.includes(`applied: ${allMigrations}`), lines.join('\n'));
+      assert.ok(lines.includes(`applied: ${all}`), lines.join('\n'));
       lines.length = 0;
       assert.equal(await runMigrations('status', settings, io), 0);
-      assert.deepEqual(lines, [`executed: ${executedMigrations}`, 'pending: (none)']);
+      assert.deepEqual(lines, [`executed: ${executed}`, 'pending: (none)']);
       const store = await openConfigStore(settings);
       assert.deepEqual((await store.load()).services, []);
       await store.close();

@@ -81,6 +81,7 @@ export function registerExtraRoutes(app: FastifyInstance, deps: RouteDeps): void
   // Every foreign key: `/{entity}/{id}/{field}` answers the entity it points at; PATCH updates
   // that entity (Kong: `/routes/{route}/service`).
   for (const d of entities) {
+    if (d.adminTopLevel === false) continue;
     for (const fk of d.foreignKeys) {
       const target = async (req: FastifyRequest): Promise<string> => {
         const row = (await deps.service.find(d.name, (req.params as { parent: string }).parent)) as Record<string, unknown> | null;

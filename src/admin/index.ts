@@ -21,6 +21,9 @@ import { registerConsumerGroupRoutes } from './consumer-groups.ts';
 import { kongFields, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
 import { createEntityService } from './service.ts';
+import { registerUpstreamHealthRoutes } from './upstream-health.ts';
+import type { LocalBalancing } from '../balancer/balancing.ts';
+import { parseTarget, type Target, type Upstream } from '../config/upstreams.ts';
 
 export interface AdminOptions {
   store: ConfigStore;
@@ -30,6 +33,8 @@ export interface AdminOptions {
   token?: string;
   tls?: { cert: string; key: string };
   nodeInfo(): Record<string, unknown>;
+  /** This node's balancers and health checker (upstream health endpoints). */
+  balancing?: LocalBalancing;
   status(): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Handed to plugins' admin routes (e.g. to purge caches). Default: a private in-memory store. */
   sharedKv?: KeyValueStore;
@@ -300,6 +305,25 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   // --- whole configuration (config-endpoint.ts)
   registerConfigRoutes(app, { store, registry, env: opts.env ?? process.env, now: opts.now ?? Date.now });
 
+  // Before the generic ones: `/upstreams/{u}/targets/all` and the health endpoints (upstream-health.ts).
+  const targetsOf = async (u: Upstream): Promise<Target[]> => {
+    const out: Target[] = [];
+    let offset: string | undefined;
+    do {
+      const page = await store.list('targets', { foreign: { field: 'upstream', id: u.id }, size: 1000, offset });
+      out.push(...page.data);
+      offset = page.offset ?? undefined;
+    } while (offset !== undefined);
+    return out;
+  };
+  registerUpstreamHealthRoutes(app, {
+    balancing: opts.balancing,
+    nodeId: () => String(opts.nodeInfo().node_id ?? ''),
+    findUpstream: async (idOrName) => (await service.find('upstreams', idOrName)) as Upstream | null,
+    // `host` alone means `host:8000`, as a target is stored.
+    findTarget: async (u, t) => (await service.find('targets', parseTarget(t)?.normalized ?? t, { field: 'upstream', idOrKey: u.id })) as Target | null,
+    targetsOf,
+  });
   registerEntityRoutes(app, deps);
   registerExtraRoutes(app, deps);
   registerConsumerGroupRoutes(app, deps);

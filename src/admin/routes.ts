@@ -164,6 +164,7 @@ function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
     PUT: async (req) => {
       guardWrite('update');
       const body = await entityBody(deps, entity, req.body, entity === 'plugins' ? existingPluginName(req) : undefined);
+      if (descriptorOf(entity).putUpdatesOnly) return service.patch(entity, (req.params as Record<string, string>).key, body, scope(req));
       return service.upsert(entity, (req.params as Record<string, string>).key, body, scope(req));
     },
     PATCH: async (req) => {
@@ -185,7 +186,7 @@ function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
  * each foreign key the nested collection under the entity it points at (`/services/{s}/routes`).
  */
 export function registerEntityRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  for (const d of entities) mount(app, deps, { entity: d.name, path: `/${d.adminPath}` });
+  for (const d of entities) if (d.adminTopLevel !== false) mount(app, deps, { entity: d.name, path: `/${d.adminPath}` });
   for (const d of entities) {
     for (const fk of d.foreignKeys) {
       const parent = descriptorOf(fk.entity);

@@ -93,10 +93,28 @@ class AdminClient {
   }
 }
 
-/** The running configuration, entity by entity. */
+/**
+ * Where a row's collection is: `/{adminPath}`, or — for kinds without a top-level collection
+ * (targets, as Kong) — under the row's parent (`/upstreams/{id}/targets`).
+ */
+function collectionOf(d: EntityDescriptor, row: Record<string, unknown> | undefined): string {
+  if (d.adminTopLevel !== false) return d.adminPath;
+  const fk = d.foreignKeys[0];
+  const parent = row?.[fk.field] as { id?: string } | undefined;
+  return `${descriptorOf(fk.entity).adminPath}/${parent?.id ?? ''}/${d.nestedAdminPath ?? d.adminPath}`;
+}
+
+/** The running configuration, entity by entity (parents first, so nested kinds are read under them). */
 async function fetchCurrent(client: AdminClient): Promise<ConfigData> {
   const out = emptyConfig() as unknown as Record<EntityName, unknown[]>;
-  for (const d of entities) out[d.name] = await client.all(d.adminPath);
+  for (const d of entities) {
+    if (d.adminTopLevel !== false) {
+      out[d.name] = await client.all(d.adminPath);
+      continue;
+    }
+    const fk = d.foreignKeys[0];
+    for (const p of out[fk.entity] as { id: string }[]) out[d.name].push(...(await client.all(collectionOf(d, { [fk.field]: { id: p.id } }))));
+  }
   return out as unknown as ConfigData;
 }
 
@@ -286,8 +304,10 @@ export async function runConfigSync(adminUrl: string, file: string, opts: { dryR
   }
   const client = new AdminClient(adminUrl, io);
   let ops: Operation[];
+  let current: ConfigData;
   try {
-    ops = planSync(await fetchCurrent(client), target);
+    current = await fetchCurrent(client);
+    ops = planSync(current, target);
   } catch (e) {
     err(`could not read the running configuration: ${(e as Error).message}`);
     return 1;
@@ -320,7 +340,11 @@ export async function runConfigSync(adminUrl: string, file: string, opts: { dryR
     out(describe(op));
     if (opts.dryRun) continue;
     try {
-      const collection = descriptorOf(op.entity).adminPath;
+      const d = descriptorOf(op.entity);
+      const row = op.op === 'delete'
+        ? (current[op.entity] as unknown as Record<string, unknown>[]).find((r) => r.id === op.id)
+        : op.body;
+      const collection = collectionOf(d, row);
       if (op.op === 'create') await client.ok('POST', `/${collection}`, op.body);
       else if (op.op === 'update') await client.ok('PUT', `/${collection}/${op.id}`, op.body);
       else await client.ok('DELETE', `/${collection}/${op.id}`);

@@ -17,7 +17,7 @@ export async function runConfigValidate(file: string, registry: PluginRegistry, 
   const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`));
   const err = io.stderr ?? ((l: string) => process.stderr.write(`${l}\n`));
   try {
-    await loadDeclarativeFile(file, { registry, env: io.env ?? process.env });
+    await loadDeclarativeFile(file, { registry, env: io.env ?? process.env, warn: (w) => err(`warning: ${w}`) });
     out('OK');
     return 0;
   } catch (e) {

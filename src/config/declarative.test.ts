@@ -188,8 +188,7 @@ test('unknown fields, unsupported kinds and ignored decK keys', () => {
 _format_version: "3.0"
 _workspace: default
 _info: { defaults: {} }
-upstreams: [{ name: u }]
-vaults: []
+vaults: [{ name: u }]
 colour: blue
 services:
   - name: s
@@ -203,7 +202,6 @@ consumers:
   - username: u
     keyauth_credentials: [{ key: k }]
 `);
-  hasIssue(lines, "upstreams: 'upstreams' is not supported yet");
   hasIssue(lines, "vaults: 'vaults' is not supported yet");
   hasIssue(lines, 'colour: unknown field');
   hasIssue(lines, 'services[0].colour: unknown field');
@@ -213,9 +211,9 @@ consumers:
   assert.ok(!lines.some((l) => l.startsWith('_workspace') || l.startsWith('_info')));
 });
 
-test('_format_version is required and must be "3.0"', () => {
+test('_format_version is required and must be "3.0" (or Kong\'s older "1.1"/"2.1", migrated)', () => {
   hasIssue(issuesOf('services: []'), '_format_version: required field missing');
-  hasIssue(issuesOf('_format_version: "2.1"'), '_format_version: unsupported format version "2.1"');
+  hasIssue(issuesOf('_format_version: "2.2"'), '_format_version: unsupported format version "2.2"');
   assert.deepEqual(issuesOf('- just a list'), ['expected a mapping (object) at the top level']);
   hasIssue(issuesOf('_format_version: "3.0"\nservices: [ {'), 'line ');
 });

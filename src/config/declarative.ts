@@ -7,6 +7,8 @@
  * walk the nested entities (children get their parent's foreign key) → normalize each entity
  * (references by name or id resolved against the document) → cross-entity integrity checks.
  */
+import { migrateOldFormat, oldFormatVersions } from './format-migration.ts';
+import { missingUpstreamWarnings } from './upstreams.ts';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { ConfigError, type ValidationIssue } from '../errors.ts';
@@ -28,13 +30,15 @@ export interface DeclarativeOptions {
   now?: number;
   /** Named in the error message. */
   filename?: string;
+  /** Hears non-fatal findings (e.g. route paths migrated from format 1.1/2.1). */
+  warn?: (message: string) => void;
 }
 
 /** decK's own bookkeeping keys: accepted and ignored. */
 const ignoredTopLevel = new Set(['_format_version', '_info', '_transform', '_workspace', '_konnect']);
 /** Kong/decK entity kinds we know but do not implement yet: a clear message rather than "unknown field". */
 const unsupportedKinds = new Set([
-  'upstreams', 'targets', 'certificates', 'ca_certificates', 'snis', 'vaults', 'consumer_groups', 'partials',
+  'certificates', 'ca_certificates', 'snis', 'vaults', 'consumer_groups', 'partials',
   'keys', 'key_sets', 'oauth2_credentials', 'basicauth_credentials', 'keyauth_credentials', 'jwt_secrets',
   'hmacauth_credentials', 'mtls_auth_credentials', 'filter_chains', 'custom_entities', 'licenses', 'workspaces',
   'consumer_group_consumers', 'consumer_group_plugins', 'plugins_partials', 'rbac_roles', 'rbac_users',
@@ -203,7 +207,10 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
 
   const version = parsed._format_version;
   if (version === undefined) issues.push({ path: '_format_version', message: 'required field missing' });
-  else if (version !== '3.0') issues.push({ path: '_format_version', message: `unsupported format version ${JSON.stringify(version)}; expected "3.0"` });
+  else if (typeof version === 'string' && oldFormatVersions.has(version)) {
+    // Kong 3.x loads 1.1/2.1 files by migrating their route paths first.
+    for (const w of migrateOldFormat(parsed)) opts.warn?.(w);
+  } else if (version !== '3.0') issues.push({ path: '_format_version', message: `unsupported format version ${JSON.stringify(version)}; expected "1.1", "2.1" or "3.0"` });
   for (const key of Object.keys(parsed)) {
     if (ignoredTopLevel.has(key) || isEntityName(key)) continue;
     issues.push({ path: key, message: unsupportedKinds.has(key) ? `'${key}' is not supported yet` : 'unknown field' });
@@ -255,6 +262,7 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
     const kept = issues.filter((i) => vault.issues.includes(i) || !vaultPaths.has(i.path));
     throw fail(inDocumentOrder(kept, Object.keys(parsed)));
   }
+  if (opts.warn) for (const w of missingUpstreamWarnings(data.services, data.upstreams)) opts.warn(w);
   return data;
 }
 

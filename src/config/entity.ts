@@ -82,6 +82,13 @@ export interface EntityDescriptor<E extends EntityName = EntityName> {
   /** Admin API collection under a parent (`/consumers/{c}/key-auth`); default adminPath. */
   readonly nestedAdminPath?: string;
   /**
+   * False: no top-level collection (`/targets`, `/targets/{t}`, `/targets/{t}/upstream` answer
+   * 404, as Kong's): the rows are reached under their parent only. Default true.
+   */
+  readonly adminTopLevel?: boolean;
+  /** True: PUT on an entity updates an existing row only (404 when missing), as Kong's targets; default upsert. */
+  readonly putUpdatesOnly?: boolean;
+  /**
    * What a non-UUID path segment (`/services/{name}`) and a reference by name are matched
    * against. A key that is not itself unique (ACL `group`) is looked up under the parent only.
    */

@@ -201,6 +201,70 @@ export interface OAuth2Credential {
   created_at: number;
 }
 
+/** Kong's balancing algorithms and hash inputs (config/upstreams.ts has the rules). */
+export type Algorithm = 'round-robin' | 'consistent-hashing' | 'least-connections' | 'latency';
+export type HashOn = 'none' | 'consumer' | 'ip' | 'header' | 'cookie' | 'path' | 'query_arg' | 'uri_capture';
+
+export interface ActiveHealthcheck {
+  type: 'tcp' | 'http' | 'https' | 'grpc' | 'grpcs';
+  timeout: number;
+  concurrency: number;
+  http_path: string;
+  https_sni: string | null;
+  https_verify_certificate: boolean;
+  headers: Record<string, string[]> | null;
+  healthy: { interval: number; http_statuses: number[]; successes: number };
+  unhealthy: { interval: number; http_statuses: number[]; tcp_failures: number; timeouts: number; http_failures: number };
+}
+
+export interface PassiveHealthcheck {
+  type: 'tcp' | 'http' | 'https' | 'grpc' | 'grpcs';
+  healthy: { http_statuses: number[]; successes: number };
+  unhealthy: { http_statuses: number[]; tcp_failures: number; timeouts: number; http_failures: number };
+}
+
+export interface Healthchecks {
+  threshold: number;
+  active: ActiveHealthcheck;
+  passive: PassiveHealthcheck;
+}
+
+export interface Upstream {
+  id: string;
+  name: string;
+  algorithm: Algorithm;
+  hash_on: HashOn;
+  hash_fallback: HashOn;
+  hash_on_header: string | null;
+  hash_fallback_header: string | null;
+  hash_on_cookie: string | null;
+  hash_on_cookie_path: string;
+  hash_on_query_arg: string | null;
+  hash_fallback_query_arg: string | null;
+  hash_on_uri_capture: string | null;
+  hash_fallback_uri_capture: string | null;
+  slots: number;
+  healthchecks: Healthchecks;
+  host_header: string | null;
+  client_certificate: { id: string } | null;
+  use_srv_name: boolean;
+  tags: string[] | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Target {
+  id: string;
+  upstream: { id: string };
+  /** Normalised `host:port` (IPv6 as `[addr]:port`). */
+  target: string;
+  weight: number;
+  tags: string[] | null;
+  /** Kong: milliseconds with a fraction for targets (seconds elsewhere). */
+  created_at: number;
+  updated_at: number;
+}
+
 /**
  * Row type of every entity kind, by name. Adding an entity: its interface above, a line here, its
  * name in `entityNames`, and a descriptor in `entities/` (see config/entity.ts).
@@ -220,6 +284,8 @@ export interface EntityTypes {
   oauth2_credentials: OAuth2Credential;
   consumer_groups: ConsumerGroup;
   consumer_group_consumers: ConsumerGroupMember;
+  upstreams: Upstream;
+  targets: Target;
 }
 
 export type EntityName = keyof EntityTypes;
@@ -242,6 +308,7 @@ export const entityNames = [
   'jwt_secrets',
   'oauth2_credentials',
   'consumer_group_consumers',
+  'upstreams', 'targets',
 ] as const satisfies readonly EntityName[];
 
 /** Everything a gateway node needs to serve. Arrays in insertion order. */

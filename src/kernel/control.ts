@@ -17,6 +17,7 @@ import type { Logger } from '../plugins/sdk.ts';
 import { openConfigStore, openKvStore, readStoreSettings, type KvSettings } from '../storage/index.ts';
 import type { ConfigStore, KeyValueStore } from '../storage/ports.ts';
 import type { ListenSpec, Settings } from './settings.ts';
+import type { LocalBalancing } from '../balancer/balancing.ts';
 
 /** A listener as Kong prints it in GET / (`127.0.0.1:8001`, `0.0.0.0:8443 ssl`). */
 function listenText(l: ListenSpec): string {
@@ -33,6 +34,8 @@ export interface ControlPlaneOptions {
   log: Logger;
   /** Called with the whole config after every committed change (and once at start). */
   onConfig(data: ConfigData): Promise<void>;
+  /** The node's balancers and health checker (Admin API health endpoints). */
+  balancing?: LocalBalancing;
   /** GET /status body (server counters, memory); may ask the workers. */
   status(): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** GET /metrics (Admin API and Status API): the whole node's Prometheus exposition. */
@@ -76,7 +79,9 @@ export class ControlPlane {
 
   /** Loads the declarative file (throws ConfigError listing every problem). */
   async #readFile(): Promise<ConfigData> {
-    return loadDeclarativeFile(this.#o.settings.declarativeConfig!, { registry: this.#o.registry, env: this.#o.settings.env });
+    return loadDeclarativeFile(this.#o.settings.declarativeConfig!, {
+      registry: this.#o.registry, env: this.#o.settings.env, warn: (message) => this.#o.log.warn({ file: this.#o.settings.declarativeConfig }, message),
+    });
   }
 
   async start(): Promise<void> {
@@ -121,6 +126,7 @@ export class ControlPlane {
           },
         }),
         status: () => this.#o.status(),
+        balancing: this.#o.balancing,
         serverHeader: s.headers.server ? productToken : null,
         metrics: this.#o.metrics,
         adminLatencyHeader: s.headers.adminLatency,

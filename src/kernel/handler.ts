@@ -27,6 +27,8 @@ import type { TrustedIps } from './trusted.ts';
 import { pathNeedsCheck, type RouterInput } from '../router/index.ts';
 import type { AccessLog } from '../observability/access-log.ts';
 import { traceScope, type RequestTrace } from '../observability/trace-scope.ts';
+import type { UpstreamTarget } from '../proxy/pools.ts';
+import { noPeerMessage, type Peer } from '../proxy/balanced.ts';
 
 export interface HandlerSettings {
   log: Logger;
@@ -313,14 +315,27 @@ export class RequestHandler implements ForwardSink<Flight> {
     if (service === null) {
       return this.#local(f, ctx.reply(503, { message: 'no Service found with those values' }));
     }
-    const target = f.snap.targets.get(service.id)!;
+    // A service whose host names an upstream: the balancer picks the peer (proxy/balanced.ts).
+    const balanced = f.snap.balanced.get(service.id);
+    let target: UpstreamTarget, peer: Peer | null = null;
+    if (balanced === undefined) target = f.snap.targets.get(service.id)!;
+    else {
+      const key = balanced.hashKey(ctx, { path: f.match!.normalizedPath, captures: f.match!.uriCaptures });
+      const a = balanced.first(key);
+      if (a === null) return this.#local(f, ctx.reply(503, { message: noPeerMessage }));
+      peer = { balanced, key, address: a, tried: null };
+      target = balanced.targetFor(a);
+    }
     this.#prepareUpstream(f, target.hostHeader);
-    if (f.upgrade !== null) return this.#tunnel(f, target.pool);
+    if (f.upgrade !== null) {
+      if (peer !== null) peer.balanced.release(peer.address);
+      return this.#tunnel(f, target.pool);
+    }
     const up = ctx.upstream;
     const req = ctx.request;
     const body = requestBody(req.raw, up.body, req.bufferedBody, up.headers, ctx.route!.request_buffering, this.#body, service.write_timeout, f.res);
-    if (body instanceof Promise) return body.then((b) => forward(this, f, target, b, this.#s.bufferCap));
-    forward(this, f, target, body, this.#s.bufferCap);
+    if (body instanceof Promise) return body.then((b) => forward(this, f, target, b, this.#s.bufferCap, peer));
+    forward(this, f, target, body, this.#s.bufferCap, peer);
   }
 
   #accessReply(f: Flight, i: number, r: Reply): void {

@@ -13,6 +13,7 @@ import type { PluginRegistry } from '../plugins/registry.ts';
 import type { Logger } from '../plugins/sdk.ts';
 import { ControlPlane, openSharedKv } from './control.ts';
 import { ProxyRuntime } from './runtime.ts';
+import { LocalBalancing, WorkerBalancing, type HealthToPrimary, type HealthToWorker } from '../balancer/balancing.ts';
 import type { Settings } from './settings.ts';
 import { NodeMetrics, NodeScrape } from '../observability/metrics.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -34,10 +35,11 @@ export interface RunningNode {
   readonly runtime: ProxyRuntime | null;
 }
 
-type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' } | { type: 'stats'; id: number } | { type: 'metrics'; id: number; nodeId: string };
+type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' } | { type: 'stats'; id: number } | { type: 'metrics'; id: number; nodeId: string }
+  | HealthToWorker;
 type WorkerStats = { server: ServerStats; memory: ReturnType<typeof processMemory> };
 type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?: string } | ({ type: 'stats'; id: number } & WorkerStats)
-  | { type: 'metrics'; id: number; json: MetricsJson };
+  | { type: 'metrics'; id: number; json: MetricsJson } | HealthToPrimary;
 
 /** How long a /metrics scrape waits for each worker before using that worker's previous answer. */
 const metricsTimeoutMs = 5000;
@@ -59,12 +61,15 @@ const statsTimeoutMs = 500;
 /** Everything in one process: the usual mode for tests and small installs. */
 export async function startSingle(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
   let runtime = null as ProxyRuntime | null;
+  // Balancers, DNS and health checks of the node, shared by the proxy and the Admin API.
+  const balancing = new LocalBalancing(settings.dns, log);
   const control: ControlPlane = new ControlPlane({
     settings,
     registry,
     log,
+    balancing,
     onConfig: async (data) => {
-      if (runtime === null) runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv: control.sharedKv, workers: 1, reusePort: false }, data);
+      if (runtime === null) runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv: control.sharedKv, workers: 1, reusePort: false, balancing }, data);
       else await runtime.apply(data);
     },
     status: (): Record<string, unknown> => ({
@@ -87,6 +92,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
   } catch (err) {
     await runtime?.close().catch(() => {});
     await control.close().catch(() => {});
+    balancing.close();
     throw err;
   }
   const rt = runtime!;
@@ -98,6 +104,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
     async close() {
       await rt.close();
       await control.close();
+      balancing.close();
     },
     control,
     runtime: rt,
@@ -119,6 +126,17 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
   const send = (w: Worker, m: PrimaryMessage): void => {
     if (w.isConnected()) w.send(m);
   };
+  // Health checks run here, once for the node; workers get the states and send passive outcomes.
+  const balancing = new LocalBalancing(settings.dns, log);
+  let healthTimer: NodeJS.Timeout | null = null;
+  const healthMessage = (): HealthToWorker => ({ type: 'health', entries: balancing.states.entries() });
+  balancing.states.subscribe(() => {
+    healthTimer ??= setTimeout(() => {
+      healthTimer = null;
+      const m = healthMessage();
+      for (const w of workers) send(w, m);
+    }, 2);
+  });
   // GET /status asks every worker for its counters; a worker that does not answer in time is left out.
   let statsSeq = 0;
   const statsWaiters = new Map<number, (s: WorkerStats) => void>();
@@ -159,9 +177,11 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     settings,
     registry,
     log,
+    balancing,
     onConfig: async (data) => {
       last = data;
       for (const w of workers) send(w, { type: 'config', data });
+      await balancing.apply(data.upstreams, data.targets);
     },
     status: async (): Promise<Record<string, unknown>> => {
       const replies = await collectStats();
@@ -183,9 +203,14 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     const w = cluster.fork({ PORTCULLIS_ROLE: 'worker', ...(settings.env.PORTCULLIS_KV_PATH ? { PORTCULLIS_KV_PATH: settings.env.PORTCULLIS_KV_PATH } : {}) });
     workers.add(w);
     w.on('message', (m: WorkerMessage) => {
-      if (m.type === 'ready') resolve();
+      if (m.type === 'ready') {
+        // The node's health states, once the worker listens (and after every change).
+        send(w, healthMessage());
+        resolve();
+      }
       else if (m.type === 'stats') statsWaiters.get(m.id)?.({ server: m.server, memory: m.memory });
       else if (m.type === 'metrics') metricsWaiters.get(m.id)?.(m.json);
+      else if (m.type === 'health-report') for (const [u, k, code] of m.events) balancing.report(u, k, code);
       else if (m.type === 'applied' && !m.ok) log.error({ worker: w.id, error: m.error }, 'worker rejected the new configuration; it keeps the previous one');
     });
     w.once('exit', (code, signal) => {
@@ -216,6 +241,8 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
         send(w, { type: 'shutdown' });
       }));
       await Promise.all(exits);
+      if (healthTimer !== null) clearTimeout(healthTimer);
+      balancing.close();
       await control.close();
       if (kvFile !== null) await Promise.allSettled(['', '-wal', '-shm'].map((suffix) => rm(kvFile + suffix, { force: true })));
     },
@@ -230,6 +257,7 @@ export async function runWorker(settings: Settings, registry: PluginRegistry, lo
   // while it has 'message' listeners (a connection pool that lets idle sockets go would not).
   const kvReady = openSharedKv(settings);
   let runtime: ProxyRuntime | null = null;
+  const balancing = new WorkerBalancing(settings.dns, log, (m) => process.send?.(m satisfies WorkerMessage));
   let closing = false;
   let queue: Promise<void> = Promise.resolve();
   const shutdown = async (): Promise<void> => {
@@ -237,6 +265,7 @@ export async function runWorker(settings: Settings, registry: PluginRegistry, lo
     closing = true;
     await queue.catch(() => {});
     await runtime?.close();
+    balancing.close();
     await (await kvReady.catch(() => null))?.close();
     process.exit(0);
   };
@@ -244,7 +273,7 @@ export async function runWorker(settings: Settings, registry: PluginRegistry, lo
     try {
       const sharedKv = await kvReady;
       if (runtime === null) {
-        runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv, workers: settings.workers, reusePort: true }, data);
+        runtime = await ProxyRuntime.create({ settings, registry, log, sharedKv, workers: settings.workers, reusePort: true, balancing }, data);
         await runtime.listen();
         process.send?.({ type: 'ready' } satisfies WorkerMessage);
       } else {
@@ -263,6 +292,7 @@ export async function runWorker(settings: Settings, registry: PluginRegistry, lo
       return;
     }
     if (m.type === 'config') queue = queue.then(() => apply(m.data));
+    else if (m.type === 'health') balancing.receive(m);
     else if (m.type === 'stats') {
       process.send?.({ type: 'stats', id: m.id, server: runtime?.stats.snapshot() ?? sumStats([]), memory: processMemory() } satisfies WorkerMessage);
     } else if (m.type === 'metrics') {

@@ -11,6 +11,7 @@ import { emptyConfig } from '../config/types.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { Logger } from '../plugins/sdk.ts';
 import { ProxyPools } from '../proxy/pools.ts';
+import { LocalBalancing, type Balancing } from '../balancer/balancing.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import { RequestHandler } from './handler.ts';
 import { drain, listen, type Listener } from './server.ts';
@@ -31,12 +32,17 @@ export interface ProxyRuntimeOptions {
   /** Worker processes on this node (plugins use it to refuse per-process secrets). */
   workers: number;
   reusePort: boolean;
+  /** Balancers and health states of this process (default: a local set, health checks included). */
+  balancing?: Balancing;
   now?: () => number;
 }
 
 export class ProxyRuntime {
   readonly #o: ProxyRuntimeOptions;
   readonly #pools: ProxyPools;
+  readonly #balancing: Balancing;
+  /** Whether this runtime created `#balancing` (and so closes it). */
+  readonly #ownsBalancing: boolean;
   readonly #handler: RequestHandler;
   #listeners: Listener[] = [];
   /** Certificates of the TLS listeners (null until listen(), or without ssl listeners). */
@@ -54,10 +60,12 @@ export class ProxyRuntime {
   #closed = false;
   readonly #retiring = new Set<Promise<void>>();
 
-  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, metrics: ProcessMetrics, data: ConfigData) {
+  private constructor(o: ProxyRuntimeOptions, first: Snapshot, pools: ProxyPools, metrics: ProcessMetrics, data: ConfigData, balancing: Balancing) {
     this.#o = o;
     this.#data = data;
     this.#pools = pools;
+    this.#balancing = balancing;
+    this.#ownsBalancing = o.balancing === undefined;
     this.metrics = metrics;
     const h = o.settings.headers;
     this.#accessLog = accessLogOf(o);
@@ -87,14 +95,26 @@ export class ProxyRuntime {
       leanClient: o.settings.upstreamClient !== 'undici',
     });
     const metrics = new ProcessMetrics();
-    const first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics), null);
-    const rt = new ProxyRuntime(o, first, pools, metrics, initial);
+    const balancing = o.balancing ?? new LocalBalancing(o.settings.dns, o.log);
+    let first: Snapshot;
+    try {
+      first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics, balancing), null);
+    } catch (err) {
+      if (o.balancing === undefined) balancing.close();
+      throw err;
+    }
+    const rt = new ProxyRuntime(o, first, pools, metrics, initial, balancing);
     rt.#version = 1;
     return rt;
   }
 
-  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, metrics: ProcessMetrics) {
-    return { registry: o.registry, pools, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, metrics, now: o.now ?? Date.now };
+  static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, metrics: ProcessMetrics, balancing: Balancing) {
+    return { registry: o.registry, pools, balancing, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, metrics, now: o.now ?? Date.now };
+  }
+
+  /** This process's balancers and health states. */
+  get balancing(): Balancing {
+    return this.#balancing;
   }
 
   get snapshot(): Snapshot {
@@ -112,12 +132,12 @@ export class ProxyRuntime {
       if (next === null || this.#closed) return;
       this.#pending = null;
       const old = this.#handler.snapshot;
-      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.metrics), old);
+      const snap = await buildSnapshot(next, ++this.#version, ProxyRuntime.#deps(this.#o, this.#pools, this.metrics, this.#balancing), old);
       // New handshakes use the new certificates; open connections keep theirs.
       this.#certificates?.update(tlsMaterial(next));
       this.#data = next;
       this.#handler.snapshot = snap;
-      this.#pools.retain(new Set([...snap.targets.values()].map((t) => t.key)));
+      this.#pools.retain(new Set([...[...snap.targets.values()].map((t) => t.key), ...[...snap.balanced.values()].flatMap((b) => b.poolKeys())]));
       this.#retire(old, snap);
     });
     this.#applying = run.catch(() => {});
@@ -165,6 +185,7 @@ export class ProxyRuntime {
     const snap = this.#handler.snapshot;
     await Promise.allSettled([...new Set(snap.instances.values())].map(async (i) => i.handlers.close?.()));
     await this.#pools.close();
+    if (this.#ownsBalancing) this.#balancing.close();
     await this.#accessLog?.close();
   }
 }

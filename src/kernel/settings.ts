@@ -70,6 +70,8 @@ export interface Settings {
   headers: HeadersSetting;
   /** Kong's `headers_upstream`: X-Kong-Request-Id on the upstream request. */
   headersUpstream: { requestId: boolean };
+  /** Kong's dns_resolver / dns_hostsfile: how target host names are resolved. */
+  dns: { servers: string[]; hostsFile: string };
   /** All variables, for the store/kv settings readers. */
   env: Record<string, string | undefined>;
 }
@@ -115,6 +117,8 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens, latency_tokens, X-Kong-Request-Id', help: 'As Kong\'s headers: a comma-separated list of server_tokens (Server + Via), latency_tokens (X-Kong-Proxy-Latency, X-Kong-Upstream-Latency, X-Kong-Response-Latency, X-Kong-Admin-Latency), or single names (Server, Via, X-Kong-Upstream-Status, X-Kong-Request-Id, ...); off for none.' },
   { env: 'PORTCULLIS_HEADERS_UPSTREAM', default: 'X-Kong-Request-Id', help: 'As Kong\'s headers_upstream: X-Kong-Request-Id on the request sent upstream, or off.' },
   { env: 'PORTCULLIS_PATH_ESCAPED_SLASHES', default: 'keep', help: 'Encoded slashes (%2F, %5C) in request paths, as Envoy\'s path_with_escaped_slashes_action: keep (forwarded as sent; refused with 400 only when decoding them would match another route), reject (any of them → 400) or unescape (decoded, then routed and forwarded decoded).' },
+  { env: 'PORTCULLIS_DNS_RESOLVER', default: '(system resolvers)', help: 'As Kong\'s dns_resolver: comma-separated DNS servers (ip or ip:port) used to resolve upstream target names (A/AAAA/SRV, re-resolved when the TTL expires).' },
+  { env: 'PORTCULLIS_DNS_HOSTSFILE', default: '/etc/hosts', help: 'As Kong\'s dns_hostsfile: hosts file consulted before DNS for target names (read again every 10 s).' },
   { env: 'PORTCULLIS_SQLITE_PATH', default: 'portcullis.db', help: 'SQLite file of the embedded store.' },
   { env: 'PORTCULLIS_PG_HOST / _PORT / _USER / _PASSWORD / _DATABASE / _SCHEMA', default: '127.0.0.1 / 5432 / postgres / - / portcullis / public', help: 'PostgreSQL connection (or PORTCULLIS_PG_URL).' },
 ];
@@ -275,6 +279,21 @@ export function parseDuration(value: string, what: string): number {
   return Math.round(Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000));
 }
 
+/** `ip[:port]` list (IPv6 as `[ip]:port`); each checked. */
+export function parseDnsServers(value: string): string[] {
+  const out: string[] = [];
+  for (const raw of value.split(',')) {
+    const item = raw.trim();
+    if (item === '') continue;
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::(\d{1,5}))?$/.exec(item);
+    if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
+      throw new SettingsError(`PORTCULLIS_DNS_RESOLVER: '${item}' is not ip[:port]`);
+    }
+    out.push(item);
+  }
+  return out;
+}
+
 export interface Flags {
   config?: string;
   workers?: string;
@@ -342,6 +361,10 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens, latency_tokens, X-Kong-Request-Id'),
     headersUpstream: parseHeadersUpstream(env.PORTCULLIS_HEADERS_UPSTREAM ?? 'X-Kong-Request-Id'),
     pathEscapedSlashes: escapedSlashesOf(env.PORTCULLIS_PATH_ESCAPED_SLASHES),
+    dns: {
+      servers: parseDnsServers(env.PORTCULLIS_DNS_RESOLVER ?? ''),
+      hostsFile: env.PORTCULLIS_DNS_HOSTSFILE ?? '/etc/hosts',
+    },
     env,
   };
 }

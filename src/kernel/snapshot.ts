@@ -13,6 +13,8 @@ import { checkHandlers } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
 import { upstreamTlsResolver } from '../tls/index.ts';
+import { BalancedService } from '../proxy/balanced.ts';
+import type { Balancing } from '../balancer/balancing.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
 
 export interface Snapshot {
@@ -21,6 +23,8 @@ export interface Snapshot {
   readonly chains: PluginChains;
   readonly entities: EntityLookup;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
+  /** Services whose host names an upstream: balanced over its targets (instead of `targets`). */
+  readonly balanced: ReadonlyMap<string, BalancedService>;
   readonly instances: ReadonlyMap<string, Instance>;
   readonly data: ConfigData;
   /** Requests currently being served by this Snapshot. */
@@ -30,6 +34,7 @@ export interface Snapshot {
 export interface BuildDeps {
   registry: PluginRegistry;
   pools: ProxyPools;
+  balancing: Balancing;
   log: Logger;
   sharedKv: KeyValueStore;
   workers: number;
@@ -171,9 +176,15 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     throw err;
   }
 
+  await deps.balancing.apply(data.upstreams, data.targets);
   const targets = new Map<string, UpstreamTarget>();
   const upstreamTls = upstreamTlsResolver(data);
-  for (const s of data.services) targets.set(s.id, deps.pools.target(s, upstreamTls(s)));
+  const balanced = new Map<string, BalancedService>();
+  for (const s of data.services) {
+    const b = deps.balancing.balancers.forHost(s.host);
+    if (b !== undefined) balanced.set(s.id, new BalancedService(s, b, deps.pools, deps.balancing, upstreamTls(s)));
+    else targets.set(s.id, deps.pools.target(s, upstreamTls(s)));
+  }
 
   return {
     version,
@@ -181,6 +192,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     chains: buildChains([...instances.values()], enabledRoutes),
     entities: buildLookup(data),
     targets,
+    balanced,
     instances,
     data,
     inflight: 0,

@@ -23,6 +23,7 @@ import type { UpstreamTarget } from './pools.ts';
 import { StreamedBody, type UpstreamBody } from './request-body.ts';
 import { isReplayable, shouldRetry } from './retry.ts';
 import { BodyCollector, HeldBody } from './spill.ts';
+import type { Peer } from './balanced.ts';
 
 /** What the handler needs of the request it carries (the kernel's per-request record). */
 export interface ForwardedRequest {
@@ -70,7 +71,7 @@ const readAhead = 256 * 1024;
  * client (proxy/grpc.ts), the rest through the target's undici pool. `bufferSize` bounds what is
  * held in memory for response buffering.
  */
-export function forward<R extends ForwardedRequest>(sink: ForwardSink<R>, req: R, target: UpstreamTarget, body: UpstreamBody, bufferSize: number): void {
+export function forward<R extends ForwardedRequest>(sink: ForwardSink<R>, req: R, target: UpstreamTarget, body: UpstreamBody, bufferSize: number, peer: Peer | null = null): void {
   const ctx = req.ctx;
   const service = ctx.service!;
   const method = ctx.request.method;
@@ -85,14 +86,24 @@ export function forward<R extends ForwardedRequest>(sink: ForwardSink<R>, req: R
   const f = new Forward(sink, req, target, h1
     ? { path, method, headers, clientHeaders: ctx.request.headers, readTimeout, writeTimeout } satisfies H1DispatchOptions
     : { path, method, headers, body: held !== null ? null : body as Dispatcher.DispatchOptions['body'], headersTimeout: readTimeout, bodyTimeout: readTimeout } satisfies Dispatcher.DispatchOptions,
-  h1, isReplayable(method, held !== null ? null : body) ? service.retries : 0, held, ctx.route!.response_buffering ? bufferSize : -1);
+  h1, isReplayable(method, held !== null ? null : body) ? service.retries : 0, held, ctx.route!.response_buffering ? bufferSize : -1,
+  peer, peer !== null && !preserveHost(headers, target));
   f.dispatch();
+}
+
+/** Whether the Host header sent is not the target's own (the route's preserve_host). */
+function preserveHost(headers: Record<string, string | string[] | undefined>, target: UpstreamTarget): boolean {
+  return headers.host !== target.hostHeader;
 }
 
 export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchHandler {
   readonly #sink: ForwardSink<R>;
   readonly #req: R;
-  readonly #target: UpstreamTarget;
+  #target: UpstreamTarget;
+  /** Balanced service: the peer of this try (null: the service's own host). */
+  readonly #peer: Peer | null;
+  /** A retry on another peer sends that peer's Host header (not when the route preserves the client's). */
+  readonly #peerHost: boolean;
   readonly #opts: H1DispatchOptions | Dispatcher.DispatchOptions;
   readonly #h1: boolean;
   readonly #retries: number;
@@ -111,9 +122,11 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
 
   constructor(
     sink: ForwardSink<R>, req: R, target: UpstreamTarget, opts: H1DispatchOptions | Dispatcher.DispatchOptions, h1: boolean, retries: number,
-    held: HeldBody | null, bufferSize: number,
+    held: HeldBody | null, bufferSize: number, peer: Peer | null = null, peerHost = false,
   ) {
     this.#sink = sink;
+    this.#peer = peer;
+    this.#peerHost = peerHost;
     this.#req = req;
     this.#target = target;
     this.#opts = opts;
@@ -131,8 +144,8 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const ctx = this.#req.ctx;
     if (this.#attempt === 0) ctx.proxyLatency = now - ctx.t0;
     ctx.tries = this.#attempt + 1;
-    if (this.#h1) {
-      this.#target.h1!.dispatch(this.#opts as H1DispatchOptions, this);
+    if (this.#h1 && this.#target.h1 !== null) {
+      this.#target.h1.dispatch(this.#opts as H1DispatchOptions, this);
       return;
     }
     if (this.#target.grpc !== null) {
@@ -159,6 +172,8 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const now = performance.now();
     req.ctx.upstreamLatency = now - this.#t0;
     if (req.ctx.trace !== null) req.ctx.trace.span('kong.balancer', this.#t0, now, { 'http.status_code': statusCode, 'kong.balancer.try': req.ctx.tries });
+    const peer = this.#peer;
+    if (peer !== null) peer.balanced.answered(peer.address, statusCode, req.ctx.upstreamLatency, Date.now());
     this.#resume = resume;
     const headers = downstreamHeadersFromRaw(rawHeaders);
     if (this.#bufferSize >= 0 && this.#target.grpc === null && headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304
@@ -184,6 +199,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
 
   onComplete(trailers?: ReadonlyArray<Buffer | string> | null): void {
     this.#req.ctx.cancelUpstream = null;
+    if (this.#peer !== null) this.#peer.balanced.release(this.#peer.address);
     const holding = this.#holding;
     if (holding === null) {
       // Response trailers (gRPC's grpc-status/grpc-message) go to an HTTP/2 client as trailers.
@@ -220,6 +236,13 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const ctx = req.ctx;
     ctx.cancelUpstream = null;
     if (ctx.trace !== null && this.#out === null) ctx.trace.span('kong.balancer', this.#t0, performance.now(), { error: err.name, 'kong.balancer.try': ctx.tries });
+    const peer = this.#peer;
+    if (peer !== null) {
+      peer.balanced.release(peer.address);
+      // A failure before any answer counts against this address (passive checks), unless the
+      // client went away.
+      if (this.#out === null && !ctx.aborted) peer.balanced.failed(peer.address, err);
+    }
     if (this.#holding !== null) {
       // Nothing was sent yet: the client gets the gateway's error reply, as from nginx.
       this.#holding.body.discard();
@@ -234,6 +257,16 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
       return;
     }
     if (!req.res.headersSent && !ctx.aborted && shouldRetry(err, this.#attempt, this.#retries)) {
+      if (peer !== null) {
+        // Another address when one is usable: never the same failing one twice while another is.
+        (peer.tried ??= []).push(peer.address);
+        const next = peer.balanced.next(peer.key, peer.tried);
+        if (next === null) return this.#sink.upstreamFailed(req, err);
+        peer.address = next;
+        const target = peer.balanced.targetFor(next);
+        this.#target = target;
+        if (this.#peerHost) this.#opts.headers = { ...(this.#opts.headers as Record<string, string | string[] | undefined>), host: target.hostHeader };
+      }
       this.#attempt++;
       this.dispatch();
       return;

@@ -42,10 +42,10 @@ export interface UpstreamTls {
   clientCert: { cert: string; key: string } | null;
 }
 
-function keyFor(s: Service, settings: PoolSettings, material: UpstreamTls | null): string {
+function keyFor(s: Service, settings: PoolSettings, host: string, port: number, hostHeader: string | null, material: UpstreamTls | null): string {
   const verify = s.tls_verify ?? settings.tlsVerifyDefault;
   const m = material === null ? '' : createHash('sha256').update(`${material.ca.join('\n')}|${material.clientCert?.cert ?? ''}|${material.clientCert?.key ?? ''}`).digest('base64url');
-  return `${s.protocol}|${s.host}|${s.port}|${s.connect_timeout}|${verify}|${s.tls_verify_depth ?? ''}|${m}`;
+  return `${s.protocol}|${host}|${port}|${hostHeader ?? ''}|${s.connect_timeout}|${verify}|${s.tls_verify_depth ?? ''}|${m}`;
 }
 
 /**
@@ -75,22 +75,33 @@ export class ProxyPools {
     this.#settings = settings;
   }
 
+  /** The pool of a service's own host and port. */
   target(s: Service, material: UpstreamTls | null = null): UpstreamTarget {
-    const key = keyFor(s, this.#settings, material);
+    return this.targetAt(s, s.host, s.port, null, material);
+  }
+
+  /**
+   * The pool of one balancer address for a service: `address`/`port` to connect to, and the Host
+   * header (and TLS server name) to use there — null: the address itself, as for a plain service
+   * host.
+   */
+  targetAt(s: Service, address: string, port: number, hostHeader: string | null, material: UpstreamTls | null = null): UpstreamTarget {
+    const key = keyFor(s, this.#settings, address, port, hostHeader, material);
     let t = this.#pools.get(key);
     if (t !== undefined) return t;
     const secure = s.protocol === 'https' || s.protocol === 'wss' || s.protocol === 'grpcs';
     const scheme = secure ? 'https' : 'http';
-    const host = s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host;
-    const origin = `${scheme}://${host}:${s.port}`;
+    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+    const origin = `${scheme}://${host}:${port}`;
     const defaultPort = secure ? 443 : 80;
+    const nameHost = hostHeader === null ? address : hostHeader.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
     const verify = s.tls_verify ?? this.#settings.tlsVerifyDefault;
     // The service's CA certificates replace the default trust store, as nginx's
     // proxy_ssl_trusted_certificate does; PORTCULLIS_UPSTREAM_CA_FILE is added to either.
     const ca = [...(material?.ca ?? []), ...(this.#settings.ca ? [this.#settings.ca] : [])];
     const secureOptions = {
       rejectUnauthorized: verify,
-      servername: /^[\d.]+$|:/.test(s.host) ? undefined : s.host,
+      servername: /^[\d.]+$|:/.test(nameHost) ? undefined : nameHost,
       ...(ca.length > 0 ? { ca } : {}),
       ...(material?.clientCert ? { cert: material.clientCert.cert, key: material.clientCert.key } : {}),
       ...(verify && s.tls_verify_depth !== null ? { checkServerIdentity: depthCheck(s.tls_verify_depth) } : {}),
@@ -112,8 +123,8 @@ export class ProxyPools {
       })
       : null;
     const lean = !secure && !grpcProtocol && h1Available && this.#settings.leanClient !== false;
-    const h1 = lean ? new H1Pool(host, s.port, { connectTimeout: s.connect_timeout, connections: this.#settings.connections ?? 128, keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000 }) : null;
-    t = { key, origin, pool, hostHeader: s.port === defaultPort ? host : `${host}:${s.port}`, secure, h1, grpc };
+    const h1 = lean ? new H1Pool(host, port, { connectTimeout: s.connect_timeout, connections: this.#settings.connections ?? 128, keepAliveTimeout: this.#settings.keepAliveTimeout ?? 60_000 }) : null;
+    t = { key, origin, pool, hostHeader: hostHeader ?? (port === defaultPort ? host : `${host}:${port}`), secure, h1, grpc };
     this.#pools.set(key, t);
     return t;
   }

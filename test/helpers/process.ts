@@ -46,7 +46,7 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
   }
 }
 
-export async function startGatewayProcess(opts: { config?: string; args?: string[]; env?: Record<string, string>; workers?: number; extraProxyListen?: string }): Promise<GatewayProcess> {
+export async function startGatewayProcess(opts: { config?: string; args?: string[]; env?: Record<string, string>; workers?: number; extraProxyListen?: string; startTimeoutMs?: number }): Promise<GatewayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-proc-'));
   const configFile = join(dir, 'portcullis.yaml');
   if (opts.config !== undefined) await writeFile(configFile, opts.config);
@@ -75,7 +75,7 @@ export async function startGatewayProcess(opts: { config?: string; args?: string
     // Proxy is up too (any HTTP answer).
     await fetch(`${proxyUrl}/__portcullis_probe__`);
     return true;
-  }, 60_000, 'gateway start').catch((err: Error) => {
+  }, opts.startTimeoutMs ?? 60_000, 'gateway start').catch((err: Error) => {
     proc.kill('SIGKILL');
     throw new Error(`${err.message}\n${out}`);
   });

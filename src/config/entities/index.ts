@@ -13,6 +13,8 @@ import { plugins } from './plugins.ts';
 import { routes } from './routes.ts';
 import { services } from './services.ts';
 import { consumer_group_consumers, consumer_groups } from './consumer-groups.ts';
+import { upstreams } from './upstreams.ts';
+import { targets } from './targets.ts';
 import { basicauth_credentials, jwt_secrets, keyauth_credentials, oauth2_credentials } from './credentials.ts';
 
 const byName: { readonly [E in EntityName]: EntityDescriptor<E> } = {
@@ -28,6 +30,8 @@ const byName: { readonly [E in EntityName]: EntityDescriptor<E> } = {
   jwt_secrets,
   oauth2_credentials,
   consumer_group_consumers,
+  upstreams,
+  targets,
 };
 
 /** Every descriptor, in dependency order. */

@@ -1,0 +1,259 @@
+/**
+ * Kong's `upstreams` and `targets` entities: types, input schemas (zod, Kong's defaults and
+ * ranges) and the rules that span several fields (hash_on companions, hash_fallback limits,
+ * the algorithm/hash_on write-time shorthands, target normalisation).
+ *
+ * Field names, defaults and ranges: Kong 3.x kong/db/schema/entities/{upstreams,targets}.lua.
+ * Messages are our own, naming the field.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { ValidationIssue } from '../errors.ts';
+import { checkHeaderName, checkHostname, checkTag, uuidPattern } from './fields.ts';
+import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
+
+export const algorithms = ['round-robin', 'consistent-hashing', 'least-connections', 'latency'] as const;
+export const hashOns = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] as const;
+export const checkTypes = ['tcp', 'http', 'https', 'grpc', 'grpcs'] as const;
+export type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck, Target, Upstream } from './types.ts';
+
+function checked(check: (v: string) => string | null) {
+  return z.string().superRefine((v, ctx) => {
+    const message = check(v);
+    if (message !== null) ctx.addIssue({ code: 'custom', message });
+  });
+}
+
+const seconds = z.number().min(0).max(65535);
+const counter = z.int().min(0).max(255);
+const statuses = z.array(z.int().min(100).max(999));
+const checkType = z.enum(checkTypes).default('http');
+
+const activeDefaults = (): ActiveHealthcheck => ({
+  type: 'http', timeout: 1, concurrency: 10, http_path: '/', https_sni: null, https_verify_certificate: true, headers: null,
+  healthy: { interval: 0, http_statuses: [200, 302], successes: 0 },
+  unhealthy: { interval: 0, http_statuses: [429, 404, 500, 501, 502, 503, 504, 505], tcp_failures: 0, timeouts: 0, http_failures: 0 },
+});
+const passiveDefaults = (): PassiveHealthcheck => ({
+  type: 'http',
+  healthy: { http_statuses: [200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308], successes: 0 },
+  unhealthy: { http_statuses: [429, 500, 503], tcp_failures: 0, timeouts: 0, http_failures: 0 },
+});
+
+const activeSchema = z.strictObject({
+  type: checkType,
+  timeout: seconds.default(1),
+  concurrency: z.int().min(1).max(2 ** 31).default(10),
+  http_path: checked((v) => (v.startsWith('/') && !/[\s?#]/.test(v) ? null : 'must be a path starting with "/" (no query, fragment or whitespace)')).default('/'),
+  https_sni: checked((v) => (isIP(v) === 0 && checkHostname(v) === null ? null : `invalid SNI '${v}': must be a hostname`)).nullable().default(null),
+  https_verify_certificate: z.boolean().default(true),
+  headers: z.record(checked(checkHeaderName), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]))).nullable().default(null),
+  healthy: z.strictObject({
+    interval: seconds.default(0),
+    http_statuses: statuses.default([200, 302]),
+    successes: counter.default(0),
+  }).default(activeDefaults().healthy),
+  unhealthy: z.strictObject({
+    interval: seconds.default(0),
+    http_statuses: statuses.default([429, 404, 500, 501, 502, 503, 504, 505]),
+    tcp_failures: counter.default(0),
+    timeouts: counter.default(0),
+    http_failures: counter.default(0),
+  }).default(activeDefaults().unhealthy),
+}).default(activeDefaults());
+
+const passiveSchema = z.strictObject({
+  type: checkType,
+  healthy: z.strictObject({
+    http_statuses: statuses.default(passiveDefaults().healthy.http_statuses),
+    successes: counter.default(0),
+  }).default(passiveDefaults().healthy),
+  unhealthy: z.strictObject({
+    http_statuses: statuses.default([429, 500, 503]),
+    tcp_failures: counter.default(0),
+    timeouts: counter.default(0),
+    http_failures: counter.default(0),
+  }).default(passiveDefaults().unhealthy),
+}).default(passiveDefaults());
+
+export const healthchecksSchema = z.strictObject({
+  threshold: z.number().min(0).max(100).default(0),
+  active: activeSchema,
+  passive: passiveSchema,
+}).default({ threshold: 0, active: activeDefaults(), passive: passiveDefaults() });
+
+export function defaultHealthchecks(): Healthchecks {
+  return { threshold: 0, active: activeDefaults(), passive: passiveDefaults() };
+}
+
+/** Kong: an upstream name is a hostname — no IP address, no port. */
+export function checkUpstreamName(v: string): string | null {
+  if (isIP(v) !== 0 || (v.startsWith('[') && v.endsWith(']'))) return `Invalid name ('${v}'); no ip addresses allowed`;
+  if (/^[^:]+:\d+$/.test(v)) return `Invalid name ('${v}'); no port allowed`;
+  if (checkHostname(v) !== null) return `Invalid name ('${v}'); must be a valid hostname`;
+  return null;
+}
+
+/** `host[:port]` of a `host_header` (Kong's typedefs.host_with_optional_port). */
+function checkHostWithPort(v: string): string | null {
+  const m = /^(.*?)(?::(\d{1,5}))?$/.exec(v.startsWith('[') ? v.replace(/^(\[[^\]]+\])/, '$1') : v);
+  const host = v.startsWith('[') ? v.slice(0, v.indexOf(']') + 1) : (m?.[1] ?? v);
+  const rest = v.slice(host.length);
+  if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return `invalid value '${v}': expected host[:port]`;
+  if (rest !== '' && Number(rest.slice(1)) > 65535) return `invalid port in '${v}'`;
+  return checkHostname(host);
+}
+
+const cookieName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a UUID' });
+const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
+const timestampSchema = z.number().min(0).optional();
+const stringMin1 = z.string().min(1);
+
+/** What the Admin API and decK files accept for an upstream (before the cross-field rules). */
+export const upstreamInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  name: checked(checkUpstreamName),
+  algorithm: z.enum(algorithms).optional(),
+  hash_on: z.enum(hashOns).optional(),
+  hash_fallback: z.enum(hashOns).default('none'),
+  hash_on_header: checked(checkHeaderName).nullable().default(null),
+  hash_fallback_header: checked(checkHeaderName).nullable().default(null),
+  hash_on_cookie: checked((v) => (cookieName.test(v) ? null : `invalid cookie name '${v}'`)).nullable().default(null),
+  hash_on_cookie_path: checked((v) => (v.startsWith('/') && !/\s/.test(v) ? null : 'must be a path starting with "/"')).default('/'),
+  hash_on_query_arg: stringMin1.nullable().default(null),
+  hash_fallback_query_arg: stringMin1.nullable().default(null),
+  hash_on_uri_capture: stringMin1.nullable().default(null),
+  hash_fallback_uri_capture: stringMin1.nullable().default(null),
+  slots: z.int().min(10).max(65536).default(10000),
+  healthchecks: healthchecksSchema,
+  host_header: checked(checkHostWithPort).nullable().default(null),
+  client_certificate: z.union([z.string().min(1), z.strictObject({ id: z.string().min(1) })]).nullable().default(null),
+  use_srv_name: z.boolean().default(false),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+export type UpstreamInput = z.output<typeof upstreamInputSchema>;
+
+/**
+ * Kong's write-time shorthands and entity checks. `algorithm` runs first (least-connections and
+ * latency reset hash_on), then `hash_on` picks the algorithm when it was given. Returns the
+ * issues found (field-named), the input completed in place.
+ */
+export function upstreamRules(u: UpstreamInput, given: { algorithm: boolean; hash_on: boolean }): ValidationIssue[] {
+  let algorithm: Algorithm = u.algorithm ?? 'round-robin';
+  let hashOn: HashOn = u.hash_on ?? 'none';
+  if (given.algorithm && (algorithm === 'least-connections' || algorithm === 'latency')) hashOn = 'none';
+  if (given.hash_on) algorithm = hashOn === 'none' ? (algorithm === 'consistent-hashing' ? 'round-robin' : algorithm) : 'consistent-hashing';
+  else if (hashOn !== 'none' && algorithm !== 'consistent-hashing') algorithm = 'consistent-hashing';
+  u.algorithm = algorithm;
+  u.hash_on = hashOn;
+  const issues: ValidationIssue[] = [];
+  const need = (mode: HashOn, field: keyof UpstreamInput, value: unknown, which: 'hash_on' | 'hash_fallback'): void => {
+    if (value === null || value === undefined) issues.push({ path: String(field), message: `required field missing: ${which} = '${mode}' needs '${String(field)}'` });
+  };
+  const companion = (which: 'hash_on' | 'hash_fallback', mode: HashOn): void => {
+    const on = which === 'hash_on';
+    if (mode === 'header') need(mode, on ? 'hash_on_header' : 'hash_fallback_header', on ? u.hash_on_header : u.hash_fallback_header, which);
+    else if (mode === 'cookie') need(mode, 'hash_on_cookie', u.hash_on_cookie, which);
+    else if (mode === 'query_arg') need(mode, on ? 'hash_on_query_arg' : 'hash_fallback_query_arg', on ? u.hash_on_query_arg : u.hash_fallback_query_arg, which);
+    else if (mode === 'uri_capture') need(mode, on ? 'hash_on_uri_capture' : 'hash_fallback_uri_capture', on ? u.hash_on_uri_capture : u.hash_fallback_uri_capture, which);
+  };
+  companion('hash_on', u.hash_on);
+  companion('hash_fallback', u.hash_fallback);
+  const fb = u.hash_fallback;
+  if ((u.hash_on === 'none' || u.hash_on === 'cookie') && fb !== 'none') {
+    issues.push({ path: 'hash_fallback', message: `must be 'none' when hash_on is '${u.hash_on}'` });
+  } else if (fb !== 'none' && fb === u.hash_on && (fb === 'consumer' || fb === 'ip' || fb === 'path')) {
+    issues.push({ path: 'hash_fallback', message: `must differ from hash_on ('${fb}')` });
+  }
+  const distinct = (a: keyof UpstreamInput, b: keyof UpstreamInput): void => {
+    const va = u[a], vb = u[b];
+    if (typeof va === 'string' && typeof vb === 'string' && va.toLowerCase() === vb.toLowerCase() && u.hash_on !== 'none' && fb !== 'none') {
+      issues.push({ path: String(b), message: `must differ from '${String(a)}'` });
+    }
+  };
+  distinct('hash_on_header', 'hash_fallback_header');
+  distinct('hash_on_query_arg', 'hash_fallback_query_arg');
+  distinct('hash_on_uri_capture', 'hash_fallback_uri_capture');
+  const activeType = u.healthchecks.active.type;
+  if (activeType === 'grpc' || activeType === 'grpcs') {
+    issues.push({ path: 'healthchecks.active.type', message: `'${activeType}' active health checks are not supported; use 'http', 'https' or 'tcp'` });
+  }
+  if (u.client_certificate !== null) {
+    // The certificates entity is not part of this build yet: refuse rather than ignore.
+    issues.push({ path: 'client_certificate', message: 'upstream client certificates are not supported yet (certificates entity missing); leave it null' });
+  }
+  return issues;
+}
+
+/** Parses `host[:port]`; null when not a valid hostname/IP with an optional port 1..65535. */
+export function parseTarget(value: string): { host: string; port: number; normalized: string; ip: boolean } | null {
+  let host: string, portText: string | undefined;
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    if (end < 0) return null;
+    host = value.slice(1, end);
+    const rest = value.slice(end + 1);
+    if (rest !== '' && !/^:\d+$/.test(rest)) return null;
+    portText = rest === '' ? undefined : rest.slice(1);
+    if (isIP(host) !== 6) return null;
+  } else if (isIP(value) === 6) {
+    host = value;
+  } else {
+    const colon = value.lastIndexOf(':');
+    if (colon >= 0) {
+      host = value.slice(0, colon);
+      portText = value.slice(colon + 1);
+      if (!/^\d+$/.test(portText)) return null;
+    } else host = value;
+  }
+  if (host === '') return null;
+  const port = portText === undefined ? 8000 : Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
+  const kind = isIP(host);
+  if (kind === 0 && checkHostname(host) !== null) return null;
+  const h = kind === 0 ? host.toLowerCase() : host;
+  return { host: h, port, normalized: kind === 6 ? `[${h}]:${port}` : `${h}:${port}`, ip: kind !== 0 };
+}
+
+export function invalidTargetMessage(value: string): string {
+  return `Invalid target ('${value}'); not a valid hostname or ip address`;
+}
+
+export const targetInputSchema = z.strictObject({
+  id: uuidSchema.optional(),
+  upstream: z.union([z.string().min(1), z.strictObject({ id: z.string().min(1) }), z.strictObject({ name: z.string().min(1) })]).optional(),
+  target: z.string().transform((v, ctx) => {
+    const p = parseTarget(v.trim());
+    if (p === null) {
+      ctx.addIssue({ code: 'custom', message: invalidTargetMessage(v) });
+      return z.NEVER;
+    }
+    return p.normalized;
+  }),
+  weight: z.int().min(0).max(65535).default(100),
+  tags: tagsSchema,
+  created_at: timestampSchema,
+  updated_at: timestampSchema,
+});
+export type TargetInput = z.output<typeof targetInputSchema>;
+
+/**
+ * Services whose host looks like an upstream name (one label, not an IP, not localhost) while no
+ * upstream has that name, in a configuration that has upstreams: Kong resolves such a host through DNS, which is rarely what was meant.
+ * `config validate` prints these as warnings; they do not stop a load.
+ */
+export function missingUpstreamWarnings(services: readonly { name: string | null; id: string; host: string }[], upstreams: readonly { name: string }[]): string[] {
+  // Only a file that uses upstreams at all: single-label hosts (container names) are common otherwise.
+  if (upstreams.length === 0) return [];
+  const names = new Set(upstreams.map((u) => u.name.toLowerCase()));
+  const out: string[] = [];
+  for (const s of services) {
+    const host = s.host.toLowerCase();
+    if (names.has(host) || host.includes('.') || host.includes(':') || host === 'localhost' || isIP(host) !== 0) continue;
+    out.push(`service '${s.name ?? s.id}': host '${s.host}' names no upstream; it will be resolved as a DNS name`);
+  }
+  return out;
+}
