@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './helpers/gateway.ts';
 import { echoGatewaySuite } from './helpers/echo-gateway.ts';
-import { configIssue as issue, testClient } from './helpers/http.ts';
+import { configIssue as issue } from './helpers/http.ts';
 
 import { testAuthPlugin } from './helpers/test-auth-plugin.ts';
 

@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway } from './helpers/gateway.ts';
 import { echoGatewaySuite } from './helpers/echo-gateway.ts';
-import { testClient } from './helpers/http.ts';
 
 const t = echoGatewaySuite({
   routes: [

@@ -16,7 +16,6 @@ export class OidcMetrics {
   readonly #idp: Counter;
   readonly #idpLatency: Histogram;
   readonly #jwks: Counter;
-  readonly #cache: Counter;
   readonly #refresh: Counter;
   readonly #logout: Counter;
   readonly #authFailures: Counter;
@@ -29,7 +28,8 @@ export class OidcMetrics {
     // Counted as plain numbers on the request path (a cached bearer's fast path) and handed to
     // prom-client when scraped.
     const pending = this.#pendingCache;
-    this.#cache = new Counter({
+    // Registered on `r`; read only through its collect().
+    new Counter({
       name: 'portcullis_oidc_cache_lookups_total', help: 'openid-connect cache lookups by cache and result', labelNames: ['cache', 'result'], registers: r,
       collect() {
         for (const [key, n] of pending) {

@@ -32,7 +32,7 @@ import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './s
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
-import { consumerHeaderNames, consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
+import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
 /**
  * A credential method's answer: an Outcome (authenticated), a reply that ends the request (the

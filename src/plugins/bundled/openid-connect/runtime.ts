@@ -3,7 +3,6 @@
  * and the per-request state that flows through the access pipeline (access.ts). This module
  * depends on no step and not on the top of the plugin (no import circle).
  */
-import type { JWTPayload } from 'jose';
 import type { Credential, Logger, RequestContext } from '../../sdk.ts';
 import type { KeyValueStore } from '../../../storage/ports.ts';
 import type { Consumer } from '../../../config/types.ts';
