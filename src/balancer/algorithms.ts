@@ -113,26 +113,36 @@ export class ConsistentHashing implements Algorithm {
   }
 }
 
-export class LeastConnections implements Algorithm {
-  readonly #addresses: readonly Address[];
+/**
+ * Picks the usable address with the lowest score (weighted by the address's weight). The scan
+ * starts one address further on every pick, so ties go round-robin instead of always to the
+ * first address.
+ */
+abstract class LowestScore implements Algorithm {
+  protected readonly addresses: readonly Address[];
   #start = 0;
 
   constructor(addresses: readonly Address[]) {
-    this.#addresses = addresses.filter((a) => a.weight > 0);
+    this.addresses = addresses.filter((a) => a.weight > 0);
   }
 
+  /** Called once per pick, before any `score`. */
+  protected prepare(): void {}
+
+  protected abstract score(a: Address): number;
+
   pick(_key: string, avoid: readonly Address[] | null): Address | null {
-    const list = this.#addresses;
+    const list = this.addresses;
     const n = list.length;
+    this.prepare();
     let best: Address | null = null;
     let bestScore = Infinity;
-    // Rotating start: ties go round-robin instead of always to the first address.
     const start = this.#start;
     this.#start = n === 0 ? 0 : (start + 1) % n;
     for (let i = 0; i < n; i++) {
       const a = list[(start + i) % n];
       if (!usable(a, avoid)) continue;
-      const score = (a.inflight + 1) / a.weight;
+      const score = this.score(a) / a.weight;
       if (score < bestScore) {
         best = a;
         bestScore = score;
@@ -142,37 +152,28 @@ export class LeastConnections implements Algorithm {
   }
 }
 
+/** Fewest requests in flight (weighted). */
+export class LeastConnections extends LowestScore {
+  protected score(a: Address): number {
+    return a.inflight + 1;
+  }
+}
+
 /** EWMA decay time (ms), as Kong's latency balancer (10 s). */
 const decayMs = 10_000;
 
-export class Latency implements Algorithm {
-  readonly #addresses: readonly Address[];
-  #start = 0;
+/** Lowest response-time EWMA (weighted); addresses not measured yet count at the average. */
+export class Latency extends LowestScore {
+  #seed = 0;
 
-  constructor(addresses: readonly Address[]) {
-    this.#addresses = addresses.filter((a) => a.weight > 0);
+  protected override prepare(): void {
+    let sum = 0, measured = 0;
+    for (const a of this.addresses) if (a.ewma > 0) { sum += a.ewma; measured++; }
+    this.#seed = measured === 0 ? 0 : sum / measured;
   }
 
-  pick(_key: string, avoid: readonly Address[] | null): Address | null {
-    const list = this.#addresses;
-    const n = list.length;
-    let sum = 0, measured = 0;
-    for (const a of list) if (a.ewma > 0) { sum += a.ewma; measured++; }
-    const seed = measured === 0 ? 0 : sum / measured;
-    let best: Address | null = null;
-    let bestScore = Infinity;
-    const start = this.#start;
-    this.#start = n === 0 ? 0 : (start + 1) % n;
-    for (let i = 0; i < n; i++) {
-      const a = list[(start + i) % n];
-      if (!usable(a, avoid)) continue;
-      const score = (a.ewma > 0 ? a.ewma : seed) / a.weight;
-      if (score < bestScore) {
-        best = a;
-        bestScore = score;
-      }
-    }
-    return best;
+  protected score(a: Address): number {
+    return a.ewma > 0 ? a.ewma : this.#seed;
   }
 
   observe(a: Address, ms: number, now: number): void {
