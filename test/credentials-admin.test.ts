@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { waitFor } from './helpers/process.ts';
 
 let echo: EchoServer;
 let gw: TestGateway;
@@ -30,15 +31,8 @@ async function proxy(path: string, headers: Record<string, string> = {}): Promis
   return { status: res.status, body, headers: res.headers };
 }
 
-/** The proxy sees Admin API writes after the next Snapshot; poll briefly. */
-async function eventually(fn: () => Promise<boolean>, what: string): Promise<void> {
-  const until = Date.now() + 5000;
-  while (Date.now() < until) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`not seen within 5 s: ${what}`);
-}
+/** The proxy sees Admin API writes after the next Snapshot: poll for up to 5 s. */
+const eventually = (fn: () => Promise<boolean>, what: string): Promise<void> => waitFor(fn, 5000, what);
 
 before(async () => {
   echo = await startEcho();

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startIdp, type DemoIdp } from './helpers/idp.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { waitFor } from './helpers/process.ts';
 
 let echo: EchoServer;
 let idp: DemoIdp;
@@ -38,14 +39,8 @@ async function get(path: string, headers: Record<string, string> = {}): Promise<
   return { status: res.status, body };
 }
 
-async function eventually(fn: () => Promise<boolean>, what: string): Promise<void> {
-  const until = Date.now() + 5000;
-  while (Date.now() < until) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`not seen within 5 s: ${what}`);
-}
+/** The proxy sees Admin API writes after the next Snapshot: poll for up to 5 s. */
+const eventually = (fn: () => Promise<boolean>, what: string): Promise<void> => waitFor(fn, 5000, what);
 
 before(async () => {
   echo = await startEcho();

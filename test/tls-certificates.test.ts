@@ -13,6 +13,7 @@ import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { issueCert, type IssuedCert } from './helpers/certs.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { redactedKey, runConfigDump } from '../src/cli/config-sync.ts';
+import { waitFor } from './helpers/process.ts';
 
 function servedCn(port: number, servername: string | null): Promise<{ cn: string; socket: tls.TLSSocket }> {
   return new Promise((resolve, reject) => {
@@ -29,13 +30,7 @@ async function cnOf(port: number, servername: string | null): Promise<string> {
   return r.cn;
 }
 
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const eventually = (check: () => Promise<boolean>, what: string): Promise<void> => waitFor(check, 10_000, what);
 
 async function admin(gw: TestGateway, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const r = await fetch(`${gw.adminUrl}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
