@@ -132,6 +132,8 @@ export interface GatewayStart {
   cpuProfDir?: string;
   /** Extra environment (e.g. PORTCULLIS_PROXY_ACCESS_LOG=stdout; the default is off). */
   env?: Record<string, string>;
+  /** Send the gateway's stdout (where the default access log goes) to this file instead of a pipe. */
+  stdoutFile?: string;
 }
 
 export async function startGateway(children: Children, o: GatewayStart): Promise<Running> {
@@ -147,6 +149,7 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
     '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`], {
     cpus: o.cpus,
     cwd: o.dir,
+    stdoutFile: o.stdoutFile,
     env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off', PORTCULLIS_LOG_LEVEL: 'warn', PORTCULLIS_DRAIN_TIMEOUT: '2', ...o.env },
   });
   await waitUntil('gateway admin', async () => (await statusOf(`http://127.0.0.1:${admin}/status`)) === 200, child);

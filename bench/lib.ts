@@ -4,7 +4,7 @@
  * parsing of wrk's report, and a description of the machine.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 
@@ -89,20 +89,24 @@ export class Children {
   readonly #live = new Set<Child>();
 
   /** Starts `cmd args` in its own process group, optionally pinned with `taskset -c cpus`. */
-  start(name: string, cmd: string, args: readonly string[], opts: { cpus?: string | null; env?: Record<string, string>; cwd?: string } = {}): Child {
+  start(name: string, cmd: string, args: readonly string[], opts: { cpus?: string | null; env?: Record<string, string>; cwd?: string; stdoutFile?: string } = {}): Child {
     const [file, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, cmd, ...args]] : [cmd, [...args]];
+    // stdoutFile: the child's stdout goes straight to a file (as a log collector would take it),
+    // so the run's own reading of a busy stdout pipe is not charged to the contender.
+    const outFd = opts.stdoutFile ? openSync(opts.stdoutFile, 'a') : null;
     const proc = spawn(file, argv, {
       detached: true,
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', outFd ?? 'pipe', 'pipe'],
     });
+    if (outFd !== null) closeSync(outFd);
     let out = '';
     const keep = (c: Buffer): void => {
       out += c.toString();
       if (out.length > 64_000) out = out.slice(-32_000);
     };
-    proc.stdout!.on('data', keep);
+    proc.stdout?.on('data', keep);
     proc.stderr!.on('data', keep);
     const exited = new Promise<void>((r) => {
       if (proc.exitCode !== null || proc.signalCode !== null) r();

@@ -127,14 +127,20 @@ async function main(): Promise<void> {
       plugins: Array<{ name: string; route?: string; config: Record<string, unknown> }> = [], prepare?: Scenario['prepare'], env?: Record<string, string>, consumers: Array<Record<string, unknown>> = [],
       balanced: Parameters<typeof gatewayConfig>[4] = null): Scenario => ({
       id, label, group, workers, prepare,
-      start: async () => ({
+      start: async () => {
+        const dir = nextDir(id);
+        return {
         running: await startGateway(children, {
-          dir: nextDir(id), config: gatewayConfig(up, routes, plugins, consumers, balanced), workers, cpus: cpusFor(workers), cpuProfDir, env,
+          dir, config: gatewayConfig(up, routes, plugins, consumers, balanced), workers, cpus: cpusFor(workers), cpuProfDir, env,
+          // An access log on stdout goes to a file, as a log collector takes it; a pipe read by
+          // this process would charge the reading to the contender.
+          stdoutFile: env?.PORTCULLIS_PROXY_ACCESS_LOG === 'stdout' ? join(dir, 'stdout.log') : undefined,
           // A session scenario answers 401 until logged in: ready on any answer.
           probe: prepare ? { path: probe.path, anyStatus: true } : probe,
         }),
         probe,
-      }),
+        };
+      },
     });
 
     // The request path: the last of the routes, so a linear matcher would pay full price.
@@ -443,7 +449,7 @@ async function render(scenarios: Scenario[], outcomes: Map<string, Outcome>, sam
   lines.push(pin.load === null
     ? '- CPU pinning: off (all processes share all CPUs).'
     : `- CPU pinning (taskset): wrk, the upstream and Redis on CPU ${pin.load}; 1-worker contenders on CPU ${pin.single}; 2-worker contenders on CPUs ${pin.multi} (so they share a CPU with the load generator and the upstream).`);
-  lines.push('- Access logs off for every contender: `PORTCULLIS_PROXY_ACCESS_LOG=off` (gateway log level warn), `access_log off` (nginx), no CustomLog (Apache).');
+  lines.push('- Access logs off for every contender: `PORTCULLIS_PROXY_ACCESS_LOG=off` (gateway log level warn), `access_log off` (nginx), no CustomLog (Apache); except `gw-1r-accesslog-w2` (the default JSON access log on stdout, with stdout redirected to a file as a log collector would take it).');
   lines.push(upstreamKind === 'nginx'
     ? '- Upstream: one nginx worker answering every request with `return 200` and a fixed 52-byte JSON body (BENCH_UPSTREAM=node uses bench/upstream.ts, a node:http process, instead). The upstream shares CPU with the load generator, and with 2-worker contenders; the cheaper it is, the more of each measurement is the contender.'
     : '- Upstream: bench/upstream.ts, one node:http process answering a fixed 52-byte JSON body (BENCH_UPSTREAM=node, or nginx is not installed).');
