@@ -17,6 +17,7 @@ import { startIdp } from './helpers/idp.ts';
 import { startBadIdp, type BadIdp } from './helpers/bad-idp.ts';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
+import { parseExposition } from './helpers/prometheus.ts';
 import { Sealer } from '../src/plugins/bundled/openid-connect/browser/seal.ts';
 
 let echo: EchoServer;
@@ -75,6 +76,12 @@ test('Redis down: a bearer-authenticated request is served (200, no Set-Cookie);
     const r = await fetch(`${gw.proxyUrl}/api`, { headers: { cookie: `session=${cookie}` } });
     assert.equal(r.status, 500);
     await r.body?.cancel();
+
+    // Each failed store operation is counted (issue 18: session store errors), by storage and operation.
+    const m = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
+    const failedWrites = m.find('portcullis_oidc_session_store_errors_total', { storage: 'redis' }).filter((x) => x.labels.operation !== 'get').reduce((n, x) => n + x.value, 0);
+    assert.ok(failedWrites >= 3, `the three failed saves are counted (${failedWrites})`);
+    assert.ok(m.value('portcullis_oidc_session_store_errors_total', { storage: 'redis', operation: 'get' }) >= 1, 'the failed read is counted');
   } finally {
     await gw.close();
   }

@@ -9,6 +9,9 @@ export type IdpOutcome = 'success' | 'error' | 'timeout' | 'unreachable';
 export type OidcCache = 'verified_token' | 'introspection' | 'token';
 export type AuthFailureReason = 'expired' | 'bad_signature' | 'audience' | 'issuer' | 'missing' | 'invalid';
 export type LogoutKind = 'local' | 'rp_initiated' | 'back_channel';
+/** Where sessions (and refresh locks, logout markers) are kept: Redis, Memcached, the config database, or the node's own store. */
+export type SessionStoreKind = 'redis' | 'memcached' | 'database' | 'node';
+export type SessionStoreOperation = 'get' | 'set' | 'add' | 'take' | 'delete';
 
 export const idpLatencyBuckets = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
@@ -19,6 +22,7 @@ export class OidcMetrics {
   readonly #refresh: Counter;
   readonly #logout: Counter;
   readonly #authFailures: Counter;
+  readonly #sessionStore: Counter;
 
   constructor(registry: Registry) {
     const r = [registry];
@@ -42,6 +46,7 @@ export class OidcMetrics {
     });
     this.#refresh = new Counter({ name: 'portcullis_oidc_token_refreshes_total', help: 'Token refreshes by outcome', labelNames: ['outcome'], registers: r });
     this.#logout = new Counter({ name: 'portcullis_oidc_logouts_total', help: 'Logouts by kind', labelNames: ['kind'], registers: r });
+    this.#sessionStore = new Counter({ name: 'portcullis_oidc_session_store_errors_total', help: 'Failed session store operations (the store could not be reached or answered an error), by storage and operation', labelNames: ['storage', 'operation'], registers: r });
     this.#authFailures = new Counter({ name: 'portcullis_oidc_auth_failures_total', help: 'Authentication failures by reason (no token values are recorded)', labelNames: ['reason'], registers: r });
   }
 
@@ -67,6 +72,10 @@ export class OidcMetrics {
 
   logout(kind: LogoutKind): void {
     this.#logout.labels(kind).inc();
+  }
+
+  sessionStoreError(storage: SessionStoreKind, operation: SessionStoreOperation): void {
+    this.#sessionStore.labels(storage, operation).inc();
   }
 
   authFailure(reason: AuthFailureReason): void {

@@ -20,6 +20,7 @@ import { Sealer } from './seal.ts';
 import { SessionStore, stateKey, type NewSession, type SessionData } from './session.ts';
 import { sessionHeaders } from './session-headers.ts';
 import type { OidcMetrics } from '../../../../observability/oidc-metrics.ts';
+import { countedKv } from './counted-kv.ts';
 
 export type { BrowserConfig, RedisRecord, SameSite } from './config.ts';
 export type { SessionData, SessionTokens, NewSession } from './session.ts';
@@ -121,7 +122,11 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   const redisKv = cfg.storage === 'redis' && cfg.redis ? new RedisKv(createRedisClient(cfg.redis), cfg.redis.prefix) : null;
   // Session records, locks and logout markers go where every node can see them. Markers in the
   // database are served from memory while it is down (last-known.ts).
-  const kv: KeyValueStore = redisKv ?? (database === 'off' ? deps.sharedKv : lastKnownKv(deps.sharedKv, deps.log, deps.now));
+  const kv: KeyValueStore = countedKv(
+    redisKv ?? (database === 'off' ? deps.sharedKv : lastKnownKv(deps.sharedKv, deps.log, deps.now)),
+    redisKv ? 'redis' : database === 'off' ? 'node' : 'database',
+    deps.metrics,
+  );
   const store = new SessionStore(cfg, sealer, kv, deps.now);
   const refresher = new RefreshCoordinator(kv, sealer);
 
