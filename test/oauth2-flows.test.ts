@@ -172,3 +172,30 @@ test('oauth2 is refused in DB-less mode with a message saying so', async () => {
     await dbless.close();
   }
 });
+
+test('implicit grant: refused while enable_implicit_grant is off; when on, the token comes back in the redirect fragment and works', async () => {
+  const base = { client_id: 'web-client', response_type: 'token', provision_key: provisionKey, authenticated_userid: 'user-9', scope: 'email', state: 'st' };
+  const off = await post('/api/oauth2/authorize', base);
+  assert.equal(off.status, 400);
+  assert.equal(new URL(off.body.redirect_uri).searchParams.get('error'), 'unsupported_response_type');
+
+  assert.equal((await admin('POST', '/services/api/routes', { name: 'implicit', paths: ['/implicit'] })).status, 201);
+  const plugin = await admin('POST', '/routes/implicit/plugins', {
+    name: 'oauth2', config: { provision_key: provisionKey, scopes: ['email'], enable_implicit_grant: true, accept_http_if_already_terminated: true },
+  });
+  assert.equal(plugin.status, 201, JSON.stringify(plugin.body));
+  await eventually(async () => (await post('/implicit/oauth2/authorize', base)).status === 200, 'implicit route live');
+  const on = await post('/implicit/oauth2/authorize', base);
+  const redirect = new URL(on.body.redirect_uri);
+  assert.equal(redirect.search, '', 'nothing in the query string');
+  const fragment = new URLSearchParams(redirect.hash.slice(1));
+  assert.equal(fragment.get('token_type'), 'bearer');
+  assert.equal(fragment.get('state'), 'st');
+  assert.equal(fragment.get('refresh_token'), null, 'the implicit grant issues no refresh token');
+  const call = await get('/implicit/things', { authorization: `Bearer ${fragment.get('access_token')}` });
+  assert.equal(call.status, 200);
+  assert.equal(call.body.headers['x-authenticated-userid'], 'user-9');
+  // The authorization code flow is off on this plugin (only the implicit grant is enabled).
+  const code = await post('/implicit/oauth2/authorize', { ...base, response_type: 'code' });
+  assert.equal(new URL(code.body.redirect_uri).searchParams.get('error'), 'unsupported_response_type');
+});
