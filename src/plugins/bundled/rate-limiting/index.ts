@@ -38,7 +38,8 @@ const redisSchema = z.strictObject({
 
 /**
  * Kong < 3.6 spelled the Redis settings as flat `redis_*` fields (still accepted by Kong as
- * deprecated aliases, and present in older decK dumps). Accepted and ignored here.
+ * deprecated aliases, and present in older decK dumps). As Kong's shorthand fields, a value set
+ * here is copied into the `redis` record (`redis_host` → `redis.host`, ...), overriding it.
  */
 const legacyRedisFields = {
   redis_host: z.string().nullable().optional(),
@@ -50,6 +51,10 @@ const legacyRedisFields = {
   redis_server_name: z.string().nullable().optional(),
   redis_timeout: z.number().nullable().optional(),
   redis_database: z.int().nullable().optional(),
+};
+const legacyRedisTarget: Readonly<Record<keyof typeof legacyRedisFields, keyof z.infer<typeof redisSchema>>> = {
+  redis_host: 'host', redis_port: 'port', redis_password: 'password', redis_username: 'username', redis_ssl: 'ssl',
+  redis_ssl_verify: 'ssl_verify', redis_server_name: 'server_name', redis_timeout: 'timeout', redis_database: 'database',
 };
 
 export const limitByValues = ['consumer', 'credential', 'ip', 'service', 'header', 'path'] as const;
@@ -107,6 +112,18 @@ export const rateLimitingSchema = z
     if (conf.policy !== 'local') {
       issues.addIssue({ code: 'custom', path: ['policy'], message: `policy '${conf.policy}' is not supported yet; use 'local'` });
     }
+    // sync_rate paces writes to the cluster or Redis counters; with local counters there is nothing to sync.
+    if (conf.sync_rate !== -1) {
+      issues.addIssue({ code: 'custom', path: ['sync_rate'], message: "not supported yet: it applies to the 'cluster' and 'redis' policies; leave it -1 with 'local'" });
+    }
+  })
+  .transform((conf) => {
+    let redis = conf.redis;
+    for (const [flat, field] of Object.entries(legacyRedisTarget) as Array<[keyof typeof legacyRedisFields, keyof typeof redis]>) {
+      const v = conf[flat];
+      if (v !== undefined && v !== null) redis = { ...redis, [field]: v };
+    }
+    return redis === conf.redis ? conf : { ...conf, redis };
   });
 
 export type RateLimitingConfig = z.infer<typeof rateLimitingSchema>;

@@ -36,6 +36,16 @@ test('schema: defaults, required limits, ordering, policies, strictness', () => 
   assert.equal(rateLimitingSchema.safeParse({ minute: 5, unknown: 1 }).success, false);
 });
 
+test('a year limit: calendar-year window, X-RateLimit-*-Year headers, 429 once used up', async () => {
+  assert.deepEqual(windowBounds('year', T0), { start: Date.UTC(2026, 0, 1), end: Date.UTC(2027, 0, 1) });
+  const h = await make({ year: 2 });
+  const first = await hit(h, { clientIp: '10.9.0.1' });
+  assert.equal(first.headers['x-ratelimit-limit-year'], '2');
+  assert.equal(first.headers['x-ratelimit-remaining-year'], '1');
+  await hit(h, { clientIp: '10.9.0.1' });
+  assert.equal((await hit(h, { clientIp: '10.9.0.1' })).reply?.status, 429);
+});
+
 test('windows are calendar-aligned in UTC', () => {
   assert.deepEqual(windowBounds('minute', T0), { start: Date.UTC(2026, 10, 23, 5, 10), end: Date.UTC(2026, 10, 23, 5, 11) });
   assert.deepEqual(windowBounds('month', T0), { start: Date.UTC(2026, 10, 1), end: Date.UTC(2026, 11, 1) });
@@ -105,5 +115,20 @@ test('one global instance counts each route separately; Kong < 3.6 redis_* field
   assert.equal((await hit(h, { route: { id: 'r1' } })).reply?.status, 429);
   const legacy = rateLimitingSchema.safeParse({ minute: 1, redis_host: null, redis_port: 6379, redis_timeout: 2000, redis_database: 0, redis_ssl: false });
   assert.equal(legacy.success, true);
+  // Kong's shorthand fields: a flat redis_* value lands in the redis record.
+  const flat = rateLimitingSchema.parse({
+    minute: 1, redis_host: 'cache.internal', redis_port: 6380, redis_username: 'limiter', redis_password: 'pw', redis_ssl: true,
+    redis_ssl_verify: true, redis_server_name: 'cache.example', redis_timeout: 500, redis_database: 3,
+  });
+  assert.deepEqual(
+    { host: flat.redis.host, port: flat.redis.port, username: flat.redis.username, password: flat.redis.password, ssl: flat.redis.ssl, ssl_verify: flat.redis.ssl_verify, server_name: flat.redis.server_name, timeout: flat.redis.timeout, database: flat.redis.database },
+    { host: 'cache.internal', port: 6380, username: 'limiter', password: 'pw', ssl: true, ssl_verify: true, server_name: 'cache.example', timeout: 500, database: 3 },
+  );
+  assert.equal(rateLimitingSchema.parse({ minute: 1, redis: { host: 'a' }, redis_host: null }).redis.host, 'a', 'a null shorthand leaves the record alone');
+  // sync_rate paces cluster/redis counters: refused (naming it) while only local counters exist.
+  const sync = rateLimitingSchema.safeParse({ minute: 1, sync_rate: 10 });
+  assert.equal(sync.success, false);
+  assert.deepEqual(sync.error!.issues.map((i) => i.path.join('.')), ['sync_rate']);
+  assert.equal(rateLimitingSchema.safeParse({ minute: 1, sync_rate: -1 }).success, true);
   assert.equal(rateLimitingSchema.safeParse({ minute: 1, error_code: 1000 }).success, false);
 });
