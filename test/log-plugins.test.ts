@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
@@ -21,11 +21,13 @@ interface Collector {
   bodies: unknown[];
   /** Status to answer with (200 = healthy). */
   status: number;
+  /** TCP connections accepted so far. */
+  connections: number;
   close(): Promise<void>;
 }
 
 async function startCollector(): Promise<Collector> {
-  const c = { bodies: [] as unknown[], status: 200 } as Collector;
+  const c = { bodies: [] as unknown[], status: 200, connections: 0 } as Collector;
   const server = http.createServer((req, res) => {
     let text = '';
     req.setEncoding('utf8');
@@ -36,6 +38,7 @@ async function startCollector(): Promise<Collector> {
       res.end();
     });
   });
+  server.on('connection', () => c.connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   c.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   c.close = () => new Promise<void>((r) => {
@@ -98,6 +101,31 @@ describe('file-log', () => {
       const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
       for (const rec of lines) assertKongRecord(rec, '/f/x');
       assert.equal(new Set(lines.map((l) => l.request.id)).size, 3);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('reopen: false keeps writing to the open (rotated) file; reopen: true opens the path again for each write', async () => {
+    const kept = join(dir, 'kept.log');
+    const reopened = join(dir, 'reopened.log');
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [
+      { name: 'kept', paths: ['/kept'], plugins: [{ name: 'file-log', config: { path: kept } }] },
+      { name: 'reopened', paths: ['/reopened'], plugins: [{ name: 'file-log', config: { path: reopened, reopen: true } }] },
+    ] }] } });
+    const lines = async (f: string): Promise<number> => (await readFile(f, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+    try {
+      assert.equal((await fetch(`${gw.proxyUrl}/kept/1`)).status, 200);
+      assert.equal((await fetch(`${gw.proxyUrl}/reopened/1`)).status, 200);
+      await waitFor(async () => (await lines(kept)) === 1 && (await lines(reopened)) === 1, 10_000, 'one line in each file');
+      // logrotate's default: rename the file, the writer is expected to notice (or not).
+      await rename(kept, `${kept}.1`);
+      await rename(reopened, `${reopened}.1`);
+      assert.equal((await fetch(`${gw.proxyUrl}/kept/2`)).status, 200);
+      assert.equal((await fetch(`${gw.proxyUrl}/reopened/2`)).status, 200);
+      await waitFor(async () => (await lines(`${kept}.1`)) === 2 && (await lines(reopened)) === 1, 10_000, 'second lines written');
+      assert.equal(await lines(kept), 0, 'reopen false: nothing at the path again, the line went to the renamed file');
+      assert.equal(await lines(`${reopened}.1`), 1, 'reopen true: the renamed file got no new line');
     } finally {
       await gw.close();
     }
@@ -189,6 +217,54 @@ describe('http-log', () => {
       // New traffic flows again.
       assert.equal((await fetch(`${gw.proxyUrl}/h/x?i=new`)).status, 200);
       await waitFor(() => collector.bodies.length === 7, 10_000, 'delivery resumed');
+    } finally {
+      collector.status = 200;
+      await gw.close();
+    }
+  });
+
+  test('keepalive: deliveries reuse one connection for keepalive ms; a short keepalive closes it between them', async () => {
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [
+      { name: 'long', paths: ['/long'], plugins: [{ name: 'http-log', config: { http_endpoint: collector.url, keepalive: 60000 } }] },
+      { name: 'short', paths: ['/short'], plugins: [{ name: 'http-log', config: { http_endpoint: collector.url, keepalive: 1 } }] },
+    ] }] } });
+    try {
+      for (const route of ['long', 'short']) {
+        collector.bodies = [];
+        const before = collector.connections;
+        for (let i = 1; i <= 3; i++) {
+          assert.equal((await fetch(`${gw.proxyUrl}/${route}/x`)).status, 200);
+          await waitFor(() => collector.bodies.length === i, 10_000, `${route}: delivery ${i}`);
+          await new Promise((r) => setTimeout(r, 150));
+        }
+        const used = collector.connections - before;
+        if (route === 'long') assert.equal(used, 1, 'keepalive 60000: one connection for three deliveries');
+        else assert.equal(used, 3, 'keepalive 1 ms: the idle connection is closed, each delivery opens one');
+      }
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('queue.max_bytes bounds the waiting entries by size while the collector is down', async () => {
+    collector.bodies = [];
+    collector.status = 500;
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/h'], plugins: [{ name: 'http-log', config: {
+      http_endpoint: collector.url,
+      queue: { max_entries: 10000, max_bytes: 4000, initial_retry_delay: 0.05, max_retry_delay: 0.2, max_retry_time: 30 },
+    } }] }] }] } });
+    try {
+      for (let i = 0; i < 30; i++) assert.equal((await fetch(`${gw.proxyUrl}/h/x?i=${i}`)).status, 200);
+      const m = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
+      // max_entries (10,000) is never reached: every drop is max_bytes' doing.
+      const dropped = m.value('portcullis_log_queue_dropped_total', { plugin: 'http-log', reason: 'queue_full' });
+      assert.ok(dropped >= 20, `entries dropped by size: ${dropped}`);
+      collector.status = 200;
+      await waitFor(() => collector.bodies.length > 0, 15_000, 'the kept entries');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(collector.bodies.length <= 30 - dropped, `${collector.bodies.length} delivered`);
+      const seen = (collector.bodies as Array<{ body: { request: { querystring: { i: string } } } }>).map((b) => Number(b.body.request.querystring.i));
+      assert.ok(seen.includes(29), 'the newest entry is kept (the oldest are dropped)');
     } finally {
       collector.status = 200;
       await gw.close();

@@ -212,3 +212,55 @@ describe('opentelemetry: collector trouble and sampling', () => {
     }
   });
 });
+
+describe('opentelemetry propagation.inject and propagation.default_format', () => {
+  let echo: EchoServer;
+  let receiver: OtlpReceiver;
+  let gw: TestGateway;
+  before(async () => {
+    echo = await startEcho();
+    receiver = await startOtlpReceiver();
+    const otel = (propagation: Record<string, unknown>) => ({ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 1, propagation } });
+    gw = await startGateway({
+      config: {
+        services: [{
+          name: 's', url: echo.url,
+          routes: [
+            { name: 'single', paths: ['/single'], plugins: [otel({ inject: ['b3-single'] })] },
+            { name: 'fallback', paths: ['/fallback'], plugins: [otel({ default_format: 'b3' })] },
+          ],
+        }],
+      },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await receiver.close();
+    await echo.close();
+  });
+
+  const upstreamHeaders = async (path: string, headers: Record<string, string> = {}): Promise<Record<string, string>> => {
+    const r = await fetch(`${gw.proxyUrl}${path}`, { headers });
+    assert.equal(r.status, 200);
+    return ((await r.json()) as { headers: Record<string, string> }).headers;
+  };
+
+  test('inject [b3-single]: the upstream gets the trace as a single b3 header; the w3c header is not rewritten', async () => {
+    const h = await upstreamHeaders('/single/x', { traceparent: `00-${traceId}-${parentId}-01` });
+    assert.match(h.b3 ?? '', new RegExp(`^${traceId}-[0-9a-f]{16}-1$`));
+    assert.ok(!h.b3.includes(parentId), 'the gateway span, not the client\'s, is the parent');
+    assert.equal(h.traceparent, `00-${traceId}-${parentId}-01`, 'only the listed format is injected');
+    assert.equal(h['x-b3-traceid'], undefined);
+  });
+
+  test('default_format b3: with no incoming trace context, preserve injects multi-header b3, not w3c', async () => {
+    const h = await upstreamHeaders('/fallback/x');
+    assert.match(h['x-b3-traceid'] ?? '', /^[0-9a-f]{32}$/);
+    assert.match(h['x-b3-spanid'] ?? '', /^[0-9a-f]{16}$/);
+    assert.equal(h.traceparent, undefined);
+    // With an incoming w3c context, preserve answers in the incoming format.
+    const w3c = await upstreamHeaders('/fallback/x', { traceparent: `00-${traceId}-${parentId}-01` });
+    assert.match(w3c.traceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    assert.equal(w3c['x-b3-traceid'], undefined);
+  });
+});

@@ -59,7 +59,10 @@ export default definePlugin<HttpLogConfig>({
     }
     const target = url.toString();
     const agent = new Agent({
+      // Kong's keepalive is how long an idle connection may live: also the cap on what the
+      // collector's Keep-Alive hint may ask for (undici lets the hint override keepAliveTimeout).
       keepAliveTimeout: Math.max(1, config.keepalive),
+      keepAliveMaxTimeout: Math.max(1, config.keepalive),
       connect: { rejectUnauthorized: false, timeout: config.timeout || undefined },
       headersTimeout: config.timeout,
       bodyTimeout: config.timeout,
