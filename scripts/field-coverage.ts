@@ -4,7 +4,7 @@ import { entities } from '../src/config/entities/index.ts';
 import { bundledPlugins } from '../src/plugins/bundled/index.ts';
 import { createRegistry } from '../src/plugins/registry.ts';
 import { normalizeEntity } from '../src/config/normalize.ts';
-import { fieldPaths } from '../test/helpers/schema-fields.ts';
+import { fieldPaths, namesField } from '../test/helpers/schema-fields.ts';
 const root = new URL('..', import.meta.url).pathname;
 const files = execSync("ls test/*.test.ts src/*/*.test.ts src/*/*/*.test.ts src/*/*/*/*.test.ts src/*/*/*/*/*.test.ts 2>/dev/null || true", { cwd: root, encoding: 'utf8', shell: '/bin/bash' }).split('\n').filter(Boolean).filter((f) => !f.includes('field-coverage'));
 const texts = files.map((f) => [f, readFileSync(root + f, 'utf8')] as const);
@@ -33,7 +33,7 @@ const topRefused = new Map<string, unknown>();
 const add = (path: string, kind: 'entity' | 'plugin', owner: string, rel: string) => {
   const parts = rel.split('.');
   const name = parts[parts.length - 1];
-  const hit = texts.find(([, t]) => new RegExp(`\\b${name}\\b`).test(t));
+  const hit = texts.find(([f, t]) => namesField(f, t, path));
   if (hit) { lines.push(`  '${path}': { tests: ['${hit[0]}'] },`); return; }
   const base = path.slice(0, path.length - rel.length);
   for (let i = 1; i < parts.length; i++) {

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -268,6 +268,31 @@ describe('http-log', () => {
     } finally {
       collector.status = 200;
       await gw.close();
+    }
+  });
+
+  test('content_type is sent as configured; timeout bounds a delivery to a collector that never answers', async () => {
+    collector.bodies = [];
+    const sockets = new Set<import('node:net').Socket>();
+    const hanging = net.createServer((sock) => { sockets.add(sock); sock.on('error', () => {}); });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', () => r()));
+    const hangingUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [
+      { name: 'typed', paths: ['/typed'], plugins: [{ name: 'http-log', config: { http_endpoint: collector.url, content_type: 'application/json; charset=utf-8' } }] },
+      { name: 'slow', paths: ['/slow'], plugins: [{ name: 'http-log', config: { http_endpoint: hangingUrl, timeout: 300, queue: { max_retry_time: 0.5, initial_retry_delay: 0.1, max_retry_delay: 0.1 } } }] },
+    ] }] } });
+    try {
+      assert.equal((await fetch(`${gw.proxyUrl}/typed/x`)).status, 200);
+      await waitFor(() => collector.bodies.length === 1, 10_000, 'the typed delivery');
+      assert.equal((collector.bodies[0] as { type: string }).type, 'application/json; charset=utf-8');
+      const started = Date.now();
+      assert.equal((await fetch(`${gw.proxyUrl}/slow/x`)).status, 200, 'the request does not wait for the collector');
+      await waitFor(() => gw.logs.some((l) => /^http-log (delivery failed|gave up)/.test(String(l.msg)) && /Headers Timeout/.test(String(l.error))), 10_000, 'the delivery failure');
+      assert.ok(Date.now() - started < 5_000, `gave up after ${Date.now() - started} ms (timeout 300 ms; the 10 s default would be far longer)`);
+    } finally {
+      await gw.close();
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((r) => hanging.close(() => r()));
     }
   });
 

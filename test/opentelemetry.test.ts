@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startBadIdp, type BadIdp } from './helpers/idp.ts';
@@ -228,6 +229,7 @@ describe('opentelemetry propagation.inject and propagation.default_format', () =
           routes: [
             { name: 'single', paths: ['/single'], plugins: [otel({ inject: ['b3-single'] })] },
             { name: 'fallback', paths: ['/fallback'], plugins: [otel({ default_format: 'b3' })] },
+            { name: 'cleared', paths: ['/cleared'], plugins: [otel({ clear: ['X-Internal-Trace'] })] },
           ],
         }],
       },
@@ -263,4 +265,34 @@ describe('opentelemetry propagation.inject and propagation.default_format', () =
     assert.match(w3c.traceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
     assert.equal(w3c['x-b3-traceid'], undefined);
   });
+
+  test('propagation.clear: the listed headers are removed before the request goes upstream', async () => {
+    const h = await upstreamHeaders('/cleared/x', { 'x-internal-trace': 'abc', 'x-kept': 'yes' });
+    assert.equal(h['x-internal-trace'], undefined);
+    assert.equal(h['x-kept'], 'yes');
+  });
+});
+
+test('opentelemetry send_timeout: an OTLP receiver that never answers fails the export after send_timeout; requests are unaffected', async () => {
+  const sockets = new Set<import('node:net').Socket>();
+  const hanging = createServer((s) => { sockets.add(s); s.on('error', () => {}); });
+  await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', () => r()));
+  const port = (hanging.address() as import('node:net').AddressInfo).port;
+  const echo = await startEcho();
+  const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/t'] }] }], plugins: [
+    { name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${port}/v1/traces`, sampling_rate: 1, send_timeout: 300, queue: { max_coalescing_delay: 0.05 } } },
+  ] } });
+  try {
+    const started = Date.now();
+    assert.equal((await fetch(`${gw.proxyUrl}/t/x`)).status, 200);
+    const failed = async () => parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text()).value('portcullis_log_queue_dropped_total', { plugin: 'opentelemetry', reason: 'export_failed' });
+    await waitFor(async () => (await failed()) >= 1, 20_000, 'the export failed');
+    // Bounded by send_timeout (300 ms) and the exporter's own retries, far below the 5 s default.
+    assert.ok(Date.now() - started < 4_500, `export gave up after ${Date.now() - started} ms`);
+  } finally {
+    await gw.close();
+    await echo.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => hanging.close(() => r()));
+  }
 });

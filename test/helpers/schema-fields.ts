@@ -41,3 +41,18 @@ export function fieldPaths(schema: z.ZodType, prefix = '', seen = new Set<z.ZodT
       return [];
   }
 }
+
+/**
+ * Whether a test file's text can be the one that exercises a field (`services.name`,
+ * `plugins:http-log.config.keepalive`): it names the field and also its owner (the plugin, or the
+ * entity, in singular or plural, with `_` or `-` or a space), or the file is named after the owner.
+ * A file that merely happens to use the same word for something else does not count.
+ */
+export function namesField(file: string, text: string, path: string): boolean {
+  const name = path.split('.').pop()!;
+  if (!new RegExp(`\\b${name.replace(/[#$]/g, '\\$&')}\\b`).test(text)) return false;
+  const owner = path.startsWith('plugins:') ? path.slice('plugins:'.length, path.indexOf('.')) : path.slice(0, path.indexOf('.'));
+  const stem = owner.replace(/s$/, '');
+  const pattern = stem.replace(/[-_]/g, '[-_ ]?');
+  return file.includes(stem.replace(/_/g, '-')) || new RegExp(pattern, 'i').test(text);
+}
