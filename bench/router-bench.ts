@@ -65,3 +65,16 @@ const mixed = [...thousand];
 for (let i = 0; i < 10; i++) mixed.push(route(1000 + i, { paths: [`~/re${i}/\\d+$`] }));
 bench('1,000 prefix + 10 regex routes (prefix hit)', compileRouter(mixed, services), [input('/svc999/a')]);
 bench('1,000 prefix + 10 regex routes (regex hit)', compileRouter(mixed, services), [input('/re9/123')]);
+
+// The path-safety scan alone (what a request without `%`, `\`, `;` or NUL pays), in ns per call,
+// to set against the gateway's CPU cost per request (bench/RESULTS.md: ~40-70 µs).
+{
+  const paths = ['/svc0/users/42', '/api/v1/orders/12345/items', '/svc999/items'];
+  let n = 0;
+  for (let i = 0; i < 1_000_000; i++) if (pathNeedsCheck(paths[i % 3])) n++;
+  const iterations = 10_000_000;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) if (pathNeedsCheck(paths[i % 3])) n++;
+  const ns = Number(process.hrtime.bigint() - start) / iterations;
+  console.log(`${'path-safety scan only (plain paths)'.padEnd(44)} ${ns.toFixed(1).padStart(12)} ns/call  (${n === 0 ? 'no check needed' : `${n} needed a check`})`);
+}
