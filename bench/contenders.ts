@@ -4,6 +4,7 @@
  * nginx as a plain reverse proxy and Apache httpd + mod_auth_openidc as an OAuth 2.0 resource
  * server. Each `start*` resolves once the program answers, and returns a handle to stop it.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Child, Children } from './lib.ts';
@@ -134,6 +135,11 @@ export interface GatewayStart {
   env?: Record<string, string>;
   /** Send the gateway's stdout (where the default access log goes) to this file instead of a pipe. */
   stdoutFile?: string;
+  /**
+   * `sqlite`: the gateway runs on its embedded store (for plugins that need a database, such as
+   * oauth2); `config` is loaded into it with `portcullis config sync` through the Admin API.
+   */
+  database?: 'sqlite';
 }
 
 export async function startGateway(children: Children, o: GatewayStart): Promise<Running> {
@@ -145,14 +151,19 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
   // BENCH_NODE_ARGS: extra Node flags for gateway processes (e.g. --perf-basic-prof for `perf`).
   const extra = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
   const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '250', '--cpu-prof-dir', o.cpuProfDir] : [];
-  const child = children.start(`gateway x${o.workers}`, node, [...extra, ...prof, join(root, 'bin/portcullis.js'), 'start', '-c', file,
+  const source = o.database === 'sqlite' ? ['--database', 'sqlite'] : ['-c', file];
+  const child = children.start(`gateway x${o.workers}`, node, [...extra, ...prof, join(root, 'bin/portcullis.js'), 'start', ...source,
     '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`], {
     cpus: o.cpus,
     cwd: o.dir,
     stdoutFile: o.stdoutFile,
-    env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off', PORTCULLIS_LOG_LEVEL: 'warn', PORTCULLIS_DRAIN_TIMEOUT: '2', ...o.env },
+    env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off', PORTCULLIS_LOG_LEVEL: 'warn', PORTCULLIS_DRAIN_TIMEOUT: '2', PORTCULLIS_SQLITE_PATH: join(o.dir, 'portcullis.db'), ...o.env },
   });
   await waitUntil('gateway admin', async () => (await statusOf(`http://127.0.0.1:${admin}/status`)) === 200, child);
+  if (o.database === 'sqlite') {
+    const sync = spawnSync(node, [join(root, 'bin/portcullis.js'), 'config', 'sync', file], { env: { ...process.env, PORTCULLIS_ADMIN_URL: `http://127.0.0.1:${admin}` }, encoding: 'utf8' });
+    if (sync.status !== 0) throw new Error(`config sync into the gateway's store failed: ${sync.stderr || sync.stdout}`);
+  }
   return ready('gateway', child, port, o.probe);
 }
 

@@ -222,6 +222,46 @@ async function main(): Promise<void> {
     scenarios.push(gateway('gw-1r-basichdr-w1', 'gateway, no plugins, same Authorization header as basic-auth', 'core', 1, 1, credProbes.basic));
     scenarios.push(gateway('jwt-hs256-w1', 'gateway + jwt HS256 (cached)', 'oidc', 1, 1, credProbes.jwt, [{ name: 'jwt', config: {} }], undefined, undefined, [benchConsumer]));
     scenarios.push(gateway('gw-1r-jwthdr-w1', 'gateway, no plugins, same Authorization header as jwt', 'core', 1, 1, credProbes.jwt));
+    // openid-connect `kong_oauth2`: tokens issued by Kong's oauth2 plugin (which needs a database:
+    // this gateway runs on its embedded SQLite store) on /svc1, accepted on /svc0. The token is
+    // fetched once it is up; the no-plugin gateway then gets the same Authorization header.
+    let kongToken: string | null = null;
+    const oauth2Consumer = { username: 'bench-oauth2', oauth2_credentials: [{ name: 'bench-app', client_id: 'bench-client', client_secret: 'bench-secret', redirect_uris: ['https://app.example/cb'] }] };
+    scenarios.push({
+      id: 'oidc-kongoauth2-w1', label: 'gateway + openid-connect kong_oauth2 (token cached)', group: 'oidc', workers: 1,
+      start: async () => {
+        const config = gatewayConfig(up, 2, [
+          { name: 'oauth2', route: 'r1', config: { provision_key: 'bench-provision-key', enable_client_credentials: true, global_credentials: true, accept_http_if_already_terminated: true } },
+          { name: 'openid-connect', route: 'r0', config: { ...oidcBase, auth_methods: ['kong_oauth2'], bearer_token_param_type: ['header'] } },
+        ], [oauth2Consumer]);
+        const running = await startGateway(children, {
+          dir: nextDir('kong-oauth2'), config, workers: 1, cpus: pin.single, cpuProfDir, database: 'sqlite',
+          env: { PORTCULLIS_TRUSTED_IPS: '127.0.0.1' }, probe: { path: '/svc0/items', anyStatus: true },
+        });
+        return { running, probe: { path: '/svc0/items' } };
+      },
+      prepare: async (running, probe) => {
+        const r = await fetch(`http://127.0.0.1:${running.port}/svc1/oauth2/token`, {
+          method: 'POST', headers: { 'x-forwarded-proto': 'https' }, signal: AbortSignal.timeout(10_000),
+          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'bench-client', client_secret: 'bench-secret' }),
+        });
+        const body = (await r.json()) as { access_token?: string };
+        if (r.status !== 200 || !body.access_token) throw new Error(`oauth2 token endpoint answered ${r.status}: ${JSON.stringify(body)}`);
+        kongToken = body.access_token;
+        const headers = { authorization: `Bearer ${kongToken}` };
+        const check = await fetch(`http://127.0.0.1:${running.port}${probe.path}`, { headers, signal: AbortSignal.timeout(10_000) });
+        await check.arrayBuffer();
+        if (check.status !== 200) throw new Error(`request with the Kong token answered ${check.status}`);
+        return { path: probe.path, headers };
+      },
+    });
+    scenarios.push({
+      ...gateway('gw-1r-kongtokenhdr-w1', 'gateway, no plugins, same Authorization header as kong_oauth2', 'core', 1, 1, { path: '/svc0/items' }),
+      prepare: async (_running, probe) => {
+        if (kongToken === null) throw new Error('no Kong token yet (the kong_oauth2 scenario fetches it first)');
+        return { path: probe.path, headers: { authorization: `Bearer ${kongToken}` } };
+      },
+    });
 
     scenarios.push(gateway('oidc-bearer-nocache-w1', 'gateway + openid-connect bearer JWT (no verified-token cache)', 'oidc', 1, 1, bearerProbe, [oidcUncached]));
 
@@ -401,6 +441,7 @@ const targets: Target[] = [
   { what: 'key-auth / no-plugin gateway (same request), 1 worker', num: 'keyauth-w1', den: 'gw-1r-keyhdr-w1', min: 0.95 },
   { what: 'basic-auth, verified before / no-plugin gateway (same request), 1 worker', num: 'basicauth-w1', den: 'gw-1r-basichdr-w1', min: 0.9 },
   { what: 'jwt HS256, cached / no-plugin gateway (same request), 1 worker', num: 'jwt-hs256-w1', den: 'gw-1r-jwthdr-w1', min: 0.9 },
+  { what: 'openid-connect kong_oauth2, token cached / no-plugin gateway (same request), 1 worker', num: 'oidc-kongoauth2-w1', den: 'gw-1r-kongtokenhdr-w1', min: 0.9 },
   { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 1 worker each', num: 'oidc-bearer-w1', den: 'apache-oidc-w1', min: 2.0 },
   { what: 'gateway bearer JWT / Apache + mod_auth_openidc, 2 workers each', num: 'oidc-bearer-w2', den: 'apache-oidc-w2', min: 2.0 },
   { what: 'default access log on / off, 2 workers', num: 'gw-1r-accesslog-w2', den: 'gw-1r-w2', min: 0.9 },

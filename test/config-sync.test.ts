@@ -219,3 +219,27 @@ describe('migrations', () => {
     }
   });
 });
+
+test('sync checks the file as the node it goes to would: a plugin that needs a database is accepted for a node with one', async () => {
+  const needsDb = definePlugin({
+    name: 'needs-db', version: '1.0.0', priority: 10, schema: z.strictObject({}), create: () => ({}),
+    check: (_c, node) => ((node.database ?? 'off') === 'off' ? [{ path: '', message: 'needs a database' }] : []),
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-sync-db-'));
+  const store = await openConfigStore({ database: 'sqlite', sqlitePath: join(dir, 's.db') });
+  // The node has a database; the CLI's own registry knows nothing of the node (as `portcullis config sync`).
+  const server = await createAdminServer({ store, registry: createRegistry([needsDb], { workers: 1, database: 'sqlite' }), log: silentLogger(), nodeInfo: () => ({ version: '0' }), status: () => ({}) });
+  const url = `http://127.0.0.1:${(await server.listen('127.0.0.1', 0)).port}`;
+  const lines: string[] = [];
+  const io = { stdout: (l: string) => lines.push(l), stderr: (l: string) => lines.push(`ERR ${l}`) };
+  try {
+    const file = join(dir, 'kong.yaml');
+    writeFileSync(file, '_format_version: "3.0"\nplugins:\n  - name: needs-db\n');
+    assert.equal(await runConfigSync(url, file, {}, createRegistry([needsDb]), io), 0, lines.join('\n'));
+    assert.deepEqual((await store.load()).plugins.map((p) => p.name), ['needs-db']);
+  } finally {
+    await server.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -20,7 +20,8 @@ import { compositeValue, uniqueValue } from '../config/entity.ts';
 import { descriptorOf, entities, isReferenced, referencesTo } from '../config/entities/index.ts';
 import { emptyConfig, type ConfigData, type EntityName } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
-import type { PluginRegistry } from '../plugins/registry.ts';
+import { createRegistry, type PluginRegistry } from '../plugins/registry.ts';
+import type { NodeFacts } from '../plugins/sdk.ts';
 import { createPgPool, migratePg, pgMigrationStatus, configMigrations, type StoreSettings } from '../storage/index.ts';
 import { migrateSqlite, openSqliteDatabase } from '../storage/sqlite.ts';
 
@@ -295,14 +296,24 @@ export async function runConfigDiff(adminUrl: string, file: string, registry: Pl
 /** `portcullis config sync FILE [--dry-run]`: applies the plan through the Admin API. */
 export async function runConfigSync(adminUrl: string, file: string, opts: { dryRun?: boolean }, registry: PluginRegistry, io: ToolIo = {}): Promise<number> {
   const { out, err } = outputs(io);
+  const client = new AdminClient(adminUrl, io);
+  // The file is checked as the node it goes to would check it: plugins that need a database
+  // (oauth2) are valid for a node that has one.
+  let nodeDatabase: NodeFacts['database'];
+  try {
+    nodeDatabase = (await client.ok('GET', '/'))?.configuration?.database;
+  } catch {
+    // unreachable or an older node: the error surfaces below when the current config is read
+  }
+  const checking = nodeDatabase === undefined || nodeDatabase === registry.node.database ? registry
+    : createRegistry(registry.names().map((n) => registry.get(n)!), { ...registry.node, database: nodeDatabase });
   let target: ConfigData;
   try {
-    target = await loadTarget(file, registry, io);
+    target = await loadTarget(file, checking, io);
   } catch (e) {
     reportLoadError(e, file, err);
     return 1;
   }
-  const client = new AdminClient(adminUrl, io);
   let ops: Operation[];
   let current: ConfigData;
   try {
