@@ -199,3 +199,17 @@ test('implicit grant: refused while enable_implicit_grant is off; when on, the t
   const code = await post('/implicit/oauth2/authorize', { ...base, response_type: 'code' });
   assert.equal(new URL(code.body.redirect_uri).searchParams.get('error'), 'unsupported_response_type');
 });
+
+test('openid-connect kong_oauth2: a token keeps working across requests until its credential is deleted', async () => {
+  assert.equal((await admin('POST', '/consumers', { username: 'temp' })).status, 201);
+  assert.equal((await admin('POST', '/consumers/temp/oauth2', { name: 'temp-app', client_id: 'temp-client', client_secret: 'temp-secret', redirect_uris: ['https://temp.example/cb'] })).status, 201);
+  await eventually(async () => (await post('/issuer/oauth2/token', { grant_type: 'client_credentials', client_id: 'temp-client', client_secret: 'temp-secret' })).status === 200, 'credential live');
+  const t = await post('/issuer/oauth2/token', { grant_type: 'client_credentials', client_id: 'temp-client', client_secret: 'temp-secret' });
+  for (let i = 0; i < 3; i++) {
+    const ok = await get('/protected/data', { authorization: `Bearer ${t.body.access_token}` });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.headers['x-consumer-username'], 'temp');
+  }
+  assert.equal((await admin('DELETE', '/consumers/temp/oauth2/temp-client')).status, 204);
+  await eventually(async () => (await get('/protected/data', { authorization: `Bearer ${t.body.access_token}` })).status === 401, 'the token of the deleted credential refused');
+});

@@ -82,6 +82,20 @@ export class OAuth2TokenStore {
     return undefined;
   }
 
+  /**
+   * The token without waiting when possible: from the process cache, else read synchronously
+   * from a store that offers `peek` (memory, SQLite). Undefined: ask `byAccessToken`.
+   */
+  peek(accessToken: string): OAuth2Token | null | undefined {
+    const cached = this.cached(accessToken);
+    if (cached !== undefined || this.#kv.peek === undefined) return cached;
+    const raw = this.#kv.peek(AT + accessToken);
+    if (raw === null) return null;
+    const token = JSON.parse(raw) as OAuth2Token;
+    this.#cache.set(accessToken, { token, at: this.#now() });
+    return token;
+  }
+
   async byAccessToken(accessToken: string): Promise<OAuth2Token | null> {
     const cached = this.cached(accessToken);
     if (cached !== undefined) return cached;
