@@ -329,11 +329,7 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   downstream_user_info_jwt_header: null,
   // Session and code-flow options the browser flows (./browser) do not implement yet; remove an
   // entry here when its feature lands there.
-  session_store_metadata: false,
   session_enforce_same_subject: false,
-  session_hash_subject: false,
-  session_hash_storage_key: false,
-  session_bind: null,
   reverify: false,
   jwt_session_cookie: null,
   require_signed_request_object: null,

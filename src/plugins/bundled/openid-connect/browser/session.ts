@@ -4,7 +4,7 @@
  * and absolute; renewal after 3/4 of the rolling timeout; an idle "touch" at most once a minute;
  * an optional long-lived `remember` cookie that restores an expired browser session.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import type { CookieSettings, ResolvedConfig } from './config.ts';
@@ -58,8 +58,10 @@ interface CookiePayload {
   aud: string;
   /** cookie storage: the session itself */
   d?: SessionData;
-  /** redis storage: the session id */
+  /** server-side storage (redis, memcached): the session id */
   ref?: string;
+  /** `session_bind`: digest of the bound request facts (client IP, scheme, User-Agent) */
+  b?: string;
 }
 
 const touchIntervalMs = 60_000;
@@ -153,7 +155,7 @@ export class SessionStore {
    */
   peek(ctx: RequestContext): SessionData | undefined {
     const kv = this.#kv;
-    if (this.#cfg.storage === 'redis' || kv.peek === undefined) return undefined;
+    if (this.#cfg.serverSide || kv.peek === undefined) return undefined;
     const name = this.#cfg.sessionCookie.name;
     const cookies = ctx.request.cookies;
     let value: string | null | undefined = cookies.get(name);
@@ -162,6 +164,7 @@ export class SessionStore {
     if (value === null) return undefined;
     const payload = this.#sealer.peek('session', value) as CookiePayload | null | undefined;
     if (!payload || payload.v !== 1 || payload.aud !== this.#cfg.sessionAudience) return undefined;
+    if (payload.b !== this.#bindValue(ctx)) return undefined;
     const s = payload.d;
     if (!s || typeof s.id !== 'string') return undefined;
     const keys = this.#keys(s);
@@ -207,20 +210,26 @@ export class SessionStore {
     const next: SessionData = { ...session, lastSeenAt: now };
     if (opts.renew) {
       next.renewedAt = now;
-      if (this.#cfg.storage === 'redis') next.id = newSessionId();
+      if (this.#cfg.serverSide) next.id = newSessionId();
     }
     let payload: CookiePayload;
-    if (this.#cfg.storage === 'redis') {
-      await this.#kv.set(recordKey(next.id), await this.#sealer.seal('storage', next), this.#recordTtlMs(next, now));
+    if (this.#cfg.serverSide) {
+      const ttlMs = this.#recordTtlMs(next, now);
+      await this.#kv.set(this.#recordKey(next.id), await this.#sealer.seal('storage', next), ttlMs);
+      let stale = false;
       if (previousId !== next.id) {
         // Requests already in flight with the old cookie keep working for a moment (stale_ttl, §10).
-        const old = await this.#kv.get(recordKey(previousId));
-        if (old !== null) await this.#kv.set(recordKey(previousId), old, 10_000);
+        const old = await this.#kv.get(this.#recordKey(previousId));
+        if (old !== null) await this.#kv.set(this.#recordKey(previousId), old, staleTtlMs);
+        stale = old !== null;
       }
+      if (this.#cfg.storeMetadata) await this.#updateMetadata(next, now, { [next.id]: now + (ttlMs ?? 30 * 86_400_000), ...(stale ? { [previousId]: now + staleTtlMs } : {}) });
       payload = { v: 1, aud: next.audience, ref: next.id };
     } else {
       payload = { v: 1, aud: next.audience, d: next };
     }
+    const bound = this.#bindValue(ctx);
+    if (bound !== undefined) payload.b = bound;
     const sealed = await this.#sealer.seal('session', payload);
     this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
     if (this.#cfg.remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
@@ -229,9 +238,10 @@ export class SessionStore {
 
   async destroy(ctx: RequestContext, session: SessionData | null): Promise<void> {
     if (session) await this.#deleteRecord(session);
+    if (session && this.#cfg.storeMetadata) await this.#updateMetadata(session, this.#now(), { [session.id]: 0 });
     // A cookie-stored session lives in the browser: a copy kept by anyone would still open. A
     // marker in the shared store (until the session could have ended anyway) refuses such copies.
-    if (session && this.#cfg.storage !== 'redis') await this.#kv.set(endedKey(session.id), '1', this.#markerTtlMs());
+    if (session && !this.#cfg.serverSide) await this.#kv.set(endedKey(session.id), '1', this.#markerTtlMs());
     this.#clear(ctx, this.#cfg.sessionCookie, true);
     if (this.#cfg.remember) this.#clear(ctx, this.#cfg.rememberCookie, true);
   }
@@ -304,12 +314,18 @@ export class SessionStore {
       return null;
     }
     if (payload.aud !== this.#cfg.sessionAudience) return null;
-    if (this.#cfg.storage === 'redis') {
+    if (payload.b !== this.#bindValue(ctx)) {
+      // Another client IP, scheme or User-Agent than the session was bound to (`session_bind`).
+      ctx.log.debug({ cookie: settings.name }, 'openid-connect: session bound to another client; cookie removed');
+      this.#clear(ctx, settings);
+      return null;
+    }
+    if (this.#cfg.serverSide) {
       if (typeof payload.ref !== 'string') {
         this.#clear(ctx, settings);
         return null;
       }
-      const record = await this.#kv.get(recordKey(payload.ref));
+      const record = await this.#kv.get(this.#recordKey(payload.ref));
       const data = record === null ? null : ((await this.#sealer.open('storage', record)) as SessionData | null);
       if (!data || data.id !== payload.ref) {
         this.#clear(ctx, settings);
@@ -342,12 +358,63 @@ export class SessionStore {
   }
 
   async #deleteRecord(s: SessionData): Promise<void> {
-    if (this.#cfg.storage === 'redis') await this.#kv.delete(recordKey(s.id));
+    if (this.#cfg.serverSide) await this.#kv.delete(this.#recordKey(s.id));
+  }
+
+  /** Store key of a session record: the id, or with `session_hash_storage_key` its SHA-256 (the id itself is only in the cookie). */
+  #recordKey(id: string): string {
+    return `oidc:session:${this.#cfg.hashStorageKey ? digest(id) : id}`;
+  }
+
+  /** `session_bind`: digest of the bound facts of this request, or undefined when nothing is bound. */
+  #bindValue(ctx: RequestContext): string | undefined {
+    const bind = this.#cfg.bind;
+    if (bind.length === 0) return undefined;
+    const facts = bind.map((b) => (b === 'ip' ? ctx.request.clientIp : b === 'scheme' ? ctx.request.scheme : (ctx.request.header('user-agent') ?? '')));
+    return digest(`${bind.join(',')}\n${facts.join('\n')}`);
+  }
+
+  /**
+   * `session_store_metadata` (lua-resty-session `store_metadata`): the store keeps, per audience
+   * and subject, the sessions that are alive (`{storage key: expiry ms}`), so what is open for a
+   * user can be looked up (and ended) server-side. `changes` adds entries, or removes them (0).
+   * Read-modify-write: two sessions of one subject saved at the same instant may lose an entry.
+   */
+  async #updateMetadata(s: SessionData, now: number, changes: Readonly<Record<string, number>>): Promise<void> {
+    if (!s.subject) return;
+    const key = metadataKey(s.audience, s.subject, this.#cfg.hashSubject);
+    const raw = await this.#kv.get(key);
+    let entries: Record<string, number> = {};
+    if (raw !== null) {
+      try {
+        entries = JSON.parse(raw) as Record<string, number>;
+      } catch {
+        entries = {};
+      }
+    }
+    for (const [id, expires] of Object.entries(changes)) {
+      const storageKey = this.#cfg.hashStorageKey ? digest(id) : id;
+      if (expires > now) entries[storageKey] = Math.max(entries[storageKey] ?? 0, expires);
+      else delete entries[storageKey];
+    }
+    for (const [k, expires] of Object.entries(entries)) if (expires <= now) delete entries[k];
+    const last = Math.max(0, ...Object.values(entries));
+    if (last <= now) await this.#kv.delete(key);
+    else await this.#kv.set(key, JSON.stringify(entries), last - now);
   }
 }
 
-function recordKey(id: string): string {
-  return `oidc:session:${id}`;
+/** With server-side storage, the record of a renewed session stays readable this long (lua-resty-session `stale_ttl`). */
+const staleTtlMs = 10_000;
+
+/**
+ * Store key of the metadata of one subject's sessions in one audience. The subject is
+ * URI-encoded (store keys must not contain spaces), or with `session_hash_subject` replaced by
+ * base64url of the first 16 bytes of its SHA-256 (as lua-resty-session's `hash_subject`).
+ */
+export function metadataKey(audience: string, subject: string, hash: boolean): string {
+  const sub = hash ? createHash('sha256').update(subject).digest().subarray(0, 16).toString('base64url') : encodeURIComponent(subject);
+  return `oidc:meta:${encodeURIComponent(audience)}:${sub}`;
 }
 
 /** Marks a cookie-stored session as ended (logout, expiry) so copies of its cookie stop working. */
