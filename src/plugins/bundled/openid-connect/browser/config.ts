@@ -247,7 +247,7 @@ export function sessionSettingsIssues(c: BrowserConfig, workers: number, databas
   void database;
   const storageIn = c.session_storage ?? 'cookie';
   const serverSide = storageIn !== 'cookie';
-  if ((storageIn === 'memcache' || storageIn === 'memcached') && c.session_memcached_socket) {
+  if (c.session_memcached_socket) {
     issues.push({ path: 'session_memcached_socket', message: 'not supported: the memcached client connects over TCP (session_memcached_host/port, optionally TLS)' });
   }
   // lua-resty-session keeps these only in a server-side store; with cookie storage they would do nothing.

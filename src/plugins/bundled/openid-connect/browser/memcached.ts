@@ -4,6 +4,7 @@
  * records, refresh locks and logout markers then live in memcached, shared by every node that
  * talks to it, as with Redis.
  */
+import { isIP } from 'node:net';
 import { MemcacheClient } from 'memcache-client';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import type { MemcachedSettings } from './config.ts';
@@ -34,7 +35,7 @@ export class MemcachedKv implements KeyValueStore {
       server: `${settings.host}:${settings.port}`,
       connectTimeout: timeoutMs,
       cmdTimeout: timeoutMs,
-      ...(settings.ssl ? { tls: { rejectUnauthorized: settings.sslVerify, servername: settings.host } } : {}),
+      ...(settings.ssl ? { tls: { rejectUnauthorized: settings.sslVerify, ...(isIP(settings.host) ? {} : { servername: settings.host }) } } : {}),
     });
     // Connection errors reach the command's caller (a 500 for that request), not an unhandled event.
     this.#client.on('error', () => {});
