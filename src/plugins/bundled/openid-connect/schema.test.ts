@@ -96,8 +96,8 @@ test('session settings the browser flows cannot build are validation errors, wit
   // Without a browser method nothing of the session is built, so nothing is required.
   assert.deepEqual(problems(2, { auth_methods: ['bearer', 'password'] }), []);
   // Static problems are reported whatever the number of workers, all at once.
-  assert.deepEqual(problems(1, { auth_methods: ['session'], session_storage: 'memcached', session_cookie_name: 'bad name' }), [
-    'plugins[0].config.session_storage: memcached is not supported; use cookie or redis',
+  assert.deepEqual(problems(1, { auth_methods: ['session'], session_storage: 'memcached', session_memcached_socket: '/run/m.sock', session_cookie_name: 'bad name' }), [
+    'plugins[0].config.session_memcached_socket: not supported: the memcached client connects over TCP (session_memcached_host/port, optionally TLS)',
     'plugins[0].config.session_cookie_name: not a valid cookie name',
   ]);
 });

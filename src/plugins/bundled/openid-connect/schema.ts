@@ -282,9 +282,10 @@ const fields = {
   timeout: def(z.number(), 10000),
   keepalive: def(z.boolean(), true),
   http_version: def(z.number(), 1.1),
-  http_proxy: opt(z.string()),
+  // Proxy URLs: the proxy itself is reached over plain HTTP (http://host:port), as in Kong.
+  http_proxy: opt(httpUrl),
   http_proxy_authorization: opt(z.string()),
-  https_proxy: opt(z.string()),
+  https_proxy: opt(httpUrl),
   https_proxy_authorization: opt(z.string()),
   no_proxy: opt(z.string()),
 };
@@ -338,13 +339,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   // revocation too, so per-endpoint overrides there would be ignored.
   revocation_endpoint_auth_method: null,
   pushed_authorization_request_endpoint_auth_method: null,
-  http_version: 1.1,
-  keepalive: true,
-  http_proxy: null,
-  http_proxy_authorization: null,
-  https_proxy: null,
-  https_proxy_authorization: null,
-  no_proxy: null,
 };
 
 /** `redis` fields the session storage's Redis client does not apply yet (value = the default). */
@@ -383,6 +377,10 @@ export const oidcConfigSchema = z
       const value = record[field];
       if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
     }
+    // Kong: 1.0 or 1.1. undici (the IdP client) speaks HTTP/1.1 only, so 1.0 is refused, not faked.
+    if (cfg.http_version !== 1.1) ctx.addIssue({ code: 'custom', path: ['http_version'], message: cfg.http_version === 1 ? 'HTTP/1.0 is not supported (the IdP client speaks HTTP/1.1); use 1.1' : 'must be 1.1 (Kong allows 1.0 and 1.1; 1.0 is not supported)' });
+    if (cfg.http_proxy_authorization && !cfg.http_proxy) ctx.addIssue({ code: 'custom', path: ['http_proxy_authorization'], message: 'needs http_proxy' });
+    if (cfg.https_proxy_authorization && !cfg.https_proxy) ctx.addIssue({ code: 'custom', path: ['https_proxy_authorization'], message: 'needs https_proxy' });
     if (cfg.response_mode === 'fragment' || cfg.response_mode === 'fragment.jwt') {
       ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment)` });
     }
