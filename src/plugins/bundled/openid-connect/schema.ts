@@ -341,12 +341,19 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   pushed_authorization_request_endpoint_auth_method: null,
 };
 
-/** `redis` fields the session storage's Redis client does not apply yet (value = the default). */
+/**
+ * `redis` fields the session storage's Redis client cannot apply: only the default (the value
+ * here) is accepted; any other value is refused with the reason given.
+ */
 export const redisNotSupportedYet: Readonly<Record<string, unknown>> = {
   cloud_authentication: null,
-  connection_is_proxied: false,
   keepalive_pool_size: 256,
   keepalive_backlog: null,
+};
+const redisRefusals: Readonly<Record<string, string>> = {
+  cloud_authentication: 'not supported: cloud (AWS/Azure/GCP) authentication to Redis; use username/password',
+  keepalive_pool_size: 'not supported: sessions use one multiplexed Redis connection per worker (ioredis), not a connection pool; only 256 (the default) is accepted',
+  keepalive_backlog: 'not supported: sessions use one multiplexed Redis connection per worker (ioredis), no pool backlog; only null is accepted',
 };
 
 /** `*_names` / `*_values` style pairs that are matched by index and must have equal lengths. */
@@ -387,7 +394,12 @@ export const oidcConfigSchema = z
     if (cfg.redis) {
       const redis = cfg.redis as unknown as Record<string, unknown>;
       for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {
-        if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['redis', field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+        if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['redis', field], message: redisRefusals[field] ?? `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+      }
+      // Through a proxy (Envoy, twemproxy) host/port name the proxy: one endpoint, database 0.
+      if (redis.connection_is_proxied === true) {
+        if (redis.database !== 0) ctx.addIssue({ code: 'custom', path: ['redis', 'database'], message: 'must be 0 with connection_is_proxied (Redis proxies do not support SELECT)' });
+        if (redis.cluster_nodes || redis.sentinel_nodes || redis.sentinel_master) ctx.addIssue({ code: 'custom', path: ['redis', 'connection_is_proxied'], message: 'host/port (or socket) name the proxy: not with cluster_nodes or sentinel' });
       }
     }
     if (cfg.principals && cfg.principals.enabled) ctx.addIssue({ code: 'custom', path: ['principals', 'enabled'], message: 'not supported yet (only false is accepted)' });

@@ -36,6 +36,8 @@ export interface RedisRecord {
   read_timeout?: number | null;
   send_timeout?: number | null;
   prefix?: string | null;
+  /** Redis reached through a proxy (Envoy, twemproxy): no commands proxies refuse (INFO, GETDEL). */
+  connection_is_proxied?: boolean | null;
 }
 
 export interface BrowserConfig {

@@ -120,7 +120,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   const sealer = new Sealer(secrets);
   sealer.warm();
   const serverKv: KeyValueStore | null =
-    cfg.storage === 'redis' && cfg.redis ? new RedisKv(createRedisClient(cfg.redis), cfg.redis.prefix) : cfg.storage === 'memcached' ? new MemcachedKv(cfg.memcached) : null;
+    cfg.storage === 'redis' && cfg.redis ? new RedisKv(createRedisClient(cfg.redis), cfg.redis.prefix, cfg.redis.connection_is_proxied ?? false) : cfg.storage === 'memcached' ? new MemcachedKv(cfg.memcached) : null;
   // Session records, locks and logout markers go where every node can see them. Markers in the
   // database are served from memory while it is down (last-known.ts).
   const kv: KeyValueStore = serverKv ?? (database === 'off' ? deps.sharedKv : lastKnownKv(deps.sharedKv, deps.log, deps.now));
