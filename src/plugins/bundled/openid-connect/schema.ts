@@ -331,8 +331,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   // Session and code-flow options the browser flows (./browser) do not implement yet; remove an
   // entry here when its feature lands there.
   session_enforce_same_subject: false,
-  reverify: false,
-  jwt_session_cookie: null,
   require_signed_request_object: null,
   revocation_token_param_name: 'token',
   // The browser flows get one Configuration per client (token endpoint method) for PAR and
