@@ -414,10 +414,6 @@ export const oidcConfigSchema = z
       const m = cfg[f];
       if (m && tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: [f], message: `${m}: not supported yet` });
     }
-    // The login action applies to the code flow only so far (the browser flows implement it).
-    (cfg.login_methods ?? []).forEach((m, i) => {
-      if (m !== 'authorization_code') ctx.addIssue({ code: 'custom', path: ['login_methods', i], message: `${m}: not supported yet` });
-    });
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);

@@ -146,6 +146,28 @@ export interface CookieSettings {
   secure: boolean | null;
 }
 
+export interface LoginSettings {
+  action: 'upstream' | 'response' | 'redirect';
+  methods: readonly string[];
+  tokens: readonly string[];
+  redirectMode: 'fragment' | 'query';
+  redirectUri: readonly string[];
+  preserveQueryArgs: boolean;
+}
+
+/** `login_*` with Kong's defaults (login.ts applies them). */
+export function loginSettings(c: BrowserConfig): LoginSettings {
+  return {
+    action: c.login_action ?? 'upstream',
+    methods: c.login_methods ?? ['authorization_code'],
+    // null means "no tokens" (the how-to sets it to keep tokens out of the address bar)
+    tokens: c.login_tokens === undefined ? ['id_token'] : c.login_tokens ? [...c.login_tokens] : [],
+    redirectMode: c.login_redirect_mode ?? 'fragment',
+    redirectUri: c.login_redirect_uri ? [...c.login_redirect_uri] : [],
+    preserveQueryArgs: c.preserve_query_args ?? false,
+  };
+}
+
 /** Config with Kong's defaults applied; read by every module of this folder. */
 export interface ResolvedConfig {
   clientIds: readonly string[];
@@ -165,6 +187,7 @@ export interface ResolvedConfig {
   authCookie: CookieSettings;
   /** seconds */
   authorizationRollingTimeout: number;
+  login: LoginSettings;
   loginAction: 'upstream' | 'response' | 'redirect';
   loginMethods: readonly string[];
   loginTokens: readonly string[];
@@ -277,6 +300,7 @@ export function resolveConfig(c: BrowserConfig, workers: number, database: 'off'
   const sessionCookieName = c.session_cookie_name ?? 'session';
   const names = c.authorization_query_args_names ?? [];
   const values = c.authorization_query_args_values ?? [];
+  const login = loginSettings(c);
 
   const sessionCookie: CookieSettings = {
     name: sessionCookieName,
@@ -309,12 +333,12 @@ export function resolveConfig(c: BrowserConfig, workers: number, database: 'off'
       secure: c.authorization_cookie_secure ?? null,
     },
     authorizationRollingTimeout: num(c.authorization_rolling_timeout, 600),
-    loginAction: c.login_action ?? 'upstream',
-    loginMethods: c.login_methods ?? ['authorization_code'],
-    // null means "no tokens" (the how-to sets it to keep tokens out of the address bar)
-    loginTokens: c.login_tokens === undefined ? ['id_token'] : list(c.login_tokens),
-    loginRedirectMode: c.login_redirect_mode ?? 'fragment',
-    loginRedirectUri: list(c.login_redirect_uri),
+    login,
+    loginAction: login.action,
+    loginMethods: login.methods,
+    loginTokens: login.tokens,
+    loginRedirectMode: login.redirectMode,
+    loginRedirectUri: login.redirectUri,
     searchUserInfo: c.search_user_info ?? false,
     logoutMethods: (c.logout_methods ?? ['POST', 'DELETE']).map((m) => m.toUpperCase()),
     logoutQueryArg: c.logout_query_arg ?? null,
