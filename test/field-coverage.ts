@@ -438,7 +438,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:openid-connect.config.session_remember_absolute_timeout': { tests: ['test/oidc-browser-options.test.ts'] },
   'plugins:openid-connect.config.session_audience': { tests: ['src/plugins/bundled/openid-connect/browser/session.test.ts'] },
   'plugins:openid-connect.config.session_store_metadata': { tests: ['test/oidc-session-options.test.ts'] },
-  'plugins:openid-connect.config.session_enforce_same_subject': { refused: true },
+  'plugins:openid-connect.config.session_enforce_same_subject': { tests: ['test/oidc-session-options.test.ts'] },
   'plugins:openid-connect.config.session_hash_subject': { tests: ['test/oidc-session-options.test.ts'] },
   'plugins:openid-connect.config.session_hash_storage_key': { tests: ['test/oidc-session-options.test.ts'] },
   'plugins:openid-connect.config.session_request_headers': { tests: ['src/plugins/bundled/openid-connect/access.test.ts'] },

@@ -185,3 +185,52 @@ describe('settings that would do nothing are refused, naming the field', () => {
     assert.deepEqual(paths({ session_storage: 'redis', redis: {}, session_store_metadata: true, session_hash_subject: true, session_hash_storage_key: true }), []);
   });
 });
+
+describe('several audiences in one cookie; session_enforce_same_subject', () => {
+  // Two plugin instances (two routes) sharing the cookie name and secret, each its own audience.
+  const jane = { authorization: `Basic ${Buffer.from('jane:doe2').toString('base64')}` };
+  const sub = (body: string) => (JSON.parse(body) as { extra: { sub: string } }).extra.sub;
+
+  async function pair(enforce: boolean): Promise<[Setup, Setup]> {
+    const a = await setup({ ...baseConfig, session_audience: 'app-a', session_enforce_same_subject: enforce, logout_uri_suffix: '/logout', logout_methods: ['POST'] });
+    const b = await setup({ ...baseConfig, session_audience: 'app-b', session_enforce_same_subject: enforce });
+    return [a, b];
+  }
+
+  it('without it, each audience keeps its own session (and subject) in the shared cookie; a logout ends only its own', async () => {
+    const [a, b] = await pair(false);
+    try {
+      const jar = new CookieJar();
+      assert.equal((await send(jar, `${a.harness.url}/login`, { headers: basic })).status, 200);
+      assert.equal((await send(jar, `${b.harness.url}/login`, { headers: jane })).status, 200);
+      assert.equal(sub((await send(jar, `${a.harness.url}/x`, { headers: api })).body), 'alex');
+      assert.equal(sub((await send(jar, `${b.harness.url}/x`, { headers: api })).body), 'jane');
+      const out = await send(jar, `${a.harness.url}/logout`, { method: 'POST', headers: api });
+      assert.ok(out.status < 400);
+      assert.ok(jar.get(a.harness.url, 'session'), 'the cookie stays for app-b');
+      assert.equal((await send(jar, `${a.harness.url}/x`, { headers: api })).status, 401);
+      assert.equal(sub((await send(jar, `${b.harness.url}/x`, { headers: api })).body), 'jane');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('with it, a session of another subject drops the other audiences; the same subject keeps them', async () => {
+    const [a, b] = await pair(true);
+    try {
+      const same = new CookieJar();
+      await send(same, `${a.harness.url}/login`, { headers: basic });
+      await send(same, `${b.harness.url}/login`, { headers: basic });
+      assert.equal((await send(same, `${a.harness.url}/x`, { headers: api })).status, 200, 'same subject: app-a kept');
+      const jar = new CookieJar();
+      await send(jar, `${a.harness.url}/login`, { headers: basic });
+      await send(jar, `${b.harness.url}/login`, { headers: jane });
+      assert.equal(sub((await send(jar, `${b.harness.url}/x`, { headers: api })).body), 'jane');
+      assert.equal((await send(jar, `${a.harness.url}/x`, { headers: api })).status, 401, "another subject: app-a's session dropped");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});

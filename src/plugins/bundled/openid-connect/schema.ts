@@ -330,7 +330,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   downstream_user_info_jwt_header: null,
   // Session and code-flow options the browser flows (./browser) do not implement yet; remove an
   // entry here when its feature lands there.
-  session_enforce_same_subject: false,
   require_signed_request_object: null,
   revocation_token_param_name: 'token',
   // The browser flows get one Configuration per client (token endpoint method) for PAR and

@@ -53,8 +53,11 @@ export interface NewSession {
 /** Per-request notes kept in ctx.state under this key. */
 export const stateKey = 'openid-connect:browser';
 
-interface CookiePayload {
-  v: 1;
+/**
+ * The session of one audience in the cookie. Several plugin instances sharing the cookie name and
+ * secret but with different `session_audience` keep one entry each (lua-resty-session audiences).
+ */
+interface AudienceEntry {
   aud: string;
   /** cookie storage: the session itself */
   d?: SessionData;
@@ -62,6 +65,23 @@ interface CookiePayload {
   ref?: string;
   /** `session_bind`: digest of the bound request facts (client IP, scheme, User-Agent) */
   b?: string;
+  /** server-side storage: the subject (for `session_enforce_same_subject`) */
+  s?: string | null;
+}
+
+interface CookiePayload extends AudienceEntry {
+  v: 1;
+  /** The sessions of other audiences sharing this cookie. */
+  o?: AudienceEntry[];
+}
+
+function entryOf(payload: CookiePayload, aud: string): AudienceEntry | null {
+  if (payload.aud === aud) return payload;
+  return payload.o?.find((e) => e.aud === aud) ?? null;
+}
+
+function subjectOf(e: AudienceEntry): string | null {
+  return e.d ? e.d.subject : (e.s ?? null);
 }
 
 const touchIntervalMs = 60_000;
@@ -224,12 +244,16 @@ export class SessionStore {
         stale = old !== null;
       }
       if (this.#cfg.storeMetadata) await this.#updateMetadata(next, now, { [next.id]: now + (ttlMs ?? 30 * 86_400_000), ...(stale ? { [previousId]: now + staleTtlMs } : {}) });
-      payload = { v: 1, aud: next.audience, ref: next.id };
+      payload = { v: 1, aud: next.audience, ref: next.id, s: next.subject };
     } else {
       payload = { v: 1, aud: next.audience, d: next };
     }
     const bound = this.#bindValue(ctx);
     if (bound !== undefined) payload.b = bound;
+    // Other audiences' sessions in the cookie stay (with `session_enforce_same_subject` only
+    // those of the same subject: the others are dropped).
+    const others = (await this.#otherAudiences(ctx)).filter((e) => !this.#cfg.enforceSameSubject || subjectOf(e) === next.subject);
+    if (others.length > 0) payload.o = others;
     const sealed = await this.#sealer.seal('session', payload);
     this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
     if (this.#cfg.remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
@@ -242,8 +266,33 @@ export class SessionStore {
     // A cookie-stored session lives in the browser: a copy kept by anyone would still open. A
     // marker in the shared store (until the session could have ended anyway) refuses such copies.
     if (session && !this.#cfg.serverSide) await this.#kv.set(endedKey(session.id), '1', this.#markerTtlMs());
+    // The sessions of other audiences in the same cookie go on: the cookie is written without ours.
+    const others = await this.#otherAudiences(ctx);
+    if (others.length > 0) {
+      const [first, ...rest] = others;
+      const sealed = await this.#sealer.seal('session', { v: 1, ...first, ...(rest.length > 0 ? { o: rest } : {}) } satisfies CookiePayload);
+      this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
+      if (this.#cfg.remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
+      return;
+    }
     this.#clear(ctx, this.#cfg.sessionCookie, true);
     if (this.#cfg.remember) this.#clear(ctx, this.#cfg.rememberCookie, true);
+  }
+
+  /** The entries of other audiences in the request's session cookie (none when it does not open). */
+  async #otherAudiences(ctx: RequestContext): Promise<AudienceEntry[]> {
+    const { value } = readChunked(ctx.request.cookies, this.#cfg.sessionCookie.name);
+    if (value === null) return [];
+    const payload = (await this.#sealer.open('session', value)) as CookiePayload | null;
+    if (!payload || payload.v !== 1) return [];
+    const mine = this.#cfg.sessionAudience;
+    const out: AudienceEntry[] = [];
+    for (const e of [payload, ...(payload.o ?? [])]) {
+      if (e.aud === mine) continue;
+      const { aud, d, ref, b, s } = e;
+      out.push({ aud, ...(d ? { d } : {}), ...(ref ? { ref } : {}), ...(b ? { b } : {}), ...(s !== undefined ? { s } : {}) });
+    }
+    return out;
   }
 
   /** Back-channel logout (§2.7 of the spec): every session of this sid / sub ends, on every node. */
@@ -313,32 +362,35 @@ export class SessionStore {
       this.#clear(ctx, settings);
       return null;
     }
-    if (payload.aud !== this.#cfg.sessionAudience) return null;
-    if (payload.b !== this.#bindValue(ctx)) {
+    const entry = entryOf(payload, this.#cfg.sessionAudience);
+    if (entry === null) return null;
+    // A cookie shared with other audiences is not removed for a problem of our entry.
+    const clear = (payload.o?.length ?? 0) > 0 || payload.aud !== entry.aud ? () => {} : () => this.#clear(ctx, settings);
+    if (entry.b !== this.#bindValue(ctx)) {
       // Another client IP, scheme or User-Agent than the session was bound to (`session_bind`).
       ctx.log.debug({ cookie: settings.name }, 'openid-connect: session bound to another client; cookie removed');
-      this.#clear(ctx, settings);
+      clear();
       return null;
     }
     if (this.#cfg.serverSide) {
-      if (typeof payload.ref !== 'string') {
-        this.#clear(ctx, settings);
+      if (typeof entry.ref !== 'string') {
+        clear();
         return null;
       }
-      const record = await this.#kv.get(this.#recordKey(payload.ref));
+      const record = await this.#kv.get(this.#recordKey(entry.ref));
       const data = record === null ? null : ((await this.#sealer.open('storage', record)) as SessionData | null);
-      if (!data || data.id !== payload.ref) {
-        this.#clear(ctx, settings);
+      if (!data || data.id !== entry.ref) {
+        clear();
         return null;
       }
       return data;
     }
-    if (!payload.d || typeof payload.d.id !== 'string') return null;
-    if ((await this.#kv.get(this.#keys(payload.d).ended)) !== null) {
-      this.#clear(ctx, settings);
+    if (!entry.d || typeof entry.d.id !== 'string') return null;
+    if ((await this.#kv.get(this.#keys(entry.d).ended)) !== null) {
+      clear();
       return null;
     }
-    return payload.d;
+    return entry.d;
   }
 
   #writeCookie(ctx: RequestContext, settings: CookieSettings, value: string, maxAge: number | undefined): void {
