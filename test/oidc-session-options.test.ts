@@ -216,6 +216,24 @@ describe('several audiences in one cookie; session_enforce_same_subject', () => 
     }
   });
 
+  it("one audience's session timing out leaves the other's in the cookie", async () => {
+    const a = await setup({ ...baseConfig, session_audience: 'app-a', session_idling_timeout: 60 });
+    const b = await setup({ ...baseConfig, session_audience: 'app-b' });
+    try {
+      const jar = new CookieJar();
+      await send(jar, `${a.harness.url}/login`, { headers: basic });
+      await send(jar, `${b.harness.url}/login`, { headers: jane });
+      a.clock.offsetMs = 120_000;
+      const expired = await send(jar, `${a.harness.url}/x`, { headers: api });
+      assert.equal(expired.status, 401);
+      assert.ok(!expired.setCookies.some((c) => c.startsWith('session=;')), 'not cleared');
+      assert.equal(sub((await send(jar, `${b.harness.url}/x`, { headers: api })).body), 'jane');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('with it, a session of another subject drops the other audiences; the same subject keeps them', async () => {
     const [a, b] = await pair(true);
     try {

@@ -151,7 +151,8 @@ export class SessionStore {
       }
       // With Redis the remember cookie points at the same record: it may still bring it back.
       if (!this.#cfg.remember) await this.#deleteRecord(main);
-      this.#clear(ctx, this.#cfg.sessionCookie);
+      // Without ours, the cookie may still carry other audiences' sessions.
+      if (!(await this.#keepOthers(ctx, false))) this.#clear(ctx, this.#cfg.sessionCookie);
       ctx.log.debug({ reason: problem ?? 'backchannel logout' }, 'openid-connect: session ended');
     }
     if (!this.#cfg.remember) return null;
@@ -267,16 +268,20 @@ export class SessionStore {
     // marker in the shared store (until the session could have ended anyway) refuses such copies.
     if (session && !this.#cfg.serverSide) await this.#kv.set(endedKey(session.id), '1', this.#markerTtlMs());
     // The sessions of other audiences in the same cookie go on: the cookie is written without ours.
-    const others = await this.#otherAudiences(ctx);
-    if (others.length > 0) {
-      const [first, ...rest] = others;
-      const sealed = await this.#sealer.seal('session', { v: 1, ...first, ...(rest.length > 0 ? { o: rest } : {}) } satisfies CookiePayload);
-      this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
-      if (this.#cfg.remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
-      return;
-    }
+    if (await this.#keepOthers(ctx, this.#cfg.remember)) return;
     this.#clear(ctx, this.#cfg.sessionCookie, true);
     if (this.#cfg.remember) this.#clear(ctx, this.#cfg.rememberCookie, true);
+  }
+
+  /** Rewrites the cookie with the other audiences' entries only; false when there are none. */
+  async #keepOthers(ctx: RequestContext, remember: boolean): Promise<boolean> {
+    const others = await this.#otherAudiences(ctx);
+    if (others.length === 0) return false;
+    const [first, ...rest] = others;
+    const sealed = await this.#sealer.seal('session', { v: 1, ...first, ...(rest.length > 0 ? { o: rest } : {}) } satisfies CookiePayload);
+    this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
+    if (remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
+    return true;
   }
 
   /** The entries of other audiences in the request's session cookie (none when it does not open). */
