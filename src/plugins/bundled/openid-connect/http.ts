@@ -61,7 +61,7 @@ export function bypassesProxy(url: URL, noProxy: string | null | undefined): boo
     if (entry === '*') return true;
     let entryPort: string | null = null;
     const m = /^(.*):(\d+)$/.exec(entry);
-    if (m && !entry.includes(']') && m[1].includes(':') === false) {
+    if (m && !m[1].includes(':')) {
       entry = m[1];
       entryPort = m[2];
     }
