@@ -54,5 +54,9 @@ export function namesField(file: string, text: string, path: string): boolean {
   const owner = path.startsWith('plugins:') ? path.slice('plugins:'.length, path.indexOf('.')) : path.slice(0, path.indexOf('.'));
   const stem = owner.replace(/s$/, '');
   const pattern = stem.replace(/[-_]/g, '[-_ ]?');
-  return file.includes(stem.replace(/_/g, '-')) || new RegExp(pattern, 'i').test(text);
+  const fileStems = [stem.replace(/_/g, '-'), ...(ownerAliases[owner] ?? [])];
+  return fileStems.some((f) => file.includes(f)) || new RegExp(pattern, 'i').test(text);
 }
+
+/** Short names test files use for an owner (`test/oidc-*.test.ts` are the openid-connect plugin's). */
+const ownerAliases: Readonly<Record<string, readonly string[]>> = { 'openid-connect': ['oidc'] };

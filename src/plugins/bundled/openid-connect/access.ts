@@ -31,6 +31,7 @@ import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.t
 import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
+import { appliesLoginAction, loginActionReply } from './steps/login-action.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
@@ -358,6 +359,9 @@ function sessionHeaders(inst: Instance, f: Flow): undefined {
   return undefined;
 }
 
+/** `login_action` for `login_methods` other than the code flow: a reply ends the request here. */
+const loginAction: AccessStep = (inst, f) => loginActionReply(inst.cfg, f.ctx, f.outcome!, f.client?.index ?? 0) ?? undefined;
+
 /**
  * The step table: every step of `access`, in order, with the configurations it takes part in.
  * `accessSteps` keeps the ones a plugin instance needs.
@@ -376,6 +380,7 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'hide credentials', step: hide, when: () => true },
   { name: 'headers', step: headers, when: () => true },
   { name: 'session save', step: sessionSave, when: (_c, b) => b },
+  { name: 'login action', step: loginAction, when: (c) => appliesLoginAction(c) },
 ];
 
 /** The steps of `stepTable` this configuration runs, in order. */

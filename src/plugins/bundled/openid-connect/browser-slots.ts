@@ -13,7 +13,8 @@ import type { IssuerCache } from './issuer.ts';
 import type { Clients, OidcClient } from './clients.ts';
 import { configuredClients, perClient, selectClient } from './clients.ts';
 import type { Claims, Outcome, RequestState, Runtime, Sync } from './runtime.ts';
-import { looksLikeJwt } from './steps/verify-token.ts';
+import { looksLikeJwt, verifyAccessJwt } from './steps/verify-token.ts';
+import { isGatewayError } from '../../../errors.ts';
 import { TailMemo } from './caches.ts';
 
 export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCache, clients: Clients): BrowserFlows {
@@ -86,15 +87,44 @@ function decode(token: string): Claims | null {
 const sessionOutcomes = new WeakMap<SessionData, Outcome>();
 
 /** `session`: the session the pipeline loaded for this request (steady state: no Promise). */
-export function sessionStep(_rt: Runtime, rs: RequestState): Outcome | null {
+export function sessionStep(rt: Runtime, rs: RequestState): Sync<Outcome | null> {
   const session = rs.session;
   if (session === null) return null;
+  if (rt.cfg.reverify) return reverified(rt, rs, session);
+  return outcomeOf(session);
+}
+
+function outcomeOf(session: SessionData): Outcome {
   let o = sessionOutcomes.get(session);
   if (o === undefined) {
     o = sessionOutcome('session', session, decode);
     if (Object.isFrozen(session)) sessionOutcomes.set(session, o);
   }
   return o;
+}
+
+/**
+ * `reverify`: the tokens in the session are verified again on every request instead of being
+ * trusted because the session opened: a JWT access token as a bearer token (signature, issuer,
+ * expiry; `verifyAccessJwt`), the ID token's signature and issuer (its expiry is not checked: a
+ * session outlives its ID token, as without `reverify`). Tokens that fail end the session
+ * (destroyed, cookies expired) and the search goes on as without one; an IdP that cannot be
+ * reached for its keys is an error, not a reason to end the session.
+ */
+async function reverified(rt: Runtime, rs: RequestState, session: SessionData): Promise<Outcome | null> {
+  try {
+    const at = session.tokens.access_token;
+    if (at && looksLikeJwt(at)) await verifyAccessJwt(rt, rs, at);
+    const idt = session.tokens.id_token;
+    if (idt) await rt.issuer.verifyJwt(idt, { issuers: rt.cfg.issuers_allowed, leewaySec: rt.cfg.leeway, verifyClaims: false });
+  } catch (err) {
+    if (!(isGatewayError(err) && err.status === 401)) throw err;
+    rs.ctx.log.info({ reason: err.message }, 'openid-connect: session tokens failed reverification (reverify); session ended');
+    await rt.browser!.destroySession(rs.ctx, session);
+    rs.session = null;
+    return null;
+  }
+  return outcomeOf(session);
 }
 
 /** `authorization_code`: finish a callback (a new session), or start a sign-in (a reply). */

@@ -30,7 +30,18 @@ export type { OidcRequestState };
 export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   // Which discovery cache record (Admin API) this instance writes: instances that trust other keys keep their own.
   const cacheSource = { issuer: cfg.issuer, jwksEndpoint: cfg.jwks_endpoint, extraJwksUris: cfg.extra_jwks_uris ?? [] };
-  const http = new IdpHttp({ timeoutMs: cfg.timeout, sslVerify: cfg.ssl_verify, metrics: deps.metrics?.oidc, log: deps.log });
+  const http = new IdpHttp({
+    timeoutMs: cfg.timeout,
+    sslVerify: cfg.ssl_verify,
+    keepalive: cfg.keepalive,
+    httpProxy: cfg.http_proxy,
+    httpProxyAuthorization: cfg.http_proxy_authorization,
+    httpsProxy: cfg.https_proxy,
+    httpsProxyAuthorization: cfg.https_proxy_authorization,
+    noProxy: cfg.no_proxy,
+    metrics: deps.metrics?.oidc,
+    log: deps.log,
+  });
   const issuer = new IssuerCache({
     issuer: cfg.issuer,
     usingPseudoIssuer: cfg.using_pseudo_issuer,

@@ -4,7 +4,7 @@
  * Every call gets a timeout (`timeout`, ms) combined with the caller's AbortSignal, so a slow
  * IdP can never hold a request longer than configured.
  */
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent, Pool, ProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { CustomFetch, CustomFetchOptions } from 'openid-client';
 import { traceScope } from '../../sdk.ts';
 import { idpUnavailable } from './errors.ts';
@@ -16,6 +16,16 @@ export interface IdpHttpOptions {
   timeoutMs: number;
   /** Verify the IdP's TLS certificate (`config.ssl_verify`). */
   sslVerify: boolean;
+  /** `keepalive`: reuse connections to the IdP (default true); false closes each after its response. */
+  keepalive?: boolean;
+  /** `http_proxy` / `http_proxy_authorization`: forward proxy for http:// IdP URLs (absolute-form requests). */
+  httpProxy?: string | null;
+  httpProxyAuthorization?: string | null;
+  /** `https_proxy` / `https_proxy_authorization`: forward proxy for https:// IdP URLs (CONNECT tunnels). */
+  httpsProxy?: string | null;
+  httpsProxyAuthorization?: string | null;
+  /** `no_proxy`: comma-separated hosts (and their subdomains) reached directly; `*` = every host. */
+  noProxy?: string | null;
   /** Clock of the circuit breaker (tests). */
   now?: () => number;
   /** The node's openid-connect metrics (portcullis_oidc_*), when the node has metrics. */
@@ -36,8 +46,37 @@ export interface CallExtras {
   headers?: Readonly<Record<string, string>> | null;
 }
 
+/**
+ * `no_proxy` as the common NO_PROXY convention: comma-separated entries, `*` matches every host,
+ * an entry matches that host and its subdomains (a leading `.` is optional), `host:port` only
+ * that port. Letter case is ignored.
+ */
+export function bypassesProxy(url: URL, noProxy: string | null | undefined): boolean {
+  if (!noProxy) return false;
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  for (const raw of noProxy.split(',')) {
+    let entry = raw.trim().toLowerCase();
+    if (entry === '') continue;
+    if (entry === '*') return true;
+    let entryPort: string | null = null;
+    const m = /^(.*):(\d+)$/.exec(entry);
+    if (m && !m[1].includes(':')) {
+      entry = m[1];
+      entryPort = m[2];
+    }
+    entry = entry.replace(/^\[|\]$/g, '').replace(/^\*?\./, '');
+    if (entryPort !== null && entryPort !== port) continue;
+    if (host === entry || host.endsWith(`.${entry}`)) return true;
+  }
+  return false;
+}
+
 export class IdpHttp {
   readonly #agent: Agent;
+  readonly #httpProxy: ProxyAgent | null;
+  readonly #httpsProxy: ProxyAgent | null;
+  readonly #noProxy: string | null;
   readonly #timeoutMs: number;
   readonly #breaker: IdpBreaker;
   readonly metrics: OidcMetrics | undefined;
@@ -49,11 +88,40 @@ export class IdpHttp {
     this.#breaker = new IdpBreaker(options.now);
     this.metrics = options.metrics;
     this.#debug = options.log?.isLevelEnabled('debug') ? options.log : null;
-    this.#agent = new Agent({
-      connect: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs },
+    const keepalive = options.keepalive ?? true;
+    const common = {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-    });
+      // undici: pipelining 0 = no keep-alive (each connection closes after its response)
+      ...(keepalive ? {} : { pipelining: 0 }),
+    };
+    this.#agent = new Agent({ ...common, connect: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs } });
+    // Connections to the proxy follow `keepalive` too (the proxy's own pools are built by `factory`).
+    const factory = keepalive ? undefined : (origin: string | URL, opts: object): Dispatcher => new Pool(origin, { ...opts, pipelining: 0 });
+    const proxy = (uri: string, token: string | null | undefined, tunnel: boolean): ProxyAgent =>
+      new ProxyAgent({
+        ...common,
+        uri,
+        ...(token ? { token } : {}),
+        // http:// targets as absolute-form requests to the proxy (as lua-resty-http does; many
+        // proxies allow CONNECT to 443 only); https:// targets through a CONNECT tunnel.
+        proxyTunnel: tunnel,
+        requestTls: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs },
+        proxyTls: { timeout: options.timeoutMs },
+        ...(factory ? { factory } : {}),
+      });
+    this.#httpProxy = options.httpProxy ? proxy(options.httpProxy, options.httpProxyAuthorization, false) : null;
+    this.#httpsProxy = options.httpsProxy ? proxy(options.httpsProxy, options.httpsProxyAuthorization, true) : null;
+    this.#noProxy = options.noProxy ?? null;
+  }
+
+  /** The dispatcher for one IdP URL: its scheme's proxy unless `no_proxy` names the host, else the direct pool. */
+  #dispatcherFor(url: string): Dispatcher {
+    if (this.#httpProxy === null && this.#httpsProxy === null) return this.#agent;
+    const u = new URL(url);
+    const proxy = u.protocol === 'https:' ? this.#httpsProxy : this.#httpProxy;
+    if (proxy === null || bypassesProxy(u, this.#noProxy)) return this.#agent;
+    return proxy;
   }
 
   /**
@@ -133,7 +201,7 @@ export class IdpHttp {
           body: options.body as never,
           redirect: 'manual',
           signal: AbortSignal.any([...signals, ...callerSignals]),
-          dispatcher: this.#agent,
+          dispatcher: this.#dispatcherFor(url),
         });
         this.#breaker.settle(endpoint, res.status >= 500 ? 'failure' : 'success');
         return res as unknown as Response;
@@ -156,6 +224,7 @@ export class IdpHttp {
   }
 
   async close(): Promise<void> {
+    await Promise.all([this.#httpProxy?.close(), this.#httpsProxy?.close()]);
     await this.#agent.close();
   }
 }

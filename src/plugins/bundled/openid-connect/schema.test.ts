@@ -47,7 +47,6 @@ test('a field whose feature is not built is accepted at its default only', () =>
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_dpop: 'off', http_version: 1.1 }), []);
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_dpop: 'strict' }), ['proof_of_possession_dpop: not supported yet (only "off" is accepted)']);
   assert.match(issues({ issuer: 'https://i/', client_auth: ['tls_client_auth'] })[0], /^client_auth\.0: tls_client_auth: not supported yet/);
-  assert.match(issues({ issuer: 'https://i/', login_methods: ['password'] })[0], /^login_methods\.0/);
   for (const field of Object.keys(notSupportedYet)) assert.ok(field in oidcConfigSchema.parse({ issuer: 'https://i/' }), field);
 });
 
@@ -96,8 +95,8 @@ test('session settings the browser flows cannot build are validation errors, wit
   // Without a browser method nothing of the session is built, so nothing is required.
   assert.deepEqual(problems(2, { auth_methods: ['bearer', 'password'] }), []);
   // Static problems are reported whatever the number of workers, all at once.
-  assert.deepEqual(problems(1, { auth_methods: ['session'], session_storage: 'memcached', session_cookie_name: 'bad name' }), [
-    'plugins[0].config.session_storage: memcached is not supported; use cookie or redis',
+  assert.deepEqual(problems(1, { auth_methods: ['session'], session_storage: 'memcached', session_memcached_socket: '/run/m.sock', session_cookie_name: 'bad name' }), [
+    'plugins[0].config.session_memcached_socket: not supported: the memcached client connects over TCP (session_memcached_host/port, optionally TLS)',
     'plugins[0].config.session_cookie_name: not a valid cookie name',
   ]);
 });
@@ -162,8 +161,8 @@ test('response_mode is one of Kong\'s values; the fragment modes and unapplied r
   assert.match(issues({ issuer: 'https://i/', response_mode: 'whatever' })[0], /^response_mode/);
   assert.match(issues({ issuer: 'https://i/', response_mode: 'fragment' })[0], /^response_mode: fragment: not supported yet/);
   assert.deepEqual(issues({ issuer: 'https://i/', redis: { host: 'r', keepalive_pool_size: 256, connection_is_proxied: false } }), []);
-  assert.deepEqual(issues({ issuer: 'https://i/', redis: { connection_is_proxied: true } }), ['redis.connection_is_proxied: not supported yet (only false is accepted)']);
-  assert.deepEqual(issues({ issuer: 'https://i/', redis: { keepalive_pool_size: 10 } }), ['redis.keepalive_pool_size: not supported yet (only 256 is accepted)']);
-  assert.deepEqual(issues({ issuer: 'https://i/', redis: { keepalive_backlog: 5 } }), ['redis.keepalive_backlog: not supported yet (only null is accepted)']);
+  assert.deepEqual(issues({ issuer: 'https://i/', redis: { connection_is_proxied: true } }), []);
+  assert.deepEqual(issues({ issuer: 'https://i/', redis: { keepalive_pool_size: 10 } }).map((i) => i.split(':')[0]), ['redis.keepalive_pool_size']);
+  assert.deepEqual(issues({ issuer: 'https://i/', redis: { keepalive_backlog: 5 } }).map((i) => i.split(':')[0]), ['redis.keepalive_backlog']);
   assert.deepEqual(issues({ issuer: 'https://i/', redis: { cloud_authentication: { auth_provider: 'aws' } } }).map((i) => i.split(':')[0]), ['redis.cloud_authentication']);
 });

@@ -282,9 +282,10 @@ const fields = {
   timeout: def(z.number(), 10000),
   keepalive: def(z.boolean(), true),
   http_version: def(z.number(), 1.1),
-  http_proxy: opt(z.string()),
+  // Proxy URLs: the proxy itself is reached over plain HTTP (http://host:port), as in Kong.
+  http_proxy: opt(httpUrl),
   http_proxy_authorization: opt(z.string()),
-  https_proxy: opt(z.string()),
+  https_proxy: opt(httpUrl),
   https_proxy_authorization: opt(z.string()),
   no_proxy: opt(z.string()),
 };
@@ -329,34 +330,27 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   downstream_user_info_jwt_header: null,
   // Session and code-flow options the browser flows (./browser) do not implement yet; remove an
   // entry here when its feature lands there.
-  session_store_metadata: false,
-  session_enforce_same_subject: false,
-  session_hash_subject: false,
-  session_hash_storage_key: false,
-  session_bind: null,
-  reverify: false,
-  jwt_session_cookie: null,
   require_signed_request_object: null,
   revocation_token_param_name: 'token',
   // The browser flows get one Configuration per client (token endpoint method) for PAR and
   // revocation too, so per-endpoint overrides there would be ignored.
   revocation_endpoint_auth_method: null,
   pushed_authorization_request_endpoint_auth_method: null,
-  http_version: 1.1,
-  keepalive: true,
-  http_proxy: null,
-  http_proxy_authorization: null,
-  https_proxy: null,
-  https_proxy_authorization: null,
-  no_proxy: null,
 };
 
-/** `redis` fields the session storage's Redis client does not apply yet (value = the default). */
+/**
+ * `redis` fields the session storage's Redis client cannot apply: only the default (the value
+ * here) is accepted; any other value is refused with the reason given.
+ */
 export const redisNotSupportedYet: Readonly<Record<string, unknown>> = {
   cloud_authentication: null,
-  connection_is_proxied: false,
   keepalive_pool_size: 256,
   keepalive_backlog: null,
+};
+const redisRefusals: Readonly<Record<string, string>> = {
+  cloud_authentication: 'not supported: cloud (AWS/Azure/GCP) authentication to Redis; use username/password',
+  keepalive_pool_size: 'not supported: sessions use one multiplexed Redis connection per worker (ioredis), not a connection pool; only 256 (the default) is accepted',
+  keepalive_backlog: 'not supported: sessions use one multiplexed Redis connection per worker (ioredis), no pool backlog; only null is accepted',
 };
 
 /** `*_names` / `*_values` style pairs that are matched by index and must have equal lengths. */
@@ -387,13 +381,22 @@ export const oidcConfigSchema = z
       const value = record[field];
       if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
     }
+    // Kong: 1.0 or 1.1. undici (the IdP client) speaks HTTP/1.1 only, so 1.0 is refused, not faked.
+    if (cfg.http_version !== 1.1) ctx.addIssue({ code: 'custom', path: ['http_version'], message: cfg.http_version === 1 ? 'HTTP/1.0 is not supported (the IdP client speaks HTTP/1.1); use 1.1' : 'must be 1.1 (Kong allows 1.0 and 1.1; 1.0 is not supported)' });
+    if (cfg.http_proxy_authorization && !cfg.http_proxy) ctx.addIssue({ code: 'custom', path: ['http_proxy_authorization'], message: 'needs http_proxy' });
+    if (cfg.https_proxy_authorization && !cfg.https_proxy) ctx.addIssue({ code: 'custom', path: ['https_proxy_authorization'], message: 'needs https_proxy' });
     if (cfg.response_mode === 'fragment' || cfg.response_mode === 'fragment.jwt') {
       ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment)` });
     }
     if (cfg.redis) {
       const redis = cfg.redis as unknown as Record<string, unknown>;
       for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {
-        if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['redis', field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+        if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['redis', field], message: redisRefusals[field] ?? `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+      }
+      // Through a proxy (Envoy, twemproxy) host/port name the proxy: one endpoint, database 0.
+      if (redis.connection_is_proxied === true) {
+        if (redis.database !== 0) ctx.addIssue({ code: 'custom', path: ['redis', 'database'], message: 'must be 0 with connection_is_proxied (Redis proxies do not support SELECT)' });
+        if (redis.cluster_nodes || redis.sentinel_nodes || redis.sentinel_master) ctx.addIssue({ code: 'custom', path: ['redis', 'connection_is_proxied'], message: 'host/port (or socket) name the proxy: not with cluster_nodes or sentinel' });
       }
     }
     if (cfg.principals && cfg.principals.enabled) ctx.addIssue({ code: 'custom', path: ['principals', 'enabled'], message: 'not supported yet (only false is accepted)' });
@@ -410,10 +413,6 @@ export const oidcConfigSchema = z
       const m = cfg[f];
       if (m && tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: [f], message: `${m}: not supported yet` });
     }
-    // The login action applies to the code flow only so far (the browser flows implement it).
-    (cfg.login_methods ?? []).forEach((m, i) => {
-      if (m !== 'authorization_code') ctx.addIssue({ code: 'custom', path: ['login_methods', i], message: `${m}: not supported yet` });
-    });
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);

@@ -10,6 +10,9 @@
  * sign in at once without overwriting each other's cookie; at most `maxPendingFlows` are kept
  * (the oldest are dropped).
  */
+import { loginReply } from './login.ts';
+
+export { localPath } from './login.ts';
 import { timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
@@ -313,54 +316,13 @@ export class AuthorizationCodeFlow {
 
   #loginAction(ctx: RequestContext, flow: Flow, session: SessionData, res: oidc.TokenEndpointResponse): AuthCodeResult {
     const { cfg } = this.#d;
-    const action = cfg.loginMethods.includes('authorization_code') ? cfg.loginAction : 'upstream';
-    if (action === 'upstream') {
-      // The callback request is proxied: without the protocol parameters, with the original query when asked.
-      for (const k of callbackParams) ctx.upstream.query.delete(k);
-      if (cfg.preserveQueryArgs) for (const [k, v] of new URLSearchParams(flow.q)) ctx.upstream.query.append(k, v);
-      return { kind: 'authenticated', session };
-    }
-    if (action === 'response') {
-      // A JSON body (RFC 6749 §5.1): `tokens` is the token endpoint response itself.
-      const body: Record<string, unknown> = {};
-      for (const n of cfg.loginTokens) {
-        if (n === 'tokens') body.tokens = { ...res };
-        else if ((n === 'id_token' || n === 'access_token' || n === 'refresh_token') && typeof res[n] === 'string') body[n] = res[n];
-      }
-      return { kind: 'reply', reply: ctx.reply(200, body, { 'cache-control': 'no-store', pragma: 'no-cache' }) };
-    }
-    const tokens = loginTokens(cfg.loginTokens, res);
-    // Only the configured target or the same-origin path the person first asked for.
-    const configured = perClient(cfg.loginRedirectUri, flow.c);
-    const path = localPath(flow.p);
-    let target = configured ?? (cfg.preserveQueryArgs && flow.q ? `${path}?${flow.q}` : path);
-    if (tokens.length > 0) {
-      const encoded = new URLSearchParams(tokens).toString();
-      if (cfg.loginRedirectMode === 'query') target += (target.includes('?') ? '&' : '?') + encoded;
-      else target += `#${encoded}`;
-    }
-    return { kind: 'reply', reply: ctx.reply(302, undefined, { location: target, 'cache-control': 'no-store' }) };
+    const reply = loginReply(ctx, cfg.login, 'authorization_code', { tokens: res, introspection: null, clientIndex: flow.c, path: flow.p, query: flow.q });
+    if (reply !== null) return { kind: 'reply', reply };
+    // The callback request is proxied: without the protocol parameters, with the original query when asked.
+    for (const k of callbackParams) ctx.upstream.query.delete(k);
+    if (cfg.preserveQueryArgs) for (const [k, v] of new URLSearchParams(flow.q)) ctx.upstream.query.append(k, v);
+    return { kind: 'authenticated', session };
   }
-}
-
-function loginTokens(names: readonly string[], res: oidc.TokenEndpointResponse): [string, string][] {
-  const out: [string, string][] = [];
-  for (const n of names) {
-    if (n === 'tokens') out.push(['tokens', Buffer.from(JSON.stringify(res)).toString('base64url')]);
-    else if (n === 'id_token' || n === 'access_token' || n === 'refresh_token') {
-      const v = res[n];
-      if (typeof v === 'string') out.push([n, v]);
-    }
-  }
-  return out;
-}
-
-/**
- * A path that stays on this origin: `//evil.example/x` (or `/\\evil...`) would be read by browsers
- * as another host, so leading slashes and backslashes collapse to one slash.
- */
-export function localPath(path: string): string {
-  return `/${path.replace(/^[/\\]+/, '')}`;
 }
 
 /** The redirect URI Kong derives when none is configured: this request's URL without its query. */

@@ -36,6 +36,8 @@ export interface RedisRecord {
   read_timeout?: number | null;
   send_timeout?: number | null;
   prefix?: string | null;
+  /** Redis reached through a proxy (Envoy, twemproxy): no commands proxies refuse (INFO, GETDEL). */
+  connection_is_proxied?: boolean | null;
 }
 
 export interface BrowserConfig {
@@ -109,6 +111,29 @@ export interface BrowserConfig {
   disable_session?: readonly string[] | null;
   refresh_tokens?: boolean | null;
   redis?: RedisRecord | null;
+  session_store_metadata?: boolean | null;
+  session_enforce_same_subject?: boolean | null;
+  session_hash_subject?: boolean | null;
+  session_hash_storage_key?: boolean | null;
+  session_bind?: readonly SessionBind[] | null;
+  session_memcached_prefix?: string | null;
+  session_memcached_socket?: string | null;
+  session_memcached_host?: string | null;
+  session_memcached_port?: number | null;
+  session_memcached_ssl?: boolean | null;
+  session_memcached_ssl_verify?: boolean | null;
+}
+
+/** `session_bind` values: what a session is tied to (lua-resty-session `bind`). */
+export type SessionBind = 'ip' | 'scheme' | 'user-agent';
+
+/** Kong's `session_memcached_*` fields (session storage in memcached). */
+export interface MemcachedSettings {
+  prefix: string | null;
+  host: string;
+  port: number;
+  ssl: boolean;
+  sslVerify: boolean;
 }
 
 export interface CookieSettings {
@@ -119,6 +144,28 @@ export interface CookieSettings {
   httpOnly: boolean;
   /** null = follow the request scheme. */
   secure: boolean | null;
+}
+
+export interface LoginSettings {
+  action: 'upstream' | 'response' | 'redirect';
+  methods: readonly string[];
+  tokens: readonly string[];
+  redirectMode: 'fragment' | 'query';
+  redirectUri: readonly string[];
+  preserveQueryArgs: boolean;
+}
+
+/** `login_*` with Kong's defaults (login.ts applies them). */
+export function loginSettings(c: BrowserConfig): LoginSettings {
+  return {
+    action: c.login_action ?? 'upstream',
+    methods: c.login_methods ?? ['authorization_code'],
+    // null means "no tokens" (the how-to sets it to keep tokens out of the address bar)
+    tokens: c.login_tokens === undefined ? ['id_token'] : c.login_tokens ? [...c.login_tokens] : [],
+    redirectMode: c.login_redirect_mode ?? 'fragment',
+    redirectUri: c.login_redirect_uri ? [...c.login_redirect_uri] : [],
+    preserveQueryArgs: c.preserve_query_args ?? false,
+  };
 }
 
 /** Config with Kong's defaults applied; read by every module of this folder. */
@@ -140,6 +187,7 @@ export interface ResolvedConfig {
   authCookie: CookieSettings;
   /** seconds */
   authorizationRollingTimeout: number;
+  login: LoginSettings;
   loginAction: 'upstream' | 'response' | 'redirect';
   loginMethods: readonly string[];
   loginTokens: readonly string[];
@@ -165,7 +213,21 @@ export interface ResolvedConfig {
   exposeErrorCode: boolean;
   /** index 0 seals; every entry unseals (rotation). Empty = generate one per instance. */
   secrets: readonly string[];
-  storage: 'cookie' | 'redis';
+  /** Where session data lives: in the cookie, or server-side (only a reference in the cookie). */
+  storage: 'cookie' | 'redis' | 'memcached';
+  /** Session records, and the metadata below, in a server-side store (redis or memcached). */
+  serverSide: boolean;
+  /** `session_store_metadata`: the ids of the sessions of each subject and audience are kept in the store. */
+  storeMetadata: boolean;
+  /** `session_hash_subject`: the subject in those metadata keys is hashed. */
+  hashSubject: boolean;
+  /** `session_hash_storage_key`: the store key of a record is a hash of the session id (in the cookie only). */
+  hashStorageKey: boolean;
+  /** `session_enforce_same_subject` */
+  enforceSameSubject: boolean;
+  /** `session_bind`: request facts a session is bound to. */
+  bind: readonly SessionBind[];
+  memcached: MemcachedSettings;
   sessionCookie: CookieSettings;
   rememberCookie: CookieSettings;
   /** seconds; 0 disables the check */
@@ -209,7 +271,14 @@ export function sessionSettingsIssues(c: BrowserConfig, workers: number, databas
   void workers;
   void database;
   const storageIn = c.session_storage ?? 'cookie';
-  if (storageIn === 'memcache' || storageIn === 'memcached') issues.push({ path: 'session_storage', message: 'memcached is not supported; use cookie or redis' });
+  const serverSide = storageIn !== 'cookie';
+  if (c.session_memcached_socket) {
+    issues.push({ path: 'session_memcached_socket', message: 'not supported: the memcached client connects over TCP (session_memcached_host/port, optionally TLS)' });
+  }
+  // lua-resty-session keeps these only in a server-side store; with cookie storage they would do nothing.
+  if (c.session_store_metadata && !serverSide) issues.push({ path: 'session_store_metadata', message: 'needs server-side session_storage (redis or memcached)' });
+  if (c.session_hash_storage_key && !serverSide) issues.push({ path: 'session_hash_storage_key', message: 'needs server-side session_storage (redis or memcached)' });
+  if (c.session_hash_subject && !c.session_store_metadata) issues.push({ path: 'session_hash_subject', message: 'applies only with session_store_metadata: true' });
   if (storageIn === 'redis' && !c.redis) issues.push({ path: 'redis', message: 'session_storage=redis needs a redis record (host, socket, sentinel_nodes or cluster_nodes)' });
   const names = c.authorization_query_args_names ?? [];
   const values = c.authorization_query_args_values ?? [];
@@ -227,10 +296,11 @@ export function resolveConfig(c: BrowserConfig, workers: number, database: 'off'
   const problems = sessionSettingsIssues(c, workers, database).map((i) => `${i.path}: ${i.message}`);
   if (problems.length > 0) throw new Error(`openid-connect: invalid session settings:\n${problems.join('\n')}`);
   const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
-  const storage: 'cookie' | 'redis' = c.session_storage === 'redis' ? 'redis' : 'cookie';
+  const storage: 'cookie' | 'redis' | 'memcached' = c.session_storage === 'redis' ? 'redis' : c.session_storage === 'memcache' || c.session_storage === 'memcached' ? 'memcached' : 'cookie';
   const sessionCookieName = c.session_cookie_name ?? 'session';
   const names = c.authorization_query_args_names ?? [];
   const values = c.authorization_query_args_values ?? [];
+  const login = loginSettings(c);
 
   const sessionCookie: CookieSettings = {
     name: sessionCookieName,
@@ -263,12 +333,12 @@ export function resolveConfig(c: BrowserConfig, workers: number, database: 'off'
       secure: c.authorization_cookie_secure ?? null,
     },
     authorizationRollingTimeout: num(c.authorization_rolling_timeout, 600),
-    loginAction: c.login_action ?? 'upstream',
-    loginMethods: c.login_methods ?? ['authorization_code'],
-    // null means "no tokens" (the how-to sets it to keep tokens out of the address bar)
-    loginTokens: c.login_tokens === undefined ? ['id_token'] : list(c.login_tokens),
-    loginRedirectMode: c.login_redirect_mode ?? 'fragment',
-    loginRedirectUri: list(c.login_redirect_uri),
+    login,
+    loginAction: login.action,
+    loginMethods: login.methods,
+    loginTokens: login.tokens,
+    loginRedirectMode: login.redirectMode,
+    loginRedirectUri: login.redirectUri,
     searchUserInfo: c.search_user_info ?? false,
     logoutMethods: (c.logout_methods ?? ['POST', 'DELETE']).map((m) => m.toUpperCase()),
     logoutQueryArg: c.logout_query_arg ?? null,
@@ -289,6 +359,19 @@ export function resolveConfig(c: BrowserConfig, workers: number, database: 'off'
     exposeErrorCode: c.expose_error_code ?? true,
     secrets,
     storage,
+    serverSide: storage !== 'cookie',
+    storeMetadata: c.session_store_metadata ?? false,
+    hashSubject: c.session_hash_subject ?? false,
+    hashStorageKey: c.session_hash_storage_key ?? false,
+    enforceSameSubject: c.session_enforce_same_subject ?? false,
+    bind: c.session_bind ? [...new Set(c.session_bind)] : [],
+    memcached: {
+      prefix: c.session_memcached_prefix ?? null,
+      host: c.session_memcached_host ?? '127.0.0.1',
+      port: c.session_memcached_port ?? 11211,
+      ssl: c.session_memcached_ssl ?? false,
+      sslVerify: c.session_memcached_ssl_verify ?? true,
+    },
     sessionCookie,
     rememberCookie: { ...sessionCookie, name: c.session_remember_cookie_name ?? 'remember' },
     rollingTimeout: num(c.session_rolling_timeout, 3600),

@@ -13,6 +13,7 @@ import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config
 import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
 import { Logout } from './logout.ts';
 import { createRedisClient, RedisKv } from './redis.ts';
+import { MemcachedKv } from './memcached.ts';
 import { lastKnownKv } from './last-known.ts';
 import { RefreshCoordinator, type RefreshOutcome } from './refresh.ts';
 import { failureReply, type FailureKind } from './replies.ts';
@@ -119,12 +120,13 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   }
   const sealer = new Sealer(secrets);
   sealer.warm();
-  const redisKv = cfg.storage === 'redis' && cfg.redis ? new RedisKv(createRedisClient(cfg.redis), cfg.redis.prefix) : null;
+  const serverKv: KeyValueStore | null =
+    cfg.storage === 'redis' && cfg.redis ? new RedisKv(createRedisClient(cfg.redis), cfg.redis.prefix, cfg.redis.connection_is_proxied ?? false) : cfg.storage === 'memcached' ? new MemcachedKv(cfg.memcached) : null;
   // Session records, locks and logout markers go where every node can see them. Markers in the
   // database are served from memory while it is down (last-known.ts).
   const kv: KeyValueStore = countedKv(
-    redisKv ?? (database === 'off' ? deps.sharedKv : lastKnownKv(deps.sharedKv, deps.log, deps.now)),
-    redisKv ? 'redis' : database === 'off' ? 'node' : 'database',
+    serverKv ?? (database === 'off' ? deps.sharedKv : lastKnownKv(deps.sharedKv, deps.log, deps.now)),
+    serverKv === null ? (database === 'off' ? 'node' : 'database') : cfg.storage === 'memcached' ? 'memcached' : 'redis',
     deps.metrics,
   );
   const store = new SessionStore(cfg, sealer, kv, deps.now);
@@ -291,7 +293,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
     },
 
     async close() {
-      await redisKv?.close();
+      await serverKv?.close();
     },
   };
   return flows;

@@ -26,6 +26,9 @@ export function createRedisClient(r: RedisRecord): RedisClient {
     commandTimeout: Math.max(r.read_timeout ?? 2000, r.send_timeout ?? 2000),
     maxRetriesPerRequest: 1,
     lazyConnect: true,
+    // `connection_is_proxied`: proxies (Envoy, twemproxy) route data commands and AUTH only: no
+    // RESP3 HELLO (protocol 2), no CLIENT SETINFO, no INFO ready check.
+    ...(r.connection_is_proxied ? { protocol: 2, disableClientInfo: true, enableReadyCheck: false } : {}),
     ...(tls ? { tls } : {}),
   };
   if (r.cluster_nodes && r.cluster_nodes.length > 0) {
@@ -58,9 +61,11 @@ export function createRedisClient(r: RedisRecord): RedisClient {
 export class RedisKv implements KeyValueStore {
   readonly #client: RedisClient;
   readonly #prefix: string;
+  readonly #proxied: boolean;
 
-  constructor(client: RedisClient, prefix: string | null | undefined) {
+  constructor(client: RedisClient, prefix: string | null | undefined, proxied = false) {
     this.#client = client;
+    this.#proxied = proxied;
     this.#prefix = prefix ? `${prefix}:` : '';
     // ioredis reconnects by itself; a command's error reaches its caller (not an unhandled event).
     client.on('error', () => {});
@@ -84,8 +89,12 @@ export class RedisKv implements KeyValueStore {
   }
 
   async take(key: string): Promise<string | null> {
-    // GETDEL is atomic (Redis >= 6.2)
-    return this.#client.getdel(this.#prefix + key);
+    // GETDEL is atomic (Redis >= 6.2). Proxies may not know it: GET, then DEL, whose count tells
+    // which single caller removed the key (and so may use the value).
+    if (!this.#proxied) return this.#client.getdel(this.#prefix + key);
+    const value = await this.#client.get(this.#prefix + key);
+    if (value === null) return null;
+    return (await this.#client.del(this.#prefix + key)) === 1 ? value : null;
   }
 
   async delete(key: string): Promise<void> {

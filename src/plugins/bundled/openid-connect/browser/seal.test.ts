@@ -169,8 +169,9 @@ describe('resolveConfig', () => {
     assert.deepEqual(resolveConfig({ session_secret: ['a', 'b'] }, 4).secrets, ['a', 'b']);
   });
 
-  it('rejects redis storage without a redis record and memcached', () => {
+  it('rejects redis storage without a redis record; memcache is memcached storage', () => {
     assert.throws(() => resolveConfig({ session_secret: 's', session_storage: 'redis' }, 1), /redis: session_storage=redis needs a redis record/);
-    assert.throws(() => resolveConfig({ session_secret: 's', session_storage: 'memcached' }, 1), /memcached is not supported/);
+    assert.equal(resolveConfig({ session_secret: 's', session_storage: 'memcache' }, 1).storage, 'memcached');
+    assert.equal(resolveConfig({ session_secret: 's', session_storage: 'memcached', session_memcached_port: 11311 }, 1).memcached.port, 11311);
   });
 });

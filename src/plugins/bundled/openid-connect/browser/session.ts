@@ -4,7 +4,7 @@
  * and absolute; renewal after 3/4 of the rolling timeout; an idle "touch" at most once a minute;
  * an optional long-lived `remember` cookie that restores an expired browser session.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import type { CookieSettings, ResolvedConfig } from './config.ts';
@@ -53,13 +53,35 @@ export interface NewSession {
 /** Per-request notes kept in ctx.state under this key. */
 export const stateKey = 'openid-connect:browser';
 
-interface CookiePayload {
-  v: 1;
+/**
+ * The session of one audience in the cookie. Several plugin instances sharing the cookie name and
+ * secret but with different `session_audience` keep one entry each (lua-resty-session audiences).
+ */
+interface AudienceEntry {
   aud: string;
   /** cookie storage: the session itself */
   d?: SessionData;
-  /** redis storage: the session id */
+  /** server-side storage (redis, memcached): the session id */
   ref?: string;
+  /** `session_bind`: digest of the bound request facts (client IP, scheme, User-Agent) */
+  b?: string;
+  /** server-side storage: the subject (for `session_enforce_same_subject`) */
+  s?: string | null;
+}
+
+interface CookiePayload extends AudienceEntry {
+  v: 1;
+  /** The sessions of other audiences sharing this cookie. */
+  o?: AudienceEntry[];
+}
+
+function entryOf(payload: CookiePayload, aud: string): AudienceEntry | null {
+  if (payload.aud === aud) return payload;
+  return payload.o?.find((e) => e.aud === aud) ?? null;
+}
+
+function subjectOf(e: AudienceEntry): string | null {
+  return e.d ? e.d.subject : (e.s ?? null);
 }
 
 const touchIntervalMs = 60_000;
@@ -129,7 +151,8 @@ export class SessionStore {
       }
       // With Redis the remember cookie points at the same record: it may still bring it back.
       if (!this.#cfg.remember) await this.#deleteRecord(main);
-      this.#clear(ctx, this.#cfg.sessionCookie);
+      // Without ours, the cookie may still carry other audiences' sessions.
+      if (!(await this.#keepOthers(ctx, false))) this.#clear(ctx, this.#cfg.sessionCookie);
       ctx.log.debug({ reason: problem ?? 'backchannel logout' }, 'openid-connect: session ended');
     }
     if (!this.#cfg.remember) return null;
@@ -153,7 +176,7 @@ export class SessionStore {
    */
   peek(ctx: RequestContext): SessionData | undefined {
     const kv = this.#kv;
-    if (this.#cfg.storage === 'redis' || kv.peek === undefined) return undefined;
+    if (this.#cfg.serverSide || kv.peek === undefined) return undefined;
     const name = this.#cfg.sessionCookie.name;
     const cookies = ctx.request.cookies;
     let value: string | null | undefined = cookies.get(name);
@@ -162,6 +185,7 @@ export class SessionStore {
     if (value === null) return undefined;
     const payload = this.#sealer.peek('session', value) as CookiePayload | null | undefined;
     if (!payload || payload.v !== 1 || payload.aud !== this.#cfg.sessionAudience) return undefined;
+    if (payload.b !== this.#bindValue(ctx)) return undefined;
     const s = payload.d;
     if (!s || typeof s.id !== 'string') return undefined;
     const keys = this.#keys(s);
@@ -207,20 +231,30 @@ export class SessionStore {
     const next: SessionData = { ...session, lastSeenAt: now };
     if (opts.renew) {
       next.renewedAt = now;
-      if (this.#cfg.storage === 'redis') next.id = newSessionId();
+      if (this.#cfg.serverSide) next.id = newSessionId();
     }
     let payload: CookiePayload;
-    if (this.#cfg.storage === 'redis') {
-      await this.#kv.set(recordKey(next.id), await this.#sealer.seal('storage', next), this.#recordTtlMs(next, now));
+    if (this.#cfg.serverSide) {
+      const ttlMs = this.#recordTtlMs(next, now);
+      await this.#kv.set(this.#recordKey(next.id), await this.#sealer.seal('storage', next), ttlMs);
+      let stale = false;
       if (previousId !== next.id) {
         // Requests already in flight with the old cookie keep working for a moment (stale_ttl, §10).
-        const old = await this.#kv.get(recordKey(previousId));
-        if (old !== null) await this.#kv.set(recordKey(previousId), old, 10_000);
+        const old = await this.#kv.get(this.#recordKey(previousId));
+        if (old !== null) await this.#kv.set(this.#recordKey(previousId), old, staleTtlMs);
+        stale = old !== null;
       }
-      payload = { v: 1, aud: next.audience, ref: next.id };
+      if (this.#cfg.storeMetadata) await this.#updateMetadata(next, now, { [next.id]: now + (ttlMs ?? 30 * 86_400_000), ...(stale ? { [previousId]: now + staleTtlMs } : {}) });
+      payload = { v: 1, aud: next.audience, ref: next.id, s: next.subject };
     } else {
       payload = { v: 1, aud: next.audience, d: next };
     }
+    const bound = this.#bindValue(ctx);
+    if (bound !== undefined) payload.b = bound;
+    // Other audiences' sessions in the cookie stay (with `session_enforce_same_subject` only
+    // those of the same subject: the others are dropped).
+    const others = (await this.#otherAudiences(ctx)).filter((e) => !this.#cfg.enforceSameSubject || subjectOf(e) === next.subject);
+    if (others.length > 0) payload.o = others;
     const sealed = await this.#sealer.seal('session', payload);
     this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
     if (this.#cfg.remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
@@ -229,11 +263,41 @@ export class SessionStore {
 
   async destroy(ctx: RequestContext, session: SessionData | null): Promise<void> {
     if (session) await this.#deleteRecord(session);
+    if (session && this.#cfg.storeMetadata) await this.#updateMetadata(session, this.#now(), { [session.id]: 0 });
     // A cookie-stored session lives in the browser: a copy kept by anyone would still open. A
     // marker in the shared store (until the session could have ended anyway) refuses such copies.
-    if (session && this.#cfg.storage !== 'redis') await this.#kv.set(endedKey(session.id), '1', this.#markerTtlMs());
+    if (session && !this.#cfg.serverSide) await this.#kv.set(endedKey(session.id), '1', this.#markerTtlMs());
+    // The sessions of other audiences in the same cookie go on: the cookie is written without ours.
+    if (await this.#keepOthers(ctx, this.#cfg.remember)) return;
     this.#clear(ctx, this.#cfg.sessionCookie, true);
     if (this.#cfg.remember) this.#clear(ctx, this.#cfg.rememberCookie, true);
+  }
+
+  /** Rewrites the cookie with the other audiences' entries only; false when there are none. */
+  async #keepOthers(ctx: RequestContext, remember: boolean): Promise<boolean> {
+    const others = await this.#otherAudiences(ctx);
+    if (others.length === 0) return false;
+    const [first, ...rest] = others;
+    const sealed = await this.#sealer.seal('session', { v: 1, ...first, ...(rest.length > 0 ? { o: rest } : {}) } satisfies CookiePayload);
+    this.#writeCookie(ctx, this.#cfg.sessionCookie, sealed, undefined);
+    if (remember) this.#writeCookie(ctx, this.#cfg.rememberCookie, sealed, this.#cfg.rememberRollingTimeout);
+    return true;
+  }
+
+  /** The entries of other audiences in the request's session cookie (none when it does not open). */
+  async #otherAudiences(ctx: RequestContext): Promise<AudienceEntry[]> {
+    const { value } = readChunked(ctx.request.cookies, this.#cfg.sessionCookie.name);
+    if (value === null) return [];
+    const payload = (await this.#sealer.open('session', value)) as CookiePayload | null;
+    if (!payload || payload.v !== 1) return [];
+    const mine = this.#cfg.sessionAudience;
+    const out: AudienceEntry[] = [];
+    for (const e of [payload, ...(payload.o ?? [])]) {
+      if (e.aud === mine) continue;
+      const { aud, d, ref, b, s } = e;
+      out.push({ aud, ...(d ? { d } : {}), ...(ref ? { ref } : {}), ...(b ? { b } : {}), ...(s !== undefined ? { s } : {}) });
+    }
+    return out;
   }
 
   /** Back-channel logout (§2.7 of the spec): every session of this sid / sub ends, on every node. */
@@ -303,26 +367,35 @@ export class SessionStore {
       this.#clear(ctx, settings);
       return null;
     }
-    if (payload.aud !== this.#cfg.sessionAudience) return null;
-    if (this.#cfg.storage === 'redis') {
-      if (typeof payload.ref !== 'string') {
-        this.#clear(ctx, settings);
+    const entry = entryOf(payload, this.#cfg.sessionAudience);
+    if (entry === null) return null;
+    // A cookie shared with other audiences is not removed for a problem of our entry.
+    const clear = (payload.o?.length ?? 0) > 0 || payload.aud !== entry.aud ? () => {} : () => this.#clear(ctx, settings);
+    if (entry.b !== this.#bindValue(ctx)) {
+      // Another client IP, scheme or User-Agent than the session was bound to (`session_bind`).
+      ctx.log.debug({ cookie: settings.name }, 'openid-connect: session bound to another client; cookie removed');
+      clear();
+      return null;
+    }
+    if (this.#cfg.serverSide) {
+      if (typeof entry.ref !== 'string') {
+        clear();
         return null;
       }
-      const record = await this.#kv.get(recordKey(payload.ref));
+      const record = await this.#kv.get(this.#recordKey(entry.ref));
       const data = record === null ? null : ((await this.#sealer.open('storage', record)) as SessionData | null);
-      if (!data || data.id !== payload.ref) {
-        this.#clear(ctx, settings);
+      if (!data || data.id !== entry.ref) {
+        clear();
         return null;
       }
       return data;
     }
-    if (!payload.d || typeof payload.d.id !== 'string') return null;
-    if ((await this.#kv.get(this.#keys(payload.d).ended)) !== null) {
-      this.#clear(ctx, settings);
+    if (!entry.d || typeof entry.d.id !== 'string') return null;
+    if ((await this.#kv.get(this.#keys(entry.d).ended)) !== null) {
+      clear();
       return null;
     }
-    return payload.d;
+    return entry.d;
   }
 
   #writeCookie(ctx: RequestContext, settings: CookieSettings, value: string, maxAge: number | undefined): void {
@@ -342,12 +415,63 @@ export class SessionStore {
   }
 
   async #deleteRecord(s: SessionData): Promise<void> {
-    if (this.#cfg.storage === 'redis') await this.#kv.delete(recordKey(s.id));
+    if (this.#cfg.serverSide) await this.#kv.delete(this.#recordKey(s.id));
+  }
+
+  /** Store key of a session record: the id, or with `session_hash_storage_key` its SHA-256 (the id itself is only in the cookie). */
+  #recordKey(id: string): string {
+    return `oidc:session:${this.#cfg.hashStorageKey ? digest(id) : id}`;
+  }
+
+  /** `session_bind`: digest of the bound facts of this request, or undefined when nothing is bound. */
+  #bindValue(ctx: RequestContext): string | undefined {
+    const bind = this.#cfg.bind;
+    if (bind.length === 0) return undefined;
+    const facts = bind.map((b) => (b === 'ip' ? ctx.request.clientIp : b === 'scheme' ? ctx.request.scheme : (ctx.request.header('user-agent') ?? '')));
+    return digest(`${bind.join(',')}\n${facts.join('\n')}`);
+  }
+
+  /**
+   * `session_store_metadata` (lua-resty-session `store_metadata`): the store keeps, per audience
+   * and subject, the sessions that are alive (`{storage key: expiry ms}`), so what is open for a
+   * user can be looked up (and ended) server-side. `changes` adds entries, or removes them (0).
+   * Read-modify-write: two sessions of one subject saved at the same instant may lose an entry.
+   */
+  async #updateMetadata(s: SessionData, now: number, changes: Readonly<Record<string, number>>): Promise<void> {
+    if (!s.subject) return;
+    const key = metadataKey(s.audience, s.subject, this.#cfg.hashSubject);
+    const raw = await this.#kv.get(key);
+    let entries: Record<string, number> = {};
+    if (raw !== null) {
+      try {
+        entries = JSON.parse(raw) as Record<string, number>;
+      } catch {
+        entries = {};
+      }
+    }
+    for (const [id, expires] of Object.entries(changes)) {
+      const storageKey = this.#cfg.hashStorageKey ? digest(id) : id;
+      if (expires > now) entries[storageKey] = Math.max(entries[storageKey] ?? 0, expires);
+      else delete entries[storageKey];
+    }
+    for (const [k, expires] of Object.entries(entries)) if (expires <= now) delete entries[k];
+    const last = Math.max(0, ...Object.values(entries));
+    if (last <= now) await this.#kv.delete(key);
+    else await this.#kv.set(key, JSON.stringify(entries), last - now);
   }
 }
 
-function recordKey(id: string): string {
-  return `oidc:session:${id}`;
+/** With server-side storage, the record of a renewed session stays readable this long (lua-resty-session `stale_ttl`). */
+const staleTtlMs = 10_000;
+
+/**
+ * Store key of the metadata of one subject's sessions in one audience. The subject is
+ * URI-encoded (store keys must not contain spaces), or with `session_hash_subject` replaced by
+ * base64url of the first 16 bytes of its SHA-256 (as lua-resty-session's `hash_subject`).
+ */
+export function metadataKey(audience: string, subject: string, hash: boolean): string {
+  const sub = hash ? createHash('sha256').update(subject).digest().subarray(0, 16).toString('base64url') : encodeURIComponent(subject);
+  return `oidc:meta:${encodeURIComponent(audience)}:${sub}`;
 }
 
 /** Marks a cookie-stored session as ended (logout, expiry) so copies of its cookie stop working. */

@@ -76,6 +76,20 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
 }
 
 /**
+ * `jwt_session_cookie` / `jwt_session_claim`: a verified JWT bearer token is accepted only with
+ * the cookie of that name, whose value must equal the token's claim (default `sid`), so a token
+ * works only alongside the browser session it was issued for. A missing cookie or claim, or
+ * another value, is a 401 `invalid_token`.
+ */
+function checkJwtSessionCookie(rt: Runtime, rs: RequestState, claims: Claims): void {
+  const cookie = rs.ctx.request.cookies.get(rt.cfg.jwt_session_cookie!);
+  const claim = claims[rt.cfg.jwt_session_claim];
+  if (cookie === undefined || cookie === '') throw authError('invalid_token', `${rt.cfg.jwt_session_cookie} cookie missing (jwt_session_cookie)`);
+  if (typeof claim !== 'string' && typeof claim !== 'number') throw authError('invalid_token', `token has no ${rt.cfg.jwt_session_claim} claim (jwt_session_claim)`);
+  if (String(claim) !== cookie) throw authError('invalid_token', `${rt.cfg.jwt_session_cookie} cookie does not match the token's ${rt.cfg.jwt_session_claim} claim`);
+}
+
+/**
  * `bearer`: a JWT-shaped bearer token is verified here; opaque tokens go on to introspection. A
  * JWT that does not verify (signature, claims) is offered to `introspection` / `userinfo` when
  * one of them is enabled (the IdP may know tokens the gateway cannot check locally), else 401.
@@ -93,6 +107,7 @@ function bearerOf(rt: Runtime, rs: RequestState, found: FoundToken | null): Sync
   if (entry !== undefined && !rt.cfg.introspect_jwt_tokens) {
     rs.bearerHandled = true;
     rt.http.cache('verified_token', true);
+    if (rt.cfg.jwt_session_cookie !== null) checkJwtSessionCookie(rt, rs, entry.claims);
     const used = entry.outcome?.used[0];
     if (used !== undefined && used.location === found.location && used.name === found.name) return entry.outcome;
     return (entry.outcome = outcome('bearer', { location: found.location, name: found.name, token: entry.token }, entry.claims, null, null));
@@ -114,6 +129,7 @@ async function verifyBearer(rt: Runtime, rs: RequestState, found: FoundToken): P
     }
     throw err;
   }
+  if (rt.cfg.jwt_session_cookie !== null) checkJwtSessionCookie(rt, rs, claims);
   let introspection: Claims | null = null;
   // introspect_jwt_tokens: a valid signature does not prove the token was not revoked.
   if (rt.cfg.introspect_jwt_tokens) introspection = await introspect(rt, rs, found);
