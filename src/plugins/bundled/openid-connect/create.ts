@@ -21,6 +21,7 @@ import { STATE_KEY, type OidcRequestState, type Runtime } from './runtime.ts';
 import { accessSteps, destroyOnFailure, enabledMethods, Flow, runSteps, type Instance } from './access.ts';
 import { configuredNames, consumerHeaderNames, consumerHeaders, headerPlan, writesAny } from './steps/headers.ts';
 import { buildBrowser } from './browser-slots.ts';
+import { mtlsPop } from './steps/mtls-pop.ts';
 import { sessionHeaderName } from './browser/session-headers.ts';
 
 const CACHE_ENTRIES = 10_000;
@@ -105,6 +106,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     removeAgain: consumerHeaderNames.filter((n) => written.has(n)),
     perRequestDownstream: browser !== null && ((cfg.session_response_headers ?? []).length > 0 || !!cfg.downstream_session_id_header),
     counters: { sessionSaveFailures: 0 },
+    mtlsPop: mtlsPop(cfg, now),
   };
   const steps = accessSteps(cfg, browser !== null);
 
