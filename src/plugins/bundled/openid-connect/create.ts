@@ -165,6 +165,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       if (!cfg.run_on_preflight && ctx.request.method === 'OPTIONS') return;
       // Logical OR with other auth plugins: with `anonymous`, an authenticated request passes.
       if (cfg.anonymous && ctx.consumer && ctx.credential) return;
+      // The client certificate for tls_client_auth is looked up in the request's entities.
+      if (cfg.tls_client_auth_cert_id !== null) clients.mtls.use(ctx.entities);
       // Synchronous on the steady states (cached bearer JWT, remembered session).
       return runSteps(inst, steps, new Flow(inst, ctx), 0, fail);
     },

@@ -34,6 +34,17 @@ const endpointFields: ReadonlyArray<[string, IdpEndpoint]> = [
 export interface CallExtras {
   signal?: AbortSignal | null;
   headers?: Readonly<Record<string, string>> | null;
+  /** The pool to send through instead of the instance's (a client-certificate pool, `mtlsAgent`). */
+  dispatcher?: Agent | null;
+}
+
+/** A client certificate to present to the IdP (RFC 8705 §2) and whether to verify the IdP's. */
+export interface MtlsIdentity {
+  /** Identifies the material (certificate id and version): a new one gets a new pool. */
+  key: string;
+  cert: string;
+  key_pem: string;
+  verify: boolean;
 }
 
 export class IdpHttp {
@@ -43,6 +54,8 @@ export class IdpHttp {
   readonly metrics: OidcMetrics | undefined;
   readonly #endpoints = new Map<string, IdpEndpoint>();
   readonly #debug: IdpHttpOptions['log'] | null;
+  /** Client-certificate pools by MtlsIdentity.key (a replaced certificate gets a new pool). */
+  readonly #mtls = new Map<string, Agent>();
 
   constructor(options: IdpHttpOptions) {
     this.#timeoutMs = options.timeoutMs;
@@ -61,6 +74,29 @@ export class IdpHttp {
    * builds the request (client authentication, form body); this adds the extra headers, the
    * timeout and the caller's signal, and sends it through the instance's pool.
    */
+  /**
+   * The keep-alive pool that presents `id`'s client certificate (tls_client_auth). One per
+   * certificate version; the pool of a replaced version is closed once its calls are done.
+   */
+  mtlsAgent(id: MtlsIdentity): Agent {
+    let agent = this.#mtls.get(id.key);
+    if (agent === undefined) {
+      for (const [k, old] of this.#mtls) {
+        if (k.split('\0')[0] === id.key.split('\0')[0]) {
+          this.#mtls.delete(k);
+          void old.close();
+        }
+      }
+      agent = new Agent({
+        connect: { rejectUnauthorized: id.verify, timeout: this.#timeoutMs, cert: id.cert, key: id.key_pem },
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      });
+      this.#mtls.set(id.key, agent);
+    }
+    return agent;
+  }
+
   /** A cache decision: counted (portcullis_oidc_cache_lookups_total) and, at debug, logged. */
   cache(cache: OidcCache, hit: boolean): void {
     this.metrics?.cache(cache, hit);
@@ -133,7 +169,7 @@ export class IdpHttp {
           body: options.body as never,
           redirect: 'manual',
           signal: AbortSignal.any([...signals, ...callerSignals]),
-          dispatcher: this.#agent,
+          dispatcher: extras.dispatcher ?? this.#agent,
         });
         this.#breaker.settle(endpoint, res.status >= 500 ? 'failure' : 'success');
         return res as unknown as Response;
@@ -156,6 +192,7 @@ export class IdpHttp {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.#mtls.values()].map((a) => a.close()));
     await this.#agent.close();
   }
 }
