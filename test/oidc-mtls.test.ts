@@ -62,6 +62,9 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
   let stranger: IssuedCert;
   let gatewayClient: IssuedCert;
   let selfSigned: IssuedCert;
+  let rootCa: IssuedCert;
+  let intermediateCa: IssuedCert;
+  let carol: IssuedCert;
   let idp: DemoIdp;
   let aliasIdp: DemoIdp;
   let echo: EchoServer;
@@ -91,6 +94,9 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
     stranger = await issueCert({ cn: 'stranger', ca: strangerCa });
     gatewayClient = await issueCert({ cn: 'gateway-client', ca: clientCa });
     selfSigned = await issueCert({ cn: 'gateway-self-signed' });
+    rootCa = await issueCert({ cn: 'Root CA', isCa: true });
+    intermediateCa = await issueCert({ cn: 'Intermediate CA', isCa: true, ca: rootCa });
+    carol = await issueCert({ cn: 'carol', ca: intermediateCa });
     const idpCert = await issueCert({ cn: 'localhost', dns: ['localhost', '127.0.0.1'] });
     const selfJwk = { ...(await exportJWK(createPublicKey(selfSigned.cert))), x5c: [new X509Certificate(selfSigned.cert).raw.toString('base64')] };
     const web = { redirect_uris: ['http://127.0.0.1/callback'], response_types: ['code'] };
@@ -125,7 +131,11 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
       proxyListen: '127.0.0.1:0 ssl, 127.0.0.1:0',
       env: { PORTCULLIS_SSL_VERIFY_CLIENT: 'optional', PORTCULLIS_TRUSTED_IPS: '127.0.0.2' },
       config: {
-        ca_certificates: [{ id: 'ca000000-0000-4000-8000-000000000001', cert: clientCa.cert }],
+        ca_certificates: [
+          { id: 'ca000000-0000-4000-8000-000000000001', cert: clientCa.cert },
+          { id: 'ca000000-0000-4000-8000-000000000002', cert: rootCa.cert },
+          { id: 'ca000000-0000-4000-8000-000000000003', cert: intermediateCa.cert },
+        ],
         certificates: [
           { id: 'c0000000-0000-4000-8000-000000000001', cert: gatewayClient.cert, key: gatewayClient.key },
           { id: 'c0000000-0000-4000-8000-000000000002', cert: selfSigned.cert, key: selfSigned.key },
@@ -136,11 +146,21 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
           routes: [
             route('pop-strict', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict' }),
             route('pop-optional', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'optional' }),
-            route('pop-introspection', { ...tlsAuth, auth_methods: ['introspection'], proof_of_possession_mtls: 'strict' }),
+            route('pop-introspection', { ...tlsAuth, client_auth: null, introspection_endpoint_auth_method: 'tls_client_auth', auth_methods: ['introspection'], proof_of_possession_mtls: 'strict' }),
             route('pop-header', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: header }),
             route('pop-header-b64', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, certificate_header_format: 'base64_encoded' } }),
-            route('tls-password', { ...tlsAuth, auth_methods: ['password'] }),
-            route('tls-client-credentials', { ...tlsAuth, auth_methods: ['client_credentials'] }),
+            route('pop-header-open', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, secure_source: false } }),
+            route('pop-header-root', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000002'] } }),
+            route('pop-header-intermediate', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000003'] } }),
+            route('pop-header-partial', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000003'], allow_partial_chain: true } }),
+            route('pop-unvalidated', { ...common, client_id: ['kong'], client_secret: ['kong-secret'], auth_methods: ['bearer', 'password'], proof_of_possession_mtls: 'strict', proof_of_possession_auth_methods_validation: false }),
+            route('pop-session', { ...common, auth_methods: ['bearer', 'session'], proof_of_possession_mtls: 'strict', session_secret: 'mtls-session-secret-0123456789' }),
+            route('tls-password', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['password'] }),
+            route('tls-client-credentials', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['client_credentials'] }),
+            route('tls-logout', {
+              ...tlsAuth, auth_methods: ['password', 'session'], session_secret: 'mtls-session-secret-0123456789', upstream_refresh_token_header: 'x-refresh-token',
+              logout_uri_suffix: '/logout', logout_methods: ['POST'], logout_revoke: true, mtls_revocation_endpoint: `${idp.mtlsUrl}/token/revocation`,
+            }),
             route('tls-no-alias', { ...tlsAuth, mtls_token_endpoint: null, auth_methods: ['password'] }),
             route('tls-verify', { ...tlsAuth, tls_client_auth_ssl_verify: true, auth_methods: ['password'] }),
             route('tls-discovered-alias', { ...tlsAuth, issuer: aliasIdp.issuer, mtls_token_endpoint: null, mtls_introspection_endpoint: null, auth_methods: ['password'] }),
@@ -255,6 +275,65 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
       assert.equal(r.upstream, false, what);
       assert.match(String(r.headers['www-authenticate']), /error="invalid_token"/, what);
     }
+  });
+
+  it('from a header: secure_source off takes it from anyone; the chain must reach a self-signed CA unless allow_partial_chain', async () => {
+    const auth = { authorization: `Bearer ${await boundToken(alice)}` };
+    const open = await through(`${plainUrl}/pop-header-open`, { localAddress: '127.0.0.1', headers: { ...auth, 'x-client-cert': encodeURIComponent(alice.cert) } });
+    assert.equal(open.status, 200, open.body);
+
+    const carolAuth = { authorization: `Bearer ${await boundToken(carol)}` };
+    const leaf = encodeURIComponent(carol.cert);
+    const withChain = encodeURIComponent(carol.cert + intermediateCa.cert);
+    const cases: Array<[string, string, number]> = [
+      ['pop-header-root', withChain, 200],
+      ['pop-header-root', leaf, 401],
+      ['pop-header-intermediate', leaf, 401],
+      ['pop-header-partial', leaf, 200],
+    ];
+    for (const [path, value, status] of cases) {
+      const r = await through(`${plainUrl}/${path}`, { localAddress: '127.0.0.2', headers: { ...carolAuth, 'x-client-cert': value } });
+      assert.equal(r.status, status, `${path} ${value === leaf ? 'leaf' : 'leaf+intermediate'}: ${r.body}`);
+      assert.equal(r.upstream, status === 200);
+    }
+  });
+
+  it('proof_of_possession_auth_methods_validation off: methods that cannot prove possession go unchecked', async () => {
+    const pw = await through(`${tlsUrl}/pop-unvalidated`, { headers: { authorization: basic('alex', 'doe') } });
+    assert.equal(pw.status, 200, pw.body);
+    const bearer = await through(`${tlsUrl}/pop-unvalidated`, { cert: mallory, headers: { authorization: `Bearer ${await boundToken(alice)}` } });
+    assert.equal(bearer.status, 401);
+    assert.equal(bearer.upstream, false);
+  });
+
+  it('a session made by a bound bearer token is checked against the certificate too', async () => {
+    const first = await through(`${tlsUrl}/pop-session`, { cert: alice, headers: { authorization: `Bearer ${await boundToken(alice)}` } });
+    assert.equal(first.status, 200, first.body);
+    const cookies = ([] as string[]).concat(first.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
+    assert.ok(cookies.includes('session='), cookies);
+    assert.equal((await through(`${tlsUrl}/pop-session`, { cert: alice, headers: { cookie: cookies } })).status, 200);
+    const other = await through(`${tlsUrl}/pop-session`, { cert: mallory, headers: { cookie: cookies } });
+    assert.equal(other.status, 401);
+    assert.equal(other.upstream, false);
+  });
+
+  it('logout revokes at mtls_revocation_endpoint with tls_client_auth', async () => {
+    const login = await through(`${tlsUrl}/tls-logout`, { headers: { authorization: basic('alex', 'doe') } });
+    assert.equal(login.status, 200, login.body);
+    const refresh = JSON.parse(login.body).headers['x-refresh-token'] as string;
+    assert.ok(refresh);
+    const cookies = ([] as string[]).concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
+    const out = await request(`${tlsUrl}/tls-logout/logout`, { method: 'POST', headers: { cookie: cookies } });
+    assert.ok(out.status < 400, `${out.status} ${out.body}`);
+    // The refresh token was revoked: the IdP no longer takes it (from the client it belongs to).
+    const r = await request(`${idp.mtlsUrl}/token`, {
+      method: 'POST',
+      cert: gatewayClient,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refresh, client_id: 'gw-tls' }).toString(),
+    });
+    assert.equal(r.status, 400, r.body);
+    assert.equal(JSON.parse(r.body).error, 'invalid_grant');
   });
 
   it('tls_client_auth: password and client credentials grants at the mTLS token endpoint; the bound token is forwarded', async () => {

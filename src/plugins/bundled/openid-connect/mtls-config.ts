@@ -5,6 +5,7 @@
  * and the `proof_of_possession_mtls_from_header` fields that only matter for OCSP/CRL
  * revocation checks (not implemented) are refused unless left at their defaults.
  */
+import type { z } from 'zod';
 
 /** The fields these checks read (a structural type: the schema module imports this one). */
 interface MtlsFields {
@@ -17,15 +18,7 @@ interface MtlsFields {
   auth_methods: readonly string[];
   proof_of_possession_mtls: string;
   proof_of_possession_auth_methods_validation: boolean;
-  proof_of_possession_mtls_from_header: {
-    revocation_check_mode: string;
-    http_timeout: number;
-    ssl_verify: boolean;
-    http_proxy_host: string | null;
-    http_proxy_port: number | null;
-    https_proxy_host: string | null;
-    https_proxy_port: number | null;
-  } | null;
+  proof_of_possession_mtls_from_header: { revocation_check_mode: string } | null;
 }
 
 export interface MtlsIssue {
@@ -39,11 +32,21 @@ export const tlsClientAuthMethods: ReadonlySet<string> = new Set(['tls_client_au
 const endpointAuthFields = ['token_endpoint_auth_method', 'introspection_endpoint_auth_method', 'revocation_endpoint_auth_method', 'pushed_authorization_request_endpoint_auth_method'] as const;
 const popCompatible = new Set(['bearer', 'introspection', 'session']);
 
-/** Defaults of the revocation-check fields of `proof_of_possession_mtls_from_header`. */
-const revocationOnly: ReadonlyArray<[string, unknown]> = [
-  ['http_timeout', 30000], ['ssl_verify', true],
-  ['http_proxy_host', null], ['http_proxy_port', null], ['https_proxy_host', null], ['https_proxy_port', null],
-];
+/**
+ * The refusal of a `proof_of_possession_mtls_from_header` field that only OCSP/CRL revocation
+ * checks use (applied to the field itself, so it is named even when the record has other
+ * problems): any value but the default is refused.
+ */
+export function revocationOnly<T extends z.ZodType>(type: T, dflt: unknown): T {
+  return type.refine((v) => v === dflt, { message: `not supported: used only by OCSP/CRL revocation checks, which are not implemented (only ${JSON.stringify(dflt)} is accepted)` }) as unknown as T;
+}
+
+const skipOnly = 'not supported (OCSP/CRL revocation checks are not implemented); set SKIP';
+
+/** `revocation_check_mode`: SKIP only (a given value; the default is refused by `mtlsIssues`). */
+export function skipRevocation<T extends z.ZodType>(type: T): T {
+  return type.refine((v) => v === 'SKIP', { message: skipOnly }) as unknown as T;
+}
 
 export function mtlsIssues(cfg: MtlsFields): MtlsIssue[] {
   const out: MtlsIssue[] = [];
@@ -58,16 +61,10 @@ export function mtlsIssues(cfg: MtlsFields): MtlsIssue[] {
       }
     });
   }
+  // Kong's default (IGNORE_CA_ERROR) checks revocation: refused too, so it must be set to SKIP.
   const h = cfg.proof_of_possession_mtls_from_header;
-  if (h) {
-    if (h.revocation_check_mode !== 'SKIP') {
-      out.push({ path: ['proof_of_possession_mtls_from_header', 'revocation_check_mode'], message: `${h.revocation_check_mode}: not supported (OCSP/CRL revocation checks are not implemented); set SKIP` });
-    }
-    for (const [field, dflt] of revocationOnly) {
-      if ((h as Record<string, unknown>)[field] !== dflt) {
-        out.push({ path: ['proof_of_possession_mtls_from_header', field], message: `not supported (used only by OCSP/CRL revocation checks, which are not implemented; only ${JSON.stringify(dflt)} is accepted)` });
-      }
-    }
+  if (h && h.revocation_check_mode !== 'SKIP') {
+    out.push({ path: ['proof_of_possession_mtls_from_header', 'revocation_check_mode'], message: `${h.revocation_check_mode}: ${skipOnly}` });
   }
   return out;
 }

@@ -59,7 +59,12 @@ test('mutual TLS: a client certificate for tls_client_auth, compatible methods w
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls: 'strict', auth_methods: ['bearer', 'introspection', 'session'] }), []);
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls: 'optional', proof_of_possession_auth_methods_validation: false }), []);
   const header = { certificate_header_name: 'x-client-cert', ca_certificates: ['ca1'] };
+  // Kong's default revocation_check_mode checks revocation (OCSP/CRL), which is not implemented.
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: header }), ['proof_of_possession_mtls_from_header.revocation_check_mode: IGNORE_CA_ERROR: not supported (OCSP/CRL revocation checks are not implemented); set SKIP']);
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'STRICT' } })[0], /^proof_of_possession_mtls_from_header\.revocation_check_mode: not supported/);
+  for (const [field, value] of [['cert_cache_ttl', 5], ['http_timeout', 5], ['ssl_verify', false], ['https_proxy_port', 3128]] as const) {
+    assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP', [field]: value } })[0], new RegExp(`^proof_of_possession_mtls_from_header\\.${field}: not supported: used only by OCSP/CRL`));
+  }
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP' } }), []);
   assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP', http_proxy_host: 'p' } })[0], /^proof_of_possession_mtls_from_header\.http_proxy_host: not supported/);
 });

@@ -6,17 +6,16 @@
  * The certificate is the one the gateway's TLS listener verified at the handshake
  * (`ctx.request.clientCertificate`, PORTCULLIS_SSL_VERIFY_CLIENT), or, with
  * `proof_of_possession_mtls_from_header`, one a TLS-terminating proxy in `trusted_ips` put in a
- * header, verified here against the configured `ca_certificates` entities.
+ * header, verified here against the configured `ca_certificates` entities (the verdict is
+ * remembered per header value while the entities stay the same).
  *
  * The check runs after the credential search, for the PoP-compatible methods only (`bearer`,
  * `introspection`, and `session` when the session was made by one of them). It is synchronous
- * (a thumbprint comparison; the header certificate's verification is remembered for
- * `cert_cache_ttl`), so a cached bearer token stays on the synchronous path.
+ * (a thumbprint comparison), so a cached bearer token stays on the synchronous path.
  */
 import { X509Certificate, hash } from 'node:crypto';
 import { GatewayError } from '../../../../errors.ts';
-import type { RequestContext } from '../../../sdk.ts';
-import { TtlCache } from '../caches.ts';
+import type { EntityLookup, RequestContext } from '../../../sdk.ts';
 import { authError } from '../errors.ts';
 import type { Claims, Outcome } from '../runtime.ts';
 import type { OidcConfig } from '../schema.ts';
@@ -38,6 +37,9 @@ export function boundThumbprint(o: Outcome): string | null {
   return null;
 }
 
+/** Header verdicts remembered per entity snapshot. */
+const VERDICTS = 1000;
+
 /** A header certificate that was read: its thumbprint, or why it cannot be used. */
 type HeaderVerdict = { thumbprint: string } | { problem: string };
 
@@ -45,17 +47,18 @@ type HeaderVerdict = { thumbprint: string } | { problem: string };
 export class HeaderCertificates {
   readonly #rec: HeaderRecord;
   readonly #name: string;
-  /** Verdicts by the header's exact value, for `cert_cache_ttl` ms. */
-  readonly #verdicts: TtlCache<HeaderVerdict>;
-  readonly #ttlMs: number;
   readonly #now: () => number;
+  /**
+   * Verdicts by the header's exact value, for the entity snapshot (CA certificates) they were
+   * reached with: a changed CA list starts afresh. Bounded: cleared when full.
+   */
+  #verdicts = new Map<string, HeaderVerdict>();
+  #verdictsOf: EntityLookup | null = null;
 
   constructor(rec: HeaderRecord, now: () => number) {
     this.#rec = rec;
     this.#name = rec.certificate_header_name.toLowerCase();
-    this.#ttlMs = rec.cert_cache_ttl;
     this.#now = now;
-    this.#verdicts = new TtlCache({ maxEntries: 1000, now });
   }
 
   /**
@@ -70,10 +73,14 @@ export class HeaderCertificates {
       ctx.log.info({ header: this.#name }, 'openid-connect: client certificate header ignored: the peer is not in trusted_ips');
       return null;
     }
+    if (this.#verdictsOf !== ctx.entities || this.#verdicts.size >= VERDICTS) {
+      this.#verdicts = new Map();
+      this.#verdictsOf = ctx.entities;
+    }
     let verdict = this.#verdicts.get(value);
     if (verdict === undefined) {
       verdict = this.#verify(ctx, value);
-      if (this.#ttlMs > 0) this.#verdicts.set(value, verdict, this.#ttlMs);
+      this.#verdicts.set(value, verdict);
     }
     if ('problem' in verdict) throw authError('invalid_token', `client certificate header: ${verdict.problem}`);
     return verdict.thumbprint;
