@@ -157,6 +157,7 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
             route('pop-session', { ...common, auth_methods: ['bearer', 'session'], proof_of_possession_mtls: 'strict', session_secret: 'mtls-session-secret-0123456789' }),
             route('tls-password', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['password'] }),
             route('tls-client-credentials', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['client_credentials'] }),
+            route('tls-code', { ...tlsAuth, auth_methods: ['authorization_code', 'session'], session_secret: 'mtls-session-secret-0123456789' }),
             route('tls-logout', {
               ...tlsAuth, auth_methods: ['password', 'session'], session_secret: 'mtls-session-secret-0123456789', upstream_refresh_token_header: 'x-refresh-token',
               logout_uri_suffix: '/logout', logout_methods: ['POST'], logout_revoke: true, mtls_revocation_endpoint: `${idp.mtlsUrl}/token/revocation`,
@@ -334,6 +335,52 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
     });
     assert.equal(r.status, 400, r.body);
     assert.equal(JSON.parse(r.body).error, 'invalid_grant');
+  });
+
+  it('tls_client_auth: the authorization code flow redeems the code at the mTLS token endpoint', async () => {
+    // A small browser: one cookie jar per origin, redirects followed by hand.
+    const jars = new Map<string, Map<string, string>>();
+    const go = async (url: string, o: { method?: string; body?: string } = {}): Promise<Answer> => {
+      const origin = new URL(url).origin;
+      const jar = jars.get(origin) ?? new Map<string, string>();
+      jars.set(origin, jar);
+      const headers: Record<string, string> = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+      if (o.body) headers['content-type'] = 'application/x-www-form-urlencoded';
+      const r = await request(url, { method: o.method, headers, body: o.body });
+      for (const c of ([] as string[]).concat(r.headers['set-cookie'] ?? [])) {
+        const [pair] = c.split(';');
+        const i = pair.indexOf('=');
+        jar.set(pair.slice(0, i), pair.slice(i + 1));
+      }
+      return r;
+    };
+    let r = await go(`${tlsUrl}/tls-code`);
+    assert.equal(r.status, 302, r.body);
+    let location = String(r.headers.location);
+    assert.ok(location.startsWith(`${idp.issuer}/auth`), location);
+    for (let hops = 0; hops < 8 && !location.startsWith(tlsUrl); hops++) {
+      r = await go(new URL(location, idp.issuer).href);
+      if (r.status === 200 && r.body.includes('name="login"')) {
+        r = await go(new URL(`${new URL(location, idp.issuer).pathname}/login`, idp.issuer).href, { method: 'POST', body: new URLSearchParams({ login: 'alex', password: 'doe' }).toString() });
+      }
+      location = String(r.headers.location);
+    }
+    idp.resetCounts();
+    r = await go(location);
+    assert.equal(idp.counts()['token:authorization_code'], 1);
+    for (let hops = 0; hops < 3 && r.status === 302; hops++) r = await go(new URL(String(r.headers.location), tlsUrl).href);
+    assert.equal(r.status, 200, r.body);
+    const token = JSON.parse(r.body).headers.authorization.slice('Bearer '.length);
+    // The token the code was redeemed for is bound to the gateway's certificate.
+    const info = await request(`${idp.mtlsUrl}/token/introspection`, {
+      method: 'POST',
+      cert: gatewayClient,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, client_id: 'gw-tls' }).toString(),
+    });
+    const claims = JSON.parse(info.body);
+    assert.equal(claims.active, true, info.body);
+    assert.equal(claims.cnf['x5t#S256'], thumbprint(gatewayClient));
   });
 
   it('tls_client_auth: password and client credentials grants at the mTLS token endpoint; the bound token is forwarded', async () => {
