@@ -132,6 +132,8 @@ export interface GatewayStart {
   cpuProfDir?: string;
   /** Extra environment (e.g. PORTCULLIS_PROXY_ACCESS_LOG=stdout; the default is off). */
   env?: Record<string, string>;
+  /** proxy_listen flags after the address (e.g. ' ssl'); with ssl the scenario checks readiness itself. */
+  listenFlags?: string;
 }
 
 export async function startGateway(children: Children, o: GatewayStart): Promise<Running> {
@@ -144,12 +146,13 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
   const extra = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
   const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '250', '--cpu-prof-dir', o.cpuProfDir] : [];
   const child = children.start(`gateway x${o.workers}`, node, [...extra, ...prof, join(root, 'bin/portcullis.js'), 'start', '-c', file,
-    '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`], {
+    '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}${o.listenFlags ?? ''}`, '--admin-listen', `127.0.0.1:${admin}`], {
     cpus: o.cpus,
     cwd: o.dir,
     env: { PORTCULLIS_PROXY_ACCESS_LOG: 'off', PORTCULLIS_LOG_LEVEL: 'warn', PORTCULLIS_DRAIN_TIMEOUT: '2', ...o.env },
   });
   await waitUntil('gateway admin', async () => (await statusOf(`http://127.0.0.1:${admin}/status`)) === 200, child);
+  if (o.listenFlags?.includes('ssl')) return { child, port };
   return ready('gateway', child, port, o.probe);
 }
 
