@@ -3,7 +3,9 @@
  * clients, JWT (RS256) or opaque access tokens, the password grant, introspection, revocation,
  * userinfo, RP-initiated and back-channel logout, and a minimal sign-in page.
  *
- * DEV/TEST ONLY: plain http, permissive redirect URIs on loopback, published secrets.
+ * DEV/TEST ONLY: plain http (or, with the `mtls` option, HTTPS with oidc-provider's mutual-TLS
+ * features and a second server for the mTLS endpoint aliases: demo/idp-mtls.ts), permissive
+ * redirect URIs on loopback, published secrets.
  *
  * Run directly: `npm run idp` (IDP_PORT, default 9080; IDP_HOST, default 127.0.0.1;
  * IDP_PRIVATE_KEY_JWT_JWKS_URI registers the private_key_jwt client).
