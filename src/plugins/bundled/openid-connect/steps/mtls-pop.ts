@@ -27,14 +27,14 @@ type HeaderRecord = NonNullable<OidcConfig['proof_of_possession_mtls_from_header
 
 /** The `cnf["x5t#S256"]` a token is bound to: the introspection answer's, else the JWT's (RFC 8705 §3.1, §3.2). */
 export function boundThumbprint(o: Outcome): string | null {
-  for (const claims of [o.introspection, o.accessClaims] as (Claims | null)[]) {
-    const cnf = claims?.cnf;
-    if (cnf !== null && typeof cnf === 'object') {
-      const x5t = (cnf as Record<string, unknown>)['x5t#S256'];
-      if (typeof x5t === 'string') return x5t;
-    }
-  }
-  return null;
+  return x5tOf(o.introspection) ?? x5tOf(o.accessClaims);
+}
+
+function x5tOf(claims: Claims | null): string | null {
+  const cnf = claims?.cnf;
+  if (cnf === null || typeof cnf !== 'object') return null;
+  const x5t = (cnf as Record<string, unknown>)['x5t#S256'];
+  return typeof x5t === 'string' ? x5t : null;
 }
 
 /** Header verdicts remembered per entity snapshot. */
