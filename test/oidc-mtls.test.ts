@@ -71,6 +71,7 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
   let gw: TestGateway;
   let tlsUrl: string;
   let plainUrl: string;
+  let gatewayConfig: { certificates: Array<{ id: string; cert: string; key: string }> } & Record<string, unknown>;
 
   /** A token for the `bound` client, bound to `cert` (RFC 8705 §3), as a JWT. */
   async function boundToken(cert: IssuedCert): Promise<string> {
@@ -127,50 +128,51 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
       plugins: [{ name: 'openid-connect', config }],
     });
     const header = { certificate_header_name: 'x-client-cert', ca_certificates: ['ca000000-0000-4000-8000-000000000001'], revocation_check_mode: 'SKIP' };
+    gatewayConfig = {
+      ca_certificates: [
+        { id: 'ca000000-0000-4000-8000-000000000001', cert: clientCa.cert },
+        { id: 'ca000000-0000-4000-8000-000000000002', cert: rootCa.cert },
+        { id: 'ca000000-0000-4000-8000-000000000003', cert: intermediateCa.cert },
+      ],
+      certificates: [
+        { id: 'c0000000-0000-4000-8000-000000000001', cert: gatewayClient.cert, key: gatewayClient.key },
+        { id: 'c0000000-0000-4000-8000-000000000002', cert: selfSigned.cert, key: selfSigned.key },
+      ],
+      services: [{
+        name: 'echo',
+        url: echo.url,
+        routes: [
+          route('pop-strict', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict' }),
+          route('pop-optional', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'optional' }),
+          route('pop-introspection', { ...tlsAuth, client_auth: null, introspection_endpoint_auth_method: 'tls_client_auth', auth_methods: ['introspection'], proof_of_possession_mtls: 'strict' }),
+          route('pop-header', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: header }),
+          route('pop-header-b64', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, certificate_header_format: 'base64_encoded' } }),
+          route('pop-header-open', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, secure_source: false } }),
+          route('pop-header-root', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000002'] } }),
+          route('pop-header-intermediate', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000003'] } }),
+          route('pop-header-partial', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000003'], allow_partial_chain: true } }),
+          route('pop-unvalidated', { ...common, client_id: ['kong'], client_secret: ['kong-secret'], auth_methods: ['bearer', 'password'], proof_of_possession_mtls: 'strict', proof_of_possession_auth_methods_validation: false }),
+          route('pop-session', { ...common, auth_methods: ['bearer', 'session'], proof_of_possession_mtls: 'strict', session_secret: 'mtls-session-secret-0123456789' }),
+          route('tls-password', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['password'] }),
+          route('tls-client-credentials', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['client_credentials'] }),
+          route('tls-code', { ...tlsAuth, auth_methods: ['authorization_code', 'session'], session_secret: 'mtls-session-secret-0123456789' }),
+          route('tls-logout', {
+            ...tlsAuth, auth_methods: ['password', 'session'], session_secret: 'mtls-session-secret-0123456789', upstream_refresh_token_header: 'x-refresh-token',
+            logout_uri_suffix: '/logout', logout_methods: ['POST'], logout_revoke: true, mtls_revocation_endpoint: `${idp.mtlsUrl}/token/revocation`,
+          }),
+          route('tls-no-alias', { ...tlsAuth, mtls_token_endpoint: null, auth_methods: ['password'] }),
+          route('tls-verify', { ...tlsAuth, tls_client_auth_ssl_verify: true, auth_methods: ['password'] }),
+          route('tls-discovered-alias', { ...tlsAuth, issuer: aliasIdp.issuer, mtls_token_endpoint: null, mtls_introspection_endpoint: null, auth_methods: ['password'] }),
+          route('self-signed', {
+            ...tlsAuth, client_id: ['gw-self'], client_auth: ['self_signed_tls_client_auth'], tls_client_auth_cert_id: 'c0000000-0000-4000-8000-000000000002', auth_methods: ['password'],
+          }),
+        ],
+      }],
+    };
     gw = await startGateway({
       proxyListen: '127.0.0.1:0 ssl, 127.0.0.1:0',
       env: { PORTCULLIS_SSL_VERIFY_CLIENT: 'optional', PORTCULLIS_TRUSTED_IPS: '127.0.0.2' },
-      config: {
-        ca_certificates: [
-          { id: 'ca000000-0000-4000-8000-000000000001', cert: clientCa.cert },
-          { id: 'ca000000-0000-4000-8000-000000000002', cert: rootCa.cert },
-          { id: 'ca000000-0000-4000-8000-000000000003', cert: intermediateCa.cert },
-        ],
-        certificates: [
-          { id: 'c0000000-0000-4000-8000-000000000001', cert: gatewayClient.cert, key: gatewayClient.key },
-          { id: 'c0000000-0000-4000-8000-000000000002', cert: selfSigned.cert, key: selfSigned.key },
-        ],
-        services: [{
-          name: 'echo',
-          url: echo.url,
-          routes: [
-            route('pop-strict', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict' }),
-            route('pop-optional', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'optional' }),
-            route('pop-introspection', { ...tlsAuth, client_auth: null, introspection_endpoint_auth_method: 'tls_client_auth', auth_methods: ['introspection'], proof_of_possession_mtls: 'strict' }),
-            route('pop-header', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: header }),
-            route('pop-header-b64', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, certificate_header_format: 'base64_encoded' } }),
-            route('pop-header-open', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, secure_source: false } }),
-            route('pop-header-root', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000002'] } }),
-            route('pop-header-intermediate', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000003'] } }),
-            route('pop-header-partial', { ...common, auth_methods: ['bearer'], proof_of_possession_mtls: 'strict', proof_of_possession_mtls_from_header: { ...header, ca_certificates: ['ca000000-0000-4000-8000-000000000003'], allow_partial_chain: true } }),
-            route('pop-unvalidated', { ...common, client_id: ['kong'], client_secret: ['kong-secret'], auth_methods: ['bearer', 'password'], proof_of_possession_mtls: 'strict', proof_of_possession_auth_methods_validation: false }),
-            route('pop-session', { ...common, auth_methods: ['bearer', 'session'], proof_of_possession_mtls: 'strict', session_secret: 'mtls-session-secret-0123456789' }),
-            route('tls-password', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['password'] }),
-            route('tls-client-credentials', { ...tlsAuth, client_auth: null, token_endpoint_auth_method: 'tls_client_auth', auth_methods: ['client_credentials'] }),
-            route('tls-code', { ...tlsAuth, auth_methods: ['authorization_code', 'session'], session_secret: 'mtls-session-secret-0123456789' }),
-            route('tls-logout', {
-              ...tlsAuth, auth_methods: ['password', 'session'], session_secret: 'mtls-session-secret-0123456789', upstream_refresh_token_header: 'x-refresh-token',
-              logout_uri_suffix: '/logout', logout_methods: ['POST'], logout_revoke: true, mtls_revocation_endpoint: `${idp.mtlsUrl}/token/revocation`,
-            }),
-            route('tls-no-alias', { ...tlsAuth, mtls_token_endpoint: null, auth_methods: ['password'] }),
-            route('tls-verify', { ...tlsAuth, tls_client_auth_ssl_verify: true, auth_methods: ['password'] }),
-            route('tls-discovered-alias', { ...tlsAuth, issuer: aliasIdp.issuer, mtls_token_endpoint: null, mtls_introspection_endpoint: null, auth_methods: ['password'] }),
-            route('self-signed', {
-              ...tlsAuth, client_id: ['gw-self'], client_auth: ['self_signed_tls_client_auth'], tls_client_auth_cert_id: 'c0000000-0000-4000-8000-000000000002', auth_methods: ['password'],
-            }),
-          ],
-        }],
-      },
+      config: gatewayConfig,
     });
     const [tlsPort, plainPort] = gw.node.proxyPorts();
     tlsUrl = `https://127.0.0.1:${tlsPort}`;
@@ -420,6 +422,21 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
     const selfToken = JSON.parse(self.body).headers.authorization.slice('Bearer '.length);
     assert.equal(decodeJwt(selfToken).client_id, 'gw-self');
     assert.equal((decodeJwt(selfToken).cnf as Record<string, string>)['x5t#S256'], thumbprint(selfSigned));
+  });
+
+  it('tls_client_auth_cert_id is read from the current entities: a replaced certificate is presented from the next call', async () => {
+    const replaced = {
+      ...gatewayConfig,
+      certificates: gatewayConfig.certificates.map((c) => (c.id === 'c0000000-0000-4000-8000-000000000001' ? { ...c, cert: mallory.cert, key: mallory.key } : c)),
+    };
+    assert.equal(await gw.reload(replaced), true);
+    // The IdP knows gw-tls by the subject CN=gateway-client: mallory's certificate is refused.
+    const r = await through(`${tlsUrl}/tls-password`, { headers: { authorization: basic('jane', 'doe2') } });
+    assert.equal(r.status, 401, r.body);
+    assert.equal(r.upstream, false);
+    assert.equal(await gw.reload(gatewayConfig), true);
+    const back = await through(`${tlsUrl}/tls-password`, { headers: { authorization: basic('jane', 'doe2') } });
+    assert.equal(back.status, 200, back.body);
   });
 
   it('no certificate, token or key appears in the logs', () => {
