@@ -65,6 +65,7 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
   let rootCa: IssuedCert;
   let intermediateCa: IssuedCert;
   let carol: IssuedCert;
+  let expired: IssuedCert;
   let idp: DemoIdp;
   let aliasIdp: DemoIdp;
   let echo: EchoServer;
@@ -98,6 +99,7 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
     rootCa = await issueCert({ cn: 'Root CA', isCa: true });
     intermediateCa = await issueCert({ cn: 'Intermediate CA', isCa: true, ca: rootCa });
     carol = await issueCert({ cn: 'carol', ca: intermediateCa });
+    expired = await issueCert({ cn: 'expired', ca: clientCa, startDays: -10, endDays: -1 });
     const idpCert = await issueCert({ cn: 'localhost', dns: ['localhost', '127.0.0.1'] });
     const selfJwk = { ...(await exportJWK(createPublicKey(selfSigned.cert))), x5c: [new X509Certificate(selfSigned.cert).raw.toString('base64')] };
     const web = { redirect_uris: ['http://127.0.0.1/callback'], response_types: ['code'] };
@@ -299,6 +301,10 @@ describe('openid-connect: mutual TLS (RFC 8705)', () => {
       assert.equal(r.status, status, `${path} ${value === leaf ? 'leaf' : 'leaf+intermediate'}: ${r.body}`);
       assert.equal(r.upstream, status === 200);
     }
+    // An expired certificate does not verify, even with a token bound to it.
+    const old = await through(`${plainUrl}/pop-header`, { localAddress: '127.0.0.2', headers: { authorization: `Bearer ${await boundToken(expired)}`, 'x-client-cert': encodeURIComponent(expired.cert) } });
+    assert.equal(old.status, 401);
+    assert.equal(old.upstream, false);
   });
 
   it('proof_of_possession_auth_methods_validation off: methods that cannot prove possession go unchecked', async () => {
