@@ -40,10 +40,13 @@ export interface CallExtras {
 
 /** A client certificate to present to the IdP (RFC 8705 §2) and whether to verify the IdP's. */
 export interface MtlsIdentity {
-  /** Identifies the material (certificate id and version): a new one gets a new pool. */
-  key: string;
+  /** The certificate entity's id: one pool per id. */
+  certId: string;
+  /** Changes when the entity does (a new pool then). */
+  version: string;
+  /** PEM certificate (chain) and private key. */
   cert: string;
-  key_pem: string;
+  key: string;
   verify: boolean;
 }
 
@@ -54,8 +57,8 @@ export class IdpHttp {
   readonly metrics: OidcMetrics | undefined;
   readonly #endpoints = new Map<string, IdpEndpoint>();
   readonly #debug: IdpHttpOptions['log'] | null;
-  /** Client-certificate pools by MtlsIdentity.key (a replaced certificate gets a new pool). */
-  readonly #mtls = new Map<string, Agent>();
+  /** Client-certificate pools by certificate id, with the version they present. */
+  readonly #mtls = new Map<string, { version: string; agent: Agent }>();
 
   constructor(options: IdpHttpOptions) {
     this.#timeoutMs = options.timeoutMs;
@@ -70,33 +73,28 @@ export class IdpHttp {
   }
 
   /**
+   * The keep-alive pool that presents `id`'s client certificate (tls_client_auth). One per
+   * certificate entity; when the entity changes, a new pool replaces the old one, which is
+   * closed once its calls are done.
+   */
+  mtlsAgent(id: MtlsIdentity): Agent {
+    const known = this.#mtls.get(id.certId);
+    if (known !== undefined && known.version === id.version) return known.agent;
+    if (known !== undefined) void known.agent.close();
+    const agent = new Agent({
+      connect: { rejectUnauthorized: id.verify, timeout: this.#timeoutMs, cert: id.cert, key: id.key },
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: this.#timeoutMs,
+    });
+    this.#mtls.set(id.certId, { version: id.version, agent });
+    return agent;
+  }
+
+  /**
    * A fetch function in openid-client's `customFetch` shape, bound to `extras`. openid-client
    * builds the request (client authentication, form body); this adds the extra headers, the
    * timeout and the caller's signal, and sends it through the instance's pool.
    */
-  /**
-   * The keep-alive pool that presents `id`'s client certificate (tls_client_auth). One per
-   * certificate version; the pool of a replaced version is closed once its calls are done.
-   */
-  mtlsAgent(id: MtlsIdentity): Agent {
-    let agent = this.#mtls.get(id.key);
-    if (agent === undefined) {
-      for (const [k, old] of this.#mtls) {
-        if (k.split('\0')[0] === id.key.split('\0')[0]) {
-          this.#mtls.delete(k);
-          void old.close();
-        }
-      }
-      agent = new Agent({
-        connect: { rejectUnauthorized: id.verify, timeout: this.#timeoutMs, cert: id.cert, key: id.key_pem },
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-      });
-      this.#mtls.set(id.key, agent);
-    }
-    return agent;
-  }
-
   /** A cache decision: counted (portcullis_oidc_cache_lookups_total) and, at debug, logged. */
   cache(cache: OidcCache, hit: boolean): void {
     this.metrics?.cache(cache, hit);
@@ -192,7 +190,7 @@ export class IdpHttp {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#mtls.values()].map((a) => a.close()));
+    await Promise.all([...this.#mtls.values()].map((m) => m.agent.close()));
     await this.#agent.close();
   }
 }

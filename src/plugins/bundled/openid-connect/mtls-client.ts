@@ -7,6 +7,7 @@
  * §5): `mtls_token_endpoint` / `mtls_introspection_endpoint` / `mtls_revocation_endpoint`, else
  * the discovery document's `mtls_endpoint_aliases`, else the regular endpoint.
  */
+import { hash } from 'node:crypto';
 import type { ServerMetadata } from 'openid-client';
 import { GatewayError } from '../../../errors.ts';
 import type { EntityLookup } from '../../sdk.ts';
@@ -42,6 +43,8 @@ export class MtlsClient {
   readonly #http: IdpHttp;
   #entities: EntityLookup | null = null;
   readonly #aliased = new WeakMap<ServerMetadata, ServerMetadata>();
+  /** The version of each certificate entity object seen (entity snapshots are immutable). */
+  readonly #versions = new WeakMap<object, string>();
 
   constructor(cfg: OidcConfig, http: IdpHttp) {
     this.#cfg = cfg;
@@ -64,7 +67,10 @@ export class MtlsClient {
         detail: `${method}: tls_client_auth_cert_id: no certificate with id ${String(id)}`,
       });
     }
-    const dispatcher = this.#http.mtlsAgent({ key: `${cert.id}\0${cert.updated_at}\0${cert.cert.length}`, cert: cert.cert, key_pem: cert.key, verify: this.#cfg.tls_client_auth_ssl_verify });
+    // A reload may replace the entity without a new updated_at (DB-less): the content counts too.
+    let version = this.#versions.get(cert);
+    if (version === undefined) this.#versions.set(cert, (version = `${cert.updated_at}:${hash('sha256', `${cert.cert}\0${cert.key}`, 'base64url')}`));
+    const dispatcher = this.#http.mtlsAgent({ certId: cert.id, version, cert: cert.cert, key: cert.key, verify: this.#cfg.tls_client_auth_ssl_verify });
     let aliased = this.#aliased.get(meta);
     if (aliased === undefined) {
       aliased = withMtlsAliases(this.#cfg, meta);
