@@ -41,7 +41,7 @@ function x5tOf(claims: Claims | null): string | null {
 const VERDICTS = 1000;
 
 /** A header certificate that was read: its thumbprint, or why it cannot be used. */
-type HeaderVerdict = { thumbprint: string } | { problem: string };
+type HeaderVerdict = { thumbprint: string; until: number } | { problem: string };
 
 /** Reads and verifies client certificates that a TLS-terminating proxy passes in a header. */
 export class HeaderCertificates {
@@ -78,6 +78,8 @@ export class HeaderCertificates {
       this.#verdictsOf = ctx.entities;
     }
     let verdict = this.#verdicts.get(value);
+    // A remembered success holds until the first certificate it relied on expires.
+    if (verdict !== undefined && 'until' in verdict && verdict.until <= this.#now()) verdict = undefined;
     if (verdict === undefined) {
       verdict = this.#verify(ctx, value);
       this.#verdicts.set(value, verdict);
@@ -107,7 +109,8 @@ export class HeaderCertificates {
     }
     const problem = chainProblem(certs, anchors, this.#rec.allow_partial_chain, this.#now());
     if (problem !== null) return { problem };
-    return { thumbprint: hash('sha256', certs[0].raw, 'base64url') };
+    const until = Math.min(...[...certs, ...anchors].map((c) => c.validToDate.getTime()));
+    return { thumbprint: hash('sha256', certs[0].raw, 'base64url'), until };
   }
 }
 
