@@ -140,6 +140,8 @@ export interface GatewayStart {
    * oauth2); `config` is loaded into it with `portcullis config sync` through the Admin API.
    */
   database?: 'sqlite';
+  /** proxy_listen flags after the address (e.g. ' ssl'); with ssl the scenario checks readiness itself. */
+  listenFlags?: string;
 }
 
 export async function startGateway(children: Children, o: GatewayStart): Promise<Running> {
@@ -153,7 +155,7 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
   const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '250', '--cpu-prof-dir', o.cpuProfDir] : [];
   const source = o.database === 'sqlite' ? ['--database', 'sqlite'] : ['-c', file];
   const child = children.start(`gateway x${o.workers}`, node, [...extra, ...prof, join(root, 'bin/portcullis.js'), 'start', ...source,
-    '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`], {
+    '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}${o.listenFlags ?? ''}`, '--admin-listen', `127.0.0.1:${admin}`], {
     cpus: o.cpus,
     cwd: o.dir,
     stdoutFile: o.stdoutFile,
@@ -164,6 +166,7 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
     const sync = spawnSync(node, [join(root, 'bin/portcullis.js'), 'config', 'sync', file], { env: { ...process.env, PORTCULLIS_ADMIN_URL: `http://127.0.0.1:${admin}` }, encoding: 'utf8' });
     if (sync.status !== 0) throw new Error(`config sync into the gateway's store failed: ${sync.stderr || sync.stdout}`);
   }
+  if (o.listenFlags?.includes('ssl')) return { child, port };
   return ready('gateway', child, port, o.probe);
 }
 

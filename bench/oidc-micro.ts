@@ -23,7 +23,7 @@ const entities = {
   consumerByUsername: () => null,
   consumerByCustomId: () => null,
   aclGroups: () => [],
-  keyAuthByKey: () => null, basicAuthByUsername: () => null, jwtSecretByKey: () => null, oauth2ByClientId: () => null, oauth2ById: () => null, consumerGroups: () => [], consumerGroupByName: () => null,
+  keyAuthByKey: () => null, basicAuthByUsername: () => null, jwtSecretByKey: () => null, oauth2ByClientId: () => null, oauth2ById: () => null, consumerGroups: () => [], consumerGroupByName: () => null, certificateById: () => null, caCertificateById: () => null,
 };
 
 function makeContext(headers: Record<string, string>): Context {

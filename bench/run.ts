@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { startIdp } from '../demo/idp.ts';
-import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, hasCommand, statusOf, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
+import { startMtlsBench, type MtlsBench } from './mtls.ts';
+import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, hasCommand, statusOf, waitUntil, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
 import {
   gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startRedis, startUpstream, startNginxUpstream, type Probe, type Running,
 } from './contenders.ts';
@@ -67,6 +68,10 @@ interface Scenario {
   start(): Promise<{ running: Running; probe: Probe }>;
   /** Extra work once ready (e.g. log in) that may change the headers wrk sends. */
   prepare?(running: Running, probe: Probe): Promise<Probe>;
+  /** A TLS listener: load goes to https:// (with `load`). */
+  tls?: boolean;
+  /** Measures instead of wrk (the mTLS scenarios: a load client with a client certificate). */
+  load?(url: string, headers: Record<string, string>, o: WrkOptions): Promise<WrkResult>;
 }
 
 type Outcome = { result: WrkResult; note?: string } | { error: string };
@@ -93,6 +98,7 @@ async function main(): Promise<void> {
   const loadAvg: string[] = [];
   const ticks = clockTicks();
   const scenarios: Scenario[] = [];
+  let mtlsBench: MtlsBench | null = null;
   let dirs = 0;
   const nextDir = (name: string): string => join(work, `${++dirs}-${name}`);
   /** Lets every stopped contender run again (set once they are known). */
@@ -302,6 +308,33 @@ async function main(): Promise<void> {
         return { running, probe: { path: '/svc0/items' } };
       },
     });
+    // mTLS-bound bearer (RFC 8705) vs the same bearer without the check, over the same kind of TLS
+    // listener asking for client certificates; measured with bench/mtls-load.ts (see bench/mtls.ts).
+    const mtlsScenario = (id: string, label: string, pop: boolean): Scenario => ({
+      id, label, group: 'oidc', workers: 1, tls: true,
+      load: (url, headers, o) => mtlsBench!.load(url, headers, o),
+      start: async () => {
+        mtlsBench ??= await startMtlsBench(work, pin.load);
+        const b = mtlsBench;
+        const plugin = { name: 'openid-connect', config: { issuer: b.idp.issuer, ssl_verify: false, auth_methods: ['bearer'], ...(pop ? { proof_of_possession_mtls: 'strict' } : {}) } };
+        const running = await startGateway(children, {
+          dir: nextDir(id), config: b.config(gatewayConfig(up, 1, [plugin])), workers: 1, cpus: pin.single, cpuProfDir,
+          env: { PORTCULLIS_SSL_VERIFY_CLIENT: 'optional' }, listenFlags: ' ssl', probe: p1,
+        });
+        return { running, probe: { path: '/svc0/items', headers: { authorization: `Bearer ${b.token}` } } };
+      },
+      // Ready with the certificate; refused without it (mTLS) or without the token (both).
+      prepare: async (running, probe) => {
+        const url = `https://127.0.0.1:${running.port}${probe.path}`;
+        const b = mtlsBench!;
+        await waitUntil(`${id} proxy`, async () => (await b.status(url, probe.headers ?? {}, true).catch(() => 0)) === 200);
+        if ((await b.status(url, {}, true)) !== 401) throw new Error('answered without a token');
+        if (pop && (await b.status(url, probe.headers ?? {}, false)) !== 401) throw new Error('answered without the client certificate');
+        return probe;
+      },
+    });
+    scenarios.push(mtlsScenario('oidc-mtls-w1', 'gateway + openid-connect bearer JWT bound to the client certificate (mTLS PoP strict, TLS listener)', true));
+    scenarios.push(mtlsScenario('oidc-bearer-tls-w1', 'gateway + openid-connect bearer JWT, same TLS listener with a client certificate, no PoP', false));
     for (const w of [1, 2]) {
       scenarios.push({
         id: `apache-oidc-w${w}`, label: 'Apache httpd + mod_auth_openidc (OAuth 2.0 RS, JWKS)', group: 'oidc', workers: w,
@@ -318,9 +351,10 @@ async function main(): Promise<void> {
       try {
         const started = await s.start();
         const probe = s.prepare ? await s.prepare(started.running, started.probe) : started.probe;
-        const url = `http://127.0.0.1:${started.running.port}${probe.path}`;
-        // A contender that authenticates must refuse the same request without the credential.
-        if (s.group === 'oidc') {
+        const url = `${s.tls ? 'https' : 'http'}://127.0.0.1:${started.running.port}${probe.path}`;
+        // A contender that authenticates must refuse the same request without the credential
+        // (the TLS scenarios check it in `prepare`, with their client certificate).
+        if (s.group === 'oidc' && !s.tls) {
           const anonymous = await statusOf(url);
           if (anonymous !== 401) throw new Error(`answered ${anonymous} without a credential (expected 401)`);
         }
@@ -353,7 +387,7 @@ async function main(): Promise<void> {
     };
     for (const l of live) {
       await runOnly(l);
-      await wrk(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load }).catch(() => null);
+      await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load }).catch(() => null);
     }
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so no scenario always follows the same neighbour.
@@ -367,7 +401,7 @@ async function main(): Promise<void> {
           // browser would have stored. Each round must run with a cookie younger than that.
           if (l.s.prepare) l.headers = (await l.s.prepare(l.running, l.probe)).headers ?? {};
           const cpuBefore = groupCpuSeconds(l.pgid, ticks);
-          const result = await wrk(l.url, l.headers, { ...wrkOpts, cpus: pin.load });
+          const result = await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, cpus: pin.load });
           const cpu = groupCpuSeconds(l.pgid, ticks) - cpuBefore;
           // wrk counts the requests it completed; a handful more may be in flight at the end.
           if (cpu > 0 && result.requests > 0) result.cpuUsPerReq = (cpu / result.requests) * 1e6;
@@ -401,6 +435,7 @@ async function main(): Promise<void> {
     continueAll();
     await children.closeAll();
     await idp.close();
+    await (mtlsBench as MtlsBench | null)?.close();
     await rm(work, { recursive: true, force: true });
   }
   const report = await render(scenarios.filter((s) => !only || only.test(s.id)), outcomes, samples, machine, pin, loadAvg);
@@ -450,6 +485,7 @@ const targets: Target[] = [
   { what: 'opentelemetry sampling_rate 0.01 / no-plugin gateway, 2 workers', num: 'otel-1-w2', den: 'gw-1r-w2', min: 0.97 },
   { what: 'http-log (Kong default queue, a POST per request) / no-plugin gateway, 2 workers', num: 'http-log-w2', den: 'gw-1r-w2', min: 0.9 },
   { what: 'http-log (batches of 100) / no-plugin gateway, 2 workers', num: 'http-log-batch-w2', den: 'gw-1r-w2', min: null },
+  { what: 'openid-connect mTLS-bound bearer / plain bearer, same TLS listener with a client certificate, 1 worker (both measured with bench/mtls-load.ts, an undici client: wrk cannot present a certificate)', num: 'oidc-mtls-w1', den: 'oidc-bearer-tls-w1', min: 0.9 },
   { what: 'gateway (1 route) / nginx, 1 worker (reference)', num: 'gw-1r-w1', den: 'nginx-w1', min: null },
   { what: 'gateway (1 route) / nginx, 2 workers (reference)', num: 'gw-1r-w2', den: 'nginx-w2', min: null },
 ];

@@ -3,6 +3,7 @@
  * ship it (OAuth 2.1 drops it) but Kong's plugin supports it, so the demo registers it with
  * `provider.registerGrantType('password', ...)`.
  */
+import type { X509Certificate } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { errors } from 'oidc-provider';
@@ -15,6 +16,8 @@ export interface PasswordGrantDeps {
   resourceFor(ctx: KoaContextWithOIDC): Promise<string | undefined>;
   /** Resource server description for a resource indicator (as features.resourceIndicators). */
   resourceServerInfo(resource: string): Record<string, unknown>;
+  /** With mTLS (demo/idp-mtls.ts): the request's client certificate, to bind tokens to (RFC 8705 §3). */
+  clientCertificate?(ctx: KoaContextWithOIDC): X509Certificate | undefined;
 }
 
 /**
@@ -47,6 +50,11 @@ export function passwordGrantHandler(provider: Provider, deps: PasswordGrantDeps
       accountId: account.accountId, client, grantId, gty: 'password', scope,
     });
     if (resource) at.resourceServer = new provider.ResourceServer(resource, deps.resourceServerInfo(resource));
+    if (client.tlsClientCertificateBoundAccessTokens && deps.clientCertificate) {
+      const cert = deps.clientCertificate(ctx);
+      if (!cert) throw new errors.InvalidGrant('mutual TLS client certificate not provided');
+      at.setThumbprint('x5t', cert);
+    }
     ctx.oidc.entity('AccessToken', at);
     const accessToken: string = await at.save();
 

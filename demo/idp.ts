@@ -3,7 +3,9 @@
  * clients, JWT (RS256) or opaque access tokens, the password grant, introspection, revocation,
  * userinfo, RP-initiated and back-channel logout, and a minimal sign-in page.
  *
- * DEV/TEST ONLY: plain http, permissive redirect URIs on loopback, published secrets.
+ * DEV/TEST ONLY: plain http (or, with the `mtls` option, HTTPS with oidc-provider's mutual-TLS
+ * features and a second server for the mTLS endpoint aliases: demo/idp-mtls.ts), permissive
+ * redirect URIs on loopback, published secrets.
  *
  * Run directly: `npm run idp` (IDP_PORT, default 9080; IDP_HOST, default 127.0.0.1;
  * IDP_PRIVATE_KEY_JWT_JWKS_URI registers the private_key_jwt client).
@@ -25,6 +27,7 @@ import { passwordGrantHandler } from './idp-grants.ts';
 import { handleInteraction } from './idp-interactions.ts';
 import { jwtIntrospection, jwtUserinfo } from './idp-jwt-endpoints.ts';
 import { errorPage, loggedOutPage, logoutPage } from './idp-pages.ts';
+import { mtlsProviderOptions, mtlsServers, peerCertificate, type IdpMtlsOptions } from './idp-mtls.ts';
 
 export { demoUsers } from './idp-accounts.ts';
 export type { ClientMetadata } from 'oidc-provider';
@@ -65,6 +68,8 @@ export interface StartIdpOptions {
   privateKeyJwtJwksUri?: string;
   /** inline JWKS (public keys) for the private_key_jwt demo client */
   privateKeyJwtJwks?: JSONWebKeySet;
+  /** Serve over HTTPS with mutual-TLS features and an mTLS alias server (demo/idp-mtls.ts). */
+  mtls?: IdpMtlsOptions;
 }
 
 export interface DemoIdp {
@@ -85,6 +90,8 @@ export interface DemoIdp {
   close(): Promise<void>;
   /** the oidc-provider instance, for advanced tests */
   provider: Provider;
+  /** With `mtls`: the origin of the server that asks for client certificates (the mTLS aliases). */
+  mtlsUrl?: string;
 }
 
 const supportedScopes = ['openid', 'offline_access', ...Object.keys(scopeClaims).filter((s) => s !== 'openid')];
@@ -192,16 +199,23 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
   // provider is still being set up waits for it instead of hanging unanswered.
   let handle: http.RequestListener | null = null;
   const early: [http.IncomingMessage, http.ServerResponse][] = [];
-  const server = http.createServer((req, res) => {
+  const listener: http.RequestListener = (req, res) => {
     if (handle !== null) handle(req, res);
     else early.push([req, res]);
+  };
+  const tlsServers = opts.mtls ? mtlsServers(opts.mtls, listener) : null;
+  const server: http.Server = tlsServers?.main ?? http.createServer(listener);
+  const listen = (s: http.Server, p: number) => new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(p, host, () => { s.off('error', reject); resolve(); });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
-  });
+  await listen(server, opts.port ?? 0);
+  if (tlsServers) await listen(tlsServers.mtls, 0);
   const { port } = server.address() as AddressInfo;
-  const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const origin = (p: number) => `${tlsServers ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${p}`;
+  const issuer = origin(port);
+  const mtlsUrl = tlsServers ? origin((tlsServers.mtls.address() as AddressInfo).port) : undefined;
+  const mtlsOptions = opts.mtls && mtlsUrl ? mtlsProviderOptions(opts.mtls, mtlsUrl) : null;
 
   const { privateJwks, publicJwks } = await generateSigningKeys();
   const localJwks = createLocalJWKSet(publicJwks);
@@ -240,6 +254,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     claims: scopeClaims,
     scopes: supportedScopes,
     extraParams: ['audience'],
+    ...mtlsOptions?.top,
     conformIdTokenClaims: false, // release scope claims in the ID token too, as Kong-era IdPs do
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx: unknown, client: any) => client.grantTypeAllowed('refresh_token'),
@@ -272,6 +287,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     },
     features: {
       devInteractions: { enabled: false },
+      ...(mtlsOptions ? { mTLS: mtlsOptions.mTLS } : {}),
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: {
@@ -324,6 +340,7 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     scopes: new Set(supportedScopes),
     resourceFor: (ctx) => resourceFor(ctx, ctx.oidc.client.clientId),
     resourceServerInfo,
+    ...(mtlsOptions ? { clientCertificate: peerCertificate } : {}),
   }), ['username', 'password', 'scope', 'audience']);
 
   const jwtDeps = { issuer, jwks: localJwks, mayIntrospect: mayUse };
@@ -390,8 +407,13 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     jwks: publicJwks,
     logoutUser,
     provider,
+    ...(mtlsUrl ? { mtlsUrl } : {}),
     close: () => new Promise<void>((resolve) => {
       store.clear();
+      if (tlsServers) {
+        tlsServers.mtls.close();
+        tlsServers.mtls.closeAllConnections();
+      }
       server.close(() => resolve());
       server.closeAllConnections();
     }),

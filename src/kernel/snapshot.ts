@@ -4,7 +4,7 @@
  * finish on the Snapshot they started with. Plugin instances and upstream pools whose
  * definitions did not change are carried over so caches and connections stay warm.
  */
-import type { Consumer, ConfigData, ConsumerGroup, Route, Service } from '../config/types.ts';
+import type { CaCertificate, Certificate, Consumer, ConfigData, ConsumerGroup, Route, Service } from '../config/types.ts';
 import { compileRouter, type EscapedSlashes, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
@@ -100,6 +100,8 @@ function buildLookup(data: ConfigData): EntityLookup {
     if (!list.includes(g)) list.push(g);
   }
   for (const list of groupsOf.values()) list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const certificatesById = new Map<string, Certificate>((data.certificates ?? []).map((c) => [c.id, c]));
+  const caCertificatesById = new Map<string, CaCertificate>((data.ca_certificates ?? []).map((c) => [c.id, c]));
   return {
     consumerById: (id) => byId.get(id) ?? null,
     consumerByUsername: (username, ignoreCase) =>
@@ -113,6 +115,8 @@ function buildLookup(data: ConfigData): EntityLookup {
     oauth2ById: (id) => oauth2ById.get(id) ?? null,
     consumerGroups: (id) => groupsOf.get(id) ?? noGroups,
     consumerGroupByName: (name) => groupByName.get(name) ?? null,
+    certificateById: (id) => certificatesById.get(id) ?? null,
+    caCertificateById: (id) => caCertificatesById.get(id) ?? null,
   };
 }
 

@@ -10,7 +10,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { Consumer, Plugin, Route, Service } from '../config/types.ts';
+import type { CaCertificate, Certificate, Consumer, Plugin, Route, Service } from '../config/types.ts';
 import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../config/credentials.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
@@ -64,6 +64,8 @@ export interface IncomingView {
   readonly cookies: ReadonlyMap<string, string>;
   /** Client address after `trusted_ips` processing of X-Forwarded-For / X-Real-IP. */
   readonly clientIp: string;
+  /** The peer (the TCP connection's address) is in the gateway's `trusted_ips`. */
+  readonly trusted: boolean;
   /** The TLS peer certificate in PEM/DER form when the client presented one (mTLS), else null. */
   readonly peerCertificate: Buffer | null;
   /**
@@ -143,6 +145,10 @@ export interface EntityLookup {
   /** The consumer groups a consumer belongs to, sorted by name (empty when none). */
   consumerGroups(consumerId: string): readonly ConsumerGroup[];
   consumerGroupByName(name: string): ConsumerGroup | null;
+  /** A `certificates` entity (cert and key) by id, e.g. a plugin's client certificate to present. */
+  certificateById(id: string): Certificate | null;
+  /** A `ca_certificates` entity by id (trust anchors a plugin verifies certificates against). */
+  caCertificateById(id: string): CaCertificate | null;
 }
 
 export interface RequestContext {

@@ -80,6 +80,8 @@ export interface Instance {
   readonly perRequestDownstream: boolean;
   /** Failures the requests went on after (logged with the running count). */
   readonly counters: { sessionSaveFailures: number };
+  /** `proof_of_possession_mtls` (steps/mtls-pop.ts), null when off. */
+  readonly mtlsPop?: ((ctx: RequestContext, o: Outcome, sessionMethod: string | null) => void) | null;
 }
 
 /** The per-request record that flows through the steps. */
@@ -198,6 +200,12 @@ function noCredential(inst: Instance, token: FoundToken | null): never {
 const credentialSearch: AccessStep = (inst, f) => {
   const r = searchFrom(inst, f, 0);
   return r instanceof Promise ? r.then((v) => found(inst, f, v)) : found(inst, f, r);
+};
+
+// RFC 8705 §3: a certificate-bound token only with its certificate (steps/mtls-pop.ts).
+const mtlsProof: AccessStep = (inst, f) => {
+  inst.mtlsPop!(f.ctx, f.outcome!, f.session?.method ?? null);
+  return undefined;
 };
 
 const maxAge: AccessStep = (inst, f) => {
@@ -373,6 +381,7 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'logout', step: logout, when: (_c, b) => b },
   { name: 'client', step: client, when: () => true },
   { name: 'credential search', step: credentialSearch, when: () => true },
+  { name: 'proof of possession (mTLS)', step: mtlsProof, when: (c) => c.proof_of_possession_mtls !== 'off' },
   { name: 'max_age', step: maxAge, when: (c) => c.max_age !== null },
   { name: 'user info search', step: userInfoSearch, when: (c) => c.search_user_info },
   { name: 'claims authorization', step: claimsAuthorization, when: () => true },

@@ -4,7 +4,7 @@
  * for the endpoint (RFC 6749 §2.3, OpenID Connect Core §9, RFC 7523), timeout and signal.
  */
 import { randomUUID } from 'node:crypto';
-import { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Configuration, None, PrivateKeyJwt, allowInsecureRequests, customFetch, modifyAssertion } from 'openid-client';
+import { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Configuration, None, PrivateKeyJwt, TlsClientAuth, allowInsecureRequests, customFetch, modifyAssertion } from 'openid-client';
 import type { ClientAuth, ServerMetadata } from 'openid-client';
 import { SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { CryptoKey as JoseCryptoKey, JWK } from 'jose';
@@ -14,6 +14,7 @@ import type { IncomingView } from '../../sdk.ts';
 import type { OidcConfig } from './schema.ts';
 import type { CallExtras, IdpHttp } from './http.ts';
 import { describe } from './errors.ts';
+import { MtlsClient, type MtlsCall } from './mtls-client.ts';
 
 /** Where a call goes; picks the `*_endpoint_auth_method` override. */
 export type Purpose = 'token' | 'introspection' | 'revocation' | 'par' | 'userinfo';
@@ -103,9 +104,21 @@ export class Clients {
   readonly #o: ClientsOptions;
   readonly #auth = new Map<string, Promise<ClientAuth>>();
   readonly #loadedAt = new Map<string, number>();
+  /** `tls_client_auth` / `self_signed_tls_client_auth`: certificate, pool, endpoint aliases. */
+  readonly mtls: MtlsClient;
 
   constructor(options: ClientsOptions) {
     this.#o = options;
+    this.mtls = new MtlsClient(options.cfg, options.http);
+  }
+
+  /**
+   * The mTLS part of a call by `client` to the `purpose` endpoint when its method presents a
+   * client certificate (user info is a bearer call: never), else null.
+   */
+  mtlsCall(client: OidcClient, purpose: Purpose, meta: ServerMetadata): MtlsCall | null {
+    if (purpose === 'userinfo') return null;
+    return this.mtls.call(this.authMethod(client, purpose, meta), meta);
   }
 
   /** The client authentication method for `purpose`: endpoint override, `client_auth`, discovery, basic. */
@@ -140,6 +153,8 @@ export class Clients {
    */
   async configuration(meta: ServerMetadata, client: OidcClient, purpose: Purpose, extras: CallExtras = {}): Promise<Configuration> {
     const method = this.authMethod(client, purpose, meta);
+    const mtls = purpose === 'userinfo' ? null : this.mtls.call(method, meta);
+    if (mtls !== null) return this.build(mtls.meta, client.id, client.secret, TlsClientAuth(), { ...extras, dispatcher: mtls.dispatcher }, true);
     let auth: ClientAuth;
     try {
       auth = await this.#clientAuth(client, method);
@@ -155,9 +170,13 @@ export class Clients {
     return this.build(meta, client.id, client.secret, auth, extras);
   }
 
-  /** A Configuration for arbitrary client credentials (the client credentials grant's caller). */
-  build(meta: ServerMetadata, clientId: string, secret: string | null, auth: ClientAuth, extras: CallExtras = {}): Configuration {
-    const config = new Configuration(meta, clientId, secret ? { client_secret: secret } : undefined, auth);
+  /**
+   * A Configuration for arbitrary client credentials (the client credentials grant's caller).
+   * `mtlsAliases`: the calls go to the mTLS endpoint aliases (RFC 8705 §5).
+   */
+  build(meta: ServerMetadata, clientId: string, secret: string | null, auth: ClientAuth, extras: CallExtras = {}, mtlsAliases = false): Configuration {
+    const metadata = { ...(secret ? { client_secret: secret } : {}), ...(mtlsAliases ? { use_mtls_endpoint_aliases: true } : {}) };
+    const config = new Configuration(meta, clientId, Object.keys(metadata).length > 0 ? metadata : undefined, auth);
     config[customFetch] = this.#o.http.fetchFor(extras);
     if (this.#o.insecure) allowInsecureRequests(config);
     return config;

@@ -21,6 +21,7 @@ import { STATE_KEY, type OidcRequestState, type Runtime } from './runtime.ts';
 import { accessSteps, destroyOnFailure, enabledMethods, Flow, runSteps, type Instance } from './access.ts';
 import { configuredNames, consumerHeaderNames, consumerHeaders, headerPlan, writesAny } from './steps/headers.ts';
 import { buildBrowser } from './browser-slots.ts';
+import { mtlsPop } from './steps/mtls-pop.ts';
 import { sessionHeaderName } from './browser/session-headers.ts';
 
 const CACHE_ENTRIES = 10_000;
@@ -116,6 +117,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     removeAgain: consumerHeaderNames.filter((n) => written.has(n)),
     perRequestDownstream: browser !== null && ((cfg.session_response_headers ?? []).length > 0 || !!cfg.downstream_session_id_header),
     counters: { sessionSaveFailures: 0 },
+    mtlsPop: mtlsPop(cfg, now),
   };
   const steps = accessSteps(cfg, browser !== null);
 
@@ -174,6 +176,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       if (!cfg.run_on_preflight && ctx.request.method === 'OPTIONS') return;
       // Logical OR with other auth plugins: with `anonymous`, an authenticated request passes.
       if (cfg.anonymous && ctx.consumer && ctx.credential) return;
+      // The client certificate for tls_client_auth is looked up in the request's entities.
+      if (cfg.tls_client_auth_cert_id !== null) clients.mtls.use(ctx.entities);
       // Synchronous on the steady states (cached bearer JWT, remembered session).
       return runSteps(inst, steps, new Flow(inst, ctx), 0, fail);
     },

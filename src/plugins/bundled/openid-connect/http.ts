@@ -44,6 +44,20 @@ const endpointFields: ReadonlyArray<[string, IdpEndpoint]> = [
 export interface CallExtras {
   signal?: AbortSignal | null;
   headers?: Readonly<Record<string, string>> | null;
+  /** The pool to send through instead of the instance's (a client-certificate pool, `mtlsAgent`). */
+  dispatcher?: Agent | null;
+}
+
+/** A client certificate to present to the IdP (RFC 8705 §2) and whether to verify the IdP's. */
+export interface MtlsIdentity {
+  /** The certificate entity's id: one pool per id. */
+  certId: string;
+  /** Changes when the entity does (a new pool then). */
+  version: string;
+  /** PEM certificate (chain) and private key. */
+  cert: string;
+  key: string;
+  verify: boolean;
 }
 
 /**
@@ -82,6 +96,8 @@ export class IdpHttp {
   readonly metrics: OidcMetrics | undefined;
   readonly #endpoints = new Map<string, IdpEndpoint>();
   readonly #debug: IdpHttpOptions['log'] | null;
+  /** Client-certificate pools by certificate id, with the version they present. */
+  readonly #mtls = new Map<string, { version: string; agent: Agent }>();
 
   constructor(options: IdpHttpOptions) {
     this.#timeoutMs = options.timeoutMs;
@@ -122,6 +138,24 @@ export class IdpHttp {
     const proxy = u.protocol === 'https:' ? this.#httpsProxy : this.#httpProxy;
     if (proxy === null || bypassesProxy(u, this.#noProxy)) return this.#agent;
     return proxy;
+  }
+
+  /**
+   * The keep-alive pool that presents `id`'s client certificate (tls_client_auth). One per
+   * certificate entity; when the entity changes, a new pool replaces the old one, which is
+   * closed once its calls are done.
+   */
+  mtlsAgent(id: MtlsIdentity): Agent {
+    const known = this.#mtls.get(id.certId);
+    if (known !== undefined && known.version === id.version) return known.agent;
+    if (known !== undefined) void known.agent.close();
+    const agent = new Agent({
+      connect: { rejectUnauthorized: id.verify, timeout: this.#timeoutMs, cert: id.cert, key: id.key },
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: this.#timeoutMs,
+    });
+    this.#mtls.set(id.certId, { version: id.version, agent });
+    return agent;
   }
 
   /**
@@ -201,7 +235,7 @@ export class IdpHttp {
           body: options.body as never,
           redirect: 'manual',
           signal: AbortSignal.any([...signals, ...callerSignals]),
-          dispatcher: this.#dispatcherFor(url),
+          dispatcher: extras.dispatcher ?? this.#dispatcherFor(url),
         });
         this.#breaker.settle(endpoint, res.status >= 500 ? 'failure' : 'success');
         return res as unknown as Response;
@@ -224,7 +258,7 @@ export class IdpHttp {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#httpProxy?.close(), this.#httpsProxy?.close()]);
+    await Promise.all([this.#httpProxy?.close(), this.#httpsProxy?.close(), ...[...this.#mtls.values()].map((m) => m.agent.close())]);
     await this.#agent.close();
   }
 }

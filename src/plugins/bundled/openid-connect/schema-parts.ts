@@ -4,6 +4,7 @@
  * `principals`, `proof_of_possession_mtls_from_header`, `client_jwk[]`, header mappings).
  */
 import { z } from 'zod';
+import { revocationOnly, skipRevocation } from './mtls-config.ts';
 
 const nullToUndefined = (v: unknown): unknown => (v === null ? undefined : v);
 
@@ -90,17 +91,18 @@ export const mtlsFromHeaderRecord = z
   .object({
     allow_partial_chain: def(z.boolean(), false),
     ca_certificates: z.array(z.string()).min(1),
-    cert_cache_ttl: def(z.number(), 60000),
+    // OCSP/CRL revocation checks are not implemented: their settings only at the defaults (mtls-config.ts).
+    cert_cache_ttl: def(revocationOnly(z.number(), 60000), 60000),
     certificate_header_format: def(z.enum(['base64_encoded', 'url_encoded']), 'url_encoded'),
     certificate_header_name: z.string(),
-    http_proxy_host: opt(z.string()),
-    http_proxy_port: opt(z.number().int()),
-    http_timeout: def(z.number(), 30000),
-    https_proxy_host: opt(z.string()),
-    https_proxy_port: opt(z.number().int()),
-    revocation_check_mode: def(z.enum(['IGNORE_CA_ERROR', 'SKIP', 'STRICT']), 'IGNORE_CA_ERROR'),
+    http_proxy_host: opt(revocationOnly(z.string(), null)),
+    http_proxy_port: opt(revocationOnly(z.number().int(), null)),
+    http_timeout: def(revocationOnly(z.number(), 30000), 30000),
+    https_proxy_host: opt(revocationOnly(z.string(), null)),
+    https_proxy_port: opt(revocationOnly(z.number().int(), null)),
+    revocation_check_mode: def(skipRevocation(z.enum(['IGNORE_CA_ERROR', 'SKIP', 'STRICT'])), 'IGNORE_CA_ERROR'),
     secure_source: def(z.boolean(), true),
-    ssl_verify: def(z.boolean(), true),
+    ssl_verify: def(revocationOnly(z.boolean(), true), true),
   })
   .strict();
 

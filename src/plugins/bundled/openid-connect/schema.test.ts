@@ -46,8 +46,26 @@ test('unknown fields, bad enums and a missing issuer are errors naming the field
 test('a field whose feature is not built is accepted at its default only', () => {
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_dpop: 'off', http_version: 1.1 }), []);
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_dpop: 'strict' }), ['proof_of_possession_dpop: not supported yet (only "off" is accepted)']);
-  assert.match(issues({ issuer: 'https://i/', client_auth: ['tls_client_auth'] })[0], /^client_auth\.0: tls_client_auth: not supported yet/);
   for (const field of Object.keys(notSupportedYet)) assert.ok(field in oidcConfigSchema.parse({ issuer: 'https://i/' }), field);
+});
+
+test('mutual TLS: a client certificate for tls_client_auth, compatible methods with mTLS PoP, no revocation checks', () => {
+  assert.match(issues({ issuer: 'https://i/', client_auth: ['tls_client_auth'] })[0], /^tls_client_auth_cert_id: required when tls_client_auth/);
+  assert.match(issues({ issuer: 'https://i/', introspection_endpoint_auth_method: 'self_signed_tls_client_auth' })[0], /^tls_client_auth_cert_id: required/);
+  assert.deepEqual(issues({ issuer: 'https://i/', client_auth: ['tls_client_auth'], tls_client_auth_cert_id: 'c1' }), []);
+  // Kong's default auth_methods include methods that cannot prove possession.
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls: 'strict' })[0], /^auth_methods\.0: password: not compatible with proof_of_possession_mtls/);
+  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls: 'strict', auth_methods: ['bearer', 'introspection', 'session'] }), []);
+  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls: 'optional', proof_of_possession_auth_methods_validation: false }), []);
+  const header = { certificate_header_name: 'x-client-cert', ca_certificates: ['ca1'] };
+  // Kong's default revocation_check_mode checks revocation (OCSP/CRL), which is not implemented.
+  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: header }), ['proof_of_possession_mtls_from_header.revocation_check_mode: IGNORE_CA_ERROR: not supported (OCSP/CRL revocation checks are not implemented); set SKIP']);
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'STRICT' } })[0], /^proof_of_possession_mtls_from_header\.revocation_check_mode: not supported/);
+  for (const [field, value] of [['cert_cache_ttl', 5], ['http_timeout', 5], ['ssl_verify', false], ['https_proxy_port', 3128]] as const) {
+    assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP', [field]: value } })[0], new RegExp(`^proof_of_possession_mtls_from_header\\.${field}: not supported: used only by OCSP/CRL`));
+  }
+  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP' } }), []);
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP', http_proxy_host: 'p' } })[0], /^proof_of_possession_mtls_from_header\.http_proxy_host: not supported/);
 });
 
 test('paired arrays must line up', () => {

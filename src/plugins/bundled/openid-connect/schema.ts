@@ -21,6 +21,7 @@ import {
   redisRecord,
   tokenExchangeRecord,
 } from './schema-parts.ts';
+import { mtlsIssues } from './mtls-config.ts';
 
 export const authMethods = ['session', 'bearer', 'kong_oauth2', 'introspection', 'userinfo', 'refresh_token', 'password', 'client_credentials', 'authorization_code'] as const;
 /** A credential kind (`auth_methods` value). The tuple above is Kong's hard-coded search order. */
@@ -298,10 +299,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   verify_parameters: false,
   verify_signature: true,
   token_exchange_endpoint: null,
-  mtls_token_endpoint: null,
-  mtls_introspection_endpoint: null,
-  mtls_revocation_endpoint: null,
-  tls_client_auth_cert_id: null,
   id_token_param_name: null,
   resolve_distributed_claims: false,
   token_headers_replay: null,
@@ -316,9 +313,7 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   cache_ttl_resurrect: null,
   cluster_cache_strategy: 'off',
   cluster_cache_redis: null,
-  proof_of_possession_mtls: 'off',
   proof_of_possession_dpop: 'off',
-  proof_of_possession_mtls_from_header: null,
   token_exchange: null,
   upstream_access_token_jwk_header: null,
   upstream_id_token_jwk_header: null,
@@ -367,8 +362,6 @@ const pairedArrays: ReadonlyArray<readonly [string, string]> = [
   ['downstream_headers_claims', 'downstream_headers_names'],
 ];
 
-const tlsClientAuth = new Set(['tls_client_auth', 'self_signed_tls_client_auth']);
-const endpointAuthFields = ['token_endpoint_auth_method', 'introspection_endpoint_auth_method', 'revocation_endpoint_auth_method', 'pushed_authorization_request_endpoint_auth_method'] as const;
 
 const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
@@ -405,14 +398,8 @@ export const oidcConfigSchema = z
       const right = record[b] as unknown[] | null;
       if ((left?.length ?? 0) !== (right?.length ?? 0)) ctx.addIssue({ code: 'custom', path: [b], message: `must have as many entries as ${a}` });
     }
-    // Mutual-TLS client authentication needs a client certificate we cannot load yet.
-    (cfg.client_auth ?? []).forEach((m, i) => {
-      if (tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: ['client_auth', i], message: `${m}: not supported yet` });
-    });
-    for (const f of endpointAuthFields) {
-      const m = cfg[f];
-      if (m && tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: [f], message: `${m}: not supported yet` });
-    }
+    // Mutual TLS (RFC 8705): client certificate, compatible methods, header certificates (mtls-config.ts).
+    for (const issue of mtlsIssues(cfg)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);

@@ -43,6 +43,7 @@ function lookup(consumers: Consumer[]): EntityLookup {
     consumerByCustomId: (id) => consumers.find((c) => c.custom_id === id) ?? null,
     aclGroups: () => [],
     keyAuthByKey: () => null, basicAuthByUsername: () => null, jwtSecretByKey: () => null, oauth2ByClientId: () => null, oauth2ById: () => null, consumerGroups: () => [], consumerGroupByName: () => null,
+    certificateById: () => null, caCertificateById: () => null,
   };
 }
 

@@ -173,7 +173,10 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
     // when it is a shared-secret one, else client_secret_basic (RFC 6749 §2.3.1).
     const method = rs.client ? rt.clients.authMethod(rs.client, 'token', meta) : 'client_secret_basic';
     const auth = method === 'client_secret_post' ? ClientSecretPost(pair.secret) : ClientSecretBasic(pair.secret);
-    const config = rt.clients.build(meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers });
+    // With tls_client_auth the gateway's certificate is presented too (to the mTLS alias), so the
+    // IdP can bind the caller's token to it (RFC 8705 §3).
+    const mtls = rs.client ? rt.clients.mtlsCall(rs.client, 'token', meta) : null;
+    const config = rt.clients.build(mtls?.meta ?? meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers, dispatcher: mtls?.dispatcher }, mtls !== null);
     return genericGrantRequest(config, 'client_credentials', params);
   });
   return toOutcome(rt, rs, 'client_credentials', result, pair.sources);
