@@ -8,7 +8,7 @@
  * Run directly: `npm run idp` (IDP_PORT, default 9080; IDP_HOST, default 127.0.0.1;
  * IDP_PRIVATE_KEY_JWT_JWKS_URI registers the private_key_jwt client).
  *
- * Endpoints: /auth, /token, /token/introspection, /token/revocation, /me (userinfo), /jwks,
+ * Endpoints: /auth, /token, /token/introspection, /token/revocation, /me (userinfo), /jwks, /request (PAR),
  * /session/end (RP-initiated logout), /interaction/:uid (sign-in page).
  */
 import http from 'node:http';
@@ -22,6 +22,7 @@ import type { JSONWebKeySet } from 'jose';
 import { accessTokenUserClaims, findUser, scopeClaims, toAccount } from './idp-accounts.ts';
 import { adapterFor, DemoStore } from './idp-adapter.ts';
 import { passwordGrantHandler } from './idp-grants.ts';
+import { tokenExchangeGrant, tokenExchangeHandler } from './idp-token-exchange.ts';
 import { handleInteraction } from './idp-interactions.ts';
 import { jwtIntrospection, jwtUserinfo } from './idp-jwt-endpoints.ts';
 import { errorPage, loggedOutPage, logoutPage } from './idp-pages.ts';
@@ -65,6 +66,17 @@ export interface StartIdpOptions {
   privateKeyJwtJwksUri?: string;
   /** inline JWKS (public keys) for the private_key_jwt demo client */
   privateKeyJwtJwks?: JSONWebKeySet;
+  /** Pushed authorization requests (RFC 9126, on by default): `required` makes them mandatory. */
+  par?: { required?: boolean };
+  /** Request objects (JAR, RFC 9101): accepted; `requireSigned` refuses unsigned authorization requests. */
+  requestObjects?: { requireSigned?: boolean };
+  /** JWT Secured Authorization Response Mode (JARM): `query.jwt`, `form_post.jwt`, `jwt`. */
+  jarm?: boolean;
+  /**
+   * Token exchange (RFC 8693) at the token endpoint for the web demo clients: access tokens of
+   * this IdP and of the issuers listed here (issuer → public JWKS) are exchanged.
+   */
+  tokenExchange?: { trusted?: Record<string, JSONWebKeySet> };
 }
 
 export interface DemoIdp {
@@ -99,6 +111,7 @@ export function endpointName(pathname: string): string {
   if (pathname === '/token') return 'token';
   if (pathname === '/token/introspection') return 'introspection';
   if (pathname === '/token/revocation') return 'revocation';
+  if (pathname === '/request') return 'par';
   if (pathname === '/me') return 'userinfo';
   if (pathname === '/auth' || pathname.startsWith('/auth/')) return 'authorization';
   if (pathname === '/session/end') return 'end_session';
@@ -132,7 +145,7 @@ function buildClients(opts: StartIdpOptions): ClientMetadata[] {
     redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
     post_logout_redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
     response_types: ['code'],
-    grant_types: ['authorization_code', 'refresh_token', 'password', 'client_credentials'],
+    grant_types: ['authorization_code', 'refresh_token', 'password', 'client_credentials', ...(opts.tokenExchange ? [tokenExchangeGrant] : [])],
   };
   const bcl = (id: string) => (opts.backchannelLogoutUris?.[id]
     ? { backchannel_logout_uri: opts.backchannelLogoutUris[id], backchannel_logout_session_required: true }
@@ -291,6 +304,9 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
         },
       },
       backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: opts.par?.required ?? false },
+      ...(opts.requestObjects ? { requestObjects: { enabled: true, requireSignedRequestObject: opts.requestObjects.requireSigned ?? false } } : {}),
+      ...(opts.jarm ? { jwtResponseModes: { enabled: true } } : {}),
       resourceIndicators: {
         enabled: true,
         defaultResource: async (ctx: KoaContextWithOIDC, client: any, oneOf?: string[]) => {
@@ -325,6 +341,15 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     resourceFor: (ctx) => resourceFor(ctx, ctx.oidc.client.clientId),
     resourceServerInfo,
   }), ['username', 'password', 'scope', 'audience']);
+
+  if (opts.tokenExchange) {
+    provider.registerGrantType(tokenExchangeGrant, tokenExchangeHandler(provider, {
+      trusted: new Map([[issuer, publicJwks], ...Object.entries(opts.tokenExchange.trusted ?? {})]),
+      scopes: new Set(supportedScopes),
+      resourceFor: (audience) => (audience ? audienceToResource(audience) : demoAudience),
+      resourceServerInfo,
+    }), ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'scope', 'audience', 'resource']);
+  }
 
   const jwtDeps = { issuer, jwks: localJwks, mayIntrospect: mayUse };
 

@@ -296,7 +296,6 @@ const fields = {
 export const notSupportedYet: Readonly<Record<string, unknown>> = {
   verify_parameters: false,
   verify_signature: true,
-  token_exchange_endpoint: null,
   mtls_token_endpoint: null,
   mtls_introspection_endpoint: null,
   mtls_revocation_endpoint: null,
@@ -318,7 +317,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   proof_of_possession_mtls: 'off',
   proof_of_possession_dpop: 'off',
   proof_of_possession_mtls_from_header: null,
-  token_exchange: null,
   upstream_access_token_jwk_header: null,
   upstream_id_token_jwk_header: null,
   upstream_introspection_jwt_header: null,
@@ -336,12 +334,10 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   session_bind: null,
   reverify: false,
   jwt_session_cookie: null,
-  require_signed_request_object: null,
   revocation_token_param_name: 'token',
-  // The browser flows get one Configuration per client (token endpoint method) for PAR and
-  // revocation too, so per-endpoint overrides there would be ignored.
+  // The browser flows get one Configuration per client (token endpoint method) for revocation
+  // too, so a per-endpoint override there would be ignored.
   revocation_endpoint_auth_method: null,
-  pushed_authorization_request_endpoint_auth_method: null,
   http_version: 1.1,
   keepalive: true,
   http_proxy: null,
