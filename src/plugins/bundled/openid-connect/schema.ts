@@ -384,7 +384,8 @@ export const oidcConfigSchema = z
       if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
     }
     if (cfg.response_mode === 'fragment' || cfg.response_mode === 'fragment.jwt') {
-      ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment)` });
+      // A browser keeps the fragment to itself: the response would never reach the gateway.
+      ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment; use query, form_post, query.jwt, form_post.jwt or jwt)` });
     }
     if (cfg.redis) {
       const redis = cfg.redis as unknown as Record<string, unknown>;

@@ -86,7 +86,7 @@ export class AuthorizationCodeFlow {
   async callbackParams(ctx: RequestContext): Promise<URLSearchParams | null> {
     if (!this.#formPost(ctx)) return this.callbackParamsWithoutBody(ctx)!;
     const form = await ctx.request.form();
-    return this.#callback(form && form.has('state') ? form : ctx.request.query);
+    return this.#callback(form && (form.has('state') || (this.#jarm() && form.has('response'))) ? form : ctx.request.query);
   }
 
   /** `callbackParams` when the request body need not be read; undefined when it must be (form_post). */
