@@ -31,6 +31,7 @@ import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.t
 import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
+import { tokenExchangeBearerStep } from './steps/token-exchange.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
@@ -389,7 +390,8 @@ export function enabledMethods(cfg: OidcConfig, browser: boolean): readonly Meth
   for (const { method, step } of methodSteps) {
     if (step === null || !cfg.auth_methods.includes(method)) continue;
     if ((method === 'session' || method === 'authorization_code') && !browser) continue;
-    out.push(step);
+    // token_exchange: bearer tokens of the listed issuers are exchanged first (steps/token-exchange.ts).
+    out.push(method === 'bearer' && cfg.token_exchange ? tokenExchangeBearerStep : step);
   }
   return out;
 }

@@ -14,6 +14,7 @@ import {
   clusterRedisRecord,
   def,
   headerMapping,
+  issuerId,
   mtlsFromHeaderRecord,
   opt,
   optArr,
@@ -411,6 +412,7 @@ export const oidcConfigSchema = z
     (cfg.login_methods ?? []).forEach((m, i) => {
       if (m !== 'authorization_code') ctx.addIssue({ code: 'custom', path: ['login_methods', i], message: `${m}: not supported yet` });
     });
+    tokenExchangeIssues(cfg, ctx);
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);
@@ -418,6 +420,27 @@ export const oidcConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an absolute URL' });
     }
   });
+
+/**
+ * `token_exchange` (steps/token-exchange.ts) works on bearer tokens with the plugin's client;
+ * `conditions` choose which tokens of `issuer` itself are exchanged (every token of another
+ * issuer is), so they are required for that issuer and meaningless for the others.
+ */
+function tokenExchangeIssues(cfg: { issuer: string; auth_methods: readonly string[]; client_id: readonly string[] | null; token_exchange: z.output<typeof tokenExchangeRecord> | null; token_exchange_endpoint: string | null }, ctx: z.RefinementCtx): void {
+  const te = cfg.token_exchange;
+  if (!te) {
+    if (cfg.token_exchange_endpoint) ctx.addIssue({ code: 'custom', path: ['token_exchange_endpoint'], message: 'is where token_exchange sends its requests: set token_exchange too' });
+    return;
+  }
+  if (!cfg.auth_methods.includes('bearer')) ctx.addIssue({ code: 'custom', path: ['token_exchange'], message: "exchanges bearer tokens: needs 'bearer' in auth_methods" });
+  if (!cfg.client_id || cfg.client_id.length === 0) ctx.addIssue({ code: 'custom', path: ['token_exchange'], message: 'needs client_id (the gateway exchanges tokens as its own client)' });
+  te.subject_token_issuers.forEach((entry, i) => {
+    const own = issuerId(entry.issuer) === issuerId(cfg.issuer);
+    if (own && !entry.conditions) ctx.addIssue({ code: 'custom', path: ['token_exchange', 'subject_token_issuers', i, 'conditions'], message: 'required for the configured issuer itself (which of its tokens to exchange)' });
+    if (!own && entry.conditions) ctx.addIssue({ code: 'custom', path: ['token_exchange', 'subject_token_issuers', i, 'conditions'], message: 'only for the configured issuer itself: every token of another issuer is exchanged' });
+    if (entry.jwks_uri && !entry.verify_signature) ctx.addIssue({ code: 'custom', path: ['token_exchange', 'subject_token_issuers', i, 'jwks_uri'], message: 'is used to verify signatures: set verify_signature' });
+  });
+}
 
 /** The validated, defaulted config of one openid-connect plugin instance. */
 export type OidcConfig = z.output<typeof oidcConfigSchema>;
