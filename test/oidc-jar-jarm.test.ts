@@ -4,19 +4,24 @@
  * client's `client_jwk` or the plugin-generated key, with and without PAR; the PAR endpoint's own
  * client authentication (`pushed_authorization_request_endpoint_auth_method`); JARM response
  * modes (`query.jwt`, `form_post.jwt`, `jwt`); and forged JARM responses from the misbehaving IdP
- * (bad signature, wrong aud, wrong iss, expired), none of which reaches the upstream.
+ * (bad signature, wrong aud, wrong iss, expired), none of which reaches the upstream. Finally
+ * the whole of it (PAR + JAR + form_post.jwt) in Chromium through a real gateway.
  */
 import http from 'node:http';
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import type { JWK, JSONWebKeySet } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { chromium, type Browser } from 'playwright-core';
+import { startEcho, type EchoServer } from '../demo/echo.ts';
+import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { CookieJar, MemoryKv, navigate, send, type Step, type UpstreamEcho } from './helpers/fake-ctx.ts';
 import { baseConfig, setup, type Setup } from './helpers/oidc-browser-setup.ts';
 import type { BrowserConfig } from '../src/plugins/bundled/openid-connect/browser/index.ts';
-import { startBadIdp, type BadIdp } from './helpers/idp.ts';
+import { startBadIdp, startIdp, type BadIdp, type DemoIdp } from './helpers/idp.ts';
 import { publicGeneratedJwks } from '../src/plugins/bundled/openid-connect/clients.ts';
 import { oidcConfigSchema } from '../src/plugins/bundled/openid-connect/schema.ts';
 
@@ -298,5 +303,95 @@ describe('JARM bad input (misbehaving IdP)', () => {
     assert.equal(bad.counts().token, 1);
     const sent = bad.requests().filter((r) => r.endpoint === 'token').at(-1)!;
     assert.equal(new URLSearchParams(sent.body).get('code'), 'good');
+  });
+});
+
+// Under CI the browser is part of the machine: missing, the test fails.
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+describe('PAR + JAR + JARM in a real browser (Chromium) through the gateway', { skip: existsSync(chromiumPath) || process.env.CI === 'true' ? false : `no Chromium at ${chromiumPath}` }, () => {
+  let browser: Browser;
+  let idp: DemoIdp;
+  let echoServer: EchoServer;
+  let gw: TestGateway;
+  let key: { jwk: JWK; jwks: JSONWebKeySet };
+  const pushed: Record<string, unknown>[] = [];
+
+  before(async () => {
+    key = await clientKey();
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    // The IdP requires all three: PAR, signed request objects, and accepts JWT responses.
+    idp = await startIdp({ privateKeyJwtJwks: key.jwks, par: { required: true }, requestObjects: { requireSigned: true }, jarm: true });
+    idp.provider.on('pushed_authorization_request.success', (ctx: KoaContextWithOIDC) => void pushed.push({ ...(ctx.oidc?.body ?? {}) }));
+    echoServer = await startEcho();
+    gw = await startGateway({
+      config: {
+        services: [{
+          name: 'app', url: `http://127.0.0.1:${echoServer.port}/anything`,
+          routes: [{ name: 'app', paths: ['/app'] }],
+          plugins: [{
+            name: 'openid-connect',
+            config: {
+              issuer: idp.issuer,
+              client_id: ['kong-private-key-jwt'],
+              client_auth: ['private_key_jwt'],
+              client_jwk: [key.jwk],
+              auth_methods: ['authorization_code', 'session'],
+              scopes: ['openid', 'profile'],
+              session_secret: 'jar-jarm-chromium-session-secret-0123456789',
+              require_pushed_authorization_requests: true,
+              require_signed_request_object: true,
+              response_mode: 'form_post.jwt',
+              login_action: 'redirect',
+              login_tokens: null,
+            },
+          }],
+        }],
+      },
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await gw?.close();
+    await idp?.close();
+    await echoServer?.close();
+  });
+
+  it('signs in: the request object is pushed, the JWT response is posted back and verified, the upstream gets the token', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const posted: string[] = [];
+      page.on('request', (r) => {
+        if (r.method() === 'POST' && r.url().startsWith(`${gw.proxyUrl}/app`)) posted.push(r.postData() ?? '');
+      });
+      await page.goto(`${gw.proxyUrl}/app/home`);
+      assert.ok(page.url().startsWith(idp.issuer), `on the IdP: ${page.url()}`);
+      await page.fill('input[name="login"]', 'alex');
+      await page.fill('input[name="password"]', 'doe');
+      await Promise.all([page.waitForURL(`${gw.proxyUrl}/app/home`), page.click('[type="submit"]')]);
+      const echoed = JSON.parse((await page.textContent('body')) ?? '{}') as { path: string; headers: Record<string, string> };
+      assert.equal(echoed.path, '/anything/home');
+      const token = (echoed.headers.authorization ?? '').replace(/^Bearer /, '');
+      assert.equal(decodeJwt(token).sub, 'alex');
+      assert.equal(decodeJwt(token).iss, idp.issuer);
+      // PAR carried a request object signed with client_jwk; the callback was a form post of one JWT.
+      assert.equal(pushed.length, 1);
+      await jwtVerify(pushed[0].request as string, createLocalJWKSet(key.jwks), { issuer: 'kong-private-key-jwt', audience: idp.issuer });
+      assert.equal(posted.length, 1);
+      const form = new URLSearchParams(posted[0]);
+      assert.deepEqual([...form.keys()], ['response']);
+      assert.equal(decodeJwt(form.get('response')!).aud, 'kong-private-key-jwt');
+      // A reload is served from the session: no new sign-in.
+      const before = idp.counts().par;
+      await page.reload();
+      assert.equal(page.url(), `${gw.proxyUrl}/app/home`);
+      assert.equal(idp.counts().par, before);
+    } finally {
+      await context.close();
+    }
   });
 });
