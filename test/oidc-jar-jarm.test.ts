@@ -18,6 +18,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { chromium, type Browser } from 'playwright-core';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { relay } from './helpers/tcp-relay.ts';
 import { CookieJar, MemoryKv, navigate, send, type Step, type UpstreamEcho } from './helpers/fake-ctx.ts';
 import { baseConfig, setup, type Setup } from './helpers/oidc-browser-setup.ts';
 import type { BrowserConfig } from '../src/plugins/bundled/openid-connect/browser/index.ts';
@@ -203,6 +204,25 @@ describe('PAR client authentication (pushed_authorization_request_endpoint_auth_
       assert.equal(pushed2[0].body.client_secret, 'kong-secret');
     } finally {
       await s2.close();
+    }
+  });
+
+  it('pushed_authorization_request_endpoint overrides the discovered PAR endpoint', async () => {
+    const s = await setup({ ...baseConfig });
+    // The IdP's own endpoint through a relay (a second gateway instance uses it): only a PAR
+    // request sent to the configured URL goes through the relay.
+    const via = relay(s.idp.port);
+    const port = await via.start();
+    const s2 = await setup({ ...baseConfig, issuer: s.idp.issuer, require_pushed_authorization_requests: true, pushed_authorization_request_endpoint: `http://127.0.0.1:${port}/request`, login_action: 'redirect', login_tokens: null });
+    try {
+      const { steps } = await signIn(s2, '/par-endpoint');
+      assertSignedIn(s2, steps, '/par-endpoint');
+      assert.equal(via.connections(), 1);
+      assert.equal(s.idp.counts().par, 1);
+    } finally {
+      await s2.close();
+      await via.stop();
+      await s.close();
     }
   });
 

@@ -60,7 +60,12 @@ describe('token_exchange', () => {
             route('own', {
               token_exchange: { subject_token_issuers: [{ issuer: target.issuer, conditions: { has_audience: [demoAudience], missing_scopes: ['email'] } }], request: { audience: [upstreamAudience] } },
             }),
+            route('own2', {
+              token_exchange: { subject_token_issuers: [{ issuer: target.issuer, conditions: { has_scopes: ['email'], missing_audience: ['https://elsewhere.example'] } }], request: { audience: [upstreamAudience] } },
+            }),
             route('verified', { token_exchange: { subject_token_issuers: [{ issuer: bad.issuer, verify_signature: true }, { issuer: foreign.issuer, verify_signature: true }] } }),
+            route('verified-jwks', { token_exchange: { subject_token_issuers: [{ issuer: bad.issuer, verify_signature: true, jwks_uri: `${bad.issuer}/jwks` }] } }),
+            route('ttl0', { token_exchange: { subject_token_issuers: [{ issuer: foreign.issuer }], cache: { ttl: 0 } } }),
             route('unverified', { token_exchange: { subject_token_issuers: [{ issuer: bad.issuer }] } }),
             route('endpoint', { token_exchange_endpoint: `http://127.0.0.1:${relayPort}/token`, token_exchange: { subject_token_issuers: [{ issuer: foreign.issuer }] } }),
           ],
@@ -137,6 +142,12 @@ describe('token_exchange', () => {
       assert.equal(upstreamToken(r.body), token, 'not exchanged: the token itself goes upstream');
     }
     assert.equal(exchanges(), 1);
+    // has_scopes / missing_audience
+    const emailElsewhere = await passwordToken(target, { scope: 'openid email', audience: 'https://elsewhere.example' });
+    target.resetCounts();
+    assert.equal(decodeJwt(upstreamToken((await call('/own2', withEmail)).body)).aud, upstreamAudience, 'exchanged');
+    for (const token of [matching, emailElsewhere]) assert.equal(upstreamToken((await call('/own2', token)).body), token);
+    assert.equal(exchanges(), 1);
     // A foreign token on a route that does not list its issuer is not exchanged: it does not verify.
     const foreignToken = await passwordToken(foreign);
     assert.equal((await call('/own', foreignToken)).status, 401);
@@ -156,6 +167,20 @@ describe('token_exchange', () => {
     assert.equal((await call('/verified', good)).status, 200);
     assert.equal(exchanges(), 1);
     assert.equal((await call('/verified', await passwordToken(foreign))).status, 200);
+    // jwks_uri: the keys come from there (the bad IdP's discovery document is not asked).
+    bad.resetCounts();
+    assert.equal((await call('/verified-jwks', forged)).status, 401);
+    assert.equal((await call('/verified-jwks', await bad.sign({ sub: 'alex', aud: 'y' }))).status, 200);
+    assert.equal(bad.counts().discovery ?? 0, 0);
+    assert.ok((bad.counts().jwks ?? 0) >= 1);
+  });
+
+  it('token_exchange.cache.ttl bounds the cache lifetime (0: nothing is kept)', async () => {
+    const subject = await passwordToken(foreign);
+    target.resetCounts();
+    assert.equal((await call('/ttl0', subject)).status, 200);
+    assert.equal((await call('/ttl0', subject)).status, 200);
+    assert.equal(exchanges(), 2);
   });
 
   it('an expired subject token is refused without an exchange', async () => {
