@@ -140,6 +140,23 @@ describe('JAR: signed request objects (require_signed_request_object)', () => {
     }
   });
 
+  it('a request object signed with a key the IdP does not know is refused by the IdP; no code comes back', async () => {
+    const registered = await clientKey();
+    const other = await clientKey();
+    const s = await setup({ ...pkjClient(other.jwk), require_signed_request_object: true }, { idp: { privateKeyJwtJwks: registered.jwks, requestObjects: { requireSigned: true } } });
+    try {
+      const { steps } = await signIn(s, '/jar-wrong-key');
+      const last = steps.at(-1)!;
+      // The IdP cannot trust a redirect_uri it read from an unverified object: it answers itself.
+      assert.ok(last.url.startsWith(s.idp.issuer), steps.map((x) => `${x.status} ${x.url}`).join(' → '));
+      assert.equal(last.status, 400);
+      assert.match(last.body, /invalid_request_object/);
+      assert.equal(steps.filter((x) => x.url.startsWith(s.harness.url)).length, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('with PAR: the request object is pushed; the browser carries only client_id and request_uri', async () => {
     const key = await clientKey();
     const s = await setup(

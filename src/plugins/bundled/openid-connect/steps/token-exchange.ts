@@ -115,11 +115,11 @@ class Exchanger {
     const key = hash('sha256', `${token}\0${rs.client?.index ?? 0}`, 'base64url');
     const cached = this.#caching ? this.#cache.get(key) : undefined;
     if (cached !== undefined) return cached;
-    if (entry.verify_signature) await this.#verifySignature(entry, iss, token);
+    if (entry.verify_signature) await this.#verifySignature(entry, iss, claims.iss, token);
     return this.#flight.run(key, rs.ctx.signal, () => this.#request(rs, token, key));
   }
 
-  async #verifySignature(entry: SubjectIssuer, iss: string, token: string): Promise<void> {
+  async #verifySignature(entry: SubjectIssuer, iss: string, rawIss: string, token: string): Promise<void> {
     const rt = this.#rt;
     let keys = iss === this.#target && !entry.jwks_uri ? rt.issuer : this.#issuers.get(iss);
     if (keys === undefined) {
@@ -140,7 +140,7 @@ class Exchanger {
     }
     try {
       // Signature (and iss); the time claims are checked by the caller with the same rules for all.
-      await keys.verifyJwt(token, { issuers: [entry.issuer, iss], leewaySec: rt.cfg.leeway, verifyClaims: false });
+      await keys.verifyJwt(token, { issuers: [rawIss], leewaySec: rt.cfg.leeway, verifyClaims: false });
     } catch (err) {
       if (isIdpOutage(err)) throw err;
       throw authError('invalid_token', `subject token signature not verified: ${describe(err)}`, err);
