@@ -1,7 +1,8 @@
 /**
  * The demo / test OpenID Provider: a real OP built on oidc-provider 9, with fixed demo users and
  * clients, JWT (RS256) or opaque access tokens, the password grant, introspection, revocation,
- * userinfo, RP-initiated and back-channel logout, and a minimal sign-in page.
+ * userinfo, RP-initiated and back-channel logout, PAR, and a minimal sign-in page; on request
+ * (StartIdpOptions) signed request objects (JAR), JWT responses (JARM) and token exchange.
  *
  * DEV/TEST ONLY: plain http, permissive redirect URIs on loopback, published secrets.
  *
