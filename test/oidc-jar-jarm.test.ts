@@ -125,6 +125,20 @@ describe('JAR: signed request objects (require_signed_request_object)', () => {
     }
   });
 
+  it('unset: follows the discovery document (require_signed_request_object: true there → JAR)', async () => {
+    const key = await clientKey();
+    const s = await setup({ ...pkjClient(key.jwk) }, { idp: { privateKeyJwtJwks: key.jwks, requestObjects: { requireSigned: true } } });
+    try {
+      const meta = (await (await fetch(`${s.idp.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+      assert.equal(meta.require_signed_request_object, true);
+      const { first, steps } = await signIn(s, '/jar-discovered');
+      assert.deepEqual([...new URL(first.location!).searchParams.keys()].sort(), ['client_id', 'request']);
+      assertSignedIn(s, steps, '/jar-discovered');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('an IdP that requires signed request objects refuses the plain request (the field is what makes it work)', async () => {
     const key = await clientKey();
     const s = await setup({ ...pkjClient(key.jwk), require_signed_request_object: false }, { idp: { privateKeyJwtJwks: key.jwks, requestObjects: { requireSigned: true } } });
