@@ -29,7 +29,7 @@
 import { hash } from 'node:crypto';
 import { genericGrantRequest } from 'openid-client';
 import { decodeJwt } from 'jose';
-import { SingleFlight, TtlCache } from '../caches.ts';
+import { SingleFlight, TailMemo, TtlCache } from '../caches.ts';
 import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
 import { IssuerCache } from '../issuer.ts';
 import { issuerId } from '../schema-parts.ts';
@@ -72,6 +72,28 @@ export function conditionsMet(cfg: Runtime['cfg'], entry: SubjectIssuer, claims:
   return true;
 }
 
+/** A token to be exchanged: the entry of its issuer and its (unverified) claims. */
+interface Plan {
+  readonly entry: SubjectIssuer;
+  readonly claims: Claims & { iss: string };
+}
+
+/** Steps 1 and 2 of the module comment: whether (and under which entry) a token is exchanged. */
+function planFor(cfg: Runtime['cfg'], target: string, token: string): Plan | null {
+  let claims: Claims;
+  try {
+    claims = decodeJwt(token) as Claims;
+  } catch {
+    return null;
+  }
+  if (typeof claims.iss !== 'string') return null;
+  const iss = issuerId(claims.iss);
+  const entry = cfg.token_exchange!.subject_token_issuers.find((e) => issuerId(e.issuer) === iss);
+  if (!entry) return null;
+  if (iss === target && !conditionsMet(cfg, entry, claims)) return null;
+  return { entry, claims: claims as Claims & { iss: string } };
+}
+
 /** The exchange state of one plugin instance. */
 class Exchanger {
   readonly #rt: Runtime;
@@ -80,6 +102,7 @@ class Exchanger {
   readonly #flight = new SingleFlight<Exchanged>();
   /** Key caches of the other issuers whose signatures are checked (`verify_signature`). */
   readonly #issuers = new Map<string, IssuerCache>();
+  readonly #plans = new TailMemo<Plan | null>(CACHE_ENTRIES);
 
   constructor(rt: Runtime) {
     this.#rt = rt;
@@ -92,22 +115,28 @@ class Exchanger {
     return cfg.cache_token_exchange && (cfg.token_exchange?.cache?.enabled ?? true);
   }
 
-  /** The exchanged token for `token`, or null when this token is not to be exchanged. */
-  async exchange(rs: RequestState, token: string): Promise<Exchanged | null> {
-    const rt = this.#rt;
-    const te = rt.cfg.token_exchange!;
-    let claims: Claims;
-    try {
-      claims = decodeJwt(token) as Claims;
-    } catch {
-      return null;
+  /**
+   * Which entry (and decoded claims) a token is exchanged under, or null when it is not: depends
+   * on the token and the config only, so it is remembered per token (bounded).
+   */
+  #plan(token: string): Plan | null {
+    let plan = this.#plans.get(token);
+    if (plan === undefined) {
+      plan = planFor(this.#rt.cfg, this.#target, token);
+      this.#plans.set(token, plan);
     }
-    if (typeof claims.iss !== 'string') return null;
-    const iss = issuerId(claims.iss);
-    const entry = te.subject_token_issuers.find((e) => issuerId(e.issuer) === iss);
-    if (!entry) return null;
-    if (iss === this.#target && !conditionsMet(rt.cfg, entry, claims)) return null;
+    return plan;
+  }
 
+  /**
+   * The exchanged token for `token`, or null when this token is not to be exchanged. Answered
+   * at once for a token not to be exchanged and for a cached exchange.
+   */
+  exchange(rs: RequestState, token: string): Sync<Exchanged | null> {
+    const rt = this.#rt;
+    const plan = this.#plan(token);
+    if (plan === null) return null;
+    const { claims, entry } = plan;
     const now = rt.now() / 1000;
     if (typeof claims.exp === 'number' && claims.exp + rt.cfg.leeway <= now) throw authError('invalid_token', 'subject token expired');
     if (typeof claims.nbf === 'number' && claims.nbf - rt.cfg.leeway > now) throw authError('invalid_token', 'subject token not yet valid');
@@ -115,8 +144,10 @@ class Exchanger {
     const key = hash('sha256', `${token}\0${rs.client?.index ?? 0}`, 'base64url');
     const cached = this.#caching ? this.#cache.get(key) : undefined;
     if (cached !== undefined) return cached;
-    if (entry.verify_signature) await this.#verifySignature(entry, iss, claims.iss, token);
-    return this.#flight.run(key, rs.ctx.signal, () => this.#request(rs, token, key));
+    return this.#flight.run(key, rs.ctx.signal, async () => {
+      if (entry.verify_signature) await this.#verifySignature(entry, issuerId(claims.iss), claims.iss, token);
+      return this.#request(rs, token);
+    });
   }
 
   async #verifySignature(entry: SubjectIssuer, iss: string, rawIss: string, token: string): Promise<void> {
@@ -147,7 +178,7 @@ class Exchanger {
     }
   }
 
-  async #request(rs: RequestState, token: string, key: string): Promise<Exchanged> {
+  async #request(rs: RequestState, token: string): Promise<Exchanged> {
     const rt = this.#rt;
     const cfg = rt.cfg;
     const te = cfg.token_exchange!;
@@ -180,7 +211,7 @@ class Exchanger {
       const exp = typeof claims?.exp === 'number' ? claims.exp : typeof expiresIn === 'number' ? nowMs / 1000 + expiresIn : null;
       let ttl = (te.cache?.ttl ?? cfg.cache_ttl) * 1000;
       if (exp !== null) ttl = Math.min(ttl, exp * 1000 - nowMs);
-      this.#cache.set(key, result, Math.floor(ttl));
+      this.#cache.set(hash('sha256', `${token}\0${rs.client?.index ?? 0}`, 'base64url'), result, Math.floor(ttl));
     }
     return result;
   }
@@ -206,21 +237,23 @@ export function tokenExchangeBearerStep(rt: Runtime, rs: RequestState): Sync<Out
 
 function exchangeOf(rt: Runtime, rs: RequestState, found: FoundToken | null): Sync<Outcome | null> {
   if (found === null || !looksLikeJwt(found.token)) return bearerStep(rt, rs);
-  return exchangerOf(rt)
-    .exchange(rs, found.token)
-    .then((ex) => {
-      if (ex === null) return bearerStep(rt, rs);
-      rs.bearerHandled = true;
-      const used = ex.outcome?.used[0];
-      if (ex.outcome !== null && used !== undefined && used.location === found.location && used.name === found.name) return ex.outcome;
-      return (ex.outcome = {
-        method: 'bearer',
-        tokens: { access_token: ex.token, token_type: 'Bearer' },
-        accessClaims: ex.claims,
-        idClaims: null,
-        introspection: null,
-        userinfo: null,
-        used: [{ location: found.location, name: found.name }],
-      });
-    });
+  const ex = exchangerOf(rt).exchange(rs, found.token);
+  return ex instanceof Promise ? ex.then((e) => outcomeOf(rt, rs, found, e)) : outcomeOf(rt, rs, found, ex);
+}
+
+/** The Outcome of an exchanged token (made once per location), or plain `bearer` for the rest. */
+function outcomeOf(rt: Runtime, rs: RequestState, found: FoundToken, ex: Exchanged | null): Sync<Outcome | null> {
+  if (ex === null) return bearerStep(rt, rs);
+  rs.bearerHandled = true;
+  const used = ex.outcome?.used[0];
+  if (ex.outcome !== null && used !== undefined && used.location === found.location && used.name === found.name) return ex.outcome;
+  return (ex.outcome = {
+    method: 'bearer',
+    tokens: { access_token: ex.token, token_type: 'Bearer' },
+    accessClaims: ex.claims,
+    idClaims: null,
+    introspection: null,
+    userinfo: null,
+    used: [{ location: found.location, name: found.name }],
+  });
 }
