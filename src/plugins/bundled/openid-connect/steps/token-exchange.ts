@@ -146,7 +146,7 @@ class Exchanger {
     if (cached !== undefined) return cached;
     return this.#flight.run(key, rs.ctx.signal, async () => {
       if (entry.verify_signature) await this.#verifySignature(entry, issuerId(claims.iss), claims.iss, token);
-      return this.#request(rs, token);
+      return this.#request(rs, token, key);
     });
   }
 
@@ -178,7 +178,7 @@ class Exchanger {
     }
   }
 
-  async #request(rs: RequestState, token: string): Promise<Exchanged> {
+  async #request(rs: RequestState, token: string, key: string): Promise<Exchanged> {
     const rt = this.#rt;
     const cfg = rt.cfg;
     const te = cfg.token_exchange!;
@@ -211,7 +211,7 @@ class Exchanger {
       const exp = typeof claims?.exp === 'number' ? claims.exp : typeof expiresIn === 'number' ? nowMs / 1000 + expiresIn : null;
       let ttl = (te.cache?.ttl ?? cfg.cache_ttl) * 1000;
       if (exp !== null) ttl = Math.min(ttl, exp * 1000 - nowMs);
-      this.#cache.set(hash('sha256', `${token}\0${rs.client?.index ?? 0}`, 'base64url'), result, Math.floor(ttl));
+      this.#cache.set(key, result, Math.floor(ttl));
     }
     return result;
   }
