@@ -1,7 +1,8 @@
 /**
  * The demo / test OpenID Provider: a real OP built on oidc-provider 9, with fixed demo users and
  * clients, JWT (RS256) or opaque access tokens, the password grant, introspection, revocation,
- * userinfo, RP-initiated and back-channel logout, and a minimal sign-in page.
+ * userinfo, RP-initiated and back-channel logout, PAR, and a minimal sign-in page; on request
+ * (StartIdpOptions) signed request objects (JAR), JWT responses (JARM) and token exchange.
  *
  * DEV/TEST ONLY: plain http (or, with the `mtls` option, HTTPS with oidc-provider's mutual-TLS
  * features and a second server for the mTLS endpoint aliases: demo/idp-mtls.ts), permissive
@@ -10,7 +11,7 @@
  * Run directly: `npm run idp` (IDP_PORT, default 9080; IDP_HOST, default 127.0.0.1;
  * IDP_PRIVATE_KEY_JWT_JWKS_URI registers the private_key_jwt client).
  *
- * Endpoints: /auth, /token, /token/introspection, /token/revocation, /me (userinfo), /jwks,
+ * Endpoints: /auth, /token, /token/introspection, /token/revocation, /me (userinfo), /jwks, /request (PAR),
  * /session/end (RP-initiated logout), /interaction/:uid (sign-in page).
  */
 import http from 'node:http';
@@ -24,6 +25,7 @@ import type { JSONWebKeySet } from 'jose';
 import { accessTokenUserClaims, findUser, scopeClaims, toAccount } from './idp-accounts.ts';
 import { adapterFor, DemoStore } from './idp-adapter.ts';
 import { passwordGrantHandler } from './idp-grants.ts';
+import { tokenExchangeGrant, tokenExchangeHandler } from './idp-token-exchange.ts';
 import { handleInteraction } from './idp-interactions.ts';
 import { jwtIntrospection, jwtUserinfo } from './idp-jwt-endpoints.ts';
 import { errorPage, loggedOutPage, logoutPage } from './idp-pages.ts';
@@ -70,6 +72,17 @@ export interface StartIdpOptions {
   privateKeyJwtJwks?: JSONWebKeySet;
   /** Serve over HTTPS with mutual-TLS features and an mTLS alias server (demo/idp-mtls.ts). */
   mtls?: IdpMtlsOptions;
+  /** Pushed authorization requests (RFC 9126, on by default): `required` makes them mandatory. */
+  par?: { required?: boolean };
+  /** Request objects (JAR, RFC 9101): accepted; `requireSigned` refuses unsigned authorization requests. */
+  requestObjects?: { requireSigned?: boolean };
+  /** JWT Secured Authorization Response Mode (JARM): `query.jwt`, `form_post.jwt`, `jwt`. */
+  jarm?: boolean;
+  /**
+   * Token exchange (RFC 8693) at the token endpoint for the web demo clients: access tokens of
+   * this IdP and of the issuers listed here (issuer → public JWKS) are exchanged.
+   */
+  tokenExchange?: { trusted?: Record<string, JSONWebKeySet> };
 }
 
 export interface DemoIdp {
@@ -106,6 +119,7 @@ export function endpointName(pathname: string): string {
   if (pathname === '/token') return 'token';
   if (pathname === '/token/introspection') return 'introspection';
   if (pathname === '/token/revocation') return 'revocation';
+  if (pathname === '/request') return 'par';
   if (pathname === '/me') return 'userinfo';
   if (pathname === '/auth' || pathname.startsWith('/auth/')) return 'authorization';
   if (pathname === '/session/end') return 'end_session';
@@ -139,7 +153,7 @@ function buildClients(opts: StartIdpOptions): ClientMetadata[] {
     redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
     post_logout_redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
     response_types: ['code'],
-    grant_types: ['authorization_code', 'refresh_token', 'password', 'client_credentials'],
+    grant_types: ['authorization_code', 'refresh_token', 'password', 'client_credentials', ...(opts.tokenExchange ? [tokenExchangeGrant] : [])],
   };
   const bcl = (id: string) => (opts.backchannelLogoutUris?.[id]
     ? { backchannel_logout_uri: opts.backchannelLogoutUris[id], backchannel_logout_session_required: true }
@@ -307,6 +321,9 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
         },
       },
       backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: opts.par?.required ?? false },
+      ...(opts.requestObjects ? { requestObjects: { enabled: true, requireSignedRequestObject: opts.requestObjects.requireSigned ?? false } } : {}),
+      ...(opts.jarm ? { jwtResponseModes: { enabled: true } } : {}),
       resourceIndicators: {
         enabled: true,
         defaultResource: async (ctx: KoaContextWithOIDC, client: any, oneOf?: string[]) => {
@@ -342,6 +359,15 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     resourceServerInfo,
     ...(mtlsOptions ? { clientCertificate: peerCertificate } : {}),
   }), ['username', 'password', 'scope', 'audience']);
+
+  if (opts.tokenExchange) {
+    provider.registerGrantType(tokenExchangeGrant, tokenExchangeHandler(provider, {
+      trusted: new Map([[issuer, publicJwks], ...Object.entries(opts.tokenExchange.trusted ?? {})]),
+      scopes: new Set(supportedScopes),
+      resourceFor: (audience) => (audience ? audienceToResource(audience) : demoAudience),
+      resourceServerInfo,
+    }), ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'actor_token_type', 'scope', 'audience', 'resource']);
+  }
 
   const jwtDeps = { issuer, jwks: localJwks, mayIntrospect: mayUse };
 

@@ -86,6 +86,12 @@ export interface BadIdp {
   setIntrospection(token: string, response: object): void;
   /** Userinfo answers from this table; unknown tokens get 401 invalid_token. */
   setUserinfo(token: string, response: object): void;
+  /**
+   * Authorization endpoint answer: a 302 back to the request's `redirect_uri` with these query
+   * parameters (e.g. a forged JARM `response` made from the request's `state`). The default is a
+   * 400 (no sign-in).
+   */
+  setAuthorizeResponse(answer: ((params: URLSearchParams) => Promise<Record<string, string>>) | null): void;
   /** Token endpoint answer; the default is 400 invalid_grant. */
   setTokenResponse(response: object | ((params: URLSearchParams) => { status: number; body: object })): void;
 }
@@ -158,6 +164,7 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
   const recorded: RecordedRequest[] = [];
   const introspection = new Map<string, object>();
   const userinfo = new Map<string, object>();
+  let authorizeResponse: ((params: URLSearchParams) => Promise<Record<string, string>>) | null = null;
   let tokenResponse: object | ((params: URLSearchParams) => { status: number; body: object }) | undefined;
   let jwksFailure: FailureMode = null;
   let discoveryFailure: DiscoveryFailureMode = null;
@@ -189,7 +196,8 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
     revocation_endpoint: `${issuer}/revoke`,
     end_session_endpoint: `${issuer}/logout`,
     response_types_supported: ['code'],
-    response_modes_supported: ['query', 'form_post'],
+    response_modes_supported: ['query', 'form_post', 'query.jwt', 'form_post.jwt', 'jwt'],
+    authorization_signing_alg_values_supported: ['RS256', 'ES256'],
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
     subject_types_supported: ['public'],
     scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
@@ -247,9 +255,19 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
           else res.writeHead(200, { 'content-type': 'text/plain' }).end('logged out');
           return;
         }
-        case 'authorization':
+        case 'authorization': {
+          const redirect = url.searchParams.get('redirect_uri');
+          if (authorizeResponse && redirect) {
+            authorizeResponse(url.searchParams).then((answer) => {
+              const back = new URL(redirect);
+              for (const [k, v] of Object.entries(answer)) back.searchParams.set(k, v);
+              res.writeHead(302, { location: back.href }).end();
+            }, () => res.destroy());
+            return;
+          }
           sendJson(res, 400, { error: 'unsupported_response_type', error_description: 'the bad IdP has no sign-in' });
           return;
+        }
         default:
           sendJson(res, 404, { error: 'not_found' });
       }
@@ -315,6 +333,7 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
     setFrozen(on) { frozen = on; },
     setIntrospection(token, response) { introspection.set(token, response); },
     setUserinfo(token, response) { userinfo.set(token, response); },
+    setAuthorizeResponse(answer) { authorizeResponse = answer; },
     setTokenResponse(response) { tokenResponse = response; },
   };
 }

@@ -211,7 +211,7 @@ export async function navigate(
     }
     // oidc-provider's form_post response: an auto-submitting form back to the client
     const post = /<form[^>]*method="post"[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/i.exec(step.body);
-    if (step.status === 200 && post && /name="state"/.test(post[2])) {
+    if (step.status === 200 && post && /name="(state|response)"/.test(post[2])) {
       const fields = new URLSearchParams();
       for (const m of post[2].matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields.append(m[1], decodeEntities(m[2]));
       next = {

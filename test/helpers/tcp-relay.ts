@@ -10,9 +10,11 @@ export function relay(target = 5432) {
   const sockets = new Set<Socket>();
   let server: Server | null = null;
   let port = 0;
+  let accepted = 0;
   const start = () =>
     new Promise<number>((resolve, reject) => {
       server = createServer((client) => {
+        accepted += 1;
         const upstream = connect(target, '127.0.0.1');
         sockets.add(client);
         sockets.add(upstream);
@@ -40,5 +42,7 @@ export function relay(target = 5432) {
       else resolve();
       server = null;
     });
-  return { start, stop };
+  /** Connections accepted so far. */
+  const connections = () => accepted;
+  return { start, stop, connections };
 }

@@ -32,6 +32,7 @@ import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './s
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
 import { appliesLoginAction, loginActionReply } from './steps/login-action.ts';
+import { tokenExchangeBearerStep } from './steps/token-exchange.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
@@ -403,7 +404,8 @@ export function enabledMethods(cfg: OidcConfig, browser: boolean): readonly Meth
   for (const { method, step } of methodSteps) {
     if (step === null || !cfg.auth_methods.includes(method)) continue;
     if ((method === 'session' || method === 'authorization_code') && !browser) continue;
-    out.push(step);
+    // token_exchange: bearer tokens of the listed issuers are exchanged first (steps/token-exchange.ts).
+    out.push(method === 'bearer' && cfg.token_exchange ? tokenExchangeBearerStep : step);
   }
   return out;
 }

@@ -20,12 +20,11 @@ import { TailMemo } from './caches.ts';
 export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCache, clients: Clients): BrowserFlows {
   const list = configuredClients(cfg);
   return createBrowserFlows(cfg, {
-    async getClient(index) {
-      const ids = cfg.client_id ?? [];
+    async getClient(index, purpose = 'token') {
       const meta = await issuer.metadata();
-      const i = ids[index] !== undefined ? index : 0;
-      return clients.configuration(meta, { index: i, id: ids[i] ?? 'portcullis', secret: perClient(cfg.client_secret, i) }, 'token');
+      return clients.configuration(meta, browserClient(cfg, index), purpose);
     },
+    requestObjectKey: (index) => clients.signingKey(browserClient(cfg, index)),
     // The browser flows never read the body for it.
     selectClient: (ctx) => (selectClient(cfg, list, ctx.request, false) as OidcClient | null)?.index ?? 0,
     sharedKv: deps.sharedKv,
@@ -36,6 +35,13 @@ export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCa
     metrics: deps.metrics?.oidc,
     now: deps.now,
   });
+}
+
+/** The configured client at `index` (the first one when there is no such entry). */
+function browserClient(cfg: OidcConfig, index: number): OidcClient {
+  const ids = cfg.client_id ?? [];
+  const i = ids[index] !== undefined ? index : 0;
+  return { index: i, id: ids[i] ?? 'portcullis', secret: perClient(cfg.client_secret, i) };
 }
 
 /** The claims of a JWT access token, decoded without verification (null when not a JWT). */

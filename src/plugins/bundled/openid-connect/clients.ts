@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Configuration, None, PrivateKeyJwt, TlsClientAuth, allowInsecureRequests, customFetch, modifyAssertion } from 'openid-client';
-import type { ClientAuth, ServerMetadata } from 'openid-client';
+import type { ClientAuth, ModifyAssertionOptions, PrivateKey, ServerMetadata } from 'openid-client';
 import { SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { CryptoKey as JoseCryptoKey, JWK } from 'jose';
 import { GatewayError } from '../../../errors.ts';
@@ -41,6 +41,12 @@ const hmacAlgs = new Set(['HS256', 'HS384', 'HS512']);
 const GENERATED_KEY_RECHECK_MS = 60_000;
 
 const supportedMethods = new Set(['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']);
+
+/** A private key of the client with the options its JWS header needs (openid-client's shapes). */
+export interface SigningKey {
+  key: PrivateKey;
+  options: ModifyAssertionOptions;
+}
 
 /** One configured client (index into the per-client arrays). */
 export interface OidcClient {
@@ -106,6 +112,7 @@ export class Clients {
   readonly #loadedAt = new Map<string, number>();
   /** `tls_client_auth` / `self_signed_tls_client_auth`: certificate, pool, endpoint aliases. */
   readonly mtls: MtlsClient;
+  readonly #keys = new Map<string, Promise<SigningKey>>();
 
   constructor(options: ClientsOptions) {
     this.#o = options;
@@ -128,7 +135,8 @@ export class Clients {
       purpose === 'token' ? cfg.token_endpoint_auth_method
       : purpose === 'introspection' ? cfg.introspection_endpoint_auth_method
       : purpose === 'revocation' ? cfg.revocation_endpoint_auth_method
-      : purpose === 'par' ? cfg.pushed_authorization_request_endpoint_auth_method
+      // PAR authenticates as the token endpoint does (RFC 9126 §2) unless told otherwise.
+      : purpose === 'par' ? (cfg.pushed_authorization_request_endpoint_auth_method ?? cfg.token_endpoint_auth_method)
       : null;
     const configured = override ?? perClient(cfg.client_auth, client.index);
     if (configured) return configured;
@@ -198,6 +206,42 @@ export class Clients {
     return auth;
   }
 
+  /**
+   * The client's private signing key: its `client_jwk`, else the plugin-generated key for
+   * `client_alg` (default RS256). Signs `private_key_jwt` assertions and JAR request objects
+   * (RFC 9101 §4: the client's own key). The generated key is re-read now and then (rotation).
+   */
+  signingKey(client: OidcClient): Promise<SigningKey> {
+    const key = `${client.index}:signing`;
+    let found = this.#keys.get(key);
+    const generated = !perClient(this.#o.cfg.client_jwk, client.index);
+    if (found && generated && Date.now() - (this.#loadedAt.get(key) ?? 0) > GENERATED_KEY_RECHECK_MS) found = undefined;
+    if (!found) {
+      this.#loadedAt.set(key, Date.now());
+      found = this.#privateKey(client);
+      found.catch(() => this.#keys.delete(key));
+      this.#keys.set(key, found);
+    }
+    return found;
+  }
+
+  async #privateKey(client: OidcClient): Promise<SigningKey> {
+    const cfg = this.#o.cfg;
+    const jwk = perClient(cfg.client_jwk, client.index);
+    const configured = perClient(cfg.client_alg, client.index);
+    const wanted = configured && !hmacAlgs.has(configured) ? configured : null;
+    if (jwk) {
+      const clean = Object.fromEntries(Object.entries(jwk).filter(([, v]) => v !== null)) as JWK;
+      const alg = wanted ?? clean.alg ?? keyAlg(clean);
+      const key = await importJWK(clean, alg);
+      return { key: { key: key as JoseCryptoKey, kid: clean.kid }, options: headerAlg(alg) };
+    }
+    const alg = (generatedKeyAlgs as readonly string[]).includes(wanted ?? '') ? (wanted as GeneratedAlg) : 'RS256';
+    const generated = await loadOrCreateGeneratedKey(this.#o.sharedKv, alg);
+    const key = await importJWK(generated, alg);
+    return { key: { key: key as JoseCryptoKey, kid: generated.kid }, options: headerAlg(alg) };
+  }
+
   async #makeAuth(client: OidcClient, method: string): Promise<ClientAuth> {
     const cfg = this.#o.cfg;
     const secret = client.secret ?? undefined;
@@ -214,19 +258,8 @@ export class Clients {
       case 'none':
         return None();
       case 'private_key_jwt': {
-        const jwk = perClient(cfg.client_jwk, client.index);
-        const configured = perClient(cfg.client_alg, client.index);
-        const wanted = configured && !hmacAlgs.has(configured) ? configured : null;
-        if (jwk) {
-          const clean = Object.fromEntries(Object.entries(jwk).filter(([, v]) => v !== null)) as JWK;
-          const alg = wanted ?? clean.alg ?? keyAlg(clean);
-          const key = await importJWK(clean, alg);
-          return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: clean.kid }, headerAlg(alg));
-        }
-        const alg = (generatedKeyAlgs as readonly string[]).includes(wanted ?? '') ? (wanted as GeneratedAlg) : 'RS256';
-        const generated = await loadOrCreateGeneratedKey(this.#o.sharedKv, alg);
-        const key = await importJWK(generated, alg);
-        return PrivateKeyJwt({ key: key as JoseCryptoKey, kid: generated.kid }, headerAlg(alg));
+        const { key, options } = await this.#privateKey(client);
+        return PrivateKeyJwt(key, options);
       }
       default:
         return ClientSecretBasic(secret);
@@ -250,7 +283,7 @@ function keyAlg(jwk: JWK): string {
  * specified `Ed25519` (RFC 9864), which IdPs that only know `EdDSA` (RFC 8037) refuse: keep the
  * configured name.
  */
-function headerAlg(alg: string): { [modifyAssertion]?: (header: Record<string, unknown>) => void } {
+function headerAlg(alg: string): ModifyAssertionOptions {
   return alg === 'EdDSA' ? { [modifyAssertion]: (header) => void (header.alg = 'EdDSA') } : {};
 }
 

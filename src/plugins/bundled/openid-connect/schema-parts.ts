@@ -6,6 +6,11 @@
 import { z } from 'zod';
 import { revocationOnly, skipRevocation } from './mtls-config.ts';
 
+/** An issuer identifier as configs write it: without a `.well-known` suffix or trailing slash. */
+export function issuerId(value: string): string {
+  return value.replace(/\/\.well-known\/openid-configuration\/?$/, '').replace(/\/+$/, '');
+}
+
 const nullToUndefined = (v: unknown): unknown => (v === null ? undefined : v);
 
 /** Optional field: absent or `null` → `null`. */

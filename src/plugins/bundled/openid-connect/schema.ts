@@ -14,6 +14,7 @@ import {
   clusterRedisRecord,
   def,
   headerMapping,
+  issuerId,
   mtlsFromHeaderRecord,
   opt,
   optArr,
@@ -298,7 +299,6 @@ const fields = {
 export const notSupportedYet: Readonly<Record<string, unknown>> = {
   verify_parameters: false,
   verify_signature: true,
-  token_exchange_endpoint: null,
   id_token_param_name: null,
   resolve_distributed_claims: false,
   token_headers_replay: null,
@@ -314,7 +314,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   cluster_cache_strategy: 'off',
   cluster_cache_redis: null,
   proof_of_possession_dpop: 'off',
-  token_exchange: null,
   upstream_access_token_jwk_header: null,
   upstream_id_token_jwk_header: null,
   upstream_introspection_jwt_header: null,
@@ -325,12 +324,10 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   downstream_user_info_jwt_header: null,
   // Session and code-flow options the browser flows (./browser) do not implement yet; remove an
   // entry here when its feature lands there.
-  require_signed_request_object: null,
   revocation_token_param_name: 'token',
-  // The browser flows get one Configuration per client (token endpoint method) for PAR and
-  // revocation too, so per-endpoint overrides there would be ignored.
+  // The browser flows get one Configuration per client (token endpoint method) for revocation
+  // too, so a per-endpoint override there would be ignored.
   revocation_endpoint_auth_method: null,
-  pushed_authorization_request_endpoint_auth_method: null,
 };
 
 /**
@@ -379,7 +376,8 @@ export const oidcConfigSchema = z
     if (cfg.http_proxy_authorization && !cfg.http_proxy) ctx.addIssue({ code: 'custom', path: ['http_proxy_authorization'], message: 'needs http_proxy' });
     if (cfg.https_proxy_authorization && !cfg.https_proxy) ctx.addIssue({ code: 'custom', path: ['https_proxy_authorization'], message: 'needs https_proxy' });
     if (cfg.response_mode === 'fragment' || cfg.response_mode === 'fragment.jwt') {
-      ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment)` });
+      // A browser keeps the fragment to itself: the response would never reach the gateway.
+      ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment; use query, form_post, query.jwt, form_post.jwt or jwt)` });
     }
     if (cfg.redis) {
       const redis = cfg.redis as unknown as Record<string, unknown>;
@@ -400,6 +398,7 @@ export const oidcConfigSchema = z
     }
     // Mutual TLS (RFC 8705): client certificate, compatible methods, header certificates (mtls-config.ts).
     for (const issue of mtlsIssues(cfg)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    tokenExchangeIssues(cfg, ctx);
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);
@@ -407,6 +406,27 @@ export const oidcConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an absolute URL' });
     }
   });
+
+/**
+ * `token_exchange` (steps/token-exchange.ts) works on bearer tokens with the plugin's client;
+ * `conditions` choose which tokens of `issuer` itself are exchanged (every token of another
+ * issuer is), so they are required for that issuer and meaningless for the others.
+ */
+function tokenExchangeIssues(cfg: { issuer: string; auth_methods: readonly string[]; client_id: readonly string[] | null; token_exchange: z.output<typeof tokenExchangeRecord> | null; token_exchange_endpoint: string | null }, ctx: z.RefinementCtx): void {
+  const te = cfg.token_exchange;
+  if (!te) {
+    if (cfg.token_exchange_endpoint) ctx.addIssue({ code: 'custom', path: ['token_exchange_endpoint'], message: 'is where token_exchange sends its requests: set token_exchange too' });
+    return;
+  }
+  if (!cfg.auth_methods.includes('bearer')) ctx.addIssue({ code: 'custom', path: ['token_exchange'], message: "exchanges bearer tokens: needs 'bearer' in auth_methods" });
+  if (!cfg.client_id || cfg.client_id.length === 0) ctx.addIssue({ code: 'custom', path: ['token_exchange'], message: 'needs client_id (the gateway exchanges tokens as its own client)' });
+  te.subject_token_issuers.forEach((entry, i) => {
+    const own = issuerId(entry.issuer) === issuerId(cfg.issuer);
+    if (own && !entry.conditions) ctx.addIssue({ code: 'custom', path: ['token_exchange', 'subject_token_issuers', i, 'conditions'], message: 'required for the configured issuer itself (which of its tokens to exchange)' });
+    if (!own && entry.conditions) ctx.addIssue({ code: 'custom', path: ['token_exchange', 'subject_token_issuers', i, 'conditions'], message: 'only for the configured issuer itself: every token of another issuer is exchanged' });
+    if (entry.jwks_uri && !entry.verify_signature) ctx.addIssue({ code: 'custom', path: ['token_exchange', 'subject_token_issuers', i, 'jwks_uri'], message: 'is used to verify signatures: set verify_signature' });
+  });
+}
 
 /** The validated, defaulted config of one openid-connect plugin instance. */
 export type OidcConfig = z.output<typeof oidcConfigSchema>;

@@ -42,12 +42,21 @@ interface Flow {
   t: number;
 }
 
+/** The client's private key for JAR request objects, with the JWS header options it needs. */
+export interface RequestObjectKey {
+  key: oidc.PrivateKey;
+  options: oidc.ModifyAssertionOptions;
+}
+
 export interface AuthCodeDeps {
   cfg: ResolvedConfig;
   sealer: Sealer;
   kv: KeyValueStore;
   now(): number;
-  getClient(index: number): Promise<oidc.Configuration>;
+  /** The client's Configuration for the token endpoint, or (`par`) for the PAR endpoint's own auth method. */
+  getClient(index: number, purpose?: 'token' | 'par'): Promise<oidc.Configuration>;
+  /** The key that signs request objects (`client_jwk` or the generated key). */
+  requestObjectKey?(index: number): Promise<RequestObjectKey>;
   selectClient(ctx: RequestContext): number;
   /** Save the new session (honours disable_session) and return it. */
   saveNew(ctx: RequestContext, init: { clientIndex: number; tokens: SessionTokens; claims: SessionData['claims'] }): Promise<SessionData>;
@@ -80,7 +89,7 @@ export class AuthorizationCodeFlow {
   async callbackParams(ctx: RequestContext): Promise<URLSearchParams | null> {
     if (!this.#formPost(ctx)) return this.callbackParamsWithoutBody(ctx)!;
     const form = await ctx.request.form();
-    return this.#callback(form && form.has('state') ? form : ctx.request.query);
+    return this.#callback(form && (form.has('state') || (this.#jarm() && form.has('response'))) ? form : ctx.request.query);
   }
 
   /** `callbackParams` when the request body need not be read; undefined when it must be (form_post). */
@@ -208,12 +217,31 @@ export class AuthorizationCodeFlow {
       if (v !== null) params.set(n, v);
     }
     const usePar = cfg.par ?? meta.require_pushed_authorization_requests === true;
-    let location: string;
+    const useJar = cfg.jar ?? meta.require_signed_request_object === true;
+    let location = '';
+    let step = 'authorization request';
     try {
-      // PAR (RFC 9126): the parameters go to the IdP directly; the browser carries only a request_uri.
-      location = usePar ? (await oidc.buildAuthorizationUrlWithPAR(client, params)).href : oidc.buildAuthorizationUrl(client, params).href;
+      let request: URLSearchParams = params;
+      if (useJar) {
+        // JAR (RFC 9101): the parameters travel in a request object signed with the client's key.
+        step = 'request object';
+        if (!this.#d.requestObjectKey) throw new Error('no key to sign request objects with');
+        const { key, options } = await this.#d.requestObjectKey(clientIndex);
+        const signed = await oidc.buildAuthorizationUrlWithJAR(client, params, key, options);
+        if (!usePar) location = signed.href;
+        request = signed.searchParams;
+      }
+      if (usePar) {
+        // PAR (RFC 9126): the parameters (or the request object) go to the IdP directly, with the
+        // PAR endpoint's client authentication; the browser carries only a request_uri.
+        step = 'PAR';
+        const parClient = await this.#d.getClient(clientIndex, 'par');
+        location = (await oidc.buildAuthorizationUrlWithPAR(parClient, request)).href;
+      } else if (!useJar) {
+        location = oidc.buildAuthorizationUrl(client, params).href;
+      }
     } catch (err) {
-      return classifyFailure(err, (reason, kind) => ({ kind: 'reply' as const, reply: failureReply(ctx, cfg, kind, { reason: `PAR: ${reason}`, clientIndex }) }));
+      return classifyFailure(err, (reason, kind) => ({ kind: 'reply' as const, reply: failureReply(ctx, cfg, kind, { reason: `${step}: ${reason}`, clientIndex }) }));
     }
 
     const now = this.#d.now();

@@ -55,6 +55,7 @@ export interface BrowserConfig {
   verify_nonce?: boolean | null;
   require_proof_key_for_code_exchange?: boolean | null;
   require_pushed_authorization_requests?: boolean | null;
+  require_signed_request_object?: boolean | null;
   max_age?: number | null;
   authorization_cookie_name?: string | null;
   authorization_rolling_timeout?: number | null;
@@ -183,6 +184,8 @@ export interface ResolvedConfig {
   pkce: boolean | null;
   /** null = follow discovery's require_pushed_authorization_requests */
   par: boolean | null;
+  /** null = follow discovery's require_signed_request_object (JAR, RFC 9101) */
+  jar: boolean | null;
   maxAge: number | null;
   authCookie: CookieSettings;
   /** seconds */
@@ -323,6 +326,7 @@ export function resolveConfig(c: BrowserConfig, workers: number, database: 'off'
     verifyNonce: c.verify_nonce ?? true,
     pkce: c.require_proof_key_for_code_exchange ?? null,
     par: c.require_pushed_authorization_requests ?? null,
+    jar: c.require_signed_request_object ?? null,
     maxAge: c.max_age ?? null,
     authCookie: {
       name: c.authorization_cookie_name ?? 'authorization',

@@ -8,7 +8,7 @@ import type { Logger, Reply, RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { GatewayError } from '../../../../errors.ts';
 import { TailMemo } from '../caches.ts';
-import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult } from './authcode.ts';
+import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult, type RequestObjectKey } from './authcode.ts';
 import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
 import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
 import { Logout } from './logout.ts';
@@ -29,8 +29,10 @@ export { isNavigation } from './replies.ts';
 export type { FailureKind } from './replies.ts';
 
 export interface BrowserDeps {
-  /** openid-client Configuration for client index i (0-based). */
-  getClient(index: number): Promise<oidc.Configuration>;
+  /** openid-client Configuration for client index i (0-based); `par`: with the PAR endpoint's auth method. */
+  getClient(index: number, purpose?: 'token' | 'par'): Promise<oidc.Configuration>;
+  /** The client's private key for JAR request objects (RFC 9101). */
+  requestObjectKey?(index: number): Promise<RequestObjectKey>;
   /** Selected client index for this request (`client_arg`). */
   selectClient(ctx: RequestContext): number;
   sharedKv: KeyValueStore;
@@ -152,6 +154,7 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
     kv,
     now: deps.now,
     getClient: deps.getClient,
+    requestObjectKey: deps.requestObjectKey,
     selectClient: deps.selectClient,
     async saveNew(ctx, init) {
       const session = store.newSession({ method: 'authorization_code', ...init });
