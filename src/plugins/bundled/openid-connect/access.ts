@@ -31,6 +31,8 @@ import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.t
 import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
+import { withRequestIdToken } from './steps/id-token.ts';
+import { assertParameters } from './steps/verify-parameters.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
@@ -199,6 +201,18 @@ const credentialSearch: AccessStep = (inst, f) => {
   return r instanceof Promise ? r.then((v) => found(inst, f, v)) : found(inst, f, r);
 };
 
+// `verify_parameters`: the configuration against the discovery document (once per document).
+const verifyParameters: AccessStep = (inst) => inst.rt.issuer.metadata().then((meta) => {
+  assertParameters(inst.cfg, meta);
+  return undefined;
+});
+
+// `id_token_param_name`: the ID token the client sends with its request joins the Outcome.
+const requestIdToken: AccessStep = async (inst, f) => {
+  f.outcome = await withRequestIdToken(inst.rt, f, f.outcome!);
+  return undefined;
+};
+
 const maxAge: AccessStep = (inst, f) => {
   const problem = maxAgeProblem(inst.cfg, f.outcome!, f.ctx.now());
   if (problem !== null) throw authError('invalid_token', problem);
@@ -207,7 +221,10 @@ const maxAge: AccessStep = (inst, f) => {
 
 const userInfoSearch: AccessStep = async (inst, f) => {
   const o = f.outcome!;
-  if (!o.userinfo) f.outcome = { ...o, userinfo: await searchUserInfo(inst.rt, f, o) };
+  if (!o.userinfo) {
+    const info = await searchUserInfo(inst.rt, f, o);
+    f.outcome = { ...o, userinfo: info?.claims ?? null, userinfoJwt: info?.jwt ?? null };
+  }
   return undefined;
 };
 
@@ -368,7 +385,9 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'session', step: session, when: (c, b) => b && c.auth_methods.includes('session') },
   { name: 'logout', step: logout, when: (_c, b) => b },
   { name: 'client', step: client, when: () => true },
+  { name: 'verify parameters', step: verifyParameters, when: (c) => c.verify_parameters },
   { name: 'credential search', step: credentialSearch, when: () => true },
+  { name: 'request id token', step: requestIdToken, when: (c) => !!c.id_token_param_name },
   { name: 'max_age', step: maxAge, when: (c) => c.max_age !== null },
   { name: 'user info search', step: userInfoSearch, when: (c) => c.search_user_info },
   { name: 'claims authorization', step: claimsAuthorization, when: () => true },

@@ -19,11 +19,14 @@ import { TailMemo } from './caches.ts';
 export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCache, clients: Clients): BrowserFlows {
   const list = configuredClients(cfg);
   return createBrowserFlows(cfg, {
-    async getClient(index) {
+    async getClient(index, purpose) {
       const ids = cfg.client_id ?? [];
       const meta = await issuer.metadata();
       const i = ids[index] !== undefined ? index : 0;
-      return clients.configuration(meta, { index: i, id: ids[i] ?? 'portcullis', secret: perClient(cfg.client_secret, i) }, 'token');
+      const client = { index: i, id: ids[i] ?? 'portcullis', secret: perClient(cfg.client_secret, i) };
+      // Revocation (RFC 7009): its own client authentication method and token parameter name.
+      if (purpose === 'revocation') return clients.configuration(meta, client, 'revocation', { tokenParam: cfg.revocation_token_param_name });
+      return clients.configuration(meta, client, 'token');
     },
     // The browser flows never read the body for it.
     selectClient: (ctx) => (selectClient(cfg, list, ctx.request, false) as OidcClient | null)?.index ?? 0,

@@ -27,8 +27,11 @@ export { isNavigation } from './replies.ts';
 export type { FailureKind } from './replies.ts';
 
 export interface BrowserDeps {
-  /** openid-client Configuration for client index i (0-based). */
-  getClient(index: number): Promise<oidc.Configuration>;
+  /**
+   * openid-client Configuration for client index i (0-based); `revocation` for revocation calls
+   * (`revocation_endpoint_auth_method`, `revocation_token_param_name`), token endpoint otherwise.
+   */
+  getClient(index: number, purpose?: 'revocation'): Promise<oidc.Configuration>;
   /** Selected client index for this request (`client_arg`). */
   selectClient(ctx: RequestContext): number;
   sharedKv: KeyValueStore;
