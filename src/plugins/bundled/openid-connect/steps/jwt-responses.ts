@@ -50,12 +50,20 @@ export function jwtResponseHook(rt: Runtime, kind: 'introspection' | 'userinfo',
     }
     sink.jwt = jwt;
     const headers = new Headers(res.headers);
-    if (kind === 'introspection' && type === 'application/jwt') {
-      const payload = decodeJwt(jwt) as Claims;
-      const claims = typeof payload.token_introspection === 'object' && payload.token_introspection !== null ? payload.token_introspection : payload;
-      headers.set('content-type', 'application/json');
-      return new Response(JSON.stringify(claims), { status: 200, headers });
+    // RFC 9701: openid-client reads it itself (typ, iss, aud, the token_introspection claim).
+    if (type === 'application/token-introspection+jwt') return new Response(jwt, { status: 200, headers });
+    const payload = decodeJwt(jwt) as Claims;
+    // OpenID Connect Core §5.3.2: a signed answer SHOULD name the issuer; when it does, it must be ours.
+    const issuer = (await rt.issuer.metadata()).issuer;
+    const allowed = rt.cfg.issuers_allowed && rt.cfg.issuers_allowed.length > 0 ? rt.cfg.issuers_allowed : [issuer];
+    if (payload.iss !== undefined && !allowed.includes(String(payload.iss))) {
+      sink.rejected = `${kind} response from another issuer`;
+      throw new Error(sink.rejected);
     }
-    return new Response(jwt, { status: 200, headers });
+    // The obsolete introspection draft and signed user info: handed on as the JSON they carry
+    // (openid-client then checks what it checks of a JSON answer: `active`, `sub`).
+    const claims = kind === 'introspection' && typeof payload.token_introspection === 'object' && payload.token_introspection !== null ? payload.token_introspection : payload;
+    headers.set('content-type', 'application/json');
+    return new Response(JSON.stringify(claims), { status: 200, headers });
   };
 }
