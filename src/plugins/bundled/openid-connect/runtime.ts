@@ -15,6 +15,7 @@ import type { IdpHttp } from './http.ts';
 import type { SingleFlight, TtlCache } from './caches.ts';
 import type { BodyFields } from './body-fields.ts';
 import type { BrowserFlows, SessionData } from './browser/index.ts';
+import type { ClusterCache } from './cluster-cache.ts';
 
 /** A step's answer: the value itself when it is known at once, a Promise when I/O is needed. */
 export type Sync<T> = T | Promise<T>;
@@ -110,6 +111,8 @@ export interface Runtime {
     readonly userinfo: TtlCache<IdpAnswer>;
     readonly tokens: TtlCache<TokenEndpointResult>;
   };
+  /** Introspection results / token responses shared through Redis (`cluster_cache_*`), or null. */
+  readonly cluster: ClusterCache | null;
   /** Concurrent identical IdP calls share one request. */
   readonly flights: {
     readonly introspection: SingleFlight<IdpAnswer>;

@@ -300,9 +300,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   mtls_revocation_endpoint: null,
   tls_client_auth_cert_id: null,
   resolve_distributed_claims: false,
-  cache_ttl_resurrect: null,
-  cluster_cache_strategy: 'off',
-  cluster_cache_redis: null,
   proof_of_possession_mtls: 'off',
   proof_of_possession_dpop: 'off',
   proof_of_possession_mtls_from_header: null,
@@ -372,6 +369,13 @@ export const oidcConfigSchema = z
       const redis = cfg.redis as unknown as Record<string, unknown>;
       for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {
         if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['redis', field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+      }
+    }
+    // The cluster cache's Redis client is built like the session storage's (browser/redis.ts).
+    if (cfg.cluster_cache_redis) {
+      const redis = cfg.cluster_cache_redis as unknown as Record<string, unknown>;
+      for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {
+        if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['cluster_cache_redis', field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
       }
     }
     if (cfg.principals && cfg.principals.enabled) ctx.addIssue({ code: 'custom', path: ['principals', 'enabled'], message: 'not supported yet (only false is accepted)' });

@@ -13,7 +13,7 @@ import { authError, idpUnavailable, isIdpOutage } from '../errors.ts';
 import type { Claims, HeaderWrite, Outcome, RequestState, Runtime, Source, TokenEndpointResult } from '../runtime.ts';
 import type { CallExtras } from '../http.ts';
 import { findPair, findRefreshToken } from './find-credential.ts';
-import { extraPairs, looksLikeJwt, verifyAccessJwtEntry } from './verify-token.ts';
+import { extraPairs, looksLikeJwt, sharedOrFresh, verifyAccessJwtEntry } from './verify-token.ts';
 import { verifyIdToken, wantsIdJwk } from './id-token.ts';
 import type { JWK } from 'jose';
 
@@ -100,14 +100,19 @@ function expiresAt(rt: Runtime, res: TokenEndpointResponse): number | null {
  * right Configuration. IdP rejections (RFC 6749 §5.2) become 401; outages 500.
  */
 async function viaCache(rt: Runtime, rs: RequestState, grant: Grant, key: string | null, run: (replay: HeaderWrite[]) => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
-  if (!key) return callTokenEndpoint(rt, grant, null, run);
+  if (!key) return callTokenEndpoint(rt, grant, run);
   const hit = rt.caches.tokens.get(key);
   rt.http.cache('token', hit !== undefined);
   if (hit) return hit;
-  return rt.flights.tokens.run(key, rs.ctx.signal, () => callTokenEndpoint(rt, grant, key, run));
+  // Behind the in-memory cache: the cluster cache (`cluster_cache_items: [tokens]`), then the IdP;
+  // an expired entry within `cache_ttl_resurrect` serves while the IdP cannot be reached.
+  return rt.flights.tokens.run(key, rs.ctx.signal, () => sharedOrFresh(rt, rt.caches.tokens, 'tokens', key, true, async () => {
+    const result = await callTokenEndpoint(rt, grant, run);
+    return { value: result, ttlMs: cacheTtlMs(rt.cfg, rt.now(), result.expiresAt, EARLY_EXPIRY_MS) };
+  }));
 }
 
-async function callTokenEndpoint(rt: Runtime, grant: Grant, key: string | null, run: (replay: HeaderWrite[]) => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
+async function callTokenEndpoint(rt: Runtime, grant: Grant, run: (replay: HeaderWrite[]) => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
   let res: TokenEndpointResponse;
   const replay: HeaderWrite[] = [];
   try {
@@ -123,7 +128,6 @@ async function callTokenEndpoint(rt: Runtime, grant: Grant, key: string | null, 
     expiresAt: expiresAt(rt, res),
     ...(replay.length > 0 ? { replay } : {}),
   };
-  if (key) rt.caches.tokens.set(key, result, cacheTtlMs(rt.cfg, rt.now(), result.expiresAt, EARLY_EXPIRY_MS));
   return result;
 }
 

@@ -9,7 +9,9 @@ import { fetchUserInfo, skipSubjectCheck, tokenIntrospection } from 'openid-clie
 import { decodeJwt } from 'jose';
 import { cacheTtlMs, memoKey } from '../caches.ts';
 import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
-import { isGatewayError } from '../../../../errors.ts';
+import { GatewayError, isGatewayError } from '../../../../errors.ts';
+import type { TtlCache } from '../caches.ts';
+import type { ClusterItem } from '../cluster-cache.ts';
 import type { Claims, FoundToken, IdpAnswer, Outcome, RequestState, Runtime, Sync, VerifiedToken } from '../runtime.ts';
 import { acceptFor, jwtResponseHook, type JwtSink } from './jwt-responses.ts';
 
@@ -196,7 +198,7 @@ async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string)
   const key = callKey(token, rs.client?.index ?? 0, [fromClient, queryFromClient]);
   const cached = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
   if (cached) return cached;
-  return rt.flights.userinfo.run(key, rs.ctx.signal, async () => {
+  return rt.flights.userinfo.run(key, rs.ctx.signal, () => sharedOrFresh(rt, rt.caches.userinfo, null, key, rt.cfg.cache_user_info, async () => {
     let info: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.userinfo_endpoint) throw idpUnavailable('userinfo', new Error('no userinfo_endpoint'));
@@ -229,10 +231,8 @@ async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string)
         exp = null;
       }
     }
-    const answer: IdpAnswer = { claims: info, jwt: sink.jwt };
-    if (rt.cfg.cache_user_info) rt.caches.userinfo.set(key, answer, cacheTtlMs(rt.cfg, rt.now(), exp));
-    return answer;
-  });
+    return { value: { claims: info, jwt: sink.jwt }, ttlMs: cacheTtlMs(rt.cfg, rt.now(), exp) };
+  }));
 }
 
 /** Call the introspection endpoint (cached by token hash until the result's `exp`). */
@@ -253,7 +253,7 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
   const key = callKey(found.token, rs.client?.index ?? 0, [clientHeaders, clientArgs]);
   let result = cfg.cache_introspection ? rt.caches.introspection.get(key) : undefined;
   if (cfg.cache_introspection) rt.http.cache('introspection', result !== undefined);
-  result ??= await rt.flights.introspection.run(key, rs.ctx.signal, async () => {
+  result ??= await rt.flights.introspection.run(key, rs.ctx.signal, () => sharedOrFresh(rt, rt.caches.introspection, 'introspection', key, cfg.cache_introspection, async () => {
     let fresh: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.introspection_endpoint) throw idpUnavailable('introspection', new Error('no introspection_endpoint'));
@@ -273,8 +273,7 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
       fresh = (await tokenIntrospection(config, found.token, params)) as Claims;
     } catch (err) {
       if (sink.rejected) {
-        rt.log.warn({ reason: sink.rejected }, 'openid-connect: introspection response refused');
-        throw idpUnavailable('introspection', err);
+        throw new GatewayError('GW_PLUGIN_FAILED', 'The introspection response could not be verified', { status: 500, detail: sink.rejected, cause: err });
       }
       if (isIdpOutage(err)) throw idpUnavailable('introspection', err);
       rt.log.warn({ err: describe(err) }, 'openid-connect: introspection request rejected');
@@ -285,12 +284,51 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
       // Inactive answers are remembered too (cache_ttl_neg, else 30 s) so a flood of bad
       // tokens does not turn into a flood of introspection calls.
       const ttl = fresh.active === true ? cacheTtlMs(cfg, rt.now(), exp) : (cfg.cache_ttl_neg ?? 30) * 1000;
-      rt.caches.introspection.set(key, { claims: fresh, jwt: sink.jwt }, ttl);
+      return { value: { claims: fresh, jwt: sink.jwt }, ttlMs: ttl };
     }
-    return { claims: fresh, jwt: sink.jwt };
-  });
+    return { value: { claims: fresh, jwt: sink.jwt }, ttlMs: 0 };
+  }));
   if (cfg.introspection_check_active && result.claims.active !== true) throw authError('invalid_token', 'token is not active');
   return result;
+}
+
+/**
+ * One cached IdP call behind the in-memory cache: the cluster cache first (`cluster_cache_*`),
+ * else the IdP (`fetch` answers the value and its lifetime; 0 = not cached), whose answer goes to
+ * both caches. When the IdP cannot be reached, an entry expired less than `cache_ttl_resurrect`
+ * ago is served instead (and logged).
+ */
+export async function sharedOrFresh<T>(
+  rt: Runtime,
+  local: TtlCache<T>,
+  item: ClusterItem | null,
+  key: string,
+  cached: boolean,
+  fetch: () => Promise<{ value: T; ttlMs: number }>,
+): Promise<T> {
+  const shared = cached && item !== null && rt.cluster?.holds(item) ? await rt.cluster.get<T>(item, key) : undefined;
+  if (shared !== undefined) {
+    local.set(key, shared.value, shared.ttlMs, resurrectMs(rt));
+    return shared.value;
+  }
+  let fresh: { value: T; ttlMs: number };
+  try {
+    fresh = await fetch();
+  } catch (err) {
+    const stale = cached && rt.cfg.cache_ttl_resurrect ? local.getStale(key) : undefined;
+    if (stale === undefined || !isIdpOutage(err)) throw err;
+    rt.log.warn({ err: describe(err), item }, 'openid-connect: the IdP cannot be reached; serving the last answer (cache_ttl_resurrect)');
+    return stale;
+  }
+  if (cached && fresh.ttlMs > 0) {
+    local.set(key, fresh.value, fresh.ttlMs, resurrectMs(rt));
+    if (item !== null) rt.cluster?.set(item, key, fresh.value, fresh.ttlMs);
+  }
+  return fresh.value;
+}
+
+function resurrectMs(rt: Runtime): number {
+  return (rt.cfg.cache_ttl_resurrect ?? 0) * 1000;
 }
 
 function outcome(method: Outcome['method'], found: FoundToken, accessClaims: Claims | null, introspection: Claims | null, userinfo: Claims | null): Outcome {
