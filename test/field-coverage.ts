@@ -503,7 +503,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:openid-connect.config.issuers_allowed': { tests: ['test/oidc-admin-issuers.test.ts'] },
   'plugins:openid-connect.config.max_age': { tests: ['src/plugins/bundled/cors/cors.test.ts'] },
   'plugins:openid-connect.config.domains': { gap: true },
-  'plugins:openid-connect.config.resolve_distributed_claims': { refused: true },
+  'plugins:openid-connect.config.resolve_distributed_claims': { tests: ['test/oidc-token-fields.test.ts'] },
   'plugins:openid-connect.config.token_post_args_names': { tests: ['test/oidc-idp-requests.test.ts'] },
   'plugins:openid-connect.config.token_post_args_values': { tests: ['test/oidc-idp-requests.test.ts'] },
   'plugins:openid-connect.config.token_post_args_client': { tests: ['test/oidc-idp-requests.test.ts'] },

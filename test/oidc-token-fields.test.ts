@@ -347,3 +347,36 @@ test('revocation_token_param_name and revocation_endpoint_auth_method on logout_
     },
   );
 });
+
+test('resolve_distributed_claims: claims from a _claim_sources endpoint, signed by a trusted key, join the token', async () => {
+  const good = await env.idp.signRaw({ iss: env.idp.issuer, sub: 'alex', groups: ['admins'] });
+  const forged = await env.idp.signRaw({ iss: env.idp.issuer, sub: 'alex', groups: ['admins'] }, {}, 'other');
+  let seenAuth: string | undefined;
+  env.idp.setResponder('other', (req, url) => {
+    seenAuth = req.headers.authorization;
+    return { status: 200, headers: { 'content-type': 'application/jwt' }, body: url.pathname === '/claims/forged' ? forged : good };
+  });
+  const token = (path: string) => env.idp.sign({
+    sub: 'alex',
+    _claim_names: { groups: 'src1' },
+    _claim_sources: { src1: { endpoint: `${env.idp.issuer}${path}`, access_token: 'claims-provider-token' } },
+  });
+  const at = await token('/claims/good');
+  const bad = await token('/claims/forged');
+  try {
+    const config = (on: boolean) => deck(`      auth_methods: [bearer]\n      resolve_distributed_claims: ${on}\n      groups_required: [admins]\n      upstream_headers_claims: [groups]\n      upstream_headers_names: [x-groups]\n`);
+    await withGateway(config(true), async (gw) => {
+      const r = await get(gw, '/api', { authorization: `Bearer ${at}` });
+      assert.equal(r.status, 200);
+      assert.equal(r.echo!.headers['x-groups'], 'admins');
+      assert.equal(seenAuth, 'Bearer claims-provider-token');
+      // An answer signed by a key the IdP never published adds nothing: the group check fails.
+      assert.equal((await get(gw, '/api', { authorization: `Bearer ${bad}` })).status, 403);
+    });
+    await withGateway(config(false), async (gw) => {
+      assert.equal((await get(gw, '/api', { authorization: `Bearer ${at}` })).status, 403);
+    });
+  } finally {
+    env.idp.setResponder('other', null);
+  }
+});

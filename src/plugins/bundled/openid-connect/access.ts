@@ -32,6 +32,7 @@ import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './s
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
 import { withRequestIdToken } from './steps/id-token.ts';
+import { withDistributedClaims } from './steps/distributed-claims.ts';
 import { assertParameters } from './steps/verify-parameters.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
@@ -228,6 +229,12 @@ const userInfoSearch: AccessStep = async (inst, f) => {
   return undefined;
 };
 
+// `resolve_distributed_claims`: claims other providers hold join the Outcome (once per Outcome).
+const distributedClaims: AccessStep = (inst, f) => withDistributedClaims(inst.rt, f, f.outcome!).then((o) => {
+  f.outcome = o;
+  return undefined;
+});
+
 /** Consumer mapping of an Outcome against one snapshot's entities. */
 interface Identity {
   readonly entities: EntityLookup;
@@ -390,6 +397,7 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'request id token', step: requestIdToken, when: (c) => !!c.id_token_param_name },
   { name: 'max_age', step: maxAge, when: (c) => c.max_age !== null },
   { name: 'user info search', step: userInfoSearch, when: (c) => c.search_user_info },
+  { name: 'distributed claims', step: distributedClaims, when: (c) => c.resolve_distributed_claims },
   { name: 'claims authorization', step: claimsAuthorization, when: () => true },
   { name: 'consumer mapping', step: consumerMapping, when: () => true },
   { name: 'hide credentials', step: hide, when: () => true },

@@ -299,7 +299,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   mtls_introspection_endpoint: null,
   mtls_revocation_endpoint: null,
   tls_client_auth_cert_id: null,
-  resolve_distributed_claims: false,
   proof_of_possession_mtls: 'off',
   proof_of_possession_dpop: 'off',
   proof_of_possession_mtls_from_header: null,
