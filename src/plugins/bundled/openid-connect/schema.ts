@@ -391,6 +391,10 @@ export const oidcConfigSchema = z
       const m = cfg[f];
       if (m && tlsClientAuth.has(m)) ctx.addIssue({ code: 'custom', path: [f], message: `${m}: not supported yet` });
     }
+    // Multi-prime RSA keys (RFC 7518 §6.3.2.7) cannot be imported by WebCrypto.
+    (cfg.client_jwk ?? []).forEach((k, i) => {
+      if (k.oth !== null && k.oth !== undefined) ctx.addIssue({ code: 'custom', path: ['client_jwk', i, 'oth'], message: 'multi-prime RSA keys are not supported' });
+    });
     // Token endpoint headers are replayed for the API grants; the code flow's exchange does not.
     (cfg.token_headers_grants ?? []).forEach((g, i) => {
       if (g === 'authorization_code') ctx.addIssue({ code: 'custom', path: ['token_headers_grants', i], message: 'authorization_code: not supported yet (token endpoint headers are replayed for password, client_credentials and refresh_token)' });
