@@ -203,10 +203,18 @@ const credentialSearch: AccessStep = (inst, f) => {
 };
 
 // `verify_parameters`: the configuration against the discovery document (once per document).
-const verifyParameters: AccessStep = (inst) => inst.rt.issuer.metadata().then((meta) => {
-  assertParameters(inst.cfg, meta);
-  return undefined;
-});
+// Synchronous once the document is in memory (the credential search refreshes it as needed).
+const verifyParameters: AccessStep = (inst) => {
+  const known = inst.rt.issuer.peekMetadata();
+  if (known !== null) {
+    assertParameters(inst.cfg, known);
+    return undefined;
+  }
+  return inst.rt.issuer.metadata().then((meta) => {
+    assertParameters(inst.cfg, meta);
+    return undefined;
+  });
+};
 
 // `id_token_param_name`: the ID token the client sends with its request joins the Outcome.
 const requestIdToken: AccessStep = async (inst, f) => {
