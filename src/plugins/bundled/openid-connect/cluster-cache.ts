@@ -3,7 +3,7 @@
  * (`cluster_cache_items`) shared through Redis (`cluster_cache_redis`) by every node and worker
  * that uses the same Redis database, behind each instance's own in-memory cache.
  *
- * - Keys: `portcullis:oidc:<item>:<issuer hash>:<cache key>`; the cache keys are the in-memory
+ * - Keys: `portcullis:oidc:<issuer and clients hash>:<item>:<cache key>`; the cache keys are the in-memory
  *   ones (a hash of the token, or the salted hash of the grant's credentials: token entries are
  *   shared only by instances with the same `cache_tokens_salt`).
  * - Token responses are token material: sealed before they are written (JWE `dir` + A256GCM,
@@ -31,7 +31,10 @@ export class ClusterCache {
   constructor(cfg: OidcConfig, salt: string, log: Logger) {
     this.#client = createRedisClient((cfg.cluster_cache_redis ?? {}) as RedisRecord);
     this.#items = new Set(cfg.cluster_cache_items);
-    this.#prefix = `portcullis:oidc:${createHash('sha256').update(cfg.issuer).digest('base64url').slice(0, 16)}`;
+    // Per issuer and client list: an IdP may answer another client's introspection differently
+    // (RFC 7662 §4), so instances with other clients never read each other's entries.
+    const scope = JSON.stringify([cfg.issuer, cfg.client_id ?? []]);
+    this.#prefix = `portcullis:oidc:${createHash('sha256').update(scope).digest('base64url').slice(0, 16)}`;
     this.#key = createHash('sha256').update('openid-connect cluster cache\0').update(salt).digest();
     this.#log = log;
   }
