@@ -380,3 +380,31 @@ test('resolve_distributed_claims: claims from a _claim_sources endpoint, signed 
     env.idp.setResponder('other', null);
   }
 });
+
+test('ignore_signature [introspection] / [userinfo]: JWT answers read without their signature checked', async () => {
+  const intro = await env.idp.signRaw({ iss: env.idp.issuer, aud: 'gw-client', iat: now(), active: true, sub: 'alex' }, {}, 'other');
+  const info = await env.idp.signRaw({ iss: env.idp.issuer, sub: 'alex' }, {}, 'other');
+  env.idp.setResponder('introspection', () => ({ status: 200, headers: { 'content-type': 'application/jwt' }, body: intro }));
+  env.idp.setResponder('userinfo', () => ({ status: 200, headers: { 'content-type': 'application/jwt' }, body: info }));
+  try {
+    const config = (ignore: string) => deck(`      auth_methods: [introspection, userinfo]\n      introspection_accept: application/jwt\n      userinfo_accept: application/jwt\n      ignore_signature: [${ignore}]\n      cache_introspection: false\n      cache_user_info: false\n`);
+    await withGateway(config('introspection'), async (gw) => {
+      assert.equal((await get(gw, '/api', { authorization: 'Bearer opaque-ign' })).status, 200);
+    });
+    // Signed by a key the IdP never published, and checked: refused.
+    await withGateway(config('password'), async (gw) => {
+      assert.equal((await get(gw, '/api', { authorization: 'Bearer opaque-ign' })).status, 500);
+    });
+    // Introspection off: user info answers, and only ignore_signature [userinfo] lets it through.
+    const userinfoOnly = (ignore: string) => deck(`      auth_methods: [userinfo]\n      userinfo_accept: application/jwt\n      ignore_signature: [${ignore}]\n`);
+    await withGateway(userinfoOnly('userinfo'), async (gw) => {
+      assert.equal((await get(gw, '/api', { authorization: 'Bearer opaque-ign2' })).status, 200);
+    });
+    await withGateway(userinfoOnly('introspection'), async (gw) => {
+      assert.equal((await get(gw, '/api', { authorization: 'Bearer opaque-ign3' })).status, 401);
+    });
+  } finally {
+    env.idp.setResponder('introspection', null);
+    env.idp.setResponder('userinfo', null);
+  }
+});
