@@ -55,15 +55,17 @@ test('cluster_cache_strategy redis: the second gateway uses the introspection th
   });
 });
 
-test('cluster_cache_strategy off: each gateway asks the IdP', async () => {
-  const token = `opaque-${randomUUID()}`;
-  env.idp.setIntrospection(token, { active: true, sub: 'alex', exp: Math.floor(Date.now() / 1000) + 300 });
-  await withGateways(deck(`      auth_methods: [introspection]\n      cluster_cache_strategy: 'off'\n`), async (a, b) => {
-    env.idp.resetCounts();
-    assert.equal(await status(a, '/api', { authorization: `Bearer ${token}` }), 200);
-    assert.equal(await status(b, '/api', { authorization: `Bearer ${token}` }), 200);
-    assert.equal(env.idp.counts().introspection, 2);
-  });
+test('cluster_cache_strategy off, or cluster_cache_items empty: each gateway asks the IdP', async () => {
+  for (const config of [`      cluster_cache_strategy: 'off'\n`, `${redisCluster}      cluster_cache_items: []\n`]) {
+    const token = `opaque-${randomUUID()}`;
+    env.idp.setIntrospection(token, { active: true, sub: 'alex', exp: Math.floor(Date.now() / 1000) + 300 });
+    await withGateways(deck(`      auth_methods: [introspection]\n${config}`), async (a, b) => {
+      env.idp.resetCounts();
+      assert.equal(await status(a, '/api', { authorization: `Bearer ${token}` }), 200);
+      assert.equal(await status(b, '/api', { authorization: `Bearer ${token}` }), 200);
+      assert.equal(env.idp.counts().introspection, 2);
+    });
+  }
 });
 
 test('cluster_cache_items [tokens]: token responses shared (same cache_tokens_salt) and stored sealed; introspection then is not shared', async () => {
