@@ -1,5 +1,5 @@
 /**
- * Caches across nodes and across IdP outages: `cluster_cache_strategy: redis` with
+ * openid-connect caches across nodes and across IdP outages: `cluster_cache_strategy: redis` with
  * `cluster_cache_redis` and `cluster_cache_items` (two gateways sharing a real Redis at
  * 127.0.0.1:6379: the second uses what the first cached, counted at the IdP; token responses are
  * stored sealed), and `cache_ttl_resurrect` (an expired entry served while the IdP fails).
