@@ -3,11 +3,13 @@
  * `userinfo_accept`): RFC 9701 (`application/token-introspection+jwt`), the obsolete draft's
  * `application/jwt` introspection response, and signed user info (OpenID Connect Core §5.3.2).
  *
- * openid-client builds the request and checks the JWT's claims (`typ`, `iss`, `aud`) but not its
- * signature; the response hook here verifies the signature with the IdP's keys (the issuer cache,
- * like every token) before openid-client reads the answer, and keeps the JWT itself for the
- * `*_jwt_header` headers. `ignore_signature` (`introspection`, `userinfo`) and
- * `verify_signature: false` skip the signature check.
+ * openid-client builds the request; it reads RFC 9701 answers itself (checking `typ`, `iss`, `aud`
+ * and the `token_introspection` claim) but checks no signature. The response hook here verifies
+ * the signature with the IdP's keys (the issuer cache, like every token) before openid-client
+ * reads the answer, and keeps the JWT itself for the `*_jwt_header` headers; the other two forms
+ * are handed on as the JSON they carry, once their `iss` (when present) is checked.
+ * `ignore_signature` (`introspection`, `userinfo`) and `verify_signature: false` skip the
+ * signature check.
  */
 import { decodeJwt } from 'jose';
 import type { Claims, Runtime } from '../runtime.ts';
