@@ -1,7 +1,7 @@
 /**
  * `verify_parameters: true`: the plugin's configuration is checked against what the discovery
  * document says the IdP supports (OpenID Connect Discovery 1.0 §3, RFC 8414 §2), once per
- * discovered document. A lists the IdP does not publish is not checked (the IdP made no promise).
+ * discovered document. A list the IdP does not publish is not checked (the IdP made no promise).
  *
  * | field | checked against |
  * |---|---|
@@ -11,7 +11,9 @@
  * | `client_auth`, `token_endpoint_auth_method` | `token_endpoint_auth_methods_supported` |
  * | `introspection_endpoint_auth_method` | `introspection_endpoint_auth_methods_supported` |
  * | `revocation_endpoint_auth_method` | `revocation_endpoint_auth_methods_supported` |
- * | `auth_methods` grants (`password`, `client_credentials`, `refresh_token`, `authorization_code`) | `grant_types_supported` |
+ *
+ * `auth_methods` is not compared with `grant_types_supported`: its default lists every grant,
+ * including ones an IdP rarely advertises (`password`), whether the deployment uses them or not.
  *
  * A mismatch is the gateway's misconfiguration: every request gets Kong's 500, and the log names
  * the fields (so does `display_errors`).
@@ -19,8 +21,6 @@
 import type { ServerMetadata } from 'openid-client';
 import { GatewayError } from '../../../../errors.ts';
 import type { OidcConfig } from '../schema.ts';
-
-const grantMethods = ['password', 'client_credentials', 'refresh_token', 'authorization_code'] as const;
 
 /** The mismatches between `cfg` and `meta`, each naming the field (empty when none). */
 export function parameterProblems(cfg: OidcConfig, meta: ServerMetadata): string[] {
@@ -36,7 +36,6 @@ export function parameterProblems(cfg: OidcConfig, meta: ServerMetadata): string
   check('token_endpoint_auth_method', cfg.token_endpoint_auth_method ? [cfg.token_endpoint_auth_method] : [], meta.token_endpoint_auth_methods_supported, 'token_endpoint_auth_methods_supported');
   check('introspection_endpoint_auth_method', cfg.introspection_endpoint_auth_method ? [cfg.introspection_endpoint_auth_method] : [], meta.introspection_endpoint_auth_methods_supported, 'introspection_endpoint_auth_methods_supported');
   check('revocation_endpoint_auth_method', cfg.revocation_endpoint_auth_method ? [cfg.revocation_endpoint_auth_method] : [], meta.revocation_endpoint_auth_methods_supported, 'revocation_endpoint_auth_methods_supported');
-  check('auth_methods', grantMethods.filter((g) => cfg.auth_methods.includes(g)), meta.grant_types_supported, 'grant_types_supported');
   return problems;
 }
 
