@@ -304,6 +304,10 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
       ...(mtlsOptions ? { mTLS: mtlsOptions.mTLS } : {}),
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
+      // Signed answers for clients registered with userinfo_signed_response_alg /
+      // introspection_signed_response_alg (OIDC Core §5.3.2, RFC 9701).
+      jwtUserinfo: { enabled: true },
+      jwtIntrospection: { enabled: true },
       introspection: {
         enabled: true,
         // RFC 7662 §4: only the token's own client, or the dedicated introspector, learns about it.

@@ -94,7 +94,16 @@ export interface BadIdp {
   setAuthorizeResponse(answer: ((params: URLSearchParams) => Promise<Record<string, string>>) | null): void;
   /** Token endpoint answer; the default is 400 invalid_grant. */
   setTokenResponse(response: object | ((params: URLSearchParams) => { status: number; body: object })): void;
+  /**
+   * Answers every request to `endpoint` itself (any status, headers, raw body), ahead of the
+   * endpoint's own handling; null removes it. For JWT-formatted answers, response headers, ...
+   */
+  setResponder(endpoint: string, fn: Responder | null): void;
+  /** The private RSA key of the current signing key (to sign JWT answers with `signWith`). */
+  signRaw(payload: Record<string, unknown>, header?: Record<string, unknown>, key?: 'current' | 'other'): Promise<string>;
 }
+
+export type Responder = (req: RecordedRequest, url: URL) => { status: number; headers?: http.OutgoingHttpHeaders; body: string };
 
 interface KeyPair {
   kid: string;
@@ -169,6 +178,7 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
   let jwksFailure: FailureMode = null;
   let discoveryFailure: DiscoveryFailureMode = null;
   let frozen = false;
+  const responders = new Map<string, Responder>();
   let rsa = newRsa();
   let ec = newEc();
   let oldKeys: KeyPair[] = [];
@@ -217,6 +227,13 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
     readBody(req).then((body) => {
       recorded.push({ endpoint, method: req.method ?? '', headers: req.headers, body });
       if (frozen) return; // never answer; close() tears the socket down
+      const responder = responders.get(endpoint);
+      if (responder) {
+        const out = responder(recorded[recorded.length - 1], url);
+        res.writeHead(out.status, out.headers ?? {});
+        res.end(out.body);
+        return;
+      }
       const form = new URLSearchParams(body);
       switch (endpoint) {
         case 'discovery':
@@ -335,5 +352,13 @@ export async function startBadIdp(opts: BadIdpOptions = {}): Promise<BadIdp> {
     setUserinfo(token, response) { userinfo.set(token, response); },
     setAuthorizeResponse(answer) { authorizeResponse = answer; },
     setTokenResponse(response) { tokenResponse = response; },
+    setResponder(endpoint, fn) {
+      if (fn) responders.set(endpoint, fn);
+      else responders.delete(endpoint);
+    },
+    async signRaw(payload, header = {}, key = 'current') {
+      const pair = key === 'other' ? other.rsa : rsa;
+      return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: rsa.kid, ...header }).sign(pair.privateKey);
+    },
   };
 }

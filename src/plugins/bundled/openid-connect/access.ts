@@ -33,6 +33,9 @@ import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/g
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
 import { appliesLoginAction, loginActionReply } from './steps/login-action.ts';
 import { tokenExchangeBearerStep } from './steps/token-exchange.ts';
+import { withRequestIdToken } from './steps/id-token.ts';
+import { withDistributedClaims } from './steps/distributed-claims.ts';
+import { assertParameters } from './steps/verify-parameters.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
@@ -209,6 +212,26 @@ const mtlsProof: AccessStep = (inst, f) => {
   return undefined;
 };
 
+// `verify_parameters`: the configuration against the discovery document (once per document).
+// Synchronous once the document is in memory (the credential search refreshes it as needed).
+const verifyParameters: AccessStep = (inst) => {
+  const known = inst.rt.issuer.peekMetadata();
+  if (known !== null) {
+    assertParameters(inst.cfg, known);
+    return undefined;
+  }
+  return inst.rt.issuer.metadata().then((meta) => {
+    assertParameters(inst.cfg, meta);
+    return undefined;
+  });
+};
+
+// `id_token_param_name`: the ID token the client sends with its request joins the Outcome.
+const requestIdToken: AccessStep = async (inst, f) => {
+  f.outcome = await withRequestIdToken(inst.rt, f, f.outcome!);
+  return undefined;
+};
+
 const maxAge: AccessStep = (inst, f) => {
   const problem = maxAgeProblem(inst.cfg, f.outcome!, f.ctx.now());
   if (problem !== null) throw authError('invalid_token', problem);
@@ -217,9 +240,18 @@ const maxAge: AccessStep = (inst, f) => {
 
 const userInfoSearch: AccessStep = async (inst, f) => {
   const o = f.outcome!;
-  if (!o.userinfo) f.outcome = { ...o, userinfo: await searchUserInfo(inst.rt, f, o) };
+  if (!o.userinfo) {
+    const info = await searchUserInfo(inst.rt, f, o);
+    f.outcome = { ...o, userinfo: info?.claims ?? null, userinfoJwt: info?.jwt ?? null };
+  }
   return undefined;
 };
+
+// `resolve_distributed_claims`: claims other providers hold join the Outcome (once per Outcome).
+const distributedClaims: AccessStep = (inst, f) => withDistributedClaims(inst.rt, f, f.outcome!).then((o) => {
+  f.outcome = o;
+  return undefined;
+});
 
 /** Consumer mapping of an Outcome against one snapshot's entities. */
 interface Identity {
@@ -381,10 +413,13 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'session', step: session, when: (c, b) => b && c.auth_methods.includes('session') },
   { name: 'logout', step: logout, when: (_c, b) => b },
   { name: 'client', step: client, when: () => true },
+  { name: 'verify parameters', step: verifyParameters, when: (c) => c.verify_parameters },
   { name: 'credential search', step: credentialSearch, when: () => true },
   { name: 'proof of possession (mTLS)', step: mtlsProof, when: (c) => c.proof_of_possession_mtls !== 'off' },
+  { name: 'request id token', step: requestIdToken, when: (c) => !!c.id_token_param_name },
   { name: 'max_age', step: maxAge, when: (c) => c.max_age !== null },
   { name: 'user info search', step: userInfoSearch, when: (c) => c.search_user_info },
+  { name: 'distributed claims', step: distributedClaims, when: (c) => c.resolve_distributed_claims },
   { name: 'claims authorization', step: claimsAuthorization, when: () => true },
   { name: 'consumer mapping', step: consumerMapping, when: () => true },
   { name: 'hide credentials', step: hide, when: () => true },

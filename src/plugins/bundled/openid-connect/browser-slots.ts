@@ -22,6 +22,8 @@ export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCa
   return createBrowserFlows(cfg, {
     async getClient(index, purpose = 'token') {
       const meta = await issuer.metadata();
+      // Revocation (RFC 7009): its own client authentication method and token parameter name.
+      if (purpose === 'revocation') return clients.configuration(meta, browserClient(cfg, index), 'revocation', { tokenParam: cfg.revocation_token_param_name });
       return clients.configuration(meta, browserClient(cfg, index), purpose);
     },
     requestObjectKey: (index) => clients.signingKey(browserClient(cfg, index)),

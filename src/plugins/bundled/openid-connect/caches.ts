@@ -16,6 +16,8 @@ export interface TtlCacheOptions {
 interface Entry<V> {
   value: V;
   expiresAt: number;
+  /** Kept (for `getStale`) until then: `cache_ttl_resurrect` past the expiry. */
+  keepUntil: number;
   /** `#tick` when the entry last moved to the recent end. */
   tick: number;
 }
@@ -44,7 +46,7 @@ export class TtlCache<V> {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= this.#now()) {
-      this.#entries.delete(key);
+      if (entry.keepUntil <= this.#now()) this.#entries.delete(key);
       return undefined;
     }
     if (this.#tick - entry.tick >= this.#max >> 1) {
@@ -56,11 +58,29 @@ export class TtlCache<V> {
     return entry.value;
   }
 
-  /** Store `value` for `ttlMs` milliseconds; a TTL of zero or less stores nothing. */
-  set(key: string, value: V, ttlMs: number): void {
+  /**
+   * An expired value still kept for resurrection (`cache_ttl_resurrect`): what the cache knew
+   * last, for when the IdP cannot be reached to refresh it. Undefined when none is kept.
+   */
+  getStale(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.keepUntil <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  /**
+   * Store `value` for `ttlMs` milliseconds (then kept `staleMs` longer for `getStale`); a TTL of
+   * zero or less stores nothing.
+   */
+  set(key: string, value: V, ttlMs: number, staleMs = 0): void {
     this.#entries.delete(key);
     if (!(ttlMs > 0)) return;
-    this.#entries.set(key, { value, expiresAt: this.#now() + ttlMs, tick: ++this.#tick });
+    const expiresAt = this.#now() + ttlMs;
+    this.#entries.set(key, { value, expiresAt, keepUntil: expiresAt + Math.max(0, staleMs), tick: ++this.#tick });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value as string;
       this.#entries.delete(oldest);

@@ -13,6 +13,7 @@ import { isGatewayError } from '../../../errors.ts';
 import type { OidcConfig } from './schema.ts';
 import { SingleFlight, TtlCache } from './caches.ts';
 import { IdpHttp } from './http.ts';
+import { ClusterCache } from './cluster-cache.ts';
 import { IssuerCache } from './issuer.ts';
 import { issuerPurgedAt, publishIssuer, recordedIssuer } from './admin-issuers.ts';
 import { Clients, configuredClients, perClient } from './clients.ts';
@@ -75,6 +76,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   const enabled = new Set(cfg.auth_methods);
   // The browser flows exist only when a browser method is enabled; they own sessions and logout.
   const browser = enabled.has('session') || enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
+  // Auto-generated when absent (Kong); per instance, so such caches are not shared.
+  const salt = cfg.cache_tokens_salt ?? randomBytes(16).toString('base64url');
   const rt: Runtime = {
     cfg,
     issuer,
@@ -82,8 +85,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     http,
     log: deps.log,
     sharedKv: deps.sharedKv,
-    // Auto-generated when absent (Kong); per instance, so such caches are not shared.
-    salt: cfg.cache_tokens_salt ?? randomBytes(16).toString('base64url'),
+    salt,
     enabled,
     browser,
     caches: {
@@ -92,6 +94,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       userinfo: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
       tokens: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
     },
+    cluster: ClusterCache.for(cfg, salt, deps.log),
     flights: { introspection: new SingleFlight(), userinfo: new SingleFlight(), tokens: new SingleFlight() },
     now,
   };
@@ -184,6 +187,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
 
     async close() {
       await browser?.close();
+      await rt.cluster?.close();
       await http.close();
     },
   };

@@ -44,6 +44,19 @@ const endpointFields: ReadonlyArray<[string, IdpEndpoint]> = [
 export interface CallExtras {
   signal?: AbortSignal | null;
   headers?: Readonly<Record<string, string>> | null;
+  /** Query arguments added to the URL (`userinfo_query_args_*`). */
+  query?: Readonly<Record<string, string>> | null;
+  /**
+   * The form parameter that carries the token, when not RFC 7662/7009's `token`
+   * (`introspection_token_param_name`, `revocation_token_param_name`): openid-client writes
+   * `token`, the request goes out with the value under this name.
+   */
+  tokenParam?: string | null;
+  /**
+   * Sees the IdP's response before openid-client does and may replace it (JWT-formatted
+   * introspection and user info responses are verified here; token endpoint headers are read).
+   */
+  onResponse?: ((res: Response) => Promise<Response>) | null;
   /** The pool to send through instead of the instance's (a client-certificate pool, `mtlsAgent`). */
   dispatcher?: Agent | null;
 }
@@ -187,7 +200,14 @@ export class IdpHttp {
    * `kong.internal.request` child span. The URL is recorded without its query string.
    */
   fetchFor(extras: CallExtras = {}): CustomFetch {
-    const send = this.#send(extras);
+    const measured = this.#measured(this.#send(extras));
+    const hook = extras.onResponse;
+    // What the answer says (a bad signature, say) is no failure of the IdP's availability: the
+    // hook runs after the call has been counted.
+    return hook ? (url, options) => measured(url, options).then(hook) : measured;
+  }
+
+  #measured(send: CustomFetch): CustomFetch {
     return (url: string, options: CustomFetchOptions) => {
       const metrics = this.metrics;
       const trace = traceScope.getStore();
@@ -224,26 +244,40 @@ export class IdpHttp {
       }
       const headers: Record<string, string> = { ...options.headers };
       if (extras.headers) for (const [k, v] of Object.entries(extras.headers)) headers[k.toLowerCase()] = v;
+      let body = options.body;
+      if (extras.tokenParam && extras.tokenParam !== 'token' && body instanceof URLSearchParams && body.has('token')) {
+        const form = new URLSearchParams(body);
+        const token = form.get('token')!;
+        form.delete('token');
+        form.set(extras.tokenParam, token);
+        body = form;
+      }
+      if (extras.query) {
+        const u = new URL(url);
+        for (const [k, v] of Object.entries(extras.query)) u.searchParams.append(k, v);
+        url = u.href;
+      }
       const signals = [AbortSignal.timeout(this.#timeoutMs)];
       const callerSignals: AbortSignal[] = [];
       if (options.signal) callerSignals.push(options.signal);
       if (extras.signal) callerSignals.push(extras.signal);
+      let res;
       try {
-        const res = await undiciFetch(url, {
+        res = await undiciFetch(url, {
           method: options.method,
           headers,
-          body: options.body as never,
+          body: body as never,
           redirect: 'manual',
           signal: AbortSignal.any([...signals, ...callerSignals]),
           dispatcher: extras.dispatcher ?? this.#dispatcherFor(url),
         });
         this.#breaker.settle(endpoint, res.status >= 500 ? 'failure' : 'success');
-        return res as unknown as Response;
       } catch (err) {
         // The caller giving up (client gone) says nothing about the IdP; our timeout does.
         this.#breaker.settle(endpoint, !signals[0].aborted && callerSignals.some((s) => s.aborted) ? 'aborted' : 'failure');
         throw err;
       }
+      return res as unknown as Response;
     };
   }
 

@@ -17,7 +17,7 @@
  * - Local JWT verification with jose (RFC 7519 §7.2): allowed algorithms only, `iss`, `exp`/`nbf`/
  *   `iat` with `leeway`, optional audience.
  */
-import { createLocalJWKSet, compactVerify, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { UnsecuredJWT, createLocalJWKSet, compactVerify, decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify } from 'jose';
 import type { JSONWebKeySet, JWK, JWTPayload, JWTHeaderParameters, FlattenedJWSInput, JWSHeaderParameters, CryptoKey as JoseKey } from 'jose';
 import { None, allowInsecureRequests, customFetch, discovery } from 'openid-client';
 import type { ServerMetadata } from 'openid-client';
@@ -78,11 +78,28 @@ export interface VerifyJwtOptions {
   hmacSecret?: string | null;
   /** `verify_claims`: false = signature only, plus the issuer check when `issuers` is given. */
   verifyClaims?: boolean;
+  /**
+   * `verify_signature: false`: the signature is not checked at all (any algorithm, any key);
+   * the claims still are, unless `verifyClaims` is false too.
+   */
+  verifySignature?: boolean;
+  /** Find the JWK that verified the signature (`*_jwk_header`); costs a second verification. */
+  wantJwk?: boolean;
 }
 
 export interface VerifiedJwt {
   payload: JWTPayload;
   header: JWTHeaderParameters;
+  /** The public JWK that verified the signature, when asked for (`wantJwk`) and found. */
+  jwk?: JWK | null;
+}
+
+/** The key type an asymmetric JWS algorithm needs (RFC 7518 §3.1, RFC 8037 §3.1). */
+function ktyOf(alg: string): string | null {
+  if (/^(RS|PS)\d{3}$/.test(alg)) return 'RSA';
+  if (/^ES\d{3}$/.test(alg)) return 'EC';
+  if (alg === 'EdDSA' || alg === 'Ed25519') return 'OKP';
+  return null;
 }
 
 interface Slot<T> {
@@ -200,24 +217,55 @@ export class IssuerCache {
     };
     const issuers = options.issuers && options.issuers.length > 0 ? [...options.issuers] : [(await this.metadata()).issuer];
     try {
-      if (options.verifyClaims === false) {
-        const { protectedHeader } = await compactVerify(token, getKey, { algorithms });
-        const payload = decodeJwt(token);
-        if (options.issuers && options.issuers.length > 0 && !issuers.includes(String(payload.iss))) throw authError('invalid_token', 'issuer not allowed');
-        return { payload, header: protectedHeader as JWTHeaderParameters };
-      }
-      const { payload, protectedHeader } = await jwtVerify(token, getKey, {
-        algorithms,
-        issuer: issuers,
-        clockTolerance: options.leewaySec,
-        ...(options.audience ? { audience: options.audience as string | string[] } : {}),
-      });
-      return { payload, header: protectedHeader };
+      if (options.verifySignature === false) return unverifiedJwt(token, issuers, options);
+      const verified = await this.#verifyJws(token, getKey, algorithms, issuers, options);
+      if (options.wantJwk && !verified.header.alg.startsWith('HS')) verified.jwk = await this.#verifyingJwk(token, verified.header);
+      return verified;
     } catch (err) {
       if (err instanceof Error && 'code' in err && (err as { code: string }).code.startsWith('GW_')) throw err;
       this.#o.http.metrics?.authFailure(failureReason(err));
       throw authError('invalid_token', tokenFailure(err), err);
     }
+  }
+
+  /**
+   * Which of the trusted keys verifies `token` (the JWK of `*_jwk_header`): the keys its `kid`
+   * and algorithm allow, each tried until one verifies (usually the first and only one).
+   */
+  async #verifyingJwk(token: string, header: JWTHeaderParameters): Promise<JWK | null> {
+    const kty = ktyOf(header.alg);
+    const candidates = (await this.#loadJwks()).keys.filter((k) => k.kty === kty && (header.kid === undefined || k.kid === header.kid) && (k.use === undefined || k.use === 'sig'));
+    for (const k of candidates) {
+      try {
+        await compactVerify(token, await importJWK(k, header.alg));
+        return publicPart(k);
+      } catch {
+        // not this one
+      }
+    }
+    return null;
+  }
+
+  async #verifyJws(
+    token: string,
+    getKey: (header: JWSHeaderParameters, input: FlattenedJWSInput) => Promise<JoseKey | Uint8Array>,
+    algorithms: string[],
+    issuers: string[],
+    options: VerifyJwtOptions,
+  ): Promise<VerifiedJwt> {
+    if (options.verifyClaims === false) {
+      const { protectedHeader } = await compactVerify(token, getKey, { algorithms });
+      const payload = decodeJwt(token);
+      if (options.issuers && options.issuers.length > 0 && !issuers.includes(String(payload.iss))) throw authError('invalid_token', 'issuer not allowed');
+      return { payload, header: protectedHeader as JWTHeaderParameters };
+    }
+    const { payload, protectedHeader } = await jwtVerify(token, getKey, {
+      algorithms,
+      issuer: issuers,
+      clockTolerance: options.leewaySec,
+      ...(options.audience ? { audience: options.audience as string | string[] } : {}),
+    });
+    return { payload, header: protectedHeader };
   }
 
   async #discover(): Promise<ServerMetadata> {
@@ -412,6 +460,33 @@ export class IssuerCache {
     slot.inFlight = attempt;
     return attempt;
   }
+}
+
+/** A JWK without its private members (a header may carry only public keys). */
+function publicPart(k: JWK): JWK {
+  const privateMembers = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'r', 't']);
+  return Object.fromEntries(Object.entries(k).filter(([name]) => !privateMembers.has(name))) as JWK;
+}
+
+/**
+ * `verify_signature: false`: the JWS is not verified; its payload is read and, with
+ * `verify_claims`, checked by jose's claim validation (iss, exp, nbf, iat with leeway) through an
+ * unsecured JWT (RFC 7519 §6) carrying the same payload.
+ */
+function unverifiedJwt(token: string, issuers: string[], options: VerifyJwtOptions): VerifiedJwt {
+  const header = decodeProtectedHeader(token) as JWTHeaderParameters;
+  if (options.verifyClaims === false) {
+    const payload = decodeJwt(token);
+    if (options.issuers && options.issuers.length > 0 && !issuers.includes(String(payload.iss))) throw authError('invalid_token', 'issuer not allowed');
+    return { payload, header, jwk: null };
+  }
+  const unsecured = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${token.split('.')[1]}.`;
+  const { payload } = UnsecuredJWT.decode(unsecured, {
+    issuer: issuers,
+    clockTolerance: options.leewaySec,
+    ...(options.audience ? { audience: options.audience as string | string[] } : {}),
+  });
+  return { payload, header, jwk: null };
 }
 
 /** A short reason for a failed token verification (for logs and `display_errors`). */

@@ -3,6 +3,7 @@
  * and the per-request state that flows through the access pipeline (access.ts). This module
  * depends on no step and not on the top of the plugin (no import circle).
  */
+import type { JWK } from 'jose';
 import type { Credential, Logger, RequestContext } from '../../sdk.ts';
 import type { KeyValueStore } from '../../../storage/ports.ts';
 import type { Consumer } from '../../../config/types.ts';
@@ -14,6 +15,7 @@ import type { IdpHttp } from './http.ts';
 import type { SingleFlight, TtlCache } from './caches.ts';
 import type { BodyFields } from './body-fields.ts';
 import type { BrowserFlows, SessionData } from './browser/index.ts';
+import type { ClusterCache } from './cluster-cache.ts';
 
 /** A step's answer: the value itself when it is known at once, a Promise when I/O is needed. */
 export type Sync<T> = T | Promise<T>;
@@ -65,6 +67,14 @@ export interface TokenEndpointResult {
   tokens: TokenSet;
   /** Unix seconds when the access token expires, when known. */
   expiresAt: number | null;
+  /** Token endpoint response headers named in `token_headers_replay` (prefixed), for the client. */
+  replay?: HeaderWrite[];
+}
+
+/** An introspection or user info answer: its claims and, when the IdP answered with a JWT, that JWT. */
+export interface IdpAnswer {
+  claims: Claims;
+  jwt: string | null;
 }
 
 /** A verified JWT access token, as the verified-token cache keeps it. */
@@ -78,6 +88,8 @@ export interface VerifiedToken {
   outcome: Outcome | null;
   /** Where the token was last found (shared by the requests that send it there: no allocation). */
   found: FoundToken | null;
+  /** The public JWK that verified it, when `*_access_token_jwk_header` asks for it. */
+  jwk?: JWK | null;
 }
 
 /** Per-instance state built once by `create()`. */
@@ -95,14 +107,16 @@ export interface Runtime {
   readonly caches: {
     /** By `memoKey` of the token. */
     readonly verified: TtlCache<VerifiedToken>;
-    readonly introspection: TtlCache<Claims>;
-    readonly userinfo: TtlCache<Claims>;
+    readonly introspection: TtlCache<IdpAnswer>;
+    readonly userinfo: TtlCache<IdpAnswer>;
     readonly tokens: TtlCache<TokenEndpointResult>;
   };
+  /** Introspection results / token responses shared through Redis (`cluster_cache_*`), or null. */
+  readonly cluster: ClusterCache | null;
   /** Concurrent identical IdP calls share one request. */
   readonly flights: {
-    readonly introspection: SingleFlight<Claims>;
-    readonly userinfo: SingleFlight<Claims>;
+    readonly introspection: SingleFlight<IdpAnswer>;
+    readonly userinfo: SingleFlight<IdpAnswer>;
     readonly tokens: SingleFlight<TokenEndpointResult>;
   };
   now(): number;
@@ -124,6 +138,14 @@ export interface Outcome {
   used: Source[];
   /** Who the request is, when the method itself decides it (`kong_oauth2`) instead of the claims. */
   identity?: MappingResult;
+  /** The JWKs that verified the access token and the ID token (`*_jwk_header`). */
+  accessJwk?: JWK | null;
+  idJwk?: JWK | null;
+  /** The JWT-formatted introspection / user info responses (`*_introspection_jwt_header`, `*_user_info_jwt_header`). */
+  introspectionJwt?: string | null;
+  userinfoJwt?: string | null;
+  /** Token endpoint response headers replayed to the client (`token_headers_replay`). */
+  replay?: readonly HeaderWrite[];
 }
 
 /** Who a request is: the consumer mapping (steps/authorize.ts) or a method's own (`kong_oauth2`). */

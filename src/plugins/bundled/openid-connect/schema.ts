@@ -297,37 +297,7 @@ const fields = {
  * Kept as data so the docs and the error messages come from one place.
  */
 export const notSupportedYet: Readonly<Record<string, unknown>> = {
-  verify_parameters: false,
-  verify_signature: true,
-  id_token_param_name: null,
-  resolve_distributed_claims: false,
-  token_headers_replay: null,
-  token_headers_prefix: null,
-  token_headers_grants: null,
-  introspection_accept: 'application/json',
-  introspection_token_param_name: 'token',
-  userinfo_accept: 'application/json',
-  userinfo_query_args_names: null,
-  userinfo_query_args_values: null,
-  userinfo_query_args_client: null,
-  cache_ttl_resurrect: null,
-  cluster_cache_strategy: 'off',
-  cluster_cache_redis: null,
   proof_of_possession_dpop: 'off',
-  upstream_access_token_jwk_header: null,
-  upstream_id_token_jwk_header: null,
-  upstream_introspection_jwt_header: null,
-  upstream_user_info_jwt_header: null,
-  downstream_access_token_jwk_header: null,
-  downstream_id_token_jwk_header: null,
-  downstream_introspection_jwt_header: null,
-  downstream_user_info_jwt_header: null,
-  // Session and code-flow options the browser flows (./browser) do not implement yet; remove an
-  // entry here when its feature lands there.
-  revocation_token_param_name: 'token',
-  // The browser flows get one Configuration per client (token endpoint method) for revocation
-  // too, so a per-endpoint override there would be ignored.
-  revocation_endpoint_auth_method: null,
 };
 
 /**
@@ -390,6 +360,13 @@ export const oidcConfigSchema = z
         if (redis.cluster_nodes || redis.sentinel_nodes || redis.sentinel_master) ctx.addIssue({ code: 'custom', path: ['redis', 'connection_is_proxied'], message: 'host/port (or socket) name the proxy: not with cluster_nodes or sentinel' });
       }
     }
+    // The cluster cache's Redis client is built like the session storage's (browser/redis.ts).
+    if (cfg.cluster_cache_redis) {
+      const redis = cfg.cluster_cache_redis as unknown as Record<string, unknown>;
+      for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {
+        if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['cluster_cache_redis', field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
+      }
+    }
     if (cfg.principals && cfg.principals.enabled) ctx.addIssue({ code: 'custom', path: ['principals', 'enabled'], message: 'not supported yet (only false is accepted)' });
     for (const [a, b] of pairedArrays) {
       const left = record[a] as unknown[] | null;
@@ -399,6 +376,14 @@ export const oidcConfigSchema = z
     // Mutual TLS (RFC 8705): client certificate, compatible methods, header certificates (mtls-config.ts).
     for (const issue of mtlsIssues(cfg)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     tokenExchangeIssues(cfg, ctx);
+    // Multi-prime RSA keys (RFC 7518 §6.3.2.7) cannot be imported by WebCrypto.
+    (cfg.client_jwk ?? []).forEach((k, i) => {
+      if (k.oth !== null && k.oth !== undefined) ctx.addIssue({ code: 'custom', path: ['client_jwk', i, 'oth'], message: 'multi-prime RSA keys are not supported' });
+    });
+    // Token endpoint headers are replayed for the API grants; the code flow's exchange does not.
+    (cfg.token_headers_grants ?? []).forEach((g, i) => {
+      if (g === 'authorization_code') ctx.addIssue({ code: 'custom', path: ['token_headers_grants', i], message: 'authorization_code: not supported yet (token endpoint headers are replayed for password, client_credentials and refresh_token)' });
+    });
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);

@@ -29,8 +29,12 @@ export { isNavigation } from './replies.ts';
 export type { FailureKind } from './replies.ts';
 
 export interface BrowserDeps {
-  /** openid-client Configuration for client index i (0-based); `par`: with the PAR endpoint's auth method. */
-  getClient(index: number, purpose?: 'token' | 'par'): Promise<oidc.Configuration>;
+  /**
+   * openid-client Configuration for client index i (0-based): `par` with the PAR endpoint's auth
+   * method, `revocation` for revocation calls (`revocation_endpoint_auth_method`,
+   * `revocation_token_param_name`), the token endpoint's otherwise.
+   */
+  getClient(index: number, purpose?: 'token' | 'par' | 'revocation'): Promise<oidc.Configuration>;
   /** The client's private key for JAR request objects (RFC 9101). */
   requestObjectKey?(index: number): Promise<RequestObjectKey>;
   /** Selected client index for this request (`client_arg`). */

@@ -16,7 +16,7 @@ export interface LogoutDeps {
   cfg: ResolvedConfig;
   store: SessionStore;
   kv: KeyValueStore;
-  getClient(index: number): Promise<oidc.Configuration>;
+  getClient(index: number, purpose?: 'revocation'): Promise<oidc.Configuration>;
   selectClient(ctx: RequestContext): number;
   metrics?: OidcMetrics;
 }
@@ -74,7 +74,7 @@ export class Logout {
       const revoke = async (token: string | undefined, hint: string): Promise<void> => {
         if (!token) return;
         try {
-          await oidc.tokenRevocation(client, token, { token_type_hint: hint });
+          await oidc.tokenRevocation(await this.#d.getClient(clientIndex, 'revocation'), token, { token_type_hint: hint });
         } catch (err) {
           ctx.log.warn({ hint, err: err instanceof Error ? err.message : String(err) }, 'openid-connect: token revocation failed');
         }

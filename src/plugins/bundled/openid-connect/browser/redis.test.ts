@@ -30,6 +30,12 @@ describe('createRedisClient', () => {
     c.disconnect();
   });
 
+  it('maps sentinel_username (the session storage and the cluster cache build their clients here)', () => {
+    const c = createRedisClient({ sentinel_master: 'mymaster', sentinel_nodes: [{ host: 's1', port: 26379 }], sentinel_username: 'su', sentinel_password: 'sp' });
+    assert.equal((c as Redis).options.sentinelUsername, 'su');
+    c.disconnect();
+  });
+
   it('maps cluster_nodes to a Cluster', () => {
     const c = createRedisClient({ cluster_nodes: [{ ip: '10.0.0.1', port: 7000 }], cluster_max_redirections: 7 });
     assert.ok(c instanceof Cluster);

@@ -175,9 +175,17 @@ export async function findPair(
  * treats `_` and `-` alike, so `refresh_token` finds a `Refresh-Token` header (Kong's how-to).
  */
 export async function findRefreshToken(cfg: OidcConfig, request: IncomingView, body: BodyFields): Promise<FoundToken | null> {
-  const name = cfg.refresh_token_param_name;
+  return findNamedToken(cfg.refresh_token_param_name, cfg.refresh_token_param_type, request, body);
+}
+
+/** The ID token under `id_token_param_name`, in the `id_token_param_type` locations (as the refresh token). */
+export async function findIdToken(cfg: OidcConfig, request: IncomingView, body: BodyFields): Promise<FoundToken | null> {
+  return findNamedToken(cfg.id_token_param_name, cfg.id_token_param_type, request, body);
+}
+
+async function findNamedToken(name: string | null, types: readonly ('header' | 'query' | 'body')[], request: IncomingView, body: BodyFields): Promise<FoundToken | null> {
   if (!name) return null;
-  for (const type of cfg.refresh_token_param_type) {
+  for (const type of types) {
     let token: string | undefined;
     let used = name;
     if (type === 'header') {

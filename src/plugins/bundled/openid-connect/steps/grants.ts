@@ -10,9 +10,12 @@ import { decodeJwt } from 'jose';
 import { isGatewayError } from '../../../../errors.ts';
 import { cacheTtlMs } from '../caches.ts';
 import { authError, idpUnavailable, isIdpOutage } from '../errors.ts';
-import type { Claims, Outcome, RequestState, Runtime, Source, TokenEndpointResult } from '../runtime.ts';
+import type { Claims, HeaderWrite, Outcome, RequestState, Runtime, Source, TokenEndpointResult } from '../runtime.ts';
+import type { CallExtras } from '../http.ts';
 import { findPair, findRefreshToken } from './find-credential.ts';
-import { extraPairs, looksLikeJwt, verifyAccessJwt } from './verify-token.ts';
+import { extraPairs, looksLikeJwt, sharedOrFresh, verifyAccessJwtEntry } from './verify-token.ts';
+import { verifyIdToken, wantsIdJwk } from './id-token.ts';
+import type { JWK } from 'jose';
 
 /** Cached tokens are dropped this long before they expire, so none is forwarded nearly dead. */
 const EARLY_EXPIRY_MS = 10_000;
@@ -30,6 +33,26 @@ async function grantParams(rt: Runtime, rs: RequestState): Promise<Record<string
     if (v !== null && v !== undefined) params[n] = v;
   }
   return params;
+}
+
+/**
+ * `token_headers_replay`: the response hook of a token call that copies the named response
+ * headers (with `token_headers_prefix`) into `into`, when `token_headers_grants` lists the grant
+ * (unset: every grant).
+ */
+function replayHook(rt: Runtime, grant: Grant, into: HeaderWrite[]): CallExtras['onResponse'] {
+  const names = rt.cfg.token_headers_replay ?? [];
+  if (names.length === 0) return null;
+  const grants = rt.cfg.token_headers_grants;
+  if (grants && !grants.includes(grant)) return null;
+  const prefix = rt.cfg.token_headers_prefix ?? '';
+  return async (res) => {
+    for (const n of names) {
+      const v = res.headers.get(n);
+      if (v !== null) into.push({ name: prefix + n, value: v });
+    }
+    return res;
+  };
 }
 
 function tokenHeaders(rt: Runtime, rs: RequestState): Record<string, string> {
@@ -76,18 +99,24 @@ function expiresAt(rt: Runtime, res: TokenEndpointResponse): number | null {
  * Run one grant (or serve it from the token cache). `run` performs the token request with the
  * right Configuration. IdP rejections (RFC 6749 §5.2) become 401; outages 500.
  */
-async function viaCache(rt: Runtime, rs: RequestState, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
-  if (!key) return callTokenEndpoint(rt, grant, null, run);
+async function viaCache(rt: Runtime, rs: RequestState, grant: Grant, key: string | null, run: (replay: HeaderWrite[]) => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
+  if (!key) return callTokenEndpoint(rt, grant, run);
   const hit = rt.caches.tokens.get(key);
   rt.http.cache('token', hit !== undefined);
   if (hit) return hit;
-  return rt.flights.tokens.run(key, rs.ctx.signal, () => callTokenEndpoint(rt, grant, key, run));
+  // Behind the in-memory cache: the cluster cache (`cluster_cache_items: [tokens]`), then the IdP;
+  // an expired entry within `cache_ttl_resurrect` serves while the IdP cannot be reached.
+  return rt.flights.tokens.run(key, rs.ctx.signal, () => sharedOrFresh(rt, rt.caches.tokens, 'tokens', key, true, async () => {
+    const result = await callTokenEndpoint(rt, grant, run);
+    return { value: result, ttlMs: cacheTtlMs(rt.cfg, rt.now(), result.expiresAt, EARLY_EXPIRY_MS) };
+  }));
 }
 
-async function callTokenEndpoint(rt: Runtime, grant: Grant, key: string | null, run: () => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
+async function callTokenEndpoint(rt: Runtime, grant: Grant, run: (replay: HeaderWrite[]) => Promise<TokenEndpointResponse>): Promise<TokenEndpointResult> {
   let res: TokenEndpointResponse;
+  const replay: HeaderWrite[] = [];
   try {
-    res = await run();
+    res = await run(replay);
   } catch (err) {
     if (isIdpOutage(err)) throw idpUnavailable(`token (${grant})`, err);
     // Our own failures (e.g. a client key that cannot sign) are not the IdP's verdict.
@@ -97,8 +126,8 @@ async function callTokenEndpoint(rt: Runtime, grant: Grant, key: string | null, 
   const result: TokenEndpointResult = {
     tokens: { access_token: res.access_token, id_token: res.id_token, refresh_token: res.refresh_token, token_type: res.token_type, expires_in: res.expires_in },
     expiresAt: expiresAt(rt, res),
+    ...(replay.length > 0 ? { replay } : {}),
   };
-  if (key) rt.caches.tokens.set(key, result, cacheTtlMs(rt.cfg, rt.now(), result.expiresAt, EARLY_EXPIRY_MS));
   return result;
 }
 
@@ -106,15 +135,30 @@ async function callTokenEndpoint(rt: Runtime, grant: Grant, key: string | null, 
 async function toOutcome(rt: Runtime, rs: RequestState, grant: Grant, result: TokenEndpointResult, used: Source[]): Promise<Outcome> {
   const at = result.tokens.access_token;
   let accessClaims: Claims | null = null;
+  let accessJwk: JWK | null = null;
   if (at && looksLikeJwt(at)) {
-    accessClaims = rt.cfg.ignore_signature.includes(grant) ? (decodeJwt(at) as Claims) : await verifyAccessJwt(rt, rs, at);
+    if (rt.cfg.ignore_signature.includes(grant)) accessClaims = decodeJwt(at) as Claims;
+    else {
+      const v = await verifyAccessJwtEntry(rt, rs, at);
+      accessClaims = v.claims;
+      accessJwk = v.jwk ?? null;
+    }
   }
   let idClaims: Claims | null = null;
-  if (result.tokens.id_token) {
+  let idJwk: JWK | null = null;
+  const it = result.tokens.id_token;
+  if (it) {
     // openid-client validated the ID token's claims when it received it (OIDC Core §3.1.3.7).
-    idClaims = decodeJwt(result.tokens.id_token) as Claims;
+    idClaims = decodeJwt(it) as Claims;
+    // `*_id_token_jwk_header`: the key that signed it, found by verifying it with the IdP's keys.
+    if (wantsIdJwk(rt) && !rt.cfg.ignore_signature.includes(grant)) idJwk = (await verifyIdToken(rt, rs, it)).jwk;
   }
-  return { method: grant, tokens: result.tokens, accessClaims, idClaims, introspection: null, userinfo: null, used };
+  return {
+    method: grant, tokens: result.tokens, accessClaims, idClaims, introspection: null, userinfo: null, used,
+    ...(result.replay ? { replay: result.replay } : {}),
+    ...(accessJwk ? { accessJwk } : {}),
+    ...(idJwk ? { idJwk } : {}),
+  };
 }
 
 /** `refresh_token`: the client sends a refresh token; the gateway runs the refresh grant. */
@@ -123,9 +167,12 @@ export async function refreshTokenStep(rt: Runtime, rs: RequestState): Promise<O
   if (!found || !rs.client) return null;
   const params = await grantParams(rt, rs);
   const meta = await rt.issuer.metadata();
-  const config = await rt.clients.configuration(meta, rs.client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs) });
+  const client = rs.client;
   // Refresh responses are not cached: each refresh token is typically single-use (RFC 6749 §10.4).
-  const result = await viaCache(rt, rs, 'refresh_token', null, () => genericGrantRequest(config, 'refresh_token', { ...params, refresh_token: found.token }));
+  const result = await viaCache(rt, rs, 'refresh_token', null, async (replay) => {
+    const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs), onResponse: replayHook(rt, 'refresh_token', replay) });
+    return genericGrantRequest(config, 'refresh_token', { ...params, refresh_token: found.token });
+  });
   return toOutcome(rt, rs, 'refresh_token', result, [{ location: found.location, name: found.name }]);
 }
 
@@ -143,9 +190,9 @@ export async function passwordStep(rt: Runtime, rs: RequestState): Promise<Outco
   const headers = tokenHeaders(rt, rs);
   const key = rt.cfg.cache_tokens ? cacheKey(rt, 'password', [client.id, pair.id, pair.secret], params, headers) : null;
   try {
-    const result = await viaCache(rt, rs, 'password', key, async () => {
+    const result = await viaCache(rt, rs, 'password', key, async (replay) => {
       const meta = await rt.issuer.metadata();
-      const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers });
+      const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers, onResponse: replayHook(rt, 'password', replay) });
       return genericGrantRequest(config, 'password', { ...params, username: pair.id, password: pair.secret });
     });
     return await toOutcome(rt, rs, 'password', result, pair.sources);
@@ -167,7 +214,7 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
   if (rt.cfg.audience && rt.cfg.audience.length > 0) params.audience = rt.cfg.audience.join(' ');
   const headers = tokenHeaders(rt, rs);
   const key = rt.cfg.cache_tokens ? cacheKey(rt, 'client_credentials', [pair.id, pair.secret], params, headers) : null;
-  const result = await viaCache(rt, rs, 'client_credentials', key, async () => {
+  const result = await viaCache(rt, rs, 'client_credentials', key, async (replay) => {
     const meta = await rt.issuer.metadata();
     // The caller authenticates as itself, with the method configured for the plugin's client
     // when it is a shared-secret one, else client_secret_basic (RFC 6749 §2.3.1).
@@ -176,7 +223,7 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
     // With tls_client_auth the gateway's certificate is presented too (to the mTLS alias), so the
     // IdP can bind the caller's token to it (RFC 8705 §3).
     const mtls = rs.client ? rt.clients.mtlsCall(rs.client, 'token', meta) : null;
-    const config = rt.clients.build(mtls?.meta ?? meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers, dispatcher: mtls?.dispatcher }, mtls !== null);
+    const config = rt.clients.build(mtls?.meta ?? meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers, dispatcher: mtls?.dispatcher, onResponse: replayHook(rt, 'client_credentials', replay) }, mtls !== null);
     return genericGrantRequest(config, 'client_credentials', params);
   });
   return toOutcome(rt, rs, 'client_credentials', result, pair.sources);

@@ -37,7 +37,7 @@ type Side = 'upstream' | 'downstream';
 export function configuredNames(cfg: OidcConfig, side: Side): string[] {
   const c = cfg as unknown as Record<string, unknown>;
   const names: string[] = [];
-  for (const what of ['access_token', 'id_token', 'refresh_token', 'introspection', 'user_info']) {
+  for (const what of ['access_token', 'id_token', 'refresh_token', 'introspection', 'user_info', 'access_token_jwk', 'id_token_jwk', 'introspection_jwt', 'user_info_jwt']) {
     const spec = c[`${side}_${what}_header`];
     if (typeof spec === 'string' && spec) names.push(tokenHeader(spec, '').name);
   }
@@ -70,6 +70,13 @@ export interface HeaderPlan {
   readonly refreshToken: TokenSpec | null;
   readonly introspection: string | null;
   readonly userInfo: string | null;
+  /** The JWKs that verified the tokens, and the JWT-formatted IdP answers, by header name. */
+  readonly accessTokenJwk: string | null;
+  readonly idTokenJwk: string | null;
+  readonly introspectionJwt: string | null;
+  readonly userInfoJwt: string | null;
+  /** Token endpoint response headers are replayed on this side (`token_headers_replay`: downstream). */
+  readonly replay: boolean;
   readonly claims: readonly string[];
   readonly names: readonly string[];
   readonly mapped: readonly { header: string; path: string[] }[];
@@ -77,7 +84,7 @@ export interface HeaderPlan {
 
 /** Whether a plan can write any header at all (`*_headers_names` need their `*_headers_claims`). */
 export function writesAny(p: HeaderPlan): boolean {
-  return !!(p.accessToken || p.idToken || p.refreshToken || p.introspection || p.userInfo) || p.claims.length > 0 || p.mapped.length > 0;
+  return !!(p.accessToken || p.idToken || p.refreshToken || p.introspection || p.userInfo || p.accessTokenJwk || p.idTokenJwk || p.introspectionJwt || p.userInfoJwt || p.replay) || p.claims.length > 0 || p.mapped.length > 0;
 }
 
 export function headerPlan(cfg: OidcConfig, side: Side): HeaderPlan {
@@ -89,6 +96,11 @@ export function headerPlan(cfg: OidcConfig, side: Side): HeaderPlan {
     refreshToken: tokenSpec(spec('refresh_token')),
     introspection: spec('introspection'),
     userInfo: spec('user_info'),
+    accessTokenJwk: spec('access_token_jwk'),
+    idTokenJwk: spec('id_token_jwk'),
+    introspectionJwt: spec('introspection_jwt'),
+    userInfoJwt: spec('user_info_jwt'),
+    replay: side === 'downstream' && (cfg.token_headers_replay ?? []).length > 0,
     claims: (c[`${side}_headers_claims`] as string[] | null) ?? [],
     names: (c[`${side}_headers_names`] as string[] | null) ?? [],
     mapped: (c[`${side}_headers`] as { header: string; path: string[] }[] | null) ?? [],
@@ -109,6 +121,12 @@ export function headersFromPlan(p: HeaderPlan, o: Outcome): HeaderWrite[] {
   if (p.refreshToken && t.refresh_token) out.push({ name: p.refreshToken.name, value: p.refreshToken.prefix + t.refresh_token });
   if (p.introspection && o.introspection) out.push({ name: p.introspection, value: encodeJson(o.introspection) });
   if (p.userInfo && o.userinfo) out.push({ name: p.userInfo, value: encodeJson(o.userinfo) });
+  // JWKs as base64 of their JSON (like the other JSON values); JWT answers as the JWT itself.
+  if (p.accessTokenJwk && o.accessJwk) out.push({ name: p.accessTokenJwk, value: encodeJson(o.accessJwk) });
+  if (p.idTokenJwk && o.idJwk) out.push({ name: p.idTokenJwk, value: encodeJson(o.idJwk) });
+  if (p.introspectionJwt && o.introspectionJwt) out.push({ name: p.introspectionJwt, value: o.introspectionJwt });
+  if (p.userInfoJwt && o.userinfoJwt) out.push({ name: p.userInfoJwt, value: o.userinfoJwt });
+  if (p.replay && o.replay) out.push(...o.replay);
   if (p.claims.length === 0 && p.mapped.length === 0) return out;
   const sources: (Claims | null)[] = [o.accessClaims, o.idClaims, o.introspection, o.userinfo];
   const lookup = (path: readonly string[]): string | null => {

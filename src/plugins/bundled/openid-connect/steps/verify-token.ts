@@ -9,8 +9,11 @@ import { fetchUserInfo, skipSubjectCheck, tokenIntrospection } from 'openid-clie
 import { decodeJwt } from 'jose';
 import { cacheTtlMs, memoKey } from '../caches.ts';
 import { authError, describe, idpUnavailable, isIdpOutage } from '../errors.ts';
-import { isGatewayError } from '../../../../errors.ts';
-import type { Claims, FoundToken, Outcome, RequestState, Runtime, Sync, VerifiedToken } from '../runtime.ts';
+import { GatewayError, isGatewayError } from '../../../../errors.ts';
+import type { TtlCache } from '../caches.ts';
+import type { ClusterItem } from '../cluster-cache.ts';
+import type { Claims, FoundToken, IdpAnswer, Outcome, RequestState, Runtime, Sync, VerifiedToken } from '../runtime.ts';
+import { acceptFor, jwtResponseHook, type JwtSink } from './jwt-responses.ts';
 
 /** A compact JWS has exactly three base64url parts (RFC 7515 §7.1). */
 export function looksLikeJwt(token: string): boolean {
@@ -53,17 +56,29 @@ export function cachedVerification(rt: Runtime, token: string, nowMs: number): V
   return undefined;
 }
 
+/** Whether a header plan wants the JWK that verified the access token (`*_access_token_jwk_header`). */
+export function wantsAccessJwk(rt: Runtime): boolean {
+  return !!(rt.cfg.upstream_access_token_jwk_header || rt.cfg.downstream_access_token_jwk_header);
+}
+
 /** Verify a JWT access token locally; memoized per token until it expires. */
 export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
+  return (await verifyAccessJwtEntry(rt, rs, token)).claims;
+}
+
+/** As `verifyAccessJwt`, with the JWK that verified it (when asked for). */
+export async function verifyAccessJwtEntry(rt: Runtime, rs: RequestState, token: string): Promise<{ claims: Claims; jwk: VerifiedToken['jwk'] }> {
   const cfg = rt.cfg;
   const cached = cachedVerification(rt, token, rt.now());
   rt.http.cache('verified_token', cached !== undefined);
-  if (cached) return cached.claims;
+  if (cached) return { claims: cached.claims, jwk: cached.jwk ?? null };
   const verified = await rt.issuer.verifyJwt(token, {
     issuers: cfg.issuers_allowed,
     leewaySec: cfg.leeway,
     hmacSecret: cfg.enable_hs_signatures ? (rs.client?.secret ?? null) : null,
     verifyClaims: cfg.verify_claims,
+    verifySignature: cfg.verify_signature,
+    wantJwk: wantsAccessJwk(rt),
   });
   if (cfg.domains && cfg.domains.length > 0 && !cfg.domains.includes(String(verified.payload.hd))) throw authError('invalid_token', 'hd claim not allowed');
   const exp = typeof verified.payload.exp === 'number' ? verified.payload.exp + cfg.leeway : null;
@@ -71,8 +86,9 @@ export async function verifyAccessJwt(rt: Runtime, rs: RequestState, token: stri
   // verified with an HS* secret is proof only for the clients that share that secret: with
   // several secrets it is verified again on every request, against the selected client's.
   const hmac = verified.header.alg.startsWith('HS');
-  if (looksLikeJwt(token) && (!hmac || new Set(cfg.client_secret ?? []).size <= 1)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, outcome: null, found: null }, cacheTtlMs(cfg, rt.now(), exp));
-  return verified.payload as Claims;
+  const jwk = verified.jwk ?? null;
+  if (looksLikeJwt(token) && (!hmac || new Set(cfg.client_secret ?? []).size <= 1)) rt.caches.verified.set(memoKey(token), { token, claims: verified.payload as Claims, outcome: null, found: null, jwk }, cacheTtlMs(cfg, rt.now(), exp));
+  return { claims: verified.payload as Claims, jwk };
 }
 
 /**
@@ -110,7 +126,9 @@ function bearerOf(rt: Runtime, rs: RequestState, found: FoundToken | null): Sync
     if (rt.cfg.jwt_session_cookie !== null) checkJwtSessionCookie(rt, rs, entry.claims);
     const used = entry.outcome?.used[0];
     if (used !== undefined && used.location === found.location && used.name === found.name) return entry.outcome;
-    return (entry.outcome = outcome('bearer', { location: found.location, name: found.name, token: entry.token }, entry.claims, null, null));
+    const o = outcome('bearer', { location: found.location, name: found.name, token: entry.token }, entry.claims, null, null);
+    if (entry.jwk) o.accessJwk = entry.jwk;
+    return (entry.outcome = o);
   }
   if (!looksLikeJwt(found.token)) return null;
   return verifyBearer(rt, rs, found);
@@ -119,8 +137,9 @@ function bearerOf(rt: Runtime, rs: RequestState, found: FoundToken | null): Sync
 async function verifyBearer(rt: Runtime, rs: RequestState, found: FoundToken): Promise<Outcome | null> {
   rs.bearerHandled = true;
   let claims: Claims;
+  let jwk: VerifiedToken['jwk'] = null;
   try {
-    claims = await verifyAccessJwt(rt, rs, found.token);
+    ({ claims, jwk } = await verifyAccessJwtEntry(rt, rs, found.token));
   } catch (err) {
     const rejected = isGatewayError(err) && err.status === 401;
     if (rejected && (rt.enabled.has('introspection') || rt.enabled.has('userinfo'))) {
@@ -130,10 +149,13 @@ async function verifyBearer(rt: Runtime, rs: RequestState, found: FoundToken): P
     throw err;
   }
   if (rt.cfg.jwt_session_cookie !== null) checkJwtSessionCookie(rt, rs, claims);
-  let introspection: Claims | null = null;
+  let introspection: IdpAnswer | null = null;
   // introspect_jwt_tokens: a valid signature does not prove the token was not revoked.
   if (rt.cfg.introspect_jwt_tokens) introspection = await introspect(rt, rs, found);
-  return outcome('bearer', found, claims, introspection, null);
+  const o = outcome('bearer', found, claims, introspection?.claims ?? null, null);
+  if (jwk) o.accessJwk = jwk;
+  if (introspection?.jwt) o.introspectionJwt = introspection.jwt;
+  return o;
 }
 
 /** `introspection`: ask the IdP about the bearer token (RFC 7662 §2.1). */
@@ -142,14 +164,16 @@ export async function introspectionStep(rt: Runtime, rs: RequestState): Promise<
   if (!found || rs.bearerHandled) return null;
   rs.bearerHandled = true;
   const result = await introspect(rt, rs, found);
-  return outcome('introspection', found, null, result, null);
+  const o = outcome('introspection', found, null, result.claims, null);
+  if (result.jwt) o.introspectionJwt = result.jwt;
+  return o;
 }
 
 /**
  * `search_user_info`: fetch the user info for the access token of an outcome (cached), as an
  * extra claim source for consumer mapping and headers. A refusal is a 401 like `userinfo`.
  */
-export async function searchUserInfo(rt: Runtime, rs: RequestState, o: Outcome): Promise<Claims | null> {
+export async function searchUserInfo(rt: Runtime, rs: RequestState, o: Outcome): Promise<IdpAnswer | null> {
   const token = o.tokens.access_token;
   if (!token) return null;
   return fetchUserInfoCached(rt, rs, token);
@@ -161,7 +185,9 @@ export async function userinfoStep(rt: Runtime, rs: RequestState): Promise<Outco
   if (!found || rs.bearerHandled) return null;
   rs.bearerHandled = true;
   const info = await fetchUserInfoCached(rt, rs, found.token);
-  return outcome('userinfo', found, null, null, info);
+  const o = outcome('userinfo', found, null, null, info.claims);
+  if (info.jwt) o.userinfoJwt = info.jwt;
+  return o;
 }
 
 /**
@@ -176,22 +202,38 @@ function callKey(token: string, client: number, extra: Record<string, string>[])
   return tokenHash(`${token}\0${client}\0${JSON.stringify(sorted)}`);
 }
 
-async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string): Promise<Claims> {
+async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string): Promise<IdpAnswer> {
   const fromClient: Record<string, string> = {};
   copyClientHeaders(rs, rt.cfg.userinfo_headers_client, fromClient);
-  const key = callKey(token, rs.client?.index ?? 0, [fromClient]);
+  // Query arguments the client passes on (`userinfo_query_args_client`): from its query string.
+  const queryFromClient: Record<string, string> = {};
+  for (const n of rt.cfg.userinfo_query_args_client ?? []) {
+    const v = rs.ctx.request.query.get(n);
+    if (v !== null && v !== undefined) queryFromClient[n] = v;
+  }
+  const key = callKey(token, rs.client?.index ?? 0, [fromClient, queryFromClient]);
   const cached = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
   if (cached) return cached;
-  return rt.flights.userinfo.run(key, rs.ctx.signal, async () => {
+  return rt.flights.userinfo.run(key, rs.ctx.signal, () => sharedOrFresh(rt, rt.caches.userinfo, null, key, rt.cfg.cache_user_info, async () => {
     let info: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.userinfo_endpoint) throw idpUnavailable('userinfo', new Error('no userinfo_endpoint'));
-    const headers = { ...extraPairs(rt.cfg.userinfo_headers_names, rt.cfg.userinfo_headers_values), ...fromClient };
+    const headers: Record<string, string> = { ...extraPairs(rt.cfg.userinfo_headers_names, rt.cfg.userinfo_headers_values), ...fromClient };
+    const accept = acceptFor(rt, 'userinfo');
+    if (accept) headers.accept = accept;
+    const query = { ...extraPairs(rt.cfg.userinfo_query_args_names, rt.cfg.userinfo_query_args_values), ...queryFromClient };
+    const sink: JwtSink = { jwt: null, rejected: null };
     const client = rs.client ?? { index: 0, id: 'portcullis', secret: null };
-    const config = await rt.clients.configuration(meta, client, 'userinfo', { signal: rs.ctx.signal, headers });
+    const config = await rt.clients.configuration(meta, client, 'userinfo', {
+      signal: rs.ctx.signal,
+      headers,
+      query: Object.keys(query).length > 0 ? query : null,
+      onResponse: accept ? jwtResponseHook(rt, 'userinfo', sink) : null,
+    });
     try {
       info = (await fetchUserInfo(config, token, skipSubjectCheck)) as Claims;
     } catch (err) {
+      if (sink.rejected) throw authError('invalid_token', sink.rejected, err);
       if (isIdpOutage(err)) throw idpUnavailable('userinfo', err);
       throw authError('invalid_token', 'user info request rejected', err);
     }
@@ -205,13 +247,12 @@ async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string)
         exp = null;
       }
     }
-    if (rt.cfg.cache_user_info) rt.caches.userinfo.set(key, info, cacheTtlMs(rt.cfg, rt.now(), exp));
-    return info;
-  });
+    return { value: { claims: info, jwt: sink.jwt }, ttlMs: cacheTtlMs(rt.cfg, rt.now(), exp) };
+  }));
 }
 
 /** Call the introspection endpoint (cached by token hash until the result's `exp`). */
-export async function introspect(rt: Runtime, rs: RequestState, found: FoundToken): Promise<Claims> {
+export async function introspect(rt: Runtime, rs: RequestState, found: FoundToken): Promise<IdpAnswer> {
   const cfg = rt.cfg;
   // What the client passes through (arguments, headers) is gathered first: it is part of the key.
   const clientHeaders: Record<string, string> = {};
@@ -228,17 +269,28 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
   const key = callKey(found.token, rs.client?.index ?? 0, [clientHeaders, clientArgs]);
   let result = cfg.cache_introspection ? rt.caches.introspection.get(key) : undefined;
   if (cfg.cache_introspection) rt.http.cache('introspection', result !== undefined);
-  result ??= await rt.flights.introspection.run(key, rs.ctx.signal, async () => {
+  result ??= await rt.flights.introspection.run(key, rs.ctx.signal, () => sharedOrFresh(rt, rt.caches.introspection, 'introspection', key, cfg.cache_introspection, async () => {
     let fresh: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.introspection_endpoint) throw idpUnavailable('introspection', new Error('no introspection_endpoint'));
     if (!rs.client) throw idpUnavailable('introspection', new Error('no client_id configured'));
-    const headers = { ...extraPairs(cfg.introspection_headers_names, cfg.introspection_headers_values), ...clientHeaders };
+    const headers: Record<string, string> = { ...extraPairs(cfg.introspection_headers_names, cfg.introspection_headers_values), ...clientHeaders };
+    const accept = acceptFor(rt, 'introspection');
+    if (accept) headers.accept = accept;
     const params: Record<string, string> = { token_type_hint: cfg.introspection_hint, ...extraPairs(cfg.introspection_post_args_names, cfg.introspection_post_args_values), ...clientArgs };
-    const config = await rt.clients.configuration(meta, rs.client, 'introspection', { signal: rs.ctx.signal, headers });
+    const sink: JwtSink = { jwt: null, rejected: null };
+    const config = await rt.clients.configuration(meta, rs.client, 'introspection', {
+      signal: rs.ctx.signal,
+      headers,
+      tokenParam: cfg.introspection_token_param_name,
+      onResponse: accept ? jwtResponseHook(rt, 'introspection', sink) : null,
+    });
     try {
       fresh = (await tokenIntrospection(config, found.token, params)) as Claims;
     } catch (err) {
+      if (sink.rejected) {
+        throw new GatewayError('GW_PLUGIN_FAILED', 'The introspection response could not be verified', { status: 500, detail: sink.rejected, cause: err });
+      }
       if (isIdpOutage(err)) throw idpUnavailable('introspection', err);
       rt.log.warn({ err: describe(err) }, 'openid-connect: introspection request rejected');
       throw idpUnavailable('introspection', err);
@@ -248,12 +300,51 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
       // Inactive answers are remembered too (cache_ttl_neg, else 30 s) so a flood of bad
       // tokens does not turn into a flood of introspection calls.
       const ttl = fresh.active === true ? cacheTtlMs(cfg, rt.now(), exp) : (cfg.cache_ttl_neg ?? 30) * 1000;
-      rt.caches.introspection.set(key, fresh, ttl);
+      return { value: { claims: fresh, jwt: sink.jwt }, ttlMs: ttl };
     }
-    return fresh;
-  });
-  if (cfg.introspection_check_active && result.active !== true) throw authError('invalid_token', 'token is not active');
+    return { value: { claims: fresh, jwt: sink.jwt }, ttlMs: 0 };
+  }));
+  if (cfg.introspection_check_active && result.claims.active !== true) throw authError('invalid_token', 'token is not active');
   return result;
+}
+
+/**
+ * One cached IdP call behind the in-memory cache: the cluster cache first (`cluster_cache_*`),
+ * else the IdP (`fetch` answers the value and its lifetime; 0 = not cached), whose answer goes to
+ * both caches. When the IdP cannot be reached, an entry expired less than `cache_ttl_resurrect`
+ * ago is served instead (and logged).
+ */
+export async function sharedOrFresh<T>(
+  rt: Runtime,
+  local: TtlCache<T>,
+  item: ClusterItem | null,
+  key: string,
+  cached: boolean,
+  fetch: () => Promise<{ value: T; ttlMs: number }>,
+): Promise<T> {
+  const shared = cached && item !== null && rt.cluster?.holds(item) ? await rt.cluster.get<T>(item, key) : undefined;
+  if (shared !== undefined) {
+    local.set(key, shared.value, shared.ttlMs, resurrectMs(rt));
+    return shared.value;
+  }
+  let fresh: { value: T; ttlMs: number };
+  try {
+    fresh = await fetch();
+  } catch (err) {
+    const stale = cached && rt.cfg.cache_ttl_resurrect ? local.getStale(key) : undefined;
+    if (stale === undefined || !isIdpOutage(err)) throw err;
+    rt.log.warn({ err: describe(err), item }, 'openid-connect: the IdP cannot be reached; serving the last answer (cache_ttl_resurrect)');
+    return stale;
+  }
+  if (cached && fresh.ttlMs > 0) {
+    local.set(key, fresh.value, fresh.ttlMs, resurrectMs(rt));
+    if (item !== null) rt.cluster?.set(item, key, fresh.value, fresh.ttlMs);
+  }
+  return fresh.value;
+}
+
+function resurrectMs(rt: Runtime): number {
+  return (rt.cfg.cache_ttl_resurrect ?? 0) * 1000;
 }
 
 function outcome(method: Outcome['method'], found: FoundToken, accessClaims: Claims | null, introspection: Claims | null, userinfo: Claims | null): Outcome {
