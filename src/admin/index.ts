@@ -17,8 +17,10 @@ import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
-import { registerConsumerGroupRoutes } from './consumer-groups.ts';
-import { kongFields, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
+import { consumerGroupViews, registerConsumerGroupRoutes } from './consumer-groups.ts';
+import { registerKongClientRoutes, stripDefaultWorkspace } from './kong-clients.ts';
+import { kongEntitySchema, kongFields, kongPluginSchema, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
+import type { EntityName } from '../config/types.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
 import { createEntityService } from './service.ts';
 import { registerUpstreamHealthRoutes } from './upstream-health.ts';
@@ -108,7 +110,12 @@ export function tokenMatches(expected: string, given: string | undefined): boole
 export async function createAdminServer(opts: AdminOptions): Promise<AdminServer> {
   // One type for both branches: the HTTPS instance differs only in its server type.
   // Kong's Admin API answers `/services/` as `/services` (api_helpers default_route); so do we.
-  const common = { logger: false, bodyLimit: opts.maxBodySize ?? defaultAdminMaxBodySize, routerOptions: { ignoreTrailingSlash: true } } as const;
+  // The UI packages prefix paths with the workspace (`/default/services`): only the default
+  // workspace exists, so that prefix is dropped before routing (kong-clients.ts).
+  const common = {
+    logger: false, bodyLimit: opts.maxBodySize ?? defaultAdminMaxBodySize, routerOptions: { ignoreTrailingSlash: true },
+    rewriteUrl: (req: { url?: string }) => stripDefaultWorkspace(req.url ?? '/'),
+  } as const;
   const app = (opts.tls
     ? Fastify({ ...common, https: { cert: opts.tls.cert, key: opts.tls.key } })
     : Fastify(common)) as unknown as FastifyInstance;
@@ -116,7 +123,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   const sharedKv = opts.sharedKv ?? createMemoryKv({ maxEntries: 1000 });
   const ownsKv = !opts.sharedKv;
   const service = createEntityService({ store, registry, now: opts.now });
-  const deps: RouteDeps = { store, registry, service, schemaCache: new Map() };
+  const deps: RouteDeps = { store, registry, service, schemaCache: new Map(), views: {} };
+  deps.views.consumer_groups = consumerGroupViews(deps);
 
   // --- body parsers: JSON (empty allowed), form-urlencoded, multipart, YAML/text for POST /config
   app.removeContentTypeParser('application/json');
@@ -221,7 +229,7 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
 
   // --- node information
   const enabledInCluster = async () => [...new Set((await store.load()).plugins.map((p) => p.name))].sort();
-  endpoint(app, '/', {
+  const root = {
     GET: async () => {
       const available: Record<string, { version: string; priority: number }> = {};
       for (const name of registry.names()) {
@@ -237,7 +245,11 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
         configuration: { ...extra, database: store.kind === 'off' ? 'off' : store.kind, admin_token_required: Boolean(opts.token) },
       };
     },
-  });
+  };
+  endpoint(app, '/', root);
+  // Kong Enterprise's per-workspace copy of `GET /` (`/{workspace}/kong`), which the plugins UI
+  // package and go-kong call when a workspace is configured.
+  endpoint(app, '/kong', root);
   endpoint(app, '/status', { GET: async () => statusDocument(store, opts.status) });
   if (opts.metrics) {
     const metrics = opts.metrics;
@@ -260,20 +272,21 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     if (!def) throw new AdminError(404, { message: `No plugin named '${name}'` });
     return def;
   };
-  // JSON Schema, plus Kong's own `fields` array beside it (JSON Schema ignores unknown keywords),
-  // so both JSON Schema tools and scripts written for Kong's format can read the answer.
+  // Kong's format (`{"fields": [...]}`), which decK, go-kong and the UI packages read;
+  // `?format=json-schema` answers the JSON Schema of what the endpoints accept instead.
+  const wantsJsonSchema = (req: { query: unknown }) => (req.query as Record<string, unknown>).format === 'json-schema';
   endpoint(app, '/schemas/:entity', {
     GET: async (req) => {
-      const schema = entitySchema((req.params as { entity: string }).entity);
-      return { ...schema, fields: kongFields(schema as KongJsonSchema) };
+      const name = (req.params as { entity: string }).entity;
+      const schema = entitySchema(name);
+      return wantsJsonSchema(req) ? schema : kongEntitySchema(name as EntityName);
     },
   });
   endpoint(app, '/schemas/plugins/:name', {
     GET: async (req) => {
       const def = pluginDef((req.params as { name: string }).name);
-      const config = jsonSchemaOf(def.schema) ?? {};
-      const fields = [{ config: { type: 'record', required: true, fields: kongFields(config as KongJsonSchema) } }];
-      return { name: def.name, version: def.version, priority: def.priority, config, fields };
+      if (wantsJsonSchema(req)) return { name: def.name, version: def.version, priority: def.priority, config: jsonSchemaOf(def.schema) ?? {} };
+      return kongPluginSchema(def);
     },
   });
   // Kong's older path, deprecated since 1.2 but still served by Kong 3.x (removal planned for 4.0):
@@ -322,6 +335,7 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     findTarget: async (u, t) => (await service.find('targets', parseTarget(t)?.normalized ?? t, { field: 'upstream', idOrKey: u.id })) as Target | null,
     targetsOf,
   });
+  registerKongClientRoutes(app, deps, opts.now ?? Date.now);
   registerEntityRoutes(app, deps);
   registerExtraRoutes(app, deps);
   registerConsumerGroupRoutes(app, deps);

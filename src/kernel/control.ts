@@ -24,7 +24,7 @@ function listenText(l: ListenSpec): string {
   return `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}${l.ssl ? ' ssl' : ''}`;
 }
 
-import { productToken, version } from './version.ts';
+import { adminApiVersion, productToken, version } from './version.ts';
 
 export { version };
 
@@ -107,7 +107,8 @@ export class ControlPlane {
         sharedKv: this.sharedKv,
         env: s.env as NodeJS.ProcessEnv,
         nodeInfo: () => ({
-          version,
+          version: adminApiVersion,
+          portcullis_version: version,
           edition: 'community',
           tagline: 'Welcome to portcullis',
           node_id: this.nodeId,
