@@ -19,6 +19,7 @@ import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './ro
 import { registerExtraRoutes } from './extras.ts';
 import { consumerGroupViews, registerConsumerGroupRoutes } from './consumer-groups.ts';
 import { registerKongClientRoutes, stripDefaultWorkspace } from './kong-clients.ts';
+import { registerAdminCors } from './cors.ts';
 import { kongEntitySchema, kongFields, kongPluginSchema, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
 import type { EntityName } from '../config/types.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
@@ -52,6 +53,11 @@ export interface AdminOptions {
   adminLatencyHeader?: boolean;
   /** Largest request body in bytes (PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE); larger → 413. */
   maxBodySize?: number;
+  /**
+   * The admin UI's origins, the only ones answered with CORS headers (cors.ts): admin_gui_url's,
+   * or the GUI listener's. None (the default): no CORS at all.
+   */
+  guiOrigins?: () => readonly string[];
 }
 
 /** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
@@ -198,6 +204,9 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     }
     return payload;
   });
+
+  // --- CORS for the admin UI's origins only; preflights are answered before the token check
+  if (opts.guiOrigins) registerAdminCors(app, opts.guiOrigins);
 
   // --- authentication
   if (opts.token) {

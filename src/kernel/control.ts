@@ -70,6 +70,11 @@ export class ControlPlane {
   #dirty = false;
   #pushFailed = false;
   readonly startedAt = Date.now();
+  /**
+   * The admin GUI listener's origins (cors.ts `listenerOrigins`), set by whoever starts that
+   * listener; the Admin API answers CORS for them when PORTCULLIS_ADMIN_GUI_URL is unset.
+   */
+  guiListenerOrigins: readonly string[] = [];
   /** Identifies this node in `GET /` (new on every start, as each node process is a new member). */
   readonly nodeId = randomUUID();
 
@@ -131,6 +136,8 @@ export class ControlPlane {
         serverHeader: s.headers.server ? productToken : null,
         metrics: this.#o.metrics,
         adminLatencyHeader: s.headers.adminLatency,
+        // admin_gui_url's origins; the GUI listener's own origins when that is unset (cors.ts).
+        guiOrigins: () => (s.adminGuiUrl.length > 0 ? s.adminGuiUrl : this.guiListenerOrigins),
       });
       for (const spec of s.adminListen) {
         if (spec.ssl && !tls) throw new Error('admin_listen has "ssl" but PORTCULLIS_ADMIN_SSL_CERT/_KEY are not set');
