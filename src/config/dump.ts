@@ -1,8 +1,9 @@
 /**
  * ConfigData → decK document (for `GET /config` and `portcullis config dump`), from the entity
  * descriptors: a kind with `dumpNestedUnder` is written under its parent (routes under their
- * service, ACLs under their consumer), the others at the top level referencing what they point
- * at by endpoint key (plugins name their service/route/consumer). Ids are written only when they
+ * service, ACLs under their consumer), a link kind with `nestedRefLists` as decK's reference list
+ * (consumer-group memberships as `consumers[].groups: [{name}]`), the others at the top level
+ * referencing what they point at by endpoint key (plugins name their service/route/consumer). Ids are written only when they
  * differ from the id the loader would derive, and timestamps are left out, so the dump is
  * readable and `parseDeclarative(dump)` gives back the same entities (at the same load time).
  */
@@ -34,6 +35,33 @@ export function toDeclarative(data: ConfigData): Record<string, unknown> {
   const nestedUnder = (parent: EntityName) =>
     entities.flatMap((d) => d.foreignKeys.filter((fk) => fk.entity === parent && d.dumpNestedUnder === fk.field).map((fk) => ({ d, fk })));
 
+  /**
+   * Link kinds written as decK's nested reference lists (descriptor `nestedRefLists`, first form):
+   * per owner id, the references; the rows so written are left out of the top level.
+   */
+  const refLists = new Map<EntityName, Map<string, Record<string, Record<string, unknown>[]>>>();
+  const linked = new Set<string>();
+  for (const d of entities) {
+    const form = d.nestedRefLists?.[0];
+    if (!form) continue;
+    const ownerKind = d.foreignKeys.find((fk) => fk.field === form.under)?.entity;
+    const namedKind = d.foreignKeys.find((fk) => fk.field === form.names)?.entity;
+    if (!ownerKind || !namedKind) continue;
+    const key = descriptorOf(namedKind).endpointKey;
+    for (const row of data[d.name] as unknown as Row[]) {
+      const ownerId = fkId(row[form.under]);
+      const named = byId.get(namedKind)?.get(fkId(row[form.names]) ?? '');
+      if (ownerId === null || !named || !byId.get(ownerKind)?.has(ownerId)) continue;
+      const ref = key && typeof named[key] === 'string' ? { [key]: named[key] } : { id: named.id };
+      if (!refLists.has(ownerKind)) refLists.set(ownerKind, new Map());
+      const lists = refLists.get(ownerKind)!;
+      if (!lists.has(ownerId)) lists.set(ownerId, {});
+      const own = lists.get(ownerId)!;
+      (own[form.key] ??= []).push(ref);
+      linked.add(row.id);
+    }
+  }
+
   /** A row as the loader would read it at `path`; `parentField` is implied by the enclosing entity. */
   const render = (d: EntityDescriptor, row: Row, path: string, parentField?: string): Record<string, unknown> => {
     const rest = fields(row, parentField ? [parentField] : []);
@@ -50,6 +78,9 @@ export function toDeclarative(data: ConfigData): Record<string, unknown> {
       const own = (data[child.name] as unknown as Row[]).filter((c) => fkId(c[fk.field]) === row.id);
       if (own.length > 0) rest[child.name] = own.map((c, j) => render(child, c, `${path}.${child.name}[${j}]`, fk.field));
     }
+    for (const [key, refs] of Object.entries(refLists.get(d.name)?.get(row.id) ?? {})) {
+      rest[key] = [...refs].sort((a, b) => String(Object.values(a)[0]).localeCompare(String(Object.values(b)[0])));
+    }
     const derived = deterministicId(d.name, d.naturalKey.key(row, path));
     return row.id === derived ? rest : { id: row.id, ...rest };
   };
@@ -59,7 +90,8 @@ export function toDeclarative(data: ConfigData): Record<string, unknown> {
     const rows = data[d.name] as unknown as Row[];
     // Nested kinds: only the rows whose parent is not in this data stay at the top level.
     const parentFk = d.foreignKeys.find((fk) => fk.field === d.dumpNestedUnder);
-    const top = parentFk ? rows.filter((r) => { const id = fkId(r[parentFk.field]); return id === null || !byId.get(parentFk.entity)?.has(id); }) : rows;
+    const top = (parentFk ? rows.filter((r) => { const id = fkId(r[parentFk.field]); return id === null || !byId.get(parentFk.entity)?.has(id); }) : rows)
+      .filter((r) => !linked.has(r.id));
     if (top.length > 0) doc[d.name] = top.map((r, i) => render(d, r, `${d.name}[${i}]`));
   }
   return doc;
