@@ -59,6 +59,16 @@ describe('Admin API for Kong clients', () => {
     }
   });
 
+  test('GET / enabled_in_cluster follows plugin writes (the UI reads it on every navigation)', async () => {
+    const before = (await call('GET', '/')).body.plugins.enabled_in_cluster as string[];
+    assert.ok(!before.includes('correlation-id'));
+    const p = await call('POST', '/plugins', { name: 'correlation-id' });
+    assert.equal(p.status, 201);
+    assert.ok((await call('GET', '/')).body.plugins.enabled_in_cluster.includes('correlation-id'));
+    assert.equal((await call('DELETE', `/plugins/${p.body.id}`)).status, 204);
+    assert.ok(!(await call('GET', '/kong')).body.plugins.enabled_in_cluster.includes('correlation-id'));
+  });
+
   test('/default/... is the default workspace: the same entities as without the prefix', async () => {
     const created = await call('POST', '/default/services', { name: 'ws-svc', url: 'http://upstream.test' });
     assert.equal(created.status, 201);

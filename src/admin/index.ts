@@ -237,7 +237,30 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   });
 
   // --- node information
-  const enabledInCluster = async () => [...new Set((await store.load()).plugins.map((p) => p.name))].sort();
+  // `GET /` runs on every UI navigation: the distinct plugin names are read from the plugins
+  // alone (not the whole configuration) and kept until the store's version changes.
+  let enabled: { version: string; names: Promise<string[]> } | null = null;
+  const distinctPluginNames = async (): Promise<string[]> => {
+    const names = new Set<string>();
+    let offset: string | null = null;
+    do {
+      const page: { data: { name: string }[]; offset: string | null } = await store.list('plugins', { size: 1000, offset });
+      for (const p of page.data) names.add(p.name);
+      offset = page.offset;
+    } while (offset);
+    return [...names].sort();
+  };
+  const enabledInCluster = async (): Promise<string[]> => {
+    const version = await store.version();
+    if (enabled === null || enabled.version !== version) {
+      const names = distinctPluginNames();
+      enabled = { version, names };
+      names.catch(() => {
+        if (enabled?.names === names) enabled = null;
+      });
+    }
+    return enabled.names;
+  };
   const root = {
     GET: async () => {
       const available: Record<string, { version: string; priority: number }> = {};
