@@ -102,8 +102,18 @@ export function kongFields(schema: JsonSchema | null, ctx: FieldContext = noCont
   return Object.entries(schema.properties).map(([name, s]) => ({ [name]: definition(name, s, required.has(name), ctx) }));
 }
 
+/** Schemas do not change while the process runs: each is converted once. */
+const entityMemo = new Map<EntityName, { fields: KongField[]; entity_checks: unknown[] }>();
+const pluginMemo = new WeakMap<object, { fields: KongField[] }>();
+
 /** `GET /schemas/{entity}`: the entity's fields in Kong's format, foreign and unique keys marked. */
 export function kongEntitySchema(name: EntityName): { fields: KongField[]; entity_checks: unknown[] } {
+  let out = entityMemo.get(name);
+  if (!out) entityMemo.set(name, (out = convertEntitySchema(name)));
+  return out;
+}
+
+function convertEntitySchema(name: EntityName): { fields: KongField[]; entity_checks: unknown[] } {
   const d = descriptorOf(name);
   const ctx: FieldContext = {
     foreign: Object.fromEntries(d.foreignKeys.map((fk) => [fk.field, { reference: fk.entity, ...(fk.onDelete === 'cascade' ? { on_delete: 'cascade' as const } : {}) }])),
@@ -126,6 +136,12 @@ const pluginScopes = [
  * with its default (decK fills it from here) and the `config` record.
  */
 export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes'>): { fields: KongField[] } {
+  let out = pluginMemo.get(def);
+  if (!out) pluginMemo.set(def, (out = convertPluginSchema(def)));
+  return out;
+}
+
+function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes'>): { fields: KongField[] } {
   const fields: KongField[] = [];
   for (const [scope, reference] of pluginScopes) {
     if (scope === 'consumer_group') {
