@@ -124,6 +124,44 @@ function fillDefaults(schema: { fields: Array<Record<string, any>> }, entity: Re
   return out;
 }
 
+/**
+ * go-kong's fillConfigRecord (FillDefaults): every config field gets its default or an explicit
+ * null; a record recurses when required or given; an array of records fills each element.
+ */
+function fillConfig(schema: { fields?: Array<Record<string, any>> }, config: Record<string, any>): Record<string, any> {
+  const res: Record<string, any> = structuredClone(config);
+  for (const f of schema.fields ?? []) {
+    const [name, def] = Object.entries(f)[0]!;
+    const v = config[name];
+    if (v !== undefined) {
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        if (def.keys && def.values) continue;
+      } else if (Array.isArray(v)) {
+        if (def.elements?.type !== 'record') continue;
+      } else continue;
+    }
+    if (def.type === 'record' && (v != null || def.required)) {
+      res[name] = fillConfig(def, v && !Array.isArray(v) ? v : {});
+    } else if ((def.type === 'array' || def.type === 'set') && def.elements?.type === 'record' && Array.isArray(v) && v.length > 0) {
+      res[name] = v.map((x: Record<string, any>) => fillConfig(def.elements, x));
+    } else if (!def.auto) {
+      res[name] = def.default !== undefined ? def.default : null;
+    }
+  }
+  return res;
+}
+
+/** The fields each bundled plugin requires (no default), for a minimal config. */
+const requiredConfig: Record<string, Record<string, unknown>> = {
+  'openid-connect': { issuer: 'https://idp.example.test' },
+  acl: { allow: ['a'] },
+  'http-log': { http_endpoint: 'http://log.example.test/x' },
+  'file-log': { path: '/tmp/portcullis-deck-calls.log' },
+  'rate-limiting': { minute: 5 },
+  opentelemetry: { traces_endpoint: 'http://otel.example.test/v1/traces' },
+  oauth2: { enable_client_credentials: true },
+};
+
 const ids = {
   cert: '0f5c3a10-0000-4000-8000-000000000001',
   sni: '0f5c3a10-0000-4000-8000-000000000002',
@@ -171,6 +209,23 @@ describe('decK call sequence against a real gateway', () => {
       assert.equal(r.status, 200);
       const protocols = r.body.fields.find((f: Record<string, unknown>) => 'protocols' in f)?.protocols;
       assert.deepEqual(protocols?.default, ['grpc', 'grpcs', 'http', 'https'], 'go-kong getDefaultProtocols');
+    }
+  });
+
+  test('every bundled plugin: its config filled as decK 3.x fills it (defaults, explicit nulls) is accepted and reads back unchanged', async () => {
+    const root = await deck.req('GET', '/');
+    const names = Object.keys(root.body.plugins.available_on_server);
+    assert.ok(names.length >= 10);
+    for (const name of names) {
+      const schema = (await deck.req('GET', `/schemas/plugins/${name}`)).body;
+      const config = fillConfig(schema.fields.find((f: Record<string, unknown>) => 'config' in f).config, requiredConfig[name] ?? {});
+      const id = `5e1f0000-0000-4000-8000-${String(names.indexOf(name)).padStart(12, '0')}`;
+      const put = await deck.req('PUT', `/plugins/${id}`, { id, name, config, protocols: ['grpc', 'grpcs', 'http', 'https'], enabled: true });
+      assert.equal(put.status, 200, `${name}: ${JSON.stringify(put.body).slice(0, 400)}`);
+      // decK's diff compares this with what it sent: nothing may differ, not even a null.
+      assert.deepEqual(put.body.config, config, name);
+      assert.deepEqual((await deck.req('GET', `/plugins/${id}`)).body.config, config, name);
+      assert.equal((await deck.req('DELETE', `/plugins/${id}`)).status, 204);
     }
   });
 
