@@ -114,14 +114,31 @@ class DeckClient {
   }
 }
 
-/** decK fills defaults from `GET /schemas/{entity}` (go-kong flattenLuaSchema): top-level fields with a default. */
-function fillDefaults(schema: { fields: Array<Record<string, any>> }, entity: Record<string, unknown>): Record<string, unknown> {
+/**
+ * decK fills entity defaults from `GET /schemas/{entity}` (go-kong flattenDefaultsSchema, then a
+ * merge into the entity): a record's defaults field by field, other fields' defaults where the
+ * entity has none; fields without a default stay unset (omitted from the JSON body).
+ */
+function fillDefaults(schema: { fields?: Array<Record<string, any>> }, entity: Record<string, any>): Record<string, any> {
   const out = { ...entity };
-  for (const f of schema.fields) {
+  for (const f of schema.fields ?? []) {
     const [name, def] = Object.entries(f)[0]!;
-    if (out[name] === undefined && def.default !== undefined && def.type !== 'record') out[name] = def.default;
+    if (def.type === 'record') {
+      const sub = fillDefaults(def, out[name] && typeof out[name] === 'object' ? out[name] : {});
+      if (Object.keys(sub).length > 0) out[name] = sub;
+    } else if (out[name] === undefined && def.default !== undefined && def.default !== null) {
+      out[name] = def.default;
+    }
   }
   return out;
+}
+
+/** Every field decK sent comes back the same (what `deck gateway diff` compares). */
+function assertSentComesBack(sent: Record<string, any>, got: Record<string, any>, what: string): void {
+  for (const [k, v] of Object.entries(sent)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !('id' in v)) assertSentComesBack(v, got?.[k] ?? {}, `${what}.${k}`);
+    else assert.deepEqual(got?.[k], v, `${what}.${k}`);
+  }
 }
 
 /**
@@ -244,17 +261,21 @@ describe('decK call sequence against a real gateway', () => {
     await expect('PUT', `/consumer_groups/${ids.group}`, { id: ids.group, name: 'gold', tags: ['deck'] }, 200);
     await expect('PUT', `/snis/${ids.sni}`, { id: ids.sni, name: 'deck.test', certificate: { id: ids.cert } }, 200);
     const service = fillDefaults(await schema('services'), { id: ids.service, name: 'deck-svc', host: 'deck-up', port: 80, protocol: 'http', tags: ['deck'] });
-    assert.equal((await expect('PUT', `/services/${ids.service}`, service, 200)).retries, 5);
+    assertSentComesBack(service, await expect('PUT', `/services/${ids.service}`, service, 200), 'service');
     const upstream = fillDefaults(await schema('upstreams'), { id: ids.upstream, name: 'deck-up', tags: ['deck'] });
-    await expect('PUT', `/upstreams/${ids.upstream}`, upstream, 200);
+    assert.equal(upstream.healthchecks.active.healthy.interval, 0, 'nested record defaults filled');
+    assertSentComesBack(upstream, await expect('PUT', `/upstreams/${ids.upstream}`, upstream, 200), 'upstream');
     await expect('PUT', `/consumers/${ids.consumer}/key-auth/${ids.keyAuth}`, { id: ids.keyAuth, key: 'ann-secret-key', consumer: { id: ids.consumer } }, 200);
     await expect('PUT', `/consumers/${ids.consumer}/acls/${ids.acl}`, { id: ids.acl, group: 'readers', consumer: { id: ids.consumer } }, 200);
     // Level 3: routes, targets, memberships, group plugins.
     const route = fillDefaults(await schema('routes'), { id: ids.route, name: 'deck-route', paths: ['/deck'], service: { id: ids.service }, tags: ['deck'] });
-    await expect('PUT', `/routes/${ids.route}`, route, 200);
-    const target = { id: ids.target, target: `127.0.0.1:${echo.port}`, weight: 100, upstream: { id: ids.upstream } };
+    assertSentComesBack(route, await expect('PUT', `/routes/${ids.route}`, route, 200), 'route');
+    const target = fillDefaults(await schema('targets'), { id: ids.target, target: `127.0.0.1:${echo.port}`, upstream: { id: ids.upstream } });
+    assert.equal(target.weight, 100);
     await expect('PUT', `/upstreams/${ids.upstream}/targets/${ids.target}`, target, 404);
-    assert.equal((await expect('POST', `/upstreams/${ids.upstream}/targets`, target, 201)).id, ids.target, 'the client id is kept');
+    const created = await expect('POST', `/upstreams/${ids.upstream}/targets`, target, 201);
+    assert.equal(created.id, ids.target, 'the client id is kept');
+    assertSentComesBack(target, created, 'target');
     const joined = await expect('POST', `/consumer_groups/${ids.group}/consumers`, { consumer: ids.consumer }, 201);
     assert.equal(joined.consumer_group.id, ids.group);
     assert.equal(joined.consumers[0].id, ids.consumer);
