@@ -14,7 +14,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Consumer, ConsumerGroup, ConsumerGroupMember } from '../config/types.ts';
 import { AdminError, notFound } from './errors.ts';
-import { dbLessWrite, endpoint, type EntityView, type RouteDeps } from './routes.ts';
+import { dbLessWrite, endpoint, listOptions, nextLink, type EntityView, type RouteDeps } from './routes.ts';
 
 const MEMBERS = 'consumer_group_consumers';
 
@@ -91,6 +91,23 @@ export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDep
   const join = async (g: ConsumerGroup, c: Consumer): Promise<void> => {
     await deps.service.create(MEMBERS, { consumer_group: { id: g.id }, consumer: { id: c.id } });
   };
+  /**
+   * A page of one side's memberships as the other side's entities, paged like every list
+   * (`size`, `offset`, `next`; the order is the order of joining).
+   */
+  const memberPage = async <T>(req: FastifyRequest, field: 'consumer_group' | 'consumer', id: string, read: (m: ConsumerGroupMember) => Promise<T | null>) => {
+    const query = req.query as Record<string, unknown>;
+    const o = listOptions({ size: query.size, offset: query.offset });
+    const page = await deps.store.list(MEMBERS, { foreign: { field, id }, size: o.size, offset: o.offset });
+    const data: T[] = [];
+    for (const m of page.data as ConsumerGroupMember[]) {
+      const row = await read(m);
+      if (row !== null) data.push(row);
+    }
+    const out: Record<string, unknown> = { data, next: nextLink(req.url.split('?')[0], query, page.offset) };
+    if (page.offset) out.offset = page.offset;
+    return out;
+  };
   const params = (req: FastifyRequest) => req.params as { group: string; consumer: string };
   const body = (req: FastifyRequest): Record<string, unknown> => (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {});
   const writable = (verb: string): void => {
@@ -100,12 +117,7 @@ export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDep
   endpoint(app, '/consumer_groups/:group/consumers', {
     GET: async (req) => {
       const g = await group(params(req).group);
-      const data: Consumer[] = [];
-      for (const m of await members('consumer_group', g.id)) {
-        const c = (await deps.service.find('consumers', m.consumer.id)) as Consumer | null;
-        if (c !== null) data.push(c);
-      }
-      return { data, next: null };
+      return memberPage(req, 'consumer_group', g.id, async (m) => (await deps.store.get('consumers', m.consumer.id)) as Consumer | null);
     },
     POST: async (req, reply) => {
       writable('create');
@@ -150,13 +162,7 @@ export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDep
   endpoint(app, '/consumers/:consumer/consumer_groups', {
     GET: async (req) => {
       const c = await consumer(params(req).consumer);
-      const data: ConsumerGroup[] = [];
-      for (const m of await members('consumer', c.id)) {
-        const g = (await deps.service.find('consumer_groups', m.consumer_group.id)) as ConsumerGroup | null;
-        if (g !== null) data.push(g);
-      }
-      data.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      return { data, next: null };
+      return memberPage(req, 'consumer', c.id, async (m) => (await deps.store.get('consumer_groups', m.consumer_group.id)) as ConsumerGroup | null);
     },
     POST: async (req, reply) => {
       writable('create');

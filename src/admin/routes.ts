@@ -106,7 +106,8 @@ export function listOptions(query: Record<string, unknown>): ListOptions {
   return o;
 }
 
-function nextLink(path: string, query: Record<string, unknown>, offset: string | null): string | null {
+/** Kong's `next`: the same path and query with the new offset (null on the last page). */
+export function nextLink(path: string, query: Record<string, unknown>, offset: string | null): string | null {
   if (!offset) return null;
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
