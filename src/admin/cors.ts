@@ -62,14 +62,11 @@ const headerList = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z
 /** Adds the CORS hooks; `origins()` is read per request (the GUI listener binds after the Admin API). */
 export function registerAdminCors(app: FastifyInstance, origins: () => readonly string[]): void {
   app.addHook('onRequest', async (req, reply) => {
-    const allowed = origins();
-    if (allowed.length === 0) return;
-    // The answer depends on Origin whenever there is a UI: caches must key on it.
-    reply.header('vary', 'Origin');
     const origin = req.headers.origin;
-    if (typeof origin !== 'string' || !allowed.includes(origin)) return;
+    if (typeof origin !== 'string' || !origins().includes(origin)) return;
     reply.header('access-control-allow-origin', origin);
     reply.header('access-control-allow-credentials', 'true');
+    reply.header('vary', 'Origin');
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
       const asked = req.headers['access-control-request-headers'];
       const allowHeaders = typeof asked === 'string' && headerList.test(asked.trim()) ? asked.trim() : 'Content-Type, Kong-Admin-Token';
