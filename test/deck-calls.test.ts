@@ -229,6 +229,31 @@ describe('decK call sequence against a real gateway', () => {
     }
   });
 
+  test('deck gateway validate --online: each entity of a file not written yet validates against /schemas/.../validate (schema only, as Kong)', async () => {
+    const missing = '0f5c3a10-0000-4000-8000-0000000000ff';
+    const ok = { message: 'schema validation successful' };
+    const checks: [string, unknown][] = [
+      ['/schemas/services/validate', { id: ids.service, name: 'v-svc', host: 'v.test' }],
+      ['/schemas/routes/validate', { id: ids.route, name: 'v-route', paths: ['/v'], service: { id: missing } }],
+      ['/schemas/targets/validate', { target: '10.0.0.1:80', upstream: { id: missing } }],
+      ['/schemas/keyauth_credentials/validate', { key: 'v-key', consumer: { id: missing } }],
+      ['/schemas/consumer_group_consumers/validate', { consumer_group: { id: missing }, consumer: { id: missing } }],
+      ['/schemas/plugins/validate', { name: 'key-auth', route: { id: missing }, config: { key_names: ['apikey'] } }],
+    ];
+    for (const [path, body] of checks) {
+      const r = await deck.req('POST', path, body);
+      assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+      assert.deepEqual(r.body, ok);
+    }
+    const bad = await deck.req('POST', '/schemas/routes/validate', { paths: ['no-slash'], service: { id: missing } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.code, 2);
+    assert.ok(bad.body.fields.paths, 'the schema problem is named');
+    const badPlugin = await deck.req('POST', '/schemas/plugins/validate', { name: 'key-auth', consumer: { id: missing } });
+    assert.equal(badPlugin.status, 400, 'a scope the plugin refuses is still a schema violation');
+    assert.equal((await deck.req('GET', '/services')).body.data.length, 0, 'validation wrote nothing');
+  });
+
   test('every bundled plugin: its config filled as decK 3.x fills it (defaults, explicit nulls) is accepted and reads back unchanged', async () => {
     const root = await deck.req('GET', '/');
     const names = Object.keys(root.body.plugins.available_on_server);
