@@ -46,6 +46,8 @@ describe('Admin API for Kong clients', () => {
     assert.equal(m[1], '3.10.0');
     assert.equal(m[2], undefined);
     assert.ok(!m[3]!.includes('enterprise'), 'read as a pre-release tag, not an enterprise build');
+    // decK (go-database-reconciler CleanKongVersion, then semver.ParseTolerant): major.minor first.
+    assert.equal(/^\d+\.\d+/.exec(v)?.[0], '3.10');
     // @kong-ui-public/entities-shared useGatewayFeatureSupported: the version must match this.
     const uiSemver = /^[v^~<>=]*?(\d+)(?:\.([x*]|\d+)(?:\.([x*]|\d+)(?:\.([x*]|\d+))?(?:-([\da-z-]+(?:\.[\da-z-]+)*))?(?:\+[\da-z-]+(?:\.[\da-z-]+)*)?)?)?$/i;
     assert.ok(/^[v\d]/.test(v) && uiSemver.test(v), 'the UI packages accept the version');
