@@ -121,9 +121,27 @@ test('config dump writes memberships as decK does (consumers[].groups: [{name}])
   assert.deepEqual(ann.groups, [{ name: 'gold' }, { name: 'silver' }]);
   const gold = doc.consumer_groups.find((g: { name: string }) => g.name === 'gold');
   assert.equal(gold.consumers, undefined, 'one form only');
+  // A plugin scoped to the group alone is written under it, as decK writes it.
+  assert.deepEqual(gold.plugins, [{ name: 'group-limit', config: { minute: 100 }, protocols: ['grpc', 'grpcs', 'http', 'https'], enabled: true }]);
+  assert.equal(doc.plugins, undefined);
   const again = parse(JSON.stringify(doc));
   assert.deepEqual(pairs(again), pairs(data));
   assert.deepEqual(again.consumer_group_consumers.map((m) => m.id).sort(), data.consumer_group_consumers.map((m) => m.id).sort());
+});
+
+test('a plugin scoped to a group and something else stays at the top level of a dump, naming both', () => {
+  const data = parse(`
+_format_version: "3.0"
+consumer_groups: [{ name: gold }]
+services: [{ name: s, url: "http://s.test" }]
+plugins:
+  - { name: group-limit, consumer_group: gold, service: s }
+`);
+  const doc = toDeclarative(data) as Record<string, any>;
+  assert.equal(doc.consumer_groups[0].plugins, undefined);
+  assert.equal(doc.plugins[0].consumer_group, 'gold');
+  assert.equal(doc.plugins[0].service, 's');
+  assert.deepEqual(parse(JSON.stringify(doc)).plugins.map((p) => p.id), data.plugins.map((p) => p.id));
 });
 
 test('Kong\'s own top-level consumer_group_consumers still loads, and a duplicate of a nested membership is reported', () => {

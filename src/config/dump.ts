@@ -31,9 +31,13 @@ function fields(entity: object, drop: readonly string[] = []): Record<string, un
 export function toDeclarative(data: ConfigData): Record<string, unknown> {
   const byId = new Map<EntityName, Map<string, Row>>();
   for (const d of entities) byId.set(d.name, new Map((data[d.name] as unknown as Row[]).map((r) => [r.id, r])));
-  /** Kinds written nested under `parent`, with their parent foreign key. */
+  /** A row whose only non-null reference is `field` (descriptor `dumpNestedUnderAlone`). */
+  const onlyRef = (d: EntityDescriptor, row: Row, field: string) => d.foreignKeys.every((fk) => fk.field === field || fkId(row[fk.field]) === null);
+  /** Kinds written nested under `parent`, with their parent foreign key and which rows qualify. */
   const nestedUnder = (parent: EntityName) =>
-    entities.flatMap((d) => d.foreignKeys.filter((fk) => fk.entity === parent && d.dumpNestedUnder === fk.field).map((fk) => ({ d, fk })));
+    entities.flatMap((d) => d.foreignKeys
+      .filter((fk) => fk.entity === parent && (d.dumpNestedUnder === fk.field || d.dumpNestedUnderAlone === fk.field))
+      .map((fk) => ({ d, fk, qualifies: (row: Row) => d.dumpNestedUnder === fk.field || onlyRef(d, row, fk.field) })));
 
   /**
    * Link kinds written as decK's nested reference lists (descriptor `nestedRefLists`, first form):
@@ -74,8 +78,8 @@ export function toDeclarative(data: ConfigData): Record<string, unknown> {
       const name = target && key ? target[key] : undefined;
       rest[fk.field] = typeof name === 'string' ? name : id;
     }
-    for (const { d: child, fk } of nestedUnder(d.name)) {
-      const own = (data[child.name] as unknown as Row[]).filter((c) => fkId(c[fk.field]) === row.id);
+    for (const { d: child, fk, qualifies } of nestedUnder(d.name)) {
+      const own = (data[child.name] as unknown as Row[]).filter((c) => fkId(c[fk.field]) === row.id && qualifies(c));
       if (own.length > 0) rest[child.name] = own.map((c, j) => render(child, c, `${path}.${child.name}[${j}]`, fk.field));
     }
     for (const [key, refs] of Object.entries(refLists.get(d.name)?.get(row.id) ?? {})) {
@@ -90,8 +94,11 @@ export function toDeclarative(data: ConfigData): Record<string, unknown> {
     const rows = data[d.name] as unknown as Row[];
     // Nested kinds: only the rows whose parent is not in this data stay at the top level.
     const parentFk = d.foreignKeys.find((fk) => fk.field === d.dumpNestedUnder);
-    const top = (parentFk ? rows.filter((r) => { const id = fkId(r[parentFk.field]); return id === null || !byId.get(parentFk.entity)?.has(id); }) : rows)
-      .filter((r) => !linked.has(r.id));
+    const aloneFk = d.foreignKeys.find((fk) => fk.field === d.dumpNestedUnderAlone);
+    const parentIn = (fk: { field: string; entity: EntityName }, r: Row) => { const id = fkId(r[fk.field]); return id !== null && byId.get(fk.entity)?.has(id) === true; };
+    const top = rows.filter((r) => !linked.has(r.id)
+      && !(parentFk && parentIn(parentFk, r))
+      && !(aloneFk && parentIn(aloneFk, r) && onlyRef(d, r, aloneFk.field)));
     if (top.length > 0) doc[d.name] = top.map((r, i) => render(d, r, `${d.name}[${i}]`));
   }
   return doc;

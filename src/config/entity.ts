@@ -124,6 +124,11 @@ export interface EntityDescriptor<E extends EntityName = EntityName> {
   /** decK dumps write rows nested under the entity this foreign key points at (routes under services). */
   readonly dumpNestedUnder?: string;
   /**
+   * decK dumps write a row nested under the entity this foreign key points at when that is its
+   * only reference (plugins scoped to a consumer group alone, under `consumer_groups[].plugins`).
+   */
+  readonly dumpNestedUnderAlone?: string;
+  /**
    * decK's nested reference lists standing for rows of this kind (a link between two entities,
    * such as consumer-group membership): under an entity of `under`'s kind, `key` lists
    * references to entities of `names`'s kind (`consumers[].groups: [{name: gold}]`). Each
