@@ -1,7 +1,8 @@
 /**
  * ConfigData → decK document (for `GET /config` and `portcullis config dump`), from the entity
  * descriptors: a kind with `dumpNestedUnder` is written under its parent (routes under their
- * service, ACLs under their consumer), a link kind with `nestedRefLists` as decK's reference list
+ * service, ACLs under their consumer; with `dumpNestedUnderAlone` only rows with no other
+ * reference: group-only plugins under their consumer group), a link kind with `nestedRefLists` as decK's reference list
  * (consumer-group memberships as `consumers[].groups: [{name}]`), the others at the top level
  * referencing what they point at by endpoint key (plugins name their service/route/consumer). Ids are written only when they
  * differ from the id the loader would derive, and timestamps are left out, so the dump is
