@@ -33,7 +33,7 @@ export function stripDefaultWorkspace(url: string): string {
  * Kong entities we do not have, by Admin API collection path (Kong OSS 3.10's names), with the
  * entity name used in messages, and nested paths under a parent that does exist.
  */
-const absentEntities: { path: string; entity: string; under?: { collection: string; nested: string } }[] = [
+const absentEntities: { path: string; entity: string; under?: { collection: 'consumers'; nested: string } }[] = [
   { path: 'keys', entity: 'keys' },
   { path: 'key-sets', entity: 'key_sets' },
   { path: 'vaults', entity: 'vaults' },
@@ -41,9 +41,6 @@ const absentEntities: { path: string; entity: string; under?: { collection: stri
   { path: 'filter-chains', entity: 'filter_chains' },
   { path: 'partials', entity: 'partials' },
 ];
-
-/** The names of the Kong entities answered as empty lists (docs and tests). */
-export const absentEntityPaths: readonly string[] = absentEntities.map((e) => e.path);
 
 function unsupported(entity: string): AdminError {
   return new AdminError(405, {
@@ -103,7 +100,7 @@ export function registerKongClientRoutes(app: FastifyInstance, deps: RouteDeps, 
     if (e.under) {
       const parent = e.under.collection;
       const exists = async (idOrKey: string) => {
-        if (parent !== 'consumers' || !(await deps.service.find('consumers', idOrKey))) throw notFound();
+        if (!(await deps.service.find('consumers', idOrKey))) throw notFound();
       };
       endpoint(app, `/${parent}/:parent/${e.under.nested}`, {
         GET: async (req) => {
