@@ -103,6 +103,7 @@ class Walker {
   readonly issues: ValidationIssue[] = [];
   private readonly derived = new Set<string>();
   private readonly pending: PendingRefList[] = [];
+  private readonly indexes = new Map<string, Map<unknown, Entry>>();
 
   list(value: unknown, path: string): Array<{ item: Record<string, unknown>; path: string }> {
     if (value === undefined || value === null) return [];
@@ -182,6 +183,22 @@ class Walker {
     }
   }
 
+  /** First entry of `kind` whose `field` (or id) is `value`; indexed once per kind and field. */
+  private lookup(kind: EntityName, field: string, value: unknown): Entry | undefined {
+    const key = `${kind}|${field}`;
+    let index = this.indexes.get(key);
+    if (index === undefined) {
+      index = new Map();
+      for (const e of this.entries) {
+        if (e.kind !== kind) continue;
+        const v = field === 'id' ? e.id : e.input[field];
+        if (v !== undefined && !index.has(v)) index.set(v, e);
+      }
+      this.indexes.set(key, index);
+    }
+    return index.get(value);
+  }
+
   /** The id of the document's entity of `kind` a reference object names, or null (issue recorded). */
   private findNamed(kind: EntityName, ref: Record<string, unknown>, by: readonly string[], path: string): string | null {
     const singular = descriptorOf(kind).singular.replace('_', ' ');
@@ -201,7 +218,7 @@ class Walker {
     let found: Entry | undefined;
     for (const k of given) {
       const v = ref[k];
-      const match = this.entries.find((e) => e.kind === kind && (k === 'id' ? e.id === v : e.input[k] === v));
+      const match = this.lookup(kind, k, v);
       if (match === undefined) {
         this.issues.push({ path: joinPath(path, k), message: `no ${singular} with ${k} ${JSON.stringify(v)} in this file` });
         return null;
