@@ -68,9 +68,18 @@ function nestedKinds(parent: EntityName): { kind: EntityName; field: string }[] 
   return [...out.filter((c) => leaf(c.kind)), ...out.filter((c) => !leaf(c.kind))];
 }
 
+type RefListSpec = { link: EntityName; under: string; key: string; names: string; namesKind: EntityName; by: readonly string[] };
+const refListsMemo = new Map<EntityName, RefListSpec[]>();
+
 /** The nested reference lists (descriptor `nestedRefLists`) an entity of kind `parent` may carry. */
-function refListsUnder(parent: EntityName): { link: EntityName; under: string; key: string; names: string; namesKind: EntityName; by: readonly string[] }[] {
-  const out = [];
+function refListsUnder(parent: EntityName): RefListSpec[] {
+  let memo = refListsMemo.get(parent);
+  if (memo === undefined) refListsMemo.set(parent, (memo = collectRefLists(parent)));
+  return memo;
+}
+
+function collectRefLists(parent: EntityName): RefListSpec[] {
+  const out: RefListSpec[] = [];
   for (const d of entities) {
     for (const l of d.nestedRefLists ?? []) {
       const owner = d.foreignKeys.find((f) => f.field === l.under);
