@@ -158,6 +158,12 @@ describe('Admin API for Kong clients', () => {
     const upstream = targets.body.fields.find((f: Record<string, unknown>) => 'upstream' in f).upstream;
     assert.deepEqual(upstream, { type: 'foreign', reference: 'upstreams', on_delete: 'cascade' });
     assert.deepEqual((await call('GET', '/schemas/keys')).body, { message: "No entity named 'keys'" });
+    const json = await call('GET', '/schemas/routes?format=json-schema');
+    assert.equal(json.body.type, 'object');
+    assert.ok(json.body.properties.paths);
+    const unknown = await call('GET', '/schemas/routes?format=yaml');
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.message, /format/);
   });
 
   test('/schemas/plugins/{name}: refused scopes as Kong\'s no_consumer, protocols with its default, the config record', async () => {

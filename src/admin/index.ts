@@ -306,7 +306,12 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   };
   // Kong's format (`{"fields": [...]}`), which decK, go-kong and the UI packages read;
   // `?format=json-schema` answers the JSON Schema of what the endpoints accept instead.
-  const wantsJsonSchema = (req: { query: unknown }) => (req.query as Record<string, unknown>).format === 'json-schema';
+  const wantsJsonSchema = (req: { query: unknown }) => {
+    const format = (req.query as Record<string, unknown>).format;
+    if (format === undefined) return false;
+    if (format !== 'json-schema') throw badRequest("invalid option (format: only 'json-schema' is known; leave it out for Kong's format)");
+    return true;
+  };
   endpoint(app, '/schemas/:entity', {
     GET: async (req) => {
       const name = (req.params as { entity: string }).entity;
