@@ -470,4 +470,25 @@ upstreams:
     await deckRun('reset', '--force');
     for (const path of ['/services', '/routes', '/consumers', '/plugins', '/upstreams', '/key-auths']) assert.deepEqual((await admin(path)).data, [], path);
   });
+
+  test('dump of a DB-less node started from a decK file with consumer-group nesting', async () => {
+    const dbless = await startGateway({
+      config: {
+        services: [{ name: 'dl-svc', url: 'http://127.0.0.1:9', routes: [{ name: 'dl-route', paths: ['/dl'] }] }],
+        consumer_groups: [{ name: 'gold', consumers: [{ username: 'ann' }] }],
+        consumers: [{ username: 'ann', keyauth_credentials: [{ key: 'dl-key' }] }, { username: 'bob', groups: [{ name: 'gold' }] }],
+      },
+    });
+    try {
+      const { stdout } = await run(deckBinary!, ['dump', '-o', '-', '--kong-addr', dbless.adminUrl], { cwd: dir, timeout: 60_000 });
+      assert.match(stdout, /name: dl-svc/);
+      assert.match(stdout, /name: dl-route/);
+      assert.match(stdout, /username: ann/);
+      assert.match(stdout, /key: dl-key/);
+      const members = (await (await fetch(`${dbless.adminUrl}/consumer_groups/gold`)).json()) as { consumers: { username: string }[] };
+      assert.deepEqual(members.consumers.map((c) => c.username).sort(), ['ann', 'bob']);
+    } finally {
+      await dbless.close();
+    }
+  });
 });
