@@ -328,11 +328,14 @@ describe(`Admin API (${database})`, () => {
   test('schemas endpoints', async () => {
     const s = await api.call('GET', '/schemas/services');
     assert.equal(s.status, 200);
-    assert.ok(s.body.properties.host);
+    assert.ok(s.body.fields.some((f: Record<string, unknown>) => 'host' in f));
+    assert.ok((await api.call('GET', '/schemas/services?format=json-schema')).body.properties.host);
     assert.equal((await api.call('GET', '/schemas/nope')).status, 404);
     const p = await api.call('GET', '/schemas/plugins/openid-connect');
     assert.equal(p.status, 200);
-    assert.ok(p.body.config.properties.issuer);
+    const config = p.body.fields.find((f: Record<string, any>) => 'config' in f).config;
+    assert.ok(config.fields.some((f: Record<string, unknown>) => 'issuer' in f));
+    assert.ok((await api.call('GET', '/schemas/plugins/openid-connect?format=json-schema')).body.config.properties.issuer);
     assert.equal((await api.call('GET', '/schemas/plugins/nope')).status, 404);
     const ok = await api.call('POST', '/schemas/plugins/validate', 'name=openid-connect&config.issuer=https://idp.test');
     assert.equal(ok.status, 200);

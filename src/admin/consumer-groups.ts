@@ -14,7 +14,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Consumer, ConsumerGroup, ConsumerGroupMember } from '../config/types.ts';
 import { AdminError, notFound } from './errors.ts';
-import { dbLessWrite, endpoint, type RouteDeps } from './routes.ts';
+import { dbLessWrite, endpoint, listOptions, nextLink, type EntityView, type RouteDeps } from './routes.ts';
 
 const MEMBERS = 'consumer_group_consumers';
 
@@ -24,6 +24,56 @@ function list(v: unknown, field: string): string[] {
     throw new AdminError(400, { code: 2, name: 'schema violation', message: `schema violation (${field}: required field missing)`, fields: { [field]: 'required field missing' } });
   }
   return items as string[];
+}
+
+/** Every membership row of a group or of a consumer, all pages. */
+async function allMembers(deps: RouteDeps, field: 'consumer_group' | 'consumer', id: string): Promise<ConsumerGroupMember[]> {
+  const out: ConsumerGroupMember[] = [];
+  let offset: string | null = null;
+  do {
+    const page: { data: ConsumerGroupMember[]; offset: string | null } = await deps.store.list(MEMBERS, { foreign: { field, id }, size: 1000, offset });
+    out.push(...page.data);
+    offset = page.offset;
+  } while (offset);
+  return out;
+}
+
+/** Kong's flag values in query strings (`?counter=true`, `?list_consumers=false`). */
+function flag(v: unknown): boolean | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (s === 'true' || s === '1') return true;
+  if (s === 'false' || s === '0') return false;
+  return undefined;
+}
+
+/**
+ * Kong Enterprise's answers for consumer groups, which decK and the consumer-groups UI package
+ * read: `GET /consumer_groups/{g}` is `{"consumer_group": {...}, "consumers": [...], "plugins": []}`
+ * (`?list_consumers=false` leaves `consumers` out; `plugins` is Kong's list of per-group policy
+ * overrides, a feature Portcullis does not have: group plugins are plugins with `consumer_group`);
+ * `GET /consumer_groups?counter=true` adds `consumers_count` to each group.
+ */
+export function consumerGroupViews(deps: RouteDeps): EntityView {
+  const memberRows = (id: string) => allMembers(deps, 'consumer_group', id);
+  return {
+    one: async (row, query) => {
+      const out: Record<string, unknown> = { consumer_group: row };
+      if (flag(query.list_consumers) !== false) {
+        const consumers: Consumer[] = [];
+        for (const m of await memberRows(row.id)) {
+          const c = (await deps.store.get('consumers', m.consumer.id)) as Consumer | null;
+          if (c !== null) consumers.push(c);
+        }
+        out.consumers = consumers;
+      }
+      out.plugins = [];
+      return out;
+    },
+    list: async (rows, query) => {
+      if (flag(query.counter) !== true) return [...rows];
+      return Promise.all(rows.map(async (r) => ({ ...r, consumers_count: (await memberRows(r.id)).length })));
+    },
+  };
 }
 
 export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -37,10 +87,26 @@ export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDep
     if (c === null) throw notFound();
     return c;
   };
-  const members = async (field: 'consumer_group' | 'consumer', id: string): Promise<ConsumerGroupMember[]> =>
-    (await deps.store.list(MEMBERS, { foreign: { field, id }, size: 1000 })).data as ConsumerGroupMember[];
+  const members = (field: 'consumer_group' | 'consumer', id: string) => allMembers(deps, field, id);
   const join = async (g: ConsumerGroup, c: Consumer): Promise<void> => {
     await deps.service.create(MEMBERS, { consumer_group: { id: g.id }, consumer: { id: c.id } });
+  };
+  /**
+   * A page of one side's memberships as the other side's entities, paged like every list
+   * (`size`, `offset`, `next`; the order is the order of joining).
+   */
+  const memberPage = async <T>(req: FastifyRequest, field: 'consumer_group' | 'consumer', id: string, read: (m: ConsumerGroupMember) => Promise<T | null>) => {
+    const query = req.query as Record<string, unknown>;
+    const o = listOptions({ size: query.size, offset: query.offset });
+    const page = await deps.store.list(MEMBERS, { foreign: { field, id }, size: o.size, offset: o.offset });
+    const data: T[] = [];
+    for (const m of page.data as ConsumerGroupMember[]) {
+      const row = await read(m);
+      if (row !== null) data.push(row);
+    }
+    const out: Record<string, unknown> = { data, next: nextLink(req.url.split('?')[0], query, page.offset) };
+    if (page.offset) out.offset = page.offset;
+    return out;
   };
   const params = (req: FastifyRequest) => req.params as { group: string; consumer: string };
   const body = (req: FastifyRequest): Record<string, unknown> => (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {});
@@ -51,12 +117,7 @@ export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDep
   endpoint(app, '/consumer_groups/:group/consumers', {
     GET: async (req) => {
       const g = await group(params(req).group);
-      const data: Consumer[] = [];
-      for (const m of await members('consumer_group', g.id)) {
-        const c = (await deps.service.find('consumers', m.consumer.id)) as Consumer | null;
-        if (c !== null) data.push(c);
-      }
-      return { data, next: null };
+      return memberPage(req, 'consumer_group', g.id, async (m) => (await deps.store.get('consumers', m.consumer.id)) as Consumer | null);
     },
     POST: async (req, reply) => {
       writable('create');
@@ -101,13 +162,7 @@ export function registerConsumerGroupRoutes(app: FastifyInstance, deps: RouteDep
   endpoint(app, '/consumers/:consumer/consumer_groups', {
     GET: async (req) => {
       const c = await consumer(params(req).consumer);
-      const data: ConsumerGroup[] = [];
-      for (const m of await members('consumer', c.id)) {
-        const g = (await deps.service.find('consumer_groups', m.consumer_group.id)) as ConsumerGroup | null;
-        if (g !== null) data.push(g);
-      }
-      data.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      return { data, next: null };
+      return memberPage(req, 'consumer', c.id, async (m) => (await deps.store.get('consumer_groups', m.consumer_group.id)) as ConsumerGroup | null);
     },
     POST: async (req, reply) => {
       writable('create');

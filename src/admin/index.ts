@@ -17,8 +17,11 @@ import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
-import { registerConsumerGroupRoutes } from './consumer-groups.ts';
-import { kongFields, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
+import { consumerGroupViews, registerConsumerGroupRoutes } from './consumer-groups.ts';
+import { registerKongClientRoutes, stripDefaultWorkspace } from './kong-clients.ts';
+import { registerAdminCors } from './cors.ts';
+import { kongEntitySchema, kongFields, kongPluginSchema, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
+import type { EntityName } from '../config/types.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
 import { createEntityService } from './service.ts';
 import { registerUpstreamHealthRoutes } from './upstream-health.ts';
@@ -50,6 +53,11 @@ export interface AdminOptions {
   adminLatencyHeader?: boolean;
   /** Largest request body in bytes (PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE); larger → 413. */
   maxBodySize?: number;
+  /**
+   * The admin UI's origins, the only ones answered with CORS headers (cors.ts): admin_gui_url's,
+   * or the GUI listener's. None (the default): no CORS at all.
+   */
+  guiOrigins?: () => readonly string[];
 }
 
 /** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
@@ -108,7 +116,12 @@ export function tokenMatches(expected: string, given: string | undefined): boole
 export async function createAdminServer(opts: AdminOptions): Promise<AdminServer> {
   // One type for both branches: the HTTPS instance differs only in its server type.
   // Kong's Admin API answers `/services/` as `/services` (api_helpers default_route); so do we.
-  const common = { logger: false, bodyLimit: opts.maxBodySize ?? defaultAdminMaxBodySize, routerOptions: { ignoreTrailingSlash: true } } as const;
+  // The UI packages prefix paths with the workspace (`/default/services`): only the default
+  // workspace exists, so that prefix is dropped before routing (kong-clients.ts).
+  const common = {
+    logger: false, bodyLimit: opts.maxBodySize ?? defaultAdminMaxBodySize, routerOptions: { ignoreTrailingSlash: true },
+    rewriteUrl: (req: { url?: string }) => stripDefaultWorkspace(req.url ?? '/'),
+  } as const;
   const app = (opts.tls
     ? Fastify({ ...common, https: { cert: opts.tls.cert, key: opts.tls.key } })
     : Fastify(common)) as unknown as FastifyInstance;
@@ -116,7 +129,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   const sharedKv = opts.sharedKv ?? createMemoryKv({ maxEntries: 1000 });
   const ownsKv = !opts.sharedKv;
   const service = createEntityService({ store, registry, now: opts.now });
-  const deps: RouteDeps = { store, registry, service, schemaCache: new Map() };
+  const deps: RouteDeps = { store, registry, service, schemaCache: new Map(), views: {} };
+  deps.views.consumer_groups = consumerGroupViews(deps);
 
   // --- body parsers: JSON (empty allowed), form-urlencoded, multipart, YAML/text for POST /config
   app.removeContentTypeParser('application/json');
@@ -191,6 +205,9 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     return payload;
   });
 
+  // --- CORS for the admin UI's origins only; preflights are answered before the token check
+  if (opts.guiOrigins) registerAdminCors(app, opts.guiOrigins);
+
   // --- authentication
   if (opts.token) {
     const token = opts.token;
@@ -220,8 +237,31 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   });
 
   // --- node information
-  const enabledInCluster = async () => [...new Set((await store.load()).plugins.map((p) => p.name))].sort();
-  endpoint(app, '/', {
+  // `GET /` runs on every UI navigation: the distinct plugin names are read from the plugins
+  // alone (not the whole configuration) and kept until the store's version changes.
+  let enabled: { version: string; names: Promise<string[]> } | null = null;
+  const distinctPluginNames = async (): Promise<string[]> => {
+    const names = new Set<string>();
+    let offset: string | null = null;
+    do {
+      const page: { data: { name: string }[]; offset: string | null } = await store.list('plugins', { size: 1000, offset });
+      for (const p of page.data) names.add(p.name);
+      offset = page.offset;
+    } while (offset);
+    return [...names].sort();
+  };
+  const enabledInCluster = async (): Promise<string[]> => {
+    const version = await store.version();
+    if (enabled === null || enabled.version !== version) {
+      const names = distinctPluginNames();
+      enabled = { version, names };
+      names.catch(() => {
+        if (enabled?.names === names) enabled = null;
+      });
+    }
+    return enabled.names;
+  };
+  const root = {
     GET: async () => {
       const available: Record<string, { version: string; priority: number }> = {};
       for (const name of registry.names()) {
@@ -237,7 +277,11 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
         configuration: { ...extra, database: store.kind === 'off' ? 'off' : store.kind, admin_token_required: Boolean(opts.token) },
       };
     },
-  });
+  };
+  endpoint(app, '/', root);
+  // Kong Enterprise's per-workspace copy of `GET /` (`/{workspace}/kong`), which the plugins UI
+  // package and go-kong call when a workspace is configured.
+  endpoint(app, '/kong', root);
   endpoint(app, '/status', { GET: async () => statusDocument(store, opts.status) });
   if (opts.metrics) {
     const metrics = opts.metrics;
@@ -260,20 +304,26 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     if (!def) throw new AdminError(404, { message: `No plugin named '${name}'` });
     return def;
   };
-  // JSON Schema, plus Kong's own `fields` array beside it (JSON Schema ignores unknown keywords),
-  // so both JSON Schema tools and scripts written for Kong's format can read the answer.
+  // Kong's format (`{"fields": [...]}`), which decK, go-kong and the UI packages read;
+  // `?format=json-schema` answers the JSON Schema of what the endpoints accept instead.
+  const wantsJsonSchema = (req: { query: unknown }) => {
+    const format = (req.query as Record<string, unknown>).format;
+    if (format === undefined) return false;
+    if (format !== 'json-schema') throw badRequest("invalid option (format: only 'json-schema' is known; leave it out for Kong's format)");
+    return true;
+  };
   endpoint(app, '/schemas/:entity', {
     GET: async (req) => {
-      const schema = entitySchema((req.params as { entity: string }).entity);
-      return { ...schema, fields: kongFields(schema as KongJsonSchema) };
+      const name = (req.params as { entity: string }).entity;
+      const schema = entitySchema(name);
+      return wantsJsonSchema(req) ? schema : kongEntitySchema(name as EntityName);
     },
   });
   endpoint(app, '/schemas/plugins/:name', {
     GET: async (req) => {
       const def = pluginDef((req.params as { name: string }).name);
-      const config = jsonSchemaOf(def.schema) ?? {};
-      const fields = [{ config: { type: 'record', required: true, fields: kongFields(config as KongJsonSchema) } }];
-      return { name: def.name, version: def.version, priority: def.priority, config, fields };
+      if (wantsJsonSchema(req)) return { name: def.name, version: def.version, priority: def.priority, config: jsonSchemaOf(def.schema) ?? {} };
+      return kongPluginSchema(def);
     },
   });
   // Kong's older path, deprecated since 1.2 but still served by Kong 3.x (removal planned for 4.0):
@@ -322,6 +372,7 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     findTarget: async (u, t) => (await service.find('targets', parseTarget(t)?.normalized ?? t, { field: 'upstream', idOrKey: u.id })) as Target | null,
     targetsOf,
   });
+  registerKongClientRoutes(app, deps, opts.now ?? Date.now);
   registerEntityRoutes(app, deps);
   registerExtraRoutes(app, deps);
   registerConsumerGroupRoutes(app, deps);

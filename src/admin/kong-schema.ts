@@ -6,6 +6,13 @@
  * they expect them. It is a faithful summary, not Kong's exact schema: Lua patterns, custom
  * validators and entity checks have no equivalent here.
  */
+import type { EntityName } from '../config/types.ts';
+import { descriptorOf } from '../config/entities/index.ts';
+import { scopeAllowed } from '../config/entities/plugins.ts';
+import { pluginInputSchema } from '../config/schemas.ts';
+import type { PluginDefinition } from '../plugins/sdk.ts';
+import { jsonSchemaOf } from './body.ts';
+
 /** The parts of a JSON Schema this conversion reads (draft 2020-12, as zod writes it). */
 export interface JsonSchema {
   type?: string | string[];
@@ -26,7 +33,14 @@ export interface JsonSchema {
 /** One `{name: definition}` item of a Kong `fields` array. */
 export type KongField = Record<string, Record<string, unknown>>;
 
-const foreignRefs: Record<string, string> = { service: 'services', route: 'routes', consumer: 'consumers' };
+/** What the entity knows about its fields beyond their JSON Schema (foreign keys, unique keys). */
+export interface FieldContext {
+  foreign: Record<string, { reference: string; on_delete?: 'cascade' }>;
+  unique: ReadonlySet<string>;
+}
+
+/** Plugins' foreign fields when no entity context is given (a plugin's own `config`). */
+const noContext: FieldContext = { foreign: {}, unique: new Set() };
 
 /** The non-null alternatives of a schema, and whether null is allowed. */
 function unwrap(s: JsonSchema): { v: JsonSchema; nullable: boolean } {
@@ -44,10 +58,14 @@ function unwrap(s: JsonSchema): { v: JsonSchema; nullable: boolean } {
   return { v: s, nullable: false };
 }
 
-/** Kong's definition of one field. */
-function definition(name: string, s: JsonSchema, required: boolean): Record<string, unknown> {
+/** Kong's definition of one field. `ctx` applies to this level's fields only (not nested records). */
+function definition(name: string, s: JsonSchema, required: boolean, ctx: FieldContext = noContext): Record<string, unknown> {
   const { v, nullable } = unwrap(s);
-  if (foreignRefs[name]) return { type: 'foreign', reference: foreignRefs[name], ...(s.default !== undefined ? { default: s.default } : {}) };
+  const fk = ctx.foreign[name];
+  if (fk) return { type: 'foreign', reference: fk.reference, ...(fk.on_delete ? { on_delete: fk.on_delete } : {}), ...(required ? { required: true } : {}) };
+  // Kong's typedefs: `id` is an auto-generated uuid, timestamps are auto-set integers.
+  if (ctx !== noContext && name === 'id') return { type: 'string', uuid: true, auto: true };
+  if (ctx !== noContext && (name === 'created_at' || name === 'updated_at')) return { type: 'integer', timestamp: true, auto: true };
   const out: Record<string, unknown> = {};
   const t = typeof v.type === 'string' ? v.type : undefined;
   if (t === 'object' && v.properties) {
@@ -70,14 +88,70 @@ function definition(name: string, s: JsonSchema, required: boolean): Record<stri
   const bounded = (n: number | undefined) => typeof n === 'number' && Math.abs(n) < Number.MAX_SAFE_INTEGER;
   if (bounded(v.minimum) && bounded(v.maximum)) out.between = [v.minimum, v.maximum];
   if (typeof v.minLength === 'number' && v.minLength > 0) out.len_min = v.minLength;
-  if (v.default !== undefined) out.default = v.default;
+  if (ctx.unique.has(name)) out.unique = true;
+  // A null default is Kong's "no default" (the field is simply absent from the definition).
+  if (v.default !== undefined && v.default !== null) out.default = v.default;
   out.required = required || (v.default !== undefined && v.default !== null && !nullable);
   return out;
 }
 
 /** The `fields` array of an object JSON Schema, in property order. */
-export function kongFields(schema: JsonSchema | null): KongField[] {
+export function kongFields(schema: JsonSchema | null, ctx: FieldContext = noContext): KongField[] {
   if (!schema?.properties) return [];
   const required = new Set(schema.required ?? []);
-  return Object.entries(schema.properties).map(([name, s]) => ({ [name]: definition(name, s, required.has(name)) }));
+  return Object.entries(schema.properties).map(([name, s]) => ({ [name]: definition(name, s, required.has(name), ctx) }));
+}
+
+/** Schemas do not change while the process runs: each is converted once. */
+const entityMemo = new Map<EntityName, { fields: KongField[]; entity_checks: unknown[] }>();
+const pluginMemo = new WeakMap<object, { fields: KongField[] }>();
+
+/** `GET /schemas/{entity}`: the entity's fields in Kong's format, foreign and unique keys marked. */
+export function kongEntitySchema(name: EntityName): { fields: KongField[]; entity_checks: unknown[] } {
+  let out = entityMemo.get(name);
+  if (!out) entityMemo.set(name, (out = convertEntitySchema(name)));
+  return out;
+}
+
+function convertEntitySchema(name: EntityName): { fields: KongField[]; entity_checks: unknown[] } {
+  const d = descriptorOf(name);
+  const ctx: FieldContext = {
+    foreign: Object.fromEntries(d.foreignKeys.map((fk) => [fk.field, { reference: fk.entity, ...(fk.onDelete === 'cascade' ? { on_delete: 'cascade' as const } : {}) }])),
+    unique: new Set(d.uniqueKeys as readonly string[]),
+  };
+  return { fields: kongFields((jsonSchemaOf(d.schema) ?? {}) as JsonSchema, ctx), entity_checks: [] };
+}
+
+const pluginScopes = [
+  ['consumer', 'consumers'],
+  ['route', 'routes'],
+  ['service', 'services'],
+  ['consumer_group', 'consumer_groups'],
+] as const;
+
+/**
+ * `GET /schemas/plugins/{name}`: what a Kong plugin schema declares — the scopes the plugin
+ * refuses (`{"consumer": {"type": "foreign", "reference": "consumers", "eq": null}}`, Kong's
+ * `typedefs.no_consumer`; a consumer group scope only where the plugin allows one), `protocols`
+ * with its default (decK fills it from here) and the `config` record.
+ */
+export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes'>): { fields: KongField[] } {
+  let out = pluginMemo.get(def);
+  if (!out) pluginMemo.set(def, (out = convertPluginSchema(def)));
+  return out;
+}
+
+function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes'>): { fields: KongField[] } {
+  const fields: KongField[] = [];
+  for (const [scope, reference] of pluginScopes) {
+    if (scope === 'consumer_group') {
+      if (scopeAllowed(def.scopes, 'consumer_group')) fields.push({ consumer_group: { type: 'foreign', reference } });
+    } else if (!scopeAllowed(def.scopes, scope)) {
+      fields.push({ [scope]: { type: 'foreign', reference, eq: null } });
+    }
+  }
+  const protocols = (jsonSchemaOf(pluginInputSchema) as JsonSchema | null)?.properties?.protocols;
+  if (protocols) fields.push({ protocols: { ...definition('protocols', protocols, true), type: 'set' } });
+  fields.push({ config: { type: 'record', required: true, fields: kongFields((jsonSchemaOf(def.schema) ?? {}) as JsonSchema) } });
+  return { fields };
 }

@@ -42,6 +42,16 @@ export interface RouteDeps {
   service: EntityService;
   /** Per-server cache of JSON Schemas used to coerce form bodies. */
   schemaCache: Map<string, ReturnType<typeof jsonSchemaOf>>;
+  /**
+   * How a kind's top-level reads answer when Kong's shape is not the row itself (consumer groups:
+   * `GET /consumer_groups/{g}` is `{"consumer_group", "consumers", "plugins"}`).
+   */
+  views: Partial<Record<EntityName, EntityView>>;
+}
+
+export interface EntityView {
+  one?(row: { id: string }, query: Record<string, unknown>): Promise<unknown>;
+  list?(rows: readonly { id: string }[], query: Record<string, unknown>): Promise<unknown[]>;
 }
 
 function cached(deps: RouteDeps, key: string, make: () => ReturnType<typeof jsonSchemaOf>) {
@@ -96,7 +106,8 @@ export function listOptions(query: Record<string, unknown>): ListOptions {
   return o;
 }
 
-function nextLink(path: string, query: Record<string, unknown>, offset: string | null): string | null {
+/** Kong's `next`: the same path and query with the new offset (null on the last page). */
+export function nextLink(path: string, query: Record<string, unknown>, offset: string | null): string | null {
   if (!offset) return null;
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
@@ -143,7 +154,9 @@ function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
         return { data: row ? [row] : [], next: null };
       }
       const page = await service.list(entity, listOptions(query), scope(req));
-      const out: Record<string, unknown> = { data: page.data, next: nextLink(req.url.split('?')[0], query, page.offset) };
+      const view = parent ? undefined : deps.views[entity]?.list;
+      const data = view ? await view(page.data, query) : page.data;
+      const out: Record<string, unknown> = { data, next: nextLink(req.url.split('?')[0], query, page.offset) };
       if (page.offset) out.offset = page.offset;
       return out;
     },
@@ -159,7 +172,8 @@ function mount(app: FastifyInstance, deps: RouteDeps, spec: MountSpec): void {
     GET: async (req) => {
       const row = await service.find(entity, (req.params as Record<string, string>).key, scope(req));
       if (!row) throw notFound();
-      return row;
+      const view = parent ? undefined : deps.views[entity]?.one;
+      return view ? view(row, req.query as Record<string, unknown>) : row;
     },
     PUT: async (req) => {
       guardWrite('update');

@@ -12,6 +12,7 @@ import type { EntityName, EntityOf } from '../config/types.ts';
 import { compositeValue, fkId, uniqueValue } from '../config/entity.ts';
 import { descriptorOf, idListsTo, referencesTo } from '../config/entities/index.ts';
 import { uuidPattern } from '../config/fields.ts';
+import { deterministicId } from '../config/ids.ts';
 import { normalizeEntity, toEntityRef, type EntityRef, type RefKind } from '../config/normalize.ts';
 import { foreignRefSchema } from '../config/schemas.ts';
 import { isGatewayError, type ValidationIssue } from '../errors.ts';
@@ -126,13 +127,20 @@ export function createEntityService(opts: EntityServiceOptions) {
     tx: ConfigTx,
     entity: E,
     input: unknown,
-    extra: { existing?: EntityOf<E>; partial?: boolean; id?: string },
+    extra: { existing?: EntityOf<E>; partial?: boolean; id?: string; schemaOnly?: boolean },
   ): Promise<EntityOf<E>> {
     if (!isRecord(input)) throw schemaViolation([{ path: '', message: 'expected an object' }]);
     const effective = extra.partial && extra.existing ? { ...(extra.existing as unknown as Record<string, unknown>), ...input } : input;
-    const { resolve, missing } = await prefetchRefs(tx, entity, effective);
+    const prefetched = await prefetchRefs(tx, entity, effective);
+    const { missing } = prefetched;
+    // Schema-only validation (Kong's /schemas/{entity}/validate): a reference counts as valid
+    // whether or not it exists yet (decK validates a file before any of it is written).
+    const resolve: typeof prefetched.resolve = extra.schemaOnly
+      ? (kind, r) => prefetched.resolve(kind, r) ?? r.id ?? deterministicId(kind, `validate:${r.name ?? ''}`)
+      : prefetched.resolve;
     const result = normalizeEntity(entity, input, { registry, now: now(), existing: extra.existing, partial: extra.partial, id: extra.id, resolve });
     if (result.ok) return result.value;
+    if (extra.schemaOnly) throw schemaViolation(result.issues);
     const refIssues = new Set(missing.map((m) => m.field as string));
     const others = result.issues.filter((i: ValidationIssue) => !refIssues.has(i.path));
     if (others.length === 0 && missing.length > 0) {
@@ -282,7 +290,7 @@ export function createEntityService(opts: EntityServiceOptions) {
 
     /** Validation only (POST /schemas/plugins/validate): nothing is written. */
     validate: async (entity: EntityName, input: unknown) => {
-      await normalize(store, entity, input, {});
+      await normalize(store, entity, input, { schemaOnly: true });
       return true;
     },
   };

@@ -68,11 +68,51 @@ function nestedKinds(parent: EntityName): { kind: EntityName; field: string }[] 
   return [...out.filter((c) => leaf(c.kind)), ...out.filter((c) => !leaf(c.kind))];
 }
 
+type RefListSpec = { link: EntityName; under: string; key: string; names: string; namesKind: EntityName; by: readonly string[] };
+const refListsMemo = new Map<EntityName, RefListSpec[]>();
+
+/** The nested reference lists (descriptor `nestedRefLists`) an entity of kind `parent` may carry. */
+function refListsUnder(parent: EntityName): RefListSpec[] {
+  let memo = refListsMemo.get(parent);
+  if (memo === undefined) refListsMemo.set(parent, (memo = collectRefLists(parent)));
+  return memo;
+}
+
+function collectRefLists(parent: EntityName): RefListSpec[] {
+  const out: RefListSpec[] = [];
+  for (const d of entities) {
+    for (const l of d.nestedRefLists ?? []) {
+      const owner = d.foreignKeys.find((f) => f.field === l.under);
+      const named = d.foreignKeys.find((f) => f.field === l.names);
+      if (owner?.entity === parent && named) out.push({ link: d.name, ...l, namesKind: named.entity });
+    }
+  }
+  return out;
+}
+
+interface PendingRefList {
+  link: EntityName;
+  under: string;
+  names: string;
+  namesKind: EntityName;
+  by: readonly string[];
+  ownerId: string;
+  value: unknown;
+  path: string;
+}
+
+function sameTags(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown) => (Array.isArray(v) ? [...v].map(String).sort() : []);
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
+}
+
 /** Collects entries from the document tree; owns the issue list while walking. */
 class Walker {
   readonly entries: Entry[] = [];
   readonly issues: ValidationIssue[] = [];
   private readonly derived = new Set<string>();
+  private readonly pending: PendingRefList[] = [];
+  private readonly indexes = new Map<string, Map<unknown, Entry>>();
 
   list(value: unknown, path: string): Array<{ item: Record<string, unknown>; path: string }> {
     if (value === undefined || value === null) return [];
@@ -119,15 +159,91 @@ class Walker {
   /** The entries of `kind` at `path`, and everything nested in them (children get `parent`'s key). */
   walk(kind: EntityName, value: unknown, path: string, parent?: { field: string; id: string }): void {
     const children = nestedKinds(kind);
+    const refLists = refListsUnder(kind);
     const referenced = isReferenced(kind);
     for (const { item, path: p } of this.list(value, path)) {
-      const input = this.split(item, p, children.map((c) => c.kind), parent?.field);
+      const input = this.split(item, p, [...children.map((c) => c.kind), ...refLists.map((l) => l.key)], parent?.field);
       if (parent) input[parent.field] = { id: parent.id };
       const id = referenced ? this.idFor(kind, item, p) : undefined;
       this.entries.push({ kind, path: p, input, id });
       if (id === undefined) continue;
       for (const c of children) this.walk(c.kind, item[c.kind], `${p}.${c.kind}`, { field: c.field, id });
+      for (const l of refLists) {
+        if (item[l.key] !== undefined && item[l.key] !== null) this.pending.push({ ...l, ownerId: id, value: item[l.key], path: `${p}.${l.key}` });
+      }
     }
+  }
+
+  /**
+   * The nested reference lists (`consumers[].groups`, `consumer_groups[].consumers`) as link
+   * entries, once every entity is known. A link stated in both forms is one link.
+   */
+  resolveRefLists(): void {
+    const seen = new Set<string>();
+    for (const r of this.pending) {
+      for (const { item, path } of this.list(r.value, r.path)) {
+        const target = this.findNamed(r.namesKind, item, r.by, path);
+        if (target === null) continue;
+        const pair = `${r.link}|${[`${r.under}=${r.ownerId}`, `${r.names}=${target}`].sort().join('|')}`;
+        if (seen.has(pair)) continue;
+        seen.add(pair);
+        this.entries.push({ kind: r.link, path, input: { [r.under]: { id: r.ownerId }, [r.names]: { id: target } } });
+      }
+    }
+  }
+
+  /** First entry of `kind` whose `field` (or id) is `value`; indexed once per kind and field. */
+  private lookup(kind: EntityName, field: string, value: unknown): Entry | undefined {
+    const key = `${kind}|${field}`;
+    let index = this.indexes.get(key);
+    if (index === undefined) {
+      index = new Map();
+      for (const e of this.entries) {
+        if (e.kind !== kind) continue;
+        const v = field === 'id' ? e.id : e.input[field];
+        if (v !== undefined && !index.has(v)) index.set(v, e);
+      }
+      this.indexes.set(key, index);
+    }
+    return index.get(value);
+  }
+
+  /** The id of the document's entity of `kind` a reference object names, or null (issue recorded). */
+  private findNamed(kind: EntityName, ref: Record<string, unknown>, by: readonly string[], path: string): string | null {
+    const singular = descriptorOf(kind).singular.replace('_', ' ');
+    let bad = false;
+    for (const k of Object.keys(ref)) {
+      if (!by.includes(k) && k !== 'tags') {
+        this.issues.push({ path: joinPath(path, k), message: `unknown field (a ${singular} is named by ${by.join(', ')})` });
+        bad = true;
+      }
+    }
+    const given = by.filter((k) => ref[k] !== undefined);
+    if (given.length === 0) {
+      this.issues.push({ path, message: `must name the ${singular} by one of ${by.join(', ')}` });
+      return null;
+    }
+    if (bad) return null;
+    let found: Entry | undefined;
+    for (const k of given) {
+      const v = ref[k];
+      const match = this.lookup(kind, k, v);
+      if (match === undefined) {
+        this.issues.push({ path: joinPath(path, k), message: `no ${singular} with ${k} ${JSON.stringify(v)} in this file` });
+        return null;
+      }
+      if (found !== undefined && found !== match) {
+        this.issues.push({ path, message: `${given.join(' and ')} name different ${singular}s` });
+        return null;
+      }
+      found = match;
+    }
+    if (found === undefined || found.id === undefined) return null;
+    if (ref.tags !== undefined && !sameTags(ref.tags, found.input.tags)) {
+      this.issues.push({ path: joinPath(path, 'tags'), message: `differs from the tags of the ${singular} it names (defined at ${found.path})` });
+      return null;
+    }
+    return found.id;
   }
 }
 
@@ -222,6 +338,7 @@ export function parseDeclarative(text: string, opts: DeclarativeOptions): Config
 
   const walker = new Walker();
   for (const d of entities) walker.walk(d.name, doc[d.name], d.name);
+  walker.resolveRefLists();
   issues.push(...walker.issues);
 
   const resolve = buildResolver(walker.entries);

@@ -123,6 +123,19 @@ export interface EntityDescriptor<E extends EntityName = EntityName> {
   readonly naturalKey: { readonly from: 'input' | 'entity'; readonly key: (row: Record<string, unknown>, path: string) => string };
   /** decK dumps write rows nested under the entity this foreign key points at (routes under services). */
   readonly dumpNestedUnder?: string;
+  /**
+   * decK dumps write a row nested under the entity this foreign key points at when that is its
+   * only reference (plugins scoped to a consumer group alone, under `consumer_groups[].plugins`).
+   */
+  readonly dumpNestedUnderAlone?: string;
+  /**
+   * decK's nested reference lists standing for rows of this kind (a link between two entities,
+   * such as consumer-group membership): under an entity of `under`'s kind, `key` lists
+   * references to entities of `names`'s kind (`consumers[].groups: [{name: gold}]`). Each
+   * reference is an object naming the entity by one of `by` (its `tags` may be repeated and must
+   * then match). The first form is what dumps write.
+   */
+  readonly nestedRefLists?: readonly { readonly under: string; readonly key: string; readonly names: string; readonly by: readonly string[] }[];
   /** How `config diff/sync` names a row (`ref` turns a foreign key into the referenced row's name). */
   readonly label?: (row: Record<string, unknown>, ref: (v: unknown) => string) => string;
 }

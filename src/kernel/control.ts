@@ -24,7 +24,7 @@ function listenText(l: ListenSpec): string {
   return `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}${l.ssl ? ' ssl' : ''}`;
 }
 
-import { productToken, version } from './version.ts';
+import { adminApiVersion, productToken, version } from './version.ts';
 
 export { version };
 
@@ -70,6 +70,11 @@ export class ControlPlane {
   #dirty = false;
   #pushFailed = false;
   readonly startedAt = Date.now();
+  /**
+   * The admin GUI listener's origins (cors.ts `listenerOrigins`), set by whoever starts that
+   * listener; the Admin API answers CORS for them when PORTCULLIS_ADMIN_GUI_URL is unset.
+   */
+  guiListenerOrigins: readonly string[] = [];
   /** Identifies this node in `GET /` (new on every start, as each node process is a new member). */
   readonly nodeId = randomUUID();
 
@@ -107,7 +112,8 @@ export class ControlPlane {
         sharedKv: this.sharedKv,
         env: s.env as NodeJS.ProcessEnv,
         nodeInfo: () => ({
-          version,
+          version: adminApiVersion,
+          portcullis_version: version,
           edition: 'community',
           tagline: 'Welcome to portcullis',
           node_id: this.nodeId,
@@ -130,6 +136,8 @@ export class ControlPlane {
         serverHeader: s.headers.server ? productToken : null,
         metrics: this.#o.metrics,
         adminLatencyHeader: s.headers.adminLatency,
+        // admin_gui_url's origins; the GUI listener's own origins when that is unset (cors.ts).
+        guiOrigins: () => (s.adminGuiUrl.length > 0 ? s.adminGuiUrl : this.guiListenerOrigins),
       });
       for (const spec of s.adminListen) {
         if (spec.ssl && !tls) throw new Error('admin_listen has "ssl" but PORTCULLIS_ADMIN_SSL_CERT/_KEY are not set');

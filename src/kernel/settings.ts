@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { escapedSlashesModes, type EscapedSlashes } from '../router/index.ts';
 import { parseAccessLogSetting, AccessLogSettingError, type AccessLogSetting } from '../observability/access-log.ts';
+import { parseAdminGuiUrl } from '../admin/cors.ts';
 
 export interface ListenSpec {
   host: string;
@@ -56,6 +57,8 @@ export interface Settings {
   /** Send the verified client certificate upstream in this header (URL-encoded PEM); null = not sent. */
   clientCertHeader: string | null;
   adminToken: string | null;
+  /** Kong's admin_gui_url (PORTCULLIS_ADMIN_GUI_URL): the UI origins the Admin API answers CORS for. */
+  adminGuiUrl: string[];
   adminSslCert: string | null;
   adminSslCertKey: string | null;
   upstreamTlsVerify: boolean;
@@ -108,6 +111,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_SSL_VERIFY_CLIENT', default: 'off', help: 'Ask TLS clients for a certificate: optional (verified against the ca_certificates entities when sent) or on (required; handshake refused without a valid one). The verified chain and its x5t#S256 thumbprint are in the plugin request context.' },
   { env: 'PORTCULLIS_CLIENT_CERT_HEADER', default: '(none)', help: 'Opt-in: send the verified client certificate upstream in this header (URL-encoded PEM, e.g. X-Client-Cert).' },
   { env: 'PORTCULLIS_ADMIN_TOKEN', default: '(none)', help: 'When set, the Admin API requires this value in the Kong-Admin-Token header.' },
+  { env: 'PORTCULLIS_ADMIN_GUI_URL', default: '(none)', help: 'Kong\'s admin_gui_url: the admin UI\'s URL(s), comma-separated; the Admin API answers CORS for their origins only (default: the GUI listener\'s).' },
   { env: 'PORTCULLIS_ADMIN_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_ADMIN_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
@@ -264,6 +268,14 @@ function adminTokenOf(v: string | undefined): string | null {
   return v;
 }
 
+function adminGuiUrlOf(v: string | undefined): string[] {
+  try {
+    return parseAdminGuiUrl(v);
+  } catch (err) {
+    throw new SettingsError((err as Error).message);
+  }
+}
+
 function adminBodySize(v: string | undefined): number {
   const n = parseSize(v === undefined || v === '' ? '1m' : v, 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE');
   // Unlimited would let one request cost every worker its size many times over.
@@ -353,6 +365,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     sslVerifyClient: clientCertModeOf(env.PORTCULLIS_SSL_VERIFY_CLIENT),
     clientCertHeader: headerNameOf(env.PORTCULLIS_CLIENT_CERT_HEADER),
     adminToken: adminTokenOf(env.PORTCULLIS_ADMIN_TOKEN),
+    adminGuiUrl: adminGuiUrlOf(env.PORTCULLIS_ADMIN_GUI_URL),
     adminSslCert: env.PORTCULLIS_ADMIN_SSL_CERT || null,
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 
 export const queueSchema = z.strictObject({
-  name: z.string().min(1).optional(),
+  name: z.string().min(1).nullable().default(null),
   max_batch_size: z.number().int().min(1).max(1_000_000).default(1),
   max_coalescing_delay: z.number().min(0).max(3600).default(1),
   max_entries: z.number().int().min(1).max(1_000_000).default(10_000),

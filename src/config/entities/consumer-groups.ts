@@ -54,6 +54,11 @@ export const consumer_group_consumers: EntityDescriptor<'consumer_group_consumer
     { field: 'consumer', entity: 'consumers', onDelete: 'cascade', nested: false },
   ],
   schema: consumerGroupMemberInputSchema,
+  // decK's two nested forms; dumps write `consumers[].groups`, as `deck gateway dump` does.
+  nestedRefLists: [
+    { under: 'consumer', key: 'groups', names: 'consumer_group', by: ['id', 'name'] },
+    { under: 'consumer_group', key: 'consumers', names: 'consumer', by: ['id', 'username', 'custom_id'] },
+  ],
   naturalKey: { from: 'entity', key: (r) => `${fkId(r.consumer_group) ?? ''}|${fkId(r.consumer) ?? ''}` },
   label: (r, ref) => `consumer ${ref(r.consumer)} in group ${ref(r.consumer_group)}`,
   normalize: (input, ctx) => normalizeSimple(consumer_group_consumers, input, ctx),

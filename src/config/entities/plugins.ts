@@ -66,6 +66,8 @@ export const plugins: EntityDescriptor<'plugins'> = {
     { field: 'consumer_group', entity: 'consumer_groups', onDelete: 'cascade', nested: true },
   ],
   schema: pluginInputSchema,
+  // As `deck gateway dump`: a plugin scoped to a consumer group alone is written under the group.
+  dumpNestedUnderAlone: 'consumer_group',
   naturalKey: {
     from: 'entity',
     key: (p) => naturalKey.plugin(String(p.name), fkId(p.route), fkId(p.service), fkId(p.consumer), typeof p.instance_name === 'string' ? p.instance_name : null) + (fkId(p.consumer_group) ? `|group:${fkId(p.consumer_group)}` : ''),
