@@ -64,6 +64,8 @@ export interface IncomingView {
   readonly cookies: ReadonlyMap<string, string>;
   /** Client address after `trusted_ips` processing of X-Forwarded-For / X-Real-IP. */
   readonly clientIp: string;
+  /** The peer is in `trusted_ips`: its X-Forwarded-* headers describe the client's request. */
+  readonly trusted?: boolean;
   /** The TLS peer certificate in PEM/DER form when the client presented one (mTLS), else null. */
   readonly peerCertificate: Buffer | null;
   /**

@@ -31,6 +31,7 @@ import { authorizeClaims, mapConsumer, maxAgeProblem } from './steps/authorize.t
 import { bearerStep, introspectionStep, searchUserInfo, userinfoStep } from './steps/verify-token.ts';
 import { clientCredentialsStep, passwordStep, refreshTokenStep } from './steps/grants.ts';
 import { kongOAuth2Step } from './steps/kong-oauth2.ts';
+import { dpopStep } from './steps/dpop.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
@@ -198,6 +199,8 @@ const credentialSearch: AccessStep = (inst, f) => {
   const r = searchFrom(inst, f, 0);
   return r instanceof Promise ? r.then((v) => found(inst, f, v)) : found(inst, f, r);
 };
+
+const proofOfPossessionDpop: AccessStep = (inst, f) => dpopStep(inst.rt, f, f.outcome!);
 
 const maxAge: AccessStep = (inst, f) => {
   const problem = maxAgeProblem(inst.cfg, f.outcome!, f.ctx.now());
@@ -369,6 +372,7 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'logout', step: logout, when: (_c, b) => b },
   { name: 'client', step: client, when: () => true },
   { name: 'credential search', step: credentialSearch, when: () => true },
+  { name: 'proof of possession (DPoP)', step: proofOfPossessionDpop, when: (c) => c.proof_of_possession_dpop !== 'off' },
   { name: 'max_age', step: maxAge, when: (c) => c.max_age !== null },
   { name: 'user info search', step: userInfoSearch, when: (c) => c.search_user_info },
   { name: 'claims authorization', step: claimsAuthorization, when: () => true },

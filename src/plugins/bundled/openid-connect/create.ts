@@ -21,6 +21,8 @@ import { STATE_KEY, type OidcRequestState, type Runtime } from './runtime.ts';
 import { accessSteps, destroyOnFailure, enabledMethods, Flow, runSteps, type Instance } from './access.ts';
 import { configuredNames, consumerHeaderNames, consumerHeaders, headerPlan, writesAny } from './steps/headers.ts';
 import { buildBrowser } from './browser-slots.ts';
+import { DpopState } from './dpop-state.ts';
+import { dpopAlgsText } from './steps/dpop.ts';
 import { sessionHeaderName } from './browser/session-headers.ts';
 
 const CACHE_ENTRIES = 10_000;
@@ -63,6 +65,18 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   const enabled = new Set(cfg.auth_methods);
   // The browser flows exist only when a browser method is enabled; they own sessions and logout.
   const browser = enabled.has('session') || enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
+  const dpopMode = cfg.proof_of_possession_dpop;
+  // The jti replay cache and the nonce key: in the plugin's Redis when configured (every node), else the node's store.
+  const dpop = dpopMode === 'off' ? null : new DpopState({
+    lifetimeSec: cfg.dpop_proof_lifetime,
+    leewaySec: cfg.leeway,
+    // (A list of session secrets is a rotation: its first is the current one.)
+    sessionSecret: (Array.isArray(cfg.session_secret) ? cfg.session_secret[0] : cfg.session_secret) ?? null,
+    redis: cfg.redis,
+    sharedKv: deps.sharedKv,
+    instanceId: deps.entity.id,
+    now,
+  });
   const rt: Runtime = {
     cfg,
     issuer,
@@ -74,6 +88,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     salt: cfg.cache_tokens_salt ?? randomBytes(16).toString('base64url'),
     enabled,
     browser,
+    dpop,
     caches: {
       verified: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
       introspection: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
@@ -115,6 +130,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       exposeErrorCode: cfg.expose_error_code,
       displayErrors: cfg.display_errors,
       realm: ctx.request.host || 'portcullis',
+      dpop: dpopMode === 'off' ? null : { mode: dpopMode, algs: dpopAlgsText },
     });
     if (r.status >= 500) ctx.log.error({ code: isGatewayError(err) ? err.code : 'GW_INTERNAL', err: isGatewayError(err) ? err.detail : describe(err) }, 'openid-connect: request failed');
     else ctx.log.info({ status: r.status, reason: isGatewayError(err) ? err.detail : describe(err) }, 'openid-connect: request refused');
@@ -169,6 +185,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
 
     async close() {
       await browser?.close();
+      await dpop?.close();
       await http.close();
     },
   };

@@ -25,6 +25,8 @@ import {
 export const authMethods = ['session', 'bearer', 'kong_oauth2', 'introspection', 'userinfo', 'refresh_token', 'password', 'client_credentials', 'authorization_code'] as const;
 /** A credential kind (`auth_methods` value). The tuple above is Kong's hard-coded search order. */
 export type AuthMethod = (typeof authMethods)[number];
+/** The methods proof of possession (DPoP, mTLS) applies to (Kong: bearer, introspection, session). */
+export const popCompatibleMethods: ReadonlySet<AuthMethod> = new Set<AuthMethod>(['bearer', 'introspection', 'session']);
 
 export const clientAuthMethods = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'] as const;
 export type ClientAuthMethod = (typeof clientAuthMethods)[number];
@@ -316,7 +318,6 @@ export const notSupportedYet: Readonly<Record<string, unknown>> = {
   cluster_cache_strategy: 'off',
   cluster_cache_redis: null,
   proof_of_possession_mtls: 'off',
-  proof_of_possession_dpop: 'off',
   proof_of_possession_mtls_from_header: null,
   token_exchange: null,
   upstream_access_token_jwk_header: null,
@@ -414,6 +415,12 @@ export const oidcConfigSchema = z
     (cfg.login_methods ?? []).forEach((m, i) => {
       if (m !== 'authorization_code') ctx.addIssue({ code: 'custom', path: ['login_methods', i], message: `${m}: not supported yet` });
     });
+    // proof_of_possession_auth_methods_validation: with PoP on, only PoP-compatible methods.
+    if (cfg.proof_of_possession_dpop !== 'off' && cfg.proof_of_possession_auth_methods_validation) {
+      cfg.auth_methods.forEach((m, i) => {
+        if (!popCompatibleMethods.has(m)) ctx.addIssue({ code: 'custom', path: ['auth_methods', i], message: `${m} cannot be used with proof_of_possession_dpop (only bearer, introspection and session can; or set proof_of_possession_auth_methods_validation to false)` });
+      });
+    }
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);

@@ -1,0 +1,132 @@
+/**
+ * DPoP (RFC 9449) state that must outlive one request and reach beyond one process: the `jti`
+ * replay cache and the key of the server nonces (`dpop_use_nonce`).
+ *
+ * Where it lives: with a `redis` record configured, in that Redis (every worker of every node
+ * that uses it); otherwise in the node's shared key-value store (`PluginDeps.sharedKv`: every
+ * worker of the node, and every node on PostgreSQL). A replay is refused by an atomic
+ * "set if absent" (`KeyValueStore.add`), so two workers racing with one proof cannot both win.
+ *
+ * Nonces are stateless: a compact JWS (HS256, jose) over the issue time, keyed by a secret every
+ * worker and node derives alike — from `session_secret` when it is set, else from a secret
+ * generated once and kept in the same store as the replay cache. A nonce issued by one worker or
+ * node is therefore accepted by all the others, and no nonce is stored per client.
+ */
+import { hash, hkdfSync, randomBytes } from 'node:crypto';
+import { errors, jwtVerify, SignJWT } from 'jose';
+import type { KeyValueStore } from '../../../storage/ports.ts';
+import { createRedisClient, RedisKv } from './browser/redis.ts';
+import type { RedisRecord } from './browser/config.ts';
+
+export interface DpopStateOptions {
+  /** `dpop_proof_lifetime`, seconds. */
+  lifetimeSec: number;
+  /** `leeway`, seconds. */
+  leewaySec: number;
+  /** `session_secret`: the nonce key is derived from it when set (same on every node). */
+  sessionSecret: string | null;
+  /** The plugin's `redis` record: the replay cache and nonce key go there when set. */
+  redis: RedisRecord | null;
+  /** The node's shared store (used without `redis`). */
+  sharedKv: KeyValueStore;
+  /** Names the generated nonce secret (the plugin entity's id: the same on every node). */
+  instanceId: string;
+  now(): number;
+}
+
+const nonceInfo = 'portcullis openid-connect dpop-nonce';
+
+export class DpopState {
+  readonly #o: DpopStateOptions;
+  readonly #store: KeyValueStore;
+  readonly #ownsStore: boolean;
+  #key: Promise<Uint8Array> | null = null;
+  /** The nonce this process hands out now, and when it was made (ms). */
+  #current: { nonce: string; at: number } | null = null;
+  #minting: Promise<string> | null = null;
+
+  constructor(o: DpopStateOptions) {
+    this.#o = o;
+    if (o.redis) {
+      this.#store = new RedisKv(createRedisClient(o.redis), o.redis.prefix);
+      this.#ownsStore = true;
+    } else {
+      this.#store = o.sharedKv;
+      this.#ownsStore = false;
+    }
+  }
+
+  /** How long a proof (or a nonce) may be used after it was made, plus leeway: the replay window. */
+  get windowMs(): number {
+    return (this.#o.lifetimeSec + this.#o.leewaySec) * 1000;
+  }
+
+  /**
+   * Records the proof `jti` of key `jkt`; true when it was seen before within the window (a
+   * replay). Keyed by a hash of both: bounded key length, and two clients' ids never collide.
+   */
+  async replayed(jkt: string, jti: string): Promise<boolean> {
+    const key = `openid-connect:dpop-jti:${hash('sha256', `${jkt}\0${jti}`, 'base64url')}`;
+    // One second more than the window: a proof accepted at its last moment is still remembered.
+    return !(await this.#store.add(key, '1', this.windowMs + 1000));
+  }
+
+  #nonceKey(): Promise<Uint8Array> {
+    return (this.#key ??= (async () => {
+      let secret = this.#o.sessionSecret;
+      if (!secret) {
+        const name = `openid-connect:dpop-nonce-secret:${this.#o.instanceId}`;
+        await this.#store.add(name, randomBytes(32).toString('base64url'));
+        secret = await this.#store.get(name);
+        if (secret === null) throw new Error('openid-connect: the DPoP nonce secret could not be stored');
+      }
+      return new Uint8Array(hkdfSync('sha256', secret, '', nonceInfo, 32));
+    })().catch((err: unknown) => {
+      // A store that is down now may be back on the next request.
+      this.#key = null;
+      throw err;
+    }));
+  }
+
+  /**
+   * The nonce to hand out now. Each process makes a new one when its current nonce is older than
+   * a fifth of the lifetime (at least a second), so clients are given fresh nonces well before
+   * theirs expire.
+   */
+  async nonce(): Promise<string> {
+    const now = this.#o.now();
+    const c = this.#current;
+    if (c !== null && now - c.at < this.rotateMs) return c.nonce;
+    return (this.#minting ??= (async () => {
+      try {
+        const at = this.#o.now();
+        const nonce = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(at / 1000)).sign(await this.#nonceKey());
+        this.#current = { nonce, at: Math.floor(at / 1000) * 1000 };
+        return nonce;
+      } finally {
+        this.#minting = null;
+      }
+    })());
+  }
+
+  /** How old a nonce may get before a successful response carries a newer one. */
+  get rotateMs(): number {
+    return Math.max(1000, (this.#o.lifetimeSec * 1000) / 5);
+  }
+
+  /** The issue time (seconds) of a nonce this plugin made (on any worker or node), else null. */
+  async nonceIssuedAt(nonce: string): Promise<number | null> {
+    if (nonce.length > 512) return null;
+    try {
+      const { payload } = await jwtVerify(nonce, await this.#nonceKey(), { algorithms: ['HS256'] });
+      return typeof payload.iat === 'number' ? payload.iat : null;
+    } catch (err) {
+      if (err instanceof errors.JOSEError) return null;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsStore) await this.#store.close();
+  }
+}
