@@ -65,6 +65,12 @@ export interface StartIdpOptions {
   privateKeyJwtJwksUri?: string;
   /** inline JWKS (public keys) for the private_key_jwt demo client */
   privateKeyJwtJwks?: JSONWebKeySet;
+  /**
+   * DPoP (RFC 9449, oidc-provider `features.dPoP`, on by default): a token request with a `DPoP`
+   * proof gets a DPoP-bound access token (`cnf.jkt`). `requireNonce`: the token endpoint also
+   * demands a server nonce (`use_dpop_nonce`). `enabled: false` switches DPoP off.
+   */
+  dpop?: { enabled?: boolean; requireNonce?: boolean };
 }
 
 export interface DemoIdp {
@@ -272,6 +278,10 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     },
     features: {
       devInteractions: { enabled: false },
+      dPoP: {
+        enabled: opts.dpop?.enabled ?? true,
+        ...(opts.dpop?.requireNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+      },
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       introspection: {

@@ -90,18 +90,18 @@ export class DpopState {
 
   /**
    * The nonce to hand out now. Each process makes a new one when its current nonce is older than
-   * a fifth of the lifetime (at least a second), so clients are given fresh nonces well before
-   * theirs expire.
+   * `rotateMs`, so clients are given fresh nonces well before theirs expire.
    */
   async nonce(): Promise<string> {
-    const now = this.#o.now();
     const c = this.#current;
-    if (c !== null && now - c.at < this.rotateMs) return c.nonce;
+    if (c !== null && this.#o.now() - c.at < this.rotateMs) return c.nonce;
     return (this.#minting ??= (async () => {
       try {
+        const key = await this.#nonceKey();
         const at = this.#o.now();
-        const nonce = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(at / 1000)).sign(await this.#nonceKey());
-        this.#current = { nonce, at: Math.floor(at / 1000) * 1000 };
+        // `t`: the issue time in milliseconds (`iat` would round to whole seconds).
+        const nonce = await new SignJWT({ t: at }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+        this.#current = { nonce, at };
         return nonce;
       } finally {
         this.#minting = null;
@@ -109,17 +109,17 @@ export class DpopState {
     })());
   }
 
-  /** How old a nonce may get before a successful response carries a newer one. */
+  /** How old a nonce may get before a successful response carries a newer one: a fifth of the lifetime, at least 1 s. */
   get rotateMs(): number {
     return Math.max(1000, (this.#o.lifetimeSec * 1000) / 5);
   }
 
-  /** The issue time (seconds) of a nonce this plugin made (on any worker or node), else null. */
+  /** The issue time (ms) of a nonce this plugin made (on any worker or node), else null. */
   async nonceIssuedAt(nonce: string): Promise<number | null> {
     if (nonce.length > 512) return null;
     try {
       const { payload } = await jwtVerify(nonce, await this.#nonceKey(), { algorithms: ['HS256'] });
-      return typeof payload.iat === 'number' ? payload.iat : null;
+      return typeof payload.t === 'number' ? payload.t : null;
     } catch (err) {
       if (err instanceof errors.JOSEError) return null;
       throw err;

@@ -185,8 +185,8 @@ async function verify(rt: Runtime, rs: RequestState, o: Outcome, jkt: string | n
     if (proof.nonce === null) throw refuse('use_dpop_nonce', 'DPoP proof has no nonce', serverNonce);
     const issued = await state.nonceIssuedAt(proof.nonce);
     if (issued === null) throw refuse('use_dpop_nonce', 'DPoP nonce not issued here', serverNonce);
-    if (nowSec - issued > cfg.dpop_proof_lifetime + leeway) throw refuse('use_dpop_nonce', 'DPoP nonce expired', serverNonce);
-    made = issued;
+    made = issued / 1000;
+    if (nowSec - made > cfg.dpop_proof_lifetime + leeway) throw refuse('use_dpop_nonce', 'DPoP nonce expired', serverNonce);
   }
   // The proof's own clock must not run ahead, whatever dates it.
   if (proof.iat > nowSec + leeway) throw refuse('invalid_dpop_proof', 'DPoP proof iat is in the future', serverNonce);
