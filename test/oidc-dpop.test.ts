@@ -10,8 +10,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
 import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import http from 'node:http';
 import { request } from 'undici';
+import { Redis } from 'ioredis';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { startGatewayProcess } from './helpers/process.ts';
 import { idpEchoSuite, startIdp } from './helpers/idp.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
 
@@ -287,4 +290,115 @@ test('the DPoP scheme is not taken while proof_of_possession_dpop is off', async
     assert.equal(r.status, 401);
     assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer /);
   });
+});
+
+/** One GET on a new connection (so a multi-worker gateway may hand it to any worker), with a chosen Host. */
+function fresh(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { agent: false, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The worker that answered: correlation-id's `tracker` ids carry the process id (host-port-pid-...). */
+const pidOf = (r: { headers: http.IncomingHttpHeaders }) => String(r.headers['kong-request-id']).split('-')[2];
+
+/** The clients' view of the API: one public host in front of every worker and node. */
+const publicHost = 'api.test';
+const publicUrl = `http://${publicHost}/api`;
+
+test('two workers: a nonce issued by one worker is accepted by the other, and a proof used on one worker is refused on the other', async () => {
+  const config = deck(`      auth_methods: [bearer]
+      proof_of_possession_dpop: strict
+      dpop_use_nonce: true
+  - name: correlation-id
+    config:
+      generator: tracker
+      echo_downstream: true`);
+  const gp = await startGatewayProcess({ config, workers: 2, startTimeoutMs: 120_000 });
+  try {
+    const h = await holder();
+    const token = await accessToken(h);
+    const send = async (dpop?: string) => fresh(`${gp.proxyUrl}/api`, { host: publicHost, authorization: `DPoP ${token}`, ...(dpop ? { dpop } : {}) });
+
+    const challenge = await send(await proof(h, { htu: publicUrl, token }));
+    assert.equal(challenge.status, 401);
+    assert.match(String(challenge.headers['www-authenticate']), /error="use_dpop_nonce"/);
+    const nonce = String(challenge.headers['dpop-nonce']);
+    const issuer = pidOf(challenge);
+
+    // Fresh proofs with that nonce, on new connections, until both workers have accepted one.
+    const accepted = new Set<string>();
+    for (let i = 0; i < 60 && accepted.size < 2; i++) {
+      const r = await send(await proof(h, { htu: publicUrl, token, nonce }));
+      assert.equal(r.status, 200, r.body);
+      accepted.add(pidOf(r));
+    }
+    assert.equal(accepted.size, 2, 'both workers answered');
+    assert.ok(accepted.has(issuer));
+
+    // One proof, used once: every later use is refused, on whichever worker it lands.
+    const once = await proof(h, { htu: publicUrl, token, nonce });
+    const first = await send(once);
+    assert.equal(first.status, 200, first.body);
+    const refusedBy = new Set<string>();
+    for (let i = 0; i < 60 && !(refusedBy.size === 2); i++) {
+      const r = await send(once);
+      assert.equal(r.status, 401, r.body);
+      assert.match(r.body, /jti already used/);
+      refusedBy.add(pidOf(r));
+    }
+    assert.ok([...refusedBy].some((pid) => pid !== pidOf(first)), 'the replay was refused by the worker that had not seen the proof');
+  } finally {
+    await gp.stop();
+  }
+});
+
+test('two nodes sharing Redis: a nonce issued by one node is accepted by the other, and a proof used on one node is refused on the other', async () => {
+  const prefix = `portcullis-dpop-test-${randomUUID()}`;
+  const extra = `      auth_methods: [bearer]
+      proof_of_possession_dpop: strict
+      dpop_use_nonce: true
+      redis:
+        host: 127.0.0.1
+        port: 6379
+        prefix: ${prefix}`;
+  const a = await startGateway({ config: deck(extra) });
+  const b = await startGateway({ config: deck(extra) });
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+  try {
+    const h = await holder();
+    const token = await accessToken(h);
+    const send = async (gw: TestGateway, dpop: string) => fresh(`${gw.proxyUrl}/api`, { host: publicHost, authorization: `DPoP ${token}`, dpop });
+
+    const challenge = await send(a, await proof(h, { htu: publicUrl, token }));
+    assert.equal(challenge.status, 401);
+    const nonce = String(challenge.headers['dpop-nonce']);
+    const atB = await send(b, await proof(h, { htu: publicUrl, token, nonce }));
+    assert.equal(atB.status, 200, atB.body);
+
+    const once = await proof(h, { htu: publicUrl, token, nonce });
+    const first = await send(a, once);
+    assert.equal(first.status, 200, first.body);
+    const before = env.echo.received.length;
+    const replay = await send(b, once);
+    assert.equal(replay.status, 401, replay.body);
+    assert.match(replay.body, /jti already used/);
+    assert.equal(env.echo.received.length, before);
+    // The replay cache and the nonce key are in that Redis.
+    const keys = await redis.keys(`${prefix}:*`);
+    assert.ok(keys.some((k) => k.includes('dpop-jti')) && keys.some((k) => k.includes('dpop-nonce-secret')), keys.join(' '));
+  } finally {
+    const keys = await redis.keys(`${prefix}:*`).catch(() => []);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    await a.close();
+    await b.close();
+  }
 });
