@@ -114,6 +114,7 @@ export async function checkProof(proof: string, method: string, url: URL | null,
   try {
     ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [header.alg] }));
   } catch (err) {
+    if (err instanceof errors.JWTClaimValidationFailed) throw bad(`DPoP proof ${err.claim} claim is invalid`, err);
     if (err instanceof errors.JOSEError) throw bad('DPoP proof signature or format is invalid', err);
     throw err;
   }
