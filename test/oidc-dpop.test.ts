@@ -238,6 +238,28 @@ test('introspection: an opaque DPoP-bound token gets its cnf.jkt from the intros
   });
 });
 
+test('session: a session started by a DPoP-bound bearer token needs a proof for that token on every request', async () => {
+  await withGateway(`      auth_methods: [bearer, session]
+      session_secret: dpop-session-test-secret-0123456789
+      unauthorized_destroy_session: false
+      proof_of_possession_dpop: strict`, async (gw) => {
+    const htu = `${gw.proxyUrl}/api`;
+    const h = await holder();
+    const token = await accessToken(h);
+    const first = await fetch(htu, { headers: { authorization: `DPoP ${token}`, dpop: await proof(h, { htu, token }) } });
+    assert.equal(first.status, 200, await first.clone().text());
+    const cookie = first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    assert.match(cookie, /session=/);
+    // The cookie alone is not enough: the session's token is DPoP-bound.
+    await refused(gw, { cookie }, 'invalid_dpop_proof', /missing/);
+    await refused(gw, { cookie, dpop: await proof(await holder(), { htu, token }) }, 'invalid_dpop_proof', /cnf\.jkt/);
+    const ok = await fetch(htu, { headers: { cookie, dpop: await proof(h, { htu, token }) } });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.equal(((await ok.json()) as Echo).headers.authorization, `Bearer ${token}`);
+    // (With Kong's default unauthorized_destroy_session, a refused request ends the session.)
+  });
+});
+
 test('dpop_use_nonce: the server nonce is demanded, issued, accepted, rotated on success and refused once older than dpop_proof_lifetime', async () => {
   await withGateway(`      auth_methods: [bearer]
       proof_of_possession_dpop: strict
