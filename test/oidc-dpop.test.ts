@@ -260,6 +260,19 @@ test('session: a session started by a DPoP-bound bearer token needs a proof for 
   });
 });
 
+test('proof_of_possession_auth_methods_validation false: a method DPoP does not apply to (password) is not checked, bearer still is', async () => {
+  await withGateway(`      client_id: [kong]
+      client_secret: [kong-secret]
+      auth_methods: [password, bearer]
+      proof_of_possession_auth_methods_validation: false
+      proof_of_possession_dpop: strict`, async (gw) => {
+    const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Basic ${Buffer.from('alex:doe').toString('base64')}` } });
+    assert.equal(r.status, 200, await r.clone().text());
+    const plain = await accessToken(null);
+    await refused(gw, { authorization: `Bearer ${plain}` }, 'invalid_dpop_proof', /missing/);
+  });
+});
+
 test('dpop_use_nonce: the server nonce is demanded, issued, accepted, rotated on success and refused once older than dpop_proof_lifetime', async () => {
   await withGateway(`      auth_methods: [bearer]
       proof_of_possession_dpop: strict
