@@ -75,6 +75,8 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     redis: cfg.redis,
     sharedKv: deps.sharedKv,
     instanceId: deps.entity.id,
+    workers: deps.workers,
+    database: deps.database ?? 'off',
     now,
   });
   const rt: Runtime = {

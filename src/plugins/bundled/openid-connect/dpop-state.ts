@@ -3,9 +3,11 @@
  * replay cache and the key of the server nonces (`dpop_use_nonce`).
  *
  * Where it lives: with a `redis` record configured, in that Redis (every worker of every node
- * that uses it); otherwise in the node's shared key-value store (`PluginDeps.sharedKv`: every
- * worker of the node, and every node on PostgreSQL). A replay is refused by an atomic
- * "set if absent" (`KeyValueStore.add`), so two workers racing with one proof cannot both win.
+ * that uses it); otherwise, with several workers or a database, in the node's shared key-value
+ * store (`PluginDeps.sharedKv`: every worker of the node, and every node on PostgreSQL). A replay
+ * is refused by an atomic "set if absent" (`KeyValueStore.add`), so two workers racing with one
+ * proof cannot both win. A single DB-less process keeps its own bounded in-memory cache
+ * (`localEntries`), so a flood of proofs never evicts other plugins' records from the shared store.
  *
  * Nonces are stateless: a compact JWS (HS256, jose) over the issue time, keyed by a secret every
  * worker and node derives alike — from `session_secret` when it is set, else from a secret
@@ -16,6 +18,7 @@ import { hash, hkdfSync, randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { KeyValueStore } from '../../../storage/ports.ts';
 import { createRedisClient, RedisKv } from './browser/redis.ts';
+import { TtlCache } from './caches.ts';
 import type { RedisRecord } from './browser/config.ts';
 
 export interface DpopStateOptions {
@@ -31,14 +34,43 @@ export interface DpopStateOptions {
   sharedKv: KeyValueStore;
   /** Names the generated nonce secret (the plugin entity's id: the same on every node). */
   instanceId: string;
+  /** Worker processes of the node and where its configuration lives (`PluginDeps`). */
+  workers: number;
+  database: 'off' | 'sqlite' | 'postgres';
   now(): number;
 }
 
 const nonceInfo = 'portcullis openid-connect dpop-nonce';
 
+/**
+ * Bound of a single process's own replay cache: a million proofs (some 150 MB at most). Beyond
+ * it the oldest are forgotten first; at 3,000 fresh proofs a second that is still the whole
+ * default 300 s window.
+ */
+export const localEntries = 1_000_000;
+
+/** A single process's replay cache and nonce secret (KeyValueStore's `add`/`get`, in memory). */
+function localStore(now: () => number): Pick<KeyValueStore, 'add' | 'get' | 'close'> {
+  const cache = new TtlCache<string>({ maxEntries: localEntries, now });
+  const forever = Number.MAX_SAFE_INTEGER / 2;
+  return {
+    async add(key, value, ttlMs) {
+      if (cache.get(key) !== undefined) return false;
+      cache.set(key, value, ttlMs ?? forever);
+      return true;
+    },
+    async get(key) {
+      return cache.get(key) ?? null;
+    },
+    async close() {
+      cache.clear();
+    },
+  };
+}
+
 export class DpopState {
   readonly #o: DpopStateOptions;
-  readonly #store: KeyValueStore;
+  readonly #store: Pick<KeyValueStore, 'add' | 'get' | 'close'>;
   readonly #ownsStore: boolean;
   #key: Promise<Uint8Array> | null = null;
   /** The nonce this process hands out now, and when it was made (ms). */
@@ -49,6 +81,9 @@ export class DpopState {
     this.#o = o;
     if (o.redis) {
       this.#store = new RedisKv(createRedisClient(o.redis), o.redis.prefix);
+      this.#ownsStore = true;
+    } else if (o.workers <= 1 && o.database === 'off') {
+      this.#store = localStore(o.now);
       this.#ownsStore = true;
     } else {
       this.#store = o.sharedKv;

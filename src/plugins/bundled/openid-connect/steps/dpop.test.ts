@@ -71,7 +71,7 @@ test('checkProof: a good proof yields the RFC 7638 thumbprint of its key; each d
 test('DpopState: a jti is accepted once per key; nonces made by one instance verify on another sharing the store', async () => {
   const kv = createMemoryKv();
   let now = 1_000_000;
-  const make = () => new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: null, redis: null, sharedKv: kv, instanceId: 'p1', now: () => now });
+  const make = () => new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: null, redis: null, sharedKv: kv, instanceId: 'p1', workers: 2, database: 'off', now: () => now });
   const a = make();
   const b = make();
   assert.equal(await a.replayed('k1', 'j1'), false);
@@ -84,12 +84,20 @@ test('DpopState: a jti is accepted once per key; nonces made by one instance ver
   assert.notEqual(await a.nonce(), n);
   assert.equal(await b.nonceIssuedAt('x.y.z'), null);
   // Another plugin instance (another generated secret) does not accept it.
-  const other = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: null, redis: null, sharedKv: kv, instanceId: 'p2', now: () => now });
+  const other = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: null, redis: null, sharedKv: kv, instanceId: 'p2', workers: 2, database: 'off', now: () => now });
   assert.equal(await other.nonceIssuedAt(n), null);
   // With session_secret the key is derived from it: the same on nodes that share no store.
-  const s1 = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'shared', redis: null, sharedKv: createMemoryKv(), instanceId: 'p1', now: () => now });
-  const s2 = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'shared', redis: null, sharedKv: createMemoryKv(), instanceId: 'p1', now: () => now });
+  const s1 = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'shared', redis: null, sharedKv: createMemoryKv(), instanceId: 'p1', workers: 2, database: 'off', now: () => now });
+  const s2 = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'shared', redis: null, sharedKv: createMemoryKv(), instanceId: 'p1', workers: 2, database: 'off', now: () => now });
   assert.equal(await s2.nonceIssuedAt(await s1.nonce()), now);
+  // A single DB-less process keeps its jti in its own memory, never in the shared store.
+  const single = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'x', redis: null, sharedKv: kv, instanceId: 'p3', workers: 1, database: 'off', now: () => now });
+  assert.equal(await single.replayed('k9', 'j9'), false);
+  assert.equal(await single.replayed('k9', 'j9'), true);
+  assert.equal(await make().replayed('k9', 'j9'), false);
+  // The window ends: the same jti is new again (its proof would be too old by then anyway).
+  now += 11_001;
+  assert.equal(await single.replayed('k9', 'j9'), false);
 });
 
 test('proof_of_possession_auth_methods_validation: with DPoP on, only bearer, introspection and session may be enabled', () => {
