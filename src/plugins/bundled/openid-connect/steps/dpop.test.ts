@@ -66,6 +66,12 @@ test('checkProof: a good proof yields the RFC 7638 thumbprint of its key; each d
   assert.match(await reason(sign({}, { jwk: undefined })), /jwk/);
   assert.match(await reason(sign({}, { jwk: await exportJWK(privateKey) })), /public key/);
   assert.match(await reason(Promise.resolve('garbage')), /not a JWT/);
+  // A malformed or mislabelled key is the client's bad proof (401), never a 500.
+  assert.match(await reason(sign({}, { jwk: { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' } })), /invalid/);
+  assert.match(await reason(sign({}, { jwk: { ...jwk, use: 'enc' } })), /invalid/);
+  assert.match(await reason(sign({}, { jwk: { ...jwk, alg: 'ES384' } })), /invalid/);
+  // The key is remembered per JWK: a second proof by the same key checks the same way.
+  assert.equal((await checkProof(await sign({}), 'GET', url, 'tok', null)).jkt, ok.jkt);
 });
 
 test('DpopState: a jti is accepted once per key; nonces made by one instance verify on another sharing the store', async () => {

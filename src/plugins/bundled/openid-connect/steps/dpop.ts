@@ -4,7 +4,7 @@
  * session was made by one of those) the request must carry one `DPoP` proof that
  *
  * - is a JWT with `typ: dpop+jwt`, an asymmetric `alg` (`dpopAlgs`) and a public `jwk` in its
- *   header, signed by that key (jose `EmbeddedJWK`);
+ *   header, signed by that key (imported once per key, see `proofKey`);
  * - names this request: `htm` = the method, `htu` = the URL the client sent it to (scheme, host,
  *   port, path; no query or fragment), and `ath` = the access token's SHA-256 (RFC 9449 §4.3);
  * - is fresh: made (`iat`, or the server nonce's issue time with `dpop_use_nonce`) no longer than
@@ -20,10 +20,11 @@
  * Failures are 401s with a `WWW-Authenticate: DPoP ... algs="..."` challenge (errors.ts).
  */
 import { hash } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, errors, importJWK, jwtVerify, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import type { IncomingView } from '../../../sdk.ts';
 import { popCompatibleMethods as popMethods, type AuthMethod } from '../schema.ts';
 import { authError } from '../errors.ts';
+import { TtlCache } from '../caches.ts';
 import type { Claims, FoundToken, Outcome, RequestState, Runtime, Sync } from '../runtime.ts';
 
 /** Proof algorithms accepted (asymmetric only: never `none` or HS*), as advertised in `algs`. */
@@ -36,6 +37,36 @@ const privateMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 /** Proofs longer than this are refused before parsing (a proof is a few hundred bytes). */
 const MAX_PROOF_LENGTH = 8 * 1024;
+
+/**
+ * Proof keys seen recently, by alg and JWK text: the imported public key and its RFC 7638
+ * thumbprint. A client signs every proof with the same key, and importing it and hashing it cost
+ * more than half of a proof's check (bench/NOTES.md). Pure functions of the JWK: shared by all
+ * plugin instances, bounded.
+ */
+const proofKeys = new TtlCache<Promise<{ key: CryptoKey | KeyObject; jkt: string }>>({ maxEntries: 1000 });
+
+/** The proof's public key (as jose's `EmbeddedJWK` would import it) and its thumbprint; throws on a bad JWK. */
+function proofKey(jwk: JWK, alg: string): Promise<{ key: CryptoKey | KeyObject; jkt: string }> {
+  const id = `${alg} ${JSON.stringify(jwk)}`;
+  let entry = proofKeys.get(id);
+  if (entry === undefined) {
+    entry = (async () => {
+      if (jwk.use !== undefined && jwk.use !== 'sig') throw new errors.JWKInvalid('jwk "use" must be "sig" when present');
+      if (jwk.alg !== undefined && jwk.alg !== alg) throw new errors.JWKInvalid('jwk "alg" must be the proof alg when present');
+      // (WebCrypto refuses a malformed key with a DOMException: it is the client's bad JWK all the same.)
+      const key = await importJWK({ ...jwk, ext: true }, alg).catch((cause: unknown) => {
+        throw cause instanceof errors.JOSEError ? cause : new errors.JWKInvalid('jwk cannot be imported', { cause });
+      });
+      if (key instanceof Uint8Array || key.type !== 'public') throw new errors.JWKInvalid('jwk must be a public key');
+      return { key, jkt: await calculateJwkThumbprint(jwk, 'sha256') };
+    })();
+    proofKeys.set(id, entry, 3_600_000);
+    // A JWK that cannot be imported is not remembered.
+    entry.catch(() => proofKeys.delete(id));
+  }
+  return entry;
+}
 
 /** A refused proof; with nonces on, the reply carries a fresh one for the client's next try. */
 function refuse(failure: 'invalid_dpop_proof' | 'use_dpop_nonce' | 'invalid_token', reason: string, nonce: string | null, cause?: unknown): Error {
@@ -111,8 +142,11 @@ export async function checkProof(proof: string, method: string, url: URL | null,
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw bad('DPoP proof has no jwk header');
   if (jwk.kty === 'oct' || privateMembers.some((m) => m in jwk)) throw bad('DPoP proof jwk must be a public key');
   let payload: Record<string, unknown>;
+  let jkt: string;
   try {
-    ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [header.alg] }));
+    const k = await proofKey(jwk, header.alg);
+    jkt = k.jkt;
+    ({ payload } = await jwtVerify(proof, k.key, { typ: 'dpop+jwt', algorithms: [header.alg] }));
   } catch (err) {
     if (err instanceof errors.JWTClaimValidationFailed) throw bad(`DPoP proof ${err.claim} claim is invalid`, err);
     if (err instanceof errors.JOSEError) throw bad('DPoP proof signature or format is invalid', err);
@@ -125,7 +159,7 @@ export async function checkProof(proof: string, method: string, url: URL | null,
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw bad('DPoP proof iat is missing');
   if (accessToken !== null && ath !== accessTokenHash(accessToken)) throw bad('DPoP proof ath does not match the access token');
   const n = payload.nonce;
-  return { jkt: await calculateJwkThumbprint(jwk, 'sha256'), jti, iat, nonce: typeof n === 'string' ? n : null };
+  return { jkt, jti, iat, nonce: typeof n === 'string' ? n : null };
 }
 
 /** The DPoP header's proofs: none, one, or (joined by node:http with ", ") several. */
