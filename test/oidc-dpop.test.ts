@@ -183,6 +183,22 @@ test('strict: every defective proof is refused with invalid_dpop_proof (or inval
   });
 });
 
+test('upstream: the DPoP scheme becomes Bearer even when the plugin writes no token header and hides nothing', async () => {
+  await withGateway(`      auth_methods: [bearer]
+      upstream_access_token_header: null
+      hide_credentials: false
+      proof_of_possession_dpop: strict`, async (gw) => {
+    const htu = `${gw.proxyUrl}/api`;
+    const h = await holder();
+    const token = await accessToken(h);
+    const r = await fetch(htu, { headers: { authorization: `DPoP ${token}`, dpop: await proof(h, { htu, token }) } });
+    assert.equal(r.status, 200, await r.clone().text());
+    const e = (await r.json()) as Echo;
+    assert.equal(e.headers.authorization, `Bearer ${token}`);
+    assert.equal(e.headers.dpop, undefined);
+  });
+});
+
 test('strict: the 401 for a request without credentials challenges with the DPoP scheme', async () => {
   await withGateway(`      auth_methods: [bearer]
       proof_of_possession_dpop: strict`, async (gw) => {
