@@ -9,13 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
-import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { base64url, calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import http from 'node:http';
 import { request } from 'undici';
 import { Redis } from 'ioredis';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startGatewayProcess } from './helpers/process.ts';
-import { idpEchoSuite, startIdp } from './helpers/idp.ts';
+import { idpEchoSuite, startBadIdp, startIdp } from './helpers/idp.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
 
 const env = idpEchoSuite(() => startIdp());
@@ -197,6 +197,34 @@ test('upstream: the DPoP scheme becomes Bearer even when the plugin writes no to
     assert.equal(e.headers.authorization, `Bearer ${token}`);
     assert.equal(e.headers.dpop, undefined);
   });
+});
+
+test('tokens from a misbehaving IdP: cnf.jkt is read from the verified JWT; a malformed cnf binds nothing', async () => {
+  const bad = await startBadIdp();
+  const gw = await startGateway({ config: oidcDeck(env.echo.url, bad.issuer, `      display_errors: true
+      auth_methods: [bearer]
+      proof_of_possession_dpop: strict`) });
+  try {
+    const htu = `${gw.proxyUrl}/api`;
+    const h = await holder();
+    const jkt = await calculateJwkThumbprint(h.jwk, 'sha256');
+    const bound = await bad.sign({ sub: 'alex', cnf: { jkt } });
+    const ok = await fetch(htu, { headers: { authorization: `DPoP ${bound}`, dpop: await proof(h, { htu, token: bound }) } });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    for (const cnf of [{ jkt: 42 }, ['jkt', jkt], { 'x5t#S256': jkt }, jkt]) {
+      const token = await bad.sign({ sub: 'alex', cnf });
+      await refused(gw, { authorization: `DPoP ${token}`, dpop: await proof(h, { htu, token }) }, 'invalid_token', /not DPoP-bound/);
+    }
+    // A forged token naming the client's key: its signature fails before any proof is looked at.
+    const forged = await bad.sign({ sub: 'alex', cnf: { jkt } }, { key: 'other' });
+    const r = await request(htu, { headers: { authorization: `DPoP ${forged}`, dpop: await proof(h, { htu, token: forged }) } });
+    assert.equal(r.statusCode, 401);
+    assert.match(String(r.headers['www-authenticate']), /^DPoP .*error="invalid_token"/);
+    await r.body.dump();
+  } finally {
+    await gw.close();
+    await bad.close();
+  }
 });
 
 test('strict: the 401 for a request without credentials challenges with the DPoP scheme', async () => {
