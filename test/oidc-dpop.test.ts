@@ -18,7 +18,8 @@ import { startGatewayProcess } from './helpers/process.ts';
 import { idpEchoSuite, startBadIdp, startIdp } from './helpers/idp.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
 
-const env = idpEchoSuite(() => startIdp());
+// The IdP demands DPoP nonces at its token endpoint too (a real DPoP client follows that by itself).
+const env = idpEchoSuite(() => startIdp({ dpop: { requireNonce: true } }));
 
 interface Holder {
   alg: string;
@@ -225,6 +226,25 @@ test('tokens from a misbehaving IdP: cnf.jkt is read from the verified JWT; a ma
     await gw.close();
     await bad.close();
   }
+});
+
+test('htu behind a trusted proxy: X-Forwarded-Proto/Host/Port name the URL the client used; from an untrusted peer they are ignored', async () => {
+  const extra = `      auth_methods: [bearer]
+      proof_of_possession_dpop: strict`;
+  const h = await holder();
+  const token = await accessToken(h);
+  const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example', 'x-forwarded-port': '8443' };
+  const htu = 'https://api.example:8443/api';
+  const trusted = await startGateway({ config: deck(extra), env: { PORTCULLIS_TRUSTED_IPS: '127.0.0.1' } });
+  try {
+    const r = await fetch(`${trusted.proxyUrl}/api`, { headers: { ...forwarded, authorization: `DPoP ${token}`, dpop: await proof(h, { htu, token }) } });
+    assert.equal(r.status, 200, await r.clone().text());
+  } finally {
+    await trusted.close();
+  }
+  await withGateway(extra, async (gw) => {
+    await refused(gw, { ...forwarded, authorization: `DPoP ${token}`, dpop: await proof(h, { htu, token }) }, 'invalid_dpop_proof', /htu/);
+  });
 });
 
 test('strict: the 401 for a request without credentials challenges with the DPoP scheme', async () => {
