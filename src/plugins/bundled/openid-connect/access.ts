@@ -3,8 +3,8 @@
  * `lib/actions/authorization/index.js`: every step of the flow in one list, in order):
  *
  *   back-channel logout → callback → session → logout → client → credential search (Kong's
- *   order, `methodSteps`) → max_age → user info search → claims authorization → consumer
- *   mapping → hide credentials → headers → session save
+ *   order, `methodSteps`) → proof of possession (DPoP) → max_age → user info search → claims
+ *   authorization → consumer mapping → hide credentials → headers → session save
  *
  * Each step returns its answer directly, or a Promise when it needs I/O (the IdP, the body, a
  * store). `runSteps` stays synchronous until a step returns a Promise (as the kernel's phase

@@ -153,7 +153,7 @@ export async function checkProof(proof: string, method: string, url: URL | null,
     throw err;
   }
   const { jti, htm, htu, iat, ath } = payload;
-  if (typeof jti !== 'string' || jti === '' || jti.length > 256) throw bad('DPoP proof jti is missing');
+  if (typeof jti !== 'string' || jti === '' || jti.length > 256) throw bad('DPoP proof jti is missing or longer than 256 characters');
   if (htm !== method) throw bad('DPoP proof htm does not match the request method');
   if (typeof htu !== 'string' || url === null || !htuMatches(htu, url)) throw bad('DPoP proof htu does not match the request URL');
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw bad('DPoP proof iat is missing');
