@@ -14,7 +14,7 @@ import http from 'node:http';
 import { request } from 'undici';
 import { Redis } from 'ioredis';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
-import { startGatewayProcess } from './helpers/process.ts';
+import { freePort, startGatewayProcess } from './helpers/process.ts';
 import { idpEchoSuite, startBadIdp, startIdp } from './helpers/idp.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
 
@@ -500,4 +500,25 @@ test('two nodes sharing Redis: a nonce issued by one node is accepted by the oth
     await a.close();
     await b.close();
   }
+});
+
+test('a replay cache that cannot be reached fails closed: 500, nothing upstream', async () => {
+  const port = await freePort();
+  await withGateway(`      auth_methods: [bearer]
+      proof_of_possession_dpop: strict
+      redis:
+        host: 127.0.0.1
+        port: ${port}
+        connect_timeout: 200
+        read_timeout: 200
+        send_timeout: 200`, async (gw) => {
+    const htu = `${gw.proxyUrl}/api`;
+    const h = await holder();
+    const token = await accessToken(h);
+    const before = env.echo.received.length;
+    const r = await fetch(htu, { headers: { authorization: `DPoP ${token}`, dpop: await proof(h, { htu, token }) } });
+    assert.equal(r.status, 500);
+    assert.equal(((await r.json()) as { message: string }).message, 'An unexpected error occurred');
+    assert.equal(env.echo.received.length, before);
+  });
 });
