@@ -6,6 +6,7 @@ import type { IncomingView } from '../../../sdk.ts';
 import { createMemoryKv } from '../../../../storage/kv.ts';
 import { oidcConfigSchema } from '../schema.ts';
 import { DpopState } from '../dpop-state.ts';
+import { authError, toReply } from '../errors.ts';
 import { accessTokenHash, boundKey, checkProof, htuMatches, requestUrl } from './dpop.ts';
 import type { Outcome } from '../runtime.ts';
 
@@ -117,4 +118,26 @@ test('proof_of_possession_auth_methods_validation: with DPoP on, only bearer, in
   assert.match(bad[0], /password cannot be used with proof_of_possession_dpop/);
   assert.deepEqual(issues({ proof_of_possession_dpop: 'strict', proof_of_possession_auth_methods_validation: false }), []);
   assert.deepEqual(issues({ proof_of_possession_dpop: 'off', dpop_use_nonce: true, dpop_proof_lifetime: 60 }), []);
+});
+
+test('DPoP replies: challenge scheme per mode, algs, the nonce header, and which error codes expose_error_code hides', () => {
+  const base = { unauthorizedMessage: 'Unauthorized', forbiddenMessage: 'Forbidden', exposeErrorCode: true, displayErrors: false, realm: 'gw' };
+  const strict = { ...base, dpop: { mode: 'strict' as const, algs: 'ES256 RS256' } };
+  const optional = { ...base, dpop: { mode: 'optional' as const, algs: 'ES256 RS256' } };
+  const proofErr = authError('invalid_dpop_proof', 'bad', undefined, { 'dpop-nonce': 'N1' });
+  let r = toReply(proofErr, strict);
+  assert.equal(r.status, 401);
+  assert.equal(r.headers['www-authenticate'], 'DPoP realm="gw", error="invalid_dpop_proof", algs="ES256 RS256"');
+  assert.equal(r.headers['dpop-nonce'], 'N1');
+  // optional: DPoP errors use the DPoP scheme; other failures offer both schemes.
+  assert.equal(toReply(proofErr, optional).headers['www-authenticate'], 'DPoP realm="gw", error="invalid_dpop_proof", algs="ES256 RS256"');
+  assert.deepEqual(toReply(authError('invalid_token', 'x'), optional).headers['www-authenticate'], ['Bearer realm="gw", error="invalid_token"', 'DPoP realm="gw", algs="ES256 RS256"']);
+  assert.equal(toReply(authError('invalid_token', 'x'), strict).headers['www-authenticate'], 'DPoP realm="gw", error="invalid_token", algs="ES256 RS256"');
+  // expose_error_code false hides invalid_dpop_proof but never use_dpop_nonce (the client must learn to add one).
+  r = toReply(proofErr, { ...strict, exposeErrorCode: false });
+  assert.equal(r.headers['www-authenticate'], 'DPoP realm="gw", algs="ES256 RS256"');
+  r = toReply(authError('use_dpop_nonce', 'need one', undefined, { 'dpop-nonce': 'N2' }), { ...strict, exposeErrorCode: false });
+  assert.equal(r.headers['www-authenticate'], 'DPoP realm="gw", error="use_dpop_nonce", algs="ES256 RS256"');
+  // Without DPoP, replies are as before.
+  assert.equal(toReply(authError('invalid_token', 'x'), base).headers['www-authenticate'], 'Bearer realm="gw", error="invalid_token"');
 });
