@@ -6,8 +6,10 @@
  * that uses it); otherwise, with several workers or a database, in the node's shared key-value
  * store (`PluginDeps.sharedKv`: every worker of the node, and every node on PostgreSQL). A replay
  * is refused by an atomic "set if absent" (`KeyValueStore.add`), so two workers racing with one
- * proof cannot both win. A single DB-less process keeps its own bounded in-memory cache
- * (`localEntries`), so a flood of proofs never evicts other plugins' records from the shared store.
+ * proof cannot both win. A single DB-less process keeps one bounded in-memory cache of its own
+ * (`localEntries`), so a flood of proofs never evicts other plugins' records from the shared
+ * store; it is the process's, not a plugin instance's, so a reload that rebuilds the plugin keeps
+ * the proofs already used (and the nonce secret).
  *
  * Nonces are stateless: a compact JWS (HS256, jose) over the issue time, keyed by a secret every
  * worker and node derives alike — from `session_secret` when it is set, else from a secret
@@ -49,11 +51,18 @@ const nonceInfo = 'portcullis openid-connect dpop-nonce';
  */
 export const localEntries = 1_000_000;
 
-/** A single process's replay cache and nonce secret (KeyValueStore's `add`/`get`, in memory). */
-function localStore(now: () => number): Pick<KeyValueStore, 'add' | 'get' | 'close'> {
+type LocalStore = Pick<KeyValueStore, 'add' | 'get' | 'close'>;
+
+/** The process's replay cache and nonce secrets, one per clock (the node's; tests inject their own). */
+const localStores = new WeakMap<() => number, LocalStore>();
+
+/** A single process's replay cache and nonce secrets (KeyValueStore's `add`/`get`, in memory). */
+function localStore(now: () => number): LocalStore {
+  let store = localStores.get(now);
+  if (store !== undefined) return store;
   const cache = new TtlCache<string>({ maxEntries: localEntries, now });
   const forever = Number.MAX_SAFE_INTEGER / 2;
-  return {
+  store = {
     async add(key, value, ttlMs) {
       if (cache.get(key) !== undefined) return false;
       cache.set(key, value, ttlMs ?? forever);
@@ -62,15 +71,16 @@ function localStore(now: () => number): Pick<KeyValueStore, 'add' | 'get' | 'clo
     async get(key) {
       return cache.get(key) ?? null;
     },
-    async close() {
-      cache.clear();
-    },
+    // Outlives every plugin instance: nothing to close.
+    async close() {},
   };
+  localStores.set(now, store);
+  return store;
 }
 
 export class DpopState {
   readonly #o: DpopStateOptions;
-  readonly #store: Pick<KeyValueStore, 'add' | 'get' | 'close'>;
+  readonly #store: LocalStore;
   readonly #ownsStore: boolean;
   #key: Promise<Uint8Array> | null = null;
   /** The nonce this process hands out now, and when it was made (ms). */
@@ -84,7 +94,7 @@ export class DpopState {
       this.#ownsStore = true;
     } else if (o.workers <= 1 && o.database === 'off') {
       this.#store = localStore(o.now);
-      this.#ownsStore = true;
+      this.#ownsStore = false;
     } else {
       this.#store = o.sharedKv;
       this.#ownsStore = false;

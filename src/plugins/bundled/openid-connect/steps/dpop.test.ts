@@ -98,10 +98,14 @@ test('DpopState: a jti is accepted once per key; nonces made by one instance ver
   const s2 = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'shared', redis: null, sharedKv: createMemoryKv(), instanceId: 'p1', workers: 2, database: 'off', now: () => now });
   assert.equal(await s2.nonceIssuedAt(await s1.nonce()), now);
   // A single DB-less process keeps its jti in its own memory, never in the shared store.
-  const single = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'x', redis: null, sharedKv: kv, instanceId: 'p3', workers: 1, database: 'off', now: () => now });
+  const clock = () => now;
+  const single = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'x', redis: null, sharedKv: kv, instanceId: 'p3', workers: 1, database: 'off', now: clock });
   assert.equal(await single.replayed('k9', 'j9'), false);
   assert.equal(await single.replayed('k9', 'j9'), true);
   assert.equal(await make().replayed('k9', 'j9'), false);
+  // It is the process's: a rebuilt plugin (a reload) still knows the proofs already used.
+  const rebuilt = new DpopState({ lifetimeSec: 10, leewaySec: 0, sessionSecret: 'x', redis: null, sharedKv: kv, instanceId: 'p3', workers: 1, database: 'off', now: clock });
+  assert.equal(await rebuilt.replayed('k9', 'j9'), true);
   // The window ends: the same jti is new again (its proof would be too old by then anyway).
   now += 11_001;
   assert.equal(await single.replayed('k9', 'j9'), false);
