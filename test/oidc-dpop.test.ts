@@ -17,6 +17,7 @@ import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { freePort, startGatewayProcess } from './helpers/process.ts';
 import { idpEchoSuite, startBadIdp, startIdp } from './helpers/idp.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
+import { parseExposition } from './helpers/prometheus.ts';
 
 // The IdP demands DPoP nonces at its token endpoint too (a real DPoP client follows that by itself).
 const env = idpEchoSuite(() => startIdp({ dpop: { requireNonce: true } }));
@@ -181,6 +182,9 @@ test('strict: every defective proof is refused with invalid_dpop_proof (or inval
     // A token that is not DPoP-bound, with a good proof by any key: strict refuses it.
     const plain = await accessToken(null);
     await refused(gw, { authorization: `DPoP ${plain}`, dpop: await proof(h, { htu, token: plain }) }, 'invalid_token', /not DPoP-bound/);
+    // Each refusal above was counted (no token or proof in the metric, only the reason).
+    const metrics = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
+    assert.equal(metrics.value('portcullis_oidc_auth_failures_total', { reason: 'dpop_proof' }), 19);
   });
 });
 
@@ -373,6 +377,8 @@ test('dpop_use_nonce: the server nonce is demanded, issued, accepted, rotated on
     // Older than dpop_proof_lifetime: refused with a fresh nonce, which then works.
     await new Promise((r) => setTimeout(r, 2000));
     const stale = await refused(gw, { ...auth, dpop: await proof(h, { htu, token, nonce: n1 }) }, 'use_dpop_nonce', /expired/);
+    const metrics = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
+    assert.ok(metrics.value('portcullis_oidc_auth_failures_total', { reason: 'dpop_nonce' }) >= 3);
     const n3 = String(stale['dpop-nonce']);
     assert.notEqual(n3, n1);
     const again = await request(htu, { headers: { ...auth, dpop: await proof(h, { htu, token, nonce: n3 }) } });

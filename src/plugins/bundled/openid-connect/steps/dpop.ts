@@ -24,6 +24,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader, errors, importJWK, jwtVe
 import type { IncomingView } from '../../../sdk.ts';
 import { popCompatibleMethods as popMethods, type AuthMethod } from '../schema.ts';
 import { authError } from '../errors.ts';
+import { isGatewayError } from '../../../../errors.ts';
 import { TtlCache } from '../caches.ts';
 import type { Claims, FoundToken, Outcome, RequestState, Runtime, Sync } from '../runtime.ts';
 
@@ -198,7 +199,17 @@ function bearerForUpstream(rs: RequestState, found: Sync<FoundToken | null>, o: 
   return undefined;
 }
 
+/** `checkRequest`, with its refusals counted (`portcullis_oidc_auth_failures_total{reason="dpop_*"}`). */
 async function verify(rt: Runtime, rs: RequestState, o: Outcome, jkt: string | null): Promise<undefined> {
+  try {
+    return await checkRequest(rt, rs, o, jkt);
+  } catch (err) {
+    if (isGatewayError(err) && err.status === 401) rt.http.metrics?.authFailure(err.detail?.startsWith('use_dpop_nonce') ? 'dpop_nonce' : 'dpop_proof');
+    throw err;
+  }
+}
+
+async function checkRequest(rt: Runtime, rs: RequestState, o: Outcome, jkt: string | null): Promise<undefined> {
   const cfg = rt.cfg;
   const state = rt.dpop!;
   const useNonce = cfg.dpop_use_nonce;
