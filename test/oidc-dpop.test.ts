@@ -182,9 +182,10 @@ test('strict: every defective proof is refused with invalid_dpop_proof (or inval
     // A token that is not DPoP-bound, with a good proof by any key: strict refuses it.
     const plain = await accessToken(null);
     await refused(gw, { authorization: `DPoP ${plain}`, dpop: await proof(h, { htu, token: plain }) }, 'invalid_token', /not DPoP-bound/);
+    await refused(gw, { authorization: `Bearer ${plain}`, dpop: await proof(h, { htu, token: plain }) }, 'invalid_token', /not DPoP-bound/);
     // Each refusal above was counted (no token or proof in the metric, only the reason).
     const metrics = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
-    assert.equal(metrics.value('portcullis_oidc_auth_failures_total', { reason: 'dpop_proof' }), 19);
+    assert.equal(metrics.value('portcullis_oidc_auth_failures_total', { reason: 'dpop_proof' }), 20);
   });
 });
 

@@ -220,7 +220,7 @@ async function checkRequest(rt: Runtime, rs: RequestState, o: Outcome, jkt: stri
   if (proofs.length === 0) throw refuse('invalid_dpop_proof', 'DPoP proof missing', serverNonce);
   if (proofs.length > 1) throw refuse('invalid_dpop_proof', 'more than one DPoP proof', serverNonce);
   // A bound token must come with the DPoP scheme (RFC 9449 §7.1), not as a bearer token.
-  if (found !== null && found.scheme !== 'dpop') throw refuse('invalid_token', 'a DPoP-bound token must be sent as Authorization: DPoP', serverNonce);
+  if (jkt !== null && found !== null && found.scheme !== 'dpop') throw refuse('invalid_token', 'a DPoP-bound token must be sent as Authorization: DPoP', serverNonce);
   const token = o.tokens.access_token ?? null;
   const proof = await checkProof(proofs[0], req.method, requestUrl(req), token, serverNonce);
 
