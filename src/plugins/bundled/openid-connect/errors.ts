@@ -10,6 +10,10 @@
  *   occurred"}` as Kong answers (`display_errors` adds the reason, e.g. that the identity provider
  *   is unavailable; the log has the details).
  *
+ * - With DPoP on (`proof_of_possession_dpop`), RFC 9449 challenges: `DPoP realm=..., error=...,
+ *   algs="..."` (`invalid_dpop_proof`, `use_dpop_nonce`, plus the `DPoP-Nonce` the error
+ *   carries); under `optional` other failures offer `Bearer` and `DPoP` both.
+ *
  * `display_errors` adds a short, token-free reason to the body as `error_description`.
  */
 import { GatewayError, isGatewayError } from '../../../errors.ts';
