@@ -240,8 +240,11 @@ async function main(): Promise<void> {
       await writeFile(file, `${lines.join('\n')}\n`);
       return { path: probe.path, headers: { authorization: `DPoP ${dpopToken}` }, script: { file: join(here, 'dpop-proofs.lua'), args: [file, String(wrkOpts.threads)] } };
     };
-    scenarios.push(gateway('oidc-dpop-w1', 'gateway + openid-connect DPoP-bound bearer JWT, a fresh proof per request (warm token cache)', 'oidc', 1, 1,
-      { path: '/svc0/items' }, [{ name: 'openid-connect', config: { ...oidcBase, auth_methods: ['bearer'], proof_of_possession_dpop: 'strict' } }], dpopPrepare));
+    // One worker keeps used proofs in its own memory; two share them through the node's SQLite key-value file.
+    for (const w of [1, 2]) {
+      scenarios.push(gateway(`oidc-dpop-w${w}`, 'gateway + openid-connect DPoP-bound bearer JWT, a fresh proof per request (warm token cache)', 'oidc', w, 1,
+        { path: '/svc0/items' }, [{ name: 'openid-connect', config: { ...oidcBase, auth_methods: ['bearer'], proof_of_possession_dpop: 'strict' } }], dpopPrepare));
+    }
 
     scenarios.push(gateway('oidc-bearer-nocache-w1', 'gateway + openid-connect bearer JWT (no verified-token cache)', 'oidc', 1, 1, bearerProbe, [oidcUncached]));
 
@@ -419,6 +422,7 @@ const targets: Target[] = [
   { what: 'bearer JWT, warm cache / no-plugin gateway (plain request without the header), 2 workers', num: 'oidc-bearer-w2', den: 'gw-1r-w2', min: null },
   { what: 'no-plugin gateway: request with the Authorization header / plain request, 1 worker', num: 'gw-1r-bearerhdr-w1', den: 'gw-1r-w1', min: null },
   { what: 'DPoP-bound bearer JWT, a fresh proof per request / plain bearer JWT (warm cache), 1 worker', num: 'oidc-dpop-w1', den: 'oidc-bearer-w1', min: null },
+  { what: 'DPoP-bound bearer JWT, a fresh proof per request / plain bearer JWT (warm cache), 2 workers (replay cache in the node\'s SQLite file)', num: 'oidc-dpop-w2', den: 'oidc-bearer-w2', min: null },
   { what: 'bearer JWT, no verified-token cache / no-plugin gateway, 1 worker', num: 'oidc-bearer-nocache-w1', den: 'gw-1r-w1', min: null },
   { what: 'session cookie (cookie storage) / no-plugin gateway (same request: with the Cookie header), 1 worker', num: 'oidc-session-cookie-w1', den: 'gw-1r-cookiehdr-w1', min: 0.85 },
   { what: 'session cookie (cookie storage) / no-plugin gateway (plain request without the header), 1 worker', num: 'oidc-session-cookie-w1', den: 'gw-1r-w1', min: null },
