@@ -26,6 +26,8 @@ export interface Probe {
   headers?: Record<string, string>;
   /** Ready on any HTTP answer (not only 200), e.g. before logging in. */
   anyStatus?: boolean;
+  /** A wrk Lua script (and its arguments) that varies each request, e.g. a fresh DPoP proof. */
+  script?: { file: string; args: string[] };
 }
 
 async function ready(what: string, child: Child, port: number, probe: Probe): Promise<Running> {

@@ -209,13 +209,16 @@ export interface WrkOptions {
   connections: number;
   durationSec: number;
   cpus: string | null;
+  /** `wrk -s <file> <url> <args...>`: a Lua script that builds each request. */
+  script?: { file: string; args: string[] };
 }
 
 /** Runs wrk against `url` and returns its parsed report. */
 export async function wrk(url: string, headers: Record<string, string>, o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationSec}s`, '--latency', '--timeout', '5s'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
-  args.push(url);
+  if (o.script) args.push('-s', o.script.file);
+  args.push(url, ...(o.script?.args ?? []));
   const [file, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'wrk', ...args]] : ['wrk', args];
   const text = await new Promise<string>((resolve, reject) => {
     const p = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });

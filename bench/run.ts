@@ -10,12 +10,13 @@
  * BENCH_DURATION / BENCH_CONNECTIONS / BENCH_THREADS (wrk settings), BENCH_NODE_ARGS (extra Node flags
  * for gateway processes, e.g. --perf-basic-prof).
  */
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { createHash, createPublicKey, randomUUID, type JsonWebKey } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT } from 'jose';
+import * as oidcClient from 'openid-client';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startIdp } from '../demo/idp.ts';
 import { startMtlsBench, type MtlsBench } from './mtls.ts';
 import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, hasCommand, statusOf, waitUntil, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
@@ -269,6 +270,34 @@ async function main(): Promise<void> {
       },
     });
 
+    // DPoP (RFC 9449): a token bound to a client key, and a fresh proof per request (a new jti,
+    // signature and thumbprint to check, a replay-cache entry to write) as real DPoP clients send.
+    // wrk sends the proofs from a file written just before each run (bench/dpop-proofs.lua).
+    const dpopKey = await generateKeyPair('ES256', { extractable: true });
+    const dpopJwk = await exportJWK(dpopKey.publicKey);
+    const dpopIdp = await oidcClient.discovery(new URL(idp.issuer), 'service-client', 'service-secret', undefined, { execute: [oidcClient.allowInsecureRequests] });
+    const dpopToken = (await oidcClient.clientCredentialsGrant(dpopIdp, {}, { DPoP: oidcClient.getDPoPHandle(dpopIdp, dpopKey) })).access_token;
+    const dpopAth = createHash('sha256').update(dpopToken).digest('base64url');
+    // Enough proofs for a run at up to BENCH_DPOP_RPS requests/s (a thread that runs out replays, counted as errors).
+    const dpopProofs = Math.ceil(Number(process.env.BENCH_DPOP_RPS ?? 12_000) * (wrkOpts.durationSec + 1));
+    const dpopPrepare = async (running: Running, probe: Probe): Promise<Probe> => {
+      const htu = `http://127.0.0.1:${running.port}${probe.path}`;
+      const iat = Math.floor(Date.now() / 1000);
+      const lines: string[] = [];
+      for (let i = 0; i < dpopProofs; i++) {
+        lines.push(await new SignJWT({ htm: 'GET', htu, iat, jti: randomUUID(), ath: dpopAth })
+          .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: dpopJwk }).sign(dpopKey.privateKey));
+      }
+      const file = join(work, 'dpop-proofs.txt');
+      await writeFile(file, `${lines.join('\n')}\n`);
+      return { path: probe.path, headers: { authorization: `DPoP ${dpopToken}` }, script: { file: join(here, 'dpop-proofs.lua'), args: [file, String(wrkOpts.threads)] } };
+    };
+    // One worker keeps used proofs in its own memory; two share them through the node's SQLite key-value file.
+    for (const w of [1, 2]) {
+      scenarios.push(gateway(`oidc-dpop-w${w}`, 'gateway + openid-connect DPoP-bound bearer JWT, a fresh proof per request (warm token cache)', 'oidc', w, 1,
+        { path: '/svc0/items' }, [{ name: 'openid-connect', config: { ...oidcBase, auth_methods: ['bearer'], proof_of_possession_dpop: 'strict' } }], dpopPrepare));
+    }
+
     scenarios.push(gateway('oidc-bearer-nocache-w1', 'gateway + openid-connect bearer JWT (no verified-token cache)', 'oidc', 1, 1, bearerProbe, [oidcUncached]));
 
     let lastSessionCookie: string | null = null;
@@ -345,7 +374,7 @@ async function main(): Promise<void> {
     // Start every contender first and keep them all up: the measurements are then interleaved
     // (round after round over all scenarios) so that a change in background load on a shared
     // machine hits every scenario alike instead of whichever ran at that moment.
-    const live: Array<{ s: Scenario; url: string; headers: Record<string, string>; pgid: number; running: Running; probe: Probe }> = [];
+    const live: Array<{ s: Scenario; url: string; headers: Record<string, string>; script?: Probe['script']; pgid: number; running: Running; probe: Probe }> = [];
     for (const s of scenarios) {
       if (only && !only.test(s.id)) continue;
       try {
@@ -358,7 +387,7 @@ async function main(): Promise<void> {
           const anonymous = await statusOf(url);
           if (anonymous !== 401) throw new Error(`answered ${anonymous} without a credential (expected 401)`);
         }
-        live.push({ s, url, headers: probe.headers ?? {}, pgid: started.running.child.proc.pid!, running: started.running, probe: started.probe });
+        live.push({ s, url, headers: probe.headers ?? {}, script: probe.script, pgid: started.running.child.proc.pid!, running: started.running, probe: started.probe });
       } catch (err) {
         const msg = (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 6).join(' | ');
         outcomes.set(s.id, { error: msg });
@@ -387,7 +416,7 @@ async function main(): Promise<void> {
     };
     for (const l of live) {
       await runOnly(l);
-      await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load }).catch(() => null);
+      await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load, script: l.script }).catch(() => null);
     }
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so no scenario always follows the same neighbour.
@@ -399,9 +428,13 @@ async function main(): Promise<void> {
           // A fresh login per round: wrk keeps sending one cookie, and a session cookie older than
           // a minute makes every response an idle "touch" (a new sealed Set-Cookie), which a real
           // browser would have stored. Each round must run with a cookie younger than that.
-          if (l.s.prepare) l.headers = (await l.s.prepare(l.running, l.probe)).headers ?? {};
+          if (l.s.prepare) {
+            const prepared = await l.s.prepare(l.running, l.probe);
+            l.headers = prepared.headers ?? {};
+            l.script = prepared.script;
+          }
           const cpuBefore = groupCpuSeconds(l.pgid, ticks);
-          const result = await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, cpus: pin.load });
+          const result = await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, cpus: pin.load, script: l.script });
           const cpu = groupCpuSeconds(l.pgid, ticks) - cpuBefore;
           // wrk counts the requests it completed; a handful more may be in flight at the end.
           if (cpu > 0 && result.requests > 0) result.cpuUsPerReq = (cpu / result.requests) * 1e6;
@@ -469,6 +502,8 @@ const targets: Target[] = [
   { what: 'bearer JWT, warm cache / no-plugin gateway (plain request without the header), 1 worker', num: 'oidc-bearer-w1', den: 'gw-1r-w1', min: null },
   { what: 'bearer JWT, warm cache / no-plugin gateway (plain request without the header), 2 workers', num: 'oidc-bearer-w2', den: 'gw-1r-w2', min: null },
   { what: 'no-plugin gateway: request with the Authorization header / plain request, 1 worker', num: 'gw-1r-bearerhdr-w1', den: 'gw-1r-w1', min: null },
+  { what: 'DPoP-bound bearer JWT, a fresh proof per request / plain bearer JWT (warm cache), 1 worker', num: 'oidc-dpop-w1', den: 'oidc-bearer-w1', min: null },
+  { what: 'DPoP-bound bearer JWT, a fresh proof per request / plain bearer JWT (warm cache), 2 workers (replay cache in the node\'s SQLite file)', num: 'oidc-dpop-w2', den: 'oidc-bearer-w2', min: null },
   { what: 'bearer JWT, no verified-token cache / no-plugin gateway, 1 worker', num: 'oidc-bearer-nocache-w1', den: 'gw-1r-w1', min: null },
   { what: 'session cookie (cookie storage) / no-plugin gateway (same request: with the Cookie header), 1 worker', num: 'oidc-session-cookie-w1', den: 'gw-1r-cookiehdr-w1', min: 0.85 },
   { what: 'session cookie (cookie storage) / no-plugin gateway (plain request without the header), 1 worker', num: 'oidc-session-cookie-w1', den: 'gw-1r-w1', min: null },

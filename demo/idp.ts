@@ -83,6 +83,12 @@ export interface StartIdpOptions {
    * this IdP and of the issuers listed here (issuer → public JWKS) are exchanged.
    */
   tokenExchange?: { trusted?: Record<string, JSONWebKeySet> };
+  /**
+   * DPoP (RFC 9449, oidc-provider `features.dPoP`, on by default): a token request with a `DPoP`
+   * proof gets a DPoP-bound access token (`cnf.jkt`). `requireNonce`: the token endpoint also
+   * demands a server nonce (`use_dpop_nonce`). `enabled: false` switches DPoP off.
+   */
+  dpop?: { enabled?: boolean; requireNonce?: boolean };
 }
 
 export interface DemoIdp {
@@ -302,6 +308,10 @@ export async function startIdp(opts: StartIdpOptions = {}): Promise<DemoIdp> {
     features: {
       devInteractions: { enabled: false },
       ...(mtlsOptions ? { mTLS: mtlsOptions.mTLS } : {}),
+      dPoP: {
+        enabled: opts.dpop?.enabled ?? true,
+        ...(opts.dpop?.requireNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+      },
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
       // Signed answers for clients registered with userinfo_signed_response_alg /

@@ -218,10 +218,10 @@ test('run_on_preflight: false lets OPTIONS through unauthenticated', async () =>
   });
 });
 
-test('a config using a feature that is not built yet is refused, naming the field', async () => {
+test('a config the plugin cannot serve (DPoP with a method proof of possession does not cover) is refused on reload, naming the field', async () => {
   await withGateway(deck(`      auth_methods: [bearer]\n`), async (gw) => {
-    assert.equal(await gw.reload(deck(`      auth_methods: [bearer]\n      proof_of_possession_dpop: strict\n`)), false);
-    assert.match(gw.logText(), /proof_of_possession_dpop/);
+    assert.equal(await gw.reload(deck(`      auth_methods: [bearer, password]\n      proof_of_possession_dpop: strict\n`)), false);
+    assert.match(gw.logText(), /auth_methods\[1\]: password cannot be used with proof_of_possession_dpop/);
   });
 });
 

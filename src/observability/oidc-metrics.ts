@@ -7,7 +7,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 export type IdpEndpoint = 'discovery' | 'jwks' | 'token' | 'introspection' | 'userinfo' | 'revocation' | 'other';
 export type IdpOutcome = 'success' | 'error' | 'timeout' | 'unreachable';
 export type OidcCache = 'verified_token' | 'introspection' | 'token';
-export type AuthFailureReason = 'expired' | 'bad_signature' | 'audience' | 'issuer' | 'missing' | 'invalid';
+export type AuthFailureReason = 'expired' | 'bad_signature' | 'audience' | 'issuer' | 'missing' | 'invalid' | 'dpop_proof' | 'dpop_nonce';
 export type LogoutKind = 'local' | 'rp_initiated' | 'back_channel';
 /** Where sessions (and refresh locks, logout markers) are kept: Redis, Memcached, the config database, or the node's own store. */
 export type SessionStoreKind = 'redis' | 'memcached' | 'database' | 'node';

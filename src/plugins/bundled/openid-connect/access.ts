@@ -3,8 +3,8 @@
  * `lib/actions/authorization/index.js`: every step of the flow in one list, in order):
  *
  *   back-channel logout → callback → session → logout → client → credential search (Kong's
- *   order, `methodSteps`) → max_age → user info search → claims authorization → consumer
- *   mapping → hide credentials → headers → session save
+ *   order, `methodSteps`) → proof of possession (DPoP) → max_age → user info search → claims
+ *   authorization → consumer mapping → hide credentials → headers → session save
  *
  * Each step returns its answer directly, or a Promise when it needs I/O (the IdP, the body, a
  * store). `runSteps` stays synchronous until a step returns a Promise (as the kernel's phase
@@ -36,6 +36,7 @@ import { tokenExchangeBearerStep } from './steps/token-exchange.ts';
 import { withRequestIdToken } from './steps/id-token.ts';
 import { withDistributedClaims } from './steps/distributed-claims.ts';
 import { assertParameters } from './steps/verify-parameters.ts';
+import { dpopStep } from './steps/dpop.ts';
 import type { ConsumerGroup } from '../../../config/credentials.ts';
 import { consumerHeaders, flat, headersFromPlan, hideCredentials, type HeaderPlan } from './steps/headers.ts';
 
@@ -232,6 +233,9 @@ const requestIdToken: AccessStep = async (inst, f) => {
   return undefined;
 };
 
+// RFC 9449: a DPoP-bound token only with a valid proof of its key (steps/dpop.ts).
+const proofOfPossessionDpop: AccessStep = (inst, f) => dpopStep(inst.rt, f, f.outcome!);
+
 const maxAge: AccessStep = (inst, f) => {
   const problem = maxAgeProblem(inst.cfg, f.outcome!, f.ctx.now());
   if (problem !== null) throw authError('invalid_token', problem);
@@ -416,6 +420,7 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'verify parameters', step: verifyParameters, when: (c) => c.verify_parameters },
   { name: 'credential search', step: credentialSearch, when: () => true },
   { name: 'proof of possession (mTLS)', step: mtlsProof, when: (c) => c.proof_of_possession_mtls !== 'off' },
+  { name: 'proof of possession (DPoP)', step: proofOfPossessionDpop, when: (c) => c.proof_of_possession_dpop !== 'off' },
   { name: 'request id token', step: requestIdToken, when: (c) => !!c.id_token_param_name },
   { name: 'max_age', step: maxAge, when: (c) => c.max_age !== null },
   { name: 'user info search', step: userInfoSearch, when: (c) => c.search_user_info },

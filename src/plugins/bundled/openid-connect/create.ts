@@ -23,6 +23,8 @@ import { accessSteps, destroyOnFailure, enabledMethods, Flow, runSteps, type Ins
 import { configuredNames, consumerHeaderNames, consumerHeaders, headerPlan, writesAny } from './steps/headers.ts';
 import { buildBrowser } from './browser-slots.ts';
 import { mtlsPop } from './steps/mtls-pop.ts';
+import { DpopState } from './dpop-state.ts';
+import { dpopAlgsText } from './steps/dpop.ts';
 import { sessionHeaderName } from './browser/session-headers.ts';
 
 const CACHE_ENTRIES = 10_000;
@@ -78,6 +80,20 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   const browser = enabled.has('session') || enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
   // Auto-generated when absent (Kong); per instance, so such caches are not shared.
   const salt = cfg.cache_tokens_salt ?? randomBytes(16).toString('base64url');
+  const dpopMode = cfg.proof_of_possession_dpop;
+  // The jti replay cache and the nonce key: in the plugin's Redis when configured (every node), else the node's store.
+  const dpop = dpopMode === 'off' ? null : new DpopState({
+    lifetimeSec: cfg.dpop_proof_lifetime,
+    leewaySec: cfg.leeway,
+    // (A list of session secrets is a rotation: its first is the current one.)
+    sessionSecret: (Array.isArray(cfg.session_secret) ? cfg.session_secret[0] : cfg.session_secret) ?? null,
+    redis: cfg.redis,
+    sharedKv: deps.sharedKv,
+    instanceId: deps.entity.id,
+    workers: deps.workers,
+    database: deps.database ?? 'off',
+    now,
+  });
   const rt: Runtime = {
     cfg,
     issuer,
@@ -88,6 +104,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     salt,
     enabled,
     browser,
+    dpop,
     caches: {
       verified: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
       introspection: new TtlCache({ maxEntries: CACHE_ENTRIES, now }),
@@ -131,6 +148,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       exposeErrorCode: cfg.expose_error_code,
       displayErrors: cfg.display_errors,
       realm: ctx.request.host || 'portcullis',
+      dpop: dpopMode === 'off' ? null : { mode: dpopMode, algs: dpopAlgsText },
     });
     if (r.status >= 500) ctx.log.error({ code: isGatewayError(err) ? err.code : 'GW_INTERNAL', err: isGatewayError(err) ? err.detail : describe(err) }, 'openid-connect: request failed');
     else ctx.log.info({ status: r.status, reason: isGatewayError(err) ? err.detail : describe(err) }, 'openid-connect: request refused');
@@ -188,6 +206,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     async close() {
       await browser?.close();
       await rt.cluster?.close();
+      await dpop?.close();
       await http.close();
     },
   };

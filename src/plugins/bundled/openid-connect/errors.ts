@@ -10,15 +10,22 @@
  *   occurred"}` as Kong answers (`display_errors` adds the reason, e.g. that the identity provider
  *   is unavailable; the log has the details).
  *
+ * - With DPoP on (`proof_of_possession_dpop`), RFC 9449 challenges: `DPoP realm=..., error=...,
+ *   algs="..."` (`invalid_dpop_proof`, `use_dpop_nonce`, plus the `DPoP-Nonce` the error
+ *   carries); under `optional` other failures offer `Bearer` and `DPoP` both.
+ *
  * `display_errors` adds a short, token-free reason to the body as `error_description`.
  */
 import { GatewayError, isGatewayError } from '../../../errors.ts';
 
 /** Why authentication failed, for the challenge header and `display_errors`. */
-export type AuthFailure = 'no_credentials' | 'invalid_token' | 'invalid_request' | 'insufficient_scope';
+export type AuthFailure = 'no_credentials' | 'invalid_token' | 'invalid_request' | 'insufficient_scope' | DpopFailure;
+
+/** RFC 9449 §7.1, §9: a proof the resource server does not accept, or one without the nonce it wants. */
+export type DpopFailure = 'invalid_dpop_proof' | 'use_dpop_nonce';
 
 /** A verification/authorization failure: 401 (or 403 for `insufficient_scope`). */
-export function authError(failure: AuthFailure, reason: string, cause?: unknown): GatewayError {
+export function authError(failure: AuthFailure, reason: string, cause?: unknown, headers?: Record<string, string>): GatewayError {
   // RFC 6750 §3.1: a malformed request (e.g. a token sent in two places) is a 400.
   const status = failure === 'insufficient_scope' ? 403 : failure === 'invalid_request' ? 400 : 401;
   return new GatewayError(status === 403 ? 'GW_AUTH_FORBIDDEN' : failure === 'no_credentials' ? 'GW_AUTH_UNAUTHORIZED' : 'GW_AUTH_BAD_TOKEN', reason, {
@@ -26,6 +33,7 @@ export function authError(failure: AuthFailure, reason: string, cause?: unknown)
     expose: true,
     detail: `${failure}: ${reason}`,
     cause,
+    ...(headers ? { headers } : {}),
   });
 }
 
@@ -80,31 +88,44 @@ export interface ReplyOptions {
   exposeErrorCode: boolean;
   displayErrors: boolean;
   realm: string;
+  /**
+   * DPoP in force (`proof_of_possession_dpop`): `strict` challenges with the `DPoP` scheme only,
+   * `optional` with `Bearer` and `DPoP` both (RFC 9449 §7.1, §7.2); `algs` lists the accepted
+   * proof algorithms.
+   */
+  dpop?: { mode: 'strict' | 'optional'; algs: string } | null;
 }
 
 export interface ErrorReply {
   status: number;
   body: { message: string; error_description?: string };
-  headers: Record<string, string>;
+  headers: Record<string, string | string[]>;
 }
 
 /** Turn an error into the reply the client gets (no tokens, no secrets). */
 export function toReply(err: unknown, opts: ReplyOptions): ErrorReply {
   const ge = isGatewayError(err) ? err : null;
   const status = ge?.status ?? 500;
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string | string[]> = { ...ge?.headers };
   let message: string;
   if (status === 401 || status === 403 || (status === 400 && ge?.code === 'GW_AUTH_BAD_TOKEN')) {
     message = status === 403 ? opts.forbiddenMessage : status === 400 ? 'Bad Request' : opts.unauthorizedMessage;
     const failure = (ge?.detail ?? '').split(':')[0] as AuthFailure;
+    const dpopFailure = failure === 'invalid_dpop_proof' || failure === 'use_dpop_nonce';
+    const dpop = opts.dpop ?? null;
+    const scheme = dpop !== null && (dpop.mode === 'strict' || dpopFailure) ? 'DPoP' : 'Bearer';
     // The realm is the request's Host: a client-chosen value, so quote it properly.
-    let challenge = `Bearer realm="${quotedStringContent(opts.realm)}"`;
-    if (opts.exposeErrorCode && failure !== 'no_credentials') {
-      const code = status === 403 ? 'insufficient_scope' : failure === 'invalid_request' ? 'invalid_request' : 'invalid_token';
+    const realm = `realm="${quotedStringContent(opts.realm)}"`;
+    let challenge = `${scheme} ${realm}`;
+    // A client cannot follow a nonce challenge it is not told about: use_dpop_nonce always shows.
+    if ((opts.exposeErrorCode && failure !== 'no_credentials') || failure === 'use_dpop_nonce') {
+      const code = status === 403 ? 'insufficient_scope' : failure === 'invalid_request' ? 'invalid_request' : dpopFailure ? failure : 'invalid_token';
       challenge += `, error="${code}"`;
       if (opts.displayErrors && ge) challenge += `, error_description="${quoteSafe(ge.message)}"`;
     }
-    headers['www-authenticate'] = challenge;
+    if (scheme === 'DPoP') challenge += `, algs="${dpop!.algs}"`;
+    // optional: a plain bearer token is still welcome, and so is a DPoP-bound one (RFC 9449 §7.2).
+    headers['www-authenticate'] = scheme === 'Bearer' && dpop !== null ? [challenge, `DPoP ${realm}, algs="${dpop.algs}"`] : challenge;
   } else if (ge && ge.expose) {
     message = ge.message;
   } else {

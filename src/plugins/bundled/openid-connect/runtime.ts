@@ -16,6 +16,7 @@ import type { SingleFlight, TtlCache } from './caches.ts';
 import type { BodyFields } from './body-fields.ts';
 import type { BrowserFlows, SessionData } from './browser/index.ts';
 import type { ClusterCache } from './cluster-cache.ts';
+import type { DpopState } from './dpop-state.ts';
 
 /** A step's answer: the value itself when it is known at once, a Promise when I/O is needed. */
 export type Sync<T> = T | Promise<T>;
@@ -33,6 +34,8 @@ export interface FoundToken extends Source {
   token: string;
   /** The token's live cached verification (a JWT verified before), found while reading it. */
   verified?: VerifiedToken;
+  /** Sent as `Authorization: DPoP <token>` (RFC 9449 §7.1) rather than with the Bearer scheme. */
+  scheme?: 'dpop';
 }
 
 /** One header the plugin writes. */
@@ -104,6 +107,8 @@ export interface Runtime {
   readonly enabled: ReadonlySet<AuthMethod>;
   /** The browser flows (sessions, authorization code, logout), when a browser method is enabled. */
   readonly browser: BrowserFlows | null;
+  /** DPoP replay cache and nonces, when `proof_of_possession_dpop` is not `off`. */
+  readonly dpop: DpopState | null;
   readonly caches: {
     /** By `memoKey` of the token. */
     readonly verified: TtlCache<VerifiedToken>;

@@ -27,6 +27,8 @@ import { mtlsIssues } from './mtls-config.ts';
 export const authMethods = ['session', 'bearer', 'kong_oauth2', 'introspection', 'userinfo', 'refresh_token', 'password', 'client_credentials', 'authorization_code'] as const;
 /** A credential kind (`auth_methods` value). The tuple above is Kong's hard-coded search order. */
 export type AuthMethod = (typeof authMethods)[number];
+/** The methods proof of possession (DPoP, mTLS) applies to (Kong: bearer, introspection, session). */
+export const popCompatibleMethods: ReadonlySet<AuthMethod> = new Set<AuthMethod>(['bearer', 'introspection', 'session']);
 
 export const clientAuthMethods = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'none', 'private_key_jwt', 'self_signed_tls_client_auth', 'tls_client_auth'] as const;
 export type ClientAuthMethod = (typeof clientAuthMethods)[number];
@@ -293,14 +295,6 @@ const fields = {
 };
 
 /**
- * Fields accepted only at their default until their feature exists (value = the default).
- * Kept as data so the docs and the error messages come from one place.
- */
-export const notSupportedYet: Readonly<Record<string, unknown>> = {
-  proof_of_possession_dpop: 'off',
-};
-
-/**
  * `redis` fields the session storage's Redis client cannot apply: only the default (the value
  * here) is accepted; any other value is refused with the reason given.
  */
@@ -337,10 +331,6 @@ export const oidcConfigSchema = z
   .strict()
   .superRefine((cfg, ctx) => {
     const record = cfg as unknown as Record<string, unknown>;
-    for (const [field, dflt] of Object.entries(notSupportedYet)) {
-      const value = record[field];
-      if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
-    }
     // Kong: 1.0 or 1.1. undici (the IdP client) speaks HTTP/1.1 only, so 1.0 is refused, not faked.
     if (cfg.http_version !== 1.1) ctx.addIssue({ code: 'custom', path: ['http_version'], message: cfg.http_version === 1 ? 'HTTP/1.0 is not supported (the IdP client speaks HTTP/1.1); use 1.1' : 'must be 1.1 (Kong allows 1.0 and 1.1; 1.0 is not supported)' });
     if (cfg.http_proxy_authorization && !cfg.http_proxy) ctx.addIssue({ code: 'custom', path: ['http_proxy_authorization'], message: 'needs http_proxy' });
@@ -384,6 +374,12 @@ export const oidcConfigSchema = z
     (cfg.token_headers_grants ?? []).forEach((g, i) => {
       if (g === 'authorization_code') ctx.addIssue({ code: 'custom', path: ['token_headers_grants', i], message: 'authorization_code: not supported yet (token endpoint headers are replayed for password, client_credentials and refresh_token)' });
     });
+    // proof_of_possession_auth_methods_validation: with PoP on, only PoP-compatible methods.
+    if (cfg.proof_of_possession_dpop !== 'off' && cfg.proof_of_possession_auth_methods_validation) {
+      cfg.auth_methods.forEach((m, i) => {
+        if (!popCompatibleMethods.has(m)) ctx.addIssue({ code: 'custom', path: ['auth_methods', i], message: `${m} cannot be used with proof_of_possession_dpop (only bearer, introspection and session can; or set proof_of_possession_auth_methods_validation to false)` });
+      });
+    }
     if (cfg.consumer_claim && cfg.consumer_claims) ctx.addIssue({ code: 'custom', path: ['consumer_claim'], message: 'set consumer_claims or consumer_claim, not both' });
     try {
       new URL(cfg.issuer);

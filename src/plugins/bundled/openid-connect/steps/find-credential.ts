@@ -49,6 +49,14 @@ function bearerSchemeEnd(raw: string): number {
   return i === 6 ? -1 : i;
 }
 
+/** Where the token starts after `DPoP` and its spaces or tabs (case-insensitive, RFC 9449 §7.1), or -1. */
+function dpopSchemeEnd(raw: string): number {
+  if (raw.length < 6 || raw.slice(0, 4).toLowerCase() !== 'dpop') return -1;
+  let i = 4;
+  for (let c = raw.charCodeAt(i); c === 0x20 || c === 0x09; c = raw.charCodeAt(++i));
+  return i === 4 ? -1 : i;
+}
+
 /**
  * The token of a bearer header value (RFC 6750 §2.1: `Bearer <token>`; in Kong's
  * `access-token`/`x-access-token` headers also the bare token), or null. A token whose
@@ -56,6 +64,12 @@ function bearerSchemeEnd(raw: string): number {
  */
 function headerToken(rt: Runtime, raw: string, name: string, nowMs: number): FoundToken | null {
   let start = bearerSchemeEnd(raw);
+  let dpop = false;
+  // `Authorization: DPoP <token>` while DPoP is on (steps/dpop.ts checks its proof).
+  if (start < 0 && name === 'authorization' && rt.cfg.proof_of_possession_dpop !== 'off') {
+    start = dpopSchemeEnd(raw);
+    dpop = start >= 0;
+  }
   // Without the Bearer scheme, only the token itself is taken, and not from Authorization.
   if (start < 0) {
     if (name === 'authorization') return null;
@@ -68,6 +82,7 @@ function headerToken(rt: Runtime, raw: string, name: string, nowMs: number): Fou
   const token = start === 0 && end === raw.length ? raw : raw.slice(start, end);
   const verified = cachedVerification(rt, token, nowMs);
   if (verified === undefined && /\s/.test(token)) return null;
+  if (dpop) return { location: 'header', name, token, scheme: 'dpop', ...(verified ? { verified } : {}) };
   return foundAt('header', name, token, verified);
 }
 
