@@ -72,6 +72,7 @@ export class ProxyRuntime {
     this.#handler = new RequestHandler(first, {
       log: o.log,
       trusted: parseTrustedIps(o.settings.trustedIps),
+      realIpFromProxyProtocol: o.settings.realIpHeader === 'proxy_protocol',
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
       clientBodyTimeout: o.settings.clientBodyTimeout,
@@ -165,7 +166,7 @@ export class ProxyRuntime {
     }
     const certificates = this.#certificates ?? undefined;
     for (const spec of s.proxyListen) {
-      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, certificates, reusePort: this.#o.reusePort, stats: this.stats }));
+      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, certificates, reusePort: this.#o.reusePort, stats: this.stats, log: this.#o.log }));
     }
   }
 
