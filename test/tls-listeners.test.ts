@@ -56,10 +56,13 @@ function h1Get(port: number, path: string, servername = 'localhost'): Promise<{ 
 describe('proxy_listen flags', () => {
   it('parses ssl, http2, reuseport and backlog=N; refuses flags it does not implement, by name', () => {
     assert.deepEqual(parseListen('0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384', 'proxy_listen'), [
-      { host: '0.0.0.0', port: 8000, ssl: false, http2: false, reuseport: true, backlog: 16384 },
-      { host: '0.0.0.0', port: 8443, ssl: true, http2: true, reuseport: true, backlog: 16384 },
+      { host: '0.0.0.0', port: 8000, ssl: false, http2: false, reuseport: true, backlog: 16384, proxyProtocol: false, sslVerifyClient: null },
+      { host: '0.0.0.0', port: 8443, ssl: true, http2: true, reuseport: true, backlog: 16384, proxyProtocol: false, sslVerifyClient: null },
     ]);
-    assert.throws(() => parseListen('0.0.0.0:8000 proxy_protocol', 'proxy_listen'), /proxy_listen: the 'proxy_protocol' flag .* is not supported/);
+    assert.deepEqual(parseListen('0.0.0.0:8443 ssl proxy_protocol ssl_verify_client=optional', 'proxy_listen').map((l) => [l.proxyProtocol, l.sslVerifyClient]), [[true, 'optional']]);
+    assert.throws(() => parseListen('0.0.0.0:8000 ssl_verify_client=on', 'proxy_listen'), /ssl_verify_client of '0.0.0.0:8000 ssl_verify_client=on' needs the 'ssl' flag/);
+    assert.throws(() => parseListen('0.0.0.0:8443 ssl ssl_verify_client=maybe', 'proxy_listen'), /must be ssl_verify_client=off, optional or on/);
+    assert.throws(() => readSettings({ adminListen: '127.0.0.1:8001 proxy_protocol' }, {}), /admin_listen: the 'proxy_protocol' flag .* is not supported here/);
     assert.throws(() => parseListen('0.0.0.0:8000 deferred', 'proxy_listen'), /'deferred'/);
     assert.throws(() => parseListen('0.0.0.0:8000 backlog=x', 'proxy_listen'), /backlog/);
     assert.throws(() => readSettings({ adminListen: '127.0.0.1:8444 http2 ssl' }, {}), /admin_listen: the 'http2' flag/);

@@ -42,10 +42,11 @@ const v1Prefix = Buffer.from('PROXY ');
 /** v1: at most 107 bytes including CRLF (haproxy's proxy-protocol.txt §2.1). */
 const v1Max = 107;
 
+/** The RFC 5952 text of 16 address bytes (WHATWG URL hosts are serialized that way). */
 function ipv6Text(bytes: readonly number[]): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 /**
