@@ -16,6 +16,7 @@ import { createMemoryKv } from '../storage/kv.ts';
 import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
+import { registerCertificateRoutes } from './certificates.ts';
 import { registerExtraRoutes } from './extras.ts';
 import { registerConsumerGroupRoutes } from './consumer-groups.ts';
 import { kongFields, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
@@ -322,6 +323,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     findTarget: async (u, t) => (await service.find('targets', parseTarget(t)?.normalized ?? t, { field: 'upstream', idOrKey: u.id })) as Target | null,
     targetsOf,
   });
+  // Before the generic ones: certificates with their `snis` shorthand and SNI-name paths.
+  registerCertificateRoutes(app, deps);
   registerEntityRoutes(app, deps);
   registerExtraRoutes(app, deps);
   registerConsumerGroupRoutes(app, deps);
