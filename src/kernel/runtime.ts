@@ -96,7 +96,7 @@ export class ProxyRuntime {
       leanClient: o.settings.upstreamClient !== 'undici',
     });
     const metrics = new ProcessMetrics();
-    const balancing = o.balancing ?? new LocalBalancing(o.settings.dns, o.log);
+    const balancing = o.balancing ?? new LocalBalancing(o.settings.dns, o.log, o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : null);
     let first: Snapshot;
     try {
       first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics, balancing), null);
