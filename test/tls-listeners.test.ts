@@ -177,17 +177,21 @@ describe('default certificate', () => {
     }
   });
 
-  it('an ECDSA-only client gets the generated ECDSA certificate', async () => {
+  it('an ECDSA-only client gets the generated ECDSA certificate, an RSA-only one the RSA one, with or without an unknown SNI', async () => {
     const gw = await startGateway({ proxyListen: '127.0.0.1:0 ssl' });
-    try {
-      const type = await new Promise<string>((resolve, reject) => {
-        const s = tls.connect({ host: '127.0.0.1', port: gw.node.proxyPorts()[0], rejectUnauthorized: false, sigalgs: 'ecdsa_secp256r1_sha256' }, () => {
-          resolve(s.getPeerX509Certificate()!.publicKey.asymmetricKeyType!);
-          s.destroy();
-        });
-        s.on('error', reject);
+    const typeOf = (sigalgs: string, servername?: string) => new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: gw.node.proxyPorts()[0], rejectUnauthorized: false, sigalgs, ...(servername ? { servername } : {}) }, () => {
+        resolve(s.getPeerX509Certificate()!.publicKey.asymmetricKeyType!);
+        s.destroy();
       });
-      assert.equal(type, 'ec');
+      s.on('error', reject);
+    });
+    try {
+      assert.equal(await typeOf('ecdsa_secp256r1_sha256'), 'ec');
+      assert.equal(await typeOf('rsa_pss_rsae_sha256'), 'rsa');
+      // A name no SNI entity matches keeps the server's own context, which holds both pairs.
+      assert.equal(await typeOf('ecdsa_secp256r1_sha256', 'unknown.test'), 'ec');
+      assert.equal(await typeOf('rsa_pss_rsae_sha256', 'unknown.test'), 'rsa');
     } finally {
       await gw.close();
     }

@@ -71,7 +71,6 @@ export class CertificateStore {
   readonly #fallback: { cert: string; key: string; cert_alt?: string; key_alt?: string };
   #byName = new Map<string, Served>();
   #star: Served | undefined;
-  #defaultContext: SecureContext;
   /** Contexts by the PEM text they were built from: unchanged certificates keep theirs. */
   #built = new Map<string, Served>();
   /** Some SNI-addressed certificate has an alternative pair: the ClientHello must be read. */
@@ -82,7 +81,6 @@ export class CertificateStore {
   constructor(fallback: { cert: string; key: string; cert_alt?: string; key_alt?: string }, policy: TlsPolicy) {
     this.#fallback = fallback;
     this.#policy = policy;
-    this.#defaultContext = tls.createSecureContext(this.defaultOptions());
   }
 
   get policy(): TlsPolicy {
@@ -169,12 +167,10 @@ export class CertificateStore {
         if (s.name === '*') star = served;
         else byName.set(s.name.toLowerCase(), served);
       }
-      const defaultContext = caChanged ? tls.createSecureContext(this.defaultOptions()) : this.#defaultContext;
       this.#built = built;
       this.#byName = byName;
       this.#star = star;
       this.#pairs = pairs;
-      this.#defaultContext = defaultContext;
     } catch (err) {
       this.#ca = previousCa;
       throw err;
@@ -188,7 +184,9 @@ export class CertificateStore {
    */
   select(servername: string, hello: HelloCapabilities | null = null): SecureContext | undefined {
     const served = this.#lookup(servername.toLowerCase());
-    if (served === undefined) return this.#defaultContext;
+    // No match: the server keeps its own context (the file certificate, both pairs of it; a
+    // context handed back from the callback would serve only one of them).
+    if (served === undefined) return undefined;
     if (served.byType === null || hello === null || hello.prefer === null) return served.primary;
     return served.byType[hello.prefer];
   }
