@@ -131,7 +131,9 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
   let stopping = false;
   const workers = new Set<Worker>();
   const send = (w: Worker, m: PrimaryMessage): void => {
-    if (w.isConnected()) w.send(m);
+    // A worker exiting (drain on SIGTERM) can close its channel between the check and the write:
+    // with a callback the EPIPE is handed to it instead of crashing the primary as an 'error' event.
+    if (w.isConnected()) w.send(m, undefined, undefined, () => {});
   };
   // Health checks run here, once for the node; workers get the states and send passive outcomes.
   const balancing = new LocalBalancing(settings.dns, log, probeCaOf(settings));
