@@ -19,6 +19,8 @@ export const UPSTREAM_BODY = '{"ok":true,"message":"hello from the bench upstrea
 export interface Running {
   readonly child: Child;
   readonly port: number;
+  /** The TLS listener (same process), when started with one. */
+  readonly tlsPort?: number;
 }
 
 export interface Probe {
@@ -144,6 +146,8 @@ export interface GatewayStart {
   database?: 'sqlite';
   /** proxy_listen flags after the address (e.g. ' ssl'); with ssl the scenario checks readiness itself. */
   listenFlags?: string;
+  /** Also listen with `ssl http2` on a second port (certificate: PORTCULLIS_SSL_CERT in `env`). */
+  tls?: boolean;
 }
 
 export async function startGateway(children: Children, o: GatewayStart): Promise<Running> {
@@ -152,12 +156,15 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
   await writeFile(file, o.config);
   const port = await freePort();
   const admin = await freePort();
+  const tlsPort = o.tls ? await freePort() : undefined;
+  const first = `127.0.0.1:${port}${o.listenFlags ?? ''}`;
+  const listen = tlsPort === undefined ? first : `${first}, 127.0.0.1:${tlsPort} ssl http2`;
   // BENCH_NODE_ARGS: extra Node flags for gateway processes (e.g. --perf-basic-prof for `perf`).
   const extra = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
   const prof = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_PROF_INTERVAL ?? '250', '--cpu-prof-dir', o.cpuProfDir] : [];
   const source = o.database === 'sqlite' ? ['--database', 'sqlite'] : ['-c', file];
   const child = children.start(`gateway x${o.workers}`, node, [...extra, ...prof, join(root, 'bin/portcullis.js'), 'start', ...source,
-    '--workers', String(o.workers), '--proxy-listen', `127.0.0.1:${port}${o.listenFlags ?? ''}`, '--admin-listen', `127.0.0.1:${admin}`], {
+    '--workers', String(o.workers), '--proxy-listen', listen, '--admin-listen', `127.0.0.1:${admin}`], {
     cpus: o.cpus,
     cwd: o.dir,
     stdoutFile: o.stdoutFile,
@@ -169,7 +176,37 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
     if (sync.status !== 0) throw new Error(`config sync into the gateway's store failed: ${sync.stderr || sync.stdout}`);
   }
   if (o.listenFlags?.includes('ssl')) return { child, port };
-  return ready('gateway', child, port, o.probe);
+  const running = await ready('gateway', child, port, o.probe);
+  return tlsPort === undefined ? running : { ...running, tlsPort };
+}
+
+/**
+ * nginx terminating TLS (the same certificate as the gateway's, TLSv1.2/1.3, session cache and
+ * tickets off so every connection is a full handshake, as for the gateway) and proxying to the
+ * upstream with keep-alive; a plain listener beside it for the readiness probe.
+ */
+export async function startNginxTls(children: Children, dir: string, cpus: string | null, upstreamPort: number, workers: number, cert: { certFile: string; keyFile: string }): Promise<Running> {
+  const port = await freePort();
+  const tlsPort = await freePort();
+  const child = await runNginx(children, `nginx tls x${workers}`, dir, cpus, workers, `
+  upstream bench { server 127.0.0.1:${upstreamPort}; keepalive 128; keepalive_requests 100000000; }
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    listen 127.0.0.1:${tlsPort} ssl http2 reuseport;
+    ssl_certificate ${cert.certFile};
+    ssl_certificate_key ${cert.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+    location / {
+      proxy_pass http://bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }`);
+  const running = await ready('nginx tls', child, port, { path: '/svc0/' });
+  return { ...running, tlsPort };
 }
 
 /** nginx as a plain reverse proxy with upstream keep-alive (its idiomatic setup), access log off. */

@@ -48,6 +48,8 @@ export function ensureDebianPackages(): void {
     ['apache2', 'command -v apache2'],
     ['libapache2-mod-auth-openidc', 'test -f /usr/lib/apache2/modules/mod_auth_openidc.so'],
     ['redis-server', 'command -v redis-server'],
+    // h2load: the HTTP/2 scenario (100 streams per connection).
+    ['nghttp2-client', 'command -v h2load'],
   ];
   const missing = wanted.filter(([, check]) => spawnSync('sh', ['-c', check], { stdio: 'ignore' }).status !== 0).map(([pkg]) => pkg);
   if (missing.length === 0) return;
@@ -236,6 +238,53 @@ export async function wrk(url: string, headers: Record<string, string>, o: WrkOp
   const r = parseWrk(text);
   if (!(r.rps > 0)) throw new Error(`could not read wrk's report:\n${text}`);
   return r;
+}
+
+export interface H2loadOptions {
+  clients: number;
+  /** Concurrent streams per connection (h2load -m). */
+  streams: number;
+  durationSec: number;
+  cpus: string | null;
+}
+
+/**
+ * Runs h2load (nghttp2) against an https URL over h2 for `durationSec` and reports it as wrk's
+ * result (h2load gives no percentiles: p50 is its mean request time, p99 its maximum).
+ */
+export async function h2load(url: string, headers: Record<string, string>, o: H2loadOptions): Promise<WrkResult> {
+  const args = ['-c', String(o.clients), '-m', String(o.streams), '-t', '1', '-D', String(o.durationSec), '--warm-up-time', '1'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  args.push(url);
+  const [file, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'h2load', ...args]] : ['h2load', args];
+  const text = await new Promise<string>((resolve, reject) => {
+    const p = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), (o.durationSec + 30) * 1000);
+    p.once('error', reject);
+    p.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`h2load exited with ${code}: ${out}`));
+    });
+  });
+  const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(text)?.[1]);
+  const req = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(text);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text);
+  const times = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)/.exec(text);
+  if (!(rps > 0) || req === null) throw new Error(`could not read h2load's report:\n${text}`);
+  // The status line also counts answers that arrived after the measured duration: count the
+  // non-2xx classes, not done − 2xx.
+  return {
+    rps,
+    p50Ms: times ? toMs(times[3]) : Number.NaN,
+    p99Ms: times ? toMs(times[2]) : Number.NaN,
+    requests: Number(req[2]),
+    non2xx: codes === null ? 0 : Number(codes[2]) + Number(codes[3]) + Number(codes[4]),
+    socketErrors: Number(req[4]) + Number(req[5]),
+  };
 }
 
 export interface Machine {

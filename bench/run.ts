@@ -18,10 +18,11 @@ import { join } from 'node:path';
 import * as oidcClient from 'openid-client';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startIdp } from '../demo/idp.ts';
+import { execFileSync } from 'node:child_process';
 import { startMtlsBench, type MtlsBench } from './mtls.ts';
-import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, hasCommand, statusOf, waitUntil, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
+import { Children, clockTicks, describeMachine, ensureDebianPackages, groupCpuSeconds, h2load, hasCommand, statusOf, waitUntil, wrk, type Pinning, type WrkOptions, type WrkResult } from './lib.ts';
 import {
-  gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startRedis, startUpstream, startNginxUpstream, type Probe, type Running,
+  gatewayConfig, startApache, startBareProxy, startGateway, startNginx, startNginxTls, startRedis, startUpstream, startNginxUpstream, type Probe, type Running,
 } from './contenders.ts';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -69,8 +70,10 @@ interface Scenario {
   start(): Promise<{ running: Running; probe: Probe }>;
   /** Extra work once ready (e.g. log in) that may change the headers wrk sends. */
   prepare?(running: Running, probe: Probe): Promise<Probe>;
-  /** A TLS listener: load goes to https:// (with `load`). */
-  tls?: boolean;
+  /** Load over TLS to the contender's `tlsPort` (wrk over https, or h2load over h2). */
+  tls?: 'https' | 'h2';
+  /** The contender's main listener is TLS: load goes to https:// on its port (with `load`). */
+  tlsMain?: boolean;
   /** Measures instead of wrk (the mTLS scenarios: a load client with a client certificate). */
   load?(url: string, headers: Record<string, string>, o: WrkOptions): Promise<WrkResult>;
 }
@@ -166,6 +169,27 @@ async function main(): Promise<void> {
       scenarios.push(gateway(`gw-1r-w${w}`, 'gateway, no plugins, 1 route', 'core', w, 1, p1));
       scenarios.push(gateway(`gw-1000r-w${w}`, 'gateway, no plugins, 1,000 routes', 'core', w, 1000, p1000));
     }
+    // TLS (issue 15): one gateway with a plain and an `ssl http2` listener, measured on each:
+    // HTTP/1.1 keep-alive over TLS against plain HTTP, a new TLS handshake per request
+    // (`Connection: close`) beside nginx on the same RSA certificate, and h2 with 100 streams per
+    // connection (h2load) beside HTTP/1.1 over TLS.
+    const tlsCert = { certFile: join(work, 'bench-tls.crt'), keyFile: join(work, 'bench-tls.key') };
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tlsCert.keyFile, '-out', tlsCert.certFile, '-days', '2',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    let tlsGateway: Promise<Running> | null = null;
+    const sharedTlsGateway = (): Promise<Running> => (tlsGateway ??= startGateway(children, {
+      dir: nextDir('tls'), config: gatewayConfig(up, 1), workers: 1, cpus: cpusFor(1), cpuProfDir, tls: true,
+      env: { PORTCULLIS_SSL_CERT: tlsCert.certFile, PORTCULLIS_SSL_CERT_KEY: tlsCert.keyFile }, probe: p1,
+    }));
+    const closeProbe = { path: '/svc0/items', headers: { connection: 'close' } };
+    scenarios.push({ id: 'tls-plain-w1', label: 'gateway, plain HTTP listener of the TLS gateway (keep-alive)', group: 'core', workers: 1, start: async () => ({ running: await sharedTlsGateway(), probe: p1 }) });
+    scenarios.push({ id: 'tls-keepalive-w1', label: 'gateway, HTTP/1.1 over TLS, keep-alive', group: 'core', workers: 1, tls: 'https', start: async () => ({ running: await sharedTlsGateway(), probe: p1 }) });
+    scenarios.push({ id: 'tls-handshake-w1', label: 'gateway, a new TLS handshake per request (Connection: close)', group: 'core', workers: 1, tls: 'https', start: async () => ({ running: await sharedTlsGateway(), probe: closeProbe }) });
+    scenarios.push({ id: 'tls-h2-100s-w1', label: 'gateway, h2 over TLS, 100 streams per connection (h2load)', group: 'core', workers: 1, tls: 'h2', start: async () => ({ running: await sharedTlsGateway(), probe: p1 }) });
+    let tlsNginx: Promise<Running> | null = null;
+    const sharedTlsNginx = (): Promise<Running> => (tlsNginx ??= startNginxTls(children, nextDir('nginx-tls'), cpusFor(1), up, 1, tlsCert));
+    scenarios.push({ id: 'nginx-tls-handshake-w1', label: 'nginx, a new TLS handshake per request (reference)', group: 'reference', workers: 1, tls: 'https', start: async () => ({ running: await sharedTlsNginx(), probe: { ...closeProbe, path: '/svc0/' } }) });
+    scenarios.push({ id: 'nginx-tls-h2-100s-w1', label: 'nginx, h2 over TLS, 100 streams per connection (reference)', group: 'reference', workers: 1, tls: 'h2', start: async () => ({ running: await sharedTlsNginx(), probe: { path: '/svc0/' } }) });
     // Load balancing: the same service on an upstream of 3 targets (the same upstream process on
     // 3 addresses), round-robin, and consistent hashing on a header (the same X-User on every
     // request of the run, as a client session would send).
@@ -340,7 +364,7 @@ async function main(): Promise<void> {
     // mTLS-bound bearer (RFC 8705) vs the same bearer without the check, over the same kind of TLS
     // listener asking for client certificates; measured with bench/mtls-load.ts (see bench/mtls.ts).
     const mtlsScenario = (id: string, label: string, pop: boolean): Scenario => ({
-      id, label, group: 'oidc', workers: 1, tls: true,
+      id, label, group: 'oidc', workers: 1, tlsMain: true,
       load: (url, headers, o) => mtlsBench!.load(url, headers, o),
       start: async () => {
         mtlsBench ??= await startMtlsBench(work, pin.load);
@@ -380,10 +404,13 @@ async function main(): Promise<void> {
       try {
         const started = await s.start();
         const probe = s.prepare ? await s.prepare(started.running, started.probe) : started.probe;
-        const url = `${s.tls ? 'https' : 'http'}://127.0.0.1:${started.running.port}${probe.path}`;
+        const tlsPort = started.running.tlsPort;
+        if (s.tls !== undefined && tlsPort === undefined) throw new Error('no TLS listener');
+        const url = s.tlsMain ? `https://127.0.0.1:${started.running.port}${probe.path}`
+          : s.tls === undefined ? `http://127.0.0.1:${started.running.port}${probe.path}` : `https://127.0.0.1:${tlsPort}${probe.path}`;
         // A contender that authenticates must refuse the same request without the credential
-        // (the TLS scenarios check it in `prepare`, with their client certificate).
-        if (s.group === 'oidc' && !s.tls) {
+        // (the mTLS scenarios check it in `prepare`, with their client certificate).
+        if (s.group === 'oidc' && !s.tlsMain) {
           const anonymous = await statusOf(url);
           if (anonymous !== 401) throw new Error(`answered ${anonymous} without a credential (expected 401)`);
         }
@@ -399,6 +426,9 @@ async function main(): Promise<void> {
     // group), so its timers, GC and idle threads take nothing from the CPU the measured one is
     // pinned to. The upstream, the IdP and Redis are shared and always run.
     const contenders = live.filter((l) => l.running !== upstream);
+    const load = (l: (typeof live)[number], durationSec?: number): Promise<WrkResult> => (l.s.tls === 'h2'
+      ? h2load(l.url, l.headers, { clients: 4, streams: 100, durationSec: durationSec ?? wrkOpts.durationSec, cpus: pin.load })
+      : (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, ...(durationSec === undefined ? {} : { durationSec }), cpus: pin.load, script: l.script }));
     const signal = (pgid: number, sig: NodeJS.Signals): void => {
       try {
         process.kill(-pgid, sig);
@@ -416,7 +446,7 @@ async function main(): Promise<void> {
     };
     for (const l of live) {
       await runOnly(l);
-      await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, durationSec: warmupSec, cpus: pin.load, script: l.script }).catch(() => null);
+      await load(l, warmupSec).catch(() => null);
     }
     for (let round = 0; round < rounds; round++) {
       // Alternate the order so no scenario always follows the same neighbour.
@@ -434,7 +464,7 @@ async function main(): Promise<void> {
             l.script = prepared.script;
           }
           const cpuBefore = groupCpuSeconds(l.pgid, ticks);
-          const result = await (l.s.load ?? wrk)(l.url, l.headers, { ...wrkOpts, cpus: pin.load, script: l.script });
+          const result = await load(l);
           const cpu = groupCpuSeconds(l.pgid, ticks) - cpuBefore;
           // wrk counts the requests it completed; a handful more may be in flight at the end.
           if (cpu > 0 && result.requests > 0) result.cpuUsPerReq = (cpu / result.requests) * 1e6;
@@ -521,6 +551,10 @@ const targets: Target[] = [
   { what: 'http-log (Kong default queue, a POST per request) / no-plugin gateway, 2 workers', num: 'http-log-w2', den: 'gw-1r-w2', min: 0.9 },
   { what: 'http-log (batches of 100) / no-plugin gateway, 2 workers', num: 'http-log-batch-w2', den: 'gw-1r-w2', min: null },
   { what: 'openid-connect mTLS-bound bearer / plain bearer, same TLS listener with a client certificate, 1 worker (both measured with bench/mtls-load.ts, an undici client: wrk cannot present a certificate)', num: 'oidc-mtls-w1', den: 'oidc-bearer-tls-w1', min: 0.9 },
+  { what: 'HTTP/1.1 over TLS, keep-alive / plain HTTP, the same gateway, 1 worker', num: 'tls-keepalive-w1', den: 'tls-plain-w1', min: 0.85 },
+  { what: 'new TLS handshakes per second: gateway / nginx, same RSA certificate, 1 worker', num: 'tls-handshake-w1', den: 'nginx-tls-handshake-w1', min: null },
+  { what: 'h2, 100 streams per connection / HTTP/1.1 over TLS keep-alive, the same gateway, 1 worker', num: 'tls-h2-100s-w1', den: 'tls-keepalive-w1', min: null },
+  { what: 'h2, 100 streams per connection: gateway / nginx, 1 worker (reference)', num: 'tls-h2-100s-w1', den: 'nginx-tls-h2-100s-w1', min: null },
   { what: 'gateway (1 route) / nginx, 1 worker (reference)', num: 'gw-1r-w1', den: 'nginx-w1', min: null },
   { what: 'gateway (1 route) / nginx, 2 workers (reference)', num: 'gw-1r-w2', den: 'nginx-w2', min: null },
 ];

@@ -56,10 +56,13 @@ function h1Get(port: number, path: string, servername = 'localhost'): Promise<{ 
 describe('proxy_listen flags', () => {
   it('parses ssl, http2, reuseport and backlog=N; refuses flags it does not implement, by name', () => {
     assert.deepEqual(parseListen('0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384', 'proxy_listen'), [
-      { host: '0.0.0.0', port: 8000, ssl: false, http2: false, reuseport: true, backlog: 16384 },
-      { host: '0.0.0.0', port: 8443, ssl: true, http2: true, reuseport: true, backlog: 16384 },
+      { host: '0.0.0.0', port: 8000, ssl: false, http2: false, reuseport: true, backlog: 16384, proxyProtocol: false, sslVerifyClient: null },
+      { host: '0.0.0.0', port: 8443, ssl: true, http2: true, reuseport: true, backlog: 16384, proxyProtocol: false, sslVerifyClient: null },
     ]);
-    assert.throws(() => parseListen('0.0.0.0:8000 proxy_protocol', 'proxy_listen'), /proxy_listen: the 'proxy_protocol' flag .* is not supported/);
+    assert.deepEqual(parseListen('0.0.0.0:8443 ssl proxy_protocol ssl_verify_client=optional', 'proxy_listen').map((l) => [l.proxyProtocol, l.sslVerifyClient]), [[true, 'optional']]);
+    assert.throws(() => parseListen('0.0.0.0:8000 ssl_verify_client=on', 'proxy_listen'), /ssl_verify_client of '0.0.0.0:8000 ssl_verify_client=on' needs the 'ssl' flag/);
+    assert.throws(() => parseListen('0.0.0.0:8443 ssl ssl_verify_client=maybe', 'proxy_listen'), /must be ssl_verify_client=off, optional or on/);
+    assert.throws(() => readSettings({ adminListen: '127.0.0.1:8001 proxy_protocol' }, {}), /admin_listen: the 'proxy_protocol' flag .* is not supported here/);
     assert.throws(() => parseListen('0.0.0.0:8000 deferred', 'proxy_listen'), /'deferred'/);
     assert.throws(() => parseListen('0.0.0.0:8000 backlog=x', 'proxy_listen'), /backlog/);
     assert.throws(() => readSettings({ adminListen: '127.0.0.1:8444 http2 ssl' }, {}), /admin_listen: the 'http2' flag/);
@@ -174,17 +177,21 @@ describe('default certificate', () => {
     }
   });
 
-  it('an ECDSA-only client gets the generated ECDSA certificate', async () => {
+  it('an ECDSA-only client gets the generated ECDSA certificate, an RSA-only one the RSA one, with or without an unknown SNI', async () => {
     const gw = await startGateway({ proxyListen: '127.0.0.1:0 ssl' });
-    try {
-      const type = await new Promise<string>((resolve, reject) => {
-        const s = tls.connect({ host: '127.0.0.1', port: gw.node.proxyPorts()[0], rejectUnauthorized: false, sigalgs: 'ecdsa_secp256r1_sha256' }, () => {
-          resolve(s.getPeerX509Certificate()!.publicKey.asymmetricKeyType!);
-          s.destroy();
-        });
-        s.on('error', reject);
+    const typeOf = (sigalgs: string, servername?: string) => new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: gw.node.proxyPorts()[0], rejectUnauthorized: false, sigalgs, ...(servername ? { servername } : {}) }, () => {
+        resolve(s.getPeerX509Certificate()!.publicKey.asymmetricKeyType!);
+        s.destroy();
       });
-      assert.equal(type, 'ec');
+      s.on('error', reject);
+    });
+    try {
+      assert.equal(await typeOf('ecdsa_secp256r1_sha256'), 'ec');
+      assert.equal(await typeOf('rsa_pss_rsae_sha256'), 'rsa');
+      // A name no SNI entity matches keeps the server's own context, which holds both pairs.
+      assert.equal(await typeOf('ecdsa_secp256r1_sha256', 'unknown.test'), 'ec');
+      assert.equal(await typeOf('rsa_pss_rsae_sha256', 'unknown.test'), 'rsa');
     } finally {
       await gw.close();
     }

@@ -16,6 +16,7 @@ import { createMemoryKv } from '../storage/kv.ts';
 import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type FormBody } from './body.ts';
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
+import { registerCertificateRoutes } from './certificates.ts';
 import { registerExtraRoutes } from './extras.ts';
 import { consumerGroupViews, registerConsumerGroupRoutes } from './consumer-groups.ts';
 import { registerKongClientRoutes, stripDefaultWorkspace } from './kong-clients.ts';
@@ -372,6 +373,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     findTarget: async (u, t) => (await service.find('targets', parseTarget(t)?.normalized ?? t, { field: 'upstream', idOrKey: u.id })) as Target | null,
     targetsOf,
   });
+  // Before the generic ones: certificates with their `snis` shorthand and SNI-name paths.
+  registerCertificateRoutes(app, deps);
   registerKongClientRoutes(app, deps, opts.now ?? Date.now);
   registerEntityRoutes(app, deps);
   registerExtraRoutes(app, deps);

@@ -21,9 +21,13 @@ export const allMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 type Method = (typeof allMethods)[number];
 type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
-/** Registers `handlers` on `path` and a 405 for every other method. */
+/**
+ * Registers `handlers` on `path` and a 405 for every other method. A path an entity's own module
+ * registered first (admin/certificates.ts) is left to it.
+ */
 export function endpoint(app: FastifyInstance, path: string, handlers: Partial<Record<Method, Handler>>): void {
   for (const m of allMethods) {
+    if (app.hasRoute({ method: m, url: path })) continue;
     const h = handlers[m];
     app.route({
       method: m,

@@ -16,6 +16,7 @@ import { deterministicId } from '../config/ids.ts';
 import { normalizeEntity, toEntityRef, type EntityRef, type RefKind } from '../config/normalize.ts';
 import { foreignRefSchema } from '../config/schemas.ts';
 import { isGatewayError, type ValidationIssue } from '../errors.ts';
+import { sniNameProblem } from '../tls/names.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { ConfigStore, ConfigTx, ForeignField, ListOptions, ListPage } from '../storage/ports.ts';
 import { foreignKeyViolation, notFound, referencedBy, schemaViolation, uniqueViolation, AdminError } from './errors.ts';
@@ -59,6 +60,12 @@ export function createEntityService(opts: EntityServiceOptions) {
       // A key unique only under its parent (an ACL group per consumer) needs the parent scope.
       const page = await listAll(tx, entity, { foreign: parent });
       row = page.find((r) => (r as unknown as Record<string, unknown>)[key] === idOrKey) ?? null;
+    }
+    if (!row && d.keyAlias !== undefined && !uuidPattern.test(idOrKey)) {
+      const a = d.keyAlias;
+      const via = await tx.findBy(a.entity, a.key, a.key === 'name' ? idOrKey.toLowerCase() : idOrKey);
+      const id = via === null ? null : fkId((via as unknown as Record<string, unknown>)[a.field]);
+      if (id !== null) row = await tx.get(entity, id);
     }
     if (row && parent && fkId((row as unknown as Record<string, unknown>)[parent.field]) !== parent.id) return null;
     return row;
@@ -210,6 +217,61 @@ export function createEntityService(opts: EntityServiceOptions) {
     await tx.delete(entity, id);
   }
 
+  async function createIn<E extends EntityName>(tx: ConfigTx, entity: E, input: unknown, parent?: { field: ForeignField; idOrKey: string }): Promise<EntityOf<E>> {
+    const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
+    const row = await normalize(tx, entity, withParent(input, scope), {});
+    if (await tx.get(entity, row.id)) throw uniqueViolation({ id: row.id });
+    await checkUnique(tx, entity, row);
+    await tx.insert(entity, row);
+    return row;
+  }
+
+  async function upsertIn<E extends EntityName>(tx: ConfigTx, entity: E, idOrKey: string, input: unknown, parent?: { field: ForeignField; idOrKey: string }): Promise<EntityOf<E>> {
+    const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
+    const existing = await find(tx, entity, idOrKey, scope);
+    let body = withParent(input, scope);
+    const isId = uuidPattern.test(idOrKey);
+    const key = descriptorOf(entity).endpointKey;
+    if (isRecord(body)) {
+      if (isId) body = { ...body, id: idOrKey };
+      else if (key) body = { ...body, [key]: idOrKey };
+      if (existing && !isId) body = { ...(body as Record<string, unknown>), id: existing.id };
+    }
+    if (!isId && !key && !existing) throw notFound();
+    const row = await normalize(tx, entity, body, { existing: existing ?? undefined });
+    await checkUnique(tx, entity, row);
+    if (existing) await tx.update(entity, row);
+    else await tx.insert(entity, row);
+    return row;
+  }
+
+  async function patchIn<E extends EntityName>(tx: ConfigTx, entity: E, idOrKey: string, input: unknown, parent?: { field: ForeignField; idOrKey: string }): Promise<EntityOf<E>> {
+    const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
+    const existing = await find(tx, entity, idOrKey, scope);
+    if (!existing) throw notFound();
+    if (isRecord(input) && input.id !== undefined && input.id !== existing.id) {
+      throw schemaViolation([{ path: 'id', message: 'cannot be changed' }]);
+    }
+    const row = await normalize(tx, entity, withParent(input, scope), { existing, partial: true });
+    await checkUnique(tx, entity, row);
+    await tx.update(entity, row);
+    return row;
+  }
+
+  /** Kong's parse_name_list + the names' own checks: `<name> is duplicated`, wildcard host rules. */
+  function checkSniNames(names: readonly unknown[]): void {
+    const issues: ValidationIssue[] = [];
+    const seen = new Set<string>();
+    names.forEach((n, i) => {
+      const problem = sniNameProblem(n);
+      if (problem !== null) return issues.push({ path: `snis[${i}]`, message: problem });
+      const name = (n as string).toLowerCase();
+      if (seen.has(name)) issues.push({ path: 'snis', message: `${name} is duplicated` });
+      seen.add(name);
+    });
+    if (issues.length > 0) throw schemaViolation(issues);
+  }
+
   function withParent(input: unknown, parent?: ParentScope): unknown {
     if (!parent || !isRecord(input)) return input;
     return { ...input, [parent.field]: { id: parent.id } };
@@ -230,50 +292,47 @@ export function createEntityService(opts: EntityServiceOptions) {
 
     /** POST → the created entity. */
     create: <E extends EntityName>(entity: E, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
-      inTx(async (tx) => {
-        const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
-        const row = await normalize(tx, entity, withParent(input, scope), {});
-        if (await tx.get(entity, row.id)) throw uniqueViolation({ id: row.id });
-        await checkUnique(tx, entity, row);
-        await tx.insert(entity, row);
-        return row;
-      }),
+      inTx((tx) => createIn(tx, entity, input, parent)),
 
     /** PUT: replace the entity found by id or key, or create it with that id / key. */
     upsert: <E extends EntityName>(entity: E, idOrKey: string, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
-      inTx(async (tx) => {
-        const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
-        const existing = await find(tx, entity, idOrKey, scope);
-        let body = withParent(input, scope);
-        const isId = uuidPattern.test(idOrKey);
-        const key = descriptorOf(entity).endpointKey;
-        if (isRecord(body)) {
-          if (isId) body = { ...body, id: idOrKey };
-          else if (key) body = { ...body, [key]: idOrKey };
-          if (existing && !isId) body = { ...(body as Record<string, unknown>), id: existing.id };
-        }
-        if (!isId && !key) throw notFound();
-        const row = await normalize(tx, entity, body, { existing: existing ?? undefined });
-        await checkUnique(tx, entity, row);
-        if (existing) await tx.update(entity, row);
-        else await tx.insert(entity, row);
-        return row;
-      }, true),
+      inTx((tx) => upsertIn(tx, entity, idOrKey, input, parent), true),
 
     /** PATCH: merge onto the existing entity (404 when absent). */
     patch: <E extends EntityName>(entity: E, idOrKey: string, input: unknown, parent?: { field: ForeignField; idOrKey: string }) =>
+      inTx((tx) => patchIn(tx, entity, idOrKey, input, parent)),
+
+    /**
+     * Kong's certificates with the `snis` shorthand (kong/db/dao/certificates.lua): the write and
+     * the SNI rows it implies in one transaction. `names` null = no SNIs (PUT without `snis`),
+     * undefined = leave them (PATCH without `snis`). Returns the row and its sorted SNI names.
+     */
+    writeCertificate: (verb: 'create' | 'upsert' | 'patch', idOrKey: string | null, input: unknown, names: readonly string[] | null | undefined) =>
       inTx(async (tx) => {
-        const scope = parent ? await parentScope(tx, entity, parent.field, parent.idOrKey) : undefined;
-        const existing = await find(tx, entity, idOrKey, scope);
-        if (!existing) throw notFound();
-        if (isRecord(input) && input.id !== undefined && input.id !== existing.id) {
-          throw schemaViolation([{ path: 'id', message: 'cannot be changed' }]);
+        const list = names === null ? [] : names;
+        if (list !== undefined) checkSniNames(list);
+        const row = verb === 'create' ? await createIn(tx, 'certificates', input)
+          : verb === 'upsert' ? await upsertIn(tx, 'certificates', idOrKey ?? '', input)
+            : await patchIn(tx, 'certificates', idOrKey ?? '', input);
+        const current = await listAll(tx, 'snis', { foreign: { field: 'certificate', id: row.id } });
+        if (list !== undefined) {
+          const wanted = new Set(list.map((n) => n.toLowerCase()));
+          for (const name of wanted) {
+            const owner = await tx.findBy('snis', 'name', name);
+            if (owner !== null && fkId(owner.certificate) !== row.id) {
+              throw schemaViolation([{ path: 'snis', message: `${name} already associated with existing certificate '${fkId(owner.certificate)}'` }]);
+            }
+            if (owner === null) await createIn(tx, 'snis', { name, certificate: { id: row.id } });
+          }
+          for (const s of current) if (!wanted.has(s.name)) await removeRow(tx, 'snis', s.id);
         }
-        const row = await normalize(tx, entity, withParent(input, scope), { existing, partial: true });
-        await checkUnique(tx, entity, row);
-        await tx.update(entity, row);
-        return row;
-      }),
+        const after = list === undefined ? current.map((s) => s.name) : [...new Set(list.map((n) => n.toLowerCase()))];
+        return { ...row, snis: after.sort() };
+      }, true),
+
+    /** The sorted SNI names of a certificate (Kong's `snis` on certificate reads). */
+    sniNamesOf: async (certificateId: string): Promise<string[]> =>
+      (await listAll(store, 'snis', { foreign: { field: 'certificate', id: certificateId } })).map((s) => s.name).sort(),
 
     /**
      * DELETE with Kong's cascades. Returns false when nothing matched (top-level endpoints still

@@ -13,12 +13,13 @@ import type { Target, Upstream } from '../config/upstreams.ts';
 import type { Logger } from '../plugins/sdk.ts';
 import { Balancers } from './balancer.ts';
 import { NameResolver } from './dns.ts';
-import { HealthChecker, checksEnabled } from './health-checker.ts';
+import { HealthChecker, checksEnabled, type ProbeCertificate } from './health-checker.ts';
 import { HealthStates, type HealthEntries } from './health-states.ts';
 
 export interface Balancing {
   readonly balancers: Balancers;
-  apply(upstreams: readonly Upstream[], targets: readonly Target[]): Promise<void>;
+  /** `certificates`: PEM by certificate id, for upstreams' client_certificate in HTTPS probes. */
+  apply(upstreams: readonly Upstream[], targets: readonly Target[], certificates?: ReadonlyMap<string, ProbeCertificate>): Promise<void>;
   /** A proxied outcome (HTTP status, or TCP_FAILURE / TIMEOUT) for passive checks. */
   report(upstream: string, key: string, code: number): void;
   close(): void;
@@ -39,14 +40,16 @@ export class LocalBalancing implements Balancing {
   readonly balancers: Balancers;
   readonly checker: HealthChecker;
 
-  constructor(dns: DnsSettings, log: Logger) {
+  /** `probeCa`: the CA bundle HTTPS probes trust (PORTCULLIS_UPSTREAM_CA_FILE; default Node's roots). */
+  constructor(dns: DnsSettings, log: Logger, probeCa: string | null = null) {
     this.resolver = new NameResolver({ servers: dns.servers, hostsFile: dns.hostsFile, log, errorRetryMs: dns.errorRetryMs });
     this.balancers = new Balancers({ health: this.states, resolver: this.resolver, log });
-    this.checker = new HealthChecker(this.balancers, this.states, log);
+    this.checker = new HealthChecker(this.balancers, this.states, log, probeCa);
   }
 
-  async apply(upstreams: readonly Upstream[], targets: readonly Target[]): Promise<void> {
+  async apply(upstreams: readonly Upstream[], targets: readonly Target[], certificates?: ReadonlyMap<string, ProbeCertificate>): Promise<void> {
     await this.balancers.apply(upstreams, targets);
+    if (certificates !== undefined) this.checker.setCertificates(certificates);
     this.checker.sync();
   }
 

@@ -42,8 +42,18 @@ interface Counters {
   http: number;
 }
 
+/** A certificate entity's PEM, presented by HTTPS probes of an upstream with client_certificate. */
+export interface ProbeCertificate {
+  cert: string;
+  key: string;
+}
+
 interface Probing {
   upstream: Upstream;
+  /** TLS options of HTTPS probes: trust store, the upstream's client certificate. */
+  tls: https.RequestOptions;
+  /** What `tls` was built from: a change restarts the probing. */
+  tlsSig: string;
   healthyTimer: NodeJS.Timeout | null;
   unhealthyTimer: NodeJS.Timeout | null;
   agent: http.Agent;
@@ -100,10 +110,35 @@ export class HealthChecker {
   readonly #probing = new Map<string, Probing>();
   #closed = false;
 
-  constructor(balancers: Balancers, states: HealthStates, log: Logger) {
+  readonly #ca: string | null;
+  #certificates: ReadonlyMap<string, ProbeCertificate> = new Map();
+
+  constructor(balancers: Balancers, states: HealthStates, log: Logger, ca: string | null = null) {
     this.#balancers = balancers;
     this.#states = states;
     this.#log = log;
+    this.#ca = ca;
+  }
+
+  /** The certificate entities (by id) upstreams' client_certificate refer to; applied by sync(). */
+  setCertificates(certificates: ReadonlyMap<string, ProbeCertificate>): void {
+    this.#certificates = certificates;
+  }
+
+  /**
+   * HTTPS probes as Kong's health checker makes them: `https_sni` as the server name (else the
+   * target's hostname), `https_verify_certificate` against the upstream trust store, and the
+   * upstream's client_certificate presented for mTLS.
+   */
+  #tlsOf(u: Upstream): { tls: https.RequestOptions; sig: string } {
+    const tls: https.RequestOptions = {};
+    if (this.#ca !== null) tls.ca = this.#ca;
+    const client = u.client_certificate === null ? undefined : this.#certificates.get(u.client_certificate.id);
+    if (client !== undefined) {
+      tls.cert = client.cert;
+      tls.key = client.key;
+    }
+    return { tls, sig: client === undefined ? '' : `${client.cert}\0${client.key}` };
   }
 
   /** Starts/stops probing after a config change (unchanged upstreams keep their timers). */
@@ -118,7 +153,7 @@ export class HealthChecker {
       }
       seen.add(u.name);
       const p = this.#probing.get(u.name);
-      if (p !== undefined && p.upstream === u) continue;
+      if (p !== undefined && p.upstream === u && p.tlsSig === this.#tlsOf(u).sig) continue;
       if (p !== undefined) this.#stop(p);
       this.#start(u);
     }
@@ -131,7 +166,8 @@ export class HealthChecker {
   #start(u: Upstream): void {
     const a = u.healthchecks.active;
     const agent = a.type === 'https' ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const p: Probing = { upstream: u, healthyTimer: null, unhealthyTimer: null, agent, lean: new Map(), busy: new Set() };
+    const { tls, sig } = this.#tlsOf(u);
+    const p: Probing = { upstream: u, tls, tlsSig: sig, healthyTimer: null, unhealthyTimer: null, agent, lean: new Map(), busy: new Set() };
     this.#probing.set(u.name, p);
     if (a.type === 'grpc' || a.type === 'grpcs') return; // refused by the config rules; never probed
     if (a.healthy.interval > 0) p.healthyTimer = setInterval(() => this.#round(p, true), a.healthy.interval * 1000);
@@ -202,7 +238,7 @@ export class HealthChecker {
     }
     const options: https.RequestOptions = {
       host: a.ip, port: a.port, path: act.http_path, method: 'GET', headers, agent: p.agent, timeout: timeoutMs,
-      ...(secure ? { servername: act.https_sni ?? (net.isIP(a.hostname) === 0 ? a.hostname : undefined), rejectUnauthorized: act.https_verify_certificate } : {}),
+      ...(secure ? { ...p.tls, servername: act.https_sni ?? (net.isIP(a.hostname) === 0 ? a.hostname : undefined), rejectUnauthorized: act.https_verify_certificate } : {}),
     };
     const req = (secure ? https : http).request(options, (res) => {
       res.resume();

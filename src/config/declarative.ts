@@ -167,7 +167,12 @@ class Walker {
       const id = referenced ? this.idFor(kind, item, p) : undefined;
       this.entries.push({ kind, path: p, input, id });
       if (id === undefined) continue;
-      for (const c of children) this.walk(c.kind, item[c.kind], `${p}.${c.kind}`, { field: c.field, id });
+      for (const c of children) {
+        const asField = descriptorOf(c.kind).nestedStringField;
+        let v = item[c.kind];
+        if (asField !== undefined && Array.isArray(v)) v = v.map((x) => (typeof x === 'string' ? { [asField]: x } : x));
+        this.walk(c.kind, v, `${p}.${c.kind}`, { field: c.field, id });
+      }
       for (const l of refLists) {
         if (item[l.key] !== undefined && item[l.key] !== null) this.pending.push({ ...l, ownerId: id, value: item[l.key], path: `${p}.${l.key}` });
       }

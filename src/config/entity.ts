@@ -93,6 +93,16 @@ export interface EntityDescriptor<E extends EntityName = EntityName> {
    * against. A key that is not itself unique (ACL `group`) is looked up under the parent only.
    */
   readonly endpointKey: string | null;
+  /**
+   * A non-UUID path segment that is not an endpoint key may name a row of another kind pointing
+   * here (Kong's `/certificates/{sni name}`: `{ entity: 'snis', key: 'name', field: 'certificate' }`).
+   */
+  readonly keyAlias?: { readonly entity: EntityName; readonly key: string; readonly field: string };
+  /**
+   * A string in this kind's nested decK list stands for a row with this field (Kong's certificate
+   * `snis: [a.example.com]` shorthand for `snis: [{name: a.example.com}]`).
+   */
+  readonly nestedStringField?: string;
   /** Fields unique on their own (null values do not collide). A foreign-key field compares ids. */
   readonly uniqueKeys: readonly string[];
   readonly compositeKeys: readonly CompositeKeyDescriptor[];

@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
 import { checkHeaderName, checkHostname, checkTag, uuidPattern } from './fields.ts';
+import { foreignRefSchema } from './schemas.ts';
 import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
 export const algorithms = ['round-robin', 'consistent-hashing', 'least-connections', 'latency'] as const;
@@ -128,7 +129,9 @@ export const upstreamInputSchema = z.strictObject({
   slots: z.int().min(10).max(65536).default(10000),
   healthchecks: healthchecksSchema,
   host_header: checked(checkHostWithPort).nullable().default(null),
-  client_certificate: z.union([z.string().min(1), z.strictObject({ id: z.string().min(1) })]).nullable().default(null),
+  // Kong: a foreign key to a certificate, presented to every target for mTLS when the service has
+  // no client_certificate of its own (and by HTTPS health checks).
+  client_certificate: foreignRefSchema.nullable().default(null),
   use_srv_name: z.boolean().default(false),
   tags: tagsSchema,
   created_at: timestampSchema,
@@ -180,10 +183,6 @@ export function upstreamRules(u: UpstreamInput, given: { algorithm: boolean; has
   const activeType = u.healthchecks.active.type;
   if (activeType === 'grpc' || activeType === 'grpcs') {
     issues.push({ path: 'healthchecks.active.type', message: `'${activeType}' active health checks are not supported; use 'http', 'https' or 'tcp'` });
-  }
-  if (u.client_certificate !== null) {
-    // The certificates entity is not part of this build yet: refuse rather than ignore.
-    issues.push({ path: 'client_certificate', message: 'upstream client certificates are not supported yet (certificates entity missing); leave it null' });
   }
   return issues;
 }

@@ -24,6 +24,7 @@ import { Flight } from './flight.ts';
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
+import { proxiedPeerOf } from './preamble.ts';
 import { pathNeedsCheck, type RouterInput } from '../router/index.ts';
 import type { AccessLog } from '../observability/access-log.ts';
 import { traceScope, type RequestTrace } from '../observability/trace-scope.ts';
@@ -35,6 +36,11 @@ export interface HandlerSettings {
   /** Request counters for GET /status (optional). */
   stats?: { requestStarted(): void; requestEnded(): void };
   trusted: TrustedIps;
+  /**
+   * Kong's `real_ip_header proxy_protocol`: the client address is the PROXY protocol source when
+   * the connecting peer is in trusted_ips (X-Real-IP / X-Forwarded-For are not consulted for it).
+   */
+  realIpFromProxyProtocol?: boolean;
   /** Max request body in bytes (0 = unlimited, as Kong's default). */
   maxBodySize: number;
   /** Max bytes a plugin may buffer from a body; bodies held whole spill to a temporary file beyond it. */
@@ -189,7 +195,12 @@ export class RequestHandler implements ForwardSink<Flight> {
       const p = req.headers['x-forwarded-proto'];
       if (p === 'https' || p === 'http') scheme = p;
     }
-    const clientIp = trusted ? this.#s.trusted.clientIp(remote, req.headers) : remote;
+    let clientIp = remote;
+    if (this.#s.realIpFromProxyProtocol === true) {
+      if (trusted) clientIp = proxiedPeerOf(req.socket)?.address ?? remote;
+    } else if (trusted) {
+      clientIp = this.#s.trusted.clientIp(remote, req.headers);
+    }
     const incomingId = req.headers['x-request-id'];
     const id = typeof incomingId === 'string' && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
     const incoming = new Incoming(req, {
@@ -361,7 +372,9 @@ export class RequestHandler implements ForwardSink<Flight> {
     h.host = route.preserve_host && clientHost !== undefined ? clientHost : hostHeader;
     const matchedPath = f.match!.matchedPath;
     const stripped = route.strip_path && matchedPath !== null && matchedPath !== '' && matchedPath !== '/' ? matchedPath : null;
-    setForwardedHeaders(h, req, req.raw.socket.remoteAddress ?? '', stripped);
+    // With real_ip_header proxy_protocol the address the load balancer vouched for is the peer, as
+    // nginx's realip module makes it $remote_addr.
+    setForwardedHeaders(h, req, this.#s.realIpFromProxyProtocol === true ? req.clientIp : req.raw.socket.remoteAddress ?? '', stripped);
     h['x-request-id'] = ctx.id;
     if (this.#s.kongHeaders?.requestIdUpstream) h['x-kong-request-id'] = ctx.id;
     const certHeader = this.#s.clientCertHeader;

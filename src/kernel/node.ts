@@ -5,6 +5,7 @@
  */
 import { processMemory, sumStats, type ServerStats } from './stats.ts';
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,12 @@ import type { Settings } from './settings.ts';
 import { NodeMetrics, NodeScrape } from '../observability/metrics.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { version } from './version.ts';
+import { certificatesById } from '../tls/index.ts';
+
+/** The trust store of HTTPS health checks: PORTCULLIS_UPSTREAM_CA_FILE, as for proxied requests. */
+export function probeCaOf(settings: Settings): string | null {
+  return settings.upstreamCaFile ? readFileSync(settings.upstreamCaFile, 'utf8') : null;
+}
 
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -62,7 +69,7 @@ const statsTimeoutMs = 500;
 export async function startSingle(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
   let runtime = null as ProxyRuntime | null;
   // Balancers, DNS and health checks of the node, shared by the proxy and the Admin API.
-  const balancing = new LocalBalancing(settings.dns, log);
+  const balancing = new LocalBalancing(settings.dns, log, probeCaOf(settings));
   const control: ControlPlane = new ControlPlane({
     settings,
     registry,
@@ -124,10 +131,12 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
   let stopping = false;
   const workers = new Set<Worker>();
   const send = (w: Worker, m: PrimaryMessage): void => {
-    if (w.isConnected()) w.send(m);
+    // A worker exiting (drain on SIGTERM) can close its channel between the check and the write:
+    // with a callback the EPIPE is handed to it instead of crashing the primary as an 'error' event.
+    if (w.isConnected()) w.send(m, undefined, undefined, () => {});
   };
   // Health checks run here, once for the node; workers get the states and send passive outcomes.
-  const balancing = new LocalBalancing(settings.dns, log);
+  const balancing = new LocalBalancing(settings.dns, log, probeCaOf(settings));
   let healthTimer: NodeJS.Timeout | null = null;
   const healthMessage = (): HealthToWorker => ({ type: 'health', entries: balancing.states.entries() });
   balancing.states.subscribe(() => {
@@ -181,7 +190,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     onConfig: async (data) => {
       last = data;
       for (const w of workers) send(w, { type: 'config', data });
-      await balancing.apply(data.upstreams, data.targets);
+      await balancing.apply(data.upstreams, data.targets, certificatesById(data));
     },
     status: async (): Promise<Record<string, unknown>> => {
       const replies = await collectStats();

@@ -72,6 +72,7 @@ export class ProxyRuntime {
     this.#handler = new RequestHandler(first, {
       log: o.log,
       trusted: parseTrustedIps(o.settings.trustedIps),
+      realIpFromProxyProtocol: o.settings.realIpHeader === 'proxy_protocol',
       maxBodySize: o.settings.maxBodySize,
       bufferCap: o.settings.bodyBufferCap,
       clientBodyTimeout: o.settings.clientBodyTimeout,
@@ -95,7 +96,7 @@ export class ProxyRuntime {
       leanClient: o.settings.upstreamClient !== 'undici',
     });
     const metrics = new ProcessMetrics();
-    const balancing = o.balancing ?? new LocalBalancing(o.settings.dns, o.log);
+    const balancing = o.balancing ?? new LocalBalancing(o.settings.dns, o.log, o.settings.upstreamCaFile ? readFileSync(o.settings.upstreamCaFile, 'utf8') : null);
     let first: Snapshot;
     try {
       first = await buildSnapshot(initial, 1, ProxyRuntime.#deps(o, pools, metrics, balancing), null);
@@ -165,7 +166,7 @@ export class ProxyRuntime {
     }
     const certificates = this.#certificates ?? undefined;
     for (const spec of s.proxyListen) {
-      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, certificates, reusePort: this.#o.reusePort, stats: this.stats }));
+      this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, certificates, reusePort: this.#o.reusePort, stats: this.stats, log: this.#o.log }));
     }
   }
 

@@ -19,6 +19,8 @@ import type { ListenSpec } from './settings.ts';
 import type { RequestHandler } from './handler.ts';
 import type { ConnectionStats } from './stats.ts';
 import type { CertificateStore } from '../tls/store.ts';
+import type { Logger } from 'pino';
+import { installPreamble } from './preamble.ts';
 
 export interface Listener {
   readonly server: http.Server;
@@ -51,6 +53,8 @@ export interface ServerOptions {
   reusePort?: boolean;
   /** Counts connections and requests for GET /status. */
   stats?: ConnectionStats;
+  /** For connections refused at the PROXY protocol header (debug level). */
+  log?: Logger;
 }
 
 export async function listen(spec: ListenSpec, handler: RequestHandler, options: ServerOptions): Promise<Listener> {
@@ -67,7 +71,7 @@ export async function listen(spec: ListenSpec, handler: RequestHandler, options:
   if (spec.ssl) {
     if (!options.certificates) throw new Error(`listener ${spec.host}:${spec.port} is "ssl" but no certificate is loaded`);
     const store = options.certificates;
-    server = https.createServer({ ...serverOptions, ...store.serverOptions(), ALPNProtocols: spec.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] }, handler.handle);
+    server = https.createServer({ ...serverOptions, ...store.serverOptions(spec.sslVerifyClient ?? undefined), ALPNProtocols: spec.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] }, handler.handle);
     store.attach(server as unknown as https.Server);
     server.once('close', () => store.detach(server as unknown as https.Server));
     // A handshake that fails (garbage bytes, no shared cipher, a refused client certificate)
@@ -77,6 +81,17 @@ export async function listen(spec: ListenSpec, handler: RequestHandler, options:
     server = http.createServer(serverOptions, handler.handle);
   }
   const h2 = spec.http2 ? h2Side(server, spec.ssl, handler, options.maxHeaderSize) : null;
+  // Before HTTP, TLS or the h2c sniffer: the PROXY protocol header, and the ClientHello when an
+  // RSA + ECDSA certificate pair is served by SNI.
+  const store = spec.ssl ? options.certificates : undefined;
+  installPreamble(server, {
+    tls: spec.ssl,
+    proxyProtocol: spec.proxyProtocol,
+    sniffHello: store !== undefined ? () => store.needsHello() : null,
+    tls13: store?.policy.maxVersion === 'TLSv1.3',
+    timeoutMs: 60_000,
+    onRefused: (reason) => options.log?.debug({ listener: `${spec.host}:${spec.port}`, reason }, 'connection closed: no valid PROXY protocol header'),
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();

@@ -18,6 +18,13 @@ export interface ListenSpec {
   reuseport: boolean;
   /** listen(2) backlog (Kong's `backlog=N`); null = Node's default. */
   backlog: number | null;
+  /** Kong's `proxy_protocol`: every connection starts with a PROXY protocol v1 or v2 header. */
+  proxyProtocol: boolean;
+  /**
+   * `ssl_verify_client=off|optional|on` on an `ssl` listener: whether this listener asks for a
+   * client certificate; null = PORTCULLIS_SSL_VERIFY_CLIENT.
+   */
+  sslVerifyClient: 'off' | 'optional' | 'on' | null;
 }
 
 export interface Settings {
@@ -29,6 +36,11 @@ export interface Settings {
   workers: number;
   logLevel: string;
   trustedIps: string;
+  /**
+   * Kong's real_ip_header: `x-real-ip` (X-Real-IP, then X-Forwarded-For, from trusted peers) or
+   * `proxy_protocol` (the PROXY protocol source address, from trusted peers).
+   */
+  realIpHeader: 'x-real-ip' | 'proxy_protocol';
   /** Max request body bytes; 0 = unlimited (Kong's client_max_body_size default). */
   maxBodySize: number;
   /** Max bytes buffered in memory when a plugin reads a body; bodies held whole (request/response buffering) spill to a temporary file beyond it. */
@@ -88,7 +100,7 @@ export interface SettingDoc {
 
 /** Every setting, for `portcullis --help` and docs/configuration.md. */
 export const settingDocs: readonly SettingDoc[] = [
-  { env: 'PORTCULLIS_PROXY_LISTEN', flag: '--proxy-listen', default: '0.0.0.0:8000', help: 'Proxy listeners (Kong\'s proxy_listen): comma-separated "host:port [ssl] [http2] [reuseport] [backlog=N]". ssl: TLS with SNI certificate selection; http2: h2 by ALPN on ssl listeners, h2c (prior knowledge) on plain ones, HTTP/1.1 always served. Other Kong flags (proxy_protocol, deferred, bind, ...) are refused.' },
+  { env: 'PORTCULLIS_PROXY_LISTEN', flag: '--proxy-listen', default: '0.0.0.0:8000', help: 'Proxy listeners (Kong\'s proxy_listen): comma-separated "host:port [ssl] [http2] [reuseport] [backlog=N] [proxy_protocol] [ssl_verify_client=off|optional|on]". ssl: TLS with SNI certificate selection; http2: h2 by ALPN on ssl listeners, h2c (prior knowledge) on plain ones, HTTP/1.1 always served; proxy_protocol: connections start with a PROXY protocol v1/v2 header (see PORTCULLIS_REAL_IP_HEADER); ssl_verify_client: this ssl listener\'s own PORTCULLIS_SSL_VERIFY_CLIENT. Other Kong flags (deferred, bind, ...) are refused.' },
   { env: 'PORTCULLIS_ADMIN_LISTEN', flag: '--admin-listen', default: '127.0.0.1:8001', help: 'Admin API listeners, same syntax (flags: ssl, reuseport, backlog=N); "off" disables the Admin API.' },
   { env: 'PORTCULLIS_DATABASE', flag: '--database', default: 'sqlite (off when a declarative config is given)', help: 'off (declarative file), sqlite (embedded) or postgres.' },
   { env: 'PORTCULLIS_DECLARATIVE_CONFIG', flag: '-c, --config', default: '(none)', help: 'decK-format YAML/JSON file served in DB-less mode.' },
@@ -96,6 +108,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_LOG_LEVEL', flag: '--log-level', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent.' },
   { env: 'PORTCULLIS_PROXY_ACCESS_LOG', default: 'stdout', help: 'As Kong\'s proxy_access_log: "stdout" (also "on"), a file path, or "off"; optionally followed by a format, json (default) or combined (nginx combined + kong_request_id).' },
   { env: 'PORTCULLIS_STATUS_LISTEN', default: 'off', help: 'As Kong\'s status_listen: host:port of the Status API (GET /status, /status/ready, /metrics), e.g. 0.0.0.0:8007; "off" disables it.' },
+  { env: 'PORTCULLIS_REAL_IP_HEADER', default: 'X-Real-IP', help: 'Kong\'s real_ip_header: X-Real-IP (the client address from X-Real-IP, else X-Forwarded-For, sent by a peer in trusted_ips) or proxy_protocol (the source address of the PROXY protocol header, on proxy_protocol listeners, when the load balancer is in trusted_ips).' },
   { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
   { env: 'PORTCULLIS_CLIENT_MAX_BODY_SIZE', default: '0', help: 'Max request body (bytes, or with k/m/g suffix); 0 = unlimited. Larger bodies get 413 {"message":"Payload too large"}, as Kong.' },
   { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory; request bodies held for request_buffering and responses held for response_buffering go to a temporary file beyond it.' },
@@ -132,11 +145,12 @@ export class SettingsError extends Error {
 }
 
 /**
- * Kong's listen syntax: `host:port [ssl] [http2] [reuseport] [backlog=N]`, comma-separated, or
- * `off`. A flag we do not implement (proxy_protocol, deferred, bind, ipv6only, so_keepalive) is
- * refused by name rather than ignored. `flags` limits what this listener kind accepts.
+ * Kong's listen syntax: `host:port [ssl] [http2] [reuseport] [backlog=N] [proxy_protocol]`,
+ * comma-separated, or `off`; plus our `ssl_verify_client=off|optional|on` for `ssl` listeners. A
+ * flag we do not implement (deferred, bind, ipv6only, so_keepalive) is refused by name rather
+ * than ignored. `flags` limits what this listener kind accepts.
  */
-export function parseListen(spec: string, what: string, flags: readonly string[] = ['ssl', 'http2', 'reuseport', 'backlog']): ListenSpec[] {
+export function parseListen(spec: string, what: string, flags: readonly string[] = ['ssl', 'http2', 'reuseport', 'backlog', 'proxy_protocol', 'ssl_verify_client']): ListenSpec[] {
   if (spec.trim().toLowerCase() === 'off') return [];
   return spec.split(',').map((item) => {
     const words = item.trim().split(/\s+/);
@@ -146,20 +160,27 @@ export function parseListen(spec: string, what: string, flags: readonly string[]
     const port = Number(m[2]);
     if (port > 65535) throw new SettingsError(`${what}: port ${port} out of range`);
     const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
-    const out: ListenSpec = { host, port, ssl: false, http2: false, reuseport: false, backlog: null };
+    const out: ListenSpec = { host, port, ssl: false, http2: false, reuseport: false, backlog: null, proxyProtocol: false, sslVerifyClient: null };
     for (const word of words.slice(1)) {
       const [flag, value] = word.split('=', 2) as [string, string | undefined];
-      if (!flags.includes(flag)) throw new SettingsError(`${what}: the '${flag}' flag of '${item.trim()}' is not supported${['ssl', 'http2', 'reuseport', 'backlog'].includes(flag) ? ' here' : ''} (supported: ${flags.join(', ')})`);
+      if (!flags.includes(flag)) throw new SettingsError(`${what}: the '${flag}' flag of '${item.trim()}' is not supported${['ssl', 'http2', 'reuseport', 'backlog', 'proxy_protocol', 'ssl_verify_client'].includes(flag) ? ' here' : ''} (supported: ${flags.join(', ')})`);
       if (flag === 'backlog') {
         const n = Number(value);
         if (value === undefined || !Number.isInteger(n) || n < 1) throw new SettingsError(`${what}: backlog of '${item.trim()}' must be backlog=N with N a positive whole number`);
         out.backlog = n;
+      } else if (flag === 'ssl_verify_client') {
+        if (value !== 'off' && value !== 'optional' && value !== 'on') throw new SettingsError(`${what}: ssl_verify_client of '${item.trim()}' must be ssl_verify_client=off, optional or on`);
+        out.sslVerifyClient = value;
+      } else if (flag === 'proxy_protocol') {
+        if (value !== undefined) throw new SettingsError(`${what}: the '${flag}' flag takes no value`);
+        out.proxyProtocol = true;
       } else if (value !== undefined) {
         throw new SettingsError(`${what}: the '${flag}' flag takes no value`);
       } else {
         (out as unknown as Record<string, boolean>)[flag] = true;
       }
     }
+    if (out.sslVerifyClient !== null && !out.ssl) throw new SettingsError(`${what}: ssl_verify_client of '${item.trim()}' needs the 'ssl' flag`);
     return out;
   });
 }
@@ -180,6 +201,12 @@ function headerNameOf(v: string | undefined): string | null {
   if (v === undefined || v === '') return null;
   if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v)) throw new SettingsError(`PORTCULLIS_CLIENT_CERT_HEADER: ${JSON.stringify(v)} is not a header name`);
   return v.toLowerCase();
+}
+
+function realIpHeaderOf(v: string | undefined): 'x-real-ip' | 'proxy_protocol' {
+  if (v === undefined || v === '' || v.toLowerCase() === 'x-real-ip') return 'x-real-ip';
+  if (v === 'proxy_protocol') return 'proxy_protocol';
+  throw new SettingsError(`PORTCULLIS_REAL_IP_HEADER must be X-Real-IP or proxy_protocol, not ${JSON.stringify(v)}`);
 }
 
 function clientCertModeOf(v: string | undefined): 'off' | 'optional' | 'on' {
@@ -340,14 +367,20 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
   if (!(drain >= 0)) throw new SettingsError('PORTCULLIS_DRAIN_TIMEOUT must be a number of seconds');
   const logLevel = flags.logLevel ?? env.PORTCULLIS_LOG_LEVEL ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new SettingsError(`log level: '${logLevel}' is not one of trace, debug, info, warn, error, fatal, silent`);
+  const proxyListen = parseListen(flags.proxyListen ?? env.PORTCULLIS_PROXY_LISTEN ?? '0.0.0.0:8000', 'proxy_listen');
+  const realIpHeader = realIpHeaderOf(env.PORTCULLIS_REAL_IP_HEADER);
+  if (realIpHeader === 'proxy_protocol' && !proxyListen.some((l) => l.proxyProtocol)) {
+    throw new SettingsError('PORTCULLIS_REAL_IP_HEADER: proxy_protocol needs a proxy_listen entry with the proxy_protocol flag');
+  }
   return {
-    proxyListen: parseListen(flags.proxyListen ?? env.PORTCULLIS_PROXY_LISTEN ?? '0.0.0.0:8000', 'proxy_listen'),
+    proxyListen,
     adminListen: parseListen(flags.adminListen ?? env.PORTCULLIS_ADMIN_LISTEN ?? '127.0.0.1:8001', 'admin_listen', ['ssl', 'reuseport', 'backlog']),
     database: dbRaw,
     declarativeConfig,
     workers,
     logLevel,
     trustedIps: env.PORTCULLIS_TRUSTED_IPS ?? '',
+    realIpHeader,
     maxBodySize: parseSize(env.PORTCULLIS_CLIENT_MAX_BODY_SIZE ?? '0', 'PORTCULLIS_CLIENT_MAX_BODY_SIZE'),
     bodyBufferCap: parseSize(env.PORTCULLIS_CLIENT_BODY_BUFFER_SIZE ?? '8m', 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE'),
     adminMaxBodySize: adminBodySize(env.PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE),
@@ -356,7 +389,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     drainTimeout: drain * 1000,
     watch: flags.watch ?? false,
     accessLog: accessLogOf(env.PORTCULLIS_PROXY_ACCESS_LOG),
-    statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen'),
+    statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen', ['ssl', 'http2', 'reuseport', 'backlog']),
     sslCert: env.PORTCULLIS_SSL_CERT || null,
     sslCertKey: env.PORTCULLIS_SSL_CERT_KEY || null,
     prefix: env.PORTCULLIS_PREFIX || '.portcullis',

@@ -12,7 +12,7 @@ import type { ProcessMetrics } from '../observability/metrics.ts';
 import { checkHandlers } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
-import { upstreamTlsResolver } from '../tls/index.ts';
+import { certificatesById, upstreamTlsResolver } from '../tls/index.ts';
 import { BalancedService } from '../proxy/balanced.ts';
 import type { Balancing } from '../balancer/balancing.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
@@ -180,13 +180,13 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     throw err;
   }
 
-  await deps.balancing.apply(data.upstreams, data.targets);
+  await deps.balancing.apply(data.upstreams, data.targets, certificatesById(data));
   const targets = new Map<string, UpstreamTarget>();
   const upstreamTls = upstreamTlsResolver(data);
   const balanced = new Map<string, BalancedService>();
   for (const s of data.services) {
     const b = deps.balancing.balancers.forHost(s.host);
-    if (b !== undefined) balanced.set(s.id, new BalancedService(s, b, deps.pools, deps.balancing, upstreamTls(s)));
+    if (b !== undefined) balanced.set(s.id, new BalancedService(s, b, deps.pools, deps.balancing, upstreamTls(s, b.upstream)));
     else targets.set(s.id, deps.pools.target(s, upstreamTls(s)));
   }
 

@@ -54,20 +54,27 @@ export function tlsMaterial(data: ConfigData): TlsMaterial {
 
 /**
  * Resolves services' `ca_certificates` (CA certificate ids) and `client_certificate` (a
- * certificate id) to PEM for the upstream pools. The config is validated before this runs, so
- * every id resolves.
+ * certificate id) to PEM for the upstream pools. A balanced service without a client_certificate
+ * of its own presents its upstream's (Kong: the service's wins). The config is validated before
+ * this runs, so every id resolves.
  */
-export function upstreamTlsResolver(data: ConfigData): (s: Service) => UpstreamTls | null {
-  const d = data as Partial<Record<'certificates' | 'ca_certificates', Array<{ id: string; cert: string; key?: string }>>>;
-  const certs = new Map((d.certificates ?? []).map((c) => [c.id, c]));
-  const cas = new Map((d.ca_certificates ?? []).map((c) => [c.id, c.cert]));
-  return (s) => {
+export function upstreamTlsResolver(data: ConfigData): (s: Service, upstream?: { client_certificate: { id: string } | null } | null) => UpstreamTls | null {
+  const certs = certificatesById(data);
+  const cas = new Map(((data as Partial<Record<'ca_certificates', Array<{ id: string; cert: string }>>>).ca_certificates ?? []).map((c) => [c.id, c.cert]));
+  return (s, upstream) => {
     const ids = s.ca_certificates ?? [];
-    const client = s.client_certificate === null ? undefined : certs.get(s.client_certificate.id);
+    const ref = s.client_certificate ?? upstream?.client_certificate ?? null;
+    const client = ref === null ? undefined : certs.get(ref.id);
     if (ids.length === 0 && client === undefined) return null;
     return {
       ca: ids.map((id) => cas.get(id)).filter((pem): pem is string => pem !== undefined),
-      clientCert: client === undefined ? null : { cert: client.cert, key: client.key ?? '' },
+      clientCert: client === undefined ? null : { cert: client.cert, key: client.key },
     };
   };
+}
+
+/** Certificate entities by id (PEM cert and key). */
+export function certificatesById(data: ConfigData): Map<string, { cert: string; key: string }> {
+  const d = data as Partial<Record<'certificates', Array<{ id: string; cert: string; key?: string }>>>;
+  return new Map((d.certificates ?? []).map((c) => [c.id, { cert: c.cert, key: c.key ?? '' }]));
 }

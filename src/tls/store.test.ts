@@ -3,6 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { issueCert, type IssuedCert } from '../../test/helpers/certs.ts';
+import { installPreamble } from '../kernel/preamble.ts';
 import { CertificateStore, type TlsMaterial } from './store.ts';
 
 /** Handshakes with `servername` (none when null) and returns the served certificate's CN. */
@@ -46,6 +47,8 @@ describe('CertificateStore: certificate chosen at the handshake by SNI', () => {
     store.update(material);
     server = tls.createServer(store.serverOptions(), (s) => s.pipe(s));
     server.on('tlsClientError', (_e, s) => s.destroy());
+    // As a proxy listener: the ClientHello is read first when an RSA + ECDSA pair is served by SNI.
+    installPreamble(server, { tls: true, proxyProtocol: false, sniffHello: () => store.needsHello(), tls13: true, timeoutMs: 10_000 });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as net.AddressInfo).port;
   });
@@ -69,16 +72,31 @@ describe('CertificateStore: certificate chosen at the handshake by SNI', () => {
     }
   });
 
-  it.todo('serves the RSA or the ECDSA certificate of a pair by what the client supports', async () => {
+  it('serves the RSA or the ECDSA certificate of an SNI-matched pair by what the client supports', async () => {
     const ec = await served(port, 'dual.test', { sigalgs: 'ecdsa_secp256r1_sha256' });
     ec.socket.destroy();
     assert.deepEqual([ec.cn, ec.type], ['dual-ec', 'ec']);
     const rsa = await served(port, 'dual.test', { sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' });
     rsa.socket.destroy();
     assert.deepEqual([rsa.cn, rsa.type], ['dual-rsa', 'rsa']);
-    const tls12 = await served(port, 'dual.test', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
-    tls12.socket.destroy();
-    assert.equal(tls12.cn, 'dual-ec');
+    // TLS 1.2: the cipher suites offered name the certificate type.
+    const tls12ec = await served(port, 'dual.test', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
+    tls12ec.socket.destroy();
+    assert.equal(tls12ec.cn, 'dual-ec');
+    const tls12rsa = await served(port, 'dual.test', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' });
+    tls12rsa.socket.destroy();
+    assert.equal(tls12rsa.cn, 'dual-rsa');
+    // A client that accepts both gets the type it lists first, as OpenSSL chooses.
+    const both = await served(port, 'dual.test', { sigalgs: 'rsa_pss_rsae_sha256:ecdsa_secp256r1_sha256' });
+    both.socket.destroy();
+    assert.equal(both.cn, 'dual-rsa');
+    const bothEc = await served(port, 'dual.test', {});
+    bothEc.socket.destroy();
+    assert.equal(bothEc.cn, 'dual-ec', "Node's default list starts with ECDSA");
+    // Names of single-pair certificates are unaffected by the ClientHello reading.
+    const single = await served(port, 'api.example.com', { sigalgs: 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256' });
+    single.socket.destroy();
+    assert.equal(single.cn, 'api.example.com');
   });
 
   it('an update is served on the next handshake while an open connection keeps working', async () => {

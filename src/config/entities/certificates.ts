@@ -39,6 +39,8 @@ export const certificates: EntityDescriptor<'certificates'> = {
   singular: 'certificate',
   adminPath: 'certificates',
   endpointKey: null,
+  // Kong: `/certificates/{name}` is the certificate of the SNI with that name.
+  keyAlias: { entity: 'snis', key: 'name', field: 'certificate' },
   uniqueKeys: [],
   compositeKeys: [],
   foreignKeys: [],

@@ -17,6 +17,8 @@ export const snis: EntityDescriptor<'snis'> = {
   schema: sniInputSchema,
   naturalKey: { from: 'input', key: (r) => `name:${String(r.name).toLowerCase()}` },
   dumpNestedUnder: 'certificate',
+  // decK: `snis: [a.example.com]` under a certificate, as Kong's certificates `snis` shorthand.
+  nestedStringField: 'name',
   label: (r) => String(r.name),
   normalize(r, ctx) {
     const parsed = sniInputSchema.safeParse(r, { error: readableErrorMap });

@@ -1,7 +1,7 @@
 /** Upstreams (Kong: kong/db/schema/entities/upstreams.lua); rules in ../upstreams.ts. */
 import type { EntityDescriptor } from '../entity.ts';
 import { readableErrorMap, zodIssues } from '../issues.ts';
-import { entityId, timestamps } from '../normalize-kit.ts';
+import { entityId, refField, timestamps } from '../normalize-kit.ts';
 import { upstreamInputSchema, upstreamRules } from '../upstreams.ts';
 
 export const upstreams: EntityDescriptor<'upstreams'> = {
@@ -11,7 +11,8 @@ export const upstreams: EntityDescriptor<'upstreams'> = {
   endpointKey: 'name',
   uniqueKeys: ['name'],
   compositeKeys: [],
-  foreignKeys: [],
+  // Kong: a certificate an upstream still uses cannot be deleted.
+  foreignKeys: [{ field: 'client_certificate', entity: 'certificates', onDelete: 'restrict', nested: false }],
   schema: upstreamInputSchema,
   naturalKey: { from: 'input', key: (r, path) => (typeof r.name === 'string' && r.name !== '' ? `name:${r.name}` : `path:${path}`) },
   mergePatch(existing, input) {
@@ -27,6 +28,7 @@ export const upstreams: EntityDescriptor<'upstreams'> = {
     if (!parsed.success) return { ok: false, issues: zodIssues(parsed.error) };
     const v = parsed.data;
     const issues = upstreamRules(v, { algorithm: r.algorithm !== undefined && r.algorithm !== null, hash_on: r.hash_on !== undefined && r.hash_on !== null });
+    const clientCertificate = refField('certificates', r, 'client_certificate', ctx, issues);
     if (issues.length > 0) return { ok: false, issues };
     return {
       ok: true,
@@ -47,7 +49,7 @@ export const upstreams: EntityDescriptor<'upstreams'> = {
         slots: v.slots,
         healthchecks: v.healthchecks,
         host_header: v.host_header,
-        client_certificate: null,
+        client_certificate: clientCertificate,
         use_srv_name: v.use_srv_name,
         tags: v.tags,
         ...timestamps(v, ctx.existing, ctx.now),
