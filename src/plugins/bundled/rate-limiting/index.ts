@@ -52,6 +52,8 @@ const legacyRedisFields = {
   redis_timeout: z.number().nullable().optional(),
   redis_database: z.int().nullable().optional(),
 };
+/** The `redis` record's defaults (Kong's). */
+const redisDefaults: Readonly<Record<string, unknown>> = redisSchema.parse({});
 const legacyRedisTarget: Readonly<Record<keyof typeof legacyRedisFields, keyof z.infer<typeof redisSchema>>> = {
   redis_host: 'host', redis_port: 'port', redis_password: 'password', redis_username: 'username', redis_ssl: 'ssl',
   redis_ssl_verify: 'ssl_verify', redis_server_name: 'server_name', redis_timeout: 'timeout', redis_database: 'database',
@@ -111,6 +113,18 @@ export const rateLimitingSchema = z
     }
     if (conf.policy !== 'local') {
       issues.addIssue({ code: 'custom', path: ['policy'], message: `policy '${conf.policy}' is not supported yet; use 'local'` });
+    }
+    // The Redis settings (and Kong's flat redis_* spellings) apply to policy 'redis' only: with the
+    // local counters they would be ignored, so anything but their defaults is refused.
+    if (conf.policy === 'local') {
+      for (const [field, dflt] of Object.entries(redisDefaults)) {
+        const v = (conf.redis as Record<string, unknown>)[field];
+        if (v !== dflt) issues.addIssue({ code: 'custom', path: ['redis', field], message: "not supported yet: the Redis settings apply to policy 'redis'; leave them at their defaults with 'local'" });
+      }
+      for (const [flat, field] of Object.entries(legacyRedisTarget) as Array<[keyof typeof legacyRedisFields, keyof typeof redisDefaults]>) {
+        const v = conf[flat];
+        if (v !== undefined && v !== null && v !== redisDefaults[field]) issues.addIssue({ code: 'custom', path: [flat], message: "not supported yet: the Redis settings apply to policy 'redis'; leave them at their defaults with 'local'" });
+      }
     }
     // sync_rate paces writes to the cluster or Redis counters; with local counters there is nothing to sync.
     if (conf.sync_rate !== -1) {

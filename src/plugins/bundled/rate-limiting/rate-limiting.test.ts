@@ -115,16 +115,21 @@ test('one global instance counts each route separately; Kong < 3.6 redis_* field
   assert.equal((await hit(h, { route: { id: 'r1' } })).reply?.status, 429);
   const legacy = rateLimitingSchema.safeParse({ minute: 1, redis_host: null, redis_port: 6379, redis_timeout: 2000, redis_database: 0, redis_ssl: false });
   assert.equal(legacy.success, true);
-  // Kong's shorthand fields: a flat redis_* value lands in the redis record.
-  const flat = rateLimitingSchema.parse({
+  // Kong's shorthand fields map onto the redis record; like the record, they only matter with
+  // policy 'redis' (not built yet): with 'local', anything but the defaults is refused, naming it.
+  assert.equal(rateLimitingSchema.parse({ minute: 1, redis_port: 6379, redis_timeout: 2000 }).redis.port, 6379);
+  const flat = rateLimitingSchema.safeParse({
     minute: 1, redis_host: 'cache.internal', redis_port: 6380, redis_username: 'limiter', redis_password: 'pw', redis_ssl: true,
     redis_ssl_verify: true, redis_server_name: 'cache.example', redis_timeout: 500, redis_database: 3,
   });
-  assert.deepEqual(
-    { host: flat.redis.host, port: flat.redis.port, username: flat.redis.username, password: flat.redis.password, ssl: flat.redis.ssl, ssl_verify: flat.redis.ssl_verify, server_name: flat.redis.server_name, timeout: flat.redis.timeout, database: flat.redis.database },
-    { host: 'cache.internal', port: 6380, username: 'limiter', password: 'pw', ssl: true, ssl_verify: true, server_name: 'cache.example', timeout: 500, database: 3 },
-  );
-  assert.equal(rateLimitingSchema.parse({ minute: 1, redis: { host: 'a' }, redis_host: null }).redis.host, 'a', 'a null shorthand leaves the record alone');
+  assert.equal(flat.success, false);
+  assert.deepEqual(flat.error!.issues.map((i) => i.path.join('.')).sort(),
+    ['redis_database', 'redis_host', 'redis_password', 'redis_port', 'redis_server_name', 'redis_ssl', 'redis_ssl_verify', 'redis_timeout', 'redis_username']);
+  const record = rateLimitingSchema.safeParse({ minute: 1, redis: { host: 'h', connect_timeout: 10, send_timeout: 10, read_timeout: 10, keepalive_pool_size: 5, keepalive_backlog: 5 } });
+  assert.equal(record.success, false);
+  assert.deepEqual(record.error!.issues.map((i) => i.path.join('.')).sort(),
+    ['redis.connect_timeout', 'redis.host', 'redis.keepalive_backlog', 'redis.keepalive_pool_size', 'redis.read_timeout', 'redis.send_timeout']);
+  assert.match(record.error!.issues[0].message, /policy 'redis'/);
   // sync_rate paces cluster/redis counters: refused (naming it) while only local counters exist.
   const sync = rateLimitingSchema.safeParse({ minute: 1, sync_rate: 10 });
   assert.equal(sync.success, false);
