@@ -181,3 +181,28 @@ test('cache_introspection / cache_user_info: what the client passes through to t
     assert.equal(env.idp.counts().userinfo, 3, 'one call per tenant header (and one without), then the cache');
   });
 });
+
+test('introspection_endpoint and userinfo_endpoint override the discovered endpoints', async () => {
+  const other = await startBadIdp();
+  try {
+    other.setIntrospection('opaque-introspected', { active: true, sub: 'alex', exp: Math.floor(Date.now() / 1000) + 300 });
+    other.setUserinfo('opaque-userinfo', { sub: 'bob' });
+    const cases: Array<[string, string, string]> = [
+      ['introspection', `      introspection_endpoint: ${other.issuer}/introspect\n`, 'opaque-introspected'],
+      ['userinfo', `      userinfo_endpoint: ${other.issuer}/userinfo\n`, 'opaque-userinfo'],
+    ];
+    for (const [method, setting, token] of cases) {
+      await withGateway(deck(`      auth_methods: [${method}]\n${setting}`), async (gw) => {
+        env.idp.resetCounts();
+        other.resetCounts();
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(r.status, 200, method);
+        await r.body?.cancel();
+        assert.equal(other.counts()[method], 1, `${method}: the configured endpoint was called`);
+        assert.equal(env.idp.counts()[method] ?? 0, 0, `${method}: the discovered endpoint was not`);
+      });
+    }
+  } finally {
+    await other.close();
+  }
+});
