@@ -492,7 +492,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:openid-connect.config.redis.ssl_verify': { tests: ['src/plugins/bundled/openid-connect/browser/redis.test.ts'] },
   'plugins:openid-connect.config.redis.username': { tests: ['src/config/howto.test.ts'] },
   'plugins:openid-connect.config.redis.prefix': { tests: ['test/browser-chromium.test.ts'] },
-  'plugins:openid-connect.config.redis.socket': { gap: true },
+  'plugins:openid-connect.config.redis.socket': { tests: ['src/plugins/bundled/openid-connect/browser/redis.test.ts'] },
   'plugins:openid-connect.config.disable_session': { tests: ['test/oidc-acceptance.test.ts'] },
   'plugins:openid-connect.config.reverify': { tests: ['test/oidc-session-reverify.test.ts'] },
   'plugins:openid-connect.config.jwt_session_cookie': { tests: ['test/oidc-session-reverify.test.ts'] },

@@ -1,7 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, Redis } from 'ioredis';
-import { createRedisClient } from './redis.ts';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRedisClient, RedisKv } from './redis.ts';
 
 // Clients connect lazily: these tests only look at how Kong's record maps to ioredis options.
 describe('createRedisClient', () => {
@@ -43,3 +47,26 @@ describe('createRedisClient', () => {
     c.disconnect();
   });
 });
+
+describe('redis.socket', () => {
+  it('the session store talks to a real Redis over its Unix socket', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-redis-sock-'));
+    const socket = join(dir, 'redis.sock');
+    const server = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(existsSync(socket), 'redis-server opened its socket');
+      const client = createRedisClient({ socket, host: 'not-used.invalid', port: 1 });
+      assert.equal((client as Redis).options.path, socket);
+      const kv = new RedisKv(client, 'sess');
+      await kv.set('k', 'v', 5000);
+      assert.equal(await kv.get('k'), 'v');
+      assert.equal(await client.get('sess:k'), 'v', 'stored under the prefix, on the socket-connected server');
+      await kv.close();
+    } finally {
+      server.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
