@@ -191,7 +191,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'upstreams.healthchecks.active': { tests: ['src/balancer/health-checker.test.ts'] },
   'upstreams.healthchecks.active.type': { tests: ['src/balancer/dns.test.ts'] },
   'upstreams.healthchecks.active.timeout': { tests: ['src/config/declarative.test.ts'] },
-  'upstreams.healthchecks.active.concurrency': { gap: true },
+  'upstreams.healthchecks.active.concurrency': { tests: ['src/balancer/health-checker.test.ts'] },
   'upstreams.healthchecks.active.http_path': { tests: ['src/balancer/health-checker.test.ts'] },
   'upstreams.healthchecks.active.https_sni': { tests: ['test/upstream-tls.test.ts'] },
   'upstreams.healthchecks.active.https_verify_certificate': { tests: ['test/upstream-tls.test.ts'] },

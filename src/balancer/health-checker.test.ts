@@ -108,3 +108,40 @@ test('active HTTP probes: an address failing its probes is marked unhealthy with
     server.close();
   }
 });
+
+test('active.concurrency: at most that many probes are in flight at once', async () => {
+  let inFlight = 0;
+  let most = 0;
+  let answered = 0;
+  const server = http.createServer((_req, res) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    // Each probe takes a while, so probes of one round overlap unless the checker holds them back.
+    setTimeout(() => {
+      inFlight--;
+      answered++;
+      res.writeHead(200).end('ok');
+    }, 100);
+  });
+  await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+  const port = (server.address() as AddressInfo).port;
+  const hc = defaultHealthchecks();
+  hc.active.healthy.interval = 1;
+  hc.active.unhealthy.interval = 1;
+  hc.active.healthy.successes = 2;
+  hc.active.unhealthy.http_failures = 2;
+  hc.active.concurrency = 2;
+  const u = upstream('concurrency', hc);
+  const lb = new LocalBalancing({ servers: [], hostsFile: '' }, silent);
+  try {
+    // Eight addresses (all of 127/8 is loopback), one listening server.
+    await lb.apply([u], Array.from({ length: 8 }, (_, i) => target(u, `127.0.0.${i + 1}:${port}`)));
+    for (let i = 0; i < 60 && answered < 8; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(answered >= 8, `a round of probes was answered (${answered})`);
+    assert.equal(most, 2, 'two probes at a time, never more');
+  } finally {
+    lb.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});
