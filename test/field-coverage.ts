@@ -321,7 +321,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:openid-connect.config.authorization_endpoint': { tests: ['test/oidc-browser-failures.test.ts'] },
   'plugins:openid-connect.config.token_endpoint': { tests: ['src/plugins/bundled/openid-connect/schema.test.ts'] },
   'plugins:openid-connect.config.introspection_endpoint': { tests: ['test/oidc-idp-requests.test.ts'] },
-  'plugins:openid-connect.config.revocation_endpoint': { gap: true },
+  'plugins:openid-connect.config.revocation_endpoint': { tests: ['test/oidc-token-fields.test.ts'] },
   'plugins:openid-connect.config.userinfo_endpoint': { tests: ['test/oidc-idp-requests.test.ts'] },
   'plugins:openid-connect.config.end_session_endpoint': { tests: ['src/plugins/bundled/openid-connect/schema.test.ts'] },
   'plugins:openid-connect.config.pushed_authorization_request_endpoint': { tests: ['test/oidc-jar-jarm.test.ts'] },

@@ -348,6 +348,37 @@ test('revocation_token_param_name and revocation_endpoint_auth_method on logout_
   );
 });
 
+test('revocation_endpoint overrides the discovered one for logout_revoke', async () => {
+  const other = await startBadIdp();
+  const at = await env.idp.sign({ sub: 'alex' });
+  env.idp.setTokenResponse({ access_token: at, refresh_token: 'rt-2', token_type: 'Bearer', expires_in: 300 });
+  try {
+    await withGateway(
+      deck(`      auth_methods: [password, session]
+      session_secret: a-test-secret-that-is-long-enough
+      logout_uri_suffix: /logout
+      logout_revoke: true
+      revocation_endpoint: ${other.issuer}/revoke
+`),
+      async (gw) => {
+        const r = await fetch(`${gw.proxyUrl}/api`, { headers: { authorization: basic('alex', 'doe') } });
+        assert.equal(r.status, 200);
+        await r.body?.cancel();
+        const cookie = r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+        env.idp.resetCounts();
+        const out = await fetch(`${gw.proxyUrl}/api/logout`, { method: 'POST', headers: { cookie }, redirect: 'manual' });
+        await out.body?.cancel();
+        assert.equal(out.status, 302);
+        const revoked = other.requests().filter((x) => x.endpoint === 'revocation').map((x) => new URLSearchParams(x.body).get('token')).sort();
+        assert.deepEqual(revoked, [at, 'rt-2'].sort(), 'both tokens revoked at the configured endpoint');
+        assert.equal(env.idp.counts().revocation ?? 0, 0, 'not at the discovered one');
+      },
+    );
+  } finally {
+    await other.close();
+  }
+});
+
 test('resolve_distributed_claims: claims from a _claim_sources endpoint, signed by a trusted key, join the token', async () => {
   const good = await env.idp.signRaw({ iss: env.idp.issuer, sub: 'alex', groups: ['admins'] });
   const forged = await env.idp.signRaw({ iss: env.idp.issuer, sub: 'alex', groups: ['admins'] }, {}, 'other');
