@@ -201,12 +201,12 @@ test('downstream token and JSON headers, downstream_headers', async () => {
   });
 });
 
-test('client_jwk members: an RSA key with key_ops, x5c, x5u, dq, qi and an EC key with crv sign private_key_jwt assertions; oth is refused', async () => {
+test('client_jwk members: an RSA key with key_ops, x5c, x5u, x5t, x5t#S256, dq, qi and an EC key with crv sign private_key_jwt assertions; oth is refused', async () => {
   const at = await env.idp.sign({ sub: 'alex' });
   env.idp.setTokenResponse({ access_token: at, token_type: 'Bearer', expires_in: 300 });
   for (const alg of ['RS256', 'ES256'] as const) {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-    const priv = { ...(await exportJWK(privateKey)), kid: `k-${alg}`, alg, key_ops: ['sign'], x5u: 'https://keys.example/k.pem', x5c: ['MIIBfake'] };
+    const priv = { ...(await exportJWK(privateKey)), kid: `k-${alg}`, alg, key_ops: ['sign'], x5u: 'https://keys.example/k.pem', x5c: ['MIIBfake'], x5t: 'c2hhMS10aHVtYnByaW50', 'x5t#S256': 'c2hhMjU2LXRodW1icHJpbnQ' };
     if (alg === 'RS256') assert.ok(priv.dq && priv.qi);
     else assert.equal(priv.crv, 'P-256');
     await withGateway(deck(`      auth_methods: [password]\n      client_auth: [private_key_jwt]\n      client_jwk:\n        - ${JSON.stringify(priv)}\n`), async (gw) => {
