@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { startGateway } from './helpers/gateway.ts';
+import { startGateway, withGateway } from './helpers/gateway.ts';
 import type { TestGateway } from './helpers/gateway.ts';
 import { startBadIdp } from './helpers/bad-idp.ts';
 import type { BadIdp } from './helpers/bad-idp.ts';
@@ -34,15 +34,6 @@ function deck(pluginConfig: string, issuer = idp.issuer): string {
 }
 
 type Echo = { headers: Record<string, string>; args: Record<string, string>; data: string };
-
-async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
-  const gw = await startGateway({ config });
-  try {
-    await fn(gw);
-  } finally {
-    await gw.close();
-  }
-}
 
 test('bearer locations: access-token / x-access-token headers, form body, cookie; hide_credentials removes each', async () => {
   const token = await idp.sign({ sub: 'alex' });

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt } from 'jose';
-import { startGateway } from './helpers/gateway.ts';
+import { startGateway, withGateway } from './helpers/gateway.ts';
 import type { TestGateway } from './helpers/gateway.ts';
 import { startBadIdp } from './helpers/bad-idp.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';
@@ -21,15 +21,6 @@ const env = idpEchoSuite(startBadIdp);
 
 function deck(pluginConfig: string): string {
   return oidcDeck(env.echo.url, env.idp.issuer, `      client_id: [gw-client]\n      client_secret: [gw-secret]\n${pluginConfig}`);
-}
-
-async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
-  const gw = await startGateway({ config });
-  try {
-    await fn(gw);
-  } finally {
-    await gw.close();
-  }
 }
 
 type Echo = { headers: Record<string, string>; url: string };

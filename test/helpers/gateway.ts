@@ -102,3 +102,13 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
     },
   };
 }
+
+/** Starts a gateway on `config` (a decK file's text), runs `fn` with it and always closes it. */
+export async function withGateway(config: string, fn: (gw: TestGateway) => Promise<void>): Promise<void> {
+  const gw = await startGateway({ config });
+  try {
+    await fn(gw);
+  } finally {
+    await gw.close();
+  }
+}
