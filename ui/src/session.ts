@@ -1,0 +1,105 @@
+/**
+ * The UI's connection to the Admin API: the admin token (PORTCULLIS_ADMIN_TOKEN, sent as
+ * Kong-Admin-Token), whether the Admin API asked for it, and whether the Admin API is reachable.
+ * Every request the Kong UI packages make goes through `createAdminAxios` (they ask for their
+ * axios instance through the 'get-axios-instance' injection of @kong-ui-public/core), so a wrong
+ * token or a lost Admin API is noticed wherever it happens.
+ */
+import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
+import { reactive } from 'vue';
+import { config } from './config.ts';
+
+const TOKEN_KEY = 'portcullis-admin-token';
+
+export const session = reactive({
+  token: sessionStorage.getItem(TOKEN_KEY) ?? '',
+  /** The Admin API answered 401: the login form is shown. */
+  needsLogin: false,
+  /** The last login attempt was refused. */
+  loginError: '',
+  /** A request got no answer at all (network error): the banner is shown. */
+  apiDown: false,
+  /** GET / answered at least once (info below is loaded). */
+  ready: false,
+  info: null as Record<string, any> | null,
+});
+
+export function setToken(token: string): void {
+  session.token = token;
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+let probe: ReturnType<typeof setInterval> | null = null;
+
+function markDown(): void {
+  session.apiDown = true;
+  if (probe) return;
+  // Ask again until the Admin API answers, then lift the banner.
+  probe = setInterval(() => {
+    void api.get('/').then(() => undefined, () => undefined);
+  }, 3000);
+}
+
+function markUp(): void {
+  session.apiDown = false;
+  if (probe) {
+    clearInterval(probe);
+    probe = null;
+  }
+}
+
+export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstance {
+  // Credentials are the admin token header, never cookies.
+  const instance = axios.create({ timeout: 30000, ...options, withCredentials: false });
+  instance.interceptors.request.use((req) => {
+    if (session.token) req.headers.set('Kong-Admin-Token', session.token);
+    return req;
+  });
+  instance.interceptors.response.use(
+    (res) => {
+      markUp();
+      return res;
+    },
+    (err) => {
+      if (axios.isAxiosError(err)) {
+        if (!err.response && err.code !== 'ERR_CANCELED') markDown();
+        else if (err.response) markUp();
+        if (err.response?.status === 401) {
+          if (session.token) session.loginError = 'The admin token was refused.';
+          session.needsLogin = true;
+        }
+      }
+      return Promise.reject(err);
+    },
+  );
+  return instance;
+}
+
+/** Our own pages' client: paths relative to the Admin API URL. */
+export const api = createAdminAxios({ baseURL: config.adminApiUrl });
+
+/** GET /: node information; a 401 shows the login form. */
+export async function loadInfo(): Promise<boolean> {
+  try {
+    const res = await api.get('/');
+    session.info = res.data;
+    session.needsLogin = false;
+    session.ready = true;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Try a token: kept when GET / accepts it. */
+export async function login(token: string): Promise<boolean> {
+  setToken(token);
+  session.loginError = '';
+  const ok = await loadInfo();
+  if (!ok && session.needsLogin) {
+    session.loginError = 'The admin token was refused.';
+    setToken('');
+  }
+  return ok;
+}
