@@ -17,6 +17,7 @@ import { checkJsonBody, isFormBody, jsonSchemaOf, nestForm, parseMultipart, type
 import { AdminError, badRequest, isAdminError, notFound } from './errors.ts';
 import { endpoint, entityBody, registerEntityRoutes, type RouteDeps } from './routes.ts';
 import { registerExtraRoutes } from './extras.ts';
+import { registerAdminCors } from './cors.ts';
 import { registerConsumerGroupRoutes } from './consumer-groups.ts';
 import { kongFields, type JsonSchema as KongJsonSchema } from './kong-schema.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
@@ -50,6 +51,8 @@ export interface AdminOptions {
   adminLatencyHeader?: boolean;
   /** Largest request body in bytes (PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE); larger → 413. */
   maxBodySize?: number;
+  /** Origins of the web admin UI (admin_gui_url) allowed to call the Admin API from a browser (cors.ts). */
+  corsOrigins?: () => readonly string[];
 }
 
 /** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
@@ -190,6 +193,9 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     }
     return payload;
   });
+
+  // --- CORS for the web admin UI (before authentication: preflights carry no token)
+  if (opts.corsOrigins) registerAdminCors(app, opts.corsOrigins);
 
   // --- authentication
   if (opts.token) {
