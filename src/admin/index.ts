@@ -51,8 +51,11 @@ export interface AdminOptions {
   adminLatencyHeader?: boolean;
   /** Largest request body in bytes (PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE); larger → 413. */
   maxBodySize?: number;
-  /** Origins of the web admin UI (admin_gui_url) allowed to call the Admin API from a browser (cors.ts). */
-  corsOrigins?: () => readonly string[];
+  /**
+   * The admin UI's origins, the only ones answered with CORS headers (cors.ts): admin_gui_url's,
+   * or the GUI listener's. None (the default): no CORS at all.
+   */
+  guiOrigins?: () => readonly string[];
 }
 
 /** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
@@ -194,8 +197,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     return payload;
   });
 
-  // --- CORS for the web admin UI (before authentication: preflights carry no token)
-  if (opts.corsOrigins) registerAdminCors(app, opts.corsOrigins);
+  // --- CORS for the admin UI's origins only; preflights are answered before the token check
+  if (opts.guiOrigins) registerAdminCors(app, opts.guiOrigins);
 
   // --- authentication
   if (opts.token) {

@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { createAdminServer, statusDocument } from '../admin/index.ts';
 import { startStatusApi, type StatusApi } from '../observability/status-api.ts';
 import { startGuiServer, guiBuilt, type GuiServer } from '../admin-gui/server.ts';
+import { listenerOrigins } from '../admin/cors.ts';
 import { loadDeclarativeFile } from '../config/index.ts';
 import type { ConfigData } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -47,7 +48,6 @@ export interface ControlPlaneOptions {
 }
 
 const wildcardHosts = new Set(['0.0.0.0', '::']);
-const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
 
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
@@ -91,6 +91,11 @@ export class ControlPlane {
   #dirty = false;
   #pushFailed = false;
   readonly startedAt = Date.now();
+  /**
+   * The admin GUI listener's origins (cors.ts `listenerOrigins`), set by whoever starts that
+   * listener; the Admin API answers CORS for them when PORTCULLIS_ADMIN_GUI_URL is unset.
+   */
+  guiListenerOrigins: readonly string[] = [];
   /** Identifies this node in `GET /` (new on every start, as each node process is a new member). */
   readonly nodeId = randomUUID();
 
@@ -153,7 +158,8 @@ export class ControlPlane {
         serverHeader: s.headers.server ? productToken : null,
         metrics: this.#o.metrics,
         adminLatencyHeader: s.headers.adminLatency,
-        corsOrigins: () => this.guiOrigins(),
+        // admin_gui_url's origins; the GUI listener's own origins when that is unset (cors.ts).
+        guiOrigins: () => (s.adminGuiUrl.length > 0 ? s.adminGuiUrl : this.guiListenerOrigins),
       });
       for (const spec of s.adminListen) {
         if (spec.ssl && !tls) throw new Error('admin_listen has "ssl" but PORTCULLIS_ADMIN_SSL_CERT/_KEY are not set');
@@ -200,6 +206,7 @@ export class ControlPlane {
           onError: (err, path) => this.#o.log.error({ path, err: { message: (err as Error).message } }, 'admin GUI request failed'),
         });
         this.#guis.push({ spec, server });
+        this.guiListenerOrigins = [...this.guiListenerOrigins, ...listenerOrigins(spec.host, server.port(), false)];
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && s.env.PORTCULLIS_ADMIN_GUI_LISTEN === undefined) {
           this.#o.log.warn({ admin_gui_listen: listenText(spec) }, 'admin_gui_listen: the default address is in use; the web admin UI is off (set PORTCULLIS_ADMIN_GUI_LISTEN to another address, or off)');
@@ -213,27 +220,6 @@ export class ControlPlane {
   /** Bound admin GUI ports (admin_gui_listen order). */
   guiPorts(): number[] {
     return this.#guis.map((g) => g.server.port());
-  }
-
-  /**
-   * The origins allowed to call the Admin API from a browser (CORS): admin_gui_url's, else the
-   * admin GUI listeners' own (a loopback or wildcard listener as localhost, 127.0.0.1 and [::1];
-   * a wildcard one also as this machine's host name).
-   */
-  guiOrigins(): string[] {
-    const s = this.#o.settings;
-    if (s.adminGuiUrl.length > 0) return s.adminGuiUrl.map((u) => new URL(u).origin);
-    const out: string[] = [];
-    for (const { spec, server } of this.#guis) {
-      const port = server.port();
-      if (wildcardHosts.has(spec.host) || loopbackHosts.has(spec.host)) {
-        out.push(`http://localhost:${port}`, `http://127.0.0.1:${port}`, `http://[::1]:${port}`);
-        if (wildcardHosts.has(spec.host)) out.push(`http://${hostname()}:${port}`);
-      } else {
-        out.push(`http://${urlHost(spec.host)}:${port}`);
-      }
-    }
-    return out;
   }
 
   /**

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { escapedSlashesModes, type EscapedSlashes } from '../router/index.ts';
 import { parseAccessLogSetting, AccessLogSettingError, type AccessLogSetting } from '../observability/access-log.ts';
+import { parseAdminGuiUrl } from '../admin/cors.ts';
 
 export interface ListenSpec {
   host: string;
@@ -45,8 +46,6 @@ export interface Settings {
   statusListen: ListenSpec[];
   /** Kong's `admin_gui_listen`: the web admin UI (admin-gui/server.ts); empty = off. */
   adminGuiListen: ListenSpec[];
-  /** Kong's `admin_gui_url`: the origins the UI is reached at (Admin API CORS); empty = derived from admin_gui_listen. */
-  adminGuiUrl: string[];
   /** Kong's `admin_gui_api_url`: the Admin API URL the UI calls; null = the browser's host name with the admin_listen port. */
   adminGuiApiUrl: string | null;
   /** Kong's `admin_gui_path`: '' (the root) or '/manager' — no trailing slash. */
@@ -64,6 +63,8 @@ export interface Settings {
   /** Send the verified client certificate upstream in this header (URL-encoded PEM); null = not sent. */
   clientCertHeader: string | null;
   adminToken: string | null;
+  /** Kong's admin_gui_url (PORTCULLIS_ADMIN_GUI_URL): the UI origins the Admin API answers CORS for. */
+  adminGuiUrl: string[];
   adminSslCert: string | null;
   adminSslCertKey: string | null;
   upstreamTlsVerify: boolean;
@@ -102,7 +103,6 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_PROXY_ACCESS_LOG', default: 'stdout', help: 'As Kong\'s proxy_access_log: "stdout" (also "on"), a file path, or "off"; optionally followed by a format, json (default) or combined (nginx combined + kong_request_id).' },
   { env: 'PORTCULLIS_STATUS_LISTEN', default: 'off', help: 'As Kong\'s status_listen: host:port of the Status API (GET /status, /status/ready, /metrics), e.g. 0.0.0.0:8007; "off" disables it.' },
   { env: 'PORTCULLIS_ADMIN_GUI_LISTEN', default: '127.0.0.1:8002', help: 'As Kong\'s admin_gui_listen: host:port of the web admin UI (flags: reuseport, backlog=N); "off" disables it. The UI is built into ui/dist by npm install.' },
-  { env: 'PORTCULLIS_ADMIN_GUI_URL', default: '(the admin_gui_listen addresses)', help: 'As Kong\'s admin_gui_url: comma-separated URLs the UI is reached at (e.g. https://admin.example.com). Their origins, and only they, may call the Admin API from a browser (CORS). Unset: http://<admin_gui_listen host>:<port> (with localhost and 127.0.0.1 for loopback or wildcard hosts).' },
   { env: 'PORTCULLIS_ADMIN_GUI_API_URL', default: '(browser host name, admin_listen port)', help: 'As Kong\'s admin_gui_api_url: the Admin API URL the UI calls, when it is not the host name the UI was loaded from with the first admin_listen port.' },
   { env: 'PORTCULLIS_ADMIN_GUI_PATH', default: '/', help: 'As Kong\'s admin_gui_path: the path the UI is served under (e.g. /manager); no trailing slash.' },
   { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
@@ -120,6 +120,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_SSL_VERIFY_CLIENT', default: 'off', help: 'Ask TLS clients for a certificate: optional (verified against the ca_certificates entities when sent) or on (required; handshake refused without a valid one). The verified chain and its x5t#S256 thumbprint are in the plugin request context.' },
   { env: 'PORTCULLIS_CLIENT_CERT_HEADER', default: '(none)', help: 'Opt-in: send the verified client certificate upstream in this header (URL-encoded PEM, e.g. X-Client-Cert).' },
   { env: 'PORTCULLIS_ADMIN_TOKEN', default: '(none)', help: 'When set, the Admin API requires this value in the Kong-Admin-Token header.' },
+  { env: 'PORTCULLIS_ADMIN_GUI_URL', default: '(none)', help: 'Kong\'s admin_gui_url: the admin UI\'s URL(s), comma-separated; the Admin API answers CORS for their origins only (default: the GUI listener\'s).' },
   { env: 'PORTCULLIS_ADMIN_SSL_CERT', default: '(none)', help: 'PEM certificate file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_ADMIN_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
@@ -276,6 +277,14 @@ function adminTokenOf(v: string | undefined): string | null {
   return v;
 }
 
+function adminGuiUrlOf(v: string | undefined): string[] {
+  try {
+    return parseAdminGuiUrl(v);
+  } catch (err) {
+    throw new SettingsError((err as Error).message);
+  }
+}
+
 function adminBodySize(v: string | undefined): number {
   const n = parseSize(v === undefined || v === '' ? '1m' : v, 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE');
   // Unlimited would let one request cost every worker its size many times over.
@@ -327,22 +336,6 @@ function escapedSlashesOf(v: string | undefined): EscapedSlashes {
   const mode = escapedSlashesModes.find((m) => m === v.toLowerCase());
   if (mode === undefined) throw new SettingsError(`PORTCULLIS_PATH_ESCAPED_SLASHES must be keep, reject or unescape, not ${JSON.stringify(v)}`);
   return mode;
-}
-
-/** admin_gui_url: comma-separated absolute http(s) URLs; each must parse (its origin is what CORS allows). */
-function adminGuiUrlsOf(v: string | undefined): string[] {
-  if (v === undefined || v.trim() === '') return [];
-  return v.split(',').map((item) => {
-    const text = item.trim();
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new SettingsError(`PORTCULLIS_ADMIN_GUI_URL: '${text}' is not a URL (e.g. http://admin.example.com:8002)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SettingsError(`PORTCULLIS_ADMIN_GUI_URL: '${text}' must be an http or https URL`);
-    return text;
-  });
 }
 
 function adminGuiApiUrlOf(v: string | undefined): string | null {
@@ -398,7 +391,6 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     accessLog: accessLogOf(env.PORTCULLIS_PROXY_ACCESS_LOG),
     statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen'),
     adminGuiListen: parseListen(env.PORTCULLIS_ADMIN_GUI_LISTEN ?? '127.0.0.1:8002', 'admin_gui_listen', ['reuseport', 'backlog']),
-    adminGuiUrl: adminGuiUrlsOf(env.PORTCULLIS_ADMIN_GUI_URL),
     adminGuiApiUrl: adminGuiApiUrlOf(env.PORTCULLIS_ADMIN_GUI_API_URL),
     adminGuiPath: adminGuiPathOf(env.PORTCULLIS_ADMIN_GUI_PATH),
     sslCert: env.PORTCULLIS_SSL_CERT || null,
@@ -409,6 +401,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     sslVerifyClient: clientCertModeOf(env.PORTCULLIS_SSL_VERIFY_CLIENT),
     clientCertHeader: headerNameOf(env.PORTCULLIS_CLIENT_CERT_HEADER),
     adminToken: adminTokenOf(env.PORTCULLIS_ADMIN_TOKEN),
+    adminGuiUrl: adminGuiUrlOf(env.PORTCULLIS_ADMIN_GUI_URL),
     adminSslCert: env.PORTCULLIS_ADMIN_SSL_CERT || null,
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),
