@@ -5,7 +5,7 @@
  * axios instance through the 'get-axios-instance' injection of @kong-ui-public/core), so a wrong
  * token or a lost Admin API is noticed wherever it happens.
  */
-import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
+import axios, { type AxiosInstance, type AxiosResponse, type CreateAxiosDefaults } from 'axios';
 import { reactive } from 'vue';
 import { config } from './config.ts';
 
@@ -49,6 +49,25 @@ function markUp(): void {
   }
 }
 
+/**
+ * Kong's `GET /schemas/plugins/{name}` lists `protocols` (with its default) beside `config`; the
+ * plugin form fills the field from it. An Admin API that leaves it out (older Portcullis builds)
+ * gets Kong's plugin default here, so the form does not send an empty list.
+ */
+function withPluginProtocols(res: AxiosResponse): AxiosResponse {
+  const url = String(res.config.url ?? '');
+  const fields = (res.data as { fields?: Array<Record<string, unknown>> } | null)?.fields;
+  if (/\/schemas\/plugins\/[^/?]+(\?.*)?$/.test(url) && Array.isArray(fields) && !fields.some((f) => 'protocols' in f)) {
+    fields.unshift({
+      protocols: {
+        type: 'set', required: true, default: ['grpc', 'grpcs', 'http', 'https'],
+        elements: { type: 'string', one_of: ['grpc', 'grpcs', 'http', 'https', 'tcp', 'tls', 'tls_passthrough', 'udp', 'ws', 'wss'] },
+      },
+    });
+  }
+  return res;
+}
+
 export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstance {
   // Credentials are the admin token header, never cookies.
   const instance = axios.create({ timeout: 30000, ...options, withCredentials: false });
@@ -59,7 +78,7 @@ export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstan
   instance.interceptors.response.use(
     (res) => {
       markUp();
-      return res;
+      return withPluginProtocols(res);
     },
     (err) => {
       if (axios.isAxiosError(err)) {
