@@ -22,7 +22,24 @@ export const session = reactive({
   /** GET / answered at least once (info below is loaded). */
   ready: false,
   info: null as Record<string, any> | null,
+  /**
+   * The field errors of the last refused write (Kong's `fields` object of a 400), flattened to
+   * dotted paths; FieldErrors.vue shows each beside its field. Cleared when the next write starts.
+   */
+  fieldErrors: null as { at: number; fields: Array<[string, string]> } | null,
 });
+
+/** Kong's nested `fields` error object → [['config.issuer', 'message'], ...]. */
+export function flattenFieldErrors(fields: unknown, prefix = ''): Array<[string, string]> {
+  if (typeof fields === 'string') return [[prefix, fields]];
+  if (Array.isArray(fields)) return fields.flatMap((v, i) => flattenFieldErrors(v, prefix ? `${prefix}.${i}` : String(i)));
+  if (fields && typeof fields === 'object') {
+    return Object.entries(fields as Record<string, unknown>).flatMap(([k, v]) => flattenFieldErrors(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return [];
+}
+
+const writes = new Set(['post', 'put', 'patch']);
 
 export function setToken(token: string): void {
   session.token = token;
@@ -73,6 +90,7 @@ export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstan
   const instance = axios.create({ timeout: 30000, ...options, withCredentials: false });
   instance.interceptors.request.use((req) => {
     if (session.token) req.headers.set('Kong-Admin-Token', session.token);
+    if (writes.has(String(req.method ?? '').toLowerCase())) session.fieldErrors = null;
     return req;
   });
   instance.interceptors.response.use(
@@ -84,6 +102,10 @@ export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstan
       if (axios.isAxiosError(err)) {
         if (!err.response && err.code !== 'ERR_CANCELED') markDown();
         else if (err.response) markUp();
+        const data = err.response?.data as { fields?: unknown } | undefined;
+        if (err.response?.status === 400 && writes.has(String(err.config?.method ?? '').toLowerCase()) && data?.fields) {
+          session.fieldErrors = { at: Date.now(), fields: flattenFieldErrors(data.fields) };
+        }
         if (err.response?.status === 401) {
           if (session.token) session.loginError = 'The admin token was refused.';
           session.needsLogin = true;
