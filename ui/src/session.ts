@@ -66,15 +66,30 @@ function markUp(): void {
   }
 }
 
+/** Field names that hold secrets: the plugin pages show them masked, revealed on demand. */
+const secretField = /(secret|password|passphrase|private_key)s?$|^client_jwk$|^(access_)?token$/i;
+
+function markSecrets(fields: Array<Record<string, any>>): void {
+  for (const item of fields) {
+    for (const [name, def] of Object.entries(item)) {
+      if (!def || typeof def !== 'object') continue;
+      if (secretField.test(name) && (def.type === 'string' || (def.type === 'array' && def.elements?.type === 'string'))) def.encrypted = true;
+      if (Array.isArray(def.fields)) markSecrets(def.fields);
+    }
+  }
+}
+
 /**
- * Kong's `GET /schemas/plugins/{name}` lists `protocols` (with its default) beside `config`; the
- * plugin form fills the field from it. An Admin API that leaves it out (older Portcullis builds)
- * gets Kong's plugin default here, so the form does not send an empty list.
+ * What the plugin pages need from `GET /schemas/plugins/{name}` beyond what the Admin API says:
+ * Kong's `encrypted` mark on secret fields (the config card then masks them, with a reveal
+ * button), and Kong's `protocols` field with its default when the answer lacks it (older
+ * Portcullis builds), so that the form does not send an empty list.
  */
-function withPluginProtocols(res: AxiosResponse): AxiosResponse {
+function adaptPluginSchema(res: AxiosResponse): AxiosResponse {
   const url = String(res.config.url ?? '');
-  const fields = (res.data as { fields?: Array<Record<string, unknown>> } | null)?.fields;
-  if (/\/schemas\/plugins\/[^/?]+(\?.*)?$/.test(url) && Array.isArray(fields) && !fields.some((f) => 'protocols' in f)) {
+  const fields = (res.data as { fields?: Array<Record<string, any>> } | null)?.fields;
+  if (!/\/schemas\/plugins\/[^/?]+(\?.*)?$/.test(url) || !Array.isArray(fields)) return res;
+  if (!fields.some((f) => 'protocols' in f)) {
     fields.unshift({
       protocols: {
         type: 'set', required: true, default: ['grpc', 'grpcs', 'http', 'https'],
@@ -82,6 +97,7 @@ function withPluginProtocols(res: AxiosResponse): AxiosResponse {
       },
     });
   }
+  markSecrets(fields);
   return res;
 }
 
@@ -96,7 +112,7 @@ export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstan
   instance.interceptors.response.use(
     (res) => {
       markUp();
-      return withPluginProtocols(res);
+      return adaptPluginSchema(res);
     },
     (err) => {
       if (axios.isAxiosError(err)) {
