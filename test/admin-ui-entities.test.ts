@@ -82,9 +82,11 @@ describe('admin UI: entities', { skip: uiSkip() }, () => {
     assert.match((await note.textContent()) ?? '', /url|URL/);
     // Placed right after the issuer input's group, and the input keeps its value.
     const placed = await page.evaluate(() => {
-      const n = document.querySelector('[data-testid="field-error-config.issuer"]')!;
-      const input = document.querySelector('#config-issuer')!;
-      return (n.previousElementSibling?.contains(input) ?? false) || n.previousElementSibling === input;
+      // (runs in the page)
+      interface El { previousElementSibling: El | null; contains(e: El | null): boolean }
+      const doc = (globalThis as unknown as { document: { querySelector(s: string): El | null } }).document;
+      const before = doc.querySelector('[data-testid="field-error-config.issuer"]')?.previousElementSibling ?? null;
+      return before !== null && before.contains(doc.querySelector('#config-issuer'));
     });
     assert.ok(placed, 'the error sits beside the issuer field');
     assert.equal(await page.locator('#config-issuer').inputValue(), 'not a url');

@@ -64,3 +64,78 @@ export function recordProblems(page: Page, ignore: (text: string) => boolean = (
   });
   return problems;
 }
+
+/** A string that runs script if a page ever renders it as HTML (sets window.__xss). */
+export const xss = '<img src=x onerror="window.__xss=1">';
+
+async function call(method: string, url: string, body?: unknown): Promise<Record<string, any>> {
+  const res = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) as Record<string, any> : {};
+}
+
+export interface Seeded {
+  service: string;
+  route: string;
+  consumer: string;
+  consumerGroup: string;
+  oidcPlugin: string;
+  terminationPlugin: string;
+  upstream: string;
+  certificate: string;
+  caCertificate: string;
+  sni: string;
+}
+
+/**
+ * One of every entity the UI has pages for, through the Admin API, with script-looking text in
+ * the free-text places (tags, a plugin message, a custom_id): the UI must show it as text.
+ */
+export async function seedEverything(admin: string, o: { issuer: string; echoUrl: string; proxyUrl: string; cert: { cert: string; key: string } }): Promise<Seeded> {
+  const service = await call('POST', `${admin}/services`, { name: 'example-service', url: `${o.echoUrl}/anything`, tags: ['demo', xss] });
+  const route = await call('POST', `${admin}/services/example-service/routes`, { name: 'example-route', paths: ['/anything'], tags: [xss] });
+  await call('POST', `${admin}/services/example-service/routes`, { name: 'public-route', paths: ['/public'] });
+  const oidc = await call('POST', `${admin}/routes/example-route/plugins`, {
+    name: 'openid-connect',
+    config: { issuer: o.issuer, client_id: ['kong'], client_secret: ['kong-secret'], redirect_uri: [`${o.proxyUrl}/anything`], scopes: ['openid', 'profile'] },
+  });
+  const termination = await call('POST', `${admin}/plugins`, { name: 'request-termination', enabled: false, config: { status_code: 503, message: xss }, tags: [xss] });
+  await call('POST', `${admin}/plugins`, { name: 'correlation-id' });
+  await call('POST', `${admin}/services/example-service/plugins`, { name: 'rate-limiting', config: { minute: 100, policy: 'local' } });
+  const consumer = await call('POST', `${admin}/consumers`, { username: 'alex', custom_id: xss, tags: ['staff'] });
+  await call('POST', `${admin}/consumers/alex/key-auth`, { key: 'alex-demo-key' });
+  await call('POST', `${admin}/consumers/alex/basic-auth`, { username: 'alex', password: 'alex-password' });
+  await call('POST', `${admin}/consumers/alex/acls`, { group: 'admins' });
+  const group = await call('POST', `${admin}/consumer_groups`, { name: 'gold', tags: [xss] });
+  await call('POST', `${admin}/consumer_groups/gold/consumers`, { consumer: 'alex' });
+  const upstream = await call('POST', `${admin}/upstreams`, { name: 'echo-upstream', algorithm: 'round-robin' });
+  const echo = new URL(o.echoUrl);
+  await call('POST', `${admin}/upstreams/echo-upstream/targets`, { target: `${echo.hostname}:${echo.port}`, weight: 100 });
+  await call('POST', `${admin}/upstreams/echo-upstream/targets`, { target: '127.0.0.1:9', weight: 10 });
+  const certificate = await call('POST', `${admin}/certificates`, { cert: o.cert.cert, key: o.cert.key, tags: ['demo'] });
+  const sni = await call('POST', `${admin}/snis`, { name: 'demo.example.test', certificate: { id: certificate.id } });
+  const ca = await call('POST', `${admin}/ca_certificates`, { cert: o.cert.cert });
+  return {
+    service: service.id, route: route.id, consumer: consumer.id, consumerGroup: group.id, oidcPlugin: oidc.id,
+    terminationPlugin: termination.id, upstream: upstream.id, certificate: certificate.id, caCertificate: ca.id, sni: sni.id,
+  };
+}
+
+/** Every page of the UI for the seeded entities (paths relative to the UI's root). */
+export function everyPage(s: Seeded): string[] {
+  return [
+    '', 'services', 'services/create', `services/${s.service}`, `services/${s.service}/routes`, `services/${s.service}/plugins`, `services/${s.service}/edit`,
+    'routes', 'routes/create', `routes/${s.route}`, `routes/${s.route}/plugins`, `routes/${s.route}/edit`,
+    'consumers', 'consumers/create', `consumers/${s.consumer}`, `consumers/${s.consumer}/credentials`, `consumers/${s.consumer}/groups`, `consumers/${s.consumer}/plugins`, `consumers/${s.consumer}/edit`,
+    `consumers/${s.consumer}/credentials/key-auth/create`,
+    'consumer-groups', 'consumer-groups/create', `consumer-groups/${s.consumerGroup}`, `consumer-groups/${s.consumerGroup}/consumers`, `consumer-groups/${s.consumerGroup}/edit`,
+    'plugins', 'plugins/select', `plugins/openid-connect/${s.oidcPlugin}`, `plugins/openid-connect/${s.oidcPlugin}/edit`, 'plugins/openid-connect/create',
+    `plugins/request-termination/${s.terminationPlugin}`, `plugins/request-termination/${s.terminationPlugin}/edit`, 'plugins/key-auth/create', 'plugins/rate-limiting/create',
+    'upstreams', 'upstreams/create', `upstreams/${s.upstream}`, `upstreams/${s.upstream}/targets`, `upstreams/${s.upstream}/edit`,
+    'certificates', 'certificates/create', `certificates/${s.certificate}`, `certificates/${s.certificate}/edit`,
+    'ca-certificates', 'ca-certificates/create', `ca-certificates/${s.caCertificate}`,
+    'snis', 'snis/create', `snis/${s.sni}/edit`,
+    'issuers', 'no-such-page',
+  ];
+}

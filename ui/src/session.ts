@@ -101,6 +101,20 @@ function adaptPluginSchema(res: AxiosResponse): AxiosResponse {
   return res;
 }
 
+/**
+ * Kong's `GET /consumer_groups/{id}` answers `{consumer_group, consumers, plugins}` (what the
+ * consumer group form reads); an Admin API that answers the bare entity (older Portcullis builds)
+ * gets it wrapped here, with the group's consumers from `/consumer_groups/{id}/consumers`.
+ */
+async function adaptConsumerGroup(instance: AxiosInstance, res: AxiosResponse): Promise<AxiosResponse> {
+  const url = String(res.config.url ?? '');
+  const data = res.data as Record<string, any> | null;
+  if (String(res.config.method).toLowerCase() !== 'get' || !/\/consumer_groups\/[^/?]+(\?.*)?$/.test(url) || !data || typeof data.id !== 'string' || 'consumer_group' in data) return res;
+  const members = await instance.get(`${url.replace(/\?.*$/, '')}/consumers`).then((r) => r.data?.data ?? [], () => []);
+  res.data = { consumer_group: data, consumers: members, plugins: [] };
+  return res;
+}
+
 export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstance {
   // Credentials are the admin token header, never cookies.
   const instance = axios.create({ timeout: 30000, ...options, withCredentials: false });
@@ -110,9 +124,9 @@ export function createAdminAxios(options: CreateAxiosDefaults = {}): AxiosInstan
     return req;
   });
   instance.interceptors.response.use(
-    (res) => {
+    async (res) => {
       markUp();
-      return adaptPluginSchema(res);
+      return adaptConsumerGroup(instance, adaptPluginSchema(res));
     },
     (err) => {
       if (axios.isAxiosError(err)) {
