@@ -4,14 +4,18 @@
  * read it). Route names follow Kong Manager's (`service-detail`, ...) because the packages'
  * cross-links (a plugin's scope, a certificate's SNIs) ask for them by name.
  */
-import type { Component } from 'vue';
-import { GatewayServiceConfigCard, GatewayServiceForm, GatewayServiceList } from '@kong-ui-public/entities-gateway-services';
-import { RouteConfigCard, RouteForm, RouteList } from '@kong-ui-public/entities-routes';
-import { ConsumerConfigCard, ConsumerForm, ConsumerList } from '@kong-ui-public/entities-consumers';
-import { ConsumerGroupConfigCard, ConsumerGroupForm, ConsumerGroupList } from '@kong-ui-public/entities-consumer-groups';
-import { UpstreamsConfigCard, UpstreamsForm, UpstreamsList } from '@kong-ui-public/entities-upstreams-targets';
-import { CACertificateConfigCard, CACertificateForm, CACertificateList, CertificateConfigCard, CertificateForm, CertificateList } from '@kong-ui-public/entities-certificates';
-import { SniForm, SniList } from '@kong-ui-public/entities-snis';
+import { defineAsyncComponent, type Component } from 'vue';
+
+// Each package is loaded when one of its pages is first shown, so the first page (the overview)
+// does not wait for all of them.
+const lazy = <M>(load: () => Promise<M>, pick: (m: M) => Component): Component => defineAsyncComponent(async () => pick(await load()));
+const services = () => import('@kong-ui-public/entities-gateway-services');
+const routes = () => import('@kong-ui-public/entities-routes');
+const consumers = () => import('@kong-ui-public/entities-consumers');
+const groups = () => import('@kong-ui-public/entities-consumer-groups');
+const upstreams = () => import('@kong-ui-public/entities-upstreams-targets');
+const certificates = () => import('@kong-ui-public/entities-certificates');
+const snis = () => import('@kong-ui-public/entities-snis');
 
 export interface EntityKind {
   /** Route-name prefix (Kong Manager's): service, route, consumer, ... */
@@ -36,14 +40,14 @@ export interface EntityKind {
 const byName = (row: Record<string, any>) => String(row.name ?? row.id ?? '');
 
 export const entityKinds: EntityKind[] = [
-  { key: 'service', path: 'services', title: 'Gateway Service', titlePlural: 'Gateway Services', list: GatewayServiceList, form: GatewayServiceForm, formIdProp: 'gatewayServiceId', card: GatewayServiceConfigCard, formProps: { hideTrySampleApiButton: true, isTlsSansSupported: false }, tabs: [['Routes', 'routes'], ['Plugins', 'plugins']], label: byName },
-  { key: 'route', path: 'routes', title: 'Route', titlePlural: 'Routes', list: RouteList, form: RouteForm, formIdProp: 'routeId', card: RouteConfigCard, tabs: [['Plugins', 'plugins']], label: byName },
-  { key: 'consumer', path: 'consumers', title: 'Consumer', titlePlural: 'Consumers', list: ConsumerList, form: ConsumerForm, formIdProp: 'consumerId', card: ConsumerConfigCard, tabs: [['Credentials', 'credentials'], ['Consumer Groups', 'groups'], ['Plugins', 'plugins']], label: (r) => String(r.username ?? r.custom_id ?? r.id) },
-  { key: 'consumer_group', path: 'consumer_groups', title: 'Consumer Group', titlePlural: 'Consumer Groups', list: ConsumerGroupList, form: ConsumerGroupForm, formIdProp: 'consumerGroupId', card: ConsumerGroupConfigCard, tabs: [['Consumers', 'consumers']], label: byName },
-  { key: 'upstream', path: 'upstreams', title: 'Upstream', titlePlural: 'Upstreams', list: UpstreamsList, form: UpstreamsForm, formIdProp: 'upstreamId', card: UpstreamsConfigCard, tabs: [['Targets', 'targets']], label: byName },
-  { key: 'certificate', path: 'certificates', title: 'Certificate', titlePlural: 'Certificates', list: CertificateList, form: CertificateForm, formIdProp: 'certificateId', card: CertificateConfigCard, formProps: { showSnisField: true }, label: (r) => String(r.id) },
-  { key: 'ca-certificate', path: 'ca_certificates', title: 'CA Certificate', titlePlural: 'CA Certificates', list: CACertificateList, form: CACertificateForm, formIdProp: 'certificateId', card: CACertificateConfigCard, label: (r) => String(r.id) },
-  { key: 'sni', path: 'snis', title: 'SNI', titlePlural: 'SNIs', list: SniList, form: SniForm, formIdProp: 'sniId', card: null, label: byName },
+  { key: 'service', path: 'services', title: 'Gateway Service', titlePlural: 'Gateway Services', list: lazy(services, (m) => m.GatewayServiceList), form: lazy(services, (m) => m.GatewayServiceForm), formIdProp: 'gatewayServiceId', card: lazy(services, (m) => m.GatewayServiceConfigCard), formProps: { hideTrySampleApiButton: true, isTlsSansSupported: false }, tabs: [['Routes', 'routes'], ['Plugins', 'plugins']], label: byName },
+  { key: 'route', path: 'routes', title: 'Route', titlePlural: 'Routes', list: lazy(routes, (m) => m.RouteList), form: lazy(routes, (m) => m.RouteForm), formIdProp: 'routeId', card: lazy(routes, (m) => m.RouteConfigCard), tabs: [['Plugins', 'plugins']], label: byName },
+  { key: 'consumer', path: 'consumers', title: 'Consumer', titlePlural: 'Consumers', list: lazy(consumers, (m) => m.ConsumerList), form: lazy(consumers, (m) => m.ConsumerForm), formIdProp: 'consumerId', card: lazy(consumers, (m) => m.ConsumerConfigCard), tabs: [['Credentials', 'credentials'], ['Consumer Groups', 'groups'], ['Plugins', 'plugins']], label: (r) => String(r.username ?? r.custom_id ?? r.id) },
+  { key: 'consumer_group', path: 'consumer_groups', title: 'Consumer Group', titlePlural: 'Consumer Groups', list: lazy(groups, (m) => m.ConsumerGroupList), form: lazy(groups, (m) => m.ConsumerGroupForm), formIdProp: 'consumerGroupId', card: lazy(groups, (m) => m.ConsumerGroupConfigCard), tabs: [['Consumers', 'consumers']], label: byName },
+  { key: 'upstream', path: 'upstreams', title: 'Upstream', titlePlural: 'Upstreams', list: lazy(upstreams, (m) => m.UpstreamsList), form: lazy(upstreams, (m) => m.UpstreamsForm), formIdProp: 'upstreamId', card: lazy(upstreams, (m) => m.UpstreamsConfigCard), tabs: [['Targets', 'targets']], label: byName },
+  { key: 'certificate', path: 'certificates', title: 'Certificate', titlePlural: 'Certificates', list: lazy(certificates, (m) => m.CertificateList), form: lazy(certificates, (m) => m.CertificateForm), formIdProp: 'certificateId', card: lazy(certificates, (m) => m.CertificateConfigCard), formProps: { showSnisField: true }, label: (r) => String(r.id) },
+  { key: 'ca-certificate', path: 'ca_certificates', title: 'CA Certificate', titlePlural: 'CA Certificates', list: lazy(certificates, (m) => m.CACertificateList), form: lazy(certificates, (m) => m.CACertificateForm), formIdProp: 'certificateId', card: lazy(certificates, (m) => m.CACertificateConfigCard), label: (r) => String(r.id) },
+  { key: 'sni', path: 'snis', title: 'SNI', titlePlural: 'SNIs', list: lazy(snis, (m) => m.SniList), form: lazy(snis, (m) => m.SniForm), formIdProp: 'sniId', card: null, label: byName },
 ];
 
 export function entityKind(key: string): EntityKind {

@@ -1,10 +1,11 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import { config } from './config.ts';
+import { session } from './session.ts';
 import { entityKinds } from './entities.ts';
 import EntityList from './pages/entity/EntityList.vue';
 import EntityForm from './pages/entity/EntityForm.vue';
 import EntityDetail from './pages/entity/EntityDetail.vue';
-import PluginListPage from './pages/plugins/PluginListPage.vue';
+const PluginListPage = () => import('./pages/plugins/PluginListPage.vue');
 
 const routes: RouteRecordRaw[] = [
   { name: 'overview', path: '/', component: () => import('./pages/Overview.vue'), meta: { title: 'Overview' } },
@@ -56,6 +57,11 @@ routes.push({ name: 'not-found', path: '/:pathMatch(.*)*', component: () => impo
 export const router = createRouter({
   history: createWebHistory(`${config.guiPath}/`),
   routes,
+});
+
+// A page's code that cannot be fetched means the gateway (which serves the UI too) is gone.
+router.onError((err: unknown) => {
+  if (/dynamically imported module|Importing a module script failed|Failed to fetch/i.test(String((err as Error)?.message ?? err))) session.apiDown = true;
 });
 
 router.afterEach((to) => {
