@@ -242,7 +242,6 @@ export class ControlPlane {
       ADMIN_API_URL: api,
       ADMIN_API_PORT: String(this.#adminPorts[0] ?? ''),
       PROXY_URL: proxy,
-      ADMIN_TOKEN_REQUIRED: String(Boolean(s.adminToken)),
     };
   }
 
