@@ -378,35 +378,20 @@ const endpointAuthFields = ['token_endpoint_auth_method', 'introspection_endpoin
 
 const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-/**
- * Kong writes a record field it was not given as the record of its defaults (Kong Manager's form
- * sends them, and so do decK dumps of Kong): `cloud_authentication` with no auth_provider, or a
- * `cluster_cache_redis` of defaults, says no more than null. Such a record counts as the default.
- */
-const emptyCloudAuth = JSON.stringify(redisRecord.parse({ cloud_authentication: {} }).cloud_authentication);
-function withoutEmptyRecords(redis: Record<string, unknown>): Record<string, unknown> {
-  return JSON.stringify(redis.cloud_authentication) === emptyCloudAuth ? { ...redis, cloud_authentication: null } : redis;
-}
-const defaultClusterRedis = JSON.stringify(withoutEmptyRecords(clusterRedisRecord.parse({}) as Record<string, unknown>));
-function unsetRecord(field: string, value: unknown): unknown {
-  if (field === 'cluster_cache_redis' && value !== null && typeof value === 'object' && JSON.stringify(withoutEmptyRecords(value as Record<string, unknown>)) === defaultClusterRedis) return null;
-  return value;
-}
-
 export const oidcConfigSchema = z
   .object(fields)
   .strict()
   .superRefine((cfg, ctx) => {
     const record = cfg as unknown as Record<string, unknown>;
     for (const [field, dflt] of Object.entries(notSupportedYet)) {
-      const value = unsetRecord(field, record[field]);
+      const value = record[field];
       if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
     }
     if (cfg.response_mode === 'fragment' || cfg.response_mode === 'fragment.jwt') {
       ctx.addIssue({ code: 'custom', path: ['response_mode'], message: `${cfg.response_mode}: not supported yet (the gateway never sees a fragment)` });
     }
     if (cfg.redis) {
-      const redis = withoutEmptyRecords(cfg.redis as unknown as Record<string, unknown>);
+      const redis = cfg.redis as unknown as Record<string, unknown>;
       for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {
         if (!sameValue(redis[field], dflt)) ctx.addIssue({ code: 'custom', path: ['redis', field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
       }
