@@ -12,6 +12,7 @@ import {
   arr,
   clientJwk,
   clusterRedisRecord,
+  isDefaultClusterRedis,
   def,
   headerMapping,
   mtlsFromHeaderRecord,
@@ -384,7 +385,7 @@ export const oidcConfigSchema = z
   .superRefine((cfg, ctx) => {
     const record = cfg as unknown as Record<string, unknown>;
     for (const [field, dflt] of Object.entries(notSupportedYet)) {
-      const value = record[field];
+      const value = field === 'cluster_cache_redis' && isDefaultClusterRedis(record[field]) ? null : record[field];
       if (!sameValue(value, dflt)) ctx.addIssue({ code: 'custom', path: [field], message: `not supported yet (only ${JSON.stringify(dflt)} is accepted)` });
     }
     if (cfg.response_mode === 'fragment' || cfg.response_mode === 'fragment.jwt') {
