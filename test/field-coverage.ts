@@ -546,7 +546,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:openid-connect.config.cache_user_info': { tests: ['test/oidc-idp-requests.test.ts'] },
   'plugins:openid-connect.config.cache_token_exchange': { gap: true },
   'plugins:openid-connect.config.cluster_cache_strategy': { gap: true },
-  'plugins:openid-connect.config.cluster_cache_redis': { refused: {} },
+  'plugins:openid-connect.config.cluster_cache_redis': { refused: { host: 'redis.example' } },
   'plugins:openid-connect.config.cluster_cache_redis.cloud_authentication': { tests: ['src/plugins/bundled/openid-connect/schema.test.ts'] },
   'plugins:openid-connect.config.cluster_cache_redis.cluster_max_redirections': { tests: ['src/plugins/bundled/openid-connect/browser/redis.test.ts'] },
   'plugins:openid-connect.config.cluster_cache_redis.cluster_nodes': { tests: ['src/plugins/bundled/openid-connect/browser/redis.test.ts'] },
