@@ -42,6 +42,9 @@ export interface GuiOptions {
   kconfig(req: http.IncomingMessage): Record<string, string>;
   serverHeader: string | null;
   onError(err: unknown, path: string): void;
+  /** admin_gui_listen's `reuseport` and `backlog=N` flags. */
+  reusePort?: boolean;
+  backlog?: number | null;
 }
 
 export interface GuiServer {
@@ -151,7 +154,7 @@ export async function startGuiServer(host: string, port: number, o: GuiOptions):
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port }, () => {
+    server.listen({ host, port, ...(o.reusePort ? { reusePort: true } : {}), ...(o.backlog ? { backlog: o.backlog } : {}) }, () => {
       server.off('error', reject);
       resolve();
     });

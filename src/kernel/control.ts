@@ -201,6 +201,8 @@ export class ControlPlane {
       try {
         const server = await startGuiServer(spec.host, spec.port, {
           path: s.adminGuiPath,
+          reusePort: spec.reuseport,
+          backlog: spec.backlog,
           kconfig: (req) => this.#kconfig(req),
           serverHeader: s.headers.server ? productToken : null,
           onError: (err, path) => this.#o.log.error({ path, err: { message: (err as Error).message } }, 'admin GUI request failed'),
