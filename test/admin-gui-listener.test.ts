@@ -100,3 +100,16 @@ test("Kong Manager's service body: url with the port it derived is accepted; a p
     await gw.close();
   }
 });
+
+test("admin_gui_listen's reuseport flag: a second listener binds the same port", async () => {
+  const opts = { path: '', kconfig: () => ({}), serverHeader: null, onError: () => {}, reusePort: true, backlog: 16 };
+  const a = await startGuiServer('127.0.0.1', 0, opts);
+  try {
+    const b = await startGuiServer('127.0.0.1', a.port(), opts);
+    assert.equal(b.port(), a.port());
+    await b.close();
+    await assert.rejects(startGuiServer('127.0.0.1', a.port(), { ...opts, reusePort: false }), /EADDRINUSE/);
+  } finally {
+    await a.close();
+  }
+});
