@@ -1,7 +1,7 @@
 /**
  * `npm start`: a working demo on one machine with nothing else installed — the demo OpenID
  * Provider (users alex/doe, jane/doe2), an httpbin-style echo upstream, and the gateway on
- * :8000 (proxy) and :8001 (Admin API) with the embedded SQLite store, seeded on first start
+ * :8000 (proxy), :8001 (Admin API) and :8002 (web admin UI) with the embedded SQLite store, seeded on first start
  * from demo/portcullis.yaml.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -49,6 +49,7 @@ console.log(`
 Portcullis demo is running.
   proxy       ${proxy}        (try: curl -u alex:doe ${proxy}/anything)
   admin API   http://127.0.0.1:${node.adminPorts()[0]}    (try: curl http://127.0.0.1:${node.adminPorts()[0]}/services)
+  admin UI    ${node.guiPorts().length > 0 ? `http://localhost:${node.guiPorts()[0]}${settings.adminGuiPath}/` : '(off: PORTCULLIS_ADMIN_GUI_LISTEN)'}
   demo IdP    ${idp.issuer}   (users alex/doe, jane/doe2; client kong/kong-secret)
   upstream    ${echo.url}/anything (echo)
   browser     open ${proxy}/anything to sign in; ${proxy}/anything/logout signs out

@@ -7,8 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { hostname } from 'node:os';
+import type { IncomingMessage } from 'node:http';
 import { createAdminServer, statusDocument } from '../admin/index.ts';
 import { startStatusApi, type StatusApi } from '../observability/status-api.ts';
+import { startGuiServer, guiBuilt, type GuiServer } from '../admin-gui/server.ts';
+import { listenerOrigins } from '../admin/cors.ts';
 import { loadDeclarativeFile } from '../config/index.ts';
 import type { ConfigData } from '../config/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -40,6 +43,23 @@ export interface ControlPlaneOptions {
   status(): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** GET /metrics (Admin API and Status API): the whole node's Prometheus exposition. */
   metrics?(): Promise<string>;
+  /** Bound proxy ports (proxy_listen order), for the admin UI's links to the proxy; default: the configured ports. */
+  proxyPorts?(): number[];
+}
+
+const wildcardHosts = new Set(['0.0.0.0', '::']);
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The host name a request was addressed to (its Host header), for URLs that should point back at the same machine. */
+function requestHostname(req: IncomingMessage): string {
+  try {
+    return new URL(`http://${req.headers.host ?? 'localhost'}`).hostname;
+  } catch {
+    return 'localhost';
+  }
 }
 
 function kvSettingsFor(settings: Settings): KvSettings {
@@ -63,6 +83,7 @@ export class ControlPlane {
   #admin: Awaited<ReturnType<typeof createAdminServer>> | null = null;
   #adminPorts: number[] = [];
   #statusApis: StatusApi[] = [];
+  #guis: Array<{ spec: ListenSpec; server: GuiServer }> = [];
   #unsubscribe: (() => void) | null = null;
   #watcher: FSWatcher | null = null;
   #watchTimer: NodeJS.Timeout | null = null;
@@ -123,6 +144,8 @@ export class ControlPlane {
           configuration: {
             proxy_listen: s.proxyListen.map(listenText),
             admin_listen: s.adminListen.map(listenText),
+            admin_gui_listen: s.adminGuiListen.map(listenText),
+            admin_gui_path: s.adminGuiPath === '' ? '/' : s.adminGuiPath,
             declarative_config: s.declarativeConfig,
             nginx_worker_processes: s.workers,
             log_level: s.logLevel,
@@ -162,6 +185,67 @@ export class ControlPlane {
         onError: (err, path) => this.#o.log.error({ path, err: { message: (err as Error).message } }, 'status API request failed'),
       }));
     }
+    await this.#startGui();
+  }
+
+  /**
+   * admin_gui_listen. When the listener is the default one (PORTCULLIS_ADMIN_GUI_LISTEN unset) and
+   * its port is taken, the node starts without the UI and says so; a listener the operator asked
+   * for must bind, as every other listener.
+   */
+  async #startGui(): Promise<void> {
+    const s = this.#o.settings;
+    if (s.adminGuiListen.length > 0 && !guiBuilt()) {
+      this.#o.log.warn('admin_gui_listen: the web admin UI is not built (ui/dist is missing); run `npm install` or `npm run build:ui`. The listener answers 503 until then.');
+    }
+    for (const spec of s.adminGuiListen) {
+      try {
+        const server = await startGuiServer(spec.host, spec.port, {
+          path: s.adminGuiPath,
+          reusePort: spec.reuseport,
+          backlog: spec.backlog,
+          kconfig: (req) => this.#kconfig(req),
+          serverHeader: s.headers.server ? productToken : null,
+          onError: (err, path) => this.#o.log.error({ path, err: { message: (err as Error).message } }, 'admin GUI request failed'),
+        });
+        this.#guis.push({ spec, server });
+        this.guiListenerOrigins = [...this.guiListenerOrigins, ...listenerOrigins(spec.host, server.port(), false)];
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && s.env.PORTCULLIS_ADMIN_GUI_LISTEN === undefined) {
+          this.#o.log.warn({ admin_gui_listen: listenText(spec) }, 'admin_gui_listen: the default address is in use; the web admin UI is off (set PORTCULLIS_ADMIN_GUI_LISTEN to another address, or off)');
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Bound admin GUI ports (admin_gui_listen order). */
+  guiPorts(): number[] {
+    return this.#guis.map((g) => g.server.port());
+  }
+
+  /**
+   * /kconfig.js of the admin GUI: Kong Manager's K_CONFIG names. The Admin API URL is
+   * admin_gui_api_url, else the first admin listener (a wildcard host replaced by the host name
+   * the browser used); the proxy URL likewise, for the issuer pages' test sign-in links.
+   */
+  #kconfig(req: IncomingMessage): Record<string, string> {
+    const s = this.#o.settings;
+    const reqHost = requestHostname(req);
+    const at = (spec: ListenSpec, port: number) => `${spec.ssl ? 'https' : 'http'}://${wildcardHosts.has(spec.host) ? urlHost(reqHost) : urlHost(spec.host)}:${port}`;
+    let api = s.adminGuiApiUrl ?? '';
+    if (api === '' && s.adminListen.length > 0) api = at(s.adminListen[0], this.#adminPorts[0] ?? s.adminListen[0].port);
+    const proxyPorts = this.#o.proxyPorts?.() ?? s.proxyListen.map((l) => l.port);
+    const plainProxy = s.proxyListen.findIndex((l) => !l.ssl);
+    const proxyIndex = plainProxy >= 0 ? plainProxy : 0;
+    const proxy = s.proxyListen.length > 0 ? at(s.proxyListen[proxyIndex], proxyPorts[proxyIndex] ?? s.proxyListen[proxyIndex].port) : '';
+    return {
+      ADMIN_GUI_PATH: s.adminGuiPath === '' ? '/' : s.adminGuiPath,
+      ADMIN_API_URL: api,
+      ADMIN_API_PORT: String(this.#adminPorts[0] ?? ''),
+      PROXY_URL: proxy,
+    };
   }
 
   /** Bound Status API ports (status_listen order). */
@@ -260,6 +344,7 @@ export class ControlPlane {
     this.#unsubscribe?.();
     await this.#admin?.close();
     await Promise.all(this.#statusApis.map((a) => a.close()));
+    await Promise.all(this.#guis.map((g) => g.server.close()));
     await this.#pushing;
     await this.store?.close();
     await this.sharedKv?.close();

@@ -34,6 +34,8 @@ export interface RunningNode {
   adminPorts(): number[];
   /** Bound Status API ports (PORTCULLIS_STATUS_LISTEN). */
   statusPorts(): number[];
+  /** Bound web admin UI ports (admin_gui_listen order). */
+  guiPorts(): number[];
   /** SIGHUP equivalent: reload the config; false when the new config was rejected. */
   reload(): Promise<boolean>;
   /** SIGTERM equivalent: drain and close everything. */
@@ -85,6 +87,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
       memory: { workers_lua_vms: [processMemory()], lua_shared_dicts: {} },
       configuration_version: runtime?.snapshot.version ?? 0,
     }),
+    proxyPorts: () => runtime?.ports() ?? [],
     metrics: async () => {
       const rt = runtime!;
       rt.metrics.updateProcessGauges(control.nodeId, rt.stats.snapshot());
@@ -107,6 +110,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
     proxyPorts: () => rt.ports(),
     adminPorts: () => control.adminPorts(),
     statusPorts: () => control.statusPorts(),
+    guiPorts: () => control.guiPorts(),
     reload: () => control.reload(),
     async close() {
       await rt.close();
@@ -241,6 +245,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     proxyPorts: () => [],
     adminPorts: () => control.adminPorts(),
     statusPorts: () => control.statusPorts(),
+    guiPorts: () => control.guiPorts(),
     reload: () => control.reload(),
     async close() {
       stopping = true;

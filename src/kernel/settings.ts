@@ -56,6 +56,12 @@ export interface Settings {
   accessLog: AccessLogSetting;
   /** Kong's `status_listen`: the Status API (GET /status, /status/ready, /metrics); empty = off. */
   statusListen: ListenSpec[];
+  /** Kong's `admin_gui_listen`: the web admin UI (admin-gui/server.ts); empty = off. */
+  adminGuiListen: ListenSpec[];
+  /** Kong's `admin_gui_api_url`: the Admin API URL the UI calls; null = the browser's host name with the admin_listen port. */
+  adminGuiApiUrl: string | null;
+  /** Kong's `admin_gui_path`: '' (the root) or '/manager' — no trailing slash. */
+  adminGuiPath: string;
   sslCert: string | null;
   sslCertKey: string | null;
   /** Kong's `prefix`: where the generated default certificate is kept (ssl/kong-default*.crt). */
@@ -109,6 +115,9 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_PROXY_ACCESS_LOG', default: 'stdout', help: 'As Kong\'s proxy_access_log: "stdout" (also "on"), a file path, or "off"; optionally followed by a format, json (default) or combined (nginx combined + kong_request_id).' },
   { env: 'PORTCULLIS_STATUS_LISTEN', default: 'off', help: 'As Kong\'s status_listen: host:port of the Status API (GET /status, /status/ready, /metrics), e.g. 0.0.0.0:8007; "off" disables it.' },
   { env: 'PORTCULLIS_REAL_IP_HEADER', default: 'X-Real-IP', help: 'Kong\'s real_ip_header: X-Real-IP (the client address from X-Real-IP, else X-Forwarded-For, sent by a peer in trusted_ips) or proxy_protocol (the source address of the PROXY protocol header, on proxy_protocol listeners, when the load balancer is in trusted_ips).' },
+  { env: 'PORTCULLIS_ADMIN_GUI_LISTEN', default: '127.0.0.1:8002', help: 'As Kong\'s admin_gui_listen: host:port of the web admin UI (flags: reuseport, backlog=N); "off" disables it. The UI is built into ui/dist by npm install.' },
+  { env: 'PORTCULLIS_ADMIN_GUI_API_URL', default: '(browser host name, admin_listen port)', help: 'As Kong\'s admin_gui_api_url: the Admin API URL the UI calls, when it is not the host name the UI was loaded from with the first admin_listen port.' },
+  { env: 'PORTCULLIS_ADMIN_GUI_PATH', default: '/', help: 'As Kong\'s admin_gui_path: the path the UI is served under (e.g. /manager); no trailing slash.' },
   { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
   { env: 'PORTCULLIS_CLIENT_MAX_BODY_SIZE', default: '0', help: 'Max request body (bytes, or with k/m/g suffix); 0 = unlimited. Larger bodies get 413 {"message":"Payload too large"}, as Kong.' },
   { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory; request bodies held for request_buffering and responses held for response_buffering go to a temporary file beyond it.' },
@@ -356,6 +365,30 @@ function escapedSlashesOf(v: string | undefined): EscapedSlashes {
   return mode;
 }
 
+function adminGuiApiUrlOf(v: string | undefined): string | null {
+  if (v === undefined || v.trim() === '') return null;
+  const text = v.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new SettingsError(`PORTCULLIS_ADMIN_GUI_API_URL: '${text}' is not a URL (e.g. http://127.0.0.1:8001)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SettingsError(`PORTCULLIS_ADMIN_GUI_API_URL: '${text}' must be an http or https URL`);
+  return text;
+}
+
+/** admin_gui_path as Kong checks it: starts with '/', plain segments, no trailing slash (kept as '' for the root). */
+function adminGuiPathOf(v: string | undefined): string {
+  const p = v === undefined || v.trim() === '' ? '/' : v.trim();
+  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(p) || p.includes('//') || p.split('/').some((seg) => seg === '..' || seg === '.')) {
+    throw new SettingsError(`PORTCULLIS_ADMIN_GUI_PATH: '${v}' must start with '/' and contain only letters, digits, '-', '.', '_', '~' and single '/' separators`);
+  }
+  if (p !== '/' && p.endsWith('/')) throw new SettingsError(`PORTCULLIS_ADMIN_GUI_PATH: '${v}' must not end with '/'`);
+  return p === '/' ? '' : p;
+}
+
 export function readSettings(flags: Flags, env: Record<string, string | undefined> = process.env): Settings {
   const declarativeConfig = flags.config ?? env.PORTCULLIS_DECLARATIVE_CONFIG ?? null;
   const dbRaw = (flags.database ?? env.PORTCULLIS_DATABASE ?? (declarativeConfig ? 'off' : 'sqlite')).toLowerCase();
@@ -390,6 +423,9 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     watch: flags.watch ?? false,
     accessLog: accessLogOf(env.PORTCULLIS_PROXY_ACCESS_LOG),
     statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen', ['ssl', 'http2', 'reuseport', 'backlog']),
+    adminGuiListen: parseListen(env.PORTCULLIS_ADMIN_GUI_LISTEN ?? '127.0.0.1:8002', 'admin_gui_listen', ['reuseport', 'backlog']),
+    adminGuiApiUrl: adminGuiApiUrlOf(env.PORTCULLIS_ADMIN_GUI_API_URL),
+    adminGuiPath: adminGuiPathOf(env.PORTCULLIS_ADMIN_GUI_PATH),
     sslCert: env.PORTCULLIS_SSL_CERT || null,
     sslCertKey: env.PORTCULLIS_SSL_CERT_KEY || null,
     prefix: env.PORTCULLIS_PREFIX || '.portcullis',

@@ -62,6 +62,8 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
     PORTCULLIS_SQLITE_PATH: join(dir, 'portcullis.db'),
     PORTCULLIS_DRAIN_TIMEOUT: '5',
     PORTCULLIS_PREFIX: join(dir, 'prefix'),
+    // The web admin UI listener defaults to the fixed port 8002; tests that want it set it to port 0.
+    PORTCULLIS_ADMIN_GUI_LISTEN: 'off',
     ...options.env,
   };
   const settings = readSettings({

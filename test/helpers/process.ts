@@ -57,7 +57,7 @@ export async function startGatewayProcess(opts: { config?: string; args?: string
     ...(opts.config !== undefined ? ['-c', configFile] : []), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     cwd: dir,
-    env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'info', PORTCULLIS_DRAIN_TIMEOUT: '10', ...opts.env },
+    env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'info', PORTCULLIS_DRAIN_TIMEOUT: '10', PORTCULLIS_ADMIN_GUI_LISTEN: 'off', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -34,10 +34,16 @@ export const services: EntityDescriptor<'services'> = {
     const parts = ['protocol', 'host', 'port', 'path'] as const;
     let fromUrl: ReturnType<typeof parseServiceUrl> | null = null;
     if (typeof r.url === 'string') {
-      const given = parts.filter((p) => r[p] !== undefined && r[p] !== null);
-      if (given.length > 0) issues.push({ path: 'url', message: `cannot be set together with ${given.map((g) => `'${g}'`).join(', ')}` });
       fromUrl = parseServiceUrl(r.url);
       if ('error' in fromUrl) issues.push({ path: 'url', message: fromUrl.error });
+      // Kong Manager sends the parts it derived from the URL beside it (url + port): a part equal
+      // to what the URL says is accepted; one that says otherwise is refused, not overridden.
+      const said: Record<string, unknown> = 'error' in fromUrl ? {} : {
+        protocol: fromUrl.protocol, host: fromUrl.host, path: fromUrl.path,
+        port: fromUrl.port ?? (['https', 'grpcs', 'wss', 'tls'].includes(fromUrl.protocol) ? 443 : 80),
+      };
+      const given = parts.filter((p) => r[p] !== undefined && r[p] !== null && r[p] !== said[p]);
+      if (given.length > 0) issues.push({ path: 'url', message: `cannot be set together with ${given.map((g) => `'${g}'`).join(', ')}` });
     } else if (r.url === undefined && (r.host === undefined || r.host === null)) {
       issues.push({ path: 'host', message: 'required field missing' });
     }

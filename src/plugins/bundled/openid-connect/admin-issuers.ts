@@ -30,6 +30,10 @@ export interface IssuerRecord {
   created_at: number;
   configuration: Record<string, unknown> | null;
   keys: unknown[];
+  /** When the discovery document was last fetched (seconds since epoch; the admin UI's issuer page). */
+  configuration_fetched_at?: number;
+  /** When the keys were last fetched (seconds since epoch). */
+  keys_fetched_at?: number;
 }
 
 export function issuerId(issuer: string): string {
@@ -78,8 +82,15 @@ export async function publishIssuer(kv: KeyValueStore, source: DiscoveryCacheSou
     rec = { id, issuer, created_at: Math.floor(nowMs / 1000), configuration: null, keys: [] };
     all.push(rec);
   }
-  if (update.configuration) rec.configuration = update.configuration;
-  if (update.keys) rec.keys = update.keys;
+  const at = Math.floor(nowMs / 1000);
+  if (update.configuration) {
+    rec.configuration = update.configuration;
+    rec.configuration_fetched_at = at;
+  }
+  if (update.keys) {
+    rec.keys = update.keys;
+    rec.keys_fetched_at = at;
+  }
   await kv.set(ISSUERS_KEY, JSON.stringify(all));
 }
 

@@ -33,8 +33,19 @@ export function arr<T extends z.ZodType>(item: T, value: z.output<T>[]) {
   return z.preprocess(nullToUndefined, z.array(item).default(value as never)) as unknown as z.ZodType<z.output<T>[], unknown>;
 }
 
+/**
+ * Kong writes a `cloud_authentication` it was not given as the record of its defaults
+ * (`{"aws_is_serverless": true}`, the rest null): Kong Manager's form sends that, and Kong's dumps
+ * hold it. It says no more than null, so it is read as null; one that sets anything stays as it is.
+ */
+function unsetCloudAuth(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+  const onlyDefaults = Object.entries(v as Record<string, unknown>).every(([k, x]) => x === null || (k === 'aws_is_serverless' && x === true));
+  return onlyDefaults ? null : v;
+}
+
 const redisFields = {
-  cloud_authentication: opt(
+  cloud_authentication: z.preprocess(unsetCloudAuth, opt(
     z
       .object({
         auth_provider: opt(z.enum(['aws', 'azure', 'gcp'])),
@@ -51,7 +62,7 @@ const redisFields = {
         gcp_service_account_json: opt(z.string()),
       })
       .strict(),
-  ),
+  )),
   cluster_max_redirections: def(z.number().int(), 5),
   cluster_nodes: optArr(z.object({ ip: def(z.string(), '127.0.0.1'), port: def(z.number().int().min(0).max(65535), 6379) }).strict()),
   connect_timeout: def(z.number().int(), 2000),
@@ -181,3 +192,4 @@ export const clientJwk = z
 
 /** `upstream_headers[]` / `downstream_headers[]` item (3.14): claim path → header. */
 export const headerMapping = z.object({ header: z.string().min(1), path: z.array(z.string()).min(1) }).strict();
+

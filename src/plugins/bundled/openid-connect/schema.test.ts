@@ -184,3 +184,12 @@ test('response_mode is one of Kong\'s values; the fragment modes and unapplied r
   assert.deepEqual(issues({ issuer: 'https://i/', redis: { keepalive_backlog: 5 } }).map((i) => i.split(':')[0]), ['redis.keepalive_backlog']);
   assert.deepEqual(issues({ issuer: 'https://i/', redis: { cloud_authentication: { auth_provider: 'aws' } } }).map((i) => i.split(':')[0]), ['redis.cloud_authentication']);
 });
+
+test('records of defaults as Kong writes them (Kong Manager form, Kong dumps) count as unset', () => {
+  const cloud = { aws_is_serverless: true };
+  const clusterRedis = { cloud_authentication: cloud, cluster_max_redirections: 5, connect_timeout: 2000, connection_is_proxied: false, database: 0, host: '127.0.0.1', keepalive_pool_size: 256, port: 6379, read_timeout: 2000, send_timeout: 2000, ssl: false, ssl_verify: true };
+  assert.deepEqual(issues({ issuer: 'https://i/', cluster_cache_redis: clusterRedis, redis: { cloud_authentication: cloud } }), []);
+  // A record that says something is still refused by name.
+  assert.equal(issues({ issuer: 'https://i/', redis: { cloud_authentication: { auth_provider: 'aws' } } }).length, 1);
+  assert.match(issues({ issuer: 'https://i/', redis: { cloud_authentication: { auth_provider: 'aws' } } })[0], /^redis\.cloud_authentication: /);
+});

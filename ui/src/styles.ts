@@ -1,0 +1,14 @@
+import '@kong/kongponents/dist/kongponents.css';
+import '@kong-ui-public/app-layout/dist/style.css';
+import '@kong-ui-public/entities-shared/dist/style.css';
+import '@kong-ui-public/entities-certificates/dist/style.css';
+import '@kong-ui-public/entities-consumer-credentials/dist/style.css';
+import '@kong-ui-public/entities-consumer-groups/dist/style.css';
+import '@kong-ui-public/entities-consumers/dist/style.css';
+import '@kong-ui-public/entities-gateway-services/dist/style.css';
+import '@kong-ui-public/entities-plugins/dist/style.css';
+import '@kong-ui-public/entities-routes/dist/style.css';
+import '@kong-ui-public/entities-snis/dist/style.css';
+import '@kong-ui-public/entities-upstreams-targets/dist/style.css';
+import '@kong-ui-public/forms/dist/style.css';
+import './app.css';
