@@ -32,7 +32,6 @@ const lines: string[] = [];
 const topRefused = new Map<string, unknown>();
 const add = (path: string, kind: 'entity' | 'plugin', owner: string, rel: string) => {
   const parts = rel.split('.');
-  const name = parts[parts.length - 1];
   const hit = texts.find(([f, t]) => namesField(f, t, path));
   if (hit) { lines.push(`  '${path}': { tests: ['${hit[0]}'] },`); return; }
   const base = path.slice(0, path.length - rel.length);

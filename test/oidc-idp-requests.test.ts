@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, withGateway } from './helpers/gateway.ts';
+import { withGateway } from './helpers/gateway.ts';
 import type { TestGateway } from './helpers/gateway.ts';
 import { startBadIdp } from './helpers/bad-idp.ts';
 import { oidcDeck } from './helpers/oidc-deck.ts';

@@ -6,8 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { startGateway, withGateway } from './helpers/gateway.ts';
-import type { TestGateway } from './helpers/gateway.ts';
+import { withGateway } from './helpers/gateway.ts';
 import { startBadIdp } from './helpers/bad-idp.ts';
 import type { BadIdp } from './helpers/bad-idp.ts';
 import { startEcho } from '../demo/echo.ts';
