@@ -213,3 +213,13 @@ test('openid-connect kong_oauth2: a token keeps working across requests until it
   assert.equal((await admin('DELETE', '/consumers/temp/oauth2/temp-client')).status, 204);
   await eventually(async () => (await get('/protected/data', { authorization: `Bearer ${t.body.access_token}` })).status === 401, 'the token of the deleted credential refused');
 });
+
+test('oauth2_credentials: the consumer may be referenced by username (consumer.username), as decK writes it', async () => {
+  const alex = (await admin('GET', '/consumers/alex')).body;
+  const created = await admin('POST', '/oauth2', { consumer: { username: 'alex' }, name: 'by-username', client_id: 'by-username-client', redirect_uris: ['https://app.example/cb'] });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.consumer.id, alex.id);
+  const missing = await admin('POST', '/oauth2', { consumer: { username: 'nobody' }, name: 'x', redirect_uris: ['https://app.example/cb'] });
+  assert.ok(missing.status === 400 || missing.status === 404, `an unknown username is refused (${missing.status})`);
+  assert.equal((await admin('DELETE', `/oauth2/${created.body.id}`)).status, 204);
+});

@@ -296,3 +296,33 @@ test('opentelemetry send_timeout: an OTLP receiver that never answers fails the 
     await new Promise<void>((r) => hanging.close(() => r()));
   }
 });
+
+test('opentelemetry queue.max_entries bounds the spans waiting for a slow collector (the rest are dropped)', async () => {
+  const slow = await startOtlpReceiver({ delayMs: 400 });
+  const echo = await startEcho();
+  const otel = (max: number) => ({ name: 'opentelemetry', config: { traces_endpoint: `${slow.url}/v1/traces`, sampling_rate: 1, http_response_header_for_traceid: 'x-trace-id', queue: { max_entries: max, max_batch_size: Math.min(max, 200), max_coalescing_delay: 0.01 } } });
+  const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [
+    { name: 'small', paths: ['/small'], plugins: [otel(2)] },
+    { name: 'big', paths: ['/big'], plugins: [otel(1000)] },
+  ] }] } });
+  try {
+    const ids: Record<'small' | 'big', string[]> = { small: [], big: [] };
+    for (let i = 0; i < 15; i++) {
+      for (const route of ['small', 'big'] as const) {
+        const r = await fetch(`${gw.proxyUrl}/${route}/x`);
+        assert.equal(r.status, 200);
+        await r.body?.cancel();
+        ids[route].push(r.headers.get('x-trace-id')!);
+      }
+    }
+    const roots = (list: string[]): number => slow.spans.filter((s) => s.name === 'kong' && list.includes(s.traceId)).length;
+    await waitFor(() => roots(ids.big) === 15, 20_000, 'every trace of the large queue');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(roots(ids.small) < 15, `max_entries 2: only some traces got through (${roots(ids.small)} of 15)`);
+    assert.ok(roots(ids.small) >= 1, 'but some did');
+  } finally {
+    await gw.close();
+    await echo.close();
+    await slow.close();
+  }
+});

@@ -70,6 +70,8 @@ test('both decK nestings make memberships; the same membership stated twice is o
   assert.equal(plugin?.consumer_group?.id, data.consumer_groups.find((g) => g.name === 'gold')?.id, 'consumer_groups[].plugins scoped to the group');
   // Deterministic ids: the same file gives the same membership rows.
   assert.deepEqual(parse(both).consumer_group_consumers.map((m) => m.id).sort(), data.consumer_group_consumers.map((m) => m.id).sort());
+  // Each membership row is stamped like every entity of the file (created_at in seconds).
+  for (const m of data.consumer_group_consumers) assert.equal(m.created_at, Math.floor(now / 1000));
 });
 
 test('a reference naming nothing, an unknown field, no name at all, or tags that differ: each reported at its path', () => {

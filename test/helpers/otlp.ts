@@ -108,16 +108,21 @@ export function decodeTraces(body: Buffer): ReceivedSpan[] {
   return spans;
 }
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** `delayMs`: how long each export waits before its answer (a slow collector). */
+export async function startOtlpReceiver(opts: { delayMs?: number } = {}): Promise<OtlpReceiver> {
   const r = { spans: [] as ReceivedSpan[], contentTypes: [] as string[] } as OtlpReceiver;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       r.contentTypes.push(String(req.headers['content-type']));
-      if (req.url === '/v1/traces') r.spans.push(...decodeTraces(Buffer.concat(chunks)));
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' });
-      res.end();
+      const answer = (): void => {
+        if (req.url === '/v1/traces') r.spans.push(...decodeTraces(Buffer.concat(chunks)));
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+        res.end();
+      };
+      if (opts.delayMs) setTimeout(answer, opts.delayMs);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
