@@ -181,6 +181,12 @@ describe('Admin API for Kong clients', () => {
     const rl = await call('GET', '/schemas/plugins/rate-limiting');
     assert.deepEqual(rl.body.fields.find((f: Record<string, unknown>) => 'consumer_group' in f).consumer_group, { type: 'foreign', reference: 'consumer_groups' });
     assert.equal(rl.body.fields.some((f: Record<string, unknown>) => 'consumer' in f), false, 'rate-limiting may be scoped to a consumer');
+    // Secrets carry Kong's `encrypted` mark (Kong Manager masks them); other fields do not.
+    const oidc = (await call('GET', '/schemas/plugins/openid-connect')).body.fields.find((f: Record<string, unknown>) => 'config' in f).config.fields;
+    const field = (n: string) => oidc.find((f: Record<string, unknown>) => n in f)[n];
+    assert.equal(field('client_secret').encrypted, true);
+    assert.equal(field('session_secret').encrypted, true);
+    assert.equal(field('issuer').encrypted, undefined);
   });
 
   test('CORS: the UI origin gets the headers and a preflight before the token check; any other origin gets nothing', async () => {

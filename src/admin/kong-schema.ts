@@ -59,6 +59,9 @@ function unwrap(s: JsonSchema): { v: JsonSchema; nullable: boolean } {
 }
 
 /** Kong's definition of one field. `ctx` applies to this level's fields only (not nested records). */
+/** Field names that hold secrets (client secrets, passwords, keys, tokens). */
+const secretField = /(secret|password|passphrase|private_key)s?$|^(access_)?token$/i;
+
 function definition(name: string, s: JsonSchema, required: boolean, ctx: FieldContext = noContext): Record<string, unknown> {
   const { v, nullable } = unwrap(s);
   const fk = ctx.foreign[name];
@@ -89,6 +92,8 @@ function definition(name: string, s: JsonSchema, required: boolean, ctx: FieldCo
   if (bounded(v.minimum) && bounded(v.maximum)) out.between = [v.minimum, v.maximum];
   if (typeof v.minLength === 'number' && v.minLength > 0) out.len_min = v.minLength;
   if (ctx.unique.has(name)) out.unique = true;
+  // Kong marks secrets `encrypted` (keyring): Kong Manager's forms mask them, revealed on demand.
+  if (secretField.test(name) && (out.type === 'string' || (out.type === 'array' && (out.elements as { type?: string } | undefined)?.type === 'string'))) out.encrypted = true;
   // A null default is Kong's "no default" (the field is simply absent from the definition).
   if (v.default !== undefined && v.default !== null) out.default = v.default;
   out.required = required || (v.default !== undefined && v.default !== null && !nullable);
