@@ -42,7 +42,9 @@ export const oauth2Schema = z
   })
   .superRefine((c, issues) => {
     if (c.persistent_refresh_token) {
-      issues.addIssue({ code: 'custom', path: ['persistent_refresh_token'], message: 'not supported yet by Portcullis (Kong Enterprise field): only false is accepted' });
+      // Kong OSS has no such field (its own docs dropped it as nonexistent: Kong/kong#8348,
+      // Kong/docs.konghq.com#3602); reuse_refresh_token is what keeps a refresh token.
+      issues.addIssue({ code: 'custom', path: ['persistent_refresh_token'], message: 'not supported: Kong Gateway OSS has no such setting (only false is accepted); use reuse_refresh_token to keep the refresh token across refreshes' });
     }
     if (c.mandatory_scope && (c.scopes === null || c.scopes.length === 0)) {
       issues.addIssue({ code: 'custom', path: ['scopes'], message: "required field missing (when 'mandatory_scope' is true)" });
