@@ -215,26 +215,34 @@ export interface WrkOptions {
   script?: { file: string; args: string[] };
 }
 
+/**
+ * Runs a load generator (`wrk`, `h2load`), pinned to `cpus` with taskset when given, and returns
+ * its output (stdout and stderr); killed 30 s after its run should have ended.
+ */
+function runLoadTool(tool: string, args: readonly string[], cpus: string | null, durationSec: number): Promise<string> {
+  const [file, argv] = cpus ? ['taskset', ['-c', cpus, tool, ...args]] : [tool, [...args]];
+  return new Promise<string>((resolve, reject) => {
+    const p = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), (durationSec + 30) * 1000);
+    p.once('error', reject);
+    p.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${tool} exited with ${code}: ${out}`));
+    });
+  });
+}
+
 /** Runs wrk against `url` and returns its parsed report. */
 export async function wrk(url: string, headers: Record<string, string>, o: WrkOptions): Promise<WrkResult> {
   const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationSec}s`, '--latency', '--timeout', '5s'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   if (o.script) args.push('-s', o.script.file);
   args.push(url, ...(o.script?.args ?? []));
-  const [file, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'wrk', ...args]] : ['wrk', args];
-  const text = await new Promise<string>((resolve, reject) => {
-    const p = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), (o.durationSec + 30) * 1000);
-    p.once('error', reject);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`wrk exited with ${code}: ${out}`));
-    });
-  });
+  const text = await runLoadTool('wrk', args, o.cpus, o.durationSec);
   const r = parseWrk(text);
   if (!(r.rps > 0)) throw new Error(`could not read wrk's report:\n${text}`);
   return r;
@@ -256,20 +264,7 @@ export async function h2load(url: string, headers: Record<string, string>, o: H2
   const args = ['-c', String(o.clients), '-m', String(o.streams), '-t', '1', '-D', String(o.durationSec), '--warm-up-time', '1'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   args.push(url);
-  const [file, argv] = o.cpus ? ['taskset', ['-c', o.cpus, 'h2load', ...args]] : ['h2load', args];
-  const text = await new Promise<string>((resolve, reject) => {
-    const p = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), (o.durationSec + 30) * 1000);
-    p.once('error', reject);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`h2load exited with ${code}: ${out}`));
-    });
-  });
+  const text = await runLoadTool('h2load', args, o.cpus, o.durationSec);
   const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(text)?.[1]);
   const req = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(text);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(text);

@@ -4,7 +4,8 @@
  * INFO, SELECT, GETDEL, CLIENT, CLUSTER) closes the client connection, as such proxies do for commands
  * they cannot route. It records the command names it relayed and refused.
  */
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { linkTo } from './tcp-relay.ts';
 
 export interface RedisProxy {
   port: number;
@@ -47,17 +48,7 @@ export async function startRedisProxy(refuse: readonly string[] = ['HELLO', 'INF
   const refused: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
-    const upstream = connect(6379, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
+    const upstream = linkTo(client, 6379, sockets);
     upstream.pipe(client);
     let pending = Buffer.alloc(0);
     client.on('data', (chunk: Buffer) => {
@@ -68,7 +59,7 @@ export async function startRedisProxy(refuse: readonly string[] = ['HELLO', 'INF
         if (refuse.includes(names[k])) {
           refused.push(names[k]);
           if (ends[k - 1] !== undefined) upstream.write(pending.subarray(sent, ends[k - 1]));
-          drop();
+          client.destroy(); // linkTo tears the upstream side down with it
           return;
         }
         relayed.push(names[k]);

@@ -5,6 +5,25 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
+/**
+ * Connects `client`'s counterpart to 127.0.0.1:`target`: both sockets are tracked in `sockets`
+ * and torn down together when either ends. The caller wires the data flow.
+ */
+export function linkTo(client: Socket, target: number, sockets: Set<Socket>): Socket {
+  const upstream = connect(target, '127.0.0.1');
+  sockets.add(client);
+  sockets.add(upstream);
+  const drop = (): void => {
+    client.destroy();
+    upstream.destroy();
+    sockets.delete(client);
+    sockets.delete(upstream);
+  };
+  client.on('error', drop).on('close', drop);
+  upstream.on('error', drop).on('close', drop);
+  return upstream;
+}
+
 /** A relay to 127.0.0.1:`target` that can be cut (all sockets destroyed) and restored on the same port. */
 export function relay(target = 5432) {
   const sockets = new Set<Socket>();
@@ -15,17 +34,7 @@ export function relay(target = 5432) {
     new Promise<number>((resolve, reject) => {
       server = createServer((client) => {
         accepted += 1;
-        const upstream = connect(target, '127.0.0.1');
-        sockets.add(client);
-        sockets.add(upstream);
-        const drop = () => {
-          client.destroy();
-          upstream.destroy();
-          sockets.delete(client);
-          sockets.delete(upstream);
-        };
-        client.on('error', drop).on('close', drop);
-        upstream.on('error', drop).on('close', drop);
+        const upstream = linkTo(client, target, sockets);
         client.pipe(upstream).pipe(client);
       });
       server.once('error', reject);
