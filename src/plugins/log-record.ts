@@ -91,6 +91,47 @@ export type LogRecord = Record<string, unknown>;
 
 /** Builds Kong's record for a finished request. */
 export function serializeLog(ctx: LogContext): LogRecord {
+  const record = baseRecord(ctx);
+  if (ctx.route !== null) record.route = ctx.route;
+  if (ctx.service !== null) record.service = ctx.service;
+  if (ctx.consumer !== null) record.consumer = ctx.consumer;
+  if (ctx.credential !== null) record.authenticated_entity = authenticatedEntity(ctx);
+  return record;
+}
+
+/**
+ * The same record as one JSON text, equal to `JSON.stringify(serializeLog(ctx))`. The route,
+ * service and consumer are frozen snapshot objects (kernel/snapshot.ts): each is serialized once
+ * per version and the text reused, which is most of the record's bytes.
+ */
+export function serializeLogJson(ctx: LogContext): string {
+  const base = JSON.stringify(baseRecord(ctx));
+  let out = base.slice(0, -1);
+  if (ctx.route !== null) out += `,"route":${entityJson(ctx.route)}`;
+  if (ctx.service !== null) out += `,"service":${entityJson(ctx.service)}`;
+  if (ctx.consumer !== null) out += `,"consumer":${entityJson(ctx.consumer)}`;
+  if (ctx.credential !== null) out += `,"authenticated_entity":${JSON.stringify(authenticatedEntity(ctx))}`;
+  return `${out}}`;
+}
+
+const jsonByEntity = new WeakMap<object, string>();
+
+function entityJson(entity: object): string {
+  let s = jsonByEntity.get(entity);
+  if (s === undefined) {
+    s = JSON.stringify(entity);
+    // Only a frozen object cannot change under the remembered text.
+    if (Object.isFrozen(entity)) jsonByEntity.set(entity, s);
+  }
+  return s;
+}
+
+function authenticatedEntity(ctx: LogContext): { id: string; consumer_id: string | null } {
+  return { id: ctx.credential!.id, consumer_id: ctx.credential!.consumer?.id ?? ctx.consumer?.id ?? null };
+}
+
+/** Everything but the entities (`route`, `service`, `consumer`, `authenticated_entity`). */
+function baseRecord(ctx: LogContext): LogRecord {
   const req = ctx.request;
   const query = redactQuery(req.rawQuery);
   const uri = withQuery(req.path, query);
@@ -135,9 +176,5 @@ export function serializeLog(ctx: LogContext): LogRecord {
     workspace: null,
     workspace_name: 'default',
   };
-  if (ctx.route !== null) record.route = ctx.route;
-  if (svc !== null) record.service = svc;
-  if (ctx.consumer !== null) record.consumer = ctx.consumer;
-  if (ctx.credential !== null) record.authenticated_entity = { id: ctx.credential.id, consumer_id: ctx.credential.consumer?.id ?? ctx.consumer?.id ?? null };
   return record;
 }

@@ -14,7 +14,7 @@ import { appendFile } from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { z } from 'zod';
 import { definePlugin, type LogContext } from '../../sdk.ts';
-import { customFieldsByLua, serializeLog } from '../../log-record.ts';
+import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
 
 export const fileLogSchema = z.strictObject({
   path: z.string().min(1)
@@ -77,7 +77,7 @@ export default definePlugin<FileLogConfig>({
     };
     return {
       log(ctx: LogContext) {
-        pending += `${JSON.stringify(serializeLog(ctx))}\n`;
+        pending += `${serializeLogJson(ctx)}\n`;
         if (pending.length > maxWaitingBytes) {
           dropped(1, new Error('too many lines waiting'));
           pending = '';

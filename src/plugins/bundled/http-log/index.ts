@@ -13,7 +13,7 @@ import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { definePlugin, type LogContext } from '../../sdk.ts';
 import { LogQueue, queueSchema } from '../../log-queue.ts';
-import { customFieldsByLua, serializeLog, type LogRecord } from '../../log-record.ts';
+import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
 
 const forbiddenHeaders = new Set(['host', 'content-length', 'content-type']);
 
@@ -91,8 +91,7 @@ export default definePlugin<HttpLogConfig>({
     });
     return {
       log(ctx: LogContext) {
-        const record: LogRecord = serializeLog(ctx);
-        queue.add(JSON.stringify(record));
+        queue.add(serializeLogJson(ctx));
       },
       async close() {
         await queue.close();

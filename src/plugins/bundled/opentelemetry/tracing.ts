@@ -116,15 +116,19 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       const headers = ctx.request.headers as Record<string, string | string[] | undefined>;
       let parent: OtelContext = ROOT_CONTEXT;
       let incoming: Format | null = null;
-      for (const f of extract) {
-        const c = propagators[f].extract(ROOT_CONTEXT, headers, getter);
-        if (trace.getSpanContext(c) !== undefined) {
-          parent = c;
-          incoming = f === 'b3-single' ? 'b3-single' : f === 'b3' && headers.b3 !== undefined ? 'b3-single' : f;
-          break;
+      // Most requests carry no trace context: then only the sampling decision is made.
+      const carried = headers.traceparent !== undefined || headers.b3 !== undefined || headers['x-b3-traceid'] !== undefined;
+      if (carried) {
+        for (const f of extract) {
+          const c = propagators[f].extract(ROOT_CONTEXT, headers, getter);
+          if (trace.getSpanContext(c) !== undefined) {
+            parent = c;
+            incoming = f === 'b3-single' ? 'b3-single' : f === 'b3' && headers.b3 !== undefined ? 'b3-single' : f;
+            break;
+          }
         }
       }
-      const parentSpan = trace.getSpanContext(parent);
+      const parentSpan = carried ? trace.getSpanContext(parent) : undefined;
       const sampled = parentSpan !== undefined ? (parentSpan.traceFlags & 1) === 1 : Math.random() < rate;
       if (!sampled) return;
       const req = ctx.request;
