@@ -11,6 +11,9 @@
  *   /other-signer            an answer signed by a key the CA did not authorize;
  *   /delegated               signed by `delegate` (a certificate the CA issued for OCSP signing);
  *   /stale                   nextUpdate in the past;
+ *   /wrong-nonce             a nonce other than the request's;
+ *   /no-nonce                no nonce (as responders with pre-produced answers do);
+ *   /no-next-update          no nextUpdate (newer information is always available);
  *   /try-later               OCSP status tryLater (3), no answer;
  *   /500                     HTTP 500;
  *   /garbage                 200 with a body that is not DER;
@@ -18,7 +21,8 @@
  * Requests are counted per path (`hits`).
  *
  * The CRL server answers GET /<name>.crl with a CRL signed by the CA that lists `revoked`
- * (fresh, nextUpdate in an hour); it can serve over https with a given certificate.
+ * (fresh, nextUpdate in an hour), DER; /stale.crl is past its nextUpdate, /pem.crl is PEM,
+ * /other.crl is signed by `other` under its own name. It can serve over https.
  */
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
@@ -104,7 +108,7 @@ export async function startOcspResponder(o: { ca: IssuedCert; delegate?: IssuedC
         certID: r.reqCert,
         certStatus,
         thisUpdate: new Date(now - (stale ? 7200_000 : 60_000)),
-        nextUpdate: new Date(now + (stale ? -3600_000 : 3600_000)),
+        ...(mode === 'no-next-update' ? {} : { nextUpdate: new Date(now + (stale ? -3600_000 : 3600_000)) }),
       });
     });
     const signerCert = mode === 'delegated' && delegateCert ? delegateCert : mode === 'other-signer' && strangerCert ? strangerCert : caCert;
@@ -113,7 +117,9 @@ export async function startOcspResponder(o: { ca: IssuedCert; delegate?: IssuedC
       responderID: new ResponderID({ byName: signerCert.tbsCertificate.subject }),
       producedAt: new Date(now),
       responses,
-      ...(nonce ? { responseExtensions: [new Extension({ extnID: NONCE, critical: false, extnValue: nonce.extnValue })] } : {}),
+      ...(nonce && mode !== 'no-nonce'
+        ? { responseExtensions: [new Extension({ extnID: NONCE, critical: false, extnValue: mode === 'wrong-nonce' ? new OctetString(Buffer.from('0410000102030405060708090a0b0c0d0e0f', 'hex')) : nonce.extnValue })] }
+        : {}),
     });
     const tbs = AsnConvert.serialize(data);
     const signature = Buffer.from(await sign(signerKey, tbs));
@@ -180,7 +186,7 @@ export interface CrlServer {
 }
 
 /** A CRL server for `ca` (http, or https with `tls`). The CRL is signed afresh on each request. */
-export async function startCrlServer(o: { ca: IssuedCert; tls?: { cert: string; key: string } }): Promise<CrlServer> {
+export async function startCrlServer(o: { ca: IssuedCert; other?: IssuedCert; tls?: { cert: string; key: string } }): Promise<CrlServer> {
   await import('reflect-metadata');
   const x509 = await import('@peculiar/x509');
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -193,15 +199,17 @@ export async function startCrlServer(o: { ca: IssuedCert; tls?: { cert: string; 
       return;
     }
     const now = Date.now();
+    const name = (req.url ?? '').split('/').pop();
+    const signer = name === 'other.crl' && o.other ? o.other : o.ca;
     x509.X509CrlGenerator.create({
-      issuer: o.ca.subject,
-      thisUpdate: new Date(now - 60_000),
-      nextUpdate: new Date(now + 3600_000),
+      issuer: signer.subject,
+      thisUpdate: new Date(now - (name === 'stale.crl' ? 7200_000 : 60_000)),
+      nextUpdate: new Date(now + (name === 'stale.crl' ? -3600_000 : 3600_000)),
       entries: [...revoked].map((serialNumber) => ({ serialNumber, revocationDate: new Date(now - 3600_000) })),
       signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-      signingKey: o.ca.keys.privateKey,
+      signingKey: signer.keys.privateKey,
     }).then(
-      (crl) => res.writeHead(200, { 'content-type': 'application/pkix-crl' }).end(Buffer.from(crl.rawData)),
+      (crl) => res.writeHead(200, { 'content-type': 'application/pkix-crl' }).end(name === 'pem.crl' ? crl.toString('pem') : Buffer.from(crl.rawData)),
       (err: unknown) => res.writeHead(500).end(String(err)),
     );
   };

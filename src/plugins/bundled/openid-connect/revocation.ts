@@ -131,8 +131,6 @@ export class RevocationChecker {
   readonly #cache = new Map<string, { answer: Answer; until: number }>();
   readonly #flights = new Map<string, Promise<Answer>>();
   #pools: Pools | null = null;
-  /** Fetches made so far (for logs). */
-  fetches = 0;
 
   constructor(settings: RevocationSettings, now: () => number) {
     this.#s = settings;
@@ -150,7 +148,8 @@ export class RevocationChecker {
     if (known !== undefined && known.until > this.#now()) return this.#verdict(known.answer);
     let flight = this.#flights.get(key);
     if (flight === undefined) {
-      flight = this.answer(c).then((answer) => {
+      // (Anything unexpected while checking is an unavailable answer, not a gateway error.)
+      flight = this.answer(c).catch((err: unknown): Answer => ({ kind: 'unavailable', why: `the check failed: ${reason(err)}` })).then((answer) => {
         this.#remember(key, answer);
         // Said once per check (not on each request the remembered answer serves).
         if (answer.kind === 'unavailable' && !this.strict) {
@@ -302,7 +301,6 @@ export class RevocationChecker {
     const u = new URL(url);
     const pools = this.#poolsFor(caPems);
     const dispatcher: Dispatcher = (u.protocol === 'https:' ? pools.https : pools.http) ?? pools.direct;
-    this.fetches++;
     const signal = AbortSignal.timeout(this.#s.http_timeout);
     const res = await request(u, { method: init.method, headers: init.headers, body: init.body, dispatcher, signal });
     if (res.statusCode < 200 || res.statusCode > 299) {
@@ -353,7 +351,7 @@ export class RevocationChecker {
 function reason(err: unknown): string {
   if (err instanceof FetchError) return err.message;
   const e = err as { name?: string; code?: string; message?: string };
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timed out (http_timeout)';
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || /^UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT$/.test(e?.code ?? '')) return 'timed out (http_timeout)';
   return e?.code ?? e?.message ?? 'fetch failed';
 }
 
