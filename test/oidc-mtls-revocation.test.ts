@@ -95,10 +95,10 @@ describe('openid-connect: revocation checks of header client certificates (OCSP,
   }
 
   /** The gateway's answer for `route` with the certificate `name` in the header and its bound token; whether the upstream saw it. */
-  async function call(route: string, name: string): Promise<Answer & { upstream: boolean; ms: number }> {
+  async function call(route: string, name: string, tokenOf = name): Promise<Answer & { upstream: boolean; ms: number }> {
     const before = echo.received.length;
     const started = Date.now();
-    const r = await request(`${gatewayUrl}/${route}`, { headers: { authorization: `Bearer ${tokens.get(name)!}`, 'x-client-cert': encodeURIComponent(certs.get(name)!.cert) } });
+    const r = await request(`${gatewayUrl}/${route}`, { headers: { authorization: `Bearer ${tokens.get(tokenOf)!}`, 'x-client-cert': encodeURIComponent(certs.get(name)!.cert) } });
     return { ...r, upstream: echo.received.length > before, ms: Date.now() - started };
   }
 
@@ -154,6 +154,7 @@ describe('openid-connect: revocation checks of header client certificates (OCSP,
     await client('neither');
     await client('cached', { ocspUrl: `${ocsp.url}/cache` });
     await client('concurrent', { ocspUrl: `${ocsp.url}/concurrent` });
+    await client('other-binding', { ocspUrl: `${ocsp.url}/other-binding` });
     await client('skip-revoked', { ocspUrl: `${ocsp.url}/skip`, crlUrl: `${crl.url}/skip.crl` });
     ocsp.status.set(certs.get('skip-revoked')!.serial, 'revoked');
     await client('proxied-ocsp', { ocspUrl: `${ocsp.url}/proxied` });
@@ -311,6 +312,15 @@ describe('openid-connect: revocation checks of header client certificates (OCSP,
     const all = await Promise.all([call('cache', 'concurrent'), call('cache', 'concurrent'), call('cache', 'concurrent')]);
     for (const r of all) assertPassed(r, 'concurrent');
     assert.equal(ocsp.hits.get('/concurrent'), 1);
+  });
+
+  it('a header certificate the token is not bound to is refused without a revocation fetch', async () => {
+    const r = await call('strict', 'other-binding', 'good');
+    assertRefused(r, 'token bound to another certificate');
+    assert.equal(ocsp.hits.get('/other-binding') ?? 0, 0);
+    assert.match(gw.logText(), /the client certificate does not match the token binding/);
+    assertPassed(await call('strict', 'other-binding'), 'its own token');
+    assert.equal(ocsp.hits.get('/other-binding'), 1);
   });
 
   it('SKIP: no revocation check at all (the responder and the CRL are never contacted; a revoked certificate passes)', async () => {

@@ -69,9 +69,10 @@ export class HeaderCertificates {
   /**
    * The thumbprint of the header's certificate; null when there is no header or it comes from a
    * peer outside `trusted_ips` (with `secure_source`: anyone could have written it). A header
-   * that cannot be decoded, does not verify or is revoked is a 401.
+   * that cannot be decoded, does not verify or is revoked is a 401. Revocation is checked only
+   * for a certificate with the `bound` thumbprint (another one is refused anyway, without a fetch).
    */
-  thumbprint(ctx: RequestContext): Sync<string | null> {
+  thumbprint(ctx: RequestContext, bound: string | null = null): Sync<string | null> {
     const value = ctx.request.header(this.#name);
     if (value === undefined || value === '') return null;
     if (this.#rec.secure_source && !ctx.request.trusted) {
@@ -90,7 +91,7 @@ export class HeaderCertificates {
       this.#verdicts.set(value, verdict);
     }
     if ('problem' in verdict) throw authError('invalid_token', `client certificate header: ${verdict.problem}`);
-    if (this.#revocation === null) return verdict.thumbprint;
+    if (this.#revocation === null || (bound !== null && verdict.thumbprint !== bound)) return verdict.thumbprint;
     const { thumbprint } = verdict;
     const revoked = this.#revocation.check(verdict, ctx.log);
     if (revoked instanceof Promise) return revoked.then((problem) => accepted(thumbprint, problem));
@@ -188,7 +189,7 @@ export function mtlsPop(cfg: OidcConfig, now: () => number, revocation: Revocati
       if (mode === 'optional') return;
       throw authError('invalid_token', 'the access token is not bound to a client certificate');
     }
-    const fromHeaderThumbprint = fromHeader?.thumbprint(ctx) ?? null;
+    const fromHeaderThumbprint = fromHeader?.thumbprint(ctx, bound) ?? null;
     if (fromHeaderThumbprint instanceof Promise) return fromHeaderThumbprint.then((t) => matches(ctx, t, bound));
     return matches(ctx, fromHeaderThumbprint, bound);
   };
