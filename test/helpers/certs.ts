@@ -31,6 +31,8 @@ export interface IssuedCert {
   /** For signing further certificates. */
   keys: webcrypto.CryptoKeyPair;
   subject: string;
+  /** Serial number, lower-case hex. */
+  serial: string;
 }
 
 export interface IssueOptions {
@@ -46,6 +48,12 @@ export interface IssueOptions {
   /** Validity relative to now, in days (a negative end makes an expired certificate). */
   startDays?: number;
   endDays?: number;
+  /** Authority Information Access: the OCSP responder URL. */
+  ocspUrl?: string;
+  /** CRL Distribution Points: the CRL URL. */
+  crlUrl?: string;
+  /** A delegated OCSP responder certificate (extended key usage OCSPSigning only). */
+  ocspSigning?: boolean;
 }
 
 function pem(der: ArrayBuffer, label: string): string {
@@ -67,7 +75,9 @@ export async function issueCert(o: IssueOptions): Promise<IssuedCert> {
   const dns = o.dns ?? (o.isCa ? [] : [o.cn]);
   const extensions: InstanceType<typeof x509.Extension>[] = [new x509.BasicConstraintsExtension(o.isCa === true, undefined, true)];
   if (o.isCa) extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true));
-  else extensions.push(new x509.ExtendedKeyUsageExtension(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
+  else extensions.push(new x509.ExtendedKeyUsageExtension(o.ocspSigning ? ['1.3.6.1.5.5.7.3.9'] : ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
+  if (o.ocspUrl) extensions.push(new x509.AuthorityInfoAccessExtension({ ocsp: o.ocspUrl }));
+  if (o.crlUrl) extensions.push(new x509.CRLDistributionPointsExtension([o.crlUrl]));
   if (dns.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(dns.map((d) => (/^[\d.]+$/.test(d) ? { type: 'ip' as const, value: d } : { type: 'dns' as const, value: d }))));
   const subject = `CN=${o.cn}`;
   const notBefore = new Date(Date.now() + (o.startDays ?? -1) * 86400_000);
@@ -83,5 +93,5 @@ export async function issueCert(o: IssueOptions): Promise<IssuedCert> {
   const keyPem = pem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
   writeFileSync(certFile, certPem);
   writeFileSync(keyFile, keyPem);
-  return { cert: certPem, key: keyPem, certFile, keyFile, keys, subject };
+  return { cert: certPem, key: keyPem, certFile, keyFile, keys, subject, serial: cert.serialNumber.toLowerCase() };
 }

@@ -86,7 +86,7 @@ export interface Instance {
   /** Failures the requests went on after (logged with the running count). */
   readonly counters: { sessionSaveFailures: number };
   /** `proof_of_possession_mtls` (steps/mtls-pop.ts), null when off. */
-  readonly mtlsPop?: ((ctx: RequestContext, o: Outcome, sessionMethod: string | null) => void) | null;
+  readonly mtlsPop?: ((ctx: RequestContext, o: Outcome, sessionMethod: string | null) => Sync<void>) | null;
 }
 
 /** The per-request record that flows through the steps. */
@@ -208,9 +208,10 @@ const credentialSearch: AccessStep = (inst, f) => {
 };
 
 // RFC 8705 §3: a certificate-bound token only with its certificate (steps/mtls-pop.ts).
+// Synchronous unless a header certificate's revocation status has to be fetched.
 const mtlsProof: AccessStep = (inst, f) => {
-  inst.mtlsPop!(f.ctx, f.outcome!, f.session?.method ?? null);
-  return undefined;
+  const r = inst.mtlsPop!(f.ctx, f.outcome!, f.session?.method ?? null);
+  return r instanceof Promise ? r.then(() => undefined) : undefined;
 };
 
 // `verify_parameters`: the configuration against the discovery document (once per document).

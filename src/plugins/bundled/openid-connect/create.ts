@@ -23,6 +23,7 @@ import { accessSteps, destroyOnFailure, enabledMethods, Flow, runSteps, type Ins
 import { configuredNames, consumerHeaderNames, consumerHeaders, headerPlan, writesAny } from './steps/headers.ts';
 import { buildBrowser } from './browser-slots.ts';
 import { mtlsPop } from './steps/mtls-pop.ts';
+import { RevocationChecker } from './revocation.ts';
 import { DpopState } from './dpop-state.ts';
 import { dpopAlgsText } from './steps/dpop.ts';
 import { sessionHeaderName } from './browser/session-headers.ts';
@@ -94,6 +95,9 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     database: deps.database ?? 'off',
     now,
   });
+  // Revocation checks of header certificates (OCSP/CRL), unless SKIP or mTLS PoP is off.
+  const header = cfg.proof_of_possession_mtls_from_header;
+  const revocation = header && header.revocation_check_mode !== 'SKIP' && cfg.proof_of_possession_mtls !== 'off' ? new RevocationChecker(header, now) : null;
   const rt: Runtime = {
     cfg,
     issuer,
@@ -137,7 +141,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
     removeAgain: consumerHeaderNames.filter((n) => written.has(n)),
     perRequestDownstream: browser !== null && ((cfg.session_response_headers ?? []).length > 0 || !!cfg.downstream_session_id_header),
     counters: { sessionSaveFailures: 0 },
-    mtlsPop: mtlsPop(cfg, now),
+    mtlsPop: mtlsPop(cfg, now, revocation),
   };
   const steps = accessSteps(cfg, browser !== null);
 
@@ -207,6 +211,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
       await browser?.close();
       await rt.cluster?.close();
       await dpop?.close();
+      await revocation?.close();
       await http.close();
     },
   };

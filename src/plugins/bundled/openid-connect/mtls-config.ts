@@ -2,10 +2,8 @@
  * Configuration checks of the mutual-TLS features (RFC 8705), run by the schema's superRefine:
  * `tls_client_auth` / `self_signed_tls_client_auth` need a client certificate, mTLS proof of
  * possession allows only the compatible `auth_methods` (unless the validation is switched off),
- * and the `proof_of_possession_mtls_from_header` fields that only matter for OCSP/CRL
- * revocation checks (not implemented) are refused unless left at their defaults.
+ * and the forward proxy of the header certificate's revocation checks is a host and a port.
  */
-import type { z } from 'zod';
 
 /** The fields these checks read (a structural type: the schema module imports this one). */
 interface MtlsFields {
@@ -18,7 +16,12 @@ interface MtlsFields {
   auth_methods: readonly string[];
   proof_of_possession_mtls: string;
   proof_of_possession_auth_methods_validation: boolean;
-  proof_of_possession_mtls_from_header: { revocation_check_mode: string } | null;
+  proof_of_possession_mtls_from_header: {
+    http_proxy_host: string | null;
+    http_proxy_port: number | null;
+    https_proxy_host: string | null;
+    https_proxy_port: number | null;
+  } | null;
 }
 
 export interface MtlsIssue {
@@ -31,22 +34,6 @@ export const tlsClientAuthMethods: ReadonlySet<string> = new Set(['tls_client_au
 
 const endpointAuthFields = ['token_endpoint_auth_method', 'introspection_endpoint_auth_method', 'revocation_endpoint_auth_method', 'pushed_authorization_request_endpoint_auth_method'] as const;
 const popCompatible = new Set(['bearer', 'introspection', 'session']);
-
-/**
- * The refusal of a `proof_of_possession_mtls_from_header` field that only OCSP/CRL revocation
- * checks use (applied to the field itself, so it is named even when the record has other
- * problems): any value but the default is refused.
- */
-export function revocationOnly<T extends z.ZodType>(type: T, dflt: unknown): T {
-  return type.refine((v) => v === dflt, { message: `not supported: used only by OCSP/CRL revocation checks, which are not implemented (only ${JSON.stringify(dflt)} is accepted)` }) as unknown as T;
-}
-
-const skipOnly = 'not supported (OCSP/CRL revocation checks are not implemented); set SKIP';
-
-/** `revocation_check_mode`: SKIP only (a given value; the default is refused by `mtlsIssues`). */
-export function skipRevocation<T extends z.ZodType>(type: T): T {
-  return type.refine((v) => v === 'SKIP', { message: skipOnly }) as unknown as T;
-}
 
 export function mtlsIssues(cfg: MtlsFields): MtlsIssue[] {
   const out: MtlsIssue[] = [];
@@ -61,10 +48,17 @@ export function mtlsIssues(cfg: MtlsFields): MtlsIssue[] {
       }
     });
   }
-  // Kong's default (IGNORE_CA_ERROR) checks revocation: refused too, so it must be set to SKIP.
+  // The revocation checks' forward proxies: a host needs its port and the other way round.
   const h = cfg.proof_of_possession_mtls_from_header;
-  if (h && h.revocation_check_mode !== 'SKIP') {
-    out.push({ path: ['proof_of_possession_mtls_from_header', 'revocation_check_mode'], message: `${h.revocation_check_mode}: ${skipOnly}` });
+  if (h) {
+    for (const scheme of ['http', 'https'] as const) {
+      const host = h[`${scheme}_proxy_host`];
+      const port = h[`${scheme}_proxy_port`];
+      if ((host === null) !== (port === null)) {
+        const missing = host === null ? `${scheme}_proxy_host` : `${scheme}_proxy_port`;
+        out.push({ path: ['proof_of_possession_mtls_from_header', missing], message: `required with ${host === null ? `${scheme}_proxy_port` : `${scheme}_proxy_host`} (the forward proxy of the revocation checks is a host and a port)` });
+      }
+    }
   }
   return out;
 }

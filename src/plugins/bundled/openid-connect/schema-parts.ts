@@ -4,7 +4,6 @@
  * `principals`, `proof_of_possession_mtls_from_header`, `client_jwk[]`, header mappings).
  */
 import { z } from 'zod';
-import { revocationOnly, skipRevocation } from './mtls-config.ts';
 
 /** An issuer identifier as configs write it: without a `.well-known` suffix or trailing slash. */
 export function issuerId(value: string): string {
@@ -107,18 +106,18 @@ export const mtlsFromHeaderRecord = z
   .object({
     allow_partial_chain: def(z.boolean(), false),
     ca_certificates: z.array(z.string()).min(1),
-    // OCSP/CRL revocation checks are not implemented: their settings only at the defaults (mtls-config.ts).
-    cert_cache_ttl: def(revocationOnly(z.number(), 60000), 60000),
+    // The revocation check (OCSP/CRL, revocation.ts) and its fetches; proxy host and port go together (mtls-config.ts).
+    cert_cache_ttl: def(z.number().min(0), 60000),
     certificate_header_format: def(z.enum(['base64_encoded', 'url_encoded']), 'url_encoded'),
     certificate_header_name: z.string(),
-    http_proxy_host: opt(revocationOnly(z.string(), null)),
-    http_proxy_port: opt(revocationOnly(z.number().int(), null)),
-    http_timeout: def(revocationOnly(z.number(), 30000), 30000),
-    https_proxy_host: opt(revocationOnly(z.string(), null)),
-    https_proxy_port: opt(revocationOnly(z.number().int(), null)),
-    revocation_check_mode: def(skipRevocation(z.enum(['IGNORE_CA_ERROR', 'SKIP', 'STRICT'])), 'IGNORE_CA_ERROR'),
+    http_proxy_host: opt(z.string().min(1)),
+    http_proxy_port: opt(z.number().int().min(0).max(65535)),
+    http_timeout: def(z.number().positive(), 30000),
+    https_proxy_host: opt(z.string().min(1)),
+    https_proxy_port: opt(z.number().int().min(0).max(65535)),
+    revocation_check_mode: def(z.enum(['IGNORE_CA_ERROR', 'SKIP', 'STRICT']), 'IGNORE_CA_ERROR'),
     secure_source: def(z.boolean(), true),
-    ssl_verify: def(revocationOnly(z.boolean(), true), true),
+    ssl_verify: def(z.boolean(), true),
   })
   .strict();
 

@@ -49,7 +49,7 @@ test('every field of Kong 3.15 is built: DPoP and the rest take values other tha
   assert.deepEqual(issues({ issuer: 'https://i/', verify_parameters: true, introspection_accept: 'application/jwt', cache_ttl_resurrect: 30 }), []);
 });
 
-test('mutual TLS: a client certificate for tls_client_auth, compatible methods with mTLS PoP, no revocation checks', () => {
+test('mutual TLS: a client certificate for tls_client_auth, compatible methods with mTLS PoP, revocation check settings of header certificates', () => {
   assert.match(issues({ issuer: 'https://i/', client_auth: ['tls_client_auth'] })[0], /^tls_client_auth_cert_id: required when tls_client_auth/);
   assert.match(issues({ issuer: 'https://i/', introspection_endpoint_auth_method: 'self_signed_tls_client_auth' })[0], /^tls_client_auth_cert_id: required/);
   assert.deepEqual(issues({ issuer: 'https://i/', client_auth: ['tls_client_auth'], tls_client_auth_cert_id: 'c1' }), []);
@@ -58,14 +58,22 @@ test('mutual TLS: a client certificate for tls_client_auth, compatible methods w
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls: 'strict', auth_methods: ['bearer', 'introspection', 'session'] }), []);
   assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls: 'optional', proof_of_possession_auth_methods_validation: false }), []);
   const header = { certificate_header_name: 'x-client-cert', ca_certificates: ['ca1'] };
-  // Kong's default revocation_check_mode checks revocation (OCSP/CRL), which is not implemented.
-  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: header }), ['proof_of_possession_mtls_from_header.revocation_check_mode: IGNORE_CA_ERROR: not supported (OCSP/CRL revocation checks are not implemented); set SKIP']);
-  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'STRICT' } })[0], /^proof_of_possession_mtls_from_header\.revocation_check_mode: not supported/);
-  for (const [field, value] of [['cert_cache_ttl', 5], ['http_timeout', 5], ['ssl_verify', false], ['https_proxy_port', 3128]] as const) {
-    assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP', [field]: value } })[0], new RegExp(`^proof_of_possession_mtls_from_header\\.${field}: not supported: used only by OCSP/CRL`));
+  // Kong's default revocation_check_mode (IGNORE_CA_ERROR) and the other modes and fetch settings are accepted.
+  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: header }), []);
+  assert.equal(oidcConfigSchema.parse({ issuer: 'https://i/', proof_of_possession_mtls_from_header: header }).proof_of_possession_mtls_from_header?.revocation_check_mode, 'IGNORE_CA_ERROR');
+  for (const mode of ['STRICT', 'SKIP', 'IGNORE_CA_ERROR']) {
+    assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: mode } }), []);
   }
-  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP' } }), []);
-  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'SKIP', http_proxy_host: 'p' } })[0], /^proof_of_possession_mtls_from_header\.http_proxy_host: not supported/);
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'LAX' } })[0], /^proof_of_possession_mtls_from_header\.revocation_check_mode: /);
+  for (const [field, value] of [['cert_cache_ttl', 5], ['http_timeout', 5], ['ssl_verify', false]] as const) {
+    assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, revocation_check_mode: 'STRICT', [field]: value } }), []);
+  }
+  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, http_proxy_host: 'p', http_proxy_port: 3128, https_proxy_host: 'p', https_proxy_port: 3129 } }), []);
+  // A proxy is a host and a port: one without the other is refused, naming the missing field.
+  assert.deepEqual(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, https_proxy_port: 3128 } }), ['proof_of_possession_mtls_from_header.https_proxy_host: required with https_proxy_port (the forward proxy of the revocation checks is a host and a port)']);
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, http_proxy_host: 'p' } })[0], /^proof_of_possession_mtls_from_header\.http_proxy_port: required with http_proxy_host/);
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, http_timeout: 0 } })[0], /^proof_of_possession_mtls_from_header\.http_timeout: /);
+  assert.match(issues({ issuer: 'https://i/', proof_of_possession_mtls_from_header: { ...header, cert_cache_ttl: -1 } })[0], /^proof_of_possession_mtls_from_header\.cert_cache_ttl: /);
 });
 
 test('paired arrays must line up', () => {

@@ -7,17 +7,20 @@
  * (`ctx.request.clientCertificate`, PORTCULLIS_SSL_VERIFY_CLIENT), or, with
  * `proof_of_possession_mtls_from_header`, one a TLS-terminating proxy in `trusted_ips` put in a
  * header, verified here against the configured `ca_certificates` entities (the verdict is
- * remembered per header value while the entities stay the same).
+ * remembered per header value while the entities stay the same) and, unless
+ * `revocation_check_mode` is SKIP, checked for revocation by OCSP or CRL (../revocation.ts).
  *
  * The check runs after the credential search, for the PoP-compatible methods only (`bearer`,
  * `introspection`, and `session` when the session was made by one of them). It is synchronous
- * (a thumbprint comparison), so a cached bearer token stays on the synchronous path.
+ * (a thumbprint comparison) while the revocation answer is remembered, so a cached bearer token
+ * stays on the synchronous path.
  */
 import { X509Certificate, hash } from 'node:crypto';
 import { GatewayError } from '../../../../errors.ts';
 import type { EntityLookup, RequestContext } from '../../../sdk.ts';
 import { authError } from '../errors.ts';
-import type { Claims, Outcome } from '../runtime.ts';
+import type { RevocationChecker } from '../revocation.ts';
+import type { Claims, Outcome, Sync } from '../runtime.ts';
 import type { OidcConfig } from '../schema.ts';
 
 /** Methods whose tokens can be checked for possession (Kong's list). */
@@ -41,13 +44,14 @@ function x5tOf(claims: Claims | null): string | null {
 const VERDICTS = 1000;
 
 /** A header certificate that was read: its thumbprint, or why it cannot be used. */
-type HeaderVerdict = { thumbprint: string; until: number } | { problem: string };
+type HeaderVerdict = { thumbprint: string; until: number; leaf: X509Certificate; issuer: X509Certificate; caPems: readonly string[] } | { problem: string };
 
 /** Reads and verifies client certificates that a TLS-terminating proxy passes in a header. */
 export class HeaderCertificates {
   readonly #rec: HeaderRecord;
   readonly #name: string;
   readonly #now: () => number;
+  readonly #revocation: RevocationChecker | null;
   /**
    * Verdicts by the header's exact value, for the entity snapshot (CA certificates) they were
    * reached with: a changed CA list starts afresh. Bounded: cleared when full.
@@ -55,18 +59,20 @@ export class HeaderCertificates {
   #verdicts = new Map<string, HeaderVerdict>();
   #verdictsOf: EntityLookup | null = null;
 
-  constructor(rec: HeaderRecord, now: () => number) {
+  constructor(rec: HeaderRecord, now: () => number, revocation: RevocationChecker | null = null) {
     this.#rec = rec;
     this.#name = rec.certificate_header_name.toLowerCase();
     this.#now = now;
+    this.#revocation = revocation;
   }
 
   /**
    * The thumbprint of the header's certificate; null when there is no header or it comes from a
    * peer outside `trusted_ips` (with `secure_source`: anyone could have written it). A header
-   * that cannot be decoded or does not verify is a 401.
+   * that cannot be decoded, does not verify or is revoked is a 401. Revocation is checked only
+   * for a certificate with the `bound` thumbprint (another one is refused anyway, without a fetch).
    */
-  thumbprint(ctx: RequestContext): string | null {
+  thumbprint(ctx: RequestContext, bound: string | null = null): Sync<string | null> {
     const value = ctx.request.header(this.#name);
     if (value === undefined || value === '') return null;
     if (this.#rec.secure_source && !ctx.request.trusted) {
@@ -85,7 +91,11 @@ export class HeaderCertificates {
       this.#verdicts.set(value, verdict);
     }
     if ('problem' in verdict) throw authError('invalid_token', `client certificate header: ${verdict.problem}`);
-    return verdict.thumbprint;
+    if (this.#revocation === null || (bound !== null && verdict.thumbprint !== bound)) return verdict.thumbprint;
+    const { thumbprint } = verdict;
+    const revoked = this.#revocation.check(verdict, ctx.log);
+    if (revoked instanceof Promise) return revoked.then((problem) => accepted(thumbprint, problem));
+    return accepted(thumbprint, revoked);
   }
 
   #verify(ctx: RequestContext, value: string): HeaderVerdict {
@@ -107,11 +117,16 @@ export class HeaderCertificates {
       }
       anchors.push(new X509Certificate(ca.cert));
     }
-    const problem = chainProblem(certs, anchors, this.#rec.allow_partial_chain, this.#now());
-    if (problem !== null) return { problem };
+    const chain = verifyChain(certs, anchors, this.#rec.allow_partial_chain, this.#now());
+    if (typeof chain === 'string') return { problem: chain };
     const until = Math.min(...[...certs, ...anchors].map((c) => c.validToDate.getTime()));
-    return { thumbprint: hash('sha256', certs[0].raw, 'base64url'), until };
+    return { thumbprint: hash('sha256', certs[0].raw, 'base64url'), until, leaf: certs[0], issuer: chain.issuer, caPems: anchors.map((a) => a.toString()) };
   }
+}
+
+function accepted(thumbprint: string, revocationProblem: string | null): string {
+  if (revocationProblem !== null) throw authError('invalid_token', `client certificate header: ${revocationProblem}`);
+  return thumbprint;
 }
 
 /** `url_encoded`: URL-encoded PEM (nginx's `$ssl_client_escaped_cert`); `base64_encoded`: base64 of the DER (or of a PEM). */
@@ -134,20 +149,22 @@ const selfIssued = (c: X509Certificate): boolean => c.checkIssued(c) && c.verify
 
 /**
  * Why the chain `certs` (leaf first, then any intermediates the proxy passed) does not lead to
- * one of `anchors`, or null when it does: each certificate signed by the next, each within its
- * validity period, issuers being CA certificates, ending at a self-signed anchor (or, with
- * `allow_partial_chain`, at any anchor).
+ * one of `anchors`, or the leaf's issuer when it does: each certificate signed by the next, each
+ * within its validity period, issuers being CA certificates, ending at a self-signed anchor (or,
+ * with `allow_partial_chain`, at any anchor). A leaf that is itself an anchor is its own issuer.
  */
-function chainProblem(certs: X509Certificate[], anchors: X509Certificate[], partial: boolean, nowMs: number): string | null {
+function verifyChain(certs: X509Certificate[], anchors: X509Certificate[], partial: boolean, nowMs: number): string | { issuer: X509Certificate } {
   const now = new Date(nowMs);
   const isAnchor = (c: X509Certificate) => anchors.some((a) => a.fingerprint256 === c.fingerprint256);
   let current = certs[0];
+  let leafIssuer: X509Certificate | null = null;
   for (let depth = 0; depth < 10; depth++) {
     if (current.validFromDate > now || current.validToDate < now) return depth === 0 ? 'the certificate is expired or not yet valid' : 'an issuer certificate is expired or not yet valid';
-    if (isAnchor(current) && (partial || selfIssued(current))) return null;
+    if (isAnchor(current) && (partial || selfIssued(current))) return { issuer: leafIssuer ?? current };
     if (selfIssued(current)) return 'the certificate is not issued by a trusted CA';
     const issuer = [...anchors, ...certs.slice(1)].find((c) => c.ca && current.checkIssued(c) && current.verify(c.publicKey));
     if (issuer === undefined) return 'the certificate is not issued by a trusted CA';
+    leafIssuer ??= issuer;
     current = issuer;
   }
   return 'the certificate chain is too long';
@@ -157,10 +174,10 @@ function chainProblem(certs: X509Certificate[], anchors: X509Certificate[], part
  * The mTLS proof-of-possession check of one plugin instance, or null when it is off. Throws a
  * 401 `invalid_token` (RFC 8705 §3) when the token is not bound to the presented certificate.
  */
-export function mtlsPop(cfg: OidcConfig, now: () => number): ((ctx: RequestContext, o: Outcome, sessionMethod: string | null) => void) | null {
+export function mtlsPop(cfg: OidcConfig, now: () => number, revocation: RevocationChecker | null = null): ((ctx: RequestContext, o: Outcome, sessionMethod: string | null) => Sync<void>) | null {
   const mode = cfg.proof_of_possession_mtls;
   if (mode === 'off') return null;
-  const fromHeader = cfg.proof_of_possession_mtls_from_header ? new HeaderCertificates(cfg.proof_of_possession_mtls_from_header, now) : null;
+  const fromHeader = cfg.proof_of_possession_mtls_from_header ? new HeaderCertificates(cfg.proof_of_possession_mtls_from_header, now, revocation) : null;
   const validation = cfg.proof_of_possession_auth_methods_validation;
   return (ctx, o, sessionMethod) => {
     // A session is checked when a compatible method made it (Kong); without the methods
@@ -172,8 +189,14 @@ export function mtlsPop(cfg: OidcConfig, now: () => number): ((ctx: RequestConte
       if (mode === 'optional') return;
       throw authError('invalid_token', 'the access token is not bound to a client certificate');
     }
-    const presented = fromHeader?.thumbprint(ctx) ?? ctx.request.clientCertificate?.thumbprint ?? null;
-    if (presented === null) throw authError('invalid_token', 'no client certificate was presented for a certificate-bound token');
-    if (presented !== bound) throw authError('invalid_token', 'the client certificate does not match the token binding');
+    const fromHeaderThumbprint = fromHeader?.thumbprint(ctx, bound) ?? null;
+    if (fromHeaderThumbprint instanceof Promise) return fromHeaderThumbprint.then((t) => matches(ctx, t, bound));
+    return matches(ctx, fromHeaderThumbprint, bound);
   };
+}
+
+function matches(ctx: RequestContext, fromHeader: string | null, bound: string): void {
+  const presented = fromHeader ?? ctx.request.clientCertificate?.thumbprint ?? null;
+  if (presented === null) throw authError('invalid_token', 'no client certificate was presented for a certificate-bound token');
+  if (presented !== bound) throw authError('invalid_token', 'the client certificate does not match the token binding');
 }
