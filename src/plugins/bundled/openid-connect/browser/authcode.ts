@@ -81,7 +81,7 @@ export interface AuthCodeDeps {
   getClient(index: number, purpose?: 'token' | 'par'): Promise<oidc.Configuration>;
   /** The token endpoint call of the code exchange for this request (token request options). */
   tokenCall(ctx: RequestContext, index: number, grant: 'authorization_code'): Promise<TokenCall>;
-  /** The user info call (`search_user_info`) with the plugin's user info options; without it, none is made. */
+  /** The user info call (`search_user_info`) with the plugin's user info options; with `search_user_info` and without it, the callback fails. */
   userinfo?(ctx: RequestContext, index: number, accessToken: string): Promise<UserInfo>;
   /** The key that signs request objects (`client_jwk` or the generated key). */
   requestObjectKey?(index: number): Promise<RequestObjectKey>;
