@@ -183,7 +183,13 @@ export async function send(jar: CookieJar, url: string, init: SendInit = {}): Pr
 export async function navigate(
   jar: CookieJar,
   url: string,
-  opts: { credentials?: { login: string; password: string }; init?: SendInit; maxSteps?: number } = {},
+  opts: {
+    credentials?: { login: string; password: string };
+    init?: SendInit;
+    maxSteps?: number;
+    /** Headers added to every request to this origin (the gateway), redirects and the callback included. */
+    originHeaders?: { origin: string; headers: Record<string, string> };
+  } = {},
 ): Promise<Step[]> {
   const steps: Step[] = [];
   let next: { url: string; init: SendInit } | null = {
@@ -192,7 +198,8 @@ export async function navigate(
   };
   while (next) {
     if (steps.length >= (opts.maxSteps ?? 15)) throw new Error(`too many steps: ${steps.map((s) => `${s.status} ${s.url}`).join(' → ')}`);
-    const step = await send(jar, next.url, next.init);
+    const extra = opts.originHeaders && new URL(next.url).origin === new URL(opts.originHeaders.origin).origin ? opts.originHeaders.headers : null;
+    const step = await send(jar, next.url, extra ? { ...next.init, headers: { ...next.init.headers, ...extra } } : next.init);
     steps.push(step);
     const nav = { accept: 'text/html', 'sec-fetch-mode': 'navigate' };
     if (step.status >= 300 && step.status < 400 && step.location) {

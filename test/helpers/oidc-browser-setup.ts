@@ -92,7 +92,7 @@ export async function setup(config: BrowserConfig & Record<string, unknown>, opt
     return cached;
   };
   const kv = opts.kv ?? new MemoryKv(now);
-  const cfg = oidcConfigSchema.parse({
+  const parsed = oidcConfigSchema.safeParse({
     issuer: idp.issuer,
     client_secret: ['kong-secret'],
     client_auth: ['client_secret_post'],
@@ -102,6 +102,13 @@ export async function setup(config: BrowserConfig & Record<string, unknown>, opt
     ...reportHeaders,
     ...config,
   });
+  if (!parsed.success) {
+    // A refused configuration leaves nothing running behind it.
+    await harness.close();
+    await idp.close();
+    throw parsed.error;
+  }
+  const cfg = parsed.data;
   const entity = { id: randomUUID(), name: 'openid-connect' } as never;
   const build = () => createOidc(cfg, { entity, log: pino({ level: 'silent' }), sharedKv: kv, workers: 1, now });
   plugin = build();

@@ -12,12 +12,18 @@ import type { OidcConfig } from './schema.ts';
 import type { IssuerCache } from './issuer.ts';
 import type { Clients, OidcClient } from './clients.ts';
 import { configuredClients, perClient, selectClient } from './clients.ts';
-import type { Claims, Outcome, RequestState, Runtime, Sync } from './runtime.ts';
-import { looksLikeJwt, verifyAccessJwt } from './steps/verify-token.ts';
+import type { Claims, HeaderWrite, Outcome, RequestState, Runtime, Sync } from './runtime.ts';
+import { looksLikeJwt, userInfoFor, verifyAccessJwt } from './steps/verify-token.ts';
+import { replayHook, tokenPostArgs, tokenRequestHeaders } from './steps/token-request.ts';
+import { BodyFields } from './body-fields.ts';
 import { isGatewayError } from '../../../errors.ts';
 import { TailMemo } from './caches.ts';
 
-export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCache, clients: Clients): BrowserFlows {
+/**
+ * The browser flows of one plugin instance. `runtime` answers the instance's Runtime (made after
+ * the browser flows, which it holds): the code flow's user info goes through its caches.
+ */
+export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCache, clients: Clients, runtime: () => Runtime): BrowserFlows {
   const list = configuredClients(cfg);
   return createBrowserFlows(cfg, {
     async getClient(index, purpose = 'token') {
@@ -26,6 +32,15 @@ export function buildBrowser(cfg: OidcConfig, deps: PluginDeps, issuer: IssuerCa
       if (purpose === 'revocation') return clients.configuration(meta, browserClient(cfg, index), 'revocation', { tokenParam: cfg.revocation_token_param_name });
       return clients.configuration(meta, browserClient(cfg, index), purpose);
     },
+    // The code exchange and a session's refresh take the token request options as the API grants do (steps/token-request.ts).
+    async tokenCall(ctx, index, grant) {
+      const meta = await issuer.metadata();
+      const replay: HeaderWrite[] = [];
+      const params = await tokenPostArgs(cfg, ctx.request, new BodyFields(ctx.request));
+      const client = await clients.configuration(meta, browserClient(cfg, index), 'token', { headers: tokenRequestHeaders(cfg, ctx.request), onResponse: replayHook(cfg, grant, replay) });
+      return { client, params, replay };
+    },
+    userinfo: (ctx, index, token) => userInfoFor(runtime(), ctx, browserClient(cfg, index), token),
     requestObjectKey: (index) => clients.signingKey(browserClient(cfg, index)),
     // The browser flows never read the body for it.
     selectClient: (ctx) => (selectClient(cfg, list, ctx.request, false) as OidcClient | null)?.index ?? 0,
@@ -74,6 +89,7 @@ function sessionOutcome(method: Outcome['method'], session: SessionData, decode:
     introspection: null,
     userinfo: (session.claims.userinfo as Claims | undefined) ?? null,
     used: [],
+    ...(session.claims.userinfo_jwt ? { userinfoJwt: session.claims.userinfo_jwt } : {}),
   };
 }
 

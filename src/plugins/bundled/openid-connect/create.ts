@@ -78,7 +78,7 @@ export function createOidc(cfg: OidcConfig, deps: PluginDeps): PluginHandlers {
   const now = deps.now;
   const enabled = new Set(cfg.auth_methods);
   // The browser flows exist only when a browser method is enabled; they own sessions and logout.
-  const browser = enabled.has('session') || enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients) : null;
+  const browser = enabled.has('session') || enabled.has('authorization_code') ? buildBrowser(cfg, deps, issuer, clients, () => rt) : null;
   // Auto-generated when absent (Kong); per instance, so such caches are not shared.
   const salt = cfg.cache_tokens_salt ?? randomBytes(16).toString('base64url');
   const dpopMode = cfg.proof_of_possession_dpop;

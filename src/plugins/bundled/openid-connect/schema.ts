@@ -370,10 +370,6 @@ export const oidcConfigSchema = z
     (cfg.client_jwk ?? []).forEach((k, i) => {
       if (k.oth !== null && k.oth !== undefined) ctx.addIssue({ code: 'custom', path: ['client_jwk', i, 'oth'], message: 'multi-prime RSA keys are not supported' });
     });
-    // Token endpoint headers are replayed for the API grants; the code flow's exchange does not.
-    (cfg.token_headers_grants ?? []).forEach((g, i) => {
-      if (g === 'authorization_code') ctx.addIssue({ code: 'custom', path: ['token_headers_grants', i], message: 'authorization_code: not supported yet (token endpoint headers are replayed for password, client_credentials and refresh_token)' });
-    });
     // proof_of_possession_auth_methods_validation: with PoP on, only PoP-compatible methods.
     if (cfg.proof_of_possession_dpop !== 'off' && cfg.proof_of_possession_auth_methods_validation) {
       cfg.auth_methods.forEach((m, i) => {

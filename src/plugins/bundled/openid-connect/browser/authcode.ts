@@ -14,6 +14,7 @@ import { loginReply } from './login.ts';
 
 export { localPath } from './login.ts';
 import { timingSafeEqual } from 'node:crypto';
+import { isGatewayError } from '../../../../errors.ts';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import type { Reply, RequestContext } from '../../../sdk.ts';
@@ -48,6 +49,29 @@ export interface RequestObjectKey {
   options: oidc.ModifyAssertionOptions;
 }
 
+/** A header of the token endpoint's response, replayed to the client (`token_headers_replay`). */
+export interface ReplayedHeader {
+  name: string;
+  value: string;
+}
+
+/**
+ * One token endpoint call made for a request: the client's Configuration for it (its calls carry
+ * the extra request headers), the extra form arguments, and the array the response fills with the
+ * headers to replay to the client (`token_post_args_*`, `token_headers_*`).
+ */
+export interface TokenCall {
+  client: oidc.Configuration;
+  params: Record<string, string>;
+  replay: ReplayedHeader[];
+}
+
+/** User info for an access token: its claims and, when the IdP signed it, the JWT. */
+export interface UserInfo {
+  claims: Record<string, unknown>;
+  jwt: string | null;
+}
+
 export interface AuthCodeDeps {
   cfg: ResolvedConfig;
   sealer: Sealer;
@@ -55,6 +79,10 @@ export interface AuthCodeDeps {
   now(): number;
   /** The client's Configuration for the token endpoint, or (`par`) for the PAR endpoint's own auth method. */
   getClient(index: number, purpose?: 'token' | 'par'): Promise<oidc.Configuration>;
+  /** The token endpoint call of the code exchange for this request (token request options). */
+  tokenCall(ctx: RequestContext, index: number, grant: 'authorization_code'): Promise<TokenCall>;
+  /** The user info call (`search_user_info`) with the plugin's user info options; with `search_user_info` and without it, the callback fails. */
+  userinfo?(ctx: RequestContext, index: number, accessToken: string): Promise<UserInfo>;
   /** The key that signs request objects (`client_jwk` or the generated key). */
   requestObjectKey?(index: number): Promise<RequestObjectKey>;
   selectClient(ctx: RequestContext): number;
@@ -298,12 +326,13 @@ export class AuthorizationCodeFlow {
     if (params.has('error')) {
       return fail(`the IdP returned an error: ${params.get('error')}`, 'unauthorized', flow.c);
     }
-    let client: oidc.Configuration;
+    let call: TokenCall;
     try {
-      client = await this.#d.getClient(flow.c);
+      call = await this.#d.tokenCall(ctx, flow.c, 'authorization_code');
     } catch (err) {
       return fail(`IdP configuration unavailable: ${err instanceof Error ? err.message : String(err)}`, 'unexpected', flow.c);
     }
+    const client = call.client;
     if (this.#jarm() && !this.#jarmClients.has(client)) {
       oidc.useJwtResponseMode(client);
       this.#jarmClients.add(client);
@@ -322,21 +351,30 @@ export class AuthorizationCodeFlow {
         pkceCodeVerifier: flow.v ?? undefined,
         idTokenExpected: cfg.scopes.includes('openid'),
         maxAge: cfg.maxAge ?? undefined,
-      });
+      }, call.params);
     } catch (err) {
       return classifyFailure(err, (reason, kind) => fail(reason, kind, flow.c));
     }
+    // `token_headers_replay`: on the callback's response, whatever it turns out to be (redirect,
+    // login_action reply, or the proxied response).
+    for (const h of call.replay) ctx.downstreamHeaders.set(h.name, h.value);
     const now = this.#d.now();
     const claims: SessionData['claims'] = {};
     const idClaims = res.claims();
     if (idClaims) claims.id_token = { ...idClaims };
     if (cfg.searchUserInfo && res.access_token) {
+      if (!this.#d.userinfo) return fail('userinfo: no user info call configured', 'unexpected', flow.c);
+      let info: UserInfo;
       try {
-        const sub = typeof idClaims?.sub === 'string' ? idClaims.sub : oidc.skipSubjectCheck;
-        claims.userinfo = { ...(await oidc.fetchUserInfo(client, res.access_token, sub)) };
+        info = await this.#d.userinfo(ctx, flow.c, res.access_token);
       } catch (err) {
+        if (isGatewayError(err)) return fail(`userinfo: ${err.detail ?? err.message}`, err.status === 401 ? 'unauthorized' : 'unexpected', flow.c);
         return classifyFailure(err, (reason, kind) => fail(`userinfo: ${reason}`, kind, flow.c));
       }
+      // OpenID Connect Core §5.3.2: the user info is about the person the ID token names.
+      if (typeof idClaims?.sub === 'string' && info.claims.sub !== idClaims.sub) return fail('userinfo: sub does not match the ID token', 'unauthorized', flow.c);
+      claims.userinfo = { ...info.claims };
+      if (info.jwt) claims.userinfo_jwt = info.jwt;
     }
     const session = await this.#d.saveNew(ctx, { clientIndex: flow.c, tokens: tokensFrom(res, now), claims });
     return this.#loginAction(ctx, flow, session, res);

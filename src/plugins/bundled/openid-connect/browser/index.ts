@@ -8,7 +8,7 @@ import type { Logger, Reply, RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { GatewayError } from '../../../../errors.ts';
 import { TailMemo } from '../caches.ts';
-import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult, type RequestObjectKey } from './authcode.ts';
+import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult, type RequestObjectKey, type TokenCall, type UserInfo } from './authcode.ts';
 import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
 import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
 import { Logout } from './logout.ts';
@@ -27,6 +27,7 @@ export type { BrowserConfig, RedisRecord, SameSite } from './config.ts';
 export type { SessionData, SessionTokens, NewSession } from './session.ts';
 export { isNavigation } from './replies.ts';
 export type { FailureKind } from './replies.ts';
+export type { ReplayedHeader, TokenCall, UserInfo } from './authcode.ts';
 
 export interface BrowserDeps {
   /**
@@ -35,6 +36,18 @@ export interface BrowserDeps {
    * `revocation_token_param_name`), the token endpoint's otherwise.
    */
   getClient(index: number, purpose?: 'token' | 'par' | 'revocation'): Promise<oidc.Configuration>;
+  /**
+   * A token endpoint call of `grant` made for this request (the code exchange, a session's
+   * refresh) with the plugin's token request options: `token_post_args_*` as `params`,
+   * `token_headers_*` on the Configuration's calls, `token_headers_replay` into `replay`.
+   * Absent: the plain token endpoint client, no options.
+   */
+  tokenCall?(ctx: RequestContext, index: number, grant: 'authorization_code' | 'refresh_token'): Promise<TokenCall>;
+  /**
+   * User info for the code flow's `search_user_info`, with the plugin's user info options
+   * (`userinfo_accept`, `userinfo_headers_*`, `userinfo_query_args_*`; cached as `cache_user_info`).
+   */
+  userinfo?(ctx: RequestContext, index: number, accessToken: string): Promise<UserInfo>;
   /** The client's private key for JAR request objects (RFC 9101). */
   requestObjectKey?(index: number): Promise<RequestObjectKey>;
   /** Selected client index for this request (`client_arg`). */
@@ -152,12 +165,15 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
     return saved;
   };
 
+  const tokenCall = deps.tokenCall ?? (async (_ctx: RequestContext, index: number): Promise<TokenCall> => ({ client: await deps.getClient(index), params: {}, replay: [] }));
   const authCode = new AuthorizationCodeFlow({
     cfg,
     sealer,
     kv,
     now: deps.now,
     getClient: deps.getClient,
+    tokenCall,
+    userinfo: deps.userinfo,
     requestObjectKey: deps.requestObjectKey,
     selectClient: deps.selectClient,
     async saveNew(ctx, init) {
@@ -168,17 +184,17 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   });
   const logout = new Logout({ cfg, store, kv, getClient: deps.getClient, selectClient: deps.selectClient, metrics: deps.metrics });
 
-  const grant = async (session: SessionData): Promise<RefreshOutcome> => {
+  const grant = async (ctx: RequestContext, session: SessionData): Promise<RefreshOutcome> => {
     try {
-      const client = await deps.getClient(session.clientIndex);
-      const res = await oidc.refreshTokenGrant(client, session.tokens.refresh_token!);
+      const call = await tokenCall(ctx, session.clientIndex, 'refresh_token');
+      const res = await oidc.refreshTokenGrant(call.client, session.tokens.refresh_token!, call.params);
       const tokens = tokensFrom(res, deps.now());
       // RFC 6749 §6: the IdP may keep the old refresh token (and need not send a new ID token).
       if (!tokens.refresh_token) tokens.refresh_token = session.tokens.refresh_token;
       if (!tokens.id_token && session.tokens.id_token) tokens.id_token = session.tokens.id_token;
       const claims = res.claims();
       deps.metrics?.refresh(true);
-      return { kind: 'refreshed', tokens, idTokenClaims: claims ? { ...claims } : null };
+      return { kind: 'refreshed', tokens, idTokenClaims: claims ? { ...claims } : null, ...(call.replay.length > 0 ? { replay: call.replay } : {}) };
     } catch (err) {
       deps.metrics?.refresh(false);
       // The IdP refused the refresh token, or answered with tokens that do not validate: the
@@ -229,12 +245,15 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
         await store.destroy(ctx, session);
         return null;
       }
-      const outcome = await refresher.refresh(session.tokens.refresh_token, () => grant(session));
+      const outcome = await refresher.refresh(session.tokens.refresh_token, () => grant(ctx, session));
       if (outcome.kind === 'rejected') {
         ctx.log.info('openid-connect: refresh token rejected; session ended');
         await store.destroy(ctx, session);
         return null;
       }
+      // `token_headers_replay`: on the response to this request (and to every request that shared
+      // the refresh), whether it is proxied or answered here.
+      for (const h of outcome.replay ?? []) ctx.downstreamHeaders.set(h.name, h.value);
       session = {
         ...session,
         tokens: outcome.tokens,

@@ -9,9 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { digest, type Sealer } from './seal.ts';
 import type { SessionTokens } from './session.ts';
+import type { ReplayedHeader } from './authcode.ts';
 
 export type RefreshOutcome =
-  | { kind: 'refreshed'; tokens: SessionTokens; idTokenClaims: Record<string, unknown> | null }
+  /** `replay`: token endpoint response headers for the client (`token_headers_replay`). */
+  | { kind: 'refreshed'; tokens: SessionTokens; idTokenClaims: Record<string, unknown> | null; replay?: ReplayedHeader[] }
   /** The IdP rejected the refresh token (`invalid_grant`): the session is over. */
   | { kind: 'rejected' };
 

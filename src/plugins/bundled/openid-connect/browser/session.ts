@@ -32,7 +32,8 @@ export interface SessionData {
   issuer: string | null;
   idpSessionId: string | null;
   tokens: SessionTokens;
-  claims: { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> };
+  /** `userinfo_jwt`: the signed user info answer itself (`userinfo_accept: application/jwt`). */
+  claims: { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown>; userinfo_jwt?: string };
   /** ms since epoch */
   createdAt: number;
   renewedAt: number;

@@ -11,57 +11,22 @@ import { isGatewayError } from '../../../../errors.ts';
 import { cacheTtlMs } from '../caches.ts';
 import { authError, idpUnavailable, isIdpOutage } from '../errors.ts';
 import type { Claims, HeaderWrite, Outcome, RequestState, Runtime, Source, TokenEndpointResult } from '../runtime.ts';
-import type { CallExtras } from '../http.ts';
 import { findPair, findRefreshToken } from './find-credential.ts';
-import { extraPairs, looksLikeJwt, sharedOrFresh, verifyAccessJwtEntry } from './verify-token.ts';
+import { looksLikeJwt, sharedOrFresh, verifyAccessJwtEntry } from './verify-token.ts';
+import { replayHook, tokenPostArgs, tokenRequestHeaders, type TokenGrant } from './token-request.ts';
 import { verifyIdToken, wantsIdJwk } from './id-token.ts';
 import type { JWK } from 'jose';
 
 /** Cached tokens are dropped this long before they expire, so none is forwarded nearly dead. */
 const EARLY_EXPIRY_MS = 10_000;
 
-type Grant = 'password' | 'client_credentials' | 'refresh_token';
+type Grant = Exclude<TokenGrant, 'authorization_code'>;
 
-/** Scope and extra form arguments for a token request (`scopes`, `token_post_args_*`). */
+/** Scope and the extra form arguments of a token request (`scopes`, `token_post_args_*`). */
 async function grantParams(rt: Runtime, rs: RequestState): Promise<Record<string, string>> {
-  const cfg = rt.cfg;
   const params: Record<string, string> = {};
-  if (cfg.scopes.length > 0) params.scope = cfg.scopes.join(' ');
-  Object.assign(params, extraPairs(cfg.token_post_args_names, cfg.token_post_args_values));
-  for (const n of cfg.token_post_args_client ?? []) {
-    const v = rs.ctx.request.query.get(n) ?? (await rs.body.get(n)) ?? rs.ctx.request.header(n);
-    if (v !== null && v !== undefined) params[n] = v;
-  }
-  return params;
-}
-
-/**
- * `token_headers_replay`: the response hook of a token call that copies the named response
- * headers (with `token_headers_prefix`) into `into`, when `token_headers_grants` lists the grant
- * (unset: every grant).
- */
-function replayHook(rt: Runtime, grant: Grant, into: HeaderWrite[]): CallExtras['onResponse'] {
-  const names = rt.cfg.token_headers_replay ?? [];
-  if (names.length === 0) return null;
-  const grants = rt.cfg.token_headers_grants;
-  if (grants && !grants.includes(grant)) return null;
-  const prefix = rt.cfg.token_headers_prefix ?? '';
-  return async (res) => {
-    for (const n of names) {
-      const v = res.headers.get(n);
-      if (v !== null) into.push({ name: prefix + n, value: v });
-    }
-    return res;
-  };
-}
-
-function tokenHeaders(rt: Runtime, rs: RequestState): Record<string, string> {
-  const headers = extraPairs(rt.cfg.token_headers_names, rt.cfg.token_headers_values);
-  for (const n of rt.cfg.token_headers_client ?? []) {
-    const v = rs.ctx.request.header(n);
-    if (v !== undefined) headers[n] = v;
-  }
-  return headers;
+  if (rt.cfg.scopes.length > 0) params.scope = rt.cfg.scopes.join(' ');
+  return Object.assign(params, await tokenPostArgs(rt.cfg, rs.ctx.request, rs.body));
 }
 
 /**
@@ -170,7 +135,7 @@ export async function refreshTokenStep(rt: Runtime, rs: RequestState): Promise<O
   const client = rs.client;
   // Refresh responses are not cached: each refresh token is typically single-use (RFC 6749 §10.4).
   const result = await viaCache(rt, rs, 'refresh_token', null, async (replay) => {
-    const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers: tokenHeaders(rt, rs), onResponse: replayHook(rt, 'refresh_token', replay) });
+    const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers: tokenRequestHeaders(rt.cfg, rs.ctx.request), onResponse: replayHook(rt.cfg, 'refresh_token', replay) });
     return genericGrantRequest(config, 'refresh_token', { ...params, refresh_token: found.token });
   });
   return toOutcome(rt, rs, 'refresh_token', result, [{ location: found.location, name: found.name }]);
@@ -187,12 +152,12 @@ export async function passwordStep(rt: Runtime, rs: RequestState): Promise<Outco
   if (!pair || !rs.client) return null;
   const params = await grantParams(rt, rs);
   const client = rs.client;
-  const headers = tokenHeaders(rt, rs);
+  const headers = tokenRequestHeaders(rt.cfg, rs.ctx.request);
   const key = rt.cfg.cache_tokens ? cacheKey(rt, 'password', [client.id, pair.id, pair.secret], params, headers) : null;
   try {
     const result = await viaCache(rt, rs, 'password', key, async (replay) => {
       const meta = await rt.issuer.metadata();
-      const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers, onResponse: replayHook(rt, 'password', replay) });
+      const config = await rt.clients.configuration(meta, client, 'token', { signal: rs.ctx.signal, headers, onResponse: replayHook(rt.cfg, 'password', replay) });
       return genericGrantRequest(config, 'password', { ...params, username: pair.id, password: pair.secret });
     });
     return await toOutcome(rt, rs, 'password', result, pair.sources);
@@ -212,7 +177,7 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
   if (!pair) return null;
   const params = await grantParams(rt, rs);
   if (rt.cfg.audience && rt.cfg.audience.length > 0) params.audience = rt.cfg.audience.join(' ');
-  const headers = tokenHeaders(rt, rs);
+  const headers = tokenRequestHeaders(rt.cfg, rs.ctx.request);
   const key = rt.cfg.cache_tokens ? cacheKey(rt, 'client_credentials', [pair.id, pair.secret], params, headers) : null;
   const result = await viaCache(rt, rs, 'client_credentials', key, async (replay) => {
     const meta = await rt.issuer.metadata();
@@ -223,7 +188,7 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
     // With tls_client_auth the gateway's certificate is presented too (to the mTLS alias), so the
     // IdP can bind the caller's token to it (RFC 8705 §3).
     const mtls = rs.client ? rt.clients.mtlsCall(rs.client, 'token', meta) : null;
-    const config = rt.clients.build(mtls?.meta ?? meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers, dispatcher: mtls?.dispatcher, onResponse: replayHook(rt, 'client_credentials', replay) }, mtls !== null);
+    const config = rt.clients.build(mtls?.meta ?? meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers, dispatcher: mtls?.dispatcher, onResponse: replayHook(rt.cfg, 'client_credentials', replay) }, mtls !== null);
     return genericGrantRequest(config, 'client_credentials', params);
   });
   return toOutcome(rt, rs, 'client_credentials', result, pair.sources);

@@ -13,6 +13,8 @@ import { GatewayError, isGatewayError } from '../../../../errors.ts';
 import type { TtlCache } from '../caches.ts';
 import type { ClusterItem } from '../cluster-cache.ts';
 import type { Claims, FoundToken, IdpAnswer, Outcome, RequestState, Runtime, Sync, VerifiedToken } from '../runtime.ts';
+import type { RequestContext } from '../../../sdk.ts';
+import type { OidcClient } from '../clients.ts';
 import { acceptFor, jwtResponseHook, type JwtSink } from './jwt-responses.ts';
 
 /** A compact JWS has exactly three base64url parts (RFC 7515 §7.1). */
@@ -33,9 +35,9 @@ export function extraPairs(names: readonly string[] | null, values: readonly str
   return out;
 }
 
-function copyClientHeaders(rs: RequestState, names: readonly string[] | null, into: Record<string, string>): void {
+function copyClientHeaders(ctx: RequestContext, names: readonly string[] | null, into: Record<string, string>): void {
   for (const n of names ?? []) {
-    const v = rs.ctx.request.header(n);
+    const v = ctx.request.header(n);
     if (v !== undefined) into[n] = v;
   }
 }
@@ -176,7 +178,7 @@ export async function introspectionStep(rt: Runtime, rs: RequestState): Promise<
 export async function searchUserInfo(rt: Runtime, rs: RequestState, o: Outcome): Promise<IdpAnswer | null> {
   const token = o.tokens.access_token;
   if (!token) return null;
-  return fetchUserInfoCached(rt, rs, token);
+  return userInfoFor(rt, rs.ctx, rs.client, token);
 }
 
 /** `userinfo`: a 200 from the user info endpoint for the token authenticates (OIDC Core §5.3.2). */
@@ -184,7 +186,7 @@ export async function userinfoStep(rt: Runtime, rs: RequestState): Promise<Outco
   const found = await rs.bearer();
   if (!found || rs.bearerHandled) return null;
   rs.bearerHandled = true;
-  const info = await fetchUserInfoCached(rt, rs, found.token);
+  const info = await userInfoFor(rt, rs.ctx, rs.client, found.token);
   const o = outcome('userinfo', found, null, null, info.claims);
   if (info.jwt) o.userinfoJwt = info.jwt;
   return o;
@@ -202,19 +204,25 @@ function callKey(token: string, client: number, extra: Record<string, string>[])
   return tokenHash(`${token}\0${client}\0${JSON.stringify(sorted)}`);
 }
 
-async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string): Promise<IdpAnswer> {
+/**
+ * The user info for `token` (OpenID Connect Core §5.3), asked by `client` for the request `ctx`,
+ * with every user info option: `userinfo_accept` (a signed answer is verified and kept),
+ * `userinfo_headers_*`, `userinfo_query_args_*`; cached as `cache_user_info` says. Used by the
+ * `userinfo` method, `search_user_info` and the code flow's sign-in (browser-slots.ts).
+ */
+export async function userInfoFor(rt: Runtime, ctx: RequestContext, selected: OidcClient | null, token: string): Promise<IdpAnswer> {
   const fromClient: Record<string, string> = {};
-  copyClientHeaders(rs, rt.cfg.userinfo_headers_client, fromClient);
+  copyClientHeaders(ctx, rt.cfg.userinfo_headers_client, fromClient);
   // Query arguments the client passes on (`userinfo_query_args_client`): from its query string.
   const queryFromClient: Record<string, string> = {};
   for (const n of rt.cfg.userinfo_query_args_client ?? []) {
-    const v = rs.ctx.request.query.get(n);
+    const v = ctx.request.query.get(n);
     if (v !== null && v !== undefined) queryFromClient[n] = v;
   }
-  const key = callKey(token, rs.client?.index ?? 0, [fromClient, queryFromClient]);
+  const key = callKey(token, selected?.index ?? 0, [fromClient, queryFromClient]);
   const cached = rt.cfg.cache_user_info ? rt.caches.userinfo.get(key) : undefined;
   if (cached) return cached;
-  return rt.flights.userinfo.run(key, rs.ctx.signal, () => sharedOrFresh(rt, rt.caches.userinfo, null, key, rt.cfg.cache_user_info, async () => {
+  return rt.flights.userinfo.run(key, ctx.signal, () => sharedOrFresh(rt, rt.caches.userinfo, null, key, rt.cfg.cache_user_info, async () => {
     let info: Claims;
     const meta = await rt.issuer.metadata();
     if (!meta.userinfo_endpoint) throw idpUnavailable('userinfo', new Error('no userinfo_endpoint'));
@@ -223,9 +231,9 @@ async function fetchUserInfoCached(rt: Runtime, rs: RequestState, token: string)
     if (accept) headers.accept = accept;
     const query = { ...extraPairs(rt.cfg.userinfo_query_args_names, rt.cfg.userinfo_query_args_values), ...queryFromClient };
     const sink: JwtSink = { jwt: null, rejected: null };
-    const client = rs.client ?? { index: 0, id: 'portcullis', secret: null };
+    const client = selected ?? { index: 0, id: 'portcullis', secret: null };
     const config = await rt.clients.configuration(meta, client, 'userinfo', {
-      signal: rs.ctx.signal,
+      signal: ctx.signal,
       headers,
       query: Object.keys(query).length > 0 ? query : null,
       onResponse: accept ? jwtResponseHook(rt, 'userinfo', sink) : null,
@@ -256,7 +264,7 @@ export async function introspect(rt: Runtime, rs: RequestState, found: FoundToke
   const cfg = rt.cfg;
   // What the client passes through (arguments, headers) is gathered first: it is part of the key.
   const clientHeaders: Record<string, string> = {};
-  copyClientHeaders(rs, cfg.introspection_headers_client, clientHeaders);
+  copyClientHeaders(rs.ctx, cfg.introspection_headers_client, clientHeaders);
   const clientArgs: Record<string, string> = {};
   for (const n of cfg.introspection_post_args_client ?? []) {
     const v = rs.ctx.request.query.get(n) ?? (await rs.body.get(n));
