@@ -93,3 +93,24 @@ test('a credential of a deleted consumer never authenticates; anonymous fallback
   assert.equal(a.ctx.credential, null);
   assert.equal(a.ctx.upstreamHeaders.get('x-anonymous-consumer'), 'true');
 });
+
+test('a remembered header: a changed password or a deleted credential is not served from memory; hide_credentials still applies', async () => {
+  const h = await make({ hide_credentials: true });
+  const header = basic('bob-user', 's3cret:with:colons');
+  assert.equal((await runWith(h, { headers: { authorization: header } })).reply, undefined);
+  // The same header again: answered synchronously, the header still removed.
+  const again = makeCtx({ consumers: [bob], basicAuths: [stored], headers: { authorization: header } });
+  assert.equal(h.access!(again), undefined);
+  assert.equal(again.consumer?.id, 'c-bob');
+  assert.equal(again.upstreamHeaders.get('authorization'), undefined);
+  // The password was changed (a new stored hash): the old header is verified again, and refused.
+  const changed = { ...stored, password: hashPassword('new-password') };
+  assert.equal((await runWith(h, { basicAuths: [changed], headers: { authorization: header } })).reply?.status, 401);
+  // The credential was deleted.
+  assert.equal((await runWith(h, { basicAuths: [], headers: { authorization: header } })).reply?.status, 401);
+  // Another credential with the same username but another hash of the same password: verified afresh, accepted.
+  const recreated = { ...stored, id: 'ba-2', password: hashPassword('s3cret:with:colons') };
+  const r = await runWith(h, { basicAuths: [recreated], headers: { authorization: header } });
+  assert.equal(r.reply, undefined);
+  assert.equal(r.ctx.credential?.id, 'ba-2');
+});

@@ -7,8 +7,9 @@
  *
  * Passwords are stored as salted scrypt hashes (src/password-hash.ts). scrypt is deliberately
  * slow, so a password is verified once per credential and the result remembered (bounded, keyed
- * by the stored hash, holding only a SHA-256 of the verified password): a known client costs one
- * SHA-256 per request, and a changed password (a new hash) is verified again.
+ * by the stored hash, holding only a SHA-256 of the verified password), and the header value that
+ * authenticated is remembered too: a known client costs one Map lookup per request, and a changed
+ * password (a new hash) is verified again.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
@@ -65,14 +66,36 @@ export default definePlugin<BasicAuthConfig>({
       return null;
     };
 
+    /**
+     * Header values that authenticated before → the username and the stored hash they were
+     * verified against: a known client costs one Map lookup (V8 hashes the whole value with a
+     * per-process seed, so a lookup reveals nothing about near misses). A changed password (a new
+     * hash) or a deleted credential is not served from here.
+     */
+    const verifiedHeaders = new Map<string, { username: string; hash: string }>();
+    const remember = (header: string, cred: BasicAuthCredential): void => {
+      if (verifiedHeaders.size >= VERIFIED_MAX) verifiedHeaders.delete(verifiedHeaders.keys().next().value!);
+      verifiedHeaders.set(header, { username: cred.username, hash: cred.password });
+    };
+
     const attempt = (ctx: RequestContext): AttemptResult | Promise<AttemptResult> => {
       const proxyAuth = ctx.request.header('proxy-authorization');
       const auth = ctx.request.header('authorization');
       if (proxyAuth === undefined && auth === undefined) return unauthorized;
+      const seen = verifiedHeaders.get(proxyAuth ?? auth!);
+      if (seen !== undefined) {
+        const cred = ctx.entities.basicAuthByUsername(seen.username);
+        if (cred !== null && cred.password === seen.hash) {
+          if (conf.hide_credentials) ctx.upstream.removeHeader(proxyAuth !== undefined ? 'proxy-authorization' : 'authorization');
+          return succeed(ctx, cred);
+        }
+      }
+      let header = proxyAuth;
       let given = parseBasic(proxyAuth);
       if (conf.hide_credentials && proxyAuth !== undefined) ctx.upstream.removeHeader('proxy-authorization');
       let cred = given !== null ? ctx.entities.basicAuthByUsername(given.username) : null;
       if (cred === null) {
+        header = auth;
         given = parseBasic(auth);
         if (conf.hide_credentials && auth !== undefined) ctx.upstream.removeHeader('authorization');
         if (given === null) return unauthorized;
@@ -81,11 +104,15 @@ export default definePlugin<BasicAuthConfig>({
       if (cred === null) return unauthorized;
       const digest = sha256(given!.password);
       const known = verified.get(cred.password);
-      if (known !== undefined && timingSafeEqual(known, digest)) return succeed(ctx, cred);
+      if (known !== undefined && timingSafeEqual(known, digest)) {
+        remember(header!, cred);
+        return succeed(ctx, cred);
+      }
       const found = cred;
       return verifyPassword(given!.password, found.password).then((ok) => {
         if (!ok) return unauthorized;
         verified.set(found.password, digest);
+        remember(header!, found);
         return succeed(ctx, found);
       });
     };
