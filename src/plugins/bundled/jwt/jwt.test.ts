@@ -121,3 +121,21 @@ test('uri_param_names, cookie_names, header_names, key_claim_name, secret_is_bas
   assert.equal((await run({ secret_is_base64: true }, { jwtSecrets: [b64], headers: bearer(signed) })).reply, undefined);
   assert.equal((await run({}, { jwtSecrets: [b64], headers: bearer(signed) })).reply?.status, 401);
 });
+
+test('a remembered token: answered synchronously; a token in the query too is still "Multiple tokens"; a replaced secret is verified again', async () => {
+  const token = await hsToken({ iss: 'carol-key', exp: now + 600 });
+  const first = await run({}, { headers: bearer(token) });
+  assert.equal(first.reply, undefined);
+  const h = first.h;
+  const again = makeCtx({ consumers: [carol], jwtSecrets: [hs], headers: bearer(token) });
+  assert.equal(h.access!(again), undefined, 'remembered: no promise');
+  assert.equal(again.consumer?.id, 'c-carol');
+  const both = makeCtx({ consumers: [carol], jwtSecrets: [hs], headers: bearer(token), rawQuery: `jwt=${await hsToken({ iss: 'carol-key', sub: 'other' })}` });
+  assert.equal(((await h.access!(both)) as Reply | undefined)?.status, 401);
+  // The credential was replaced by one with another secret: the signature no longer verifies.
+  const replaced: JwtSecret = { ...hs, secret: 'another-secret-entirely-for-hmac-256' };
+  const after = makeCtx({ consumers: [carol], jwtSecrets: [replaced], headers: bearer(token) });
+  const r = (await h.access!(after)) as Reply | undefined;
+  assert.equal(r?.status, 401);
+  assert.deepEqual(r?.body, { message: 'Invalid signature' });
+});
