@@ -162,7 +162,7 @@ export class IdpHttp {
    * CONNECT tunnel in which `requestTls` is the TLS to the IdP (its verification, and the client
    * certificate of an mTLS call).
    */
-  #proxy(uri: string, token: string | null | undefined, tunnel: boolean, requestTls: Record<string, unknown>): ProxyAgent {
+  #proxy(uri: string, token: string | null | undefined, tunnel: boolean, requestTls: NonNullable<ProxyAgent.Options['requestTls']>): ProxyAgent {
     return new ProxyAgent({
       ...this.#common,
       uri,
