@@ -162,7 +162,7 @@ export class Clients {
   async configuration(meta: ServerMetadata, client: OidcClient, purpose: Purpose, extras: CallExtras = {}): Promise<Configuration> {
     const method = this.authMethod(client, purpose, meta);
     const mtls = purpose === 'userinfo' ? null : this.mtls.call(method, meta);
-    if (mtls !== null) return this.build(mtls.meta, client.id, client.secret, TlsClientAuth(), { ...extras, dispatcher: mtls.dispatcher }, true);
+    if (mtls !== null) return this.build(mtls.meta, client.id, client.secret, TlsClientAuth(), { ...extras, pools: mtls.pools }, true);
     let auth: ClientAuth;
     try {
       auth = await this.#clientAuth(client, method);

@@ -1,6 +1,8 @@
 /**
  * The HTTP client for every call the plugin makes to the identity provider. One per plugin
- * instance: it owns an undici Agent (keep-alive pool, `ssl_verify`) and closes it in `close()`.
+ * instance: it owns undici pools (keep-alive, `ssl_verify`), the forward proxies
+ * (`http_proxy` / `https_proxy`) and the client-certificate pools of `tls_client_auth`, and
+ * closes them in `close()`. Plain and client-certificate calls choose proxy or direct in one place.
  * Every call gets a timeout (`timeout`, ms) combined with the caller's AbortSignal, so a slow
  * IdP can never hold a request longer than configured.
  */
@@ -57,8 +59,22 @@ export interface CallExtras {
    * introspection and user info responses are verified here; token endpoint headers are read).
    */
   onResponse?: ((res: Response) => Promise<Response>) | null;
-  /** The pool to send through instead of the instance's (a client-certificate pool, `mtlsAgent`). */
-  dispatcher?: Agent | null;
+  /**
+   * The pools to send through instead of the instance's (the client-certificate pools of
+   * `mtlsPools`); the proxy settings choose among them as for every other call.
+   */
+  pools?: IdpPools | null;
+}
+
+/**
+ * The ways to the IdP for one kind of call: the direct pool, and the forward proxy for http://
+ * and for https:// URLs (null when that proxy is not configured). `IdpHttp.#dispatcherFor`
+ * picks one per URL (`no_proxy`), the same way for plain and client-certificate calls.
+ */
+export interface IdpPools {
+  readonly direct: Agent;
+  readonly http: ProxyAgent | null;
+  readonly https: ProxyAgent | null;
 }
 
 /** A client certificate to present to the IdP (RFC 8705 §2) and whether to verify the IdP's. */
@@ -100,17 +116,21 @@ export function bypassesProxy(url: URL, noProxy: string | null | undefined): boo
 }
 
 export class IdpHttp {
-  readonly #agent: Agent;
-  readonly #httpProxy: ProxyAgent | null;
-  readonly #httpsProxy: ProxyAgent | null;
+  /** Direct pool and proxies of the plain calls (`ssl_verify`). */
+  readonly #pools: IdpPools;
   readonly #noProxy: string | null;
   readonly #timeoutMs: number;
   readonly #breaker: IdpBreaker;
   readonly metrics: OidcMetrics | undefined;
   readonly #endpoints = new Map<string, IdpEndpoint>();
   readonly #debug: IdpHttpOptions['log'] | null;
+  /** Pool options every pool shares: timeouts, and no keep-alive with `keepalive: false`. */
+  readonly #common: { headersTimeout: number; bodyTimeout: number; pipelining?: number };
+  /** With `keepalive: false`, the per-origin pools of a proxy agent close each connection too. */
+  readonly #factory: ((origin: string | URL, opts: object) => Dispatcher) | undefined;
+  readonly #httpsProxy: { uri: string; token: string | null } | null;
   /** Client-certificate pools by certificate id, with the version they present. */
-  readonly #mtls = new Map<string, { version: string; agent: Agent }>();
+  readonly #mtls = new Map<string, { version: string; pools: IdpPools }>();
 
   constructor(options: IdpHttpOptions) {
     this.#timeoutMs = options.timeoutMs;
@@ -118,57 +138,78 @@ export class IdpHttp {
     this.metrics = options.metrics;
     this.#debug = options.log?.isLevelEnabled('debug') ? options.log : null;
     const keepalive = options.keepalive ?? true;
-    const common = {
+    this.#common = {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       // undici: pipelining 0 = no keep-alive (each connection closes after its response)
       ...(keepalive ? {} : { pipelining: 0 }),
     };
-    this.#agent = new Agent({ ...common, connect: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs } });
     // Connections to the proxy follow `keepalive` too (the proxy's own pools are built by `factory`).
-    const factory = keepalive ? undefined : (origin: string | URL, opts: object): Dispatcher => new Pool(origin, { ...opts, pipelining: 0 });
-    const proxy = (uri: string, token: string | null | undefined, tunnel: boolean): ProxyAgent =>
-      new ProxyAgent({
-        ...common,
-        uri,
-        ...(token ? { token } : {}),
-        // http:// targets as absolute-form requests to the proxy (as lua-resty-http does; many
-        // proxies allow CONNECT to 443 only); https:// targets through a CONNECT tunnel.
-        proxyTunnel: tunnel,
-        requestTls: { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs },
-        proxyTls: { timeout: options.timeoutMs },
-        ...(factory ? { factory } : {}),
-      });
-    this.#httpProxy = options.httpProxy ? proxy(options.httpProxy, options.httpProxyAuthorization, false) : null;
-    this.#httpsProxy = options.httpsProxy ? proxy(options.httpsProxy, options.httpsProxyAuthorization, true) : null;
+    this.#factory = keepalive ? undefined : (origin: string | URL, opts: object): Dispatcher => new Pool(origin, { ...opts, pipelining: 0 });
+    this.#httpsProxy = options.httpsProxy ? { uri: options.httpsProxy, token: options.httpsProxyAuthorization ?? null } : null;
+    const tls = { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs };
+    this.#pools = {
+      direct: new Agent({ ...this.#common, connect: tls }),
+      http: options.httpProxy ? this.#proxy(options.httpProxy, options.httpProxyAuthorization, false, tls) : null,
+      https: this.#httpsProxy ? this.#proxy(this.#httpsProxy.uri, this.#httpsProxy.token, true, tls) : null,
+    };
     this.#noProxy = options.noProxy ?? null;
   }
 
-  /** The dispatcher for one IdP URL: its scheme's proxy unless `no_proxy` names the host, else the direct pool. */
-  #dispatcherFor(url: string): Dispatcher {
-    if (this.#httpProxy === null && this.#httpsProxy === null) return this.#agent;
+  /**
+   * A forward proxy: http:// targets as absolute-form requests to it (`tunnel` false, as
+   * lua-resty-http does; many proxies allow CONNECT to 443 only), https:// targets through a
+   * CONNECT tunnel in which `requestTls` is the TLS to the IdP (its verification, and the client
+   * certificate of an mTLS call).
+   */
+  #proxy(uri: string, token: string | null | undefined, tunnel: boolean, requestTls: NonNullable<ProxyAgent.Options['requestTls']>): ProxyAgent {
+    return new ProxyAgent({
+      ...this.#common,
+      uri,
+      ...(token ? { token } : {}),
+      proxyTunnel: tunnel,
+      requestTls,
+      proxyTls: { timeout: this.#timeoutMs },
+      ...(this.#factory ? { factory: this.#factory } : {}),
+    });
+  }
+
+  /**
+   * The one place that decides "proxy or not": for an IdP URL, the proxy of its scheme from
+   * `pools` unless `no_proxy` names the host (or that proxy is not set), else the direct pool.
+   */
+  #dispatcherFor(url: string, pools: IdpPools): Dispatcher {
+    if (pools.http === null && pools.https === null) return pools.direct;
     const u = new URL(url);
-    const proxy = u.protocol === 'https:' ? this.#httpsProxy : this.#httpProxy;
-    if (proxy === null || bypassesProxy(u, this.#noProxy)) return this.#agent;
+    const proxy = u.protocol === 'https:' ? pools.https : pools.http;
+    if (proxy === null || bypassesProxy(u, this.#noProxy)) return pools.direct;
     return proxy;
   }
 
   /**
-   * The keep-alive pool that presents `id`'s client certificate (tls_client_auth). One per
-   * certificate entity; when the entity changes, a new pool replaces the old one, which is
-   * closed once its calls are done.
+   * The pools that present `id`'s client certificate (tls_client_auth): a direct keep-alive
+   * pool and, with `https_proxy`, a CONNECT tunnel through it in which the certificate is
+   * presented to the IdP; http:// URLs (no TLS, so no certificate) share the instance's
+   * `http_proxy`. One set per certificate entity; when the entity changes, a new set replaces
+   * the old one, which is closed once its calls are done.
    */
-  mtlsAgent(id: MtlsIdentity): Agent {
+  mtlsPools(id: MtlsIdentity): IdpPools {
     const known = this.#mtls.get(id.certId);
-    if (known !== undefined && known.version === id.version) return known.agent;
-    if (known !== undefined) void known.agent.close();
-    const agent = new Agent({
-      connect: { rejectUnauthorized: id.verify, timeout: this.#timeoutMs, cert: id.cert, key: id.key },
-      headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs,
-    });
-    this.#mtls.set(id.certId, { version: id.version, agent });
-    return agent;
+    if (known !== undefined && known.version === id.version) return known.pools;
+    if (known !== undefined) void this.#closeMtls(known.pools);
+    const tls = { rejectUnauthorized: id.verify, timeout: this.#timeoutMs, cert: id.cert, key: id.key };
+    const pools: IdpPools = {
+      direct: new Agent({ ...this.#common, connect: tls }),
+      http: this.#pools.http,
+      https: this.#httpsProxy ? this.#proxy(this.#httpsProxy.uri, this.#httpsProxy.token, true, tls) : null,
+    };
+    this.#mtls.set(id.certId, { version: id.version, pools });
+    return pools;
+  }
+
+  /** Closes what a client-certificate set owns (the shared http proxy stays). */
+  async #closeMtls(pools: IdpPools): Promise<void> {
+    await Promise.all([pools.direct.close(), pools.https?.close()]);
   }
 
   /**
@@ -269,7 +310,7 @@ export class IdpHttp {
           body: body as never,
           redirect: 'manual',
           signal: AbortSignal.any([...signals, ...callerSignals]),
-          dispatcher: extras.dispatcher ?? this.#dispatcherFor(url),
+          dispatcher: this.#dispatcherFor(url, extras.pools ?? this.#pools),
         });
         this.#breaker.settle(endpoint, res.status >= 500 ? 'failure' : 'success');
       } catch (err) {
@@ -292,7 +333,7 @@ export class IdpHttp {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#httpProxy?.close(), this.#httpsProxy?.close(), ...[...this.#mtls.values()].map((m) => m.agent.close())]);
-    await this.#agent.close();
+    await Promise.all([this.#pools.http?.close(), this.#pools.https?.close(), ...[...this.#mtls.values()].map((m) => this.#closeMtls(m.pools))]);
+    await this.#pools.direct.close();
   }
 }

@@ -11,17 +11,19 @@ import { hash } from 'node:crypto';
 import type { ServerMetadata } from 'openid-client';
 import { GatewayError } from '../../../errors.ts';
 import type { EntityLookup } from '../../sdk.ts';
-import type { Agent } from 'undici';
-import type { IdpHttp } from './http.ts';
+import type { IdpHttp, IdpPools } from './http.ts';
 import { tlsClientAuthMethods } from './mtls-config.ts';
 import type { OidcConfig } from './schema.ts';
 
 export { tlsClientAuthMethods };
 
-/** What an mTLS call changes: the metadata with the aliases to use, and the pool with the certificate. */
+/**
+ * What an mTLS call changes: the metadata with the aliases to use, and the pools that present the
+ * certificate (direct, or through the configured proxy: the IdP client chooses as for any call).
+ */
 export interface MtlsCall {
   meta: ServerMetadata;
-  dispatcher: Agent;
+  pools: IdpPools;
 }
 
 /** The metadata with the configured mTLS aliases over the discovered ones. */
@@ -36,7 +38,7 @@ export function withMtlsAliases(cfg: OidcConfig, meta: ServerMetadata): ServerMe
 
 /**
  * Resolves the client certificate of `tls_client_auth_cert_id` in the newest entity snapshot a
- * request brought (`use`), and gives the pool presenting it.
+ * request brought (`use`), and gives the pools presenting it.
  */
 export class MtlsClient {
   readonly #cfg: OidcConfig;
@@ -56,7 +58,7 @@ export class MtlsClient {
     this.#entities = entities;
   }
 
-  /** The metadata and pool for a call made with `method`, or null when it is not an mTLS method. */
+  /** The metadata and pools for a call made with `method`, or null when it is not an mTLS method. */
   call(method: string, meta: ServerMetadata): MtlsCall | null {
     if (!tlsClientAuthMethods.has(method)) return null;
     const id = this.#cfg.tls_client_auth_cert_id;
@@ -70,13 +72,13 @@ export class MtlsClient {
     // A reload may replace the entity without a new updated_at (DB-less): the content counts too.
     let version = this.#versions.get(cert);
     if (version === undefined) this.#versions.set(cert, (version = `${cert.updated_at}:${hash('sha256', `${cert.cert}\0${cert.key}`, 'base64url')}`));
-    const dispatcher = this.#http.mtlsAgent({ certId: cert.id, version, cert: cert.cert, key: cert.key, verify: this.#cfg.tls_client_auth_ssl_verify });
+    const pools = this.#http.mtlsPools({ certId: cert.id, version, cert: cert.cert, key: cert.key, verify: this.#cfg.tls_client_auth_ssl_verify });
     let aliased = this.#aliased.get(meta);
     if (aliased === undefined) {
       aliased = withMtlsAliases(this.#cfg, meta);
       if (aliased.mtls_endpoint_aliases) this.#http.learn(aliased.mtls_endpoint_aliases as Record<string, unknown>);
       this.#aliased.set(meta, aliased);
     }
-    return { meta: aliased, dispatcher };
+    return { meta: aliased, pools };
   }
 }

@@ -188,7 +188,7 @@ export async function clientCredentialsStep(rt: Runtime, rs: RequestState): Prom
     // With tls_client_auth the gateway's certificate is presented too (to the mTLS alias), so the
     // IdP can bind the caller's token to it (RFC 8705 §3).
     const mtls = rs.client ? rt.clients.mtlsCall(rs.client, 'token', meta) : null;
-    const config = rt.clients.build(mtls?.meta ?? meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers, dispatcher: mtls?.dispatcher, onResponse: replayHook(rt.cfg, 'client_credentials', replay) }, mtls !== null);
+    const config = rt.clients.build(mtls?.meta ?? meta, pair.id, pair.secret, auth, { signal: rs.ctx.signal, headers, pools: mtls?.pools, onResponse: replayHook(rt.cfg, 'client_credentials', replay) }, mtls !== null);
     return genericGrantRequest(config, 'client_credentials', params);
   });
   return toOutcome(rt, rs, 'client_credentials', result, pair.sources);
