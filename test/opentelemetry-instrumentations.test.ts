@@ -206,6 +206,26 @@ describe('PORTCULLIS_TRACING_INSTRUMENTATIONS (Kong\'s tracing_instrumentations)
   });
 });
 
+test('off with a global and a route-scoped instance: the request is propagated once, by the global one (as a started trace would be)', async () => {
+  const echo = await startEcho();
+  const receiver = await startOtlpReceiver();
+  const otel = (inject: string[]) => ({ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 1, http_response_header_for_traceid: 'x-trace-id', propagation: { inject } } });
+  const gw = await startGateway({
+    env: { PORTCULLIS_TRACING_INSTRUMENTATIONS: 'off' },
+    config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/r'], plugins: [otel(['b3'])] }] }], plugins: [otel(['w3c'])] },
+  });
+  try {
+    const r = await fetch(`${gw.proxyUrl}/r/x`);
+    const h = ((await r.json()) as { headers: Record<string, string> }).headers;
+    assert.match(h.traceparent ?? '', new RegExp(`^00-${r.headers.get('x-trace-id')}-[0-9a-f]{16}-00$`));
+    assert.equal(h['x-b3-traceid'], undefined, 'the route-scoped instance did not propagate a second trace');
+  } finally {
+    await gw.close();
+    await receiver.close();
+    await echo.close();
+  }
+});
+
 describe('PORTCULLIS_TRACING_SAMPLING_RATE (Kong\'s tracing_sampling_rate): what sampling_rate null uses', () => {
   const untraced = async (s: Setup, n: number): Promise<string[]> => {
     const ids: string[] = [];

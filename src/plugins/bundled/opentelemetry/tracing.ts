@@ -71,6 +71,12 @@ class OtelTrace implements RequestTrace {
   }
 }
 
+/**
+ * Requests already propagated by an instance in `off` mode: as a started trace does for a sampled
+ * request, the first instance (the global one's rewrite) wins over a scoped one's access.
+ */
+const propagatedOnly = new WeakSet<RequestContext>();
+
 /** The incoming trace context of the first `extract` format that carries one, and that format as `preserve` answers it. */
 function extractParent(headers: Record<string, string | string[] | undefined>, extract: readonly Format[]): { parent: OtelContext; incoming: Format | null } {
   // Most requests carry no trace context: then nothing is parsed.
@@ -109,6 +115,8 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       // exists), but every request is propagated: the incoming trace id and sampled flag (or a new
       // trace id, unsampled) with a span id of the gateway's own.
       const propagateOnly = (ctx: RequestContext): void => {
+        if (propagatedOnly.has(ctx)) return;
+        propagatedOnly.add(ctx);
         const { parent, incoming } = extractParent(ctx.request.headers as Record<string, string | string[] | undefined>, extract);
         const from = trace.getSpanContext(parent);
         const ids = randomBytes(24).toString('hex');
