@@ -209,6 +209,8 @@ async function main(): Promise<void> {
       scenarios.push(gateway(id, `gateway + opentelemetry (global, sampling_rate ${rate})`, 'core', 2, 1, p1,
         [{ name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${up}/v1/traces`, sampling_rate: rate } }]));
     }
+    scenarios.push(gateway('otel-100-req-w2', 'gateway + opentelemetry (global, sampling_rate 1, tracing_instrumentations request: the root span only)', 'core', 2, 1, p1,
+      [{ name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${up}/v1/traces`, sampling_rate: 1 } }], undefined, { PORTCULLIS_TRACING_INSTRUMENTATIONS: 'request' }));
     scenarios.push(gateway('http-log-w2', 'gateway + http-log (global, Kong\'s default queue: one POST per request)', 'core', 2, 1, p1,
       [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${up}/log` } }]));
     scenarios.push(gateway('http-log-batch-w2', 'gateway + http-log (global, queue.max_batch_size 100)', 'core', 2, 1, p1,
@@ -548,6 +550,7 @@ const targets: Target[] = [
   { what: 'default access log on / off, 2 workers', num: 'gw-1r-accesslog-w2', den: 'gw-1r-w2', min: 0.9 },
   { what: 'prometheus (global) / no-plugin gateway, 2 workers', num: 'prometheus-w2', den: 'gw-1r-w2', min: 0.95 },
   { what: 'opentelemetry sampling_rate 1.0 / no-plugin gateway, 2 workers', num: 'otel-100-w2', den: 'gw-1r-w2', min: 0.85 },
+  { what: 'opentelemetry sampling_rate 1.0, tracing_instrumentations request (root span only) / no-plugin gateway, 2 workers', num: 'otel-100-req-w2', den: 'gw-1r-w2', min: null },
   { what: 'opentelemetry sampling_rate 0.01 / no-plugin gateway, 2 workers', num: 'otel-1-w2', den: 'gw-1r-w2', min: 0.97 },
   { what: 'http-log (Kong default queue, a POST per request) / no-plugin gateway, 2 workers', num: 'http-log-w2', den: 'gw-1r-w2', min: 0.9 },
   { what: 'http-log (batches of 100) / no-plugin gateway, 2 workers', num: 'http-log-batch-w2', den: 'gw-1r-w2', min: null },

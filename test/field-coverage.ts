@@ -691,7 +691,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:opentelemetry.config.read_timeout': { tests: ['test/opentelemetry.test.ts'] },
   'plugins:opentelemetry.config.http_response_header_for_traceid': { tests: ['test/opentelemetry.test.ts'] },
   'plugins:opentelemetry.config.header_type': { tests: ['test/opentelemetry.test.ts'] },
-  'plugins:opentelemetry.config.sampling_rate': { tests: ['test/opentelemetry.test.ts'] },
+  'plugins:opentelemetry.config.sampling_rate': { tests: ['test/opentelemetry.test.ts', 'test/opentelemetry-instrumentations.test.ts'] },
   'plugins:opentelemetry.config.propagation': { tests: ['test/opentelemetry.test.ts'] },
   'plugins:opentelemetry.config.propagation.extract': { tests: ['test/opentelemetry.test.ts'] },
   'plugins:opentelemetry.config.propagation.inject': { tests: ['test/opentelemetry.test.ts'] },

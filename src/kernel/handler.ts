@@ -261,7 +261,9 @@ export class RequestHandler implements ForwardSink<Flight> {
     for (let k = from; k < list.length; k++) {
       const inst = list[k];
       if (!(https ? inst.https : inst.http)) continue;
-      const r = inst.handlers.rewrite!(ctx);
+      // The trace starts in the opentelemetry plugin's own rewrite handler: the ones after it are traced.
+      const tr = ctx.trace;
+      const r = tr === null || !(tr.pluginRewrite || tr.httpClient) ? inst.handlers.rewrite!(ctx) : tracedHandler(inst.handlers.rewrite!, inst, ctx, tr, tr.pluginRewrite, 'rewrite');
       if (r instanceof Promise) {
         return r.then((v) => (isReply(v) ? this.#rewriteReply(f, v) : this.#rewrite(f, k + 1)));
       }
@@ -278,7 +280,7 @@ export class RequestHandler implements ForwardSink<Flight> {
   #route(f: Flight): void | Promise<void> {
     const ctx = f.ctx;
     const req = ctx.request;
-    const tr = ctx.trace;
+    const tr = ctx.trace !== null && ctx.trace.router ? ctx.trace : null;
     const rt0 = tr === null ? 0 : performance.now();
     const match = f.snap.router.match(routerInput(req));
     if (tr !== null) tr.span('kong.router', rt0, performance.now());
@@ -316,7 +318,8 @@ export class RequestHandler implements ForwardSink<Flight> {
       f.plugins.push(inst);
       const access = inst.handlers.access;
       if (access === undefined) continue;
-      const r = ctx.trace === null ? access.call(inst.handlers, ctx) : tracedAccess(inst, ctx, ctx.trace);
+      const tr = ctx.trace;
+      const r = tr === null || !(tr.pluginAccess || tr.httpClient) ? access.call(inst.handlers, ctx) : tracedHandler(access, inst, ctx, tr, tr.pluginAccess, 'access');
       if (r instanceof Promise) {
         return r.then((v) => (isReply(v) ? this.#accessReply(f, i, v) : this.#access(f, i + 1)));
       }
@@ -483,17 +486,19 @@ export class RequestHandler implements ForwardSink<Flight> {
     const ctx = f.ctx;
     const plugins = f.plugins;
     const rctx = ctx as Context & { response: ResponseHeaders };
+    // Kong's plugin_header_filter instrumentation: each response handler as kong.header_filter.plugin.<name>.
+    const tr = ctx.trace !== null && ctx.trace.pluginHeaderFilter ? ctx.trace : null;
     let chain: Promise<void> | null = null;
     for (let i = 0; i < plugins.length; i++) {
       const h = plugins[i].handlers;
       if (h.response === undefined) continue;
       const name = plugins[i].entity.name;
       if (chain !== null) {
-        chain = chain.then(() => h.response!(rctx)).catch((err) => this.#logPluginError(ctx, name, 'response', err));
+        chain = chain.then(() => (tr === null ? h.response!(rctx) : timedResponse(tr, name, h, rctx))).catch((err) => this.#logPluginError(ctx, name, 'response', err));
         continue;
       }
       try {
-        const r = h.response(rctx);
+        const r = tr === null ? h.response(rctx) : timedResponse(tr, name, h, rctx);
         if (r instanceof Promise) chain = r.catch((err) => this.#logPluginError(ctx, name, 'response', err));
       } catch (err) {
         this.#logPluginError(ctx, name, 'response', err);
@@ -596,14 +601,37 @@ export class RequestHandler implements ForwardSink<Flight> {
   }
 }
 
-/** A plugin's access handler inside the request's trace scope, recorded as `kong.access.plugin.<name>`. */
-function tracedAccess(inst: Instance, ctx: Context, tr: RequestTrace): ReturnType<NonNullable<Instance['handlers']['access']>> {
+type PhaseHandler = NonNullable<Instance['handlers']['access']>;
+
+/**
+ * A plugin's rewrite or access handler in a traced request: inside the request's trace scope when
+ * the http_client instrumentation is on (openid-connect's IdP calls become kong.internal.request
+ * spans), and recorded as `kong.<phase>.plugin.<name>` when `time` (plugin_rewrite / plugin_access).
+ */
+function tracedHandler(handler: PhaseHandler, inst: Instance, ctx: Context, tr: RequestTrace, time: boolean, phase: 'rewrite' | 'access'): ReturnType<PhaseHandler> {
+  const call = (): ReturnType<PhaseHandler> => handler.call(inst.handlers, ctx);
+  if (!time) return traceScope.run(tr, call);
   const start = performance.now();
-  const name = `kong.access.plugin.${inst.entity.name}`;
-  const r = traceScope.run(tr, () => inst.handlers.access!.call(inst.handlers, ctx));
+  const r = tr.httpClient ? traceScope.run(tr, call) : call();
+  const name = `kong.${phase}.plugin.${inst.entity.name}`;
   if (r instanceof Promise) return r.finally(() => tr.span(name, start, performance.now()));
   tr.span(name, start, performance.now());
   return r;
+}
+
+/** A response handler recorded as `kong.header_filter.plugin.<name>` (Kong's plugin_header_filter). */
+function timedResponse(tr: RequestTrace, plugin: string, h: Instance['handlers'], rctx: Context & { response: ResponseHeaders }): void | Promise<void> {
+  const start = performance.now();
+  const name = `kong.header_filter.plugin.${plugin}`;
+  let r: void | Promise<void>;
+  try {
+    r = h.response!(rctx);
+  } catch (err) {
+    tr.span(name, start, performance.now(), { error: true });
+    throw err;
+  }
+  if (r instanceof Promise) return r.finally(() => tr.span(name, start, performance.now()));
+  tr.span(name, start, performance.now());
 }
 
 /** Request line + header block + body as received (nginx's `$request_length`), computed at log time only. */

@@ -110,7 +110,7 @@ export class ProxyRuntime {
   }
 
   static #deps(o: ProxyRuntimeOptions, pools: ProxyPools, metrics: ProcessMetrics, balancing: Balancing) {
-    return { registry: o.registry, pools, balancing, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, metrics, now: o.now ?? Date.now };
+    return { registry: o.registry, pools, balancing, log: o.log, sharedKv: o.sharedKv, workers: o.workers, database: o.settings.database, escapedSlashes: o.settings.pathEscapedSlashes, metrics, tracing: o.settings.tracing, now: o.now ?? Date.now };
   }
 
   /** This process's balancers and health states. */

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { escapedSlashesModes, type EscapedSlashes } from '../router/index.ts';
 import { parseAccessLogSetting, AccessLogSettingError, type AccessLogSetting } from '../observability/access-log.ts';
 import { parseAdminGuiUrl } from '../admin/cors.ts';
+import { allInstrumentations, type Instrumentations, type TracingSetting } from '../observability/trace-scope.ts';
 
 export interface ListenSpec {
   host: string;
@@ -93,6 +94,8 @@ export interface Settings {
   headersUpstream: { requestId: boolean };
   /** Kong's dns_resolver / dns_hostsfile: how target host names are resolved. */
   dns: { servers: string[]; hostsFile: string };
+  /** Kong's tracing_instrumentations and tracing_sampling_rate (the opentelemetry plugin's spans). */
+  tracing: TracingSetting;
   /** All variables, for the store/kv settings readers. */
   env: Record<string, string | undefined>;
 }
@@ -142,6 +145,8 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_PLUGINS', default: 'bundled', help: 'As Kong\'s plugins: comma-separated plugin names to enable; bundled = every bundled plugin, off = none. A plugin not enabled is refused where a config names it.' },
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens, latency_tokens, X-Kong-Request-Id', help: 'As Kong\'s headers: a comma-separated list of server_tokens (Server + Via), latency_tokens (X-Kong-Proxy-Latency, X-Kong-Upstream-Latency, X-Kong-Response-Latency, X-Kong-Admin-Latency), or single names (Server, Via, X-Kong-Upstream-Status, X-Kong-Request-Id, ...); off for none.' },
   { env: 'PORTCULLIS_HEADERS_UPSTREAM', default: 'X-Kong-Request-Id', help: 'As Kong\'s headers_upstream: X-Kong-Request-Id on the request sent upstream, or off.' },
+  { env: 'PORTCULLIS_TRACING_INSTRUMENTATIONS', default: 'all', help: 'As Kong\'s tracing_instrumentations: which spans the opentelemetry plugin records, a comma-separated list of all, request (the root kong span only), router (kong.router), balancer (kong.balancer), plugin_rewrite (kong.rewrite.plugin.<name>, the rewrite handlers after opentelemetry\'s), plugin_access (kong.access.plugin.<name>), plugin_header_filter (kong.header_filter.plugin.<name>, the plugins\' response handlers) and http_client (kong.internal.request, openid-connect\'s IdP calls); the root kong span is recorded with any of them. off: no span is recorded, trace headers are still propagated upstream. db_query and dns_query are refused (no database query or DNS lookup runs on a request\'s path here). Kong\'s default is off; ours is all.' },
+  { env: 'PORTCULLIS_TRACING_SAMPLING_RATE', default: '0.01', help: 'As Kong\'s tracing_sampling_rate: the share of requests (0 to 1) an opentelemetry plugin with sampling_rate null traces; a sampled incoming trace context is always followed.' },
   { env: 'PORTCULLIS_PATH_ESCAPED_SLASHES', default: 'keep', help: 'Encoded slashes (%2F, %5C) in request paths, as Envoy\'s path_with_escaped_slashes_action: keep (forwarded as sent; refused with 400 only when decoding them would match another route), reject (any of them → 400) or unescape (decoded, then routed and forwarded decoded).' },
   { env: 'PORTCULLIS_DNS_RESOLVER', default: '(system resolvers)', help: 'As Kong\'s dns_resolver: comma-separated DNS servers (ip or ip:port) used to resolve upstream target names (A/AAAA/SRV, re-resolved when the TTL expires).' },
   { env: 'PORTCULLIS_DNS_HOSTSFILE', default: '/etc/hosts', help: 'As Kong\'s dns_hostsfile: hosts file consulted before DNS for target names (read again every 10 s).' },
@@ -342,6 +347,45 @@ export function parseDnsServers(value: string): string[] {
   return out;
 }
 
+const instrumentationWords: Record<string, keyof Instrumentations | null> = {
+  request: null, router: 'router', balancer: 'balancer', plugin_rewrite: 'pluginRewrite', plugin_access: 'pluginAccess',
+  plugin_header_filter: 'pluginHeaderFilter', http_client: 'httpClient',
+};
+/** Kong's values we cannot produce a span for, with the reason given when they are set. */
+const unavailableInstrumentations: Record<string, string> = {
+  db_query: 'Portcullis serves requests from its in-memory configuration and does not trace the queries of the database or the shared store',
+  dns_query: 'target names are resolved in the background (before a request needs them, and again when their TTL runs out), never on a request\'s path',
+};
+
+/**
+ * Kong's `tracing_instrumentations` (PORTCULLIS_TRACING_INSTRUMENTATIONS) and
+ * `tracing_sampling_rate` (PORTCULLIS_TRACING_SAMPLING_RATE). Empty or unset: `all` (Kong's
+ * default is `off`) and 0.01. `off` combined with anything else is refused, as in Kong; so are
+ * unknown values and the ones without a span here (db_query, dns_query), each by name.
+ */
+export function parseTracingSetting(instrumentations: string | undefined, samplingRate: string | undefined): TracingSetting {
+  const words = (instrumentations ?? '').split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+  const rateText = (samplingRate ?? '').trim();
+  const rate = rateText === '' ? 0.01 : Number(rateText);
+  if (!/^(\d+(\.\d*)?|\.\d+)(e-?\d+)?$/i.test(rateText === '' ? '0' : rateText) || !(rate >= 0 && rate <= 1)) {
+    throw new SettingsError(`PORTCULLIS_TRACING_SAMPLING_RATE: '${rateText}' must be a number from 0 to 1`);
+  }
+  if (words.includes('off')) {
+    if (words.length > 1) throw new SettingsError('PORTCULLIS_TRACING_INSTRUMENTATIONS: "off" cannot be combined with other values');
+    return { off: true, instrumentations: { router: false, balancer: false, pluginRewrite: false, pluginAccess: false, pluginHeaderFilter: false, httpClient: false }, samplingRate: rate };
+  }
+  const on = { router: false, balancer: false, pluginRewrite: false, pluginAccess: false, pluginHeaderFilter: false, httpClient: false };
+  for (const w of words) {
+    const why = unavailableInstrumentations[w];
+    if (why !== undefined) throw new SettingsError(`PORTCULLIS_TRACING_INSTRUMENTATIONS: '${w}' is not available: ${why}`);
+    if (w === 'all') continue;
+    if (!(w in instrumentationWords)) throw new SettingsError(`PORTCULLIS_TRACING_INSTRUMENTATIONS: '${w}' is not one of off, all, request, router, balancer, plugin_rewrite, plugin_access, plugin_header_filter, http_client`);
+    const key = instrumentationWords[w];
+    if (key !== null) on[key] = true;
+  }
+  return { off: false, instrumentations: words.length === 0 || words.includes('all') ? allInstrumentations : on, samplingRate: rate };
+}
+
 export interface Flags {
   config?: string;
   workers?: string;
@@ -447,6 +491,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
       servers: parseDnsServers(env.PORTCULLIS_DNS_RESOLVER ?? ''),
       hostsFile: env.PORTCULLIS_DNS_HOSTSFILE ?? '/etc/hosts',
     },
+    tracing: parseTracingSetting(env.PORTCULLIS_TRACING_INSTRUMENTATIONS, env.PORTCULLIS_TRACING_SAMPLING_RATE),
     env,
   };
 }

@@ -9,6 +9,7 @@ import { compileRouter, type EscapedSlashes, type Router } from '../router/index
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
+import type { TracingSetting } from '../observability/trace-scope.ts';
 import { checkHandlers } from '../plugins/sdk.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ProxyPools, UpstreamTarget } from '../proxy/pools.ts';
@@ -43,6 +44,8 @@ export interface BuildDeps {
   escapedSlashes?: EscapedSlashes;
   /** This process's metrics, handed to plugins (PluginDeps.metrics). */
   metrics?: ProcessMetrics;
+  /** PORTCULLIS_TRACING_* (PluginDeps.tracing). */
+  tracing?: TracingSetting;
   now(): number;
 }
 
@@ -166,6 +169,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           workers: deps.workers,
           database: deps.database,
           metrics: deps.metrics,
+          tracing: deps.tracing,
           now: deps.now,
         };
         const handlers = checkHandlers(def.name, await def.create(p.config, pluginDeps));

@@ -1,15 +1,53 @@
 /**
  * The trace of the request being handled, for code that runs on its behalf without holding the
  * request context (e.g. the openid-connect plugin's calls to the identity provider). The kernel
- * enters the scope around plugin handlers only when the request is traced (sampled), so an
- * untraced request pays nothing.
+ * enters the scope around plugin handlers only when the request is traced (sampled) and the
+ * `http_client` instrumentation is on, so an untraced request pays nothing.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export type SpanAttributes = Record<string, string | number | boolean>;
 
-/** What the kernel and plugins record into a traced request (implemented by the opentelemetry plugin). */
-export interface RequestTrace {
+/**
+ * Which child spans a traced request records (Kong's `tracing_instrumentations`, read once at
+ * start: PORTCULLIS_TRACING_INSTRUMENTATIONS). The root `kong` span is recorded whenever tracing
+ * is not `off`, as in Kong.
+ */
+export interface Instrumentations {
+  /** `kong.router`. */
+  readonly router: boolean;
+  /** `kong.balancer`, one per upstream attempt. */
+  readonly balancer: boolean;
+  /** `kong.rewrite.plugin.<name>`: rewrite handlers that run once the trace has started. */
+  readonly pluginRewrite: boolean;
+  /** `kong.access.plugin.<name>`. */
+  readonly pluginAccess: boolean;
+  /** `kong.header_filter.plugin.<name>`: plugins' response handlers. */
+  readonly pluginHeaderFilter: boolean;
+  /** `kong.internal.request`: HTTP calls plugins make on a request's behalf (openid-connect's IdP calls). */
+  readonly httpClient: boolean;
+}
+
+/** Kong's tracing node settings as read at start (settings.ts). */
+export interface TracingSetting {
+  /** `tracing_instrumentations = off`: the opentelemetry plugin propagates trace headers, records no span. */
+  readonly off: boolean;
+  readonly instrumentations: Instrumentations;
+  /** Kong's `tracing_sampling_rate`: what an opentelemetry instance with `sampling_rate: null` samples. */
+  readonly samplingRate: number;
+}
+
+/** Portcullis' default: every span kind (Kong's default is `off`; see docs/configuration.md). */
+export const allInstrumentations: Instrumentations = {
+  router: true, balancer: true, pluginRewrite: true, pluginAccess: true, pluginHeaderFilter: true, httpClient: true,
+};
+
+/**
+ * What the kernel and plugins record into a traced request (implemented by the opentelemetry
+ * plugin). Its Instrumentations flags say which spans to record; the kernel reads them once per
+ * site, so a span kind that is off costs one property read.
+ */
+export interface RequestTrace extends Instrumentations {
   /** A finished child span of the request's root span; times are performance.now() values. */
   span(name: string, start: number, end: number, attributes?: SpanAttributes): void;
   /** Starts a child span now; call the returned function when it ends (with more attributes, or an error). */

@@ -15,9 +15,9 @@ import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, 
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
-import type { RequestTrace } from '../observability/trace-scope.ts';
+import type { RequestTrace, TracingSetting } from '../observability/trace-scope.ts';
 
-export { traceScope, type RequestTrace, type SpanAttributes } from '../observability/trace-scope.ts';
+export { traceScope, allInstrumentations, type Instrumentations, type RequestTrace, type SpanAttributes, type TracingSetting } from '../observability/trace-scope.ts';
 
 export type { Logger };
 
@@ -251,6 +251,11 @@ export interface PluginDeps {
   readonly database?: 'off' | 'sqlite' | 'postgres';
   /** This process's Prometheus metrics (the prometheus plugin records into it; openid-connect counts into `metrics.oidc`). */
   readonly metrics?: ProcessMetrics;
+  /**
+   * Kong's tracing_instrumentations / tracing_sampling_rate node settings (the opentelemetry
+   * plugin reads them). Omitted = every instrumentation, sampling rate 0.01.
+   */
+  readonly tracing?: TracingSetting;
   now(): number;
 }
 

@@ -40,8 +40,8 @@ export interface ForwardedRequest {
     bytesSent: number;
     /** performance.now() when the request arrived. */
     readonly t0: number;
-    /** The request's trace when it is sampled (opentelemetry): the exchange adds its `kong.balancer` span. */
-    readonly trace: { span(name: string, start: number, end: number, attributes?: Record<string, string | number>): void } | null;
+    /** The request's trace when it is sampled (opentelemetry): the exchange adds its `kong.balancer` span when `balancer` is on. */
+    readonly trace: { readonly balancer: boolean; span(name: string, start: number, end: number, attributes?: Record<string, string | number>): void } | null;
     readonly request: { readonly method: string; readonly headers: IncomingHttpHeaders };
     readonly upstream: { readonly headers: Record<string, string | string[] | undefined>; target(): string };
     readonly route: Route | null;
@@ -171,7 +171,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const req = this.#req;
     const now = performance.now();
     req.ctx.upstreamLatency = now - this.#t0;
-    if (req.ctx.trace !== null) req.ctx.trace.span('kong.balancer', this.#t0, now, { 'http.status_code': statusCode, 'kong.balancer.try': req.ctx.tries });
+    if (req.ctx.trace !== null && req.ctx.trace.balancer) req.ctx.trace.span('kong.balancer', this.#t0, now, { 'http.status_code': statusCode, 'kong.balancer.try': req.ctx.tries });
     const peer = this.#peer;
     if (peer !== null) peer.balanced.answered(peer.address, statusCode, req.ctx.upstreamLatency, Date.now());
     this.#resume = resume;
@@ -235,7 +235,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const req = this.#req;
     const ctx = req.ctx;
     ctx.cancelUpstream = null;
-    if (ctx.trace !== null && this.#out === null) ctx.trace.span('kong.balancer', this.#t0, performance.now(), { error: err.name, 'kong.balancer.try': ctx.tries });
+    if (ctx.trace !== null && ctx.trace.balancer && this.#out === null) ctx.trace.span('kong.balancer', this.#t0, performance.now(), { error: err.name, 'kong.balancer.try': ctx.tries });
     const peer = this.#peer;
     if (peer !== null) {
       peer.balanced.release(peer.address);

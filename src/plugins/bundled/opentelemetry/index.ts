@@ -4,15 +4,25 @@
  * alias), `headers`, `resource_attributes` (Kong's `service.name` = kong, `service.version`,
  * `service.instance.id` by default, overridable), `queue` (max_batch_size 200, coalescing delay,
  * max_entries; `batch_span_count` / `batch_flush_delay` are rewritten to them), `send_timeout`,
- * `sampling_rate` (null = Kong's `tracing_sampling_rate` default, 0.01), `propagation`
+ * `sampling_rate` (null = the node's PORTCULLIS_TRACING_SAMPLING_RATE, Kong's
+ * `tracing_sampling_rate`, default 0.01), `propagation`
  * {extract, inject (+ `preserve`), clear, default_format} over `w3c`, `b3` and `b3-single`,
  * `http_response_header_for_traceid`. Priority 14.
  *
  * Spans (Kong's names): the root `kong` (server) with the request's attributes (the URL without
- * its query), `kong.router`, `kong.access.plugin.<name>` for each plugin's access phase,
+ * its query), `kong.router`, `kong.rewrite.plugin.<name>` / `kong.access.plugin.<name>` /
+ * `kong.header_filter.plugin.<name>` for plugins' rewrite, access and response handlers,
  * `kong.balancer` per upstream attempt, and `kong.internal.request` for the openid-connect
- * plugin's calls to the identity provider. A global instance starts the trace before routing,
- * so everything is covered; a route/service-scoped one starts it in its own access phase.
+ * plugin's calls to the identity provider. A global instance starts the trace in its rewrite
+ * handler, before routing (rewrite handlers of higher priority run before it and are not
+ * recorded); a route/service-scoped one starts it in its own access phase.
+ *
+ * Which spans: Kong's node setting `tracing_instrumentations` (PORTCULLIS_TRACING_INSTRUMENTATIONS,
+ * PluginDeps.tracing). The root span is always recorded (as Kong), the children of the listed
+ * kinds only. Deviation: Kong's default is `off` (the plugin then exports nothing); ours is `all`,
+ * so a configured plugin traces with no other setting. `off`: no exporter is created and no span
+ * recorded; the plugin only propagates (the incoming trace id and flags, or a new unsampled trace,
+ * injected upstream; `http_response_header_for_traceid` still set).
  *
  * Refused rather than ignored: `logs_endpoint`, propagation formats other than w3c/b3/b3-single,
  * `header_type` other than `preserve`, `connect_timeout`/`read_timeout` other than their defaults

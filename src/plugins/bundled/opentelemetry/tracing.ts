@@ -2,14 +2,14 @@
  * The opentelemetry plugin's handlers (see index.ts for the fields and behaviour), loaded only
  * when an instance is created.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, ROOT_CONTEXT, trace, type Context as OtelContext, type Span, type TextMapGetter, type TextMapSetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import type { LogContext, PluginDeps, PluginHandlers, RequestContext, RequestTrace, SpanAttributes } from '../../sdk.ts';
+import { allInstrumentations, type Instrumentations, type LogContext, type PluginDeps, type PluginHandlers, type RequestContext, type RequestTrace, type SpanAttributes } from '../../sdk.ts';
 import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
 
 /** Longer trace headers are ignored (a new trace starts), whatever they hold. */
@@ -40,10 +40,22 @@ class OtelTrace implements RequestTrace {
   readonly root: Span;
   readonly #tracer: Tracer;
   readonly #ctx: OtelContext;
-  constructor(tracer: Tracer, root: Span, ctx: OtelContext) {
+  readonly router: boolean;
+  readonly balancer: boolean;
+  readonly pluginRewrite: boolean;
+  readonly pluginAccess: boolean;
+  readonly pluginHeaderFilter: boolean;
+  readonly httpClient: boolean;
+  constructor(tracer: Tracer, root: Span, ctx: OtelContext, on: Instrumentations) {
     this.#tracer = tracer;
     this.root = root;
     this.#ctx = ctx;
+    this.router = on.router;
+    this.balancer = on.balancer;
+    this.pluginRewrite = on.pluginRewrite;
+    this.pluginAccess = on.pluginAccess;
+    this.pluginHeaderFilter = on.pluginHeaderFilter;
+    this.httpClient = on.httpClient;
   }
   span(name: string, start: number, end: number, attributes?: SpanAttributes): void {
     const kind = name === 'kong.balancer' ? SpanKind.CLIENT : SpanKind.INTERNAL;
@@ -59,13 +71,63 @@ class OtelTrace implements RequestTrace {
   }
 }
 
+/**
+ * Requests already propagated by an instance in `off` mode: as a started trace does for a sampled
+ * request, the first instance (the global one's rewrite) wins over a scoped one's access.
+ */
+const propagatedOnly = new WeakSet<RequestContext>();
+
+/** The incoming trace context of the first `extract` format that carries one, and that format as `preserve` answers it. */
+function extractParent(headers: Record<string, string | string[] | undefined>, extract: readonly Format[]): { parent: OtelContext; incoming: Format | null } {
+  // Most requests carry no trace context: then nothing is parsed.
+  if (headers.traceparent === undefined && headers.b3 === undefined && headers['x-b3-traceid'] === undefined) return { parent: ROOT_CONTEXT, incoming: null };
+  for (const f of extract) {
+    const c = propagators[f].extract(ROOT_CONTEXT, headers, getter);
+    if (trace.getSpanContext(c) !== undefined) {
+      return { parent: c, incoming: f === 'b3-single' ? 'b3-single' : f === 'b3' && headers.b3 !== undefined ? 'b3-single' : f };
+    }
+  }
+  return { parent: ROOT_CONTEXT, incoming: null };
+}
+
 export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): PluginHandlers {
-    const rate = config.sampling_rate ?? defaultSamplingRate;
+    // Kong's node settings tracing_instrumentations / tracing_sampling_rate (PluginDeps.tracing).
+    const off = deps.tracing?.off ?? false;
+    const on = deps.tracing?.instrumentations ?? allInstrumentations;
+    const rate = config.sampling_rate ?? deps.tracing?.samplingRate ?? defaultSamplingRate;
     const extract: readonly Format[] = (config.propagation.extract ?? ['w3c', 'b3']) as Format[];
     const inject = config.propagation.inject ?? ['preserve'];
     const clear = (config.propagation.clear ?? []).map((h) => h.toLowerCase());
     const defaultFormat = config.propagation.default_format as Format;
     const traceHeader = config.http_response_header_for_traceid;
+
+    /** Propagation upstream: the listed formats (`preserve` = the incoming one, else default_format). */
+    const propagate = (ctx: RequestContext, spanCtx: OtelContext, incoming: Format | null, traceId: string): void => {
+      for (const h of clear) ctx.upstream.removeHeader(h);
+      const carrier: Record<string, string> = {};
+      for (const f of inject) propagators[f === 'preserve' ? incoming ?? defaultFormat : f as Format].inject(spanCtx, carrier, setter);
+      for (const k in carrier) ctx.upstream.setHeader(k, carrier[k]);
+      if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, traceId);
+    };
+
+    if (off) {
+      // tracing_instrumentations = off, as Kong: no span is recorded or exported (so no exporter
+      // exists), but every request is propagated: the incoming trace id and sampled flag (or a new
+      // trace id, unsampled) with a span id of the gateway's own.
+      const propagateOnly = (ctx: RequestContext): void => {
+        if (propagatedOnly.has(ctx)) return;
+        propagatedOnly.add(ctx);
+        const { parent, incoming } = extractParent(ctx.request.headers as Record<string, string | string[] | undefined>, extract);
+        const from = trace.getSpanContext(parent);
+        const ids = randomBytes(24).toString('hex');
+        const traceId = from?.traceId ?? ids.slice(0, 32);
+        const spanCtx = trace.setSpanContext(parent, { traceId, spanId: ids.slice(32), traceFlags: from?.traceFlags ?? 0, isRemote: false });
+        propagate(ctx, spanCtx, incoming, traceId);
+      };
+      const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
+      return global ? { rewrite: propagateOnly } : { access: propagateOnly };
+    }
+
     const endpoint = new URL(config.traces_endpoint);
     const endpointForLog = `${endpoint.protocol}//${endpoint.host}${endpoint.pathname}`;
 
@@ -114,24 +176,13 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const start = (ctx: RequestContext): void => {
       if (ctx.trace !== null) return;
       const headers = ctx.request.headers as Record<string, string | string[] | undefined>;
-      let parent: OtelContext = ROOT_CONTEXT;
-      let incoming: Format | null = null;
-      // Most requests carry no trace context: then only the sampling decision is made.
-      const carried = headers.traceparent !== undefined || headers.b3 !== undefined || headers['x-b3-traceid'] !== undefined;
-      if (carried) {
-        for (const f of extract) {
-          const c = propagators[f].extract(ROOT_CONTEXT, headers, getter);
-          if (trace.getSpanContext(c) !== undefined) {
-            parent = c;
-            incoming = f === 'b3-single' ? 'b3-single' : f === 'b3' && headers.b3 !== undefined ? 'b3-single' : f;
-            break;
-          }
-        }
-      }
-      const parentSpan = carried ? trace.getSpanContext(parent) : undefined;
+      const { parent, incoming } = extractParent(headers, extract);
+      const parentSpan = incoming !== null ? trace.getSpanContext(parent) : undefined;
       const sampled = parentSpan !== undefined ? (parentSpan.traceFlags & 1) === 1 : Math.random() < rate;
       if (!sampled) return;
       const req = ctx.request;
+      // The root span is recorded whatever the instrumentations list (Kong's `request`, which Kong
+      // records whenever tracing is not off); the children follow PluginDeps.tracing.
       const root = tracer.startSpan('kong', {
         kind: SpanKind.SERVER,
         startTime: epoch(ctx.startedPerf),
@@ -142,15 +193,10 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
         },
       }, parent);
       const rootCtx = trace.setSpan(parent, root);
-      const t = new OtelTrace(tracer, root, rootCtx);
+      const t = new OtelTrace(tracer, root, rootCtx, on);
       owned.add(t);
       ctx.trace = t;
-      // Propagation upstream: the listed formats (`preserve` = the incoming one, else default_format).
-      for (const h of clear) ctx.upstream.removeHeader(h);
-      const carrier: Record<string, string> = {};
-      for (const f of inject) propagators[f === 'preserve' ? incoming ?? defaultFormat : f as Format].inject(rootCtx, carrier, setter);
-      for (const k in carrier) ctx.upstream.setHeader(k, carrier[k]);
-      if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, root.spanContext().traceId);
+      propagate(ctx, rootCtx, incoming, root.spanContext().traceId);
     };
 
     const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
@@ -159,7 +205,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       log(ctx: LogContext) {
         const t = ctx.trace;
         if (t === null || !owned.has(t)) return;
-        const root = (t as OtelTrace).root;
+        const root = (t as unknown as OtelTrace).root;
         root.setAttribute('http.status_code', ctx.response.status);
         if (ctx.route !== null) root.setAttribute('http.route', ctx.route.paths?.[0] ?? ctx.route.name ?? ctx.route.id);
         if (ctx.response.status >= 500) root.setStatus({ code: SpanStatusCode.ERROR });
