@@ -189,8 +189,13 @@ describe('prometheus: a two-worker node', () => {
       const m = await scrape(statusUrl);
       assert.equal(m.value('kong_http_requests_total', key), 20);
       assert.equal(m.value('kong_request_latency_ms_count', { service: 'svc', route: 'ok', workspace: 'default' }), 20);
-      // Both workers answered: one memory series per worker pid.
-      const pids = m.find('kong_memory_workers_lua_vms_bytes').map((s) => s.labels.pid);
+      // Both workers answered: one memory series per worker pid (a worker busy starting up on a
+      // loaded machine may miss the first scrape's collection round; it is in a later one).
+      let pids: string[] = [];
+      await waitFor(async () => {
+        pids = (await scrape(statusUrl)).find('kong_memory_workers_lua_vms_bytes').map((s) => s.labels.pid);
+        return new Set(pids).size === 2;
+      }, 10_000, 'both workers in one scrape');
       assert.equal(new Set(pids).size, 2);
       assert.equal(m.find('kong_node_info').length, 1, 'node info once, not once per worker');
       // The Admin API serves the same node-wide view.
