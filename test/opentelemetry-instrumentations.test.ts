@@ -227,14 +227,17 @@ test('off with a global and a route-scoped instance: the request is propagated o
 });
 
 describe('PORTCULLIS_TRACING_SAMPLING_RATE (Kong\'s tracing_sampling_rate): what sampling_rate null uses', () => {
+  /** The trace ids of the requests that were recorded (sampled flag set in what went upstream). */
   const untraced = async (s: Setup, n: number): Promise<string[]> => {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const r = await fetch(`${s.gw.proxyUrl}/open/x`);
       assert.equal(r.status, 200);
-      await r.body?.cancel();
-      const id = r.headers.get('x-trace-id');
-      if (id !== null) ids.push(id);
+      const up = ((await r.json()) as { headers: Record<string, string> }).headers.traceparent ?? '';
+      // Every request is propagated (Kong); only a sampled one carries flags 01.
+      assert.match(up, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      assert.equal(r.headers.get('x-trace-id'), up.split('-')[1]);
+      if (up.endsWith('-01')) ids.push(up.split('-')[1]);
     }
     return ids;
   };

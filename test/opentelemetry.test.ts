@@ -188,7 +188,7 @@ describe('opentelemetry: collector trouble and sampling', () => {
     }
   });
 
-  test('sampling_rate 0: no spans and no trace headers upstream; a sampled parent is still followed', async () => {
+  test('sampling_rate 0: no spans, yet every request is propagated unsampled (as Kong); a sampled parent is still followed', async () => {
     const echo = await startEcho();
     const receiver = await startOtlpReceiver();
     const gw = await startGateway({
@@ -198,10 +198,21 @@ describe('opentelemetry: collector trouble and sampling', () => {
       },
     });
     try {
+      const seen = new Set<string>();
       for (let i = 0; i < 5; i++) {
         const h = ((await (await fetch(`${gw.proxyUrl}/r/x`)).json()) as { headers: Record<string, string> }).headers;
-        assert.equal(h.traceparent, undefined);
+        // A new trace id per request, the sampled flag off.
+        const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(h.traceparent ?? '');
+        assert.ok(m, h.traceparent);
+        seen.add(m[1]);
       }
+      assert.equal(seen.size, 5);
+      // An unsampled incoming trace keeps its id and flag; the gateway's span id replaces the parent's.
+      const unsampledParent = ((await (await fetch(`${gw.proxyUrl}/r/x`, { headers: { traceparent: `00-${traceId}-${parentId}-00` } })).json()) as { headers: Record<string, string> }).headers;
+      assert.match(unsampledParent.traceparent ?? '', new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
+      assert.notEqual(unsampledParent.traceparent.split('-')[2], parentId);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(receiver.spans.length, 0, 'nothing recorded');
       await fetch(`${gw.proxyUrl}/r/x`, { headers: { traceparent: `00-${traceId}-${parentId}-01` } });
       await waitFor(() => receiver.spans.some((s) => s.name === 'kong'), 15_000, 'the parent-sampled trace');
       await new Promise((r) => setTimeout(r, 200));

@@ -29,7 +29,8 @@
  * (the exporter has one timeout: `send_timeout`), and the queue's retry and byte-limit fields
  * (the SDK's exporter retries by its own policy).
  *
- * An unsampled request costs one random number. Spans wait in the SDK's bounded batch queue;
+ * A request that is not sampled records nothing but is propagated all the same, as Kong does (a
+ * new trace id with the sampled flag off, or the incoming one). Spans wait in the SDK's bounded batch queue;
  * an unreachable collector never slows a request, and export failures are logged once a minute.
  */
 import { definePlugin } from '../../sdk.ts';

@@ -110,19 +110,27 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, traceId);
     };
 
+    /**
+     * A request that is not recorded is still propagated, as Kong does: the incoming trace id and
+     * sampled flag (or a new trace id, unsampled) with a span id of the gateway's own. Once per
+     * request, whichever instance gets it first.
+     */
+    const propagateUnrecorded = (ctx: RequestContext, parent: OtelContext, incoming: Format | null): void => {
+      propagatedOnly.add(ctx);
+      const from = incoming !== null ? trace.getSpanContext(parent) : undefined;
+      const ids = randomBytes(24).toString('hex');
+      const traceId = from?.traceId ?? ids.slice(0, 32);
+      const spanCtx = trace.setSpanContext(parent, { traceId, spanId: ids.slice(32), traceFlags: from?.traceFlags ?? 0, isRemote: false });
+      propagate(ctx, spanCtx, incoming, traceId);
+    };
+
     if (off) {
       // tracing_instrumentations = off, as Kong: no span is recorded or exported (so no exporter
-      // exists), but every request is propagated: the incoming trace id and sampled flag (or a new
-      // trace id, unsampled) with a span id of the gateway's own.
+      // exists), but every request is propagated.
       const propagateOnly = (ctx: RequestContext): void => {
         if (propagatedOnly.has(ctx)) return;
-        propagatedOnly.add(ctx);
         const { parent, incoming } = extractParent(ctx.request.headers as Record<string, string | string[] | undefined>, extract);
-        const from = trace.getSpanContext(parent);
-        const ids = randomBytes(24).toString('hex');
-        const traceId = from?.traceId ?? ids.slice(0, 32);
-        const spanCtx = trace.setSpanContext(parent, { traceId, spanId: ids.slice(32), traceFlags: from?.traceFlags ?? 0, isRemote: false });
-        propagate(ctx, spanCtx, incoming, traceId);
+        propagateUnrecorded(ctx, parent, incoming);
       };
       const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
       return global ? { rewrite: propagateOnly } : { access: propagateOnly };
@@ -174,12 +182,15 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const owned = new WeakSet<RequestTrace>();
 
     const start = (ctx: RequestContext): void => {
-      if (ctx.trace !== null) return;
+      if (ctx.trace !== null || propagatedOnly.has(ctx)) return;
       const headers = ctx.request.headers as Record<string, string | string[] | undefined>;
       const { parent, incoming } = extractParent(headers, extract);
       const parentSpan = incoming !== null ? trace.getSpanContext(parent) : undefined;
       const sampled = parentSpan !== undefined ? (parentSpan.traceFlags & 1) === 1 : Math.random() < rate;
-      if (!sampled) return;
+      if (!sampled) {
+        propagateUnrecorded(ctx, parent, incoming);
+        return;
+      }
       const req = ctx.request;
       // The root span is recorded whatever the instrumentations list (Kong's `request`, which Kong
       // records whenever tracing is not off); the children follow PluginDeps.tracing.
