@@ -19,8 +19,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, hash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,27 +29,7 @@ import { issueCert, type IssuedCert, type IssueOptions } from './helpers/certs.t
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { startForwardProxy, type ForwardProxy } from './helpers/forward-proxy.ts';
 import { closedPort, startCrlServer, startOcspResponder, type CrlServer, type OcspResponder } from './helpers/revocation-servers.ts';
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function request(url: string, o: { method?: string; cert?: IssuedCert; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const tlsOptions = u.protocol === 'https:' ? { rejectUnauthorized: false, servername: 'localhost', ...(o.cert ? { cert: o.cert.cert, key: o.cert.key } : {}) } : {};
-    const req = (u.protocol === 'https:' ? https : http).request({ method: o.method ?? 'GET', host: u.hostname, port: u.port, path: u.pathname + u.search, headers: o.headers, agent: false, ...tlsOptions }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
+import { request, type Answer } from './helpers/cert-request.ts';
 
 const thumbprint = (c: IssuedCert) => hash('sha256', new X509Certificate(c.cert).raw, 'base64url');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -12,44 +12,13 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey, hash } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, exportJWK } from 'jose';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { demoAudience, startIdp, type DemoIdp } from './helpers/idp.ts';
 import { issueCert, type IssuedCert } from './helpers/certs.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function request(url: string, o: { method?: string; cert?: IssuedCert; headers?: Record<string, string>; body?: string; localAddress?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const options: https.RequestOptions = {
-      method: o.method ?? 'GET',
-      host: u.hostname,
-      port: u.port,
-      path: u.pathname + u.search,
-      headers: o.headers,
-      agent: false,
-      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-    };
-    const tlsOptions = u.protocol === 'https:' ? { rejectUnauthorized: false, servername: 'localhost', ...(o.cert ? { cert: o.cert.cert, key: o.cert.key } : {}) } : {};
-    const req = (u.protocol === 'https:' ? https : http).request({ ...options, ...tlsOptions }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
+import { request, type Answer } from './helpers/cert-request.ts';
 
 const thumbprint = (c: IssuedCert) => hash('sha256', new X509Certificate(c.cert).raw, 'base64url');
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;

@@ -6,7 +6,7 @@
  * what an opentelemetry instance with `sampling_rate` unset samples. Bad values stop the start
  * with an error naming the setting.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { z } from 'zod';
