@@ -6,17 +6,14 @@
  * header(s) read.
  *
  * Passwords are stored as salted scrypt hashes (src/password-hash.ts). scrypt is deliberately
- * slow, so a password is verified once per credential and the result remembered (bounded, keyed
- * by the stored hash, holding only a SHA-256 of the verified password), and the header value that
- * authenticated is remembered too: a known client costs one Map lookup per request, and a changed
- * password (a new hash) is verified again.
+ * slow, so the header value that authenticated is remembered (bounded) with the stored hash it was
+ * verified against: a known client costs one Map lookup per request, and a changed password (a
+ * new hash) or a deleted credential is verified again.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { definePlugin, type RequestContext } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { verifyPassword } from '../../../password-hash.ts';
-import { TailMemo } from '../../../tail-memo.ts';
 import type { BasicAuthCredential } from '../../../config/credentials.ts';
 
 export const basicAuthSchema = z.strictObject({
@@ -27,7 +24,7 @@ export const basicAuthSchema = z.strictObject({
 
 export type BasicAuthConfig = z.infer<typeof basicAuthSchema>;
 
-/** Verified passwords remembered per plugin instance. */
+/** Verified header values remembered per plugin instance. */
 const VERIFIED_MAX = 10_000;
 
 const SCHEME = /[Bb]asic\s*(.+)/;
@@ -46,8 +43,6 @@ export function parseBasic(value: string | undefined): { username: string; passw
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
-
 export default definePlugin<BasicAuthConfig>({
   name: 'basic-auth',
   version: '0.1.0',
@@ -56,9 +51,6 @@ export default definePlugin<BasicAuthConfig>({
   scopes: { consumer: false },
   create(conf) {
     const unauthorized: AuthFailure = { status: 401, body: { message: 'Unauthorized' }, headers: { 'www-authenticate': `Basic realm="${conf.realm}"` } };
-    /** stored hash → SHA-256 of the password verified against it. */
-    const verified = new TailMemo<Buffer>(VERIFIED_MAX);
-
     const succeed = (ctx: RequestContext, cred: BasicAuthCredential): AttemptResult => {
       const consumer = ownerOf(ctx, cred);
       if (consumer === null) return unauthorized;
@@ -102,16 +94,9 @@ export default definePlugin<BasicAuthConfig>({
         cred = ctx.entities.basicAuthByUsername(given.username);
       }
       if (cred === null) return unauthorized;
-      const digest = sha256(given!.password);
-      const known = verified.get(cred.password);
-      if (known !== undefined && timingSafeEqual(known, digest)) {
-        remember(header!, cred);
-        return succeed(ctx, cred);
-      }
       const found = cred;
       return verifyPassword(given!.password, found.password).then((ok) => {
         if (!ok) return unauthorized;
-        verified.set(found.password, digest);
         remember(header!, found);
         return succeed(ctx, found);
       });
