@@ -301,7 +301,7 @@ describe('http-log', () => {
     try {
       const cases: Array<[string, Record<string, unknown>, RegExp]> = [
         ['http-log', { http_endpoint: collector.url, custom_fields_by_lua: { x: 'return 1' } }, /custom_fields_by_lua/],
-        ['http-log', { http_endpoint: collector.url, retry_count: 3 }, /retry_count/],
+        ['http-log', { http_endpoint: collector.url.replace('://', '://user:pw@'), headers: { Authorization: 'Bearer x' } }, /Authorization.*user info/],
         ['http-log', { http_endpoint: collector.url, headers: { Host: 'x' } }, /headers/],
         ['http-log', { http_endpoint: 'ftp://x' }, /http_endpoint/],
         ['http-log', { http_endpoint: collector.url, queue: { concurrency_limit: 2 } }, /concurrency_limit/],
@@ -318,6 +318,30 @@ describe('http-log', () => {
       // Deprecated shorthands are rewritten to the queue fields.
       const ok = await fetch(`${gw.adminUrl}/schemas/plugins/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'http-log', config: { http_endpoint: collector.url, queue_size: 7, flush_timeout: 3 } }) });
       assert.equal(ok.status, 200, await ok.text());
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('retry_count is accepted and stored as Kong 3.x does, with Kong\'s warning that it no longer works', async () => {
+    const gw = await startGateway({ database: 'sqlite' });
+    try {
+      const post = (config: Record<string, unknown>) => fetch(`${gw.adminUrl}/plugins`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'http-log', config }) });
+      const plain = await post({ http_endpoint: collector.url });
+      const plainText = await plain.text();
+      assert.equal(plain.status, 201, plainText);
+      const plainBody = JSON.parse(plainText) as { id: string; config: { retry_count: unknown } };
+      assert.equal(plainBody.config.retry_count, null, 'Kong stores no retry_count by default');
+      assert.equal((await fetch(`${gw.adminUrl}/plugins/${plainBody.id}`, { method: 'DELETE' })).status, 204);
+      assert.ok(!gw.logs.some((l) => /retry_count/.test(String(l.msg))), 'no warning without retry_count');
+      const r = await post({ http_endpoint: collector.url, retry_count: 15, flush_timeout: 2 });
+      const text = await r.text();
+      assert.equal(r.status, 201, text);
+      const created = JSON.parse(text) as { config: { retry_count: number; queue: { max_coalescing_delay: number; max_retry_time: number } } };
+      assert.equal(created.config.retry_count, 15);
+      assert.equal(created.config.queue.max_coalescing_delay, 2, 'flush_timeout still becomes the coalescing delay');
+      assert.equal(created.config.queue.max_retry_time, 60, 'retries follow queue.max_retry_time');
+      await waitFor(() => gw.logs.some((l) => /retry_count no longer works/.test(String(l.msg))), 10_000, 'the deprecation warning');
     } finally {
       await gw.close();
     }

@@ -6,8 +6,11 @@
  * Content-Length or Content-Type), `queue`. One JSON object per request when
  * `queue.max_batch_size` is 1, else a JSON array; a status below 300 is delivered. As Kong, the
  * collector's TLS certificate is not verified. Deprecated `queue_size` and `flush_timeout` are
- * rewritten to `queue.max_batch_size` / `queue.max_coalescing_delay`; `retry_count` (whose Kong
- * 3.x replacement is `queue.max_retry_time`) and `custom_fields_by_lua` are refused. Priority 12.
+ * rewritten to `queue.max_batch_size` / `queue.max_coalescing_delay`. `retry_count` is accepted and
+ * stored as Kong 3.x does, where it "no longer works" (retries follow `queue.max_retry_time`): a value
+ * other than Kong's old default 10 logs Kong's deprecation warning when the instance starts.
+ * `custom_fields_by_lua` is refused. An `Authorization` header together with userinfo in
+ * `http_endpoint` is refused, as Kong does. Priority 12.
  */
 import { Agent, request } from 'undici';
 import { z } from 'zod';
@@ -28,8 +31,14 @@ export const httpLogSchema = z.strictObject({
     { message: 'cannot contain Host, Content-Length or Content-Type' },
   ),
   queue: queueSchema.default(queueSchema.parse({})),
+  // Deprecated in Kong 3.x and without effect there (Kong: "no longer works"); kept so Kong
+  // configurations load, with Kong's warning (see create).
+  retry_count: z.number().int().nullable().default(null),
   custom_fields_by_lua: customFieldsByLua,
-});
+}).refine(
+  (c) => c.headers === null || !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(c.http_endpoint) || !Object.keys(c.headers).some((k) => k.toLowerCase() === 'authorization'),
+  { message: "specifying both an 'Authorization' header and user info in 'http_endpoint' is not allowed", path: ['headers'] },
+);
 
 export type HttpLogConfig = z.infer<typeof httpLogSchema>;
 
@@ -39,17 +48,16 @@ export default definePlugin<HttpLogConfig>({
   priority: 12,
   schema: httpLogSchema,
   shorthands(config) {
-    const { queue_size, flush_timeout, retry_count, ...rest } = config as Record<string, unknown>;
-    if (retry_count !== undefined && retry_count !== null) {
-      // Left in place so the schema names it: Kong 3.x retries for queue.max_retry_time instead.
-      return { ...config, retry_count };
-    }
+    const { queue_size, flush_timeout, ...rest } = config as Record<string, unknown>;
     const queue = { ...(typeof rest.queue === 'object' && rest.queue !== null ? rest.queue as Record<string, unknown> : {}) };
     if (queue_size !== undefined && queue_size !== null) queue.max_batch_size ??= queue_size;
     if (flush_timeout !== undefined && flush_timeout !== null) queue.max_coalescing_delay ??= flush_timeout;
     return queue_size === undefined && flush_timeout === undefined ? rest : { ...rest, queue };
   },
   create(config, deps) {
+    if (config.retry_count !== null && config.retry_count !== 10) {
+      deps.log.warn({ field: 'retry_count' }, 'http-log: config.retry_count no longer works, please use config.queue.max_retry_time instead');
+    }
     const url = new URL(config.http_endpoint);
     const headers: Record<string, string> = { 'content-type': config.content_type, ...(config.headers ?? {}) };
     if (url.username !== '' || url.password !== '') {
