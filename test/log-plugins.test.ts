@@ -323,25 +323,38 @@ describe('http-log', () => {
     }
   });
 
-  test('retry_count is accepted and stored as Kong 3.x does, with Kong\'s warning that it no longer works', async () => {
+  test('Kong 3.x\'s deprecated retry_count, queue_size and flush_timeout are stored as sent and applied as Kong\'s queue applies them, with Kong\'s warnings', async () => {
     const gw = await startGateway({ database: 'sqlite' });
     try {
-      const post = (config: Record<string, unknown>) => fetch(`${gw.adminUrl}/plugins`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'http-log', config }) });
-      const plain = await post({ http_endpoint: collector.url });
-      const plainText = await plain.text();
-      assert.equal(plain.status, 201, plainText);
-      const plainBody = JSON.parse(plainText) as { id: string; config: { retry_count: unknown } };
-      assert.equal(plainBody.config.retry_count, null, 'Kong stores no retry_count by default');
-      assert.equal((await fetch(`${gw.adminUrl}/plugins/${plainBody.id}`, { method: 'DELETE' })).status, 204);
-      assert.ok(!gw.logs.some((l) => /retry_count/.test(String(l.msg))), 'no warning without retry_count');
-      const r = await post({ http_endpoint: collector.url, retry_count: 15, flush_timeout: 2 });
-      const text = await r.text();
-      assert.equal(r.status, 201, text);
-      const created = JSON.parse(text) as { config: { retry_count: number; queue: { max_coalescing_delay: number; max_retry_time: number } } };
-      assert.equal(created.config.retry_count, 15);
-      assert.equal(created.config.queue.max_coalescing_delay, 2, 'flush_timeout still becomes the coalescing delay');
-      assert.equal(created.config.queue.max_retry_time, 60, 'retries follow queue.max_retry_time');
-      await waitFor(() => gw.logs.some((l) => /retry_count no longer works/.test(String(l.msg))), 10_000, 'the deprecation warning');
+      const call = async (method: string, path: string, body?: unknown) => {
+        const r = await fetch(`${gw.adminUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+        const text = await r.text();
+        return { status: r.status, body: text === '' ? null : JSON.parse(text) };
+      };
+      const plain = await call('POST', '/plugins', { name: 'http-log', config: { http_endpoint: collector.url } });
+      assert.equal(plain.status, 201, JSON.stringify(plain.body));
+      for (const f of ['retry_count', 'queue_size', 'flush_timeout']) assert.equal(plain.body.config[f], null, `Kong stores no ${f} by default`);
+      assert.equal((await call('DELETE', `/plugins/${plain.body.id}`)).status, 204);
+      assert.ok(!gw.logs.some((l) => /no longer works|is deprecated/.test(String(l.msg))), 'no warning without the deprecated fields');
+
+      assert.equal((await call('POST', '/services', { name: 'legacy', url: echo.url })).status, 201);
+      assert.equal((await call('POST', '/services/legacy/routes', { name: 'legacy', paths: ['/legacy'] })).status, 201);
+      const created = await call('POST', '/services/legacy/plugins', { name: 'http-log', config: { http_endpoint: collector.url, retry_count: 15, queue_size: 2, flush_timeout: 30 } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      // Stored as sent (decK compares what it reads back with what it sent); the queue record keeps its own values.
+      assert.deepEqual([created.body.config.retry_count, created.body.config.queue_size, created.body.config.flush_timeout], [15, 2, 30]);
+      assert.equal(created.body.config.queue.max_batch_size, 1);
+      const read = await call('GET', `/plugins/${created.body.id}`);
+      assert.deepEqual([read.body.config.retry_count, read.body.config.queue_size, read.body.config.flush_timeout], [15, 2, 30]);
+      await waitFor(() => ['retry_count no longer works', 'queue_size is deprecated', 'flush_timeout is deprecated'].every((m) => gw.logs.some((l) => String(l.msg).includes(m))), 10_000, 'Kong\'s three deprecation warnings');
+
+      // queue_size 2 batches two entries in one JSON array, long before the 30 s coalescing delay.
+      const before = collector.bodies.length;
+      await waitFor(async () => (await fetch(`${gw.proxyUrl}/legacy/one`)).status === 200, 10_000, 'the route');
+      assert.equal((await fetch(`${gw.proxyUrl}/legacy/two`)).status, 200);
+      await waitFor(() => collector.bodies.length > before, 10_000, 'the batch of two');
+      const batch = (collector.bodies[before] as { body: unknown }).body;
+      assert.ok(Array.isArray(batch) && batch.length === 2, `a JSON array of two records: ${JSON.stringify(batch).slice(0, 200)}`);
     } finally {
       await gw.close();
     }

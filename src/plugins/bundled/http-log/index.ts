@@ -5,17 +5,19 @@
  * with `; charset=utf-8`), `timeout` 10000 ms, `keepalive` 60000 ms, `headers` (no Host,
  * Content-Length or Content-Type), `queue`. One JSON object per request when
  * `queue.max_batch_size` is 1, else a JSON array; a status below 300 is delivered. As Kong, the
- * collector's TLS certificate is not verified. Deprecated `queue_size` and `flush_timeout` are
- * rewritten to `queue.max_batch_size` / `queue.max_coalescing_delay`. `retry_count` is accepted and
- * stored as Kong 3.x does, where it "no longer works" (retries follow `queue.max_retry_time`): a value
- * other than Kong's old default 10 logs Kong's deprecation warning when the instance starts.
+ * collector's TLS certificate is not verified. Kong 3.x's deprecated `queue_size`, `flush_timeout`
+ * and `retry_count` are stored as given (so decK reads back what it sent) and applied as Kong's
+ * queue does when an instance starts: a `queue_size` other than its old default 1 becomes
+ * `queue.max_batch_size`, a `flush_timeout` other than 2 becomes `queue.max_coalescing_delay`, a
+ * `retry_count` other than 10 does nothing (Kong: it "no longer works"; retries follow
+ * `queue.max_retry_time`); each logs Kong's deprecation warning.
  * `custom_fields_by_lua` is refused. An `Authorization` header together with userinfo in
  * `http_endpoint` is refused, as Kong does. Priority 12.
  */
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { definePlugin, type LogContext } from '../../sdk.ts';
-import { LogQueue, queueSchema } from '../../log-queue.ts';
+import { definePlugin, type LogContext, type PluginDeps } from '../../sdk.ts';
+import { LogQueue, queueSchema, type QueueConfig } from '../../log-queue.ts';
 import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
 
 const forbiddenHeaders = new Set(['host', 'content-length', 'content-type']);
@@ -34,6 +36,8 @@ export const httpLogSchema = z.strictObject({
   // Deprecated in Kong 3.x and without effect there (Kong: "no longer works"); kept so Kong
   // configurations load, with Kong's warning (see create).
   retry_count: z.number().int().nullable().default(null),
+  queue_size: z.number().int().min(1).nullable().default(null),
+  flush_timeout: z.number().min(0).nullable().default(null),
   custom_fields_by_lua: customFieldsByLua,
 }).refine(
   (c) => c.headers === null || !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(c.http_endpoint) || !Object.keys(c.headers).some((k) => k.toLowerCase() === 'authorization'),
@@ -42,22 +46,30 @@ export const httpLogSchema = z.strictObject({
 
 export type HttpLogConfig = z.infer<typeof httpLogSchema>;
 
+/** The queue an instance uses: `queue` with Kong's deprecated fields applied over it, as Kong's queue does. */
+function legacyQueue(config: HttpLogConfig, log: PluginDeps['log']): QueueConfig {
+  const q = { ...config.queue };
+  if (config.retry_count !== null && config.retry_count !== 10) {
+    log.warn({ field: 'retry_count' }, 'http-log: config.retry_count no longer works, please use config.queue.max_retry_time instead');
+  }
+  if (config.queue_size !== null && config.queue_size !== 1) {
+    q.max_batch_size = config.queue_size;
+    log.warn({ field: 'queue_size' }, 'http-log: config.queue_size is deprecated, please use config.queue.max_batch_size instead');
+  }
+  if (config.flush_timeout !== null && config.flush_timeout !== 2) {
+    q.max_coalescing_delay = config.flush_timeout;
+    log.warn({ field: 'flush_timeout' }, 'http-log: config.flush_timeout is deprecated, please use config.queue.max_coalescing_delay instead');
+  }
+  return q;
+}
+
 export default definePlugin<HttpLogConfig>({
   name: 'http-log',
   version: '0.1.0',
   priority: 12,
   schema: httpLogSchema,
-  shorthands(config) {
-    const { queue_size, flush_timeout, ...rest } = config as Record<string, unknown>;
-    const queue = { ...(typeof rest.queue === 'object' && rest.queue !== null ? rest.queue as Record<string, unknown> : {}) };
-    if (queue_size !== undefined && queue_size !== null) queue.max_batch_size ??= queue_size;
-    if (flush_timeout !== undefined && flush_timeout !== null) queue.max_coalescing_delay ??= flush_timeout;
-    return queue_size === undefined && flush_timeout === undefined ? rest : { ...rest, queue };
-  },
   create(config, deps) {
-    if (config.retry_count !== null && config.retry_count !== 10) {
-      deps.log.warn({ field: 'retry_count' }, 'http-log: config.retry_count no longer works, please use config.queue.max_retry_time instead');
-    }
+    const queueConfig = legacyQueue(config, deps.log);
     const url = new URL(config.http_endpoint);
     const headers: Record<string, string> = { 'content-type': config.content_type, ...(config.headers ?? {}) };
     if (url.username !== '' || url.password !== '') {
@@ -75,9 +87,9 @@ export default definePlugin<HttpLogConfig>({
       headersTimeout: config.timeout,
       bodyTimeout: config.timeout,
     });
-    const single = config.queue.max_batch_size === 1;
+    const single = queueConfig.max_batch_size === 1;
     const endpointForLog = `${url.protocol}//${url.host}${url.pathname}`;
-    const queue = new LogQueue<string>(config.queue, {
+    const queue = new LogQueue<string>(queueConfig, {
       size: (e) => e.length,
       async send(batch) {
         const body = single ? batch[0] : `[${batch.join(',')}]`;
