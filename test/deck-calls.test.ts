@@ -176,7 +176,8 @@ const requiredConfig: Record<string, Record<string, unknown>> = {
   'file-log': { path: '/tmp/portcullis-deck-calls.log' },
   'rate-limiting': { minute: 5 },
   opentelemetry: { traces_endpoint: 'http://otel.example.test/v1/traces' },
-  oauth2: { enable_client_credentials: true },
+  // provision_key is Kong's `auto` (no default in the schema): a file that wants a stable diff names it.
+  oauth2: { enable_client_credentials: true, provision_key: 'deck-provision-key' },
 };
 
 const ids = {

@@ -65,11 +65,11 @@ test('acl: group names beyond Latin-1 reach the upstream as UTF-8 (no 502)', asy
 test('acl config errors are rejected when the file is loaded', async () => {
   await assert.rejects(
     startGateway({ config: { plugins: [{ name: 'acl', config: { allow: ['a'], deny: ['b'] } }] } }),
-    issue(/only one of these fields can be non-empty/),
+    issue(/exactly one of these fields must be non-empty: 'config.allow', 'config.deny'/),
   );
   await assert.rejects(
     startGateway({ config: { plugins: [{ name: 'acl', config: {} }] } }),
-    issue(/at least one of these fields must be non-empty/),
+    issue(/at least one of these fields must be non-empty: 'config.allow', 'config.deny'/),
   );
   await assert.rejects(
     startGateway({ config: { consumers: [{ username: 'c', plugins: [{ name: 'acl', config: { allow: ['a'] } }] }] } }),

@@ -28,6 +28,10 @@ export interface JsonSchema {
   maximum?: number;
   minLength?: number;
   uniqueItems?: boolean;
+  /** Our mark (zod `.meta({ auto: true })`) for Kong's `auto`: a value generated when none is given. */
+  auto?: boolean;
+  /** Our mark for Kong's `encrypted` on a field whose name does not say it is a secret. */
+  encrypted?: boolean;
 }
 
 /** One `{name: definition}` item of a Kong `fields` array. */
@@ -93,7 +97,15 @@ function definition(name: string, s: JsonSchema, required: boolean, ctx: FieldCo
   if (typeof v.minLength === 'number' && v.minLength > 0) out.len_min = v.minLength;
   if (ctx.unique.has(name)) out.unique = true;
   // Kong marks secrets `encrypted` (keyring): Kong Manager's forms mask them, revealed on demand.
-  if (secretField.test(name) && (out.type === 'string' || (out.type === 'array' && (out.elements as { type?: string } | undefined)?.type === 'string'))) out.encrypted = true;
+  if (v.encrypted === true) out.encrypted = true;
+  else if (secretField.test(name) && (out.type === 'string' || (out.type === 'array' && (out.elements as { type?: string } | undefined)?.type === 'string'))) out.encrypted = true;
+  // An `auto` field (oauth2 `provision_key`) is generated per entity: Kong shows `auto`, never a
+  // default, which decK would otherwise copy into every plugin it creates.
+  if (v.auto === true) {
+    out.auto = true;
+    out.required = true;
+    return out;
+  }
   // A null default is Kong's "no default" (the field is simply absent from the definition).
   if (v.default !== undefined && v.default !== null) out.default = v.default;
   out.required = required || (v.default !== undefined && v.default !== null && !nullable);

@@ -303,6 +303,13 @@ export interface NodeFacts {
   readonly database?: 'off' | 'sqlite' | 'postgres';
 }
 
+/**
+ * The issue path a config schema gives a check across the plugin's fields that Kong declares in
+ * the plugin schema's own `entity_checks` (`only_one_of = { "config.allow", "config.deny" }`):
+ * reported as Kong does, under the plugin's `@entity`, not under `config`.
+ */
+export const PLUGIN_ENTITY_CHECK = '@entity';
+
 /** The handlers `create` may return, in phase order. */
 export const handlerNames = ['rewrite', 'access', 'response', 'log', 'close'] as const;
 

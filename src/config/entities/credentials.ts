@@ -114,6 +114,9 @@ export const basicauth_credentials: EntityDescriptor<'basicauth_credentials'> = 
 
 export const jwtAlgorithms = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
 
+/** The algorithms whose secret Kong requires an `rsa_public_key` for (not ES*). */
+const keyRequired = /^(RS256|RS384|RS512|PS256|PS384|PS512|EdDSA)$/;
+
 export const jwtSecretInputSchema = z.strictObject({
   id: uuidSchema.optional(),
   consumer: foreignRefSchema,
@@ -140,15 +143,21 @@ export const jwt_secrets: EntityDescriptor<'jwt_secrets'> = {
   label: (r) => `jwt credential ${String(r.key)}`,
   normalize(input, ctx) {
     return normalizeCredential(jwtSecretInputSchema, input, ctx, (v, issues) => {
-      if (!v.algorithm.startsWith('HS')) {
-        if (v.rsa_public_key === null) issues.push({ path: 'rsa_public_key', message: `required field missing (algorithm ${v.algorithm} verifies with a public key)` });
+      // Kong's conditional check: RS*, PS* and EdDSA need a key that parses; ES* does not (Kong
+      // accepts such a secret as is, and a token for it then fails with `Invalid key/secret`).
+      if (keyRequired.test(v.algorithm)) {
+        let problem: string | null = null;
+        if (v.rsa_public_key === null) problem = 'required field missing';
         else {
           try {
-            const k = createPublicKey(v.rsa_public_key);
-            if (k.type !== 'public') throw new Error('not a public key');
+            if (createPublicKey(v.rsa_public_key).type !== 'public') problem = 'invalid key';
           } catch {
-            issues.push({ path: 'rsa_public_key', message: 'invalid key: not a PEM public key' });
+            problem = 'invalid key';
           }
+        }
+        if (problem !== null) {
+          issues.push({ path: 'rsa_public_key', message: problem });
+          issues.push({ path: '', message: "failed conditional validation given value of field 'algorithm'" });
         }
       }
       const existing = ctx.existing;

@@ -5,6 +5,7 @@ import { naturalKey } from '../ids.ts';
 import { readableErrorMap, zodIssues } from '../issues.ts';
 import { entityId, isRecord, refField, timestamps } from '../normalize-kit.ts';
 import { pluginInputSchema } from '../schemas.ts';
+import { PLUGIN_ENTITY_CHECK } from '../../plugins/sdk.ts';
 
 type ScopeKey = 'route' | 'service' | 'consumer' | 'consumer_group' | 'global';
 
@@ -103,7 +104,10 @@ export const plugins: EntityDescriptor<'plugins'> = {
         // Checks that depend on the node (e.g. several workers): refuse here what the workers
         // could not build, instead of storing a config no worker will apply.
         for (const i of def.check?.(config, ctx.registry.node) ?? []) issues.push({ path: i.path ? `config.${i.path}` : 'config', message: i.message });
-      } else issues.push(...zodIssues(c.error, 'config'));
+      } else {
+        // A check across fields declared at the plugin level (Kong's plugin `entity_checks`).
+        for (const i of zodIssues(c.error, 'config')) issues.push(i.path === `config.${PLUGIN_ENTITY_CHECK}` ? { path: '', message: i.message } : i);
+      }
     }
     if (def) {
       const present = (k: string) => r[k] !== undefined && r[k] !== null;

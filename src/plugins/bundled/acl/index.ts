@@ -14,7 +14,7 @@
  * that these headers come from the gateway.
  */
 import { z } from 'zod';
-import { definePlugin } from '../../sdk.ts';
+import { definePlugin, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
 import type { RequestContext, Reply } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
 
@@ -28,16 +28,15 @@ export const aclSchema = z
     include_consumer_groups: z.boolean().default(false),
   })
   .superRefine((conf, issues) => {
+    // Kong's plugin-level entity checks, in its order and words: only_one_of, then at_least_one_of
+    // (an empty list counts as not set). Neither set fails both.
     const allowSet = (conf.allow?.length ?? 0) > 0;
     const denySet = (conf.deny?.length ?? 0) > 0;
     if (allowSet === denySet) {
-      issues.addIssue({
-        code: 'custom',
-        path: [],
-        message: allowSet
-          ? "only one of these fields can be non-empty: 'allow', 'deny'"
-          : "at least one of these fields must be non-empty: 'allow', 'deny'",
-      });
+      issues.addIssue({ code: 'custom', path: [PLUGIN_ENTITY_CHECK], message: "exactly one of these fields must be non-empty: 'config.allow', 'config.deny'" });
+    }
+    if (!allowSet && !denySet) {
+      issues.addIssue({ code: 'custom', path: [PLUGIN_ENTITY_CHECK], message: "at least one of these fields must be non-empty: 'config.allow', 'config.deny'" });
     }
   });
 

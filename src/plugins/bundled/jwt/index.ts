@@ -15,27 +15,35 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { z } from 'zod';
-import { definePlugin, type RequestContext } from '../../sdk.ts';
+import { definePlugin, PLUGIN_ENTITY_CHECK, type RequestContext } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { TailMemo } from '../../../tail-memo.ts';
 import type { JwtSecret } from '../../../config/credentials.ts';
 
+/** Kong's `set` of strings: duplicates dropped (first kept), shown as `set` in the schema. */
+function stringSet<T extends string>(element: z.ZodType<T>, fallback: T[]) {
+  return z.array(element).default(fallback).transform((v) => [...new Set(v)]).meta({ uniqueItems: true });
+}
+
 export const jwtSchema = z
   .strictObject({
-    uri_param_names: z.array(z.string()).default(['jwt']),
-    cookie_names: z.array(z.string()).default([]),
+    uri_param_names: stringSet(z.string(), ['jwt']),
+    cookie_names: stringSet(z.string(), []),
     key_claim_name: z.string().min(1).default('iss'),
     secret_is_base64: z.boolean().default(false),
-    claims_to_verify: z.array(z.enum(['exp', 'nbf'])).nullable().default(null),
+    claims_to_verify: z.array(z.enum(['exp', 'nbf'])).meta({ uniqueItems: true }).nullable().default(null).transform((v) => (v === null ? v : [...new Set(v)])),
     anonymous: z.string().min(1).nullable().default(null),
     run_on_preflight: z.boolean().default(true),
     maximum_expiration: z.number().min(0).max(31536000).default(0),
-    header_names: z.array(z.string()).default(['authorization']),
+    header_names: stringSet(z.string(), ['authorization']),
     realm: z.string().nullable().default(null),
   })
   .superRefine((c, issues) => {
-    if (c.maximum_expiration > 0 && !(c.claims_to_verify ?? []).includes('exp')) {
-      issues.addIssue({ code: 'custom', path: ['claims_to_verify'], message: "must contain 'exp' when 'maximum_expiration' is greater than 0" });
+    // Kong's plugin-level `conditional` check: the field's own error, and the check's under @entity.
+    // As in Kong, an unset (null) claims_to_verify passes it: `contains` is not run on null.
+    if (c.maximum_expiration > 0 && c.claims_to_verify !== null && !c.claims_to_verify.includes('exp')) {
+      issues.addIssue({ code: 'custom', path: ['claims_to_verify'], message: 'expected to contain: exp' });
+      issues.addIssue({ code: 'custom', path: [PLUGIN_ENTITY_CHECK], message: "failed conditional validation given value of field 'config.maximum_expiration'" });
     }
   });
 

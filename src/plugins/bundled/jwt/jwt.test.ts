@@ -29,7 +29,7 @@ async function run(config: unknown, req: FakeRequest) {
 }
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
-test('schema: Kong defaults; maximum_expiration needs exp in claims_to_verify; priority 1450', () => {
+test('schema: Kong defaults; maximum_expiration needs exp in a claims_to_verify that is set; priority 1450', () => {
   const c = jwtSchema.parse({});
   assert.deepEqual(c.uri_param_names, ['jwt']);
   assert.deepEqual(c.cookie_names, []);
@@ -38,7 +38,8 @@ test('schema: Kong defaults; maximum_expiration needs exp in claims_to_verify; p
   assert.equal(c.secret_is_base64, false);
   assert.equal(c.maximum_expiration, 0);
   assert.equal(c.claims_to_verify, null);
-  assert.equal(jwtSchema.safeParse({ maximum_expiration: 60 }).success, false);
+  assert.equal(jwtSchema.safeParse({ maximum_expiration: 60 }).success, true, 'Kong: an unset claims_to_verify passes the conditional');
+  assert.equal(jwtSchema.safeParse({ maximum_expiration: 60, claims_to_verify: ['nbf'] }).success, false);
   assert.equal(jwtSchema.safeParse({ maximum_expiration: 60, claims_to_verify: ['exp'] }).success, true);
   assert.equal(jwtSchema.safeParse({ claims_to_verify: ['iat'] }).success, false);
   assert.equal(jwtSchema.safeParse({ maximum_expiration: 31536001, claims_to_verify: ['exp'] }).success, false);

@@ -11,7 +11,11 @@ import { z } from 'zod';
 import { definePlugin, type RequestContext } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 
-const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'bad header name' });
+/** Kong's typedefs.header_name: letters, digits, `_` and `-` only, in Kong's words when refused. */
+const headerName = z.string().superRefine((name, issues) => {
+  if (name === '') issues.addIssue({ code: 'custom', message: 'length must be at least 1' });
+  else if (!/^[A-Za-z0-9_-]+$/.test(name)) issues.addIssue({ code: 'custom', message: `bad header name '${name}', allowed characters are A-Z, a-z, 0-9, '_', and '-'` });
+});
 
 export const keyAuthSchema = z.strictObject({
   key_names: z.array(headerName).min(1).default(['apikey']),

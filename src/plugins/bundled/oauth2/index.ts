@@ -23,7 +23,8 @@ export const oauth2Schema = z
   .strictObject({
     scopes: z.array(z.string()).nullable().default(null),
     mandatory_scope: z.boolean().default(false),
-    provision_key: z.string().min(1).default(() => randomBytes(16).toString('hex')),
+    // Kong: `auto` (generated when not given) and `encrypted`: its schema shows no default (kong-schema.ts).
+    provision_key: z.string().min(1).default(() => randomBytes(16).toString('hex')).meta({ auto: true, encrypted: true }),
     token_expiration: z.number().min(0).default(7200),
     enable_authorization_code: z.boolean().default(false),
     enable_implicit_grant: z.boolean().default(false),
@@ -46,14 +47,16 @@ export const oauth2Schema = z
       // Kong/docs.konghq.com#3602); reuse_refresh_token is what keeps a refresh token.
       issues.addIssue({ code: 'custom', path: ['persistent_refresh_token'], message: 'not supported: Kong Gateway OSS has no such setting (only false is accepted); use reuse_refresh_token to keep the refresh token across refreshes' });
     }
-    if (c.mandatory_scope && (c.scopes === null || c.scopes.length === 0)) {
-      issues.addIssue({ code: 'custom', path: ['scopes'], message: "required field missing (when 'mandatory_scope' is true)" });
+    // Kong's conditional (mandatory_scope → scopes required): only an unset list fails it.
+    if (c.mandatory_scope && c.scopes === null) {
+      issues.addIssue({ code: 'custom', path: ['scopes'], message: 'required field missing' });
     }
     if (!c.enable_authorization_code && !c.enable_implicit_grant && !c.enable_client_credentials && !c.enable_password_grant) {
+      // Kong's custom_validator of the config record, word for word (no quotes around the names).
       issues.addIssue({
         code: 'custom',
         path: [],
-        message: "at least one of these fields must be true: 'enable_authorization_code', 'enable_implicit_grant', 'enable_client_credentials', 'enable_password_grant'",
+        message: 'at least one of these fields must be true: enable_authorization_code, enable_implicit_grant, enable_client_credentials, enable_password_grant',
       });
     }
   });
