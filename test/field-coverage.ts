@@ -685,6 +685,8 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:opentelemetry.config.queue.initial_retry_delay': { refused: 0.5 },
   'plugins:opentelemetry.config.queue.max_retry_delay': { refused: 10 },
   'plugins:opentelemetry.config.queue.concurrency_limit': { refused: 2 },
+  'plugins:opentelemetry.config.batch_span_count': { tests: ['test/opentelemetry.test.ts'] },
+  'plugins:opentelemetry.config.batch_flush_delay': { tests: ['test/opentelemetry.test.ts'] },
   'plugins:opentelemetry.config.connect_timeout': { refused: 2000 },
   'plugins:opentelemetry.config.send_timeout': { tests: ['test/opentelemetry.test.ts'] },
   'plugins:opentelemetry.config.read_timeout': { tests: ['test/opentelemetry.test.ts'] },
