@@ -323,6 +323,30 @@ describe('http-log', () => {
     }
   });
 
+  test('Kong\'s queue record and file-log path rule: no queue.name, max_retry_time -1 (no retries), "not a valid filename"', async () => {
+    const gw = await startGateway();
+    try {
+      const validate = async (name: string, config: Record<string, unknown>) => {
+        const r = await fetch(`${gw.adminUrl}/schemas/plugins/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, config }) });
+        return { status: r.status, text: await r.text() };
+      };
+      const named = await validate('http-log', { http_endpoint: collector.url, queue: { name: 'shared' } });
+      assert.equal(named.status, 400, 'Kong\'s queue record has no name field');
+      assert.match(named.text, /queue.*name/);
+      const noRetries = await validate('http-log', { http_endpoint: collector.url, queue: { max_retry_time: -1 } });
+      assert.equal(noRetries.status, 200, noRetries.text);
+      for (const path of ['x', '/tmp/a\\b', ' /tmp/x.log', '/tmp/x.log\t']) {
+        const r = await validate('file-log', { path });
+        assert.equal(r.status, 400, JSON.stringify(path));
+        assert.match(r.text, /not a valid filename/);
+      }
+      const spaced = await validate('file-log', { path: '/tmp/my file.log' });
+      assert.equal(spaced.status, 200, spaced.text);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test('Kong 3.x\'s deprecated retry_count, queue_size and flush_timeout are stored as sent and applied as Kong\'s queue applies them, with Kong\'s warnings', async () => {
     const gw = await startGateway({ database: 'sqlite' });
     try {

@@ -124,6 +124,30 @@ describe('opentelemetry', () => {
     assert.equal(ok.status, 200, await ok.text());
   });
 
+  test('Kong\'s validation rules: header names, extractors, non-empty attributes, no queue.name; header_type formats accepted', async () => {
+    const validate = (config: Record<string, unknown>) => fetch(`${gw.adminUrl}/schemas/plugins/validate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'opentelemetry', config: { traces_endpoint: receiver.url, ...config } }) });
+    const refused: Array<[Record<string, unknown>, RegExp]> = [
+      [{ headers: { 'X.Token': 'a' } }, /bad header name 'X\.Token', allowed characters are A-Z, a-z, 0-9, '_', and '-'/],
+      [{ propagation: { clear: ['x:y'] } }, /bad header name 'x:y'/],
+      [{ propagation: { extract: ['b3-single'] } }, /extract/],
+      [{ resource_attributes: { 'service.name': '' } }, /required field missing/],
+      [{ queue: { name: 'shared' } }, /name/],
+      [{ send_timeout: 2 ** 31 }, /send_timeout/],
+      [{ header_type: 'datadog' }, /header_type/],
+      [{ header_type: 'nope' }, /header_type/],
+    ];
+    for (const [config, message] of refused) {
+      const r = await validate(config);
+      const text = await r.text();
+      assert.equal(r.status, 400, JSON.stringify(config));
+      assert.match(text, message, JSON.stringify(config));
+    }
+    for (const config of [{ header_type: 'ignore' }, { header_type: 'b3-single' }, { headers: { 'X-Api_Key': 'k' } }]) {
+      const r = await validate(config);
+      assert.equal(r.status, 200, `${JSON.stringify(config)}: ${await r.text()}`);
+    }
+  });
+
   test('openid-connect metrics: cached bearer, expired token, IdP outage', async () => {
     const metrics = async () => parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
     const token = await idp.sign({ aud: 'api', sub: 'bob' });
@@ -232,15 +256,19 @@ describe('opentelemetry propagation.inject and propagation.default_format', () =
   before(async () => {
     echo = await startEcho();
     receiver = await startOtlpReceiver();
-    const otel = (propagation: Record<string, unknown>) => ({ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 1, propagation } });
+    const otel = (propagation: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 1, propagation, ...extra } });
     gw = await startGateway({
       config: {
         services: [{
           name: 's', url: echo.url,
           routes: [
-            { name: 'single', paths: ['/single'], plugins: [otel({ inject: ['b3-single'] })] },
+            // Kong: once propagation sets inject, an unset extract extracts nothing; w3c is listed.
+            { name: 'single', paths: ['/single'], plugins: [otel({ extract: ['w3c'], inject: ['b3-single'] })] },
             { name: 'fallback', paths: ['/fallback'], plugins: [otel({ default_format: 'b3' })] },
             { name: 'cleared', paths: ['/cleared'], plugins: [otel({ clear: ['X-Internal-Trace'] })] },
+            { name: 'legacy-ignore', paths: ['/legacy-ignore'], plugins: [otel({}, { header_type: 'ignore' })] },
+            { name: 'legacy-b3', paths: ['/legacy-b3'], plugins: [otel({}, { header_type: 'b3' })] },
+            { name: 'preserve', paths: ['/preserve'], plugins: [otel({})] },
           ],
         }],
       },
@@ -281,6 +309,32 @@ describe('opentelemetry propagation.inject and propagation.default_format', () =
     const h = await upstreamHeaders('/cleared/x', { 'x-internal-trace': 'abc', 'x-kept': 'yes' });
     assert.equal(h['x-internal-trace'], undefined);
     assert.equal(h['x-kept'], 'yes');
+  });
+
+  test('as Kong, propagation with only clear set extracts and injects nothing: the client\'s traceparent passes through untouched', async () => {
+    const incoming = `00-${traceId}-${parentId}-01`;
+    const h = await upstreamHeaders('/cleared/x', { traceparent: incoming });
+    assert.equal(h.traceparent, incoming);
+    assert.equal(h['x-b3-traceid'], undefined);
+    assert.equal(h.b3, undefined);
+  });
+
+  test('header_type (deprecated) decides while propagation is unset: preserve extracts b3 before w3c, ignore extracts nothing, b3 also injects b3', async () => {
+    const otherTrace = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const both = { traceparent: `00-${traceId}-${parentId}-01`, 'x-b3-traceid': otherTrace, 'x-b3-spanid': parentId, 'x-b3-sampled': '1' };
+    // preserve (the default): b3 is extracted first, and answered in b3; traceparent is left alone.
+    const p = await upstreamHeaders('/preserve/x', both);
+    assert.equal(p['x-b3-traceid'], otherTrace);
+    assert.notEqual(p['x-b3-spanid'], parentId);
+    assert.equal(p.traceparent, both.traceparent);
+    // ignore: the incoming context is not used; a new trace is injected in default_format (w3c).
+    const i = await upstreamHeaders('/legacy-ignore/x', { traceparent: both.traceparent });
+    assert.match(i.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    assert.ok(!i.traceparent.includes(traceId), 'a new trace, not the incoming one');
+    // b3: the incoming w3c context is followed and injected back as w3c (preserve) and as b3.
+    const b = await upstreamHeaders('/legacy-b3/x', { traceparent: both.traceparent });
+    assert.match(b.traceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    assert.equal(b['x-b3-traceid'], traceId);
   });
 });
 
@@ -335,5 +389,43 @@ test('opentelemetry queue.max_entries bounds the spans waiting for a slow collec
     await gw.close();
     await echo.close();
     await slow.close();
+  }
+});
+
+test('opentelemetry batch_span_count / batch_flush_delay: stored as Kong stores them (null by default), with Kong\'s warning when they take effect', async () => {
+  const receiver = await startOtlpReceiver();
+  const gw = await startGateway({ database: 'sqlite' });
+  try {
+    const post = async (config: Record<string, unknown>) => {
+      const r = await fetch(`${gw.adminUrl}/plugins`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, ...config } }) });
+      const text = await r.text();
+      assert.equal(r.status, 201, text);
+      return JSON.parse(text) as { id: string; config: Record<string, unknown> & { queue: Record<string, unknown> } };
+    };
+    const plain = await post({});
+    assert.equal(plain.config.batch_span_count, null);
+    assert.equal(plain.config.batch_flush_delay, null);
+    assert.equal(plain.config.header_type, 'preserve');
+    assert.equal('name' in plain.config.queue, false, 'Kong\'s queue record has no name');
+    const got = (await (await fetch(`${gw.adminUrl}/plugins/${plain.id}`)).json()) as { config: Record<string, unknown> };
+    assert.equal(got.config.batch_span_count, null);
+    const schema = (await (await fetch(`${gw.adminUrl}/schemas/plugins/opentelemetry`)).json()) as { fields: Array<Record<string, { fields?: Array<Record<string, unknown>> }>> };
+    const configFields = schema.fields.find((f) => 'config' in f)!.config.fields!.map((f) => Object.keys(f)[0]);
+    assert.ok(configFields.includes('batch_span_count') && configFields.includes('batch_flush_delay'));
+    assert.equal((await fetch(`${gw.adminUrl}/plugins/${plain.id}`, { method: 'DELETE' })).status, 204);
+    const old = await post({ batch_span_count: 200, batch_flush_delay: 3 });
+    assert.equal(old.config.batch_span_count, 200, 'stored, not rewritten');
+    assert.equal(old.config.queue.max_coalescing_delay, 1, 'the old defaults change nothing (Kong ignores them)');
+    assert.equal((await fetch(`${gw.adminUrl}/plugins/${old.id}`, { method: 'DELETE' })).status, 204);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(!gw.logs.some((l) => /batch_(span_count|flush_delay)/.test(String(l.msg))), 'no warning at the old defaults');
+    const set = await post({ batch_span_count: 10, batch_flush_delay: 2 });
+    assert.equal(set.config.batch_span_count, 10);
+    assert.equal(set.config.batch_flush_delay, 2);
+    await waitFor(() => gw.logs.some((l) => /batch_span_count parameter is deprecated/.test(String(l.msg))), 10_000, 'the batch_span_count warning');
+    await waitFor(() => gw.logs.some((l) => /batch_flush_delay parameter is deprecated/.test(String(l.msg))), 10_000, 'the batch_flush_delay warning');
+  } finally {
+    await gw.close();
+    await receiver.close();
   }
 });

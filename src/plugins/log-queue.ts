@@ -10,13 +10,17 @@
  */
 import { z } from 'zod';
 
+/**
+ * Kong's `queue` record (kong/tools/queue_schema.lua). There is no `name` (Kong 3.3 removed it
+ * before release: each plugin instance has its own queue). `max_retry_time` has no lower bound:
+ * Kong documents -1 as "no retries" (a failed batch is dropped at once).
+ */
 export const queueSchema = z.strictObject({
-  name: z.string().min(1).nullable().default(null),
   max_batch_size: z.number().int().min(1).max(1_000_000).default(1),
   max_coalescing_delay: z.number().min(0).max(3600).default(1),
   max_entries: z.number().int().min(1).max(1_000_000).default(10_000),
   max_bytes: z.number().int().min(1).nullable().default(null),
-  max_retry_time: z.number().min(0).default(60),
+  max_retry_time: z.number().default(60),
   initial_retry_delay: z.number().min(0.001).max(1_000_000).default(0.01),
   max_retry_delay: z.number().min(0.001).max(1_000_000).default(60),
   concurrency_limit: z.union([z.literal(1), z.literal(-1)]).default(1),

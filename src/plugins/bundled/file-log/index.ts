@@ -1,7 +1,7 @@
 /**
  * file-log — appends Kong's log record (plugins/log-record.ts) as one JSON document and a newline
- * per request to `path`. Kong's fields: `path` (required; no leading/trailing whitespace, none of
- * `*`, `&`, `%`, backtick), `reopen` (false: the file stays open; true: it is opened for every
+ * per request to `path`. Kong's fields: `path` (required; Kong's "valid filename" pattern: two
+ * characters or more, no leading/trailing whitespace, none of `*`, `&`, `%`, backslash, backtick), `reopen` (false: the file stays open; true: it is opened for every
  * write, so rotation by renaming works), `custom_fields_by_lua` (refused: no Lua here).
  * Priority 9.
  *
@@ -17,9 +17,9 @@ import { definePlugin, type LogContext } from '../../sdk.ts';
 import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
 
 export const fileLogSchema = z.strictObject({
-  path: z.string().min(1)
-    .refine((p) => p === p.trim(), { message: 'must not have leading or trailing whitespace' })
-    .refine((p) => !/[*&%`]/.test(p), { message: 'must not contain *, &, % or `' }),
+  // Kong's pattern: at least two characters, none of `*`, `&`, `%`, backslash or backtick, and
+  // no whitespace at either end.
+  path: z.string().regex(/^[^\t\n\v\f\r *&%\\`][^*&%\\`]*[^\t\n\v\f\r *&%\\`]$/, { message: 'not a valid filename' }),
   reopen: z.boolean().default(false),
   custom_fields_by_lua: customFieldsByLua,
 });

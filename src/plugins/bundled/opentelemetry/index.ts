@@ -3,11 +3,13 @@
  * official OpenTelemetry JS SDK. Kong's fields: `traces_endpoint` (`endpoint` is its deprecated
  * alias), `headers`, `resource_attributes` (Kong's `service.name` = kong, `service.version`,
  * `service.instance.id` by default, overridable), `queue` (max_batch_size 200, coalescing delay,
- * max_entries; `batch_span_count` / `batch_flush_delay` are rewritten to them), `send_timeout`,
+ * max_entries; Kong's deprecated `batch_span_count` / `batch_flush_delay` are stored and, at other
+ * than their old defaults 200 / 3, override them with Kong's warning), `send_timeout`,
  * `sampling_rate` (null = the node's PORTCULLIS_TRACING_SAMPLING_RATE, Kong's
  * `tracing_sampling_rate`, default 0.01), `propagation`
  * {extract, inject (+ `preserve`), clear, default_format} over `w3c`, `b3` and `b3-single`,
- * `http_response_header_for_traceid`. Priority 14.
+ * `http_response_header_for_traceid`, the deprecated `header_type` (used, as Kong, only while
+ * `propagation` sets none of extract/inject/clear: see `effectiveConfig`). Priority 14.
  *
  * Spans (Kong's names): the root `kong` (server) with the request's attributes (the URL without
  * its query), `kong.router`, `kong.rewrite.plugin.<name>` / `kong.access.plugin.<name>` /
@@ -24,8 +26,8 @@
  * recorded; the plugin only propagates (the incoming trace id and flags, or a new unsampled trace,
  * injected upstream; `http_response_header_for_traceid` still set).
  *
- * Refused rather than ignored: `logs_endpoint`, propagation formats other than w3c/b3/b3-single,
- * `header_type` other than `preserve`, `connect_timeout`/`read_timeout` other than their defaults
+ * Refused rather than ignored: `logs_endpoint`, propagation formats other than w3c/b3/b3-single
+ * (also as `header_type`), `connect_timeout`/`read_timeout` other than their defaults
  * (the exporter has one timeout: `send_timeout`), and the queue's retry and byte-limit fields
  * (the SDK's exporter retries by its own policy).
  *
@@ -34,7 +36,44 @@
  * an unreachable collector never slows a request, and export failures are logged once a minute.
  */
 import { definePlugin } from '../../sdk.ts';
-import { opentelemetrySchema, type OpentelemetryConfig } from './schema.ts';
+import { opentelemetrySchema, type Format, type OpentelemetryConfig } from './schema.ts';
+
+/** Kong's extraction order for the deprecated `header_type` (the formats available here). */
+const legacyExtract: Format[] = ['b3', 'w3c'];
+
+/**
+ * The configuration the handlers run with, derived as Kong derives it at runtime from its
+ * deprecated fields (kong/tools/queue.lua `get_plugin_params`, tracing/propagation `get_plugin_params`):
+ * - `batch_span_count` / `batch_flush_delay`, when set to other than their old defaults (200, 3),
+ *   replace `queue.max_batch_size` / `queue.max_coalescing_delay`, with Kong's warning;
+ * - when `propagation` sets none of extract/inject/clear, `header_type` decides: `preserve` (the
+ *   default) extracts b3 then w3c and injects the incoming format; `ignore` extracts nothing and
+ *   injects `default_format`; a format extracts as `preserve` and injects the incoming format and
+ *   that one. Once any of them is set, an unset `extract` / `inject` means none (as Kong).
+ */
+export function effectiveConfig(config: OpentelemetryConfig, warn: (msg: string) => void): OpentelemetryConfig {
+  let queue = config.queue;
+  if (config.batch_span_count !== null && config.batch_span_count !== 200) {
+    queue = { ...queue, max_batch_size: config.batch_span_count };
+    warn('the batch_span_count parameter is deprecated, please update your configuration to use queue.max_batch_size instead');
+  }
+  if (config.batch_flush_delay !== null && config.batch_flush_delay !== 3) {
+    queue = { ...queue, max_coalescing_delay: config.batch_flush_delay };
+    warn('the batch_flush_delay parameter is deprecated, please update your configuration to use queue.max_coalescing_delay instead');
+  }
+  const p = config.propagation;
+  let propagation: OpentelemetryConfig['propagation'];
+  if (p.extract !== null || p.inject !== null || p.clear !== null) {
+    propagation = { ...p, extract: p.extract ?? [], inject: p.inject ?? [], clear: p.clear ?? [] };
+  } else if (config.header_type === 'ignore') {
+    propagation = { ...p, extract: [], inject: [p.default_format], clear: [] };
+  } else if (config.header_type === 'preserve') {
+    propagation = { ...p, extract: legacyExtract, inject: ['preserve'], clear: [] };
+  } else {
+    propagation = { ...p, extract: legacyExtract, inject: ['preserve', config.header_type], clear: [] };
+  }
+  return { ...config, queue, propagation };
+}
 
 export { opentelemetrySchema, defaultSamplingRate, type OpentelemetryConfig } from './schema.ts';
 
@@ -44,21 +83,15 @@ export default definePlugin<OpentelemetryConfig>({
   priority: 14,
   schema: opentelemetrySchema,
   shorthands(config) {
-    const { endpoint, batch_span_count, batch_flush_delay, ...rest } = config as Record<string, unknown>;
-    const out: Record<string, unknown> = { ...rest };
-    if (endpoint !== undefined && endpoint !== null) out.traces_endpoint ??= endpoint;
-    if ((batch_span_count ?? batch_flush_delay) !== undefined) {
-      const queue = { ...(typeof rest.queue === 'object' && rest.queue !== null ? rest.queue as Record<string, unknown> : {}) };
-      if (batch_span_count !== undefined && batch_span_count !== null) queue.max_batch_size ??= batch_span_count;
-      if (batch_flush_delay !== undefined && batch_flush_delay !== null) queue.max_coalescing_delay ??= batch_flush_delay;
-      out.queue = queue;
-    }
-    return out;
+    // Kong's one shorthand field: `endpoint` becomes `traces_endpoint`.
+    const { endpoint, ...rest } = config as Record<string, unknown>;
+    if (endpoint !== undefined && endpoint !== null) rest.traces_endpoint ??= endpoint;
+    return rest;
   },
   async create(config, deps) {
     // The OpenTelemetry SDK is loaded only when an instance exists: every worker imports the
     // bundled plugins at start, most never trace.
     const { createTracing } = await import('./tracing.ts');
-    return createTracing(config, deps);
+    return createTracing(effectiveConfig(config, (msg) => deps.log.warn({ plugin: 'opentelemetry' }, msg)), deps);
   },
 });

@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { definePlugin } from '../../sdk.ts';
+import { kongHeaderName, kongPath } from '../../kong-typedefs.ts';
 import type { RequestContext } from '../../sdk.ts';
 import { CounterStore, periods, windowBounds, type Period } from './counters.ts';
 
@@ -70,15 +71,15 @@ export const rateLimitingSchema = z
     month: limit,
     year: limit,
     limit_by: z.enum(limitByValues).default('consumer'),
-    header_name: z.string().min(1).nullable().default(null),
-    path: z.string().startsWith('/', { message: 'should start with: /' }).nullable().default(null),
+    header_name: kongHeaderName.nullable().default(null),
+    path: kongPath.nullable().default(null),
     policy: z.enum(['local', 'cluster', 'redis']).default('local'),
     fault_tolerant: z.boolean().default(true),
     redis: redisSchema.default(() => redisSchema.parse({})),
     hide_client_headers: z.boolean().default(false),
     // Kong only asks for a number > 0; a status Node cannot send would turn into a 500.
     error_code: z.int().min(100).max(599).default(429),
-    error_message: z.string().default('API rate limit exceeded'),
+    error_message: z.string().min(1, { message: 'length must be at least 1' }).default('API rate limit exceeded'),
     sync_rate: z.number().default(-1),
     ...legacyRedisFields,
   })
@@ -126,9 +127,9 @@ export const rateLimitingSchema = z
         if (v !== undefined && v !== null && v !== redisDefaults[field]) issues.addIssue({ code: 'custom', path: [flat], message: "not supported yet: the Redis settings apply to policy 'redis'; leave them at their defaults with 'local'" });
       }
     }
-    // sync_rate paces writes to the cluster or Redis counters; with local counters there is nothing to sync.
-    if (conf.sync_rate !== -1) {
-      issues.addIssue({ code: 'custom', path: ['sync_rate'], message: "not supported yet: it applies to the 'cluster' and 'redis' policies; leave it -1 with 'local'" });
+    // sync_rate paces writes to the Redis counters; Kong refuses it with any other policy.
+    if (conf.sync_rate !== -1 && conf.policy !== 'redis') {
+      issues.addIssue({ code: 'custom', path: ['sync_rate'], message: 'sync_rate can only be used with the redis policy' });
     }
   })
   .transform((conf) => {

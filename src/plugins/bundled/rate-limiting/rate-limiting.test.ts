@@ -130,10 +130,27 @@ test('one global instance counts each route separately; Kong < 3.6 redis_* field
   assert.deepEqual(record.error!.issues.map((i) => i.path.join('.')).sort(),
     ['redis.connect_timeout', 'redis.host', 'redis.keepalive_backlog', 'redis.keepalive_pool_size', 'redis.read_timeout', 'redis.send_timeout']);
   assert.match(record.error!.issues[0].message, /policy 'redis'/);
-  // sync_rate paces cluster/redis counters: refused (naming it) while only local counters exist.
+  // sync_rate paces Redis counters: refused with Kong's message under any other policy.
   const sync = rateLimitingSchema.safeParse({ minute: 1, sync_rate: 10 });
   assert.equal(sync.success, false);
   assert.deepEqual(sync.error!.issues.map((i) => i.path.join('.')), ['sync_rate']);
+  assert.equal(sync.error!.issues[0].message, 'sync_rate can only be used with the redis policy');
   assert.equal(rateLimitingSchema.safeParse({ minute: 1, sync_rate: -1 }).success, true);
   assert.equal(rateLimitingSchema.safeParse({ minute: 1, error_code: 1000 }).success, false);
+});
+
+test('schema: Kong\'s typedefs for header_name and path, non-empty error_message', () => {
+  const issue = (config: Record<string, unknown>) => {
+    const r = rateLimitingSchema.safeParse({ minute: 5, ...config });
+    assert.equal(r.success, false, JSON.stringify(config));
+    return { path: r.error!.issues[0].path.join('.'), message: r.error!.issues[0].message };
+  };
+  assert.deepEqual(issue({ limit_by: 'header', header_name: 'X.Tenant' }), { path: 'header_name', message: "bad header name 'X.Tenant', allowed characters are A-Z, a-z, 0-9, '_', and '-'" });
+  assert.deepEqual(issue({ limit_by: 'path', path: '/a//b' }), { path: 'path', message: 'must not have empty segments' });
+  assert.deepEqual(issue({ limit_by: 'path', path: '/a b' }), { path: 'path', message: "invalid path: '/a b' (characters outside of the reserved list of RFC 3986 found)" });
+  assert.deepEqual(issue({ limit_by: 'path', path: '/a%zz' }), { path: 'path', message: "invalid url-encoded value: '%zz'" });
+  assert.deepEqual(issue({ limit_by: 'path', path: 'nope' }), { path: 'path', message: 'should start with: /' });
+  assert.deepEqual(issue({ error_message: '' }), { path: 'error_message', message: 'length must be at least 1' });
+  assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'path', path: "/a/b%20c;v=1/@x:y~!$&'()*+,=" }).success, true);
+  assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'header', header_name: 'X_Tenant-Id' }).success, true);
 });

@@ -7,17 +7,19 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { definePlugin } from '../../sdk.ts';
+import { kongHeaderName } from '../../kong-typedefs.ts';
 import type { RequestContext } from '../../sdk.ts';
 
 export const requestTerminationSchema = z
   .strictObject({
     status_code: z.int().min(100).max(599).default(503),
-    message: z.string().nullable().default(null),
-    content_type: z.string().nullable().default(null),
-    body: z.string().nullable().default(null),
+    // Kong's strings are non-empty unless a schema says otherwise.
+    message: z.string().min(1, { message: 'length must be at least 1' }).nullable().default(null),
+    content_type: z.string().min(1, { message: 'length must be at least 1' }).nullable().default(null),
+    body: z.string().min(1, { message: 'length must be at least 1' }).nullable().default(null),
     echo: z.boolean().default(false),
-    // A header name (RFC 9110 §5.1 token) that may also be looked up as a query parameter.
-    trigger: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: 'bad header name' }).nullable().default(null),
+    // Kong's typedefs.header_name ([A-Za-z0-9_-]); also looked up as a query parameter.
+    trigger: kongHeaderName.nullable().default(null),
   })
   .superRefine((conf, issues) => {
     const has = (v: string | null): boolean => v !== null && v !== '';

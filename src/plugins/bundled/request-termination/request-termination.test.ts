@@ -67,3 +67,17 @@ test('trigger must be a header name', () => {
   assert.equal(requestTerminationSchema.safeParse({ trigger: 'bad header' }).success, false);
   assert.equal(requestTerminationSchema.safeParse({ trigger: 'X-Ok' }).success, true);
 });
+
+test('schema: Kong\'s typedefs.header_name for trigger and non-empty strings', () => {
+  const dotted = requestTerminationSchema.safeParse({ trigger: 'X.Stop' });
+  assert.equal(dotted.success, false, 'Kong allows only A-Z, a-z, 0-9, _ and - in a header name');
+  assert.match(dotted.error!.issues[0].message, /bad header name 'X\.Stop', allowed characters are A-Z, a-z, 0-9, '_', and '-'/);
+  assert.deepEqual(dotted.error!.issues[0].path, ['trigger']);
+  assert.equal(requestTerminationSchema.safeParse({ trigger: 'X_Stop-2' }).success, true);
+  for (const field of ['message', 'body', 'content_type']) {
+    const empty = requestTerminationSchema.safeParse({ [field]: '' });
+    assert.equal(empty.success, false, `${field}: ''`);
+    assert.deepEqual(empty.error!.issues[0].path, [field]);
+    assert.match(empty.error!.issues[0].message, /length must be at least 1/);
+  }
+});
