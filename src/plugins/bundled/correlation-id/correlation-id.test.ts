@@ -54,3 +54,16 @@ test('tracker generator has six dash-separated parts ending in a timestamp', asy
   assert.ok(id.startsWith('gateway.test-8000-'));
   assert.ok(id.endsWith('-1700000000.123'));
 });
+
+test('echo_downstream when access did not run: the client id, else a new one (Kong\'s header_filter)', async () => {
+  const h = await make({ echo_downstream: true });
+  const given = makeCtx({ headers: { 'kong-request-id': 'client-7' } });
+  await h.response!(given);
+  assert.equal(given.responseHeaders.get('kong-request-id'), 'client-7');
+  const none = makeCtx();
+  await h.response!(none);
+  assert.match(String(none.responseHeaders.get('kong-request-id')), /^[0-9a-f-]{36}#\d+$/);
+  const off = makeCtx();
+  await (await make({})).response!(off);
+  assert.equal(off.responseHeaders.get('kong-request-id'), undefined, 'nothing without echo_downstream');
+});

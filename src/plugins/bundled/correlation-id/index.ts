@@ -64,7 +64,8 @@ export default definePlugin<CorrelationIdConfig>({
         if (!config.echo_downstream) return;
         const id = ctx.state.get(CORRELATION_ID_STATE);
         const value = typeof id === 'string' ? id : ctx.request.header(config.header_name);
-        if (value) ctx.response.setHeader(config.header_name, value);
+        // As Kong's header_filter: when access did not give the request an id (it did not run), one is made for the response.
+        ctx.response.setHeader(config.header_name, value ? value : generate(ctx));
       },
     };
   },
