@@ -25,6 +25,15 @@ test('schema: defaults and strictness', () => {
   assert.equal(corsSchema.safeParse({ methods: ['FETCH'] }).success, false);
 });
 
+test('schema: empty origin, header and exposed header strings are refused with Kong\'s message', () => {
+  for (const field of ['origins', 'headers', 'exposed_headers']) {
+    const r = corsSchema.safeParse({ [field]: ['https://a.example', ''] });
+    assert.equal(r.success, false, field);
+    assert.deepEqual(r.error!.issues.map((i) => [i.path.join('.'), i.message]), [[`${field}.1`, 'length must be at least 1']], field);
+  }
+  assert.equal(corsSchema.safeParse({ origins: ['*'], headers: ['X-A'], exposed_headers: ['X-B'] }).success, true);
+});
+
 test('origins: normalisation and matching rules', () => {
   assert.deepEqual(normalizeOrigin('https://a.example:443'), { domain: 'https://a.example', host: 'a.example' });
   assert.deepEqual(normalizeOrigin('http://a.example:8080'), { domain: 'http://a.example:8080', host: 'a.example' });

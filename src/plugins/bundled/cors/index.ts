@@ -15,13 +15,16 @@ import { compileOrigins, isValidOriginEntry, type OriginPolicy } from './origins
 
 export const corsMethods = ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
 
+const nonEmpty = z.string().min(1, { message: 'length must be at least 1' });
+
 export const corsSchema = z.strictObject({
   origins: z
-    .array(z.string().refine(isValidOriginEntry, { message: 'not a valid regex' }))
+    .array(z.string().min(1, { message: 'length must be at least 1' }).refine((o) => o === '' || isValidOriginEntry(o), { message: 'not a valid regex' }))
     .nullable()
     .default(null),
-  headers: z.array(z.string()).nullable().default(null),
-  exposed_headers: z.array(z.string()).nullable().default(null),
+  // Kong's strings are at least one character long unless a schema says otherwise.
+  headers: z.array(nonEmpty).nullable().default(null),
+  exposed_headers: z.array(nonEmpty).nullable().default(null),
   methods: z.array(z.enum(corsMethods)).nullable().default([...corsMethods]),
   max_age: z.number().nullable().default(null),
   credentials: z.boolean().default(false),
