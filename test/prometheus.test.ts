@@ -11,6 +11,7 @@ import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { freePort, startGatewayProcess, waitFor } from './helpers/process.ts';
 import { parseExposition, type Exposition } from './helpers/prometheus.ts';
+import { startDns } from './helpers/dns.ts';
 import { kongLatencyBuckets, upstreamLatencyBuckets } from '../src/observability/metrics.ts';
 
 const allGates = { per_consumer: true, status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true, upstream_health_metrics: true };
@@ -214,6 +215,63 @@ describe('prometheus: a two-worker node', () => {
       assert.equal((await scrape(statusUrl)).value('kong_http_requests_total', key), 24);
     } finally {
       await gw.stop();
+    }
+  });
+});
+
+describe('prometheus: upstream_health_metrics', () => {
+  test('kong_upstream_target_health has Kong\'s four state series per address: healthchecks_off, healthy, unhealthy, dns_error; nothing with the gate off', async () => {
+    const echo = await startEcho();
+    const dns = await startDns();
+    const closed = await freePort();
+    const statusPort = await freePort();
+    const upstreams = [
+      { name: 'plain.up', targets: [{ target: `127.0.0.1:${echo.port}` }] },
+      {
+        name: 'checked.up',
+        healthchecks: { active: { healthy: { interval: 0.2, successes: 1 }, unhealthy: { interval: 0.2, tcp_failures: 1, http_failures: 1, timeouts: 1 } } },
+        targets: [{ target: `127.0.0.1:${echo.port}` }, { target: `127.0.0.1:${closed}` }],
+      },
+      { name: 'dns.up', targets: [{ target: 'missing.service.test:80' }] },
+    ];
+    const gw = await startGateway({
+      env: { PORTCULLIS_STATUS_LISTEN: `127.0.0.1:${statusPort}`, PORTCULLIS_DNS_RESOLVER: dns.resolver },
+      config: { upstreams, plugins: [{ name: 'prometheus', config: { upstream_health_metrics: true } }] },
+    });
+    const series = async () => (await scrape(`http://127.0.0.1:${statusPort}`)).samples.filter((x) => x.name === 'kong_upstream_target_health');
+    const value = (all: Awaited<ReturnType<typeof series>>, upstream: string, target: string, address: string, state: string) =>
+      all.find((x) => x.labels.upstream === upstream && x.labels.target === target && x.labels.address === address && x.labels.state === state && x.labels.subsystem === 'http')?.value;
+    try {
+      const echoTarget = `127.0.0.1:${echo.port}`, closedTarget = `127.0.0.1:${closed}`;
+      await waitFor(async () => value(await series(), 'checked.up', closedTarget, closedTarget, 'unhealthy') === 1, 10_000, 'the closed target reported unhealthy');
+      const all = await series();
+      // One series per state and address: 1 for the state it is in, 0 for the other three.
+      const expect: Array<[string, string, string, string]> = [
+        ['plain.up', echoTarget, echoTarget, 'healthchecks_off'],
+        ['checked.up', echoTarget, echoTarget, 'healthy'],
+        ['checked.up', closedTarget, closedTarget, 'unhealthy'],
+        ['dns.up', 'missing.service.test:80', '', 'dns_error'],
+      ];
+      for (const [u, t, a, state] of expect) {
+        for (const st of ['healthchecks_off', 'healthy', 'unhealthy', 'dns_error']) assert.equal(value(all, u, t, a, st), st === state ? 1 : 0, `${u} ${t} ${st}`);
+      }
+      assert.equal(all.length, 16, 'four addresses, four states each');
+    } finally {
+      await gw.close();
+    }
+    // The gate off: the family is declared, with no series.
+    const statusOff = await freePort();
+    const off = await startGateway({
+      env: { PORTCULLIS_STATUS_LISTEN: `127.0.0.1:${statusOff}`, PORTCULLIS_DNS_RESOLVER: dns.resolver },
+      config: { upstreams: upstreams.slice(0, 1), plugins: [{ name: 'prometheus' }] },
+    });
+    try {
+      const all = (await scrape(`http://127.0.0.1:${statusOff}`)).samples.filter((x) => x.name === 'kong_upstream_target_health');
+      assert.deepEqual(all, []);
+    } finally {
+      await off.close();
+      await dns.close();
+      await echo.close();
     }
   });
 });

@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import type { LocalBalancing } from '../balancer/balancing.ts';
 import { checksEnabled } from '../balancer/health-checker.ts';
 import { addressKey } from '../balancer/address.ts';
+import { addressHealth } from '../balancer/target-health.ts';
 import type { Target, Upstream } from '../config/upstreams.ts';
 import { AdminError, notFound } from './errors.ts';
 
@@ -33,12 +34,7 @@ function targetHealth(deps: HealthRouteDeps, u: Upstream, t: Target) {
   const state = b?.targets.find((x) => x.target.id === t.id || x.target.target === t.target);
   const checks = checksEnabled(u);
   const states = deps.balancing?.states;
-  const addresses = (state?.resolution.addresses ?? []).map((r) => {
-    const port = r.port ?? state!.port;
-    const key = addressKey(r.ip, port);
-    const healthy = states?.isHealthy(u.name, `${t.target}|${key}`) ?? true;
-    return { ip: r.ip, port, weight: r.weight ?? t.weight, health: healthy ? 'HEALTHY' : 'UNHEALTHY' };
-  });
+  const addresses = addressHealth(states, u, t, state);
   let health: TargetHealth;
   if (state !== undefined && state.resolution.error !== null && addresses.length === 0) health = 'DNS_ERROR';
   else if (!checks) health = 'HEALTHCHECKS_OFF';

@@ -96,6 +96,8 @@ export class ControlPlane {
    * listener; the Admin API answers CORS for them when PORTCULLIS_ADMIN_GUI_URL is unset.
    */
   guiListenerOrigins: readonly string[] = [];
+  /** The configuration last pushed to the proxy (null before the first). */
+  config: ConfigData | null = null;
   /** Identifies this node in `GET /` (new on every start, as each node process is a new member). */
   readonly nodeId = randomUUID();
 
@@ -303,6 +305,7 @@ export class ControlPlane {
   async #push(): Promise<void> {
     const data = await this.store.load();
     await this.#o.onConfig(data);
+    this.config = data;
     this.#o.log.debug({ services: data.services.length, routes: data.routes.length, plugins: data.plugins.length }, 'configuration pushed to the proxy');
   }
 

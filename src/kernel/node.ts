@@ -15,6 +15,7 @@ import type { Logger } from '../plugins/sdk.ts';
 import { ControlPlane, openSharedKv } from './control.ts';
 import { ProxyRuntime } from './runtime.ts';
 import { LocalBalancing, WorkerBalancing, type HealthToPrimary, type HealthToWorker } from '../balancer/balancing.ts';
+import { targetHealthSeries } from '../balancer/target-health.ts';
 import type { Settings } from './settings.ts';
 import { NodeMetrics, NodeScrape } from '../observability/metrics.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -54,13 +55,16 @@ type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?:
 const metricsTimeoutMs = 5000;
 
 /** The control plane's own series (node info, datastore reachability) for one scrape. */
-async function nodeSeries(node: NodeMetrics, control: ControlPlane): Promise<MetricsJson> {
+async function nodeSeries(node: NodeMetrics, control: ControlPlane, balancing: LocalBalancing): Promise<MetricsJson> {
   try {
     await control.store.version();
     node.setReachable(true);
   } catch {
     node.setReachable(false);
   }
+  // Kong: `upstream_health_metrics` is a node-wide switch, on when any prometheus instance has it.
+  const healthOn = control.config?.plugins.some((p) => p.name === 'prometheus' && p.enabled !== false && (p.config as { upstream_health_metrics?: boolean }).upstream_health_metrics === true) ?? false;
+  node.setTargetHealth(healthOn ? targetHealthSeries(balancing.balancers, balancing.states) : null);
   return node.json();
 }
 
@@ -91,7 +95,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
     metrics: async () => {
       const rt = runtime!;
       rt.metrics.updateProcessGauges(control.nodeId, rt.stats.snapshot());
-      return scrape.render([await rt.metrics.json(), await nodeSeries(nodeMetrics ??= new NodeMetrics(control.nodeId, version), control)]);
+      return scrape.render([await rt.metrics.json(), await nodeSeries(nodeMetrics ??= new NodeMetrics(control.nodeId, version), control, balancing)]);
     },
   });
   const scrape = new NodeScrape();
@@ -206,7 +210,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     },
     metrics: async () => {
       const parts = await collectMetrics();
-      parts.push(await nodeSeries(nodeMetrics ??= new NodeMetrics(control.nodeId, version), control));
+      parts.push(await nodeSeries(nodeMetrics ??= new NodeMetrics(control.nodeId, version), control, balancing));
       return scrape.render(parts);
     },
   });

@@ -208,11 +208,14 @@ export class ProcessMetrics {
   }
 }
 
+const targetStates = ['healthchecks_off', 'healthy', 'unhealthy', 'dns_error'] as const;
+
 /** Node-level series the control plane owns: node info, datastore reachability, shared dicts. */
 export class NodeMetrics {
   readonly registry = new Registry();
   readonly #reachable: Gauge;
   readonly #info: Gauge;
+  readonly #targetHealth: Gauge;
   constructor(nodeId: string, version: string) {
     const r = [this.registry];
     this.#info = new Gauge({ name: 'kong_node_info', help: 'Kong Node metadata information', labelNames: ['node_id', 'version'], registers: r, aggregator: 'first' });
@@ -221,12 +224,25 @@ export class NodeMetrics {
     // No nginx shared dictionaries exist here; the families are declared for dashboards' sake.
     new Gauge({ name: 'kong_memory_lua_shared_dict_bytes', help: 'Allocated slabs in bytes in a shared_dict', labelNames: ['node_id', 'shared_dict', 'kong_subsystem'], registers: r, aggregator: 'first' });
     new Gauge({ name: 'kong_memory_lua_shared_dict_total_bytes', help: 'Total capacity in bytes of a shared_dict', labelNames: ['node_id', 'shared_dict', 'kong_subsystem'], registers: r, aggregator: 'first' });
-    new Gauge({ name: 'kong_upstream_target_health', help: 'Health status of targets of upstream. States = healthchecks_off|healthy|unhealthy|dns_error, value is 1 when state is populated.', labelNames: ['upstream', 'target', 'address', 'state', 'subsystem'], registers: r, aggregator: 'first' });
+    this.#targetHealth = new Gauge({ name: 'kong_upstream_target_health', help: 'Health status of targets of upstream. States = healthchecks_off|healthy|unhealthy|dns_error, value is 1 when state is populated.', labelNames: ['upstream', 'target', 'address', 'state', 'subsystem'], registers: r, aggregator: 'first' });
     new Counter({ name: 'kong_nginx_metric_errors_total', help: 'Number of nginx-lua-prometheus errors', registers: r, aggregator: 'first' });
   }
 
   setReachable(ok: boolean): void {
     this.#reachable.set(ok ? 1 : 0);
+  }
+
+  /**
+   * `kong_upstream_target_health` as Kong's exporter writes it at each scrape: emptied, then four
+   * series per address (one per state, 1 for the one it is in); nothing when no prometheus
+   * instance has `upstream_health_metrics` (`series` null).
+   */
+  setTargetHealth(series: ReadonlyArray<{ upstream: string; target: string; address: string; state: string }> | null): void {
+    this.#targetHealth.reset();
+    if (series === null) return;
+    for (const s of series) {
+      for (const state of targetStates) this.#targetHealth.set({ upstream: s.upstream, target: s.target, address: s.address, state, subsystem: 'http' }, s.state === state ? 1 : 0);
+    }
   }
 
   json(): Promise<MetricsJson> {

@@ -7,9 +7,9 @@
  * As Kong: requests that matched no route are not recorded; `consumer` is the username only with
  * `per_consumer`; `source` is `service` when the upstream answered, `kong` when the gateway did.
  * `ai_metrics` and `wasm_metrics` need features this gateway does not have and are refused when
- * true. `upstream_health_metrics` reports `kong_upstream_target_health` for upstream entities,
- * which this gateway does not have either: with it on, the family exists and has no series,
- * exactly as Kong's does with no upstreams.
+ * true. `upstream_health_metrics` (node-wide, as Kong: on when any instance has it) makes each scrape
+ * report `kong_upstream_target_health` for every upstream's target addresses, from the same
+ * health states as `GET /upstreams/{u}/health` (balancer/target-health.ts).
  */
 import { z } from 'zod';
 import { definePlugin, type LogContext } from '../../sdk.ts';
