@@ -79,7 +79,7 @@ test('JSON input is accepted too', () => {
     routes: [{ name: 'top', service: 's', paths: ['~/v[0-9]+/items$'], headers: { 'X-Version': 'v2' } }],
   });
   const data = parse(json);
-  assert.equal(data.services[0]!.port, 443);
+  assert.equal(data.services[0]!.port, 80, 'Kong: a port left out is 80 whatever the protocol');
   assert.equal(data.routes.length, 2);
   assert.deepEqual(data.routes[1]!.service, { id: data.services[0]!.id });
   assert.deepEqual(data.routes[1]!.headers, { 'x-version': ['v2'] });

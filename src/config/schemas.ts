@@ -49,9 +49,11 @@ export const serviceInputSchema = z.strictObject({
   name: nameSchema.nullable().default(null),
   /** Write-only shorthand for protocol, host, port and path. */
   url: z.string().min(1).optional(),
-  protocol: protocolSchema.optional(),
-  host: checked(checkHostname).optional(),
-  port: portSchema.optional(),
+  // Kong: protocol and port are required with defaults `http` and 80 (80 whatever the protocol;
+  // only `url` derives 443 from an https scheme); host is required, but `url` may supply it.
+  protocol: protocolSchema.default('http'),
+  host: checked(checkHostname).meta({ kongRequired: true }).optional(),
+  port: portSchema.default(80),
   path: checked(checkServicePath).nullable().optional(),
   retries: z.int().min(0).max(32767).default(5),
   connect_timeout: timeoutSchema,

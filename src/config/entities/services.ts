@@ -63,10 +63,12 @@ export const services: EntityDescriptor<'services'> = {
     }
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
     const v = parsed.data;
-    const protocol: Protocol = fromUrl && !('error' in fromUrl) ? fromUrl.protocol : (v.protocol ?? 'http');
+    const protocol: Protocol = fromUrl && !('error' in fromUrl) ? fromUrl.protocol : v.protocol;
     const host = fromUrl && !('error' in fromUrl) ? fromUrl.host : (v.host as string);
-    const defaultPort = protocol === 'https' || protocol === 'grpcs' || protocol === 'wss' || protocol === 'tls' ? 443 : 80;
-    const port = fromUrl && !('error' in fromUrl) ? (fromUrl.port ?? defaultPort) : (v.port ?? defaultPort);
+    // Kong: a port left out is 80 (the schema default GET /schemas/services shows), even for
+    // https; only a `url` without a port takes the scheme's default.
+    const urlPort = protocol === 'https' || protocol === 'grpcs' || protocol === 'wss' || protocol === 'tls' ? 443 : 80;
+    const port = fromUrl && !('error' in fromUrl) ? (fromUrl.port ?? urlPort) : v.port;
     const path = fromUrl && !('error' in fromUrl) ? fromUrl.path : (v.path ?? null);
     // Kong: stream and gRPC services proxy no path.
     if (path !== null && ['tcp', 'tls', 'udp', 'tls_passthrough', 'grpc', 'grpcs'].includes(protocol)) {
