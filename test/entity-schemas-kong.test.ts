@@ -75,4 +75,53 @@ describe('core entities as Kong declares them', () => {
       }
     }
   });
+
+  test('routes: snis only with https, grpcs, tls or tls_passthrough (Kong\'s entity check and message)', async () => {
+    const bad = await call('POST', '/routes', { protocols: ['http'], paths: ['/sni-http'], snis: ['a.example.com'] });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body, {
+      code: 2,
+      name: 'schema violation',
+      message: "2 schema violations ('snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'; snis: length must be 0)",
+      fields: { '@entity': ["'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"], snis: 'length must be 0' },
+    });
+    assert.equal((await call('POST', '/routes', { protocols: ['http'], paths: ['/sni-empty'], snis: [] })).status, 201);
+    const ok = await call('POST', '/routes', { protocols: ['http', 'https'], snis: ['a.example.com'] });
+    assert.equal(ok.status, 201);
+    // A PATCH that leaves only http behind is refused too.
+    const patched = await call('PATCH', `/routes/${ok.body.id}`, { protocols: ['http'] });
+    assert.equal(patched.status, 400);
+    assert.equal(patched.body.fields.snis, 'length must be 0');
+  });
+
+  test('routes: each sni is Kong\'s wildcard_host (one wildcard, first or last character; no IP, no port)', async () => {
+    for (const [sni, message] of [
+      ['foo.*.test', 'wildcard must be leftmost or rightmost character'],
+      ['foo*.test', 'wildcard must be leftmost or rightmost character'],
+      ['*.example.*', 'only one wildcard must be specified'],
+      ['192.0.2.1', 'must not be an IP'],
+      ['a.example.com:8443', 'must not have a port'],
+      ['bad_host!.test', 'invalid value: bad_host!.test'],
+    ]) {
+      const r = await call('POST', '/routes', { protocols: ['https'], snis: [sni] });
+      assert.equal(r.status, 400, sni);
+      assert.deepEqual(r.body.fields, { snis: [message] }, sni);
+    }
+    for (const sni of ['*.example.com', 'example.*', '*', 'plain.example.com']) {
+      assert.equal((await call('POST', '/routes', { protocols: ['https'], snis: [sni] })).status, 201, sni);
+    }
+  });
+
+  test('routes: Kong\'s messages for gRPC routes, host wildcards and paths', async () => {
+    const strip = await call('POST', '/routes', { protocols: ['grpc'], paths: ['/pkg.Svc/M'], strip_path: true });
+    assert.deepEqual(strip.body.fields, { strip_path: "cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'" });
+    const none = await call('POST', '/routes', { protocols: ['grpcs'] });
+    assert.deepEqual(none.body.fields, { '@entity': ["must set one of 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'grpcs'"] });
+    const noneGrpc = await call('POST', '/routes', { protocols: ['grpc'] });
+    assert.deepEqual(noneGrpc.body.fields, { '@entity': ["must set one of 'hosts', 'headers', 'paths' when 'protocols' is 'grpc'"] });
+    const hosts = await call('POST', '/routes', { hosts: ['a.*.example.com', '*.*.example.com'] });
+    assert.deepEqual(hosts.body.fields, { hosts: ['invalid wildcard: must be placed at leftmost or rightmost label', 'invalid wildcard: must have at most one wildcard'] });
+    const paths = await call('POST', '/routes', { paths: ['no-slash'] });
+    assert.deepEqual(paths.body.fields, { paths: ['should start with: / (fixed path) or ~/ (regex path)'] });
+  });
 });

@@ -8,7 +8,7 @@
  * and the acl plugin's daos.
  */
 import { z } from 'zod';
-import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, uuidPattern } from './fields.ts';
+import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, checkWildcardHost, uuidPattern } from './fields.ts';
 
 export const protocols = ['http', 'https', 'grpc', 'grpcs', 'ws', 'wss', 'tcp', 'tls', 'udp', 'tls_passthrough'] as const;
 
@@ -89,7 +89,7 @@ export const routeInputSchema = z.strictObject({
   hosts: z.array(checked(checkRouteHost)).nullable().default(null),
   paths: z.array(checked(checkRoutePath)).nullable().default(null),
   headers: z.record(checked(checkHeaderName), headerValuesSchema).nullable().default(null),
-  snis: z.array(z.string().min(1)).nullable().default(null),
+  snis: z.array(checked(checkWildcardHost)).nullable().default(null),
   sources: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
   destinations: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
   strip_path: z.boolean().default(true),
