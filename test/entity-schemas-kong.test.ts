@@ -124,4 +124,20 @@ describe('core entities as Kong declares them', () => {
     const paths = await call('POST', '/routes', { paths: ['no-slash'] });
     assert.deepEqual(paths.body.fields, { paths: ['should start with: / (fixed path) or ~/ (regex path)'] });
   });
+
+  test('services: Kong\'s conditional checks (TLS fields only for TLS protocols, no path for grpc/stream) report the field and @entity', async () => {
+    const tls = await call('POST', '/services', { host: 'plain-tls.test', tls_verify: true });
+    assert.equal(tls.status, 400);
+    assert.deepEqual(tls.body, {
+      code: 2,
+      name: 'schema violation',
+      message: "2 schema violations (failed conditional validation given value of field 'protocol'; tls_verify: value must be null)",
+      fields: { '@entity': ["failed conditional validation given value of field 'protocol'"], tls_verify: 'value must be null' },
+    });
+    const path = await call('POST', '/services', { host: 'grpc.test', protocol: 'grpc', path: '/x' });
+    assert.equal(path.status, 400);
+    assert.deepEqual(path.body.fields, { '@entity': ["failed conditional validation given value of field 'protocol'"], path: 'value must be null' });
+    assert.equal((await call('POST', '/services', { host: 'tls-ok.test', protocol: 'https', tls_verify: true, tls_verify_depth: 2 })).status, 201);
+  });
 });
+

@@ -168,7 +168,7 @@ test('fields nothing applies yet are refused by name: http routes with sources/d
   assert.deepEqual(lines('routes', { protocols: ['grpc'], paths: ['/'], strip_path: true }), ["strip_path: cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'"]);
   assert.deepEqual(lines('routes', { protocols: ['grpc'], paths: ['/'], methods: ['POST'] }), ["methods: cannot set 'methods' when 'protocols' is 'grpc' or 'grpcs'"]);
   // tls_verify_depth is applied to upstream TLS; like Kong it is refused on a service without TLS.
-  assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: 2 }), ["tls_verify_depth: value must be null (only for protocol 'https', 'grpcs', 'wss' or 'tls')"]);
+  assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: 2 }), [": failed conditional validation given value of field 'protocol'", 'tls_verify_depth: value must be null']);
   assert.deepEqual(lines('services', { host: 'h', protocol: 'https', tls_verify_depth: 2 }), []);
   assert.deepEqual(lines('services', { host: 'h', tls_verify_depth: null }), []);
 });
