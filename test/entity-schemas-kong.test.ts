@@ -139,5 +139,12 @@ describe('core entities as Kong declares them', () => {
     assert.deepEqual(path.body.fields, { '@entity': ["failed conditional validation given value of field 'protocol'"], path: 'value must be null' });
     assert.equal((await call('POST', '/services', { host: 'tls-ok.test', protocol: 'https', tls_verify: true, tls_verify_depth: 2 })).status, 201);
   });
+
+  test('tags: Kong\'s tag rule and message', async () => {
+    const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.fields, { tags: [null, "invalid tag 'a/b': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"] });
+    assert.equal((await call('POST', '/consumers', { username: 'tagged', tags: ['with space', 'ünïcode'] })).status, 201);
+  });
 });
 

@@ -16,13 +16,13 @@ export function checkName(value: string): string | null {
 }
 
 export function checkTag(value: string): string | null {
-  if (value.includes(',') || value.includes('/')) return `invalid tag '${value}': must not contain ',' or '/'`;
-  // Kong allows printable characters only; control characters would break tag filtering.
-  for (const ch of value) {
+  // Kong (typedefs.tag): printable ASCII or UTF-8, never ',' or '/' (they separate tags in
+  // `?tags=` filters), with Kong's message.
+  const bad = value === '' || value.includes(',') || value.includes('/') || [...value].some((ch) => {
     const c = ch.codePointAt(0) ?? 0;
-    if (c < 0x20 || c === 0x7f) return `invalid tag: must contain printable characters only`;
-  }
-  return null;
+    return c < 0x20 || c === 0x7f;
+  });
+  return bad ? `invalid tag '${value}': expected printable ascii (except \`,\` and \`/\`) or valid utf-8 sequences` : null;
 }
 
 const labelPattern = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
