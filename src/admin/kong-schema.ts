@@ -32,6 +32,11 @@ export interface JsonSchema {
   auto?: boolean;
   /** Our mark for Kong's `encrypted` on a field whose name does not say it is a secret. */
   encrypted?: boolean;
+  /**
+   * Our mark for a field Kong declares `required` that the input schema leaves optional because
+   * another field may supply it (a service's `host`, given by `url`).
+   */
+  kongRequired?: boolean;
 }
 
 /** One `{name: definition}` item of a Kong `fields` array. */
@@ -108,7 +113,7 @@ function definition(name: string, s: JsonSchema, required: boolean, ctx: FieldCo
   }
   // A null default is Kong's "no default" (the field is simply absent from the definition).
   if (v.default !== undefined && v.default !== null) out.default = v.default;
-  out.required = required || (v.default !== undefined && v.default !== null && !nullable);
+  out.required = required || v.kongRequired === true || (v.default !== undefined && v.default !== null && !nullable);
   return out;
 }
 

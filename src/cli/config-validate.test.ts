@@ -37,7 +37,7 @@ test('invalid file: exit 1 and one line per issue', async () => {
     const c = capture();
     assert.equal(await runConfigValidate(path, testRegistry(), c.io), 1);
     assert.deepEqual(c.out, []);
-    assert.deepEqual(c.err, ['services[0].host: required field missing', 'routes[0].paths[0]: must start with "/" (prefix path) or "~" (regex path)']);
+    assert.deepEqual(c.err, ['services[0].host: required field missing', 'routes[0].paths[0]: should start with: / (fixed path) or ~/ (regex path)']);
   });
 });
 

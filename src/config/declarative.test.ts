@@ -79,7 +79,7 @@ test('JSON input is accepted too', () => {
     routes: [{ name: 'top', service: 's', paths: ['~/v[0-9]+/items$'], headers: { 'X-Version': 'v2' } }],
   });
   const data = parse(json);
-  assert.equal(data.services[0]!.port, 443);
+  assert.equal(data.services[0]!.port, 80, 'Kong: a port left out is 80 whatever the protocol');
   assert.equal(data.routes.length, 2);
   assert.deepEqual(data.routes[1]!.service, { id: data.services[0]!.id });
   assert.deepEqual(data.routes[1]!.headers, { 'x-version': ['v2'] });
@@ -167,11 +167,11 @@ routes:
     service: ghost
     paths: [/x]
 `);
-  hasIssue(lines, 'services[0].routes[1].paths[0]: must start with "/"');
+  hasIssue(lines, 'services[0].routes[1].paths[0]: should start with: / (fixed path) or ~/ (regex path)');
   hasIssue(lines, "services[0].routes[1].paths[1]: invalid regex '/a(b'");
   hasIssue(lines, "services[0].routes[1].methods[0]: invalid method 'get'");
   assert.ok(!lines.some((l) => l.startsWith('services[0].routes[1].methods[1]')));
-  hasIssue(lines, "services[0].routes[1].hosts[0]: invalid wildcard in 'a.*.com'");
+  hasIssue(lines, "services[0].routes[1].hosts[0]: invalid wildcard: must be placed at leftmost or rightmost label");
   hasIssue(lines, "services[0].routes[1].hosts[2]: invalid hostname: 'x..y'");
   assert.ok(!lines.some((l) => l.startsWith('services[0].routes[1].hosts[1]')));
   hasIssue(lines, 'services[0].routes[1].path_handling: expected one of: "v0", "v1"');
@@ -429,4 +429,21 @@ services:
     'services[1].host: required field missing',
     "services[1].name: duplicate name 'a' (first defined at services[0])",
   ]);
+});
+
+test("a route's snis follow Kong's rules in a declarative file too (https family only; wildcard_host)", () => {
+  const lines = issuesOf(`
+_format_version: "3.0"
+routes:
+  - name: http-only
+    protocols: [http]
+    paths: [/a]
+    snis: [a.example.com]
+  - name: bad-sni
+    protocols: [https]
+    snis: ["a.*.example.com"]
+`);
+  hasIssue(lines, "routes[0]: 'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'");
+  hasIssue(lines, 'routes[0].snis: length must be 0');
+  hasIssue(lines, 'routes[1].snis[0]: wildcard must be leftmost or rightmost character');
 });

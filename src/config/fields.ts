@@ -16,13 +16,13 @@ export function checkName(value: string): string | null {
 }
 
 export function checkTag(value: string): string | null {
-  if (value.includes(',') || value.includes('/')) return `invalid tag '${value}': must not contain ',' or '/'`;
-  // Kong allows printable characters only; control characters would break tag filtering.
-  for (const ch of value) {
+  // Kong (typedefs.tag): printable ASCII or UTF-8, never ',' or '/' (they separate tags in
+  // `?tags=` filters), with Kong's message.
+  const bad = value === '' || value.includes(',') || value.includes('/') || [...value].some((ch) => {
     const c = ch.codePointAt(0) ?? 0;
-    if (c < 0x20 || c === 0x7f) return `invalid tag: must contain printable characters only`;
-  }
-  return null;
+    return c < 0x20 || c === 0x7f;
+  });
+  return bad ? `invalid tag '${value}': expected printable ascii (except \`,\` and \`/\`) or valid utf-8 sequences` : null;
 }
 
 const labelPattern = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
@@ -51,12 +51,13 @@ export function checkRouteHost(value: string): string | null {
   }
   const stars = host.split('*').length - 1;
   if (stars === 0) return checkHostname(host);
-  if (stars > 1) return `invalid wildcard in '${value}': only one wildcard is allowed`;
+  // Kong's messages (typedefs.hosts).
+  if (stars > 1) return 'invalid wildcard: must have at most one wildcard';
   const labels = host.split('.');
   const first = labels[0];
   const last = labels[labels.length - 1];
   if (labels.length < 2 || (first !== '*' && last !== '*')) {
-    return `invalid wildcard in '${value}': the wildcard must be the whole leftmost or rightmost label`;
+    return 'invalid wildcard: must be placed at leftmost or rightmost label';
   }
   const rest = first === '*' ? labels.slice(1) : labels.slice(0, -1);
   return checkHostname(rest.join('.')) === null ? null : `invalid hostname: '${value}'`;
@@ -74,9 +75,28 @@ export function checkRoutePath(value: string): string | null {
     }
     return null;
   }
-  if (!value.startsWith('/')) return 'must start with "/" (prefix path) or "~" (regex path)';
+  // Kong's message (typedefs.router_path); Kong also wants `~/`, we accept any `~regex`.
+  if (!value.startsWith('/')) return 'should start with: / (fixed path) or ~/ (regex path)';
   if (/[\s]/.test(value)) return 'must not contain whitespace';
   return null;
+}
+
+/**
+ * A route's SNI (Kong's `wildcard_host` typedef, with its messages): one `*`, as the first or the
+ * last character; no IP address, no port.
+ */
+export function checkWildcardHost(value: string): string | null {
+  const at = value.indexOf('*');
+  let host = value;
+  if (at >= 0) {
+    if (at !== 0 && at !== value.length - 1) return 'wildcard must be leftmost or rightmost character';
+    if (value.indexOf('*', at + 1) >= 0) return 'only one wildcard must be specified';
+    host = value.replace('*', 'wildcard');
+  }
+  const bare = host.startsWith('[') ? host.replace(/^\[|\](:\d*)?$/g, '') : host.replace(/:\d*$/, '');
+  if (isIP(host) !== 0 || isIP(bare) !== 0) return 'must not be an IP';
+  if (/^[^:]+:\d*$/.test(host)) return 'must not have a port';
+  return checkHostname(host) === null ? null : `invalid value: ${host}`;
 }
 
 /** Service path: absolute, no query or fragment. */

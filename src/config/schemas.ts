@@ -8,7 +8,7 @@
  * and the acl plugin's daos.
  */
 import { z } from 'zod';
-import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, uuidPattern } from './fields.ts';
+import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, checkWildcardHost, uuidPattern } from './fields.ts';
 
 export const protocols = ['http', 'https', 'grpc', 'grpcs', 'ws', 'wss', 'tcp', 'tls', 'udp', 'tls_passthrough'] as const;
 
@@ -49,9 +49,11 @@ export const serviceInputSchema = z.strictObject({
   name: nameSchema.nullable().default(null),
   /** Write-only shorthand for protocol, host, port and path. */
   url: z.string().min(1).optional(),
-  protocol: protocolSchema.optional(),
-  host: checked(checkHostname).optional(),
-  port: portSchema.optional(),
+  // Kong: protocol and port are required with defaults `http` and 80 (80 whatever the protocol;
+  // only `url` derives 443 from an https scheme); host is required, but `url` may supply it.
+  protocol: protocolSchema.default('http'),
+  host: checked(checkHostname).meta({ kongRequired: true }).optional(),
+  port: portSchema.default(80),
   path: checked(checkServicePath).nullable().optional(),
   retries: z.int().min(0).max(32767).default(5),
   connect_timeout: timeoutSchema,
@@ -87,7 +89,7 @@ export const routeInputSchema = z.strictObject({
   hosts: z.array(checked(checkRouteHost)).nullable().default(null),
   paths: z.array(checked(checkRoutePath)).nullable().default(null),
   headers: z.record(checked(checkHeaderName), headerValuesSchema).nullable().default(null),
-  snis: z.array(z.string().min(1)).nullable().default(null),
+  snis: z.array(checked(checkWildcardHost)).nullable().default(null),
   sources: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
   destinations: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
   strip_path: z.boolean().default(true),

@@ -39,6 +39,11 @@ export const routes: EntityDescriptor<'routes'> = {
         issues.push({ path: '', message: `must set one of ${fields.map((f) => `'${f}'`).join(', ')} when 'protocols' is '${https ? 'https' : 'http'}'` });
       }
     }
+    // Kong's entity check: SNIs only where a TLS handshake carries one.
+    if (nonEmpty(r.snis) && !protocolsGiven.some((p) => typeof p === 'string' && ['grpcs', 'https', 'tls', 'tls_passthrough', 'wss'].includes(p))) {
+      issues.push({ path: '', message: "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'" });
+      issues.push({ path: 'snis', message: 'length must be 0' });
+    }
     const protocolSets = [['http', 'https'], ['tcp', 'tls', 'udp'], ['tls_passthrough'], ['grpc', 'grpcs'], ['ws', 'wss']];
     const usedSets = protocolSets.filter((set) => set.some((p) => protocolsGiven.includes(p)));
     if (usedSets.length > 1) {
@@ -58,10 +63,10 @@ export const routes: EntityDescriptor<'routes'> = {
     }
     if (family !== null && family.includes('grpc')) {
       // Kong's grpc subschema: gRPC paths are /package.Service/Method, never stripped; no methods.
-      if (r.strip_path === true) issues.push({ path: 'strip_path', message: "value must be false when 'protocols' is 'grpc' or 'grpcs'" });
+      if (r.strip_path === true) issues.push({ path: 'strip_path', message: "cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'" });
       if (nonEmpty(r.methods)) issues.push({ path: 'methods', message: "cannot set 'methods' when 'protocols' is 'grpc' or 'grpcs'" });
       const fields = protocolsGiven.includes('grpcs') ? [...matchFields.filter((f) => f !== 'methods'), 'snis'] : matchFields.filter((f) => f !== 'methods');
-      if (!fields.some((f) => nonEmpty(r[f]))) issues.push({ path: '', message: `must set one of ${fields.map((f) => `'${f}'`).join(', ')} when 'protocols' is 'grpc' or 'grpcs'` });
+      if (!fields.some((f) => nonEmpty(r[f]))) issues.push({ path: '', message: `must set one of ${fields.map((f) => `'${f}'`).join(', ')} when 'protocols' is '${protocolsGiven.includes('grpcs') ? 'grpcs' : 'grpc'}'` });
     }
     const service = refField('services', r, 'service', ctx, issues);
     if (!parsed.success || issues.length > 0) return { ok: false, issues };

@@ -8,6 +8,9 @@ import type { Protocol } from '../types.ts';
 import { parseServiceUrl } from '../url.ts';
 import { uuidPattern } from '../fields.ts';
 
+/** Kong's entity-level message for a failed `conditional` entity check. */
+const conditionalFailed = (field: string) => `failed conditional validation given value of field '${field}'`;
+
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
 
 export const services: EntityDescriptor<'services'> = {
@@ -56,21 +59,28 @@ export const services: EntityDescriptor<'services'> = {
     }
     // Kong: upstream TLS settings only where the upstream speaks TLS.
     const protocolGiven = typeof r.url === 'string' ? r.url.slice(0, Math.max(0, r.url.indexOf(':'))).toLowerCase() : (typeof r.protocol === 'string' ? r.protocol : 'http');
+    // Kong's conditional entity checks, one per field, each reported on the field ('value must be
+    // null') and on the entity (Kong names only https and tls; grpcs and wss speak TLS here too).
     if (!['https', 'grpcs', 'wss', 'tls'].includes(protocolGiven)) {
       for (const f of ['client_certificate', 'tls_verify', 'tls_verify_depth', 'ca_certificates']) {
-        if (r[f] !== undefined && r[f] !== null) issues.push({ path: f, message: `value must be null (only for protocol 'https', 'grpcs', 'wss' or 'tls')` });
+        if (r[f] === undefined || r[f] === null) continue;
+        // Entity messages first, as Kong's message lists them.
+        issues.unshift({ path: '', message: conditionalFailed('protocol') });
+        issues.push({ path: f, message: 'value must be null' });
       }
     }
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
     const v = parsed.data;
-    const protocol: Protocol = fromUrl && !('error' in fromUrl) ? fromUrl.protocol : (v.protocol ?? 'http');
+    const protocol: Protocol = fromUrl && !('error' in fromUrl) ? fromUrl.protocol : v.protocol;
     const host = fromUrl && !('error' in fromUrl) ? fromUrl.host : (v.host as string);
-    const defaultPort = protocol === 'https' || protocol === 'grpcs' || protocol === 'wss' || protocol === 'tls' ? 443 : 80;
-    const port = fromUrl && !('error' in fromUrl) ? (fromUrl.port ?? defaultPort) : (v.port ?? defaultPort);
+    // Kong: a port left out is 80 (the schema default GET /schemas/services shows), even for
+    // https; only a `url` without a port takes the scheme's default.
+    const urlPort = protocol === 'https' || protocol === 'grpcs' || protocol === 'wss' || protocol === 'tls' ? 443 : 80;
+    const port = fromUrl && !('error' in fromUrl) ? (fromUrl.port ?? urlPort) : v.port;
     const path = fromUrl && !('error' in fromUrl) ? fromUrl.path : (v.path ?? null);
     // Kong: stream and gRPC services proxy no path.
     if (path !== null && ['tcp', 'tls', 'udp', 'tls_passthrough', 'grpc', 'grpcs'].includes(protocol)) {
-      return { ok: false, issues: [{ path: fromUrl ? 'url' : 'path', message: `a path cannot be set when protocol is '${protocol}'` }] };
+      return { ok: false, issues: [{ path: '', message: conditionalFailed('protocol') }, { path: fromUrl ? 'url' : 'path', message: 'value must be null' }] };
     }
     return {
       ok: true,

@@ -1,0 +1,150 @@
+/**
+ * The core entities against Kong's entity schemas (kong/db/schema/entities/*.lua): what
+ * GET /schemas/{entity} declares (decK and Kong Manager fill defaults from it, so a default shown
+ * there must be what a created entity reads back), and Kong's entity checks with Kong's error
+ * shape (400, code 2, `@entity` for entity-level messages). Admin API writes on SQLite.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway, type TestGateway } from './helpers/gateway.ts';
+
+type Fields = Array<Record<string, Record<string, unknown>>>;
+
+describe('core entities as Kong declares them', () => {
+  let gw: TestGateway;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(gw.adminUrl + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  const field = (fields: Fields, name: string) => fields.find((f) => name in f)?.[name];
+
+  before(async () => {
+    gw = await startGateway({ database: 'sqlite' });
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  test('services: protocol and port are required with defaults http and 80, host is required (as Kong\'s schema); a service created without them reads back those defaults', async () => {
+    const schema = (await call('GET', '/schemas/services')).body.fields as Fields;
+    assert.equal(field(schema, 'protocol')?.default, 'http');
+    assert.equal(field(schema, 'protocol')?.required, true);
+    assert.equal(field(schema, 'port')?.default, 80);
+    assert.equal(field(schema, 'port')?.required, true);
+    assert.equal(field(schema, 'host')?.required, true);
+    const plain = await call('POST', '/services', { host: 'plain.test' });
+    assert.equal(plain.status, 201);
+    assert.equal(plain.body.protocol, 'http');
+    assert.equal(plain.body.port, 80);
+    // Kong: the port default does not follow the protocol (only `url` derives 443).
+    const https = await call('POST', '/services', { host: 'secure.test', protocol: 'https' });
+    assert.equal(https.status, 201);
+    assert.equal(https.body.port, 80);
+    const viaUrl = await call('POST', '/services', { url: 'https://url.test/api' });
+    assert.equal(viaUrl.status, 201);
+    assert.equal(viaUrl.body.port, 443);
+    const missing = await call('POST', '/services', { protocol: 'http' });
+    assert.equal(missing.status, 400);
+    assert.deepEqual(missing.body.fields, { host: 'required field missing' });
+  });
+
+  test('every top-level default GET /schemas/{entity} shows is what a created entity reads back', async () => {
+    const svc = (await call('POST', '/services', { host: 'defaults.test' })).body;
+    const up = (await call('POST', '/upstreams', { name: 'defaults-up' })).body;
+    const created: Record<string, Record<string, unknown>> = {
+      services: svc,
+      routes: (await call('POST', '/routes', { paths: ['/defaults'] })).body,
+      consumers: (await call('POST', '/consumers', { username: 'defaults' })).body,
+      upstreams: up,
+      targets: (await call('POST', `/upstreams/${up.id}/targets`, { target: '10.0.0.1:80' })).body,
+      consumer_groups: (await call('POST', '/consumer_groups', { name: 'defaults-group' })).body,
+      plugins: (await call('POST', '/plugins', { name: 'cors' })).body,
+    };
+    for (const [entity, row] of Object.entries(created)) {
+      assert.ok(typeof row.id === 'string', `${entity} created: ${JSON.stringify(row)}`);
+      const fields = (await call('GET', `/schemas/${entity}`)).body.fields as Fields;
+      for (const f of fields) {
+        const [name, def] = Object.entries(f)[0]!;
+        if (def.default === undefined) continue;
+        assert.deepEqual(row[name], def.default, `${entity}.${name}: schema default vs read back`);
+      }
+    }
+  });
+
+  test('routes: snis only with https, grpcs, tls or tls_passthrough (Kong\'s entity check and message)', async () => {
+    const bad = await call('POST', '/routes', { protocols: ['http'], paths: ['/sni-http'], snis: ['a.example.com'] });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body, {
+      code: 2,
+      name: 'schema violation',
+      message: "2 schema violations ('snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'; snis: length must be 0)",
+      fields: { '@entity': ["'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"], snis: 'length must be 0' },
+    });
+    assert.equal((await call('POST', '/routes', { protocols: ['http'], paths: ['/sni-empty'], snis: [] })).status, 201);
+    const ok = await call('POST', '/routes', { protocols: ['http', 'https'], snis: ['a.example.com'] });
+    assert.equal(ok.status, 201);
+    // A PATCH that leaves only http behind is refused too.
+    const patched = await call('PATCH', `/routes/${ok.body.id}`, { protocols: ['http'] });
+    assert.equal(patched.status, 400);
+    assert.equal(patched.body.fields.snis, 'length must be 0');
+  });
+
+  test('routes: each sni is Kong\'s wildcard_host (one wildcard, first or last character; no IP, no port)', async () => {
+    for (const [sni, message] of [
+      ['foo.*.test', 'wildcard must be leftmost or rightmost character'],
+      ['foo*.test', 'wildcard must be leftmost or rightmost character'],
+      ['*.example.*', 'only one wildcard must be specified'],
+      ['192.0.2.1', 'must not be an IP'],
+      ['a.example.com:8443', 'must not have a port'],
+      ['bad_host!.test', 'invalid value: bad_host!.test'],
+    ]) {
+      const r = await call('POST', '/routes', { protocols: ['https'], snis: [sni] });
+      assert.equal(r.status, 400, sni);
+      assert.deepEqual(r.body.fields, { snis: [message] }, sni);
+    }
+    for (const sni of ['*.example.com', 'example.*', '*', 'plain.example.com']) {
+      assert.equal((await call('POST', '/routes', { protocols: ['https'], snis: [sni] })).status, 201, sni);
+    }
+  });
+
+  test('routes: Kong\'s messages for gRPC routes, host wildcards and paths', async () => {
+    const strip = await call('POST', '/routes', { protocols: ['grpc'], paths: ['/pkg.Svc/M'], strip_path: true });
+    assert.deepEqual(strip.body.fields, { strip_path: "cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'" });
+    const none = await call('POST', '/routes', { protocols: ['grpcs'] });
+    assert.deepEqual(none.body.fields, { '@entity': ["must set one of 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'grpcs'"] });
+    const noneGrpc = await call('POST', '/routes', { protocols: ['grpc'] });
+    assert.deepEqual(noneGrpc.body.fields, { '@entity': ["must set one of 'hosts', 'headers', 'paths' when 'protocols' is 'grpc'"] });
+    const hosts = await call('POST', '/routes', { hosts: ['a.*.example.com', '*.*.example.com'] });
+    assert.deepEqual(hosts.body.fields, { hosts: ['invalid wildcard: must be placed at leftmost or rightmost label', 'invalid wildcard: must have at most one wildcard'] });
+    const paths = await call('POST', '/routes', { paths: ['no-slash'] });
+    assert.deepEqual(paths.body.fields, { paths: ['should start with: / (fixed path) or ~/ (regex path)'] });
+  });
+
+  test('services: Kong\'s conditional checks (TLS fields only for TLS protocols, no path for grpc/stream) report the field and @entity', async () => {
+    const tls = await call('POST', '/services', { host: 'plain-tls.test', tls_verify: true });
+    assert.equal(tls.status, 400);
+    assert.deepEqual(tls.body, {
+      code: 2,
+      name: 'schema violation',
+      message: "2 schema violations (failed conditional validation given value of field 'protocol'; tls_verify: value must be null)",
+      fields: { '@entity': ["failed conditional validation given value of field 'protocol'"], tls_verify: 'value must be null' },
+    });
+    const path = await call('POST', '/services', { host: 'grpc.test', protocol: 'grpc', path: '/x' });
+    assert.equal(path.status, 400);
+    assert.deepEqual(path.body.fields, { '@entity': ["failed conditional validation given value of field 'protocol'"], path: 'value must be null' });
+    assert.equal((await call('POST', '/services', { host: 'tls-ok.test', protocol: 'https', tls_verify: true, tls_verify_depth: 2 })).status, 201);
+  });
+
+  test('tags: Kong\'s tag rule and message', async () => {
+    const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.fields, { tags: [null, "invalid tag 'a/b': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"] });
+    assert.equal((await call('POST', '/consumers', { username: 'tagged', tags: ['with space', 'ünïcode'] })).status, 201);
+  });
+});
+
