@@ -8,3 +8,14 @@ test('PORTCULLIS_ADMIN_TOKEN set but empty is refused, not taken as "no token"',
   assert.throws(() => readSettings({}, { PORTCULLIS_ADMIN_TOKEN: '' }), /PORTCULLIS_ADMIN_TOKEN is set but empty/);
   assert.throws(() => readSettings({}, { PORTCULLIS_ADMIN_TOKEN: '  ' }), /PORTCULLIS_ADMIN_TOKEN is set but empty/);
 });
+
+test('two listeners on one address are refused, naming both settings; distinct ports, families and port 0 are fine', () => {
+  assert.throws(() => readSettings({ proxyListen: '127.0.0.1:18222', adminListen: '127.0.0.1:18222' }, {}), /admin_listen: 127\.0\.0\.1:18222 is also in proxy_listen/);
+  assert.throws(() => readSettings({ proxyListen: '0.0.0.0:8000' }, { PORTCULLIS_STATUS_LISTEN: '127.0.0.1:8000' }), /status_listen: 127\.0\.0\.1:8000 is also in proxy_listen \(0\.0\.0\.0:8000\)/);
+  assert.throws(() => readSettings({ proxyListen: '0.0.0.0:8000, 127.0.0.1:8000 ssl' }, {}), /listed twice in proxy_listen/);
+  assert.throws(() => readSettings({}, { PORTCULLIS_ADMIN_GUI_LISTEN: '127.0.0.1:8001' }), /admin_gui_listen: 127\.0\.0\.1:8001 is also in admin_listen/);
+  // The default admin GUI address is not checked: it gives way at start when taken.
+  assert.doesNotThrow(() => readSettings({ proxyListen: '0.0.0.0:8002' }, {}));
+  assert.doesNotThrow(() => readSettings({ proxyListen: '0.0.0.0:8000, [::]:8000', adminListen: '127.0.0.1:0' }, { PORTCULLIS_STATUS_LISTEN: '127.0.0.1:0' }));
+  assert.doesNotThrow(() => readSettings({}, {}));
+});

@@ -433,6 +433,30 @@ function adminGuiPathOf(v: string | undefined): string {
   return p === '/' ? '' : p;
 }
 
+/** Whether two listen hosts take the same connections: the same host, or a wildcard of the other's family. */
+function hostsOverlap(a: string, b: string): boolean {
+  if (a === b || a === '*' || b === '*') return true;
+  const v6 = (h: string) => h.includes(':');
+  return (a === '0.0.0.0' && !v6(b)) || (b === '0.0.0.0' && !v6(a)) || (a === '::' && v6(b)) || (b === '::' && v6(a));
+}
+
+/**
+ * Two listeners on one port whose addresses overlap (the same host, or a wildcard) are refused:
+ * with SO_REUSEPORT both would bind and the kernel would hand each connection to either one (a
+ * proxy request answered by the Admin API). nginx refuses such a Kong configuration too.
+ */
+function assertDistinctListeners(kinds: ReadonlyArray<[string, readonly ListenSpec[]]>): void {
+  const seen: Array<{ what: string; l: ListenSpec }> = [];
+  for (const [what, list] of kinds) {
+    for (const l of list) {
+      if (l.port === 0) continue;
+      const clash = seen.find((o) => o.l.port === l.port && hostsOverlap(o.l.host, l.host));
+      if (clash !== undefined) throw new SettingsError(`${what}: ${l.host}:${l.port} is also ${clash.what === what ? 'listed twice in' : 'in'} ${clash.what === what ? what : clash.what} (${clash.l.host}:${clash.l.port}); every listener needs an address of its own`);
+      seen.push({ what, l });
+    }
+  }
+}
+
 export function readSettings(flags: Flags, env: Record<string, string | undefined> = process.env): Settings {
   const declarativeConfig = flags.config ?? env.PORTCULLIS_DECLARATIVE_CONFIG ?? null;
   const dbRaw = (flags.database ?? env.PORTCULLIS_DATABASE ?? (declarativeConfig ? 'off' : 'sqlite')).toLowerCase();
@@ -449,9 +473,15 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
   if (realIpHeader === 'proxy_protocol' && !proxyListen.some((l) => l.proxyProtocol)) {
     throw new SettingsError('PORTCULLIS_REAL_IP_HEADER: proxy_protocol needs a proxy_listen entry with the proxy_protocol flag');
   }
+  const adminListen = parseListen(flags.adminListen ?? env.PORTCULLIS_ADMIN_LISTEN ?? '127.0.0.1:8001', 'admin_listen', ['ssl', 'reuseport', 'backlog']);
+  const statusListen = parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen', ['ssl', 'http2', 'reuseport', 'backlog']);
+  const adminGuiListen = parseListen(env.PORTCULLIS_ADMIN_GUI_LISTEN ?? '127.0.0.1:8002', 'admin_gui_listen', ['reuseport', 'backlog']);
+  // The default admin GUI address gives way when taken (a warning at start); a chosen one may not.
+  assertDistinctListeners([['proxy_listen', proxyListen], ['admin_listen', adminListen], ['status_listen', statusListen],
+    ...(env.PORTCULLIS_ADMIN_GUI_LISTEN ? [['admin_gui_listen', adminGuiListen] as [string, ListenSpec[]]] : [])]);
   return {
     proxyListen,
-    adminListen: parseListen(flags.adminListen ?? env.PORTCULLIS_ADMIN_LISTEN ?? '127.0.0.1:8001', 'admin_listen', ['ssl', 'reuseport', 'backlog']),
+    adminListen,
     database: dbRaw,
     declarativeConfig,
     workers,
@@ -466,8 +496,8 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     drainTimeout: drain * 1000,
     watch: flags.watch ?? false,
     accessLog: accessLogOf(env.PORTCULLIS_PROXY_ACCESS_LOG),
-    statusListen: parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen', ['ssl', 'http2', 'reuseport', 'backlog']),
-    adminGuiListen: parseListen(env.PORTCULLIS_ADMIN_GUI_LISTEN ?? '127.0.0.1:8002', 'admin_gui_listen', ['reuseport', 'backlog']),
+    statusListen,
+    adminGuiListen,
     adminGuiApiUrl: adminGuiApiUrlOf(env.PORTCULLIS_ADMIN_GUI_API_URL),
     adminGuiPath: adminGuiPathOf(env.PORTCULLIS_ADMIN_GUI_PATH),
     sslCert: env.PORTCULLIS_SSL_CERT || null,

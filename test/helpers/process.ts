@@ -10,12 +10,21 @@ import { join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
 
+/** Ports this test process has handed out: the kernel may give a just-released port again. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  for (;;) {
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    // Two calls in a row (a proxy and an admin port) once got the same port: the gateway then
+    // bound both listeners to it and the test hung.
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface GatewayProcess {

@@ -49,14 +49,14 @@ export type HttpLogConfig = z.infer<typeof httpLogSchema>;
 /** The queue an instance uses: `queue` with Kong's deprecated fields applied over it, as Kong's queue does. */
 function legacyQueue(config: HttpLogConfig, log: PluginDeps['log']): QueueConfig {
   const q = { ...config.queue };
-  if (config.retry_count !== null && config.retry_count !== 10) {
+  if (config.retry_count != null && config.retry_count !== 10) {
     log.warn({ field: 'retry_count' }, 'http-log: config.retry_count no longer works, please use config.queue.max_retry_time instead');
   }
-  if (config.queue_size !== null && config.queue_size !== 1) {
+  if (config.queue_size != null && config.queue_size !== 1) {
     q.max_batch_size = config.queue_size;
     log.warn({ field: 'queue_size' }, 'http-log: config.queue_size is deprecated, please use config.queue.max_batch_size instead');
   }
-  if (config.flush_timeout !== null && config.flush_timeout !== 2) {
+  if (config.flush_timeout != null && config.flush_timeout !== 2) {
     q.max_coalescing_delay = config.flush_timeout;
     log.warn({ field: 'flush_timeout' }, 'http-log: config.flush_timeout is deprecated, please use config.queue.max_coalescing_delay instead');
   }

@@ -53,11 +53,11 @@ const legacyExtract: Format[] = ['b3', 'w3c'];
  */
 export function effectiveConfig(config: OpentelemetryConfig, warn: (msg: string) => void): OpentelemetryConfig {
   let queue = config.queue;
-  if (config.batch_span_count !== null && config.batch_span_count !== 200) {
+  if (config.batch_span_count != null && config.batch_span_count !== 200) {
     queue = { ...queue, max_batch_size: config.batch_span_count };
     warn('the batch_span_count parameter is deprecated, please update your configuration to use queue.max_batch_size instead');
   }
-  if (config.batch_flush_delay !== null && config.batch_flush_delay !== 3) {
+  if (config.batch_flush_delay != null && config.batch_flush_delay !== 3) {
     queue = { ...queue, max_coalescing_delay: config.batch_flush_delay };
     warn('the batch_flush_delay parameter is deprecated, please update your configuration to use queue.max_coalescing_delay instead');
   }
