@@ -4,7 +4,7 @@
  * finish on the Snapshot they started with. Plugin instances and upstream pools whose
  * definitions did not change are carried over so caches and connections stay warm.
  */
-import type { CaCertificate, Certificate, Consumer, ConfigData, ConsumerGroup, Route, Service } from '../config/types.ts';
+import type { CaCertificate, Certificate, Consumer, ConfigData, ConsumerGroup, Plugin, Route, Service } from '../config/types.ts';
 import { compileRouter, type EscapedSlashes, type Router } from '../router/index.ts';
 import type { PluginRegistry } from '../plugins/registry.ts';
 import type { EntityLookup, Logger, PluginDeps } from '../plugins/sdk.ts';
@@ -132,6 +132,19 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
+ * A stored plugin config read through today's schema: a row written by an earlier version lacks
+ * the fields added since, and gets their defaults here instead of `undefined`. A row the schema
+ * now refuses (a rule made stricter) is used as stored, with a warning naming the fields: the
+ * plugin keeps running as it did rather than the node dropping it or refusing to start.
+ */
+function currentConfig(deps: BuildDeps, p: Plugin): Record<string, unknown> {
+  const r = deps.registry.validateConfig(p.name, p.config);
+  if (r.ok) return r.value;
+  deps.log.warn({ plugin: p.name, plugin_id: p.id, problems: r.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)) }, 'stored plugin configuration does not meet the current schema; used as stored');
+  return p.config as Record<string, unknown>;
+}
+
+/**
  * Builds a Snapshot. Plugin instances found in `previous` with the same content are reused; the
  * caller closes the ones left unused once the previous Snapshot has drained.
  */
@@ -172,7 +185,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
           tracing: deps.tracing,
           now: deps.now,
         };
-        const handlers = checkHandlers(def.name, await def.create(p.config, pluginDeps));
+        const handlers = checkHandlers(def.name, await def.create(currentConfig(deps, p), pluginDeps));
         inst = { entity: p, def, handlers, key, http: p.protocols.includes('http'), https: p.protocols.includes('https') };
         created.push(inst);
       }
