@@ -117,6 +117,18 @@ test('actual request: single plain origin is sent whatever the Origin; absent Or
   assert.equal(c2.responseHeaders.map.size, 0);
 });
 
+test('an empty Origin header counts as none (Kong\'s is_origin_provided)', async () => {
+  const strict = await handlers({ origins: ['http://a.example', 'http://b.example'], allow_origin_absent: false });
+  const empty = makeCtx({ headers: { origin: '' } });
+  await strict.response!(empty);
+  assert.equal(empty.responseHeaders.map.size, 0, 'allow_origin_absent false: nothing, as with no Origin');
+  const credentials = await handlers({ credentials: true });
+  const c = makeCtx({ headers: { origin: '' } });
+  await credentials.response!(c);
+  assert.equal(c.responseHeaders.get('access-control-allow-origin'), '*', 'no empty origin echoed back');
+  assert.equal(c.responseHeaders.get('access-control-allow-credentials'), undefined);
+});
+
 test('actual request: upstream ACAO is removed when the origin is not allowed', async () => {
   const h = await handlers({ origins: ['http://a.example', 'http://b.example'] });
   const ctx = makeCtx({ headers: { origin: 'http://evil.example' } });

@@ -90,6 +90,12 @@ function applyCredentials(config: CorsConfig, allowAll: boolean, sink: HeaderSin
   }
 }
 
+/** The request's Origin; an empty one counts as none (Kong's `is_origin_provided`). */
+function requestOrigin(ctx: RequestContext): string | undefined {
+  const o = ctx.request.header('origin');
+  return o === '' ? undefined : o;
+}
+
 function isPreflight(ctx: RequestContext): boolean {
   return ctx.request.method === 'OPTIONS'
     && !!ctx.request.header('origin')
@@ -118,7 +124,7 @@ export default definePlugin<CorsConfig>({
         ctx.state.set(STATE_KEY, { preflight: true });
         if (config.preflight_continue) return;
 
-        const origin = ctx.request.header('origin');
+        const origin = requestOrigin(ctx);
         const headers: Record<string, string> = {};
         const sink: HeaderSink = {
           set: (n, v) => { headers[n] = v; },
@@ -143,7 +149,7 @@ export default definePlugin<CorsConfig>({
 
       response(ctx: ResponseContext) {
         if (ctx.state.has(STATE_KEY)) return;
-        const origin = ctx.request.header('origin');
+        const origin = requestOrigin(ctx);
         if (origin === undefined && !config.allow_origin_absent) return;
         const res = ctx.response;
         const sink: HeaderSink = {
