@@ -140,6 +140,63 @@ describe('core entities as Kong declares them', () => {
     assert.equal((await call('POST', '/services', { host: 'tls-ok.test', protocol: 'https', tls_verify: true, tls_verify_depth: 2 })).status, 201);
   });
 
+  test('upstreams: Kong\'s entity checks for hash_on/hash_fallback — the conditional on @entity, the reason on the field it constrains', async () => {
+    const missing = await call('POST', '/upstreams', { name: 'hash-header', hash_on: 'header' });
+    assert.equal(missing.status, 400);
+    assert.deepEqual(missing.body, {
+      code: 2,
+      name: 'schema violation',
+      message: "2 schema violations (failed conditional validation given value of field 'hash_on'; hash_on_header: required field missing)",
+      fields: { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_on_header: 'required field missing' },
+    });
+    for (const [body, fields] of [
+      [{ hash_on: 'ip', hash_fallback: 'header' }, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_fallback_header: 'required field missing' }],
+      // The cookie is hash_on_cookie even for the fallback.
+      [{ hash_on: 'ip', hash_fallback: 'cookie' }, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_on_cookie: 'required field missing' }],
+      [{ hash_on: 'consumer', hash_fallback: 'query_arg' }, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_fallback_query_arg: 'required field missing' }],
+      [{ hash_on: 'uri_capture' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_on_uri_capture: 'required field missing' }],
+      [{ hash_fallback: 'ip' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none' }],
+      [{ hash_on: 'cookie', hash_on_cookie: 'c', hash_fallback: 'ip' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none' }],
+      [{ hash_on: 'consumer', hash_fallback: 'consumer' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none, ip, header, cookie, path, query_arg, uri_capture' }],
+      [{ hash_on: 'path', hash_fallback: 'path' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none, consumer, header, cookie, query_arg, ip, uri_capture' }],
+      [{ hash_on: 'header', hash_on_header: 'X-A', hash_fallback: 'header', hash_fallback_header: 'X-A' }, { '@entity': ["values of these fields must be distinct: 'hash_on_header', 'hash_fallback_header'"] }],
+      [{ hash_on: 'query_arg', hash_on_query_arg: 'q', hash_fallback: 'query_arg', hash_fallback_query_arg: 'q' }, { '@entity': ["values of these fields must be distinct: 'hash_on_query_arg', 'hash_fallback_query_arg'"] }],
+    ] as [Record<string, unknown>, unknown][]) {
+      const r = await call('POST', '/upstreams', { name: 'hash-checks', ...body });
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.deepEqual(r.body.fields, fields, JSON.stringify(body));
+    }
+    // Kong compares the names as given: two spellings of one header are distinct to it.
+    const spelled = await call('POST', '/upstreams', { name: 'hash-spelled', hash_on: 'header', hash_on_header: 'X-A', hash_fallback: 'header', hash_fallback_header: 'x-a' });
+    assert.equal(spelled.status, 201);
+    assert.equal(spelled.body.algorithm, 'consistent-hashing');
+    // A PATCH is checked against the merged upstream.
+    const patched = await call('PATCH', '/upstreams/hash-spelled', { hash_fallback: 'cookie' });
+    assert.deepEqual(patched.body.fields, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_on_cookie: 'required field missing' });
+  });
+
+  test('upstreams: algorithm and hash_on show Kong\'s defaults (round-robin, none) in GET /schemas/upstreams', async () => {
+    const fields = (await call('GET', '/schemas/upstreams')).body.fields as Fields;
+    assert.equal(field(fields, 'algorithm')?.default, 'round-robin');
+    assert.equal(field(fields, 'hash_on')?.default, 'none');
+    assert.equal(field(fields, 'hash_fallback')?.default, 'none');
+    const up = await call('POST', '/upstreams', { name: 'schema-defaults' });
+    assert.equal(up.body.algorithm, 'round-robin');
+    assert.equal(up.body.hash_on, 'none');
+  });
+
+  test('upstreams: header names as Kong\'s header_name typedef (Host allowed; letters, digits, - and _), cookie names as Kong\'s token', async () => {
+    const host = await call('POST', '/upstreams', { name: 'hash-host', hash_on: 'header', hash_on_header: 'Host', healthchecks: { active: { headers: { Host: ['probe.internal'] } } } });
+    assert.equal(host.status, 201, JSON.stringify(host.body));
+    assert.deepEqual(host.body.healthchecks.active.headers, { Host: ['probe.internal'] });
+    const dotted = await call('POST', '/upstreams', { name: 'hash-dotted', hash_on: 'header', hash_on_header: 'x.user' });
+    assert.equal(dotted.status, 400);
+    assert.deepEqual(dotted.body.fields, { hash_on_header: "bad header name 'x.user', allowed characters are A-Z, a-z, 0-9, '_', and '-'" });
+    const cookie = await call('POST', '/upstreams', { name: 'hash-cookie', hash_on: 'cookie', hash_on_cookie: 'a=b' });
+    assert.equal(cookie.status, 400);
+    assert.deepEqual(cookie.body.fields, { hash_on_cookie: 'contains one or more invalid characters. ASCII control characters (0-31;127), space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.' });
+  });
+
   test('tags: Kong\'s tag rule and message', async () => {
     const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
     assert.equal(bad.status, 400);

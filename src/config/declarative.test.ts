@@ -447,3 +447,22 @@ routes:
   hasIssue(lines, 'routes[0].snis: length must be 0');
   hasIssue(lines, 'routes[1].snis[0]: wildcard must be leftmost or rightmost character');
 });
+
+test("an upstream's hash_on/hash_fallback follow Kong's entity checks in a declarative file too", () => {
+  const lines = issuesOf(`
+_format_version: "3.0"
+upstreams:
+  - name: needs-header
+    hash_on: header
+  - name: same-fallback
+    hash_on: consumer
+    hash_fallback: consumer
+  - name: host-header
+    hash_on: header
+    hash_on_header: Host
+`);
+  hasIssue(lines, "upstreams[0]: failed conditional validation given value of field 'hash_on'");
+  hasIssue(lines, 'upstreams[0].hash_on_header: required field missing');
+  hasIssue(lines, 'upstreams[1].hash_fallback: expected one of: none, ip, header, cookie, path, query_arg, uri_capture');
+  assert.ok(!lines.some((l) => l.startsWith('upstreams[2]')), lines.join('\n'));
+});

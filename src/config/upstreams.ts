@@ -4,12 +4,12 @@
  * the algorithm/hash_on write-time shorthands, target normalisation).
  *
  * Field names, defaults and ranges: Kong 3.x kong/db/schema/entities/{upstreams,targets}.lua.
- * Messages are our own, naming the field.
+ * Messages: Kong's, where Kong's schema has them (the entity checks, typedef validators).
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
-import { checkHeaderName, checkHostname, checkTag, uuidPattern } from './fields.ts';
+import { checkHostname, checkTag, uuidPattern } from './fields.ts';
 import { foreignRefSchema } from './schemas.ts';
 import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
@@ -17,6 +17,15 @@ export const algorithms = ['round-robin', 'consistent-hashing', 'least-connectio
 export const hashOns = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] as const;
 export const checkTypes = ['tcp', 'http', 'https', 'grpc', 'grpcs'] as const;
 export type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck, Target, Upstream } from './types.ts';
+
+/**
+ * Kong's header_name typedef (tools.http.validate_header_name): letters, digits, '-' and '_',
+ * with Kong's message. Unlike a route's headers, 'Host' is a fine header to hash on or to send
+ * with an active health check.
+ */
+export function checkKongHeaderName(v: string): string | null {
+  return /^[A-Za-z0-9_-]+$/.test(v) ? null : `bad header name '${v}', allowed characters are A-Z, a-z, 0-9, '_', and '-'`;
+}
 
 function checked(check: (v: string) => string | null) {
   return z.string().superRefine((v, ctx) => {
@@ -48,7 +57,7 @@ const activeSchema = z.strictObject({
   http_path: checked((v) => (v.startsWith('/') && !/[\s?#]/.test(v) ? null : 'must be a path starting with "/" (no query, fragment or whitespace)')).default('/'),
   https_sni: checked((v) => (isIP(v) === 0 && checkHostname(v) === null ? null : `invalid SNI '${v}': must be a hostname`)).nullable().default(null),
   https_verify_certificate: z.boolean().default(true),
-  headers: z.record(checked(checkHeaderName), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]))).nullable().default(null),
+  headers: z.record(checked(checkKongHeaderName), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]))).nullable().default(null),
   healthy: z.strictObject({
     interval: seconds.default(0),
     http_statuses: statuses.default([200, 302]),
@@ -105,7 +114,11 @@ function checkHostWithPort(v: string): string | null {
   return checkHostname(host);
 }
 
-const cookieName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Kong's cookie_name typedef (an HTTP token, tools.http.validate_http_token), with Kong's message. */
+function checkCookieName(v: string): string | null {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? null
+    : 'contains one or more invalid characters. ASCII control characters (0-31;127), space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.';
+}
 const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a UUID' });
 const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
 const timestampSchema = z.number().min(0).optional();
@@ -115,12 +128,14 @@ const stringMin1 = z.string().min(1);
 export const upstreamInputSchema = z.strictObject({
   id: uuidSchema.optional(),
   name: checked(checkUpstreamName),
-  algorithm: z.enum(algorithms).optional(),
-  hash_on: z.enum(hashOns).optional(),
+  // Kong's defaults (GET /schemas/upstreams shows them; decK fills them in). Whether the request
+  // named algorithm or hash_on (the shorthands) is read from the raw input, not from these.
+  algorithm: z.enum(algorithms).default('round-robin'),
+  hash_on: z.enum(hashOns).default('none'),
   hash_fallback: z.enum(hashOns).default('none'),
-  hash_on_header: checked(checkHeaderName).nullable().default(null),
-  hash_fallback_header: checked(checkHeaderName).nullable().default(null),
-  hash_on_cookie: checked((v) => (cookieName.test(v) ? null : `invalid cookie name '${v}'`)).nullable().default(null),
+  hash_on_header: checked(checkKongHeaderName).nullable().default(null),
+  hash_fallback_header: checked(checkKongHeaderName).nullable().default(null),
+  hash_on_cookie: checked(checkCookieName).nullable().default(null),
   hash_on_cookie_path: checked((v) => (v.startsWith('/') && !/\s/.test(v) ? null : 'must be a path starting with "/"')).default('/'),
   hash_on_query_arg: stringMin1.nullable().default(null),
   hash_fallback_query_arg: stringMin1.nullable().default(null),
@@ -152,34 +167,43 @@ export function upstreamRules(u: UpstreamInput, given: { algorithm: boolean; has
   else if (hashOn !== 'none' && algorithm !== 'consistent-hashing') algorithm = 'consistent-hashing';
   u.algorithm = algorithm;
   u.hash_on = hashOn;
-  const issues: ValidationIssue[] = [];
-  const need = (mode: HashOn, field: keyof UpstreamInput, value: unknown, which: 'hash_on' | 'hash_fallback'): void => {
-    if (value === null || value === undefined) issues.push({ path: String(field), message: `required field missing: ${which} = '${mode}' needs '${String(field)}'` });
+  // Kong's entity_checks, in Kong's order: a failed `conditional` puts Kong's message on the
+  // entity and the reason on the field it constrains (a later check on the same field replaces
+  // the earlier reason, as Kong's set_field does); `distinct` reports on the entity only.
+  const entity: ValidationIssue[] = [];
+  const onField = new Map<string, string>();
+  const modeOf = (which: 'hash_on' | 'hash_fallback'): HashOn => (which === 'hash_on' ? u.hash_on : u.hash_fallback);
+  const fail = (ifField: 'hash_on' | 'hash_fallback', thenField: string, message: string): void => {
+    entity.push({ path: '', message: `failed conditional validation given value of field '${ifField}'` });
+    onField.set(thenField, message);
   };
-  const companion = (which: 'hash_on' | 'hash_fallback', mode: HashOn): void => {
-    const on = which === 'hash_on';
-    if (mode === 'header') need(mode, on ? 'hash_on_header' : 'hash_fallback_header', on ? u.hash_on_header : u.hash_fallback_header, which);
-    else if (mode === 'cookie') need(mode, 'hash_on_cookie', u.hash_on_cookie, which);
-    else if (mode === 'query_arg') need(mode, on ? 'hash_on_query_arg' : 'hash_fallback_query_arg', on ? u.hash_on_query_arg : u.hash_fallback_query_arg, which);
-    else if (mode === 'uri_capture') need(mode, on ? 'hash_on_uri_capture' : 'hash_fallback_uri_capture', on ? u.hash_on_uri_capture : u.hash_fallback_uri_capture, which);
+  const required = (ifField: 'hash_on' | 'hash_fallback', mode: HashOn, thenField: keyof UpstreamInput): void => {
+    if (modeOf(ifField) === mode && (u[thenField] === null || u[thenField] === undefined)) fail(ifField, thenField, 'required field missing');
   };
-  companion('hash_on', u.hash_on);
-  companion('hash_fallback', u.hash_fallback);
-  const fb = u.hash_fallback;
-  if ((u.hash_on === 'none' || u.hash_on === 'cookie') && fb !== 'none') {
-    issues.push({ path: 'hash_fallback', message: `must be 'none' when hash_on is '${u.hash_on}'` });
-  } else if (fb !== 'none' && fb === u.hash_on && (fb === 'consumer' || fb === 'ip' || fb === 'path')) {
-    issues.push({ path: 'hash_fallback', message: `must differ from hash_on ('${fb}')` });
-  }
+  const fallbackOneOf = (mode: HashOn, allowed: readonly HashOn[]): void => {
+    if (u.hash_on === mode && !allowed.includes(u.hash_fallback)) fail('hash_on', 'hash_fallback', `expected one of: ${allowed.join(', ')}`);
+  };
   const distinct = (a: keyof UpstreamInput, b: keyof UpstreamInput): void => {
-    const va = u[a], vb = u[b];
-    if (typeof va === 'string' && typeof vb === 'string' && va.toLowerCase() === vb.toLowerCase() && u.hash_on !== 'none' && fb !== 'none') {
-      issues.push({ path: String(b), message: `must differ from '${String(a)}'` });
-    }
+    // Kong compares the values as given (so 'X-User' and 'x-user' are distinct), whatever hash_on says.
+    if (typeof u[a] === 'string' && u[a] !== '' && u[a] === u[b]) entity.push({ path: '', message: `values of these fields must be distinct: '${String(a)}', '${String(b)}'` });
   };
+  required('hash_on', 'header', 'hash_on_header');
+  required('hash_fallback', 'header', 'hash_fallback_header');
+  required('hash_on', 'cookie', 'hash_on_cookie');
+  required('hash_fallback', 'cookie', 'hash_on_cookie');
+  fallbackOneOf('none', ['none']);
+  fallbackOneOf('cookie', ['none']);
+  fallbackOneOf('consumer', ['none', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture']);
+  fallbackOneOf('ip', ['none', 'consumer', 'header', 'cookie', 'path', 'query_arg', 'uri_capture']);
+  fallbackOneOf('path', ['none', 'consumer', 'header', 'cookie', 'query_arg', 'ip', 'uri_capture']);
   distinct('hash_on_header', 'hash_fallback_header');
+  required('hash_on', 'query_arg', 'hash_on_query_arg');
+  required('hash_fallback', 'query_arg', 'hash_fallback_query_arg');
   distinct('hash_on_query_arg', 'hash_fallback_query_arg');
+  required('hash_on', 'uri_capture', 'hash_on_uri_capture');
+  required('hash_fallback', 'uri_capture', 'hash_fallback_uri_capture');
   distinct('hash_on_uri_capture', 'hash_fallback_uri_capture');
+  const issues: ValidationIssue[] = [...entity, ...[...onField].map(([path, message]) => ({ path, message }))];
   const activeType = u.healthchecks.active.type;
   if (activeType === 'grpc' || activeType === 'grpcs') {
     issues.push({ path: 'healthchecks.active.type', message: `'${activeType}' active health checks are not supported; use 'http', 'https' or 'tcp'` });
