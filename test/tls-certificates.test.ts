@@ -120,7 +120,7 @@ describe('certificates and SNIs from a decK file', () => {
     const text = gw.logText();
     assert.match(text, /certificates\[0\]: certificate does not match key/);
     assert.match(text, /certificates\[1\]\.cert: invalid certificate/);
-    assert.match(text, /certificates\[2\]\.snis\[0\]\.name: invalid wildcard: must be placed at leftmost or rightmost label/);
+    assert.match(text, /certificates\[2\]\.snis\[0\]\.name: wildcard must be leftmost or rightmost character/);
     assert.match(text, /certificates\[2\]\.snis\[1\]\.name: must not be an IP/);
     assert.doesNotMatch(text, /PRIVATE KEY/);
     // The running config still serves.
@@ -177,11 +177,20 @@ describe('certificates, SNIs and CA certificates through the Admin API', () => {
 
     const c = await admin(gw, 'POST', '/certificates', { cert: certs.other.cert, key: certs.other.key });
     const id = c.body.id as string;
-    for (const [name, message] of [['a.*.example.com', 'invalid wildcard: must be placed at leftmost or rightmost label'], ['*.*.example.com', 'invalid wildcard: must have at most one wildcard'], ['192.0.2.1', 'must not be an IP'], ['a.example.com:8443', 'must not have a port']]) {
+    // Kong: an SNI's name is a wildcard_host, with that typedef's wording (not a route host's).
+    for (const [name, message] of [
+      ['a.*.example.com', 'wildcard must be leftmost or rightmost character'],
+      ['*.*.example.com', 'only one wildcard must be specified'],
+      ['192.0.2.1', 'must not be an IP'],
+      ['a.example.com:8443', 'must not have a port'],
+      ['bad_name!.example.com', 'invalid value: bad_name!.example.com'],
+    ]) {
       const r = await admin(gw, 'POST', '/snis', { name, certificate: { id } });
       assert.equal(r.status, 400, name);
       assert.equal((r.body.fields as Record<string, unknown>).name, message, name);
     }
+    // Kong: the wildcard need only be the first or last character.
+    assert.equal((await admin(gw, 'POST', '/snis', { name: '*api.example.com', certificate: { id } })).status, 201);
     assert.equal((await admin(gw, 'POST', '/snis', { name: 'dup.example.com', certificate: { id } })).status, 201);
     assert.equal((await admin(gw, 'POST', '/snis', { name: 'dup.example.com', certificate: { id } })).status, 409);
     assert.equal((await admin(gw, 'DELETE', `/certificates/${id}`)).status, 204);
