@@ -197,6 +197,20 @@ describe('core entities as Kong declares them', () => {
     assert.deepEqual(cookie.body.fields, { hash_on_cookie: 'contains one or more invalid characters. ASCII control characters (0-31;127), space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.' });
   });
 
+  test('names (services, routes, plugin instance_name) are Kong\'s utf8_name: any non-ASCII character is accepted; Kong\'s message', async () => {
+    const bad = await call('POST', '/services', { name: 'bad name!', host: 'named.test' });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.fields, { name: "invalid value 'bad name!': the only accepted ascii characters are alphanumerics or ., -, _, and ~" });
+    const route = await call('POST', '/routes', { name: 'a/b', paths: ['/utf8-name'] });
+    assert.deepEqual(route.body.fields, { name: "invalid value 'a/b': the only accepted ascii characters are alphanumerics or ., -, _, and ~" });
+    const svc = await call('POST', '/services', { name: 'café—☕', host: 'named.test' });
+    assert.equal(svc.status, 201);
+    const plugin = await call('POST', '/plugins', { name: 'cors', instance_name: 'cors→🙂', service: { id: svc.body.id } });
+    assert.equal(plugin.status, 201, JSON.stringify(plugin.body));
+    assert.equal(plugin.body.instance_name, 'cors→🙂');
+    assert.equal((await call('DELETE', `/plugins/${plugin.body.id}`)).status, 204);
+  });
+
   test('tags: Kong\'s tag rule and message', async () => {
     const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
     assert.equal(bad.status, 400);
