@@ -211,6 +211,23 @@ describe('core entities as Kong declares them', () => {
     assert.equal((await call('DELETE', `/plugins/${plugin.body.id}`)).status, 204);
   });
 
+  test('plugins: a plugin\'s own protocols set (Kong\'s protocols_http) narrows what protocols accepts, and GET /schemas/plugins/{name} offers only those', async () => {
+    const svc = (await call('POST', '/services', { name: 'protocols-svc', host: 'protocols.test' })).body;
+    const tcp = await call('POST', '/plugins', { name: 'cors', service: { id: svc.id }, protocols: ['http', 'tcp'] });
+    assert.equal(tcp.status, 400);
+    assert.deepEqual(tcp.body.fields, { protocols: [null, 'expected one of: grpc, grpcs, http, https, ws, wss'] });
+    // A PATCH onto a stream protocol is refused too.
+    const ok = await call('POST', '/plugins', { name: 'cors', service: { id: svc.id }, protocols: ['https'] });
+    assert.equal(ok.status, 201);
+    assert.deepEqual((await call('PATCH', `/plugins/${ok.body.id}`, { protocols: ['tls'] })).body.fields, { protocols: ['expected one of: grpc, grpcs, http, https, ws, wss'] });
+    // Kong's prometheus takes every protocol (typedefs.protocols).
+    assert.equal((await call('POST', '/plugins', { name: 'prometheus', service: { id: svc.id }, protocols: ['tcp', 'tls'] })).status, 201);
+    const cors = (await call('GET', '/schemas/plugins/cors')).body.fields as Fields;
+    assert.deepEqual((field(cors, 'protocols')?.elements as Record<string, unknown>).one_of, ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss']);
+    const prometheus = (await call('GET', '/schemas/plugins/prometheus')).body.fields as Fields;
+    assert.ok(((field(prometheus, 'protocols')?.elements as Record<string, unknown>).one_of as string[]).includes('tcp'));
+  });
+
   test('tags: Kong\'s tag rule and message', async () => {
     const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
     assert.equal(bad.status, 400);

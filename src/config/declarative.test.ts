@@ -4,6 +4,8 @@ import { ConfigError } from '../errors.ts';
 import { parseDeclarative, toDeclarative } from './index.ts';
 import type { ConfigData } from './index.ts';
 import { testRegistry } from './testkit.ts';
+import { createRegistry } from '../plugins/registry.ts';
+import cors from '../plugins/bundled/cors/index.ts';
 
 const registry = testRegistry();
 const now = 1_700_000_000_000;
@@ -465,4 +467,20 @@ upstreams:
   hasIssue(lines, 'upstreams[0].hash_on_header: required field missing');
   hasIssue(lines, 'upstreams[1].hash_fallback: expected one of: none, ip, header, cookie, path, query_arg, uri_capture');
   assert.ok(!lines.some((l) => l.startsWith('upstreams[2]')), lines.join('\n'));
+});
+
+test("a plugin's own protocols set (Kong's protocols_http) is checked in a declarative file too", () => {
+  const text = `
+_format_version: "3.0"
+plugins:
+  - name: cors
+    protocols: [http, udp]
+`;
+  try {
+    parseDeclarative(text, { registry: createRegistry([cors]), env: {}, now });
+    assert.fail('expected the config to be rejected');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.match(err.format(), /plugins\[0\]\.protocols\[1\]: expected one of: grpc, grpcs, http, https, ws, wss/);
+  }
 });

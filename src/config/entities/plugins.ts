@@ -109,6 +109,13 @@ export const plugins: EntityDescriptor<'plugins'> = {
         for (const i of zodIssues(c.error, 'config')) issues.push(i.path === `config.${PLUGIN_ENTITY_CHECK}` ? { path: '', message: i.message } : i);
       }
     }
+    if (def?.protocols && parsed.success) {
+      // Kong: the plugin schema's own `protocols` (protocols_http for most) narrows the set.
+      const allowed = def.protocols;
+      parsed.data.protocols.forEach((p, i) => {
+        if (!allowed.includes(p)) issues.push({ path: `protocols[${i}]`, message: `expected one of: ${allowed.join(', ')}` });
+      });
+    }
     if (def) {
       const present = (k: string) => r[k] !== undefined && r[k] !== null;
       for (const k of scopeFields) {
