@@ -228,6 +228,25 @@ describe('core entities as Kong declares them', () => {
     assert.ok(((field(prometheus, 'protocols')?.elements as Record<string, unknown>).one_of as string[]).includes('tcp'));
   });
 
+  test('targets read back as Kong stores them: port 8000 when none, IPv6 fully expanded in brackets, a name as written', async () => {
+    const up = (await call('POST', '/upstreams', { name: 'target-format' })).body;
+    for (const [given, stored] of [
+      ['::1', '[0000:0000:0000:0000:0000:0000:0000:0001]:8000'],
+      ['[2001:DB8::7]:8443', '[2001:0db8:0000:0000:0000:0000:0000:0007]:8443'],
+      ['API.Internal', 'API.Internal:8000'],
+      ['10.0.0.9', '10.0.0.9:8000'],
+    ]) {
+      const r = await call('POST', `/upstreams/${up.id}/targets`, { target: given });
+      assert.equal(r.status, 201, given);
+      assert.equal(r.body.target, stored, given);
+    }
+    // The same address written another way is the same target.
+    const again = await call('POST', `/upstreams/${up.id}/targets`, { target: '[0:0::1]:8000' });
+    assert.equal(again.status, 409);
+    const bad = await call('POST', `/upstreams/${up.id}/targets`, { target: 'a b' });
+    assert.deepEqual(bad.body.fields, { target: "Invalid target ('a b'); not a valid hostname or ip address" });
+  });
+
   test('tags: Kong\'s tag rule and message', async () => {
     const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
     assert.equal(bad.status, 400);

@@ -484,3 +484,15 @@ plugins:
     assert.match(err.format(), /plugins\[0\]\.protocols\[1\]: expected one of: grpc, grpcs, http, https, ws, wss/);
   }
 });
+
+test('targets in a declarative file are stored as Kong stores them (IPv6 expanded, names as written)', () => {
+  const data = parse(`
+_format_version: "3.0"
+upstreams:
+  - name: v6
+    targets:
+      - target: "::1"
+      - target: Backend.Internal:81
+`);
+  assert.deepEqual(data.targets.map((t) => t.target), ['[0000:0000:0000:0000:0000:0000:0000:0001]:8000', 'Backend.Internal:81']);
+});

@@ -211,7 +211,10 @@ export function upstreamRules(u: UpstreamInput, given: { algorithm: boolean; has
   return issues;
 }
 
-/** Parses `host[:port]`; null when not a valid hostname/IP with an optional port 1..65535. */
+/**
+ * Parses `host[:port]`; null when not a valid hostname/IP with an optional port 1..65535.
+ * `normalized` is the target as Kong stores it: port 8000 when none, IPv6 expanded in brackets.
+ */
 export function parseTarget(value: string): { host: string; port: number; normalized: string; ip: boolean } | null {
   let host: string, portText: string | undefined;
   if (value.startsWith('[')) {
@@ -237,8 +240,25 @@ export function parseTarget(value: string): { host: string; port: number; normal
   if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
   const kind = isIP(host);
   if (kind === 0 && checkHostname(host) !== null) return null;
-  const h = kind === 0 ? host.toLowerCase() : host;
+  if (kind === 6 && host.includes('%')) return null; // Kong: no zone id
+  // Kong (tools.ip.format_host): an IPv6 address fully expanded and lower-cased, a name as written.
+  const h = kind === 6 ? expandIPv6(host) : host;
   return { host: h, port, normalized: kind === 6 ? `[${h}]:${port}` : `${h}:${port}`, ip: kind !== 0 };
+}
+
+/** `::1` → `0000:0000:0000:0000:0000:0000:0000:0001` (a valid IPv6 address, without brackets). */
+export function expandIPv6(address: string): string {
+  let text = address.toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.map((g) => g.padStart(4, '0')).join(':');
 }
 
 export function invalidTargetMessage(value: string): string {
