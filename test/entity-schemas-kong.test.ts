@@ -228,6 +228,21 @@ describe('core entities as Kong declares them', () => {
     assert.ok(((field(prometheus, 'protocols')?.elements as Record<string, unknown>).one_of as string[]).includes('tcp'));
   });
 
+  test('upstreams and targets: Kong\'s ranges with Kong\'s message (value should be between min and max)', async () => {
+    const slots = await call('POST', '/upstreams', { name: 'ranges', slots: 5 });
+    assert.deepEqual(slots.body.fields, { slots: 'value should be between 10 and 65536' });
+    const hc = await call('POST', '/upstreams', { name: 'ranges', healthchecks: { threshold: 101, active: { concurrency: 0, healthy: { successes: 256, http_statuses: [99] } } } });
+    assert.deepEqual(hc.body.fields, { healthchecks: {
+      threshold: 'value should be between 0 and 100',
+      active: { concurrency: 'value should be between 1 and 2147483648', healthy: { successes: 'value should be between 0 and 255', http_statuses: ['value should be between 100 and 999'] } },
+    } });
+    const up = (await call('POST', '/upstreams', { name: 'ranges' })).body;
+    const weight = await call('POST', `/upstreams/${up.id}/targets`, { target: '10.0.0.1', weight: 65536 });
+    assert.deepEqual(weight.body.fields, { weight: 'value should be between 0 and 65535' });
+    const schema = (await call('GET', '/schemas/upstreams')).body.fields as Fields;
+    assert.deepEqual(field(schema, 'slots')?.between, [10, 65536]);
+  });
+
   test('targets read back as Kong stores them: port 8000 when none, IPv6 fully expanded in brackets, a name as written', async () => {
     const up = (await call('POST', '/upstreams', { name: 'target-format' })).body;
     for (const [given, stored] of [

@@ -34,9 +34,15 @@ function checked(check: (v: string) => string | null) {
   });
 }
 
-const seconds = z.number().min(0).max(65535);
-const counter = z.int().min(0).max(255);
-const statuses = z.array(z.int().min(100).max(999));
+/** Kong's `between = { min, max }`, with Kong's message for either side. */
+function between<T extends z.ZodNumber>(n: T, min: number, max: number) {
+  const error = `value should be between ${min} and ${max}`;
+  return n.min(min, { error }).max(max, { error });
+}
+
+const seconds = between(z.number(), 0, 65535);
+const counter = between(z.int(), 0, 255);
+const statuses = z.array(between(z.int(), 100, 999));
 const checkType = z.enum(checkTypes).default('http');
 
 const activeDefaults = (): ActiveHealthcheck => ({
@@ -53,7 +59,7 @@ const passiveDefaults = (): PassiveHealthcheck => ({
 const activeSchema = z.strictObject({
   type: checkType,
   timeout: seconds.default(1),
-  concurrency: z.int().min(1).max(2 ** 31).default(10),
+  concurrency: between(z.int(), 1, 2 ** 31).default(10),
   http_path: checked((v) => (v.startsWith('/') && !/[\s?#]/.test(v) ? null : 'must be a path starting with "/" (no query, fragment or whitespace)')).default('/'),
   https_sni: checked((v) => (isIP(v) === 0 && checkHostname(v) === null ? null : `invalid SNI '${v}': must be a hostname`)).nullable().default(null),
   https_verify_certificate: z.boolean().default(true),
@@ -87,7 +93,7 @@ const passiveSchema = z.strictObject({
 }).default(passiveDefaults());
 
 export const healthchecksSchema = z.strictObject({
-  threshold: z.number().min(0).max(100).default(0),
+  threshold: between(z.number(), 0, 100).default(0),
   active: activeSchema,
   passive: passiveSchema,
 }).default({ threshold: 0, active: activeDefaults(), passive: passiveDefaults() });
@@ -141,7 +147,7 @@ export const upstreamInputSchema = z.strictObject({
   hash_fallback_query_arg: stringMin1.nullable().default(null),
   hash_on_uri_capture: stringMin1.nullable().default(null),
   hash_fallback_uri_capture: stringMin1.nullable().default(null),
-  slots: z.int().min(10).max(65536).default(10000),
+  slots: between(z.int(), 10, 65536).default(10000),
   healthchecks: healthchecksSchema,
   host_header: checked(checkHostWithPort).nullable().default(null),
   // Kong: a foreign key to a certificate, presented to every target for mTLS when the service has
@@ -276,7 +282,7 @@ export const targetInputSchema = z.strictObject({
     }
     return p.normalized;
   }),
-  weight: z.int().min(0).max(65535).default(100),
+  weight: between(z.int(), 0, 65535).default(100),
   tags: tagsSchema,
   created_at: timestampSchema,
   updated_at: timestampSchema,
