@@ -243,6 +243,32 @@ describe('core entities as Kong declares them', () => {
     assert.deepEqual(field(schema, 'slots')?.between, [10, 65536]);
   });
 
+  test('upstreams: host_header and healthchecks.active.https_sni answer with Kong\'s typedef messages', async () => {
+    for (const [value, message] of [
+      ['a.test:99999', 'invalid port number'],
+      ['bad_host!', 'invalid hostname: bad_host!'],
+      ['300.1.1.1', 'invalid ipv4 address: 300.1.1.1'],
+      ['[zz::1]:80', 'invalid ipv6 address: [zz::1]:80'],
+    ]) {
+      const r = await call('POST', '/upstreams', { name: 'host-header', host_header: value });
+      assert.deepEqual(r.body.fields, { host_header: message }, value);
+    }
+    for (const value of ['a.test', 'a.test:8080', '10.0.0.1:80', '[::1]:8443', '::1']) {
+      const r = await call('POST', '/upstreams', { name: 'host-header', host_header: value });
+      assert.equal(r.status, 201, value);
+      assert.equal((await call('DELETE', '/upstreams/host-header')).status, 204);
+    }
+    for (const [value, message] of [
+      ['192.0.2.1', 'must not be an IP'],
+      ['probe.test:443', 'must not have a port'],
+      ['*.test', 'invalid value: *.test'],
+    ]) {
+      const r = await call('POST', '/upstreams', { name: 'sni-check', healthchecks: { active: { type: 'https', https_sni: value } } });
+      assert.deepEqual(r.body.fields, { healthchecks: { active: { https_sni: message } } }, value);
+    }
+    assert.equal((await call('POST', '/upstreams', { name: 'sni-check', healthchecks: { active: { type: 'https', https_sni: 'probe.test' } } })).status, 201);
+  });
+
   test('targets read back as Kong stores them: port 8000 when none, IPv6 fully expanded in brackets, a name as written', async () => {
     const up = (await call('POST', '/upstreams', { name: 'target-format' })).body;
     for (const [given, stored] of [

@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
-import { checkHostname, checkTag, uuidPattern } from './fields.ts';
+import { checkHostname, checkWildcardHost, checkTag, uuidPattern } from './fields.ts';
 import { foreignRefSchema } from './schemas.ts';
 import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
@@ -61,7 +61,7 @@ const activeSchema = z.strictObject({
   timeout: seconds.default(1),
   concurrency: between(z.int(), 1, 2 ** 31).default(10),
   http_path: checked((v) => (v.startsWith('/') && !/[\s?#]/.test(v) ? null : 'must be a path starting with "/" (no query, fragment or whitespace)')).default('/'),
-  https_sni: checked((v) => (isIP(v) === 0 && checkHostname(v) === null ? null : `invalid SNI '${v}': must be a hostname`)).nullable().default(null),
+  https_sni: checked(checkSni).nullable().default(null),
   https_verify_certificate: z.boolean().default(true),
   headers: z.record(checked(checkKongHeaderName), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]))).nullable().default(null),
   healthy: z.strictObject({
@@ -110,14 +110,28 @@ export function checkUpstreamName(v: string): string | null {
   return null;
 }
 
-/** `host[:port]` of a `host_header` (Kong's typedefs.host_with_optional_port). */
+/**
+ * `host[:port]` of a `host_header` (Kong's typedefs.host_with_optional_port), with the messages of
+ * Kong's tools.ip.normalize_ip: an IPv6 address may stand bare or in brackets (then with a port).
+ */
 function checkHostWithPort(v: string): string | null {
-  const m = /^(.*?)(?::(\d{1,5}))?$/.exec(v.startsWith('[') ? v.replace(/^(\[[^\]]+\])/, '$1') : v);
-  const host = v.startsWith('[') ? v.slice(0, v.indexOf(']') + 1) : (m?.[1] ?? v);
-  const rest = v.slice(host.length);
-  if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return `invalid value '${v}': expected host[:port]`;
-  if (rest !== '' && Number(rest.slice(1)) > 65535) return `invalid port in '${v}'`;
-  return checkHostname(host);
+  if (isIP(v) === 6) return null;
+  if (v.startsWith('[')) {
+    const m = /^\[([^\]]*)\](?::(\d+))?$/.exec(v);
+    if (m === null || isIP(m[1]!) !== 6) return m === null ? 'invalid ipv6 address' : `invalid ipv6 address: ${v}`;
+    return m[2] !== undefined && Number(m[2]) > 65535 ? 'invalid port number' : null;
+  }
+  const m = /^(.*?)(?::(\d+))?$/.exec(v)!;
+  const host = m[1]!;
+  if (host.includes(':')) return `invalid ipv6 address: ${v}`;
+  if (m[2] !== undefined && Number(m[2]) > 65535) return 'invalid port number';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return isIP(host) === 4 ? null : `invalid ipv4 address: ${v}`;
+  return host !== '' && checkHostname(host) === null ? null : `invalid hostname: ${v}`;
+}
+
+/** Kong's sni typedef (an active check's https_sni): a name — no IP, no port, no wildcard. */
+function checkSni(v: string): string | null {
+  return v.includes('*') ? `invalid value: ${v}` : checkWildcardHost(v);
 }
 
 /** Kong's cookie_name typedef (an HTTP token, tools.http.validate_http_token), with Kong's message. */
