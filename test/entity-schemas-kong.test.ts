@@ -269,6 +269,19 @@ describe('core entities as Kong declares them', () => {
     assert.equal((await call('POST', '/upstreams', { name: 'sni-check', healthchecks: { active: { type: 'https', https_sni: 'probe.test' } } })).status, 201);
   });
 
+  test('upstreams: healthchecks.active.http_path and hash_on_cookie_path are Kong\'s path typedef, with its messages', async () => {
+    for (const [value, message] of [
+      ['health', 'should start with: /'],
+      ['/a//b', 'must not have empty segments'],
+      ['/health?full=1', "invalid path: '/health?full=1' (characters outside of the reserved list of RFC 3986 found)"],
+      ['/a%zz', "invalid url-encoded value: '%zz'"],
+    ]) {
+      const r = await call('POST', '/upstreams', { name: 'paths', healthchecks: { active: { http_path: value } }, hash_on_cookie_path: value });
+      assert.deepEqual(r.body.fields, { hash_on_cookie_path: message, healthchecks: { active: { http_path: message } } }, value);
+    }
+    assert.equal((await call('POST', '/upstreams', { name: 'paths', healthchecks: { active: { http_path: '/status%20page;v=1' } } })).status, 201);
+  });
+
   test('targets read back as Kong stores them: port 8000 when none, IPv6 fully expanded in brackets, a name as written', async () => {
     const up = (await call('POST', '/upstreams', { name: 'target-format' })).body;
     for (const [given, stored] of [

@@ -27,6 +27,18 @@ export function checkKongHeaderName(v: string): string | null {
   return /^[A-Za-z0-9_-]+$/.test(v) ? null : `bad header name '${v}', allowed characters are A-Z, a-z, 0-9, '_', and '-'`;
 }
 
+/**
+ * Kong's path typedef, its checks in Kong's order and with Kong's messages: a leading '/', no
+ * empty segment, RFC 3986 characters only, '%' only as a valid escape.
+ */
+export function checkKongPath(v: string): string | null {
+  if (!v.startsWith('/')) return 'should start with: /';
+  if (v.includes('//')) return 'must not have empty segments';
+  if (!/^\/[A-Za-z0-9.\-_~/%:@!$&'()*+,;=]*$/.test(v)) return `invalid path: '${v}' (characters outside of the reserved list of RFC 3986 found)`;
+  const bad = /%(?![0-9A-Fa-f]{2}).{0,2}/s.exec(v);
+  return bad === null ? null : `invalid url-encoded value: '${bad[0]}'`;
+}
+
 function checked(check: (v: string) => string | null) {
   return z.string().superRefine((v, ctx) => {
     const message = check(v);
@@ -60,7 +72,7 @@ const activeSchema = z.strictObject({
   type: checkType,
   timeout: seconds.default(1),
   concurrency: between(z.int(), 1, 2 ** 31).default(10),
-  http_path: checked((v) => (v.startsWith('/') && !/[\s?#]/.test(v) ? null : 'must be a path starting with "/" (no query, fragment or whitespace)')).default('/'),
+  http_path: checked(checkKongPath).default('/'),
   https_sni: checked(checkSni).nullable().default(null),
   https_verify_certificate: z.boolean().default(true),
   headers: z.record(checked(checkKongHeaderName), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]))).nullable().default(null),
@@ -156,7 +168,7 @@ export const upstreamInputSchema = z.strictObject({
   hash_on_header: checked(checkKongHeaderName).nullable().default(null),
   hash_fallback_header: checked(checkKongHeaderName).nullable().default(null),
   hash_on_cookie: checked(checkCookieName).nullable().default(null),
-  hash_on_cookie_path: checked((v) => (v.startsWith('/') && !/\s/.test(v) ? null : 'must be a path starting with "/"')).default('/'),
+  hash_on_cookie_path: checked(checkKongPath).default('/'),
   hash_on_query_arg: stringMin1.nullable().default(null),
   hash_fallback_query_arg: stringMin1.nullable().default(null),
   hash_on_uri_capture: stringMin1.nullable().default(null),
