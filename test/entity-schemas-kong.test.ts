@@ -140,6 +140,181 @@ describe('core entities as Kong declares them', () => {
     assert.equal((await call('POST', '/services', { host: 'tls-ok.test', protocol: 'https', tls_verify: true, tls_verify_depth: 2 })).status, 201);
   });
 
+  test('upstreams: Kong\'s entity checks for hash_on/hash_fallback — the conditional on @entity, the reason on the field it constrains', async () => {
+    const missing = await call('POST', '/upstreams', { name: 'hash-header', hash_on: 'header' });
+    assert.equal(missing.status, 400);
+    assert.deepEqual(missing.body, {
+      code: 2,
+      name: 'schema violation',
+      message: "2 schema violations (failed conditional validation given value of field 'hash_on'; hash_on_header: required field missing)",
+      fields: { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_on_header: 'required field missing' },
+    });
+    for (const [body, fields] of [
+      [{ hash_on: 'ip', hash_fallback: 'header' }, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_fallback_header: 'required field missing' }],
+      // The cookie is hash_on_cookie even for the fallback.
+      [{ hash_on: 'ip', hash_fallback: 'cookie' }, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_on_cookie: 'required field missing' }],
+      [{ hash_on: 'consumer', hash_fallback: 'query_arg' }, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_fallback_query_arg: 'required field missing' }],
+      [{ hash_on: 'uri_capture' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_on_uri_capture: 'required field missing' }],
+      [{ hash_fallback: 'ip' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none' }],
+      [{ hash_on: 'cookie', hash_on_cookie: 'c', hash_fallback: 'ip' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none' }],
+      [{ hash_on: 'consumer', hash_fallback: 'consumer' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none, ip, header, cookie, path, query_arg, uri_capture' }],
+      [{ hash_on: 'path', hash_fallback: 'path' }, { '@entity': ["failed conditional validation given value of field 'hash_on'"], hash_fallback: 'expected one of: none, consumer, header, cookie, query_arg, ip, uri_capture' }],
+      [{ hash_on: 'header', hash_on_header: 'X-A', hash_fallback: 'header', hash_fallback_header: 'X-A' }, { '@entity': ["values of these fields must be distinct: 'hash_on_header', 'hash_fallback_header'"] }],
+      [{ hash_on: 'query_arg', hash_on_query_arg: 'q', hash_fallback: 'query_arg', hash_fallback_query_arg: 'q' }, { '@entity': ["values of these fields must be distinct: 'hash_on_query_arg', 'hash_fallback_query_arg'"] }],
+    ] as [Record<string, unknown>, unknown][]) {
+      const r = await call('POST', '/upstreams', { name: 'hash-checks', ...body });
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.deepEqual(r.body.fields, fields, JSON.stringify(body));
+    }
+    // Kong compares the names as given: two spellings of one header are distinct to it.
+    const spelled = await call('POST', '/upstreams', { name: 'hash-spelled', hash_on: 'header', hash_on_header: 'X-A', hash_fallback: 'header', hash_fallback_header: 'x-a' });
+    assert.equal(spelled.status, 201);
+    assert.equal(spelled.body.algorithm, 'consistent-hashing');
+    // A PATCH is checked against the merged upstream.
+    const patched = await call('PATCH', '/upstreams/hash-spelled', { hash_fallback: 'cookie' });
+    assert.deepEqual(patched.body.fields, { '@entity': ["failed conditional validation given value of field 'hash_fallback'"], hash_on_cookie: 'required field missing' });
+  });
+
+  test('upstreams: algorithm and hash_on show Kong\'s defaults (round-robin, none) in GET /schemas/upstreams', async () => {
+    const fields = (await call('GET', '/schemas/upstreams')).body.fields as Fields;
+    assert.equal(field(fields, 'algorithm')?.default, 'round-robin');
+    assert.equal(field(fields, 'hash_on')?.default, 'none');
+    assert.equal(field(fields, 'hash_fallback')?.default, 'none');
+    const up = await call('POST', '/upstreams', { name: 'schema-defaults' });
+    assert.equal(up.body.algorithm, 'round-robin');
+    assert.equal(up.body.hash_on, 'none');
+  });
+
+  test('upstreams: header names as Kong\'s header_name typedef (Host allowed; letters, digits, - and _), cookie names as Kong\'s token', async () => {
+    const host = await call('POST', '/upstreams', { name: 'hash-host', hash_on: 'header', hash_on_header: 'Host', healthchecks: { active: { headers: { Host: ['probe.internal'] } } } });
+    assert.equal(host.status, 201, JSON.stringify(host.body));
+    assert.deepEqual(host.body.healthchecks.active.headers, { Host: ['probe.internal'] });
+    const dotted = await call('POST', '/upstreams', { name: 'hash-dotted', hash_on: 'header', hash_on_header: 'x.user' });
+    assert.equal(dotted.status, 400);
+    assert.deepEqual(dotted.body.fields, { hash_on_header: "bad header name 'x.user', allowed characters are A-Z, a-z, 0-9, '_', and '-'" });
+    const cookie = await call('POST', '/upstreams', { name: 'hash-cookie', hash_on: 'cookie', hash_on_cookie: 'a=b' });
+    assert.equal(cookie.status, 400);
+    assert.deepEqual(cookie.body.fields, { hash_on_cookie: 'contains one or more invalid characters. ASCII control characters (0-31;127), space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.' });
+  });
+
+  test('names (services, routes, plugin instance_name) are Kong\'s utf8_name: any non-ASCII character is accepted; Kong\'s message', async () => {
+    const bad = await call('POST', '/services', { name: 'bad name!', host: 'named.test' });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.fields, { name: "invalid value 'bad name!': the only accepted ascii characters are alphanumerics or ., -, _, and ~" });
+    const route = await call('POST', '/routes', { name: 'a/b', paths: ['/utf8-name'] });
+    assert.deepEqual(route.body.fields, { name: "invalid value 'a/b': the only accepted ascii characters are alphanumerics or ., -, _, and ~" });
+    const svc = await call('POST', '/services', { name: 'café—☕', host: 'named.test' });
+    assert.equal(svc.status, 201);
+    const plugin = await call('POST', '/plugins', { name: 'cors', instance_name: 'cors→🙂', service: { id: svc.body.id } });
+    assert.equal(plugin.status, 201, JSON.stringify(plugin.body));
+    assert.equal(plugin.body.instance_name, 'cors→🙂');
+    assert.equal((await call('DELETE', `/plugins/${plugin.body.id}`)).status, 204);
+  });
+
+  test('plugins: a plugin\'s own protocols set (Kong\'s protocols_http) narrows what protocols accepts, and GET /schemas/plugins/{name} offers only those', async () => {
+    const svc = (await call('POST', '/services', { name: 'protocols-svc', host: 'protocols.test' })).body;
+    const tcp = await call('POST', '/plugins', { name: 'cors', service: { id: svc.id }, protocols: ['http', 'tcp'] });
+    assert.equal(tcp.status, 400);
+    assert.deepEqual(tcp.body.fields, { protocols: [null, 'expected one of: grpc, grpcs, http, https, ws, wss'] });
+    // A PATCH onto a stream protocol is refused too.
+    const ok = await call('POST', '/plugins', { name: 'cors', service: { id: svc.id }, protocols: ['https'] });
+    assert.equal(ok.status, 201);
+    assert.deepEqual((await call('PATCH', `/plugins/${ok.body.id}`, { protocols: ['tls'] })).body.fields, { protocols: ['expected one of: grpc, grpcs, http, https, ws, wss'] });
+    // Kong's prometheus takes every protocol (typedefs.protocols).
+    assert.equal((await call('POST', '/plugins', { name: 'prometheus', service: { id: svc.id }, protocols: ['tcp', 'tls'] })).status, 201);
+    const cors = (await call('GET', '/schemas/plugins/cors')).body.fields as Fields;
+    assert.deepEqual((field(cors, 'protocols')?.elements as Record<string, unknown>).one_of, ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss']);
+    const prometheus = (await call('GET', '/schemas/plugins/prometheus')).body.fields as Fields;
+    assert.ok(((field(prometheus, 'protocols')?.elements as Record<string, unknown>).one_of as string[]).includes('tcp'));
+  });
+
+  test('upstreams and targets: Kong\'s ranges with Kong\'s message (value should be between min and max)', async () => {
+    const slots = await call('POST', '/upstreams', { name: 'ranges', slots: 5 });
+    assert.deepEqual(slots.body.fields, { slots: 'value should be between 10 and 65536' });
+    const hc = await call('POST', '/upstreams', { name: 'ranges', healthchecks: { threshold: 101, active: { concurrency: 0, healthy: { successes: 256, http_statuses: [99] } } } });
+    assert.deepEqual(hc.body.fields, { healthchecks: {
+      threshold: 'value should be between 0 and 100',
+      active: { concurrency: 'value should be between 1 and 2147483648', healthy: { successes: 'value should be between 0 and 255', http_statuses: ['value should be between 100 and 999'] } },
+    } });
+    const up = (await call('POST', '/upstreams', { name: 'ranges' })).body;
+    const weight = await call('POST', `/upstreams/${up.id}/targets`, { target: '10.0.0.1', weight: 65536 });
+    assert.deepEqual(weight.body.fields, { weight: 'value should be between 0 and 65535' });
+    const schema = (await call('GET', '/schemas/upstreams')).body.fields as Fields;
+    assert.deepEqual(field(schema, 'slots')?.between, [10, 65536]);
+  });
+
+  test('upstreams: host_header and healthchecks.active.https_sni answer with Kong\'s typedef messages', async () => {
+    for (const [value, message] of [
+      ['a.test:99999', 'invalid port number'],
+      ['bad_host!', 'invalid hostname: bad_host!'],
+      ['300.1.1.1', 'invalid ipv4 address: 300.1.1.1'],
+      ['[zz::1]:80', 'invalid ipv6 address: [zz::1]:80'],
+    ]) {
+      const r = await call('POST', '/upstreams', { name: 'host-header', host_header: value });
+      assert.deepEqual(r.body.fields, { host_header: message }, value);
+    }
+    for (const value of ['a.test', 'a.test:8080', '10.0.0.1:80', '[::1]:8443', '::1']) {
+      const r = await call('POST', '/upstreams', { name: 'host-header', host_header: value });
+      assert.equal(r.status, 201, value);
+      assert.equal((await call('DELETE', '/upstreams/host-header')).status, 204);
+    }
+    for (const [value, message] of [
+      ['192.0.2.1', 'must not be an IP'],
+      ['probe.test:443', 'must not have a port'],
+      ['*.test', 'invalid value: *.test'],
+    ]) {
+      const r = await call('POST', '/upstreams', { name: 'sni-check', healthchecks: { active: { type: 'https', https_sni: value } } });
+      assert.deepEqual(r.body.fields, { healthchecks: { active: { https_sni: message } } }, value);
+    }
+    assert.equal((await call('POST', '/upstreams', { name: 'sni-check', healthchecks: { active: { type: 'https', https_sni: 'probe.test' } } })).status, 201);
+  });
+
+  test('upstreams: healthchecks.active.http_path and hash_on_cookie_path are Kong\'s path typedef, with its messages', async () => {
+    for (const [value, message] of [
+      ['health', 'should start with: /'],
+      ['/a//b', 'must not have empty segments'],
+      ['/health?full=1', "invalid path: '/health?full=1' (characters outside of the reserved list of RFC 3986 found)"],
+      ['/a%zz', "invalid url-encoded value: '%zz'"],
+    ]) {
+      const r = await call('POST', '/upstreams', { name: 'paths', healthchecks: { active: { http_path: value } }, hash_on_cookie_path: value });
+      assert.deepEqual(r.body.fields, { hash_on_cookie_path: message, healthchecks: { active: { http_path: message } } }, value);
+    }
+    assert.equal((await call('POST', '/upstreams', { name: 'paths', healthchecks: { active: { http_path: '/status%20page;v=1' } } })).status, 201);
+  });
+
+  test('targets read back as Kong stores them: port 8000 when none, IPv6 fully expanded in brackets, a name as written', async () => {
+    const up = (await call('POST', '/upstreams', { name: 'target-format' })).body;
+    for (const [given, stored] of [
+      ['::1', '[0000:0000:0000:0000:0000:0000:0000:0001]:8000'],
+      ['[2001:DB8::7]:8443', '[2001:0db8:0000:0000:0000:0000:0000:0007]:8443'],
+      ['API.Internal', 'API.Internal:8000'],
+      ['10.0.0.9', '10.0.0.9:8000'],
+    ]) {
+      const r = await call('POST', `/upstreams/${up.id}/targets`, { target: given });
+      assert.equal(r.status, 201, given);
+      assert.equal(r.body.target, stored, given);
+    }
+    // The same address written another way is the same target.
+    const again = await call('POST', `/upstreams/${up.id}/targets`, { target: '[0:0::1]:8000' });
+    assert.equal(again.status, 409);
+    const bad = await call('POST', `/upstreams/${up.id}/targets`, { target: 'a b' });
+    assert.deepEqual(bad.body.fields, { target: "Invalid target ('a b'); not a valid hostname or ip address" });
+  });
+
+  test('plugins: consumer and consumer_group are mutually exclusive, with Kong\'s entity check message', async () => {
+    const consumer = (await call('POST', '/consumers', { username: 'scoped-both' })).body;
+    const group = (await call('POST', '/consumer_groups', { name: 'scoped-both' })).body;
+    const both = await call('POST', '/plugins', { name: 'rate-limiting', config: { minute: 5 }, consumer: { id: consumer.id }, consumer_group: { id: group.id } });
+    assert.equal(both.status, 400);
+    assert.deepEqual(both.body, {
+      code: 2,
+      name: 'schema violation',
+      message: "schema violation (only one or none of these fields must be set: 'consumer', 'consumer_group')",
+      fields: { '@entity': ["only one or none of these fields must be set: 'consumer', 'consumer_group'"] },
+    });
+    assert.equal((await call('POST', '/plugins', { name: 'rate-limiting', config: { minute: 5 }, consumer_group: { id: group.id } })).status, 201);
+  });
+
   test('tags: Kong\'s tag rule and message', async () => {
     const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
     assert.equal(bad.status, 400);

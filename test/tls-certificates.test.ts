@@ -120,7 +120,7 @@ describe('certificates and SNIs from a decK file', () => {
     const text = gw.logText();
     assert.match(text, /certificates\[0\]: certificate does not match key/);
     assert.match(text, /certificates\[1\]\.cert: invalid certificate/);
-    assert.match(text, /certificates\[2\]\.snis\[0\]\.name: invalid wildcard: must be placed at leftmost or rightmost label/);
+    assert.match(text, /certificates\[2\]\.snis\[0\]\.name: wildcard must be leftmost or rightmost character/);
     assert.match(text, /certificates\[2\]\.snis\[1\]\.name: must not be an IP/);
     assert.doesNotMatch(text, /PRIVATE KEY/);
     // The running config still serves.
@@ -177,11 +177,20 @@ describe('certificates, SNIs and CA certificates through the Admin API', () => {
 
     const c = await admin(gw, 'POST', '/certificates', { cert: certs.other.cert, key: certs.other.key });
     const id = c.body.id as string;
-    for (const [name, message] of [['a.*.example.com', 'invalid wildcard: must be placed at leftmost or rightmost label'], ['*.*.example.com', 'invalid wildcard: must have at most one wildcard'], ['192.0.2.1', 'must not be an IP'], ['a.example.com:8443', 'must not have a port']]) {
+    // Kong: an SNI's name is a wildcard_host, with that typedef's wording (not a route host's).
+    for (const [name, message] of [
+      ['a.*.example.com', 'wildcard must be leftmost or rightmost character'],
+      ['*.*.example.com', 'only one wildcard must be specified'],
+      ['192.0.2.1', 'must not be an IP'],
+      ['a.example.com:8443', 'must not have a port'],
+      ['bad_name!.example.com', 'invalid value: bad_name!.example.com'],
+    ]) {
       const r = await admin(gw, 'POST', '/snis', { name, certificate: { id } });
       assert.equal(r.status, 400, name);
       assert.equal((r.body.fields as Record<string, unknown>).name, message, name);
     }
+    // Kong: the wildcard need only be the first or last character.
+    assert.equal((await admin(gw, 'POST', '/snis', { name: '*api.example.com', certificate: { id } })).status, 201);
     assert.equal((await admin(gw, 'POST', '/snis', { name: 'dup.example.com', certificate: { id } })).status, 201);
     assert.equal((await admin(gw, 'POST', '/snis', { name: 'dup.example.com', certificate: { id } })).status, 409);
     assert.equal((await admin(gw, 'DELETE', `/certificates/${id}`)).status, 204);
@@ -194,15 +203,25 @@ describe('certificates, SNIs and CA certificates through the Admin API', () => {
     const created = await admin(gw, 'POST', '/ca_certificates', { cert: ca.cert });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.match(String(created.body.cert_digest), /^[0-9a-f]{64}$/);
+    // Kong's custom_entity_check: these answer under @entity (an unreadable PEM under `cert`).
     const notCa = await admin(gw, 'POST', '/ca_certificates', { cert: leaf.cert });
     assert.equal(notCa.status, 400);
-    assert.match(String((notCa.body.fields as Record<string, unknown>).cert), /missing the "CA" basic constraint/);
+    assert.deepEqual(notCa.body.fields, { '@entity': ['certificate does not appear to be a CA because it is missing the "CA" basic constraint'] });
+    assert.equal(notCa.body.message, 'schema violation (certificate does not appear to be a CA because it is missing the "CA" basic constraint)');
     const old = await admin(gw, 'POST', '/ca_certificates', { cert: expired.cert });
     assert.equal(old.status, 400);
-    assert.equal((old.body.fields as Record<string, unknown>).cert, 'certificate expired, "Not After" time is in the past');
+    assert.deepEqual(old.body.fields, { '@entity': ['certificate expired, "Not After" time is in the past'] });
     const two = await admin(gw, 'POST', '/ca_certificates', { cert: ca.cert + leaf.cert });
-    assert.equal((two.body.fields as Record<string, unknown>).cert, 'please submit only one certificate at a time');
+    assert.deepEqual(two.body.fields, { '@entity': ['please submit only one certificate at a time'] });
+    const garbage = await admin(gw, 'POST', '/ca_certificates', { cert: 'not a certificate' });
+    assert.match(String((garbage.body.fields as Record<string, unknown>).cert), /^invalid certificate/);
     assert.equal((await admin(gw, 'POST', '/ca_certificates', { cert: ca.cert })).status, 409, 'same digest');
+    // Kong computes cert_digest on write: a stale one sent along (a decK file) is replaced, not refused.
+    const other = await issueCert({ cn: 'Other CA', isCa: true });
+    const stale = await admin(gw, 'POST', '/ca_certificates', { cert: other.cert, cert_digest: created.body.cert_digest });
+    assert.equal(stale.status, 201, JSON.stringify(stale.body));
+    assert.notEqual(stale.body.cert_digest, created.body.cert_digest);
+    assert.equal((await admin(gw, 'DELETE', `/ca_certificates/${stale.body.id}`)).status, 204);
 
     const svc = await admin(gw, 'POST', '/services', { name: 'tls-up', url: 'https://127.0.0.1:1', tls_verify: true, ca_certificates: [created.body.id] });
     assert.equal(svc.status, 201, JSON.stringify(svc.body));

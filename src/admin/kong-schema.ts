@@ -157,13 +157,13 @@ const pluginScopes = [
  * `typedefs.no_consumer`; a consumer group scope only where the plugin allows one), `protocols`
  * with its default (decK fills it from here) and the `config` record.
  */
-export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes'>): { fields: KongField[] } {
+export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols'>): { fields: KongField[] } {
   let out = pluginMemo.get(def);
   if (!out) pluginMemo.set(def, (out = convertPluginSchema(def)));
   return out;
 }
 
-function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes'>): { fields: KongField[] } {
+function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols'>): { fields: KongField[] } {
   const fields: KongField[] = [];
   for (const [scope, reference] of pluginScopes) {
     if (scope === 'consumer_group') {
@@ -173,7 +173,12 @@ function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes'>): 
     }
   }
   const protocols = (jsonSchemaOf(pluginInputSchema) as JsonSchema | null)?.properties?.protocols;
-  if (protocols) fields.push({ protocols: { ...definition('protocols', protocols, true), type: 'set' } });
+  if (protocols) {
+    const field: Record<string, unknown> = { ...definition('protocols', protocols, true), type: 'set' };
+    // The plugin's own narrower set (Kong's protocols_http), as Kong Manager offers it.
+    if (def.protocols && typeof field.elements === 'object' && field.elements !== null) field.elements = { ...(field.elements as Record<string, unknown>), one_of: [...def.protocols] };
+    fields.push({ protocols: field });
+  }
   fields.push({ config: { type: 'record', required: true, fields: kongFields((jsonSchemaOf(def.schema) ?? {}) as JsonSchema) } });
   return { fields };
 }

@@ -145,3 +145,31 @@ test('active.concurrency: at most that many probes are in flight at once', async
     server.close();
   }
 });
+
+test('active HTTP probes: a configured Host header (any case) replaces the default one, sent once', async () => {
+  const seen: string[][] = [];
+  const server = http.createServer((req, res) => {
+    const hosts: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(req.rawHeaders[i + 1]!);
+    seen.push(hosts);
+    res.writeHead(200).end('x');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const hc = defaultHealthchecks();
+  hc.active.healthy.interval = 0.2;
+  hc.active.healthy.successes = 1;
+  hc.active.headers = { Host: ['probe.internal'], 'X-Probe': ['1'] };
+  const u = upstream('probe-host', hc);
+  const lb = new LocalBalancing({ servers: [], hostsFile: '' }, silent);
+  try {
+    await lb.apply([u], [target(u, `127.0.0.1:${port}`)]);
+    const t0 = Date.now();
+    while (seen.length === 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen[0], ['probe.internal']);
+  } finally {
+    lb.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});

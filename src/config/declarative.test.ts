@@ -4,6 +4,8 @@ import { ConfigError } from '../errors.ts';
 import { parseDeclarative, toDeclarative } from './index.ts';
 import type { ConfigData } from './index.ts';
 import { testRegistry } from './testkit.ts';
+import { createRegistry } from '../plugins/registry.ts';
+import cors from '../plugins/bundled/cors/index.ts';
 
 const registry = testRegistry();
 const now = 1_700_000_000_000;
@@ -446,4 +448,51 @@ routes:
   hasIssue(lines, "routes[0]: 'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'");
   hasIssue(lines, 'routes[0].snis: length must be 0');
   hasIssue(lines, 'routes[1].snis[0]: wildcard must be leftmost or rightmost character');
+});
+
+test("an upstream's hash_on/hash_fallback follow Kong's entity checks in a declarative file too", () => {
+  const lines = issuesOf(`
+_format_version: "3.0"
+upstreams:
+  - name: needs-header
+    hash_on: header
+  - name: same-fallback
+    hash_on: consumer
+    hash_fallback: consumer
+  - name: host-header
+    hash_on: header
+    hash_on_header: Host
+`);
+  hasIssue(lines, "upstreams[0]: failed conditional validation given value of field 'hash_on'");
+  hasIssue(lines, 'upstreams[0].hash_on_header: required field missing');
+  hasIssue(lines, 'upstreams[1].hash_fallback: expected one of: none, ip, header, cookie, path, query_arg, uri_capture');
+  assert.ok(!lines.some((l) => l.startsWith('upstreams[2]')), lines.join('\n'));
+});
+
+test("a plugin's own protocols set (Kong's protocols_http) is checked in a declarative file too", () => {
+  const text = `
+_format_version: "3.0"
+plugins:
+  - name: cors
+    protocols: [http, udp]
+`;
+  try {
+    parseDeclarative(text, { registry: createRegistry([cors]), env: {}, now });
+    assert.fail('expected the config to be rejected');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.match(err.format(), /plugins\[0\]\.protocols\[1\]: expected one of: grpc, grpcs, http, https, ws, wss/);
+  }
+});
+
+test('targets in a declarative file are stored as Kong stores them (IPv6 expanded, names as written)', () => {
+  const data = parse(`
+_format_version: "3.0"
+upstreams:
+  - name: v6
+    targets:
+      - target: "::1"
+      - target: Backend.Internal:81
+`);
+  assert.deepEqual(data.targets.map((t) => t.target), ['[0000:0000:0000:0000:0000:0000:0000:0001]:8000', 'Backend.Internal:81']);
 });

@@ -8,11 +8,11 @@ import { compileRoutePathRegex } from '../router/index.ts';
 /** RFC 4122 textual UUID (any version; Kong accepts any). */
 export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Kong's `utf8_name`: letters, digits and `. - _ ~`. */
-const namePattern = /^[\p{L}\p{N}._~-]+$/u;
+/** Kong's `utf8_name`: ASCII letters and digits, `. - _ ~`, and any non-ASCII character. */
+const namePattern = /^[A-Za-z0-9._~\u{80}-\u{10FFFF}-]+$/u;
 
 export function checkName(value: string): string | null {
-  return namePattern.test(value) ? null : `invalid value '${value}': the only accepted characters are letters, digits, '.', '-', '_' and '~'`;
+  return namePattern.test(value) ? null : `invalid value '${value}': the only accepted ascii characters are alphanumerics or ., -, _, and ~`;
 }
 
 export function checkTag(value: string): string | null {

@@ -164,7 +164,7 @@ export const sniInputSchema = z.strictObject({
   updated_at: timestampSchema,
 });
 
-/** Kong's ca_certificates: cert_digest is computed (a given one must match). */
+/** Kong's ca_certificates: cert_digest is computed on write (a given one is replaced). */
 export const caCertificateInputSchema = z.strictObject({
   id: uuidSchema.optional(),
   cert: z.string().min(1),

@@ -4,12 +4,12 @@
  * the algorithm/hash_on write-time shorthands, target normalisation).
  *
  * Field names, defaults and ranges: Kong 3.x kong/db/schema/entities/{upstreams,targets}.lua.
- * Messages are our own, naming the field.
+ * Messages: Kong's, where Kong's schema has them (the entity checks, typedef validators).
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
-import { checkHeaderName, checkHostname, checkTag, uuidPattern } from './fields.ts';
+import { checkHostname, checkWildcardHost, checkTag, uuidPattern } from './fields.ts';
 import { foreignRefSchema } from './schemas.ts';
 import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
@@ -18,6 +18,27 @@ export const hashOns = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'q
 export const checkTypes = ['tcp', 'http', 'https', 'grpc', 'grpcs'] as const;
 export type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck, Target, Upstream } from './types.ts';
 
+/**
+ * Kong's header_name typedef (tools.http.validate_header_name): letters, digits, '-' and '_',
+ * with Kong's message. Unlike a route's headers, 'Host' is a fine header to hash on or to send
+ * with an active health check.
+ */
+export function checkKongHeaderName(v: string): string | null {
+  return /^[A-Za-z0-9_-]+$/.test(v) ? null : `bad header name '${v}', allowed characters are A-Z, a-z, 0-9, '_', and '-'`;
+}
+
+/**
+ * Kong's path typedef, its checks in Kong's order and with Kong's messages: a leading '/', no
+ * empty segment, RFC 3986 characters only, '%' only as a valid escape.
+ */
+export function checkKongPath(v: string): string | null {
+  if (!v.startsWith('/')) return 'should start with: /';
+  if (v.includes('//')) return 'must not have empty segments';
+  if (!/^\/[A-Za-z0-9.\-_~/%:@!$&'()*+,;=]*$/.test(v)) return `invalid path: '${v}' (characters outside of the reserved list of RFC 3986 found)`;
+  const bad = /%(?![0-9A-Fa-f]{2}).{0,2}/s.exec(v);
+  return bad === null ? null : `invalid url-encoded value: '${bad[0]}'`;
+}
+
 function checked(check: (v: string) => string | null) {
   return z.string().superRefine((v, ctx) => {
     const message = check(v);
@@ -25,9 +46,15 @@ function checked(check: (v: string) => string | null) {
   });
 }
 
-const seconds = z.number().min(0).max(65535);
-const counter = z.int().min(0).max(255);
-const statuses = z.array(z.int().min(100).max(999));
+/** Kong's `between = { min, max }`, with Kong's message for either side. */
+function between<T extends z.ZodNumber>(n: T, min: number, max: number) {
+  const error = `value should be between ${min} and ${max}`;
+  return n.min(min, { error }).max(max, { error });
+}
+
+const seconds = between(z.number(), 0, 65535);
+const counter = between(z.int(), 0, 255);
+const statuses = z.array(between(z.int(), 100, 999));
 const checkType = z.enum(checkTypes).default('http');
 
 const activeDefaults = (): ActiveHealthcheck => ({
@@ -44,11 +71,11 @@ const passiveDefaults = (): PassiveHealthcheck => ({
 const activeSchema = z.strictObject({
   type: checkType,
   timeout: seconds.default(1),
-  concurrency: z.int().min(1).max(2 ** 31).default(10),
-  http_path: checked((v) => (v.startsWith('/') && !/[\s?#]/.test(v) ? null : 'must be a path starting with "/" (no query, fragment or whitespace)')).default('/'),
-  https_sni: checked((v) => (isIP(v) === 0 && checkHostname(v) === null ? null : `invalid SNI '${v}': must be a hostname`)).nullable().default(null),
+  concurrency: between(z.int(), 1, 2 ** 31).default(10),
+  http_path: checked(checkKongPath).default('/'),
+  https_sni: checked(checkSni).nullable().default(null),
   https_verify_certificate: z.boolean().default(true),
-  headers: z.record(checked(checkHeaderName), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]))).nullable().default(null),
+  headers: z.record(checked(checkKongHeaderName), z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]))).nullable().default(null),
   healthy: z.strictObject({
     interval: seconds.default(0),
     http_statuses: statuses.default([200, 302]),
@@ -78,7 +105,7 @@ const passiveSchema = z.strictObject({
 }).default(passiveDefaults());
 
 export const healthchecksSchema = z.strictObject({
-  threshold: z.number().min(0).max(100).default(0),
+  threshold: between(z.number(), 0, 100).default(0),
   active: activeSchema,
   passive: passiveSchema,
 }).default({ threshold: 0, active: activeDefaults(), passive: passiveDefaults() });
@@ -95,17 +122,35 @@ export function checkUpstreamName(v: string): string | null {
   return null;
 }
 
-/** `host[:port]` of a `host_header` (Kong's typedefs.host_with_optional_port). */
+/**
+ * `host[:port]` of a `host_header` (Kong's typedefs.host_with_optional_port), with the messages of
+ * Kong's tools.ip.normalize_ip: an IPv6 address may stand bare or in brackets (then with a port).
+ */
 function checkHostWithPort(v: string): string | null {
-  const m = /^(.*?)(?::(\d{1,5}))?$/.exec(v.startsWith('[') ? v.replace(/^(\[[^\]]+\])/, '$1') : v);
-  const host = v.startsWith('[') ? v.slice(0, v.indexOf(']') + 1) : (m?.[1] ?? v);
-  const rest = v.slice(host.length);
-  if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return `invalid value '${v}': expected host[:port]`;
-  if (rest !== '' && Number(rest.slice(1)) > 65535) return `invalid port in '${v}'`;
-  return checkHostname(host);
+  if (isIP(v) === 6) return null;
+  if (v.startsWith('[')) {
+    const m = /^\[([^\]]*)\](?::(\d+))?$/.exec(v);
+    if (m === null || isIP(m[1]!) !== 6) return m === null ? 'invalid ipv6 address' : `invalid ipv6 address: ${v}`;
+    return m[2] !== undefined && Number(m[2]) > 65535 ? 'invalid port number' : null;
+  }
+  const m = /^(.*?)(?::(\d+))?$/.exec(v)!;
+  const host = m[1]!;
+  if (host.includes(':')) return `invalid ipv6 address: ${v}`;
+  if (m[2] !== undefined && Number(m[2]) > 65535) return 'invalid port number';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return isIP(host) === 4 ? null : `invalid ipv4 address: ${v}`;
+  return host !== '' && checkHostname(host) === null ? null : `invalid hostname: ${v}`;
 }
 
-const cookieName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Kong's sni typedef (an active check's https_sni): a name — no IP, no port, no wildcard. */
+function checkSni(v: string): string | null {
+  return v.includes('*') ? `invalid value: ${v}` : checkWildcardHost(v);
+}
+
+/** Kong's cookie_name typedef (an HTTP token, tools.http.validate_http_token), with Kong's message. */
+function checkCookieName(v: string): string | null {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? null
+    : 'contains one or more invalid characters. ASCII control characters (0-31;127), space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.';
+}
 const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a UUID' });
 const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
 const timestampSchema = z.number().min(0).optional();
@@ -115,18 +160,20 @@ const stringMin1 = z.string().min(1);
 export const upstreamInputSchema = z.strictObject({
   id: uuidSchema.optional(),
   name: checked(checkUpstreamName),
-  algorithm: z.enum(algorithms).optional(),
-  hash_on: z.enum(hashOns).optional(),
+  // Kong's defaults (GET /schemas/upstreams shows them; decK fills them in). Whether the request
+  // named algorithm or hash_on (the shorthands) is read from the raw input, not from these.
+  algorithm: z.enum(algorithms).default('round-robin'),
+  hash_on: z.enum(hashOns).default('none'),
   hash_fallback: z.enum(hashOns).default('none'),
-  hash_on_header: checked(checkHeaderName).nullable().default(null),
-  hash_fallback_header: checked(checkHeaderName).nullable().default(null),
-  hash_on_cookie: checked((v) => (cookieName.test(v) ? null : `invalid cookie name '${v}'`)).nullable().default(null),
-  hash_on_cookie_path: checked((v) => (v.startsWith('/') && !/\s/.test(v) ? null : 'must be a path starting with "/"')).default('/'),
+  hash_on_header: checked(checkKongHeaderName).nullable().default(null),
+  hash_fallback_header: checked(checkKongHeaderName).nullable().default(null),
+  hash_on_cookie: checked(checkCookieName).nullable().default(null),
+  hash_on_cookie_path: checked(checkKongPath).default('/'),
   hash_on_query_arg: stringMin1.nullable().default(null),
   hash_fallback_query_arg: stringMin1.nullable().default(null),
   hash_on_uri_capture: stringMin1.nullable().default(null),
   hash_fallback_uri_capture: stringMin1.nullable().default(null),
-  slots: z.int().min(10).max(65536).default(10000),
+  slots: between(z.int(), 10, 65536).default(10000),
   healthchecks: healthchecksSchema,
   host_header: checked(checkHostWithPort).nullable().default(null),
   // Kong: a foreign key to a certificate, presented to every target for mTLS when the service has
@@ -152,34 +199,43 @@ export function upstreamRules(u: UpstreamInput, given: { algorithm: boolean; has
   else if (hashOn !== 'none' && algorithm !== 'consistent-hashing') algorithm = 'consistent-hashing';
   u.algorithm = algorithm;
   u.hash_on = hashOn;
-  const issues: ValidationIssue[] = [];
-  const need = (mode: HashOn, field: keyof UpstreamInput, value: unknown, which: 'hash_on' | 'hash_fallback'): void => {
-    if (value === null || value === undefined) issues.push({ path: String(field), message: `required field missing: ${which} = '${mode}' needs '${String(field)}'` });
+  // Kong's entity_checks, in Kong's order: a failed `conditional` puts Kong's message on the
+  // entity and the reason on the field it constrains (a later check on the same field replaces
+  // the earlier reason, as Kong's set_field does); `distinct` reports on the entity only.
+  const entity: ValidationIssue[] = [];
+  const onField = new Map<string, string>();
+  const modeOf = (which: 'hash_on' | 'hash_fallback'): HashOn => (which === 'hash_on' ? u.hash_on : u.hash_fallback);
+  const fail = (ifField: 'hash_on' | 'hash_fallback', thenField: string, message: string): void => {
+    entity.push({ path: '', message: `failed conditional validation given value of field '${ifField}'` });
+    onField.set(thenField, message);
   };
-  const companion = (which: 'hash_on' | 'hash_fallback', mode: HashOn): void => {
-    const on = which === 'hash_on';
-    if (mode === 'header') need(mode, on ? 'hash_on_header' : 'hash_fallback_header', on ? u.hash_on_header : u.hash_fallback_header, which);
-    else if (mode === 'cookie') need(mode, 'hash_on_cookie', u.hash_on_cookie, which);
-    else if (mode === 'query_arg') need(mode, on ? 'hash_on_query_arg' : 'hash_fallback_query_arg', on ? u.hash_on_query_arg : u.hash_fallback_query_arg, which);
-    else if (mode === 'uri_capture') need(mode, on ? 'hash_on_uri_capture' : 'hash_fallback_uri_capture', on ? u.hash_on_uri_capture : u.hash_fallback_uri_capture, which);
+  const required = (ifField: 'hash_on' | 'hash_fallback', mode: HashOn, thenField: keyof UpstreamInput): void => {
+    if (modeOf(ifField) === mode && (u[thenField] === null || u[thenField] === undefined)) fail(ifField, thenField, 'required field missing');
   };
-  companion('hash_on', u.hash_on);
-  companion('hash_fallback', u.hash_fallback);
-  const fb = u.hash_fallback;
-  if ((u.hash_on === 'none' || u.hash_on === 'cookie') && fb !== 'none') {
-    issues.push({ path: 'hash_fallback', message: `must be 'none' when hash_on is '${u.hash_on}'` });
-  } else if (fb !== 'none' && fb === u.hash_on && (fb === 'consumer' || fb === 'ip' || fb === 'path')) {
-    issues.push({ path: 'hash_fallback', message: `must differ from hash_on ('${fb}')` });
-  }
+  const fallbackOneOf = (mode: HashOn, allowed: readonly HashOn[]): void => {
+    if (u.hash_on === mode && !allowed.includes(u.hash_fallback)) fail('hash_on', 'hash_fallback', `expected one of: ${allowed.join(', ')}`);
+  };
   const distinct = (a: keyof UpstreamInput, b: keyof UpstreamInput): void => {
-    const va = u[a], vb = u[b];
-    if (typeof va === 'string' && typeof vb === 'string' && va.toLowerCase() === vb.toLowerCase() && u.hash_on !== 'none' && fb !== 'none') {
-      issues.push({ path: String(b), message: `must differ from '${String(a)}'` });
-    }
+    // Kong compares the values as given (so 'X-User' and 'x-user' are distinct), whatever hash_on says.
+    if (typeof u[a] === 'string' && u[a] !== '' && u[a] === u[b]) entity.push({ path: '', message: `values of these fields must be distinct: '${String(a)}', '${String(b)}'` });
   };
+  required('hash_on', 'header', 'hash_on_header');
+  required('hash_fallback', 'header', 'hash_fallback_header');
+  required('hash_on', 'cookie', 'hash_on_cookie');
+  required('hash_fallback', 'cookie', 'hash_on_cookie');
+  fallbackOneOf('none', ['none']);
+  fallbackOneOf('cookie', ['none']);
+  fallbackOneOf('consumer', ['none', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture']);
+  fallbackOneOf('ip', ['none', 'consumer', 'header', 'cookie', 'path', 'query_arg', 'uri_capture']);
+  fallbackOneOf('path', ['none', 'consumer', 'header', 'cookie', 'query_arg', 'ip', 'uri_capture']);
   distinct('hash_on_header', 'hash_fallback_header');
+  required('hash_on', 'query_arg', 'hash_on_query_arg');
+  required('hash_fallback', 'query_arg', 'hash_fallback_query_arg');
   distinct('hash_on_query_arg', 'hash_fallback_query_arg');
+  required('hash_on', 'uri_capture', 'hash_on_uri_capture');
+  required('hash_fallback', 'uri_capture', 'hash_fallback_uri_capture');
   distinct('hash_on_uri_capture', 'hash_fallback_uri_capture');
+  const issues: ValidationIssue[] = [...entity, ...[...onField].map(([path, message]) => ({ path, message }))];
   const activeType = u.healthchecks.active.type;
   if (activeType === 'grpc' || activeType === 'grpcs') {
     issues.push({ path: 'healthchecks.active.type', message: `'${activeType}' active health checks are not supported; use 'http', 'https' or 'tcp'` });
@@ -187,7 +243,10 @@ export function upstreamRules(u: UpstreamInput, given: { algorithm: boolean; has
   return issues;
 }
 
-/** Parses `host[:port]`; null when not a valid hostname/IP with an optional port 1..65535. */
+/**
+ * Parses `host[:port]`; null when not a valid hostname/IP with an optional port 1..65535.
+ * `normalized` is the target as Kong stores it: port 8000 when none, IPv6 expanded in brackets.
+ */
 export function parseTarget(value: string): { host: string; port: number; normalized: string; ip: boolean } | null {
   let host: string, portText: string | undefined;
   if (value.startsWith('[')) {
@@ -213,8 +272,25 @@ export function parseTarget(value: string): { host: string; port: number; normal
   if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
   const kind = isIP(host);
   if (kind === 0 && checkHostname(host) !== null) return null;
-  const h = kind === 0 ? host.toLowerCase() : host;
+  if (kind === 6 && host.includes('%')) return null; // Kong: no zone id
+  // Kong (tools.ip.format_host): an IPv6 address fully expanded and lower-cased, a name as written.
+  const h = kind === 6 ? expandIPv6(host) : host;
   return { host: h, port, normalized: kind === 6 ? `[${h}]:${port}` : `${h}:${port}`, ip: kind !== 0 };
+}
+
+/** `::1` → `0000:0000:0000:0000:0000:0000:0000:0001` (a valid IPv6 address, without brackets). */
+export function expandIPv6(address: string): string {
+  let text = address.toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.map((g) => g.padStart(4, '0')).join(':');
 }
 
 export function invalidTargetMessage(value: string): string {
@@ -232,7 +308,7 @@ export const targetInputSchema = z.strictObject({
     }
     return p.normalized;
   }),
-  weight: z.int().min(0).max(65535).default(100),
+  weight: between(z.int(), 0, 65535).default(100),
   tags: tagsSchema,
   created_at: timestampSchema,
   updated_at: timestampSchema,

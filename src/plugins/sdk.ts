@@ -10,7 +10,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { CaCertificate, Certificate, Consumer, Plugin, Route, Service } from '../config/types.ts';
+import type { CaCertificate, Certificate, Consumer, Plugin, Protocol, Route, Service } from '../config/types.ts';
 import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../config/credentials.ts';
 import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
@@ -280,6 +280,11 @@ export interface PluginDefinition<C = any> {
   /** Where the plugin may be attached. Omitted = everywhere. */
   readonly scopes?: { readonly consumer?: boolean; readonly route?: boolean; readonly service?: boolean; readonly global?: boolean; readonly consumer_group?: boolean };
   /**
+   * The protocols an instance may be configured for (Kong's plugin schema `protocols` field:
+   * `typedefs.protocols_http` is {@link HTTP_PROTOCOLS}). Omitted = every protocol.
+   */
+  readonly protocols?: readonly Protocol[];
+  /**
    * Checks that depend on the node as well as the config (e.g. a setting required with several
    * workers). Run after the schema, wherever a config is validated (Admin API writes, declarative
    * files, `config validate`), so that what is accepted there is what `create` can build.
@@ -310,10 +315,16 @@ export interface NodeFacts {
  */
 export const PLUGIN_ENTITY_CHECK = '@entity';
 
+/**
+ * Kong's `typedefs.protocols_http`: the HTTP-subsystem protocols (ws and wss are HTTP here too,
+ * as routes accept them), for a plugin that runs only on HTTP requests.
+ */
+export const HTTP_PROTOCOLS: readonly Protocol[] = ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss'];
+
 /** The handlers `create` may return, in phase order. */
 export const handlerNames = ['rewrite', 'access', 'response', 'log', 'close'] as const;
 
-const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'check', 'shorthands', 'create', 'adminRoutes']);
+const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'protocols', 'check', 'shorthands', 'create', 'adminRoutes']);
 const scopeNames = new Set(['consumer', 'route', 'service', 'global', 'consumer_group']);
 const adminMethods = new Set(['GET', 'POST', 'DELETE']);
 /** Kong's plugin names: lower-case words joined by dashes (`openid-connect`, `rate-limiting`). */
@@ -344,6 +355,9 @@ export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
         else if (typeof v !== 'boolean') problems.push(`scopes.${k}: must be a boolean`);
       }
     }
+  }
+  if (d.protocols !== undefined && (!Array.isArray(d.protocols) || d.protocols.length === 0 || d.protocols.some((x) => typeof x !== 'string'))) {
+    problems.push('protocols: must be a non-empty array of protocol names');
   }
   if (d.adminRoutes !== undefined) {
     if (!Array.isArray(d.adminRoutes)) problems.push('adminRoutes: must be an array');

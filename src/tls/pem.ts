@@ -9,6 +9,11 @@ export class PemError extends Error {
   override name = 'PemError';
 }
 
+/** A PEM that parses but fails one of Kong's entity checks (reported under `@entity`, not the field). */
+export class PemEntityCheckError extends PemError {
+  override name = 'PemEntityCheckError';
+}
+
 const certBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** The PEM blocks of a bundle (leaf first), each parsed; throws `invalid certificate: ...`. */
@@ -90,10 +95,11 @@ export function checkPair(cert: unknown, key: unknown, certField: string, keyFie
 export function checkCaCertificate(pem: unknown, now = Date.now()): { cert: X509Certificate; digest: string } {
   const text = String(pem);
   const certs = parseCertificates(text);
-  if (certs.length > 1) throw new PemError('please submit only one certificate at a time');
+  // Kong's custom_entity_check of ca_certificates: its answers go under @entity.
+  if (certs.length > 1) throw new PemEntityCheckError('please submit only one certificate at a time');
   const cert = certs[0];
-  if (Date.parse(cert.validTo) < now) throw new PemError('certificate expired, "Not After" time is in the past');
-  if (!cert.ca) throw new PemError('certificate does not appear to be a CA because it is missing the "CA" basic constraint');
+  if (Date.parse(cert.validTo) < now) throw new PemEntityCheckError('certificate expired, "Not After" time is in the past');
+  if (!cert.ca) throw new PemEntityCheckError('certificate does not appear to be a CA because it is missing the "CA" basic constraint');
   return { cert, digest: certDigest(cert) };
 }
 

@@ -109,13 +109,21 @@ export const plugins: EntityDescriptor<'plugins'> = {
         for (const i of zodIssues(c.error, 'config')) issues.push(i.path === `config.${PLUGIN_ENTITY_CHECK}` ? { path: '', message: i.message } : i);
       }
     }
+    if (def?.protocols && parsed.success) {
+      // Kong: the plugin schema's own `protocols` (protocols_http for most) narrows the set.
+      const allowed = def.protocols;
+      parsed.data.protocols.forEach((p, i) => {
+        if (!allowed.includes(p)) issues.push({ path: `protocols[${i}]`, message: `expected one of: ${allowed.join(', ')}` });
+      });
+    }
     if (def) {
       const present = (k: string) => r[k] !== undefined && r[k] !== null;
       for (const k of scopeFields) {
         if (present(k) && !scopeAllowed(def.scopes, k)) issues.push({ path: k, message: `plugin '${def.name}' cannot be applied to a ${k}` });
       }
       if (present('consumer_group') && !scopeAllowed(def.scopes, 'consumer_group')) issues.push({ path: 'consumer_group', message: `plugin '${def.name}' cannot be applied to a consumer group` });
-      if (present('consumer_group') && present('consumer')) issues.push({ path: 'consumer_group', message: 'a plugin is scoped to a consumer or to a consumer group, not both' });
+      // Kong (Enterprise's plugins schema): mutually_exclusive = { 'consumer', 'consumer_group' }.
+      if (present('consumer_group') && present('consumer')) issues.push({ path: '', message: "only one or none of these fields must be set: 'consumer', 'consumer_group'" });
       if (!present('route') && !present('service') && !present('consumer') && !present('consumer_group') && !scopeAllowed(def.scopes, 'global')) {
         issues.push({ path: '', message: `plugin '${def.name}' cannot be applied globally; attach it to a route, service or consumer` });
       }

@@ -14,7 +14,7 @@
  * that these headers come from the gateway.
  */
 import { z } from 'zod';
-import { definePlugin, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
+import { definePlugin, PLUGIN_ENTITY_CHECK, HTTP_PROTOCOLS } from '../../sdk.ts';
 import type { RequestContext, Reply } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
 
@@ -57,6 +57,8 @@ export default definePlugin<AclConfig>({
   name: 'acl',
   version: '0.1.0',
   priority: 950,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: aclSchema,
   // Kong: `no_consumer` — the consumer is what the ACL checks, it cannot also scope it.
   scopes: { consumer: false },

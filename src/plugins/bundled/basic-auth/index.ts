@@ -11,7 +11,7 @@
  * new hash) or a deleted credential is verified again.
  */
 import { z } from 'zod';
-import { definePlugin, type RequestContext } from '../../sdk.ts';
+import { definePlugin, type RequestContext, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { verifyPassword } from '../../../password-hash.ts';
 import type { BasicAuthCredential } from '../../../config/credentials.ts';
@@ -47,6 +47,8 @@ export default definePlugin<BasicAuthConfig>({
   name: 'basic-auth',
   version: '0.1.0',
   priority: 1100,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: basicAuthSchema,
   scopes: { consumer: false },
   create(conf) {

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { definePlugin } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import type { RequestContext } from '../../sdk.ts';
 
 export const generators = ['uuid', 'uuid#counter', 'tracker'] as const;
@@ -26,6 +26,8 @@ export default definePlugin<CorrelationIdConfig>({
   name: 'correlation-id',
   version: '0.1.0',
   priority: 100001,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: correlationIdSchema,
   create(config) {
     // Kong keeps one UUID and one counter per nginx worker; here they belong to the plugin

@@ -9,7 +9,7 @@
  *   -Expose-Headers, with `Vary: Origin` whenever the answer depends on the request's Origin.
  */
 import { z } from 'zod';
-import { definePlugin } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import type { RequestContext, ResponseContext } from '../../sdk.ts';
 import { compileOrigins, isValidOriginEntry, type OriginPolicy } from './origins.ts';
 
@@ -106,6 +106,8 @@ export default definePlugin<CorsConfig>({
   name: 'cors',
   version: '0.1.0',
   priority: 2000,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: corsSchema,
   // Kong: `no_consumer` — CORS runs before authentication, so a consumer scope cannot apply.
   scopes: { consumer: false },

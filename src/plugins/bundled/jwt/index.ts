@@ -15,7 +15,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { z } from 'zod';
-import { definePlugin, PLUGIN_ENTITY_CHECK, type RequestContext } from '../../sdk.ts';
+import { definePlugin, PLUGIN_ENTITY_CHECK, type RequestContext, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { TailMemo } from '../../../tail-memo.ts';
 import type { JwtSecret } from '../../../config/credentials.ts';
@@ -108,6 +108,8 @@ export default definePlugin<JwtConfig>({
   name: 'jwt',
   version: '0.1.0',
   priority: 1450,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: jwtSchema,
   scopes: { consumer: false },
   create(conf) {

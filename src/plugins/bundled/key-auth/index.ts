@@ -8,7 +8,7 @@
  * body has to be read. `anonymous` and the identity headers: see plugins/auth.ts.
  */
 import { z } from 'zod';
-import { definePlugin, type RequestContext } from '../../sdk.ts';
+import { definePlugin, type RequestContext, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 
 /** Kong's typedefs.header_name: letters, digits, `_` and `-` only, in Kong's words when refused. */
@@ -44,6 +44,8 @@ export default definePlugin<KeyAuthConfig>({
   name: 'key-auth',
   version: '0.1.0',
   priority: 1250,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: keyAuthSchema,
   scopes: { consumer: false },
   create(conf) {

@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { definePlugin, type PluginAdminRoute, type RequestContext, type Reply } from '../../sdk.ts';
+import { definePlugin, type PluginAdminRoute, type RequestContext, type Reply, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { OAuth2TokenStore, tokenLive, type OAuth2Token } from '../../oauth2-tokens.ts';
 import { verifyClientSecret } from '../../../password-hash.ts';
@@ -153,6 +153,8 @@ export default definePlugin<OAuth2Config>({
   adminRoutes,
   version: '0.1.0',
   priority: 1400,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: oauth2Schema,
   scopes: { consumer: false },
   check(_config, node) {

@@ -4,7 +4,7 @@
  * grants — with claims-based authorization, consumer mapping and upstream/downstream headers.
  * May be attached globally, to a service or to a route (never to a consumer).
  */
-import { definePlugin } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import type { PluginAdminRoute } from '../../sdk.ts';
 import { oidcConfigSchema, oidcShorthands } from './schema.ts';
 import { sessionSettingsIssues } from './browser/config.ts';
@@ -86,6 +86,8 @@ export const openidConnectPlugin = definePlugin<OidcConfig>({
   name: 'openid-connect',
   version: '0.1.0',
   priority: 1050,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: oidcConfigSchema,
   scopes: { global: true, service: true, route: true, consumer: false },
   shorthands: oidcShorthands,

@@ -35,7 +35,7 @@
  * new trace id with the sampled flag off, or the incoming one). Spans wait in the SDK's bounded batch queue;
  * an unreachable collector never slows a request, and export failures are logged once a minute.
  */
-import { definePlugin } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { opentelemetrySchema, type Format, type OpentelemetryConfig } from './schema.ts';
 
 /** Kong's extraction order for the deprecated `header_type` (the formats available here). */
@@ -81,6 +81,8 @@ export default definePlugin<OpentelemetryConfig>({
   name: 'opentelemetry',
   version: '0.1.0',
   priority: 14,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: opentelemetrySchema,
   shorthands(config) {
     // Kong's one shorthand field: `endpoint` becomes `traces_endpoint`.

@@ -12,7 +12,7 @@
  * worker process, as with Kong's `local` policy.
  */
 import { z } from 'zod';
-import { definePlugin } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { kongHeaderName, kongPath } from '../../kong-typedefs.ts';
 import type { RequestContext } from '../../sdk.ts';
 import { CounterStore, periods, windowBounds, type Period } from './counters.ts';
@@ -183,6 +183,8 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
     name: 'rate-limiting',
     version: '0.1.0',
     priority: 910,
+    // Kong's schema: protocols_http.
+    protocols: HTTP_PROTOCOLS,
     schema: rateLimitingSchema,
     // Kong: rate-limiting accepts a consumer-group scope (different limits per group).
     scopes: { consumer_group: true },

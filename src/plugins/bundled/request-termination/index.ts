@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
-import { definePlugin } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { kongHeaderName } from '../../kong-typedefs.ts';
 import type { RequestContext } from '../../sdk.ts';
 
@@ -90,6 +90,8 @@ export default definePlugin<RequestTerminationConfig>({
   name: 'request-termination',
   version: '0.1.0',
   priority: 2,
+  // Kong's schema: protocols_http.
+  protocols: HTTP_PROTOCOLS,
   schema: requestTerminationSchema,
   create(config) {
     const status = config.status_code;
