@@ -301,20 +301,6 @@ describe('core entities as Kong declares them', () => {
     assert.deepEqual(bad.body.fields, { target: "Invalid target ('a b'); not a valid hostname or ip address" });
   });
 
-  test('plugins: consumer and consumer_group are mutually exclusive, with Kong\'s entity check message', async () => {
-    const consumer = (await call('POST', '/consumers', { username: 'scoped-both' })).body;
-    const group = (await call('POST', '/consumer_groups', { name: 'scoped-both' })).body;
-    const both = await call('POST', '/plugins', { name: 'rate-limiting', config: { minute: 5 }, consumer: { id: consumer.id }, consumer_group: { id: group.id } });
-    assert.equal(both.status, 400);
-    assert.deepEqual(both.body, {
-      code: 2,
-      name: 'schema violation',
-      message: "schema violation (only one or none of these fields must be set: 'consumer', 'consumer_group')",
-      fields: { '@entity': ["only one or none of these fields must be set: 'consumer', 'consumer_group'"] },
-    });
-    assert.equal((await call('POST', '/plugins', { name: 'rate-limiting', config: { minute: 5 }, consumer_group: { id: group.id } })).status, 201);
-  });
-
   test('tags: Kong\'s tag rule and message', async () => {
     const bad = await call('POST', '/consumers', { username: 'tagged', tags: ['ok', 'a/b'] });
     assert.equal(bad.status, 400);

@@ -122,8 +122,7 @@ export const plugins: EntityDescriptor<'plugins'> = {
         if (present(k) && !scopeAllowed(def.scopes, k)) issues.push({ path: k, message: `plugin '${def.name}' cannot be applied to a ${k}` });
       }
       if (present('consumer_group') && !scopeAllowed(def.scopes, 'consumer_group')) issues.push({ path: 'consumer_group', message: `plugin '${def.name}' cannot be applied to a consumer group` });
-      // Kong (Enterprise's plugins schema): mutually_exclusive = { 'consumer', 'consumer_group' }.
-      if (present('consumer_group') && present('consumer')) issues.push({ path: '', message: "only one or none of these fields must be set: 'consumer', 'consumer_group'" });
+      if (present('consumer_group') && present('consumer')) issues.push({ path: 'consumer_group', message: 'a plugin is scoped to a consumer or to a consumer group, not both' });
       if (!present('route') && !present('service') && !present('consumer') && !present('consumer_group') && !scopeAllowed(def.scopes, 'global')) {
         issues.push({ path: '', message: `plugin '${def.name}' cannot be applied globally; attach it to a route, service or consumer` });
       }
