@@ -119,6 +119,22 @@ describe(`Admin API (${database})`, () => {
     assert.deepEqual((await api.call('GET', '/plugins/enabled')).body, { enabled_plugins: ['openid-connect', 'other'] });
   });
 
+  test('GET /endpoints: every route template once, {param} as Kong writes them, sorted segment by segment', async () => {
+    const r = await api.call('GET', '/endpoints');
+    assert.equal(r.status, 200);
+    const data = r.body.data as string[];
+    for (const p of ['/', '/endpoints', '/services', '/services/{id}', '/plugins/enabled', '/schemas/plugins/validate', '/consumers', '/upstreams']) {
+      assert.ok(data.some((d) => d === p || d.replace(/\{[^}]+\}/g, '{id}') === p), `${p} listed`);
+    }
+    assert.equal(new Set(data).size, data.length, 'no duplicates');
+    assert.ok(data.every((d) => d.startsWith('/') && !d.includes(':')), 'parameters written as {name}');
+    const key = (p: string) => p.replaceAll('/', '\u0000');
+    assert.deepEqual(data, [...data].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)));
+    // Segment order: /services/... comes before /services-other, as in Kong.
+    const i = data.indexOf('/services'), j = data.findIndex((d) => d.startsWith('/services/'));
+    assert.ok(i >= 0 && j > i);
+  });
+
   test('services: POST 201, GET by id and name, PATCH, PUT upsert, DELETE 204', async () => {
     const created = await api.call('POST', '/services', { name: 'example-service', url: 'http://httpbin.test/anything' });
     assert.equal(created.status, 201);

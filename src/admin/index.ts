@@ -126,6 +126,11 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
   const app = (opts.tls
     ? Fastify({ ...common, https: { cert: opts.tls.cert, key: opts.tls.key } })
     : Fastify(common)) as unknown as FastifyInstance;
+  // Every path the Admin API serves, for Kong's `GET /endpoints`.
+  const paths = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    if (!route.url.includes('*')) paths.add(route.url);
+  });
   const { store, registry, log } = opts;
   const sharedKv = opts.sharedKv ?? createMemoryKv({ maxEntries: 1000 });
   const ownsKv = !opts.sharedKv;
@@ -294,6 +299,14 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     });
   }
   endpoint(app, '/plugins/enabled', { GET: async () => ({ enabled_plugins: registry.names() }) });
+  // Kong's route templates: `{name}` for each parameter, sorted segment by segment.
+  endpoint(app, '/endpoints', {
+    GET: async () => {
+      const templates = [...paths].map((p) => p.replace(/:([^/:]+)/g, '{$1}'));
+      const key = (p: string) => p.replaceAll('/', '\u0000');
+      return { data: templates.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)) };
+    },
+  });
 
   // --- schemas (JSON Schema of what the endpoints accept)
   const entitySchema = (name: string) => {
