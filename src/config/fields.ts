@@ -117,3 +117,26 @@ export function checkHeaderName(value: string): string | null {
   if (value.toLowerCase() === 'host') return "cannot contain 'host' header, which must be specified in the 'hosts' attribute";
   return null;
 }
+
+/**
+ * Kong's `typedefs.header_name` (kong/tools/http.lua `validate_header_name`): letters, digits, `_`
+ * and `-` only, narrower than an RFC 9110 token, with Kong's message. An empty name fails Kong's
+ * string minimum first. Unlike a route's headers, `Host` is allowed (to hash on, to send with a
+ * health check, to name a plugin's header).
+ */
+export function checkKongHeaderName(value: string): string | null {
+  if (value === '') return 'length must be at least 1';
+  return /^[A-Za-z0-9_-]+$/.test(value) ? null : `bad header name '${value}', allowed characters are A-Z, a-z, 0-9, '_', and '-'`;
+}
+
+/**
+ * Kong's `typedefs.path`, its checks in Kong's order and with Kong's messages: a leading `/`, no
+ * empty segment, RFC 3986 characters only, `%` only as a valid escape.
+ */
+export function checkKongPath(value: string): string | null {
+  if (!value.startsWith('/')) return 'should start with: /';
+  if (value.includes('//')) return 'must not have empty segments';
+  if (!/^\/[A-Za-z0-9.\-_~/%:@!$&'()*+,;=]*$/.test(value)) return `invalid path: '${value}' (characters outside of the reserved list of RFC 3986 found)`;
+  const bad = /%(?![0-9A-Fa-f]{2}).{0,2}/s.exec(value);
+  return bad === null ? null : `invalid url-encoded value: '${bad[0]}'`;
+}

@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
-import { checkHostname, checkWildcardHost, checkTag, uuidPattern } from './fields.ts';
+import { checkHostname, checkKongHeaderName, checkKongPath, checkWildcardHost, checkTag, uuidPattern } from './fields.ts';
 import { foreignRefSchema } from './schemas.ts';
 import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
@@ -17,27 +17,6 @@ export const algorithms = ['round-robin', 'consistent-hashing', 'least-connectio
 export const hashOns = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] as const;
 export const checkTypes = ['tcp', 'http', 'https', 'grpc', 'grpcs'] as const;
 export type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck, Target, Upstream } from './types.ts';
-
-/**
- * Kong's header_name typedef (tools.http.validate_header_name): letters, digits, '-' and '_',
- * with Kong's message. Unlike a route's headers, 'Host' is a fine header to hash on or to send
- * with an active health check.
- */
-export function checkKongHeaderName(v: string): string | null {
-  return /^[A-Za-z0-9_-]+$/.test(v) ? null : `bad header name '${v}', allowed characters are A-Z, a-z, 0-9, '_', and '-'`;
-}
-
-/**
- * Kong's path typedef, its checks in Kong's order and with Kong's messages: a leading '/', no
- * empty segment, RFC 3986 characters only, '%' only as a valid escape.
- */
-export function checkKongPath(v: string): string | null {
-  if (!v.startsWith('/')) return 'should start with: /';
-  if (v.includes('//')) return 'must not have empty segments';
-  if (!/^\/[A-Za-z0-9.\-_~/%:@!$&'()*+,;=]*$/.test(v)) return `invalid path: '${v}' (characters outside of the reserved list of RFC 3986 found)`;
-  const bad = /%(?![0-9A-Fa-f]{2}).{0,2}/s.exec(v);
-  return bad === null ? null : `invalid url-encoded value: '${bad[0]}'`;
-}
 
 function checked(check: (v: string) => string | null) {
   return z.string().superRefine((v, ctx) => {

@@ -28,6 +28,32 @@ export const queueSchema = z.strictObject({
 
 export type QueueConfig = z.infer<typeof queueSchema>;
 
+/** A plugin's deprecated queue field, as Kong's `Queue.get_plugin_params` reads it. */
+export interface LegacyQueueField {
+  name: string;
+  value: number | null | undefined;
+  /** Kong's default before the field was deprecated: that value changes nothing and is not warned about. */
+  oldDefault: number;
+  /** The `queue` field it overrides, or null when it no longer does anything (http-log's `retry_count`). */
+  replaces: 'max_batch_size' | 'max_coalescing_delay' | null;
+  /** Kong's deprecation warning. */
+  message: string;
+}
+
+/**
+ * The queue an instance runs with: each legacy field set to other than its old default overrides
+ * the `queue` field it replaces (Kong lets the legacy value win) and logs Kong's warning.
+ */
+export function withLegacyQueueFields<Q extends Pick<QueueConfig, 'max_batch_size' | 'max_coalescing_delay'>>(queue: Q, fields: readonly LegacyQueueField[], warn: (field: string, message: string) => void): Q {
+  let q = queue;
+  for (const f of fields) {
+    if (f.value == null || f.value === f.oldDefault) continue;
+    if (f.replaces !== null) q = { ...q, [f.replaces]: f.value };
+    warn(f.name, f.message);
+  }
+  return q;
+}
+
 export interface QueueHooks<T> {
   /** Sends one batch; resolves on success, rejects (with a message safe to log) on failure. */
   send(batch: T[]): Promise<void>;

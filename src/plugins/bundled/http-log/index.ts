@@ -16,8 +16,8 @@
  */
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { definePlugin, type LogContext, type PluginDeps } from '../../sdk.ts';
-import { LogQueue, queueSchema, type QueueConfig } from '../../log-queue.ts';
+import { definePlugin, type LogContext } from '../../sdk.ts';
+import { LogQueue, queueSchema, withLegacyQueueFields } from '../../log-queue.ts';
 import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
 
 const forbiddenHeaders = new Set(['host', 'content-length', 'content-type']);
@@ -46,30 +46,17 @@ export const httpLogSchema = z.strictObject({
 
 export type HttpLogConfig = z.infer<typeof httpLogSchema>;
 
-/** The queue an instance uses: `queue` with Kong's deprecated fields applied over it, as Kong's queue does. */
-function legacyQueue(config: HttpLogConfig, log: PluginDeps['log']): QueueConfig {
-  const q = { ...config.queue };
-  if (config.retry_count != null && config.retry_count !== 10) {
-    log.warn({ field: 'retry_count' }, 'http-log: config.retry_count no longer works, please use config.queue.max_retry_time instead');
-  }
-  if (config.queue_size != null && config.queue_size !== 1) {
-    q.max_batch_size = config.queue_size;
-    log.warn({ field: 'queue_size' }, 'http-log: config.queue_size is deprecated, please use config.queue.max_batch_size instead');
-  }
-  if (config.flush_timeout != null && config.flush_timeout !== 2) {
-    q.max_coalescing_delay = config.flush_timeout;
-    log.warn({ field: 'flush_timeout' }, 'http-log: config.flush_timeout is deprecated, please use config.queue.max_coalescing_delay instead');
-  }
-  return q;
-}
-
 export default definePlugin<HttpLogConfig>({
   name: 'http-log',
   version: '0.1.0',
   priority: 12,
   schema: httpLogSchema,
   create(config, deps) {
-    const queueConfig = legacyQueue(config, deps.log);
+    const queueConfig = withLegacyQueueFields(config.queue, [
+      { name: 'retry_count', value: config.retry_count, oldDefault: 10, replaces: null, message: 'http-log: config.retry_count no longer works, please use config.queue.max_retry_time instead' },
+      { name: 'queue_size', value: config.queue_size, oldDefault: 1, replaces: 'max_batch_size', message: 'http-log: config.queue_size is deprecated, please use config.queue.max_batch_size instead' },
+      { name: 'flush_timeout', value: config.flush_timeout, oldDefault: 2, replaces: 'max_coalescing_delay', message: 'http-log: config.flush_timeout is deprecated, please use config.queue.max_coalescing_delay instead' },
+    ], (field, message) => deps.log.warn({ field }, message));
     const url = new URL(config.http_endpoint);
     const headers: Record<string, string> = { 'content-type': config.content_type, ...(config.headers ?? {}) };
     if (url.username !== '' || url.password !== '') {

@@ -10,15 +10,10 @@
 import { z } from 'zod';
 import { definePlugin, type RequestContext, HTTP_PROTOCOLS } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
-
-/** Kong's typedefs.header_name: letters, digits, `_` and `-` only, in Kong's words when refused. */
-const headerName = z.string().superRefine((name, issues) => {
-  if (name === '') issues.addIssue({ code: 'custom', message: 'length must be at least 1' });
-  else if (!/^[A-Za-z0-9_-]+$/.test(name)) issues.addIssue({ code: 'custom', message: `bad header name '${name}', allowed characters are A-Z, a-z, 0-9, '_', and '-'` });
-});
+import { kongHeaderName } from '../../kong-typedefs.ts';
 
 export const keyAuthSchema = z.strictObject({
-  key_names: z.array(headerName).min(1).default(['apikey']),
+  key_names: z.array(kongHeaderName).min(1).default(['apikey']),
   hide_credentials: z.boolean().default(false),
   anonymous: z.string().min(1).nullable().default(null),
   key_in_header: z.boolean().default(true),

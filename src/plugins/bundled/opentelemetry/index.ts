@@ -36,6 +36,7 @@
  * an unreachable collector never slows a request, and export failures are logged once a minute.
  */
 import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
+import { withLegacyQueueFields } from '../../log-queue.ts';
 import { opentelemetrySchema, type Format, type OpentelemetryConfig } from './schema.ts';
 
 /** Kong's extraction order for the deprecated `header_type` (the formats available here). */
@@ -52,15 +53,10 @@ const legacyExtract: Format[] = ['b3', 'w3c'];
  *   that one. Once any of them is set, an unset `extract` / `inject` means none (as Kong).
  */
 export function effectiveConfig(config: OpentelemetryConfig, warn: (msg: string) => void): OpentelemetryConfig {
-  let queue = config.queue;
-  if (config.batch_span_count != null && config.batch_span_count !== 200) {
-    queue = { ...queue, max_batch_size: config.batch_span_count };
-    warn('the batch_span_count parameter is deprecated, please update your configuration to use queue.max_batch_size instead');
-  }
-  if (config.batch_flush_delay != null && config.batch_flush_delay !== 3) {
-    queue = { ...queue, max_coalescing_delay: config.batch_flush_delay };
-    warn('the batch_flush_delay parameter is deprecated, please update your configuration to use queue.max_coalescing_delay instead');
-  }
+  const queue = withLegacyQueueFields(config.queue, [
+    { name: 'batch_span_count', value: config.batch_span_count, oldDefault: 200, replaces: 'max_batch_size', message: 'the batch_span_count parameter is deprecated, please update your configuration to use queue.max_batch_size instead' },
+    { name: 'batch_flush_delay', value: config.batch_flush_delay, oldDefault: 3, replaces: 'max_coalescing_delay', message: 'the batch_flush_delay parameter is deprecated, please update your configuration to use queue.max_coalescing_delay instead' },
+  ], (_field, message) => warn(message));
   const p = config.propagation;
   let propagation: OpentelemetryConfig['propagation'];
   if (p.extract !== null || p.inject !== null || p.clear !== null) {
