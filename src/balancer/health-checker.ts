@@ -229,7 +229,10 @@ export class HealthChecker {
     const host = b.upstream.host_header ?? a.hostname;
     const headers: Record<string, string | string[]> = { host: a.port === (act.type === 'https' ? 443 : 80) ? host : `${host}:${a.port}` };
     // A configured Host (any case) replaces the default one rather than adding a second.
-    if (act.headers !== null) for (const [k, v] of Object.entries(act.headers)) headers[k.toLowerCase() === 'host' ? 'host' : k] = k.toLowerCase() === 'host' ? (v[0] ?? host) : v;
+    for (const [k, v] of Object.entries(act.headers ?? {})) {
+      if (k.toLowerCase() === 'host') headers.host = v[0] ?? host;
+      else headers[k] = v;
+    }
     const secure = act.type === 'https';
     if (!secure && h1Available) {
       let pool = p.lean.get(a.key);

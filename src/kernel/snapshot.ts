@@ -132,12 +132,15 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * A stored plugin config read through today's schema: a row written by an earlier version lacks
- * the fields added since, and gets their defaults here instead of `undefined`. A row the schema
- * now refuses (a rule made stricter) is used as stored, with a warning naming the fields: the
- * plugin keeps running as it did rather than the node dropping it or refusing to start.
+ * A stored plugin config (database mode) read through today's schema: a row written by an
+ * earlier version lacks the fields added since, and gets their defaults here instead of
+ * `undefined`. A row the schema now refuses (a rule made stricter) is used as stored, with a
+ * warning naming the fields: the plugin keeps running as it did rather than the node dropping it
+ * or refusing to start.
  */
 function currentConfig(deps: BuildDeps, p: Plugin): Record<string, unknown> {
+  // A declarative file was read through the schema a moment ago (config/entities/plugins.ts).
+  if (deps.database === 'off') return p.config as Record<string, unknown>;
   const r = deps.registry.validateConfig(p.name, p.config);
   if (r.ok) return r.value;
   deps.log.warn({ plugin: p.name, plugin_id: p.id, problems: r.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)) }, 'stored plugin configuration does not meet the current schema; used as stored');
