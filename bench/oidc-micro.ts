@@ -4,7 +4,7 @@
  * storage) that was opened before. Each iteration builds a fresh kernel request context (as the
  * gateway does); the cost of that alone is measured and subtracted.
  *
- *   node bench/oidc-micro.ts [iterations]        (add --cpu-prof to profile)
+ *   node bench/oidc-micro.ts [iterations] [bearer|session-cookie]   (add --cpu-prof to profile)
  */
 import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
@@ -17,6 +17,8 @@ import { createOidc } from '../src/plugins/bundled/openid-connect/create.ts';
 import type { PluginHandlers, Reply } from '../src/plugins/sdk.ts';
 
 const iterations = Number(process.argv[2] ?? 200_000);
+/** Only this scenario (a profile of one steady state), else both. */
+const only = process.argv[3] ?? null;
 const log = pino({ level: 'silent' });
 const entities = {
   consumerById: () => null,
@@ -45,6 +47,7 @@ async function run(h: PluginHandlers, ctx: Context): Promise<Reply | void> {
 }
 
 async function measure(name: string, h: PluginHandlers, headers: Record<string, string>): Promise<void> {
+  if (only !== null && only !== name) return;
   const first = await run(h, makeContext(headers));
   if (first) throw new Error(`${name}: access replied ${first.status}`);
   for (let i = 0; i < 20_000; i++) await run(h, makeContext(headers));

@@ -226,6 +226,30 @@ test('off with a global and a route-scoped instance: the request is propagated o
   }
 });
 
+test('an unsampled request under a global and a route-scoped instance: propagated once, by the global one, and no span recorded by either', async () => {
+  const echo = await startEcho();
+  const receiver = await startOtlpReceiver();
+  // The global instance samples nothing; the route-scoped one would sample everything it starts.
+  const otel = (inject: string[], rate: number) => ({ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: rate, http_response_header_for_traceid: 'x-trace-id', propagation: { inject }, queue: { max_coalescing_delay: 0.05 } } });
+  const gw = await startGateway({
+    config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/r'], plugins: [otel(['b3'], 1)] }] }], plugins: [otel(['w3c'], 0)] },
+  });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${gw.proxyUrl}/r/x`);
+      const h = ((await r.json()) as { headers: Record<string, string> }).headers;
+      assert.match(h.traceparent ?? '', new RegExp(`^00-${r.headers.get('x-trace-id')}-[0-9a-f]{16}-00$`), 'a new unsampled trace, propagated by the global instance');
+      assert.equal(h['x-b3-traceid'], undefined, 'the route-scoped instance did not start a second trace');
+    }
+    await new Promise((res) => setTimeout(res, 400));
+    assert.deepEqual(receiver.spans, [], 'nothing recorded');
+  } finally {
+    await gw.close();
+    await receiver.close();
+    await echo.close();
+  }
+});
+
 describe('PORTCULLIS_TRACING_SAMPLING_RATE (Kong\'s tracing_sampling_rate): what sampling_rate null uses', () => {
   /** The trace ids of the requests that were recorded (sampled flag set in what went upstream). */
   const untraced = async (s: Setup, n: number): Promise<string[]> => {

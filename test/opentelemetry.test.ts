@@ -72,6 +72,7 @@ describe('opentelemetry', () => {
     assert.equal(root.kind, 2, 'server span');
     assert.equal(root.attributes['http.method'], 'GET');
     assert.equal(root.attributes['http.status_code'], 200);
+    assert.equal(root.attributes['http.route'], '/auth', 'the matched route, set when the request ends');
     assert.equal(root.attributes['kong.request.id'], r.headers.get('x-kong-request-id'));
     assert.equal(root.resource['service.name'], 'kong');
     assert.equal(root.resource['deployment.environment'], 'test');

@@ -577,6 +577,15 @@ export class RequestHandler implements ForwardSink<Flight> {
         }
       }
     }
+    // A recorded trace ends after every log handler (an unrecorded one has nothing to end).
+    const tr = ctx.trace;
+    if (tr !== null && tr.recording) {
+      try {
+        tr.end({ status, route: ctx.route, endPerf: ctx.t0 + totalMs });
+      } catch (err) {
+        ctx.log.error({ err: errorForLog(err) }, 'ending the request trace failed');
+      }
+    }
     const access = this.#s.accessLog;
     if (access !== null) {
       const req = ctx.request;

@@ -48,10 +48,37 @@ export const allInstrumentations: Instrumentations = {
  * site, so a span kind that is off costs one property read.
  */
 export interface RequestTrace extends Instrumentations {
+  /** False for {@link unrecordedTrace}: the kernel then has nothing to end. */
+  readonly recording: boolean;
   /** A finished child span of the request's root span; times are performance.now() values. */
   span(name: string, start: number, end: number, attributes?: SpanAttributes): void;
   /** Starts a child span now; call the returned function when it ends (with more attributes, or an error). */
   begin(name: string, attributes?: SpanAttributes): (end?: { attributes?: SpanAttributes; error?: string }) => void;
+  /**
+   * Ends the request's root span; the kernel calls it once per recording trace, in the log
+   * phase after the plugins' log handlers. `endPerf` is a performance.now() value.
+   */
+  end(request: RequestEnd): void;
 }
+
+/** What the kernel knows of a finished request, for the root span. */
+export interface RequestEnd {
+  readonly status: number;
+  readonly route: { readonly id: string; readonly name?: string | null; readonly paths?: readonly string[] | null } | null;
+  readonly endPerf: number;
+}
+
+/**
+ * The trace of a request that is propagated but not recorded (not sampled, or tracing
+ * `off`): it records no span of any kind. A tracing plugin sets it so later instances know the
+ * request was taken care of, and the kernel's checks of the flags skip every span site.
+ */
+export const unrecordedTrace: RequestTrace = Object.freeze({
+  recording: false,
+  router: false, balancer: false, pluginRewrite: false, pluginAccess: false, pluginHeaderFilter: false, httpClient: false,
+  span(): void {},
+  begin: () => () => {},
+  end(): void {},
+});
 
 export const traceScope = new AsyncLocalStorage<RequestTrace>();

@@ -17,7 +17,7 @@ import type { ValidationIssue } from '../errors.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
 import type { RequestTrace, TracingSetting } from '../observability/trace-scope.ts';
 
-export { traceScope, allInstrumentations, type Instrumentations, type RequestTrace, type SpanAttributes, type TracingSetting } from '../observability/trace-scope.ts';
+export { traceScope, allInstrumentations, unrecordedTrace, type Instrumentations, type RequestEnd, type RequestTrace, type SpanAttributes, type TracingSetting } from '../observability/trace-scope.ts';
 
 export type { Logger };
 

@@ -2,14 +2,14 @@
  * The opentelemetry plugin's handlers (see index.ts for the fields and behaviour), loaded only
  * when an instance is created.
  */
-import { randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, ROOT_CONTEXT, trace, type Context as OtelContext, type Span, type TextMapGetter, type TextMapSetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import { AlwaysOnSampler, BatchSpanProcessor, RandomIdGenerator, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { AlwaysOnSampler, BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { allInstrumentations, type Instrumentations, type LogContext, type PluginDeps, type PluginHandlers, type RequestContext, type RequestTrace, type SpanAttributes } from '../../sdk.ts';
+import { allInstrumentations, type Instrumentations, type PluginDeps, type PluginHandlers, type RequestContext, type RequestEnd, type RequestTrace, type SpanAttributes, type UpstreamRequest, unrecordedTrace } from '../../sdk.ts';
 import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
 
 /** Longer trace headers are ignored (a new trace starts), whatever they hold. */
@@ -24,7 +24,8 @@ const getter: TextMapGetter<Record<string, string | string[] | undefined>> = {
   },
   keys: (carrier) => Object.keys(carrier),
 };
-const setter: TextMapSetter<Record<string, string>> = { set: (carrier, key, value) => (carrier[key] = value) };
+/** Writes straight into the upstream request (no carrier object in between). */
+const setter: TextMapSetter<UpstreamRequest> = { set: (up, key, value) => up.setHeader(key, value) };
 
 const propagators: Record<Format, { inject(c: OtelContext, carrier: unknown, s: TextMapSetter): void; extract(c: OtelContext, carrier: unknown, g: TextMapGetter): OtelContext }> = {
   w3c: new W3CTraceContextPropagator(),
@@ -37,6 +38,7 @@ function epoch(perf: number): number {
 }
 
 class OtelTrace implements RequestTrace {
+  readonly recording = true;
   readonly root: Span;
   readonly #tracer: Tracer;
   readonly #ctx: OtelContext;
@@ -69,14 +71,32 @@ class OtelTrace implements RequestTrace {
       s.end();
     };
   }
+  end(request: RequestEnd): void {
+    const root = this.root;
+    root.setAttribute('http.status_code', request.status);
+    const route = request.route;
+    if (route !== null) root.setAttribute('http.route', route.paths?.[0] ?? route.name ?? route.id);
+    if (request.status >= 500) root.setStatus({ code: SpanStatusCode.ERROR });
+    root.end(epoch(request.endPerf));
+  }
 }
 
 /**
- * Requests already propagated by an instance in `off` mode: as a started trace does for a sampled
- * request, the first instance (the global one's rewrite) wins over a scoped one's access.
+ * A trace id and a span id (32 + 16 hex digits) for a request that is propagated but not
+ * recorded: cryptographically random, from a pool filled 4 KB at a time (a synchronous
+ * randomBytes() per request cost ~10 µs here, an OpenSSL call each time; the SDK's
+ * RandomIdGenerator draws Math.random() four bytes at a time).
  */
-const propagatedOnly = new WeakSet<RequestContext>();
-const ids = new RandomIdGenerator();
+const idPool = Buffer.allocUnsafe(24 * 170);
+let idAt = idPool.length;
+function freshIds(): string {
+  if (idAt === idPool.length) {
+    randomFillSync(idPool);
+    idAt = 0;
+  }
+  idAt += 24;
+  return idPool.toString('hex', idAt - 24, idAt);
+}
 
 /** The incoming trace context of the first `extract` format that carries one, and that format as `preserve` answers it. */
 function extractParent(headers: Record<string, string | string[] | undefined>, extract: readonly Format[]): { parent: OtelContext; incoming: Format | null } {
@@ -105,9 +125,8 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     /** Propagation upstream: the listed formats (`preserve` = the incoming one, else default_format). */
     const propagate = (ctx: RequestContext, spanCtx: OtelContext, incoming: Format | null, traceId: string): void => {
       for (const h of clear) ctx.upstream.removeHeader(h);
-      const carrier: Record<string, string> = {};
+      const carrier = ctx.upstream;
       for (const f of inject) propagators[f === 'preserve' ? incoming ?? defaultFormat : f as Format].inject(spanCtx, carrier, setter);
-      for (const k in carrier) ctx.upstream.setHeader(k, carrier[k]);
       if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, traceId);
     };
 
@@ -117,12 +136,13 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
      * request, whichever instance gets it first.
      */
     const propagateUnrecorded = (ctx: RequestContext, parent: OtelContext, incoming: Format | null): void => {
-      propagatedOnly.add(ctx);
+      // As a started trace does for a sampled request: the first instance (the global one's
+      // rewrite) wins over a scoped one's access.
+      ctx.trace = unrecordedTrace;
       const from = incoming !== null ? trace.getSpanContext(parent) : undefined;
-      // The SDK's own id generator (what its spans use): a synchronous randomBytes() per request
-      // cost ~10 µs here (an OpenSSL RAND call each time).
-      const traceId = from?.traceId ?? ids.generateTraceId();
-      const spanCtx = trace.setSpanContext(parent, { traceId, spanId: ids.generateSpanId(), traceFlags: from?.traceFlags ?? 0, isRemote: false });
+      const fresh = freshIds();
+      const traceId = from?.traceId ?? fresh.slice(0, 32);
+      const spanCtx = trace.setSpanContext(parent, { traceId, spanId: fresh.slice(32), traceFlags: from?.traceFlags ?? 0, isRemote: false });
       propagate(ctx, spanCtx, incoming, traceId);
     };
 
@@ -130,7 +150,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       // tracing_instrumentations = off, as Kong: no span is recorded or exported (so no exporter
       // exists), but every request is propagated.
       const propagateOnly = (ctx: RequestContext): void => {
-        if (propagatedOnly.has(ctx)) return;
+        if (ctx.trace !== null) return;
         const { parent, incoming } = extractParent(ctx.request.headers as Record<string, string | string[] | undefined>, extract);
         propagateUnrecorded(ctx, parent, incoming);
       };
@@ -181,10 +201,9 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       })],
     });
     const tracer = provider.getTracer('portcullis');
-    const owned = new WeakSet<RequestTrace>();
 
     const start = (ctx: RequestContext): void => {
-      if (ctx.trace !== null || propagatedOnly.has(ctx)) return;
+      if (ctx.trace !== null) return;
       const headers = ctx.request.headers as Record<string, string | string[] | undefined>;
       const { parent, incoming } = extractParent(headers, extract);
       const parentSpan = incoming !== null ? trace.getSpanContext(parent) : undefined;
@@ -207,7 +226,6 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       }, parent);
       const rootCtx = trace.setSpan(parent, root);
       const t = new OtelTrace(tracer, root, rootCtx, on);
-      owned.add(t);
       ctx.trace = t;
       propagate(ctx, rootCtx, incoming, root.spanContext().traceId);
     };
@@ -215,15 +233,6 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
     return {
       ...(global ? { rewrite: (ctx: RequestContext) => start(ctx) } : { access: (ctx: RequestContext) => start(ctx) }),
-      log(ctx: LogContext) {
-        const t = ctx.trace;
-        if (t === null || !owned.has(t)) return;
-        const root = (t as unknown as OtelTrace).root;
-        root.setAttribute('http.status_code', ctx.response.status);
-        if (ctx.route !== null) root.setAttribute('http.route', ctx.route.paths?.[0] ?? ctx.route.name ?? ctx.route.id);
-        if (ctx.response.status >= 500) root.setStatus({ code: SpanStatusCode.ERROR });
-        root.end(epoch(ctx.startedPerf + ctx.latencies.total));
-      },
       async close() {
         await provider.shutdown().catch(() => {});
       },
