@@ -14,7 +14,7 @@
  * `custom_fields_by_lua` is refused. An `Authorization` header together with userinfo in
  * `http_endpoint` is refused, as Kong does. Priority 12.
  */
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { z } from 'zod';
 import { definePlugin, type LogContext } from '../../sdk.ts';
 import { LogQueue, queueSchema, withLegacyQueueFields } from '../../log-queue.ts';
@@ -64,7 +64,8 @@ export default definePlugin<HttpLogConfig>({
       url.username = '';
       url.password = '';
     }
-    const target = url.toString();
+    const origin = url.origin;
+    const path = `${url.pathname}${url.search}`;
     const agent = new Agent({
       // Kong's keepalive is how long an idle connection may live: also the cap on what the
       // collector's Keep-Alive hint may ask for (undici lets the hint override keepAliveTimeout).
@@ -78,13 +79,32 @@ export default definePlugin<HttpLogConfig>({
     const endpointForLog = `${url.protocol}//${url.host}${url.pathname}`;
     const queue = new LogQueue<string>(queueConfig, {
       size: (e) => e.length,
-      async send(batch) {
+      send(batch) {
         const body = single ? batch[0] : `[${batch.join(',')}]`;
-        const res = await request(target, { method: config.method, headers, body, dispatcher: agent }).catch((err: Error) => {
-          throw new Error(`${endpointForLog}: ${err.message}`);
+        // undici's dispatcher with a handler that ignores the answer's body: no response stream
+        // is made for it (about a fifth of a POST's CPU time next to request() + body.dump()).
+        return new Promise<void>((resolve, reject) => {
+          let status = 0;
+          try {
+            agent.dispatch({ origin, path, method: config.method, headers, body }, {
+              // (undici tells its handler interfaces apart by this method.)
+              onRequestStart() {},
+              onResponseStart(_controller, statusCode) {
+                status = statusCode;
+              },
+              onResponseData() {},
+              onResponseEnd() {
+                if (status >= 300) reject(new Error(`${endpointForLog} answered ${status}`));
+                else resolve();
+              },
+              onResponseError(_controller, err) {
+                reject(new Error(`${endpointForLog}: ${err.message}`));
+              },
+            });
+          } catch (err) {
+            reject(new Error(`${endpointForLog}: ${(err as Error).message}`));
+          }
         });
-        await res.body.dump();
-        if (res.statusCode >= 300) throw new Error(`${endpointForLog} answered ${res.statusCode}`);
       },
       dropped(count, reason) {
         deps.metrics?.queueDropped.labels('http-log', reason).inc(count);
