@@ -21,7 +21,7 @@ import type { Consumer } from '../../../config/types.ts';
 import type { Credential, EntityLookup, Reply, RequestContext } from '../../sdk.ts';
 import type { AuthMethod, OidcConfig } from './schema.ts';
 import { BodyFields } from './body-fields.ts';
-import { selectClient, type OidcClient } from './clients.ts';
+import { configuredClients, selectClient, type OidcClient } from './clients.ts';
 import { authError, describe } from './errors.ts';
 import { STATE_KEY, type FoundToken, type HeaderWrite, type OidcRequestState, type Outcome, type RequestState, type Runtime, type Sync } from './runtime.ts';
 import type { BrowserFlows, SessionData } from './browser/index.ts';
@@ -110,6 +110,8 @@ export class Flow implements RequestState {
   constructor(inst: Instance, ctx: RequestContext) {
     this.inst = inst;
     this.ctx = ctx;
+    // One client (or none) is every request's: the `client` step runs only to choose among several.
+    this.client = inst.clients.length === 1 ? inst.clients[0] : null;
   }
 
   get body(): BodyFields {
@@ -417,7 +419,7 @@ const stepTable: ReadonlyArray<{ name: string; step: AccessStep; when: (cfg: Oid
   { name: 'callback', step: callback, when: (c, b) => b && c.auth_methods.includes('authorization_code') },
   { name: 'session', step: session, when: (c, b) => b && c.auth_methods.includes('session') },
   { name: 'logout', step: logout, when: (_c, b) => b },
-  { name: 'client', step: client, when: () => true },
+  { name: 'client', step: client, when: (c) => configuredClients(c).length > 1 },
   { name: 'verify parameters', step: verifyParameters, when: (c) => c.verify_parameters },
   { name: 'credential search', step: credentialSearch, when: () => true },
   { name: 'proof of possession (mTLS)', step: mtlsProof, when: (c) => c.proof_of_possession_mtls !== 'off' },
