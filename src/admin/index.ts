@@ -26,6 +26,7 @@ import type { EntityName } from '../config/types.ts';
 import { configHash, registerConfigRoutes } from './config-endpoint.ts';
 import { createEntityService } from './service.ts';
 import { registerUpstreamHealthRoutes } from './upstream-health.ts';
+import { pendingTimers, registerDebugRoutes, type LogLevelControl } from './debug.ts';
 import type { LocalBalancing } from '../balancer/balancing.ts';
 import { parseTarget, type Target, type Upstream } from '../config/upstreams.ts';
 
@@ -59,6 +60,10 @@ export interface AdminOptions {
    * or the GUI listener's. None (the default): no CORS at all.
    */
   guiOrigins?: () => readonly string[];
+  /** The node's live log level (Kong's /debug/{node,cluster}/log-level); absent = no such endpoints. */
+  logLevel?: LogLevelControl;
+  /** Worker processes of the node (`GET /timers`); default 1. */
+  workers?: number;
 }
 
 /** Default Admin API body limit: far above any entity, enough for a large `POST /config`. */
@@ -279,6 +284,8 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
       return {
         ...info,
         plugins: { available_on_server: available, enabled_in_cluster: await enabledInCluster() },
+        // Kong: the timers of the worker that answers (here, the process serving the Admin API).
+        timers: { running: 0, pending: pendingTimers() },
         // Kong lists its whole configuration here; we list the settings a client may act on.
         configuration: { ...extra, database: store.kind === 'off' ? 'off' : store.kind, admin_token_required: Boolean(opts.token) },
       };
@@ -378,6 +385,7 @@ export async function createAdminServer(opts: AdminOptions): Promise<AdminServer
     } while (offset !== undefined);
     return out;
   };
+  registerDebugRoutes(app, { store, logLevel: opts.logLevel, workers: opts.workers ?? 1 });
   registerUpstreamHealthRoutes(app, {
     balancing: opts.balancing,
     nodeId: () => String(opts.nodeInfo().node_id ?? ''),

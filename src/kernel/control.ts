@@ -28,6 +28,7 @@ function listenText(l: ListenSpec): string {
 }
 
 import { adminApiVersion, productToken, version } from './version.ts';
+import { LiveLogLevel } from '../observability/log-level.ts';
 
 export { version };
 
@@ -45,7 +46,14 @@ export interface ControlPlaneOptions {
   metrics?(): Promise<string>;
   /** Bound proxy ports (proxy_listen order), for the admin UI's links to the proxy; default: the configured ports. */
   proxyPorts?(): number[];
+  /** The node's other processes take a new log level (the primary tells its workers). */
+  onLogLevel?(level: string): void;
 }
+
+/** Shared key-value entry of the cluster's log level (`PUT /debug/cluster/log-level/{level}`). */
+const clusterLogLevelKey = 'portcullis:debug:cluster-log-level';
+/** How often a node looks for a cluster log level set through another node (ms). */
+const clusterLogLevelPollMs = 2000;
 
 const wildcardHosts = new Set(['0.0.0.0', '::']);
 
@@ -98,11 +106,46 @@ export class ControlPlane {
   guiListenerOrigins: readonly string[] = [];
   /** The configuration last pushed to the proxy (null before the first). */
   config: ConfigData | null = null;
+  /** The node's log level, changed at runtime by the Admin API (Kong's /debug/node/log-level). */
+  readonly logLevel: LiveLogLevel;
+  #clusterLevelSeen: string | null = null;
+  #clusterLevelPoll: NodeJS.Timeout | null = null;
   /** Identifies this node in `GET /` (new on every start, as each node process is a new member). */
   readonly nodeId = randomUUID();
 
   constructor(o: ControlPlaneOptions) {
     this.#o = o;
+    this.logLevel = new LiveLogLevel(o.log, (level) => o.onLogLevel?.(level));
+  }
+
+  /**
+   * A cluster log level is a shared key-value entry (in the node's database) that every node
+   * looks for every few seconds, as Kong's cluster events are polled; the node that was asked
+   * applies it at once.
+   */
+  async #setClusterLevel(level: string, timeoutSec: number): Promise<'changed' | 'same'> {
+    const id = randomUUID();
+    const until = timeoutSec > 0 ? Date.now() + timeoutSec * 1000 : 0;
+    await this.sharedKv.set(clusterLogLevelKey, JSON.stringify({ id, level, until }), timeoutSec > 0 ? timeoutSec * 1000 : undefined);
+    this.#clusterLevelSeen = id;
+    return this.logLevel.set(level, timeoutSec);
+  }
+
+  #pollClusterLevel(): void {
+    const look = async (): Promise<void> => {
+      const raw = await this.sharedKv.get(clusterLogLevelKey);
+      if (raw === null) return;
+      const rec = JSON.parse(raw) as { id: string; level: string; until: number };
+      if (rec.id === this.#clusterLevelSeen) return;
+      this.#clusterLevelSeen = rec.id;
+      const left = rec.until === 0 ? 0 : Math.ceil((rec.until - Date.now()) / 1000);
+      if (rec.until !== 0 && left <= 0) return;
+      this.logLevel.set(rec.level, left);
+    };
+    this.#clusterLevelPoll = setInterval(() => {
+      look().catch((err: unknown) => this.#o.log.warn({ err: { message: (err as Error).message } }, 'could not read the cluster log level'));
+    }, clusterLogLevelPollMs);
+    this.#clusterLevelPoll.unref();
   }
 
   /** Loads the declarative file (throws ConfigError listing every problem). */
@@ -120,6 +163,8 @@ export class ControlPlane {
     this.sharedKv = await openSharedKv(s);
     await this.#push();
     this.#unsubscribe = this.store.onChange(() => this.#schedulePush());
+    // A cluster log level set through another node (DB-less nodes share nothing: Kong refuses it there).
+    if (s.database !== 'off') this.#pollClusterLevel();
     if (s.watch && s.database === 'off' && s.declarativeConfig) this.#watch(s.declarativeConfig);
     if (s.adminListen.length > 0) {
       const tls = s.adminSslCert && s.adminSslCertKey
@@ -150,7 +195,7 @@ export class ControlPlane {
             admin_gui_path: s.adminGuiPath === '' ? '/' : s.adminGuiPath,
             declarative_config: s.declarativeConfig,
             nginx_worker_processes: s.workers,
-            log_level: s.logLevel,
+            log_level: this.logLevel.level,
             trusted_ips: s.trustedIps === '' ? [] : s.trustedIps.split(',').map((x) => x.trim()),
             client_max_body_size: s.maxBodySize,
             plugins: ['bundled'],
@@ -163,6 +208,12 @@ export class ControlPlane {
         adminLatencyHeader: s.headers.adminLatency,
         // admin_gui_url's origins; the GUI listener's own origins when that is unset (cors.ts).
         guiOrigins: () => (s.adminGuiUrl.length > 0 ? s.adminGuiUrl : this.guiListenerOrigins),
+        workers: s.workers,
+        logLevel: {
+          current: () => this.logLevel.level,
+          setNode: (level, timeoutSec) => this.logLevel.set(level, timeoutSec),
+          setCluster: (level, timeoutSec) => this.#setClusterLevel(level, timeoutSec),
+        },
       });
       for (const spec of s.adminListen) {
         if (spec.ssl && !tls) throw new Error('admin_listen has "ssl" but PORTCULLIS_ADMIN_SSL_CERT/_KEY are not set');
@@ -342,6 +393,8 @@ export class ControlPlane {
   }
 
   async close(): Promise<void> {
+    if (this.#clusterLevelPoll !== null) clearInterval(this.#clusterLevelPoll);
+    this.logLevel.close();
     this.#watcher?.close();
     if (this.#watchTimer) clearTimeout(this.#watchTimer);
     this.#unsubscribe?.();

@@ -45,7 +45,7 @@ export interface RunningNode {
   readonly runtime: ProxyRuntime | null;
 }
 
-type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' } | { type: 'stats'; id: number } | { type: 'metrics'; id: number; nodeId: string }
+type PrimaryMessage = { type: 'config'; data: ConfigData } | { type: 'shutdown' } | { type: 'stats'; id: number } | { type: 'metrics'; id: number; nodeId: string } | { type: 'log-level'; level: string }
   | HealthToWorker;
 type WorkerStats = { server: ServerStats; memory: ReturnType<typeof processMemory> };
 type WorkerMessage = { type: 'ready' } | { type: 'applied'; ok: boolean; error?: string } | ({ type: 'stats'; id: number } & WorkerStats)
@@ -195,6 +195,10 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     registry,
     log,
     balancing,
+    // PUT /debug/node/log-level: every worker takes the primary's new level.
+    onLogLevel: (level) => {
+      for (const w of workers) send(w, { type: 'log-level', level });
+    },
     onConfig: async (data) => {
       last = data;
       for (const w of workers) send(w, { type: 'config', data });
@@ -239,6 +243,8 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
       setTimeout(() => void fork().catch((err: unknown) => log.error({ err: { message: (err as Error).message } }, 'worker restart failed')), 500);
     });
     w.once('online', () => {
+      // A worker started while a dynamic log level is in force takes it (Kong: from the shm).
+      if (control.logLevel.level !== control.logLevel.configured) send(w, { type: 'log-level', level: control.logLevel.level });
       if (last !== null) send(w, { type: 'config', data: last });
     });
   });
@@ -311,6 +317,7 @@ export async function runWorker(settings: Settings, registry: PluginRegistry, lo
     }
     if (m.type === 'config') queue = queue.then(() => apply(m.data));
     else if (m.type === 'health') balancing.receive(m);
+    else if (m.type === 'log-level') log.level = m.level;
     else if (m.type === 'stats') {
       process.send?.({ type: 'stats', id: m.id, server: runtime?.stats.snapshot() ?? sumStats([]), memory: processMemory() } satisfies WorkerMessage);
     } else if (m.type === 'metrics') {

@@ -19,3 +19,9 @@ test('two listeners on one address are refused, naming both settings; distinct p
   assert.doesNotThrow(() => readSettings({ proxyListen: '0.0.0.0:8000, [::]:8000', adminListen: '127.0.0.1:0' }, { PORTCULLIS_STATUS_LISTEN: '127.0.0.1:0' }));
   assert.doesNotThrow(() => readSettings({}, {}));
 });
+
+test("log level: Kong's nginx level names are accepted beside pino's, anything else is refused naming the setting", () => {
+  for (const level of ['notice', 'crit', 'alert', 'emerg', 'debug', 'trace', 'silent']) assert.equal(readSettings({ logLevel: level }, {}).logLevel, level);
+  assert.equal(readSettings({}, { PORTCULLIS_LOG_LEVEL: 'notice' }).logLevel, 'notice');
+  assert.throws(() => readSettings({}, { PORTCULLIS_LOG_LEVEL: 'stderr' }), /log level: 'stderr' is not one of trace, debug, info, notice/);
+});

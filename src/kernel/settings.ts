@@ -8,6 +8,7 @@ import { escapedSlashesModes, type EscapedSlashes } from '../router/index.ts';
 import { parseAccessLogSetting, AccessLogSettingError, type AccessLogSetting } from '../observability/access-log.ts';
 import { parseAdminGuiUrl } from '../admin/cors.ts';
 import { allInstrumentations, type Instrumentations, type TracingSetting } from '../observability/trace-scope.ts';
+import { configurableLogLevels } from '../observability/log-level.ts';
 
 export interface ListenSpec {
   host: string;
@@ -114,7 +115,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_DATABASE', flag: '--database', default: 'sqlite (off when a declarative config is given)', help: 'off (declarative file), sqlite (embedded) or postgres.' },
   { env: 'PORTCULLIS_DECLARATIVE_CONFIG', flag: '-c, --config', default: '(none)', help: 'decK-format YAML/JSON file served in DB-less mode.' },
   { env: 'PORTCULLIS_WORKERS', flag: '--workers', default: 'number of CPUs', help: 'Worker processes serving the proxy.' },
-  { env: 'PORTCULLIS_LOG_LEVEL', flag: '--log-level', default: 'info', help: 'trace, debug, info, warn, error, fatal or silent.' },
+  { env: 'PORTCULLIS_LOG_LEVEL', flag: '--log-level', default: 'info', help: 'trace, debug, info, notice, warn, error, crit, alert, emerg, fatal or silent (Kong\'s nginx levels and pino\'s). Changed at runtime with PUT /debug/node/log-level/{level}.' },
   { env: 'PORTCULLIS_PROXY_ACCESS_LOG', default: 'stdout', help: 'As Kong\'s proxy_access_log: "stdout" (also "on"), a file path, or "off"; optionally followed by a format, json (default) or combined (nginx combined + kong_request_id).' },
   { env: 'PORTCULLIS_STATUS_LISTEN', default: 'off', help: 'As Kong\'s status_listen: host:port of the Status API (GET /status, /status/ready, /metrics), e.g. 0.0.0.0:8007; "off" disables it.' },
   { env: 'PORTCULLIS_REAL_IP_HEADER', default: 'X-Real-IP', help: 'Kong\'s real_ip_header: X-Real-IP (the client address from X-Real-IP, else X-Forwarded-For, sent by a peer in trusted_ips) or proxy_protocol (the source address of the PROXY protocol header, on proxy_protocol listeners, when the load balancer is in trusted_ips).' },
@@ -467,7 +468,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
   const drain = Number(env.PORTCULLIS_DRAIN_TIMEOUT ?? 30);
   if (!(drain >= 0)) throw new SettingsError('PORTCULLIS_DRAIN_TIMEOUT must be a number of seconds');
   const logLevel = flags.logLevel ?? env.PORTCULLIS_LOG_LEVEL ?? 'info';
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new SettingsError(`log level: '${logLevel}' is not one of trace, debug, info, warn, error, fatal, silent`);
+  if (!configurableLogLevels.includes(logLevel)) throw new SettingsError(`log level: '${logLevel}' is not one of ${configurableLogLevels.join(', ')}`);
   const proxyListen = parseListen(flags.proxyListen ?? env.PORTCULLIS_PROXY_LISTEN ?? '0.0.0.0:8000', 'proxy_listen');
   const realIpHeader = realIpHeaderOf(env.PORTCULLIS_REAL_IP_HEADER);
   if (realIpHeader === 'proxy_protocol' && !proxyListen.some((l) => l.proxyProtocol)) {

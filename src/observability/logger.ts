@@ -3,6 +3,7 @@
  * errors go through here; code must still never put tokens into messages.
  */
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { customLogLevels } from './log-level.ts';
 
 export type { Logger };
 
@@ -20,20 +21,24 @@ export interface LoggerSettings {
 }
 
 export function createLogger(settings: LoggerSettings = {}): Logger {
-  const options: LoggerOptions = {
+  const options: LoggerOptions<keyof typeof customLogLevels> = {
     level: settings.level ?? 'info',
+    // Kong's notice, crit, alert and emerg (log-level.ts).
+    customLevels: customLogLevels,
     base: { pid: process.pid },
     redact: { paths: redactPaths, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
   const dest = settings.destination;
-  if (dest === undefined) return pino(options, pino.destination({ dest: 1, sync: false }));
-  if (typeof dest === 'number') return pino(options, pino.destination({ dest, sync: false }));
-  return pino(options, dest);
+  const logger = dest === undefined ? pino(options, pino.destination({ dest: 1, sync: false }))
+    : typeof dest === 'number' ? pino(options, pino.destination({ dest, sync: false }))
+    : pino(options, dest);
+  // The custom levels are thresholds only (no code logs at them): the plain Logger type serves.
+  return logger as unknown as Logger;
 }
 
 /** A logger that writes nothing (tests, tools). */
 export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
+  return pino({ level: 'silent', customLevels: customLogLevels }) as unknown as Logger;
 }

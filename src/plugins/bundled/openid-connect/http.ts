@@ -33,7 +33,7 @@ export interface IdpHttpOptions {
   /** The node's openid-connect metrics (portcullis_oidc_*), when the node has metrics. */
   metrics?: OidcMetrics;
   /** At `debug`, every IdP call is logged (endpoint, method, URL without query, status, ms). */
-  log?: { isLevelEnabled(level: string): boolean; debug(obj: object, msg: string): void };
+  log?: { readonly levelVal: number; debug(obj: object, msg: string): void };
 }
 
 /** Metadata fields naming the endpoints counted by kind (discovery is recognised by its path). */
@@ -123,7 +123,7 @@ export class IdpHttp {
   readonly #breaker: IdpBreaker;
   readonly metrics: OidcMetrics | undefined;
   readonly #endpoints = new Map<string, IdpEndpoint>();
-  readonly #debug: IdpHttpOptions['log'] | null;
+  readonly #log: IdpHttpOptions['log'] | null;
   /** Pool options every pool shares: timeouts, and no keep-alive with `keepalive: false`. */
   readonly #common: { headersTimeout: number; bodyTimeout: number; pipelining?: number };
   /** With `keepalive: false`, the per-origin pools of a proxy agent close each connection too. */
@@ -136,7 +136,7 @@ export class IdpHttp {
     this.#timeoutMs = options.timeoutMs;
     this.#breaker = new IdpBreaker(options.now);
     this.metrics = options.metrics;
-    this.#debug = options.log?.isLevelEnabled('debug') ? options.log : null;
+    this.#log = options.log ?? null;
     const keepalive = options.keepalive ?? true;
     this.#common = {
       headersTimeout: options.timeoutMs,
@@ -218,9 +218,15 @@ export class IdpHttp {
    * timeout and the caller's signal, and sends it through the instance's pool.
    */
   /** A cache decision: counted (portcullis_oidc_cache_lookups_total) and, at debug, logged. */
+  /** The logger while it logs `debug` (pino's 20): asked each time, the level can change at runtime. */
+  #debug(): IdpHttpOptions['log'] | null {
+    const log = this.#log;
+    return log !== null && log !== undefined && log.levelVal <= 20 ? log : null;
+  }
+
   cache(cache: OidcCache, hit: boolean): void {
     this.metrics?.cache(cache, hit);
-    this.#debug?.debug({ cache, result: hit ? 'hit' : 'miss' }, 'openid-connect: cache lookup');
+    this.#debug()?.debug({ cache, result: hit ? 'hit' : 'miss' }, 'openid-connect: cache lookup');
   }
 
   /** Learns which URL is which endpoint (from discovery), to label metrics and spans. */
@@ -252,7 +258,7 @@ export class IdpHttp {
     return (url: string, options: CustomFetchOptions) => {
       const metrics = this.metrics;
       const trace = traceScope.getStore();
-      const debug = this.#debug;
+      const debug = this.#debug();
       if (metrics === undefined && trace === undefined && debug === null) return send(url, options);
       const kind = this.#kindOf(url);
       const method = options.method ?? 'GET';
