@@ -92,6 +92,23 @@ describe('dynamic log level of a node (SQLite, two workers)', () => {
     assert.equal(wrongMethod.status, 405);
   });
 
+  test('a worker started while a level is in force takes it (Kong: a new worker reads it from the shm)', async () => {
+    const workerPids = async () => ((await (await fetch(`${gw.adminUrl}/status`)).json()) as { memory: { workers_lua_vms: Array<{ pid: number }> } }).memory.workers_lua_vms.map((w) => w.pid);
+    assert.equal(await message(await put(`${gw.adminUrl}/debug/node/log-level/crit?timeout=0`)), 'log level changed');
+    const [victim] = await workerPids();
+    process.kill(victim, 'SIGKILL');
+    await waitFor(async () => {
+      const now = await workerPids();
+      return now.length === 2 && !now.includes(victim);
+    }, 20_000, 'a new worker');
+    await new Promise((res) => setTimeout(res, 1000)); // it listens once configured
+    const quiet = gw.output().length;
+    await failingRequests(gw, 10);
+    await new Promise((res) => setTimeout(res, 300));
+    assert.doesNotMatch(gw.output().slice(quiet), /upstream request failed/, 'the new worker logs at crit too');
+    assert.equal(await message(await put(`${gw.adminUrl}/debug/node/log-level/info`)), 'log level changed');
+  });
+
   test('GET /timers: the worker count and the pending timers', async () => {
     const r = await fetch(`${gw.adminUrl}/timers`);
     assert.equal(r.status, 200);

@@ -68,7 +68,7 @@ export class LiveLogLevel {
     const from = this.#log.level;
     this.#log.level = level;
     this.#onChange(level);
-    // At notice, as Kong logs it: seen at the default level and above it.
+    // At info (Kong logs it at notice): seen at the default level, not once a stricter one is in force.
     this.#log.info({ from, to: level }, 'log level changed');
   }
 

@@ -212,18 +212,13 @@ export class IdpHttp {
     await Promise.all([pools.direct.close(), pools.https?.close()]);
   }
 
-  /**
-   * A fetch function in openid-client's `customFetch` shape, bound to `extras`. openid-client
-   * builds the request (client authentication, form body); this adds the extra headers, the
-   * timeout and the caller's signal, and sends it through the instance's pool.
-   */
-  /** A cache decision: counted (portcullis_oidc_cache_lookups_total) and, at debug, logged. */
   /** The logger while it logs `debug` (pino's 20): asked each time, the level can change at runtime. */
   #debug(): IdpHttpOptions['log'] | null {
     const log = this.#log;
     return log !== null && log !== undefined && log.levelVal <= 20 ? log : null;
   }
 
+  /** A cache decision: counted (portcullis_oidc_cache_lookups_total) and, at debug, logged. */
   cache(cache: OidcCache, hit: boolean): void {
     this.metrics?.cache(cache, hit);
     this.#debug()?.debug({ cache, result: hit ? 'hit' : 'miss' }, 'openid-connect: cache lookup');
@@ -243,7 +238,8 @@ export class IdpHttp {
   }
 
   /**
-   * `#send` with a metric (endpoint, outcome, latency) and, when the request is traced, a
+   * A fetch function in openid-client's `customFetch` shape, bound to `extras`: `#send` with a
+   * metric (endpoint, outcome, latency) and, when the request is traced, a
    * `kong.internal.request` child span. The URL is recorded without its query string.
    */
   fetchFor(extras: CallExtras = {}): CustomFetch {

@@ -120,6 +120,9 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const inject = config.propagation.inject ?? ['preserve'];
     const clear = (config.propagation.clear ?? []).map((h) => h.toLowerCase());
     const defaultFormat = config.propagation.default_format as Format;
+    // A global instance starts in rewrite (before routing), a scoped one in its access phase.
+    const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
+    const entry = (handler: (ctx: RequestContext) => void): PluginHandlers => (global ? { rewrite: handler } : { access: handler });
     const traceHeader = config.http_response_header_for_traceid;
 
     /** Propagation upstream: the listed formats (`preserve` = the incoming one, else default_format). */
@@ -154,8 +157,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
         const { parent, incoming } = extractParent(ctx.request.headers as Record<string, string | string[] | undefined>, extract);
         propagateUnrecorded(ctx, parent, incoming);
       };
-      const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
-      return global ? { rewrite: propagateOnly } : { access: propagateOnly };
+      return entry(propagateOnly);
     }
 
     const endpoint = new URL(config.traces_endpoint);
@@ -230,9 +232,8 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       propagate(ctx, rootCtx, incoming, root.spanContext().traceId);
     };
 
-    const global = deps.entity.route === null && deps.entity.service === null && deps.entity.consumer === null;
     return {
-      ...(global ? { rewrite: (ctx: RequestContext) => start(ctx) } : { access: (ctx: RequestContext) => start(ctx) }),
+      ...entry(start),
       async close() {
         await provider.shutdown().catch(() => {});
       },
