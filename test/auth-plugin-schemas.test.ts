@@ -6,15 +6,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, type TestGateway } from './helpers/gateway.ts';
+import { startGateway, type TestGateway, adminJson } from './helpers/gateway.ts';
 
 describe('auth plugin schemas as Kong declares them', () => {
   let gw: TestGateway;
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(gw.adminUrl + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const call = (method: string, path: string, body?: unknown) => adminJson(gw.adminUrl, method, path, body);
   const validate = (name: string, config: unknown) => call('POST', '/schemas/plugins/validate', { name, config });
   const configFields = async (name: string): Promise<Record<string, Record<string, unknown>>> => {
     const r = await call('GET', `/schemas/plugins/${name}`);

@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
-import { startGateway } from './helpers/gateway.ts';
+import { startGateway, adminJson } from './helpers/gateway.ts';
 import { waitFor } from './helpers/process.ts';
 import { parseExposition } from './helpers/prometheus.ts';
 
@@ -350,11 +350,7 @@ describe('http-log', () => {
   test('Kong 3.x\'s deprecated retry_count, queue_size and flush_timeout are stored as sent and applied as Kong\'s queue applies them, with Kong\'s warnings', async () => {
     const gw = await startGateway({ database: 'sqlite' });
     try {
-      const call = async (method: string, path: string, body?: unknown) => {
-        const r = await fetch(`${gw.adminUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-        const text = await r.text();
-        return { status: r.status, body: text === '' ? null : JSON.parse(text) };
-      };
+      const call = (method: string, path: string, body?: unknown) => adminJson(gw.adminUrl, method, path, body);
       const plain = await call('POST', '/plugins', { name: 'http-log', config: { http_endpoint: collector.url } });
       assert.equal(plain.status, 201, JSON.stringify(plain.body));
       for (const f of ['retry_count', 'queue_size', 'flush_timeout']) assert.equal(plain.body.config[f], null, `Kong stores no ${f} by default`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startEcho } from '../demo/echo.ts';
-import { startGateway } from './helpers/gateway.ts';
+import { startGateway, adminJson } from './helpers/gateway.ts';
 import { waitFor } from './helpers/process.ts';
 
 test('a stored plugin config missing fields added since gets their defaults; one the schema now refuses runs as stored, with a warning', async () => {
@@ -19,10 +19,9 @@ test('a stored plugin config missing fields added since gets their defaults; one
   const echo = await startEcho();
   const gw = await startGateway({ database: 'sqlite', env: { PORTCULLIS_SQLITE_PATH: dbPath } });
   const admin = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${gw.adminUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await r.text();
-    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${text}`);
-    return text === '' ? null : JSON.parse(text);
+    const r = await adminJson(gw.adminUrl, method, path, body);
+    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
   };
   try {
     await admin('POST', '/services', { name: 'svc', url: echo.url });

@@ -114,3 +114,14 @@ export async function withGateway(config: string, fn: (gw: TestGateway) => Promi
     await gw.close();
   }
 }
+
+/** One Admin API call with a JSON body (when given): the status and the parsed answer (null when empty). */
+export async function adminJson(adminUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(adminUrl + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text === '' ? null : JSON.parse(text) };
+}
