@@ -46,7 +46,7 @@ async function env(config: BrowserConfig, getClient: () => Promise<oidc.Configur
     { getClient, selectClient: () => 0, sharedKv: new MemoryKv(now), workers: 1, log: pino({ level: 'silent' }), now },
   );
   const harness = await startHarness(async (ctx) => {
-    const session = await flows.loadSession(ctx);
+    const session = await flows.loadSession(ctx, now());
     const out = await flows.logout(ctx, session);
     if (out) return out;
     if (session) return { upstream: true };

@@ -107,7 +107,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   let upstreamBody: string | null = null;
   const ctx: FakeContext = {
     id: 'test-request-id',
-    startedAt: Date.now(),
+    startedAt: (req.now ?? Date.now)(),
     trace: null,
     startedPerf: performance.now(),
     request: {

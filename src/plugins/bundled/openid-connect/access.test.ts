@@ -41,7 +41,11 @@ async function accessToken(issuer = idp.issuer): Promise<string> {
   return ((await r.json()) as { access_token: string }).access_token;
 }
 
+/** The clock of the plugin made last: its requests arrive at its time (as the gateway's share one clock). */
+let clock: () => number = Date.now;
+
 function plugin(config: Record<string, unknown>, now: () => number = Date.now, issuer = idp.issuer, sharedKv: KeyValueStore = createMemoryKv({ now })): PluginHandlers {
+  clock = now;
   const cfg = oidcConfigSchema.parse({
     issuer: `${issuer}/.well-known/openid-configuration`,
     client_id: ['kong'],
@@ -53,7 +57,7 @@ function plugin(config: Record<string, unknown>, now: () => number = Date.now, i
 }
 
 function request(req: FakeRequest, cookies: Record<string, string> = {}): FakeContext {
-  const ctx = makeCtx({ consumers, ...req });
+  const ctx = makeCtx({ consumers, now: clock, ...req });
   for (const [k, v] of Object.entries(cookies)) (ctx.request.cookies as Map<string, string>).set(k, v);
   return ctx;
 }
@@ -233,6 +237,23 @@ describe('openid-connect access pipeline: session (cookie storage)', () => {
       assert.equal(fast.upstreamHeaders.get('cookie'), 'theme=dark', 'the session cookie never goes upstream');
       await h.close?.();
     }
+  });
+
+  it('strips the gateway cookies from the Cookie header as an earlier plugin left it, not as the client sent it', async () => {
+    const h = plugin(sessionOptions);
+    const cookies = await login(h);
+    for (let i = 0; i < 3; i++) {
+      const sent = withCookies(cookies);
+      assert.equal((await run(h, sent)).reply, undefined);
+      assert.equal(sent.upstreamHeaders.get('cookie'), 'theme=dark');
+      const changed = withCookies(cookies);
+      // The kernel shares one parsed map among the requests of one long Cookie header.
+      Object.assign(changed.request, { cookies: sent.request.cookies });
+      changed.upstream.setHeader('cookie', `${String(changed.upstreamHeaders.get('cookie'))}; added=${i}`);
+      assert.equal((await run(h, changed)).reply, undefined);
+      assert.equal(changed.upstreamHeaders.get('cookie'), `theme=dark; added=${i}`);
+    }
+    await h.close?.();
   });
 
   it('a remembered cookie past its idle timeout is refused; an idle touch or a refresh is answered asynchronously', async () => {

@@ -93,6 +93,7 @@ export interface Instance {
 export class Flow implements RequestState {
   readonly ctx: RequestContext;
   readonly inst: Instance;
+  readonly nowMs: number;
   client: OidcClient | null = null;
   /** The session of this request: loaded, made by the callback, or saved after another method. */
   session: SessionData | null = null;
@@ -110,6 +111,7 @@ export class Flow implements RequestState {
   constructor(inst: Instance, ctx: RequestContext) {
     this.inst = inst;
     this.ctx = ctx;
+    this.nowMs = ctx.startedAt;
     // One client (or none) is every request's: the `client` step runs only to choose among several.
     this.client = inst.clients.length === 1 ? inst.clients[0] : null;
   }
@@ -150,7 +152,7 @@ const callback: AccessStep = (inst, f) => {
 
 const session: AccessStep = (inst, f) => {
   if (f.callback) return undefined;
-  const s = inst.browser!.loadSession(f.ctx);
+  const s = inst.browser!.loadSession(f.ctx, f.nowMs);
   if (s instanceof Promise) {
     return s.then((v) => {
       f.session = v;

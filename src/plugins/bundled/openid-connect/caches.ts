@@ -41,12 +41,16 @@ export class TtlCache<V> {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The live value for `key`, refreshing its LRU position; undefined when absent or expired. */
-  get(key: string): V | undefined {
+  /**
+   * The live value for `key`, refreshing its LRU position; undefined when absent or expired.
+   * `nowMs`: the caller's reading of this cache's clock, when it has one (a clock read costs
+   * ~45 ns here, as much as the rest of a hit).
+   */
+  get(key: string, nowMs: number = this.#now()): V | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt <= this.#now()) {
-      if (entry.keepUntil <= this.#now()) this.#entries.delete(key);
+    if (entry.expiresAt <= nowMs) {
+      if (entry.keepUntil <= nowMs) this.#entries.delete(key);
       return undefined;
     }
     if (this.#tick - entry.tick >= this.#max >> 1) {

@@ -165,6 +165,12 @@ export interface MappingResult {
 /** Per-request state; credential lookups are memoized so each location is read once. */
 export interface RequestState {
   readonly ctx: RequestContext;
+  /**
+   * When the request arrived, on the gateway's clock (`ctx.startedAt`): what a cached token's
+   * expiry is checked against, as Kong checks against its cached `ngx.now()`. A clock read costs
+   * about as much as the rest of a cached bearer request's search.
+   */
+  readonly nowMs: number;
   readonly body: BodyFields;
   /** The plugin's own client selected by `client_arg` (null when none is configured). */
   client: OidcClient | null;

@@ -7,7 +7,6 @@ import * as oidc from 'openid-client';
 import type { Logger, Reply, RequestContext } from '../../../sdk.ts';
 import type { KeyValueStore } from '../../../../storage/ports.ts';
 import { GatewayError } from '../../../../errors.ts';
-import { TailMemo } from '../caches.ts';
 import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult, type RequestObjectKey, type TokenCall, type UserInfo } from './authcode.ts';
 import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
 import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
@@ -73,9 +72,10 @@ export interface BrowserFlows {
   /**
    * `session` method: the session of this request, or null (none, invalid, expired, refresh
    * rejected). Synchronous for a session cookie opened before that is valid and needs no write
-   * and no refresh, and for a request without any session cookie.
+   * and no refresh, and for a request without any session cookie. `nowMs`: when the request
+   * arrived (the steady state is judged at that time, as Kong judges at its cached `ngx.now()`).
    */
-  loadSession(ctx: RequestContext): SessionData | null | Promise<SessionData | null>;
+  loadSession(ctx: RequestContext, nowMs: number): SessionData | null | Promise<SessionData | null>;
   /**
    * Create/renew the session after a successful auth method (unless the method is in
    * disable_session): the session as saved, or null when none was saved.
@@ -216,16 +216,21 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   gatewayCookies.add(cfg.authCookie.name);
   const authPrefix = `${cfg.authCookie.name}.`;
   const isGatewayCookie = (n: string): boolean => gatewayCookies.has(n) || n.startsWith(authPrefix);
-  /** Cookie headers already stripped (the same session cookie comes back on every request). */
-  const stripped = new TailMemo<string>(1024);
+  /**
+   * Long Cookie headers already stripped (the same session cookie comes back on every request), by
+   * the kernel's parsed map of the header as the client sent it: every request with that header
+   * shares the map (the kernel compared the header in full to find it), so this costs no second
+   * comparison of kilobytes.
+   */
+  const strippedByParse = new WeakMap<ReadonlyMap<string, string>, string>();
 
   /** The steady state of a session: opened before, valid, no write and no refresh due. */
-  const remembered = (ctx: RequestContext): SessionData | undefined => {
-    const session = store.peek(ctx);
+  const remembered = (ctx: RequestContext, nowMs: number): SessionData | undefined => {
+    const session = store.peek(ctx, nowMs);
     if (session === undefined) return undefined;
     const expiresAt = session.tokens.expires_at;
     // Due for a refresh (or over): `load` decides.
-    if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= deps.now() / 1000) return undefined;
+    if (expiresAt !== undefined && expiresAt - refreshSkewSeconds <= nowMs / 1000) return undefined;
     return session;
   };
 
@@ -269,8 +274,8 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
   };
 
   const flows: BrowserFlows = {
-    loadSession(ctx) {
-      const session = remembered(ctx);
+    loadSession(ctx, nowMs) {
+      const session = remembered(ctx, nowMs);
       if (session !== undefined) return session;
       return store.present(ctx) ? load(ctx) : null;
     },
@@ -302,12 +307,14 @@ export function createBrowserFlows(config: BrowserConfig, deps: BrowserDeps): Br
     stripCookies(ctx) {
       const header = ctx.upstream.getHeader('cookie');
       if (header === undefined) return;
-      const joined = Array.isArray(header) ? header.join('; ') : header;
-      let value = stripped.get(joined);
-      if (value === undefined) {
-        value = stripFromCookieHeader(joined, isGatewayCookie);
-        // Short headers are cheap to strip again; a session cookie is kilobytes.
-        if (joined.length >= 128) stripped.set(joined, value);
+      let value: string | undefined;
+      if (header === ctx.request.headers.cookie && typeof header === 'string' && header.length >= 128) {
+        const parsed = ctx.request.cookies;
+        value = strippedByParse.get(parsed);
+        if (value === undefined) strippedByParse.set(parsed, (value = stripFromCookieHeader(header, isGatewayCookie)));
+      } else {
+        // Short, or changed by an earlier plugin: stripped again.
+        value = stripFromCookieHeader(Array.isArray(header) ? header.join('; ') : header, isGatewayCookie);
       }
       if (value === '') ctx.upstream.removeHeader('cookie');
       else ctx.upstream.setHeader('cookie', value);

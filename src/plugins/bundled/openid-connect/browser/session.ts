@@ -172,10 +172,10 @@ export class SessionStore {
    * The steady state of `read`, synchronously and without side effects: the session of the
    * session cookie when that cookie was opened before (the Sealer remembers it), is valid
    * (timeouts; ended and back-channel markers read with the store's synchronous `peek`) and needs
-   * no write (renewal, idle touch). Undefined whenever `read` must run instead: anything else,
-   * including no session cookie at all.
+   * no write (renewal, idle touch) at `nowMs` (when the request arrived, on this store's clock).
+   * Undefined whenever `read` must run instead: anything else, including no session cookie at all.
    */
-  peek(ctx: RequestContext): SessionData | undefined {
+  peek(ctx: RequestContext, nowMs: number): SessionData | undefined {
     const kv = this.#kv;
     if (this.#cfg.serverSide || kv.peek === undefined) return undefined;
     const name = this.#cfg.sessionCookie.name;
@@ -191,8 +191,7 @@ export class SessionStore {
     if (!s || typeof s.id !== 'string') return undefined;
     const keys = this.#keys(s);
     if (kv.peek(keys.ended) !== null) return undefined;
-    const now = this.#now();
-    if (this.#timeoutProblem(s, now, false) !== null || this.#needsWrite(s, now)) return undefined;
+    if (this.#timeoutProblem(s, nowMs, false) !== null || this.#needsWrite(s, nowMs)) return undefined;
     if (this.#cfg.backchannelLogoutUriSuffix && s.issuer) {
       for (const k of keys.markers) {
         const at = kv.peek(k);

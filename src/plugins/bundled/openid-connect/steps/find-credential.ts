@@ -105,9 +105,9 @@ function foundAt(location: 'header' | 'query' | 'cookie', name: string, token: s
  * one location is refused (RFC 6750 §2: clients MUST NOT use more than one method) with 400
  * `invalid_request`. Synchronous unless the body has to be read (`bearer_token_param_type` body).
  */
-export function findBearerToken(rt: Runtime, request: IncomingView, rs: { readonly body: BodyFields }): Sync<FoundToken | null> {
+export function findBearerToken(rt: Runtime, request: IncomingView, rs: { readonly body: BodyFields; readonly nowMs: number }): Sync<FoundToken | null> {
   const cfg = rt.cfg;
-  const nowMs = rt.now();
+  const nowMs = rs.nowMs;
   let found: FoundToken | null = null;
   let inBody = false;
   for (const type of cfg.bearer_token_param_type) {

@@ -50,7 +50,7 @@ function copyClientHeaders(ctx: RequestContext, names: readonly string[] | null,
 export function cachedVerification(rt: Runtime, token: string, nowMs: number): VerifiedToken | undefined {
   // Keyed by the token's tail, compared in full (a slice of a header compares as fast as a string).
   const key = memoKey(token);
-  const cached = rt.caches.verified.get(key);
+  const cached = rt.caches.verified.get(key, nowMs);
   if (cached === undefined || cached.token !== token) return undefined;
   const exp = cached.claims.exp;
   if (typeof exp !== 'number' || exp + rt.cfg.leeway > nowMs / 1000) return cached;
