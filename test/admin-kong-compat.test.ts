@@ -201,6 +201,24 @@ describe('Admin API: Kong compatibility', () => {
     const s = await call('PUT', '/services/url-name', 'name=body-name&url=http://a.test');
     assert.equal(s.body.name, 'url-name');
   });
+
+  test('schema violations say what Kong\'s schema validator says (kong/db/schema/init.lua messages)', async () => {
+    const cases: Array<[string, string, unknown, Record<string, unknown>]> = [
+      ['POST', '/services', { host: 'a.test', port: 70000 }, { port: 'value should be between 0 and 65535' }],
+      ['POST', '/services', { host: 'a.test', connect_timeout: 0 }, { connect_timeout: 'value should be between 1 and 2147483646' }],
+      ['POST', '/services', { host: 'a.test', retries: 40000 }, { retries: 'value should be between 0 and 32767' }],
+      ['POST', '/services', { host: 'a.test', name: '' }, { name: 'length must be at least 1' }],
+      ['POST', '/services', { host: 'a.test', protocol: 'ftp' }, { protocol: 'expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp, ws, wss' }],
+      ['POST', '/routes', { paths: ['/x'], path_handling: 'v2' }, { path_handling: 'expected one of: v0, v1' }],
+      ['POST', '/routes', { paths: ['/x'], service: { id: 'not-a-uuid' } }, { service: { id: 'expected a valid UUID' } }],
+    ];
+    for (const [method, path, body, fields] of cases) {
+      const r = await call(method, path, body);
+      assert.equal(r.status, 400, `${path} ${JSON.stringify(body)}`);
+      assert.equal(r.body.name, 'schema violation');
+      assert.deepEqual(r.body.fields, fields, `${path} ${JSON.stringify(body)}`);
+    }
+  });
 });
 
 describe('Admin API: /config as Kong\'s DB-less mode', () => {

@@ -137,9 +137,9 @@ services:
 `);
   hasIssue(lines, "services[0].url: cannot be set together with 'host'");
   hasIssue(lines, 'services[1].host: required field missing');
-  hasIssue(lines, 'services[2].port: value should be at most 65535');
-  hasIssue(lines, 'services[2].connect_timeout: value should be at least 1');
-  hasIssue(lines, 'services[2].read_timeout: value should be at most 2147483646');
+  hasIssue(lines, 'services[2].port: value should be between 0 and 65535');
+  hasIssue(lines, 'services[2].connect_timeout: value should be between 1 and 2147483646');
+  hasIssue(lines, 'services[2].read_timeout: value should be between 1 and 2147483646');
   assert.ok(!lines.some((l) => l.startsWith('services[2].write_timeout')));
   hasIssue(lines, "services[3].host: invalid hostname: 'bad host'");
   hasIssue(lines, 'services[3].path: must start with "/"');
@@ -176,7 +176,7 @@ routes:
   hasIssue(lines, "services[0].routes[1].hosts[0]: invalid wildcard: must be placed at leftmost or rightmost label");
   hasIssue(lines, "services[0].routes[1].hosts[2]: invalid hostname: 'x..y'");
   assert.ok(!lines.some((l) => l.startsWith('services[0].routes[1].hosts[1]')));
-  hasIssue(lines, 'services[0].routes[1].path_handling: expected one of: "v0", "v1"');
+  hasIssue(lines, 'services[0].routes[1].path_handling: expected one of: v0, v1');
   hasIssue(lines, 'services[0].routes[1].regex_priority: expected an integer');
   hasIssue(lines, 'services[0].routes[1].strip_path: expected a boolean');
   hasIssue(lines, "services[0].routes[1].headers.host: cannot contain 'host' header");
@@ -242,7 +242,7 @@ plugins:
   - { name: tiny, consumer: nobody }
 `);
   hasIssue(lines, "services[2].name: duplicate name 'x'");
-  hasIssue(lines, "services[2].port: value should be at most 65535");
+  hasIssue(lines, "services[2].port: value should be between 0 and 65535");
   hasIssue(lines, "routes[1].name: duplicate name 'r'");
   hasIssue(lines, "routes[2].service: no service with id '9b7a3c4e-0000-4000-8000-000000000000'");
   hasIssue(lines, "consumers[1].username: duplicate username 'alex'");

@@ -31,8 +31,9 @@ function describeType(expected: string): string {
   return typeNames[expected] ?? `a ${expected}`;
 }
 
+/** A value as Kong's messages print it (`expected one of: http, https`: no quotes). */
 function describeValue(v: unknown): string {
-  return typeof v === 'string' ? `"${v}"` : String(v);
+  return String(v);
 }
 
 /** Error map for `schema.safeParse(input, { error: readableErrorMap })`. */
@@ -43,21 +44,22 @@ export function readableErrorMap(iss: RawIssue): string {
       return `expected ${describeType(String(iss.expected))}`;
     case 'unrecognized_keys':
       return 'unknown field';
+    // Kong's `len_min` / `len_max` (strings, arrays, sets, maps) and `gt`; a number bounded on
+    // both sides says Kong's `between` message through the schema (`between` in schemas.ts).
     case 'too_small': {
       const min = String(iss.minimum);
-      if (iss.origin === 'string') return iss.minimum === 1 ? 'must not be empty' : `length must be at least ${min}`;
-      if (iss.origin === 'array' || iss.origin === 'set') return iss.minimum === 1 ? 'must not be empty' : `must have at least ${min} items`;
-      return iss.inclusive === false ? `value should be greater than ${min}` : `value should be at least ${min}`;
+      if (iss.origin === 'string' || iss.origin === 'array' || iss.origin === 'set') return `length must be at least ${min}`;
+      return iss.inclusive === false ? `value must be greater than ${min}` : `value should be at least ${min}`;
     }
     case 'too_big': {
       const max = String(iss.maximum);
-      if (iss.origin === 'string') return `length must be at most ${max}`;
-      if (iss.origin === 'array' || iss.origin === 'set') return `must have at most ${max} items`;
+      if (iss.origin === 'string' || iss.origin === 'array' || iss.origin === 'set') return `length must be at most ${max}`;
       return iss.inclusive === false ? `value should be less than ${max}` : `value should be at most ${max}`;
     }
+    // Kong's `eq` ("value must be X") and `one_of` ("expected one of: a, b").
     case 'invalid_value':
       return iss.values.length === 1
-        ? `expected ${describeValue(iss.values[0])}`
+        ? `value must be ${describeValue(iss.values[0])}`
         : `expected one of: ${iss.values.map(describeValue).join(', ')}`;
     case 'invalid_format':
       if (iss.format === 'regex') return 'invalid value';

@@ -31,7 +31,8 @@ function singularOf(kind: RefKind): string {
 function resolveRef(kind: RefKind, ref: ForeignRefInput, path: string, ctx: NormalizeContext<EntityName>, issues: ValidationIssue[]): ForeignKey | null {
   const r = toEntityRef(ref);
   if (r.id !== undefined && !uuidPattern.test(r.id)) {
-    issues.push({ path, message: 'expected a UUID' });
+    // Kong validates a foreign key as the referenced entity's primary key: the message is the id's.
+    issues.push({ path: `${path}.id`, message: 'expected a valid UUID' });
     return null;
   }
   if (!ctx.resolve) {

@@ -56,7 +56,7 @@ test('foreign keys: {id} is taken as is without a resolver; names go through the
   if (!missing.ok) assert.deepEqual(missing.issues, [{ path: 'consumer', message: "no consumer named 'ghost'" }]);
   const badId = normalizeEntity('routes', { paths: ['/'], service: { id: 'not-a-uuid' } }, { registry, now });
   assert.equal(badId.ok, false);
-  if (!badId.ok) assert.deepEqual(badId.issues, [{ path: 'service', message: 'expected a UUID' }]);
+  if (!badId.ok) assert.deepEqual(badId.issues, [{ path: 'service.id', message: 'expected a valid UUID' }]);
 });
 
 test('PATCH: partial input merged onto the existing entity; id and created_at kept', () => {

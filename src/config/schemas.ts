@@ -10,24 +10,31 @@
 import { z } from 'zod';
 import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, checkWildcardHost, uuidPattern } from './fields.ts';
 
-export const protocols = ['http', 'https', 'grpc', 'grpcs', 'ws', 'wss', 'tcp', 'tls', 'udp', 'tls_passthrough'] as const;
+/** Kong's protocol names, sorted as Kong's constants.PROTOCOLS (its messages and `one_of` list them in this order). */
+export const protocols = ['grpc', 'grpcs', 'http', 'https', 'tcp', 'tls', 'tls_passthrough', 'udp', 'ws', 'wss'] as const;
 
 /** A string schema with one of our `(value) => message | null` checks attached. */
-function checked(check: (v: string) => string | null) {
+export function checked(check: (v: string) => string | null) {
   return z.string().superRefine((v, ctx) => {
     const message = check(v);
     if (message !== null) ctx.addIssue({ code: 'custom', message });
   });
 }
 
-export const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a UUID' });
-const nameSchema = checked((v) => (v === '' ? 'must not be empty' : checkName(v)));
+/** Kong's `between = { min, max }`, with Kong's message for either side. */
+export function between<T extends z.ZodNumber>(n: T, min: number, max: number): T {
+  const error = `value should be between ${min} and ${max}`;
+  return n.min(min, { error }).max(max, { error }) as T;
+}
+
+export const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a valid UUID' });
+const nameSchema = checked((v) => (v === '' ? 'length must be at least 1' : checkName(v)));
 export const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
 const protocolSchema = z.enum(protocols);
 export const timestampSchema = z.int().min(0).optional();
 /** Kong: timeouts are 1 .. 2^31 - 2 milliseconds. */
-const timeoutSchema = z.int().min(1).max(2 ** 31 - 2).default(60000);
-const portSchema = z.int().min(0).max(65535);
+const timeoutSchema = between(z.int(), 1, 2 ** 31 - 2).default(60000);
+const portSchema = between(z.int(), 0, 65535);
 
 /**
  * A reference to another entity. Canonical form `{ id }`; we also accept `{ name }` (or
@@ -55,12 +62,12 @@ export const serviceInputSchema = z.strictObject({
   host: checked(checkHostname).meta({ kongRequired: true }).optional(),
   port: portSchema.default(80),
   path: checked(checkServicePath).nullable().optional(),
-  retries: z.int().min(0).max(32767).default(5),
+  retries: between(z.int(), 0, 32767).default(5),
   connect_timeout: timeoutSchema,
   write_timeout: timeoutSchema,
   read_timeout: timeoutSchema,
   tls_verify: z.boolean().nullable().default(null),
-  tls_verify_depth: z.int().min(0).max(64).nullable().default(null),
+  tls_verify_depth: between(z.int(), 0, 64).nullable().default(null),
   ca_certificates: z.array(z.string().min(1)).nullable().default(null),
   client_certificate: foreignRefSchema.nullable().default(null),
   enabled: z.boolean().default(true),

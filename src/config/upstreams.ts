@@ -9,27 +9,14 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
-import { checkHostname, checkKongHeaderName, checkKongPath, checkWildcardHost, checkTag, uuidPattern } from './fields.ts';
-import { foreignRefSchema } from './schemas.ts';
+import { checkHostname, checkKongHeaderName, checkKongPath, checkWildcardHost, checkTag } from './fields.ts';
+import { between, checked, foreignRefSchema, uuidSchema } from './schemas.ts';
 import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
 export const algorithms = ['round-robin', 'consistent-hashing', 'least-connections', 'latency'] as const;
 export const hashOns = ['none', 'consumer', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] as const;
 export const checkTypes = ['tcp', 'http', 'https', 'grpc', 'grpcs'] as const;
 export type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck, Target, Upstream } from './types.ts';
-
-function checked(check: (v: string) => string | null) {
-  return z.string().superRefine((v, ctx) => {
-    const message = check(v);
-    if (message !== null) ctx.addIssue({ code: 'custom', message });
-  });
-}
-
-/** Kong's `between = { min, max }`, with Kong's message for either side. */
-function between<T extends z.ZodNumber>(n: T, min: number, max: number) {
-  const error = `value should be between ${min} and ${max}`;
-  return n.min(min, { error }).max(max, { error });
-}
 
 const seconds = between(z.number(), 0, 65535);
 const counter = between(z.int(), 0, 255);
@@ -130,7 +117,6 @@ function checkCookieName(v: string): string | null {
   return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? null
     : 'contains one or more invalid characters. ASCII control characters (0-31;127), space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.';
 }
-const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a UUID' });
 const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
 const timestampSchema = z.number().min(0).optional();
 const stringMin1 = z.string().min(1);

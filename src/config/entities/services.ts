@@ -53,7 +53,7 @@ export const services: EntityDescriptor<'services'> = {
     const clientCertificate = refField('certificates', r, 'client_certificate', ctx, issues);
     if (Array.isArray(r.ca_certificates)) {
       r.ca_certificates.forEach((id, i) => {
-        if (typeof id !== 'string' || !uuidPattern.test(id)) issues.push({ path: `ca_certificates[${i}]`, message: 'expected a UUID' });
+        if (typeof id !== 'string' || !uuidPattern.test(id)) issues.push({ path: `ca_certificates[${i}]`, message: 'expected a valid UUID' });
         else if (ctx.resolve && ctx.resolve('ca_certificates', { id }) === null) issues.push({ path: `ca_certificates[${i}]`, message: `no ca_certificate with id '${id}'` });
       });
     }

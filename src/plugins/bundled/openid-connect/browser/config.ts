@@ -268,7 +268,7 @@ export function perClient(values: readonly string[], index: number): string | nu
 export function sessionSettingsIssues(c: BrowserConfig, workers: number, database: 'off' | 'sqlite' | 'postgres' = 'off'): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const secrets = c.session_secret == null ? [] : typeof c.session_secret === 'string' ? [c.session_secret] : [...c.session_secret];
-  if (secrets.some((s) => s.length === 0)) issues.push({ path: 'session_secret', message: 'must not be empty' });
+  if (secrets.some((s) => s.length === 0)) issues.push({ path: 'session_secret', message: 'length must be at least 1' });
   // No secret needed: one is generated per node and shared by its workers (Kong's per-node
   // behaviour; see createBrowserFlows). `workers` and `database` stay for checks that depend on them.
   void workers;
