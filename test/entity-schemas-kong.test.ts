@@ -299,5 +299,83 @@ describe('core entities as Kong declares them', () => {
     assert.deepEqual(bad.body.fields, { tags: [null, "invalid tag 'a/b': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"] });
     assert.equal((await call('POST', '/consumers', { username: 'tagged', tags: ['with space', 'ünïcode'] })).status, 201);
   });
+
+  test('GET /schemas/{entity}: entity_checks as Kong\'s endpoint prints them (single-key form, Kong\'s order, functions dropped, ngx.null as null)', async () => {
+    const checks = async (entity: string) => {
+      const r = await call('GET', `/schemas/${entity}`);
+      assert.equal(r.status, 200, entity);
+      return r.body.entity_checks;
+    };
+    assert.deepEqual(await checks('consumers'), [{ at_least_one_of: ['custom_id', 'username'] }]);
+    const unlessTls = (field: string) => ({ conditional: { if_field: 'protocol', if_match: { not_one_of: ['https', 'tls'] }, then_field: field, then_match: { eq: null } } });
+    assert.deepEqual(await checks('services'), [
+      { conditional: { if_field: 'protocol', if_match: { one_of: ['tcp', 'tls', 'udp', 'grpc', 'grpcs'] }, then_field: 'path', then_match: { eq: null } } },
+      unlessTls('client_certificate'), unlessTls('tls_verify'), unlessTls('tls_verify_depth'), unlessTls('ca_certificates'),
+    ]);
+    // Kong's default router_flavor (traditional_compatible) adds the router's own check.
+    assert.deepEqual(await checks('routes'), [
+      { conditional: {
+        if_field: 'protocols',
+        if_match: { elements: { type: 'string', not_one_of: ['grpcs', 'https', 'tls', 'tls_passthrough'] } },
+        then_field: 'snis',
+        then_match: { len_eq: 0 },
+        then_err: "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'",
+      } },
+      { custom_entity_check: { field_sources: ['path_handling'] } },
+      { custom_entity_check: {
+        field_sources: ['id', 'protocols', 'snis', 'sources', 'destinations', 'methods', 'hosts', 'paths', 'headers', 'expression', 'regex_priority', 'priority'],
+        run_with_missing_fields: true,
+      } },
+    ]);
+    const when = (if_field: string, value: string, then_field: string, then_match: unknown) => ({ conditional: { if_field, if_match: { match: `^${value}$` }, then_field, then_match } });
+    assert.deepEqual(await checks('upstreams'), [
+      when('hash_on', 'header', 'hash_on_header', { required: true }),
+      when('hash_fallback', 'header', 'hash_fallback_header', { required: true }),
+      when('hash_on', 'cookie', 'hash_on_cookie', { required: true }),
+      when('hash_fallback', 'cookie', 'hash_on_cookie', { required: true }),
+      when('hash_on', 'none', 'hash_fallback', { one_of: ['none'] }),
+      when('hash_on', 'cookie', 'hash_fallback', { one_of: ['none'] }),
+      when('hash_on', 'consumer', 'hash_fallback', { one_of: ['none', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] }),
+      when('hash_on', 'ip', 'hash_fallback', { one_of: ['none', 'consumer', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] }),
+      when('hash_on', 'path', 'hash_fallback', { one_of: ['none', 'consumer', 'header', 'cookie', 'query_arg', 'ip', 'uri_capture'] }),
+      { distinct: ['hash_on_header', 'hash_fallback_header'] },
+      when('hash_on', 'query_arg', 'hash_on_query_arg', { required: true }),
+      when('hash_fallback', 'query_arg', 'hash_fallback_query_arg', { required: true }),
+      { distinct: ['hash_on_query_arg', 'hash_fallback_query_arg'] },
+      when('hash_on', 'uri_capture', 'hash_on_uri_capture', { required: true }),
+      when('hash_fallback', 'uri_capture', 'hash_fallback_uri_capture', { required: true }),
+      { distinct: ['hash_on_uri_capture', 'hash_fallback_uri_capture'] },
+    ]);
+    assert.deepEqual(await checks('certificates'), [
+      { mutually_required: ['cert_alt', 'key_alt'] },
+      { custom_entity_check: { field_sources: ['cert', 'key'] } },
+      { custom_entity_check: { field_sources: ['cert_alt', 'key_alt'] } },
+      { custom_entity_check: { field_sources: ['cert', 'cert_alt'] } },
+    ]);
+    assert.deepEqual(await checks('ca_certificates'), [{ custom_entity_check: { field_sources: ['cert'] } }]);
+    assert.deepEqual(await checks('jwt_secrets'), [{ conditional: {
+      if_field: 'algorithm',
+      if_match: { match_any: { patterns: ['^RS256$', '^RS384$', '^RS512$', '^PS256$', '^PS384$', '^PS512$', '^EdDSA$'] } },
+      then_field: 'rsa_public_key',
+      then_match: { required: true },
+    } }]);
+    // Kong declares none for these.
+    for (const entity of ['targets', 'snis', 'plugins', 'acls', 'keyauth_credentials', 'basicauth_credentials', 'oauth2_credentials']) {
+      assert.deepEqual(await checks(entity), [], entity);
+    }
+  });
+
+  test('GET /schemas/{entity}: fields Kong declares `type = "set"` say set (tags everywhere, a route\'s protocols, methods, snis, sources, destinations, a plugin\'s protocols); Kong\'s arrays stay arrays', async () => {
+    const fields = async (entity: string) => (await call('GET', `/schemas/${entity}`)).body.fields as Fields;
+    const routes = await fields('routes');
+    for (const name of ['protocols', 'methods', 'snis', 'sources', 'destinations', 'tags']) assert.equal(field(routes, name)?.type, 'set', `routes.${name}`);
+    // Kong's `type = "array"` fields stay arrays.
+    for (const name of ['hosts', 'paths']) assert.equal(field(routes, name)?.type, 'array', `routes.${name}`);
+    assert.equal(field(await fields('plugins'), 'protocols')?.type, 'set');
+    assert.equal(field(await fields('services'), 'ca_certificates')?.type, 'array');
+    for (const entity of ['services', 'consumers', 'upstreams', 'targets', 'certificates', 'ca_certificates', 'snis', 'plugins', 'acls', 'keyauth_credentials', 'jwt_secrets']) {
+      assert.equal(field(await fields(entity), 'tags')?.type, 'set', `${entity}.tags`);
+    }
+  });
 });
 

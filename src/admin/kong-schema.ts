@@ -3,8 +3,9 @@
  * `GET /schemas/{entity}` answers in Kong: kong/api/api_helpers.lua `schema_to_jsonable`), derived
  * from the JSON Schema we already produce. Tools written for Kong (Kong Manager-like UIs, scripts
  * reading `.fields[] | keys`) find the field names, types, defaults, `one_of` and `between` where
- * they expect them. It is a faithful summary, not Kong's exact schema: Lua patterns, custom
- * validators and entity checks have no equivalent here.
+ * they expect them, and each entity's `entity_checks` as Kong declares them (the descriptor's
+ * `kongEntityChecks`). It is a faithful summary, not Kong's exact schema: Lua patterns and custom
+ * validators have no equivalent here.
  */
 import type { EntityName } from '../config/types.ts';
 import { descriptorOf } from '../config/entities/index.ts';
@@ -28,6 +29,12 @@ export interface JsonSchema {
   maximum?: number;
   minLength?: number;
   uniqueItems?: boolean;
+  /**
+   * Our mark (zod `.meta({ kongSet: true })`) for a list Kong declares `type = "set"` (tags, a
+   * route's protocols, methods, snis): shown as a `set` like `uniqueItems`, without JSON
+   * Schema's claim that duplicates are refused (Kong accepts them and keeps one of each).
+   */
+  kongSet?: boolean;
   /** Our mark (zod `.meta({ auto: true })`) for Kong's `auto`: a value generated when none is given. */
   auto?: boolean;
   /** Our mark for Kong's `encrypted` on a field whose name does not say it is a secret. */
@@ -88,7 +95,7 @@ function definition(name: string, s: JsonSchema, required: boolean, ctx: FieldCo
     out.keys = { type: 'string' };
     if (v.additionalProperties && typeof v.additionalProperties === 'object') out.values = definition('', v.additionalProperties, false);
   } else if (t === 'array') {
-    out.type = v.uniqueItems ? 'set' : 'array';
+    out.type = v.uniqueItems === true || v.kongSet === true ? 'set' : 'array';
     if (v.items) out.elements = definition('', v.items, false);
   } else if (t === 'string' || t === 'integer' || t === 'number' || t === 'boolean') {
     out.type = t;
@@ -128,7 +135,10 @@ export function kongFields(schema: JsonSchema | null, ctx: FieldContext = noCont
 const entityMemo = new Map<EntityName, { fields: KongField[]; entity_checks: unknown[] }>();
 const pluginMemo = new WeakMap<object, { fields: KongField[] }>();
 
-/** `GET /schemas/{entity}`: the entity's fields in Kong's format, foreign and unique keys marked. */
+/**
+ * `GET /schemas/{entity}`: the entity's fields in Kong's format, foreign and unique keys marked,
+ * and Kong's entity checks (the descriptor's `kongEntityChecks`).
+ */
 export function kongEntitySchema(name: EntityName): { fields: KongField[]; entity_checks: unknown[] } {
   let out = entityMemo.get(name);
   if (!out) entityMemo.set(name, (out = convertEntitySchema(name)));
@@ -141,7 +151,7 @@ function convertEntitySchema(name: EntityName): { fields: KongField[]; entity_ch
     foreign: Object.fromEntries(d.foreignKeys.map((fk) => [fk.field, { reference: fk.entity, ...(fk.onDelete === 'cascade' ? { on_delete: 'cascade' as const } : {}) }])),
     unique: new Set(d.uniqueKeys as readonly string[]),
   };
-  return { fields: kongFields((jsonSchemaOf(d.schema) ?? {}) as JsonSchema, ctx), entity_checks: [] };
+  return { fields: kongFields((jsonSchemaOf(d.schema) ?? {}) as JsonSchema, ctx), entity_checks: [...(d.kongEntityChecks ?? [])] };
 }
 
 const pluginScopes = [
@@ -174,7 +184,7 @@ function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | '
   }
   const protocols = (jsonSchemaOf(pluginInputSchema) as JsonSchema | null)?.properties?.protocols;
   if (protocols) {
-    const field: Record<string, unknown> = { ...definition('protocols', protocols, true), type: 'set' };
+    const field: Record<string, unknown> = definition('protocols', protocols, true);
     // The plugin's own narrower set (Kong's protocols_http), as Kong Manager offers it.
     if (def.protocols && typeof field.elements === 'object' && field.elements !== null) field.elements = { ...(field.elements as Record<string, unknown>), one_of: [...def.protocols] };
     fields.push({ protocols: field });

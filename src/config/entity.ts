@@ -118,6 +118,14 @@ export interface EntityDescriptor<E extends EntityName = EntityName> {
   /** The accepted input shape (Admin API bodies, declarative entries): Kong's field names and defaults. */
   readonly schema: z.ZodObject;
   /**
+   * Kong's `entity_checks` for this entity as Kong's `GET /schemas/{entity}` prints them
+   * (kong/api/api_helpers.lua `schema_to_jsonable`): each check a single-key object
+   * (`{ at_least_one_of: ['custom_id', 'username'] }`), in Kong's order, functions dropped
+   * (a `custom_entity_check` keeps its `field_sources`), Lua's `ngx.null` as `null`. Plain data
+   * for tools that read the schema; `normalize` is what enforces the checks. Default: none (`[]`).
+   */
+  readonly kongEntityChecks?: readonly Readonly<Record<string, unknown>>[];
+  /**
    * Validates one input and fills defaults, resolving foreign keys through `ctx.resolve`.
    * Entities without rules beyond their schema use `normalizeSimple` (normalize-kit.ts).
    */

@@ -29,7 +29,8 @@ export function between<T extends z.ZodNumber>(n: T, min: number, max: number): 
 
 export const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a valid UUID' });
 const nameSchema = checked((v) => (v === '' ? 'length must be at least 1' : checkName(v)));
-export const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
+/** Kong's `typedefs.tags`, a set (`kongSet`: GET /schemas shows `"type": "set"`). */
+export const tagsSchema = z.array(checked(checkTag)).meta({ kongSet: true }).nullable().default(null);
 const protocolSchema = z.enum(protocols);
 export const timestampSchema = z.int().min(0).optional();
 /** Kong: timeouts are 1 .. 2^31 - 2 milliseconds. */
@@ -91,14 +92,15 @@ const headerValuesSchema = z.union([headerValueSchema, z.array(headerValueSchema
 export const routeInputSchema = z.strictObject({
   id: uuidSchema.optional(),
   name: nameSchema.nullable().default(null),
-  protocols: z.array(protocolSchema).min(1).default(['http', 'https']),
-  methods: z.array(checked(checkMethod)).nullable().default(null),
+  // Kong's sets (type = "set"): protocols, methods, snis, sources, destinations.
+  protocols: z.array(protocolSchema).min(1).meta({ kongSet: true }).default(['http', 'https']),
+  methods: z.array(checked(checkMethod)).meta({ kongSet: true }).nullable().default(null),
   hosts: z.array(checked(checkRouteHost)).nullable().default(null),
   paths: z.array(checked(checkRoutePath)).nullable().default(null),
   headers: z.record(checked(checkHeaderName), headerValuesSchema).nullable().default(null),
-  snis: z.array(checked(checkWildcardHost)).nullable().default(null),
-  sources: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
-  destinations: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).nullable().default(null),
+  snis: z.array(checked(checkWildcardHost)).meta({ kongSet: true }).nullable().default(null),
+  sources: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).meta({ kongSet: true }).nullable().default(null),
+  destinations: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).meta({ kongSet: true }).nullable().default(null),
   strip_path: z.boolean().default(true),
   preserve_host: z.boolean().default(false),
   regex_priority: z.int().default(0),
@@ -129,7 +131,7 @@ export const pluginInputSchema = z.strictObject({
   instance_name: nameSchema.nullable().default(null),
   /** Checked by the plugin's own schema (see normalize.ts). */
   config: z.record(z.string(), z.unknown()).nullable().default(null),
-  protocols: z.array(protocolSchema).min(1).default(['grpc', 'grpcs', 'http', 'https']),
+  protocols: z.array(protocolSchema).min(1).meta({ kongSet: true }).default(['grpc', 'grpcs', 'http', 'https']),
   enabled: z.boolean().default(true),
   route: foreignRefSchema.nullable().default(null),
   service: foreignRefSchema.nullable().default(null),

@@ -117,7 +117,7 @@ function checkCookieName(v: string): string | null {
   return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? null
     : 'contains one or more invalid characters. ASCII control characters (0-31;127), space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.';
 }
-const tagsSchema = z.array(checked(checkTag)).nullable().default(null);
+const tagsSchema = z.array(checked(checkTag)).meta({ kongSet: true }).nullable().default(null);
 const timestampSchema = z.number().min(0).optional();
 const stringMin1 = z.string().min(1);
 

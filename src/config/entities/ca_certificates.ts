@@ -14,6 +14,8 @@ export const ca_certificates: EntityDescriptor<'ca_certificates'> = {
   compositeKeys: [],
   foreignKeys: [],
   schema: caCertificateInputSchema,
+  // Kong: kong/db/schema/entities/ca_certificates.lua (the custom check's function is not shown).
+  kongEntityChecks: [{ custom_entity_check: { field_sources: ['cert'] } }],
   naturalKey: { from: 'input', key: (r) => `cert:${String(r.cert)}` },
   label: (r) => `ca_certificate ${String(r.id)}`,
   normalize(r, ctx) {

@@ -45,6 +45,13 @@ export const certificates: EntityDescriptor<'certificates'> = {
   compositeKeys: [],
   foreignKeys: [],
   schema: certificateInputSchema,
+  // Kong: kong/db/schema/entities/certificates.lua (the custom checks' functions are not shown).
+  kongEntityChecks: [
+    { mutually_required: ['cert_alt', 'key_alt'] },
+    { custom_entity_check: { field_sources: ['cert', 'key'] } },
+    { custom_entity_check: { field_sources: ['cert_alt', 'key_alt'] } },
+    { custom_entity_check: { field_sources: ['cert', 'cert_alt'] } },
+  ],
   // decK identifies a certificate by its content.
   naturalKey: { from: 'input', key: (r) => createHash('sha256').update(`${String(r.cert)}\0${String(r.key)}`).digest('hex') },
   label: (r) => `certificate ${String(r.id)}`,

@@ -16,6 +16,8 @@ export const consumers: EntityDescriptor<'consumers'> = {
   compositeKeys: [],
   foreignKeys: [],
   schema: consumerInputSchema,
+  // Kong: kong/db/schema/entities/consumers.lua.
+  kongEntityChecks: [{ at_least_one_of: ['custom_id', 'username'] }],
   naturalKey: { from: 'input', key: (r, path) => naturalKey.consumer(str(r.username), str(r.custom_id), path) },
   normalize(r, ctx) {
     const parsed = consumerInputSchema.safeParse(r, { error: readableErrorMap });

@@ -138,6 +138,17 @@ export const jwt_secrets: EntityDescriptor<'jwt_secrets'> = {
   compositeKeys: [],
   foreignKeys: consumerFk,
   schema: jwtSecretInputSchema,
+  // Kong: kong/plugins/jwt/daos.lua (then_match's custom_validator, a function, is not shown).
+  kongEntityChecks: [
+    {
+      conditional: {
+        if_field: 'algorithm',
+        if_match: { match_any: { patterns: ['^RS256$', '^RS384$', '^RS512$', '^PS256$', '^PS384$', '^PS512$', '^EdDSA$'] } },
+        then_field: 'rsa_public_key',
+        then_match: { required: true },
+      },
+    },
+  ],
   naturalKey: { from: 'entity', key: (r) => `jwt|${String(r.key)}` },
   dumpNestedUnder: 'consumer',
   label: (r) => `jwt credential ${String(r.key)}`,

@@ -23,6 +23,26 @@ export const routes: EntityDescriptor<'routes'> = {
   // Kong: deleting a service that routes still use is refused.
   foreignKeys: [{ field: 'service', entity: 'services', onDelete: 'restrict', nested: true }],
   schema: routeInputSchema,
+  // Kong: kong/db/schema/entities/routes.lua with Kong's default router_flavor
+  // (traditional_compatible), which adds the third check (the router's own validation).
+  kongEntityChecks: [
+    {
+      conditional: {
+        if_field: 'protocols',
+        if_match: { elements: { type: 'string', not_one_of: ['grpcs', 'https', 'tls', 'tls_passthrough'] } },
+        then_field: 'snis',
+        then_match: { len_eq: 0 },
+        then_err: "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'",
+      },
+    },
+    { custom_entity_check: { field_sources: ['path_handling'] } },
+    {
+      custom_entity_check: {
+        field_sources: ['id', 'protocols', 'snis', 'sources', 'destinations', 'methods', 'hosts', 'paths', 'headers', 'expression', 'regex_priority', 'priority'],
+        run_with_missing_fields: true,
+      },
+    },
+  ],
   naturalKey: { from: 'input', key: (r, path) => naturalKey.route(str(r.name), path) },
   dumpNestedUnder: 'service',
   normalize(r, ctx) {

@@ -24,6 +24,14 @@ export const services: EntityDescriptor<'services'> = {
   foreignKeys: [{ field: 'client_certificate', entity: 'certificates', onDelete: 'restrict', nested: false }],
   idLists: [{ field: 'ca_certificates', entity: 'ca_certificates' }],
   schema: serviceInputSchema,
+  // Kong: kong/db/schema/entities/services.lua (`null` is Lua's ngx.null).
+  kongEntityChecks: [
+    { conditional: { if_field: 'protocol', if_match: { one_of: ['tcp', 'tls', 'udp', 'grpc', 'grpcs'] }, then_field: 'path', then_match: { eq: null } } },
+    { conditional: { if_field: 'protocol', if_match: { not_one_of: ['https', 'tls'] }, then_field: 'client_certificate', then_match: { eq: null } } },
+    { conditional: { if_field: 'protocol', if_match: { not_one_of: ['https', 'tls'] }, then_field: 'tls_verify', then_match: { eq: null } } },
+    { conditional: { if_field: 'protocol', if_match: { not_one_of: ['https', 'tls'] }, then_field: 'tls_verify_depth', then_match: { eq: null } } },
+    { conditional: { if_field: 'protocol', if_match: { not_one_of: ['https', 'tls'] }, then_field: 'ca_certificates', then_match: { eq: null } } },
+  ],
   naturalKey: { from: 'input', key: (r, path) => naturalKey.service(str(r.name), path) },
   mergePatch(existing, input) {
     const base: Record<string, unknown> = { ...existing };

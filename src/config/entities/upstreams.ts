@@ -14,6 +14,25 @@ export const upstreams: EntityDescriptor<'upstreams'> = {
   // Kong: a certificate an upstream still uses cannot be deleted.
   foreignKeys: [{ field: 'client_certificate', entity: 'certificates', onDelete: 'restrict', nested: false }],
   schema: upstreamInputSchema,
+  // Kong: kong/db/schema/entities/upstreams.lua.
+  kongEntityChecks: [
+    { conditional: { if_field: 'hash_on', if_match: { match: '^header$' }, then_field: 'hash_on_header', then_match: { required: true } } },
+    { conditional: { if_field: 'hash_fallback', if_match: { match: '^header$' }, then_field: 'hash_fallback_header', then_match: { required: true } } },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^cookie$' }, then_field: 'hash_on_cookie', then_match: { required: true } } },
+    { conditional: { if_field: 'hash_fallback', if_match: { match: '^cookie$' }, then_field: 'hash_on_cookie', then_match: { required: true } } },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^none$' }, then_field: 'hash_fallback', then_match: { one_of: ['none'] } } },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^cookie$' }, then_field: 'hash_fallback', then_match: { one_of: ['none'] } } },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^consumer$' }, then_field: 'hash_fallback', then_match: { one_of: ['none', 'ip', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] } } },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^ip$' }, then_field: 'hash_fallback', then_match: { one_of: ['none', 'consumer', 'header', 'cookie', 'path', 'query_arg', 'uri_capture'] } } },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^path$' }, then_field: 'hash_fallback', then_match: { one_of: ['none', 'consumer', 'header', 'cookie', 'query_arg', 'ip', 'uri_capture'] } } },
+    { distinct: ['hash_on_header', 'hash_fallback_header'] },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^query_arg$' }, then_field: 'hash_on_query_arg', then_match: { required: true } } },
+    { conditional: { if_field: 'hash_fallback', if_match: { match: '^query_arg$' }, then_field: 'hash_fallback_query_arg', then_match: { required: true } } },
+    { distinct: ['hash_on_query_arg', 'hash_fallback_query_arg'] },
+    { conditional: { if_field: 'hash_on', if_match: { match: '^uri_capture$' }, then_field: 'hash_on_uri_capture', then_match: { required: true } } },
+    { conditional: { if_field: 'hash_fallback', if_match: { match: '^uri_capture$' }, then_field: 'hash_fallback_uri_capture', then_match: { required: true } } },
+    { distinct: ['hash_on_uri_capture', 'hash_fallback_uri_capture'] },
+  ],
   naturalKey: { from: 'input', key: (r, path) => (typeof r.name === 'string' && r.name !== '' ? `name:${r.name}` : `path:${path}`) },
   mergePatch(existing, input) {
     // Kong's shorthands read what the request says: a new hash_on picks the algorithm, a new
