@@ -377,5 +377,49 @@ describe('core entities as Kong declares them', () => {
       assert.equal(field(await fields(entity), 'tags')?.type, 'set', `${entity}.tags`);
     }
   });
+
+  const pluginSchema = async (name: string) => {
+    const r = await call('GET', `/schemas/plugins/${name}`);
+    assert.equal(r.status, 200, name);
+    return r.body as { fields: unknown; entity_checks: unknown };
+  };
+
+  test('GET /schemas/plugins/{name}: the plugin schema\'s own entity_checks as Kong prints them, in Kong\'s order (acl, rate-limiting, jwt)', async () => {
+    // kong/plugins/acl/schema.lua
+    assert.deepEqual((await pluginSchema('acl')).entity_checks, [
+      { only_one_of: ['config.allow', 'config.deny'] },
+      { at_least_one_of: ['config.allow', 'config.deny'] },
+    ]);
+    // kong/plugins/rate-limiting/schema.lua
+    const required = (if_field: string, eq: string, then_field: string) => ({ conditional: { if_field, if_match: { eq }, then_field, then_match: { required: true } } });
+    assert.deepEqual((await pluginSchema('rate-limiting')).entity_checks, [
+      { at_least_one_of: ['config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'] },
+      required('config.policy', 'redis', 'config.redis.host'),
+      required('config.policy', 'redis', 'config.redis.port'),
+      required('config.policy', 'redis', 'config.redis.timeout'),
+      required('config.limit_by', 'header', 'config.header_name'),
+      required('config.limit_by', 'path', 'config.path'),
+    ]);
+    // kong/plugins/jwt/schema.lua
+    assert.deepEqual((await pluginSchema('jwt')).entity_checks, [{ conditional: {
+      if_field: 'config.maximum_expiration', if_match: { gt: 0 }, then_field: 'config.claims_to_verify', then_match: { contains: 'exp' },
+    } }]);
+  });
+
+  test('GET /schemas/plugins/{name}: entity_checks is [] where Kong\'s plugin schema declares none (oauth2\'s and opentelemetry\'s are inside config; openid-connect is Enterprise)', async () => {
+    for (const name of ['key-auth', 'basic-auth', 'cors', 'correlation-id', 'http-log', 'file-log', 'prometheus', 'request-termination', 'oauth2', 'opentelemetry', 'openid-connect']) {
+      assert.deepEqual((await pluginSchema(name)).entity_checks, [], name);
+    }
+  });
+
+  test('GET /schemas/plugins/{name}: every plugin on the server answers both keys, fields then entity_checks (a list), as Kong always does', async () => {
+    const names = Object.keys((await call('GET', '/')).body.plugins.available_on_server as Record<string, unknown>);
+    assert.ok(names.length >= 14 && names.includes('openid-connect'), names.join(', '));
+    for (const name of names) {
+      const body = await pluginSchema(name);
+      assert.deepEqual(Object.keys(body), ['fields', 'entity_checks'], name);
+      assert.ok(Array.isArray(body.entity_checks), name);
+    }
+  });
 });
 

@@ -3,9 +3,9 @@
  * `GET /schemas/{entity}` answers in Kong: kong/api/api_helpers.lua `schema_to_jsonable`), derived
  * from the JSON Schema we already produce. Tools written for Kong (Kong Manager-like UIs, scripts
  * reading `.fields[] | keys`) find the field names, types, defaults, `one_of` and `between` where
- * they expect them, and each entity's `entity_checks` as Kong declares them (the descriptor's
- * `kongEntityChecks`). It is a faithful summary, not Kong's exact schema: Lua patterns and custom
- * validators have no equivalent here.
+ * they expect them, and each entity's and plugin's `entity_checks` as Kong declares them (the
+ * entity descriptor's or plugin definition's `kongEntityChecks`). It is a faithful summary, not
+ * Kong's exact schema: Lua patterns and custom validators have no equivalent here.
  */
 import type { EntityName } from '../config/types.ts';
 import { descriptorOf } from '../config/entities/index.ts';
@@ -133,7 +133,7 @@ export function kongFields(schema: JsonSchema | null, ctx: FieldContext = noCont
 
 /** Schemas do not change while the process runs: each is converted once. */
 const entityMemo = new Map<EntityName, { fields: KongField[]; entity_checks: unknown[] }>();
-const pluginMemo = new WeakMap<object, { fields: KongField[] }>();
+const pluginMemo = new WeakMap<object, { fields: KongField[]; entity_checks: unknown[] }>();
 
 /**
  * `GET /schemas/{entity}`: the entity's fields in Kong's format, foreign and unique keys marked,
@@ -165,15 +165,17 @@ const pluginScopes = [
  * `GET /schemas/plugins/{name}`: what a Kong plugin schema declares — the scopes the plugin
  * refuses (`{"consumer": {"type": "foreign", "reference": "consumers", "eq": null}}`, Kong's
  * `typedefs.no_consumer`; a consumer group scope only where the plugin allows one), `protocols`
- * with its default (decK fills it from here) and the `config` record.
+ * with its default (decK fills it from here) and the `config` record; then the plugin schema's
+ * `entity_checks` (the definition's `kongEntityChecks`, `[]` when it declares none), a key Kong's
+ * answer always has.
  */
-export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols'>): { fields: KongField[] } {
+export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols' | 'kongEntityChecks'>): { fields: KongField[]; entity_checks: unknown[] } {
   let out = pluginMemo.get(def);
   if (!out) pluginMemo.set(def, (out = convertPluginSchema(def)));
   return out;
 }
 
-function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols'>): { fields: KongField[] } {
+function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols' | 'kongEntityChecks'>): { fields: KongField[]; entity_checks: unknown[] } {
   const fields: KongField[] = [];
   for (const [scope, reference] of pluginScopes) {
     if (scope === 'consumer_group') {
@@ -190,5 +192,5 @@ function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | '
     fields.push({ protocols: field });
   }
   fields.push({ config: { type: 'record', required: true, fields: kongFields((jsonSchemaOf(def.schema) ?? {}) as JsonSchema) } });
-  return { fields };
+  return { fields, entity_checks: [...(def.kongEntityChecks ?? [])] };
 }

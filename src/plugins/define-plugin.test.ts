@@ -11,7 +11,7 @@ function refused(def: Record<string, unknown>, pattern: RegExp): void {
 
 test('definePlugin accepts a well-formed definition as is', () => {
   assert.equal(definePlugin(good), good);
-  const full = { ...good, scopes: { consumer: false }, check: () => [], shorthands: (c: Record<string, unknown>) => c, adminRoutes: [{ method: 'GET' as const, path: '/x', handler: async () => ({ status: 200 }) }] };
+  const full = { ...good, scopes: { consumer: false }, check: () => [], shorthands: (c: Record<string, unknown>) => c, adminRoutes: [{ method: 'GET' as const, path: '/x', handler: async () => ({ status: 200 }) }], kongEntityChecks: [{ only_one_of: ['config.a', 'config.b'] }] };
   assert.equal(definePlugin(full), full);
 });
 
@@ -28,6 +28,8 @@ test('definePlugin refuses what is wrong, naming the plugin and the field', () =
   refused({ ...good, prority: 5 }, /prority: unknown field/);
   refused({ ...good, scopes: { routes: true } }, /scopes\.routes: unknown scope/);
   refused({ ...good, adminRoutes: [{ method: 'PUT', path: 'x', handler: null }] }, /adminRoutes\[0\]\.method.*adminRoutes\[0\]\.path.*adminRoutes\[0\]\.handler/);
+  refused({ ...good, kongEntityChecks: { only_one_of: ['config.a'] } }, /kongEntityChecks: must be an array/);
+  refused({ ...good, kongEntityChecks: [{ only_one_of: ['config.a'], at_least_one_of: ['config.a'] }, null] }, /kongEntityChecks\[0\]: must be an object with a single key.*kongEntityChecks\[1\]/);
 });
 
 test('checkHandlers refuses unknown handler names and non-functions', () => {

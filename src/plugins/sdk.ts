@@ -298,6 +298,17 @@ export interface PluginDefinition<C = any> {
   shorthands?(config: Record<string, unknown>): Record<string, unknown>;
   create(config: C, deps: PluginDeps): PluginHandlers | Promise<PluginHandlers>;
   readonly adminRoutes?: readonly PluginAdminRoute[];
+  /**
+   * Kong's `entity_checks` of the plugin schema (the top-level list in the plugin's schema.lua,
+   * across `config.*` fields), as Kong's `GET /schemas/plugins/{name}` prints them
+   * (kong/api/api_helpers.lua `schema_to_jsonable`): each check a single-key object
+   * (`{ only_one_of: ['config.allow', 'config.deny'] }`), in Kong's order, functions dropped (a
+   * `custom_entity_check` keeps its `field_sources`), Lua's `ngx.null` as `null`. Plain data for
+   * tools that read the schema; the config schema is what enforces the checks (reporting under
+   * {@link PLUGIN_ENTITY_CHECK}). Checks Kong declares inside the `config` record are not these.
+   * Omitted = none (`[]`).
+   */
+  readonly kongEntityChecks?: readonly Readonly<Record<string, unknown>>[];
 }
 
 /** What a plugin's `check` may know about the node its config will run on. */
@@ -324,7 +335,7 @@ export const HTTP_PROTOCOLS: readonly Protocol[] = ['grpc', 'grpcs', 'http', 'ht
 /** The handlers `create` may return, in phase order. */
 export const handlerNames = ['rewrite', 'access', 'response', 'log', 'close'] as const;
 
-const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'protocols', 'check', 'shorthands', 'create', 'adminRoutes']);
+const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'protocols', 'check', 'shorthands', 'create', 'adminRoutes', 'kongEntityChecks']);
 const scopeNames = new Set(['consumer', 'route', 'service', 'global', 'consumer_group']);
 const adminMethods = new Set(['GET', 'POST', 'DELETE']);
 /** Kong's plugin names: lower-case words joined by dashes (`openid-connect`, `rate-limiting`). */
@@ -358,6 +369,14 @@ export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
   }
   if (d.protocols !== undefined && (!Array.isArray(d.protocols) || d.protocols.length === 0 || d.protocols.some((x) => typeof x !== 'string'))) {
     problems.push('protocols: must be a non-empty array of protocol names');
+  }
+  if (d.kongEntityChecks !== undefined) {
+    if (!Array.isArray(d.kongEntityChecks)) problems.push('kongEntityChecks: must be an array');
+    else {
+      d.kongEntityChecks.forEach((c: unknown, i: number) => {
+        if (!c || typeof c !== 'object' || Array.isArray(c) || Object.keys(c).length !== 1) problems.push(`kongEntityChecks[${i}]: must be an object with a single key (the check's name, e.g. { only_one_of: [...] })`);
+      });
+    }
   }
   if (d.adminRoutes !== undefined) {
     if (!Array.isArray(d.adminRoutes)) problems.push('adminRoutes: must be an array');

@@ -62,6 +62,11 @@ export default definePlugin<AclConfig>({
   schema: aclSchema,
   // Kong: `no_consumer` — the consumer is what the ACL checks, it cannot also scope it.
   scopes: { consumer: false },
+  // Kong: kong/plugins/acl/schema.lua (enforced by aclSchema above).
+  kongEntityChecks: [
+    { only_one_of: ['config.allow', 'config.deny'] },
+    { at_least_one_of: ['config.allow', 'config.deny'] },
+  ],
   create(config) {
     const mode = (config.deny?.length ?? 0) > 0 ? ('deny' as const) : ('allow' as const);
     const listed = new Set(mode === 'deny' ? config.deny : config.allow);

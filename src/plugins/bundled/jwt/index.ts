@@ -112,6 +112,10 @@ export default definePlugin<JwtConfig>({
   protocols: HTTP_PROTOCOLS,
   schema: jwtSchema,
   scopes: { consumer: false },
+  // Kong: kong/plugins/jwt/schema.lua (enforced by jwtSchema above).
+  kongEntityChecks: [
+    { conditional: { if_field: 'config.maximum_expiration', if_match: { gt: 0 }, then_field: 'config.claims_to_verify', then_match: { contains: 'exp' } } },
+  ],
   create(conf) {
     const base = conf.realm !== null ? `Bearer realm="${conf.realm}"` : 'Bearer';
     const withError = conf.realm !== null ? `${base}, error="invalid_token"` : 'Bearer error="invalid_token"';

@@ -157,6 +157,9 @@ export default definePlugin<OAuth2Config>({
   protocols: HTTP_PROTOCOLS,
   schema: oauth2Schema,
   scopes: { consumer: false },
+  // Kong's plugin schema has no entity_checks of its own: its one check (mandatory_scope →
+  // scopes required) is declared inside the `config` record (kong/plugins/oauth2/schema.lua).
+  kongEntityChecks: [],
   check(_config, node) {
     if ((node.database ?? 'off') === 'off') {
       return [{ path: '', message: "the oauth2 plugin needs a database (it writes tokens and codes per request): it cannot be used in DB-less mode (database = off)" }];

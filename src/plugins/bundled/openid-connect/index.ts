@@ -90,6 +90,9 @@ export const openidConnectPlugin = definePlugin<OidcConfig>({
   protocols: HTTP_PROTOCOLS,
   schema: oidcConfigSchema,
   scopes: { global: true, service: true, route: true, consumer: false },
+  // openid-connect is a Kong Enterprise plugin: its schema.lua is not in Kong's OSS source, so
+  // its entity_checks are not known here and none are shown (not guessed).
+  kongEntityChecks: [],
   shorthands: oidcShorthands,
   // The session settings the browser flows would refuse at build time (browser/config.ts).
   check: (config, node) =>

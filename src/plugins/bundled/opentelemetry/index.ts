@@ -80,6 +80,10 @@ export default definePlugin<OpentelemetryConfig>({
   // Kong's schema: protocols_http.
   protocols: HTTP_PROTOCOLS,
   schema: opentelemetrySchema,
+  // Kong's plugin schema has no entity_checks of its own: its one check (at_least_one_of
+  // traces_endpoint, logs_endpoint) is declared inside the `config` record
+  // (kong/plugins/opentelemetry/schema.lua).
+  kongEntityChecks: [],
   shorthands(config) {
     // Kong's one shorthand field: `endpoint` becomes `traces_endpoint`.
     const { endpoint, ...rest } = config as Record<string, unknown>;

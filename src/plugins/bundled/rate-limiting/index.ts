@@ -188,6 +188,17 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
     schema: rateLimitingSchema,
     // Kong: rate-limiting accepts a consumer-group scope (different limits per group).
     scopes: { consumer_group: true },
+    // Kong: kong/plugins/rate-limiting/schema.lua, all six as Kong declares them. rateLimitingSchema
+    // enforces the periods and limit_by ones; the Redis ones cannot arise, policy 'redis' being
+    // refused (not supported yet).
+    kongEntityChecks: [
+      { at_least_one_of: ['config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'] },
+      { conditional: { if_field: 'config.policy', if_match: { eq: 'redis' }, then_field: 'config.redis.host', then_match: { required: true } } },
+      { conditional: { if_field: 'config.policy', if_match: { eq: 'redis' }, then_field: 'config.redis.port', then_match: { required: true } } },
+      { conditional: { if_field: 'config.policy', if_match: { eq: 'redis' }, then_field: 'config.redis.timeout', then_match: { required: true } } },
+      { conditional: { if_field: 'config.limit_by', if_match: { eq: 'header' }, then_field: 'config.header_name', then_match: { required: true } } },
+      { conditional: { if_field: 'config.limit_by', if_match: { eq: 'path' }, then_field: 'config.path', then_match: { required: true } } },
+    ],
     create(conf, deps) {
       const store = new CounterStore(options.maxCounters);
       const limits = periods.filter((p) => conf[p] !== null).map((p) => ({ period: p, limit: conf[p] as number }));
