@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import type { Logger } from '../../sdk.ts';
 import type { OidcConfig } from './schema.ts';
-import { createRedisClient, type RedisClient } from './browser/redis.ts';
+import { createRedisClient, type RedisClient } from '../../../storage/redis.ts';
 import type { RedisRecord } from './browser/config.ts';
 import { describe } from './errors.ts';
 

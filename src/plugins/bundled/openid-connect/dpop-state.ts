@@ -19,7 +19,8 @@
 import { hash, hkdfSync, randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { KeyValueStore } from '../../../storage/ports.ts';
-import { createRedisClient, RedisKv } from './browser/redis.ts';
+import { RedisKv } from './browser/redis.ts';
+import { createRedisClient } from '../../../storage/redis.ts';
 import { TtlCache } from './caches.ts';
 import type { RedisRecord } from './browser/config.ts';
 

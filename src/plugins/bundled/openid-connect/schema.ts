@@ -350,7 +350,7 @@ export const oidcConfigSchema = z
         if (redis.cluster_nodes || redis.sentinel_nodes || redis.sentinel_master) ctx.addIssue({ code: 'custom', path: ['redis', 'connection_is_proxied'], message: 'host/port (or socket) name the proxy: not with cluster_nodes or sentinel' });
       }
     }
-    // The cluster cache's Redis client is built like the session storage's (browser/redis.ts).
+    // The cluster cache's Redis client is built like the session storage's (src/storage/redis.ts).
     if (cfg.cluster_cache_redis) {
       const redis = cfg.cluster_cache_redis as unknown as Record<string, unknown>;
       for (const [field, dflt] of Object.entries(redisNotSupportedYet)) {

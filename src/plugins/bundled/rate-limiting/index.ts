@@ -8,18 +8,21 @@
  * `RateLimit-Remaining`, `RateLimit-Reset` (draft-ietf-httpapi-ratelimit-headers) for the window
  * closest to its limit.
  *
- * Only `policy: local` is implemented: counts are held in memory by the plugin instance, i.e. per
- * worker process, as with Kong's `local` policy.
+ * `policy: local`: counts are held in memory by the plugin instance, i.e. per worker process, as
+ * with Kong's `local` policy. `policy: redis`: counts are shared through Redis (redis-policy.ts),
+ * with Kong's keys, so every worker and node on that Redis counts together. `policy: cluster`
+ * (Kong's database counters table) is refused.
  */
 import { z } from 'zod';
-import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
 import { kongHeaderName, kongPath } from '../../kong-typedefs.ts';
-import type { RequestContext } from '../../sdk.ts';
+import type { PluginDeps, PluginHandlers, Reply, RequestContext } from '../../sdk.ts';
 import { CounterStore, periods, windowBounds, type Period } from './counters.ts';
+import { RedisCounters, redisKey, SYNC_RATE_REALTIME, type RedisPolicySettings, type RedisWindow } from './redis-policy.ts';
 
 const limit = z.number().positive().nullable().default(null);
 
-/** Kong's shared Redis record; accepted so decK dumps load, unused with `policy: local`. */
+/** Kong's shared Redis record; used by `policy: redis`, left at its defaults with `policy: local`. */
 const redisSchema = z.strictObject({
   host: z.string().nullable().default(null),
   port: z.int().min(0).max(65535).nullable().default(6379),
@@ -59,6 +62,22 @@ const legacyRedisTarget: Readonly<Record<keyof typeof legacyRedisFields, keyof z
   redis_host: 'host', redis_port: 'port', redis_password: 'password', redis_username: 'username', redis_ssl: 'ssl',
   redis_ssl_verify: 'ssl_verify', redis_server_name: 'server_name', redis_timeout: 'timeout', redis_database: 'database',
 };
+/**
+ * Fields of the record that have no meaning for the ioredis client (lua-resty-redis connection
+ * pool settings: ioredis keeps one multiplexed connection per Redis config): only their defaults
+ * are accepted, with any policy.
+ */
+const poolOnlyFields = ['keepalive_pool_size', 'keepalive_backlog'] as const;
+
+/** The `redis` record with the legacy `redis_*` fields copied in (Kong's shorthand fields). */
+function effectiveRedis<R extends Record<string, unknown>>(redis: R, conf: Partial<Record<keyof typeof legacyRedisFields, unknown>>): R {
+  let out = redis;
+  for (const [flat, field] of Object.entries(legacyRedisTarget) as Array<[keyof typeof legacyRedisFields, string]>) {
+    const v = conf[flat];
+    if (v !== undefined && v !== null) out = { ...out, [field]: v };
+  }
+  return out;
+}
 
 export const limitByValues = ['consumer', 'credential', 'ip', 'service', 'header', 'path'] as const;
 
@@ -112,19 +131,47 @@ export const rateLimitingSchema = z
     if (conf.limit_by === 'path' && conf.path === null) {
       issues.addIssue({ code: 'custom', path: ['path'], message: "required field missing (limit_by is 'path')" });
     }
-    if (conf.policy !== 'local') {
-      issues.addIssue({ code: 'custom', path: ['policy'], message: `policy '${conf.policy}' is not supported yet; use 'local'` });
+    if (conf.policy === 'cluster') {
+      issues.addIssue({
+        code: 'custom',
+        path: ['policy'],
+        message: "policy 'cluster' is not supported: the cluster policy needs Kong's database counters table (ratelimiting_metrics); use 'redis' or 'local'",
+      });
     }
     // The Redis settings (and Kong's flat redis_* spellings) apply to policy 'redis' only: with the
     // local counters they would be ignored, so anything but their defaults is refused.
     if (conf.policy === 'local') {
       for (const [field, dflt] of Object.entries(redisDefaults)) {
         const v = (conf.redis as Record<string, unknown>)[field];
-        if (v !== dflt) issues.addIssue({ code: 'custom', path: ['redis', field], message: "not supported yet: the Redis settings apply to policy 'redis'; leave them at their defaults with 'local'" });
+        if (v !== dflt) issues.addIssue({ code: 'custom', path: ['redis', field], message: "the Redis settings apply to policy 'redis' only; leave them at their defaults with 'local'" });
       }
       for (const [flat, field] of Object.entries(legacyRedisTarget) as Array<[keyof typeof legacyRedisFields, keyof typeof redisDefaults]>) {
         const v = conf[flat];
-        if (v !== undefined && v !== null && v !== redisDefaults[field]) issues.addIssue({ code: 'custom', path: [flat], message: "not supported yet: the Redis settings apply to policy 'redis'; leave them at their defaults with 'local'" });
+        if (v !== undefined && v !== null && v !== redisDefaults[field]) issues.addIssue({ code: 'custom', path: [flat], message: "the Redis settings apply to policy 'redis' only; leave them at their defaults with 'local'" });
+      }
+    }
+    if (conf.policy === 'redis') {
+      // Kong's entity checks: host, port and timeout are required with policy 'redis' (the legacy
+      // redis_* fields count, being copied into the record).
+      const redis = effectiveRedis(conf.redis, conf);
+      for (const field of ['host', 'port', 'timeout'] as const) {
+        const v = redis[field];
+        if (v === null || v === undefined || v === '') {
+          issues.addIssue({ code: 'custom', path: ['redis', field], message: 'required field missing' });
+          issues.addIssue({ code: 'custom', path: [PLUGIN_ENTITY_CHECK], message: "failed conditional validation given value of field 'config.policy'" });
+        }
+      }
+      for (const field of poolOnlyFields) {
+        if (redis[field] !== redisDefaults[field]) {
+          issues.addIssue({
+            code: 'custom',
+            path: ['redis', field],
+            message: `not supported: ${field} sizes lua-resty-redis's connection pool; here one multiplexed connection serves each Redis config, so leave it at its default (${String(redisDefaults[field])})`,
+          });
+        }
+      }
+      if (conf.sync_rate !== SYNC_RATE_REALTIME && conf.sync_rate < 0.02) {
+        issues.addIssue({ code: 'custom', path: ['sync_rate'], message: 'sync_rate must be greater than 0.02, or -1 to disable' });
       }
     }
     // sync_rate paces writes to the Redis counters; Kong refuses it with any other policy.
@@ -133,11 +180,7 @@ export const rateLimitingSchema = z
     }
   })
   .transform((conf) => {
-    let redis = conf.redis;
-    for (const [flat, field] of Object.entries(legacyRedisTarget) as Array<[keyof typeof legacyRedisFields, keyof typeof redis]>) {
-      const v = conf[flat];
-      if (v !== undefined && v !== null) redis = { ...redis, [field]: v };
-    }
+    const redis = effectiveRedis(conf.redis, conf);
     return redis === conf.redis ? conf : { ...conf, redis };
   });
 
@@ -189,8 +232,7 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
     // Kong: rate-limiting accepts a consumer-group scope (different limits per group).
     scopes: { consumer_group: true },
     // Kong: kong/plugins/rate-limiting/schema.lua, all six as Kong declares them. rateLimitingSchema
-    // enforces the periods and limit_by ones; the Redis ones cannot arise, policy 'redis' being
-    // refused (not supported yet).
+    // enforces all of them (the Redis ones with Kong's messages).
     kongEntityChecks: [
       { at_least_one_of: ['config.second', 'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'] },
       { conditional: { if_field: 'config.policy', if_match: { eq: 'redis' }, then_field: 'config.redis.host', then_match: { required: true } } },
@@ -200,8 +242,9 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
       { conditional: { if_field: 'config.limit_by', if_match: { eq: 'path' }, then_field: 'config.path', then_match: { required: true } } },
     ],
     create(conf, deps) {
-      const store = new CounterStore(options.maxCounters);
       const limits = periods.filter((p) => conf[p] !== null).map((p) => ({ period: p, limit: conf[p] as number }));
+      if (conf.policy === 'redis') return redisHandlers(conf, deps, limits);
+      const store = new CounterStore(options.maxCounters);
 
       return {
         access(ctx) {
@@ -223,41 +266,8 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
             return;
           }
 
-          let stop: Period | null = null;
-          for (let i = 0; i < windows.length; i++) if (windows[i].limit - usage[i] <= 0) stop = windows[i].period;
-
-          const headers: Record<string, string> = {};
-          let reset: number | null = null;
-          if (!conf.hide_client_headers) {
-            // The window reported in RateLimit-*: lowest remaining, ties → the longer window.
-            let best: { limit: number; remaining: number; span: number } | null = null;
-            for (let i = 0; i < windows.length; i++) {
-              const w = windows[i];
-              let remaining = w.limit - usage[i];
-              if (stop === null || stop === w.period) remaining -= 1;
-              remaining = Math.max(0, remaining);
-              const span = w.end - w.start;
-              if (best === null || remaining < best.remaining || (remaining === best.remaining && span > best.span)) {
-                best = { limit: w.limit, remaining, span };
-                reset = Math.max(1, Math.ceil((w.end - now) / 1000));
-              }
-              headers[`X-RateLimit-Limit-${capitalized[w.period]}`] = String(w.limit);
-              headers[`X-RateLimit-Remaining-${capitalized[w.period]}`] = String(remaining);
-            }
-            if (best !== null) {
-              headers['RateLimit-Limit'] = String(best.limit);
-              headers['RateLimit-Remaining'] = String(best.remaining);
-              headers['RateLimit-Reset'] = String(reset);
-            }
-          }
-
-          if (stop !== null) {
-            if (reset !== null) headers['Retry-After'] = String(reset);
-            for (const [k, v] of Object.entries(headers)) ctx.downstreamHeaders.set(k, v);
-            return ctx.reply(conf.error_code, { message: conf.error_message }, headers);
-          }
-
-          for (const [k, v] of Object.entries(headers)) ctx.downstreamHeaders.set(k, v);
+          const reply = decide(conf, ctx, windows, usage, now);
+          if (reply !== undefined) return reply;
           // Counted synchronously (Kong defers it to a timer): the check and the increment cannot
           // interleave with another request in this process, so bursts cannot overshoot.
           for (const w of windows) store.increment(w.key, 1, w.end, now);
@@ -268,6 +278,95 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
       };
     },
   });
+}
+
+interface CheckedWindow {
+  period: Period;
+  limit: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * Kong's check (handler.lua): sets the rate-limit headers and returns the rejection when a window
+ * is used up; undefined = admit (the caller then counts the request).
+ */
+function decide(conf: RateLimitingConfig, ctx: RequestContext, windows: readonly CheckedWindow[], usage: readonly number[], now: number): Reply | undefined {
+  let stop: Period | null = null;
+  for (let i = 0; i < windows.length; i++) if (windows[i].limit - usage[i] <= 0) stop = windows[i].period;
+
+  const headers: Record<string, string> = {};
+  let reset: number | null = null;
+  if (!conf.hide_client_headers) {
+    // The window reported in RateLimit-*: lowest remaining, ties → the longer window.
+    let best: { limit: number; remaining: number; span: number } | null = null;
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i];
+      let remaining = w.limit - usage[i];
+      if (stop === null || stop === w.period) remaining -= 1;
+      remaining = Math.max(0, remaining);
+      const span = w.end - w.start;
+      if (best === null || remaining < best.remaining || (remaining === best.remaining && span > best.span)) {
+        best = { limit: w.limit, remaining, span };
+        reset = Math.max(1, Math.ceil((w.end - now) / 1000));
+      }
+      headers[`X-RateLimit-Limit-${capitalized[w.period]}`] = String(w.limit);
+      headers[`X-RateLimit-Remaining-${capitalized[w.period]}`] = String(remaining);
+    }
+    if (best !== null) {
+      headers['RateLimit-Limit'] = String(best.limit);
+      headers['RateLimit-Remaining'] = String(best.remaining);
+      headers['RateLimit-Reset'] = String(reset);
+    }
+  }
+
+  if (stop !== null) {
+    if (reset !== null) headers['Retry-After'] = String(reset);
+    for (const [k, v] of Object.entries(headers)) ctx.downstreamHeaders.set(k, v);
+    return ctx.reply(conf.error_code, { message: conf.error_message }, headers);
+  }
+
+  for (const [k, v] of Object.entries(headers)) ctx.downstreamHeaders.set(k, v);
+  return undefined;
+}
+
+/**
+ * `policy: redis`: the same check over counters in Redis (redis-policy.ts). Keys carry the
+ * plugin's own route and service ids, as Kong's: a global or service-wide instance counts all its
+ * routes together (unlike `local` here, which counts per route).
+ */
+function redisHandlers(conf: RateLimitingConfig, deps: PluginDeps, limits: ReadonlyArray<{ period: Period; limit: number }>): PluginHandlers {
+  const counters = new RedisCounters(conf.redis as RedisPolicySettings, conf.sync_rate, deps.log);
+  const routeId = deps.entity.route?.id;
+  const serviceId = deps.entity.service?.id;
+  return {
+    async access(ctx) {
+      const now = ctx.now();
+      const identifier = identify(conf, ctx);
+      const windows: Array<CheckedWindow & RedisWindow> = limits.map(({ period, limit }) => {
+        const { start, end } = windowBounds(period, now);
+        return { period, limit, start, end, key: redisKey(routeId, serviceId, identifier, start, period) };
+      });
+
+      let usage: number[];
+      try {
+        usage = await counters.usage(windows);
+      } catch (err) {
+        // Kong: fault_tolerant false → the error reaches the client as a 500; true → log and proxy
+        // without limiting (and without rate-limit headers: there is no count to report).
+        if (!conf.fault_tolerant) throw err;
+        counters.logFailure('usage read', err, 'letting requests through unlimited (fault_tolerant)');
+        return;
+      }
+
+      const reply = decide(conf, ctx, windows, usage, now);
+      if (reply !== undefined) return reply;
+      counters.increment(windows);
+    },
+    close() {
+      return counters.close();
+    },
+  };
 }
 
 export default createRateLimitingPlugin();

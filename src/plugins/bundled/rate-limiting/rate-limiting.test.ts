@@ -28,9 +28,16 @@ test('schema: defaults, required limits, ordering, policies, strictness', () => 
   const order = rateLimitingSchema.safeParse({ second: 10, minute: 5 });
   assert.equal(order.success, false);
   assert.match(order.error!.issues[0].message, /minute\(5\.0\) cannot be lower than the limit for second\(10\.0\)/);
+  // policy 'redis' needs redis.host (Kong's entity check); 'cluster' needs Kong's database counters.
   const redis = rateLimitingSchema.safeParse({ minute: 5, policy: 'redis' });
   assert.equal(redis.success, false);
-  assert.match(redis.error!.issues[0].message, /not supported yet/);
+  assert.deepEqual(redis.error!.issues.map((i) => [i.path.join('.'), i.message]), [
+    ['redis.host', 'required field missing'],
+    ['@entity', "failed conditional validation given value of field 'config.policy'"],
+  ]);
+  const cluster = rateLimitingSchema.safeParse({ minute: 5, policy: 'cluster' });
+  assert.equal(cluster.success, false);
+  assert.match(cluster.error!.issues[0].message, /needs Kong's database counters table.*use 'redis' or 'local'/);
   assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'header' }).success, false);
   assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'path', path: 'nope' }).success, false);
   assert.equal(rateLimitingSchema.safeParse({ minute: 5, unknown: 1 }).success, false);
@@ -116,7 +123,7 @@ test('one global instance counts each route separately; Kong < 3.6 redis_* field
   const legacy = rateLimitingSchema.safeParse({ minute: 1, redis_host: null, redis_port: 6379, redis_timeout: 2000, redis_database: 0, redis_ssl: false });
   assert.equal(legacy.success, true);
   // Kong's shorthand fields map onto the redis record; like the record, they only matter with
-  // policy 'redis' (not built yet): with 'local', anything but the defaults is refused, naming it.
+  // policy 'redis': with 'local', anything but the defaults is refused, naming it.
   assert.equal(rateLimitingSchema.parse({ minute: 1, redis_port: 6379, redis_timeout: 2000 }).redis.port, 6379);
   const flat = rateLimitingSchema.safeParse({
     minute: 1, redis_host: 'cache.internal', redis_port: 6380, redis_username: 'limiter', redis_password: 'pw', redis_ssl: true,

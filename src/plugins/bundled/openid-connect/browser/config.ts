@@ -4,41 +4,12 @@
  * any object carrying these fields (the parsed plugin config) fits.
  */
 import type { ValidationIssue } from '../../../../errors.ts';
+import type { RedisRecord } from '../../../../storage/redis.ts';
 
 export const sameSiteValues = ['Default', 'Lax', 'None', 'Strict'] as const;
 export type SameSite = (typeof sameSiteValues)[number];
 
-export interface RedisNode {
-  host?: string | null;
-  ip?: string | null;
-  port?: number | null;
-}
-
-/** Kong's `redis` record (§2.21). Unknown fields are ignored here. */
-export interface RedisRecord {
-  host?: string | null;
-  port?: number | null;
-  username?: string | null;
-  password?: string | null;
-  database?: number | null;
-  ssl?: boolean | null;
-  ssl_verify?: boolean | null;
-  server_name?: string | null;
-  socket?: string | null;
-  sentinel_master?: string | null;
-  sentinel_role?: 'any' | 'master' | 'slave' | null;
-  sentinel_nodes?: readonly RedisNode[] | null;
-  sentinel_username?: string | null;
-  sentinel_password?: string | null;
-  cluster_nodes?: readonly RedisNode[] | null;
-  cluster_max_redirections?: number | null;
-  connect_timeout?: number | null;
-  read_timeout?: number | null;
-  send_timeout?: number | null;
-  prefix?: string | null;
-  /** Redis reached through a proxy (Envoy, twemproxy): no commands proxies refuse (INFO, GETDEL). */
-  connection_is_proxied?: boolean | null;
-}
+export type { RedisNode, RedisRecord } from '../../../../storage/redis.ts';
 
 export interface BrowserConfig {
   client_id?: readonly string[] | null;

@@ -11,7 +11,8 @@ import { AuthorizationCodeFlow, isRejection, tokensFrom, type AuthCodeResult, ty
 import { resolveConfig, type BrowserConfig, type ResolvedConfig } from './config.ts';
 import { CookieTooLargeError, stripFromCookieHeader } from './cookies.ts';
 import { Logout } from './logout.ts';
-import { createRedisClient, RedisKv } from './redis.ts';
+import { RedisKv } from './redis.ts';
+import { createRedisClient } from '../../../../storage/redis.ts';
 import { MemcachedKv } from './memcached.ts';
 import { lastKnownKv } from './last-known.ts';
 import { RefreshCoordinator, type RefreshOutcome } from './refresh.ts';

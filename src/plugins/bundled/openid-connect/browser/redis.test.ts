@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedisClient, RedisKv } from './redis.ts';
+import { RedisKv } from './redis.ts';
+import { createRedisClient } from '../../../../storage/redis.ts';
 
 // Clients connect lazily: these tests only look at how Kong's record maps to ioredis options.
 describe('createRedisClient', () => {
