@@ -249,12 +249,13 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
       return {
         access(ctx) {
           const now = ctx.now();
+          // Kong keys a counter by the plugin's own route and service (not the request's): a
+          // global or service-wide instance counts all the routes it covers together. The store
+          // is this instance's, so the identifier is the key.
           const identifier = identify(conf, ctx);
-          // One plugin instance may serve many routes (global or service scope): count per route.
-          const prefix = `${ctx.route?.id ?? ''}:${ctx.service?.id ?? ''}:${identifier}`;
           const windows = limits.map(({ period, limit }) => {
             const bounds = windowBounds(period, now);
-            return { period, limit, ...bounds, key: `${prefix}:${bounds.start}:${period}` };
+            return { period, limit, ...bounds, key: `${identifier}:${bounds.start}:${period}` };
           });
 
           let usage: number[];
@@ -333,7 +334,7 @@ function decide(conf: RateLimitingConfig, ctx: RequestContext, windows: readonly
 /**
  * `policy: redis`: the same check over counters in Redis (redis-policy.ts). Keys carry the
  * plugin's own route and service ids, as Kong's: a global or service-wide instance counts all its
- * routes together (unlike `local` here, which counts per route).
+ * routes together (as `local` does).
  */
 function redisHandlers(conf: RateLimitingConfig, deps: PluginDeps, limits: ReadonlyArray<{ period: Period; limit: number }>): PluginHandlers {
   const counters = new RedisCounters(conf.redis as RedisPolicySettings, conf.sync_rate, deps.log);

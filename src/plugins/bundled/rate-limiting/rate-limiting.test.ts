@@ -115,10 +115,11 @@ test('counter store is bounded', () => {
   assert.equal(p.name, 'rate-limiting');
 });
 
-test('one global instance counts each route separately; Kong < 3.6 redis_* fields are accepted', async () => {
-  const h = await make({ minute: 1, limit_by: 'ip' });
+test('one global instance counts the routes it covers together, as Kong keys by the plugin\'s own scope; Kong < 3.6 redis_* fields are accepted', async () => {
+  const h = await make({ minute: 2, limit_by: 'ip' });
   assert.equal((await hit(h, { route: { id: 'r1' } })).reply, undefined);
   assert.equal((await hit(h, { route: { id: 'r2' } })).reply, undefined);
+  assert.equal((await hit(h, { route: { id: 'r3' } })).reply?.status, 429);
   assert.equal((await hit(h, { route: { id: 'r1' } })).reply?.status, 429);
   const legacy = rateLimitingSchema.safeParse({ minute: 1, redis_host: null, redis_port: 6379, redis_timeout: 2000, redis_database: 0, redis_ssl: false });
   assert.equal(legacy.success, true);
