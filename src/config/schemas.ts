@@ -8,6 +8,7 @@
  * and the acl plugin's daos.
  */
 import { z } from 'zod';
+import { between } from './between.ts';
 import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, checkWildcardHost, uuidPattern } from './fields.ts';
 
 /** Kong's protocol names, sorted as Kong's constants.PROTOCOLS (its messages and `one_of` list them in this order). */
@@ -21,11 +22,6 @@ export function checked(check: (v: string) => string | null) {
   });
 }
 
-/** Kong's `between = { min, max }`, with Kong's message for either side. */
-export function between<T extends z.ZodNumber>(n: T, min: number, max: number): T {
-  const error = `value should be between ${min} and ${max}`;
-  return n.min(min, { error }).max(max, { error }) as T;
-}
 
 export const uuidSchema = z.string().regex(uuidPattern, { error: 'expected a valid UUID' });
 const nameSchema = checked((v) => (v === '' ? 'length must be at least 1' : checkName(v)));

@@ -10,7 +10,8 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ValidationIssue } from '../errors.ts';
 import { checkHostname, checkKongHeaderName, checkKongPath, checkWildcardHost, checkTag } from './fields.ts';
-import { between, checked, foreignRefSchema, uuidSchema } from './schemas.ts';
+import { between } from './between.ts';
+import { checked, foreignRefSchema, uuidSchema } from './schemas.ts';
 import type { ActiveHealthcheck, Algorithm, HashOn, Healthchecks, PassiveHealthcheck } from './types.ts';
 
 export const algorithms = ['round-robin', 'consistent-hashing', 'least-connections', 'latency'] as const;

@@ -9,6 +9,7 @@
  * per interval, never per request.
  */
 import { z } from 'zod';
+import { between } from './sdk.ts';
 
 /**
  * Kong's `queue` record (kong/tools/queue_schema.lua). There is no `name` (Kong 3.3 removed it
@@ -16,13 +17,13 @@ import { z } from 'zod';
  * Kong documents -1 as "no retries" (a failed batch is dropped at once).
  */
 export const queueSchema = z.strictObject({
-  max_batch_size: z.number().int().min(1).max(1_000_000).default(1),
-  max_coalescing_delay: z.number().min(0).max(3600).default(1),
-  max_entries: z.number().int().min(1).max(1_000_000).default(10_000),
+  max_batch_size: between(z.number().int(), 1, 1_000_000).default(1),
+  max_coalescing_delay: between(z.number(), 0, 3600).default(1),
+  max_entries: between(z.number().int(), 1, 1_000_000).default(10_000),
   max_bytes: z.number().int().min(1).nullable().default(null),
   max_retry_time: z.number().default(60),
-  initial_retry_delay: z.number().min(0.001).max(1_000_000).default(0.01),
-  max_retry_delay: z.number().min(0.001).max(1_000_000).default(60),
+  initial_retry_delay: between(z.number(), 0.001, 1_000_000).default(0.01),
+  max_retry_delay: between(z.number(), 0.001, 1_000_000).default(60),
   concurrency_limit: z.union([z.literal(1), z.literal(-1)]).default(1),
 });
 

@@ -17,6 +17,8 @@ import type { ValidationIssue } from '../errors.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
 import type { RequestTrace, TracingSetting } from '../observability/trace-scope.ts';
 
+/** Kong's `between = { min, max }` with Kong's message, for config schemas. */
+export { between } from '../config/between.ts';
 export { traceScope, allInstrumentations, unrecordedTrace, type Instrumentations, type RequestEnd, type RequestTrace, type SpanAttributes, type TracingSetting } from '../observability/trace-scope.ts';
 
 export type { Logger };

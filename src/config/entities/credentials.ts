@@ -11,6 +11,7 @@
  */
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { between } from '../between.ts';
 import type { EntityDescriptor, NormalizeContext } from '../entity.ts';
 import { readableErrorMap, zodIssues } from '../issues.ts';
 import { entityId, refField, timestamps } from '../normalize-kit.ts';
@@ -49,7 +50,7 @@ export const keyAuthInputSchema = z.strictObject({
   consumer: foreignRefSchema,
   key: z.string().min(1).optional(),
   /** Kong's `ttl` (seconds from the write; 0 or null = no expiry). */
-  ttl: z.int().min(0).max(100000000).nullable().optional(),
+  ttl: between(z.int(), 0, 100000000).nullable().optional(),
   tags: tagsSchema,
   created_at: timestampSchema,
 });

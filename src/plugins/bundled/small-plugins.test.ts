@@ -37,3 +37,22 @@ test('unknown fields are rejected with their path', () => {
     if (!r.ok) assert.ok(r.issues.some((i) => i.message.includes('not_a_field')), `${name}: ${JSON.stringify(r.issues)}`);
   }
 });
+
+test("numbers Kong bounds on both sides say Kong's between message, whichever side fails", () => {
+  const registry = createRegistry(bundledPlugins);
+  const oidc = { issuer: 'https://idp.example/.well-known/openid-configuration' };
+  const cases: Array<[string, unknown, string, string]> = [
+    ['request-termination', { status_code: 700 }, 'status_code', 'value should be between 100 and 599'],
+    ['request-termination', { status_code: 99 }, 'status_code', 'value should be between 100 and 599'],
+    ['jwt', { maximum_expiration: -1 }, 'maximum_expiration', 'value should be between 0 and 31536000'],
+    ['http-log', { http_endpoint: 'http://collector.example/', queue: { max_batch_size: 0 } }, 'queue.max_batch_size', 'value should be between 1 and 1000000'],
+    ['opentelemetry', { traces_endpoint: 'http://otel.example/v1/traces', sampling_rate: 2 }, 'sampling_rate', 'value should be between 0 and 1'],
+    ['openid-connect', { ...oidc, session_memcached_port: 70000 }, 'session_memcached_port', 'value should be between 0 and 65535'],
+    ['oauth2', { enable_client_credentials: true, refresh_token_ttl: -5 }, 'refresh_token_ttl', 'value should be between 0 and 100000000'],
+  ];
+  for (const [name, config, path, message] of cases) {
+    const r = registry.validateConfig(name, config);
+    assert.equal(r.ok, false, `${name} ${JSON.stringify(config)}`);
+    if (!r.ok) assert.ok(r.issues.some((i) => i.path.endsWith(path) && i.message === message), `${name}: ${JSON.stringify(r.issues)}`);
+  }
+});

@@ -15,7 +15,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { z } from 'zod';
-import { definePlugin, PLUGIN_ENTITY_CHECK, type RequestContext, HTTP_PROTOCOLS } from '../../sdk.ts';
+import { definePlugin, PLUGIN_ENTITY_CHECK, type RequestContext, HTTP_PROTOCOLS, between } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { TailMemo } from '../../../tail-memo.ts';
 import type { JwtSecret } from '../../../config/credentials.ts';
@@ -34,7 +34,7 @@ export const jwtSchema = z
     claims_to_verify: z.array(z.enum(['exp', 'nbf'])).meta({ uniqueItems: true }).nullable().default(null).transform((v) => (v === null ? v : [...new Set(v)])),
     anonymous: z.string().min(1).nullable().default(null),
     run_on_preflight: z.boolean().default(true),
-    maximum_expiration: z.number().min(0).max(31536000).default(0),
+    maximum_expiration: between(z.number(), 0, 31536000).default(0),
     header_names: stringSet(z.string(), ['authorization']),
     realm: z.string().nullable().default(null),
   })

@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { definePlugin, type PluginAdminRoute, type RequestContext, type Reply, HTTP_PROTOCOLS } from '../../sdk.ts';
+import { definePlugin, type PluginAdminRoute, type RequestContext, type Reply, HTTP_PROTOCOLS, between } from '../../sdk.ts';
 import { authAccess, ownerOf, setIdentity, type AttemptResult, type AuthFailure } from '../../auth.ts';
 import { OAuth2TokenStore, tokenLive, type OAuth2Token } from '../../oauth2-tokens.ts';
 import { verifyClientSecret } from '../../../password-hash.ts';
@@ -35,7 +35,7 @@ export const oauth2Schema = z
     anonymous: z.string().min(1).nullable().default(null),
     global_credentials: z.boolean().default(false),
     auth_header_name: z.string().min(1).default('authorization'),
-    refresh_token_ttl: z.number().min(0).max(100000000).default(1209600),
+    refresh_token_ttl: between(z.number(), 0, 100000000).default(1209600),
     reuse_refresh_token: z.boolean().default(false),
     pkce: z.enum(['none', 'lax', 'strict']).default('lax'),
     realm: z.string().nullable().default(null),

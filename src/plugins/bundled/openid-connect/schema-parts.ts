@@ -4,6 +4,7 @@
  * `principals`, `proof_of_possession_mtls_from_header`, `client_jwk[]`, header mappings).
  */
 import { z } from 'zod';
+import { between } from '../../sdk.ts';
 
 /** An issuer identifier as configs write it: without a `.well-known` suffix or trailing slash. */
 export function issuerId(value: string): string {
@@ -63,7 +64,7 @@ const redisFields = {
       .strict(),
   )),
   cluster_max_redirections: def(z.number().int(), 5),
-  cluster_nodes: optArr(z.object({ ip: def(z.string(), '127.0.0.1'), port: def(z.number().int().min(0).max(65535), 6379) }).strict()),
+  cluster_nodes: optArr(z.object({ ip: def(z.string(), '127.0.0.1'), port: def(between(z.number().int(), 0, 65535), 6379) }).strict()),
   connect_timeout: def(z.number().int(), 2000),
   connection_is_proxied: def(z.boolean(), false),
   database: def(z.number().int(), 0),
@@ -71,7 +72,7 @@ const redisFields = {
   keepalive_backlog: opt(z.number().int()),
   keepalive_pool_size: def(z.number().int(), 256),
   password: opt(z.string()),
-  port: def(z.number().int().min(0).max(65535), 6379),
+  port: def(between(z.number().int(), 0, 65535), 6379),
   read_timeout: def(z.number().int(), 2000),
   send_timeout: def(z.number().int(), 2000),
   sentinel_master: opt(z.string()),
@@ -111,10 +112,10 @@ export const mtlsFromHeaderRecord = z
     certificate_header_format: def(z.enum(['base64_encoded', 'url_encoded']), 'url_encoded'),
     certificate_header_name: z.string(),
     http_proxy_host: opt(z.string().min(1)),
-    http_proxy_port: opt(z.number().int().min(0).max(65535)),
+    http_proxy_port: opt(between(z.number().int(), 0, 65535)),
     http_timeout: def(z.number().positive(), 30000),
     https_proxy_host: opt(z.string().min(1)),
-    https_proxy_port: opt(z.number().int().min(0).max(65535)),
+    https_proxy_port: opt(between(z.number().int(), 0, 65535)),
     revocation_check_mode: def(z.enum(['IGNORE_CA_ERROR', 'SKIP', 'STRICT']), 'IGNORE_CA_ERROR'),
     secure_source: def(z.boolean(), true),
     ssl_verify: def(z.boolean(), true),

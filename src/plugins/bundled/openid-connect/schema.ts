@@ -8,6 +8,7 @@
  * they are: the browser part of the plugin owns them.
  */
 import { z } from 'zod';
+import { between } from '../../sdk.ts';
 import {
   arr,
   clientJwk,
@@ -167,7 +168,7 @@ const fields = {
   session_memcached_prefix: opt(z.string()),
   session_memcached_socket: opt(z.string()),
   session_memcached_host: def(z.string(), '127.0.0.1'),
-  session_memcached_port: def(z.number().int().min(0).max(65535), 11211),
+  session_memcached_port: def(between(z.number().int(), 0, 65535), 11211),
   session_memcached_ssl: opt(z.boolean()),
   session_memcached_ssl_verify: def(z.boolean(), true),
   redis: redisRecord.nullable().default(null),

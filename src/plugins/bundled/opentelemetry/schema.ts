@@ -1,5 +1,6 @@
 /** The opentelemetry plugin's config schema (Kong's fields); see index.ts. */
 import { z } from 'zod';
+import { between } from '../../sdk.ts';
 import { queueSchema } from '../../log-queue.ts';
 import { kongHeaderName } from '../../kong-typedefs.ts';
 
@@ -24,7 +25,7 @@ const onlyDefault = <T extends z.ZodType>(schema: T, def: z.infer<T>, why: strin
   (schema as z.ZodType).default(def).refine((v) => v === def, { message: why });
 
 const otelQueue = queueSchema.extend({
-  max_batch_size: z.number().int().min(1).max(1_000_000).default(200),
+  max_batch_size: between(z.number().int(), 1, 1_000_000).default(200),
   max_bytes: onlyDefault(z.number().nullable(), null, 'not available for opentelemetry: the span queue is bounded by max_entries'),
   max_retry_time: onlyDefault(z.number(), 60, 'not adjustable: the OTLP exporter retries by its own policy'),
   initial_retry_delay: onlyDefault(z.number(), 0.01, 'not adjustable: the OTLP exporter retries by its own policy'),
@@ -45,15 +46,15 @@ export const opentelemetrySchema = z.strictObject({
   // (Kong sets no range; a size below 1 or a negative delay would break the queue, so they are refused.)
   batch_span_count: z.number().int().min(1).nullable().default(null),
   batch_flush_delay: z.number().int().min(0).nullable().default(null),
-  connect_timeout: onlyDefault(z.number().int().min(0).max(maxTimeout), 1000, 'not adjustable: the exporter has one timeout, send_timeout'),
-  send_timeout: z.number().int().min(1).max(maxTimeout).default(5000),
-  read_timeout: onlyDefault(z.number().int().min(0).max(maxTimeout), 5000, 'not adjustable: the exporter has one timeout, send_timeout'),
+  connect_timeout: onlyDefault(between(z.number().int(), 0, maxTimeout), 1000, 'not adjustable: the exporter has one timeout, send_timeout'),
+  send_timeout: between(z.number().int(), 1, maxTimeout).default(5000),
+  read_timeout: onlyDefault(between(z.number().int(), 0, maxTimeout), 5000, 'not adjustable: the exporter has one timeout, send_timeout'),
   http_response_header_for_traceid: z.string().min(1).nullable().default(null),
   // Deprecated in Kong; used only while `propagation` sets none of extract/inject/clear (index.ts).
   header_type: z.enum(headerTypes).default('preserve').refine((t) => !['jaeger', 'ot', 'aws', 'gcp', 'datadog', 'instana'].includes(t), {
     error: (i) => `propagation format '${String(i.input)}' is not available here (header_type: preserve, ignore, w3c, b3, b3-single are)`,
   }),
-  sampling_rate: z.number().min(0).max(1).nullable().default(null),
+  sampling_rate: between(z.number(), 0, 1).nullable().default(null),
   propagation: z.strictObject({
     extract: z.array(extractFormat).nullable().default(null),
     inject: z.array(z.string().refine((f) => f === 'preserve' || (formats as readonly string[]).includes(f), { message: 'must be preserve, w3c, b3 or b3-single' })).nullable().default(null),

@@ -6,13 +6,13 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
-import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS, between } from '../../sdk.ts';
 import { kongHeaderName } from '../../kong-typedefs.ts';
 import type { RequestContext } from '../../sdk.ts';
 
 export const requestTerminationSchema = z
   .strictObject({
-    status_code: z.int().min(100).max(599).default(503),
+    status_code: between(z.int(), 100, 599).default(503),
     // Kong's strings are non-empty unless a schema says otherwise.
     message: z.string().min(1, { message: 'length must be at least 1' }).nullable().default(null),
     content_type: z.string().min(1, { message: 'length must be at least 1' }).nullable().default(null),
