@@ -716,7 +716,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:rate-limiting.config.limit_by': { tests: ['src/plugins/bundled/rate-limiting/rate-limiting.test.ts'] },
   'plugins:rate-limiting.config.header_name': { tests: ['src/plugins/bundled/rate-limiting/rate-limiting.test.ts'] },
   'plugins:rate-limiting.config.path': { tests: ['src/plugins/bundled/rate-limiting/rate-limiting.test.ts'] },
-  'plugins:rate-limiting.config.policy': { tests: ['src/plugins/bundled/rate-limiting/rate-limiting.test.ts'] },
+  'plugins:rate-limiting.config.policy': { tests: ['src/plugins/bundled/rate-limiting/rate-limiting.test.ts', 'test/plugins-rate-limiting-cluster.test.ts'] },
   'plugins:rate-limiting.config.fault_tolerant': { tests: ['src/plugins/bundled/rate-limiting/rate-limiting.test.ts'] },
   'plugins:rate-limiting.config.redis': { tests: ['src/plugins/bundled/rate-limiting/rate-limiting.test.ts'] },
   'plugins:rate-limiting.config.redis.host': { tests: ['test/plugins-rate-limiting-redis.test.ts'] },

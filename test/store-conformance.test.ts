@@ -320,6 +320,30 @@ function kvSuite(name: string, open: () => Promise<KeyValueStore>, cleanup: () =
       await kv.delete('p');
       assert.equal(kv.peek('p'), null);
     });
+    test('incr: atomic counter with a TTL set on creation; concurrent increments give the exact sum', async () => {
+      assert.equal(typeof kv.incr, 'function', `${name} offers incr`);
+      const incr = kv.incr!.bind(kv);
+      assert.equal(await incr('n', 1, 60_000), 1, 'an absent key is created holding `by`');
+      assert.equal(await incr('n', 2, 60_000), 3);
+      assert.equal(await incr('n', -1, 60_000), 2);
+      assert.equal(await kv.get('n'), '2', 'the value reads as the integer text');
+      // the expiry is set when the key is created and kept by later increments
+      assert.equal(await incr('short', 5, 300), 5);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(await incr('short', 1, 60_000), 6, 'a live key keeps its value');
+      await new Promise((r) => setTimeout(r, 250));
+      assert.equal(await kv.get('short'), null, 'and its first expiry: a later ttl does not extend it');
+      assert.equal(await incr('short', 1, 60_000), 1, 'an expired key starts again from `by`');
+      await kv.set('text', 'abc');
+      await assert.rejects(incr('text', 1, 1000));
+      // 4 rounds of 25 concurrent increments, then 10 of `by` 3: no increment is lost
+      const results: number[] = [];
+      for (let round = 0; round < 4; round++) results.push(...(await Promise.all(Array.from({ length: 25 }, () => incr('burst', 1, 60_000)))));
+      results.push(...(await Promise.all(Array.from({ length: 10 }, () => incr('burst', 3, 60_000)))));
+      assert.equal(await kv.get('burst'), '130');
+      assert.equal(new Set(results).size, results.length, 'every caller saw a distinct new value');
+      assert.equal(Math.max(...results), 130);
+    });
     test('add only when absent', async () => {
       assert.equal(await kv.add('lock', 'me', 5000), true);
       assert.equal(await kv.add('lock', 'you', 5000), false);

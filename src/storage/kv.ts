@@ -17,6 +17,18 @@ export interface MemoryKvOptions {
   now?: () => number;
 }
 
+/** The integer `incr` adds to; anything else stored at the key is an error. */
+function counterValue(key: string, value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new Error(`incr: the value at ${JSON.stringify(key)} is not an integer`);
+  return Number(value);
+}
+
+/** `incr`'s arguments: a safe integer step and a positive TTL. */
+function checkIncr(by: number, ttlMs: number): void {
+  if (!Number.isSafeInteger(by)) throw new Error(`incr: by must be an integer, got ${by}`);
+  if (!(ttlMs > 0)) throw new Error(`incr: ttlMs must be > 0, got ${ttlMs}`);
+}
+
 /** Bounded in-process store. Map iteration order is insertion order, which gives FIFO eviction. */
 export function createMemoryKv(opts: MemoryKvOptions = {}): KeyValueStore {
   const max = opts.maxEntries ?? 10000;
@@ -54,6 +66,17 @@ export function createMemoryKv(opts: MemoryKvOptions = {}): KeyValueStore {
       put(key, value, ttlMs);
       return true;
     },
+    async incr(key, by, ttlMs) {
+      checkIncr(by, ttlMs);
+      const e = live(key);
+      if (e === null) {
+        put(key, String(by), ttlMs);
+        return by;
+      }
+      const n = counterValue(key, e.value) + by;
+      e.value = String(n); // keeps its expiry (and its place in the eviction order)
+      return n;
+    },
     async take(key) {
       const e = live(key);
       map.delete(key);
@@ -87,6 +110,19 @@ const kvSql = {
   add: `INSERT INTO portcullis_kv (key, value, expires_at) VALUES ($1, $2, $3)
         ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
         WHERE portcullis_kv.expires_at IS NOT NULL AND portcullis_kv.expires_at <= $4 RETURNING key`,
+  // One statement, so concurrent callers (any process, any node) serialize on the row: absent or
+  // expired → `$2` with expiry `$3`; live → value + `$5`, expiry kept. `$4` = now. The same text
+  // runs on SQLite (BIGINT has integer affinity there) and PostgreSQL. A live value that is not an
+  // integer fails: PostgreSQL's cast refuses it; SQLite's casts to 0, so the CASE yields NULL there
+  // and the NOT NULL column refuses the write.
+  incr: `INSERT INTO portcullis_kv (key, value, expires_at) VALUES ($1, $2, $3)
+        ON CONFLICT (key) DO UPDATE SET
+          value = CASE WHEN portcullis_kv.expires_at IS NOT NULL AND portcullis_kv.expires_at <= $4 THEN excluded.value
+                       WHEN CAST(CAST(portcullis_kv.value AS BIGINT) AS TEXT) = portcullis_kv.value
+                         THEN CAST(CAST(portcullis_kv.value AS BIGINT) + CAST($5 AS BIGINT) AS TEXT) END,
+          expires_at = CASE WHEN portcullis_kv.expires_at IS NOT NULL AND portcullis_kv.expires_at <= $4 THEN excluded.expires_at
+                            ELSE portcullis_kv.expires_at END
+        RETURNING value`,
   take: `DELETE FROM portcullis_kv WHERE key = $1 RETURNING value, expires_at`,
   delete: `DELETE FROM portcullis_kv WHERE key = $1`,
   sweep: `DELETE FROM portcullis_kv WHERE expires_at IS NOT NULL AND expires_at <= $1`,
@@ -110,6 +146,11 @@ function sqlKv(exec: Exec, now: () => number, close: () => Promise<void>, sweepE
     },
     async add(key, value, ttlMs) {
       return (await exec(kvSql.add, [key, value, exp(ttlMs), now()])).length > 0;
+    },
+    async incr(key, by, ttlMs) {
+      checkIncr(by, ttlMs);
+      const rows = await exec(kvSql.incr, [key, String(by), exp(ttlMs), now(), by]);
+      return counterValue(key, String(rows[0].value));
     },
     async take(key) {
       // DELETE ... RETURNING is atomic: of two concurrent takers only one gets the row.
@@ -206,7 +247,7 @@ export interface RedisKvOptions {
   prefix?: string;
 }
 
-/** Redis adapter: SET NX PX for `add`, GETDEL (Redis ≥ 6.2) for an atomic `take`. */
+/** Redis adapter: SET NX PX for `add`, GETDEL (Redis ≥ 6.2) for an atomic `take`, MULTI (SET NX PX + INCRBY) for `incr`. */
 export function createRedisKv(opts: RedisKvOptions): KeyValueStore {
   const common: RedisOptions = { connectTimeout: 5000, commandTimeout: 5000, maxRetriesPerRequest: 2, lazyConnect: false, ...opts.options };
   const redis = opts.url ? new Redis(opts.url, common) : new Redis(common);
@@ -225,6 +266,15 @@ export function createRedisKv(opts: RedisKvOptions): KeyValueStore {
         ? await redis.set(p + key, value, 'NX')
         : await redis.set(p + key, value, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
       return r === 'OK';
+    },
+    async incr(key, by, ttlMs) {
+      checkIncr(by, ttlMs);
+      // SET NX PX creates an absent (or expired) key at 0 with the TTL; INCRBY keeps a key's TTL.
+      const k = p + key;
+      const result = await redis.multi().set(k, '0', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX').incrby(k, by).exec();
+      if (result === null) throw new Error('Redis discarded the transaction');
+      for (const [err] of result) if (err) throw err;
+      return Number(result[1][1]);
     },
     async take(key) {
       return redis.getdel(p + key);

@@ -23,6 +23,13 @@ export interface KeyValueStore {
    * records kept here, e.g. `/oauth2_tokens`).
    */
   scan?(prefix: string, after: string | null, limit: number): Promise<Array<{ key: string; value: string }>>;
+  /**
+   * Atomic counter: adds `by` to the integer stored at `key` and returns the new value. An absent
+   * or expired key is created holding `by`, expiring `ttlMs` from now; a live key keeps its expiry.
+   * Concurrent calls (from any process sharing the store) never lose an increment. Offered by the
+   * memory, SQLite, PostgreSQL and Redis stores (rate-limiting `policy: cluster`).
+   */
+  incr?(key: string, by: number, ttlMs: number): Promise<number>;
   /** Atomic get-and-delete: at most one caller ever receives a given value. */
   take(key: string): Promise<string | null>;
   delete(key: string): Promise<void>;

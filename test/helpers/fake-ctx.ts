@@ -269,6 +269,17 @@ export class MemoryKv implements KeyValueStore {
     await this.set(key, value, ttlMs);
     return true;
   }
+  async incr(key: string, by: number, ttlMs: number): Promise<number> {
+    const v = this.#live(key);
+    if (v === null) {
+      await this.set(key, String(by), ttlMs);
+      return by;
+    }
+    if (!/^-?\d+$/.test(v)) throw new Error(`incr: the value at ${JSON.stringify(key)} is not an integer`);
+    const n = Number(v) + by;
+    this.#data.get(key)!.value = String(n);
+    return n;
+  }
   async take(key: string): Promise<string | null> {
     const v = this.#live(key);
     this.#data.delete(key);

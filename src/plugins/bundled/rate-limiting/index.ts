@@ -10,15 +10,20 @@
  *
  * `policy: local`: counts are held in memory by the plugin instance, i.e. per worker process, as
  * with Kong's `local` policy. `policy: redis`: counts are shared through Redis (redis-policy.ts),
- * with Kong's keys, so every worker and node on that Redis counts together. `policy: cluster`
- * (Kong's database counters table) is refused.
+ * with Kong's keys, so every worker and node on that Redis counts together. `policy: cluster`:
+ * counts are shared through the node's database (cluster-policy.ts: the shared key-value store,
+ * SQLite or PostgreSQL), so every worker (and, on PostgreSQL, every node) counts together; as
+ * Kong's, it is not offered in DB-less mode. Both shared policies go through one check path
+ * (`sharedHandlers`).
  */
 import { z } from 'zod';
 import { definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
 import { kongHeaderName, kongPath } from '../../kong-typedefs.ts';
-import type { PluginDeps, PluginHandlers, Reply, RequestContext } from '../../sdk.ts';
+import type { NodeFacts, PluginDeps, PluginHandlers, Reply, RequestContext } from '../../sdk.ts';
+import type { ValidationIssue } from '../../../errors.ts';
 import { CounterStore, periods, windowBounds, type Period } from './counters.ts';
 import { RedisCounters, redisKey, SYNC_RATE_REALTIME, type RedisPolicySettings, type RedisWindow } from './redis-policy.ts';
+import { ClusterCounters } from './cluster-policy.ts';
 
 const limit = z.number().positive().nullable().default(null);
 
@@ -131,23 +136,19 @@ export const rateLimitingSchema = z
     if (conf.limit_by === 'path' && conf.path === null) {
       issues.addIssue({ code: 'custom', path: ['path'], message: "required field missing (limit_by is 'path')" });
     }
-    if (conf.policy === 'cluster') {
-      issues.addIssue({
-        code: 'custom',
-        path: ['policy'],
-        message: "policy 'cluster' is not supported: the cluster policy needs Kong's database counters table (ratelimiting_metrics); use 'redis' or 'local'",
-      });
-    }
+    // policy 'cluster' needs a database: refused in DB-less mode by `check` (the node's database is
+    // not known here).
     // The Redis settings (and Kong's flat redis_* spellings) apply to policy 'redis' only: with the
-    // local counters they would be ignored, so anything but their defaults is refused.
-    if (conf.policy === 'local') {
+    // local or database counters they would be ignored, so anything but their defaults is refused.
+    if (conf.policy !== 'redis') {
+      const message = `the Redis settings apply to policy 'redis' only; leave them at their defaults with '${conf.policy}'`;
       for (const [field, dflt] of Object.entries(redisDefaults)) {
         const v = (conf.redis as Record<string, unknown>)[field];
-        if (v !== dflt) issues.addIssue({ code: 'custom', path: ['redis', field], message: "the Redis settings apply to policy 'redis' only; leave them at their defaults with 'local'" });
+        if (v !== dflt) issues.addIssue({ code: 'custom', path: ['redis', field], message });
       }
       for (const [flat, field] of Object.entries(legacyRedisTarget) as Array<[keyof typeof legacyRedisFields, keyof typeof redisDefaults]>) {
         const v = conf[flat];
-        if (v !== undefined && v !== null && v !== redisDefaults[field]) issues.addIssue({ code: 'custom', path: [flat], message: "the Redis settings apply to policy 'redis' only; leave them at their defaults with 'local'" });
+        if (v !== undefined && v !== null && v !== redisDefaults[field]) issues.addIssue({ code: 'custom', path: [flat], message });
       }
     }
     if (conf.policy === 'redis') {
@@ -185,6 +186,18 @@ export const rateLimitingSchema = z
   });
 
 export type RateLimitingConfig = z.infer<typeof rateLimitingSchema>;
+
+/**
+ * Kong's schema offers `policy` one_of local, cluster, redis with a database, and only local,
+ * redis in DB-less mode (database = off) or on a control plane: `cluster` is refused there with
+ * Kong's one_of message.
+ */
+export function checkRateLimiting(conf: RateLimitingConfig, node: NodeFacts): ValidationIssue[] {
+  if (conf.policy === 'cluster' && (node.database ?? 'off') === 'off') {
+    return [{ path: 'policy', message: 'expected one of: local, redis' }];
+  }
+  return [];
+}
 
 const capitalized: Readonly<Record<Period, string>> = {
   second: 'Second', minute: 'Minute', hour: 'Hour', day: 'Day', month: 'Month', year: 'Year',
@@ -241,9 +254,17 @@ export function createRateLimitingPlugin(options: RateLimitingOptions = {}) {
       { conditional: { if_field: 'config.limit_by', if_match: { eq: 'header' }, then_field: 'config.header_name', then_match: { required: true } } },
       { conditional: { if_field: 'config.limit_by', if_match: { eq: 'path' }, then_field: 'config.path', then_match: { required: true } } },
     ],
+    check: checkRateLimiting,
     create(conf, deps) {
       const limits = periods.filter((p) => conf[p] !== null).map((p) => ({ period: p, limit: conf[p] as number }));
-      if (conf.policy === 'redis') return redisHandlers(conf, deps, limits);
+      if (conf.policy === 'redis') return sharedHandlers(conf, deps, limits, new RedisCounters(conf.redis as RedisPolicySettings, conf.sync_rate, deps.log));
+      if (conf.policy === 'cluster') {
+        const database = deps.database ?? 'off';
+        // `check` refuses this wherever a config is validated; a node built without it still must not
+        // silently count per process.
+        if (database === 'off') throw new Error("config.policy: 'cluster' needs a database (database = sqlite or postgres); in DB-less mode use 'local' or 'redis'");
+        return sharedHandlers(conf, deps, limits, new ClusterCounters(deps.sharedKv, database, deps.log));
+      }
       const store = new CounterStore(options.maxCounters);
 
       return {
@@ -331,13 +352,23 @@ function decide(conf: RateLimitingConfig, ctx: RequestContext, windows: readonly
   return undefined;
 }
 
+/** Counters shared beyond this process: Redis (`policy: redis`) or the database (`policy: cluster`). */
+interface SharedCounters {
+  /** Current count of each window, in order; rejects when the store fails. */
+  usage(windows: readonly RedisWindow[]): Promise<number[]>;
+  /** Counts one admitted request in every window; never throws. */
+  increment(windows: readonly RedisWindow[]): void;
+  /** Logs a store failure, rate-limited. */
+  logFailure(what: string, err: unknown, consequence: string): void;
+  close(): Promise<void>;
+}
+
 /**
- * `policy: redis`: the same check over counters in Redis (redis-policy.ts). Keys carry the
- * plugin's own route and service ids, as Kong's: a global or service-wide instance counts all its
- * routes together (as `local` does).
+ * `policy: redis` and `policy: cluster`: the same check over shared counters (redis-policy.ts,
+ * cluster-policy.ts). Keys are Kong's and carry the plugin's own route and service ids: a global
+ * or service-wide instance counts all its routes together (as `local` does).
  */
-function redisHandlers(conf: RateLimitingConfig, deps: PluginDeps, limits: ReadonlyArray<{ period: Period; limit: number }>): PluginHandlers {
-  const counters = new RedisCounters(conf.redis as RedisPolicySettings, conf.sync_rate, deps.log);
+function sharedHandlers(conf: RateLimitingConfig, deps: PluginDeps, limits: ReadonlyArray<{ period: Period; limit: number }>, counters: SharedCounters): PluginHandlers {
   const routeId = deps.entity.route?.id;
   const serviceId = deps.entity.service?.id;
   return {

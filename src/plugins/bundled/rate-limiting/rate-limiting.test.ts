@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import plugin, { createRateLimitingPlugin, rateLimitingSchema } from './index.ts';
+import plugin, { checkRateLimiting, createRateLimitingPlugin, rateLimitingSchema } from './index.ts';
 import { CounterStore, windowBounds } from './counters.ts';
 import { makeConsumer, makeCtx, makeDeps, type FakeRequest } from '../../../../test/helpers/plugin-ctx.ts';
 import type { PluginHandlers, Reply } from '../../sdk.ts';
@@ -28,16 +28,24 @@ test('schema: defaults, required limits, ordering, policies, strictness', () => 
   const order = rateLimitingSchema.safeParse({ second: 10, minute: 5 });
   assert.equal(order.success, false);
   assert.match(order.error!.issues[0].message, /minute\(5\.0\) cannot be lower than the limit for second\(10\.0\)/);
-  // policy 'redis' needs redis.host (Kong's entity check); 'cluster' needs Kong's database counters.
+  // policy 'redis' needs redis.host (Kong's entity check); 'cluster' needs a database (checkRateLimiting).
   const redis = rateLimitingSchema.safeParse({ minute: 5, policy: 'redis' });
   assert.equal(redis.success, false);
   assert.deepEqual(redis.error!.issues.map((i) => [i.path.join('.'), i.message]), [
     ['redis.host', 'required field missing'],
     ['@entity', "failed conditional validation given value of field 'config.policy'"],
   ]);
-  const cluster = rateLimitingSchema.safeParse({ minute: 5, policy: 'cluster' });
-  assert.equal(cluster.success, false);
-  assert.match(cluster.error!.issues[0].message, /needs Kong's database counters table.*use 'redis' or 'local'/);
+  const cluster = rateLimitingSchema.parse({ minute: 5, policy: 'cluster' });
+  assert.deepEqual(checkRateLimiting(cluster, { workers: 1, database: 'off' }), [{ path: 'policy', message: 'expected one of: local, redis' }]);
+  assert.deepEqual(checkRateLimiting(cluster, { workers: 1 }), [{ path: 'policy', message: 'expected one of: local, redis' }]);
+  assert.deepEqual(checkRateLimiting(cluster, { workers: 2, database: 'sqlite' }), []);
+  assert.deepEqual(checkRateLimiting(cluster, { workers: 1, database: 'postgres' }), []);
+  // the Redis settings mean nothing to the database counters either
+  const clusterRedis = rateLimitingSchema.safeParse({ minute: 5, policy: 'cluster', redis: { host: 'r' } });
+  assert.equal(clusterRedis.success, false);
+  assert.deepEqual(clusterRedis.error!.issues.map((i) => [i.path.join('.'), i.message]), [
+    ['redis.host', "the Redis settings apply to policy 'redis' only; leave them at their defaults with 'cluster'"],
+  ]);
   assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'header' }).success, false);
   assert.equal(rateLimitingSchema.safeParse({ minute: 5, limit_by: 'path', path: 'nope' }).success, false);
   assert.equal(rateLimitingSchema.safeParse({ minute: 5, unknown: 1 }).success, false);
