@@ -49,6 +49,7 @@ test("numbers Kong bounds on both sides say Kong's between message, whichever si
     ['opentelemetry', { traces_endpoint: 'http://otel.example/v1/traces', sampling_rate: 2 }, 'sampling_rate', 'value should be between 0 and 1'],
     ['openid-connect', { ...oidc, session_memcached_port: 70000 }, 'session_memcached_port', 'value should be between 0 and 65535'],
     ['oauth2', { enable_client_credentials: true, refresh_token_ttl: -5 }, 'refresh_token_ttl', 'value should be between 0 and 100000000'],
+    ['rate-limiting', { minute: 1, error_code: 99 }, 'error_code', 'value should be between 100 and 599'],
   ];
   for (const [name, config, path, message] of cases) {
     const r = registry.validateConfig(name, config);

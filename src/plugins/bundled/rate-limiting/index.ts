@@ -17,7 +17,7 @@
  * (`sharedHandlers`).
  */
 import { z } from 'zod';
-import { definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
+import { between, definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
 import { kongHeaderName, kongPath } from '../../kong-typedefs.ts';
 import type { NodeFacts, PluginDeps, PluginHandlers, Reply, RequestContext } from '../../sdk.ts';
 import type { ValidationIssue } from '../../../errors.ts';
@@ -30,7 +30,7 @@ const limit = z.number().positive().nullable().default(null);
 /** Kong's shared Redis record; used by `policy: redis`, left at its defaults with `policy: local`. */
 const redisSchema = z.strictObject({
   host: z.string().nullable().default(null),
-  port: z.int().min(0).max(65535).nullable().default(6379),
+  port: between(z.int(), 0, 65535).nullable().default(6379),
   timeout: z.int().nullable().default(2000),
   connect_timeout: z.int().nullable().default(2000),
   send_timeout: z.int().nullable().default(2000),
@@ -102,7 +102,7 @@ export const rateLimitingSchema = z
     redis: redisSchema.default(() => redisSchema.parse({})),
     hide_client_headers: z.boolean().default(false),
     // Kong only asks for a number > 0; a status Node cannot send would turn into a 500.
-    error_code: z.int().min(100).max(599).default(429),
+    error_code: between(z.int(), 100, 599).default(429),
     error_message: z.string().min(1, { message: 'length must be at least 1' }).default('API rate limit exceeded'),
     sync_rate: z.number().default(-1),
     ...legacyRedisFields,
