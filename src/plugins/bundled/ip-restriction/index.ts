@@ -1,0 +1,150 @@
+/**
+ * ip-restriction — lets a request through or refuses it by the client's address, as Kong's
+ * plugin does (see docs/plugins.md#ip-restriction):
+ *
+ * - the address is `ctx.request.clientIp`, i.e. after `trusted_ips` / real-IP processing (Kong's
+ *   `ngx.var.remote_addr` after the realip module);
+ * - `deny` is looked at first: an address it lists is refused even when `allow` lists it too;
+ * - then, when `allow` has entries, an address it does not list is refused;
+ * - refused → `status` (403) with `{"message": message}`, the message defaulting to
+ *   `IP address not allowed: <ip>`.
+ *
+ * Entries are IPs or CIDR ranges, IPv4 or IPv6, validated as Kong's `typedefs.ip_or_cidr` does
+ * (an address inet_pton accepts, IPv6 optionally in brackets; a prefix written as a plain decimal
+ * 0–32 or 0–128). Matching is node:net's BlockList, one per address family, so an IPv4 client is
+ * compared with IPv4 entries only and an IPv6 client with IPv6 entries only, like Kong's
+ * resty.ipmatcher.
+ */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { between, definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
+import type { RequestContext, Reply } from '../../sdk.ts';
+
+/** An entry split into its address (brackets removed) and prefix length (null for a single address). */
+interface ParsedEntry {
+  readonly address: string;
+  readonly family: 'ipv4' | 'ipv6';
+  readonly prefix: number | null;
+}
+
+/** Kong's prefix tables: exactly the decimal strings "0".."32" / "0".."128". */
+const prefixPattern = /^(?:0|[1-9][0-9]{0,2})$/;
+
+function parseAddress(text: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
+  if (isIPv4(text)) return { address: text, family: 'ipv4' };
+  // resty.ipmatcher strips the brackets of an IPv6 literal before inet_pton.
+  const bare = text.length > 2 && text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  // node:net accepts a zone id (`fe80::1%eth0`); inet_pton, and so Kong, does not.
+  if (!bare.includes('%') && isIPv6(bare)) return { address: bare, family: 'ipv6' };
+  return null;
+}
+
+/** An IP or a CIDR range as Kong's `typedefs.ip_or_cidr` accepts it, else null. */
+export function parseIpOrCidr(entry: string): ParsedEntry | null {
+  const slash = entry.indexOf('/');
+  if (slash < 0) {
+    const a = parseAddress(entry);
+    return a === null ? null : { ...a, prefix: null };
+  }
+  const a = parseAddress(entry.slice(0, slash));
+  const bits = entry.slice(slash + 1);
+  if (a === null || !prefixPattern.test(bits)) return null;
+  const prefix = Number(bits);
+  if (prefix > (a.family === 'ipv4' ? 32 : 128)) return null;
+  return { ...a, prefix };
+}
+
+const ipOrCidr = z.string().refine((s) => parseIpOrCidr(s) !== null, { error: (iss) => `invalid ip or cidr range: '${String(iss.input)}'` });
+
+// Kong's strings are at least one character long unless a schema says otherwise.
+const nonEmpty = z.string().min(1, { message: 'length must be at least 1' });
+
+export const ipRestrictionSchema = z
+  .strictObject({
+    allow: z.array(ipOrCidr).nullable().default(null),
+    deny: z.array(ipOrCidr).nullable().default(null),
+    // Kong's schema takes any number here, but kong.response.error fails at request time outside
+    // 400–599: refused when the config is written instead.
+    status: between(z.int(), 400, 599).nullable().default(null),
+    message: nonEmpty.nullable().default(null),
+  })
+  .superRefine((conf, issues) => {
+    // Kong's plugin-level entity check (an empty list counts as not set).
+    if ((conf.allow?.length ?? 0) === 0 && (conf.deny?.length ?? 0) === 0) {
+      issues.addIssue({ code: 'custom', path: [PLUGIN_ENTITY_CHECK], message: "at least one of these fields must be non-empty: 'config.allow', 'config.deny'" });
+    }
+  });
+
+export type IpRestrictionConfig = z.infer<typeof ipRestrictionSchema>;
+
+/** The entries of one list, one BlockList per family; null when the list is unset or empty. */
+interface Matcher {
+  readonly v4: BlockList;
+  readonly v6: BlockList;
+}
+
+function matcherOf(entries: readonly string[] | null): Matcher | null {
+  if (entries === null || entries.length === 0) return null;
+  const m: Matcher = { v4: new BlockList(), v6: new BlockList() };
+  for (const e of entries) {
+    const p = parseIpOrCidr(e)!;
+    const list = p.family === 'ipv4' ? m.v4 : m.v6;
+    if (p.prefix === null) list.addAddress(p.address, p.family);
+    else list.addSubnet(p.address, p.prefix, p.family);
+  }
+  return m;
+}
+
+/**
+ * The client address as a family and an address node:net can check; an IPv4-mapped IPv6 peer
+ * (a dual-stack listener) counts as its IPv4 address. Null when it is not an IP at all.
+ */
+function clientAddress(ip: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
+  if (isIPv4(ip)) return { address: ip, family: 'ipv4' };
+  if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) return { address: ip.slice(7), family: 'ipv4' };
+  if (isIPv6(ip)) return { address: ip, family: 'ipv6' };
+  return null;
+}
+
+function listed(m: Matcher, a: { address: string; family: 'ipv4' | 'ipv6' }): boolean {
+  return a.family === 'ipv4' ? m.v4.check(a.address, 'ipv4') : m.v6.check(a.address, 'ipv6');
+}
+
+export default definePlugin<IpRestrictionConfig>({
+  name: 'ip-restriction',
+  version: '0.1.0',
+  priority: 990,
+  // Kong's default protocols also have tcp and tls (stream proxying, where it closes the
+  // connection); only HTTP-family requests are proxied here, so those are refused.
+  protocols: HTTP_PROTOCOLS,
+  schema: ipRestrictionSchema,
+  // Kong: scoped to anything, consumer groups included.
+  scopes: { consumer_group: true },
+  // Kong: kong/plugins/ip-restriction/schema.lua (enforced by ipRestrictionSchema above).
+  kongEntityChecks: [{ at_least_one_of: ['config.allow', 'config.deny'] }],
+  create(config) {
+    const deny = matcherOf(config.deny);
+    const allow = matcherOf(config.allow);
+    const status = config.status ?? 403;
+
+    const refuse = (ctx: RequestContext, message: string): Reply => {
+      ctx.log.warn({ plugin: 'ip-restriction', client_ip: ctx.request.clientIp }, message);
+      return ctx.reply(status, { message });
+    };
+
+    return {
+      access(ctx) {
+        const ip = ctx.request.clientIp;
+        const a = clientAddress(ip);
+        // Kong: no binary address (a unix-socket client) → always 403 with its own message.
+        if (a === null) {
+          const message = 'Cannot identify the client IP address, unix domain sockets are not supported.';
+          ctx.log.warn({ plugin: 'ip-restriction' }, message);
+          return ctx.reply(403, { message });
+        }
+        const blocked = (deny !== null && listed(deny, a)) || (allow !== null && !listed(allow, a));
+        if (blocked) return refuse(ctx, config.message ?? `IP address not allowed: ${ip}`);
+      },
+    };
+  },
+});
