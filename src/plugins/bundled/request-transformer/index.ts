@@ -1,0 +1,370 @@
+/**
+ * request-transformer — edits the request on its way upstream, as Kong's plugin of that name
+ * (priority 801): `replace.uri`, then headers, then the body, then the query string; within each,
+ * remove → rename → replace → add → append.
+ *
+ * - remove: drop the key; rename `old:new`: move the value if the old key is there; replace
+ *   `name:value`: overwrite only a key that is there; add: set only a key that is absent;
+ *   append: add another value (a repeated header or query key, a JSON value turned into an array).
+ * - Bodies: JSON objects and `application/x-www-form-urlencoded` forms are edited; a JSON body
+ *   that does not parse (or is not an object) and multipart bodies are forwarded untouched.
+ * - Values may hold `$(...)` lookups in the client request's headers or query (template.ts);
+ *   any other expression is refused when the config is validated.
+ *
+ * What the plugin SDK does not offer is refused at config validation, naming the field:
+ * `http_method` (no way to change the upstream method), a Host header set by
+ * rename/replace/append (the proxy sets Host after the access phase), `$(uri_captures...)`.
+ */
+import { z } from 'zod';
+import { definePlugin } from '../../sdk.ts';
+import type { MaybeReply, RequestContext } from '../../sdk.ts';
+import { utf8HeaderValue } from '../../header-value.ts';
+import { compileTemplate, renderTemplate, type Template, type TemplateSource } from './template.ts';
+
+/** Kong's split of a config entry: the name up to the first colon, the colons, the rest. */
+export function splitEntry(entry: string): { name: string; value: string } | null {
+  const m = /^([^:]+):*([\s\S]*)$/.exec(entry);
+  return m === null ? null : { name: m[1], value: m[2] };
+}
+
+const HEADER_NAME = /^[A-Za-z0-9_-]+$/;
+const COLON_ENTRY = /^[^:]+:[\s\S]*$/;
+
+type Issues = z.core.$RefinementCtx;
+
+function issue(ctx: Issues, message: string, input: string): void {
+  ctx.addIssue({ code: 'custom', message, input });
+}
+
+/** Kong's validate_headers: the name before the colon (and, for renames, the new name) is a header name. */
+function checkHeaderEntry(entry: string, ctx: Issues, both: boolean): boolean {
+  const parts = splitEntry(entry);
+  const name = parts?.name;
+  if (name === undefined || !HEADER_NAME.test(name)) {
+    issue(ctx, `'${name ?? 'nil'}' is not a valid header`, entry);
+    return false;
+  }
+  if (both && !HEADER_NAME.test(parts!.value)) {
+    issue(ctx, `'${parts!.value}' is not a valid header`, entry);
+    return false;
+  }
+  return true;
+}
+
+function checkTemplate(value: string, ctx: Issues): void {
+  const t = compileTemplate(value);
+  if ('error' in t) issue(ctx, t.error, value);
+}
+
+/** Kong's `match = "^[^:]+:.*$"` message. */
+function checkColon(entry: string, ctx: Issues): boolean {
+  if (COLON_ENTRY.test(entry)) return true;
+  issue(ctx, `invalid value: ${entry}`, entry);
+  return false;
+}
+
+const isHost = (name: string): boolean => name.toLowerCase() === 'host';
+const HOST_REFUSED = 'the Host header cannot be set by this plugin: the proxy sets Host (preserve_host, the service host) after the access phase';
+
+/** remove.headers: names (Kong's validate_headers on the part before any colon). */
+const headerNames = z.array(z.string().superRefine((e, ctx) => { checkHeaderEntry(e, ctx, false); })).default([]);
+/** remove.body / remove.querystring: plain names. */
+const plainNames = z.array(z.string()).default([]);
+/** Body and query `name:value` entries (Kong's check_for_value: a value is required). */
+const colonValues = z.array(z.string().superRefine((e, ctx) => {
+  const parts = splitEntry(e);
+  if (parts === null || parts.value === '') {
+    issue(ctx, `key '${parts?.name ?? ''}' has no value`, e);
+    return;
+  }
+  checkTemplate(parts.value, ctx);
+})).default([]);
+/** replace/add/append headers: `name:value`, a valid header name, a value that may be empty. */
+const headerValues = (hostRefused: boolean) => z.array(z.string().superRefine((e, ctx) => {
+  if (!checkColon(e, ctx) || !checkHeaderEntry(e, ctx, false)) return;
+  const parts = splitEntry(e)!;
+  if (hostRefused && isHost(parts.name)) {
+    issue(ctx, HOST_REFUSED, e);
+    return;
+  }
+  checkTemplate(parts.value, ctx);
+})).default([]);
+/** rename.headers: `old:new`, both valid header names. */
+const headerRenames = z.array(z.string().superRefine((e, ctx) => {
+  if (!checkColon(e, ctx) || !checkHeaderEntry(e, ctx, true)) return;
+  if (isHost(splitEntry(e)!.value)) issue(ctx, HOST_REFUSED, e);
+})).default([]);
+
+const nonEmpty = z.string().min(1, { message: 'length must be at least 1' });
+
+export const requestTransformerSchema = z.strictObject({
+  // Kong's typedefs.http_method (upper-case letters); refused below when set.
+  http_method: nonEmpty.regex(/^[A-Z]+$/, { message: 'invalid value' }).nullable().default(null),
+  remove: z.strictObject({ body: plainNames, headers: headerNames, querystring: plainNames }).prefault({}),
+  rename: z.strictObject({ body: colonValues, headers: headerRenames, querystring: colonValues }).prefault({}),
+  replace: z.strictObject({
+    body: colonValues,
+    headers: headerValues(true),
+    querystring: colonValues,
+    uri: nonEmpty.superRefine((v, ctx) => checkTemplate(v, ctx)).nullable().default(null),
+  }).prefault({}),
+  // Kong never adds a Host header: accepted, and skipped as Kong skips it.
+  add: z.strictObject({ body: colonValues, headers: headerValues(false), querystring: colonValues }).prefault({}),
+  append: z.strictObject({ body: colonValues, headers: headerValues(true), querystring: colonValues }).prefault({}),
+}).superRefine((conf, ctx) => {
+  if (conf.http_method !== null && /^[A-Z]+$/.test(conf.http_method)) {
+    ctx.addIssue({ code: 'custom', path: ['http_method'], message: 'http_method is not supported: the plugin SDK cannot change the method of the upstream request', input: conf.http_method });
+  }
+});
+
+export type RequestTransformerConfig = z.infer<typeof requestTransformerSchema>;
+
+/** A config entry ready to run: its name and its value (null when the entry has none). */
+interface Op {
+  readonly name: string;
+  readonly value: Template | null;
+}
+
+function compileOps(entries: readonly string[]): Op[] {
+  return entries.map((e) => {
+    const parts = splitEntry(e)!;
+    if (parts.value === '') return { name: parts.name, value: null };
+    const t = compileTemplate(parts.value);
+    if ('error' in t) throw new Error(t.error); // the schema refused it already
+    return { name: parts.name, value: t.template };
+  });
+}
+
+interface Target {
+  readonly remove: readonly Op[];
+  readonly rename: readonly Op[];
+  readonly replace: readonly Op[];
+  readonly add: readonly Op[];
+  readonly append: readonly Op[];
+}
+
+function compileTarget(conf: RequestTransformerConfig, key: 'headers' | 'body' | 'querystring'): Target & { readonly any: boolean } {
+  const t = {
+    remove: compileOps(conf.remove[key]),
+    rename: compileOps(conf.rename[key]),
+    replace: compileOps(conf.replace[key]),
+    add: compileOps(conf.add[key]),
+    append: compileOps(conf.append[key]),
+  };
+  return { ...t, any: Object.values(t).some((l) => l.length > 0) };
+}
+
+/** A value that cannot go into a header (Kong's set_header refuses it): the request fails with 500. */
+class TransformError extends Error {}
+
+function headerText(v: string): string {
+  if (/[\r\n\0]/.test(v)) throw new TransformError('rendered header value has a control character');
+  return utf8HeaderValue(v);
+}
+
+function transformHeaders(t: Target, ctx: RequestContext, src: TemplateSource): void {
+  const up = ctx.upstream;
+  // Kong drops Host from the table it edits: remove/rename of Host do nothing.
+  for (const op of t.remove) if (!isHost(op.name)) up.removeHeader(op.name);
+  for (const op of t.rename) {
+    if (isHost(op.name) || op.value === null) continue;
+    const to = renderTemplate(op.value, src);
+    if (to.toLowerCase() === op.name.toLowerCase()) continue; // names are sent lower-case here
+    const v = up.getHeader(op.name);
+    if (v === undefined) continue;
+    up.setHeader(to, v);
+    up.removeHeader(op.name);
+  }
+  for (const op of t.replace) {
+    if (op.value === null) continue; // `name:` has no value: Kong leaves the header as it is
+    if (up.getHeader(op.name) !== undefined) up.setHeader(op.name, headerText(renderTemplate(op.value, src)));
+  }
+  for (const op of t.add) {
+    if (op.value === null || isHost(op.name)) continue;
+    if (up.getHeader(op.name) === undefined) up.setHeader(op.name, headerText(renderTemplate(op.value, src)));
+  }
+  for (const op of t.append) {
+    if (op.value === null) continue;
+    up.addHeader(op.name, headerText(renderTemplate(op.value, src)));
+  }
+}
+
+function transformQuery(t: Target, ctx: RequestContext, src: TemplateSource): void {
+  const q = ctx.upstream.query;
+  for (const op of t.remove) q.delete(op.name);
+  for (const op of t.rename) {
+    const to = renderTemplate(op.value!, src);
+    if (to === op.name || !q.has(op.name)) continue;
+    const values = q.getAll(op.name);
+    q.delete(op.name);
+    q.delete(to);
+    for (const v of values) q.append(to, v);
+  }
+  for (const op of t.replace) if (q.has(op.name)) q.set(op.name, renderTemplate(op.value!, src));
+  for (const op of t.add) if (!q.has(op.name)) q.append(op.name, renderTemplate(op.value!, src));
+  for (const op of t.append) q.append(op.name, renderTemplate(op.value!, src));
+}
+
+type Json = Record<string, unknown>;
+const own = (o: Json, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
+/** Lua truthiness of a decoded JSON value: absent and `false` are false (JSON null is not). */
+const truthy = (v: unknown): boolean => v !== undefined && v !== false;
+function put(o: Json, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** Kong's append_value: a string becomes [old, new], an array grows, anything else is replaced by [new]. */
+function appendValue(current: unknown, value: string): unknown[] {
+  if (typeof current === 'string') return [current, value];
+  if (Array.isArray(current)) return [...current, value];
+  return [value];
+}
+
+function transformJson(t: Target, raw: Buffer, src: TemplateSource): string | null {
+  let obj: Json = {};
+  const hasBody = raw.length > 0;
+  if (hasBody) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return null; // unparsable: forwarded as it came
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+    obj = parsed as Json;
+  }
+  let changed = false;
+  if (hasBody) {
+    for (const op of t.remove) {
+      delete obj[op.name];
+      changed = true;
+    }
+    for (const op of t.rename) {
+      const to = renderTemplate(op.value!, src);
+      const v = own(obj, op.name);
+      if (to === op.name || !truthy(v)) continue;
+      delete obj[op.name];
+      put(obj, to, v);
+      changed = true;
+    }
+    for (const op of t.replace) {
+      if (!truthy(own(obj, op.name))) continue;
+      put(obj, op.name, renderTemplate(op.value!, src));
+      changed = true;
+    }
+  }
+  for (const op of t.add) {
+    if (truthy(own(obj, op.name))) continue;
+    put(obj, op.name, renderTemplate(op.value!, src));
+    changed = true;
+  }
+  for (const op of t.append) {
+    put(obj, op.name, appendValue(own(obj, op.name), renderTemplate(op.value!, src)));
+    changed = true;
+  }
+  return changed ? JSON.stringify(obj) : null;
+}
+
+function transformForm(t: Target, raw: Buffer, src: TemplateSource): string | null {
+  const form = new URLSearchParams(raw.toString('utf8'));
+  const hasBody = raw.length > 0;
+  let changed = false;
+  if (hasBody) {
+    for (const op of t.remove) {
+      form.delete(op.name);
+      changed = true;
+    }
+    for (const op of t.rename) {
+      const to = renderTemplate(op.value!, src);
+      if (to === op.name || !form.has(op.name)) continue;
+      const values = form.getAll(op.name);
+      form.delete(op.name);
+      form.delete(to);
+      for (const v of values) form.append(to, v);
+      changed = true;
+    }
+    for (const op of t.replace) {
+      if (!form.has(op.name)) continue;
+      form.set(op.name, renderTemplate(op.value!, src));
+      changed = true;
+    }
+  }
+  for (const op of t.add) {
+    if (form.has(op.name)) continue;
+    form.append(op.name, renderTemplate(op.value!, src));
+    changed = true;
+  }
+  for (const op of t.append) {
+    form.append(op.name, renderTemplate(op.value!, src));
+    changed = true;
+  }
+  return changed ? form.toString() : null;
+}
+
+function contentKind(ct: string | string[] | undefined): 'json' | 'multipart' | 'form' | null {
+  if (ct === undefined) return null;
+  const v = (Array.isArray(ct) ? ct[0] : ct).toLowerCase();
+  if (v.includes('application/json')) return 'json';
+  if (v.includes('multipart/form-data')) return 'multipart';
+  if (v.includes('application/x-www-form-urlencoded')) return 'form';
+  return null;
+}
+
+async function transformBody(t: Target, ctx: RequestContext, src: TemplateSource): Promise<void> {
+  const kind = contentKind(ctx.upstream.getHeader('content-type'));
+  // Multipart bodies are forwarded untouched (no multipart editing here).
+  if (kind === null || kind === 'multipart') return;
+  const raw = await ctx.request.body();
+  const out = kind === 'json' ? transformJson(t, raw, src) : transformForm(t, raw, src);
+  if (out !== null) ctx.upstream.setBody(out);
+}
+
+/** RFC 3986 characters stay; anything else is percent-encoded (Kong's set_path escapes too). */
+function escapePath(path: string): string {
+  return path.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/gu, (c) => encodeURIComponent(c));
+}
+
+export default definePlugin<RequestTransformerConfig>({
+  name: 'request-transformer',
+  version: '0.1.0',
+  priority: 801,
+  // Kong's schema: typedefs.protocols (every protocol); it only acts on HTTP requests.
+  schema: requestTransformerSchema,
+  create(config) {
+    const uriValue = config.replace.uri;
+    const uri = uriValue === null ? null : (compileTemplate(uriValue) as { template: Template }).template;
+    const headers = compileTarget(config, 'headers');
+    const body = compileTarget(config, 'body');
+    const query = compileTarget(config, 'querystring');
+    // Kong's error() in the access phase: the request fails with 500.
+    const fail = (ctx: RequestContext, err: unknown) => {
+      if (!(err instanceof TransformError)) throw err;
+      ctx.log.error({ err: err.message }, '[request-transformer] failed to transform the request');
+      return ctx.reply(500, { message: 'An unexpected error occurred' });
+    };
+    const run = async (ctx: RequestContext, src: TemplateSource): Promise<void> => {
+      await transformBody(body, ctx, src);
+      if (query.any) transformQuery(query, ctx, src);
+    };
+    return {
+      access(ctx): MaybeReply {
+        const src: TemplateSource = { headers: ctx.request.headers, query: ctx.request.query };
+        try {
+          if (uri !== null) {
+            const path = renderTemplate(uri, src);
+            if (!path.startsWith('/')) throw new TransformError('path must start with /');
+            ctx.upstream.path = escapePath(path);
+          }
+          if (headers.any) transformHeaders(headers, ctx, src);
+          if (!body.any) {
+            if (query.any) transformQuery(query, ctx, src);
+            return;
+          }
+        } catch (err) {
+          return fail(ctx, err);
+        }
+        return run(ctx, src);
+      },
+    };
+  },
+});

@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import plugin, { requestTransformerSchema, splitEntry } from './index.ts';
+import { compileTemplate, renderTemplate } from './template.ts';
+import { makeCtx, makeDeps, type FakeRequest } from '../../../../test/helpers/plugin-ctx.ts';
+
+const issues = (config: unknown): string[][] => {
+  const r = requestTransformerSchema.safeParse(config);
+  return r.success ? [] : r.error.issues.map((i) => [i.path.join('.'), i.message]);
+};
+
+async function run(config: unknown, req: FakeRequest) {
+  const h = await plugin.create(requestTransformerSchema.parse(config), makeDeps('request-transformer'));
+  const ctx = makeCtx(req);
+  const reply = await h.access!(ctx);
+  return { ctx, reply };
+}
+
+test('schema: every list defaults to [], uri and http_method to null', () => {
+  const c = requestTransformerSchema.parse({});
+  assert.deepEqual(c.remove, { body: [], headers: [], querystring: [] });
+  assert.deepEqual(c.replace, { body: [], headers: [], querystring: [], uri: null });
+  assert.deepEqual(c.append, { body: [], headers: [], querystring: [] });
+  assert.equal(c.http_method, null);
+  assert.equal(requestTransformerSchema.safeParse({ bogus: 1 }).success, false);
+  assert.equal(requestTransformerSchema.safeParse({ add: { bogus: [] } }).success, false);
+});
+
+test('schema: Kong\'s entry checks and messages', () => {
+  assert.deepEqual(issues({ add: { querystring: ['novalue'] } }), [['add.querystring.0', "key 'novalue' has no value"]]);
+  assert.deepEqual(issues({ add: { body: ['k:'] } }), [['add.body.0', "key 'k' has no value"]]);
+  assert.deepEqual(issues({ add: { headers: ['x-a'] } }), [['add.headers.0', 'invalid value: x-a']]);
+  assert.deepEqual(issues({ add: { headers: ['x a:1'] } }), [['add.headers.0', "'x a' is not a valid header"]]);
+  assert.deepEqual(issues({ rename: { headers: ['x-a:x b'] } }), [['rename.headers.0', "'x b' is not a valid header"]]);
+  assert.deepEqual(issues({ remove: { headers: ['bad header'] } }), [['remove.headers.0', "'bad header' is not a valid header"]]);
+  assert.deepEqual(issues({ add: { headers: ['x-empty:'] } }), []);
+});
+
+test('schema: http_method, Host edits and unsupported templates are refused naming the field', () => {
+  assert.deepEqual(issues({ http_method: 'get' }), [['http_method', 'invalid value']]);
+  assert.match(issues({ http_method: 'POST' })[0].join(' '), /^http_method http_method is not supported/);
+  assert.match(issues({ replace: { headers: ['Host:x.example'] } })[0].join(' '), /^replace\.headers\.0 the Host header cannot be set/);
+  assert.match(issues({ append: { headers: ['host:x'] } })[0].join(' '), /^append\.headers\.0 the Host header/);
+  assert.match(issues({ rename: { headers: ['x-h:host'] } })[0].join(' '), /^rename\.headers\.0 the Host header/);
+  assert.deepEqual(issues({ add: { headers: ['host:x'] } }), []); // Kong never adds Host: skipped
+  assert.match(issues({ add: { querystring: ['a:$(ERROR())'] } })[0].join(' '), /^add\.querystring\.0 template '\$\(ERROR\(\)\)' is not supported/);
+  assert.match(issues({ replace: { uri: '/u/$(uri_captures.user)' } })[0].join(' '), /^replace\.uri template .*uri_captures/);
+  assert.match(issues({ add: { headers: ['x-a:$(headers.a or "b")'] } })[0][1], /not supported/);
+});
+
+test('entries split as Kong splits them', () => {
+  assert.deepEqual(splitEntry('a:b'), { name: 'a', value: 'b' });
+  assert.deepEqual(splitEntry('a::b:c'), { name: 'a', value: 'b:c' });
+  assert.deepEqual(splitEntry('a'), { name: 'a', value: '' });
+  assert.equal(splitEntry(':b'), null);
+});
+
+test('templates: plain lookups render, a missing one renders empty, unbalanced $( stays literal', () => {
+  const src = { headers: { 'x-a': 'A', 'x-multi': ['1', '2'] }, query: new URLSearchParams('q=Q&r=1&r=2') };
+  const r = (v: string) => {
+    const t = compileTemplate(v);
+    assert.ok('template' in t, v);
+    return renderTemplate(t.template, src);
+  };
+  assert.equal(r('pre-$(headers.x_a)-$(headers["X-A"])-$(query_params.q)-$(query_params[\'q\'])'), 'pre-A-A-Q-Q');
+  assert.equal(r('[$(headers.none)]'), '[]');
+  assert.equal(r('$(headers["x-multi"])|$(query_params.r)'), '1, 2|1, 2');
+  assert.equal(r('cost $(5'), 'cost $(5');
+});
+
+test('headers: remove, rename, replace only if present, add only if absent, append', async () => {
+  const { ctx } = await run({
+    remove: { headers: ['x-gone'] },
+    rename: { headers: ['x-old:x-new'] },
+    replace: { headers: ['x-rep:new', 'x-absent-rep:no'] },
+    add: { headers: ['x-add:$(query_params.q)', 'x-rep:not-added', 'host:nope'] },
+    append: { headers: ['x-app:two'] },
+  }, { headers: { 'x-gone': '1', 'x-old': 'v', 'x-rep': 'old', 'x-app': 'one' }, rawQuery: 'q=fromquery' });
+  const u = ctx.upstreamHeaders;
+  assert.equal(u.get('x-gone'), undefined);
+  assert.equal(u.get('x-old'), undefined);
+  assert.equal(u.get('x-new'), 'v');
+  assert.equal(u.get('x-rep'), 'new');
+  assert.equal(u.get('x-absent-rep'), undefined);
+  assert.equal(u.get('x-add'), 'fromquery');
+  assert.equal(u.get('host'), undefined);
+  assert.deepEqual(u.get('x-app'), ['one', 'two']);
+});
+
+test('json body: ops follow Lua truthiness; unparsable JSON is left alone', async () => {
+  const config = { remove: { body: ['gone'] }, rename: { body: ['old:new'] }, replace: { body: ['rep:R', 'f:R'] }, add: { body: ['add:A', 'f2:A'] }, append: { body: ['s:x', 'n:x'] } };
+  const { ctx } = await run(config, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ gone: 1, old: 'o', rep: 'r', f: false, f2: false, s: 'one', n: 5 }) });
+  assert.deepEqual(JSON.parse(ctx.upstreamBody!), { new: 'o', rep: 'R', f: false, f2: 'A', add: 'A', s: ['one', 'x'], n: ['x'] });
+  const bad = await run(config, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
+  assert.equal(bad.ctx.upstreamBody, null);
+});
+
+test('form body and query string', async () => {
+  const { ctx } = await run({
+    remove: { body: ['gone'], querystring: ['qgone'] },
+    rename: { body: ['old:new'], querystring: ['qold:qnew'] },
+    add: { body: ['a:$(headers["x-id"])'], querystring: ['qa:1', 'keep:no'] },
+    append: { querystring: ['keep:2'] },
+    replace: { querystring: ['qrep:R'] },
+  }, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-id': 'ID' }, body: 'gone=1&old=o', rawQuery: 'qgone=1&qold=a&qold=b&keep=1&qrep=r' });
+  assert.equal(ctx.upstreamBody, 'new=o&a=ID');
+  assert.equal(ctx.upstream.query.toString(), 'keep=1&qrep=R&qnew=a&qnew=b&qa=1&keep=2');
+});
+
+test('replace.uri: rendered path; one not starting with / fails the request with 500', async () => {
+  const ok = await run({ replace: { uri: '/v2/$(headers.x_user)' } }, { headers: { 'x-user': 'ann' } });
+  assert.equal(ok.ctx.upstream.path, '/v2/ann');
+  const bad = await run({ replace: { uri: '$(headers.x_user)' } }, { headers: {} });
+  assert.equal(bad.reply && bad.reply.status, 500);
+});
