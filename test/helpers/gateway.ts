@@ -75,7 +75,10 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<T
     logLevel: process.env.PORTCULLIS_TEST_LOG ?? 'info',
   }, env);
   const log = pino({ level: settings.logLevel }, sink);
-  const registry = createRegistry([...bundledPlugins, ...(options.plugins ?? [])], { workers: 1, database });
+  // `plugins`: extra definitions, or a test's own copy of a bundled one (it replaces the bundled one).
+  const extra = options.plugins ?? [];
+  const replaced = new Set(extra.map((p) => p.name));
+  const registry = createRegistry([...bundledPlugins.filter((p) => !replaced.has(p.name)), ...extra], { workers: 1, database });
   let node: RunningNode;
   try {
     node = await startSingle(settings, registry, log);

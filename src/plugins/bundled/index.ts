@@ -14,6 +14,10 @@ import opentelemetry from './opentelemetry/index.ts';
 import prometheus from './prometheus/index.ts';
 import rateLimiting from './rate-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
+import ipRestriction from './ip-restriction/index.ts';
+import requestSizeLimiting from './request-size-limiting/index.ts';
+import requestTransformer from './request-transformer/index.ts';
+import responseTransformer from './response-transformer/index.ts';
 
 export const bundledPlugins: readonly PluginDefinition[] = [
   acl,
@@ -30,6 +34,10 @@ export const bundledPlugins: readonly PluginDefinition[] = [
   prometheus,
   rateLimiting,
   requestTermination,
+  ipRestriction,
+  requestSizeLimiting,
+  requestTransformer,
+  responseTransformer,
 ];
 
 /**
