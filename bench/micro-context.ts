@@ -16,7 +16,7 @@ export function makeContext(headers: Record<string, string>, entities: EntityLoo
   const hs = { host: 'gateway.test', 'user-agent': 'wrk', ...headers };
   const raw = { method: 'GET', headers: hs } as unknown as IncomingMessage;
   const request = new Incoming(raw, { scheme: 'http', host: 'gateway.test', port: 8000, path: '/svc0/items', rawQuery: '', clientIp: '127.0.0.1', trusted: false }, { maxBodySize: 0, bufferCap: 1 << 20, bodyTimeout: 60_000 });
-  const upstream = new Upstream(upstreamHeadersFrom(hs), '/items', '');
+  const upstream = new Upstream(upstreamHeadersFrom(hs), '/items', '', 'GET');
   return new Context({ id: 'req', startedAt: Date.now(), request, upstream, entities, log, now: Date.now });
 }
 

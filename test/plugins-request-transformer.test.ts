@@ -38,6 +38,18 @@ const t = echoGatewaySuite({
     },
     { name: 'uri', paths: ['/uri'], plugins: rt({ replace: { uri: '/rewritten/$(headers.x_user)/$(query_params.id)' } }) },
     { name: 'uri-bad', paths: ['/uri-bad'], plugins: rt({ replace: { uri: '$(headers.x_user)' } }) },
+    { name: 'method', paths: ['/method'], plugins: rt({ http_method: 'POST', add: { headers: ['x-seen:$(headers.x_source)'] } }) },
+    { name: 'method-get', paths: ['/method-get'], plugins: rt({ http_method: 'GET' }) },
+    { name: 'host', paths: ['/host'], preserve_host: false, plugins: rt({ replace: { headers: ['host:new.example'] } }) },
+    { name: 'host-preserved', paths: ['/host-preserved'], preserve_host: true, plugins: rt({ replace: { headers: ['host:new.example'] } }) },
+    { name: 'host-renamed', paths: ['/host-renamed'], preserve_host: true, plugins: rt({ rename: { headers: ['x-target:host'] } }) },
+    { name: 'host-untouched', paths: ['/host-untouched'], preserve_host: true, plugins: rt({ add: { headers: ['host:never.example'] }, remove: { headers: ['host'] } }) },
+    {
+      name: 'captures-named', paths: ['~/users/(?<user>\\w+)$'],
+      plugins: rt({ add: { headers: ['x-user:$(uri_captures.user)', 'x-first:$(uri_captures[1])'] }, replace: { uri: '/profile/$(uri_captures["user"])' } }),
+    },
+    { name: 'captures-numbered', paths: ['~/items/(\\d+)/(\\w+)$'], plugins: rt({ add: { headers: ['x-id:$(uri_captures[1])', 'x-kind:$(uri_captures[2])', 'x-none:[$(uri_captures.user)]'] } }) },
+    { name: 'captures-prefix', paths: ['/plain'], plugins: rt({ add: { headers: ['x-none:[$(uri_captures[1])]'] } }) },
   ],
 });
 
@@ -131,7 +143,58 @@ test('replace.uri: the upstream path is the rendered template; a path not starti
   assert.equal(t.echo.received.length, before);
 });
 
-test('config: a Lua template, uri_captures and http_method are refused naming the field', async () => {
+test('http_method: the upstream receives the configured method; the client\'s stays for the response', async () => {
+  const r = await t.call('/method?q=1', { 'x-source': 'hdr' }, 'GET');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.method, 'POST');
+  assert.deepEqual(r.body.args, { q: '1' });
+  assert.equal(r.body.headers['x-seen'], 'hdr');
+  assert.equal(t.echo.received.at(-1)!.method, 'POST');
+  // HEAD from the client, POST upstream: the client still gets a body-less HEAD answer.
+  const head = await fetch(t.gw.proxyUrl + '/method', { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  assert.equal(t.echo.received.at(-1)!.method, 'POST');
+});
+
+test('http_method GET: a form body\'s fields are appended to the query string (Kong\'s transform_method)', async () => {
+  const r = await send('/method-get?a=0', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1&b=two' });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.method, 'GET');
+  assert.deepEqual(r.body.args, { a: ['0', '1'], b: 'two' });
+});
+
+test('Host set by replace or a rename to Host reaches the upstream, over preserve_host false and true', async () => {
+  const plain = await t.call('/host', {});
+  assert.equal(plain.status, 200);
+  assert.equal(plain.body.headers.host, 'new.example');
+  const preserved = await t.call('/host-preserved', { host: 'client.example' });
+  assert.equal(preserved.status, 200);
+  assert.equal(preserved.body.headers.host, 'new.example');
+  const renamed = await t.call('/host-renamed', { host: 'client.example', 'x-target': 'renamed.example' });
+  assert.equal(renamed.body.headers.host, 'renamed.example');
+  assert.equal(renamed.body.headers['x-target'], undefined);
+  // add and remove of Host do nothing: preserve_host gives the client's Host.
+  const untouched = await t.call('/host-untouched', { host: 'client.example' });
+  assert.equal(untouched.body.headers.host, 'client.example');
+});
+
+test('uri_captures: named and numbered groups of the matched regex route', async () => {
+  const named = await t.call('/users/ann', {});
+  assert.equal(named.status, 200);
+  assert.equal(named.body.headers['x-user'], 'ann');
+  assert.equal(named.body.headers['x-first'], 'ann');
+  assert.equal(named.body.path, '/profile/ann');
+  const numbered = await t.call('/items/42/book', {});
+  assert.equal(numbered.status, 200);
+  assert.equal(numbered.body.headers['x-id'], '42');
+  assert.equal(numbered.body.headers['x-kind'], 'book');
+  assert.equal(numbered.body.headers['x-none'], '[]');
+  const prefix = await t.call('/plain', {});
+  assert.equal(prefix.body.headers['x-none'], '[]');
+});
+
+test('config: a Lua template, uri_captures[0] and a method set_method refuses are refused naming the field', async () => {
   const check = async (config: object, field: RegExp, msg: RegExp) => {
     const r = await adminJson(t.gw.adminUrl, 'POST', '/schemas/plugins/validate', { name: 'request-transformer', config });
     assert.equal(r.status, 400, JSON.stringify(r.body));
@@ -140,8 +203,10 @@ test('config: a Lua template, uri_captures and http_method are refused naming th
     assert.match(text, msg);
   };
   await check({ add: { headers: ['x-a:$(string.upper(headers.x))'] } }, /headers/, /template '\$\(string\.upper\(headers\.x\)\)' is not supported/);
-  await check({ replace: { uri: '/u/$(uri_captures[1])' } }, /uri/, /uri_captures/);
-  await check({ http_method: 'POST' }, /http_method/, /http_method is not supported/);
-  const ok = await adminJson(t.gw.adminUrl, 'POST', '/schemas/plugins/validate', { name: 'request-transformer', config: { add: { headers: ['x-a:$(headers["x-b"])'] } } });
-  assert.equal(ok.status, 200);
+  await check({ replace: { uri: '/u/$(uri_captures[0])' } }, /uri/, /uri_captures are numbered from 1/);
+  await check({ http_method: 'CONNECT' }, /http_method/, /http_method 'CONNECT' is not supported/);
+  for (const config of [{ add: { headers: ['x-a:$(headers["x-b"])'] } }, { http_method: 'PATCH', replace: { uri: '/u/$(uri_captures[1])', headers: ['host:h.example'] } }]) {
+    const ok = await adminJson(t.gw.adminUrl, 'POST', '/schemas/plugins/validate', { name: 'request-transformer', config });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  }
 });

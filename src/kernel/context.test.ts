@@ -4,7 +4,7 @@ import { Incoming, Upstream } from './context.ts';
 import type { IncomingMessage } from 'node:http';
 
 test('Upstream: batch header changes with lower-case names behave as setHeader/removeHeader', () => {
-  const up = new Upstream({ authorization: 'Bearer client', 'x-consumer-id': 'spoofed', accept: '*/*' }, '/p', '');
+  const up = new Upstream({ authorization: 'Bearer client', 'x-consumer-id': 'spoofed', accept: '*/*' }, '/p', '', 'GET');
   up.removeLowerHeaders(['authorization', 'x-consumer-id', 'x-not-sent']);
   // Removed headers stay as undefined keys (both upstream clients skip them); absent ones are not added.
   assert.equal(up.getHeader('authorization'), undefined);

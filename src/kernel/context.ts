@@ -12,7 +12,7 @@ import type { HeaderMap } from '../proxy/headers.ts';
 import { holdRequestBody, payloadTooLarge } from '../proxy/request-body.ts';
 import type { RequestTrace } from '../observability/trace-scope.ts';
 import type {
-  ClientCertificate, Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest,
+  ClientCertificate, Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest, UriCaptures,
 } from '../plugins/sdk.ts';
 
 /** Parses a Cookie header (RFC 6265 §5.4); later duplicates do not override the first. */
@@ -146,24 +146,40 @@ export class Upstream implements UpstreamRequest {
   /** What goes upstream; an undefined value is a removed header (undici skips it). */
   readonly headers: Record<string, string | string[] | undefined>;
   path: string;
+  /** The method sent upstream: the client's until a plugin sets it. */
+  method: string;
+  /**
+   * Kernel: a plugin set `host` (Kong's set_header("Host") → upstream_host). The proxy then keeps
+   * that Host instead of preserve_host / the service host (handler.ts `#prepareUpstream`).
+   */
+  hostSet = false;
   #rawQuery: string;
   #query: URLSearchParams | undefined;
   body: Buffer | undefined;
 
-  constructor(headers: HeaderMap, path: string, rawQuery: string) {
+  constructor(headers: HeaderMap, path: string, rawQuery: string, method: string) {
     this.headers = headers;
     this.path = path;
     this.#rawQuery = rawQuery;
+    this.method = method;
   }
 
   getHeader(name: string): string | string[] | undefined {
     return this.headers[name.toLowerCase()];
   }
   setHeader(name: string, value: string | string[]): void {
-    this.headers[name.toLowerCase()] = value;
+    const key = name.toLowerCase();
+    if (key === 'host') this.hostSet = true;
+    this.headers[key] = value;
   }
   addHeader(name: string, value: string): void {
     const key = name.toLowerCase();
+    if (key === 'host') {
+      // A request has one Host: the value given is the upstream Host (as Kong's upstream_host).
+      this.hostSet = true;
+      this.headers.host = value;
+      return;
+    }
     const prev = this.headers[key];
     this.headers[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
@@ -180,7 +196,11 @@ export class Upstream implements UpstreamRequest {
   }
   setLowerHeaders(list: readonly { readonly name: string; readonly value: string }[]): void {
     const h = this.headers;
-    for (let i = 0; i < list.length; i++) h[list[i].name] = list[i].value;
+    for (let i = 0; i < list.length; i++) {
+      const name = list[i].name;
+      if (name === 'host') this.hostSet = true;
+      h[name] = list[i].value;
+    }
   }
   get query(): URLSearchParams {
     return (this.#query ??= new URLSearchParams(this.#rawQuery));
@@ -233,6 +253,8 @@ export class Context implements RequestContext {
   readonly upstream: Upstream;
   route: Route | null = null;
   service: Service | null = null;
+  /** The router match's captures (the same object, not a copy); set with `route`. */
+  uriCaptures: UriCaptures | null = null;
   consumer: Consumer | null = null;
   credential: Credential | null = null;
   authenticatedGroups: readonly string[] | null = null;

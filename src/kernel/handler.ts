@@ -208,7 +208,7 @@ export class RequestHandler implements ForwardSink<Flight> {
       scheme, host: hostOf(req.headers.host ?? (req.headers[':authority'] as string | undefined)), port: req.socket.localPort ?? 0, path, rawQuery, clientIp, trusted,
     }, this.#limits);
     const ctx = new Context({
-      id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery),
+      id, startedAt, request: incoming, upstream: new Upstream(upstreamHeadersFrom(req.headers), path, rawQuery, incoming.method),
       entities: snap.entities, log: this.#s.log, now: this.#s.now,
     });
     const f = new Flight(ctx, res, snap, upgrade, t0);
@@ -301,6 +301,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     }
     ctx.route = match.route;
     ctx.service = match.service;
+    ctx.uriCaptures = match.uriCaptures;
     ctx.upstream.path = match.upstreamPath;
     f.match = match;
     f.chain = f.snap.chains.forRoute(match.route);
@@ -365,14 +366,21 @@ export class RequestHandler implements ForwardSink<Flight> {
     if (inst !== null && (ctx.request.scheme === 'https' ? inst.https : inst.http)) f.plugins.push(inst);
   }
 
-  /** Host (preserve_host), X-Forwarded-* and X-Request-Id on the upstream request. */
+  /**
+   * Host (a plugin's, else preserve_host or the service's), X-Forwarded-* and X-Request-Id on the
+   * upstream request.
+   */
   #prepareUpstream(f: Flight, hostHeader: string): void {
     const ctx = f.ctx;
     const req = ctx.request;
-    const h = ctx.upstream.headers;
+    const up = ctx.upstream;
+    const h = up.headers;
     const route = ctx.route!;
-    const clientHost = req.headers.host ?? (req.headers[':authority'] as string | undefined);
-    h.host = route.preserve_host && clientHost !== undefined ? clientHost : hostHeader;
+    // A Host a plugin set wins, as Kong's set_header("Host") sets upstream_host (unless removed since).
+    if (!up.hostSet || typeof h.host !== 'string') {
+      const clientHost = req.headers.host ?? (req.headers[':authority'] as string | undefined);
+      h.host = route.preserve_host && clientHost !== undefined ? clientHost : hostHeader;
+    }
     const matchedPath = f.match!.matchedPath;
     const stripped = route.strip_path && matchedPath !== null && matchedPath !== '' && matchedPath !== '/' ? matchedPath : null;
     // With real_ip_header proxy_protocol the address the load balancer vouched for is the peer, as
@@ -420,7 +428,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     let up: Dispatcher.UpgradeData;
     try {
       const protocol = ctx.request.header('upgrade') ?? 'websocket';
-      up = await openTunnel(pool, ctx.upstream.target(), ctx.request.method, ctx.upstream.headers, protocol, ctx.signal);
+      up = await openTunnel(pool, ctx.upstream.target(), ctx.upstream.method, ctx.upstream.headers, protocol, ctx.signal);
     } catch (err) {
       const gw = upstreamError(err);
       ctx.log.error({ code: gw.code, detail: gw.detail }, 'upstream upgrade failed');

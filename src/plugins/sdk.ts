@@ -16,12 +16,19 @@ import type { KeyValueStore } from '../storage/ports.ts';
 import type { ValidationIssue } from '../errors.ts';
 import type { ProcessMetrics } from '../observability/metrics.ts';
 import type { RequestTrace, TracingSetting } from '../observability/trace-scope.ts';
+import type { UriCaptures } from '../router/types.ts';
 
 /** Kong's `between = { min, max }` with Kong's message, for config schemas. */
 export { between } from '../config/between.ts';
 export { traceScope, allInstrumentations, unrecordedTrace, type Instrumentations, type RequestEnd, type RequestTrace, type SpanAttributes, type TracingSetting } from '../observability/trace-scope.ts';
 
-export type { Logger };
+export type { Logger, UriCaptures };
+
+/**
+ * The methods the upstream request may be given (Kong's `kong.service.request.set_method`
+ * accepts these and raises an error for any other).
+ */
+export const UPSTREAM_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK', 'PATCH', 'TRACE'];
 
 /** A local reply that ends the request before it is proxied. Build with `ctx.reply()`. */
 export interface Reply {
@@ -87,11 +94,25 @@ export interface IncomingView {
   json(): Promise<unknown>;
 }
 
-/** What will be sent upstream. Changes made in rewrite/access phases apply to the proxied request. */
+/**
+ * What will be sent upstream. Changes made in rewrite/access phases apply to the proxied request.
+ *
+ * Host: a plugin that sets `host` (setHeader, addHeader or setLowerHeaders) sets the Host the
+ * upstream receives, over the route's `preserve_host` and the service host, as Kong's
+ * `kong.service.request.set_header("Host", v)` sets `upstream_host` (a value given to addHeader
+ * replaces the Host: a request has one). Removing `host` gives the proxy's Host back.
+ */
 export interface UpstreamRequest {
+  /**
+   * The method sent upstream (Kong's `kong.service.request.set_method`); the client's method
+   * until a plugin sets it. Only the upstream request changes: `request.method` stays the
+   * client's. Give one of {@link UPSTREAM_METHODS} (upper-case).
+   */
+  method: string;
   getHeader(name: string): string | string[] | undefined;
+  /** Sets a header; `host` sets the upstream Host (see above). */
   setHeader(name: string, value: string | string[]): void;
-  /** Adds a value, keeping existing ones. */
+  /** Adds a value, keeping existing ones (for `host`: replaces it, see above). */
   addHeader(name: string, value: string): void;
   removeHeader(name: string): void;
   /**
@@ -162,6 +183,12 @@ export interface RequestContext {
   readonly upstream: UpstreamRequest;
   /** Null only in the rewrite phase. */
   readonly route: Route | null;
+  /**
+   * The regex captures of the matched route's `~` path, in Kong's `kong.request.get_uri_captures()`
+   * shape (`unnamed`: group 1 first, named groups included; `named`: by name). Null in the
+   * rewrite phase and when the route matched on a prefix path. Read-only: shared with the router's match.
+   */
+  readonly uriCaptures: UriCaptures | null;
   readonly service: Service | null;
   /** The authenticated consumer, if any. */
   readonly consumer: Consumer | null;

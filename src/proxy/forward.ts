@@ -43,7 +43,8 @@ export interface ForwardedRequest {
     /** The request's trace when it is sampled (opentelemetry): the exchange adds its `kong.balancer` span when `balancer` is on. */
     readonly trace: { readonly balancer: boolean; span(name: string, start: number, end: number, attributes?: Record<string, string | number>): void } | null;
     readonly request: { readonly method: string; readonly headers: IncomingHttpHeaders };
-    readonly upstream: { readonly headers: Record<string, string | string[] | undefined>; target(): string };
+    /** `method`: what is sent upstream (a plugin may have changed it); `hostSet`: a plugin set Host. */
+    readonly upstream: { readonly headers: Record<string, string | string[] | undefined>; readonly method: string; readonly hostSet: boolean; target(): string };
     readonly route: Route | null;
     readonly service: Service | null;
   };
@@ -74,7 +75,8 @@ const readAhead = 256 * 1024;
 export function forward<R extends ForwardedRequest>(sink: ForwardSink<R>, req: R, target: UpstreamTarget, body: UpstreamBody, bufferSize: number, peer: Peer | null = null): void {
   const ctx = req.ctx;
   const service = ctx.service!;
-  const method = ctx.request.method;
+  // The upstream request's method: the client's unless a plugin set another.
+  const method = ctx.upstream.method;
   const path = ctx.upstream.target();
   const headers = ctx.upstream.headers;
   const readTimeout = service.read_timeout;
@@ -87,7 +89,7 @@ export function forward<R extends ForwardedRequest>(sink: ForwardSink<R>, req: R
     ? { path, method, headers, clientHeaders: ctx.request.headers, readTimeout, writeTimeout } satisfies H1DispatchOptions
     : { path, method, headers, body: held !== null ? null : body as Dispatcher.DispatchOptions['body'], headersTimeout: readTimeout, bodyTimeout: readTimeout } satisfies Dispatcher.DispatchOptions,
   h1, isReplayable(method, held !== null ? null : body) ? service.retries : 0, held, ctx.route!.response_buffering ? bufferSize : -1,
-  peer, peer !== null && !preserveHost(headers, target));
+  peer, peer !== null && !ctx.upstream.hostSet && !preserveHost(headers, target));
   f.dispatch();
 }
 
@@ -177,7 +179,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     this.#resume = resume;
     const headers = downstreamHeadersFromRaw(rawHeaders);
     if (this.#bufferSize >= 0 && this.#target.grpc === null && headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304
-      && req.ctx.request.method !== 'HEAD' && headers['x-accel-buffering'] !== 'no') {
+      && req.ctx.upstream.method !== 'HEAD' && headers['x-accel-buffering'] !== 'no') {
       this.#holding = { status: statusCode, headers, body: new BodyCollector(this.#bufferSize) };
       return true;
     }

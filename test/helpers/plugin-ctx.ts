@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { pino } from 'pino';
 import type { Consumer } from '../../src/config/types.ts';
 import type { BasicAuthCredential, ConsumerGroup, JwtSecret, KeyAuthCredential, OAuth2Credential } from '../../src/config/credentials.ts';
-import type { Credential, PluginDeps, Reply, RequestContext, ResponseContext } from '../../src/plugins/sdk.ts';
+import type { Credential, PluginDeps, Reply, RequestContext, ResponseContext, UriCaptures } from '../../src/plugins/sdk.ts';
 import type { KeyValueStore } from '../../src/storage/ports.ts';
 
 export interface FakeRequest {
@@ -37,6 +37,8 @@ export interface FakeRequest {
   cookies?: Record<string, string>;
   route?: { id: string } | null;
   service?: { id: string } | null;
+  /** The matched route's regex captures (RequestContext.uriCaptures); null when omitted. */
+  uriCaptures?: UriCaptures | null;
   now?: () => number;
 }
 
@@ -136,9 +138,11 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       },
     },
     upstream: {
+      method: req.method ?? 'GET',
       getHeader: (n) => upstreamHeaders.get(n),
       setHeader: (n, v) => upstreamHeaders.set(n, v),
-      addHeader: (n, v) => upstreamHeaders.add(n, v),
+      // The SDK's rule: a request has one Host, addHeader('host') replaces it.
+      addHeader: (n, v) => (n.toLowerCase() === 'host' ? upstreamHeaders.set(n, v) : upstreamHeaders.add(n, v)),
       removeHeader: (n) => upstreamHeaders.remove(n),
       removeLowerHeaders: (names) => {
         for (const n of names) upstreamHeaders.remove(n);
@@ -152,6 +156,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
     },
     route: (req.route ?? { id: 'route-1' }) as RequestContext['route'],
     service: (req.service ?? { id: 'service-1' }) as RequestContext['service'],
+    uriCaptures: req.uriCaptures ?? null,
     get consumer() { return consumer; },
     get credential() { return credential; },
     get authenticatedGroups() { return groups; },

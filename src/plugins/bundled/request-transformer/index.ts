@@ -8,16 +8,18 @@
  *   append: add another value (a repeated header or query key, a JSON value turned into an array).
  * - Bodies: JSON objects and `application/x-www-form-urlencoded` forms are edited; a JSON body
  *   that does not parse (or is not an object) and multipart bodies are forwarded untouched.
- * - Values may hold `$(...)` lookups in the client request's headers or query (template.ts);
- *   any other expression is refused when the config is validated.
- *
- * What the plugin SDK does not offer is refused at config validation, naming the field:
- * `http_method` (no way to change the upstream method), a Host header set by
- * rename/replace/append (the proxy sets Host after the access phase), `$(uri_captures...)`.
+ * - Values may hold `$(...)` lookups in the client request's headers or query, or in the
+ *   matched route's uri_captures (template.ts); any other expression is refused when the config
+ *   is validated.
+ * - `http_method` sets the upstream request's method (after `replace.uri`, before the headers, as
+ *   Kong); to GET, HEAD or TRACE, a form-urlencoded body's fields are also appended to the query.
+ *   A method outside Kong's set_method list is refused at validation (Kong fails the request).
+ * - Host, as in Kong: never removed, renamed from or added; `replace`, `append` and a rename to
+ *   Host set the upstream Host, over preserve_host and the service host.
  */
 import { z } from 'zod';
-import { definePlugin } from '../../sdk.ts';
-import type { MaybeReply, RequestContext } from '../../sdk.ts';
+import { definePlugin, UPSTREAM_METHODS } from '../../sdk.ts';
+import type { MaybeReply, Reply, RequestContext } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
 import { compileTemplate, renderTemplate, type Template, type TemplateSource } from './template.ts';
 
@@ -64,7 +66,6 @@ function checkColon(entry: string, ctx: Issues): boolean {
 }
 
 const isHost = (name: string): boolean => name.toLowerCase() === 'host';
-const HOST_REFUSED = 'the Host header cannot be set by this plugin: the proxy sets Host (preserve_host, the service host) after the access phase';
 
 /** remove.headers: names (Kong's validate_headers on the part before any colon). */
 const headerNames = z.array(z.string().superRefine((e, ctx) => { checkHeaderEntry(e, ctx, false); })).default([]);
@@ -80,40 +81,36 @@ const colonValues = z.array(z.string().superRefine((e, ctx) => {
   checkTemplate(parts.value, ctx);
 })).default([]);
 /** replace/add/append headers: `name:value`, a valid header name, a value that may be empty. */
-const headerValues = (hostRefused: boolean) => z.array(z.string().superRefine((e, ctx) => {
+const headerValues = z.array(z.string().superRefine((e, ctx) => {
   if (!checkColon(e, ctx) || !checkHeaderEntry(e, ctx, false)) return;
-  const parts = splitEntry(e)!;
-  if (hostRefused && isHost(parts.name)) {
-    issue(ctx, HOST_REFUSED, e);
-    return;
-  }
-  checkTemplate(parts.value, ctx);
+  checkTemplate(splitEntry(e)!.value, ctx);
 })).default([]);
 /** rename.headers: `old:new`, both valid header names. */
 const headerRenames = z.array(z.string().superRefine((e, ctx) => {
-  if (!checkColon(e, ctx) || !checkHeaderEntry(e, ctx, true)) return;
-  if (isHost(splitEntry(e)!.value)) issue(ctx, HOST_REFUSED, e);
+  if (checkColon(e, ctx)) checkHeaderEntry(e, ctx, true);
 })).default([]);
 
 const nonEmpty = z.string().min(1, { message: 'length must be at least 1' });
 
 export const requestTransformerSchema = z.strictObject({
-  // Kong's typedefs.http_method (upper-case letters); refused below when set.
+  // Kong's typedefs.http_method (upper-case letters); one set_method does not take is refused below.
   http_method: nonEmpty.regex(/^[A-Z]+$/, { message: 'invalid value' }).nullable().default(null),
   remove: z.strictObject({ body: plainNames, headers: headerNames, querystring: plainNames }).prefault({}),
   rename: z.strictObject({ body: colonValues, headers: headerRenames, querystring: colonValues }).prefault({}),
   replace: z.strictObject({
     body: colonValues,
-    headers: headerValues(true),
+    headers: headerValues,
     querystring: colonValues,
     uri: nonEmpty.superRefine((v, ctx) => checkTemplate(v, ctx)).nullable().default(null),
   }).prefault({}),
   // Kong never adds a Host header: accepted, and skipped as Kong skips it.
-  add: z.strictObject({ body: colonValues, headers: headerValues(false), querystring: colonValues }).prefault({}),
-  append: z.strictObject({ body: colonValues, headers: headerValues(true), querystring: colonValues }).prefault({}),
+  add: z.strictObject({ body: colonValues, headers: headerValues, querystring: colonValues }).prefault({}),
+  append: z.strictObject({ body: colonValues, headers: headerValues, querystring: colonValues }).prefault({}),
 }).superRefine((conf, ctx) => {
-  if (conf.http_method !== null && /^[A-Z]+$/.test(conf.http_method)) {
-    ctx.addIssue({ code: 'custom', path: ['http_method'], message: 'http_method is not supported: the plugin SDK cannot change the method of the upstream request', input: conf.http_method });
+  // Kong's schema takes any upper-case word, then set_method raises an error (500) for one outside its list.
+  const m = conf.http_method;
+  if (m !== null && /^[A-Z]+$/.test(m) && !UPSTREAM_METHODS.includes(m)) {
+    ctx.addIssue({ code: 'custom', path: ['http_method'], message: `http_method '${m}' is not supported: the upstream method must be one of ${UPSTREAM_METHODS.join(', ')} (Kong's set_method)`, input: m });
   }
 });
 
@@ -162,9 +159,14 @@ function headerText(v: string): string {
   return utf8HeaderValue(v);
 }
 
+/**
+ * Kong drops Host from the table it edits, so remove, rename from and add of Host do nothing;
+ * replace (whether or not the client sent Host), append and a rename to Host put it back, and
+ * Kong's set_headers then sets the upstream Host (`upstream_host`): here `setHeader('host')`,
+ * which the proxy keeps over preserve_host and the service host.
+ */
 function transformHeaders(t: Target, ctx: RequestContext, src: TemplateSource): void {
   const up = ctx.upstream;
-  // Kong drops Host from the table it edits: remove/rename of Host do nothing.
   for (const op of t.remove) if (!isHost(op.name)) up.removeHeader(op.name);
   for (const op of t.rename) {
     if (isHost(op.name) || op.value === null) continue;
@@ -172,12 +174,16 @@ function transformHeaders(t: Target, ctx: RequestContext, src: TemplateSource): 
     if (to.toLowerCase() === op.name.toLowerCase()) continue; // names are sent lower-case here
     const v = up.getHeader(op.name);
     if (v === undefined) continue;
-    up.setHeader(to, v);
+    if (isHost(to)) {
+      // One Host only (Kong cannot set upstream_host to a list either).
+      if (Array.isArray(v)) throw new TransformError('cannot rename a repeated header to Host');
+      up.setHeader('host', v);
+    } else up.setHeader(to, v);
     up.removeHeader(op.name);
   }
   for (const op of t.replace) {
     if (op.value === null) continue; // `name:` has no value: Kong leaves the header as it is
-    if (up.getHeader(op.name) !== undefined) up.setHeader(op.name, headerText(renderTemplate(op.value, src)));
+    if (isHost(op.name) || up.getHeader(op.name) !== undefined) up.setHeader(op.name, headerText(renderTemplate(op.value, src)));
   }
   for (const op of t.add) {
     if (op.value === null || isHost(op.name)) continue;
@@ -185,9 +191,24 @@ function transformHeaders(t: Target, ctx: RequestContext, src: TemplateSource): 
   }
   for (const op of t.append) {
     if (op.value === null) continue;
+    // Host: the table Kong appends to has none, so the value is the Host (addHeader replaces it).
     up.addHeader(op.name, headerText(renderTemplate(op.value, src)));
   }
 }
+
+/**
+ * Kong's transform_method for GET, HEAD and TRACE: a form-urlencoded body's fields are also
+ * appended to the query string (the body itself is still sent).
+ */
+async function bodyToQuery(ctx: RequestContext): Promise<void> {
+  const raw = await ctx.request.body();
+  if (raw.length === 0) return;
+  const q = ctx.upstream.query;
+  for (const [k, v] of new URLSearchParams(raw.toString('utf8'))) q.append(k, v);
+}
+
+/** The methods after which Kong moves a form body's fields into the query string. */
+const QUERY_METHODS = new Set(['GET', 'HEAD', 'TRACE']);
 
 function transformQuery(t: Target, ctx: RequestContext, src: TemplateSource): void {
   const q = ctx.upstream.query;
@@ -336,6 +357,8 @@ export default definePlugin<RequestTransformerConfig>({
     const headers = compileTarget(config, 'headers');
     const body = compileTarget(config, 'body');
     const query = compileTarget(config, 'querystring');
+    const method = config.http_method;
+    const methodMovesForm = method !== null && QUERY_METHODS.has(method);
     // Kong's error() in the access phase: the request fails with 500.
     const fail = (ctx: RequestContext, err: unknown) => {
       if (!(err instanceof TransformError)) throw err;
@@ -346,14 +369,30 @@ export default definePlugin<RequestTransformerConfig>({
       await transformBody(body, ctx, src);
       if (query.any) transformQuery(query, ctx, src);
     };
+    // http_method GET/HEAD/TRACE with a form body: its fields go to the query, then the rest.
+    const afterFormToQuery = async (ctx: RequestContext, src: TemplateSource): Promise<void | Reply> => {
+      await bodyToQuery(ctx);
+      try {
+        if (headers.any) transformHeaders(headers, ctx, src);
+      } catch (err) {
+        return fail(ctx, err);
+      }
+      if (body.any) await transformBody(body, ctx, src);
+      if (query.any) transformQuery(query, ctx, src);
+    };
     return {
       access(ctx): MaybeReply {
-        const src: TemplateSource = { headers: ctx.request.headers, query: ctx.request.query };
+        const src: TemplateSource = { headers: ctx.request.headers, query: ctx.request.query, uriCaptures: ctx.uriCaptures };
         try {
           if (uri !== null) {
             const path = renderTemplate(uri, src);
             if (!path.startsWith('/')) throw new TransformError('path must start with /');
             ctx.upstream.path = escapePath(path);
+          }
+          // Kong's order: the uri, then the method, then headers, body and query.
+          if (method !== null) {
+            ctx.upstream.method = method;
+            if (methodMovesForm && contentKind(ctx.request.headers['content-type']) === 'form') return afterFormToQuery(ctx, src);
           }
           if (headers.any) transformHeaders(headers, ctx, src);
           if (!body.any) {

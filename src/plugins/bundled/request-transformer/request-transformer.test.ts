@@ -36,16 +36,33 @@ test('schema: Kong\'s entry checks and messages', () => {
   assert.deepEqual(issues({ add: { headers: ['x-empty:'] } }), []);
 });
 
-test('schema: http_method, Host edits and unsupported templates are refused naming the field', () => {
+test('schema: http_method outside Kong\'s set_method list and unsupported templates are refused naming the field', () => {
   assert.deepEqual(issues({ http_method: 'get' }), [['http_method', 'invalid value']]);
-  assert.match(issues({ http_method: 'POST' })[0].join(' '), /^http_method http_method is not supported/);
-  assert.match(issues({ replace: { headers: ['Host:x.example'] } })[0].join(' '), /^replace\.headers\.0 the Host header cannot be set/);
-  assert.match(issues({ append: { headers: ['host:x'] } })[0].join(' '), /^append\.headers\.0 the Host header/);
-  assert.match(issues({ rename: { headers: ['x-h:host'] } })[0].join(' '), /^rename\.headers\.0 the Host header/);
+  assert.deepEqual(issues({ http_method: 'POST' }), []);
+  assert.deepEqual(issues({ http_method: 'PROPFIND' }), []);
+  assert.match(issues({ http_method: 'CONNECT' })[0].join(' '), /^http_method http_method 'CONNECT' is not supported: the upstream method must be one of GET, HEAD, PUT, POST/);
+  assert.deepEqual(issues({ replace: { headers: ['Host:x.example'] } }), []);
+  assert.deepEqual(issues({ append: { headers: ['host:x'] } }), []);
+  assert.deepEqual(issues({ rename: { headers: ['x-h:host'] } }), []);
   assert.deepEqual(issues({ add: { headers: ['host:x'] } }), []); // Kong never adds Host: skipped
   assert.match(issues({ add: { querystring: ['a:$(ERROR())'] } })[0].join(' '), /^add\.querystring\.0 template '\$\(ERROR\(\)\)' is not supported/);
-  assert.match(issues({ replace: { uri: '/u/$(uri_captures.user)' } })[0].join(' '), /^replace\.uri template .*uri_captures/);
+  assert.deepEqual(issues({ replace: { uri: '/u/$(uri_captures.user)/$(uri_captures[1])/$(uri_captures["user"])' } }), []);
+  assert.match(issues({ replace: { uri: '/u/$(uri_captures[0])' } })[0].join(' '), /^replace\.uri template '\$\(uri_captures\[0\]\)' is not supported: uri_captures are numbered from 1/);
+  assert.match(issues({ add: { headers: ['x-a:$(headers[1])'] } })[0][1], /not supported/);
+  assert.match(issues({ add: { headers: ['x-a:$(shared.x)'] } })[0][1], /not supported/);
   assert.match(issues({ add: { headers: ['x-a:$(headers.a or "b")'] } })[0][1], /not supported/);
+});
+
+test('templates: uri_captures by name and by number; none (prefix route) or a missing group renders empty', () => {
+  const r = (v: string, uriCaptures: { unnamed: (string | undefined)[]; named: Record<string, string | undefined> } | null) => {
+    const t = compileTemplate(v);
+    assert.ok('template' in t, v);
+    return renderTemplate(t.template, { headers: {}, query: new URLSearchParams(), uriCaptures });
+  };
+  const caps = { unnamed: ['v1', 'ann', undefined], named: { version: 'v1', user: 'ann', opt: undefined } };
+  assert.equal(r('$(uri_captures.user)|$(uri_captures["version"])|$(uri_captures[1])|$(uri_captures[2])', caps), 'ann|v1|v1|ann');
+  assert.equal(r('[$(uri_captures[3])][$(uri_captures[9])][$(uri_captures.opt)][$(uri_captures.nope)][$(uri_captures.toString)]', caps), '[][][][][]');
+  assert.equal(r('[$(uri_captures.user)][$(uri_captures[1])]', null), '[][]');
 });
 
 test('entries split as Kong splits them', () => {
@@ -56,7 +73,7 @@ test('entries split as Kong splits them', () => {
 });
 
 test('templates: plain lookups render, a missing one renders empty, unbalanced $( stays literal', () => {
-  const src = { headers: { 'x-a': 'A', 'x-multi': ['1', '2'] }, query: new URLSearchParams('q=Q&r=1&r=2') };
+  const src = { headers: { 'x-a': 'A', 'x-multi': ['1', '2'] }, query: new URLSearchParams('q=Q&r=1&r=2'), uriCaptures: null };
   const r = (v: string) => {
     const t = compileTemplate(v);
     assert.ok('template' in t, v);
@@ -112,4 +129,40 @@ test('replace.uri: rendered path; one not starting with / fails the request with
   assert.equal(ok.ctx.upstream.path, '/v2/ann');
   const bad = await run({ replace: { uri: '$(headers.x_user)' } }, { headers: {} });
   assert.equal(bad.reply && bad.reply.status, 500);
+});
+
+test('Host: replace (sent or not), append and a rename to Host set it; remove, add and a rename from Host do not', async () => {
+  const rep = await run({ replace: { headers: ['Host:new.example'] } }, { headers: {} });
+  assert.equal(rep.ctx.upstreamHeaders.get('host'), 'new.example');
+  const app = await run({ append: { headers: ['host:app.example'] } }, { headers: { host: 'client.example' } });
+  assert.equal(app.ctx.upstreamHeaders.get('host'), 'app.example');
+  const ren = await run({ rename: { headers: ['x-target:host'] } }, { headers: { host: 'client.example', 'x-target': 'ren.example' } });
+  assert.equal(ren.ctx.upstreamHeaders.get('host'), 'ren.example');
+  assert.equal(ren.ctx.upstreamHeaders.get('x-target'), undefined);
+  const multi = await run({ rename: { headers: ['x-target:host'] } }, { headers: { 'x-target': ['a', 'b'] } });
+  assert.equal(multi.reply && multi.reply.status, 500);
+  const none = await run({ remove: { headers: ['host'] }, rename: { headers: ['host:x-was-host'] }, add: { headers: ['host:added.example'] } }, { headers: { host: 'client.example' } });
+  assert.equal(none.ctx.upstreamHeaders.get('host'), 'client.example');
+  assert.equal(none.ctx.upstreamHeaders.get('x-was-host'), undefined);
+});
+
+test('http_method: set on the upstream request only; to GET a form body\'s fields are appended to the query', async () => {
+  const post = await run({ http_method: 'POST' }, { method: 'GET' });
+  assert.equal(post.ctx.upstream.method, 'POST');
+  assert.equal(post.ctx.request.method, 'GET');
+  const moved = await run({ http_method: 'GET', add: { querystring: ['added:1'] } }, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1&b=x+y', rawQuery: 'a=0' });
+  assert.equal(moved.ctx.upstream.method, 'GET');
+  assert.equal(moved.ctx.upstream.query.toString(), 'a=0&a=1&b=x+y&added=1');
+  assert.equal(moved.ctx.upstreamBody, null); // the body itself is sent as it came
+  const json = await run({ http_method: 'GET' }, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}', rawQuery: 'q=1' });
+  assert.equal(json.ctx.upstream.query.toString(), 'q=1');
+  const put = await run({ http_method: 'PUT' }, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1', rawQuery: 'q=1' });
+  assert.equal(put.ctx.upstream.method, 'PUT');
+  assert.equal(put.ctx.upstream.query.toString(), 'q=1');
+});
+
+test('uri_captures reach the templates from the request context', async () => {
+  const { ctx } = await run({ add: { headers: ['x-user:$(uri_captures.user)', 'x-first:$(uri_captures[1])'] } }, { uriCaptures: { unnamed: ['ann'], named: { user: 'ann' } } });
+  assert.equal(ctx.upstreamHeaders.get('x-user'), 'ann');
+  assert.equal(ctx.upstreamHeaders.get('x-first'), 'ann');
 });

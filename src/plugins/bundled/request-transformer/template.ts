@@ -1,20 +1,26 @@
 /**
  * The `$(...)` values of request-transformer. Kong renders them with Penlight templates, running
  * each `$(expr)` as Lua in a sandbox. Here no code is evaluated: a value is split into literal
- * text and plain lookups in the client request's `headers` or `query_params`, and any other
+ * text and plain lookups in the client request's `headers` or `query_params`, or in the matched
+ * route's `uri_captures` (a named group by name, a numbered group by index from 1), and any other
  * expression is refused when the config is validated.
  */
+import type { UriCaptures } from '../../sdk.ts';
 
 export type TemplatePiece =
   | { readonly text: string }
-  | { readonly table: 'headers' | 'query_params'; readonly key: string };
+  | { readonly table: 'headers' | 'query_params' | 'uri_captures'; readonly key: string }
+  /** `$(uri_captures[n])`: the n-th group (n ≥ 1). */
+  | { readonly table: 'uri_captures'; readonly index: number };
 
 export type Template = readonly TemplatePiece[];
 
-/** What a lookup reads: the client request's headers (lower-case names) and query. */
+/** What a lookup reads: the client request's headers (lower-case names) and query, the route's captures. */
 export interface TemplateSource {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly query: URLSearchParams;
+  /** The matched route's regex captures (RequestContext.uriCaptures); null: none. */
+  readonly uriCaptures: UriCaptures | null;
 }
 
 const IDENT = '[A-Za-z_][A-Za-z0-9_]*';
@@ -22,7 +28,7 @@ const LOOKUP = new RegExp(
   `^\\s*(${IDENT})\\s*(?:\\.\\s*(${IDENT})|\\[\\s*(?:"([^"\\\\]*)"|'([^'\\\\]*)'|([0-9]+))\\s*\\])\\s*$`,
 );
 
-const SUPPORTED = 'only plain lookups $(headers.<name>), $(headers["<name>"]), $(query_params.<name>) and $(query_params["<name>"]) are supported (no Lua is evaluated)';
+const SUPPORTED = 'only plain lookups $(headers.<name>), $(headers["<name>"]), $(query_params.<name>), $(query_params["<name>"]), $(uri_captures.<name>), $(uri_captures["<name>"]) and $(uri_captures[<n>]) (n from 1) are supported (no Lua is evaluated)';
 
 /**
  * Index of the `)` closing the `(` at `open` (Lua's `%b()`), or -1 when unbalanced.
@@ -54,15 +60,19 @@ export function compileTemplate(value: string): { template: Template } | { error
         const m = LOOKUP.exec(expr);
         if (m === null) return { error: `template '$(${expr})' is not supported: ${SUPPORTED}` };
         const table = m[1];
-        if (table === 'uri_captures') {
-          return { error: `template '$(${expr})' is not supported: the matched route's uri_captures are not available to plugins here; ${SUPPORTED}` };
-        }
-        if (table !== 'headers' && table !== 'query_params') return { error: `template '$(${expr})' is not supported: ${SUPPORTED}` };
+        if (table !== 'headers' && table !== 'query_params' && table !== 'uri_captures') return { error: `template '$(${expr})' is not supported: ${SUPPORTED}` };
         const key = m[2] ?? m[3] ?? m[4];
-        if (key === undefined) return { error: `template '$(${expr})' is not supported: ${SUPPORTED}` };
+        const n = m[5] === undefined ? 0 : Number(m[5]);
+        let piece: TemplatePiece;
+        if (key !== undefined) piece = { table, key };
+        else if (table === 'uri_captures' && n >= 1 && Number.isSafeInteger(n)) piece = { table, index: n };
+        else if (table === 'uri_captures') {
+          // Kong's [0] is the whole match; the captures kept here start at group 1.
+          return { error: `template '$(${expr})' is not supported: uri_captures are numbered from 1 (the whole match, [0], is not available); ${SUPPORTED}` };
+        } else return { error: `template '$(${expr})' is not supported: ${SUPPORTED}` };
         if (text !== '') pieces.push({ text });
         text = '';
-        pieces.push({ table, key });
+        pieces.push(piece);
         i = end + 1;
         continue;
       }
@@ -94,12 +104,21 @@ function queryValue(src: TemplateSource, key: string): string | undefined {
   return all.join(', ');
 }
 
+/** A named group by name (own keys only), a numbered one by index from 1. */
+function captureValue(src: TemplateSource, p: { readonly key: string } | { readonly index: number }): string | undefined {
+  const c = src.uriCaptures;
+  if (c === null) return undefined;
+  if ('index' in p) return c.unnamed[p.index - 1];
+  return Object.hasOwn(c.named, p.key) ? c.named[p.key] : undefined;
+}
+
 /** Renders a template; a lookup that finds nothing renders as '' (Penlight's `(expr or '')`). */
 export function renderTemplate(t: Template, src: TemplateSource): string {
   let out = '';
   for (const p of t) {
     if ('text' in p) out += p.text;
-    else out += (p.table === 'headers' ? headerValue(src, p.key) : queryValue(src, p.key)) ?? '';
+    else if (p.table === 'uri_captures') out += captureValue(src, p) ?? '';
+    else if ('key' in p) out += (p.table === 'headers' ? headerValue(src, p.key) : queryValue(src, p.key)) ?? '';
   }
   return out;
 }
