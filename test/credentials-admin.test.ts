@@ -127,6 +127,14 @@ test('consumer groups: membership both ways; a group-scoped plugin applies to me
   await eventually(async () => (await proxy('/keyed', { apikey: 'frank-key' })).status === 200, 'frank authenticates');
   assert.equal((await proxy('/keyed', { apikey: 'frank-key' })).headers.get('x-ratelimit-limit-minute'), null, 'frank is not a member');
   assert.equal((await admin('DELETE', `/consumer_groups/gold/plugins/${scoped.body.id}`)).status, 204);
+  // The transformers take that scope too (Kong's 3.10 schemas): the members' responses carry the header.
+  const tagged = await admin('POST', '/consumer_groups/gold/plugins', { name: 'response-transformer', config: { add: { headers: ['x-tier:gold'] } } });
+  assert.equal(tagged.status, 201, JSON.stringify(tagged.body));
+  assert.equal((await admin('POST', '/consumer_groups/gold/plugins', { name: 'request-transformer', config: { add: { headers: ['x-tier:gold'] } } })).status, 201);
+  await eventually(async () => (await proxy('/keyed', { apikey: 'alice-chosen-key' })).headers.get('x-tier') === 'gold', 'group response-transformer applies to alice');
+  assert.equal((await proxy('/keyed', { apikey: 'alice-chosen-key' })).body?.headers?.['x-tier'], 'gold', 'group request-transformer applies to alice');
+  assert.equal((await proxy('/keyed', { apikey: 'frank-key' })).headers.get('x-tier'), null, 'frank is not a member');
+  assert.equal((await admin('DELETE', `/consumer_groups/gold/plugins/${tagged.body.id}`)).status, 204);
   // X-Consumer-Groups carries the group names.
   await eventually(async () => (await proxy('/keyed', { apikey: 'alice-chosen-key' })).body?.headers?.['x-consumer-groups'] === 'gold', 'X-Consumer-Groups');
   assert.equal((await admin('POST', '/services/echo/routes', { name: 'gold-only', paths: ['/gold-only'] })).status, 201);

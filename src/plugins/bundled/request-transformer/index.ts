@@ -351,6 +351,8 @@ export default definePlugin<RequestTransformerConfig>({
   priority: 801,
   // Kong's schema: typedefs.protocols (every protocol); it only acts on HTTP requests.
   schema: requestTransformerSchema,
+  // Kong (3.4+): request-transformer may be scoped to a consumer group.
+  scopes: { consumer_group: true },
   create(config) {
     const uriValue = config.replace.uri;
     const uri = uriValue === null ? null : (compileTemplate(uriValue) as { template: Template }).template;

@@ -98,6 +98,8 @@ export default definePlugin<ResponseTransformerConfig>({
   // Kong's schema: protocols_http.
   protocols: HTTP_PROTOCOLS,
   schema: responseTransformerSchema,
+  // Kong (3.4+): response-transformer may be scoped to a consumer group.
+  scopes: { consumer_group: true },
   create(config) {
     // Kong's remove iterates names with the same split: `a:b` removes `a`.
     const remove = ops(config.remove.headers);
