@@ -759,7 +759,7 @@ export const fieldCoverage: Readonly<Record<string, Coverage>> = {
   'plugins:request-size-limiting.config.allowed_payload_size': { tests: ['test/plugins-request-size-limiting.test.ts'] },
   'plugins:request-size-limiting.config.size_unit': { tests: ['test/plugins-request-size-limiting.test.ts'] },
   'plugins:request-size-limiting.config.require_content_length': { tests: ['test/plugins-request-size-limiting.test.ts'] },
-  'plugins:request-transformer.config.http_method': { refused: 'POST' },
+  'plugins:request-transformer.config.http_method': { tests: ['test/plugins-request-transformer.test.ts'] },
   'plugins:request-transformer.config.remove': { tests: ['test/plugins-request-transformer.test.ts'] },
   'plugins:request-transformer.config.remove.body': { tests: ['test/plugins-request-transformer.test.ts'] },
   'plugins:request-transformer.config.remove.headers': { tests: ['test/plugins-request-transformer.test.ts'] },
