@@ -126,7 +126,12 @@ export function checkHeaderName(value: string): string | null {
  */
 export function checkKongHeaderName(value: string): string | null {
   if (value === '') return 'length must be at least 1';
-  return /^[A-Za-z0-9_-]+$/.test(value) ? null : `bad header name '${value}', allowed characters are A-Z, a-z, 0-9, '_', and '-'`;
+  return isKongHeaderName(value) ? null : `bad header name '${value}', allowed characters are A-Z, a-z, 0-9, '_', and '-'`;
+}
+
+/** Kong's `utils.validate_header_name` rule (typedefs.header_name and the transformers' entries). */
+export function isKongHeaderName(value: string): boolean {
+  return /^[A-Za-z0-9_-]+$/.test(value);
 }
 
 /**

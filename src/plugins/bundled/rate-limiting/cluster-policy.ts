@@ -14,7 +14,7 @@
  */
 import type { Logger } from 'pino';
 import type { KeyValueStore } from '../../../storage/ports.ts';
-import { ERROR_LOG_INTERVAL_MS, EXPIRATION, type RedisWindow } from './redis-policy.ts';
+import { EXPIRATION, failureLog, type FailureLog, type RedisWindow } from './redis-policy.ts';
 
 /** Prepended to Kong's key in the shared store. */
 export const CLUSTER_KEY_PREFIX = 'rate-limiting:';
@@ -23,25 +23,14 @@ export const CLUSTER_KEY_PREFIX = 'rate-limiting:';
 export class ClusterCounters {
   readonly #kv: KeyValueStore;
   readonly #incr: NonNullable<KeyValueStore['incr']>;
-  readonly #log: Logger;
-  readonly #database: string;
-  #lastErrorLog = -Infinity;
+  /** Logs a store failure at most once per ERROR_LOG_INTERVAL_MS. */
+  readonly logFailure: FailureLog;
 
   constructor(kv: KeyValueStore, database: string, log: Logger) {
     if (kv.incr === undefined) throw new Error("config.policy: 'cluster' needs a shared store with atomic increments (the node's database)");
     this.#kv = kv;
     this.#incr = kv.incr.bind(kv);
-    this.#database = database;
-    this.#log = log;
-  }
-
-  /** Logs a store failure at most once per ERROR_LOG_INTERVAL_MS. */
-  logFailure(what: string, err: unknown, consequence: string): void {
-    const now = Date.now();
-    if (now - this.#lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
-    this.#lastErrorLog = now;
-    const message = err instanceof Error ? err.message : String(err);
-    this.#log.error({ database: this.#database, error: message }, `rate-limiting: cluster ${what} failed: ${message}; ${consequence}`);
+    this.logFailure = failureLog(log, { database }, 'rate-limiting: cluster ');
   }
 
   /** Current count of each window, in order; rejects when the store fails. */

@@ -111,17 +111,31 @@ interface Remembered {
   ttl: number;
 }
 
-/** How often a Redis failure is logged, at most. */
+/** How often a store failure is logged, at most. */
 export const ERROR_LOG_INTERVAL_MS = 10_000;
+
+/** A counter store's failure log: one line per ERROR_LOG_INTERVAL_MS at most, `fields` naming the store. */
+export type FailureLog = (what: string, err: unknown, consequence: string) => void;
+
+export function failureLog(log: Logger, fields: Readonly<Record<string, string>>, prefix: string): FailureLog {
+  let last = -Infinity;
+  return (what, err, consequence) => {
+    const now = Date.now();
+    if (now - last < ERROR_LOG_INTERVAL_MS) return;
+    last = now;
+    const message = err instanceof Error ? err.message : String(err);
+    log.error({ ...fields, error: message }, `${prefix}${what} failed: ${message}; ${consequence}`);
+  };
+}
 
 /** The Redis counters of one plugin instance. */
 export class RedisCounters {
   readonly #client: RedisClient;
   readonly #timeout: number;
   readonly #syncRate: number;
-  readonly #log: Logger;
   readonly #where: string;
-  #lastErrorLog = -Infinity;
+  /** Logs a Redis failure at most once per ERROR_LOG_INTERVAL_MS (host, port and message only). */
+  readonly logFailure: FailureLog;
   /** Buffered mode: what each window's key counts in this process. */
   #remembered = new Map<string, Remembered>();
   #flushTimer: NodeJS.Timeout | null = null;
@@ -131,17 +145,8 @@ export class RedisCounters {
     this.#client = acquireRedisClient(clientRecord(settings));
     this.#timeout = settings.timeout;
     this.#syncRate = syncRate;
-    this.#log = log;
     this.#where = `${settings.host}:${settings.port}/${settings.database ?? 0}`;
-  }
-
-  /** Logs a Redis failure at most once per ERROR_LOG_INTERVAL_MS (host, port and message only). */
-  logFailure(what: string, err: unknown, consequence: string): void {
-    const now = Date.now();
-    if (now - this.#lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
-    this.#lastErrorLog = now;
-    const message = err instanceof Error ? err.message : String(err);
-    this.#log.error({ redis: this.#where, error: message }, `rate-limiting: ${what} failed: ${message}; ${consequence}`);
+    this.logFailure = failureLog(log, { redis: this.#where }, 'rate-limiting: ');
   }
 
   #ensureReachable(): void {

@@ -21,16 +21,8 @@ import { z } from 'zod';
 import { definePlugin, UPSTREAM_METHODS } from '../../sdk.ts';
 import type { MaybeReply, Reply, RequestContext } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
+import { colonEntryProblem, headerEntryProblem, splitEntry } from '../../transformer-entries.ts';
 import { compileTemplate, renderTemplate, type Template, type TemplateSource } from './template.ts';
-
-/** Kong's split of a config entry: the name up to the first colon, the colons, the rest. */
-export function splitEntry(entry: string): { name: string; value: string } | null {
-  const m = /^([^:]+):*([\s\S]*)$/.exec(entry);
-  return m === null ? null : { name: m[1], value: m[2] };
-}
-
-const HEADER_NAME = /^[A-Za-z0-9_-]+$/;
-const COLON_ENTRY = /^[^:]+:[\s\S]*$/;
 
 type Issues = z.core.$RefinementCtx;
 
@@ -40,17 +32,9 @@ function issue(ctx: Issues, message: string, input: string): void {
 
 /** Kong's validate_headers: the name before the colon (and, for renames, the new name) is a header name. */
 function checkHeaderEntry(entry: string, ctx: Issues, both: boolean): boolean {
-  const parts = splitEntry(entry);
-  const name = parts?.name;
-  if (name === undefined || !HEADER_NAME.test(name)) {
-    issue(ctx, `'${name ?? 'nil'}' is not a valid header`, entry);
-    return false;
-  }
-  if (both && !HEADER_NAME.test(parts!.value)) {
-    issue(ctx, `'${parts!.value}' is not a valid header`, entry);
-    return false;
-  }
-  return true;
+  const problem = headerEntryProblem(entry, both);
+  if (problem !== null) issue(ctx, problem, entry);
+  return problem === null;
 }
 
 function checkTemplate(value: string, ctx: Issues): void {
@@ -58,11 +42,10 @@ function checkTemplate(value: string, ctx: Issues): void {
   if ('error' in t) issue(ctx, t.error, value);
 }
 
-/** Kong's `match = "^[^:]+:.*$"` message. */
 function checkColon(entry: string, ctx: Issues): boolean {
-  if (COLON_ENTRY.test(entry)) return true;
-  issue(ctx, `invalid value: ${entry}`, entry);
-  return false;
+  const problem = colonEntryProblem(entry);
+  if (problem !== null) issue(ctx, problem, entry);
+  return problem === null;
 }
 
 const isHost = (name: string): boolean => name.toLowerCase() === 'host';
@@ -210,20 +193,43 @@ async function bodyToQuery(ctx: RequestContext): Promise<void> {
 /** The methods after which Kong moves a form body's fields into the query string. */
 const QUERY_METHODS = new Set(['GET', 'HEAD', 'TRACE']);
 
-function transformQuery(t: Target, ctx: RequestContext, src: TemplateSource): void {
-  const q = ctx.upstream.query;
-  for (const op of t.remove) q.delete(op.name);
-  for (const op of t.rename) {
-    const to = renderTemplate(op.value!, src);
-    if (to === op.name || !q.has(op.name)) continue;
-    const values = q.getAll(op.name);
-    q.delete(op.name);
-    q.delete(to);
-    for (const v of values) q.append(to, v);
+/**
+ * The five operations on name/value pairs (the query string, a form body). `existing`: whether
+ * there were pairs to edit before (Kong skips remove, rename and replace on an empty body).
+ * True when anything was done.
+ */
+function editParams(t: Target, params: URLSearchParams, src: TemplateSource, existing: boolean): boolean {
+  let changed = false;
+  if (existing) {
+    for (const op of t.remove) {
+      params.delete(op.name);
+      changed = true;
+    }
+    for (const op of t.rename) {
+      const to = renderTemplate(op.value!, src);
+      if (to === op.name || !params.has(op.name)) continue;
+      const values = params.getAll(op.name);
+      params.delete(op.name);
+      params.delete(to);
+      for (const v of values) params.append(to, v);
+      changed = true;
+    }
+    for (const op of t.replace) {
+      if (!params.has(op.name)) continue;
+      params.set(op.name, renderTemplate(op.value!, src));
+      changed = true;
+    }
   }
-  for (const op of t.replace) if (q.has(op.name)) q.set(op.name, renderTemplate(op.value!, src));
-  for (const op of t.add) if (!q.has(op.name)) q.append(op.name, renderTemplate(op.value!, src));
-  for (const op of t.append) q.append(op.name, renderTemplate(op.value!, src));
+  for (const op of t.add) {
+    if (params.has(op.name)) continue;
+    params.append(op.name, renderTemplate(op.value!, src));
+    changed = true;
+  }
+  for (const op of t.append) {
+    params.append(op.name, renderTemplate(op.value!, src));
+    changed = true;
+  }
+  return changed;
 }
 
 type Json = Record<string, unknown>;
@@ -288,38 +294,7 @@ function transformJson(t: Target, raw: Buffer, src: TemplateSource): string | nu
 
 function transformForm(t: Target, raw: Buffer, src: TemplateSource): string | null {
   const form = new URLSearchParams(raw.toString('utf8'));
-  const hasBody = raw.length > 0;
-  let changed = false;
-  if (hasBody) {
-    for (const op of t.remove) {
-      form.delete(op.name);
-      changed = true;
-    }
-    for (const op of t.rename) {
-      const to = renderTemplate(op.value!, src);
-      if (to === op.name || !form.has(op.name)) continue;
-      const values = form.getAll(op.name);
-      form.delete(op.name);
-      form.delete(to);
-      for (const v of values) form.append(to, v);
-      changed = true;
-    }
-    for (const op of t.replace) {
-      if (!form.has(op.name)) continue;
-      form.set(op.name, renderTemplate(op.value!, src));
-      changed = true;
-    }
-  }
-  for (const op of t.add) {
-    if (form.has(op.name)) continue;
-    form.append(op.name, renderTemplate(op.value!, src));
-    changed = true;
-  }
-  for (const op of t.append) {
-    form.append(op.name, renderTemplate(op.value!, src));
-    changed = true;
-  }
-  return changed ? form.toString() : null;
+  return editParams(t, form, src, raw.length > 0) ? form.toString() : null;
 }
 
 function contentKind(ct: string | string[] | undefined): 'json' | 'multipart' | 'form' | null {
@@ -367,44 +342,38 @@ export default definePlugin<RequestTransformerConfig>({
       ctx.log.error({ err: err.message }, '[request-transformer] failed to transform the request');
       return ctx.reply(500, { message: 'An unexpected error occurred' });
     };
-    const run = async (ctx: RequestContext, src: TemplateSource): Promise<void> => {
-      await transformBody(body, ctx, src);
-      if (query.any) transformQuery(query, ctx, src);
-    };
-    // http_method GET/HEAD/TRACE with a form body: its fields go to the query, then the rest.
-    const afterFormToQuery = async (ctx: RequestContext, src: TemplateSource): Promise<void | Reply> => {
-      await bodyToQuery(ctx);
-      try {
-        if (headers.any) transformHeaders(headers, ctx, src);
-      } catch (err) {
-        return fail(ctx, err);
+    /** What may wait for the body: a form body's fields to the query (http_method), then headers, body and query. */
+    const rest = async (ctx: RequestContext, src: TemplateSource, formToQuery: boolean): Promise<void | Reply> => {
+      if (formToQuery) {
+        await bodyToQuery(ctx);
+        try {
+          if (headers.any) transformHeaders(headers, ctx, src);
+        } catch (err) {
+          return fail(ctx, err);
+        }
       }
       if (body.any) await transformBody(body, ctx, src);
-      if (query.any) transformQuery(query, ctx, src);
+      if (query.any) editParams(query, ctx.upstream.query, src, true);
     };
     return {
       access(ctx): MaybeReply {
         const src: TemplateSource = { headers: ctx.request.headers, query: ctx.request.query, uriCaptures: ctx.uriCaptures };
+        // Kong's order: the uri, then the method (for GET, HEAD and TRACE a form body's fields also
+        // go to the query), then headers, body and query. Synchronous unless the body is needed.
+        const formToQuery = methodMovesForm && contentKind(ctx.request.headers['content-type']) === 'form';
         try {
           if (uri !== null) {
             const path = renderTemplate(uri, src);
             if (!path.startsWith('/')) throw new TransformError('path must start with /');
             ctx.upstream.path = escapePath(path);
           }
-          // Kong's order: the uri, then the method, then headers, body and query.
-          if (method !== null) {
-            ctx.upstream.method = method;
-            if (methodMovesForm && contentKind(ctx.request.headers['content-type']) === 'form') return afterFormToQuery(ctx, src);
-          }
-          if (headers.any) transformHeaders(headers, ctx, src);
-          if (!body.any) {
-            if (query.any) transformQuery(query, ctx, src);
-            return;
-          }
+          if (method !== null) ctx.upstream.method = method;
+          if (!formToQuery && headers.any) transformHeaders(headers, ctx, src);
         } catch (err) {
           return fail(ctx, err);
         }
-        return run(ctx, src);
+        if (formToQuery || body.any) return rest(ctx, src, formToQuery);
+        if (query.any) editParams(query, ctx.upstream.query, src, true);
       },
     };
   },

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import plugin, { requestTransformerSchema, splitEntry } from './index.ts';
+import plugin, { requestTransformerSchema } from './index.ts';
+import { splitEntry } from '../../transformer-entries.ts';
 import { compileTemplate, renderTemplate } from './template.ts';
 import { makeCtx, makeDeps, type FakeRequest } from '../../../../test/helpers/plugin-ctx.ts';
 

@@ -13,15 +13,7 @@ import { z } from 'zod';
 import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import type { ResponseContext } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
-
-/** Kong's split of a config entry: the name up to the first colon, the colons, the rest. */
-export function splitEntry(entry: string): { name: string; value: string } | null {
-  const m = /^([^:]+):*([\s\S]*)$/.exec(entry);
-  return m === null ? null : { name: m[1], value: m[2] };
-}
-
-const HEADER_NAME = /^[A-Za-z0-9_-]+$/;
-const COLON_ENTRY = /^[^:]+:[\s\S]*$/;
+import { colonEntryProblem, headerEntryProblem, splitEntry } from '../../transformer-entries.ts';
 
 const JSON_REFUSED = 'JSON body transformations are not supported: the plugin SDK gives the response phase no access to the response body';
 
@@ -31,7 +23,8 @@ const refusedList = <T extends z.ZodType<string>>(elem: T) => z.array(elem).defa
 
 /** Kong's `match = "^[^:]+:.*$"` (message `invalid value: <entry>`). */
 const colonEntry = z.string().superRefine((e, ctx) => {
-  if (!COLON_ENTRY.test(e)) ctx.addIssue({ code: 'custom', message: `invalid value: ${e}`, input: e });
+  const problem = colonEntryProblem(e);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: e });
 });
 
 /**
@@ -44,17 +37,8 @@ const headerEntry = colonEntry.superRefine((e, ctx) => {
 
 /** rename.headers: `old:new`, both valid header names (Kong's validate_colon_headers). */
 const headerRename = z.string().superRefine((e, ctx) => {
-  if (!COLON_ENTRY.test(e)) {
-    ctx.addIssue({ code: 'custom', message: `invalid value: ${e}`, input: e });
-    return;
-  }
-  const { name, value } = splitEntry(e)!;
-  for (const n of [name, value]) {
-    if (!HEADER_NAME.test(n)) {
-      ctx.addIssue({ code: 'custom', message: `'${n}' is not a valid header`, input: e });
-      return;
-    }
-  }
+  const problem = colonEntryProblem(e) ?? headerEntryProblem(e, true);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: e });
 });
 
 const jsonType = z.enum(['boolean', 'number', 'string']);
