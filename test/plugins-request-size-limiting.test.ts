@@ -2,12 +2,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway, type TestGateway } from './helpers/gateway.ts';
 import { configIssue as issue } from './helpers/http.ts';
 import requestSizeLimiting from '../src/plugins/bundled/request-size-limiting/index.ts';
 
 const plugins = [requestSizeLimiting];
+// This file's own temporary directory (the gateway runs in this process): the spill-file check
+// below sees only this file's bodies.
+process.env.TMPDIR = mkdtempSync(join(tmpdir(), 'rsl-test-'));
 
 interface Sent {
   status: number;
@@ -134,18 +140,36 @@ test('a request without a body passes untouched (no Content-Length added upstrea
   assert.equal((await send(gw.proxyUrl, '/default', { body: bytes(64 * KB) })).status, 200);
 });
 
-test('with the node\'s buffer cap below the limit: Content-Length bodies are proxied, a chunked body past the cap is refused and the connection closed', async () => {
+test('with the node\'s buffer cap below the limit: chunked bodies past the cap are measured from a temporary file and proxied whole', async () => {
   // 8 KiB declared: under the plugin's 32 KiB, never read by the plugin, spilled by the proxy.
   const declared = await send(capped.proxyUrl, '/big', { body: bytes(8 * KB) });
   assert.equal(declared.status, 200, declared.text);
   assert.equal(JSON.parse(declared.text).data.length, 8 * KB);
-  // Chunked under the cap: measured and proxied.
+  // Chunked under the cap: measured in memory and proxied.
   assert.equal((await send(capped.proxyUrl, '/big', { chunks: [bytes(3 * KB)] })).status, 200);
-  // Chunked past what the node buffers for a plugin: refused (see docs: Kong would measure it).
-  const chunked = await send(capped.proxyUrl, '/big', { chunks: [bytes(4 * KB), bytes(4 * KB)] });
-  assert.equal(chunked.status, 413);
-  assert.deepEqual(JSON.parse(chunked.text), { message: 'Request size limit exceeded' });
-  assert.equal(chunked.headers.connection, 'close');
+  // Chunked past the 4 KiB cap, under the plugin's 32 KiB: held in a temporary file (as nginx
+  // does), measured, and proxied with its Content-Length, byte for byte.
+  const parts = [Buffer.alloc(10 * KB, 0x62), Buffer.alloc(10 * KB, 0x63), Buffer.alloc(12 * KB, 0x64)];
+  const spilled = await send(capped.proxyUrl, '/big', { chunks: parts });
+  assert.equal(spilled.status, 200, spilled.text);
+  const echoed = JSON.parse(spilled.text);
+  assert.equal(echoed.headers['content-length'], String(32 * KB));
+  assert.equal(echoed.data, Buffer.concat(parts).toString('latin1'));
+  // One byte over the plugin's limit: refused as soon as it is passed, the connection closed.
+  const over = await send(capped.proxyUrl, '/big', { chunks: [...parts, 'x'] });
+  assert.equal(over.status, 413);
+  assert.deepEqual(JSON.parse(over.text), { message: 'Request size limit exceeded' });
+  assert.equal(over.headers.connection, 'close');
+});
+
+test('a chunked body measured into a temporary file leaves no file behind', async () => {
+  const before = new Set(readdirSync(tmpdir()));
+  for (let i = 0; i < 3; i++) assert.equal((await send(capped.proxyUrl, '/big', { chunks: [bytes(20 * KB)] })).status, 200);
+  assert.equal((await send(capped.proxyUrl, '/big', { chunks: [bytes(20 * KB), bytes(20 * KB)] })).status, 413);
+  // Files go when each response closes: give a busy machine a moment.
+  const left = () => readdirSync(tmpdir()).filter((f) => !before.has(f) && f.startsWith('portcullis-body-'));
+  for (let i = 0; i < 40 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(left(), []);
 });
 
 test('client_max_body_size is the node\'s own limit, answered before the plugin', async () => {

@@ -10,6 +10,8 @@ import { TailMemo } from '../tail-memo.ts';
 import { clientCertificateOf } from '../tls/client-cert.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
 import { holdRequestBody, payloadTooLarge } from '../proxy/request-body.ts';
+import type { HeldBody } from '../proxy/spill.ts';
+import { isGatewayError } from '../errors.ts';
 import type { RequestTrace } from '../observability/trace-scope.ts';
 import type {
   ClientCertificate, Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest, UriCaptures,
@@ -72,6 +74,9 @@ export class Incoming implements IncomingView {
   #body: Promise<Buffer> | undefined;
   /** The buffered body once read (the proxy sends it instead of streaming). */
   bufferedBody: Buffer | undefined;
+  #size: Promise<number> | undefined;
+  /** The body `bodySize()` held (memory or a temporary file): the proxy sends it; the kernel removes its file when the response closes. */
+  heldBody: HeldBody | undefined;
   readonly #limits: BodyLimits;
 
   constructor(req: IncomingMessage, fields: { scheme: 'http' | 'https'; host: string; port: number; path: string; rawQuery: string; clientIp: string; trusted: boolean }, limits: BodyLimits) {
@@ -116,7 +121,36 @@ export class Incoming implements IncomingView {
     return (this.#body ??= this.#readBody());
   }
 
+  bodySize(stopAbove = Infinity): Promise<number> {
+    if (this.#body !== undefined) return this.#body.then((b) => b.length);
+    return (this.#size ??= this.#holdBody(stopAbove));
+  }
+
+  async #holdBody(stopAbove: number): Promise<number> {
+    const max = this.#limits.maxBodySize > 0 ? this.#limits.maxBodySize : Infinity;
+    const declared = Number(this.headers['content-length'] ?? 0);
+    if (declared > max) throw payloadTooLarge();
+    const limit = Math.min(max, stopAbove);
+    try {
+      const held = await holdRequestBody(this.raw, limit === Infinity ? 0 : limit, this.#limits.bufferCap, this.#limits.bodyTimeout);
+      this.heldBody = held;
+      return held.size;
+    } catch (err) {
+      // Past the caller's bound (not the node's): larger than it asked about, nothing kept.
+      if (isGatewayError(err) && err.status === 413 && stopAbove < max) return stopAbove + 1;
+      throw err;
+    }
+  }
+
   async #readBody(): Promise<Buffer> {
+    if (this.#size !== undefined) {
+      // bodySize() held it: in memory it is the body; in a file it is more than plugins may buffer.
+      await this.#size;
+      const held = this.heldBody;
+      if (held === undefined || held.buffer === null) throw payloadTooLarge();
+      this.bufferedBody = held.buffer;
+      return held.buffer;
+    }
     const limit = this.#limits.maxBodySize > 0 ? Math.min(this.#limits.maxBodySize, this.#limits.bufferCap) : this.#limits.bufferCap;
     const declared = Number(this.headers['content-length'] ?? 0);
     if (declared > limit) throw payloadTooLarge();

@@ -219,6 +219,8 @@ export class RequestHandler implements ForwardSink<Flight> {
       stats?.requestEnded();
       if (!res.writableFinished) ctx.abortRequest(new Error('client closed the connection'));
       snap.inflight--;
+      // A body a plugin held in a temporary file (`bodySize()`) goes with the request.
+      incoming.heldBody?.dispose();
       this.#logPhase(f, performance.now() - t0);
     });
     let pending: void | Promise<void>;
@@ -348,7 +350,7 @@ export class RequestHandler implements ForwardSink<Flight> {
     }
     const up = ctx.upstream;
     const req = ctx.request;
-    const body = requestBody(req.raw, up.body, req.bufferedBody, up.headers, ctx.route!.request_buffering, this.#body, service.write_timeout, f.res);
+    const body = requestBody(req.raw, up.body, req.bufferedBody, req.heldBody, up.headers, ctx.route!.request_buffering, this.#body, service.write_timeout, f.res);
     if (body instanceof Promise) return body.then((b) => forward(this, f, target, b, this.#s.bufferCap, peer));
     forward(this, f, target, body, this.#s.bufferCap, peer);
   }

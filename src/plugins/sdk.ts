@@ -88,6 +88,15 @@ export interface IncomingView {
    * Once a plugin has read it, the buffered bytes (or `upstream.setBody`) are what is proxied.
    */
   body(): Promise<Buffer>;
+  /**
+   * Reads the whole body without holding it all in memory and answers its size in bytes: the
+   * body is held as request_buffering holds one (in memory up to client_body_buffer_size, in a
+   * temporary file beyond) and the proxy then sends it as held. Reading stops once `stopAbove`
+   * bytes are passed: the answer is then larger than `stopAbove`, the rest of the body is left
+   * unread and the request cannot be proxied (reply, and close the connection). Past
+   * client_max_body_size it fails as `body()` does (413). After `body()`, its length.
+   */
+  bodySize(stopAbove?: number): Promise<number>;
   /** The body parsed as `application/x-www-form-urlencoded` (null for another content type). */
   form(): Promise<URLSearchParams | null>;
   /** The body parsed as JSON (undefined for another content type; a parse error → undefined). */

@@ -158,13 +158,18 @@ export type UpstreamBody = Buffer | HeldBody | StreamedBody | null;
  * `res` closes.
  */
 export function requestBody(
-  client: IncomingMessage, replaced: Buffer | undefined, buffered: Buffer | undefined,
+  client: IncomingMessage, replaced: Buffer | undefined, buffered: Buffer | undefined, held: HeldBody | undefined,
   headers: Record<string, string | string[] | undefined>, buffering: boolean, policy: BodyPolicy, writeTimeoutMs: number, res: ServerResponse,
 ): UpstreamBody | Promise<UpstreamBody> {
   if (replaced !== undefined) return replaced;
   if (buffered !== undefined) {
     headers['content-length'] = String(buffered.length);
     return buffered;
+  }
+  if (held !== undefined) {
+    // A plugin measured the body (`bodySize()`); its temporary file goes when the request ends (kernel).
+    headers['content-length'] = String(held.size);
+    return held.buffer !== null ? held.buffer : held;
   }
   const cl = client.headers['content-length'];
   // HTTP/2 has no Transfer-Encoding: a request stream without END_STREAM on its headers has a body.

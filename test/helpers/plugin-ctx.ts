@@ -131,6 +131,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       peerCertificate: null,
       clientCertificate: null,
       body: async () => body,
+      bodySize: async (stopAbove = Infinity) => Math.min(body.length, stopAbove + 1),
       form: async () => (String(headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body.toString()) : null),
       json: async () => {
         if (!String(headers['content-type'] ?? '').includes('json')) return undefined;

@@ -5,19 +5,18 @@
  * - a numeric Content-Length is compared with the limit; the body is not read;
  * - without one: with `require_content_length`, a request that is not chunked gets 411
  *   `A valid Content-Length header is required`; otherwise the body is read (the SDK's
- *   `ctx.request.body()`, which the proxy then sends upstream as read) and its length compared;
+ *   `ctx.request.bodySize()`, which the proxy then sends upstream as held) and its size compared;
  * - too large → 413 `{"message":"Request size limit exceeded"}`, or 417 with the same message
  *   when the client sent `Expect: 100-continue`.
  *
- * The node's own body limits come first: a Content-Length over client_max_body_size is answered
- * 413 by the kernel before any plugin runs, and `ctx.request.body()` holds at most
- * min(client_max_body_size, client_body_buffer_size) bytes — past that it fails with a 413,
- * answered here with this plugin's reply (see docs/plugins.md for the difference from Kong).
+ * A body without Content-Length is held as nginx holds one (`ctx.request.bodySize()`: in memory
+ * up to client_body_buffer_size, in a temporary file beyond) and sent upstream as held; reading
+ * stops as soon as the limit is passed (Kong's nginx reads it all first), and the connection is
+ * closed after the reply. The node's client_max_body_size still comes first (the kernel's 413).
  */
 import { z } from 'zod';
 import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import type { RequestContext, Reply } from '../../sdk.ts';
-import { isGatewayError } from '../../../errors.ts';
 
 /** Kong's order: the first is the default. */
 export const sizeUnits = ['megabytes', 'kilobytes', 'bytes'] as const;
@@ -65,15 +64,9 @@ export default definePlugin<RequestSizeLimitingConfig>({
     };
 
     const measure = async (ctx: RequestContext): Promise<Reply | undefined> => {
-      let size: number;
-      try {
-        size = (await ctx.request.body()).length;
-      } catch (err) {
-        // Past the node's buffering limit for plugins: larger than what can be measured here.
-        if (isGatewayError(err) && err.status === 413) return tooLarge(ctx, true);
-        throw err;
-      }
-      return size > limit ? tooLarge(ctx, false) : undefined;
+      // Held as nginx buffers a body (memory, then a temporary file); reading stops past the limit.
+      const size = await ctx.request.bodySize(limit);
+      return size > limit ? tooLarge(ctx, true) : undefined;
     };
 
     return {

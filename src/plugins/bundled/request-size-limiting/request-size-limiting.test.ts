@@ -5,17 +5,19 @@ import { makeCtx, makeDeps, type FakeRequest } from '../../../../test/helpers/pl
 import type { Reply } from '../../sdk.ts';
 import { GatewayError } from '../../../errors.ts';
 
-async function run(config: unknown, req: FakeRequest, body?: () => Promise<Buffer>) {
+async function run(config: unknown, req: FakeRequest, size?: (stopAbove?: number) => Promise<number>) {
   const h = await plugin.create(requestSizeLimitingSchema.parse(config), makeDeps('request-size-limiting'));
   const ctx = makeCtx(req);
   let reads = 0;
-  const read = body ?? ctx.request.body;
-  (ctx.request as { body: () => Promise<Buffer> }).body = () => {
+  const measure = size ?? ctx.request.bodySize;
+  let asked: number | undefined;
+  (ctx.request as { bodySize: (stopAbove?: number) => Promise<number> }).bodySize = (stopAbove) => {
     reads++;
-    return read();
+    asked = stopAbove;
+    return measure(stopAbove);
   };
   const reply = (await h.access!(ctx)) as Reply | undefined;
-  return { reply, reads };
+  return { reply, reads, asked };
 }
 
 test('definition and schema: Kong priority, defaults, units, strict', () => {
@@ -55,14 +57,13 @@ test('chunked bodies are measured as read', async () => {
   assert.equal(over.reply?.status, 413);
 });
 
-test('a body past the node\'s buffering limit is refused with this plugin\'s answer and the connection closed', async () => {
-  const r = await run({}, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, async () => {
-    throw new GatewayError('GW_REQUEST_TOO_LARGE', 'Payload too large', { status: 413 });
-  });
+test('a chunked body is measured up to the limit only, and a refusal closes the connection', async () => {
+  const r = await run({ allowed_payload_size: 2, size_unit: 'kilobytes' }, { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: 'x'.repeat(5000) });
+  assert.equal(r.asked, 2048);
   assert.equal(r.reply?.status, 413);
   assert.deepEqual(r.reply?.body, { message: 'Request size limit exceeded' });
   assert.equal(r.reply?.headers?.connection, 'close');
-  // Other failures (client gone, timeout) are not this plugin's to answer.
+  // The node's own failures (413 past client_max_body_size, timeouts, client gone) are the kernel's to answer.
   await assert.rejects(run({}, { headers: { 'transfer-encoding': 'chunked' } }, async () => {
     throw new GatewayError('GW_REQUEST_TIMEOUT', 'Request timeout', { status: 408 });
   }), /Request timeout/);
