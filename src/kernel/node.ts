@@ -21,6 +21,7 @@ import { NodeMetrics, NodeScrape } from '../observability/metrics.ts';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { version } from './version.ts';
 import { certificatesById } from '../tls/index.ts';
+import { applyTrustedCertificates } from '../tls/trust-store.ts';
 
 /** The trust store of HTTPS health checks: PORTCULLIS_UPSTREAM_CA_FILE, as for proxied requests. */
 export function probeCaOf(settings: Settings): string | null {
@@ -73,6 +74,7 @@ const statsTimeoutMs = 500;
 
 /** Everything in one process: the usual mode for tests and small installs. */
 export async function startSingle(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
+  applyTrustedCertificates(settings.luaSslTrustedCertificate);
   let runtime = null as ProxyRuntime | null;
   // Balancers, DNS and health checks of the node, shared by the proxy and the Admin API.
   const balancing = new LocalBalancing(settings.dns, log, probeCaOf(settings));
@@ -128,6 +130,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
 
 /** The primary of a multi-worker node. */
 export async function startPrimary(settings: Settings, registry: PluginRegistry, log: Logger): Promise<RunningNode> {
+  applyTrustedCertificates(settings.luaSslTrustedCertificate);
   // Without a database the processes of this node share plugin state (generated keys, refresh
   // locks) through a SQLite file of their own.
   let kvFile: string | null = null;
@@ -277,6 +280,7 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
 
 /** A worker process: waits for its first config, listens, applies later ones, drains on shutdown. */
 export async function runWorker(settings: Settings, registry: PluginRegistry, log: Logger): Promise<void> {
+  applyTrustedCertificates(settings.luaSslTrustedCertificate);
   // Listen for the primary before anything is awaited: the IPC channel keeps a worker alive only
   // while it has 'message' listeners (a connection pool that lets idle sockets go would not).
   const kvReady = openSharedKv(settings);

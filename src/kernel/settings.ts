@@ -9,6 +9,7 @@ import { parseAccessLogSetting, AccessLogSettingError, type AccessLogSetting } f
 import { parseAdminGuiUrl } from '../admin/cors.ts';
 import { allInstrumentations, type Instrumentations, type TracingSetting } from '../observability/trace-scope.ts';
 import { configurableLogLevels } from '../observability/log-level.ts';
+import { parseTrustedCertificates, type TrustedCertificates } from '../tls/trust-store.ts';
 
 export interface ListenSpec {
   host: string;
@@ -83,6 +84,8 @@ export interface Settings {
   adminSslCertKey: string | null;
   upstreamTlsVerify: boolean;
   upstreamCaFile: string | null;
+  /** Kong's lua_ssl_trusted_certificate: the CAs outbound TLS clients trust (null: `system`, Node's default list). */
+  luaSslTrustedCertificate: TrustedCertificates | null;
   /** 'lean' (default): body-less requests to plain-HTTP upstreams use proxy/h1.ts; 'undici': everything through undici. */
   upstreamClient: 'lean' | 'undici';
   /** Max request header bytes (larger → 431). */
@@ -142,6 +145,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_ADMIN_SSL_CERT_KEY', default: '(none)', help: 'PEM key file for "ssl" admin listeners.' },
   { env: 'PORTCULLIS_UPSTREAM_TLS_VERIFY', default: 'off', help: 'Verify upstream TLS certificates when a service leaves tls_verify unset.' },
   { env: 'PORTCULLIS_UPSTREAM_CA_FILE', default: '(none)', help: 'Extra CA bundle (PEM) trusted for upstream TLS.' },
+  { env: 'PORTCULLIS_LUA_SSL_TRUSTED_CERTIFICATE', default: 'system', help: 'As Kong\'s lua_ssl_trusted_certificate: the certificate authorities the gateway\'s own TLS clients trust (openid-connect\'s identity provider calls, Redis with ssl_verify, OTLP collectors), a comma-separated list of system (Node\'s default list: its bundled roots and NODE_EXTRA_CA_CERTS), PEM file paths (bundles allowed), PEM certificates or base64 PEM certificates. Without system only the listed ones are trusted. Process-wide: also upstream TLS\'s trust store when a service has no ca_certificates and PORTCULLIS_UPSTREAM_CA_FILE is unset.' },
   { env: 'PORTCULLIS_UPSTREAM_CLIENT', default: 'lean', help: 'lean: body-less requests to plain-HTTP upstreams use the gateway\'s lean HTTP/1.1 client (the rest undici); undici: every upstream request through undici.' },
   { env: 'PORTCULLIS_PLUGINS', default: 'bundled', help: 'As Kong\'s plugins: comma-separated plugin names to enable; bundled = every bundled plugin, off = none. A plugin not enabled is refused where a config names it.' },
   { env: 'PORTCULLIS_HEADERS', default: 'server_tokens, latency_tokens, X-Kong-Request-Id', help: 'As Kong\'s headers: a comma-separated list of server_tokens (Server + Via), latency_tokens (X-Kong-Proxy-Latency, X-Kong-Upstream-Latency, X-Kong-Response-Latency, X-Kong-Admin-Latency), or single names (Server, Via, X-Kong-Upstream-Status, X-Kong-Request-Id, ...); off for none.' },
@@ -157,6 +161,14 @@ export const settingDocs: readonly SettingDoc[] = [
 
 export class SettingsError extends Error {
   override name = 'SettingsError';
+}
+
+function trustedCertificatesOf(v: string | undefined): TrustedCertificates | null {
+  try {
+    return parseTrustedCertificates(v);
+  } catch (err) {
+    throw new SettingsError(`PORTCULLIS_LUA_SSL_TRUSTED_CERTIFICATE: ${(err as Error).message.replace(/^lua_ssl_trusted_certificate: /, '')}`);
+  }
 }
 
 /**
@@ -514,6 +526,7 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
     adminSslCertKey: env.PORTCULLIS_ADMIN_SSL_CERT_KEY || null,
     upstreamTlsVerify: onOff(env.PORTCULLIS_UPSTREAM_TLS_VERIFY, false),
     upstreamCaFile: env.PORTCULLIS_UPSTREAM_CA_FILE || null,
+    luaSslTrustedCertificate: trustedCertificatesOf(env.PORTCULLIS_LUA_SSL_TRUSTED_CERTIFICATE),
     upstreamClient: upstreamClientOf(env.PORTCULLIS_UPSTREAM_CLIENT),
     headers: parseHeadersSetting(env.PORTCULLIS_HEADERS ?? 'server_tokens, latency_tokens, X-Kong-Request-Id'),
     headersUpstream: parseHeadersUpstream(env.PORTCULLIS_HEADERS_UPSTREAM ?? 'X-Kong-Request-Id'),
