@@ -257,6 +257,8 @@ export class ResponseHeaders implements DownstreamResponse {
   status: number;
   readonly local: boolean;
   readonly headers: Record<string, string | string[] | number>;
+  /** Kernel: a plugin called `bufferBody()` (handler.ts `#startResponse` holds the body then). */
+  wantsBody = false;
   constructor(status: number, headers: Record<string, string | string[] | number>, local: boolean) {
     this.status = status;
     this.headers = headers;
@@ -276,6 +278,9 @@ export class ResponseHeaders implements DownstreamResponse {
   }
   removeHeader(name: string): void {
     delete this.headers[name.toLowerCase()];
+  }
+  bufferBody(): void {
+    this.wantsBody = true;
   }
 }
 

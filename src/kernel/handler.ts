@@ -21,6 +21,7 @@ import { openTunnel, spliceTunnel, type ClientUpgrade } from '../proxy/tunnel.ts
 import type { Logger, Reply } from '../plugins/sdk.ts';
 import { Context, Incoming, ResponseHeaders, Upstream, isReply, type BodyLimits } from './context.ts';
 import { Flight } from './flight.ts';
+import { HeldResponseBody, WarnOncePerMinute } from './body-hook.ts';
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
@@ -133,6 +134,8 @@ export class RequestHandler implements ForwardSink<Flight> {
   readonly #limits: BodyLimits;
   /** Set by `stopKeepAlive` (SIGTERM drain): every response from now on closes its connection. */
   #draining = false;
+  /** Response bodies above the buffer cap that a plugin asked to hold: one warning a minute. */
+  readonly #bodyWarnings = new WarnOncePerMinute();
 
   constructor(snapshot: Snapshot, settings: HandlerSettings) {
     this.snapshot = snapshot;
@@ -445,7 +448,8 @@ export class RequestHandler implements ForwardSink<Flight> {
 
   /**
    * Runs the response phase on known headers and returns the stream the body goes to: the
-   * client response itself, or a buffer in front of it while an async plugin finishes.
+   * client response itself, or a buffer in front of it while an async plugin finishes, or (a
+   * plugin called `bufferBody()`) the HeldResponseBody that gathers it for the `body` handlers.
    */
   #startResponse(f: Flight, status: number, headers: OutgoingHttpHeaders, local: boolean): Writable {
     const ctx = f.ctx;
@@ -479,16 +483,45 @@ export class RequestHandler implements ForwardSink<Flight> {
     ctx.response = rh;
     const pending = this.#responsePhase(f);
     if (pending === null) {
+      if (rh.wantsBody) return this.#holdBody(f, rh);
       res.writeHead(rh.status, rh.headers);
       return res;
     }
     const buffer = new PassThrough();
     pending.then(() => {
       if (res.destroyed) return;
+      if (rh.wantsBody) {
+        buffer.pipe(this.#holdBody(f, rh));
+        return;
+      }
       res.writeHead(rh.status, rh.headers);
       buffer.pipe(res);
     }, () => res.destroy());
     return buffer;
+  }
+
+  /**
+   * A plugin asked for the body (`bufferBody()`): where the response can carry one, a HeldResponseBody
+   * (kernel/body-hook.ts) gathers it for the `body` handlers; elsewhere (gRPC, an upgrade,
+   * 1xx/204/304, an upstream's answer to HEAD) the head is written and the body streams as usual.
+   */
+  #holdBody(f: Flight, rh: ResponseHeaders): Writable {
+    const ctx = f.ctx;
+    const res = f.res;
+    const st = rh.status;
+    const type = rh.headers['content-type'];
+    const head = ctx.request.method === 'HEAD';
+    if (f.upgrade !== null || st < 200 || st === 204 || st === 304 || isGrpc(ctx.request.headers['content-type'])
+      || (typeof type === 'string' && isGrpc(type)) || (!rh.local && (head || ctx.upstream.method === 'HEAD'))) {
+      res.writeHead(rh.status, rh.headers);
+      return res;
+    }
+    const cap = this.#s.bufferCap;
+    return new HeldResponseBody({
+      ctx: ctx as Context & { response: ResponseHeaders }, res, plugins: f.plugins, cap, sendBody: !head,
+      pluginFailed: (plugin, err) => this.#logPluginError(ctx, plugin, 'body', err),
+      overCap: () => this.#bodyWarnings.warn(ctx.log, this.#s.now(), 'response body above the buffer cap: sent unchanged, body handlers not run', { cap, route: ctx.route?.name ?? ctx.route?.id ?? null }),
+    });
   }
 
   /** Runs response handlers; null when all finished synchronously. Failures are logged, never thrown. */
@@ -528,7 +561,9 @@ export class RequestHandler implements ForwardSink<Flight> {
     headers['content-length'] = String(buf.length);
     f.ctx.bytesSent = buf.length;
     const out = this.#startResponse(f, reply.status, headers, true);
-    out.end(f.ctx.request.method === 'HEAD' ? undefined : buf);
+    // A body held for the plugins' `body` handlers gets the reply's body even for HEAD: its
+    // length is the Content-Length (node:http never sends a body for HEAD).
+    out.end(f.ctx.request.method === 'HEAD' && out === f.res ? undefined : buf);
   }
 
   /**

@@ -148,6 +148,18 @@ export interface DownstreamResponse {
   setHeader(name: string, value: string | string[]): void;
   addHeader(name: string, value: string): void;
   removeHeader(name: string): void;
+  /**
+   * Asks for the whole response body (Kong's body_filter on a buffered body): called from a
+   * `response` handler; the kernel then holds the body and calls every collected plugin's
+   * `body` handler with it before anything is sent to the client.
+   *
+   * It does nothing where there is no body to hold or it cannot be held: gRPC requests and
+   * responses, upgrades (101), HTTP/2 trailers (gRPC), 1xx/204/304 responses and a HEAD request
+   * answered by the upstream (a local reply to HEAD is held: its body sets the Content-Length).
+   * A body larger than the node's buffer cap (PORTCULLIS_CLIENT_BODY_BUFFER_SIZE) is sent on
+   * unchanged, the `body` handlers not called, and a warning logged (at most once a minute).
+   */
+  bufferBody(): void;
 }
 
 /** Credential that authenticated the request (Kong's `kong.client.authenticate`). */
@@ -268,6 +280,17 @@ export interface PluginHandlers {
   access?(ctx: RequestContext): MaybeReply;
   /** Runs once response headers are known, for upstream responses and local replies alike. */
   response?(ctx: ResponseContext): void | Promise<void>;
+  /**
+   * Runs once the whole response body is known, only for responses on which some plugin called
+   * `ctx.response.bufferBody()` in the response phase. Handlers run in the plugins' order
+   * (priority, higher first), each seeing the previous one's result. Return a Buffer to replace
+   * the body, or undefined to keep it. Status and headers may still be changed here.
+   *
+   * The kernel then sends the final body with its Content-Length (Transfer-Encoding dropped). A
+   * handler that throws or rejects is logged as the response phase logs a plugin failure
+   * (`plugin failed`, phase `body`) and the body stays as it was before it.
+   */
+  body?(ctx: ResponseContext, body: Buffer): Buffer | undefined | Promise<Buffer | undefined>;
   /** Runs after the response is finished; must not affect the client. */
   log?(ctx: LogContext): void;
   close?(): void | Promise<void>;
@@ -371,7 +394,7 @@ export const PLUGIN_ENTITY_CHECK = '@entity';
 export const HTTP_PROTOCOLS: readonly Protocol[] = ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss'];
 
 /** The handlers `create` may return, in phase order. */
-export const handlerNames = ['rewrite', 'access', 'response', 'log', 'close'] as const;
+export const handlerNames = ['rewrite', 'access', 'response', 'body', 'log', 'close'] as const;
 
 const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'protocols', 'check', 'shorthands', 'create', 'adminRoutes', 'kongEntityChecks']);
 const scopeNames = new Set(['consumer', 'route', 'service', 'global', 'consumer_group']);

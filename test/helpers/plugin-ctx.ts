@@ -66,6 +66,8 @@ export interface FakeContext extends ResponseContext {
   /** What `upstream.setBody` last set (null: untouched). */
   readonly upstreamBody: string | null;
   readonly responseHeaders: HeaderBag;
+  /** A plugin called `response.bufferBody()`. */
+  readonly bodyBuffered: boolean;
   readonly downstream: HeaderBag;
   /** Switch the response the `response` phase sees (status, local). */
   setResponse(status: number, local: boolean, headers?: Record<string, string>): void;
@@ -99,6 +101,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   const responseHeaders = new HeaderBag();
   const downstream = new HeaderBag();
   let response = { status: 200, local: false };
+  let bodyBuffered = false;
   let consumer = req.consumer ?? null;
   let credential = req.credential ?? null;
   let groups = req.authenticatedGroups ?? null;
@@ -200,7 +203,9 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       setHeader: (n, v) => responseHeaders.set(n, v),
       addHeader: (n, v) => responseHeaders.add(n, v),
       removeHeader: (n) => responseHeaders.remove(n),
+      bufferBody: () => { bodyBuffered = true; },
     },
+    get bodyBuffered() { return bodyBuffered; },
     upstreamHeaders,
     get upstreamBody() { return upstreamBody; },
     responseHeaders,

@@ -1,25 +1,22 @@
 /**
- * response-transformer — edits the headers of the response on its way to the client, as Kong's
- * plugin of that name (priority 800): remove → rename → replace → add → append.
+ * response-transformer — edits the response on its way to the client, as Kong's plugin of that
+ * name (priority 800): headers, and the fields of a JSON body, each in the order remove → rename
+ * → replace → add → append.
  *
  * As in Kong's header_filter, rename/replace/add look at the headers as the response arrived
  * at this plugin (before its own edits): `remove` then `add` of one header does not add it back.
  *
- * Kong also edits a JSON response body (the `json` and `json_types` fields). The plugin SDK's
- * response phase sees headers only, no body, so a non-empty `json` or `json_types` list is
- * refused at config validation, naming the field, rather than accepted and ignored.
+ * The JSON body (the `json` and `json_types` fields, json-body.ts): when some json list is set
+ * and the response's Content-Type is JSON, the response handler drops Content-Length (as Kong's
+ * header_filter) and asks the kernel for the whole body (`bufferBody()`); the `body` handler
+ * (Kong's body_filter) edits it. A body that does not parse is sent as it was, with a warning.
  */
 import { z } from 'zod';
 import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
 import type { ResponseContext } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
 import { colonEntryProblem, headerEntryProblem, splitEntry } from '../../transformer-entries.ts';
-
-const JSON_REFUSED = 'JSON body transformations are not supported: the plugin SDK gives the response phase no access to the response body';
-
-const refusedList = <T extends z.ZodType<string>>(elem: T) => z.array(elem).default([]).superRefine((list, ctx) => {
-  if (list.length > 0) ctx.addIssue({ code: 'custom', message: JSON_REFUSED, input: list });
-});
+import { hasJsonEdits, isJsonBody, jsonOps, transformJsonBody, type JsonEdits } from './json-body.ts';
 
 /** Kong's `match = "^[^:]+:.*$"` (message `invalid value: <entry>`). */
 const colonEntry = z.string().superRefine((e, ctx) => {
@@ -45,14 +42,14 @@ const jsonType = z.enum(['boolean', 'number', 'string']);
 
 /** replace/add/append: one instance each, so every field is its own (schema introspection, coverage). */
 const colonRecord = () => z.strictObject({
-  json: refusedList(colonEntry),
-  json_types: refusedList(jsonType),
+  json: z.array(colonEntry).default([]),
+  json_types: z.array(jsonType).default([]),
   headers: z.array(headerEntry).default([]),
 }).prefault({});
 
 export const responseTransformerSchema = z.strictObject({
-  remove: z.strictObject({ json: refusedList(z.string()), headers: z.array(z.string()).default([]) }).prefault({}),
-  rename: z.strictObject({ json: refusedList(colonEntry), headers: z.array(headerRename).default([]) }).prefault({}),
+  remove: z.strictObject({ json: z.array(z.string()).default([]), headers: z.array(z.string()).default([]) }).prefault({}),
+  rename: z.strictObject({ json: z.array(colonEntry).default([]), headers: z.array(headerRename).default([]) }).prefault({}),
   replace: colonRecord(),
   add: colonRecord(),
   append: colonRecord(),
@@ -93,9 +90,19 @@ export default definePlugin<ResponseTransformerConfig>({
     const append = ops(config.append.headers);
     // The names whose presence rename/replace/add test, looked up before any edit.
     const watched = [...new Set([...rename, ...replace, ...add].map((o) => o.name.toLowerCase()))];
+    const json: JsonEdits = {
+      remove: jsonOps(config.remove.json),
+      rename: jsonOps(config.rename.json),
+      replace: { ops: jsonOps(config.replace.json), types: config.replace.json_types },
+      add: { ops: jsonOps(config.add.json), types: config.add.json_types },
+      append: { ops: jsonOps(config.append.json), types: config.append.json_types },
+    };
+    const editsJson = hasJsonEdits(json);
     return {
       response(ctx: ResponseContext) {
         const res = ctx.response;
+        // Kong tests the Content-Type as the response arrived for dropping Content-Length.
+        const arrivedJson = editsJson && isJsonBody(res.getHeader('content-type'));
         const before = new Map<string, string | string[] | undefined>();
         for (const n of watched) before.set(n, res.getHeader(n));
         const had = (n: string): boolean => before.get(n.toLowerCase()) !== undefined;
@@ -109,6 +116,17 @@ export default definePlugin<ResponseTransformerConfig>({
         for (const op of replace) if (op.value !== null && had(op.name)) res.setHeader(op.name, utf8HeaderValue(op.value));
         for (const op of add) if (op.value !== null && !had(op.name)) res.setHeader(op.name, utf8HeaderValue(op.value));
         for (const op of append) if (op.value !== null) res.addHeader(op.name, utf8HeaderValue(op.value));
+        if (!editsJson) return;
+        // The body is going to change (Kong's header_filter).
+        if (arrivedJson) res.removeHeader('content-length');
+        if (isJsonBody(res.getHeader('content-type'))) res.bufferBody();
+      },
+      body(ctx: ResponseContext, body: Buffer) {
+        // Kong's body_filter: the Content-Type as it is now (another plugin may have buffered the body).
+        if (!editsJson || !isJsonBody(ctx.response.getHeader('content-type'))) return undefined;
+        const out = transformJsonBody(body, json);
+        if (out === null) ctx.log.warn('response-transformer: body transform failed: the body is not JSON the plugin can edit; sent unchanged');
+        return out ?? undefined;
       },
     };
   },
