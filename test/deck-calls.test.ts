@@ -175,6 +175,7 @@ const requiredConfig: Record<string, Record<string, unknown>> = {
   'http-log': { http_endpoint: 'http://log.example.test/x' },
   'file-log': { path: '/tmp/portcullis-deck-calls.log' },
   'rate-limiting': { minute: 5 },
+  'proxy-cache': { strategy: 'memory' },
   'ip-restriction': { allow: ['10.0.0.0/8'] },
   opentelemetry: { traces_endpoint: 'http://otel.example.test/v1/traces' },
   // provision_key is Kong's `auto` (no default in the schema): a file that wants a stable diff names it.

@@ -12,6 +12,7 @@ import httpLog from './http-log/index.ts';
 import openidConnect from './openid-connect/index.ts';
 import opentelemetry from './opentelemetry/index.ts';
 import prometheus from './prometheus/index.ts';
+import proxyCache from './proxy-cache/index.ts';
 import rateLimiting from './rate-limiting/index.ts';
 import requestTermination from './request-termination/index.ts';
 import ipRestriction from './ip-restriction/index.ts';
@@ -32,6 +33,7 @@ export const bundledPlugins: readonly PluginDefinition[] = [
   openidConnect,
   opentelemetry,
   prometheus,
+  proxyCache,
   rateLimiting,
   requestTermination,
   ipRestriction,
