@@ -36,6 +36,17 @@ const t = echoGatewaySuite({
         append: { body: ['list:b', 'keep:2'] },
       }),
     },
+    {
+      name: 'multipart', paths: ['/multipart'], plugins: rt({
+        remove: { body: ['secret', 'absent'] },
+        rename: { body: ['old:new', 'dup:target', 'doc:$(headers.x_doc_name)'] },
+        replace: { body: ['swap:swapped-$(headers.x_source)', 'nothere:x'] },
+        add: { body: ['added:$(query_params.v)', 'keep:no'] },
+        append: { body: ['keep:2', 'list:b'] },
+      }),
+    },
+    { name: 'multipart-append', paths: ['/multipart-append'], plugins: rt({ append: { body: ['a:2', 'fresh:1'] } }) },
+    { name: 'multipart-remove', paths: ['/multipart-remove'], plugins: rt({ remove: { body: ['secret'] } }) },
     { name: 'uri', paths: ['/uri'], plugins: rt({ replace: { uri: '/rewritten/$(headers.x_user)/$(query_params.id)' } }) },
     { name: 'uri-bad', paths: ['/uri-bad'], plugins: rt({ replace: { uri: '$(headers.x_user)' } }) },
     { name: 'method', paths: ['/method'], plugins: rt({ http_method: 'POST', add: { headers: ['x-seen:$(headers.x_source)'] } }) },
@@ -53,7 +64,7 @@ const t = echoGatewaySuite({
   ],
 });
 
-async function send(path: string, init: { method?: string; headers?: Record<string, string>; body?: string | FormData } = {}) {
+async function send(path: string, init: { method?: string; headers?: Record<string, string>; body?: string | FormData | Uint8Array<ArrayBuffer> } = {}) {
   const res = await fetch(t.gw.proxyUrl + path, { method: init.method ?? 'POST', headers: init.headers, body: init.body });
   const text = await res.text();
   return { status: res.status, text, body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null };
@@ -122,13 +133,112 @@ test('form-urlencoded body: every op', async () => {
   assert.deepEqual(form.getAll('list'), ['b']);
 });
 
-test('multipart body: forwarded untouched', async () => {
+/** A multipart body built by the platform: its bytes and the Content-Type naming its boundary. */
+async function multipart(entries: [string, string | File][]) {
   const fd = new FormData();
-  fd.append('secret', 's');
-  const r = await send('/body', { body: fd });
+  for (const [k, v] of entries) fd.append(k, v);
+  const res = new Response(fd);
+  return { type: res.headers.get('content-type')!, bytes: new Uint8Array(await res.arrayBuffer()) };
+}
+
+/** The parts the echo upstream received, in order: text as a string, a file as name, type and bytes. */
+async function upstreamParts(echoed: { data: string; headers: Record<string, string> }) {
+  const fd = await new Response(Buffer.from(echoed.data, 'utf8'), { headers: { 'content-type': echoed.headers['content-type'] } }).formData();
+  const out: [string, string | { filename: string; type: string; bytes: number[] }][] = [];
+  for (const [k, v] of fd) out.push([k, typeof v === 'string' ? v : { filename: v.name, type: v.type, bytes: [...new Uint8Array(await v.arrayBuffer())] }]);
+  return out;
+}
+
+/** File bytes with NUL, CRLF, a lone LF and non-ASCII: valid UTF-8, so the echo's text keeps them. */
+const FILE_BYTES = [0x00, 0x01, 0x0d, 0x0a, 0x0a, 0xc3, 0xa9, 0x7f, 0x2d, 0x2d];
+const file = () => new File([new Uint8Array(FILE_BYTES)], 'report "q1".bin', { type: 'image/png' });
+const fileSeen = { filename: 'report "q1".bin', type: 'image/png', bytes: FILE_BYTES };
+
+test('multipart body: Kong\'s order (rename, remove, replace, add; no append) with templates; a file part kept as sent', async () => {
+  const m = await multipart([['secret', 's'], ['old', 'o'], ['swap', '1'], ['keep', 'k'], ['list', 'a'], ['upload', file()]]);
+  const r = await send('/multipart?v=42', { headers: { 'content-type': m.type, 'x-source': 'hdr' }, body: m.bytes });
   assert.equal(r.status, 200);
-  assert.match(r.body.data, /name="secret"\r\n\r\ns\r\n/);
-  assert.doesNotMatch(r.body.data, /added/);
+  assert.deepEqual(await upstreamParts(r.body), [
+    ['keep', 'k'], // add does not touch a present part, append is not applied to multipart
+    ['list', 'a'],
+    ['upload', fileSeen],
+    ['new', 'o'], // rename: no `new` part, so it goes last
+    ['swap', 'swapped-hdr'], // replace: the part is dropped and its new value goes last
+    ['added', '42'],
+  ]);
+  // The upstream gets the new boundary and the new body's length.
+  assert.notEqual(r.body.headers['content-type'], m.type);
+  assert.match(r.body.headers['content-type'], /^multipart\/form-data; boundary=/);
+  assert.equal(Number(r.body.headers['content-length']), Buffer.byteLength(r.body.data));
+  assert.notEqual(Buffer.byteLength(r.body.data), m.bytes.length);
+});
+
+test('multipart body: rename takes the first of repeated parts to the place of the first existing one; a renamed file stays a file', async () => {
+  const m = await multipart([['dup', '1'], ['target', 't1'], ['dup', '2'], ['target', 't2'], ['doc', file()], ['keep', 'k']]);
+  const r = await send('/multipart', { headers: { 'content-type': m.type, 'x-doc-name': 'document' }, body: m.bytes });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await upstreamParts(r.body), [
+    ['target', '1'],
+    ['target', 't2'],
+    ['keep', 'k'],
+    ['document', fileSeen],
+    ['added', ''], // the template's query key is missing: an empty value, as Kong renders it
+  ]);
+});
+
+test('multipart body: a file part survives untouched next to an edited text part', async () => {
+  const m = await multipart([['upload', file()], ['swap', 'before']]);
+  const r = await send('/multipart', { headers: { 'content-type': m.type, 'x-source': 'S' }, body: m.bytes });
+  assert.equal(r.status, 200);
+  const parts = await upstreamParts(r.body);
+  assert.deepEqual(parts[0], ['upload', fileSeen]);
+  assert.deepEqual(parts[1], ['swap', 'swapped-S']);
+  assert.equal(Number(r.body.headers['content-length']), Buffer.byteLength(r.body.data));
+});
+
+test('multipart body: an empty one gets the added parts; removing every part leaves an empty body (Kong\'s encoder)', async () => {
+  const empty = await send('/multipart?v=7', { headers: { 'content-type': 'multipart/form-data; boundary=client' }, body: '' });
+  assert.equal(empty.status, 200);
+  assert.deepEqual(await upstreamParts(empty.body), [['added', '7'], ['keep', 'no']]);
+  assert.equal(Number(empty.body.headers['content-length']), Buffer.byteLength(empty.body.data));
+  const m = await multipart([['secret', 's']]);
+  const none = await send('/multipart-remove', { headers: { 'content-type': m.type }, body: m.bytes });
+  assert.equal(none.status, 200);
+  assert.equal(none.body.data, '');
+  assert.equal(none.body.headers['content-length'], '0');
+});
+
+test('multipart body: unchanged bytes and boundary with no body op, with append only, and when no op matches', async () => {
+  const m = await multipart([['a', '1'], ['upload', file()], ['text', 'x\ny']]);
+  const sent = Buffer.from(m.bytes).toString('utf8');
+  for (const path of ['/headers', '/multipart-append', '/multipart-remove']) {
+    const r = await send(path, { headers: { 'content-type': m.type }, body: m.bytes });
+    assert.equal(r.status, 200, path);
+    assert.equal(r.body.data, sent, path);
+    assert.equal(r.body.headers['content-type'], m.type, path);
+    assert.equal(r.body.headers['content-length'], String(m.bytes.length), path);
+  }
+  // The same parts with one the op matches: rewritten.
+  const matched = await multipart([['a', '1'], ['secret', 's'], ['upload', file()], ['text', 'x\ny']]);
+  const r = await send('/multipart-remove', { headers: { 'content-type': matched.type }, body: matched.bytes });
+  assert.deepEqual(await upstreamParts(r.body), [['a', '1'], ['upload', fileSeen], ['text', 'x\r\ny']]);
+});
+
+test('multipart body: a body that does not parse (wrong boundary, truncated) is forwarded unchanged', async () => {
+  const m = await multipart([['secret', 's'], ['old', 'o']]);
+  const sent = Buffer.from(m.bytes).toString('utf8');
+  const wrong = await send('/multipart?v=1', { headers: { 'content-type': 'multipart/form-data; boundary=not-the-one' }, body: m.bytes });
+  assert.equal(wrong.status, 200);
+  assert.equal(wrong.body.data, sent);
+  assert.equal(wrong.body.headers['content-type'], 'multipart/form-data; boundary=not-the-one');
+  const cut = m.bytes.slice(0, m.bytes.length - 8);
+  const truncated = await send('/multipart?v=1', { headers: { 'content-type': m.type }, body: cut });
+  assert.equal(truncated.status, 200);
+  assert.equal(truncated.body.data, Buffer.from(cut).toString('utf8'));
+  assert.equal(truncated.body.headers['content-length'], String(cut.length));
+  // The same bytes with their own Content-Type: edited.
+  const ok = await send('/multipart?v=1', { headers: { 'content-type': m.type }, body: m.bytes });
+  assert.deepEqual(await upstreamParts(ok.body), [['new', 'o'], ['added', '1'], ['keep', 'no']]);
 });
 
 test('replace.uri: the upstream path is the rendered template; a path not starting with / fails with 500', async () => {

@@ -6,8 +6,11 @@
  * - remove: drop the key; rename `old:new`: move the value if the old key is there; replace
  *   `name:value`: overwrite only a key that is there; add: set only a key that is absent;
  *   append: add another value (a repeated header or query key, a JSON value turned into an array).
- * - Bodies: JSON objects and `application/x-www-form-urlencoded` forms are edited; a JSON body
- *   that does not parse (or is not an object) and multipart bodies are forwarded untouched.
+ * - Bodies: JSON objects, `application/x-www-form-urlencoded` forms and `multipart/form-data`
+ *   bodies are edited; a JSON body that does not parse (or is not an object) and a multipart body
+ *   that does not parse are forwarded untouched. Multipart follows Kong's own order and rules
+ *   (rename → remove → replace → add, append not applied: see editParts) and is written again by
+ *   the platform's FormData (multipart.ts lists what that changes).
  * - Values may hold `$(...)` lookups in the client request's headers or query, or in the
  *   matched route's uri_captures (template.ts); any other expression is refused when the config
  *   is validated.
@@ -23,6 +26,7 @@ import type { MaybeReply, Reply, RequestContext } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
 import { colonEntryProblem, headerEntryProblem, splitEntry } from '../../transformer-entries.ts';
 import { compileTemplate, renderTemplate, type Template, type TemplateSource } from './template.ts';
+import { dropParts, firstPart, readParts, writeParts, type Part } from './multipart.ts';
 
 type Issues = z.core.$RefinementCtx;
 
@@ -297,19 +301,72 @@ function transformForm(t: Target, raw: Buffer, src: TemplateSource): string | nu
   return editParams(t, form, src, raw.length > 0) ? form.toString() : null;
 }
 
+const firstValue = (v: string | string[]): string => (Array.isArray(v) ? v[0] : v);
+
 function contentKind(ct: string | string[] | undefined): 'json' | 'multipart' | 'form' | null {
   if (ct === undefined) return null;
-  const v = (Array.isArray(ct) ? ct[0] : ct).toLowerCase();
+  const v = firstValue(ct).toLowerCase();
   if (v.includes('application/json')) return 'json';
   if (v.includes('multipart/form-data')) return 'multipart';
   if (v.includes('application/x-www-form-urlencoded')) return 'form';
   return null;
 }
 
+/**
+ * Kong's transform_multipart_body, on a list of parts (multipart.ts): its order is rename →
+ * remove → replace → add, and append is not applied. Kong's lua-multipart finds a name's first
+ * part. rename: the first `old` part takes the place of the first `new` part (else goes last) and
+ * every `old` part is dropped; replace: every part of the name is dropped and a text part goes
+ * last; add: a text part goes last when the name is absent. Kong rewrites a renamed part as a
+ * text field; here a renamed file stays a file (filename, type and bytes kept).
+ * `existing`: the body was not empty (Kong skips rename, remove and replace on an empty body).
+ * True when anything changed.
+ */
+function editParts(t: Target, parts: Part[], src: TemplateSource, existing: boolean): boolean {
+  let changed = false;
+  if (existing) {
+    for (const op of t.rename) {
+      const to = renderTemplate(op.value!, src);
+      const from = firstPart(parts, op.name);
+      if (to === op.name || from < 0) continue;
+      const moved: Part = [to, parts[from][1]];
+      const at = firstPart(parts, to);
+      if (at >= 0) parts[at] = moved;
+      else parts.push(moved);
+      dropParts(parts, op.name);
+      changed = true;
+    }
+    for (const op of t.remove) changed = dropParts(parts, op.name) || changed;
+    for (const op of t.replace) {
+      if (!dropParts(parts, op.name)) continue;
+      parts.push([op.name, renderTemplate(op.value!, src)]);
+      changed = true;
+    }
+  }
+  for (const op of t.add) {
+    if (firstPart(parts, op.name) >= 0) continue;
+    parts.push([op.name, renderTemplate(op.value!, src)]);
+    changed = true;
+  }
+  return changed;
+}
+
+/** A multipart body edited, then written with a new boundary (Content-Type and Content-Length follow). */
+async function transformMultipart(t: Target, ctx: RequestContext, src: TemplateSource, contentType: string): Promise<void> {
+  // append alone: Kong leaves a multipart body as it is, so it is not even read.
+  if (t.rename.length + t.remove.length + t.replace.length + t.add.length === 0) return;
+  const raw = await ctx.request.body();
+  const parts = await readParts(raw, contentType);
+  if (parts === null || !editParts(t, parts, src, raw.length > 0)) return;
+  const out = await writeParts(parts);
+  ctx.upstream.setBody(out.body, out.contentType);
+}
+
 async function transformBody(t: Target, ctx: RequestContext, src: TemplateSource): Promise<void> {
-  const kind = contentKind(ctx.upstream.getHeader('content-type'));
-  // Multipart bodies are forwarded untouched (no multipart editing here).
-  if (kind === null || kind === 'multipart') return;
+  const ct = ctx.upstream.getHeader('content-type');
+  const kind = contentKind(ct);
+  if (kind === null) return;
+  if (kind === 'multipart') return transformMultipart(t, ctx, src, firstValue(ct!));
   const raw = await ctx.request.body();
   const out = kind === 'json' ? transformJson(t, raw, src) : transformForm(t, raw, src);
   if (out !== null) ctx.upstream.setBody(out);

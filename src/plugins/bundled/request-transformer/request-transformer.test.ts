@@ -167,3 +167,19 @@ test('uri_captures reach the templates from the request context', async () => {
   assert.equal(ctx.upstreamHeaders.get('x-user'), 'ann');
   assert.equal(ctx.upstreamHeaders.get('x-first'), 'ann');
 });
+
+test('multipart body: read only when rename, remove, replace or add is set (append alone is not applied, as Kong)', async () => {
+  const body = '--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n';
+  const cases: [object, number][] = [[{ append: { body: ['a:1'] } }, 0], [{ add: { headers: ['x-a:1'] } }, 0], [{ add: { body: ['a:1'] } }, 1]];
+  for (const [config, reads] of cases) {
+    const h = await plugin.create(requestTransformerSchema.parse(config), makeDeps('request-transformer'));
+    const ctx = makeCtx({ method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' }, body });
+    let n = 0;
+    const read = ctx.request.body;
+    Object.assign(ctx.request, { body: () => { n++; return read(); } });
+    await h.access!(ctx);
+    assert.equal(n, reads, JSON.stringify(config));
+    if (reads === 0) assert.equal(ctx.upstreamBody, null);
+    else assert.match(ctx.upstreamBody!, /name="x"\r\n\r\n1\r\n.*name="a"\r\n\r\n1\r\n/s);
+  }
+});
