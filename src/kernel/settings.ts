@@ -127,7 +127,7 @@ export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_ADMIN_GUI_PATH', default: '/', help: 'As Kong\'s admin_gui_path: the path the UI is served under (e.g. /manager); no trailing slash.' },
   { env: 'PORTCULLIS_TRUSTED_IPS', default: '(none)', help: 'Comma-separated IPs/CIDRs whose X-Forwarded-*/X-Real-IP headers are trusted (0.0.0.0/0,::/0 for all).' },
   { env: 'PORTCULLIS_CLIENT_MAX_BODY_SIZE', default: '0', help: 'Max request body (bytes, or with k/m/g suffix); 0 = unlimited. Larger bodies get 413 {"message":"Payload too large"}, as Kong.' },
-  { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory; request bodies held for request_buffering and responses held for response_buffering go to a temporary file beyond it.' },
+  { env: 'PORTCULLIS_CLIENT_BODY_BUFFER_SIZE', default: '8m', help: 'Max body a plugin may buffer in memory; request bodies held for request_buffering and responses held for response_buffering go to a temporary file beyond it. Also the most a response body held for plugins' body handlers (response-transformer json, proxy-cache) may be: a larger one is sent unchanged.' },
   { env: 'PORTCULLIS_CLIENT_BODY_TIMEOUT', default: '60s', help: 'As Kong\'s client_body_timeout: longest wait between two reads of a request body (seconds, or with an ms/s/m suffix); the client then gets 408 and the connection closes. 0 = none.' },
   { env: 'PORTCULLIS_ADMIN_CLIENT_MAX_BODY_SIZE', default: '1m', help: 'Max Admin API request body (bytes, or with k/m suffix); larger bodies get 413. Raise it for a very large POST /config.' },
   { env: 'PORTCULLIS_MAX_HEADER_SIZE', default: '32k', help: 'Max request header size; larger requests get 431.' },
