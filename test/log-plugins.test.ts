@@ -26,7 +26,7 @@ interface Collector {
   close(): Promise<void>;
 }
 
-async function startCollector(): Promise<Collector> {
+async function startCollector(maxRequestsPerSocket = 0): Promise<Collector> {
   const c = { bodies: [] as unknown[], status: 200, connections: 0 } as Collector;
   const server = http.createServer((req, res) => {
     let text = '';
@@ -38,6 +38,7 @@ async function startCollector(): Promise<Collector> {
       res.end();
     });
   });
+  server.maxRequestsPerSocket = maxRequestsPerSocket;
   server.on('connection', () => c.connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   c.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -243,6 +244,25 @@ describe('http-log', () => {
       }
     } finally {
       await gw.close();
+    }
+  });
+
+  test('a collector that ends keep-alive connections (keepalive_requests): each new connection is kept for the next deliveries', async () => {
+    const closing = await startCollector(2);
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [
+      { name: 'r', paths: ['/r'], plugins: [{ name: 'http-log', config: { http_endpoint: closing.url, keepalive: 60000 } }] },
+    ] }] } });
+    try {
+      // Back to back: the queue delivers one entry after the other.
+      const statuses = await Promise.all(Array.from({ length: 8 }, () => fetch(`${gw.proxyUrl}/r/x`).then((r) => r.status)));
+      assert.deepEqual(statuses, Array(8).fill(200));
+      await waitFor(() => closing.bodies.length === 8, 10_000, 'eight deliveries');
+      // Two deliveries per connection: four connections (undici 7's Agent opened one per delivery
+      // after the collector's first close).
+      assert.equal(closing.connections, 4);
+    } finally {
+      await gw.close();
+      await closing.close();
     }
   });
 

@@ -14,7 +14,7 @@
  * `custom_fields_by_lua` is refused. An `Authorization` header together with userinfo in
  * `http_endpoint` is refused, as Kong does. Priority 12.
  */
-import { Agent } from 'undici';
+import { Pool } from 'undici';
 import { z } from 'zod';
 import { definePlugin, type LogContext } from '../../sdk.ts';
 import { LogQueue, queueSchema, withLegacyQueueFields } from '../../log-queue.ts';
@@ -66,7 +66,9 @@ export default definePlugin<HttpLogConfig>({
     }
     const origin = url.origin;
     const path = `${url.pathname}${url.search}`;
-    const agent = new Agent({
+    // One pool for the one origin (not undici 7's Agent, which after a collector closes a
+    // keep-alive connection opens a new one for every later POST: see plugins/origin-pools.ts).
+    const pool = new Pool(origin, {
       // Kong's keepalive is how long an idle connection may live: also the cap on what the
       // collector's Keep-Alive hint may ask for (undici lets the hint override keepAliveTimeout).
       keepAliveTimeout: Math.max(1, config.keepalive),
@@ -86,7 +88,7 @@ export default definePlugin<HttpLogConfig>({
         return new Promise<void>((resolve, reject) => {
           let status = 0;
           try {
-            agent.dispatch({ origin, path, method: config.method, headers, body }, {
+            pool.dispatch({ origin, path, method: config.method, headers, body }, {
               // (undici tells its handler interfaces apart by this method.)
               onRequestStart() {},
               onResponseStart(_controller, statusCode) {
@@ -122,7 +124,7 @@ export default definePlugin<HttpLogConfig>({
       },
       async close() {
         await queue.close();
-        await agent.close();
+        await pool.close();
       },
     };
   },

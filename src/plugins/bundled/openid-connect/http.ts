@@ -6,7 +6,8 @@
  * Every call gets a timeout (`timeout`, ms) combined with the caller's AbortSignal, so a slow
  * IdP can never hold a request longer than configured.
  */
-import { Agent, Pool, ProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { Pool, ProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { OriginPools } from '../../origin-pools.ts';
 import type { CustomFetch, CustomFetchOptions } from 'openid-client';
 import { traceScope } from '../../sdk.ts';
 import { idpUnavailable } from './errors.ts';
@@ -72,7 +73,8 @@ export interface CallExtras {
  * picks one per URL (`no_proxy`), the same way for plain and client-certificate calls.
  */
 export interface IdpPools {
-  readonly direct: Agent;
+  /** Direct connections: one keep-alive pool per origin (proxy/origin-pools.ts). */
+  readonly direct: OriginPools;
   readonly http: ProxyAgent | null;
   readonly https: ProxyAgent | null;
 }
@@ -149,7 +151,7 @@ export class IdpHttp {
     this.#httpsProxy = options.httpsProxy ? { uri: options.httpsProxy, token: options.httpsProxyAuthorization ?? null } : null;
     const tls = { rejectUnauthorized: options.sslVerify, timeout: options.timeoutMs };
     this.#pools = {
-      direct: new Agent({ ...this.#common, connect: tls }),
+      direct: new OriginPools({ ...this.#common, connect: tls }),
       http: options.httpProxy ? this.#proxy(options.httpProxy, options.httpProxyAuthorization, false, tls) : null,
       https: this.#httpsProxy ? this.#proxy(this.#httpsProxy.uri, this.#httpsProxy.token, true, tls) : null,
     };
@@ -199,7 +201,7 @@ export class IdpHttp {
     if (known !== undefined) void this.#closeMtls(known.pools);
     const tls = { rejectUnauthorized: id.verify, timeout: this.#timeoutMs, cert: id.cert, key: id.key };
     const pools: IdpPools = {
-      direct: new Agent({ ...this.#common, connect: tls }),
+      direct: new OriginPools({ ...this.#common, connect: tls }),
       http: this.#pools.http,
       https: this.#httpsProxy ? this.#proxy(this.#httpsProxy.uri, this.#httpsProxy.token, true, tls) : null,
     };

@@ -32,7 +32,8 @@
  */
 import { X509Certificate, createHash, randomBytes, verify as verifySignature } from 'node:crypto';
 import { getCACertificates } from 'node:tls';
-import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { ProxyAgent, request, type Dispatcher } from 'undici';
+import { OriginPools } from '../../origin-pools.ts';
 import type { Sync } from './runtime.ts';
 
 /** The record fields a check reads (`proof_of_possession_mtls_from_header`). */
@@ -119,7 +120,7 @@ export interface CheckedCertificate {
 
 interface Pools {
   key: string;
-  direct: Agent;
+  direct: OriginPools;
   http: ProxyAgent | null;
   https: ProxyAgent | null;
 }
@@ -333,7 +334,7 @@ export class RevocationChecker {
     const proxyUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.#pools = {
       key,
-      direct: new Agent({ ...common, connect: tls }),
+      direct: new OriginPools({ ...common, connect: tls }),
       // http:// URLs as absolute-form requests to the proxy, https:// ones through a CONNECT tunnel.
       http: s.http_proxy_host !== null && s.http_proxy_port !== null ? new ProxyAgent({ ...common, uri: proxyUrl(s.http_proxy_host, s.http_proxy_port), proxyTunnel: false, proxyTls: { timeout } }) : null,
       https: s.https_proxy_host !== null && s.https_proxy_port !== null ? new ProxyAgent({ ...common, uri: proxyUrl(s.https_proxy_host, s.https_proxy_port), proxyTunnel: true, requestTls: tls, proxyTls: { timeout } }) : null,
