@@ -120,10 +120,14 @@ test('config: invalid IPs and CIDRs are refused with Kong\'s message', async () 
   await assert.rejects(load({ allow: 12 }), issue(/config\.allow/));
 });
 
-test('config: at least one of allow/deny (Kong\'s entity check), status bounds, stream protocols refused', async () => {
+test('config: at least one of allow/deny (Kong\'s entity check), status bounds; tcp/tls accepted (stream preread), tls_passthrough and udp refused', async () => {
   const load = (config: object, protocols?: string[]) => startGateway({ plugins, config: { plugins: [{ name: 'ip-restriction', ...(protocols ? { protocols } : {}), config }] } });
   await assert.rejects(load({}), issue(/at least one of these fields must be non-empty: 'config\.allow', 'config\.deny'/));
   await assert.rejects(load({ allow: [], deny: [] }), issue(/at least one of these fields must be non-empty/));
   await assert.rejects(load({ deny: ['1.2.3.4'], status: 302 }), issue(/config\.status.*value should be between 400 and 599/));
-  await assert.rejects(load({ deny: ['1.2.3.4'] }, ['http', 'tcp']), issue(/protocols\[1\]/));
+  await assert.rejects(load({ deny: ['1.2.3.4'] }, ['http', 'tls_passthrough']), issue(/protocols\[1\]/));
+  await assert.rejects(load({ deny: ['1.2.3.4'] }, ['udp']), issue(/protocols\[0\]/));
+  // Stream connections are checked in the preread phase (test/stream-proxy.test.ts).
+  const stream = await load({ deny: ['1.2.3.4'] }, ['http', 'tcp', 'tls']);
+  await stream.close();
 });

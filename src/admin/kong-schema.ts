@@ -169,13 +169,13 @@ const pluginScopes = [
  * `entity_checks` (the definition's `kongEntityChecks`, `[]` when it declares none), a key Kong's
  * answer always has.
  */
-export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols' | 'kongEntityChecks'>): { fields: KongField[]; entity_checks: unknown[] } {
+export function kongPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols' | 'defaultProtocols' | 'kongEntityChecks'>): { fields: KongField[]; entity_checks: unknown[] } {
   let out = pluginMemo.get(def);
   if (!out) pluginMemo.set(def, (out = convertPluginSchema(def)));
   return out;
 }
 
-function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols' | 'kongEntityChecks'>): { fields: KongField[]; entity_checks: unknown[] } {
+function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | 'protocols' | 'defaultProtocols' | 'kongEntityChecks'>): { fields: KongField[]; entity_checks: unknown[] } {
   const fields: KongField[] = [];
   for (const [scope, reference] of pluginScopes) {
     if (scope === 'consumer_group') {
@@ -189,6 +189,7 @@ function convertPluginSchema(def: Pick<PluginDefinition, 'schema' | 'scopes' | '
     const field: Record<string, unknown> = definition('protocols', protocols, true);
     // The plugin's own narrower set (Kong's protocols_http), as Kong Manager offers it.
     if (def.protocols && typeof field.elements === 'object' && field.elements !== null) field.elements = { ...(field.elements as Record<string, unknown>), one_of: [...def.protocols] };
+    if (def.defaultProtocols) field.default = [...def.defaultProtocols];
     fields.push({ protocols: field });
   }
   fields.push({ config: { type: 'record', required: true, fields: kongFields((jsonSchemaOf(def.schema) ?? {}) as JsonSchema) } });

@@ -125,7 +125,7 @@ async function start(argv: string[]): Promise<void> {
     process.stderr.write(`portcullis could not start: ${typeof e.format === 'function' ? `\n${e.format()}` : e.message}\n`);
     process.exit(1);
   }
-  if (settings.workers === 1) log.info({ proxy_ports: node.proxyPorts(), admin_ports: node.adminPorts(), database: settings.database }, 'portcullis started');
+  if (settings.workers === 1) log.info({ proxy_ports: node.proxyPorts(), admin_ports: node.adminPorts(), ...(settings.streamListen.length > 0 ? { stream_ports: node.streamPorts() } : {}), database: settings.database }, 'portcullis started');
   if (stopping) {
     stopping = false;
     stop('SIGTERM');

@@ -153,6 +153,40 @@ test("routes need a matching attribute; with https among the protocols (the defa
   assert.ok(msg({ protocols: ['http'], snis: ['api.example.com'] }).length > 0);
 });
 
+test("stream routes: Kong's stream subschema rules and messages; sources/destinations entries are IPs or CIDRs and/or ports", () => {
+  const lines = (input: Record<string, unknown>) => {
+    const res = normalizeEntity('routes', input, { registry, now });
+    return res.ok ? [] : res.issues.map((i) => `${i.path}: ${i.message}`);
+  };
+  assert.deepEqual(lines({ protocols: ['tcp', 'tls'], sources: [{ ip: '10.0.0.0/8', port: 1234 }], destinations: [{ ip: '::1' }] }), []);
+  assert.deepEqual(lines({ protocols: ['tls'], snis: ['*.example.com'] }), []);
+  assert.deepEqual(lines({ protocols: ['tcp'] }), [": must set one of 'sources', 'destinations', 'snis' when 'protocols' is 'tcp', 'tls' or 'udp'"]);
+  assert.deepEqual(lines({ protocols: ['tls_passthrough'], destinations: [{ port: 443 }] }), [": must set snis when 'protocols' is 'tls_passthrough'"]);
+  assert.deepEqual(lines({ protocols: ['tcp'], destinations: [{ port: 80 }], paths: ['/a'], methods: ['GET'] }), [
+    "methods: cannot set 'methods' when 'protocols' is 'tcp', 'tls', 'tls_passthrough' or 'udp'",
+    "paths: cannot set 'paths' when 'protocols' is 'tcp', 'tls', 'tls_passthrough' or 'udp'",
+  ]);
+  assert.deepEqual(lines({ protocols: ['tcp'], destinations: [{ port: 80 }], hosts: ['a.test'], headers: { 'x-a': ['1'] } }), [
+    "hosts: cannot set 'hosts' when 'protocols' is 'tcp', 'tls', 'tls_passthrough' or 'udp'",
+    "headers: cannot set 'headers' when 'protocols' is 'tcp', 'tls', 'tls_passthrough' or 'udp'",
+  ]);
+  // snis only with tls / tls_passthrough (Kong's entity check).
+  assert.ok(lines({ protocols: ['tcp'], snis: ['a.test'] }).includes(": 'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"));
+  // Kong's protocol families do not mix.
+  assert.deepEqual(lines({ protocols: ['tcp', 'tls_passthrough'], snis: ['a.test'] }), ["protocols: these sets are mutually exclusive: ('tcp', 'tls', 'udp'), ('tls_passthrough')"]);
+  assert.deepEqual(lines({ protocols: ['tcp'], sources: [{ ip: 'nope' }] }), ["sources[0].ip: invalid ip or cidr range: 'nope'"]);
+  assert.deepEqual(lines({ protocols: ['tcp'], destinations: [{ ip: '10.0.0.0/33' }] }), ["destinations[0].ip: invalid ip or cidr range: '10.0.0.0/33'"]);
+  assert.deepEqual(lines({ protocols: ['tcp'], sources: [{}] }), ["sources[0]: at least one of these fields must be non-empty: 'ip', 'port'"]);
+  // Stream services: tcp (no upstream TLS fields) and tls (tls_verify, depth, CAs, client certificate), no path.
+  const svc = (input: Record<string, unknown>) => {
+    const res = normalizeEntity('services', input, { registry, now });
+    return res.ok ? [] : res.issues.map((i) => `${i.path}: ${i.message}`);
+  };
+  assert.deepEqual(svc({ protocol: 'tls', host: 'h', port: 443, tls_verify: true, tls_verify_depth: 2, connect_timeout: 100, read_timeout: 100, write_timeout: 100, retries: 1 }), []);
+  assert.deepEqual(svc({ protocol: 'tcp', host: 'h', port: 5432, tls_verify: true }), [": failed conditional validation given value of field 'protocol'", 'tls_verify: value must be null']);
+  assert.deepEqual(svc({ url: 'tcp://h:5432/x' }), [": failed conditional validation given value of field 'protocol'", 'url: value must be null']);
+});
+
 test('fields nothing applies yet are refused by name: http routes with sources/destinations, stream routes; gRPC rules; upstream TLS fields only on TLS services', () => {
   const lines = (entity: 'routes' | 'services', input: Record<string, unknown>) => {
     const res = normalizeEntity(entity, input, { registry, now });
@@ -161,8 +195,10 @@ test('fields nothing applies yet are refused by name: http routes with sources/d
   assert.deepEqual(lines('routes', { paths: ['/'], sources: [{ ip: '10.0.0.1' }] }), ["sources: cannot set 'sources' when 'protocols' is 'http' or 'https'"]);
   assert.deepEqual(lines('routes', { paths: ['/'], protocols: ['ws'], destinations: [{ port: 80 }] }), ["destinations: cannot set 'destinations' when 'protocols' is 'ws' or 'wss'"]);
   assert.deepEqual(lines('routes', { paths: ['/'], sources: null, destinations: [] }), []);
-  assert.match(lines('routes', { protocols: ['tcp'], destinations: [{ port: 80 }] })[0], /^protocols: stream routes \('tcp', 'tls', 'udp'\) are not supported yet/);
-  assert.match(lines('routes', { protocols: ['tls_passthrough'], snis: ['a.test'] })[0], /^protocols: stream routes/);
+  // Stream routes are served (src/stream/); udp is refused by name.
+  assert.deepEqual(lines('routes', { protocols: ['tcp'], destinations: [{ port: 80 }] }), []);
+  assert.deepEqual(lines('routes', { protocols: ['tls_passthrough'], snis: ['a.test'] }), []);
+  assert.deepEqual(lines('routes', { protocols: ['udp'], sources: [{ ip: '10.0.0.1' }] }), ["protocols: 'udp' is not supported: stream routes proxy TCP only ('tcp', 'tls', 'tls_passthrough')"]);
   // gRPC routes are served (proxy/grpc.ts): Kong's grpc subschema rules apply.
   assert.deepEqual(lines('routes', { protocols: ['grpc', 'grpcs'], paths: ['/'] }), []);
   assert.deepEqual(lines('routes', { protocols: ['grpc'], paths: ['/'], strip_path: true }), ["strip_path: cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'"]);

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { between } from './between.ts';
+import { checkIpOrCidr } from './ip-cidr.ts';
 import { checkHeaderName, checkHostname, checkMethod, checkName, checkRouteHost, checkRoutePath, checkServicePath, checkTag, checkWildcardHost, uuidPattern } from './fields.ts';
 
 /** Kong's protocol names, sorted as Kong's constants.PROTOCOLS (its messages and `one_of` list them in this order). */
@@ -85,6 +86,14 @@ const headerValueSchema = checked((v) => {
 });
 const headerValuesSchema = z.union([headerValueSchema, z.array(headerValueSchema).min(1)]);
 
+/**
+ * Kong's `typedefs.sources` / `typedefs.destinations` element: an IP or CIDR range and/or a port
+ * (at least one of them).
+ */
+const netSchema = () => z.strictObject({ ip: checked(checkIpOrCidr).optional(), port: portSchema.optional() }).superRefine((v, ctx) => {
+  if (v.ip === undefined && v.port === undefined) ctx.addIssue({ code: 'custom', message: "at least one of these fields must be non-empty: 'ip', 'port'" });
+});
+
 export const routeInputSchema = z.strictObject({
   id: uuidSchema.optional(),
   name: nameSchema.nullable().default(null),
@@ -95,8 +104,8 @@ export const routeInputSchema = z.strictObject({
   paths: z.array(checked(checkRoutePath)).nullable().default(null),
   headers: z.record(checked(checkHeaderName), headerValuesSchema).nullable().default(null),
   snis: z.array(checked(checkWildcardHost)).meta({ kongSet: true }).nullable().default(null),
-  sources: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).meta({ kongSet: true }).nullable().default(null),
-  destinations: z.array(z.strictObject({ ip: z.string().optional(), port: portSchema.optional() })).meta({ kongSet: true }).nullable().default(null),
+  sources: z.array(netSchema()).meta({ kongSet: true }).nullable().default(null),
+  destinations: z.array(netSchema()).meta({ kongSet: true }).nullable().default(null),
   strip_path: z.boolean().default(true),
   preserve_host: z.boolean().default(false),
   regex_priority: z.int().default(0),

@@ -191,6 +191,8 @@ export class ControlPlane {
           configuration: {
             proxy_listen: s.proxyListen.map(listenText),
             admin_listen: s.adminListen.map(listenText),
+            // Kong prints ["off"] when there is no stream listener.
+            stream_listen: s.streamListen.length > 0 ? s.streamListen.map(listenText) : ['off'],
             admin_gui_listen: s.adminGuiListen.map(listenText),
             admin_gui_path: s.adminGuiPath === '' ? '/' : s.adminGuiPath,
             declarative_config: s.declarativeConfig,

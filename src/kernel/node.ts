@@ -33,6 +33,8 @@ type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 export interface RunningNode {
   /** Bound proxy ports (single-process mode; empty in a cluster primary). */
   proxyPorts(): number[];
+  /** Bound stream_listen ports (single-process mode; empty in a cluster primary). */
+  streamPorts(): number[];
   adminPorts(): number[];
   /** Bound Status API ports (PORTCULLIS_STATUS_LISTEN). */
   statusPorts(): number[];
@@ -114,6 +116,7 @@ export async function startSingle(settings: Settings, registry: PluginRegistry, 
   const rt = runtime!;
   return {
     proxyPorts: () => rt.ports(),
+    streamPorts: () => rt.streamPorts(),
     adminPorts: () => control.adminPorts(),
     statusPorts: () => control.statusPorts(),
     guiPorts: () => control.guiPorts(),
@@ -252,10 +255,11 @@ export async function startPrimary(settings: Settings, registry: PluginRegistry,
     });
   });
   await Promise.all(Array.from({ length: settings.workers }, () => fork()));
-  log.info({ workers: settings.workers, proxy_listen: settings.proxyListen, admin_listen: settings.adminListen }, 'portcullis started');
+  log.info({ workers: settings.workers, proxy_listen: settings.proxyListen, admin_listen: settings.adminListen, ...(settings.streamListen.length > 0 ? { stream_listen: settings.streamListen } : {}) }, 'portcullis started');
 
   return {
     proxyPorts: () => [],
+    streamPorts: () => [],
     adminPorts: () => control.adminPorts(),
     statusPorts: () => control.statusPorts(),
     guiPorts: () => control.guiPorts(),

@@ -23,6 +23,9 @@ import type { CertificateStore } from '../tls/store.ts';
 import { AccessLog } from '../observability/access-log.ts';
 import { ProcessMetrics } from '../observability/metrics.ts';
 import { pino } from 'pino';
+import { StreamListener } from '../stream/proxy.ts';
+import { streamConfigOf } from './stream.ts';
+import { readProxyHeader } from './preamble.ts';
 
 export interface ProxyRuntimeOptions {
   settings: Settings;
@@ -45,6 +48,8 @@ export class ProxyRuntime {
   readonly #ownsBalancing: boolean;
   readonly #handler: RequestHandler;
   #listeners: Listener[] = [];
+  /** Kong's stream_listen listeners (src/stream/). */
+  #streamListeners: StreamListener[] = [];
   /** Certificates of the TLS listeners (null until listen(), or without ssl listeners). */
   #certificates: CertificateStore | null = null;
   /** Connection/request counters of this process's listeners (GET /status). */
@@ -160,7 +165,7 @@ export class ProxyRuntime {
 
   async listen(): Promise<void> {
     const s = this.#o.settings;
-    if (s.proxyListen.some((l) => l.ssl)) {
+    if (s.proxyListen.some((l) => l.ssl) || s.streamListen.some((l) => l.ssl)) {
       this.#certificates = await certificateStore(s);
       this.#certificates.update(tlsMaterial(this.#data));
     }
@@ -168,6 +173,19 @@ export class ProxyRuntime {
     for (const spec of s.proxyListen) {
       this.#listeners.push(await listen(spec, this.#handler, { maxHeaderSize: s.maxHeaderSize, certificates, reusePort: this.#o.reusePort, stats: this.stats, log: this.#o.log }));
     }
+    const trusted = parseTrustedIps(s.trustedIps);
+    const upstreamCa = s.upstreamCaFile ? readFileSync(s.upstreamCaFile, 'utf8') : null;
+    for (const spec of s.streamListen) {
+      this.#streamListeners.push(await StreamListener.open({
+        spec, config: () => streamConfigOf(this.#handler.snapshot), certificates, trusted, readProxyHeader, reusePort: this.#o.reusePort, log: this.#o.log,
+        upstream: { tlsVerifyDefault: s.upstreamTlsVerify, ca: upstreamCa },
+      }));
+    }
+  }
+
+  /** Bound stream ports, in stream_listen order. */
+  streamPorts(): number[] {
+    return this.#streamListeners.map((l) => l.port());
   }
 
   /** Bound ports, in proxy_listen order. */
@@ -180,7 +198,7 @@ export class ProxyRuntime {
     if (this.#closed) return;
     this.#closed = true;
     this.#handler.stopKeepAlive();
-    await drain(this.#listeners, this.#o.settings.drainTimeout);
+    await Promise.all([drain(this.#listeners, this.#o.settings.drainTimeout), ...this.#streamListeners.map((l) => l.close(this.#o.settings.drainTimeout))]);
     await this.#applying;
     await Promise.allSettled([...this.#retiring]);
     const snap = this.#handler.snapshot;

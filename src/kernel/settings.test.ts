@@ -25,3 +25,17 @@ test("log level: Kong's nginx level names are accepted beside pino's, anything e
   assert.equal(readSettings({}, { PORTCULLIS_LOG_LEVEL: 'notice' }).logLevel, 'notice');
   assert.throws(() => readSettings({}, { PORTCULLIS_LOG_LEVEL: 'stderr' }), /log level: 'stderr' is not one of trace, debug, info, notice/);
 });
+
+test("PORTCULLIS_STREAM_LISTEN (Kong's stream_listen): off by default; ssl, proxy_protocol, reuseport, backlog=N; udp and HTTP-only flags refused by name", () => {
+  assert.deepEqual(readSettings({}, {}).streamListen, []);
+  const s = readSettings({}, { PORTCULLIS_STREAM_LISTEN: '0.0.0.0:5555, 127.0.0.1:5556 ssl proxy_protocol reuseport backlog=64' });
+  assert.deepEqual(s.streamListen, [
+    { host: '0.0.0.0', port: 5555, ssl: false, http2: false, reuseport: false, backlog: null, proxyProtocol: false, sslVerifyClient: null },
+    { host: '127.0.0.1', port: 5556, ssl: true, http2: false, reuseport: true, backlog: 64, proxyProtocol: true, sslVerifyClient: null },
+  ]);
+  assert.throws(() => readSettings({}, { PORTCULLIS_STREAM_LISTEN: '0.0.0.0:5555 udp' }), /stream_listen: the 'udp' flag of '0\.0\.0\.0:5555 udp' is not supported/);
+  assert.throws(() => readSettings({}, { PORTCULLIS_STREAM_LISTEN: '0.0.0.0:5555 http2' }), /stream_listen: the 'http2' flag of '0\.0\.0\.0:5555 http2' is not supported here/);
+  assert.throws(() => readSettings({}, { PORTCULLIS_STREAM_LISTEN: '0.0.0.0:5555 bind' }), /stream_listen: the 'bind' flag/);
+  // A stream listener cannot share the proxy's address.
+  assert.throws(() => readSettings({}, { PORTCULLIS_PROXY_LISTEN: '0.0.0.0:8000', PORTCULLIS_STREAM_LISTEN: '127.0.0.1:8000' }), /stream_listen: 127\.0\.0\.1:8000 is also in proxy_listen/);
+});

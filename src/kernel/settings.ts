@@ -34,6 +34,8 @@ export interface Settings {
   proxyListen: ListenSpec[];
   /** Empty when the admin listener is off. */
   adminListen: ListenSpec[];
+  /** Kong's `stream_listen`: TCP/TLS stream proxy listeners (src/stream/); empty = off (the default). */
+  streamListen: ListenSpec[];
   database: 'off' | 'sqlite' | 'postgres';
   declarativeConfig: string | null;
   workers: number;
@@ -115,6 +117,7 @@ export interface SettingDoc {
 export const settingDocs: readonly SettingDoc[] = [
   { env: 'PORTCULLIS_PROXY_LISTEN', flag: '--proxy-listen', default: '0.0.0.0:8000', help: 'Proxy listeners (Kong\'s proxy_listen): comma-separated "host:port [ssl] [http2] [reuseport] [backlog=N] [proxy_protocol] [ssl_verify_client=off|optional|on]". ssl: TLS with SNI certificate selection; http2: h2 by ALPN on ssl listeners, h2c (prior knowledge) on plain ones, HTTP/1.1 always served; proxy_protocol: connections start with a PROXY protocol v1/v2 header (see PORTCULLIS_REAL_IP_HEADER); ssl_verify_client: this ssl listener\'s own PORTCULLIS_SSL_VERIFY_CLIENT. Other Kong flags (deferred, bind, ...) are refused.' },
   { env: 'PORTCULLIS_ADMIN_LISTEN', flag: '--admin-listen', default: '127.0.0.1:8001', help: 'Admin API listeners, same syntax (flags: ssl, reuseport, backlog=N); "off" disables the Admin API.' },
+  { env: 'PORTCULLIS_STREAM_LISTEN', default: 'off', help: 'Stream (TCP/TLS) proxy listeners, as Kong\'s stream_listen: comma-separated "host:port [ssl] [proxy_protocol] [reuseport] [backlog=N]", or off. Plain listeners serve routes with protocol tcp (matched by sources/destinations); ssl listeners read the ClientHello and serve tls routes (TLS terminated with the SNI certificate selection of the proxy listeners) and tls_passthrough routes (the TLS bytes piped to the service untouched). udp and other flags are refused.' },
   { env: 'PORTCULLIS_DATABASE', flag: '--database', default: 'sqlite (off when a declarative config is given)', help: 'off (declarative file), sqlite (embedded) or postgres.' },
   { env: 'PORTCULLIS_DECLARATIVE_CONFIG', flag: '-c, --config', default: '(none)', help: 'decK-format YAML/JSON file served in DB-less mode.' },
   { env: 'PORTCULLIS_WORKERS', flag: '--workers', default: 'number of CPUs', help: 'Worker processes serving the proxy.' },
@@ -210,6 +213,19 @@ export function parseListen(spec: string, what: string, flags: readonly string[]
     if (out.sslVerifyClient !== null && !out.ssl) throw new SettingsError(`${what}: ssl_verify_client of '${item.trim()}' needs the 'ssl' flag`);
     return out;
   });
+}
+
+/**
+ * Kong's `stream_listen`: the listen syntax with the flags a stream listener takes (ssl,
+ * proxy_protocol, reuseport, backlog=N). Kong's `udp` is refused by name: only TCP is proxied.
+ */
+export function parseStreamListen(spec: string): ListenSpec[] {
+  for (const item of spec.split(',')) {
+    if (item.trim().split(/\s+/).slice(1).includes('udp')) {
+      throw new SettingsError(`stream_listen: the 'udp' flag of '${item.trim()}' is not supported (UDP stream proxying is not implemented; supported flags: ssl, proxy_protocol, reuseport, backlog)`);
+    }
+  }
+  return parseListen(spec, 'stream_listen', ['ssl', 'proxy_protocol', 'reuseport', 'backlog']);
 }
 
 /** Kong's `ssl_protocols` (space-separated TLSv1.2 / TLSv1.3; older versions refused). */
@@ -489,12 +505,14 @@ export function readSettings(flags: Flags, env: Record<string, string | undefine
   const adminListen = parseListen(flags.adminListen ?? env.PORTCULLIS_ADMIN_LISTEN ?? '127.0.0.1:8001', 'admin_listen', ['ssl', 'reuseport', 'backlog']);
   const statusListen = parseListen(env.PORTCULLIS_STATUS_LISTEN ?? 'off', 'status_listen', ['ssl', 'http2', 'reuseport', 'backlog']);
   const adminGuiListen = parseListen(env.PORTCULLIS_ADMIN_GUI_LISTEN ?? '127.0.0.1:8002', 'admin_gui_listen', ['reuseport', 'backlog']);
+  const streamListen = parseStreamListen(env.PORTCULLIS_STREAM_LISTEN ?? 'off');
   // The default admin GUI address gives way when taken (a warning at start); a chosen one may not.
-  assertDistinctListeners([['proxy_listen', proxyListen], ['admin_listen', adminListen], ['status_listen', statusListen],
+  assertDistinctListeners([['proxy_listen', proxyListen], ['admin_listen', adminListen], ['status_listen', statusListen], ['stream_listen', streamListen],
     ...(env.PORTCULLIS_ADMIN_GUI_LISTEN ? [['admin_gui_listen', adminGuiListen] as [string, ListenSpec[]]] : [])]);
   return {
     proxyListen,
     adminListen,
+    streamListen,
     database: dbRaw,
     declarativeConfig,
     workers,

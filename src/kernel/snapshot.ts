@@ -17,10 +17,13 @@ import { certificatesById, upstreamTlsResolver } from '../tls/index.ts';
 import { BalancedService } from '../proxy/balanced.ts';
 import type { Balancing } from '../balancer/balancing.ts';
 import { buildChains, instanceKey, type Instance, type PluginChains } from './plugins.ts';
+import { StreamRouter } from '../stream/router.ts';
 
 export interface Snapshot {
   readonly version: number;
   readonly router: Router;
+  /** Routes of the stream listeners (tcp, tls, tls_passthrough). */
+  readonly stream: StreamRouter;
   readonly chains: PluginChains;
   readonly entities: EntityLookup;
   readonly targets: ReadonlyMap<string, UpstreamTarget>;
@@ -164,6 +167,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
     enabledRoutes.push(r);
   }
   const router = compileRouter(enabledRoutes, servicesById, { httpsRedirect: true, escapedSlashes: deps.escapedSlashes });
+  const stream = new StreamRouter(enabledRoutes, servicesById);
 
   const reusable = new Map<string, Instance>();
   if (previous !== null) for (const inst of previous.instances.values()) reusable.set(inst.key, inst);
@@ -213,6 +217,7 @@ export async function buildSnapshot(data: ConfigData, version: number, deps: Bui
   return {
     version,
     router,
+    stream,
     chains: buildChains([...instances.values()], enabledRoutes),
     entities: buildLookup(data),
     targets,

@@ -293,7 +293,37 @@ export interface PluginHandlers {
   body?(ctx: ResponseContext, body: Buffer): Buffer | undefined | Promise<Buffer | undefined>;
   /** Runs after the response is finished; must not affect the client. */
   log?(ctx: LogContext): void;
+  /**
+   * Kong's stream `preread` phase: runs for a TCP/TLS connection of a stream route (src/stream/)
+   * once the route is known, before the service is connected. Return a refusal to close the
+   * connection (Kong: `ngx.exit(status)`, nothing is written to the client). Runs only when the
+   * instance's `protocols` contain the connection's (`tcp`, or `tls` for a terminated TLS one).
+   */
+  preread?(ctx: StreamContext): StreamRefusal | void;
   close?(): void | Promise<void>;
+}
+
+/** What a `preread` handler knows about a stream connection. */
+export interface StreamContext {
+  /** The client's address (the PROXY protocol source on proxy_protocol listeners, from trusted_ips). */
+  readonly clientIp: string;
+  readonly clientPort: number;
+  /** The listener address the connection reached. */
+  readonly serverIp: string;
+  readonly serverPort: number;
+  /** `tcp` (plain) or `tls` (terminated by the gateway). */
+  readonly protocol: 'tcp' | 'tls';
+  /** The TLS server name, null on plain connections or without one. */
+  readonly sni: string | null;
+  readonly route: Route;
+  readonly service: Service | null;
+  readonly log: Logger;
+}
+
+/** A `preread` refusal: the connection is closed; `status` and `message` are logged. */
+export interface StreamRefusal {
+  readonly status: number;
+  readonly message: string;
 }
 
 export interface PluginDeps {
@@ -346,6 +376,12 @@ export interface PluginDefinition<C = any> {
    */
   readonly protocols?: readonly Protocol[];
   /**
+   * Kong's default of the plugin schema's `protocols` when it is not typedefs.protocols' own
+   * (grpc, grpcs, http, https): the protocols an instance created without `protocols` gets
+   * (ip-restriction: those plus tcp and tls). Omitted = the entity's default.
+   */
+  readonly defaultProtocols?: readonly Protocol[];
+  /**
    * Checks that depend on the node as well as the config (e.g. a setting required with several
    * workers). Run after the schema, wherever a config is validated (Admin API writes, declarative
    * files, `config validate`), so that what is accepted there is what `create` can build.
@@ -393,10 +429,17 @@ export const PLUGIN_ENTITY_CHECK = '@entity';
  */
 export const HTTP_PROTOCOLS: readonly Protocol[] = ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss'];
 
-/** The handlers `create` may return, in phase order. */
-export const handlerNames = ['rewrite', 'access', 'response', 'body', 'log', 'close'] as const;
+/**
+ * The stream protocols a plugin with a `preread` handler may add to {@link HTTP_PROTOCOLS}
+ * (Kong's `typedefs.protocols` default of such plugins has tcp and tls; tls_passthrough
+ * connections are never terminated, udp is not proxied).
+ */
+export const STREAM_PLUGIN_PROTOCOLS: readonly Protocol[] = ['tcp', 'tls'];
 
-const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'protocols', 'check', 'shorthands', 'create', 'adminRoutes', 'kongEntityChecks']);
+/** The handlers `create` may return, in phase order. */
+export const handlerNames = ['rewrite', 'access', 'response', 'body', 'log', 'preread', 'close'] as const;
+
+const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'protocols', 'defaultProtocols', 'check', 'shorthands', 'create', 'adminRoutes', 'kongEntityChecks']);
 const scopeNames = new Set(['consumer', 'route', 'service', 'global', 'consumer_group']);
 const adminMethods = new Set(['GET', 'POST', 'DELETE']);
 /** Kong's plugin names: lower-case words joined by dashes (`openid-connect`, `rate-limiting`). */
@@ -427,6 +470,10 @@ export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
         else if (typeof v !== 'boolean') problems.push(`scopes.${k}: must be a boolean`);
       }
     }
+  }
+  const allowed = Array.isArray(d.protocols) ? (d.protocols as unknown[]) : null;
+  if (d.defaultProtocols !== undefined && (!Array.isArray(d.defaultProtocols) || d.defaultProtocols.length === 0 || (allowed !== null && d.defaultProtocols.some((x: unknown) => !allowed.includes(x))))) {
+    problems.push('defaultProtocols: must be a non-empty array of protocols the plugin allows');
   }
   if (d.protocols !== undefined && (!Array.isArray(d.protocols) || d.protocols.length === 0 || d.protocols.some((x) => typeof x !== 'string'))) {
     problems.push('protocols: must be a non-empty array of protocol names');

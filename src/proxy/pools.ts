@@ -52,7 +52,7 @@ function keyFor(s: Service, settings: PoolSettings, host: string, port: number, 
  * nginx's proxy_ssl_verify_depth: the verified chain may have at most `depth` certificates above
  * the upstream's own (depth 1: the leaf and its issuer).
  */
-function depthCheck(depth: number): (host: string, cert: PeerCertificate) => Error | undefined {
+export function depthCheck(depth: number): (host: string, cert: PeerCertificate) => Error | undefined {
   return (host, cert) => {
     const identity = tls.checkServerIdentity(host, cert);
     if (identity !== undefined) return identity;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import { describe, it } from 'node:test';
-import { readClientHello } from './client-hello.ts';
+import { readClientHello, readHelloServerName } from './client-hello.ts';
 
 /** The first bytes a node:tls client sends with `options` (its ClientHello), captured by a raw server. */
 async function helloOf(options: tls.ConnectionOptions): Promise<Buffer> {
@@ -54,5 +54,16 @@ describe('ClientHello: which certificate type the client can verify', () => {
     assert.deepEqual(readClientHello(split, true), { prefer: 'ec' });
     assert.equal(readClientHello(Buffer.from('GET / HTTP/1.1\r\n\r\n'), true), null);
     assert.equal(readClientHello(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00]), true), null, 'a handshake that is not a ClientHello');
+  });
+});
+
+describe('readHelloServerName (the stream proxy routes TLS by it)', () => {
+  it('returns the SNI host name, lower-cased; null without one; more while incomplete; null for non-TLS bytes', async () => {
+    const hello = await helloOf({ servername: 'Stream.Example.TEST' });
+    assert.deepEqual(readHelloServerName(hello), { sni: 'stream.example.test' });
+    assert.equal(readHelloServerName(hello.subarray(0, 20)), 'more');
+    // node:tls sends no server_name for an IP address.
+    assert.deepEqual(readHelloServerName(await helloOf({ servername: '' })), { sni: null });
+    assert.equal(readHelloServerName(Buffer.from('GET / HTTP/1.1\r\n\r\n')), null);
   });
 });

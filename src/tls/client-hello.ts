@@ -56,7 +56,20 @@ function isRsaSuite(s: number): boolean {
  * `tls13` says whether the server may negotiate TLS 1.3.
  */
 export function readClientHello(buf: Buffer, tls13: boolean): HelloCapabilities | 'more' | null {
-  // Reassemble the handshake message from as many handshake records as it spans.
+  const msg = helloMessage(buf);
+  if (msg === 'more' || msg === null) return msg;
+  try {
+    return capabilities(msg, tls13);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The ClientHello message body at the start of `buf` (reassembled from as many handshake
+ * records as it spans): 'more' = incomplete, null = not a ClientHello.
+ */
+function helloMessage(buf: Buffer): Buffer | 'more' | null {
   const parts: Buffer[] = [];
   let have = 0;
   let need = -1;
@@ -76,12 +89,50 @@ export function readClientHello(buf: Buffer, tls13: boolean): HelloCapabilities 
       if (need > maxHelloBytes) return null;
     }
   }
-  const msg = (parts.length === 1 ? parts[0] : Buffer.concat(parts)).subarray(4, need);
+  return (parts.length === 1 ? parts[0] : Buffer.concat(parts)).subarray(4, need);
+}
+
+/**
+ * The server name (SNI, lower-case) of the ClientHello at the start of `buf`: 'more' =
+ * incomplete, null = not a ClientHello; `{ sni: null }` = a ClientHello without a host name.
+ * The stream proxy routes TLS connections by it before (or instead of) terminating them.
+ */
+export function readHelloServerName(buf: Buffer): { sni: string | null } | 'more' | null {
+  const msg = helloMessage(buf);
+  if (msg === 'more' || msg === null) return msg;
   try {
-    return capabilities(msg, tls13);
+    return { sni: serverNameOf(msg) };
   } catch {
     return null;
   }
+}
+
+/** The host_name entry of the server_name extension (RFC 6066 §3). */
+function serverNameOf(hello: Buffer): string | null {
+  let p = 2 + 32; // legacy_version, random
+  p += 1 + hello[p]; // session id
+  p += 2 + hello.readUInt16BE(p); // cipher suites
+  p += 1 + hello[p]; // compression methods
+  if (p + 2 > hello.length) return null;
+  const end = p + 2 + hello.readUInt16BE(p);
+  p += 2;
+  while (p + 4 <= end) {
+    const type = hello.readUInt16BE(p);
+    const len = hello.readUInt16BE(p + 2);
+    if (type === 0) {
+      const body = hello.subarray(p + 4, p + 4 + len);
+      let q = 2; // server_name_list length
+      while (q + 3 <= body.length) {
+        const nameType = body[q];
+        const nameLen = body.readUInt16BE(q + 1);
+        if (nameType === 0) return body.subarray(q + 3, q + 3 + nameLen).toString('latin1').toLowerCase();
+        q += 3 + nameLen;
+      }
+      return null;
+    }
+    p += 4 + len;
+  }
+  return null;
 }
 
 function capabilities(hello: Buffer, tls13Allowed: boolean): HelloCapabilities {

@@ -151,7 +151,8 @@ export const plugins: EntityDescriptor<'plugins'> = {
         name: v.name,
         instance_name: v.instance_name,
         config,
-        protocols: v.protocols,
+        // Kong: the plugin schema's own `protocols` default (ip-restriction's has tcp and tls).
+        protocols: r.protocols === undefined && def?.defaultProtocols ? [...def.defaultProtocols] : v.protocols,
         enabled: v.enabled,
         route,
         service,

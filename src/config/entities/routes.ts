@@ -13,6 +13,31 @@ function nonEmpty(v: unknown): boolean {
   return false;
 }
 
+const streamProtocolList = "'tcp', 'tls', 'tls_passthrough' or 'udp'";
+
+function isStreamFamily(family: readonly string[]): boolean {
+  return family.includes('tcp') || family.includes('tls_passthrough');
+}
+
+/**
+ * Kong's stream subschema (routes_subschemas.lua): no HTTP matching fields; tcp/tls routes need
+ * one of sources, destinations, snis; tls_passthrough routes need snis. UDP is not proxied here:
+ * a route naming it is refused rather than accepted and never served.
+ */
+function streamRules(r: Record<string, unknown>, protocolsGiven: readonly unknown[], issues: Array<{ path: string; message: string }>): void {
+  if (protocolsGiven.includes('udp')) {
+    issues.push({ path: 'protocols', message: "'udp' is not supported: stream routes proxy TCP only ('tcp', 'tls', 'tls_passthrough')" });
+  }
+  for (const f of ['methods', 'hosts', 'paths', 'headers']) {
+    if (nonEmpty(r[f])) issues.push({ path: f, message: `cannot set '${f}' when 'protocols' is ${streamProtocolList}` });
+  }
+  if (protocolsGiven.includes('tls_passthrough')) {
+    if (!nonEmpty(r.snis)) issues.push({ path: '', message: "must set snis when 'protocols' is 'tls_passthrough'" });
+  } else if (!['sources', 'destinations', 'snis'].some((f) => nonEmpty(r[f]))) {
+    issues.push({ path: '', message: "must set one of 'sources', 'destinations', 'snis' when 'protocols' is 'tcp', 'tls' or 'udp'" });
+  }
+}
+
 export const routes: EntityDescriptor<'routes'> = {
   name: 'routes',
   singular: 'route',
@@ -77,10 +102,7 @@ export const routes: EntityDescriptor<'routes'> = {
         if (nonEmpty(r[f])) issues.push({ path: f, message: `cannot set '${f}' when 'protocols' is ${family.map((p) => `'${p}'`).join(' or ')}` });
       }
     }
-    if (family !== null && !family.includes('http') && !family.includes('ws') && !family.includes('grpc')) {
-      // Accepted but never routed would be a silently ignored route: refuse until the proxy serves them.
-      issues.push({ path: 'protocols', message: `stream routes (${family.map((p) => `'${p}'`).join(', ')}) are not supported yet; use 'http', 'https', 'grpc', 'grpcs', 'ws' or 'wss'` });
-    }
+    if (family !== null && isStreamFamily(family)) streamRules(r, protocolsGiven, issues);
     if (family !== null && family.includes('grpc')) {
       // Kong's grpc subschema: gRPC paths are /package.Service/Method, never stripped; no methods.
       if (r.strip_path === true) issues.push({ path: 'strip_path', message: "cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'" });

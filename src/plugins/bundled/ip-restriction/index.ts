@@ -7,7 +7,9 @@
  * - `deny` is looked at first: an address it lists is refused even when `allow` lists it too;
  * - then, when `allow` has entries, an address it does not list is refused;
  * - refused → `status` (403) with `{"message": message}`, the message defaulting to
- *   `IP address not allowed: <ip>`.
+ *   `IP address not allowed: <ip>`;
+ * - on stream routes (tcp, tls: the `preread` handler) the same check closes the connection,
+ *   as Kong's plugin does with `ngx.exit(status)` in the stream subsystem.
  *
  * Entries are IPs or CIDR ranges, IPv4 or IPv6, validated as Kong's `typedefs.ip_or_cidr` does
  * (an address inet_pton accepts, IPv6 optionally in brackets; a prefix written as a plain decimal
@@ -15,44 +17,14 @@
  * compared with IPv4 entries only and an IPv6 client with IPv6 entries only, like Kong's
  * resty.ipmatcher.
  */
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList } from 'node:net';
+import { parseIpOrCidr, peerAddress } from '../../../config/ip-cidr.ts';
 import { z } from 'zod';
-import { between, definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK } from '../../sdk.ts';
+import { between, definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK, STREAM_PLUGIN_PROTOCOLS } from '../../sdk.ts';
 import type { RequestContext, Reply } from '../../sdk.ts';
 
-/** An entry split into its address (brackets removed) and prefix length (null for a single address). */
-interface ParsedEntry {
-  readonly address: string;
-  readonly family: 'ipv4' | 'ipv6';
-  readonly prefix: number | null;
-}
-
-/** Kong's prefix tables: exactly the decimal strings "0".."32" / "0".."128". */
-const prefixPattern = /^(?:0|[1-9][0-9]{0,2})$/;
-
-function parseAddress(text: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
-  if (isIPv4(text)) return { address: text, family: 'ipv4' };
-  // resty.ipmatcher strips the brackets of an IPv6 literal before inet_pton.
-  const bare = text.length > 2 && text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  // node:net accepts a zone id (`fe80::1%eth0`); inet_pton, and so Kong, does not.
-  if (!bare.includes('%') && isIPv6(bare)) return { address: bare, family: 'ipv6' };
-  return null;
-}
-
-/** An IP or a CIDR range as Kong's `typedefs.ip_or_cidr` accepts it, else null. */
-export function parseIpOrCidr(entry: string): ParsedEntry | null {
-  const slash = entry.indexOf('/');
-  if (slash < 0) {
-    const a = parseAddress(entry);
-    return a === null ? null : { ...a, prefix: null };
-  }
-  const a = parseAddress(entry.slice(0, slash));
-  const bits = entry.slice(slash + 1);
-  if (a === null || !prefixPattern.test(bits)) return null;
-  const prefix = Number(bits);
-  if (prefix > (a.family === 'ipv4' ? 32 : 128)) return null;
-  return { ...a, prefix };
-}
+/** Kong's `typedefs.ip_or_cidr` (shared with route sources/destinations: config/ip-cidr.ts). */
+export { parseIpOrCidr };
 
 const ipOrCidr = z.string().refine((s) => parseIpOrCidr(s) !== null, { error: (iss) => `invalid ip or cidr range: '${String(iss.input)}'` });
 
@@ -95,16 +67,7 @@ function matcherOf(entries: readonly string[] | null): Matcher | null {
   return m;
 }
 
-/**
- * The client address as a family and an address node:net can check; an IPv4-mapped IPv6 peer
- * (a dual-stack listener) counts as its IPv4 address. Null when it is not an IP at all.
- */
-function clientAddress(ip: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
-  if (isIPv4(ip)) return { address: ip, family: 'ipv4' };
-  if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) return { address: ip.slice(7), family: 'ipv4' };
-  if (isIPv6(ip)) return { address: ip, family: 'ipv6' };
-  return null;
-}
+const clientAddress = peerAddress;
 
 function listed(m: Matcher, a: { address: string; family: 'ipv4' | 'ipv6' }): boolean {
   return a.family === 'ipv4' ? m.v4.check(a.address, 'ipv4') : m.v6.check(a.address, 'ipv6');
@@ -114,9 +77,10 @@ export default definePlugin<IpRestrictionConfig>({
   name: 'ip-restriction',
   version: '0.1.0',
   priority: 990,
-  // Kong's default protocols also have tcp and tls (stream proxying, where it closes the
-  // connection); only HTTP-family requests are proxied here, so those are refused.
-  protocols: HTTP_PROTOCOLS,
+  // Kong's default protocols: the HTTP ones plus tcp and tls (stream connections: `preread`).
+  protocols: [...HTTP_PROTOCOLS, ...STREAM_PLUGIN_PROTOCOLS],
+  // Kong's schema default: an instance created without `protocols` also guards stream connections.
+  defaultProtocols: ['grpc', 'grpcs', 'http', 'https', 'tcp', 'tls'],
   schema: ipRestrictionSchema,
   // Kong: scoped to anything, consumer groups included.
   scopes: { consumer_group: true },
@@ -126,6 +90,7 @@ export default definePlugin<IpRestrictionConfig>({
     const deny = matcherOf(config.deny);
     const allow = matcherOf(config.allow);
     const status = config.status ?? 403;
+    const blocked = (a: { address: string; family: 'ipv4' | 'ipv6' }): boolean => (deny !== null && listed(deny, a)) || (allow !== null && !listed(allow, a));
 
     const refuse = (ctx: RequestContext, message: string): Reply => {
       ctx.log.warn({ plugin: 'ip-restriction', client_ip: ctx.request.clientIp }, message);
@@ -142,8 +107,16 @@ export default definePlugin<IpRestrictionConfig>({
           ctx.log.warn({ plugin: 'ip-restriction' }, message);
           return ctx.reply(403, { message });
         }
-        const blocked = (deny !== null && listed(deny, a)) || (allow !== null && !listed(allow, a));
-        if (blocked) return refuse(ctx, config.message ?? `IP address not allowed: ${ip}`);
+        if (blocked(a)) return refuse(ctx, config.message ?? `IP address not allowed: ${ip}`);
+      },
+      // Kong's stream branch: the same check, and a refusal closes the connection (ngx.exit).
+      preread(ctx) {
+        const a = clientAddress(ctx.clientIp);
+        const message = a === null ? 'Cannot identify the client IP address, unix domain sockets are not supported.'
+          : blocked(a) ? config.message ?? `IP address not allowed: ${ctx.clientIp}` : null;
+        if (message === null) return;
+        ctx.log.warn({ plugin: 'ip-restriction', client_ip: ctx.clientIp }, message);
+        return { status: a === null ? 403 : status, message };
       },
     };
   },

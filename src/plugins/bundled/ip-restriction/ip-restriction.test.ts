@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import plugin, { ipRestrictionSchema, parseIpOrCidr } from './index.ts';
 import { makeCtx, makeDeps } from '../../../../test/helpers/plugin-ctx.ts';
-import type { Reply } from '../../sdk.ts';
+import type { Reply, StreamContext } from '../../sdk.ts';
 
 async function run(config: unknown, clientIp: string): Promise<Reply | undefined> {
   const h = await plugin.create(ipRestrictionSchema.parse(config), makeDeps('ip-restriction'));
@@ -15,9 +15,11 @@ const issues = (config: unknown): Array<{ path: string; message: string }> => {
   return r.error!.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
 };
 
-test('definition: Kong priority, HTTP protocols only, entity check as Kong prints it', () => {
+test('definition: Kong priority, HTTP protocols plus tcp and tls (stream), entity check as Kong prints it', () => {
   assert.equal(plugin.priority, 990);
-  assert.ok(!plugin.protocols!.includes('tcp') && !plugin.protocols!.includes('tls'));
+  assert.ok(plugin.protocols!.includes('tcp') && plugin.protocols!.includes('tls'));
+  assert.ok(!plugin.protocols!.includes('tls_passthrough') && !plugin.protocols!.includes('udp'));
+  assert.deepEqual(plugin.defaultProtocols, ['grpc', 'grpcs', 'http', 'https', 'tcp', 'tls']);
   assert.ok(plugin.protocols!.includes('grpc') && plugin.protocols!.includes('https'));
   assert.deepEqual(plugin.kongEntityChecks, [{ at_least_one_of: ['config.allow', 'config.deny'] }]);
   assert.equal(plugin.scopes?.consumer_group, true);
@@ -88,4 +90,16 @@ test('a client without an IP address gets Kong\'s unix-socket answer', async () 
   const r = await run({ deny: ['1.2.3.4'], status: 401 }, '');
   assert.equal(r?.status, 403);
   assert.deepEqual(r?.body, { message: 'Cannot identify the client IP address, unix domain sockets are not supported.' });
+});
+
+test('preread (stream connections): the same allow/deny check; a refusal carries the status and message, a pass returns nothing', async () => {
+  const log = { warn() {}, info() {}, error() {}, debug() {} } as unknown as StreamContext['log'];
+  const ctx = (clientIp: string) => ({ clientIp, clientPort: 5000, serverIp: '127.0.0.1', serverPort: 9000, protocol: 'tcp', sni: null, route: {}, service: null, log }) as unknown as StreamContext;
+  const deny = await plugin.create(ipRestrictionSchema.parse({ deny: ['10.0.0.0/8'], status: 401 }), makeDeps('ip-restriction'));
+  assert.deepEqual(deny.preread!(ctx('10.1.2.3')), { status: 401, message: 'IP address not allowed: 10.1.2.3' });
+  assert.equal(deny.preread!(ctx('192.168.0.1')), undefined);
+  const allow = await plugin.create(ipRestrictionSchema.parse({ allow: ['::ffff:0:0/96', '127.0.0.1'], message: 'go away' }), makeDeps('ip-restriction'));
+  assert.equal(allow.preread!(ctx('127.0.0.1')), undefined);
+  assert.deepEqual(allow.preread!(ctx('127.0.0.2')), { status: 403, message: 'go away' });
+  assert.deepEqual(allow.preread!(ctx('not-an-ip')), { status: 403, message: 'Cannot identify the client IP address, unix domain sockets are not supported.' });
 });
