@@ -13,7 +13,7 @@
 import { appendFile } from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { z } from 'zod';
-import { definePlugin, type LogContext } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS, type LogContext } from '../../sdk.ts';
 import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
 
 export const fileLogSchema = z.strictObject({
@@ -33,6 +33,10 @@ export default definePlugin<FileLogConfig>({
   name: 'file-log',
   version: '0.1.0',
   priority: 9,
+  // Kong's schema: typedefs.protocols (every protocol, stream ones too). Here the plugin runs on
+  // HTTP requests only (no log phase for stream sessions): tcp, tls, tls_passthrough and udp are
+  // refused naming the field rather than accepted and never run.
+  protocols: HTTP_PROTOCOLS,
   schema: fileLogSchema,
   create(config, deps) {
     let pending = '';

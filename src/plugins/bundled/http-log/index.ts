@@ -16,7 +16,7 @@
  */
 import { Pool } from 'undici';
 import { z } from 'zod';
-import { definePlugin, type LogContext } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS, type LogContext } from '../../sdk.ts';
 import { LogQueue, queueSchema, withLegacyQueueFields } from '../../log-queue.ts';
 import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
 
@@ -50,6 +50,10 @@ export default definePlugin<HttpLogConfig>({
   name: 'http-log',
   version: '0.1.0',
   priority: 12,
+  // Kong's schema: typedefs.protocols (every protocol, stream ones too). Here the plugin runs on
+  // HTTP requests only (no log phase for stream sessions): tcp, tls, tls_passthrough and udp are
+  // refused naming the field rather than accepted and never run.
+  protocols: HTTP_PROTOCOLS,
   schema: httpLogSchema,
   create(config, deps) {
     const queueConfig = withLegacyQueueFields(config.queue, [

@@ -12,7 +12,7 @@
  * health states as `GET /upstreams/{u}/health` (balancer/target-health.ts).
  */
 import { z } from 'zod';
-import { definePlugin, type LogContext } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS, type LogContext } from '../../sdk.ts';
 import type { MetricGates } from '../../../observability/metrics.ts';
 
 const notHere = (what: string) => z.boolean().default(false).refine((v) => v === false, { message: `${what} are not available in this gateway; leave it false` });
@@ -33,6 +33,10 @@ export default definePlugin<PrometheusConfig>({
   name: 'prometheus',
   version: '0.1.0',
   priority: 13,
+  // Kong's schema: typedefs.protocols (every protocol, stream ones too). Here the plugin runs on
+  // HTTP requests only (no log phase for stream sessions): tcp, tls, tls_passthrough and udp are
+  // refused naming the field rather than accepted and never run.
+  protocols: HTTP_PROTOCOLS,
   schema: prometheusSchema,
   create(config, deps) {
     const metrics = deps.metrics;

@@ -21,7 +21,7 @@
  *   Host set the upstream Host, over preserve_host and the service host.
  */
 import { z } from 'zod';
-import { definePlugin, UPSTREAM_METHODS } from '../../sdk.ts';
+import { definePlugin, HTTP_PROTOCOLS, UPSTREAM_METHODS } from '../../sdk.ts';
 import type { MaybeReply, Reply, RequestContext } from '../../sdk.ts';
 import { utf8HeaderValue } from '../../header-value.ts';
 import { colonEntryProblem, headerEntryProblem, splitEntry } from '../../transformer-entries.ts';
@@ -381,7 +381,10 @@ export default definePlugin<RequestTransformerConfig>({
   name: 'request-transformer',
   version: '0.1.0',
   priority: 801,
-  // Kong's schema: typedefs.protocols (every protocol); it only acts on HTTP requests.
+  // Kong's schema: typedefs.protocols (every protocol, stream ones too). Here the plugin runs on
+  // HTTP requests only (no log phase for stream sessions): tcp, tls, tls_passthrough and udp are
+  // refused naming the field rather than accepted and never run.
+  protocols: HTTP_PROTOCOLS,
   schema: requestTransformerSchema,
   // Kong (3.4+): request-transformer may be scoped to a consumer group.
   scopes: { consumer_group: true },
