@@ -30,3 +30,23 @@ test('BodyCollector moves a body over the threshold to a temporary file, which d
   held.dispose();
   assert.equal(existsSync(held.path!), false);
 });
+
+test('BodyCollector.discard right after the spill (the file not open yet) leaves no file behind', async () => {
+  const { readdirSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'spill-test-'));
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    for (let i = 0; i < 20; i++) {
+      const c = new BodyCollector(4);
+      c.write(Buffer.from('0123456789'), () => {});
+      c.discard();
+    }
+  } finally {
+    process.env.TMPDIR = saved;
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(readdirSync(dir), []);
+});

@@ -97,10 +97,15 @@ export class BodyCollector {
   /** Drops what was collected (and the temporary file). */
   discard(): void {
     this.#chunks = [];
-    if (this.#file !== null) {
-      this.#file.destroy();
-      rmSync(this.#path!, { force: true });
+    const file = this.#file;
+    if (file !== null) {
+      const path = this.#path!;
       this.#file = null;
+      // The file may not be open yet (createWriteStream opens it asynchronously): it is removed
+      // once the stream has closed, as well as now.
+      file.once('close', () => rmSync(path, { force: true }));
+      file.destroy();
+      rmSync(path, { force: true });
     }
   }
 }
