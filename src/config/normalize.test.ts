@@ -199,6 +199,10 @@ test('fields nothing applies yet are refused by name: http routes with sources/d
   assert.deepEqual(lines('routes', { protocols: ['tcp'], destinations: [{ port: 80 }] }), []);
   assert.deepEqual(lines('routes', { protocols: ['tls_passthrough'], snis: ['a.test'] }), []);
   assert.deepEqual(lines('routes', { protocols: ['udp'], sources: [{ ip: '10.0.0.1' }] }), ["protocols: 'udp' is not supported: stream routes proxy TCP only ('tcp', 'tls', 'tls_passthrough')"]);
+  // A udp service could only be reached by a tcp route, over TCP: refused by name too.
+  assert.deepEqual(lines('services', { protocol: 'udp', host: 'dns.test', port: 53 }), ["protocol: 'udp' is not supported: stream services are proxied over TCP ('tcp' or 'tls')"]);
+  assert.deepEqual(lines('services', { url: 'udp://dns.test:53' }), ["url: 'udp' is not supported: stream services are proxied over TCP ('tcp' or 'tls')"]);
+  assert.deepEqual(lines('services', { protocol: 'tcp', host: 'db.test', port: 5432 }), []);
   // gRPC routes are served (proxy/grpc.ts): Kong's grpc subschema rules apply.
   assert.deepEqual(lines('routes', { protocols: ['grpc', 'grpcs'], paths: ['/'] }), []);
   assert.deepEqual(lines('routes', { protocols: ['grpc'], paths: ['/'], strip_path: true }), ["strip_path: cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'"]);

@@ -77,6 +77,9 @@ export const services: EntityDescriptor<'services'> = {
         issues.push({ path: f, message: 'value must be null' });
       }
     }
+    // Kong proxies udp for udp routes; here stream routes are TCP only (routes.ts refuses udp), and
+    // a tcp route would reach a udp service over TCP: refused rather than accepted and mis-served.
+    if (protocolGiven === 'udp') issues.push({ path: typeof r.url === 'string' ? 'url' : 'protocol', message: "'udp' is not supported: stream services are proxied over TCP ('tcp' or 'tls')" });
     if (!parsed.success || issues.length > 0) return { ok: false, issues };
     const v = parsed.data;
     const protocol: Protocol = fromUrl && !('error' in fromUrl) ? fromUrl.protocol : v.protocol;
