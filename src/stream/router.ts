@@ -18,9 +18,8 @@
  * A plain listener serves routes whose protocols contain `tcp`; an ssl listener those with `tls`
  * or `tls_passthrough`.
  */
-import { BlockList } from 'node:net';
 import type { Route, Service } from '../config/types.ts';
-import { parseIpOrCidr, peerAddress } from '../config/ip-cidr.ts';
+import { IpMatcher, peerAddress } from '../config/ip-cidr.ts';
 
 /** What the router knows about a connection. */
 export interface StreamFacts {
@@ -43,7 +42,7 @@ export interface StreamMatch {
 }
 
 interface NetEntry {
-  readonly ip: BlockList | null;
+  readonly ip: IpMatcher | null;
   readonly port: number | null;
 }
 
@@ -81,18 +80,7 @@ interface NetField {
 
 function netEntries(list: readonly unknown[] | null): NetEntry[] | null {
   if (list === null || list.length === 0) return null;
-  return (list as NetField[]).map((e) => {
-    let ip: BlockList | null = null;
-    if (e.ip !== undefined && e.ip !== null) {
-      const p = parseIpOrCidr(e.ip);
-      if (p !== null) {
-        ip = new BlockList();
-        if (p.prefix === null) ip.addAddress(p.address, p.family);
-        else ip.addSubnet(p.address, p.prefix, p.family);
-      }
-    }
-    return { ip, port: e.port ?? null };
-  });
+  return (list as NetField[]).map((e) => ({ ip: e.ip !== undefined && e.ip !== null ? new IpMatcher([e.ip]) : null, port: e.port ?? null }));
 }
 
 /** Kong's weight of a sources/destinations list: exact IP 8, port 4, CIDR 1 (bits, or-ed). */
@@ -134,7 +122,7 @@ function netMatches(entries: readonly NetEntry[], ip: string, port: number): boo
   return entries.some((e) => {
     if (e.port !== null && e.port !== port) return false;
     if (e.ip === null) return true;
-    return a !== null && e.ip.check(a.address, a.family);
+    return a !== null && e.ip.has(a);
   });
 }
 

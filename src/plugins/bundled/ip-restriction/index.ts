@@ -17,11 +17,10 @@
  * compared with IPv4 entries only and an IPv6 client with IPv6 entries only, like Kong's
  * resty.ipmatcher.
  */
-import { BlockList } from 'node:net';
-import { parseIpOrCidr, peerAddress } from '../../../config/ip-cidr.ts';
+import { IpMatcher, parseIpOrCidr, peerAddress, type PeerAddress } from '../../../config/ip-cidr.ts';
 import { z } from 'zod';
 import { between, definePlugin, HTTP_PROTOCOLS, PLUGIN_ENTITY_CHECK, STREAM_PLUGIN_PROTOCOLS } from '../../sdk.ts';
-import type { RequestContext, Reply } from '../../sdk.ts';
+import type { Logger, StreamRefusal } from '../../sdk.ts';
 
 /** Kong's `typedefs.ip_or_cidr` (shared with route sources/destinations: config/ip-cidr.ts). */
 export { parseIpOrCidr };
@@ -49,29 +48,13 @@ export const ipRestrictionSchema = z
 
 export type IpRestrictionConfig = z.infer<typeof ipRestrictionSchema>;
 
-/** The entries of one list, one BlockList per family; null when the list is unset or empty. */
-interface Matcher {
-  readonly v4: BlockList;
-  readonly v6: BlockList;
+/** A list's matcher; null when the list is unset or empty (it then decides nothing). */
+function matcherOf(entries: readonly string[] | null): IpMatcher | null {
+  return entries === null || entries.length === 0 ? null : new IpMatcher(entries);
 }
 
-function matcherOf(entries: readonly string[] | null): Matcher | null {
-  if (entries === null || entries.length === 0) return null;
-  const m: Matcher = { v4: new BlockList(), v6: new BlockList() };
-  for (const e of entries) {
-    const p = parseIpOrCidr(e)!;
-    const list = p.family === 'ipv4' ? m.v4 : m.v6;
-    if (p.prefix === null) list.addAddress(p.address, p.family);
-    else list.addSubnet(p.address, p.prefix, p.family);
-  }
-  return m;
-}
-
-const clientAddress = peerAddress;
-
-function listed(m: Matcher, a: { address: string; family: 'ipv4' | 'ipv6' }): boolean {
-  return a.family === 'ipv4' ? m.v4.check(a.address, 'ipv4') : m.v6.check(a.address, 'ipv6');
-}
+/** Kong's answer to a client without an IP address (a unix-socket client), whatever `status` says. */
+const NO_ADDRESS = 'Cannot identify the client IP address, unix domain sockets are not supported.';
 
 export default definePlugin<IpRestrictionConfig>({
   name: 'ip-restriction',
@@ -90,34 +73,24 @@ export default definePlugin<IpRestrictionConfig>({
     const deny = matcherOf(config.deny);
     const allow = matcherOf(config.allow);
     const status = config.status ?? 403;
-    const blocked = (a: { address: string; family: 'ipv4' | 'ipv6' }): boolean => (deny !== null && listed(deny, a)) || (allow !== null && !listed(allow, a));
+    const blocked = (a: PeerAddress): boolean => (deny !== null && deny.has(a)) || (allow !== null && !allow.has(a));
 
-    const refuse = (ctx: RequestContext, message: string): Reply => {
-      ctx.log.warn({ plugin: 'ip-restriction', client_ip: ctx.request.clientIp }, message);
-      return ctx.reply(status, { message });
+    /** The refusal for a client address (logged), or undefined to let it through. */
+    const verdict = (ip: string, log: Logger): StreamRefusal | undefined => {
+      const a = peerAddress(ip);
+      const refusal = a === null ? { status: 403, message: NO_ADDRESS }
+        : blocked(a) ? { status, message: config.message ?? `IP address not allowed: ${ip}` } : undefined;
+      if (refusal !== undefined) log.warn({ plugin: 'ip-restriction', client_ip: ip }, refusal.message);
+      return refusal;
     };
 
     return {
       access(ctx) {
-        const ip = ctx.request.clientIp;
-        const a = clientAddress(ip);
-        // Kong: no binary address (a unix-socket client) → always 403 with its own message.
-        if (a === null) {
-          const message = 'Cannot identify the client IP address, unix domain sockets are not supported.';
-          ctx.log.warn({ plugin: 'ip-restriction' }, message);
-          return ctx.reply(403, { message });
-        }
-        if (blocked(a)) return refuse(ctx, config.message ?? `IP address not allowed: ${ip}`);
+        const r = verdict(ctx.request.clientIp, ctx.log);
+        if (r !== undefined) return ctx.reply(r.status, { message: r.message });
       },
       // Kong's stream branch: the same check, and a refusal closes the connection (ngx.exit).
-      preread(ctx) {
-        const a = clientAddress(ctx.clientIp);
-        const message = a === null ? 'Cannot identify the client IP address, unix domain sockets are not supported.'
-          : blocked(a) ? config.message ?? `IP address not allowed: ${ctx.clientIp}` : null;
-        if (message === null) return;
-        ctx.log.warn({ plugin: 'ip-restriction', client_ip: ctx.clientIp }, message);
-        return { status: a === null ? 403 : status, message };
-      },
+      preread: (ctx) => verdict(ctx.clientIp, ctx.log),
     };
   },
 });
