@@ -13,7 +13,6 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
-import type { Logger } from '../plugins/sdk.ts';
 import type { Context, ResponseHeaders } from './context.ts';
 import type { Instance } from './plugins.ts';
 
@@ -139,16 +138,4 @@ async function runBodyHandlers(h: BodyHold, body: Buffer): Promise<Buffer> {
     }
   }
   return current;
-}
-
-/** A warning logged at most once a minute per reason (a log line per request would flood the log). */
-export class WarnOncePerMinute {
-  readonly #last = new Map<string, number>();
-
-  warn(log: Logger, now: number, reason: string, fields: Record<string, unknown>): void {
-    const last = this.#last.get(reason);
-    if (last !== undefined && now - last < 60_000) return;
-    this.#last.set(reason, now);
-    log.warn(fields, reason);
-  }
 }

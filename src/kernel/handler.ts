@@ -21,7 +21,8 @@ import { openTunnel, spliceTunnel, type ClientUpgrade } from '../proxy/tunnel.ts
 import type { Logger, Reply } from '../plugins/sdk.ts';
 import { Context, Incoming, ResponseHeaders, Upstream, isReply, type BodyLimits } from './context.ts';
 import { Flight } from './flight.ts';
-import { HeldResponseBody, WarnOncePerMinute } from './body-hook.ts';
+import { HeldResponseBody } from './body-hook.ts';
+import { LogThrottle } from '../observability/log-throttle.ts';
 import { resolveEntry, type ChainEntry, type Instance } from './plugins.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { TrustedIps } from './trusted.ts';
@@ -135,13 +136,14 @@ export class RequestHandler implements ForwardSink<Flight> {
   /** Set by `stopKeepAlive` (SIGTERM drain): every response from now on closes its connection. */
   #draining = false;
   /** Response bodies above the buffer cap that a plugin asked to hold: one warning a minute. */
-  readonly #bodyWarnings = new WarnOncePerMinute();
+  readonly #bodyWarnings: LogThrottle;
 
   constructor(snapshot: Snapshot, settings: HandlerSettings) {
     this.snapshot = snapshot;
     this.#s = settings;
     this.#body = { maxBodySize: settings.maxBodySize, spillAbove: settings.bufferCap, clientBodyTimeout: settings.clientBodyTimeout };
     this.#limits = { maxBodySize: settings.maxBodySize, bufferCap: settings.bufferCap, bodyTimeout: settings.clientBodyTimeout };
+    this.#bodyWarnings = new LogThrottle(60_000, () => settings.now());
   }
 
   /**
@@ -520,7 +522,9 @@ export class RequestHandler implements ForwardSink<Flight> {
     return new HeldResponseBody({
       ctx: ctx as Context & { response: ResponseHeaders }, res, plugins: f.plugins, cap, sendBody: !head,
       pluginFailed: (plugin, err) => this.#logPluginError(ctx, plugin, 'body', err),
-      overCap: () => this.#bodyWarnings.warn(ctx.log, this.#s.now(), 'response body above the buffer cap: sent unchanged, body handlers not run', { cap, route: ctx.route?.name ?? ctx.route?.id ?? null }),
+      overCap: () => {
+        if (this.#bodyWarnings.admit() !== null) ctx.log.warn({ cap, route: ctx.route?.name ?? ctx.route?.id ?? null }, 'response body above the buffer cap: sent unchanged, body handlers not run');
+      },
     });
   }
 

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { between } from './sdk.ts';
+import { LogThrottle } from '../observability/log-throttle.ts';
 
 /**
  * Kong's `queue` record (kong/tools/queue_schema.lua). There is no `name` (Kong 3.3 removed it
@@ -80,8 +81,7 @@ export class LogQueue<T> {
   #sending = false;
   #closed = false;
   #inFlight = new Set<Promise<void>>();
-  readonly #lastReport = new Map<string, number>();
-  #suppressed = new Map<string, number>();
+  readonly #reports = new LogThrottle(reportIntervalMs);
 
   constructor(config: QueueConfig, hooks: QueueHooks<T>) {
     this.#c = config;
@@ -94,16 +94,9 @@ export class LogQueue<T> {
   }
 
   #report(kind: 'queue_full' | 'send_failed' | 'gave_up', detail: Record<string, unknown>): void {
-    const now = Date.now();
-    const last = this.#lastReport.get(kind) ?? 0;
-    if (now - last < reportIntervalMs) {
-      this.#suppressed.set(kind, (this.#suppressed.get(kind) ?? 0) + 1);
-      return;
-    }
-    this.#lastReport.set(kind, now);
-    const suppressed = this.#suppressed.get(kind) ?? 0;
-    this.#suppressed.set(kind, 0);
-    this.#h.report(kind, suppressed > 0 ? { ...detail, similar_since_last_report: suppressed } : detail);
+    const held = this.#reports.admit(kind);
+    if (held === null) return;
+    this.#h.report(kind, held > 0 ? { ...detail, similar_since_last_report: held } : detail);
   }
 
   add(entry: T): void {

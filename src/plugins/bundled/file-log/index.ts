@@ -15,6 +15,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { z } from 'zod';
 import { definePlugin, HTTP_PROTOCOLS, type LogContext } from '../../sdk.ts';
 import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
+import { LogThrottle } from '../../../observability/log-throttle.ts';
 
 export const fileLogSchema = z.strictObject({
   // Kong's pattern: at least two characters, none of `*`, `&`, `%`, backslash or backtick, and
@@ -42,15 +43,13 @@ export default definePlugin<FileLogConfig>({
     let pending = '';
     let scheduled = false;
     let stream: WriteStream | null = null;
-    let lastReport = 0;
+    const reports = new LogThrottle(reportEveryMs);
     let droppedSinceReport = 0;
     let writing: Promise<void> = Promise.resolve();
     const dropped = (n: number, err: Error): void => {
       deps.metrics?.queueDropped.labels('file-log', 'write_failed').inc(n);
       droppedSinceReport += n;
-      const now = Date.now();
-      if (now - lastReport < reportEveryMs) return;
-      lastReport = now;
+      if (reports.admit() === null) return;
       deps.log.error({ path: config.path, err: { message: err.message, code: (err as NodeJS.ErrnoException).code }, dropped_lines: droppedSinceReport }, 'file-log cannot write its file; log lines are dropped');
       droppedSinceReport = 0;
     };

@@ -11,6 +11,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { allInstrumentations, type Instrumentations, type PluginDeps, type PluginHandlers, type RequestContext, type RequestEnd, type RequestTrace, type SpanAttributes, type UpstreamRequest, unrecordedTrace } from '../../sdk.ts';
 import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
+import { LogThrottle } from '../../../observability/log-throttle.ts';
 
 /** Longer trace headers are ignored (a new trace starts), whatever they hold. */
 const maxTraceHeader = 512;
@@ -163,21 +164,16 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const endpoint = new URL(config.traces_endpoint);
     const endpointForLog = `${endpoint.protocol}//${endpoint.host}${endpoint.pathname}`;
 
-    let lastReport = 0;
-    let failedSinceReport = 0;
+    // Export failures: logged once a minute, with how many failed since.
+    const failures = new LogThrottle(60_000);
     const inner = new OTLPTraceExporter({ url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout });
     const exporter: SpanExporter = {
       export(spans: ReadableSpan[], done) {
         inner.export(spans, (result) => {
           if (result.code !== 0) {
             deps.metrics?.queueDropped.labels('opentelemetry', 'export_failed').inc(spans.length);
-            failedSinceReport++;
-            const now = Date.now();
-            if (now - lastReport >= 60_000) {
-              lastReport = now;
-              deps.log.error({ endpoint: endpointForLog, error: result.error?.message, failed_exports: failedSinceReport }, 'opentelemetry export failed; the spans are dropped');
-              failedSinceReport = 0;
-            }
+            const held = failures.admit();
+            if (held !== null) deps.log.error({ endpoint: endpointForLog, error: result.error?.message, failed_exports: held + 1 }, 'opentelemetry export failed; the spans are dropped');
           }
           done(result);
         });

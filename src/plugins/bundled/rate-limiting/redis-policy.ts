@@ -23,6 +23,7 @@
 import type { Logger } from 'pino';
 import { acquireRedisClient, releaseRedisClient, type RedisClient, type RedisRecord } from '../../../storage/redis.ts';
 import type { Period } from './counters.ts';
+import { LogThrottle } from '../../../observability/log-throttle.ts';
 
 /** Kong's kong/plugins/rate-limiting/expiration.lua: a window's length in seconds (a month is 30 days). */
 export const EXPIRATION: Readonly<Record<Period, number>> = {
@@ -118,11 +119,9 @@ export const ERROR_LOG_INTERVAL_MS = 10_000;
 export type FailureLog = (what: string, err: unknown, consequence: string) => void;
 
 export function failureLog(log: Logger, fields: Readonly<Record<string, string>>, prefix: string): FailureLog {
-  let last = -Infinity;
+  const throttle = new LogThrottle(ERROR_LOG_INTERVAL_MS);
   return (what, err, consequence) => {
-    const now = Date.now();
-    if (now - last < ERROR_LOG_INTERVAL_MS) return;
-    last = now;
+    if (throttle.admit() === null) return;
     const message = err instanceof Error ? err.message : String(err);
     log.error({ ...fields, error: message }, `${prefix}${what} failed: ${message}; ${consequence}`);
   };
