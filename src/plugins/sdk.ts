@@ -94,7 +94,8 @@ export interface IncomingView {
    * temporary file beyond) and the proxy then sends it as held. Reading stops once `stopAbove`
    * bytes are passed: the answer is then larger than `stopAbove`, the rest of the body is left
    * unread and the request cannot be proxied (reply, and close the connection). Past
-   * client_max_body_size it fails as `body()` does (413). After `body()`, its length.
+   * client_max_body_size it fails as `body()` does (413). After `body()`, its length. The body is
+   * read once: later calls answer what the first call found, under the first call's bound.
    */
   bodySize(stopAbove?: number): Promise<number>;
   /** The body parsed as `application/x-www-form-urlencoded` (null for another content type). */

@@ -69,7 +69,7 @@ interface Compiled {
 const STREAM_PROTOCOLS = ['tcp', 'tls', 'tls_passthrough'];
 
 /** Whether a route is served by the stream proxy (its protocols are stream ones). */
-export function isStreamRoute(route: Route): boolean {
+function isStreamRoute(route: Route): boolean {
   return route.protocols.some((p) => STREAM_PROTOCOLS.includes(p));
 }
 
