@@ -14,6 +14,10 @@ import { startBadIdp, type BadIdp } from './helpers/idp.ts';
 import { freePort, waitFor } from './helpers/process.ts';
 import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp.ts';
 import { parseExposition } from './helpers/prometheus.ts';
+import { ROOT_CONTEXT, defaultTextMapSetter, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+
+const w3c = new W3CTraceContextPropagator();
 
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
 const parentId = '00f067aa0ba902b7';
@@ -57,7 +61,9 @@ describe('opentelemetry', () => {
   test('request, router, plugin, upstream and IdP spans under the incoming traceparent', async () => {
     receiver.spans = [];
     const token = await idp.sign({ aud: 'api', sub: 'alice' });
-    const r = await fetch(`${gw.proxyUrl}/auth/x`, { headers: { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${parentId}-01` } });
+    const sentAt = BigInt(Date.now()) * 1_000_000n;
+    const r = await fetch(`${gw.proxyUrl}/auth/x`, { headers: { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${parentId}-01`, tracestate: 'vendor=abc' } });
+    const answeredAt = BigInt(Date.now()) * 1_000_000n;
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('x-trace-id'), traceId);
     const upstreamSaw = ((await r.json()) as { headers: Record<string, string> }).headers.traceparent;
@@ -80,9 +86,25 @@ describe('opentelemetry', () => {
     const names = spans.map((s) => s.name);
     for (const n of ['kong.router', 'kong.access.plugin.openid-connect', 'kong.balancer', 'kong.internal.request']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
     for (const s of spans) if (s !== root) assert.equal(s.parentSpanId, root.spanId, `${s.name} is a child of the request span`);
+    // Real times: the root span covers the request as the client saw it (1 ms of clock slack),
+    // every child lies inside it, and none ends before it starts.
+    assert.ok(root.startNs >= sentAt - 1_000_000n && root.endNs <= answeredAt + 1_000_000n, `root ${root.startNs}..${root.endNs} within ${sentAt}..${answeredAt}`);
+    for (const s of spans) {
+      assert.ok(s.endNs >= s.startNs, `${s.name} ends after it starts`);
+      assert.ok(s.startNs >= root.startNs && s.endNs <= root.endNs, `${s.name} within the request span`);
+      assert.equal(s.status, 0, `${s.name}: status unset on success`);
+    }
+    assert.equal(root.traceState, 'vendor=abc', 'the incoming tracestate stays with the trace');
+    assert.equal(new Set(spans.map((s) => s.spanId)).size, spans.length, 'every span has its own id');
     const idpSpans = spans.filter((s) => s.name === 'kong.internal.request').map((s) => s.attributes['portcullis.idp.endpoint']);
     assert.ok(idpSpans.includes('discovery') && idpSpans.includes('jwks'), idpSpans.join(','));
-    assert.doesNotMatch(JSON.stringify(receiver.spans), new RegExp(token.slice(-20)));
+    // Attributes from the call's start and from its answer, on one span.
+    for (const s of spans.filter((x) => x.name === 'kong.internal.request')) {
+      assert.equal(s.attributes['http.method'], 'GET');
+      assert.equal(s.attributes['http.status_code'], 200);
+      assert.equal(s.kind, 3, 'client span');
+    }
+    assert.doesNotMatch(JSON.stringify(receiver.spans, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)), new RegExp(token.slice(-20)));
   });
 
   test('a malformed or oversized traceparent starts a new trace; the request is served', async () => {
@@ -230,6 +252,10 @@ describe('opentelemetry: collector trouble and sampling', () => {
         const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(h.traceparent ?? '');
         assert.ok(m, h.traceparent);
         seen.add(m[1]);
+        // Exactly what the official W3C propagator writes for that trace and span id.
+        const carrier: Record<string, string> = {};
+        w3c.inject(trace.setSpanContext(ROOT_CONTEXT, { traceId: m[1], spanId: m[2], traceFlags: 0 }), carrier, defaultTextMapSetter);
+        assert.deepEqual(carrier, { traceparent: h.traceparent });
       }
       assert.equal(seen.size, 5);
       // An unsampled incoming trace keeps its id and flag; the gateway's span id replaces the parent's.

@@ -12,6 +12,12 @@ export interface ReceivedSpan {
   parentSpanId: string;
   name: string;
   kind: number;
+  /** start_time_unix_nano / end_time_unix_nano. */
+  startNs: bigint;
+  endNs: bigint;
+  /** Status.code: 0 unset, 1 ok, 2 error. */
+  status: number;
+  traceState: string;
   attributes: Record<string, string | number | boolean>;
   resource: Record<string, string | number | boolean>;
 }
@@ -93,12 +99,19 @@ export function decodeTraces(body: Buffer): ReceivedSpan[] {
       for (const sp of bytesOf(fields(ss), 2)) {
         const f = fields(sp);
         const kind = f.find((x) => x.no === 6);
+        const time = (no: number): bigint => (f.find((x) => x.no === no && x.wire === 1)?.value as bigint | undefined) ?? 0n;
+        const statusBuf = bytesOf(f, 15)[0];
+        const code = statusBuf ? fields(statusBuf).find((x) => x.no === 3) : undefined;
         spans.push({
           traceId: bytesOf(f, 1)[0]?.toString('hex') ?? '',
           spanId: bytesOf(f, 2)[0]?.toString('hex') ?? '',
           parentSpanId: bytesOf(f, 4)[0]?.toString('hex') ?? '',
           name: bytesOf(f, 5)[0]?.toString('utf8') ?? '',
           kind: kind ? Number(kind.value) : 0,
+          startNs: time(7),
+          endNs: time(8),
+          status: code ? Number(code.value) : 0,
+          traceState: bytesOf(f, 3)[0]?.toString('utf8') ?? '',
           attributes: attributes(bytesOf(f, 9)),
           resource,
         });
