@@ -21,6 +21,8 @@ export interface Running {
   readonly port: number;
   /** The TLS listener (same process), when started with one. */
   readonly tlsPort?: number;
+  /** A gateway's Admin API port. */
+  readonly adminPort?: number;
 }
 
 export interface Probe {
@@ -175,8 +177,8 @@ export async function startGateway(children: Children, o: GatewayStart): Promise
     const sync = spawnSync(node, [join(root, 'bin/portcullis.js'), 'config', 'sync', file], { env: { ...process.env, PORTCULLIS_ADMIN_URL: `http://127.0.0.1:${admin}` }, encoding: 'utf8' });
     if (sync.status !== 0) throw new Error(`config sync into the gateway's store failed: ${sync.stderr || sync.stdout}`);
   }
-  if (o.listenFlags?.includes('ssl')) return { child, port };
-  const running = await ready('gateway', child, port, o.probe);
+  if (o.listenFlags?.includes('ssl')) return { child, port, adminPort: admin };
+  const running = { ...(await ready('gateway', child, port, o.probe)), adminPort: admin };
   return tlsPort === undefined ? running : { ...running, tlsPort };
 }
 

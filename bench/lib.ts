@@ -176,6 +176,8 @@ export interface WrkResult {
   socketErrors: number;
   /** CPU time the contender spent per request, µs (filled in by the caller when known). */
   cpuUsPerReq?: number;
+  /** A log plugin's dropped entries per request during the run (http-log scenarios). */
+  droppedShare?: number;
 }
 
 function toMs(value: string): number {

@@ -74,6 +74,12 @@ interface Scenario {
   tls?: 'https' | 'h2';
   /** The contender's main listener is TLS: load goes to https:// on its port (with `load`). */
   tlsMain?: boolean;
+  /**
+   * A log plugin's queue: the share of requests whose log entry was dropped during each run
+   * (portcullis_log_queue_dropped_total against kong_nginx_requests_total, from the Admin API's
+   * /metrics), reported beside the throughput.
+   */
+  logDrops?: boolean;
   /** Measures instead of wrk (the mTLS scenarios: a load client with a client certificate). */
   load?(url: string, headers: Record<string, string>, o: WrkOptions): Promise<WrkResult>;
 }
@@ -215,6 +221,7 @@ async function main(): Promise<void> {
       [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${up}/log` } }]));
     scenarios.push(gateway('http-log-batch-w2', 'gateway + http-log (global, queue.max_batch_size 100)', 'core', 2, 1, p1,
       [{ name: 'http-log', config: { http_endpoint: `http://127.0.0.1:${up}/log`, queue: { max_batch_size: 100 } } }]));
+    for (const s of scenarios) if (s.id.startsWith('http-log')) s.logDrops = true;
     for (const w of [1, 2]) {
       scenarios.push({
         id: `nginx-w${w}`, label: 'nginx reverse proxy (reference)', group: 'reference', workers: w,
@@ -466,16 +473,23 @@ async function main(): Promise<void> {
             l.headers = prepared.headers ?? {};
             l.script = prepared.script;
           }
+          const countsBefore = l.s.logDrops ? await logCounts(l.running) : null;
           const cpuBefore = groupCpuSeconds(l.pgid, ticks);
           const result = await load(l);
           const cpu = groupCpuSeconds(l.pgid, ticks) - cpuBefore;
+          if (countsBefore !== null) {
+            const after = await logCounts(l.running);
+            const requests = after.requests - countsBefore.requests;
+            if (requests > 0) result.droppedShare = (after.dropped - countsBefore.dropped) / requests;
+          }
           // wrk counts the requests it completed; a handful more may be in flight at the end.
           if (cpu > 0 && result.requests > 0) result.cpuUsPerReq = (cpu / result.requests) * 1e6;
           const list = samples.get(l.s.id) ?? [];
           list[round] = result;
           samples.set(l.s.id, list);
           const bad = result.non2xx + result.socketErrors;
-          console.log(`${fmt(result.rps).padStart(8)} req/s  p99 ${result.p99Ms.toFixed(2).padStart(7)} ms  cpu ${result.cpuUsPerReq?.toFixed(0) ?? '?'} µs/req${bad > 0 ? `  (${bad} errors!)` : ''}`);
+          const drops = result.droppedShare === undefined ? '' : `  log entries dropped ${(100 * result.droppedShare).toFixed(1)} %`;
+          console.log(`${fmt(result.rps).padStart(8)} req/s  p99 ${result.p99Ms.toFixed(2).padStart(7)} ms  cpu ${result.cpuUsPerReq?.toFixed(0) ?? '?'} µs/req${drops}${bad > 0 ? `  (${bad} errors!)` : ''}`);
         } catch (err) {
           console.log(`FAILED: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
         }
@@ -487,7 +501,9 @@ async function main(): Promise<void> {
       if (ok.length === 0) continue;
       const bad = ok.reduce((a, r) => a + r.non2xx + r.socketErrors, 0);
       const rpsAll = ok.map((r) => r.rps);
-      const note = [ok.length > 1 ? `runs: ${rpsAll.map(fmt).join(' / ')}` : '', bad > 0 ? `${bad} non-2xx or socket errors` : ''].filter(Boolean).join('; ');
+      const drops = ok.map((r) => r.droppedShare).filter((d): d is number => d !== undefined);
+      const note = [ok.length > 1 ? `runs: ${rpsAll.map(fmt).join(' / ')}` : '', bad > 0 ? `${bad} non-2xx or socket errors` : '',
+        drops.length > 0 ? `log entries dropped by the full queue: ${drops.map((d) => `${(100 * d).toFixed(1)} %`).join(' / ')} of requests` : ''].filter(Boolean).join('; ');
       const cpus = ok.map((r) => r.cpuUsPerReq).filter((c): c is number => c !== undefined);
       outcomes.set(id, {
         result: {
@@ -510,6 +526,21 @@ async function main(): Promise<void> {
     await writeFile(join(here, 'RESULTS.md'), report);
     console.log('written to bench/RESULTS.md');
   }
+}
+
+/** The gateway's dropped log entries and requests so far (its Admin API /metrics, all workers). */
+async function logCounts(running: Running): Promise<{ dropped: number; requests: number }> {
+  const r = await fetch(`http://127.0.0.1:${running.adminPort}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await r.text();
+  let dropped = 0;
+  let requests = 0;
+  for (const line of text.split('\n')) {
+    const m = /^(portcullis_log_queue_dropped_total|kong_nginx_requests_total)\{([^}]*)\} ([0-9.e+]+)$/.exec(line);
+    if (m === null) continue;
+    if (m[1] === 'kong_nginx_requests_total') requests += Number(m[3]);
+    else if (m[2].includes('plugin="http-log"')) dropped += Number(m[3]);
+  }
+  return { dropped, requests };
 }
 
 function fmt(n: number): string {
