@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway, adminJson } from './helpers/gateway.ts';
-import { waitFor } from './helpers/process.ts';
+import { freePort, waitFor } from './helpers/process.ts';
 import { parseExposition } from './helpers/prometheus.ts';
 
 interface Collector {
@@ -76,6 +76,13 @@ function assertKongRecord(rec: Record<string, any>, path: string): void {
   assert.equal(rec.upstream_status, '200');
   assert.match(rec.upstream_uri, /access_token=REDACTED/);
   assert.equal(rec.tries.length, 1);
+  // Kong's try entry: the address and start of the attempt, the balancer's time, no failure.
+  const [first] = rec.tries;
+  assert.deepEqual(Object.keys(first).sort(), ['balancer_latency', 'balancer_latency_ns', 'balancer_start', 'balancer_start_ns', 'ip', 'port']);
+  assert.equal(first.ip, '127.0.0.1');
+  assert.equal(typeof first.port, 'number');
+  assert.ok(first.balancer_start >= rec.started_at && first.balancer_start <= rec.started_at + rec.latencies.request + 1, 'the try starts within the request');
+  assert.equal(first.balancer_start_ns, first.balancer_start * 1_000_000);
   assert.equal(rec.workspace_name, 'default');
 }
 
@@ -102,6 +109,32 @@ describe('file-log', () => {
       const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
       for (const rec of lines) assertKongRecord(rec, '/f/x');
       assert.equal(new Set(lines.map((l) => l.request.id)).size, 3);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('tries: an attempt that failed before a retry is "failed" with code 502, the next one has the address that answered', async () => {
+    const file = join(dir, 'tries.log');
+    const dead = await freePort();
+    const echoPort = Number(new URL(echo.url).port);
+    const gw = await startGateway({ config: {
+      upstreams: [{ name: 'two', targets: [{ target: `127.0.0.1:${dead}` }, { target: `127.0.0.1:${echoPort}` }] }],
+      services: [{ name: 's', host: 'two', port: 80, protocol: 'http', routes: [{ name: 'r', paths: ['/t'], plugins: [{ name: 'file-log', config: { path: file } }] }] }],
+    } });
+    try {
+      // Round-robin over the two targets: one of the first two requests tries the dead one first.
+      for (let i = 0; i < 2; i++) assert.equal((await fetch(`${gw.proxyUrl}/t/x`)).status, 200);
+      await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length === 2, 10_000, 'two lines');
+      const recs = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+      const retried = recs.find((r) => r.tries.length === 2);
+      assert.ok(retried, JSON.stringify(recs.map((r) => r.tries)));
+      assert.equal(retried.tries[0].state, 'failed');
+      assert.equal(retried.tries[0].code, 502);
+      assert.equal(retried.tries[0].port, dead);
+      assert.equal(retried.tries[1].port, echoPort);
+      assert.equal(retried.tries[1].state, undefined, 'the last try has no failure');
+      assert.ok(retried.tries[1].balancer_start >= retried.tries[0].balancer_start);
     } finally {
       await gw.close();
     }

@@ -14,8 +14,11 @@ import type { HeldBody } from '../proxy/spill.ts';
 import { isGatewayError } from '../errors.ts';
 import type { RequestTrace } from '../observability/trace-scope.ts';
 import type {
-  ClientCertificate, Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest, UriCaptures,
+  ClientCertificate, Credential, DownstreamResponse, EntityLookup, IncomingView, Logger, Reply, RequestContext, UpstreamRequest, UpstreamTry, UriCaptures,
 } from '../plugins/sdk.ts';
+
+/** No attempt yet (shared; replaced by the first attempt's own list). */
+const noTries: readonly UpstreamTry[] = Object.freeze([]);
 
 /** Parses a Cookie header (RFC 6265 §5.4); later duplicates do not override the first. */
 export function parseCookies(header: string | string[] | undefined): Map<string, string> {
@@ -324,6 +327,8 @@ export class Context implements RequestContext {
   proxyLatency: number | null = null;
   /** Upstream attempts made. */
   tries = 0;
+  /** Each upstream attempt, in order (Kong's `balancer_data.tries`); filled by proxy/forward.ts. */
+  upstreamTries: readonly UpstreamTry[] = noTries;
   /** Body bytes written to the client. */
   bytesSent = 0;
   /** Filled before the log phase. */

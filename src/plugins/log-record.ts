@@ -12,7 +12,7 @@
  * plugins' schemas (`customFieldsByLua`).
  */
 import { z } from 'zod';
-import type { LogContext } from './sdk.ts';
+import type { LogContext, UpstreamTry } from './sdk.ts';
 
 export const REDACTED = 'REDACTED';
 
@@ -130,6 +130,23 @@ function authenticatedEntity(ctx: LogContext): { id: string; consumer_id: string
   return { id: ctx.credential!.id, consumer_id: ctx.credential!.consumer?.id ?? ctx.consumer?.id ?? null };
 }
 
+/**
+ * One of Kong's `tries[]` entries: the address and start of an attempt (`balancer_start` in ms,
+ * `balancer_start_ns`), the time the balancer took to pick it (`balancer_latency`: the peer is
+ * picked before the attempt starts here, so 0), and for an attempt that failed before a retry,
+ * `state` "failed" and its `code`.
+ */
+function kongTry(t: UpstreamTry): Record<string, string | number> {
+  const entry: Record<string, string | number> = {
+    balancer_start: t.startMs, balancer_start_ns: t.startMs * 1_000_000, balancer_latency: 0, balancer_latency_ns: 0, ip: t.ip, port: t.port,
+  };
+  if (t.failed !== null) {
+    entry.state = 'failed';
+    entry.code = t.failed;
+  }
+  return entry;
+}
+
 /** Everything but the entities (`route`, `service`, `consumer`, `authenticated_entity`). */
 function baseRecord(ctx: LogContext): LogRecord {
   const req = ctx.request;
@@ -145,7 +162,6 @@ function baseRecord(ctx: LogContext): LogRecord {
     const q = t.indexOf('?');
     upstreamUri = q >= 0 ? withQuery(t.slice(0, q), redactQuery(t.slice(q + 1))) : t;
   }
-  const svc = ctx.service;
   const record: LogRecord = {
     request: {
       id: ctx.id,
@@ -169,7 +185,7 @@ function baseRecord(ctx: LogContext): LogRecord {
       request: Math.round(ctx.latencies.total),
       receive: 0,
     },
-    tries: svc === null || ctx.tries === 0 ? [] : Array.from({ length: ctx.tries }, () => ({ ip: svc.host, port: svc.port })),
+    tries: ctx.upstreamTries.map(kongTry),
     client_ip: req.clientIp,
     started_at: ctx.startedAt,
     source: proxied ? 'upstream' : 'kong',

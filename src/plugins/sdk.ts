@@ -260,6 +260,18 @@ export interface ResponseContext extends RequestContext {
   readonly response: DownstreamResponse;
 }
 
+/**
+ * One upstream attempt (Kong's `tries[]` entry): the address tried, when (epoch ms), and for an
+ * attempt that failed before another one, how (Kong's `state` "failed" with `code` 502, or 504
+ * for a timeout).
+ */
+export interface UpstreamTry {
+  readonly ip: string;
+  readonly port: number;
+  readonly startMs: number;
+  failed: 502 | 504 | null;
+}
+
 export interface LogContext extends RequestContext {
   /** `headers`: what went to the client (lower-case names). */
   readonly response: { readonly status: number; readonly local: boolean; readonly headers: Readonly<Record<string, string | string[] | number>> };
@@ -271,6 +283,8 @@ export interface LogContext extends RequestContext {
   readonly latencies: { readonly total: number; readonly upstream: number | null; readonly kong: number };
   /** Upstream attempts made (0 when the gateway answered itself). */
   readonly tries: number;
+  /** Those attempts: address, start, and how an attempt before the last one failed. */
+  readonly upstreamTries: readonly UpstreamTry[];
   /** Bytes received from the client (request line, headers, body) and sent to it (head + body). */
   readonly bytes: { readonly received: number; readonly sent: number };
 }

@@ -22,8 +22,10 @@ import { grpcStatusTrailers, type GrpcDispatchOptions } from './grpc.ts';
 import type { UpstreamTarget } from './pools.ts';
 import { StreamedBody, type UpstreamBody } from './request-body.ts';
 import { isReplayable, shouldRetry } from './retry.ts';
+import { upstreamError } from './errors.ts';
 import { BodyCollector, HeldBody } from './spill.ts';
 import type { Peer } from './balanced.ts';
+import type { UpstreamTry } from '../plugins/sdk.ts';
 
 /** What the handler needs of the request it carries (the kernel's per-request record). */
 export interface ForwardedRequest {
@@ -36,6 +38,8 @@ export interface ForwardedRequest {
     proxyLatency: number | null;
     /** Attempts made (Kong's log record `tries`). */
     tries: number;
+    /** Each attempt's address and start; an attempt followed by a retry says how it failed. */
+    upstreamTries: readonly UpstreamTry[];
     /** Body bytes sent to the client (log record, access log). */
     bytesSent: number;
     /** performance.now() when the request arrived. */
@@ -146,6 +150,11 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     const ctx = this.#req.ctx;
     if (this.#attempt === 0) ctx.proxyLatency = now - ctx.t0;
     ctx.tries = this.#attempt + 1;
+    // Kong's tries[] entry: the address (the balanced peer, else the service's host) and when.
+    const peer = this.#peer;
+    const svc = ctx.service!;
+    const attempt: UpstreamTry = { ip: peer !== null ? peer.address.ip : svc.host, port: peer !== null ? peer.address.port : svc.port, startMs: Date.now(), failed: null };
+    ctx.upstreamTries = this.#attempt === 0 ? [attempt] : [...ctx.upstreamTries, attempt];
     if (this.#h1 && this.#target.h1 !== null) {
       this.#target.h1.dispatch(this.#opts as H1DispatchOptions, this);
       return;
@@ -259,6 +268,9 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
       return;
     }
     if (!req.res.headersSent && !ctx.aborted && shouldRetry(err, this.#attempt, this.#retries)) {
+      // As Kong's get_last_failure() for the try before a retry: "failed", 504 on a timeout.
+      const last = ctx.upstreamTries[ctx.upstreamTries.length - 1];
+      if (last !== undefined) last.failed = upstreamError(err).status === 504 ? 504 : 502;
       if (peer !== null) {
         // Another address when one is usable: never the same failing one twice while another is.
         (peer.tried ??= []).push(peer.address);
