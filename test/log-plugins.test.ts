@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { startEcho, type EchoServer } from '../demo/echo.ts';
 import { startGateway, adminJson } from './helpers/gateway.ts';
 import { freePort, waitFor } from './helpers/process.ts';
 import { parseExposition } from './helpers/prometheus.ts';
+import { selfSigned } from './helpers/certs.ts';
 
 interface Collector {
   url: string;
@@ -137,6 +139,83 @@ describe('file-log', () => {
       assert.ok(retried.tries[1].balancer_start >= retried.tries[0].balancer_start);
     } finally {
       await gw.close();
+    }
+  });
+
+  test('over TLS the record has request.tls (version, cipher, client_verify NONE) and the https URL with its port', async () => {
+    const file = join(dir, 'tls.log');
+    const cert = selfSigned();
+    const gw = await startGateway({
+      proxyListen: '127.0.0.1:0 ssl',
+      env: { PORTCULLIS_SSL_CERT: cert.certFile, PORTCULLIS_SSL_CERT_KEY: cert.keyFile },
+      config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/s'], plugins: [{ name: 'file-log', config: { path: file } }] }] }] },
+    });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        https.get({ host: '127.0.0.1', port: gw.proxyPort, path: '/s/x', ca: cert.cert, servername: 'localhost', minVersion: 'TLSv1.3' }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        }).on('error', reject);
+      });
+      assert.equal(status, 200);
+      await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).includes('\n'), 10_000, 'the line');
+      const rec = JSON.parse((await readFile(file, 'utf8')).split('\n')[0]) as Record<string, any>;
+      assert.equal(rec.request.tls.version, 'TLSv1.3');
+      assert.match(rec.request.tls.cipher, /^TLS_(AES|CHACHA20)_/);
+      assert.equal(rec.request.tls.client_verify, 'NONE');
+      assert.equal(rec.request.url, `https://127.0.0.1:${gw.proxyPort}/s/x`);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('correlation_id and trace_id (by injected format) are in the record when correlation-id and opentelemetry ran, as in Kong', async () => {
+    const file = join(dir, 'ids.log');
+    const otel = (extra: Record<string, unknown>) => ({ name: 'opentelemetry', config: { traces_endpoint: 'http://127.0.0.1:9/v1/traces', sampling_rate: 0, ...extra } });
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [
+      { name: 'w3c', paths: ['/w3c'], plugins: [{ name: 'correlation-id', config: {} }, otel({}), { name: 'file-log', config: { path: file } }] },
+      { name: 'both', paths: ['/both'], plugins: [otel({ propagation: { extract: ['w3c'], inject: ['b3', 'w3c'] } }), { name: 'file-log', config: { path: file } }] },
+      { name: 'none', paths: ['/none'], plugins: [{ name: 'file-log', config: { path: file } }] },
+    ] }] } });
+    try {
+      const sent = async (path: string) => ((await (await fetch(`${gw.proxyUrl}${path}`)).json()) as { headers: Record<string, string> }).headers;
+      const w3c = await sent('/w3c/x');
+      const both = await sent('/both/x');
+      await sent('/none/x');
+      await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length === 3, 10_000, 'three lines');
+      const recs = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+      const byRoute = (name: string) => recs.find((r) => r.route.name === name)!;
+      assert.equal(byRoute('w3c').correlation_id, w3c['kong-request-id'], 'the id sent upstream');
+      assert.deepEqual(byRoute('w3c').trace_id, { w3c: w3c.traceparent.split('-')[1] });
+      assert.deepEqual(byRoute('both').trace_id, { b3: both['x-b3-traceid'], w3c: both.traceparent.split('-')[1] });
+      assert.equal('correlation_id' in byRoute('both'), false);
+      assert.equal('trace_id' in byRoute('none'), false);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('latencies.kong is the time until the upstream request went out (Kong\'s KONG_PROXY_LATENCY), not the body\'s transfer', async () => {
+    const file = join(dir, 'latency.log');
+    // Headers at once, the body 300 ms later.
+    const slow = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('a');
+      setTimeout(() => res.end('b'), 300);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const port = (slow.address() as AddressInfo).port;
+    const gw = await startGateway({ config: { services: [{ name: 's', url: `http://127.0.0.1:${port}`, routes: [{ name: 'r', paths: ['/l'], plugins: [{ name: 'file-log', config: { path: file } }] }] }] } });
+    try {
+      assert.equal(await (await fetch(`${gw.proxyUrl}/l/x`)).text(), 'ab');
+      await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).includes('\n'), 10_000, 'the line');
+      const rec = JSON.parse((await readFile(file, 'utf8')).split('\n')[0]) as Record<string, any>;
+      assert.ok(rec.latencies.request >= 290, `request ${rec.latencies.request}`);
+      assert.ok(rec.latencies.kong < 100, `kong ${rec.latencies.kong}`);
+      assert.ok(rec.latencies.proxy < 100, `proxy ${rec.latencies.proxy}`);
+    } finally {
+      await gw.close();
+      await new Promise<void>((r) => slow.close(() => r()));
     }
   });
 

@@ -113,6 +113,14 @@ export class Incoming implements IncomingView {
     return clientCertificateOf(this.raw.socket as TLSSocket);
   }
 
+  get tls(): { version: string; cipher: string; clientVerify: string } | null {
+    const socket = this.raw.socket as TLSSocket;
+    if (socket.encrypted !== true || typeof socket.getProtocol !== 'function') return null;
+    const presented = this.peerCertificate !== null;
+    const verify = !presented ? 'NONE' : socket.authorized === true ? 'SUCCESS' : `FAILED:${String(socket.authorizationError ?? 'unverified')}`;
+    return { version: socket.getProtocol() ?? '', cipher: socket.getCipher()?.name ?? '', clientVerify: verify };
+  }
+
   get peerCertificate(): Buffer | null {
     const socket = this.raw.socket as TLSSocket;
     if (typeof socket.getPeerCertificate !== 'function') return null;
@@ -325,6 +333,8 @@ export class Context implements RequestContext {
   }
   /** ms from arrival to the upstream request being sent (Kong's X-Kong-Proxy-Latency); null when not proxied. */
   proxyLatency: number | null = null;
+  /** ms from arrival to the gateway's own response starting (Kong's X-Kong-Response-Latency); null when proxied. */
+  responseLatency: number | null = null;
   /** Upstream attempts made. */
   tries = 0;
   /** Each upstream attempt, in order (Kong's `balancer_data.tries`); filled by proxy/forward.ts. */
@@ -357,6 +367,11 @@ export class Context implements RequestContext {
   }
 
   /** Headers for whatever response goes to the client (created on first use). */
+  serializeValues: Map<string, unknown> | null = null;
+  setSerializeValue(key: string, value: unknown): void {
+    if (typeof key !== 'string' || key === '') throw new TypeError('setSerializeValue: key must be a non-empty string');
+    (this.serializeValues ??= new Map()).set(key, value);
+  }
   get downstreamHeaders(): { set(name: string, value: string | string[]): void; add(name: string, value: string): void } {
     return (this.#downstream ??= {
       set: (name: string, value: string | string[]): void => {

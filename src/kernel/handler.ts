@@ -463,7 +463,8 @@ export class RequestHandler implements ForwardSink<Flight> {
     const kh = this.#s.kongHeaders;
     if (local) {
       if (this.#s.serverHeader) rh.headers.server ??= this.#s.serverHeader;
-      if (kh?.responseLatency) rh.headers['x-kong-response-latency'] = Math.round(performance.now() - ctx.t0);
+      ctx.responseLatency = performance.now() - ctx.t0;
+      if (kh?.responseLatency) rh.headers['x-kong-response-latency'] = Math.round(ctx.responseLatency);
     } else {
       if (this.#s.viaHeader) {
         const prev = rh.headers.via;
@@ -614,7 +615,9 @@ export class RequestHandler implements ForwardSink<Flight> {
     for (let i = 0; i < plugins.length && !logging; i++) logging = plugins[i].handlers.log !== undefined;
     if (logging) {
       ctx.response ??= new ResponseHeaders(status, {}, true);
-      ctx.latencies = { total: totalMs, upstream: ctx.upstreamLatency, kong: Math.max(0, totalMs - (ctx.upstreamLatency ?? 0)) };
+      // Kong's latencies.kong: KONG_PROXY_LATENCY (until the upstream request went out) when
+      // proxied, else KONG_RESPONSE_LATENCY (until the gateway's own response started).
+      ctx.latencies = { total: totalMs, upstream: ctx.upstreamLatency, kong: ctx.proxyLatency ?? ctx.responseLatency ?? totalMs };
       ctx.bytes = { received: receivedBytes(ctx.request.raw), sent: sentBytes(f.res, ctx.bytesSent) };
       const lctx = ctx;
       for (const inst of plugins) {

@@ -89,15 +89,46 @@ function withQuery(path: string, rawQuery: string): string {
 
 export type LogRecord = Record<string, unknown>;
 
-/** Builds Kong's record for a finished request. */
+/** Builds Kong's record for a finished request, with the values plugins set (setSerializeValue). */
 export function serializeLog(ctx: LogContext): LogRecord {
   const record = baseRecord(ctx);
+  const values = ctx.serializeValues;
+  // Values outside the entities first, so the keys come in the order serializeLogJson writes them.
+  if (values !== null) applySerializeValues(record, values, false);
   if (ctx.route !== null) record.route = ctx.route;
   if (ctx.service !== null) record.service = ctx.service;
   if (ctx.consumer !== null) record.consumer = ctx.consumer;
   if (ctx.credential !== null) record.authenticated_entity = authenticatedEntity(ctx);
+  if (values !== null) applySerializeValues(record, values, true);
   return record;
 }
+
+/**
+ * Kong's `edit_result` for `kong.log.set_serialize_value`: each dotted key sets (or, with
+ * `undefined`, removes) a value, creating the tables on its way; a frozen object on the way (an
+ * entity of the configuration snapshot) is copied first, never changed.
+ */
+function applySerializeValues(record: LogRecord, values: ReadonlyMap<string, unknown>, entities: boolean): void {
+  for (const [key, value] of values) {
+    const parts = key.split('.');
+    if (entityKeys.has(parts[0]) !== entities) continue;
+    let obj: Record<string, unknown> = record;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const p = parts[i];
+      let next = obj[p];
+      if (next === null || typeof next !== 'object' || Array.isArray(next)) next = {};
+      else if (Object.isFrozen(next)) next = { ...(next as Record<string, unknown>) };
+      obj[p] = next;
+      obj = next as Record<string, unknown>;
+    }
+    const last = parts[parts.length - 1];
+    if (value === undefined) delete obj[last];
+    else obj[last] = value;
+  }
+}
+
+/** The record's keys whose text is kept per snapshot version (serializeLogJson). */
+const entityKeys = new Set(['route', 'service', 'consumer', 'authenticated_entity']);
 
 /**
  * The same record as one JSON text, equal to `JSON.stringify(serializeLog(ctx))`. The route,
@@ -105,7 +136,16 @@ export function serializeLog(ctx: LogContext): LogRecord {
  * per version and the text reused, which is most of the record's bytes.
  */
 export function serializeLogJson(ctx: LogContext): string {
-  const base = JSON.stringify(baseRecord(ctx));
+  const values = ctx.serializeValues;
+  let record: LogRecord;
+  if (values === null) record = baseRecord(ctx);
+  else {
+    // A value set inside an entity: the whole record, edited (the entity copied, not changed).
+    for (const key of values.keys()) if (entityKeys.has(key.split('.')[0])) return JSON.stringify(serializeLog(ctx));
+    record = baseRecord(ctx);
+    applySerializeValues(record, values, false);
+  }
+  const base = JSON.stringify(record);
   let out = base.slice(0, -1);
   if (ctx.route !== null) out += `,"route":${entityJson(ctx.route)}`;
   if (ctx.service !== null) out += `,"service":${entityJson(ctx.service)}`;
@@ -152,8 +192,8 @@ function baseRecord(ctx: LogContext): LogRecord {
   const req = ctx.request;
   const query = redactQuery(req.rawQuery);
   const uri = withQuery(req.path, query);
-  const defaultPort = req.scheme === 'https' ? 443 : 80;
-  const url = `${req.scheme}://${req.host}${req.port === defaultPort ? '' : `:${req.port}`}${uri}`;
+  // Kong: scheme://host:server_port/uri, the port always written.
+  const url = `${req.scheme}://${req.host}:${req.port}${uri}`;
   const proxied = !ctx.response.local;
   const upstreamTarget = ctx.upstream as unknown as { target?: () => string };
   let upstreamUri = ctx.upstream.path;
@@ -192,5 +232,7 @@ function baseRecord(ctx: LogContext): LogRecord {
     workspace: null,
     workspace_name: 'default',
   };
+  const tls = req.tls;
+  if (tls !== null) (record.request as Record<string, unknown>).tls = { version: tls.version, cipher: tls.cipher, client_verify: tls.clientVerify };
   return record;
 }

@@ -78,6 +78,13 @@ export interface IncomingView {
   /** The TLS peer certificate in PEM/DER form when the client presented one (mTLS), else null. */
   readonly peerCertificate: Buffer | null;
   /**
+   * The client connection's TLS (null over plain TCP), as Kong's log record `request.tls`:
+   * `version` (TLSv1.2, TLSv1.3), `cipher` (OpenSSL's name, as nginx's $ssl_cipher) and
+   * `clientVerify` as nginx's $ssl_client_verify: NONE (no certificate), SUCCESS, or
+   * FAILED:<reason>.
+   */
+  readonly tls: { readonly version: string; readonly cipher: string; readonly clientVerify: string } | null;
+  /**
    * The client certificate verified at the handshake against the `ca_certificates` entities
    * (listeners with PORTCULLIS_SSL_VERIFY_CLIENT optional/on), else null. Computed once per
    * connection, on first use.
@@ -254,6 +261,15 @@ export interface RequestContext {
     set(name: string, value: string | string[]): void;
     add(name: string, value: string): void;
   };
+  /**
+   * Kong's `kong.log.set_serialize_value(key, value)` (mode `set`): the log record the log plugins
+   * write gets `value` at `key`, a dotted path (`trace_id`, `request.headers.x-extra`), replacing
+   * what was there. `undefined` removes the key. Correlation-id sets `correlation_id`, a tracing
+   * plugin `trace_id`.
+   */
+  setSerializeValue(key: string, value: unknown): void;
+  /** The values set so far, in order (null: none). */
+  readonly serializeValues: ReadonlyMap<string, unknown> | null;
 }
 
 export interface ResponseContext extends RequestContext {
@@ -277,8 +293,8 @@ export interface LogContext extends RequestContext {
   readonly response: { readonly status: number; readonly local: boolean; readonly headers: Readonly<Record<string, string | string[] | number>> };
   /**
    * Milliseconds: `total` (request received → response finished), `upstream` (request sent →
-   * upstream response headers; null when not proxied), `kong` (time spent in the gateway:
-   * total minus upstream, as Kong's `latencies.kong`).
+   * upstream response headers; null when not proxied), `kong` (Kong's `latencies.kong`: until
+   * the upstream request went out when proxied, else until the gateway's own response started).
    */
   readonly latencies: { readonly total: number; readonly upstream: number | null; readonly kong: number };
   /** Upstream attempts made (0 when the gateway answered itself). */

@@ -102,6 +102,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
   const downstream = new HeaderBag();
   let response = { status: 200, local: false };
   let bodyBuffered = false;
+  let serializeValues: Map<string, unknown> | null = null;
   let consumer = req.consumer ?? null;
   let credential = req.credential ?? null;
   let groups = req.authenticatedGroups ?? null;
@@ -132,6 +133,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       clientIp: req.clientIp ?? '127.0.0.1',
       trusted: false,
       peerCertificate: null,
+      tls: null,
       clientCertificate: null,
       body: async () => body,
       bodySize: async (stopAbove = Infinity) => Math.min(body.length, stopAbove + 1),
@@ -196,6 +198,10 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       return { kind: 'reply', status, body: replyBody, headers: replyHeaders };
     },
     downstreamHeaders: { set: (n, v) => downstream.set(n, v), add: (n, v) => downstream.add(n, v) },
+    get serializeValues() { return serializeValues; },
+    setSerializeValue(key: string, value: unknown) {
+      (serializeValues ??= new Map()).set(key, value);
+    },
     response: {
       get status() { return response.status; },
       get local() { return response.local; },

@@ -61,6 +61,8 @@ export default definePlugin<CorrelationIdConfig>({
           ctx.upstream.setHeader(config.header_name, id);
         }
         ctx.state.set(CORRELATION_ID_STATE, id);
+        // As Kong: the log plugins' record carries it as `correlation_id`.
+        ctx.setSerializeValue('correlation_id', id);
       },
       response(ctx) {
         if (!config.echo_downstream) return;

@@ -204,7 +204,14 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const propagate = (ctx: RequestContext, spanCtx: OtelContext, incoming: Format | null, traceId: string): void => {
       for (const h of clear) ctx.upstream.removeHeader(h);
       const carrier = ctx.upstream;
-      for (const f of inject) propagators[f === 'preserve' ? incoming ?? defaultFormat : f as Format].inject(spanCtx, carrier, setter);
+      let formats: Record<string, string> | null = null;
+      for (const f of inject) {
+        const format = f === 'preserve' ? incoming ?? defaultFormat : f as Format;
+        propagators[format].inject(spanCtx, carrier, setter);
+        (formats ??= {})[format === 'w3c' ? 'w3c' : 'b3'] = traceId;
+      }
+      // As Kong's propagation: the log record's `trace_id`, by injected format ({"w3c": …}, {"b3": …}).
+      if (formats !== null) ctx.setSerializeValue('trace_id', formats);
       if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, traceId);
     };
 
@@ -226,6 +233,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
         // holds the two equal) without building an OpenTelemetry context for it.
         for (const h of clear) ctx.upstream.removeHeader(h);
         ctx.upstream.setHeader('traceparent', `00-${traceId}-${spanId}-00`);
+        ctx.setSerializeValue('trace_id', { w3c: traceId });
         if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, traceId);
         return;
       }
