@@ -11,7 +11,8 @@
 # CG_PORT+1), CG_ROOT (checkout to run, default this one: compare two commits from two worktrees
 # on the same machine, in parallel if need be — the counts do not depend on the other's load),
 # CG_OUT (directory for callgrind's files; `callgrind_annotate` reads them: named builtins and C++
-# show, JIT-compiled JavaScript is unnamed). Needs valgrind and ab (Debian: valgrind, apache2-utils).
+# show, JIT-compiled JavaScript is unnamed), CG_ACCESS_LOG (PORTCULLIS_PROXY_ACCESS_LOG for the gateway;
+# default off). Needs valgrind and ab (Debian: valgrind, apache2-utils).
 set -euo pipefail
 label=$1; cfg=$2; hdr=${3:-}; path=${4:-/}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ node=$here/node_modules/.bin/node
 port=${CG_PORT:-19100}; admin=$((port + 1))
 n=${CG_N:-4000}
 out=${CG_OUT:-$(mktemp -d)}/$label; rm -rf "$out"; mkdir -p "$out"
-PORTCULLIS_PROXY_ACCESS_LOG=off PORTCULLIS_LOG_LEVEL=warn valgrind --tool=callgrind --instr-atstart=no \
+PORTCULLIS_PROXY_ACCESS_LOG=${CG_ACCESS_LOG:-off} PORTCULLIS_LOG_LEVEL=warn valgrind --tool=callgrind --instr-atstart=no \
   --callgrind-out-file="$out/cg.%p" "$node" "$root/bin/portcullis.js" start -c "$cfg" --workers 1 \
   --proxy-listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" > "$out/gateway.log" 2>&1 &
 vg=$!
