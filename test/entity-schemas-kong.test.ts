@@ -212,15 +212,17 @@ describe('core entities as Kong declares them', () => {
     const ok = await call('POST', '/plugins', { name: 'cors', service: { id: svc.id }, protocols: ['https'] });
     assert.equal(ok.status, 201);
     assert.deepEqual((await call('PATCH', `/plugins/${ok.body.id}`, { protocols: ['tls'] })).body.fields, { protocols: ['expected one of: grpc, grpcs, http, https, ws, wss'] });
-    // Kong's prometheus takes every protocol (typedefs.protocols); here it runs on HTTP requests
-    // only, so the stream protocols are refused rather than accepted and never run.
+    // Kong's prometheus takes every protocol (typedefs.protocols): stream sessions are recorded
+    // in its stream families; udp (no udp route exists here) is refused.
     const promTcp = await call('POST', '/plugins', { name: 'prometheus', service: { id: svc.id }, protocols: ['tcp', 'tls'] });
-    assert.equal(promTcp.status, 400);
-    assert.deepEqual(promTcp.body.fields, { protocols: ['expected one of: grpc, grpcs, http, https, ws, wss', 'expected one of: grpc, grpcs, http, https, ws, wss'] });
+    assert.equal(promTcp.status, 201);
+    const promUdp = await call('POST', '/plugins', { name: 'prometheus', route: null, protocols: ['udp'] });
+    assert.equal(promUdp.status, 400);
+    assert.deepEqual(promUdp.body.fields, { protocols: ['expected one of: grpc, grpcs, http, https, ws, wss, tcp, tls, tls_passthrough'] });
     const cors = (await call('GET', '/schemas/plugins/cors')).body.fields as Fields;
     assert.deepEqual((field(cors, 'protocols')?.elements as Record<string, unknown>).one_of, ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss']);
     const prometheus = (await call('GET', '/schemas/plugins/prometheus')).body.fields as Fields;
-    assert.ok(!((field(prometheus, 'protocols')?.elements as Record<string, unknown>).one_of as string[]).includes('tcp'));
+    assert.deepEqual((field(prometheus, 'protocols')?.elements as Record<string, unknown>).one_of, ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss', 'tcp', 'tls', 'tls_passthrough']);
     // ip-restriction runs on stream connections too (its preread handler): Kong's default has tcp and tls.
     const ipr = (await call('GET', '/schemas/plugins/ip-restriction')).body.fields as Fields;
     assert.ok(((field(ipr, 'protocols')?.elements as Record<string, unknown>).one_of as string[]).includes('tcp'));

@@ -426,3 +426,102 @@ services:
     assert.equal(await gw.stop(), 0, gw.output());
   }
 });
+
+test('stream log phase: file-log writes Kong\'s stream record and prometheus counts the session (relayed, refused by a plugin, service unreachable; terminated TLS)', async () => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { parseExposition } = await import('./helpers/prometheus.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-stream-log-'));
+  const file = join(dir, 'stream.log');
+  const dead = await freePort();
+  const logging = [
+    { name: 'file-log', protocols: ['tcp', 'tls'], config: { path: file } },
+    { name: 'prometheus', protocols: ['tcp', 'tls'], config: { status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true } },
+  ];
+  const { gw, ports } = await streamGateway((p) => ({
+    certificates: [{ cert: gwCert.cert, key: gwCert.key, snis: [{ name: 'gw.stream.test' }] }],
+    services: [
+      { name: 'echo', protocol: 'tcp', host: '127.0.0.1', port: echoA.port, routes: [
+        { name: 'relayed', protocols: ['tcp'], destinations: [{ port: p.tcp }], plugins: logging },
+        { name: 'terminated', protocols: ['tls'], snis: ['gw.stream.test'], plugins: logging },
+      ] },
+      { name: 'nowhere', protocol: 'tcp', host: '127.0.0.1', port: dead, retries: 1, routes: [
+        { name: 'refused', protocols: ['tcp'], sources: [{ ip: '127.0.0.2' }], destinations: [{ port: p.tcp2 }], plugins: [...logging, { name: 'ip-restriction', config: { deny: ['127.0.0.2'] } }] },
+        { name: 'unreachable', protocols: ['tcp'], sources: [{ ip: '127.0.0.1' }], destinations: [{ port: p.tcp2 }], plugins: logging },
+      ] },
+    ],
+  }));
+  try {
+    assert.equal((await tcpExchange(ports.tcp, 'hello stream')).data, 'A:hello stream');
+    assert.equal((await tcpExchange(ports.tcp2, 'no', '127.0.0.2')).data, '');
+    assert.equal((await tcpExchange(ports.tcp2, 'lost')).data, '');
+    const overTls = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ port: ports.tls, host: '127.0.0.1', servername: 'gw.stream.test', ca: ca.cert, minVersion: 'TLSv1.3' }, () => s.end('secret'));
+      let data = '';
+      s.on('data', (c: Buffer) => { data += c.toString(); });
+      s.on('error', reject);
+      s.on('close', () => resolve(data));
+    });
+    assert.equal(overTls, 'A:secret');
+    await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length === 4, 10_000, 'four stream records');
+    const recs = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    const of = (route: string) => recs.find((r) => r.route.name === route)!;
+
+    const relayed = of('relayed');
+    assert.deepEqual(relayed.session, { received: 12, sent: 14, status: 200, server_port: ports.tcp });
+    assert.deepEqual(relayed.upstream, { received: 14, sent: 12 });
+    assert.equal(relayed.service.name, 'echo');
+    assert.equal(relayed.client_ip, '127.0.0.1');
+    assert.equal(relayed.tries.length, 1);
+    assert.equal(relayed.tries[0].port, echoA.port);
+    assert.ok(relayed.latencies.session >= relayed.latencies.kong && relayed.latencies.kong >= 0);
+    assert.ok(Math.abs(relayed.started_at - Date.now()) < 60_000);
+    assert.equal('request' in relayed, false, 'a stream record, not an HTTP one');
+
+    assert.equal(of('refused').session.status, 403);
+    assert.deepEqual(of('refused').tries, []);
+    const unreachable = of('unreachable');
+    assert.equal(unreachable.session.status, 502);
+    assert.equal(unreachable.tries.length, 2, 'retries: 1');
+    assert.equal(unreachable.tries[0].state, 'failed');
+    assert.equal(unreachable.tries[0].code, 502);
+
+    const terminated = of('terminated');
+    assert.equal(terminated.session.status, 200);
+    assert.equal(terminated.session.tls.version, 'TLSv1.3');
+    assert.equal(terminated.session.tls.client_verify, 'NONE');
+    assert.equal(terminated.session.received, 6, 'the bytes inside TLS');
+
+    const m = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text());
+    const sessions = (route: string, code: string, source: string) => m.value('kong_stream_sessions_total', { service: route === 'relayed' || route === 'terminated' ? 'echo' : 'nowhere', route, code, source, workspace: 'default' });
+    assert.equal(sessions('relayed', '200', 'service'), 1);
+    assert.equal(sessions('terminated', '200', 'service'), 1);
+    assert.equal(sessions('refused', '403', 'kong'), 1);
+    assert.equal(sessions('unreachable', '502', 'kong'), 1);
+    assert.equal(m.value('kong_session_duration_ms_count', { service: 'echo', route: 'relayed', workspace: 'default' }), 1);
+    assert.equal(m.value('kong_kong_latency_ms_count', { service: 'echo', route: 'relayed', workspace: 'default' }), 1);
+    assert.equal(m.value('kong_bandwidth_bytes', { service: 'echo', route: 'relayed', direction: 'ingress', workspace: 'default', consumer: '' }), 12);
+    assert.equal(m.value('kong_bandwidth_bytes', { service: 'echo', route: 'relayed', direction: 'egress', workspace: 'default', consumer: '' }), 14);
+  } finally {
+    await gw.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('log plugins accept Kong\'s stream protocols (tcp, tls, tls_passthrough); udp is refused under protocols', async () => {
+  const gw = await startGateway({ database: 'sqlite' });
+  try {
+    for (const name of ['file-log', 'http-log', 'prometheus']) {
+      const config = name === 'file-log' ? { path: '/tmp/x.log' } : name === 'http-log' ? { http_endpoint: 'http://127.0.0.1:9/log' } : {};
+      const ok = await fetch(`${gw.adminUrl}/plugins`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, protocols: ['http', 'tcp', 'tls', 'tls_passthrough'], config }) });
+      assert.equal(ok.status, 201, `${name}: ${await ok.text()}`);
+      const udp = await fetch(`${gw.adminUrl}/plugins`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, protocols: ['udp'], config }) });
+      assert.equal(udp.status, 400, name);
+      const body = (await udp.json()) as { fields: { protocols: string[] } };
+      assert.match(body.fields.protocols[0], /^expected one of: .*tls_passthrough$/, `${name}: the field is named, udp is not among the accepted`);
+    }
+  } finally {
+    await gw.close();
+  }
+});

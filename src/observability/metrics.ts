@@ -35,6 +35,18 @@ export interface RequestSample {
   egressBytes: number;
 }
 
+/** What the prometheus plugin records for one stream session (Kong's stream log phase). */
+export interface SessionSample {
+  service: string;
+  route: string;
+  status: number;
+  source: 'service' | 'kong';
+  sessionLatency: number;
+  kongLatency: number;
+  ingressBytes: number;
+  egressBytes: number;
+}
+
 export interface MetricGates {
   status_code_metrics: boolean;
   latency_metrics: boolean;
@@ -89,12 +101,26 @@ interface Series {
   egress: number;
 }
 
+/** Everything recorded for one stream service/route (no consumer on a stream session). */
+interface StreamSeries {
+  service: string;
+  route: string;
+  /** status * 2 + (source kong ? 1 : 0) → count */
+  codes: Map<number, number>;
+  session: LocalHistogram | null;
+  kong: LocalHistogram | null;
+  ingress: number;
+  egress: number;
+}
+
 const help = {
   requests: 'HTTP status codes per consumer/service/route in Kong',
   kong: 'Latency added by Kong and enabled plugins for each service/route in Kong',
   upstream: 'Latency added by upstream response for each service/route in Kong',
   request: 'Total latency incurred during requests for each service/route in Kong',
   bandwidth: 'Total bandwidth (ingress/egress) throughput in bytes',
+  sessions: 'Stream status codes per service/route in Kong',
+  session: 'latency incurred in stream session for each service/route in Kong',
 };
 
 /** Counters of one process's listeners, as Kong's nginx stub_status names. */
@@ -121,6 +147,8 @@ export class ProcessMetrics {
    * (`json()`), instead of prom-client's label hashing on every observation.
    */
   readonly #series = new Map<string, Series>();
+  /** Stream sessions, per service/route (Kong's stream subsystem families). */
+  readonly #streamSeries = new Map<string, StreamSeries>();
   /** Series from the log plugins' queues (entries dropped when a queue is full). */
   readonly queueDropped: Counter;
 
@@ -149,6 +177,32 @@ export class ProcessMetrics {
     if (gates.latency_metrics) {
       (c.request ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.requestLatency);
       if (s.upstreamLatency !== null) (c.upstream ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.upstreamLatency);
+      (c.kong ??= new LocalHistogram(kongLatencyBuckets)).observe(s.kongLatency);
+    }
+    if (gates.bandwidth_metrics) {
+      c.ingress += s.ingressBytes;
+      c.egress += s.egressBytes;
+    }
+  }
+
+  /**
+   * Records one stream session (Kong's stream subsystem: kong_stream_sessions_total,
+   * kong_session_duration_ms, and kong_kong_latency_ms / kong_bandwidth_bytes with an empty
+   * consumer), within the same gates.
+   */
+  recordSession(s: SessionSample, gates: MetricGates): void {
+    const key = `${s.service}\0${s.route}`;
+    let c = this.#streamSeries.get(key);
+    if (c === undefined) {
+      c = { service: s.service, route: s.route, codes: new Map(), session: null, kong: null, ingress: 0, egress: 0 };
+      this.#streamSeries.set(key, c);
+    }
+    if (gates.status_code_metrics) {
+      const code = s.status * 2 + (s.source === 'kong' ? 1 : 0);
+      c.codes.set(code, (c.codes.get(code) ?? 0) + 1);
+    }
+    if (gates.latency_metrics) {
+      (c.session ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.sessionLatency);
       (c.kong ??= new LocalHistogram(kongLatencyBuckets)).observe(s.kongLatency);
     }
     if (gates.bandwidth_metrics) {
@@ -193,14 +247,34 @@ export class ProcessMetrics {
         bandwidth.push({ labels: { service: c.service, route: c.route, direction: 'egress', workspace, consumer: c.consumer }, value: c.egress });
       }
     }
+    const sessions: MetricValue<string>[] = [];
+    const sessionHist: MetricValue<string>[] = [];
+    for (const c of this.#streamSeries.values()) {
+      for (const [code, n] of c.codes) {
+        sessions.push({ labels: { service: c.service, route: c.route, code: String(code >> 1), source: (code & 1) === 1 ? 'kong' : 'service', workspace }, value: n });
+      }
+      const hl = { service: c.service, route: c.route, workspace };
+      if (c.kong !== null) hist.kong.push(...c.kong.values('kong_kong_latency_ms', hl));
+      if (c.session !== null) sessionHist.push(...c.session.values('kong_session_duration_ms', hl));
+      if (c.ingress > 0 || c.egress > 0) {
+        bandwidth.push({ labels: { service: c.service, route: c.route, direction: 'ingress', workspace, consumer: '' }, value: c.ingress });
+        bandwidth.push({ labels: { service: c.service, route: c.route, direction: 'egress', workspace, consumer: '' }, value: c.egress });
+      }
+    }
     const family = (name: string, h: string, type: string, values: MetricValue<string>[]) => ({ name, help: h, type, aggregator: 'sum', values }) as unknown as MetricsJson[number];
-    return [
+    const families = [
       family('kong_http_requests_total', help.requests, 'counter', requests),
       family('kong_kong_latency_ms', help.kong, 'histogram', hist.kong),
       family('kong_upstream_latency_ms', help.upstream, 'histogram', hist.upstream),
       family('kong_request_latency_ms', help.request, 'histogram', hist.request),
       family('kong_bandwidth_bytes', help.bandwidth, 'counter', bandwidth),
     ];
+    // The stream families exist once a stream session was recorded (Kong appends them when
+    // stream_listen is on).
+    if (this.#streamSeries.size > 0) {
+      families.push(family('kong_stream_sessions_total', help.sessions, 'counter', sessions), family('kong_session_duration_ms', help.session, 'histogram', sessionHist));
+    }
+    return families;
   }
 
   async json(): Promise<MetricsJson> {

@@ -12,7 +12,7 @@
  * plugins' schemas (`customFieldsByLua`).
  */
 import { z } from 'zod';
-import type { LogContext, UpstreamTry } from './sdk.ts';
+import type { LogContext, StreamLogContext, UpstreamTry } from './sdk.ts';
 
 export const REDACTED = 'REDACTED';
 
@@ -235,4 +235,32 @@ function baseRecord(ctx: LogContext): LogRecord {
   const tls = req.tls;
   if (tls !== null) (record.request as Record<string, unknown>).tls = { version: tls.version, cipher: tls.cipher, client_verify: tls.clientVerify };
   return record;
+}
+
+/**
+ * Kong's stream record (kong.log.serialize in the stream subsystem) for a finished tcp, tls or
+ * tls_passthrough session: `session` {`tls` (terminated TLS only), `received`, `sent`, `status`,
+ * `server_port`}, `upstream` {`received`, `sent`}, `latencies` {`kong`, `session`}, `tries`,
+ * `route`, `service`, `client_ip`, `started_at`, `workspace`, `workspace_name`.
+ */
+export function serializeStreamLogJson(ctx: StreamLogContext): string {
+  const session: Record<string, unknown> = {};
+  if (ctx.tls !== null) session.tls = { version: ctx.tls.version, cipher: ctx.tls.cipher, client_verify: ctx.tls.clientVerify };
+  session.received = ctx.bytes.received;
+  session.sent = ctx.bytes.sent;
+  session.status = ctx.status;
+  session.server_port = ctx.serverPort;
+  const base = JSON.stringify({
+    session,
+    upstream: { received: ctx.upstreamBytes.received, sent: ctx.upstreamBytes.sent },
+    latencies: { kong: Math.round(ctx.latencies.kong), session: Math.round(ctx.latencies.session) },
+    tries: ctx.upstreamTries.map(kongTry),
+    client_ip: ctx.clientIp,
+    started_at: ctx.startedAt,
+    workspace: null,
+    workspace_name: 'default',
+  });
+  let out = `${base.slice(0, -1)},"route":${entityJson(ctx.route)}`;
+  if (ctx.service !== null) out += `,"service":${entityJson(ctx.service)}`;
+  return `${out}}`;
 }

@@ -331,6 +331,8 @@ export interface PluginHandlers {
    * instance's `protocols` contain the connection's (`tcp`, or `tls` for a terminated TLS one).
    */
   preread?(ctx: StreamContext): StreamRefusal | void;
+  /** A stream session ended (tcp, tls, tls_passthrough routes): Kong's stream log phase. */
+  streamLog?(ctx: StreamLogContext): void;
   close?(): void | Promise<void>;
 }
 
@@ -348,6 +350,37 @@ export interface StreamContext {
   readonly sni: string | null;
   readonly route: Route;
   readonly service: Service | null;
+  readonly log: Logger;
+}
+
+/**
+ * A finished stream session (Kong's log phase in the stream subsystem): what file-log, http-log
+ * and prometheus record of tcp, tls and tls_passthrough connections.
+ */
+export interface StreamLogContext {
+  readonly protocol: 'tcp' | 'tls' | 'tls_passthrough';
+  readonly clientIp: string;
+  readonly serverPort: number;
+  readonly route: Route;
+  readonly service: Service | null;
+  /** Epoch ms when the connection was accepted. */
+  readonly startedAt: number;
+  /**
+   * Kong's stream status: 200 (the session was relayed), the refusal's status (403 from
+   * ip-restriction), 502 (the service could not be connected), 500 (a plugin failed).
+   */
+  readonly status: number;
+  /** `service` when the service was connected, else `kong`. */
+  readonly source: 'service' | 'kong';
+  /** The client connection's TLS when the gateway terminated it (as IncomingView.tls), else null. */
+  readonly tls: { readonly version: string; readonly cipher: string; readonly clientVerify: string } | null;
+  /** Bytes from and to the client (Kong's session.received / session.sent). */
+  readonly bytes: { readonly received: number; readonly sent: number };
+  /** Bytes from and to the service (Kong's upstream.received / upstream.sent). */
+  readonly upstreamBytes: { readonly received: number; readonly sent: number };
+  /** Milliseconds: `kong` until the service connection was started, `session` the whole session. */
+  readonly latencies: { readonly kong: number; readonly session: number };
+  readonly upstreamTries: readonly UpstreamTry[];
   readonly log: Logger;
 }
 
@@ -468,7 +501,13 @@ export const HTTP_PROTOCOLS: readonly Protocol[] = ['grpc', 'grpcs', 'http', 'ht
 export const STREAM_PLUGIN_PROTOCOLS: readonly Protocol[] = ['tcp', 'tls'];
 
 /** The handlers `create` may return, in phase order. */
-export const handlerNames = ['rewrite', 'access', 'response', 'body', 'log', 'preread', 'close'] as const;
+export const handlerNames = ['rewrite', 'access', 'response', 'body', 'log', 'preread', 'streamLog', 'close'] as const;
+
+/**
+ * Every protocol a route can have here: what a log plugin (a `log` and a `streamLog` handler)
+ * may be configured for. udp is refused (no udp route exists to log).
+ */
+export const LOG_PROTOCOLS: readonly Protocol[] = ['grpc', 'grpcs', 'http', 'https', 'ws', 'wss', 'tcp', 'tls', 'tls_passthrough'];
 
 const definitionFields = new Set(['name', 'version', 'priority', 'schema', 'scopes', 'protocols', 'defaultProtocols', 'check', 'shorthands', 'create', 'adminRoutes', 'kongEntityChecks']);
 const scopeNames = new Set(['consumer', 'route', 'service', 'global', 'consumer_group']);

@@ -21,7 +21,8 @@
  * direction); here read_timeout is that timeout and write_timeout bounds a blocked write on its
  * own. Stream connections are not in the HTTP connection counters (/status,
  * kong_nginx_connections_total), as in Kong, whose counters come from the HTTP subsystem; no
- * log-phase plugin runs for stream sessions and no access-log line is written.
+ * access-log line is written. When a routed session ends (relayed, refused by a plugin, or the
+ * service unreachable), the route's `streamLog` plugin handlers run (Kong's stream log phase).
  */
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
@@ -31,9 +32,9 @@ import { maxHelloBytes, readHelloServerName } from '../tls/client-hello.ts';
 import type { Service } from '../config/types.ts';
 import type { UpstreamTls } from '../proxy/pools.ts';
 import type { BalancedService } from '../proxy/balanced.ts';
-import type { StreamContext, StreamRefusal } from '../plugins/sdk.ts';
+import type { StreamContext, StreamLogContext, StreamRefusal, UpstreamTry } from '../plugins/sdk.ts';
 import type { StreamMatch, StreamRouter } from './router.ts';
-import { connectUpstream, type UpstreamSettings } from './upstream.ts';
+import { ConnectError, connectUpstream, type UpstreamSettings } from './upstream.ts';
 
 /** How long a new connection may take to send its PROXY header / ClientHello (Kong's preread_timeout default 30 s). */
 const prereadTimeoutMs = 30_000;
@@ -60,6 +61,8 @@ export interface StreamConfig {
   upstreamTls(service: Service, balanced: BalancedService | null): UpstreamTls | null;
   /** Runs the route's `preread` plugin handlers: the first refusal, or null. */
   preread(match: StreamMatch, ctx: StreamContext): StreamRefusal | null;
+  /** Runs the route's `streamLog` plugin handlers for a finished session. */
+  sessionLog(match: StreamMatch, ctx: StreamLogContext): void;
 }
 
 /** The PROXY protocol header reader (kernel/preamble.ts): 'more', an Error, or its length and source. */
@@ -86,6 +89,30 @@ interface Preamble {
   srcIp: string;
   srcPort: number;
   sni: string | null;
+  /** Epoch ms and performance.now() when the connection was accepted. */
+  startedAt: number;
+  t0: number;
+}
+
+/** A routed session, for the stream log phase (StreamLogContext). */
+interface Session {
+  readonly match: StreamMatch;
+  readonly protocol: StreamLogContext['protocol'];
+  readonly p: Preamble;
+  readonly serverPort: number;
+  tls: StreamLogContext['tls'];
+  /** ms from accept until the service connection was started. */
+  kongMs: number;
+  tries: readonly UpstreamTry[];
+  /** Bytes relayed client → service and service → client (the relay counts them). */
+  readonly counts: RelayCounts;
+  logged: boolean;
+}
+
+/** Bytes a relay moved each way. */
+export interface RelayCounts {
+  aToB: number;
+  bToA: number;
 }
 
 export class StreamListener {
@@ -154,7 +181,7 @@ export class StreamListener {
   /** Reads the PROXY header and/or the ClientHello, then calls `done` with the socket paused. */
   #readPreamble(socket: net.Socket, done: (p: Preamble) => void): void {
     const spec = this.#o.spec;
-    const p: Preamble = { rest: Buffer.alloc(0), srcIp: socket.remoteAddress ?? '', srcPort: socket.remotePort ?? 0, sni: null };
+    const p: Preamble = { rest: Buffer.alloc(0), srcIp: socket.remoteAddress ?? '', srcPort: socket.remotePort ?? 0, sni: null, startedAt: Date.now(), t0: performance.now() };
     if (!spec.proxyProtocol && !spec.ssl) return done(p);
     let seen: Buffer = Buffer.alloc(0);
     let offset = 0;
@@ -216,24 +243,44 @@ export class StreamListener {
       return;
     }
     const protocol = kind === 'tls' && !match.passthrough ? 'tls' : kind === 'tcp' ? 'tcp' : null;
+    const session: Session = {
+      match, protocol: protocol ?? 'tls_passthrough', p, serverPort: facts.dstPort, tls: null, kongMs: 0, tries: [], counts: { aToB: 0, bToA: 0 }, logged: false,
+    };
     if (protocol !== null) {
       const ctx: StreamContext = { clientIp: p.srcIp, clientPort: p.srcPort, serverIp: facts.dstIp, serverPort: facts.dstPort, protocol, sni: p.sni, route: match.route, service: match.service, log };
       const refusal = config.preread(match, ctx);
       if (refusal !== null) {
         log.info({ route_id: match.route.id, status: refusal.status, client_ip: p.srcIp }, 'stream connection refused by a plugin; closed');
         socket.destroy();
+        session.kongMs = performance.now() - p.t0;
+        this.#logSession(config, session, refusal.status, 'kong');
         return;
       }
     }
     if (kind === 'tcp' || match.passthrough) {
-      void this.#proxy(config, match.service, socket, socket, p);
+      void this.#proxy(config, match.service, socket, socket, session);
       return;
     }
-    this.#terminate(config, match.service, socket, p);
+    this.#terminate(config, match.service, socket, session);
+  }
+
+  /** The stream log phase of a session, once (Kong's log phase: status, bytes, latencies, tries). */
+  #logSession(config: StreamConfig, session: Session, status: number, source: 'service' | 'kong'): void {
+    if (session.logged) return;
+    session.logged = true;
+    const p = session.p;
+    const c = session.counts;
+    config.sessionLog(session.match, {
+      protocol: session.protocol, clientIp: p.srcIp, serverPort: session.serverPort, route: session.match.route, service: session.match.service,
+      startedAt: p.startedAt, status, source, tls: session.tls,
+      bytes: { received: c.aToB, sent: c.bToA }, upstreamBytes: { received: c.bToA, sent: c.aToB },
+      latencies: { kong: session.kongMs, session: performance.now() - p.t0 }, upstreamTries: session.tries, log: this.#o.log,
+    });
   }
 
   /** TLS termination with the SNI certificate selection of the HTTP listeners. */
-  #terminate(config: StreamConfig, service: Service, socket: net.Socket, p: Preamble): void {
+  #terminate(config: StreamConfig, service: Service, socket: net.Socket, session: Session): void {
+    const p = session.p;
     const store = this.#o.certificates!;
     if (p.rest.length > 0) socket.unshift(p.rest);
     const secure = new tls.TLSSocket(socket, {
@@ -252,12 +299,17 @@ export class StreamListener {
     });
     secure.once('secure', () => {
       clearTimeout(timer);
-      void this.#proxy(config, service, secure, socket, { ...p, rest: Buffer.alloc(0) });
+      // No client certificate is asked for on stream listeners: $ssl_client_verify is NONE.
+      session.tls = { version: secure.getProtocol() ?? '', cipher: secure.getCipher()?.name ?? '', clientVerify: 'NONE' };
+      p.rest = Buffer.alloc(0);
+      void this.#proxy(config, service, secure, socket, session);
     });
   }
 
   /** Connects the service and relays bytes both ways; `raw` is the client's TCP socket. */
-  async #proxy(config: StreamConfig, service: Service, client: net.Socket, raw: net.Socket, p: Preamble): Promise<void> {
+  async #proxy(config: StreamConfig, service: Service, client: net.Socket, raw: net.Socket, session: Session): Promise<void> {
+    const p = session.p;
+    session.kongMs = performance.now() - p.t0;
     const balanced = config.balanced(service);
     const material = config.upstreamTls(service, balanced);
     const key = balanced === null ? '' : balanced.hashKey(streamHashSource(p.srcIp), { path: '', captures: null });
@@ -270,17 +322,31 @@ export class StreamListener {
       this.#o.log.error({ service_id: service.id, client_ip: p.srcIp, err: { message: (err as Error).message } }, 'stream upstream connection failed; client connection closed');
       client.destroy();
       raw.destroy();
+      if (err instanceof ConnectError) session.tries = err.tries;
+      this.#logSession(config, session, 502, 'kong');
       return;
     }
+    session.tries = up.tries;
     if (client.destroyed) {
       up.socket.destroy();
       up.release();
+      this.#logSession(config, session, 200, 'service');
       return;
     }
     const upstream = up.socket;
     upstream.once('close', () => up.release());
-    if (p.rest.length > 0) upstream.write(p.rest);
-    relay(client, upstream, service.read_timeout, service.write_timeout, () => raw.destroy());
+    // The session ends when both sides are closed.
+    let open = 2;
+    const closed = (): void => {
+      if (--open === 0) this.#logSession(config, session, 200, 'service');
+    };
+    client.once('close', closed);
+    upstream.once('close', closed);
+    if (p.rest.length > 0) {
+      session.counts.aToB += p.rest.length;
+      upstream.write(p.rest);
+    }
+    relay(client, upstream, service.read_timeout, service.write_timeout, () => raw.destroy(), session.counts);
   }
 }
 
@@ -299,7 +365,7 @@ function streamHashSource(clientIp: string) {
  * (half-close), an error or abrupt close of one destroys both, `idleMs` without bytes either way
  * or a write blocked for `writeMs` closes the session.
  */
-export function relay(a: net.Socket, b: net.Socket, idleMs: number, writeMs: number, onDestroy: () => void = () => {}): void {
+export function relay(a: net.Socket, b: net.Socket, idleMs: number, writeMs: number, onDestroy: () => void = () => {}, counts: RelayCounts | null = null): void {
   let idle: NodeJS.Timeout | null = null;
   let done = false;
   const destroy = (): void => {
@@ -316,8 +382,13 @@ export function relay(a: net.Socket, b: net.Socket, idleMs: number, writeMs: num
     else idle = setTimeout(destroy, idleMs);
   };
   const pipeOne = (from: net.Socket, to: net.Socket): void => {
+    const ab = from === a;
     from.on('data', (chunk: Buffer) => {
       touch();
+      if (counts !== null) {
+        if (ab) counts.aToB += chunk.length;
+        else counts.bToA += chunk.length;
+      }
       if (to.write(chunk)) return;
       from.pause();
       const stall = writeMs > 0 ? setTimeout(destroy, writeMs) : null;

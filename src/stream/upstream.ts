@@ -16,6 +16,7 @@ import type { Service } from '../config/types.ts';
 import type { Address } from '../balancer/address.ts';
 import type { BalancedService } from '../proxy/balanced.ts';
 import { depthCheck, type UpstreamTls } from '../proxy/pools.ts';
+import type { UpstreamTry } from '../plugins/sdk.ts';
 
 export interface UpstreamSettings {
   /** PORTCULLIS_UPSTREAM_TLS_VERIFY: verify when the service leaves tls_verify unset. */
@@ -37,13 +38,14 @@ export interface Connected {
   socket: net.Socket;
   /** The exchange is over: releases a balancer address (no-op otherwise). */
   release(): void;
-  tries: number;
+  /** Every try, the last one the connected address (Kong's `tries`). */
+  tries: UpstreamTry[];
 }
 
 export class ConnectError extends Error {
   override name = 'ConnectError';
-  readonly tries: number;
-  constructor(message: string, tries: number) {
+  readonly tries: UpstreamTry[];
+  constructor(message: string, tries: UpstreamTry[]) {
     super(message);
     this.tries = tries;
   }
@@ -94,21 +96,26 @@ function connectOnce(s: Service, peer: Peer, material: UpstreamTls | null, setti
  */
 export async function connectUpstream(s: Service, balanced: BalancedService | null, material: UpstreamTls | null, settings: UpstreamSettings, hashKey: string): Promise<Connected> {
   const tried: Address[] = [];
+  const tries: UpstreamTry[] = [];
   let last: unknown = null;
   for (let attempt = 0; attempt <= s.retries; attempt++) {
     let peer: Peer;
     if (balanced !== null) {
       const a = attempt === 0 ? balanced.first(hashKey) : balanced.next(hashKey, tried);
-      if (a === null) throw new ConnectError('failure to get a peer from the ring-balancer', attempt);
+      if (a === null) throw new ConnectError('failure to get a peer from the ring-balancer', tries);
       const name = balanced.balancer.upstream.host_header?.replace(/:\d+$/, '') ?? a.hostname;
       peer = { host: a.ip, port: a.port, servername: isIp(name) ? null : name, address: a };
     } else {
       peer = { host: s.host, port: s.port, servername: isIp(s.host) ? null : s.host, address: null };
     }
+    // The try before this one failed (Kong marks a try "failed" when the next one starts).
+    const previous = tries[tries.length - 1];
+    if (previous !== undefined) previous.failed = (last as { code?: string } | null)?.code === 'ETIMEDOUT' ? 504 : 502;
+    tries.push({ ip: peer.host, port: peer.port, startMs: Date.now(), failed: null });
     try {
       const socket = await connectOnce(s, peer, material, settings);
       const a = peer.address;
-      return { socket, tries: attempt + 1, release: () => { if (a !== null && balanced !== null) balanced.release(a); } };
+      return { socket, tries, release: () => { if (a !== null && balanced !== null) balanced.release(a); } };
     } catch (err) {
       last = err;
       if (peer.address !== null && balanced !== null) {
@@ -118,5 +125,5 @@ export async function connectUpstream(s: Service, balanced: BalancedService | nu
       }
     }
   }
-  throw new ConnectError((last as Error | null)?.message ?? 'connect failed', s.retries + 1);
+  throw new ConnectError((last as Error | null)?.message ?? 'connect failed', tries);
 }

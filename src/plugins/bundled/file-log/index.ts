@@ -13,8 +13,8 @@
 import { appendFile } from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { z } from 'zod';
-import { definePlugin, HTTP_PROTOCOLS, type LogContext } from '../../sdk.ts';
-import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
+import { definePlugin, LOG_PROTOCOLS, type LogContext, type StreamLogContext } from '../../sdk.ts';
+import { customFieldsByLua, serializeLogJson, serializeStreamLogJson } from '../../log-record.ts';
 import { LogThrottle } from '../../../observability/log-throttle.ts';
 
 export const fileLogSchema = z.strictObject({
@@ -34,10 +34,9 @@ export default definePlugin<FileLogConfig>({
   name: 'file-log',
   version: '0.1.0',
   priority: 9,
-  // Kong's schema: typedefs.protocols (every protocol, stream ones too). Here the plugin runs on
-  // HTTP requests only (no log phase for stream sessions): tcp, tls, tls_passthrough and udp are
-  // refused naming the field rather than accepted and never run.
-  protocols: HTTP_PROTOCOLS,
+  // Kong's schema: typedefs.protocols. Stream sessions get Kong's stream record (streamLog); udp
+  // is refused (no udp route exists here).
+  protocols: LOG_PROTOCOLS,
   schema: fileLogSchema,
   create(config, deps) {
     let pending = '';
@@ -78,17 +77,23 @@ export default definePlugin<FileLogConfig>({
       }
       stream.write(text);
     };
+    const line = (text: string): void => {
+      pending += `${text}\n`;
+      if (pending.length > maxWaitingBytes) {
+        dropped(1, new Error('too many lines waiting'));
+        pending = '';
+      }
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    };
     return {
       log(ctx: LogContext) {
-        pending += `${serializeLogJson(ctx)}\n`;
-        if (pending.length > maxWaitingBytes) {
-          dropped(1, new Error('too many lines waiting'));
-          pending = '';
-        }
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
+        line(serializeLogJson(ctx));
+      },
+      streamLog(ctx: StreamLogContext) {
+        line(serializeStreamLogJson(ctx));
       },
       async close() {
         flush();

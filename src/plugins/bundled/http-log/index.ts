@@ -16,9 +16,9 @@
  */
 import { Pool } from 'undici';
 import { z } from 'zod';
-import { definePlugin, HTTP_PROTOCOLS, type LogContext } from '../../sdk.ts';
+import { definePlugin, LOG_PROTOCOLS, type LogContext, type StreamLogContext } from '../../sdk.ts';
 import { LogQueue, queueSchema, withLegacyQueueFields } from '../../log-queue.ts';
-import { customFieldsByLua, serializeLogJson } from '../../log-record.ts';
+import { customFieldsByLua, serializeLogJson, serializeStreamLogJson } from '../../log-record.ts';
 
 const forbiddenHeaders = new Set(['host', 'content-length', 'content-type']);
 
@@ -50,10 +50,9 @@ export default definePlugin<HttpLogConfig>({
   name: 'http-log',
   version: '0.1.0',
   priority: 12,
-  // Kong's schema: typedefs.protocols (every protocol, stream ones too). Here the plugin runs on
-  // HTTP requests only (no log phase for stream sessions): tcp, tls, tls_passthrough and udp are
-  // refused naming the field rather than accepted and never run.
-  protocols: HTTP_PROTOCOLS,
+  // Kong's schema: typedefs.protocols. Stream sessions get Kong's stream record (streamLog); udp
+  // is refused (no udp route exists here).
+  protocols: LOG_PROTOCOLS,
   schema: httpLogSchema,
   create(config, deps) {
     const queueConfig = withLegacyQueueFields(config.queue, [
@@ -125,6 +124,9 @@ export default definePlugin<HttpLogConfig>({
     return {
       log(ctx: LogContext) {
         queue.add(serializeLogJson(ctx));
+      },
+      streamLog(ctx: StreamLogContext) {
+        queue.add(serializeStreamLogJson(ctx));
       },
       async close() {
         await queue.close();

@@ -1,6 +1,8 @@
 /**
  * prometheus — records each request in Kong's metric families (kong_http_requests_total,
- * kong_{request,upstream,kong}_latency_ms, kong_bandwidth_bytes) of the process's registry; the
+ * kong_{request,upstream,kong}_latency_ms, kong_bandwidth_bytes) and each stream session in
+ * Kong's stream families (kong_stream_sessions_total, kong_session_duration_ms, and
+ * kong_kong_latency_ms / kong_bandwidth_bytes with an empty consumer) of the process's registry; the
  * node serves them at `/metrics` on the Status API and the Admin API. Kong's config fields and
  * defaults (every gate off). Priority 13, as Kong's.
  *
@@ -12,7 +14,7 @@
  * health states as `GET /upstreams/{u}/health` (balancer/target-health.ts).
  */
 import { z } from 'zod';
-import { definePlugin, HTTP_PROTOCOLS, type LogContext } from '../../sdk.ts';
+import { definePlugin, LOG_PROTOCOLS, type LogContext, type StreamLogContext } from '../../sdk.ts';
 import type { MetricGates } from '../../../observability/metrics.ts';
 
 const notHere = (what: string) => z.boolean().default(false).refine((v) => v === false, { message: `${what} are not available in this gateway; leave it false` });
@@ -33,10 +35,9 @@ export default definePlugin<PrometheusConfig>({
   name: 'prometheus',
   version: '0.1.0',
   priority: 13,
-  // Kong's schema: typedefs.protocols (every protocol, stream ones too). Here the plugin runs on
-  // HTTP requests only (no log phase for stream sessions): tcp, tls, tls_passthrough and udp are
-  // refused naming the field rather than accepted and never run.
-  protocols: HTTP_PROTOCOLS,
+  // Kong's schema: typedefs.protocols. Stream sessions are recorded in Kong's stream families
+  // (streamLog); udp is refused (no udp route exists here).
+  protocols: LOG_PROTOCOLS,
   schema: prometheusSchema,
   create(config, deps) {
     const metrics = deps.metrics;
@@ -60,6 +61,19 @@ export default definePlugin<PrometheusConfig>({
           consumer: perConsumer && ctx.consumer !== null ? ctx.consumer.username ?? '' : '',
           requestLatency: ctx.latencies.total,
           upstreamLatency: ctx.latencies.upstream,
+          kongLatency: ctx.latencies.kong,
+          ingressBytes: ctx.bytes.received,
+          egressBytes: ctx.bytes.sent,
+        }, gates);
+      },
+      streamLog(ctx: StreamLogContext) {
+        const svc = ctx.service;
+        metrics.recordSession({
+          service: svc === null ? '' : svc.name ?? svc.host,
+          route: ctx.route.name ?? ctx.route.id,
+          status: ctx.status,
+          source: ctx.source,
+          sessionLatency: ctx.latencies.session,
           kongLatency: ctx.latencies.kong,
           ingressBytes: ctx.bytes.received,
           egressBytes: ctx.bytes.sent,
