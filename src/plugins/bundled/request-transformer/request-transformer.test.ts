@@ -51,7 +51,30 @@ test('schema: http_method outside Kong\'s set_method list and unsupported templa
   assert.match(issues({ replace: { uri: '/u/$(uri_captures[0])' } })[0].join(' '), /^replace\.uri template '\$\(uri_captures\[0\]\)' is not supported: uri_captures are numbered from 1/);
   assert.match(issues({ add: { headers: ['x-a:$(headers[1])'] } })[0][1], /not supported/);
   assert.match(issues({ add: { headers: ['x-a:$(shared.x)'] } })[0][1], /not supported/);
-  assert.match(issues({ add: { headers: ['x-a:$(headers.a or "b")'] } })[0][1], /not supported/);
+  assert.deepEqual(issues({ add: { headers: ['x-a:$(headers.a or query_params["b"] or "none")'] } }), []);
+  assert.match(issues({ add: { headers: ['x-a:$("b" or headers.a)'] } })[0][1], /a string literal may only end an `or` chain/);
+  assert.match(issues({ add: { headers: ['x-a:$(headers.a and "b")'] } })[0][1], /not supported/);
+  assert.match(issues({ add: { headers: ['x-a:$(headers.a or)'] } })[0][1], /not supported/);
+});
+
+test('templates: Kong\'s advanced `or` chains take the first operand that finds a value, else the literal', () => {
+  const r = (v: string, headers: Record<string, string>, rawQuery: string) => {
+    const t = compileTemplate(v);
+    assert.ok('template' in t, v);
+    return renderTemplate(t.template, { headers, query: new URLSearchParams(rawQuery), uriCaptures: { unnamed: ['42'], named: { 'user-id': '42' } } });
+  };
+  // The example of Kong's request-transformer documentation.
+  const doc = '$(uri_captures["user-id"] or query_params["user"] or "unknown")';
+  assert.equal(r(doc, {}, ''), '42');
+  const noCapture = '$(uri_captures["missing"] or query_params["user"] or "unknown")';
+  assert.equal(r(noCapture, {}, 'user=ann'), 'ann');
+  assert.equal(r(noCapture, {}, ''), 'unknown');
+  // Lua's `or`: an empty string is a value.
+  assert.equal(r('[$(headers["x-a"] or "d")]', { 'x-a': '' }, ''), '[]');
+  assert.equal(r("[$(headers.x_b or 'd e f')]", {}, ''), '[d e f]');
+  // " or " inside a literal or a bracketed name is not an operator.
+  assert.equal(r('$(headers["a or b"] or "x or y")', { 'a or b': 'v' }, ''), 'v');
+  assert.equal(r('$(headers["a or b"] or "x or y")', {}, ''), 'x or y');
 });
 
 test('templates: uri_captures by name and by number; none (prefix route) or a missing group renders empty', () => {
