@@ -44,6 +44,8 @@ export interface ForwardedRequest {
     bytesSent: number;
     /** performance.now() when the request arrived. */
     readonly t0: number;
+    /** Epoch ms when the request arrived (the same instant as t0). */
+    readonly startedAt: number;
     /** The request's trace when it is sampled (opentelemetry): the exchange adds its `kong.balancer` span when `balancer` is on. */
     readonly trace: { readonly balancer: boolean; span(name: string, start: number, end: number, attributes?: Record<string, string | number>): void } | null;
     readonly request: { readonly method: string; readonly headers: IncomingHttpHeaders };
@@ -153,7 +155,7 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     // Kong's tries[] entry: the address (the balanced peer, else the service's host) and when.
     const peer = this.#peer;
     const svc = ctx.service!;
-    const attempt: UpstreamTry = { ip: peer !== null ? peer.address.ip : svc.host, port: peer !== null ? peer.address.port : svc.port, startMs: Date.now(), failed: null };
+    const attempt: UpstreamTry = { ip: peer !== null ? peer.address.ip : svc.host, port: peer !== null ? peer.address.port : svc.port, startMs: ctx.startedAt + Math.round(now - ctx.t0), failed: null };
     ctx.upstreamTries = this.#attempt === 0 ? [attempt] : [...ctx.upstreamTries, attempt];
     if (this.#h1 && this.#target.h1 !== null) {
       this.#target.h1.dispatch(this.#opts as H1DispatchOptions, this);
