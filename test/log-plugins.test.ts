@@ -304,6 +304,20 @@ describe('http-log', () => {
     }
   });
 
+  test('a partial batch is sent once max_coalescing_delay has passed since its first entry', async () => {
+    collector.bodies = [];
+    const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/h'], plugins: [{ name: 'http-log', config: { http_endpoint: collector.url, queue: { max_batch_size: 10, max_coalescing_delay: 0.3 } } }] }] }] } });
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 2; i++) assert.equal((await fetch(`${gw.proxyUrl}/h/x`)).status, 200);
+      await waitFor(() => collector.bodies.length === 1, 10_000, 'the partial batch');
+      assert.ok(Date.now() - started >= 250, 'not before the delay');
+      assert.equal((collector.bodies[0] as { body: unknown[] }).body.length, 2);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test('a collector outage: requests unaffected, queue bounded, drops counted and logged once; delivery resumes', async () => {
     collector.bodies = [];
     collector.status = 500;

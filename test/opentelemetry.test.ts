@@ -134,7 +134,8 @@ describe('opentelemetry', () => {
       [{ traces_endpoint: receiver.url, propagation: { extract: ['datadog'] } }, /datadog/],
       [{ traces_endpoint: receiver.url, header_type: 'jaeger' }, /header_type/],
       [{ traces_endpoint: receiver.url, read_timeout: 10 }, /read_timeout/],
-      [{ traces_endpoint: receiver.url, queue: { max_retry_time: 5 } }, /max_retry_time/],
+      [{ traces_endpoint: receiver.url, queue: { max_bytes: 1000 } }, /max_bytes/],
+      [{ traces_endpoint: receiver.url, queue: { concurrency_limit: 2 } }, /concurrency_limit/],
       [{ traces_endpoint: receiver.url, sampling_rate: 2 }, /sampling_rate/],
       [{}, /traces_endpoint/],
     ];
@@ -372,14 +373,15 @@ test('opentelemetry send_timeout: an OTLP receiver that never answers fails the 
   const port = (hanging.address() as import('node:net').AddressInfo).port;
   const echo = await startEcho();
   const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [{ name: 'r', paths: ['/t'] }] }], plugins: [
-    { name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${port}/v1/traces`, sampling_rate: 1, send_timeout: 300, queue: { max_coalescing_delay: 0.05 } } },
+    { name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${port}/v1/traces`, sampling_rate: 1, send_timeout: 300, queue: { max_coalescing_delay: 0.05, max_retry_time: 0.5 } } },
   ] } });
   try {
     const started = Date.now();
     assert.equal((await fetch(`${gw.proxyUrl}/t/x`)).status, 200);
-    const failed = async () => parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text()).value('portcullis_log_queue_dropped_total', { plugin: 'opentelemetry', reason: 'export_failed' });
+    const failed = async () => parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text()).value('portcullis_log_queue_dropped_total', { plugin: 'opentelemetry', reason: 'retries_exhausted' });
     await waitFor(async () => (await failed()) >= 1, 20_000, 'the export failed');
-    // Bounded by send_timeout (300 ms) and the exporter's own retries, far below the 5 s default.
+    // Bounded by send_timeout (300 ms) and queue.max_retry_time (0.5 s: Kong's queue retries,
+    // then drops), far below the 5 s default timeout.
     assert.ok(Date.now() - started < 4_500, `export gave up after ${Date.now() - started} ms`);
   } finally {
     await gw.close();
@@ -453,6 +455,32 @@ test('opentelemetry batch_span_count / batch_flush_delay: stored as Kong stores 
     await waitFor(() => gw.logs.some((l) => /batch_flush_delay parameter is deprecated/.test(String(l.msg))), 10_000, 'the batch_flush_delay warning');
   } finally {
     await gw.close();
+    await receiver.close();
+  }
+});
+
+test('opentelemetry uses Kong\'s queue: a batch the collector refuses is sent again with back-off and arrives; -1 concurrency sends at once', async () => {
+  const receiver = await startOtlpReceiver({ failFirst: 2 });
+  const echo = await startEcho();
+  const gw = await startGateway({ config: { services: [{ name: 's', url: echo.url, routes: [
+    { name: 'queued', paths: ['/queued'], plugins: [{ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 1, http_response_header_for_traceid: 'x-trace-id', queue: { max_coalescing_delay: 0.01, initial_retry_delay: 0.05, max_retry_delay: 0.2, max_retry_time: 30 } } }] },
+    { name: 'direct', paths: ['/direct'], plugins: [{ name: 'opentelemetry', config: { traces_endpoint: `${receiver.url}/v1/traces`, sampling_rate: 1, http_response_header_for_traceid: 'x-trace-id', queue: { concurrency_limit: -1 } } }] },
+  ] }] } });
+  try {
+    const r = await fetch(`${gw.proxyUrl}/queued/x`);
+    assert.equal(r.status, 200);
+    const id = r.headers.get('x-trace-id')!;
+    // Two refused exports, then the third attempt is accepted: the trace is not lost.
+    await waitFor(() => receiver.spans.some((s) => s.traceId === id && s.name === 'kong'), 15_000, 'the retried trace');
+    const failed = parseExposition(await (await fetch(`${gw.adminUrl}/metrics`)).text()).value('portcullis_log_queue_dropped_total', { plugin: 'opentelemetry', reason: 'retries_exhausted' });
+    assert.equal(failed, 0, 'nothing dropped');
+    assert.ok(gw.logs.some((l) => l.msg === 'opentelemetry export failed; retrying'), 'the failure is logged');
+    const d = await fetch(`${gw.proxyUrl}/direct/x`);
+    const directId = d.headers.get('x-trace-id')!;
+    await waitFor(() => receiver.spans.some((s) => s.traceId === directId), 15_000, 'the unqueued trace');
+  } finally {
+    await gw.close();
+    await echo.close();
     await receiver.close();
   }
 });

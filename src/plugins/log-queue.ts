@@ -78,6 +78,8 @@ export class LogQueue<T> {
   #head = 0;
   #bytes = 0;
   #timer: NodeJS.Timeout | null = null;
+  /** When the batch being gathered started (its first entry, or the end of the previous send). */
+  #gatheringSince = 0;
   #sending = false;
   #closed = false;
   #inFlight = new Set<Promise<void>>();
@@ -116,10 +118,15 @@ export class LogQueue<T> {
       this.#h.dropped(dropped, 'queue_full');
       this.#report('queue_full', { max_entries: this.#c.max_entries, dropped });
     }
+    if (this.length === 0 && !this.#sending) this.#gatheringSince = this.#now();
     this.#entries.push(entry);
     this.#bytes += size;
     if (this.length >= this.#c.max_batch_size) this.#kick();
     else if (this.#timer === null && !this.#sending) this.#timer = setTimeout(() => this.#kick(), this.#c.max_coalescing_delay * 1000);
+  }
+
+  #now(): number {
+    return this.#h.now?.() ?? Date.now();
   }
 
   #dropOldest(): void {
@@ -163,17 +170,25 @@ export class LogQueue<T> {
     void p.finally(() => this.#inFlight.delete(p));
   }
 
-  /** One batch at a time (concurrency_limit 1), until the queue is empty. */
+  /**
+   * One batch at a time (concurrency_limit 1), until the queue is empty. A partial batch leaves
+   * once max_coalescing_delay has passed since it started gathering (as Kong's queue: from its
+   * first entry, or for entries that came while a batch was being sent, from the end of that send),
+   * or at once when the queue is closing.
+   */
   async #drain(): Promise<void> {
     try {
       while (this.length > 0) {
-        // A partial batch waits for the coalescing delay unless the queue is closing.
         if (this.length < this.#c.max_batch_size && !this.#closed) {
-          this.#sending = false;
-          this.#timer ??= setTimeout(() => this.#kick(), this.#c.max_coalescing_delay * 1000);
-          return;
+          const wait = this.#c.max_coalescing_delay * 1000 - (this.#now() - this.#gatheringSince);
+          if (wait > 0) {
+            this.#sending = false;
+            this.#timer ??= setTimeout(() => this.#kick(), wait);
+            return;
+          }
         }
         await this.#deliver(this.#take());
+        this.#gatheringSince = this.#now();
       }
     } finally {
       this.#sending = false;

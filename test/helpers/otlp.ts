@@ -121,8 +121,12 @@ export function decodeTraces(body: Buffer): ReceivedSpan[] {
   return spans;
 }
 
-/** `delayMs`: how long each export waits before its answer (a slow collector). */
-export async function startOtlpReceiver(opts: { delayMs?: number } = {}): Promise<OtlpReceiver> {
+/**
+ * `delayMs`: how long each export waits before its answer (a slow collector). `failFirst`: the
+ * first n exports are answered 500 and their spans not kept (a collector having trouble).
+ */
+export async function startOtlpReceiver(opts: { delayMs?: number; failFirst?: number } = {}): Promise<OtlpReceiver> {
+  let failing = opts.failFirst ?? 0;
   const r = { spans: [] as ReceivedSpan[], contentTypes: [] as string[] } as OtlpReceiver;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -130,6 +134,12 @@ export async function startOtlpReceiver(opts: { delayMs?: number } = {}): Promis
     req.on('end', () => {
       r.contentTypes.push(String(req.headers['content-type']));
       const answer = (): void => {
+        if (failing > 0) {
+          failing--;
+          res.writeHead(500);
+          res.end();
+          return;
+        }
         if (req.url === '/v1/traces') r.spans.push(...decodeTraces(Buffer.concat(chunks)));
         res.writeHead(200, { 'content-type': 'application/x-protobuf' });
         res.end();

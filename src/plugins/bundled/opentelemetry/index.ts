@@ -28,11 +28,10 @@
  *
  * Refused rather than ignored: `logs_endpoint`, propagation formats other than w3c/b3/b3-single
  * (also as `header_type`), `connect_timeout`/`read_timeout` other than their defaults
- * (the exporter has one timeout: `send_timeout`), and the queue's retry and byte-limit fields
- * (the SDK's exporter retries by its own policy).
+ * (the exporter has one timeout: `send_timeout`), and `queue.max_bytes` (spans are not text).
  *
  * A request that is not sampled records nothing but is propagated all the same, as Kong does (a
- * new trace id with the sampled flag off, or the incoming one). Spans wait in the SDK's bounded batch queue;
+ * new trace id with the sampled flag off, or the incoming one). Spans wait in Kong's queue (log-queue.ts);
  * an unreachable collector never slows a request, and export failures are logged once a minute.
  */
 import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';

@@ -24,13 +24,13 @@ const maxTimeout = 2 ** 31 - 2;
 const onlyDefault = <T extends z.ZodType>(schema: T, def: z.infer<T>, why: string) =>
   (schema as z.ZodType).default(def).refine((v) => v === def, { message: why });
 
+/**
+ * Kong's queue record with the plugin's default batch size (200). `max_bytes` needs text entries
+ * in Kong's queue; spans are not text until a batch is encoded, so it is refused.
+ */
 const otelQueue = queueSchema.extend({
   max_batch_size: between(z.number().int(), 1, 1_000_000).default(200),
-  max_bytes: onlyDefault(z.number().nullable(), null, 'not available for opentelemetry: the span queue is bounded by max_entries'),
-  max_retry_time: onlyDefault(z.number(), 60, 'not adjustable: the OTLP exporter retries by its own policy'),
-  initial_retry_delay: onlyDefault(z.number(), 0.01, 'not adjustable: the OTLP exporter retries by its own policy'),
-  max_retry_delay: onlyDefault(z.number(), 60, 'not adjustable: the OTLP exporter retries by its own policy'),
-  concurrency_limit: onlyDefault(z.number(), 1, 'not adjustable for opentelemetry'),
+  max_bytes: onlyDefault(z.number().nullable(), null, 'not available for opentelemetry: spans are not text until a batch is encoded; the span queue is bounded by max_entries'),
 });
 
 export const opentelemetrySchema = z.strictObject({

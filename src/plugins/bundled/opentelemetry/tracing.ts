@@ -6,12 +6,12 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import { SpanKind, SpanStatusCode, ROOT_CONTEXT, TraceFlags, trace, type Attributes, type Context as OtelContext, type HrTime, type SpanContext, type SpanStatus, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator, hrTimeDuration, millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { allInstrumentations, type Instrumentations, type PluginDeps, type PluginHandlers, type RequestContext, type RequestEnd, type RequestTrace, type SpanAttributes, type UpstreamRequest, unrecordedTrace } from '../../sdk.ts';
 import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
-import { LogThrottle } from '../../../observability/log-throttle.ts';
+import { LogQueue } from '../../log-queue.ts';
 
 /** Longer trace headers are ignored (a new trace starts), whatever they hold. */
 const maxTraceHeader = 512;
@@ -43,8 +43,7 @@ const statusUnset: SpanStatus = { code: SpanStatusCode.UNSET };
 const noAttributes: Attributes = Object.freeze({}) as Attributes;
 
 /**
- * A finished span as the SDK's span processors and OTLP exporter read it (the SDK's
- * `ReadableSpan` interface). The gateway knows each span's start and end when it records it, and
+ * A finished span as the OTLP exporter reads it (the SDK's `ReadableSpan` interface). The gateway knows each span's start and end when it records it, and
  * never hands a span to application code, so it is recorded as this plain record rather than
  * through the SDK's Tracer: recording a request's three spans that way (context, sampler,
  * attribute sanitising, span limits, clock anchoring) cost ~5 µs here, as these records ~1 µs;
@@ -255,30 +254,26 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const endpoint = new URL(config.traces_endpoint);
     const endpointForLog = `${endpoint.protocol}//${endpoint.host}${endpoint.pathname}`;
 
-    // Export failures: logged once a minute, with how many failed since.
-    const failures = new LogThrottle(60_000);
-    const inner = new OTLPTraceExporter({ url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout });
-    const exporter: SpanExporter = {
-      export(spans: ReadableSpan[], done) {
-        inner.export(spans, (result) => {
-          if (result.code !== 0) {
-            deps.metrics?.queueDropped.labels('opentelemetry', 'export_failed').inc(spans.length);
-            const held = failures.admit();
-            if (held !== null) deps.log.error({ endpoint: endpointForLog, error: result.error?.message, failed_exports: held + 1 }, 'opentelemetry export failed; the spans are dropped');
-          }
-          done(result);
+    // Kong's queue (kong/tools/queue.lua, as http-log's): batches of queue.max_batch_size spans,
+    // a failed batch retried with back-off until queue.max_retry_time, a full queue dropping its
+    // oldest spans; each problem logged once a minute and counted.
+    const exporter = new OTLPTraceExporter({ url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout });
+    const queue = new LogQueue<ReadableSpan>({ ...config.queue, max_bytes: null }, {
+      send: (batch) => new Promise<void>((resolve, reject) => {
+        exporter.export(batch, (result) => {
+          if (result.code === 0) resolve();
+          else reject(new Error(`${endpointForLog}: ${result.error?.message ?? 'export failed'}`));
         });
+      }),
+      dropped(count, reason) {
+        deps.metrics?.queueDropped.labels('opentelemetry', reason).inc(count);
       },
-      shutdown: () => inner.shutdown(),
-      forceFlush: () => inner.forceFlush(),
-    };
-    const q = config.queue;
-    const processor = new BatchSpanProcessor({
-      exporter,
-      maxQueueSize: q.max_entries,
-      maxExportBatchSize: Math.min(q.max_batch_size, q.max_entries),
-      scheduledDelayMillis: q.max_coalescing_delay * 1000,
-      exportTimeoutMillis: config.send_timeout,
+      report(kind, detail) {
+        const msg = kind === 'queue_full' ? 'opentelemetry span queue full: the oldest spans are dropped'
+          : kind === 'gave_up' ? 'opentelemetry gave up exporting a batch; its spans are dropped'
+          : 'opentelemetry export failed; retrying';
+        deps.log.error({ endpoint: endpointForLog, ...detail }, msg);
+      },
     });
     const at: Origin = {
       resource: resourceFromAttributes({
@@ -288,7 +283,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
         ...(config.resource_attributes ?? {}),
       }),
       scope: { name: 'portcullis' },
-      finished: (span) => processor.onEnd(span),
+      finished: (span) => queue.add(span),
     };
 
     const start = (ctx: RequestContext): void => {
@@ -319,7 +314,8 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     return {
       ...entry(start),
       async close() {
-        await processor.shutdown().catch(() => {});
+        await queue.close();
+        await exporter.shutdown().catch(() => {});
       },
     };
 }
