@@ -152,6 +152,8 @@ export interface DownstreamResponse {
   readonly status: number;
   /** True when the response is a local reply (plugin, router 404, proxy error), not from upstream. */
   readonly local: boolean;
+  /** The response's headers as they stand (lower-case names; read-only: change them with the methods below). */
+  readonly headers: Readonly<Record<string, string | string[] | number>>;
   getHeader(name: string): string | string[] | undefined;
   setHeader(name: string, value: string | string[]): void;
   addHeader(name: string, value: string): void;

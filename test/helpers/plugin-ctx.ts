@@ -205,6 +205,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
     response: {
       get status() { return response.status; },
       get local() { return response.local; },
+      get headers() { return Object.fromEntries(responseHeaders.map); },
       getHeader: (n) => responseHeaders.get(n),
       setHeader: (n, v) => responseHeaders.set(n, v),
       addHeader: (n, v) => responseHeaders.add(n, v),

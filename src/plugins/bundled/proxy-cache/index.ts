@@ -18,16 +18,17 @@
  * `Age`, `X-Cache-Status` and `X-Cache-Key` are sent as `response_headers` says, or always when
  * the request has a `Kong-Debug` header (as Kong).
  *
- * Deviations: the entry is written in the log phase, once the response has gone to the client
- * (Kong writes it in body_filter, before the last chunk): the plugin SDK lists a response's
- * headers only to the log phase. A response the gateway does not hold (a HEAD answered by the
+ * The entry is written when the gateway holds the whole body, before it goes to the client (as
+ * Kong's body_filter at the body's end), so the client's next request finds it.
+ *
+ * Deviations: a response the gateway does not hold (a HEAD answered by the
  * upstream, one larger than the node's body buffer cap, gRPC) is proxied as a Miss but not
  * stored. Kong's memory strategy keeps entries per node; here they are in the node's shared
  * key-value store (shared by the nodes of one database, see storage.ts). A hit is a local reply
  * (`X-Kong-Response-Latency`), where Kong marks it proxied (`X-Kong-Proxy-Latency`, `Via`).
  */
 import { definePlugin, HTTP_PROTOCOLS } from '../../sdk.ts';
-import type { LogContext, Reply, RequestContext, ResponseContext } from '../../sdk.ts';
+import type { Reply, RequestContext, ResponseContext } from '../../sdk.ts';
 import { proxyCacheSchema, type CacheHeader, type ProxyCacheConfig } from './schema.ts';
 import { buildCacheKey, kongQueryArgs, requestLineUri } from './cache-key.ts';
 import { cacheableRequest, numericDirective, parseDirectives, responseTtl, type Directives } from './rules.ts';
@@ -42,8 +43,6 @@ interface Pending {
   readonly cacheKey: string;
   /** The entry's TTL (seconds), once the response proved cacheable. */
   ttl?: number;
-  /** The response body, once the gateway held it. */
-  body?: Buffer;
 }
 
 /**
@@ -185,25 +184,23 @@ export default definePlugin<ProxyCacheConfig>({
         pending.ttl = ttl;
         res.bufferBody();
       },
+      // As Kong's body_filter at the end of the body: the entry is stored before the body goes
+      // to the client, so the client's next request finds it.
       body(ctx, body) {
         const pending = ctx.state.get(STATE) as Pending | undefined;
-        if (pending?.ttl !== undefined) pending.body = body;
-        return undefined;
-      },
-      log(ctx: LogContext) {
-        const pending = ctx.state.get(STATE) as Pending | undefined;
-        if (pending?.ttl === undefined || pending.body === undefined) return;
+        if (pending?.ttl === undefined) return undefined;
         const entry: CacheEntry = {
           status: ctx.response.status,
           headers: storedHeaders(ctx.response.headers),
-          body_base64: pending.body.toString('base64'),
-          body_len: pending.body.length,
+          body_base64: body.toString('base64'),
+          body_len: body.length,
           timestamp: seconds(ctx.now()),
           ttl: pending.ttl,
           version: CACHE_VERSION,
         };
         store.store(pending.cacheKey, entry, conf.storage_ttl ?? pending.ttl)
           .catch((err: unknown) => ctx.log.error({ err: { message: (err as Error).message } }, 'proxy-cache: storing a response failed'));
+        return undefined;
       },
     };
   },
