@@ -72,3 +72,18 @@ test('a full queue drops its oldest entries and counts them', async () => {
   assert.deepEqual(sent, [[3, 4, 5]]);
   await q.close();
 });
+
+test('close: a back-off in progress ends, and a failing collector drops what waits at once instead of trying each batch', async () => {
+  let calls = 0;
+  const { q, dropped } = queue({ max_batch_size: 1, max_retry_time: 60, initial_retry_delay: 5, max_retry_delay: 60 }, async () => {
+    calls++;
+    throw new Error('collector down');
+  });
+  for (let i = 1; i <= 5; i++) q.add(i);
+  await sleep(20);
+  const started = Date.now();
+  await q.close();
+  assert.ok(Date.now() - started < 1000, `closed in ${Date.now() - started} ms`);
+  assert.equal(calls, 2, 'the first batch once, then once more on closing');
+  assert.deepEqual(dropped, [[5, 'retries_exhausted']]);
+});

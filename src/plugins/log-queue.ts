@@ -83,6 +83,8 @@ export class LogQueue<T> {
   #sending = false;
   #closed = false;
   #inFlight = new Set<Promise<void>>();
+  /** Back-off waits in progress (close() ends them). */
+  readonly #wake = new Set<() => void>();
   readonly #reports = new LogThrottle(reportIntervalMs);
 
   constructor(config: QueueConfig, hooks: QueueHooks<T>) {
@@ -206,22 +208,47 @@ export class LogQueue<T> {
       } catch (err) {
         const elapsed = Date.now() - started;
         if (this.#closed || elapsed + delay > this.#c.max_retry_time * 1000) {
-          this.#h.dropped(batch.length, 'retries_exhausted');
-          this.#report('gave_up', { entries: batch.length, error: (err as Error).message, max_retry_time: this.#c.max_retry_time });
+          let count = batch.length;
+          if (this.#closed) {
+            // Closing and the collector fails: what still waits is dropped too, not tried one
+            // batch at a time (each try could take the whole send timeout).
+            count += this.length;
+            this.#entries = [];
+            this.#head = 0;
+            this.#bytes = 0;
+          }
+          this.#h.dropped(count, 'retries_exhausted');
+          this.#report('gave_up', { entries: count, error: (err as Error).message, max_retry_time: this.#c.max_retry_time });
           return;
         }
         this.#report('send_failed', { error: (err as Error).message, retry_in_ms: Math.round(delay) });
-        await new Promise((r) => setTimeout(r, delay));
+        // The back-off ends early when the queue closes (close() wakes it).
+        await new Promise<void>((r) => {
+          const t = setTimeout(() => {
+            this.#wake.delete(wake);
+            r();
+          }, delay);
+          const wake = (): void => {
+            clearTimeout(t);
+            r();
+          };
+          this.#wake.add(wake);
+        });
         delay = Math.min(delay * 2, this.#c.max_retry_delay * 1000);
       }
     }
   }
 
-  /** Sends what is waiting (one last attempt each), then stops. */
+  /**
+   * Sends what is waiting, then stops: a back-off in progress ends at once, and the first batch
+   * that fails from then on is dropped with everything still waiting (no more retries).
+   */
   async close(): Promise<void> {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     this.#closed = true;
+    for (const wake of this.#wake) wake();
+    this.#wake.clear();
     if (!this.#sending && this.length > 0) {
       this.#sending = true;
       this.#track(this.#drain());
