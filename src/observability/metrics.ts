@@ -87,6 +87,12 @@ class LocalHistogram {
   }
 }
 
+/** One more response of `status` from `source` (key: status * 2 + 1 when the gateway answered). */
+function countCode(codes: Map<number, number>, status: number, source: 'service' | 'kong'): void {
+  const code = status * 2 + (source === 'kong' ? 1 : 0);
+  codes.set(code, (codes.get(code) ?? 0) + 1);
+}
+
 /** Everything recorded for one service/route/consumer. */
 interface Series {
   service: string;
@@ -170,10 +176,7 @@ export class ProcessMetrics {
       c = { service: s.service, route: s.route, consumer: s.consumer, codes: new Map(), request: null, upstream: null, kong: null, ingress: 0, egress: 0 };
       this.#series.set(key, c);
     }
-    if (gates.status_code_metrics) {
-      const code = s.status * 2 + (s.source === 'kong' ? 1 : 0);
-      c.codes.set(code, (c.codes.get(code) ?? 0) + 1);
-    }
+    if (gates.status_code_metrics) countCode(c.codes, s.status, s.source);
     if (gates.latency_metrics) {
       (c.request ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.requestLatency);
       if (s.upstreamLatency !== null) (c.upstream ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.upstreamLatency);
@@ -197,10 +200,7 @@ export class ProcessMetrics {
       c = { service: s.service, route: s.route, codes: new Map(), session: null, kong: null, ingress: 0, egress: 0 };
       this.#streamSeries.set(key, c);
     }
-    if (gates.status_code_metrics) {
-      const code = s.status * 2 + (s.source === 'kong' ? 1 : 0);
-      c.codes.set(code, (c.codes.get(code) ?? 0) + 1);
-    }
+    if (gates.status_code_metrics) countCode(c.codes, s.status, s.source);
     if (gates.latency_metrics) {
       (c.session ??= new LocalHistogram(upstreamLatencyBuckets)).observe(s.sessionLatency);
       (c.kong ??= new LocalHistogram(kongLatencyBuckets)).observe(s.kongLatency);

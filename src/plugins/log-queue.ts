@@ -256,3 +256,33 @@ export class LogQueue<T> {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 }
+
+/** The words of a plugin's queue reports (http-log: entries delivered; opentelemetry: spans exported). */
+export interface QueueWords {
+  /** `http-log queue`, `opentelemetry span queue`. */
+  readonly queue: string;
+  /** `entries`, `spans`. */
+  readonly items: string;
+  /** `http-log gave up delivering a batch`. */
+  readonly gaveUp: string;
+  /** `http-log delivery failed`. */
+  readonly failed: string;
+}
+
+/**
+ * A log plugin's `dropped` and `report` hooks: drops counted in portcullis_log_queue_dropped_total
+ * under the plugin's name, problems logged (the queue already holds them to one per interval).
+ */
+export function pluginQueueHooks(plugin: string, deps: { readonly log: { error(obj: object, msg: string): void }; readonly metrics?: { readonly queueDropped: { labels(...v: string[]): { inc(n: number): void } } } }, endpoint: string, words: QueueWords): Pick<QueueHooks<unknown>, 'dropped' | 'report'> {
+  return {
+    dropped(count, reason) {
+      deps.metrics?.queueDropped.labels(plugin, reason).inc(count);
+    },
+    report(kind, detail) {
+      const msg = kind === 'queue_full' ? `${words.queue} full: the oldest ${words.items} are dropped`
+        : kind === 'gave_up' ? `${words.gaveUp}; its ${words.items} are dropped`
+        : `${words.failed}; retrying`;
+      deps.log.error({ endpoint, ...detail }, msg);
+    },
+  };
+}

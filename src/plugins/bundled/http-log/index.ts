@@ -17,7 +17,7 @@
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { definePlugin, LOG_PROTOCOLS, type LogContext, type StreamLogContext } from '../../sdk.ts';
-import { LogQueue, queueSchema, withLegacyQueueFields } from '../../log-queue.ts';
+import { LogQueue, pluginQueueHooks, queueSchema, withLegacyQueueFields } from '../../log-queue.ts';
 import { customFieldsByLua, serializeLogJson, serializeStreamLogJson } from '../../log-record.ts';
 
 const forbiddenHeaders = new Set(['host', 'content-length', 'content-type']);
@@ -111,15 +111,9 @@ export default definePlugin<HttpLogConfig>({
           }
         });
       },
-      dropped(count, reason) {
-        deps.metrics?.queueDropped.labels('http-log', reason).inc(count);
-      },
-      report(kind, detail) {
-        const msg = kind === 'queue_full' ? 'http-log queue full: the oldest entries are dropped'
-          : kind === 'gave_up' ? 'http-log gave up delivering a batch; its entries are dropped'
-          : 'http-log delivery failed; retrying';
-        deps.log.error({ endpoint: endpointForLog, ...detail }, msg);
-      },
+      ...pluginQueueHooks('http-log', deps, endpointForLog, {
+        queue: 'http-log queue', items: 'entries', gaveUp: 'http-log gave up delivering a batch', failed: 'http-log delivery failed',
+      }),
     });
     return {
       log(ctx: LogContext) {

@@ -11,7 +11,7 @@ import { resourceFromAttributes, type Resource } from '@opentelemetry/resources'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { allInstrumentations, type Instrumentations, type PluginDeps, type PluginHandlers, type RequestContext, type RequestEnd, type RequestTrace, type SpanAttributes, type UpstreamRequest, unrecordedTrace } from '../../sdk.ts';
 import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
-import { LogQueue } from '../../log-queue.ts';
+import { LogQueue, pluginQueueHooks } from '../../log-queue.ts';
 
 /** Longer trace headers are ignored (a new trace starts), whatever they hold. */
 const maxTraceHeader = 512;
@@ -265,15 +265,9 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
           else reject(new Error(`${endpointForLog}: ${result.error?.message ?? 'export failed'}`));
         });
       }),
-      dropped(count, reason) {
-        deps.metrics?.queueDropped.labels('opentelemetry', reason).inc(count);
-      },
-      report(kind, detail) {
-        const msg = kind === 'queue_full' ? 'opentelemetry span queue full: the oldest spans are dropped'
-          : kind === 'gave_up' ? 'opentelemetry gave up exporting a batch; its spans are dropped'
-          : 'opentelemetry export failed; retrying';
-        deps.log.error({ endpoint: endpointForLog, ...detail }, msg);
-      },
+      ...pluginQueueHooks('opentelemetry', deps, endpointForLog, {
+        queue: 'opentelemetry span queue', items: 'spans', gaveUp: 'opentelemetry gave up exporting a batch', failed: 'opentelemetry export failed',
+      }),
     });
     const at: Origin = {
       resource: resourceFromAttributes({
