@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Consumer, Route, Service } from '../config/types.ts';
 import type { ConsumerGroup } from '../config/credentials.ts';
 import { TailMemo } from '../tail-memo.ts';
-import { clientCertificateOf } from '../tls/client-cert.ts';
+import { clientCertificateOf, tlsInfoOf } from '../tls/client-cert.ts';
 import type { HeaderMap } from '../proxy/headers.ts';
 import { holdRequestBody, payloadTooLarge } from '../proxy/request-body.ts';
 import type { HeldBody } from '../proxy/spill.ts';
@@ -115,10 +115,7 @@ export class Incoming implements IncomingView {
 
   get tls(): { version: string; cipher: string; clientVerify: string } | null {
     const socket = this.raw.socket as TLSSocket;
-    if (socket.encrypted !== true || typeof socket.getProtocol !== 'function') return null;
-    const presented = this.peerCertificate !== null;
-    const verify = !presented ? 'NONE' : socket.authorized === true ? 'SUCCESS' : `FAILED:${String(socket.authorizationError ?? 'unverified')}`;
-    return { version: socket.getProtocol() ?? '', cipher: socket.getCipher()?.name ?? '', clientVerify: verify };
+    return socket.encrypted === true && typeof socket.getProtocol === 'function' ? tlsInfoOf(socket) : null;
   }
 
   get peerCertificate(): Buffer | null {
@@ -335,10 +332,12 @@ export class Context implements RequestContext {
   proxyLatency: number | null = null;
   /** ms from arrival to the gateway's own response starting (Kong's X-Kong-Response-Latency); null when proxied. */
   responseLatency: number | null = null;
-  /** Upstream attempts made. */
-  tries = 0;
   /** Each upstream attempt, in order (Kong's `balancer_data.tries`); filled by proxy/forward.ts. */
   upstreamTries: readonly UpstreamTry[] = noTries;
+  /** Upstream attempts made. */
+  get tries(): number {
+    return this.upstreamTries.length;
+  }
   /** Body bytes written to the client. */
   bytesSent = 0;
   /** Filled before the log phase. */
@@ -366,12 +365,12 @@ export class Context implements RequestContext {
     return (this.#state ??= new Map());
   }
 
-  /** Headers for whatever response goes to the client (created on first use). */
   serializeValues: Map<string, unknown> | null = null;
   setSerializeValue(key: string, value: unknown): void {
     if (typeof key !== 'string' || key === '') throw new TypeError('setSerializeValue: key must be a non-empty string');
     (this.serializeValues ??= new Map()).set(key, value);
   }
+  /** Headers for whatever response goes to the client (created on first use). */
   get downstreamHeaders(): { set(name: string, value: string | string[]): void; add(name: string, value: string): void } {
     return (this.#downstream ??= {
       set: (name: string, value: string | string[]): void => {

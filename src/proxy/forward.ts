@@ -36,8 +36,8 @@ export interface ForwardedRequest {
     upstreamLatency: number | null;
     /** Kong's latencies.proxy: from the request's start until the first attempt is sent. */
     proxyLatency: number | null;
-    /** Attempts made (Kong's log record `tries`). */
-    tries: number;
+    /** Attempts made (the length of upstreamTries). */
+    readonly tries: number;
     /** Each attempt's address and start; an attempt followed by a retry says how it failed. */
     upstreamTries: readonly UpstreamTry[];
     /** Body bytes sent to the client (log record, access log). */
@@ -151,7 +151,6 @@ export class Forward<R extends ForwardedRequest> implements Dispatcher.DispatchH
     this.#t0 = now;
     const ctx = this.#req.ctx;
     if (this.#attempt === 0) ctx.proxyLatency = now - ctx.t0;
-    ctx.tries = this.#attempt + 1;
     // Kong's tries[] entry: the address (the balanced peer, else the service's host) and when.
     const peer = this.#peer;
     const svc = ctx.service!;

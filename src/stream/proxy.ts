@@ -29,6 +29,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { CertificateStore } from '../tls/store.ts';
 import { maxHelloBytes, readHelloServerName } from '../tls/client-hello.ts';
+import { tlsInfoOf } from '../tls/client-cert.ts';
 import type { Service } from '../config/types.ts';
 import type { UpstreamTls } from '../proxy/pools.ts';
 import type { BalancedService } from '../proxy/balanced.ts';
@@ -299,8 +300,7 @@ export class StreamListener {
     });
     secure.once('secure', () => {
       clearTimeout(timer);
-      // No client certificate is asked for on stream listeners: $ssl_client_verify is NONE.
-      session.tls = { version: secure.getProtocol() ?? '', cipher: secure.getCipher()?.name ?? '', clientVerify: 'NONE' };
+      session.tls = tlsInfoOf(secure);
       p.rest = Buffer.alloc(0);
       void this.#proxy(config, service, secure, socket, session);
     });

@@ -17,6 +17,7 @@ import type { Address } from '../balancer/address.ts';
 import type { BalancedService } from '../proxy/balanced.ts';
 import { depthCheck, type UpstreamTls } from '../proxy/pools.ts';
 import type { UpstreamTry } from '../plugins/sdk.ts';
+import { upstreamError } from '../proxy/errors.ts';
 
 export interface UpstreamSettings {
   /** PORTCULLIS_UPSTREAM_TLS_VERIFY: verify when the service leaves tls_verify unset. */
@@ -110,7 +111,7 @@ export async function connectUpstream(s: Service, balanced: BalancedService | nu
     }
     // The try before this one failed (Kong marks a try "failed" when the next one starts).
     const previous = tries[tries.length - 1];
-    if (previous !== undefined) previous.failed = (last as { code?: string } | null)?.code === 'ETIMEDOUT' ? 504 : 502;
+    if (previous !== undefined) previous.failed = upstreamError(last).status === 504 ? 504 : 502;
     tries.push({ ip: peer.host, port: peer.port, startMs: Date.now(), failed: null });
     try {
       const socket = await connectOnce(s, peer, material, settings);

@@ -34,3 +34,13 @@ export function clientCertificateOf(socket: TLSSocket): ClientCertificate | null
   byConnection.set(socket, out);
   return out;
 }
+
+/**
+ * A TLS connection's facts as nginx's $ssl_protocol, $ssl_cipher and $ssl_client_verify give
+ * them (Kong's log record `tls`): NONE without a client certificate, SUCCESS, or FAILED:<reason>.
+ */
+export function tlsInfoOf(socket: TLSSocket): { version: string; cipher: string; clientVerify: string } {
+  const presented = typeof socket.getPeerCertificate === 'function' && socket.getPeerCertificate(false)?.raw !== undefined;
+  const verify = !presented ? 'NONE' : socket.authorized === true ? 'SUCCESS' : `FAILED:${String(socket.authorizationError ?? 'unverified')}`;
+  return { version: socket.getProtocol() ?? '', cipher: socket.getCipher()?.name ?? '', clientVerify: verify };
+}

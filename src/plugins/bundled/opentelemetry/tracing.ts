@@ -199,17 +199,26 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     /** With no incoming trace context, every format injected is w3c (and at least one is). */
     const freshW3cOnly = inject.length > 0 && inject.every((f) => (f === 'preserve' ? defaultFormat : f) === 'w3c');
 
-    /** Propagation upstream: the listed formats (`preserve` = the incoming one, else default_format). */
-    const propagate = (ctx: RequestContext, spanCtx: OtelContext, incoming: Format | null, traceId: string): void => {
+    /**
+     * Propagation upstream: the listed formats (`preserve` = the incoming one, else
+     * default_format), the log record's `trace_id` by injected format (as Kong's propagation:
+     * {"w3c": …}, {"b3": …}) and the trace id response header. `spanCtx` null: a new unsampled
+     * trace with w3c out (freshW3cOnly), whose traceparent is written as the W3C propagator writes
+     * it (a test holds the two equal) without building an OpenTelemetry context for it.
+     */
+    const propagate = (ctx: RequestContext, spanCtx: OtelContext | null, incoming: Format | null, traceId: string, spanId: string): void => {
       for (const h of clear) ctx.upstream.removeHeader(h);
-      const carrier = ctx.upstream;
       let formats: Record<string, string> | null = null;
-      for (const f of inject) {
-        const format = f === 'preserve' ? incoming ?? defaultFormat : f as Format;
-        propagators[format].inject(spanCtx, carrier, setter);
-        (formats ??= {})[format === 'w3c' ? 'w3c' : 'b3'] = traceId;
+      if (spanCtx === null) {
+        ctx.upstream.setHeader('traceparent', `00-${traceId}-${spanId}-00`);
+        formats = { w3c: traceId };
+      } else {
+        for (const f of inject) {
+          const format = f === 'preserve' ? incoming ?? defaultFormat : f as Format;
+          propagators[format].inject(spanCtx, ctx.upstream, setter);
+          (formats ??= {})[format === 'w3c' ? 'w3c' : 'b3'] = traceId;
+        }
       }
-      // As Kong's propagation: the log record's `trace_id`, by injected format ({"w3c": …}, {"b3": …}).
       if (formats !== null) ctx.setSerializeValue('trace_id', formats);
       if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, traceId);
     };
@@ -226,18 +235,10 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       const from = incoming !== null ? trace.getSpanContext(parent) : undefined;
       const traceId = from?.traceId ?? freshTraceId();
       const spanId = freshSpanId();
-      if (from === undefined && freshW3cOnly) {
-        // Most requests: no incoming trace context and w3c out (Kong's default_format). The
-        // traceparent of a new unsampled trace, written as the W3C propagator writes it (a test
-        // holds the two equal) without building an OpenTelemetry context for it.
-        for (const h of clear) ctx.upstream.removeHeader(h);
-        ctx.upstream.setHeader('traceparent', `00-${traceId}-${spanId}-00`);
-        ctx.setSerializeValue('trace_id', { w3c: traceId });
-        if (traceHeader !== null) ctx.downstreamHeaders.set(traceHeader, traceId);
-        return;
-      }
-      const spanCtx = trace.setSpanContext(parent, { traceId, spanId, traceFlags: from?.traceFlags ?? 0, traceState: from?.traceState, isRemote: false });
-      propagate(ctx, spanCtx, incoming, traceId);
+      // Most requests: no incoming trace context and w3c out (Kong's default_format).
+      const spanCtx = from === undefined && freshW3cOnly ? null
+        : trace.setSpanContext(parent, { traceId, spanId, traceFlags: from?.traceFlags ?? 0, traceState: from?.traceState, isRemote: false });
+      propagate(ctx, spanCtx, incoming, traceId, spanId);
     };
 
     if (off) {
@@ -302,7 +303,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
         'http.client_ip': req.clientIp, 'net.peer.ip': req.clientIp, 'kong.request.id': ctx.id,
       }, at);
       ctx.trace = new OtelTrace(root, at, on);
-      propagate(ctx, trace.setSpanContext(parent, context), incoming, context.traceId);
+      propagate(ctx, trace.setSpanContext(parent, context), incoming, context.traceId, context.spanId);
     };
 
     return {
