@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     scenarios.push(gateway('gw-1r-accesslog-w2', 'gateway, no plugins, default access log (JSON, stdout)', 'core', 2, 1, p1, [], undefined, { PORTCULLIS_PROXY_ACCESS_LOG: 'stdout' }));
     scenarios.push(gateway('prometheus-w2', 'gateway + prometheus (global; status code, latency, bandwidth metrics)', 'core', 2, 1, p1,
       [{ name: 'prometheus', config: { status_code_metrics: true, latency_metrics: true, bandwidth_metrics: true } }]));
-    for (const [id, rate] of [['otel-100-w2', 1], ['otel-1-w2', 0.01]] as const) {
+    for (const [id, rate] of [['otel-100-w2', 1], ['otel-1-w2', 0.01], ['otel-0-w2', 0]] as const) {
       scenarios.push(gateway(id, `gateway + opentelemetry (global, sampling_rate ${rate})`, 'core', 2, 1, p1,
         [{ name: 'opentelemetry', config: { traces_endpoint: `http://127.0.0.1:${up}/v1/traces`, sampling_rate: rate } }]));
     }
@@ -583,6 +583,7 @@ const targets: Target[] = [
   { what: 'opentelemetry sampling_rate 1.0 / no-plugin gateway, 2 workers', num: 'otel-100-w2', den: 'gw-1r-w2', min: 0.85 },
   { what: 'opentelemetry sampling_rate 1.0, tracing_instrumentations request (root span only) / no-plugin gateway, 2 workers', num: 'otel-100-req-w2', den: 'gw-1r-w2', min: null },
   { what: 'opentelemetry sampling_rate 0.01 / no-plugin gateway, 2 workers', num: 'otel-1-w2', den: 'gw-1r-w2', min: 0.97 },
+  { what: 'opentelemetry sampling_rate 0 (propagation only, nothing recorded) / no-plugin gateway, 2 workers', num: 'otel-0-w2', den: 'gw-1r-w2', min: null },
   { what: 'http-log (Kong default queue, a POST per request) / no-plugin gateway, 2 workers', num: 'http-log-w2', den: 'gw-1r-w2', min: 0.9 },
   { what: 'http-log (batches of 100) / no-plugin gateway, 2 workers', num: 'http-log-batch-w2', den: 'gw-1r-w2', min: null },
   { what: 'openid-connect mTLS-bound bearer / plain bearer, same TLS listener with a client certificate, 1 worker (both measured with bench/mtls-load.ts, an undici client: wrk cannot present a certificate)', num: 'oidc-mtls-w1', den: 'oidc-bearer-tls-w1', min: 0.9 },

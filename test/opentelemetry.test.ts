@@ -120,6 +120,23 @@ describe('opentelemetry', () => {
     for (const root of receiver.spans.filter((s) => s.name === 'kong')) assert.equal(root.parentSpanId, '');
   });
 
+  test('a sampled new trace: the upstream gets the root span as parent with the sampled flag, as the W3C propagator writes it', async () => {
+    receiver.spans = [];
+    const r = await fetch(`${gw.proxyUrl}/open/fresh`);
+    const sent = ((await r.json()) as { headers: Record<string, string> }).headers.traceparent;
+    const id = r.headers.get('x-trace-id') ?? '';
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(sent ?? '');
+    assert.ok(m, sent);
+    assert.equal(m[1], id);
+    const carrier: Record<string, string> = {};
+    w3c.inject(trace.setSpanContext(ROOT_CONTEXT, { traceId: m[1], spanId: m[2], traceFlags: 1 }), carrier, defaultTextMapSetter);
+    assert.deepEqual(carrier, { traceparent: sent });
+    await waitFor(() => receiver.spans.some((s) => s.name === 'kong' && s.traceId === id), 15_000, 'the trace');
+    const root = receiver.spans.find((s) => s.name === 'kong' && s.traceId === id)!;
+    assert.equal(root.spanId, m[2], 'the upstream\'s parent is the request span');
+    assert.equal(root.parentSpanId, '');
+  });
+
   test('b3 headers are extracted and, with preserve, injected back as b3', async () => {
     const r = await fetch(`${gw.proxyUrl}/open/x`, { headers: { 'x-b3-traceid': traceId, 'x-b3-spanid': parentId, 'x-b3-sampled': '1' } });
     const h = ((await r.json()) as { headers: Record<string, string> }).headers;

@@ -14,6 +14,12 @@ test('Upstream: batch header changes with lower-case names behave as setHeader/r
   up.setLowerHeaders([{ name: 'authorization', value: 'Bearer gateway' }, { name: 'x-credential-identifier', value: 'alex' }]);
   assert.equal(up.getHeader('Authorization'), 'Bearer gateway');
   assert.equal(up.getHeader('x-credential-identifier'), 'alex');
+  up.setLowerHeader('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  assert.equal(up.getHeader('TraceParent'), '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  assert.equal(up.hostSet, false);
+  up.setLowerHeader('host', 'upstream.example');
+  assert.equal(up.hostSet, true);
+  up.removeLowerHeaders(['traceparent', 'host']);
   assert.deepEqual(Object.entries(up.headers).filter(([, v]) => v !== undefined), [
     ['authorization', 'Bearer gateway'], ['accept', '*/*'], ['x-credential-identifier', 'alex'],
   ]);

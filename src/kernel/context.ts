@@ -236,6 +236,10 @@ export class Upstream implements UpstreamRequest {
     const h = this.headers;
     for (let i = 0; i < names.length; i++) if (h[names[i]] !== undefined) h[names[i]] = undefined;
   }
+  setLowerHeader(name: string, value: string): void {
+    if (name === 'host') this.hostSet = true;
+    this.headers[name] = value;
+  }
   setLowerHeaders(list: readonly { readonly name: string; readonly value: string }[]): void {
     const h = this.headers;
     for (let i = 0; i < list.length; i++) {

@@ -114,7 +114,7 @@ export interface IncomingView {
 /**
  * What will be sent upstream. Changes made in rewrite/access phases apply to the proxied request.
  *
- * Host: a plugin that sets `host` (setHeader, addHeader or setLowerHeaders) sets the Host the
+ * Host: a plugin that sets `host` (setHeader, addHeader, setLowerHeader or setLowerHeaders) sets the Host the
  * upstream receives, over the route's `preserve_host` and the service host, as Kong's
  * `kong.service.request.set_header("Host", v)` sets `upstream_host` (a value given to addHeader
  * replaces the Host: a request has one). Removing `host` gives the proxy's Host back.
@@ -137,6 +137,8 @@ export interface UpstreamRequest {
    * from its config): no case folding per request.
    */
   removeLowerHeaders(names: readonly string[]): void;
+  /** `setHeader` for a name that is already lower-case (see `removeLowerHeaders`). */
+  setLowerHeader(name: string, value: string): void;
   /** `setHeader` for each entry; names already lower-case (see `removeLowerHeaders`). */
   setLowerHeaders(list: readonly { readonly name: string; readonly value: string }[]): void;
   /** Upstream path (service path already joined, strip_path applied). */

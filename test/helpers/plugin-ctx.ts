@@ -153,6 +153,7 @@ export function makeCtx(req: FakeRequest = {}): FakeContext {
       removeLowerHeaders: (names) => {
         for (const n of names) upstreamHeaders.remove(n);
       },
+      setLowerHeader: (n, v) => upstreamHeaders.set(n, v),
       setLowerHeaders: (list) => {
         for (const h of list) upstreamHeaders.set(h.name, h.value);
       },

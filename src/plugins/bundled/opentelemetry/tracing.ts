@@ -8,7 +8,7 @@ import { W3CTraceContextPropagator, hrTimeDuration, millisToHrTime, type Instrum
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { ThreadExporter } from './thread-exporter.ts';
 import { allInstrumentations, type Instrumentations, type PluginDeps, type PluginHandlers, type RequestContext, type RequestEnd, type RequestTrace, type SpanAttributes, type UpstreamRequest, unrecordedTrace } from '../../sdk.ts';
 import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
 import { LogQueue, pluginQueueHooks } from '../../log-queue.ts';
@@ -26,7 +26,7 @@ const getter: TextMapGetter<Record<string, string | string[] | undefined>> = {
   keys: (carrier) => Object.keys(carrier),
 };
 /** Writes straight into the upstream request (no carrier object in between). */
-const setter: TextMapSetter<UpstreamRequest> = { set: (up, key, value) => up.setHeader(key, value) };
+const setter: TextMapSetter<UpstreamRequest> = { set: (up, key, value) => up.setLowerHeader(key, value) };
 
 const propagators: Record<Format, { inject(c: OtelContext, carrier: unknown, s: TextMapSetter): void; extract(c: OtelContext, carrier: unknown, g: TextMapGetter): OtelContext }> = {
   w3c: new W3CTraceContextPropagator(),
@@ -145,42 +145,52 @@ class OtelTrace implements RequestTrace {
 }
 
 /**
- * Trace and span ids: cryptographically random, from a pool filled 4 KB at a time (a synchronous
- * randomBytes() per request cost ~10 µs here, an OpenSSL call each time; the SDK's
- * RandomIdGenerator draws Math.random() four bytes at a time).
+ * Trace and span ids: cryptographically random, from a pool filled 4 KB at a time and turned into
+ * hex once per fill; an id is a slice of that hex string (V8 shares the pool's characters until the
+ * id is written out). A synchronous randomBytes() per request cost ~10 µs here, an OpenSSL call
+ * each time; a Buffer-to-hex call per id ~0.15 µs (bench/NOTES.md, session 13); the SDK's
+ * RandomIdGenerator draws Math.random() four bytes at a time.
  */
 const idPool = Buffer.allocUnsafe(24 * 170);
+let hexPool = '';
 let idAt = idPool.length;
+/** `bytes` fresh random bytes as hex, never all zeros (a zero id is invalid and would be dropped by a collector). */
 function take(bytes: number): string {
-  if (idAt + bytes > idPool.length) {
-    randomFillSync(idPool);
-    idAt = 0;
+  for (;;) {
+    if (idAt + bytes > idPool.length) {
+      randomFillSync(idPool);
+      hexPool = idPool.toString('hex');
+      idAt = 0;
+    }
+    const from = idAt;
+    idAt += bytes;
+    // Zero bytes are checked in the pool: comparing the hex slice with a literal costs more.
+    for (let i = from; i < idAt; i++) if (idPool[i] !== 0) return hexPool.slice(2 * from, 2 * idAt);
   }
-  idAt += bytes;
-  return idPool.toString('hex', idAt - bytes, idAt);
 }
-/** A 16-hex-digit span id (never all zeros: a zero id is invalid and would be dropped by a collector). */
+/** A 16-hex-digit span id. */
 function freshSpanId(): string {
-  const id = take(8);
-  return id === '0000000000000000' ? freshSpanId() : id;
+  return take(8);
 }
-/** A 32-hex-digit trace id, never all zeros. */
+/** A 32-hex-digit trace id. */
 function freshTraceId(): string {
-  const id = take(16);
-  return id === '00000000000000000000000000000000' ? freshTraceId() : id;
+  return take(16);
 }
 
+interface Extracted { readonly parent: OtelContext; readonly incoming: Format | null }
+const noParent: Extracted = Object.freeze({ parent: ROOT_CONTEXT, incoming: null });
+
 /** The incoming trace context of the first `extract` format that carries one, and that format as `preserve` answers it. */
-function extractParent(headers: Record<string, string | string[] | undefined>, extract: readonly Format[]): { parent: OtelContext; incoming: Format | null } {
+function extractParent(headers: Record<string, string | string[] | undefined>, extract: readonly Format[]): Extracted {
   // Most requests carry no trace context: then nothing is parsed.
-  if (headers.traceparent === undefined && headers.b3 === undefined && headers['x-b3-traceid'] === undefined) return { parent: ROOT_CONTEXT, incoming: null };
+  if (headers.traceparent === undefined && headers.b3 === undefined && headers['x-b3-traceid'] === undefined) return noParent;
   for (const f of extract) {
     const c = propagators[f].extract(ROOT_CONTEXT, headers, getter);
     if (trace.getSpanContext(c) !== undefined) {
       return { parent: c, incoming: f === 'b3-single' ? 'b3-single' : f === 'b3' && headers.b3 !== undefined ? 'b3-single' : f };
     }
   }
-  return { parent: ROOT_CONTEXT, incoming: null };
+  return noParent;
 }
 
 export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): PluginHandlers {
@@ -202,15 +212,15 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     /**
      * Propagation upstream: the listed formats (`preserve` = the incoming one, else
      * default_format), the log record's `trace_id` by injected format (as Kong's propagation:
-     * {"w3c": …}, {"b3": …}) and the trace id response header. `spanCtx` null: a new unsampled
-     * trace with w3c out (freshW3cOnly), whose traceparent is written as the W3C propagator writes
-     * it (a test holds the two equal) without building an OpenTelemetry context for it.
+     * {"w3c": …}, {"b3": …}) and the trace id response header. `spanCtx` null: a new trace
+     * (sampled or not) with w3c out (freshW3cOnly), whose traceparent is written as the W3C
+     * propagator writes it (a test holds the two equal) without building an OpenTelemetry context.
      */
-    const propagate = (ctx: RequestContext, spanCtx: OtelContext | null, incoming: Format | null, traceId: string, spanId: string): void => {
-      for (const h of clear) ctx.upstream.removeHeader(h);
+    const propagate = (ctx: RequestContext, spanCtx: OtelContext | null, incoming: Format | null, traceId: string, spanId: string, sampled: boolean): void => {
+      if (clear.length > 0) ctx.upstream.removeLowerHeaders(clear);
       let formats: Record<string, string> | null = null;
       if (spanCtx === null) {
-        ctx.upstream.setHeader('traceparent', `00-${traceId}-${spanId}-00`);
+        ctx.upstream.setLowerHeader('traceparent', `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`);
         formats = { w3c: traceId };
       } else {
         for (const f of inject) {
@@ -238,7 +248,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       // Most requests: no incoming trace context and w3c out (Kong's default_format).
       const spanCtx = from === undefined && freshW3cOnly ? null
         : trace.setSpanContext(parent, { traceId, spanId, traceFlags: from?.traceFlags ?? 0, traceState: from?.traceState, isRemote: false });
-      propagate(ctx, spanCtx, incoming, traceId, spanId);
+      propagate(ctx, spanCtx, incoming, traceId, spanId, false);
     };
 
     if (off) {
@@ -258,13 +268,11 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     // Kong's queue (kong/tools/queue.lua, as http-log's): batches of queue.max_batch_size spans,
     // a failed batch retried with back-off until queue.max_retry_time, a full queue dropping its
     // oldest spans; each problem logged once a minute and counted.
-    const exporter = new OTLPTraceExporter({ url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout });
+    // The official OTLP/HTTP exporter, run in a thread of its own (thread-exporter.ts).
+    const exporter = new ThreadExporter({ url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout });
     const queue = new LogQueue<ReadableSpan>({ ...config.queue, max_bytes: null }, {
-      send: (batch) => new Promise<void>((resolve, reject) => {
-        exporter.export(batch, (result) => {
-          if (result.code === 0) resolve();
-          else reject(new Error(`${endpointForLog}: ${result.error?.message ?? 'export failed'}`));
-        });
+      send: (batch) => exporter.export(batch).catch((err: unknown) => {
+        throw new Error(`${endpointForLog}: ${(err as Error).message}`);
       }),
       ...pluginQueueHooks('opentelemetry', deps, endpointForLog, {
         queue: 'opentelemetry span queue', items: 'spans', gaveUp: 'opentelemetry gave up exporting a batch', failed: 'opentelemetry export failed',
@@ -303,14 +311,16 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
         'http.client_ip': req.clientIp, 'net.peer.ip': req.clientIp, 'kong.request.id': ctx.id,
       }, at);
       ctx.trace = new OtelTrace(root, at, on);
-      propagate(ctx, trace.setSpanContext(parent, context), incoming, context.traceId, context.spanId);
+      // A new trace with w3c out: the traceparent is written directly, as for an unsampled one.
+      const spanCtx = parentSpan === undefined && freshW3cOnly ? null : trace.setSpanContext(parent, context);
+      propagate(ctx, spanCtx, incoming, context.traceId, context.spanId, true);
     };
 
     return {
       ...entry(start),
       async close() {
         await queue.close();
-        await exporter.shutdown().catch(() => {});
+        await exporter.shutdown();
       },
     };
 }
