@@ -1,14 +1,20 @@
 /**
- * Log and trace plugins deliver from a worker thread of their own, as pino runs its transports.
+ * Delivery from a worker thread of the plugin's own, as pino runs its transports.
  *
  * Why: in a gateway worker the proxy's hottest functions (node:http's server side, sockets,
- * streams, the kernel's handler) are optimised by V8 for the objects the proxy makes. An HTTP
- * client in the same isolate (its request, response and socket objects, undici's or node:http's)
- * widens those functions' inline caches and field types, and every request pays for it: the
- * opentelemetry plugin at `sampling_rate` 0.01 lost ~4 % of the gateway's throughput to it, about
- * twenty times what encoding and sending its spans took (bench/NOTES.md, session 13). So the
- * plugin's queue (log-queue.ts) stays here and decides what is sent, batches and retries; each
- * batch, already encoded, goes to the thread, which makes the request and answers with the outcome.
+ * streams, the kernel's handler) are optimised by V8 for the objects the proxy makes. node:http's
+ * client in the same isolate (its request, response and socket objects, which share node:http's
+ * and the streams' code with the server side) widens those functions' inline caches and field
+ * types, and every request pays for it: the opentelemetry plugin at `sampling_rate` 0.01 lost
+ * ~4 % of the gateway's throughput to its OTLP exporter's requests, about twenty times what
+ * encoding and sending its spans took (bench/NOTES.md, session 13). The plugin's queue
+ * (log-queue.ts) stays here and decides what is sent, batches and retries; each batch, already
+ * encoded, goes to the thread, which makes the request and answers with the outcome.
+ *
+ * A hop costs two messages: worth it for a few large batches a second, not for a request per log
+ * entry. http-log (undici, whose client shares less with the server side, Kong's default of one
+ * entry per request) measured slower through a thread (0.75 → 0.64 of the no-plugin gateway)
+ * and sends from the gateway's thread.
  *
  * `SendThread` is the gateway's side; `serveSends` is the thread's. The thread starts with the
  * first batch (an instance that never sends never starts one) and again if it dies; a batch in
