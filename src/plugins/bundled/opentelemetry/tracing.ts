@@ -8,9 +8,7 @@ import { W3CTraceContextPropagator, hrTimeDuration, millisToHrTime, type Instrum
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { SendThread } from '../../send-thread.ts';
-import type { EncodedBatch, ExportThreadOptions } from './export-worker.ts';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { allInstrumentations, type Instrumentations, type PluginDeps, type PluginHandlers, type RequestContext, type RequestEnd, type RequestTrace, type SpanAttributes, type UpstreamRequest, unrecordedTrace } from '../../sdk.ts';
 import { defaultSamplingRate, type Format, type OpentelemetryConfig } from './schema.ts';
 import { LogQueue, pluginQueueHooks } from '../../log-queue.ts';
@@ -270,20 +268,14 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     // Kong's queue (kong/tools/queue.lua, as http-log's): batches of queue.max_batch_size spans,
     // a failed batch retried with back-off until queue.max_retry_time, a full queue dropping its
     // oldest spans; each problem logged once a minute and counted.
-    // The official OTLP/HTTP exporter runs in a thread of its own (export-worker.ts, send-thread.ts);
-    // batches are encoded here by the official serializer and their bytes moved to it.
-    const exporter = new SendThread<EncodedBatch>(new URL('./export-worker.ts', import.meta.url),
-      { url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout } satisfies ExportThreadOptions, 'opentelemetry export');
+    const exporter = new OTLPTraceExporter({ url: config.traces_endpoint, headers: config.headers ?? {}, timeoutMillis: config.send_timeout });
     const queue = new LogQueue<ReadableSpan>({ ...config.queue, max_bytes: null }, {
-      send: (batch) => {
-        const body = ProtobufTraceSerializer.serializeRequest(batch);
-        if (body === undefined) return Promise.reject(new Error(`${endpointForLog}: the batch could not be encoded`));
-        // The encoder's buffer belongs to this batch alone: moved, not copied.
-        return exporter.send({ body, spans: batch.length }, body.buffer instanceof ArrayBuffer ? [body.buffer] : [])
-          .catch((err: unknown) => {
-            throw new Error(`${endpointForLog}: ${(err as Error).message}`);
-          });
-      },
+      send: (batch) => new Promise<void>((resolve, reject) => {
+        exporter.export(batch, (result) => {
+          if (result.code === 0) resolve();
+          else reject(new Error(`${endpointForLog}: ${result.error?.message ?? 'export failed'}`));
+        });
+      }),
       ...pluginQueueHooks('opentelemetry', deps, endpointForLog, {
         queue: 'opentelemetry span queue', items: 'spans', gaveUp: 'opentelemetry gave up exporting a batch', failed: 'opentelemetry export failed',
       }),
@@ -330,7 +322,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       ...entry(start),
       async close() {
         await queue.close();
-        await exporter.close();
+        await exporter.shutdown().catch(() => {});
       },
     };
 }
