@@ -210,9 +210,7 @@ export class Upstream implements UpstreamRequest {
     return this.headers[name.toLowerCase()];
   }
   setHeader(name: string, value: string | string[]): void {
-    const key = name.toLowerCase();
-    if (key === 'host') this.hostSet = true;
-    this.headers[key] = value;
+    this.setLowerHeader(name.toLowerCase(), value);
   }
   addHeader(name: string, value: string): void {
     const key = name.toLowerCase();
@@ -236,17 +234,12 @@ export class Upstream implements UpstreamRequest {
     const h = this.headers;
     for (let i = 0; i < names.length; i++) if (h[names[i]] !== undefined) h[names[i]] = undefined;
   }
-  setLowerHeader(name: string, value: string): void {
+  setLowerHeader(name: string, value: string | string[]): void {
     if (name === 'host') this.hostSet = true;
     this.headers[name] = value;
   }
   setLowerHeaders(list: readonly { readonly name: string; readonly value: string }[]): void {
-    const h = this.headers;
-    for (let i = 0; i < list.length; i++) {
-      const name = list[i].name;
-      if (name === 'host') this.hostSet = true;
-      h[name] = list[i].value;
-    }
+    for (let i = 0; i < list.length; i++) this.setLowerHeader(list[i].name, list[i].value);
   }
   get query(): URLSearchParams {
     return (this.#query ??= new URLSearchParams(this.#rawQuery));

@@ -138,7 +138,7 @@ export interface UpstreamRequest {
    */
   removeLowerHeaders(names: readonly string[]): void;
   /** `setHeader` for a name that is already lower-case (see `removeLowerHeaders`). */
-  setLowerHeader(name: string, value: string): void;
+  setLowerHeader(name: string, value: string | string[]): void;
   /** `setHeader` for each entry; names already lower-case (see `removeLowerHeaders`). */
   setLowerHeaders(list: readonly { readonly name: string; readonly value: string }[]): void;
   /** Upstream path (service path already joined, strip_path applied). */

@@ -210,19 +210,22 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
     const freshW3cOnly = inject.length > 0 && inject.every((f) => (f === 'preserve' ? defaultFormat : f) === 'w3c');
 
     /**
-     * Propagation upstream: the listed formats (`preserve` = the incoming one, else
-     * default_format), the log record's `trace_id` by injected format (as Kong's propagation:
-     * {"w3c": …}, {"b3": …}) and the trace id response header. `spanCtx` null: a new trace
-     * (sampled or not) with w3c out (freshW3cOnly), whose traceparent is written as the W3C
-     * propagator writes it (a test holds the two equal) without building an OpenTelemetry context.
+     * Propagation upstream of `span` (the gateway's span, child of `parent`): the listed formats
+     * (`preserve` = the incoming one, else default_format), the log record's `trace_id` by injected
+     * format (as Kong's propagation: {"w3c": …}, {"b3": …}) and the trace id response header. A new
+     * trace (no incoming context) with w3c out (freshW3cOnly), sampled or not, gets its traceparent
+     * written as the W3C propagator writes it (tests hold the two equal) without building an
+     * OpenTelemetry context for it: most requests.
      */
-    const propagate = (ctx: RequestContext, spanCtx: OtelContext | null, incoming: Format | null, traceId: string, spanId: string, sampled: boolean): void => {
+    const propagate = (ctx: RequestContext, parent: OtelContext, incoming: Format | null, span: SpanContext): void => {
       if (clear.length > 0) ctx.upstream.removeLowerHeaders(clear);
+      const traceId = span.traceId;
       let formats: Record<string, string> | null = null;
-      if (spanCtx === null) {
-        ctx.upstream.setLowerHeader('traceparent', `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`);
+      if (incoming === null && freshW3cOnly) {
+        ctx.upstream.setLowerHeader('traceparent', `00-${traceId}-${span.spanId}-${(span.traceFlags & TraceFlags.SAMPLED) !== 0 ? '01' : '00'}`);
         formats = { w3c: traceId };
       } else {
+        const spanCtx = trace.setSpanContext(parent, span);
         for (const f of inject) {
           const format = f === 'preserve' ? incoming ?? defaultFormat : f as Format;
           propagators[format].inject(spanCtx, ctx.upstream, setter);
@@ -243,12 +246,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
       // rewrite) wins over a scoped one's access.
       ctx.trace = unrecordedTrace;
       const from = incoming !== null ? trace.getSpanContext(parent) : undefined;
-      const traceId = from?.traceId ?? freshTraceId();
-      const spanId = freshSpanId();
-      // Most requests: no incoming trace context and w3c out (Kong's default_format).
-      const spanCtx = from === undefined && freshW3cOnly ? null
-        : trace.setSpanContext(parent, { traceId, spanId, traceFlags: from?.traceFlags ?? 0, traceState: from?.traceState, isRemote: false });
-      propagate(ctx, spanCtx, incoming, traceId, spanId, false);
+      propagate(ctx, parent, incoming, { traceId: from?.traceId ?? freshTraceId(), spanId: freshSpanId(), traceFlags: from?.traceFlags ?? 0, traceState: from?.traceState, isRemote: false });
     };
 
     if (off) {
@@ -313,9 +311,7 @@ export function createTracing(config: OpentelemetryConfig, deps: PluginDeps): Pl
         'http.client_ip': req.clientIp, 'net.peer.ip': req.clientIp, 'kong.request.id': ctx.id,
       }, at);
       ctx.trace = new OtelTrace(root, at, on);
-      // A new trace with w3c out: the traceparent is written directly, as for an unsampled one.
-      const spanCtx = parentSpan === undefined && freshW3cOnly ? null : trace.setSpanContext(parent, context);
-      propagate(ctx, spanCtx, incoming, context.traceId, context.spanId, true);
+      propagate(ctx, parent, incoming, context);
     };
 
     return {
